@@ -1,0 +1,114 @@
+"""What every command shares: the typer app, the store option, output and errors.
+
+Commands stay thin: parse, call the Python API, render.  Errors a user can cause are
+:class:`ledger.errors.LedgerError`; :func:`run` turns them into a message on standard
+error and the exit code of ``cli.md``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ledger.application import CaseLedger
+from ledger.errors import LedgerError, UsageError
+from ledger.store import parse_store
+
+app = typer.Typer(
+    name="caseledger",
+    help=(
+        "An immutable, verifiable ledger of the decisions that follow a child's death or "
+        "serious harm: whether to hold a case review, on what information, by whom, and "
+        "on time or not."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Session:
+    """Per-invocation state: the store URL and the opened ledger."""
+
+    store: str | None
+    ledger: CaseLedger | None = field(default=None)
+
+    def open(self) -> CaseLedger:
+        """Open the store once, on first use by a command."""
+        if self.ledger is None:
+            self.ledger = CaseLedger(parse_store(self.store))
+        return self.ledger
+
+
+STORE_HELP = (
+    "The store: a file path or sqlite:///path (SQLite, created on first use), or "
+    "postgresql://user[:password]@host[:port]/dbname. Default: caseledger.db here."
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    store: str | None = typer.Option(
+        None, "--store", envvar="CASELEDGER_STORE", help=STORE_HELP, show_envvar=True
+    ),
+) -> None:
+    """caseledger: the record of case-review decisions, as it stood on any date."""
+    ctx.obj = Session(store)
+
+
+def session(ctx: typer.Context) -> Session:
+    """The invocation's session (set by the app callback)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Session)
+    return obj
+
+
+def ledger(ctx: typer.Context) -> CaseLedger:
+    """Open (once) and return the ledger for this invocation."""
+    return session(ctx).open()
+
+
+def emit_json(value: Any) -> None:
+    """Print JSON for programs on standard output, and nothing else."""
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def fail_usage(reason: str, field: str | None = None) -> None:
+    """Stop with exit code 2 and a clear message."""
+    raise UsageError(reason, field=field)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console entry point: map the ledger's errors to ``cli.md``'s exit codes.
+
+    Usage errors found by typer already exit 2 with typer's own message.
+    """
+    try:
+        app(args=argv, prog_name="caseledger")
+    except LedgerError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise SystemExit(exc.exit_code) from None
+    except BrokenPipeError:
+        raise SystemExit(0) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing more was written")
+        raise SystemExit(130) from None
+
+
+def debug_enabled() -> bool:
+    """``CASELEDGER_DEBUG=1`` shows internal tracebacks (never needed by users)."""
+    return os.environ.get("CASELEDGER_DEBUG") == "1"

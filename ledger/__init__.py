@@ -1,0 +1,2 @@
+"""The write side of caseledger: the event catalogue, the case aggregate, its
+invariants, hashing, and the stores."""

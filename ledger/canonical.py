@@ -1,0 +1,45 @@
+"""Canonical JSON, event hashing and personal-data commitments, per the catalogue.
+
+Canonical JSON is object keys sorted, no insignificant white space, UTF-8, strings
+exactly as given and integers only; within those limits it equals RFC 8785 (JCS),
+which ``tests/test_canonical.py`` proves against the ``rfc8785`` package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+import orjson
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of the first event of every case."""
+
+#: Envelope fields that are not part of the hashed body.
+UNHASHED_FIELDS = frozenset({"hash", "position"})
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical bytes of a JSON value (RFC 8785 within the catalogue's limits)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def hashed_body(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a stored record that its hash covers (all but ``hash``, ``position``)."""
+    return {k: v for k, v in record.items() if k not in UNHASHED_FIELDS}
+
+
+def event_hash(record: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the event without ``hash`` and ``position``."""
+    return hashlib.sha256(canonical_json(hashed_body(record))).hexdigest()
+
+
+def new_salt() -> bytes:
+    """A fresh random 16-byte salt for one personal-data commitment."""
+    return secrets.token_bytes(16)
+
+
+def commitment(salt: bytes, value: Any) -> str:
+    """``sha256(salt || canonical JSON of the value)`` as hex: what the hashed body holds."""
+    return hashlib.sha256(salt + canonical_json(value)).hexdigest()

@@ -1,0 +1,584 @@
+"""The event catalogue of ``shared/contract/events.md`` as pydantic v2 models.
+
+Every input line is validated against :data:`InputLine`, one discriminated union on
+``type``.  The models are frozen and reject unknown fields, so what is recorded is
+exactly what the catalogue allows.  Rules that need the case's history (regime criteria,
+backward references, dates against ``incident_date``) live in :mod:`ledger.invariants`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+LONDON = ZoneInfo("Europe/London")
+
+# --- vocabularies -----------------------------------------------------------------
+
+Regime = Literal["wt2015", "wt2018", "wt2023"]
+Outcome = Literal["review", "no-review", "other-review", "national-review-referral"]
+FindingValue = Literal["met", "not-met", "unclear"]
+
+CRITERIA: dict[str, tuple[str, ...]] = {
+    "wt2015": ("abuse_or_neglect", "child_died", "seriously_harmed", "agency_concern"),
+    "wt2018": (
+        "abuse_or_neglect",
+        "child_died",
+        "seriously_harmed",
+        "improvements_needed",
+        "recurring_themes",
+        "multi_agency_concern",
+        "panel_view",
+    ),
+}
+CRITERIA["wt2023"] = CRITERIA["wt2018"]
+ALL_CRITERIA = tuple(dict.fromkeys(CRITERIA["wt2015"] + CRITERIA["wt2018"]))
+CriterionName = Literal[
+    "abuse_or_neglect",
+    "child_died",
+    "seriously_harmed",
+    "agency_concern",
+    "improvements_needed",
+    "recurring_themes",
+    "multi_agency_concern",
+    "panel_view",
+]
+FACTORS = (
+    "learning",
+    "previous_learning",
+    "resources",
+    "practitioners",
+    "family",
+    "other_reviews",
+    "media",
+    "public_trust",
+)
+NotifyRecipient = Literal[
+    "ofsted", "national-panel", "dfe", "secretary-of-state", "local-board", "other-area"
+]
+CommunicatedTo = Literal["national-panel", "ofsted", "dfe", "board-members", "family", "agencies"]
+ROLES = (
+    "business-unit",
+    "chair",
+    "safeguarding-partner",
+    "panel-member",
+    "agency",
+    "peer",
+    "reviewer",
+    "inspector",
+    "admin",
+)
+
+#: Fields the ledger assigns; an input line that carries one is rejected.
+ASSIGNED_FIELDS = (
+    "seq",
+    "position",
+    "recorded_at",
+    "actor",
+    "role",
+    "command_id",
+    "prev_hash",
+    "hash",
+)
+
+CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
+EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# --- field types ------------------------------------------------------------------
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+"""Free text that must say something (blank is not allowed)."""
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN)]
+EventRef = Annotated[str, StringConstraints(pattern=EVENT_REF_PATTERN)]
+
+
+def normalise_occurred_at(value: Any) -> Any:
+    """Parse an ``occurred_at`` value, keeping day precision for a bare date.
+
+    A datetime without an offset is Europe/London local time; the stored form always
+    carries an offset so that it means one instant.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _DATE_ONLY.match(text):
+        return date.fromisoformat(text).isoformat()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "must be a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM, "
+            "Europe/London unless an offset is given)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return moment.isoformat()
+
+
+OccurredAt = Annotated[
+    str,
+    BeforeValidator(normalise_occurred_at),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"},
+            ],
+            "description": "YYYY-MM-DD keeps day precision; a datetime without an "
+            "offset is Europe/London local time",
+        }
+    ),
+]
+
+
+def occurred_day(occurred_at: str) -> date:
+    """The calendar day (Europe/London) of a stored ``occurred_at`` value."""
+    if len(occurred_at) == 10:
+        return date.fromisoformat(occurred_at)
+    return datetime.fromisoformat(occurred_at).astimezone(LONDON).date()
+
+
+def occurred_instant(occurred_at: str) -> datetime:
+    """The instant of a stored ``occurred_at``; a bare date means the start of that day."""
+    if len(occurred_at) == 10:
+        return datetime.combine(date.fromisoformat(occurred_at), datetime.min.time(), LONDON)
+    return datetime.fromisoformat(occurred_at)
+
+
+def _reject_floats(value: Any, where: str = "value") -> Any:
+    """The catalogue allows integers only: no floats anywhere in an event."""
+    if isinstance(value, float):
+        raise ValueError(f"{where} holds a fractional number; events carry whole numbers only")
+    if isinstance(value, dict):
+        for v in value.values():
+            _reject_floats(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            _reject_floats(v, where)
+    return value
+
+
+class Strict(BaseModel):
+    """Base for every catalogue object: frozen, unknown fields rejected, no coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Source(Strict):
+    """A document that evidences an entry."""
+
+    title: Text
+    ref: Text
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class Finding(Strict):
+    """A finding against one statutory criterion, with its reason."""
+
+    finding: FindingValue
+    reason: Text
+
+
+class Factors(Strict):
+    """The chair's weighing of the quality marker's factors (each optional free text)."""
+
+    learning: Text | None = None
+    previous_learning: Text | None = None
+    resources: Text | None = None
+    practitioners: Text | None = None
+    family: Text | None = None
+    other_reviews: Text | None = None
+    media: Text | None = None
+    public_trust: Text | None = None
+
+
+PersonalKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Envelope(Strict):
+    """Fields every event carries, given by whoever records it."""
+
+    case: CaseRef
+    occurred_at: OccurredAt | None = None
+    sources: list[Source] | None = None
+    note: Text | None = None
+
+
+# --- event types ------------------------------------------------------------------
+
+
+class CaseReferred(Envelope):
+    """Opens a case: the first event of a case, exactly once."""
+
+    type: Literal["CaseReferred"]
+    regime: Regime
+    subject: Name
+    incident_date: date
+    aware_date: date
+    harm: Literal["death", "serious-harm", "other"]
+    abuse_or_neglect: Literal["known", "suspected", "not-suspected"]
+    looked_after: bool = False
+    home_area: Name
+    incident_area: Name | None = None
+    other_areas: list[Name] | None = None
+    referrer: Name
+    route: Literal["statutory", "discretionary"]
+    summary: Text
+    personal: dict[PersonalKey, Any] | None = None
+
+    @field_validator("personal")
+    @classmethod
+    def _personal_whole_numbers(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _reject_floats(value, "personal") if value is not None else None
+
+    @model_validator(mode="after")
+    def _aware_not_before_incident(self) -> CaseReferred:
+        if self.aware_date < self.incident_date:
+            raise ValueError(
+                "aware_date: the local authority cannot become aware "
+                f"({self.aware_date}) before the incident ({self.incident_date})"
+            )
+        if self.incident_area is None:
+            object.__setattr__(self, "incident_area", self.home_area)
+        return self
+
+
+class IncidentNotified(Envelope):
+    """The serious incident notification to the national bodies."""
+
+    type: Literal["IncidentNotified"]
+    recipients: Annotated[list[NotifyRecipient], Field(min_length=1)]
+    reference: Name | None = None
+
+
+class InformationRequested(Envelope):
+    """A request to an agency for information about its involvement."""
+
+    type: Literal["InformationRequested"]
+    agency: Name
+    asked_for: Literal["minimum-data", "chronology", "summary", "records", "other"]
+    due: date | None = None
+    request_id: Name | None = None
+
+
+class InformationReceived(Envelope):
+    """An agency's reply; closes its open request."""
+
+    type: Literal["InformationReceived"]
+    agency: Name
+    request_id: Name | None = None
+    involved: bool
+    summary: Text
+
+
+class InformationDeclined(Envelope):
+    """An agency declines to give information; closes its open request."""
+
+    type: Literal["InformationDeclined"]
+    agency: Name
+    request_id: Name | None = None
+    reason: Text
+
+
+class NeighbourCheckRequested(Envelope):
+    """A check with a neighbouring board or partnership where the family lived."""
+
+    type: Literal["NeighbourCheckRequested"]
+    area: Name
+    reason: Text | None = None
+
+
+class NeighbourCheckAnswered(Envelope):
+    """The neighbouring area's answer."""
+
+    type: Literal["NeighbourCheckAnswered"]
+    area: Name
+    involved: bool
+    summary: Text
+
+
+class ContextRecorded(Envelope):
+    """Contextual information weighed in the decision."""
+
+    type: Literal["ContextRecorded"]
+    topic: Literal[
+        "parallel-process",
+        "previous-learning",
+        "local-priority",
+        "media-interest",
+        "family",
+        "practitioners",
+        "resources",
+        "other",
+    ]
+    summary: Text
+
+
+class DiscussionHeld(Envelope):
+    """The inter-agency discussion (SCR sub-group, rapid review meeting, board)."""
+
+    type: Literal["DiscussionHeld"]
+    forum: Literal["scr-subgroup", "rapid-review-meeting", "board", "other"]
+    attendees: Annotated[list[Name], Field(min_length=1)]
+    summary: Text
+
+
+class AgencyViewGiven(Envelope):
+    """A member agency's view on whether to review."""
+
+    type: Literal["AgencyViewGiven"]
+    agency: Name
+    view: Literal["review", "no-review", "other-review", "no-view"]
+    reasons: Text
+
+
+class RecommendationMade(Envelope):
+    """The recommendation to the chair or the partners."""
+
+    type: Literal["RecommendationMade"]
+    to: Literal["chair", "partners"]
+    outcome: Outcome
+    rationale: Text
+    criteria: dict[CriterionName, Finding] | None = None
+    nature: Text | None = None
+
+
+class PeerChallengeSought(Envelope):
+    """Independent challenge sought, e.g. from another chair or the scrutineer."""
+
+    type: Literal["PeerChallengeSought"]
+    peer: Name
+    question: Text
+
+
+class PeerChallengeReceived(Envelope):
+    """The peer's answer."""
+
+    type: Literal["PeerChallengeReceived"]
+    peer: Name
+    agrees: bool | None
+    advice: Text
+
+
+class DecisionDelayed(Envelope):
+    """An approved delay to the decision, with its reason and expected date."""
+
+    type: Literal["DecisionDelayed"]
+    reason: Text
+    expected_by: date
+    approved_by: Name
+
+
+class DecisionMade(Envelope):
+    """The decision; a later one revisits and supersedes an earlier one."""
+
+    type: Literal["DecisionMade"]
+    outcome: Outcome
+    decided_by: Annotated[list[Name], Field(min_length=1)]
+    criteria: dict[CriterionName, Finding]
+    rationale: Text
+    factors: Factors | None = None
+    nature: Text | None = None
+    relied_on: list[EventRef] | None = None
+
+    @model_validator(mode="after")
+    def _nature_for_reviews(self) -> DecisionMade:
+        if self.outcome in ("review", "other-review") and not self.nature:
+            raise ValueError(
+                f"nature: a decision with outcome '{self.outcome}' must say the nature "
+                "(kind and scope) of the review"
+            )
+        return self
+
+
+class DecisionCommunicated(Envelope):
+    """The decision sent to the national bodies, the family or the agencies."""
+
+    type: Literal["DecisionCommunicated"]
+    to: Annotated[list[CommunicatedTo], Field(min_length=1)]
+    reference: Name | None = None
+
+
+class PanelResponded(Envelope):
+    """The national panel's response to the decision."""
+
+    type: Literal["PanelResponded"]
+    response: Literal["agree", "disagree", "advice", "request-info"]
+    summary: Text
+
+
+class ScopeRevised(Envelope):
+    """The scope of the review is revisited."""
+
+    type: Literal["ScopeRevised"]
+    scope: Text
+    reason: Text
+    trigger: Literal["new-information", "reviewer-commissioning", "panel-advice", "other"]
+
+
+class ReviewerCommissioned(Envelope):
+    """The independent lead reviewer is commissioned."""
+
+    type: Literal["ReviewerCommissioned"]
+    reviewer: Name
+    independence: Text
+
+
+class FamilyInformed(Envelope):
+    """The family is told about the review."""
+
+    type: Literal["FamilyInformed"]
+    who: Name
+    how: Text
+
+
+class ReviewCompleted(Envelope):
+    """The review is completed (the end of the review-completion clock under wt2015)."""
+
+    type: Literal["ReviewCompleted"]
+    summary: Text | None = None
+
+
+class ReportPublished(Envelope):
+    """The report is published (the end of the review-completion clock from wt2018)."""
+
+    type: Literal["ReportPublished"]
+    location: Text
+
+
+class EntryCorrected(Envelope):
+    """Corrects an earlier entry; views apply it, the original stays stored."""
+
+    type: Literal["EntryCorrected"]
+    corrects: EventRef
+    changes: Annotated[dict[str, Any], Field(min_length=1)]
+    reason: Text
+
+    @field_validator("changes")
+    @classmethod
+    def _changes_whole_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _reject_floats(value, "changes")
+
+
+class CaseClosed(Envelope):
+    """Closes the case; nothing but corrections may follow."""
+
+    type: Literal["CaseClosed"]
+    reason: Text
+
+
+EVENT_MODELS: tuple[type[Envelope], ...] = (
+    CaseReferred,
+    IncidentNotified,
+    InformationRequested,
+    InformationReceived,
+    InformationDeclined,
+    NeighbourCheckRequested,
+    NeighbourCheckAnswered,
+    ContextRecorded,
+    DiscussionHeld,
+    AgencyViewGiven,
+    RecommendationMade,
+    PeerChallengeSought,
+    PeerChallengeReceived,
+    DecisionDelayed,
+    DecisionMade,
+    DecisionCommunicated,
+    PanelResponded,
+    ScopeRevised,
+    ReviewerCommissioned,
+    FamilyInformed,
+    ReviewCompleted,
+    ReportPublished,
+    EntryCorrected,
+    CaseClosed,
+)
+MODELS_BY_TYPE: dict[str, type[Envelope]] = {m.__name__: m for m in EVENT_MODELS}
+EVENT_TYPES: tuple[str, ...] = tuple(MODELS_BY_TYPE)
+
+AnyEvent = Annotated[
+    Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic
+        CaseReferred,
+        IncidentNotified,
+        InformationRequested,
+        InformationReceived,
+        InformationDeclined,
+        NeighbourCheckRequested,
+        NeighbourCheckAnswered,
+        ContextRecorded,
+        DiscussionHeld,
+        AgencyViewGiven,
+        RecommendationMade,
+        PeerChallengeSought,
+        PeerChallengeReceived,
+        DecisionDelayed,
+        DecisionMade,
+        DecisionCommunicated,
+        PanelResponded,
+        ScopeRevised,
+        ReviewerCommissioned,
+        FamilyInformed,
+        ReviewCompleted,
+        ReportPublished,
+        EntryCorrected,
+        CaseClosed,
+    ],
+    Field(discriminator="type"),
+]
+
+InputLine: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
+"""Validates one input line (``InputLine.validate_json(line)``)."""
+
+#: Fields of the envelope that a correction may change.
+CORRECTABLE_ENVELOPE_FIELDS = ("occurred_at",)
+ENVELOPE_FIELDS = ("type", "case", "occurred_at", "sources", "note")
+
+
+def input_schema() -> dict[str, Any]:
+    """The JSON Schema of one input line (what ``caseledger schema`` prints)."""
+    schema = InputLine.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "caseledger input line"
+    schema["description"] = (
+        "One event in the catalogue's wire form, as given on one line of a "
+        "`caseledger record` file. Fields the ledger assigns "
+        f"({', '.join(ASSIGNED_FIELDS)}) are rejected."
+    )
+    return schema
+
+
+def body_fields(event_type: str) -> tuple[str, ...]:
+    """The names of the fields specific to an event type (not the envelope)."""
+    model = MODELS_BY_TYPE[event_type]
+    return tuple(n for n in model.model_fields if n not in ENVELOPE_FIELDS)
+
+
+def field_adapter(event_type: str, field: str) -> TypeAdapter[Any]:
+    """A strict validator for one field of one event type, for corrections."""
+    key = (event_type, field)
+    adapter = _FIELD_ADAPTERS.get(key)
+    if adapter is None:
+        info = MODELS_BY_TYPE[event_type].model_fields[field]
+        adapter = TypeAdapter(info.rebuild_annotation(), config=ConfigDict(strict=True))
+        _FIELD_ADAPTERS[key] = adapter
+    return adapter
+
+
+_FIELD_ADAPTERS: dict[tuple[str, str], TypeAdapter[Any]] = {}

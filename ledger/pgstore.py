@@ -1,0 +1,120 @@
+"""The PostgreSQL recorder: the library's, plus the personal-data table and read queries.
+
+Imported only when a ``postgresql://`` store is used, so the embedded store needs no
+PostgreSQL driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from .store import PersonalRow
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """Writes personal rows in the same transaction as the events they belong to."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.personal_table = events_table_name.rsplit("_", 1)[0] + "_personal"
+        self.check_identifier_length(self.personal_table)
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "case_ref text NOT NULL, seq bigint NOT NULL, field text NOT NULL, "
+                "value bytea NOT NULL, salt bytea NOT NULL, "
+                "PRIMARY KEY (case_ref, seq, field))"
+            ).format(schema=schema, table=Identifier(self.personal_table))
+        )
+        self._insert_personal = SQL("INSERT INTO {schema}.{table} VALUES (%s,%s,%s,%s,%s)").format(
+            schema=schema, table=Identifier(self.personal_table)
+        )
+        self._events = SQL("{schema}.{table}").format(
+            schema=schema, table=Identifier(self.events_table_name)
+        )
+        self._personal = SQL("{schema}.{table}").format(
+            schema=schema, table=Identifier(self.personal_table)
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
+        if rows:
+            curs.executemany(
+                self._insert_personal,
+                [(r.case_ref, r.seq, r.field, r.value, r.salt) for r in rows],
+            )
+
+    def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
+        """``(position, state)`` of every entry of one case, in ``seq`` order."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, state FROM {t} WHERE originator_id=%s "
+                    "ORDER BY originator_version"
+                ).format(t=self._events),
+                (originator_id,),
+                prepare=True,
+            )
+            return [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
+
+    def iter_states(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
+        """``(position, state)`` of every entry in global order, after a position."""
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(
+                    SQL(
+                        "SELECT notification_id, state FROM {t} WHERE notification_id>%s "
+                        "ORDER BY notification_id LIMIT %s"
+                    ).format(t=self._events),
+                    (after, batch),
+                )
+                rows = [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def select_personal(self, case_ref: str) -> list[PersonalRow]:
+        """The personal values and salts kept for a case."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT case_ref, seq, field, value, salt FROM {t} WHERE case_ref=%s "
+                    "ORDER BY seq, field"
+                ).format(t=self._personal),
+                (case_ref,),
+            )
+            return [
+                PersonalRow(r["case_ref"], r["seq"], r["field"], bytes(r["value"]), bytes(r["salt"]))
+                for r in curs.fetchall()
+            ]
+
+    def count_events(self) -> int:
+        """How many entries the store holds."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {t}").format(t=self._events))
+            row = curs.fetchone()
+            assert row is not None
+            return int(row["n"])
+
+
+def ensure_schema(host: str, port: str, dbname: str, user: str, password: str, schema: str) -> None:
+    """Create the store's schema if it does not exist (the library does not)."""
+    import psycopg
+
+    with psycopg.connect(
+        host=host, port=port, dbname=dbname, user=user, password=password, connect_timeout=5,
+        autocommit=True,
+    ) as conn:
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))

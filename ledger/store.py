@@ -1,0 +1,318 @@
+"""Where the ledger lives: store URLs, the library's recorders extended with the
+personal-data table, and the mapper that stores entries as canonical JSON.
+
+Two stores, one behaviour: an SQLite file (the embedded default) and PostgreSQL through
+``eventsourcing.postgres``.  Personal values and salts are written by the recorder in the
+same transaction as the events, into a table of their own, so erasing them never touches
+a hashed body.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
+
+import orjson
+from eventsourcing.domain import datetime_now_with_tzinfo
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic
+
+from .canonical import canonical_json
+from .case import Case, CaseSnapshot, case_id
+from .errors import StoreUnavailable, UsageError
+
+DEFAULT_STORE = "caseledger.db"
+APPLICATION_NAME = "caseledger"
+"""Pinned: PostgreSQL table names derive from it (``caseledger_events``)."""
+
+
+@dataclass(frozen=True)
+class PersonalRow:
+    """One personal value and its salt, kept outside the hashed body."""
+
+    case_ref: str
+    seq: int
+    field: str
+    value: bytes
+    salt: bytes
+
+
+# --- store URLs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A parsed ``--store`` value: an SQLite file or a PostgreSQL database."""
+
+    kind: str  # "sqlite" | "postgres"
+    path: str = ""
+    host: str = ""
+    port: str = "5432"
+    dbname: str = ""
+    user: str = ""
+    password: str = ""
+    schema: str = ""
+
+    def describe(self) -> str:
+        """A human name for messages, without any password."""
+        if self.kind == "sqlite":
+            return f"SQLite file {self.path}"
+        schema = f" (schema {self.schema})" if self.schema else ""
+        return f"PostgreSQL {self.user}@{self.host}:{self.port}/{self.dbname}{schema}"
+
+    def env(self) -> dict[str, str]:
+        """The library's environment for this store."""
+        if self.kind == "sqlite":
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
+            }
+        from .pgstore import LedgerPostgresRecorder
+
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": self.port,
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+        }
+
+
+def parse_store(url: str | None) -> StoreLocation:
+    """Parse ``--store`` / ``CASELEDGER_STORE`` per ``cli.md``."""
+    url = url or os.environ.get("CASELEDGER_STORE") or DEFAULT_STORE
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlparse(url)
+        query = parse_qs(parts.query)
+        schema = (query.get("schema") or [os.environ.get("POSTGRES_SCHEMA", "")])[0]
+        dbname = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not dbname:
+            raise UsageError(
+                f"{url!r} is not a PostgreSQL URL of the form "
+                "postgresql://user[:password]@host[:port]/dbname",
+                field="--store",
+            )
+        return StoreLocation(
+            kind="postgres",
+            host=parts.hostname,
+            port=str(parts.port or 5432),
+            dbname=dbname,
+            user=unquote(parts.username or os.environ.get("PGUSER", "") or _os_user()),
+            password=unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+            schema=schema,
+        )
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+    elif "://" in url:
+        raise UsageError(
+            f"{url!r} is neither a file path, a sqlite:/// URL nor a postgresql:// URL",
+            field="--store",
+        )
+    else:
+        path = url
+    if not path:
+        raise UsageError("the SQLite store needs a file path", field="--store")
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise StoreUnavailable(f"cannot open the SQLite store {path}: folder {parent} does not exist")
+    return StoreLocation(kind="sqlite", path=str(Path(path).expanduser()))
+
+
+def _os_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+# --- mapper -----------------------------------------------------------------------
+
+
+class OrjsonTranscoder(Transcoder):
+    """Encodes stored state as canonical JSON through orjson."""
+
+    def encode(self, obj: Any) -> bytes:
+        return canonical_json(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+SNAPSHOT_TOPIC = get_topic(CaseSnapshot)
+
+
+class LedgerMapper(Mapper[UUID]):
+    """Stores each entry as the canonical JSON of its complete record (hash included).
+
+    The stored topic is the catalogue's event type, so the store itself can be filtered
+    by type; snapshots keep the library's topic.  The library's cipher and compressor
+    apply as usual when configured.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if isinstance(domain_event, CaseSnapshot):
+            state = dict(domain_event.state)
+            for key in ("_created_on", "_modified_on"):
+                state[key] = state[key].isoformat()
+            payload = {
+                "timestamp": domain_event.timestamp.isoformat(),
+                "topic": domain_event.topic,
+                "state": state,
+            }
+            topic = SNAPSHOT_TOPIC
+        else:
+            payload = domain_event.entry
+            topic = payload["type"]
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=topic,
+            state=self.encode_state(payload),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        data = self.decode_state(stored_event.state)
+        if stored_event.topic == SNAPSHOT_TOPIC:
+            from datetime import datetime
+
+            state = data["state"]
+            for key in ("_created_on", "_modified_on"):
+                state[key] = datetime.fromisoformat(state[key])
+            return CaseSnapshot(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                timestamp=datetime.fromisoformat(data["timestamp"]),
+                topic=data["topic"],
+                state=state,
+            )
+        from datetime import datetime
+
+        timestamp = datetime.fromisoformat(data["recorded_at"].replace("Z", "+00:00"))
+        if stored_event.topic == "CaseReferred":
+            return Case.Referred(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                timestamp=timestamp,
+                originator_topic=get_topic(Case),
+                entry=data,
+            )
+        return Case.Recorded(
+            originator_id=stored_event.originator_id,
+            originator_version=stored_event.originator_version,
+            timestamp=timestamp,
+            entry=data,
+        )
+
+    def encode_state(self, payload: Any) -> bytes:
+        """Canonical JSON, then compressed and encrypted when configured."""
+        state = self.transcoder.encode(payload)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return state
+
+    def decode_state(self, state: bytes) -> Any:
+        """The inverse of :meth:`encode_state`."""
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return self.transcoder.decode(state)
+
+
+# --- SQLite recorder ----------------------------------------------------------------
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus the personal-data table and read queries."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            "CREATE TABLE IF NOT EXISTS personal_data ("
+            "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, field TEXT NOT NULL, "
+            "value BLOB NOT NULL, salt BLOB NOT NULL, "
+            "PRIMARY KEY (case_ref, seq, field)) WITHOUT ROWID"
+        )
+        return statements
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
+        if rows:
+            c.executemany(
+                "INSERT INTO personal_data VALUES (?,?,?,?,?)",
+                [(r.case_ref, r.seq, r.field, r.value, r.salt) for r in rows],
+            )
+        return ids
+
+    def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
+        """``(position, state)`` of every entry of one case, in ``seq`` order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, state FROM stored_events WHERE originator_id=? "
+                "ORDER BY originator_version",
+                (originator_id.hex,),
+            )
+            return [(row[0], row[1]) for row in c.fetchall()]
+
+    def iter_states(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
+        """``(position, state)`` of every entry in global order, after a position."""
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    "SELECT rowid, state FROM stored_events WHERE rowid>? ORDER BY rowid LIMIT ?",
+                    (after, batch),
+                )
+                rows = [(row[0], row[1]) for row in c.fetchall()]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def select_personal(self, case_ref: str) -> list[PersonalRow]:
+        """The personal values and salts kept for a case."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT case_ref, seq, field, value, salt FROM personal_data "
+                "WHERE case_ref=? ORDER BY seq, field",
+                (case_ref,),
+            )
+            return [PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in c.fetchall()]
+
+    def count_events(self) -> int:
+        """How many entries the store holds."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT COUNT(*) FROM stored_events")
+            return int(c.fetchone()[0])
+
+
+__all__ = [
+    "APPLICATION_NAME",
+    "DEFAULT_STORE",
+    "LedgerMapper",
+    "LedgerSQLiteRecorder",
+    "OrjsonTranscoder",
+    "PersonalRow",
+    "StoreLocation",
+    "case_id",
+    "datetime_now_with_tzinfo",
+    "parse_store",
+]
