@@ -146,7 +146,9 @@ def _help_for(name: str, annotation: Any, required: bool, kind: str) -> str:
         parts.append("repeat the option for each item")
     if kind == "mapping":
         if name == "criteria":
-            parts.append("repeat as name=finding:reason (finding met, not-met or unclear), or @file.json")
+            parts.append(
+                "repeat as name=finding:reason (finding met, not-met or unclear), or @file.json"
+            )
         elif name == "factors":
             parts.append("repeat as factor=text (" + ", ".join(FACTORS) + "), or @file.json")
         else:
@@ -203,7 +205,10 @@ def _parse_mapping(items: list[str], field: str) -> dict[str, Any]:
         else:
             try:
                 result[key] = orjson.loads(value)
-                if isinstance(result[key], (int, float)) and not value.strip().lstrip("-").isdigit():
+                if (
+                    isinstance(result[key], (int, float))
+                    and not value.strip().lstrip("-").isdigit()
+                ):
                     result[key] = value
             except orjson.JSONDecodeError:
                 result[key] = value
@@ -228,18 +233,16 @@ def _parse_sources(items: list[str], field: str) -> list[Any]:
 
 def _build_command(event_type: str, model: type[Envelope]) -> None:
     fields = [
-        (name, info)
-        for name, info in model.model_fields.items()
-        if name not in ("type", "case")
+        (name, info) for name, info in model.model_fields.items() if name not in ("type", "case")
     ]
     params = [
-        inspect.Parameter(
-            "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
-        ),
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
         inspect.Parameter(
             "case",
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=Annotated[str, typer.Argument(help="The case reference, e.g. SCR-2026-001.")],
+            annotation=Annotated[
+                str, typer.Argument(help="The case reference, e.g. SCR-2026-001.")
+            ],
         ),
     ]
     kinds: dict[str, str] = {}
@@ -250,23 +253,35 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
         opt = "--" + name.replace("_", "-")
         help_text = _help_for(name, info.annotation, required, kind)
         if name == "occurred_at":
-            help_text = "when it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM (Europe/London); default now"
-        py_type: Any = list[str] | None if kind in ("list", "mapping", "object-list") else str | None
+            help_text = (
+                "when it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM (Europe/London); default now"
+            )
+        py_type: Any = (
+            list[str] | None if kind in ("list", "mapping", "object-list") else str | None
+        )
         params.append(
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=None,
-                annotation=Annotated[py_type, typer.Option(opt, help=help_text, show_default=False)],
+                annotation=Annotated[
+                    py_type, typer.Option(opt, help=help_text, show_default=False)
+                ],
             )
         )
     for name, annotation, default in (
         ("actor", Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)], None),
         ("role", Annotated[str | None, typer.Option("--role", help=ROLE_HELP)], None),
-        ("as_json", Annotated[bool, typer.Option("--json", help="Print JSON for programs.")], False),
+        (
+            "as_json",
+            Annotated[bool, typer.Option("--json", help="Print JSON for programs.")],
+            False,
+        ),
     ):
         params.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
         )
 
     def command(ctx: typer.Context, case: str, **options: Any) -> None:

@@ -67,9 +67,7 @@ def schema() -> None:
     emit_json(input_schema())
 
 
-@app.command(
-    epilog="Examples: caseledger verify  |  caseledger verify bundle/ --json"
-)
+@app.command(epilog="Examples: caseledger verify  |  caseledger verify bundle/ --json")
 def verify(
     ctx: typer.Context,
     bundle: str | None = typer.Argument(

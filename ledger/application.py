@@ -90,7 +90,9 @@ class Recorder:
         name = actor or os.environ.get("CASELEDGER_ACTOR") or getpass.getuser()
         chosen = role or os.environ.get("CASELEDGER_ROLE") or "business-unit"
         if chosen not in ROLES:
-            raise UsageError(f"{chosen!r} is not a role; roles are {', '.join(ROLES)}", field="--role")
+            raise UsageError(
+                f"{chosen!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
+            )
         if not name.strip():
             raise UsageError("the actor name is empty", field="--actor")
         return cls(actor=name, role=chosen)
@@ -195,9 +197,7 @@ class CaseLedger(Application[uuid.UUID]):
             raise InputErrors(problems)
         return parsed
 
-    def record_lines(
-        self, lines: Iterable[str | bytes], recorder: Recorder
-    ) -> list[Receipt]:
+    def record_lines(self, lines: Iterable[str | bytes], recorder: Recorder) -> list[Receipt]:
         """``caseledger record``: validate every line, then store all or nothing."""
         parsed = self.parse_lines(lines)
         if not parsed:
@@ -210,8 +210,10 @@ class CaseLedger(Application[uuid.UUID]):
             try:
                 return self._record_once(parsed, recorder)
             except (IntegrityError, OperationalError, InterfaceError) as exc:
-                if isinstance(exc, OperationalError) and "locked" not in str(exc).lower() and (
-                    "lock" not in str(exc).lower()
+                if (
+                    isinstance(exc, OperationalError)
+                    and "locked" not in str(exc).lower()
+                    and ("lock" not in str(exc).lower())
                 ):
                     raise StoreUnavailable(f"the store failed while writing: {exc}") from None
                 if attempt == MAX_ATTEMPTS:
@@ -239,9 +241,7 @@ class CaseLedger(Application[uuid.UUID]):
                 cases[ref] = self._load_case(ref)
                 pending[ref] = {}
             case = cases[ref]
-            occurred_at = event.occurred_at or now.astimezone(LONDON).isoformat(
-                timespec="seconds"
-            )
+            occurred_at = event.occurred_at or now.astimezone(LONDON).isoformat(timespec="seconds")
 
             def load_body(seq: int, _ref: str = ref) -> dict[str, Any]:
                 return pending[_ref].get(seq) or self.entry(_ref, seq)
@@ -305,8 +305,10 @@ class CaseLedger(Application[uuid.UUID]):
         if "personal" in body:
             body["personal"] = commit(body["personal"])
         changes = body.get("changes")
-        if body["type"] == "EntryCorrected" and isinstance(changes, dict) and isinstance(
-            changes.get("personal"), dict
+        if (
+            body["type"] == "EntryCorrected"
+            and isinstance(changes, dict)
+            and isinstance(changes.get("personal"), dict)
         ):
             body["changes"] = {**changes, "personal": commit(changes["personal"])}
         return body
@@ -382,19 +384,35 @@ class CaseLedger(Application[uuid.UUID]):
                 ref = record["case"]
                 seq = record["seq"]
             except Exception as exc:
-                return VerifyResult(False, count, len(heads), f"position {position}",
-                                    f"the stored entry cannot be read: {exc}")
+                return VerifyResult(
+                    False,
+                    count,
+                    len(heads),
+                    f"position {position}",
+                    f"the stored entry cannot be read: {exc}",
+                )
             label = f"{ref}#{seq}"
             last_seq, last_hash = heads.get(ref, (0, GENESIS_HASH))
             if seq != last_seq + 1:
-                return VerifyResult(False, count, len(heads), label,
-                                    f"expected {ref}#{last_seq + 1} next in the chain")
+                return VerifyResult(
+                    False,
+                    count,
+                    len(heads),
+                    label,
+                    f"expected {ref}#{last_seq + 1} next in the chain",
+                )
             if record.get("prev_hash") != last_hash:
-                return VerifyResult(False, count, len(heads), label,
-                                    "prev_hash does not match the previous entry's hash")
+                return VerifyResult(
+                    False,
+                    count,
+                    len(heads),
+                    label,
+                    "prev_hash does not match the previous entry's hash",
+                )
             if record.get("hash") != event_hash(record):
-                return VerifyResult(False, count, len(heads), label,
-                                    "the stored entry does not match its hash")
+                return VerifyResult(
+                    False, count, len(heads), label, "the stored entry does not match its hash"
+                )
             heads[ref] = (seq, record["hash"])
         return VerifyResult(True, count, len(heads), None, None)
 
@@ -419,9 +437,7 @@ def parse_line(text: bytes) -> Envelope:
         raise InputError("each line must be one JSON object (an event)")
     for name in ASSIGNED_FIELDS:
         if name in data:
-            raise InputError(
-                f"{name} is assigned by the ledger and cannot be given", field=name
-            )
+            raise InputError(f"{name} is assigned by the ledger and cannot be given", field=name)
     kind = data.get("type")
     if kind is None:
         raise InputError("every event needs a type", field="type")

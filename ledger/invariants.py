@@ -97,9 +97,7 @@ def check_occurred_at(occurred_at: str, incident_date: str, now: datetime) -> No
         if date.fromisoformat(occurred_at) > now.astimezone(LONDON).date():
             raise InputError(f"{occurred_at} is in the future", field="occurred_at")
     elif datetime.fromisoformat(occurred_at) > now + FUTURE_GRACE:
-        raise InputError(
-            f"{occurred_at} is more than 5 minutes in the future", field="occurred_at"
-        )
+        raise InputError(f"{occurred_at} is more than 5 minutes in the future", field="occurred_at")
     if occurred_day(occurred_at) < date.fromisoformat(incident_date):
         raise InputError(
             f"{occurred_at} is before the case's incident_date {incident_date}",

@@ -96,7 +96,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 (case_ref,),
             )
             return [
-                PersonalRow(r["case_ref"], r["seq"], r["field"], bytes(r["value"]), bytes(r["salt"]))
+                PersonalRow(
+                    r["case_ref"], r["seq"], r["field"], bytes(r["value"]), bytes(r["salt"])
+                )
                 for r in curs.fetchall()
             ]
 
@@ -114,7 +116,12 @@ def ensure_schema(host: str, port: str, dbname: str, user: str, password: str, s
     import psycopg
 
     with psycopg.connect(
-        host=host, port=port, dbname=dbname, user=user, password=password, connect_timeout=5,
+        host=host,
+        port=port,
+        dbname=dbname,
+        user=user,
+        password=password,
+        connect_timeout=5,
         autocommit=True,
     ) as conn:
         conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))

@@ -129,7 +129,9 @@ def parse_store(url: str | None) -> StoreLocation:
         raise UsageError("the SQLite store needs a file path", field="--store")
     parent = Path(path).expanduser().resolve().parent
     if not parent.is_dir():
-        raise StoreUnavailable(f"cannot open the SQLite store {path}: folder {parent} does not exist")
+        raise StoreUnavailable(
+            f"cannot open the SQLite store {path}: folder {parent} does not exist"
+        )
     return StoreLocation(kind="sqlite", path=str(Path(path).expanduser()))
 
 
