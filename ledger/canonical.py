@@ -2,7 +2,10 @@
 
 Canonical JSON is object keys sorted, no insignificant white space, UTF-8, strings
 exactly as given and integers only; within those limits it equals RFC 8785 (JCS),
-which ``tests/test_canonical.py`` proves against the ``rfc8785`` package.
+which ``tests/test_canonical.py`` proves against the ``rfc8785`` package.  One limit
+matters: JCS orders keys by UTF-16 code units and orjson by code point, which differ
+only for characters beyond U+FFFF; every key in an event is ASCII (field names and
+``[a-z][a-z0-9_]*`` personal keys, enforced by the catalogue), so the two agree.
 """
 
 from __future__ import annotations

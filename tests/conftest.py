@@ -1,0 +1,192 @@
+"""Shared fixtures: real stores (an SQLite file, a PostgreSQL schema) and the real CLI.
+
+Every store-level test takes the ``store_url`` fixture and so runs on both stores.
+PostgreSQL tests use ``CASELEDGER_TEST_POSTGRES`` (a URL such as
+``postgresql://postgres@127.0.0.1:5432/test``); each test gets a schema of its own,
+dropped afterwards, so runs repeat and never see each other's events.  Without the
+variable they skip with a reason; with ``CASELEDGER_REQUIRE_POSTGRES=1`` (set by CI) a
+missing or unreachable server fails them instead.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+if not SHARED.is_dir():  # a CI clone has shared/ beside the checkout
+    SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SCENARIO = SHARED / "scenarios" / "rr-2026-004.jsonl"
+DATA = Path(__file__).resolve().parent / "data"
+
+PG_URL = os.environ.get("CASELEDGER_TEST_POSTGRES", "")
+PG_REQUIRED = os.environ.get("CASELEDGER_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_reason() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None if they can."""
+    if not PG_URL:
+        return "CASELEDGER_TEST_POSTGRES is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # the reason is reported, not swallowed
+        return f"PostgreSQL at {PG_URL} is unreachable: {exc}"
+
+
+_PG_SKIP = _pg_reason()
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+
+
+def pg_store_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    if _PG_SKIP:
+        if PG_REQUIRED:
+            pytest.fail(f"PostgreSQL is required (CASELEDGER_REQUIRE_POSTGRES=1): {_PG_SKIP}")
+        pytest.skip(_PG_SKIP)
+    schema = f"cl_test_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}schema={schema}"
+    finally:
+        _drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty store: an SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+    else:
+        yield from pg_store_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """An empty SQLite store, for tests about the embedded store only."""
+    return str(tmp_path / "ledger.db")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL store, for tests about PostgreSQL only."""
+    yield from pg_store_url()
+
+
+class FixedClock:
+    """A ledger clock for tests: starts at a given instant and can be moved."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move the clock forward and return the new time."""
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock set to 2026-09-01 09:00 UTC (after the scenario's last event)."""
+    return FixedClock(datetime(2026, 9, 1, 9, 0, tzinfo=UTC))
+
+
+def open_ledger(url: str, clock: Callable[[], datetime] | None = None) -> Any:
+    """Open the real ledger on a store URL."""
+    from ledger.application import CaseLedger
+    from ledger.store import parse_store
+
+    return CaseLedger(parse_store(url), clock=clock)
+
+
+@dataclass
+class CliResult:
+    """What one CLI invocation printed and returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """Standard output parsed as JSON."""
+        return orjson.loads(self.stdout)
+
+
+class _KeptOpen(io.BytesIO):
+    """A buffer that survives its text wrapper being closed or collected."""
+
+    def close(self) -> None:
+        pass
+
+
+def invoke(args: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> CliResult:
+    """Run the real ``caseledger`` command in-process, as a user would from a shell."""
+    from cli.main import run
+
+    out_buf, err_buf = _KeptOpen(), _KeptOpen()
+    old = sys.stdin, sys.stdout, sys.stderr
+    old_env = {k: os.environ.get(k) for k in (env or {})}
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(out_buf, encoding="utf-8", write_through=True)
+    sys.stderr = io.TextIOWrapper(err_buf, encoding="utf-8", write_through=True)
+    os.environ.update(env or {})
+    os.environ.setdefault("COLUMNS", "200")
+    code = 0
+    try:
+        run(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdin, sys.stdout, sys.stderr = old
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return CliResult(code, out_buf.getvalue().decode(), err_buf.getvalue().decode())
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """The real CLI, in-process."""
+    return invoke
+
+
+def scenario_lines() -> list[bytes]:
+    """The shared scenario RR-2026-004, one JSON line each."""
+    return [line for line in SCENARIO.read_bytes().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def scenario_store(store_url: str, clock: FixedClock) -> str:
+    """A store holding the shared scenario, recorded at the fixed clock's time."""
+    from ledger.application import Recorder
+
+    led = open_ledger(store_url, clock)
+    led.record_lines(scenario_lines(), Recorder("bu.officer"))
+    led.close()
+    return store_url
