@@ -1,0 +1,166 @@
+"""``caseledger demo``: build a sample store of realistic fictional cases and walk a
+newcomer through it, one real command at a time.
+
+The sample (shipped in ``cli/demo/``) is recorded through the Python API with the
+ledger clock set as if each entry had been recorded on the day it happened, except the
+few entries the tour shows being recorded late (a backdated reply, a correction).  The
+store is a new file the demo names; the user's own store is never touched.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+
+import orjson
+import typer
+from rich.panel import Panel
+from rich.rule import Rule
+
+from ledger.application import CaseLedger, Recorder
+from ledger.catalogue import LONDON, occurred_day
+from ledger.store import parse_store
+
+from .common import app, out
+
+SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", "rr-2026-031.jsonl")
+
+#: Entries the business unit recorded later than they happened: (case, line) -> day.
+RECORDED_LATE = {
+    ("RR-2025-017", 15): "2025-03-31",  # education's reply arrived after the decision
+    ("RR-2025-017", 19): "2025-04-28",  # the correction of its date
+}
+
+TOUR: tuple[tuple[str, list[str]], ...] = (
+    ("Where every case stands now: stage, decision, open requests, overdue clocks.", ["status"]),
+    (
+        "One case's history in the order things happened, with the correction applied.",
+        ["timeline", "RR-2025-017"],
+    ),
+    (
+        "Why RR-2025-017 was decided as it was: the decision in force now (a revisited one), "
+        "what was known when it was taken, and what was learned since.",
+        ["why", "RR-2025-017"],
+    ),
+    (
+        "The same question as the record stood on 1 April 2025: the first decision, before the "
+        "panel disagreed; education's late reply shows as learned after it.",
+        ["why", "RR-2025-017", "--as-of", "2025-04-01"],
+    ),
+    (
+        "The statutory clocks of an old-regime SCR: the decision was late, but an approved "
+        "delay justifies it.",
+        ["clocks", "SCR-2016-011"],
+    ),
+    ("A case still open today: its rapid review clock has run out.", ["clocks", "RR-2026-031"]),
+    (
+        "From notification to decision, across every case, in calendar and working days.",
+        ["delays", "--from", "IncidentNotified", "--to", "DecisionMade"],
+    ),
+    (
+        "The nine quality-marker questions answered from the record, with the entries that "
+        "evidence each.",
+        ["quality", "RR-2026-004"],
+    ),
+    (
+        "An audit bundle for an inspector: events, timeline, report, manifest and a checker.",
+        ["export", "--out", "{bundle}"],
+    ),
+    ("The inspector checks the bundle without trusting us.", ["verify", "{bundle}"]),
+    ("And the whole store: every hash and chain link re-computed.", ["verify"]),
+)
+
+
+def sample_lines() -> list[tuple[str, int, bytes]]:
+    """The sample entries in recording order: (case, line number, JSON line)."""
+    lines = []
+    folder = resources.files("cli") / "demo"
+    for name in SAMPLE_FILES:
+        text = (folder / name).read_bytes()
+        for number, line in enumerate((x for x in text.splitlines() if x.strip()), start=1):
+            case = orjson.loads(line)["case"]
+            lines.append((case, number, line))
+    return lines
+
+
+def record_sample(ledger_path: str) -> int:
+    """Record the sample into a new SQLite store; returns the number of entries."""
+    moment = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return moment
+
+    led = CaseLedger(parse_store(ledger_path), clock=clock)
+    who = Recorder("demo.business.manager", "business-unit")
+    count = 0
+    try:
+        for case, number, line in sample_lines():
+            data = orjson.loads(line)
+            late = RECORDED_LATE.get((case, number))
+            day = occurred_day(late or data.get("occurred_at") or "2000-01-01")
+            at = datetime.combine(day, time(17, 0), LONDON).astimezone(UTC)
+            moment = max(moment + timedelta(seconds=1), at)
+            led.record_lines([line], who)
+            count += 1
+    finally:
+        led.close()
+    return count
+
+
+def fresh_name(base: str = "caseledger-demo") -> Path:
+    """A store file name in the current folder that does not exist yet."""
+    candidate = Path(f"{base}.db")
+    n = 2
+    while candidate.exists():
+        candidate = Path(f"{base}-{n}.db")
+        n += 1
+    return candidate
+
+
+@app.command(epilog="Example: caseledger demo  |  caseledger demo --no-tour")
+def demo(
+    tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
+) -> None:
+    """Build a sample store of realistic fictional cases in a new file and walk through it."""
+    from .common import run
+
+    path = fresh_name()
+    count = record_sample(str(path))
+    bundle = Path(f"{path.stem}-bundle")
+    out.print(
+        Panel(
+            f"Recorded {count} entries of 4 fictional cases into [bold]{path}[/bold]\n"
+            "(a new file: your own store is untouched). The cases: an SCR under Working "
+            "Together 2015 with a justified late decision; a rapid review whose first "
+            "decision was revisited after the national panel disagreed, with a late reply "
+            "and a correction; the shared scenario RR-2026-004; and a case still open today.",
+            title="caseledger demo",
+        )
+    )
+    if not tour:
+        out.print(f"Explore it yourself: caseledger --store {path} status")
+        return
+    failures = []
+    for number, (sentence, args) in enumerate(TOUR, start=1):
+        argv = ["--store", str(path), *(a.replace("{bundle}", str(bundle)) for a in args)]
+        out.print(Rule(f"Step {number} of {len(TOUR)}"))
+        out.print(f"[bold]{sentence}[/bold]")
+        out.print(f"[dim]$ caseledger {' '.join(_quote(a) for a in argv)}[/dim]\n")
+        try:
+            run(argv)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                failures.append(" ".join(argv))
+    out.print(Rule())
+    out.print(
+        f"The store [bold]{path}[/bold] stays for you to explore; every command above works "
+        "when pasted. Start with: caseledger --help"
+    )
+    if failures:
+        out.print(f"[red]{len(failures)} step(s) did not complete:[/red] " + "; ".join(failures))
+        raise typer.Exit(1)
+
+
+def _quote(arg: str) -> str:
+    return f"'{arg}'" if any(c in arg for c in " #'\"") else arg
