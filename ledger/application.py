@@ -282,7 +282,7 @@ class CaseLedger(Application[uuid.UUID]):
 
     def _load_case(self, ref: str) -> Case | None:
         try:
-            case = self.repository.get(case_id(ref))
+            case: Case = self.repository.get(case_id(ref))
         except AggregateNotFoundError:
             return None
         assert isinstance(case, Case)
@@ -344,7 +344,7 @@ class CaseLedger(Application[uuid.UUID]):
     def case_refs(self) -> list[str]:
         """The references of every case in the store, in the order they were opened."""
         decode = self.ledger_mapper.decode_state
-        refs = []
+        refs: list[str] = []
         start = 1
         while True:
             batch = self.recorder.select_notifications(

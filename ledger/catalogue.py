@@ -474,7 +474,8 @@ class EntryCorrected(Envelope):
     @field_validator("changes")
     @classmethod
     def _changes_whole_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _reject_floats(value, "changes")
+        checked: dict[str, Any] = _reject_floats(value, "changes")
+        return checked
 
 
 class CaseClosed(Envelope):

@@ -6,7 +6,7 @@ the caller adds the input line.  Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -105,7 +105,7 @@ def check_occurred_at(occurred_at: str, incident_date: str, now: datetime) -> No
         )
 
 
-def check_criteria(regime: str, criteria: dict[str, Any], *, exact: bool) -> None:
+def check_criteria(regime: str, criteria: Collection[str], *, exact: bool) -> None:
     """Criteria keys are those of the case's regime: all of them for a decision."""
     expected = CRITERIA[regime]
     foreign = [k for k in criteria if k not in expected]

@@ -195,7 +195,7 @@ class LedgerMapper(Mapper[UUID]):
             for key in ("_created_on", "_modified_on"):
                 state[key] = datetime.fromisoformat(state[key])
             return CaseSnapshot(
-                originator_id=stored_event.originator_id,
+                originator_id=UUID(str(stored_event.originator_id)),
                 originator_version=stored_event.originator_version,
                 timestamp=datetime.fromisoformat(data["timestamp"]),
                 topic=data["topic"],
@@ -205,15 +205,15 @@ class LedgerMapper(Mapper[UUID]):
 
         timestamp = datetime.fromisoformat(data["recorded_at"].replace("Z", "+00:00"))
         if stored_event.topic == "CaseReferred":
-            return Case.Referred(
-                originator_id=stored_event.originator_id,
+            return Case.Referred(  # type: ignore[call-arg]
+                originator_id=UUID(str(stored_event.originator_id)),
                 originator_version=stored_event.originator_version,
                 timestamp=timestamp,
                 originator_topic=get_topic(Case),
                 entry=data,
             )
-        return Case.Recorded(
-            originator_id=stored_event.originator_id,
+        return Case.Recorded(  # type: ignore[call-arg]
+            originator_id=UUID(str(stored_event.originator_id)),
             originator_version=stored_event.originator_version,
             timestamp=timestamp,
             entry=data,
