@@ -80,38 +80,88 @@ def _bad_inputs() -> dict[str, tuple[list[Any], int, str]]:
         "unknown case": ([{**NOTIFIED, "case": "RR-2026-999"}], 1, "case"),
         "unknown field": ([REFERRAL, {**NOTIFIED, "colour": "red"}], 2, "colour"),
         "carries recorded_at": (
-            [REFERRAL, {**NOTIFIED, "recorded_at": "2026-02-13T00:00:00Z"}], 2, "recorded_at"),
+            [REFERRAL, {**NOTIFIED, "recorded_at": "2026-02-13T00:00:00Z"}],
+            2,
+            "recorded_at",
+        ),
         "carries seq": ([REFERRAL, {**NOTIFIED, "seq": 2}], 2, "seq"),
         "carries hash": ([{**REFERRAL, "hash": "0" * 64}], 1, "hash"),
         "forward reference": (
-            [REFERRAL, NOTIFIED, {**DECISION, "relied_on": ["RR-2026-004#9"]}], 3, "relied_on[0]"),
+            [REFERRAL, NOTIFIED, {**DECISION, "relied_on": ["RR-2026-004#9"]}],
+            3,
+            "relied_on[0]",
+        ),
         "foreign reference": (
-            [REFERRAL, NOTIFIED, {**DECISION, "relied_on": ["SCR-2015-001#1"]}], 3, "relied_on[0]"),
+            [REFERRAL, NOTIFIED, {**DECISION, "relied_on": ["SCR-2015-001#1"]}],
+            3,
+            "relied_on[0]",
+        ),
         "criteria of the wrong regime": (
-            [REFERRAL, NOTIFIED, {**DECISION, "criteria": {
-                **DECISION["criteria"], "agency_concern": {"finding": "met", "reason": "r"}}}],
-            3, "criteria.agency_concern"),
+            [
+                REFERRAL,
+                NOTIFIED,
+                {
+                    **DECISION,
+                    "criteria": {
+                        **DECISION["criteria"],
+                        "agency_concern": {"finding": "met", "reason": "r"},
+                    },
+                },
+            ],
+            3,
+            "criteria.agency_concern",
+        ),
         "malformed JSON on line 7 of 10": (
-            [REFERRAL, *later[:5], b'{"type": "ContextRecorded", "case": ', *later[5:8]], 7, ""),
+            [REFERRAL, *later[:5], b'{"type": "ContextRecorded", "case": ', *later[5:8]],
+            7,
+            "",
+        ),
         "occurred before the incident": (
-            [REFERRAL, {**NOTIFIED, "occurred_at": "2026-01-01"}], 2, "occurred_at"),
+            [REFERRAL, {**NOTIFIED, "occurred_at": "2026-01-01"}],
+            2,
+            "occurred_at",
+        ),
         "occurred in the future": (
-            [REFERRAL, {**NOTIFIED, "occurred_at": "2099-01-01"}], 2, "occurred_at"),
+            [REFERRAL, {**NOTIFIED, "occurred_at": "2099-01-01"}],
+            2,
+            "occurred_at",
+        ),
         "aware before incident": ([{**REFERRAL, "aware_date": "2026-02-01"}], 1, "aware_date"),
         "review without nature": (
             [REFERRAL, {k: v for k, v in DECISION.items() if k not in ("nature", "relied_on")}],
-            2, "nature"),
+            2,
+            "nature",
+        ),
         "missing criterion": (
-            [REFERRAL, {**{k: v for k, v in DECISION.items() if k != "relied_on"},
-                        "criteria": {"abuse_or_neglect": DECISION["criteria"]["abuse_or_neglect"]}}],
-            2, "criteria.child_died"),
+            [
+                REFERRAL,
+                {
+                    **{k: v for k, v in DECISION.items() if k != "relied_on"},
+                    "criteria": {"abuse_or_neglect": DECISION["criteria"]["abuse_or_neglect"]},
+                },
+            ],
+            2,
+            "criteria.child_died",
+        ),
         "a float": ([{**REFERRAL, "personal": {"weight": 3.5}}], 1, "personal"),
         "not an object": ([b"[1, 2, 3]"], 1, ""),
         "duplicate referral": ([REFERRAL, REFERRAL], 2, "case"),
         "answer to an unknown request": (
-            [REFERRAL, {"type": "InformationReceived", "case": "RR-2026-004",
-                        "occurred_at": "2026-02-18", "agency": "Police", "request_id": "R9",
-                        "involved": True, "summary": "s"}], 2, "request_id"),
+            [
+                REFERRAL,
+                {
+                    "type": "InformationReceived",
+                    "case": "RR-2026-004",
+                    "occurred_at": "2026-02-18",
+                    "agency": "Police",
+                    "request_id": "R9",
+                    "involved": True,
+                    "summary": "s",
+                },
+            ],
+            2,
+            "request_id",
+        ),
     }
 
 
@@ -121,8 +171,13 @@ def test_bad_input_exits_2_and_writes_nothing(
 ) -> None:
     lines, bad_line, field = _bad_inputs()[name]
     # A good case already in the store, to show nothing at all is added.
-    assert cli(["--store", store_url, "record", "-"], stdin=scenario_lines()[0].replace(
-        b"RR-2026-004", b"RR-2026-001") + b"\n").exit_code == 0
+    assert (
+        cli(
+            ["--store", store_url, "record", "-"],
+            stdin=scenario_lines()[0].replace(b"RR-2026-004", b"RR-2026-001") + b"\n",
+        ).exit_code
+        == 0
+    )
     before = count(store_url)
     result = cli(["--store", store_url, "record", write_lines(tmp_path / "in.jsonl", lines)])
     assert result.exit_code == 2, (result.stdout, result.stderr)
@@ -134,18 +189,34 @@ def test_bad_input_exits_2_and_writes_nothing(
 
 
 def test_closed_case_takes_only_corrections(store_url: str, cli: Any, tmp_path: Path) -> None:
-    closed = {"type": "CaseClosed", "case": "RR-2026-004", "occurred_at": "2026-02-10",
-              "reason": "Referred in error."}
-    after = {"type": "ContextRecorded", "case": "RR-2026-004", "occurred_at": "2026-02-11",
-             "topic": "other", "summary": "s"}
-    fix = {"type": "EntryCorrected", "case": "RR-2026-004", "corrects": "RR-2026-004#1",
-           "changes": {"summary": "Corrected summary."}, "reason": "Typo."}
+    closed = {
+        "type": "CaseClosed",
+        "case": "RR-2026-004",
+        "occurred_at": "2026-02-10",
+        "reason": "Referred in error.",
+    }
+    after = {
+        "type": "ContextRecorded",
+        "case": "RR-2026-004",
+        "occurred_at": "2026-02-11",
+        "topic": "other",
+        "summary": "s",
+    }
+    fix = {
+        "type": "EntryCorrected",
+        "case": "RR-2026-004",
+        "corrects": "RR-2026-004#1",
+        "changes": {"summary": "Corrected summary."},
+        "reason": "Typo.",
+    }
     path = write_lines(tmp_path / "a.jsonl", [REFERRAL, closed])
     assert cli(["--store", store_url, "record", path]).exit_code == 0
     result = cli(["--store", store_url, "record", write_lines(tmp_path / "b.jsonl", [after])])
     assert result.exit_code == 2 and "closed" in result.stderr
-    assert cli(["--store", store_url, "record", write_lines(tmp_path / "c.jsonl", [fix])]
-               ).exit_code == 0
+    assert (
+        cli(["--store", store_url, "record", write_lines(tmp_path / "c.jsonl", [fix])]).exit_code
+        == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,8 +232,13 @@ def test_corrections_change_only_valid_fields(
     changes: dict[str, Any], field: str, store_url: str, cli: Any, tmp_path: Path
 ) -> None:
     assert cli(["--store", store_url, "record", str(SCENARIO)]).exit_code == 0
-    fix = {"type": "EntryCorrected", "case": "RR-2026-004", "corrects": "RR-2026-004#1",
-           "changes": changes, "reason": "r"}
+    fix = {
+        "type": "EntryCorrected",
+        "case": "RR-2026-004",
+        "corrects": "RR-2026-004#1",
+        "changes": changes,
+        "reason": "r",
+    }
     result = cli(["--store", store_url, "record", write_lines(tmp_path / "f.jsonl", [fix])])
     assert result.exit_code == 2
     assert f"field `{field}`" in result.stderr
@@ -170,44 +246,130 @@ def test_corrections_change_only_valid_fields(
 
 
 def test_correcting_a_correction_is_refused(store_url: str, cli: Any, tmp_path: Path) -> None:
-    fix = {"type": "EntryCorrected", "case": "RR-2026-004", "corrects": "RR-2026-004#1",
-           "changes": {"summary": "New."}, "reason": "r"}
+    fix = {
+        "type": "EntryCorrected",
+        "case": "RR-2026-004",
+        "corrects": "RR-2026-004#1",
+        "changes": {"summary": "New."},
+        "reason": "r",
+    }
     fix2 = {**fix, "corrects": "RR-2026-004#2"}
     path = write_lines(tmp_path / "f.jsonl", [REFERRAL, fix, fix2])
     result = cli(["--store", store_url, "record", path])
-    assert result.exit_code == 2 and "line 3" in result.stderr and "itself a correction" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "line 3" in result.stderr
+        and "itself a correction" in result.stderr
+    )
 
 
 def test_one_command_per_event_type(store_url: str, cli: Any) -> None:
     base = ["--store", store_url]
-    referred = cli([*base, "refer", "SCR-2015-007", "--regime", "wt2015", "--subject", "Child M",
-                    "--incident-date", "2017-03-01", "--aware-date", "2017-03-02",
-                    "--occurred-at", "2017-03-02", "--harm", "death",
-                    "--abuse-or-neglect", "known", "--home-area", "Eastborough",
-                    "--referrer", "Eastborough CSC", "--route", "statutory",
-                    "--summary", "Death of a toddler.", "--personal", "name=Mia Example",
-                    "--json"])
+    referred = cli(
+        [
+            *base,
+            "refer",
+            "SCR-2015-007",
+            "--regime",
+            "wt2015",
+            "--subject",
+            "Child M",
+            "--incident-date",
+            "2017-03-01",
+            "--aware-date",
+            "2017-03-02",
+            "--occurred-at",
+            "2017-03-02",
+            "--harm",
+            "death",
+            "--abuse-or-neglect",
+            "known",
+            "--home-area",
+            "Eastborough",
+            "--referrer",
+            "Eastborough CSC",
+            "--route",
+            "statutory",
+            "--summary",
+            "Death of a toddler.",
+            "--personal",
+            "name=Mia Example",
+            "--json",
+        ]
+    )
     assert referred.exit_code == 0, referred.stderr
-    decided = cli([*base, "decide", "SCR-2015-007", "--occurred-at", "2017-03-20",
-                   "--outcome", "review", "--decided-by", "LSCB chair",
-                   "--criteria", "abuse_or_neglect=met:Known neglect",
-                   "--criteria", "child_died=met:Child died",
-                   "--criteria", "seriously_harmed=not-met:Died",
-                   "--criteria", "agency_concern=unclear:To be explored",
-                   "--rationale", "Reg 5 (1)(a) met.", "--nature", "SCR, systems methodology",
-                   "--factors", "media=Local press interest", "--relied-on", "SCR-2015-007#1",
-                   "--role", "chair", "--json"])
+    decided = cli(
+        [
+            *base,
+            "decide",
+            "SCR-2015-007",
+            "--occurred-at",
+            "2017-03-20",
+            "--outcome",
+            "review",
+            "--decided-by",
+            "LSCB chair",
+            "--criteria",
+            "abuse_or_neglect=met:Known neglect",
+            "--criteria",
+            "child_died=met:Child died",
+            "--criteria",
+            "seriously_harmed=not-met:Died",
+            "--criteria",
+            "agency_concern=unclear:To be explored",
+            "--rationale",
+            "Reg 5 (1)(a) met.",
+            "--nature",
+            "SCR, systems methodology",
+            "--factors",
+            "media=Local press interest",
+            "--relied-on",
+            "SCR-2015-007#1",
+            "--role",
+            "chair",
+            "--json",
+        ]
+    )
     assert decided.exit_code == 0, decided.stderr
     assert decided.json()[0]["ref"] == "SCR-2015-007#2"
     stored = open_ledger(store_url).case_records("SCR-2015-007")[1]
-    assert stored["criteria"]["agency_concern"] == {"finding": "unclear", "reason": "To be explored"}
+    assert stored["criteria"]["agency_concern"] == {
+        "finding": "unclear",
+        "reason": "To be explored",
+    }
     assert stored["factors"] == {"media": "Local press interest"}
     assert stored["role"] == "chair"
-    bad = cli([*base, "decide", "SCR-2015-007", "--outcome", "review", "--decided-by", "X",
-               "--criteria", "abuse_or_neglect=met", "--rationale", "r", "--nature", "n"])
+    bad = cli(
+        [
+            *base,
+            "decide",
+            "SCR-2015-007",
+            "--outcome",
+            "review",
+            "--decided-by",
+            "X",
+            "--criteria",
+            "abuse_or_neglect=met",
+            "--rationale",
+            "r",
+            "--nature",
+            "n",
+        ]
+    )
     assert bad.exit_code == 2 and "field `criteria`" in bad.stderr
-    wrong_bool = cli([*base, "receive-info", "SCR-2015-007", "--agency", "Police",
-                      "--involved", "perhaps", "--summary", "s"])
+    wrong_bool = cli(
+        [
+            *base,
+            "receive-info",
+            "SCR-2015-007",
+            "--agency",
+            "Police",
+            "--involved",
+            "perhaps",
+            "--summary",
+            "s",
+        ]
+    )
     assert wrong_bool.exit_code == 2 and "field `involved`" in wrong_bool.stderr
 
 

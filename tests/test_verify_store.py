@@ -23,21 +23,29 @@ def tamper(url: str, seq: int, change: dict[str, Any]) -> None:
             table = SQL("{}.{}").format(Identifier(query), Identifier("caseledger_events"))
             row = conn.execute(
                 SQL("SELECT state FROM {} WHERE originator_id=%s AND originator_version=%s").format(
-                    table), (oid, seq)).fetchone()
+                    table
+                ),
+                (oid, seq),
+            ).fetchone()
             assert row is not None
             state = {**orjson.loads(bytes(row[0])), **change}
             conn.execute(
-                SQL("UPDATE {} SET state=%s WHERE originator_id=%s AND originator_version=%s"
-                    ).format(table), (orjson.dumps(state), oid, seq))
+                SQL(
+                    "UPDATE {} SET state=%s WHERE originator_id=%s AND originator_version=%s"
+                ).format(table),
+                (orjson.dumps(state), oid, seq),
+            )
     else:
         with sqlite3.connect(url) as conn:
             (blob,) = conn.execute(
                 "SELECT state FROM stored_events WHERE originator_id=? AND originator_version=?",
-                (oid.hex, seq)).fetchone()
+                (oid.hex, seq),
+            ).fetchone()
             state = {**orjson.loads(blob), **change}
             conn.execute(
                 "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=?",
-                (orjson.dumps(state), oid.hex, seq))
+                (orjson.dumps(state), oid.hex, seq),
+            )
 
 
 def test_untouched_store_verifies(scenario_store: str, cli: Any) -> None:
