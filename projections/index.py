@@ -1,0 +1,921 @@
+"""The cross-case index: a read model kept in the store itself (SQLite or PostgreSQL).
+
+Two tables, next to the events:
+
+``case_index``
+    one row per case: regime, subject, stage, the key milestone times, the decision in
+    force, the open information requests (JSON), how many entries, the last position.
+``case_milestones``
+    one row per entry: case, seq, type, ``occurred_at`` (corrected), ``occurred_day``
+    (Europe/London), ``recorded_at``, position, actor, whether it was corrected, and a
+    compact JSON ``facts`` of the fields other queries need without folding
+    (:data:`FACT_FIELDS`).
+
+The index follows the store's notification log (``CaseLedger.iter_records``) from the
+position it has tracked.  Each batch (:data:`BATCH_SIZE` entries, grouped per case) is
+written, rows and tracking position together, in ONE transaction, through the library's
+tracking recorders (``SQLiteTrackingRecorder`` / ``PostgresTrackingRecorder``), so each
+entry is applied exactly once and a crash part-way leaves the index exactly as it was
+after the last committed batch.  The write transaction first takes the index's lock
+(``BEGIN IMMEDIATE`` / an advisory lock) and checks that the tracked position is still the
+one the batch was computed from; if another process moved it, the batch is dropped and
+recomputed from the new position.
+
+Each case row is derived by :class:`CaseSummary` with the same rules as the fold
+(:func:`projections.case_view.stage_of`, :func:`~projections.case_view.decision_key`,
+:func:`ledger.case.answered_request`); the tests check, for random histories with
+backdating and corrections, that every indexed status equals the fold's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import orjson
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from ledger.case import answered_request
+from ledger.catalogue import occurred_day
+from ledger.invariants import parse_ref
+
+from .case_view import STAGES, stage_of, status_payload, timeline_key
+from .overdue import overdue_clocks_for_row
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+
+__all__ = [
+    "BATCH_SIZE",
+    "FACT_FIELDS",
+    "INDEX_COLUMNS",
+    "INDEX_NAME",
+    "MILESTONE_COLUMNS",
+    "CaseIndex",
+    "CaseSummary",
+    "IndexRow",
+    "IndexSQLiteRecorder",
+    "Milestone",
+]
+
+INDEX_NAME: Final = "case_index"
+"""The key of the index's row in the tracking table."""
+
+BATCH_SIZE: Final = 5000
+"""Entries per transaction when catching up."""
+
+REBUILD_BATCH_SIZE: Final = 20000
+"""Entries per transaction when rebuilding from zero (fewer rewrites of busy cases)."""
+
+CACHE_LIMIT: Final = 200_000
+"""Most case summaries kept in memory between batches."""
+
+#: The national recipient whose notification ends the notification clock, per regime.
+NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
+    {"wt2015": "ofsted", "wt2018": "national-panel", "wt2023": "national-panel"}
+)
+
+#: Per entry type, the fields copied into ``case_milestones.facts``.
+FACT_FIELDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "CaseReferred": (
+            "regime",
+            "subject",
+            "incident_date",
+            "aware_date",
+            "harm",
+            "abuse_or_neglect",
+            "route",
+            "home_area",
+            "other_areas",
+        ),
+        "IncidentNotified": ("recipients",),
+        "InformationRequested": ("agency", "request_id", "due", "asked_for"),
+        "InformationReceived": ("agency", "request_id", "involved"),
+        "InformationDeclined": ("agency", "request_id"),
+        "NeighbourCheckRequested": ("area",),
+        "NeighbourCheckAnswered": ("area", "involved"),
+        "ContextRecorded": ("topic",),
+        "DiscussionHeld": ("forum", "attendees"),
+        "AgencyViewGiven": ("agency", "view"),
+        "RecommendationMade": ("to", "outcome"),
+        "PeerChallengeSought": ("peer",),
+        "PeerChallengeReceived": ("peer", "agrees"),
+        "DecisionDelayed": ("reason", "expected_by", "approved_by"),
+        "DecisionMade": ("outcome", "decided_by"),
+        "DecisionCommunicated": ("to",),
+        "PanelResponded": ("response",),
+        "ScopeRevised": ("trigger",),
+        "ReviewerCommissioned": ("reviewer",),
+        "FamilyInformed": (),
+        "ReviewCompleted": (),
+        "ReportPublished": ("location",),
+        "EntryCorrected": ("corrects",),
+        "CaseClosed": ("reason",),
+    }
+)
+
+#: Milestone columns, in table order.
+MILESTONE_COLUMNS: Final[tuple[str, ...]] = (
+    "case_ref",
+    "seq",
+    "type",
+    "occurred_at",
+    "occurred_day",
+    "recorded_at",
+    "position",
+    "actor",
+    "corrected",
+    "facts",
+)
+
+#: Entry types whose first ``occurred_at`` is a column of ``case_index``.
+MILESTONE_TIMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "CaseReferred": "referred_at",
+        "IncidentNotified": "notified_at",
+        "InformationRequested": "information_requested_at",
+        "DiscussionHeld": "discussed_at",
+        "RecommendationMade": "recommended_at",
+        "DecisionMade": "first_decision_at",
+        "DecisionCommunicated": "communicated_at",
+        "ReviewerCommissioned": "reviewer_commissioned_at",
+        "ReviewCompleted": "completed_at",
+        "ReportPublished": "published_at",
+        "CaseClosed": "closed_at",
+    }
+)
+
+#: ``case_index`` columns, in table order.
+INDEX_COLUMNS: Final[tuple[str, ...]] = (
+    "case_ref",
+    "regime",
+    "subject",
+    "stage",
+    "entries",
+    "incident_date",
+    "aware_date",
+    *MILESTONE_TIMES.values(),
+    "notified_national_at",
+    "decision_ref",
+    "decision_outcome",
+    "decision_occurred_at",
+    "decision_recorded_at",
+    "decisions",
+    "open_requests",
+    "open_request_count",
+    "last_recorded_at",
+    "last_position",
+    "state",
+)
+
+MilestoneValues = tuple[str, int, str, str, str, str, int, str, bool, str]
+"""One ``case_milestones`` row as written (``facts`` as JSON text)."""
+
+
+# --- public row types -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One row of ``case_milestones``: an entry's place on the timeline and its facts."""
+
+    case: str
+    seq: int
+    type: str
+    occurred_at: str
+    occurred_day: str
+    recorded_at: str
+    position: int
+    actor: str
+    corrected: bool
+    facts: Mapping[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """``CASE#seq``."""
+        return f"{self.case}#{self.seq}"
+
+    def values(self) -> MilestoneValues:
+        """The row as written."""
+        return (
+            self.case,
+            self.seq,
+            self.type,
+            self.occurred_at,
+            self.occurred_day,
+            self.recorded_at,
+            self.position,
+            self.actor,
+            self.corrected,
+            orjson.dumps(dict(self.facts)).decode(),
+        )
+
+    @staticmethod
+    def from_values(values: Sequence[Any]) -> Milestone:
+        """A row as read back (facts as JSON text, or already decoded by the driver)."""
+        facts = values[9]
+        if isinstance(facts, (str, bytes)):
+            facts = orjson.loads(facts)
+        return Milestone(
+            case=values[0],
+            seq=int(values[1]),
+            type=values[2],
+            occurred_at=values[3],
+            occurred_day=values[4],
+            recorded_at=values[5],
+            position=int(values[6]),
+            actor=values[7],
+            corrected=bool(values[8]),
+            facts=MappingProxyType(dict(facts)),
+        )
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One row of ``case_index``."""
+
+    case: str
+    regime: str
+    subject: str
+    stage: str
+    entries: int
+    incident_date: str | None
+    aware_date: str | None
+    milestones: Mapping[str, str | None]
+    """First ``occurred_at`` per :data:`MILESTONE_TIMES` column (``referred_at`` ...)."""
+    notified_national_at: str | None
+    """First ``IncidentNotified`` to the regime's national body (ofsted / national-panel)."""
+    decision: Mapping[str, Any] | None
+    """The decision in force: ``{ref, outcome, occurred_at, recorded_at}``."""
+    decisions: int
+    open_requests: tuple[Mapping[str, Any], ...]
+    last_recorded_at: str
+    last_position: int
+
+    def status(self, on: datetime) -> dict[str, Any]:
+        """The ``status`` answer for this case (the same shape the fold gives)."""
+        return status_payload(
+            case=self.case,
+            regime=self.regime,
+            subject=self.subject,
+            stage=self.stage,
+            decision=self.decision,
+            open_requests=self.open_requests,
+            overdue=overdue_clocks_for_row(self, on),
+            entries=self.entries,
+            last_recorded_at=self.last_recorded_at,
+        )
+
+    @staticmethod
+    def from_values(values: Sequence[Any]) -> IndexRow:
+        """A row as read back (``state`` not selected)."""
+        data = dict(zip(INDEX_COLUMNS, values, strict=False))
+        requests = data["open_requests"]
+        if isinstance(requests, (str, bytes)):
+            requests = orjson.loads(requests)
+        decision = None
+        if data["decision_ref"] is not None:
+            decision = {
+                "ref": data["decision_ref"],
+                "outcome": data["decision_outcome"],
+                "occurred_at": data["decision_occurred_at"],
+                "recorded_at": data["decision_recorded_at"],
+            }
+        return IndexRow(
+            case=data["case_ref"],
+            regime=data["regime"],
+            subject=data["subject"],
+            stage=data["stage"],
+            entries=int(data["entries"]),
+            incident_date=data["incident_date"],
+            aware_date=data["aware_date"],
+            milestones=MappingProxyType({c: data[c] for c in MILESTONE_TIMES.values()}),
+            notified_national_at=data["notified_national_at"],
+            decision=decision,
+            decisions=int(data["decisions"]),
+            open_requests=tuple(
+                {
+                    "agency": r["agency"],
+                    "request_id": r["request_id"],
+                    "due": r["due"],
+                    "ref": r["ref"],
+                }
+                for r in requests
+            ),
+            last_recorded_at=data["last_recorded_at"],
+            last_position=int(data["last_position"]),
+        )
+
+
+# --- the per-case summary (incremental fold over milestones) ---------------------------
+
+
+def facts_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The compact facts of a stored record (:data:`FACT_FIELDS`)."""
+    kind = record["type"]
+    facts = {name: record[name] for name in FACT_FIELDS.get(kind, ()) if name in record}
+    if kind == "EntryCorrected":
+        facts["changed"] = sorted(record["changes"])
+    return facts
+
+
+def milestone_values(record: Mapping[str, Any], facts: Mapping[str, Any]) -> MilestoneValues:
+    """The ``case_milestones`` row of a stored record."""
+    occurred = record["occurred_at"]
+    return (
+        record["case"],
+        record["seq"],
+        record["type"],
+        occurred,
+        occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
+        record["recorded_at"],
+        record["position"],
+        record.get("actor", ""),
+        False,
+        orjson.dumps(facts).decode(),
+    )
+
+
+def corrected_milestone(target: Milestone, changes: Mapping[str, Any]) -> Milestone:
+    """The milestone of an entry after a correction's ``changes``."""
+    fields = FACT_FIELDS.get(target.type, ())
+    facts = dict(target.facts)
+    for name in fields:
+        if name in changes:
+            facts[name] = changes[name]
+    occurred = changes.get("occurred_at", target.occurred_at)
+    return Milestone(
+        case=target.case,
+        seq=target.seq,
+        type=target.type,
+        occurred_at=occurred,
+        occurred_day=occurred_day(occurred).isoformat(),
+        recorded_at=target.recorded_at,
+        position=target.position,
+        actor=target.actor,
+        corrected=True,
+        facts=MappingProxyType(facts),
+    )
+
+
+class CaseSummary:
+    """One case's index row, folded incrementally over its milestones in ``seq`` order.
+
+    :meth:`add` handles every entry but a correction's effect; a correction makes the
+    caller recompute the summary with :meth:`from_milestones` over the case's (corrected)
+    milestones.  The state is JSON, stored in ``case_index.state`` so a later catch-up
+    resumes without reading the case's milestones.
+    """
+
+    __slots__ = (
+        "aware_date",
+        "case",
+        "decision",
+        "decisions",
+        "entries",
+        "first",
+        "incident_date",
+        "last_position",
+        "last_recorded_at",
+        "national",
+        "regime",
+        "requests",
+        "subject",
+    )
+
+    def __init__(self, case: str) -> None:
+        self.case = case
+        self.regime = ""
+        self.subject = ""
+        self.incident_date: str | None = None
+        self.aware_date: str | None = None
+        self.first: dict[str, list[Any]] = {}
+        """Entry type -> [occurred_at, seq] of its first entry on the timeline."""
+        self.national: list[Any] | None = None
+        self.decision: dict[str, Any] | None = None
+        self.decisions = 0
+        self.requests: dict[str, list[Any]] = {}
+        """Open request_id -> [agency, due, ref]."""
+        self.entries = 0
+        self.last_recorded_at = ""
+        self.last_position = 0
+
+    def add(
+        self,
+        seq: int,
+        kind: str,
+        occurred_at: str,
+        recorded_at: str,
+        position: int,
+        facts: Mapping[str, Any],
+    ) -> None:
+        """Fold one more entry (the next in ``seq`` order) into the summary."""
+        self.entries += 1
+        if recorded_at > self.last_recorded_at:
+            self.last_recorded_at = recorded_at
+        if position > self.last_position:
+            self.last_position = position
+        if kind == "EntryCorrected":
+            return
+        first = self.first.get(kind)
+        if first is None or timeline_key(occurred_at, seq) < timeline_key(first[0], first[1]):
+            self.first[kind] = [occurred_at, seq]
+        if kind == "CaseReferred":
+            self.regime = facts.get("regime", "")
+            self.subject = facts.get("subject", "")
+            self.incident_date = facts.get("incident_date")
+            self.aware_date = facts.get("aware_date")
+        elif kind == "IncidentNotified":
+            if NATIONAL_RECIPIENT.get(self.regime) in facts.get("recipients", ()) and (
+                self.national is None
+                or timeline_key(occurred_at, seq) < timeline_key(self.national[0], self.national[1])
+            ):
+                self.national = [occurred_at, seq]
+        elif kind == "DecisionMade":
+            self.decisions += 1
+            current = self.decision
+            if current is None or timeline_key(occurred_at, seq) > timeline_key(
+                current["occurred_at"], current["seq"]
+            ):
+                self.decision = {
+                    "seq": seq,
+                    "outcome": facts.get("outcome", ""),
+                    "occurred_at": occurred_at,
+                    "recorded_at": recorded_at,
+                }
+        elif kind == "InformationRequested":
+            self.requests[facts["request_id"]] = [
+                facts.get("agency"),
+                facts.get("due"),
+                f"{self.case}#{seq}",
+            ]
+        elif kind in ("InformationReceived", "InformationDeclined"):
+            closed = answered_request({k: v[0] for k, v in self.requests.items()}, dict(facts))
+            if closed is not None:
+                del self.requests[closed]
+
+    @classmethod
+    def from_milestones(cls, case: str, milestones: Iterable[Milestone]) -> CaseSummary:
+        """The summary of a case's (corrected) milestones, folded in ``seq`` order."""
+        summary = cls(case)
+        for m in sorted(milestones, key=lambda m: m.seq):
+            summary.add(m.seq, m.type, m.occurred_at, m.recorded_at, m.position, m.facts)
+        return summary
+
+    def stage(self) -> str:
+        """The stage (:func:`projections.case_view.stage_of`)."""
+        outcome = self.decision["outcome"] if self.decision is not None else None
+        return stage_of(self.first.keys(), outcome)
+
+    def decision_summary(self) -> dict[str, Any] | None:
+        """``{ref, outcome, occurred_at, recorded_at}`` of the decision in force."""
+        d = self.decision
+        if d is None:
+            return None
+        return {
+            "ref": f"{self.case}#{d['seq']}",
+            "outcome": d["outcome"],
+            "occurred_at": d["occurred_at"],
+            "recorded_at": d["recorded_at"],
+        }
+
+    def open_requests(self) -> list[dict[str, Any]]:
+        """The open requests, as ``status`` prints them."""
+        return [
+            {"agency": agency, "request_id": request_id, "due": due, "ref": ref}
+            for request_id, (agency, due, ref) in self.requests.items()
+        ]
+
+    def to_state(self) -> str:
+        """The summary as JSON text."""
+        return orjson.dumps({name: getattr(self, name) for name in self.__slots__}).decode()
+
+    @classmethod
+    def from_state(cls, state: str | bytes) -> CaseSummary:
+        """The inverse of :meth:`to_state`."""
+        data = orjson.loads(state)
+        summary = cls(data["case"])
+        for name in cls.__slots__:
+            setattr(summary, name, data[name])
+        return summary
+
+    def values(self) -> tuple[Any, ...]:
+        """The ``case_index`` row (:data:`INDEX_COLUMNS`)."""
+        d = self.decision
+        requests = self.open_requests()
+        first = self.first
+        return (
+            self.case,
+            self.regime,
+            self.subject,
+            self.stage(),
+            self.entries,
+            self.incident_date,
+            self.aware_date,
+            *(first[kind][0] if kind in first else None for kind in MILESTONE_TIMES),
+            self.national[0] if self.national is not None else None,
+            f"{self.case}#{d['seq']}" if d is not None else None,
+            d["outcome"] if d is not None else None,
+            d["occurred_at"] if d is not None else None,
+            d["recorded_at"] if d is not None else None,
+            self.decisions,
+            orjson.dumps(requests).decode(),
+            len(requests),
+            self.last_recorded_at,
+            self.last_position,
+            self.to_state(),
+        )
+
+    def row(self) -> IndexRow:
+        """The summary as an :class:`IndexRow`."""
+        return IndexRow.from_values(self.values())
+
+
+# --- storage --------------------------------------------------------------------------
+
+
+class IndexBackend(Protocol):
+    """What the index needs from a store: its tables and one-transaction batch writes."""
+
+    def create_table(self) -> None: ...
+
+    def tracked_position(self) -> int: ...
+
+    def load_states(self, cases: Sequence[str]) -> dict[str, str]: ...
+
+    def load_milestones(self, case: str) -> list[Milestone]: ...
+
+    def count_milestones(self) -> int: ...
+
+    def count_cases(self) -> int: ...
+
+    def write_batch(
+        self,
+        start: int,
+        end: int,
+        new: Sequence[MilestoneValues],
+        changed: Sequence[Milestone],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> bool: ...
+
+    def reset(self) -> None: ...
+
+    def select_rows(
+        self, stage: str | None, regime: str | None, case: str | None
+    ) -> list[IndexRow]: ...
+
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None
+    ) -> list[Milestone]: ...
+
+
+_SQLITE_INDEX_TYPES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "entries": "INTEGER NOT NULL",
+        "decisions": "INTEGER NOT NULL",
+        "open_request_count": "INTEGER NOT NULL",
+        "last_position": "INTEGER NOT NULL",
+        "case_ref": "TEXT PRIMARY KEY",
+    }
+)
+
+
+class IndexSQLiteRecorder(SQLiteTrackingRecorder):
+    """The library's SQLite tracking recorder plus the index's two tables."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements: list[str] = super().construct_create_table_statements()
+        columns = ", ".join(f"{c} {_SQLITE_INDEX_TYPES.get(c, 'TEXT')}" for c in INDEX_COLUMNS)
+        statements += [
+            f"CREATE TABLE IF NOT EXISTS case_index ({columns}) WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS case_index_stage ON case_index (stage, regime)",
+            "CREATE INDEX IF NOT EXISTS case_index_regime ON case_index (regime)",
+            "CREATE TABLE IF NOT EXISTS case_milestones ("
+            "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, "
+            "occurred_at TEXT NOT NULL, occurred_day TEXT NOT NULL, "
+            "recorded_at TEXT NOT NULL, position INTEGER NOT NULL, actor TEXT NOT NULL, "
+            "corrected INTEGER NOT NULL, facts TEXT NOT NULL, "
+            "PRIMARY KEY (case_ref, seq)) WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS case_milestones_type "
+            "ON case_milestones (type, occurred_day)",
+        ]
+        return statements
+
+    def tracked_position(self) -> int:
+        return int(self.max_tracking_id(INDEX_NAME) or 0)
+
+    def load_states(self, cases: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(cases, 500):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT case_ref, state FROM case_index WHERE case_ref IN ({marks})",
+                    tuple(chunk),
+                )
+                out.update((row[0], row[1]) for row in c.fetchall())
+        return out
+
+    def load_milestones(self, case: str) -> list[Milestone]:
+        return self.select_milestones(case, None)
+
+    def count_milestones(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT COUNT(*) FROM case_milestones")
+            return int(c.fetchone()[0])
+
+    def count_cases(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT COUNT(*) FROM case_index")
+            return int(c.fetchone()[0])
+
+    def write_batch(
+        self,
+        start: int,
+        end: int,
+        new: Sequence[MilestoneValues],
+        changed: Sequence[Milestone],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> bool:
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn.cursor()
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute(self.select_max_tracking_id_statement, (INDEX_NAME,))
+                current = c.fetchone()[0] or 0
+                if current != start:
+                    conn.rollback()
+                    return False
+                marks = ",".join("?" * len(MILESTONE_COLUMNS))
+                c.executemany(f"INSERT INTO case_milestones VALUES ({marks})", new)
+                c.executemany(
+                    "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
+                    "facts=? WHERE case_ref=? AND seq=?",
+                    [
+                        (
+                            m.occurred_at,
+                            m.occurred_day,
+                            orjson.dumps(dict(m.facts)).decode(),
+                            m.case,
+                            m.seq,
+                        )
+                        for m in changed
+                    ],
+                )
+                marks = ",".join("?" * len(INDEX_COLUMNS))
+                c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
+                self._insert_tracking(c, Tracking(INDEX_NAME, end))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                c.sqlite_cursor.close()
+        return True
+
+    def reset(self) -> None:
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn.cursor()
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute("DELETE FROM case_milestones")
+                c.execute("DELETE FROM case_index")
+                c.execute("DELETE FROM tracking WHERE application_name=?", (INDEX_NAME,))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                c.sqlite_cursor.close()
+
+    def select_rows(
+        self, stage: str | None, regime: str | None, case: str | None
+    ) -> list[IndexRow]:
+        where, params = _filters(stage=stage, regime=regime, case_ref=case, mark="?")
+        columns = ", ".join(INDEX_COLUMNS[:-1])
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
+            return [IndexRow.from_values(tuple(row)) for row in c.fetchall()]
+
+    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if case is not None:
+            clauses.append("case_ref=?")
+            params.append(case)
+        if types:
+            clauses.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {', '.join(MILESTONE_COLUMNS)} FROM case_milestones{where} "
+                "ORDER BY case_ref, seq",
+                params,
+            )
+            return [Milestone.from_values(tuple(row)) for row in c.fetchall()]
+
+
+def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
+    clauses = [f"{name}={mark}" for name, value in values.items() if value is not None]
+    params = [value for value in values.values() if value is not None]
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def open_backend(ledger: CaseLedger) -> IndexBackend:
+    """The index's recorder on the ledger's own store (sharing its connections)."""
+    datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+    if ledger.location.kind == "postgres":
+        from .index_pg import IndexPostgresRecorder
+
+        backend: IndexBackend = IndexPostgresRecorder(datastore)
+    else:
+        backend = IndexSQLiteRecorder(datastore)
+    backend.create_table()
+    return backend
+
+
+# --- the index ------------------------------------------------------------------------
+
+Progress = Callable[[int, int], None]
+"""Called after each batch with (entries applied so far, entries to apply in all)."""
+
+
+class CaseIndex:
+    """The cross-case index of one ledger's store.
+
+    >>> index = CaseIndex(ledger)          # doctest: +SKIP
+    >>> index.catch_up()                   # apply what was recorded since  # doctest: +SKIP
+    >>> index.cases(stage="decided")       # doctest: +SKIP
+    """
+
+    def __init__(self, ledger: CaseLedger, *, batch_size: int = BATCH_SIZE) -> None:
+        self.ledger = ledger
+        self.batch_size = batch_size
+        self.backend = open_backend(ledger)
+        self._cache: dict[str, CaseSummary] = {}
+        self._cache_at = -1
+
+    # --- keeping current --------------------------------------------------------------
+
+    def position(self) -> int:
+        """The last position of the store's log that the index has applied."""
+        return self.backend.tracked_position()
+
+    def catch_up(self, progress: Progress | None = None, *, batch_size: int | None = None) -> int:
+        """Apply every entry recorded since the tracked position; return how many.
+
+        Safe to run from several processes at once: each batch commits only if the
+        tracked position is still the one it was computed from.
+        """
+        size = batch_size or self.batch_size
+        applied = 0
+        total = 0
+        while True:
+            start = self.position()
+            records = list(itertools.islice(self.ledger.iter_records(after=start), size))
+            if not records:
+                return applied
+            if progress is not None and total == 0:
+                indexed = self.backend.count_milestones() if start else 0
+                total = max(len(records), self.ledger.count_events() - indexed)
+            try:
+                ok = self._apply(start, records)
+            except BaseException:
+                self._forget()
+                raise
+            if not ok:
+                self._forget()
+                continue
+            applied += len(records)
+            if progress is not None:
+                progress(applied, max(total, applied))
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Empty the index and apply the whole log again, from position zero."""
+        self.backend.reset()
+        self._forget()
+        return self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
+
+    def _forget(self) -> None:
+        self._cache = {}
+        self._cache_at = -1
+
+    def _apply(self, start: int, records: Sequence[dict[str, Any]]) -> bool:
+        """Fold one batch into the touched cases' rows and write it in one transaction."""
+        end = int(records[-1]["position"])
+        if self._cache_at != start or len(self._cache) > CACHE_LIMIT:
+            self._cache = {}
+        cache = self._cache
+        summaries: dict[str, CaseSummary] = {}
+        if start > 0:
+            unknown = sorted({r["case"] for r in records} - cache.keys())
+            if unknown:
+                for case, state in self.backend.load_states(unknown).items():
+                    summaries[case] = CaseSummary.from_state(state)
+        new: dict[tuple[str, int], MilestoneValues] = {}
+        changed: dict[tuple[str, int], Milestone] = {}
+        full: dict[str, dict[int, Milestone]] = {}
+        for record in records:
+            case = record["case"]
+            seq = record["seq"]
+            kind = record["type"]
+            facts = facts_of(record)
+            values = milestone_values(record, facts)
+            new[(case, seq)] = values
+            summary = summaries.get(case)
+            if summary is None:
+                summary = cache.get(case) or CaseSummary(case)
+                summaries[case] = summary
+            loaded = full.get(case)
+            if loaded is not None:
+                loaded[seq] = Milestone.from_values(values)
+            if kind == "EntryCorrected":
+                if loaded is None:
+                    loaded = {m.seq: m for m in self.backend.load_milestones(case)}
+                    for (c, s), v in new.items():
+                        if c == case:
+                            loaded[s] = Milestone.from_values(v)
+                    full[case] = loaded
+                target_seq = parse_ref(record["corrects"])[1]
+                target = loaded.get(target_seq)
+                if target is not None:
+                    fixed = corrected_milestone(target, record["changes"])
+                    loaded[target_seq] = fixed
+                    if (case, target_seq) in new:
+                        new[(case, target_seq)] = fixed.values()
+                    else:
+                        changed[(case, target_seq)] = fixed
+            elif loaded is None:
+                summary.add(seq, kind, values[3], values[5], values[6], facts)
+        for case, loaded in full.items():
+            summaries[case] = CaseSummary.from_milestones(case, loaded.values())
+        rows = [s.values() for s in summaries.values()]
+        ok = self.backend.write_batch(start, end, list(new.values()), list(changed.values()), rows)
+        if ok:
+            cache.update(summaries)
+            self._cache = cache
+            self._cache_at = end
+        return ok
+
+    # --- reading ----------------------------------------------------------------------
+
+    def cases(
+        self,
+        stage: str | None = None,
+        regime: str | None = None,
+        *,
+        catch_up: bool = True,
+    ) -> list[IndexRow]:
+        """Every indexed case (optionally of one stage and/or regime), by reference.
+
+        Catches up first, so what a user has just recorded is always there.
+        """
+        if stage is not None and stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}")
+        if catch_up:
+            self.catch_up()
+        return self.backend.select_rows(stage, regime, None)
+
+    def row(self, case: str, *, catch_up: bool = True) -> IndexRow | None:
+        """One case's row, or None if the case is not in the store."""
+        if catch_up:
+            self.catch_up()
+        rows = self.backend.select_rows(None, None, case)
+        return rows[0] if rows else None
+
+    def milestones(
+        self,
+        case: str | None = None,
+        types: Sequence[str] | None = None,
+        *,
+        catch_up: bool = True,
+    ) -> list[Milestone]:
+        """Milestone rows (of one case and/or of some entry types), by case then seq."""
+        if catch_up:
+            self.catch_up()
+        return self.backend.select_milestones(case, types)
+
+    def count_cases(self) -> int:
+        """How many cases the index holds (without catching up)."""
+        return self.backend.count_cases()
+
+    def statuses(
+        self,
+        on: datetime,
+        stage: str | None = None,
+        regime: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``status`` of every case (filtered), answered from the index."""
+        return [row.status(on) for row in self.cases(stage, regime)]

@@ -1,0 +1,221 @@
+"""The cross-case index on PostgreSQL: the library's ``PostgresTrackingRecorder`` plus the
+``case_index`` and ``case_milestones`` tables, in the store's schema.
+
+Imported only for ``postgresql://`` stores.  A batch is written in one transaction that
+first takes a transaction-scoped advisory lock (one per schema), checks the tracked
+position, copies the new milestone rows in (``COPY``), updates the corrected ones,
+replaces the touched case rows and moves the tracking position.  ``facts`` and
+``open_requests`` are ``jsonb``, so SQL can reach into them
+(``facts->>'outcome'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Composable, Identifier
+
+from .index import (
+    INDEX_COLUMNS,
+    INDEX_NAME,
+    MILESTONE_COLUMNS,
+    IndexRow,
+    Milestone,
+    MilestoneValues,
+)
+
+__all__ = ["IndexPostgresRecorder"]
+
+TRACKING_TABLE: Final = "case_index_tracking"
+
+_PG_INDEX_TYPES: Final[dict[str, str]] = {
+    "case_ref": "text PRIMARY KEY",
+    "entries": "integer NOT NULL",
+    "decisions": "integer NOT NULL",
+    "open_request_count": "integer NOT NULL",
+    "last_position": "bigint NOT NULL",
+    "open_requests": "jsonb NOT NULL",
+}
+
+
+class _Stale(Exception):
+    """Another process moved the tracked position: drop this batch."""
+
+
+class IndexPostgresRecorder(PostgresTrackingRecorder):
+    """The index's tables and batch writes on PostgreSQL."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        schema = Identifier(self.datastore.schema)
+        self._index = SQL("{}.{}").format(schema, Identifier("case_index"))
+        self._milestones = SQL("{}.{}").format(schema, Identifier("case_milestones"))
+        self._tracking = SQL("{}.{}").format(schema, Identifier(TRACKING_TABLE))
+        self._lock_key = f"{self.datastore.schema}.{INDEX_NAME}"
+        columns = SQL(", ").join(
+            SQL(f"{name} {_PG_INDEX_TYPES.get(name, 'text')}") for name in INDEX_COLUMNS
+        )
+        self.sql_create_statements.extend(
+            [
+                SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._index, columns),
+                SQL("CREATE INDEX IF NOT EXISTS case_index_stage ON {} (stage, regime)").format(
+                    self._index
+                ),
+                SQL("CREATE INDEX IF NOT EXISTS case_index_regime ON {} (regime)").format(
+                    self._index
+                ),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    "case_ref text NOT NULL, seq integer NOT NULL, type text NOT NULL, "
+                    "occurred_at text NOT NULL, occurred_day date NOT NULL, "
+                    "recorded_at text NOT NULL, position bigint NOT NULL, "
+                    "actor text NOT NULL, corrected boolean NOT NULL, facts jsonb NOT NULL, "
+                    "PRIMARY KEY (case_ref, seq))"
+                ).format(self._milestones),
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS case_milestones_type ON {} (type, occurred_day)"
+                ).format(self._milestones),
+            ]
+        )
+        self._copy_milestones = SQL("COPY {} ({}) FROM STDIN").format(
+            self._milestones, SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        )
+        self._copy_index = SQL("COPY {} ({}) FROM STDIN").format(
+            self._index, SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS)
+        )
+
+    def _lock(self, curs: Any) -> None:
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+
+    def tracked_position(self) -> int:
+        return int(self.max_tracking_id(INDEX_NAME) or 0)
+
+    def load_states(self, cases: Sequence[str]) -> dict[str, str]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT case_ref, state FROM {} WHERE case_ref = ANY(%s)").format(self._index),
+                (list(cases),),
+            )
+            return {row["case_ref"]: row["state"] for row in curs.fetchall()}
+
+    def load_milestones(self, case: str) -> list[Milestone]:
+        return self.select_milestones(case, None)
+
+    def count_milestones(self) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {}").format(self._milestones))
+            row = curs.fetchone()
+            return int(row["n"]) if row else 0
+
+    def count_cases(self) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {}").format(self._index))
+            row = curs.fetchone()
+            return int(row["n"]) if row else 0
+
+    def write_batch(
+        self,
+        start: int,
+        end: int,
+        new: Sequence[MilestoneValues],
+        changed: Sequence[Milestone],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> bool:
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                self._lock(curs)
+                curs.execute(self.max_tracking_id_statement, (INDEX_NAME,))
+                found = curs.fetchone()
+                current = (found["max"] if found else None) or 0
+                if current != start:
+                    raise _Stale
+                with curs.copy(self._copy_milestones) as copy:
+                    for values in new:
+                        copy.write_row(values)
+                if changed:
+                    curs.executemany(
+                        SQL(
+                            "UPDATE {} SET occurred_at=%s, occurred_day=%s, corrected=true, "
+                            "facts=%s::jsonb WHERE case_ref=%s AND seq=%s"
+                        ).format(self._milestones),
+                        [
+                            (
+                                m.occurred_at,
+                                m.occurred_day,
+                                orjson.dumps(dict(m.facts)).decode(),
+                                m.case,
+                                m.seq,
+                            )
+                            for m in changed
+                        ],
+                    )
+                curs.execute(
+                    SQL("DELETE FROM {} WHERE case_ref = ANY(%s)").format(self._index),
+                    ([row[0] for row in rows],),
+                )
+                with curs.copy(self._copy_index) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                self._insert_tracking(curs, Tracking(INDEX_NAME, end))
+        except _Stale:
+            return False
+        return True
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._lock(curs)
+            curs.execute(SQL("TRUNCATE {}, {}").format(self._milestones, self._index))
+            curs.execute(
+                SQL("DELETE FROM {} WHERE application_name=%s").format(self._tracking),
+                (INDEX_NAME,),
+            )
+
+    def select_rows(
+        self, stage: str | None, regime: str | None, case: str | None
+    ) -> list[IndexRow]:
+        clauses: list[Composable] = []
+        params: list[str] = []
+        for name, value in (("stage", stage), ("regime", regime), ("case_ref", case)):
+            if value is not None:
+                clauses.append(SQL("{}=%s").format(Identifier(name)))
+                params.append(value)
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        columns = SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS[:-1])
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {}{} ORDER BY case_ref").format(columns, self._index, where),
+                params,
+            )
+            return [
+                IndexRow.from_values([row[c] for c in INDEX_COLUMNS[:-1]])
+                for row in curs.fetchall()
+            ]
+
+    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+        clauses: list[Composable] = []
+        params: list[Any] = []
+        if case is not None:
+            clauses.append(SQL("case_ref=%s"))
+            params.append(case)
+        if types:
+            clauses.append(SQL("type = ANY(%s)"))
+            params.append(list(types))
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        columns = SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {}{} ORDER BY case_ref, seq").format(
+                    columns, self._milestones, where
+                ),
+                params,
+            )
+            out = []
+            for row in curs.fetchall():
+                values = [row[c] for c in MILESTONE_COLUMNS]
+                values[4] = values[4].isoformat()
+                out.append(Milestone.from_values(values))
+            return out

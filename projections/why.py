@@ -1,0 +1,254 @@
+"""``caseledger why``: the decision in force as the record stood at T, its reasons, what
+was known when it was recorded, what has been learned since, and what an inspector
+should look at twice (the flags).
+
+* ``known_then``: the entries recorded before the decision, i.e. earlier in the case's
+  record (lower ``seq``; ``recorded_at`` never decreases along a case, and entries stored
+  by the same command as the decision count as known when they precede it).
+* ``learned_since``: the entries recorded after the decision, up to T, whatever their
+  ``occurred_at``: an ``InformationReceived`` recorded after the decision but dated
+  before it is *learned since*, not *known then* (it is also listed in
+  ``learned_since_backdated``).
+* ``relied_on``: what the decision itself says it relied on (corrections applied).
+
+Flags are stable machine-readable strings (:data:`FLAGS`), each with a sentence for
+people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from ledger.case import answered_request
+from ledger.catalogue import LONDON, occurred_day
+
+from .case_view import CaseView, Decision, Entry, decision_key, timeline_key
+from .when import format_instant
+
+__all__ = [
+    "FLAGS",
+    "LATE_RECORDING_DAYS",
+    "Flag",
+    "WhyAnswer",
+    "mandatory_review",
+    "why_of",
+]
+
+LATE_RECORDING_DAYS: Final = 14
+"""A decision recorded more than this many days after it occurred (or, for a case opened
+in the ledger after the decision, after the case was opened) is flagged ``recorded-late``."""
+
+#: Every flag ``why`` can raise, with what it means.
+FLAGS: Final[Mapping[str, str]] = {
+    "mandatory-criteria-no-review": (
+        "the statutory criteria recorded make a review mandatory (wt2015: abuse or neglect "
+        "and either the child died, or was seriously harmed with cause for concern about "
+        "agencies working together), yet the outcome is no-review"
+    ),
+    "relies-on-nothing": "the decision does not name any entry it relied on",
+    "recorded-late": (
+        f"the decision was recorded more than {LATE_RECORDING_DAYS} days after it was made"
+    ),
+    "decided-with-open-requests": (
+        "information requests were still open (not answered or declined) when the decision was made"
+    ),
+    "decision-corrected": "the decision entry was corrected after it was recorded",
+    "panel-disagreed": "the national panel responded that it disagrees with the decision",
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag on a decision: its code and the sentence that explains it here."""
+
+    code: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class WhyAnswer:
+    """The answer to ``why CASE`` (``cli.md``), with what the people view needs."""
+
+    case: str
+    regime: str
+    subject: str
+    as_of: str
+    on: str
+    decision: Decision | None
+    superseded: tuple[Decision, ...]
+    known_then: tuple[Entry, ...]
+    relied_on: tuple[str, ...]
+    learned_since: tuple[Entry, ...]
+    flags: tuple[Flag, ...]
+
+    @property
+    def learned_since_backdated(self) -> tuple[Entry, ...]:
+        """Entries learned since the decision that are dated before it happened."""
+        if self.decision is None:
+            return ()
+        key = decision_key(self.decision.occurred_at, self.decision.seq)
+        return tuple(e for e in self.learned_since if timeline_key(e.occurred_at, e.seq) < key)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``why --json`` prints: ``cli.md``'s keys, then extras."""
+        return {
+            "case": self.case,
+            "as_of": self.as_of,
+            "decision": self.decision.as_dict() if self.decision is not None else None,
+            "superseded": [d.ref for d in self.superseded],
+            "known_then": [e.ref for e in self.known_then],
+            "relied_on": list(self.relied_on),
+            "learned_since": [e.ref for e in self.learned_since],
+            "flags": [f.code for f in self.flags],
+            "on": self.on,
+            "regime": self.regime,
+            "learned_since_backdated": [e.ref for e in self.learned_since_backdated],
+            "flag_explanations": [
+                {"flag": f.code, "explanation": f.explanation} for f in self.flags
+            ],
+        }
+
+
+def why_of(view: CaseView, as_of: datetime, on: datetime) -> WhyAnswer:
+    """Explain the decision in force in a view (already filtered as of ``as_of``, on
+    ``on``)."""
+    decision = view.decision
+    known: tuple[Entry, ...] = ()
+    since: tuple[Entry, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    if decision is not None:
+        known = tuple(e for e in view.entries if e.seq < decision.seq)
+        since = tuple(e for e in view.entries if e.seq > decision.seq)
+        flags = decision_flags(view, decision)
+    return WhyAnswer(
+        case=view.case,
+        regime=view.regime,
+        subject=view.subject,
+        as_of=format_instant(as_of),
+        on=format_instant(on),
+        decision=decision,
+        superseded=view.superseded,
+        known_then=known,
+        relied_on=decision.relied_on if decision is not None else (),
+        learned_since=since,
+        flags=flags,
+    )
+
+
+def mandatory_review(regime: str, decision: Decision) -> bool:
+    """Whether the recorded findings make a review mandatory (``wt2015``, LSCB Regulations
+    2006 reg 5): abuse or neglect met, and either the child died or was seriously harmed
+    with cause for concern about agencies working together."""
+    if regime != "wt2015":
+        return False
+
+    def met(criterion: str) -> bool:
+        return decision.finding(criterion) == "met"
+
+    return met("abuse_or_neglect") and (
+        met("child_died") or (met("seriously_harmed") and met("agency_concern"))
+    )
+
+
+def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
+    """The flags on the decision in force, in the order of :data:`FLAGS`."""
+    flags: list[Flag] = []
+    if decision.outcome == "no-review" and mandatory_review(view.regime, decision):
+        flags.append(
+            Flag(
+                "mandatory-criteria-no-review",
+                "The findings recorded (abuse or neglect met, and the child died or was "
+                "seriously harmed with concern about how agencies worked together) make a "
+                "Serious Case Review mandatory under wt2015, yet the outcome is no-review.",
+            )
+        )
+    if not decision.relied_on:
+        flags.append(
+            Flag(
+                "relies-on-nothing",
+                "The decision does not name any entry of the record it relied on.",
+            )
+        )
+    late_by = recording_lag_days(view, decision)
+    if late_by > LATE_RECORDING_DAYS:
+        flags.append(
+            Flag(
+                "recorded-late",
+                f"The decision made on {occurred_day(decision.occurred_at)} was recorded "
+                f"{late_by} days later (limit {LATE_RECORDING_DAYS}).",
+            )
+        )
+    still_open = open_when_decided(view.entries, decision)
+    if still_open:
+        names = ", ".join(f"{e.get('agency')} ({e.ref})" for e in still_open)
+        flags.append(
+            Flag(
+                "decided-with-open-requests",
+                f"When the decision was made, {len(still_open)} information request"
+                f"{'s were' if len(still_open) != 1 else ' was'} still open: {names}.",
+            )
+        )
+    if decision.corrected_by:
+        flags.append(
+            Flag(
+                "decision-corrected",
+                "The decision entry was corrected after it was recorded by "
+                f"{', '.join(decision.corrected_by)}; the view shows the corrected values.",
+            )
+        )
+    key = decision_key(decision.occurred_at, decision.seq)
+    disagreements = [
+        e
+        for e in view.entries
+        if e.type == "PanelResponded"
+        and e.get("response") == "disagree"
+        and timeline_key(e.occurred_at, e.seq) > key
+    ]
+    if disagreements:
+        flags.append(
+            Flag(
+                "panel-disagreed",
+                "The national panel responded that it disagrees ("
+                + ", ".join(e.ref for e in disagreements)
+                + ").",
+            )
+        )
+    return tuple(flags)
+
+
+def recording_lag_days(view: CaseView, decision: Decision) -> int:
+    """Days between the decision (or the case's opening in the ledger, if later) and
+    its recording, counted on Europe/London days."""
+    recorded = _london_day(decision.recorded_at)
+    opened = _london_day(view.referral.recorded_at)
+    return (recorded - max(occurred_day(decision.occurred_at), opened)).days
+
+
+def open_when_decided(entries: Sequence[Entry], decision: Decision) -> list[Entry]:
+    """The requests still open when the decision was made: requests and replies on the
+    timeline before it (world time, ``occurred_at``), folded in record order with the
+    ledger's one rule for which request a reply closes."""
+    key = decision_key(decision.occurred_at, decision.seq)
+    agencies: dict[str, str] = {}
+    requests: dict[str, Entry] = {}
+    for e in entries:
+        if e.type not in ("InformationRequested", "InformationReceived", "InformationDeclined"):
+            continue
+        if timeline_key(e.occurred_at, e.seq) >= key:
+            continue
+        if e.type == "InformationRequested":
+            agencies[e.get("request_id")] = e.get("agency")
+            requests[e.get("request_id")] = e
+        else:
+            closed = answered_request(agencies, dict(e.body))
+            if closed is not None:
+                del agencies[closed]
+                del requests[closed]
+    return list(requests.values())
+
+
+def _london_day(recorded_at: str) -> date:
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(LONDON).date()
