@@ -1,0 +1,604 @@
+"""The statutory clocks of a case: started, due, ended, and met, late, running or overdue.
+
+The rules are the regime's rule pack (:mod:`projections.rules`, ``projections/rules/*.toml``)
+and the counting is :mod:`projections.calendar`; this module only applies them to a case's
+entries, as ``shared/domain.md`` ("Timescales") says:
+
+* Clocks measure ``occurred_at`` days (Europe/London), corrections applied.  The start is
+  the first entry that matches the clock's start (or the date field it names, e.g.
+  ``CaseReferred.aware_date``); the end is the first matching entry *on or after* the
+  start day, so a revisited decision never restarts a clock an earlier decision ended.
+* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0).
+* On the ``--on`` day D, with only the entries that had happened by D:
+  ``met`` (ended on or before due), ``late`` (ended after due), ``running`` (not ended,
+  D on or before due), ``overdue`` (not ended, D after due).  A clock whose start has
+  not happened by D has not started (``not-started``; the CLI leaves it out).
+* A clock listed in the pack as justifiable (``justifiable_by = ["DecisionDelayed"]``)
+  is *justified* when it is late or overdue and such an entry (recorded, and so approved:
+  ``approved_by`` is required) happened on or before the clock's end, or on or before D
+  while it is still running.  The delay does not stop the clock; it explains it.  The
+  latest such entry is shown with its reason, who approved it and the expected date.
+
+The same functions serve one folded case (:class:`~projections.case_view.CaseView`) and
+the cross-case index (milestone rows turned into records), so ``clocks`` and ``status``
+give the same answer either way.  See ``docs/clocks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from ledger.catalogue import LONDON, occurred_instant
+
+from .calendar import Calendar
+from .case_view import CaseView, fold
+from .rules import REGIMES, ClockRule, RulePack, all_rule_packs, event_day, first_match, rule_pack
+from .when import end_of_day, format_instant, on_day
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+
+    from .index import CaseIndex, Milestone
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "STATUSES",
+    "CaseRecords",
+    "ClockState",
+    "ClockStatus",
+    "Justification",
+    "all_clocks",
+    "case_clocks",
+    "clock_event_types",
+    "clock_state",
+    "clock_states",
+    "clocks_from_records",
+    "deadline_of",
+    "folded_case_records",
+    "index_covers",
+    "indexed_case_records",
+    "milestone_record",
+    "next_deadline",
+    "overdue_by_case",
+    "overdue_clocks",
+    "record_ref",
+    "view_records",
+]
+
+ClockStatus = Literal["not-started", "running", "met", "overdue", "late"]
+
+#: Every status a clock can have; the CLI shows all but ``not-started``.
+STATUSES: Final[tuple[str, ...]] = ("not-started", "running", "met", "overdue", "late")
+
+#: Statuses of a clock that has started.
+ACTIVE_STATUSES: Final[tuple[str, ...]] = ("running", "met", "overdue", "late")
+
+_DATE_LEN: Final = 10
+
+
+# --- results ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Justification:
+    """A recorded, approved delay (a ``DecisionDelayed``) that explains a clock's lateness."""
+
+    ref: str
+    type: str
+    occurred_on: date
+    reason: str | None
+    approved_by: str | None
+    expected_by: date | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{reason, approved_by, expected_by, ref, type, occurred_on}`` for JSON."""
+        return {
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expected_by": _iso(self.expected_by),
+            "ref": self.ref,
+            "type": self.type,
+            "occurred_on": self.occurred_on.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """One clock of one case on one day."""
+
+    case: str
+    regime: str
+    rule: ClockRule
+    on: date
+    """The day the clock is measured on (``--on``)."""
+    status: ClockStatus
+    started: date | None = None
+    start_ref: str | None = None
+    due: date | None = None
+    ended: date | None = None
+    end_ref: str | None = None
+    delay: Justification | None = None
+    """The latest justifying entry within the clock's period, whatever the status."""
+    delay_refs: tuple[str, ...] = ()
+    """Every justifying entry within the clock's period, in timeline order."""
+
+    @property
+    def clock(self) -> str:
+        """The clock's name (``notification``, ``rapid_review`` ...)."""
+        return self.rule.name
+
+    @property
+    def justified(self) -> bool:
+        """True when the clock is late or overdue and an approved delay explains it."""
+        return self.status in ("late", "overdue") and self.delay is not None
+
+    @property
+    def days_over(self) -> int | None:
+        """Calendar days past due: to the end (late) or to the ``--on`` day (overdue)."""
+        if self.due is None:
+            return None
+        if self.status == "late" and self.ended is not None:
+            return (self.ended - self.due).days
+        if self.status == "overdue":
+            return (self.on - self.due).days
+        return None
+
+    @property
+    def days_left(self) -> int | None:
+        """Calendar days from the ``--on`` day to due, for a running clock."""
+        if self.status == "running" and self.due is not None:
+            return (self.due - self.on).days
+        return None
+
+    @property
+    def beyond_expected(self) -> bool:
+        """Whether a justified clock also ran past the delay's expected date."""
+        if not self.justified or self.delay is None or self.delay.expected_by is None:
+            return False
+        last = self.ended if self.ended is not None else self.on
+        return last > self.delay.expected_by
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``clocks`` prints: ``cli.md``'s keys first, then extras."""
+        rule = self.rule
+        return {
+            "case": self.case,
+            "clock": rule.name,
+            "started": _iso(self.started),
+            "due": _iso(self.due),
+            "ended": _iso(self.ended),
+            "status": self.status,
+            "justified": self.justified,
+            "title": rule.title,
+            "regime": self.regime,
+            "limit": rule.limit,
+            "unit": rule.unit,
+            "note": rule.note,
+            "source": rule.source,
+            "start_ref": self.start_ref,
+            "end_ref": self.end_ref,
+            "on": self.on.isoformat(),
+            "days_over": self.days_over,
+            "days_left": self.days_left,
+            "justifiable": bool(rule.justifiable_by),
+            "delay": self.delay.as_dict() if self.delay is not None else None,
+            "delay_refs": list(self.delay_refs),
+            "beyond_expected": self.beyond_expected,
+        }
+
+
+# --- the computation ----------------------------------------------------------------
+
+
+def record_ref(record: Mapping[str, Any]) -> str:
+    """``CASE#seq`` of a record (or its ``ref`` if it carries one)."""
+    ref = record.get("ref")
+    if isinstance(ref, str):
+        return ref
+    return f"{record.get('case')}#{record.get('seq')}"
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _instant(occurred_at: str) -> datetime:
+    """The instant of a stored occurred_at; a naive wire-form time is Europe/London."""
+    moment = occurred_instant(occurred_at)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=LONDON)
+
+
+def _on_moment(on: date | datetime) -> tuple[datetime, date]:
+    """The ``--on`` instant and day: a bare date means the end of that day."""
+    if isinstance(on, datetime):
+        return on, on_day(on)
+    return end_of_day(on), on
+
+
+def _as_date(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:_DATE_LEN])
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _due(rule: ClockRule, start: date, calendar: Calendar) -> date:
+    """Due dates repeat across cases (same start day, same rule): compute each once."""
+    return rule.due(start, calendar)
+
+
+def _happened(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[Mapping[str, Any]]:
+    """The records (not corrections) whose occurred_at is at or before ``moment``."""
+    kept: list[Mapping[str, Any]] = []
+    for record in records:
+        if record.get("type") == "EntryCorrected":
+            continue
+        occurred = record.get("occurred_at")
+        if isinstance(occurred, str) and _instant(occurred) > moment:
+            continue
+        kept.append(record)
+    return kept
+
+
+def _justification(
+    rule: ClockRule, records: Sequence[Mapping[str, Any]], last_day: date
+) -> tuple[Justification | None, tuple[str, ...]]:
+    """The justifying entries that happened on or before ``last_day`` (latest first out)."""
+    if not rule.justifiable_by:
+        return None, ()
+    found: list[tuple[date, datetime, int, Mapping[str, Any]]] = []
+    for index, record in enumerate(records):
+        if record.get("type") not in rule.justifiable_by:
+            continue
+        occurred = record.get("occurred_at")
+        if not isinstance(occurred, str):
+            continue
+        instant = _instant(occurred)
+        day = instant.astimezone(LONDON).date()
+        if day <= last_day:
+            found.append((day, instant, index, record))
+    if not found:
+        return None, ()
+    found.sort(key=lambda item: (item[0], item[1], item[2]))
+    day, _, _, latest = found[-1]
+    reason = latest.get("reason")
+    approved = latest.get("approved_by")
+    return (
+        Justification(
+            ref=record_ref(latest),
+            type=str(latest.get("type")),
+            occurred_on=day,
+            reason=str(reason) if reason is not None else None,
+            approved_by=str(approved) if approved is not None else None,
+            expected_by=_as_date(latest.get("expected_by")),
+        ),
+        tuple(record_ref(item[3]) for item in found),
+    )
+
+
+def clock_state(
+    case: str,
+    regime: str,
+    rule: ClockRule,
+    records: Sequence[Mapping[str, Any]],
+    on: date,
+    calendar: Calendar,
+) -> ClockState:
+    """One clock of a case on day ``on``, from records that had happened by then."""
+    start = first_match(rule.start, records)
+    if start is None:
+        return ClockState(case, regime, rule, on, "not-started")
+    started = event_day(rule.start, start)
+    if started > on:
+        return ClockState(case, regime, rule, on, "not-started")
+    due = _due(rule, started, calendar)
+    end = first_match(rule.end, records, on_or_after=started)
+    ended = event_day(rule.end, end) if end is not None else None
+    if ended is not None and ended > on:
+        end, ended = None, None
+    status: ClockStatus
+    if ended is not None:
+        status = "met" if ended <= due else "late"
+    else:
+        status = "running" if on <= due else "overdue"
+    delay, delay_refs = _justification(rule, records, ended if ended is not None else on)
+    return ClockState(
+        case=case,
+        regime=regime,
+        rule=rule,
+        on=on,
+        status=status,
+        started=started,
+        start_ref=record_ref(start),
+        due=due,
+        ended=ended,
+        end_ref=record_ref(end) if end is not None else None,
+        delay=delay,
+        delay_refs=delay_refs,
+    )
+
+
+def clock_states(
+    case: str,
+    regime: str,
+    records: Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    calendar: Calendar | None = None,
+    pack: RulePack | None = None,
+    include_not_started: bool = False,
+) -> list[ClockState]:
+    """Every clock of the case's regime on ``on``, in the rule pack's order.
+
+    ``records`` are the case's entries with corrections already applied (a view's
+    bodies, or the index's milestone rows as records: ``type``, ``occurred_at``, ``seq``,
+    ``case`` and the fields the rules read).  Entries that happened after ``on`` (a
+    datetime, or a date meaning the end of that day in Europe/London) are ignored, so the
+    answer is right whether or not the caller filtered them out already.
+    """
+    moment, day = _on_moment(on)
+    chosen = pack if pack is not None else rule_pack(regime)
+    cal = calendar if calendar is not None else chosen.working_calendar()
+    happened = _happened(records, moment)
+    states = [clock_state(case, regime, rule, happened, day, cal) for rule in chosen.clocks]
+    if include_not_started:
+        return states
+    return [s for s in states if s.status != "not-started"]
+
+
+def view_records(view: CaseView) -> list[Mapping[str, Any]]:
+    """A folded case's entries as records (corrections applied, corrections left out)."""
+    return [e.body for e in view.entries if e.type != "EntryCorrected"]
+
+
+def case_clocks(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    include_not_started: bool = False,
+) -> list[ClockState]:
+    """The clocks of one case on ``on``.
+
+    Give a :class:`CaseView` (already folded as of T and on D), or the case's stored
+    records, which are folded here (``as_of`` then ``on``, corrections applied) with
+    :func:`projections.case_view.fold`.  An empty list when the case is not in the view.
+    """
+    if isinstance(records_or_view, CaseView):
+        view: CaseView | None = records_or_view
+    else:
+        moment, _ = _on_moment(on)
+        view = fold(list(records_or_view), as_of_time=as_of, on_time=moment)
+    if view is None:
+        return []
+    return clock_states(
+        view.case,
+        view.regime,
+        view_records(view),
+        on,
+        include_not_started=include_not_started,
+    )
+
+
+def overdue_clocks(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+) -> list[str]:
+    """The names of the case's clocks that are overdue on ``on`` (for ``status``).
+
+    Only running clocks past due are listed: a clock that ended late is history
+    (``clocks`` shows it as ``late``), not something overdue now.
+    """
+    return [s.clock for s in case_clocks(records_or_view, on, as_of=as_of) if s.status == "overdue"]
+
+
+def next_deadline(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The running clock due soonest on ``on`` (for ``status``), or None.
+
+    ``{"clock", "title", "due", "days_left", "started"}``; overdue clocks are not
+    deadlines to come (``overdue_clocks`` lists them).  Ties go to the pack's order.
+    """
+    return deadline_of(case_clocks(records_or_view, on, as_of=as_of))
+
+
+def clocks_from_records(
+    records: Iterable[Mapping[str, Any]],
+    on: datetime | None = None,
+    as_of: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One case's clocks as JSON-ready dicts from its stored records (``None``: now)."""
+    moment = on if on is not None else datetime.now(LONDON)
+    return [s.as_dict() for s in case_clocks(records, moment, as_of=as_of)]
+
+
+def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
+    """The running clock due soonest among ``states``, as :func:`next_deadline` shows it."""
+    running = [s for s in states if s.status == "running" and s.due is not None]
+    if not running:
+        return None
+    soonest = min(running, key=lambda s: s.due or date.max)
+    return {
+        "clock": soonest.clock,
+        "title": soonest.rule.title,
+        "due": _iso(soonest.due),
+        "days_left": soonest.days_left,
+        "started": _iso(soonest.started),
+    }
+
+
+# --- every case, from the cross-case index --------------------------------------------
+
+
+def milestone_record(milestone: Milestone) -> dict[str, Any]:
+    """An index milestone row as a record the rules can read (corrections applied)."""
+    record: dict[str, Any] = dict(milestone.facts)
+    record["type"] = milestone.type
+    record["case"] = milestone.case
+    record["seq"] = milestone.seq
+    record["occurred_at"] = milestone.occurred_at
+    record["recorded_at"] = milestone.recorded_at
+    return record
+
+
+def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...]:
+    """Every entry type the packs' clocks read: starts, ends and justifying entries."""
+    chosen = list(packs) if packs is not None else list(all_rule_packs().values())
+    types: dict[str, None] = {"CaseReferred": None}
+    for pack in chosen:
+        for rule in pack.clocks:
+            types[rule.start.event] = None
+            types[rule.end.event] = None
+            for kind in rule.justifiable_by:
+                types[kind] = None
+    return tuple(types)
+
+
+def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
+    fields = []
+    for event_match in (rule.start, rule.end):
+        if event_match.field is not None:
+            fields.append((event_match.event, event_match.field))
+        fields.extend((event_match.event, c.field) for c in event_match.where)
+    fields.extend((kind, name) for kind in rule.justifiable_by for name in _DELAY_FIELDS)
+    return fields
+
+
+_DELAY_FIELDS: Final = ("reason", "approved_by", "expected_by")
+
+
+def index_covers(packs: Iterable[RulePack] | None = None) -> bool:
+    """Whether the index's milestone facts carry every field the packs' rules read.
+
+    A rule pack is data: if an edited pack reads a field the index does not copy,
+    :func:`indexed_case_records` callers must fold the cases instead.
+    """
+    from .index import FACT_FIELDS
+
+    chosen = list(packs) if packs is not None else list(all_rule_packs().values())
+    needed = [("CaseReferred", "regime")]
+    for pack in chosen:
+        for rule in pack.clocks:
+            needed.extend(_match_fields(rule))
+    return all(name in FACT_FIELDS.get(kind, ()) for kind, name in needed)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecords:
+    """One case's records for a cross-case query: corrected, as of T when asked."""
+
+    case: str
+    regime: str
+    records: Sequence[Mapping[str, Any]]
+
+
+def indexed_case_records(
+    ledger: CaseLedger,
+    types: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    case: str | None = None,
+    index: CaseIndex | None = None,
+) -> Iterator[CaseRecords]:
+    """Every case's records of ``types`` from the index's milestone rows, by reference.
+
+    Milestone rows carry the *current* corrections.  As of a past T, a case with a
+    correction recorded after T is folded from its stored records instead (corrections
+    are rare, so this stays cheap), and rows recorded after T are left out.
+    """
+    from .index import CaseIndex
+
+    chosen_index = index if index is not None else CaseIndex(ledger)
+    wanted = tuple(dict.fromkeys(("CaseReferred", *types, "EntryCorrected")))
+    rows = chosen_index.milestones(case, wanted)
+    limit = format_instant(as_of) if as_of is not None else None
+    for ref, group in groupby(rows, key=lambda m: m.case):
+        milestones = list(group)
+        if limit is not None:
+            if any(m.type == "EntryCorrected" and m.recorded_at > limit for m in milestones):
+                view = fold(ledger.case_records(ref), as_of_time=as_of)
+                if view is not None:
+                    records = [r for r in view_records(view) if r.get("type") in wanted]
+                    yield CaseRecords(ref, view.regime, records)
+                continue
+            milestones = [m for m in milestones if m.recorded_at <= limit]
+        kept = [milestone_record(m) for m in milestones if m.type != "EntryCorrected"]
+        referral = next((r for r in kept if r["type"] == "CaseReferred"), None)
+        if referral is None:
+            continue
+        yield CaseRecords(ref, str(referral.get("regime", "")), kept)
+
+
+def folded_case_records(
+    ledger: CaseLedger, *, as_of: datetime | None = None, case: str | None = None
+) -> Iterator[CaseRecords]:
+    """Every case's records by folding each case (when the index cannot answer)."""
+    refs = [case] if case is not None else sorted(ledger.case_refs())
+    for ref in refs:
+        view = fold(ledger.case_records(ref), as_of_time=as_of)
+        if view is not None:
+            yield CaseRecords(ref, view.regime, view_records(view))
+
+
+def all_clocks(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    include_not_started: bool = False,
+    index: CaseIndex | None = None,
+) -> list[ClockState]:
+    """``clocks`` over every case, from the cross-case index (see :func:`indexed_case_records`).
+
+    Falls back to folding every case only if the rule packs read a field the index does
+    not keep.
+    """
+    if index_covers():
+        cases: Iterable[CaseRecords] = indexed_case_records(
+            ledger, clock_event_types(), as_of=as_of, index=index
+        )
+    else:
+        cases = folded_case_records(ledger, as_of=as_of)
+    out: list[ClockState] = []
+    for item in cases:
+        if item.regime not in REGIMES:
+            continue
+        out.extend(
+            clock_states(
+                item.case, item.regime, item.records, on, include_not_started=include_not_started
+            )
+        )
+    return out
+
+
+def overdue_by_case(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    index: CaseIndex | None = None,
+) -> dict[str, list[str]]:
+    """The overdue clocks of every case that has any, for ``status`` over every case."""
+    out: dict[str, list[str]] = {}
+    for state in all_clocks(ledger, on, as_of=as_of, index=index):
+        if state.status == "overdue":
+            out.setdefault(state.case, []).append(state.clock)
+    return out

@@ -1,0 +1,301 @@
+"""``caseledger delays``: how long cases took from one kind of entry to another.
+
+Per case: from the first ``--from`` entry to the first ``--to`` entry on or after it (a
+different entry, so ``--from DecisionMade --to DecisionMade`` measures to a revisit), by
+``occurred_at`` days in Europe/London, corrections applied, in calendar days and in
+working days of the case's calendar (its regime's rule pack: England and Wales bank
+holidays by default).  When the ``--to`` entry has not happened by the ``--on`` day the
+interval is still open: ``to``/``to_ref`` are null and both counts run to the ``--on``
+day.  Cases without a ``--from`` entry by then are not listed.
+
+The counts are those of :mod:`projections.calendar`: the ``--from`` day is day 0, so an
+entry on the next working day is 1 working day later.  The same functions serve one
+folded case and the cross-case index's milestone rows.  See ``docs/clocks.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from ledger.catalogue import EVENT_TYPES, LONDON
+from ledger.errors import UsageError
+
+from .calendar import Calendar, calendar_days_between
+from .case_view import CaseView
+from .clocks import indexed_case_records, record_ref, view_records
+from .rules import EventMatch, event_day, first_match, rule_pack
+from .when import end_of_day, on_day
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+
+    from .index import CaseIndex
+
+__all__ = [
+    "CSV_COLUMNS",
+    "Interval",
+    "Summary",
+    "case_interval",
+    "check_event_type",
+    "filter_over",
+    "indexed_intervals",
+    "interval_between",
+    "summarise",
+    "view_interval",
+]
+
+#: The columns of ``delays --csv``: ``cli.md``'s keys, in order.
+CSV_COLUMNS: Final[tuple[str, ...]] = (
+    "case",
+    "from_ref",
+    "to_ref",
+    "from",
+    "to",
+    "calendar_days",
+    "working_days",
+)
+
+
+def check_event_type(name: str, option: str) -> str:
+    """An event type given on the command line; :class:`UsageError` (exit 2) listing the
+    valid types when it is not one."""
+    if name in EVENT_TYPES:
+        return name
+    folded = {t.casefold(): t for t in EVENT_TYPES}
+    hint = folded.get(name.casefold())
+    did_you_mean = f" (did you mean {hint}?)" if hint else ""
+    raise UsageError(
+        f"{name!r} is not an event type{did_you_mean}; the types are {', '.join(EVENT_TYPES)}",
+        field=option,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One case's time from a ``--from`` entry to a ``--to`` entry (or to the ``--on`` day)."""
+
+    case: str
+    from_type: str
+    to_type: str
+    from_ref: str
+    start: date
+    to_ref: str | None
+    end: date | None
+    measured_to: date
+    """The end, or the ``--on`` day while the ``--to`` entry has not happened."""
+    calendar_days: int
+    working_days: int
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the ``--to`` entry has not happened yet."""
+        return self.end is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``delays`` prints: ``cli.md``'s keys first, then extras."""
+        return {
+            "case": self.case,
+            "from_ref": self.from_ref,
+            "to_ref": self.to_ref,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat() if self.end is not None else None,
+            "calendar_days": self.calendar_days,
+            "working_days": self.working_days,
+            "from_type": self.from_type,
+            "to_type": self.to_type,
+            "waiting": self.waiting,
+            "measured_to": self.measured_to.isoformat(),
+        }
+
+    def csv_row(self) -> list[str]:
+        """The row ``delays --csv`` writes (empty cells for nulls)."""
+        data = self.as_dict()
+        return ["" if data[c] is None else str(data[c]) for c in CSV_COLUMNS]
+
+
+def _on(on: date | datetime) -> tuple[datetime, date]:
+    if isinstance(on, datetime):
+        return on, on_day(on)
+    return end_of_day(on), on
+
+
+def _happened(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[Mapping[str, Any]]:
+    kept: list[Mapping[str, Any]] = []
+    for record in records:
+        if record.get("type") == "EntryCorrected":
+            continue
+        occurred = record.get("occurred_at")
+        if isinstance(occurred, str):
+            instant = (
+                datetime.combine(date.fromisoformat(occurred), datetime.min.time(), LONDON)
+                if len(occurred) == 10
+                else datetime.fromisoformat(occurred)
+            )
+            if instant.tzinfo is None:
+                instant = instant.replace(tzinfo=LONDON)
+            if instant > moment:
+                continue
+        kept.append(record)
+    return kept
+
+
+def interval_between(
+    case: str,
+    records: Sequence[Mapping[str, Any]],
+    from_type: str,
+    to_type: str,
+    on: date | datetime,
+    calendar: Calendar,
+) -> Interval | None:
+    """The interval of one case from records with corrections applied; None without a
+    ``--from`` entry by ``on``.  Entries after ``on`` are ignored."""
+    moment, day = _on(on)
+    happened = _happened(records, moment)
+    start_match = EventMatch(from_type)
+    first = first_match(start_match, happened)
+    if first is None:
+        return None
+    start = event_day(start_match, first)
+    end_match = EventMatch(to_type)
+    candidates = [r for r in happened if r is not first]
+    last = first_match(end_match, candidates, on_or_after=start)
+    end = event_day(end_match, last) if last is not None else None
+    measured_to = end if end is not None else max(day, start)
+    return Interval(
+        case=case,
+        from_type=from_type,
+        to_type=to_type,
+        from_ref=record_ref(first),
+        start=start,
+        to_ref=record_ref(last) if last is not None else None,
+        end=end,
+        measured_to=measured_to,
+        calendar_days=calendar_days_between(start, measured_to),
+        working_days=calendar.working_days_between(start, measured_to),
+    )
+
+
+def calendar_of(regime: str | None) -> Calendar:
+    """The working-day calendar of a regime's rule pack (England and Wales otherwise)."""
+    if regime is None:
+        return Calendar()
+    try:
+        return rule_pack(regime).working_calendar()
+    except ValueError:
+        return Calendar()
+
+
+def view_interval(
+    view: CaseView, from_type: str, to_type: str, on: date | datetime
+) -> Interval | None:
+    """The interval of one folded case (as of T, on D)."""
+    return interval_between(
+        view.case, view_records(view), from_type, to_type, on, calendar_of(view.regime)
+    )
+
+
+def case_interval(
+    case: str,
+    regime: str | None,
+    records: Sequence[Mapping[str, Any]],
+    from_type: str,
+    to_type: str,
+    on: date | datetime,
+) -> Interval | None:
+    """The interval of one case from corrected records (e.g. the index's milestone rows)."""
+    return interval_between(case, records, from_type, to_type, on, calendar_of(regime))
+
+
+def filter_over(intervals: Iterable[Interval], over: int | None) -> list[Interval]:
+    """``--over N``: only the intervals longer than N working days."""
+    items = list(intervals)
+    if over is None:
+        return items
+    return [i for i in items if i.working_days > over]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Count, median, 90th percentile and maximum of the completed intervals."""
+
+    count: int
+    waiting: int
+    median_working_days: float | None
+    p90_working_days: int | None
+    max_working_days: int | None
+    median_calendar_days: float | None
+    p90_calendar_days: int | None
+    max_calendar_days: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """For people and for the benchmark."""
+        return {
+            "count": self.count,
+            "waiting": self.waiting,
+            "median_working_days": self.median_working_days,
+            "p90_working_days": self.p90_working_days,
+            "max_working_days": self.max_working_days,
+            "median_calendar_days": self.median_calendar_days,
+            "p90_calendar_days": self.p90_calendar_days,
+            "max_calendar_days": self.max_calendar_days,
+        }
+
+
+def nearest_rank(values: Sequence[int], percent: float) -> int | None:
+    """The nearest-rank percentile: the smallest value with at least ``percent`` % of the
+    values at or below it (always one of the values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _median(values: Sequence[int]) -> float | None:
+    if not values:
+        return None
+    middle = statistics.median(values)
+    return float(middle)
+
+
+def summarise(intervals: Iterable[Interval]) -> Summary:
+    """The summary of the completed intervals; the still-waiting ones are only counted
+    (their counts are lower bounds, so they would pull the figures down)."""
+    items = list(intervals)
+    done = [i for i in items if not i.waiting]
+    working = [i.working_days for i in done]
+    calendar = [i.calendar_days for i in done]
+    return Summary(
+        count=len(done),
+        waiting=len(items) - len(done),
+        median_working_days=_median(working),
+        p90_working_days=nearest_rank(working, 90),
+        max_working_days=max(working) if working else None,
+        median_calendar_days=_median(calendar),
+        p90_calendar_days=nearest_rank(calendar, 90),
+        max_calendar_days=max(calendar) if calendar else None,
+    )
+
+
+def indexed_intervals(
+    ledger: CaseLedger,
+    from_type: str,
+    to_type: str,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    index: CaseIndex | None = None,
+) -> list[Interval]:
+    """``delays`` over every case, from the cross-case index's milestone rows (only the
+    two types' rows and the referrals are read), by case reference."""
+    out: list[Interval] = []
+    for item in indexed_case_records(ledger, (from_type, to_type), as_of=as_of, index=index):
+        found = case_interval(item.case, item.regime, item.records, from_type, to_type, on)
+        if found is not None:
+            out.append(found)
+    return out
