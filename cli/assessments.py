@@ -1,0 +1,382 @@
+"""Assessment commands: ``clocks``, ``delays`` and ``quality``.
+
+Thin by design: parse the options, call :mod:`projections.clocks`,
+:mod:`projections.delays` and :mod:`projections.quality`, render.  One case is folded
+(exactly current); every case at once is answered from the cross-case index's milestone
+rows.  ``--json`` (and ``--csv`` for ``delays``) print the content for programs and
+nothing else on standard output.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from ledger.errors import UsageError
+
+from .common import app, emit_json, ledger, out
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+    from projections.clocks import ClockState
+    from projections.delays import Interval
+    from projections.quality import Answer
+
+AS_OF_HELP = (
+    "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
+    "of that day, Europe/London) or an ISO 8601 date and time (with an offset, or "
+    "Europe/London). Default: now."
+)
+ON_HELP = (
+    "The world as at D: only entries that happened (occurred_at) up to D count, and running "
+    "clocks are measured to D. Same forms as --as-of. Default: now."
+)
+JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
+
+STATUS_STYLE = {
+    "met": "green",
+    "running": "cyan",
+    "late": "bold red",
+    "overdue": "bold red",
+    "not-started": "dim",
+}
+ANSWER_STYLE = {"yes": "bold green", "partly": "yellow", "no": "bold red", "not-applicable": "dim"}
+
+
+def _times(
+    ctx: typer.Context, as_of: str | None, on: str | None
+) -> tuple[CaseLedger, datetime | None, datetime]:
+    """The ledger, the ``--as-of`` time (None: no limit) and the ``--on`` time (now)."""
+    from projections.when import parse_as_of, parse_on
+
+    led = ledger(ctx)
+    now = led.clock()
+    as_of_time = parse_as_of(as_of, now) if as_of else None
+    on_time = parse_on(on, now)
+    return led, as_of_time, on_time
+
+
+def _when(as_of: datetime | None, on: datetime) -> str:
+    from projections.when import LONDON
+
+    text = f"on {on.astimezone(LONDON):%d %b %Y}"
+    if as_of is not None:
+        text += f", as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)"
+    return text
+
+
+# --- clocks ---------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger clocks RR-2026-004  |  caseledger clocks RR-2026-004 --on "
+        "2026-03-05 --json  |  caseledger clocks --status overdue"
+    )
+)
+def clocks(
+    ctx: typer.Context,
+    case: str | None = typer.Argument(None, help="A case reference; without it, every case."),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    status: list[str] | None = typer.Option(
+        None,
+        "--status",
+        help="Only clocks with this status (running, met, overdue, late); repeat for several.",
+    ),
+    include_not_started: bool = typer.Option(
+        False, "--all", help="Also list clocks that have not started (status not-started)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The statutory clocks of the case's regime: started, due, ended, and met, late,
+    running or overdue; a late or overdue clock with an approved DecisionDelayed is
+    justified, with its reason."""
+    from projections.clocks import STATUSES, all_clocks, case_clocks
+    from projections.queries import case_view
+
+    for wanted in status or []:
+        if wanted not in STATUSES:
+            raise UsageError(
+                f"{wanted!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
+                field="--status",
+            )
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    if case is not None:
+        view = case_view(led, case, as_of_time, on_time)
+        states = case_clocks(view, on_time, include_not_started=True)
+    else:
+        states = all_clocks(led, on_time, as_of=as_of_time, include_not_started=True)
+    shown = [
+        s
+        for s in states
+        if (include_not_started or s.status != "not-started") and (not status or s.status in status)
+    ]
+    if as_json:
+        emit_json([s.as_dict() for s in shown])
+        return
+    _show_clocks(shown, states, case, as_of_time, on_time)
+
+
+def _clock_note(state: ClockState) -> str:
+    parts: list[str] = []
+    if state.days_over is not None:
+        parts.append(f"{state.days_over} day{'s' if state.days_over != 1 else ''} over")
+    if state.days_left is not None:
+        parts.append(f"{state.days_left} day{'s' if state.days_left != 1 else ''} left")
+    if state.delay is not None and (state.justified or state.status == "running"):
+        d = state.delay
+        parts.append(
+            f"delay {d.ref} approved by {d.approved_by}, expected by {d.expected_by}: {d.reason}"
+        )
+    if state.beyond_expected:
+        parts.append("past the expected date")
+    return "; ".join(parts)
+
+
+def _show_clocks(
+    shown: list[ClockState],
+    states: list[ClockState],
+    case: str | None,
+    as_of: datetime | None,
+    on: datetime,
+) -> None:
+    title = f"Statutory clocks of {case}" if case else "Statutory clocks of every case"
+    table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
+    if case is None:
+        table.add_column("case", no_wrap=True)
+    for column in ("clock", "limit", "started", "due", "ended", "status", "justified", "note"):
+        table.add_column(column)
+    for s in shown:
+        rule = s.rule
+        unit = rule.unit.replace("_", " ")
+        if rule.limit == 1:
+            unit = unit.rstrip("s")
+        style = STATUS_STYLE.get(s.status, "")
+        justified = ""
+        if s.status in ("late", "overdue"):
+            justified = "[green]yes[/]" if s.justified else "[red]no[/]"
+        row = [
+            escape(s.clock),
+            f"{rule.limit} {unit}" + (f" ({rule.note})" if rule.note else ""),
+            s.started.isoformat() if s.started else "",
+            s.due.isoformat() if s.due else "",
+            s.ended.isoformat() if s.ended else "",
+            f"[{style}]{s.status}[/]" if style else s.status,
+            justified,
+            escape(_clock_note(s)),
+        ]
+        table.add_row(*([escape(s.case)] if case is None else []), *row)
+    if not shown:
+        out.print(f"No clocks to show {_when(as_of, on)}.")
+    else:
+        out.print(table)
+    not_started = [s for s in states if s.status == "not-started"]
+    if case is not None and not_started and not any(s.status == "not-started" for s in shown):
+        names = ", ".join(s.clock for s in not_started)
+        out.print(f"[dim]Not started yet: {escape(names)}.[/]")
+    if case is None:
+        counts: dict[str, int] = {}
+        for s in states:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        cases = len({s.case for s in states})
+        out.print(
+            f"{cases} case{'s' if cases != 1 else ''}: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        )
+
+
+# --- delays ---------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger delays --from IncidentNotified --to DecisionMade  |  "
+        "caseledger delays --from CaseReferred --to IncidentNotified --over 5 --csv"
+    )
+)
+def delays(
+    ctx: typer.Context,
+    from_type: str = typer.Option(
+        ..., "--from", help="The entry type that starts the interval (e.g. IncidentNotified)."
+    ),
+    to_type: str = typer.Option(
+        ..., "--to", help="The entry type that ends it (the first one on or after the start)."
+    ),
+    case: str | None = typer.Option(None, "--case", help="Only this case."),
+    over: int | None = typer.Option(
+        None, "--over", min=0, help="Only intervals longer than N working days."
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (cli.md's columns)."),
+) -> None:
+    """Per case, the time from the first --from entry to the first --to entry on or after
+    it (by occurred_at), in calendar and working days; still-open intervals run to --on."""
+    from projections.delays import check_event_type, filter_over, indexed_intervals
+
+    if as_json and as_csv:
+        raise UsageError("give --json or --csv, not both", field="--csv")
+    check_event_type(from_type, "--from")
+    check_event_type(to_type, "--to")
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    if case is not None:
+        from projections.delays import view_interval
+        from projections.queries import case_view
+
+        view = case_view(led, case, as_of_time, on_time)
+        found = view_interval(view, from_type, to_type, on_time)
+        intervals = [found] if found is not None else []
+    else:
+        intervals = indexed_intervals(led, from_type, to_type, on_time, as_of=as_of_time)
+    intervals = filter_over(intervals, over)
+    if as_json:
+        emit_json([i.as_dict() for i in intervals])
+    elif as_csv:
+        _write_csv(intervals)
+    else:
+        _show_delays(intervals, from_type, to_type, over, as_of_time, on_time)
+
+
+def _write_csv(intervals: list[Interval]) -> None:
+    from projections.delays import CSV_COLUMNS
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for i in intervals:
+        writer.writerow(i.csv_row())
+    sys.stdout.flush()
+
+
+def _show_delays(
+    intervals: list[Interval],
+    from_type: str,
+    to_type: str,
+    over: int | None,
+    as_of: datetime | None,
+    on: datetime,
+) -> None:
+    from projections.delays import summarise
+
+    heading = f"{from_type} to {to_type}"
+    if over is not None:
+        heading += f", over {over} working days"
+    table = Table(title=f"{heading}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
+    for column in ("case", "from", "to", "calendar days", "working days"):
+        justify = "right" if column.endswith("days") else "left"
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for i in intervals:
+        table.add_row(
+            escape(i.case),
+            f"{i.start} ({escape(i.from_ref)})",
+            f"{i.end} ({escape(i.to_ref or '')})" if i.end else "[yellow]waiting[/]",
+            str(i.calendar_days),
+            str(i.working_days),
+        )
+    if intervals:
+        out.print(table)
+    else:
+        out.print(f"No case has a {escape(from_type)} entry to measure from ({_when(as_of, on)}).")
+        return
+    s = summarise(intervals)
+    if s.count:
+        out.print(
+            f"[bold]{s.count}[/] completed: working days median {s.median_working_days:g}, "
+            f"90th percentile {s.p90_working_days}, maximum {s.max_working_days}; calendar "
+            f"days median {s.median_calendar_days:g}, 90th percentile {s.p90_calendar_days}, "
+            f"maximum {s.max_calendar_days}."
+        )
+    else:
+        out.print("None completed yet.")
+    waiting = [i for i in intervals if i.waiting]
+    if waiting:
+        out.print(
+            f"[yellow]{len(waiting)} still waiting[/] for {escape(to_type)}: "
+            + ", ".join(
+                f"{escape(i.case)} ({i.working_days} working days)"
+                for i in sorted(waiting, key=lambda i: -i.working_days)
+            )
+        )
+
+
+# --- quality --------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger quality RR-2026-004  |  caseledger quality RR-2026-004 --json"
+        "  |  caseledger quality RR-2026-004 --rules our-agencies.toml"
+    )
+)
+def quality(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="A case reference."),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    rules: Path | None = typer.Option(
+        None,
+        "--rules",
+        help=(
+            "A quality data file (key agencies and their name patterns ...) instead of the "
+            "shipped one or $CASELEDGER_QUALITY_RULES."
+        ),
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The nine questions of quality marker 2 (decision making) answered from the record:
+    yes, partly, no or not-applicable, with the entries that evidence each answer."""
+    from projections.quality import (
+        QualityConfigError,
+        answer_questions,
+        default_config,
+        load_config,
+    )
+    from projections.queries import case_view
+
+    try:
+        config = load_config(rules) if rules is not None else default_config()
+    except QualityConfigError as exc:
+        raise UsageError(str(exc), field="--rules") from None
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    view = case_view(led, case, as_of_time, on_time)
+    answers = answer_questions(view, on_time, config=config)
+    if as_json:
+        emit_json([a.as_dict() for a in answers])
+        return
+    _show_quality(case, answers, as_of_time, on_time)
+
+
+def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: datetime) -> None:
+    table = Table(
+        title=f"QM2 decision making: {escape(case)}, {_when(as_of, on)}",
+        box=box.SIMPLE_HEAVY,
+        show_lines=True,
+    )
+    table.add_column("#", justify="right")
+    table.add_column("question", ratio=3)
+    table.add_column("answer", no_wrap=True)
+    table.add_column("why", ratio=4)
+    table.add_column("evidence", ratio=2)
+    for a in answers:
+        style = ANSWER_STYLE.get(a.answer, "")
+        table.add_row(
+            str(a.question),
+            escape(a.text),
+            f"[{style}]{a.answer}[/]",
+            escape(a.explanation),
+            escape(", ".join(a.evidence)),
+        )
+    out.print(table)
+    counts: dict[str, Any] = {}
+    for a in answers:
+        counts[a.answer] = counts.get(a.answer, 0) + 1
+    out.print(", ".join(f"{n} {k}" for k, n in counts.items()))
