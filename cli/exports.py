@@ -1,0 +1,106 @@
+"""``caseledger export``: write an audit bundle that an inspector can check without us.
+
+``caseledger verify BUNDLE`` (in :mod:`cli.record`) checks one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from projections.export import export_bundle
+
+from .common import app, emit_json, ledger, out
+
+EPILOG = (
+    "Examples: caseledger export RR-2026-004 --out bundle  |  "
+    "caseledger export --out all.zip --zip --json  |  "
+    "caseledger export RR-2026-004 --as-of 2026-03-06 --out as-decided  |  "
+    "caseledger verify bundle"
+)
+
+
+@app.command(epilog=EPILOG)
+def export(
+    ctx: typer.Context,
+    cases: list[str] | None = typer.Argument(
+        None,
+        help="Case references to export (default: every case in the store).",
+        show_default=False,
+    ),
+    out_path: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="A new (or empty) folder for the bundle; with --zip, the .zip file to write.",
+    ),
+    as_zip: bool = typer.Option(False, "--zip", help="Write one .zip file instead of a folder."),
+    occurred_from: str | None = typer.Option(
+        None,
+        "--from",
+        help="Only entries that happened (occurred_at) at or after this date or time.",
+    ),
+    occurred_to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Only entries that happened (occurred_at) up to this date (its end) or time.",
+    ),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="The record as it stood at T: only entries recorded (recorded_at) up to T.",
+    ),
+    include_personal_data: bool = typer.Option(
+        False,
+        "--include-personal-data",
+        help="Also export names and dates of birth (personal.jsonl), each checked against "
+        "its commitment. Left out by default.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+) -> None:
+    """Write an audit bundle: the entries (events.jsonl), a timeline (timeline.csv), a
+    report for people (report.html), a manifest of hashes with a Merkle root, and
+    instructions and a standalone checker (VERIFY.md, verify.py).
+
+    Personal data is left out unless --include-personal-data is given. A bundle of some
+    cases, or of a date range, still verifies: left-out entries are listed as gaps.
+    """
+    led = ledger(ctx)
+    summary = export_bundle(
+        led,
+        out_path,
+        cases=cases or None,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        as_of=as_of,
+        include_personal_data=include_personal_data,
+        as_zip=True if as_zip else None,
+    )
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    table = Table(title=f"Audit bundle {escape(str(summary.out))}")
+    table.add_column("file")
+    table.add_column("bytes", justify="right")
+    table.add_column("SHA-256")
+    for f in summary.files:
+        table.add_row(f["path"], str(f["bytes"]), f["sha256"])
+    out.print(table)
+    n = len(summary.cases)
+    out.print(
+        f"{summary.events} entries in {n} case{'s' if n != 1 else ''}; "
+        f"personal data {'[bold]INCLUDED[/bold]' if summary.personal_data else 'left out'}"
+    )
+    out.print(f"Merkle root      {summary.root}")
+    out.print(f"manifest SHA-256 {summary.manifest_sha256}")
+    out.print(
+        "Send the Merkle root or the manifest SHA-256 to the recipient by a separate route; "
+        f"they check the bundle with: caseledger verify {escape(str(summary.out))}  (or "
+        "python3 verify.py, see VERIFY.md)"
+    )
+
+
+__all__ = ["export"]

@@ -1,0 +1,603 @@
+"""``caseledger verify BUNDLE``: check an export bundle (a folder or a ``.zip``).
+
+This is the tool's own checker.  ``projections/data/verify.py`` (copied into every bundle)
+is a second implementation of the same checks with the standard library only, so an
+inspector need not trust this one; the tests run both on the same bundles, tampered and
+not, and require the same verdict and the same first failure.
+
+The checks run in a fixed order and stop at the first failure, which is named by the
+file (``report.html``), the line (``events.jsonl line 7``), the entry (``CASE#seq``), the
+case, or the personal value (``CASE#1 personal.name``):
+
+1. ``manifest.sha256`` holds the SHA-256 of ``manifest.json``; the manifest is well formed.
+2. Every file the manifest lists is present, and no other file is.
+3. Every listed file other than ``events.jsonl`` has the listed SHA-256 and size.
+4. ``events.jsonl`` streams line by line: canonical JSON, integers only, each entry's hash,
+   positions increasing, each chain link (accepted unchecked only at a listed gap).
+5. ``events.jsonl``'s own SHA-256, size and entry count.
+6. The RFC 9162 Merkle root.
+7. Each case's chain head, entry count and gaps.
+8. With personal data included, each value against its commitment.
+
+Memory stays flat: one line at a time, plus one head per case and the personal-data
+commitments (a few per case).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+
+from ledger.canonical import GENESIS_HASH
+
+from .merkle import MerkleTree
+
+__all__ = ["BundleFailure", "BundleVerifyResult", "verify_bundle"]
+
+FORMAT: Final = "caseledger-bundle/1"
+MANIFEST: Final = "manifest.json"
+MANIFEST_SHA: Final = "manifest.sha256"
+EVENTS: Final = "events.jsonl"
+PERSONAL: Final = "personal.jsonl"
+_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+_HEX32: Final = re.compile(r"^[0-9a-f]{32}$")
+_CHUNK: Final = 1 << 20
+_SORT: Final = orjson.OPT_SORT_KEYS
+
+
+class BundleFailure(Exception):
+    """The first check that failed: ``where`` (file, line, entry or case) and why."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+@dataclass
+class BundleVerifyResult:
+    """What ``caseledger verify BUNDLE`` reports (``cli.md``: ok, events, first_bad)."""
+
+    bundle: str
+    ok: bool
+    events: int
+    cases: int
+    first_bad: str | None
+    failure: str | None
+    root: str | None
+    manifest_sha256: str | None
+    personal_data: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "cases": self.cases,
+            "first_bad": self.first_bad,
+            "failure": self.failure,
+            "root": self.root,
+            "manifest_sha256": self.manifest_sha256,
+            "personal_data": self.personal_data,
+            "bundle": self.bundle,
+        }
+
+    def summary(self) -> str:
+        if self.ok:
+            personal = "; every personal value matches its commitment" if self.personal_data else ""
+            return (
+                f"bundle {self.bundle}: {self.events} entries in {self.cases} cases; every "
+                f"file hash, entry hash and chain link, and the Merkle root {self.root} "
+                f"hold{personal}"
+            )
+        return f"bundle {self.bundle} DOES NOT VERIFY at {self.first_bad}: {self.failure}"
+
+
+# --- JSON, strictly ----------------------------------------------------------------------
+
+
+class _NotInteger(ValueError):
+    pass
+
+
+def _reject_number(text: str) -> Any:
+    raise _NotInteger(text)
+
+
+def _strict_loads(data: bytes) -> Any:
+    """The standard library's reading, with every non-integer number refused."""
+    return json.loads(data, parse_float=_reject_number, parse_constant=_reject_number)
+
+
+def _std_canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _canonical(value: Any) -> bytes:
+    """Canonical JSON; orjson when it can (it refuses integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=_SORT)
+    except orjson.JSONEncodeError:
+        return _std_canonical(value)
+
+
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(type(v) in (float, dict, list) and _has_float(v) for v in value.values())
+    if kind is list:
+        return any(type(v) in (float, dict, list) and _has_float(v) for v in value)
+    return False
+
+
+def _load_line(line: bytes, where: str) -> Any:
+    """One JSON line, integers only.  orjson reads integers beyond 64 bits as floats and
+    refuses lone surrogates, so those lines are read again by the standard library."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = None
+        fallback = True
+    else:
+        fallback = _has_float(value)
+    if fallback:
+        try:
+            value = _strict_loads(line)
+        except _NotInteger:
+            raise BundleFailure(where, "holds a number that is not an integer") from None
+        except ValueError:
+            raise BundleFailure(where, "is not valid JSON") from None
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- the bundle's files -------------------------------------------------------------------
+
+
+class _Source:
+    """A bundle's files, from a folder or a zip archive (under at most one top folder)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._prefix = ""
+        if path.is_dir():
+            self._names = sorted(
+                p.relative_to(path).as_posix()
+                for p in path.rglob("*")
+                if p.is_file() or p.is_symlink()
+            )
+        elif path.is_file() and zipfile.is_zipfile(path):
+            try:
+                self._zip = zipfile.ZipFile(path)
+                names = [n for n in self._zip.namelist() if not n.endswith("/")]
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise BundleFailure(path.name, f"the zip file cannot be read ({exc})") from None
+            if MANIFEST not in names:
+                tops = {n.split("/", 1)[0] for n in names if "/" in n}
+                if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in names:
+                    self._prefix = next(iter(tops)) + "/"
+            inside = sorted(n[len(self._prefix) :] for n in names if n.startswith(self._prefix))
+            self._names = inside + sorted(n for n in names if not n.startswith(self._prefix))
+        else:
+            raise BundleFailure(str(path), "not a bundle folder or .zip file")
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def exists(self, name: str) -> bool:
+        if self._zip is None:
+            return (self.path / name).is_file()
+        return name in self._names
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        try:
+            stream: IO[bytes] = (
+                open(self.path / name, "rb")
+                if self._zip is None
+                else self._zip.open(self._prefix + name)
+            )
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise BundleFailure(name, f"cannot be read ({exc})") from None
+        with stream:
+            yield stream
+
+    def read(self, name: str) -> bytes:
+        try:
+            with self.open(name) as stream:
+                return stream.read()
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise BundleFailure(name, f"cannot be read ({exc})") from None
+
+    def digest(self, name: str) -> tuple[str, int]:
+        sha = hashlib.sha256()
+        size = 0
+        try:
+            with self.open(name) as stream:
+                while block := stream.read(_CHUNK):
+                    sha.update(block)
+                    size += len(block)
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise BundleFailure(name, f"cannot be read ({exc})") from None
+        return sha.hexdigest(), size
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def _manifest(source: _Source) -> tuple[dict[str, Any], str]:
+    if not source.exists(MANIFEST_SHA):
+        raise BundleFailure(MANIFEST_SHA, "missing: it should hold the SHA-256 of manifest.json")
+    parts = source.read(MANIFEST_SHA).decode("utf-8", "replace").split()
+    if len(parts) != 2 or not _HEX64.match(parts[0]) or parts[1].lstrip("*") != MANIFEST:
+        raise BundleFailure(MANIFEST_SHA, "is not one line '<sha256>  manifest.json'")
+    if not source.exists(MANIFEST):
+        raise BundleFailure(MANIFEST, "missing")
+    data = source.read(MANIFEST)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != parts[0]:
+        raise BundleFailure(MANIFEST, f"SHA-256 is {actual}, manifest.sha256 says {parts[0]}")
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise BundleFailure(MANIFEST, f"is not valid JSON ({exc})") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise BundleFailure(MANIFEST, problem)
+    return manifest, actual
+
+
+def _manifest_problem(m: Any) -> str | None:
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        return f"is not a {FORMAT} manifest"
+    files = m.get("files")
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict)
+        and isinstance(f.get("path"), str)
+        and isinstance(f.get("sha256"), str)
+        and _HEX64.match(f["sha256"])
+        and _is_int(f.get("bytes"))
+        for f in files
+    ):
+        return "files must be a list of {path, sha256, bytes}"
+    paths = [f["path"] for f in files]
+    if len(set(paths)) != len(paths) or EVENTS not in paths:
+        return "files must list events.jsonl, each file once"
+    if MANIFEST in paths or MANIFEST_SHA in paths:
+        return "files must not list manifest.json or manifest.sha256"
+    events = m.get("events")
+    if not isinstance(events, dict) or not _is_int(events.get("count")):
+        return "events.count is missing"
+    merkle = m.get("merkle")
+    if not isinstance(merkle, dict) or not (
+        isinstance(merkle.get("root"), str) and _HEX64.match(merkle["root"])
+    ):
+        return "merkle.root is missing"
+    personal = m.get("personal_data")
+    if not isinstance(personal, dict) or not isinstance(personal.get("included"), bool):
+        return "personal_data.included is missing"
+    if personal["included"] != (PERSONAL in paths):
+        return "personal_data.included does not match whether personal.jsonl is listed"
+    if personal["included"] and not _is_int(personal.get("values")):
+        return "personal_data.values is missing"
+    cases = m.get("cases")
+    if not isinstance(cases, dict):
+        return "cases is missing"
+    for ref, case in cases.items():
+        if not isinstance(case, dict):
+            return f"cases.{ref} is not an object"
+        head = case.get("head")
+        if not (
+            isinstance(head, dict)
+            and _is_int(head.get("seq"))
+            and isinstance(head.get("hash"), str)
+            and _is_int(case.get("events"))
+        ):
+            return f"cases.{ref} needs events and head {{seq, hash}}"
+        gaps = case.get("gaps")
+        if not isinstance(gaps, list) or not all(
+            isinstance(g, list) and len(g) == 2 and _is_int(g[0]) and _is_int(g[1]) for g in gaps
+        ):
+            return f"cases.{ref}.gaps must be a list of [first, last] pairs"
+    return None
+
+
+def _personal_commitments(event: dict[str, Any]) -> dict[str, Any]:
+    personal = event.get("personal")
+    if isinstance(personal, dict):
+        return personal
+    changes = event.get("changes")
+    if event.get("type") == "EntryCorrected" and isinstance(changes, dict):
+        inner = changes.get("personal")
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+@dataclass
+class _Head:
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    count: int = 0
+    gap_index: int = 0
+
+
+@dataclass
+class _EventsPass:
+    sha256: str
+    size: int
+    root: str
+    heads: dict[str, _Head]
+    commitments: dict[tuple[str, int, str], Any]
+
+
+class _Counter:
+    events = 0
+
+
+def _check_events(
+    source: _Source, manifest: dict[str, Any], counter: _Counter, want_personal: bool
+) -> _EventsPass:
+    cases: dict[str, Any] = manifest["cases"]
+    heads: dict[str, _Head] = {}
+    commitments: dict[tuple[str, int, str], Any] = {}
+    tree = MerkleTree()
+    sha = hashlib.sha256()
+    size = 0
+    last_position = 0
+    number = 0
+    with source.open(EVENTS) as stream:
+        while True:
+            try:
+                line = stream.readline()
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise BundleFailure(EVENTS, f"cannot be read ({exc})") from None
+            if not line:
+                break
+            number += 1
+            sha.update(line)
+            size += len(line)
+            if line[-1:] != b"\n":
+                raise BundleFailure(
+                    f"{EVENTS} line {number}", "the file ends in the middle of a line"
+                )
+            event = _load_line(line, f"{EVENTS} line {number}")
+            if not isinstance(event, dict):
+                raise BundleFailure(f"{EVENTS} line {number}", "is not a JSON object")
+            case = event.get("case")
+            seq = event.get("seq")
+            position = event.get("position")
+            own = event.get("hash")
+            prev = event.get("prev_hash")
+            if not (
+                isinstance(case, str)
+                and _is_int(seq)
+                and isinstance(seq, int)
+                and seq >= 1
+                and _is_int(position)
+                and isinstance(position, int)
+            ):
+                raise BundleFailure(f"{EVENTS} line {number}", "needs case, seq and position")
+            if not (isinstance(own, str) and _HEX64.match(own)):
+                raise BundleFailure(f"{EVENTS} line {number}", "needs a hash of 64 hex digits")
+            if not (isinstance(prev, str) and _HEX64.match(prev)):
+                raise BundleFailure(f"{EVENTS} line {number}", "needs a prev_hash of 64 hex digits")
+            ref = f"{case}#{seq}"
+            try:
+                text = _canonical(event)
+            except ValueError:
+                raise BundleFailure(ref, "cannot be written as canonical JSON") from None
+            if text + b"\n" != line:
+                raise BundleFailure(ref, f"line {number} is not the entry's canonical JSON")
+            del event["hash"], event["position"]
+            if hashlib.sha256(_canonical(event)).hexdigest() != own:
+                raise BundleFailure(ref, "does not match its hash (the entry was altered)")
+            if position <= last_position:
+                raise BundleFailure(ref, f"position {position} is not after {last_position}")
+            last_position = position
+            info = cases.get(case)
+            if info is None:
+                raise BundleFailure(ref, f"case {case} is not listed in the manifest")
+            head = heads.get(case)
+            if head is None:
+                head = heads[case] = _Head()
+            if seq <= head.seq:
+                raise BundleFailure(
+                    ref, f"comes after {case}#{head.seq}: entries repeated or out of order"
+                )
+            if seq == head.seq + 1:
+                if prev != head.hash:
+                    before = f"{case}#{head.seq}" if head.seq else "the start of the chain"
+                    raise BundleFailure(ref, f"prev_hash does not link to {before}")
+            else:
+                gaps = info["gaps"]
+                gap = [head.seq + 1, seq - 1]
+                if head.gap_index >= len(gaps) or gaps[head.gap_index] != gap:
+                    raise BundleFailure(
+                        ref,
+                        f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
+                        "lists no such gap",
+                    )
+                head.gap_index += 1
+            head.seq = seq
+            head.hash = own
+            head.count += 1
+            tree.add(own)
+            if want_personal:
+                for name, value in _personal_commitments(event).items():
+                    commitments[(case, seq, name)] = value
+            counter.events += 1
+    return _EventsPass(sha.hexdigest(), size, tree.root(), heads, commitments)
+
+
+def _check_cases(manifest: dict[str, Any], heads: dict[str, _Head]) -> None:
+    for ref, info in manifest["cases"].items():
+        head = heads.get(ref)
+        if head is None:
+            raise BundleFailure(ref, "is listed in the manifest but has no entries in events.jsonl")
+        if info["head"].get("seq") != head.seq or info["head"].get("hash") != head.hash:
+            raise BundleFailure(
+                ref, f"the chain head is {ref}#{head.seq} {head.hash}, the manifest says otherwise"
+            )
+        if info["events"] != head.count:
+            raise BundleFailure(
+                ref, f"has {head.count} entries, the manifest says {info['events']}"
+            )
+        if head.gap_index != len(info["gaps"]):
+            raise BundleFailure(ref, "the manifest lists a gap that is not in events.jsonl")
+
+
+def _check_personal(
+    source: _Source, manifest: dict[str, Any], commitments: dict[tuple[str, int, str], Any]
+) -> None:
+    seen: set[tuple[str, int, str]] = set()
+    number = 0
+    with source.open(PERSONAL) as stream:
+        for line in stream:
+            number += 1
+            where = f"{PERSONAL} line {number}"
+            if line[-1:] != b"\n":
+                raise BundleFailure(where, "the file ends in the middle of a line")
+            row = _load_line(line, where)
+            if not (
+                isinstance(row, dict)
+                and isinstance(row.get("case"), str)
+                and _is_int(row.get("seq"))
+                and isinstance(row.get("field"), str)
+                and "value" in row
+                and isinstance(row.get("salt"), str)
+                and _HEX32.match(row["salt"])
+            ):
+                raise BundleFailure(where, "needs case, seq, field, value and a 16-byte hex salt")
+            label = f"{row['case']}#{row['seq']} personal.{row['field']}"
+            try:
+                text = _canonical(row)
+            except ValueError:
+                text = b""
+            if text + b"\n" != line:
+                raise BundleFailure(label, f"line {number} of {PERSONAL} is not canonical JSON")
+            key = (row["case"], row["seq"], row["field"])
+            if key in seen:
+                raise BundleFailure(label, "appears twice")
+            seen.add(key)
+            expected = commitments.get(key)
+            if expected is None:
+                raise BundleFailure(label, "has no commitment in the exported entries")
+            actual = hashlib.sha256(bytes.fromhex(row["salt"]) + _canonical(row["value"]))
+            if actual.hexdigest() != expected:
+                raise BundleFailure(label, "does not match its commitment in the hashed entry")
+    declared = manifest["personal_data"]["values"]
+    if number != declared:
+        raise BundleFailure(PERSONAL, f"holds {number} values, the manifest says {declared}")
+
+
+def verify_bundle(
+    path: Path | str,
+    *,
+    expect_root: str | None = None,
+    expect_manifest_sha256: str | None = None,
+) -> BundleVerifyResult:
+    """Check a bundle folder or ``.zip``; never raises for a bad bundle."""
+    path = Path(path)
+    counter = _Counter()
+    result = BundleVerifyResult(
+        bundle=str(path),
+        ok=False,
+        events=0,
+        cases=0,
+        first_bad=None,
+        failure=None,
+        root=None,
+        manifest_sha256=None,
+        personal_data=None,
+    )
+    source: _Source | None = None
+    try:
+        source = _Source(path)
+        manifest, manifest_sha = _manifest(source)
+        result.manifest_sha256 = manifest_sha
+        included = bool(manifest["personal_data"]["included"])
+        result.personal_data = included
+        listed = [f["path"] for f in manifest["files"]]
+        for name in listed:
+            if not source.exists(name):
+                raise BundleFailure(name, "listed in the manifest but missing from the bundle")
+        allowed = {*listed, MANIFEST, MANIFEST_SHA}
+        for name in source.names():
+            if name not in allowed:
+                raise BundleFailure(name, "is in the bundle but not listed in the manifest")
+        events_entry: dict[str, Any] = {}
+        for entry in manifest["files"]:
+            if entry["path"] == EVENTS:
+                events_entry = entry
+                continue
+            digest, size = source.digest(entry["path"])
+            if digest != entry["sha256"]:
+                raise BundleFailure(
+                    entry["path"], f"SHA-256 is {digest}, the manifest says {entry['sha256']}"
+                )
+            if size != entry["bytes"]:
+                raise BundleFailure(
+                    entry["path"], f"is {size} bytes, the manifest says {entry['bytes']}"
+                )
+        passed = _check_events(source, manifest, counter, included)
+        result.root = passed.root
+        if passed.sha256 != events_entry["sha256"]:
+            raise BundleFailure(
+                EVENTS, f"SHA-256 is {passed.sha256}, the manifest says {events_entry['sha256']}"
+            )
+        if passed.size != events_entry["bytes"]:
+            raise BundleFailure(
+                EVENTS, f"is {passed.size} bytes, the manifest says {events_entry['bytes']}"
+            )
+        declared = manifest["events"]["count"]
+        if counter.events != declared:
+            raise BundleFailure(
+                EVENTS, f"holds {counter.events} entries, the manifest says {declared}"
+            )
+        if passed.root != manifest["merkle"]["root"]:
+            raise BundleFailure(
+                MANIFEST,
+                f"the Merkle root of the entries is {passed.root}, the manifest says "
+                f"{manifest['merkle']['root']}",
+            )
+        _check_cases(manifest, passed.heads)
+        result.cases = len(passed.heads)
+        if included:
+            _check_personal(source, manifest, passed.commitments)
+        if expect_root is not None and passed.root != expect_root.lower():
+            raise BundleFailure(
+                MANIFEST, f"the Merkle root is {passed.root}, you expected {expect_root}"
+            )
+        if expect_manifest_sha256 is not None and manifest_sha != expect_manifest_sha256.lower():
+            raise BundleFailure(
+                MANIFEST,
+                f"the manifest's SHA-256 is {manifest_sha}, you expected {expect_manifest_sha256}",
+            )
+        result.ok = True
+    except BundleFailure as failure:
+        result.first_bad = failure.where
+        result.failure = failure.reason
+    finally:
+        if source is not None:
+            source.close()
+    result.events = counter.events
+    return result

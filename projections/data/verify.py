@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""Check a caseledger audit bundle with nothing but the Python standard library.
+
+Usage:
+    python3 verify.py BUNDLE [--json] [--expect-root HEX] [--expect-manifest-sha256 HEX]
+
+BUNDLE is the bundle's folder or its .zip file (default: the folder this script is in).
+Exit code 0: the bundle verifies.  1: it does not (the first failure is named).
+2: bad usage.
+
+What it checks, in this order (the first failure stops it):
+ 1. manifest.sha256 holds the SHA-256 of manifest.json (a manifest cannot hold its own).
+ 2. manifest.json is a caseledger bundle manifest; every file it lists is present and no
+    other file is.
+ 3. Every listed file other than events.jsonl has the SHA-256 and size the manifest gives.
+ 4. events.jsonl, line by line: each line is the canonical JSON of one entry; each entry's
+    hash is the SHA-256 of its canonical JSON without "hash" and "position"; positions
+    increase; each prev_hash is the hash of the case's previous entry (seq - 1), or 64 zeros
+    for seq 1, except just after a gap of left-out entries that the manifest lists.
+ 5. events.jsonl has the SHA-256, size and entry count the manifest gives.
+ 6. The RFC 9162 Merkle root over the entry hashes, in file order, is the manifest's.
+ 7. Each case's chain head (last seq and hash), entry count and gaps are the manifest's.
+ 8. With personal data included: each value in personal.jsonl matches its commitment
+    SHA-256(salt || canonical JSON of the value) in the hashed entry.
+ 9. With --expect-root / --expect-manifest-sha256: the values you were given separately.
+
+Canonical JSON is json.dumps(obj, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False) encoded as UTF-8: keys sorted, no spaces, strings as given.
+
+This file is deliberately independent of caseledger's own code: it is a second,
+separate implementation of the same checks, so you need not trust the tool that made
+the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+FORMAT = "caseledger-bundle/1"
+MANIFEST = "manifest.json"
+MANIFEST_SHA = "manifest.sha256"
+EVENTS = "events.jsonl"
+PERSONAL = "personal.jsonl"
+GENESIS = "0" * 64
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+CHUNK = 1 << 20
+
+
+class Failure(Exception):
+    """The bundle does not verify: ``where`` names the first failing file or entry."""
+
+    def __init__(self, where, reason):
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class NotInteger(ValueError):
+    pass
+
+
+def reject_number(text):
+    raise NotInteger(text)
+
+
+def load_line(line, where):
+    """One JSON line; the record holds integers only, so any other number fails."""
+    try:
+        return json.loads(line, parse_float=reject_number, parse_constant=reject_number)
+    except NotInteger:
+        raise Failure(where, "holds a number that is not an integer") from None
+    except ValueError:
+        raise Failure(where, "is not valid JSON") from None
+
+
+def canonical(obj):
+    """The canonical JSON bytes of a value."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+# --- reading a bundle: a folder or a zip file ------------------------------------------
+
+
+class Folder:
+    def __init__(self, path):
+        self.path = path
+
+    def names(self):
+        return sorted(
+            str(p.relative_to(self.path)).replace("\\", "/")
+            for p in self.path.rglob("*")
+            if p.is_file() or p.is_symlink()
+        )
+
+    def exists(self, name):
+        return (self.path / name).is_file()
+
+    def open(self, name):
+        return open(self.path / name, "rb")
+
+
+class Zip:
+    def __init__(self, path):
+        self.zip = zipfile.ZipFile(path)
+        names = [n for n in self.zip.namelist() if not n.endswith("/")]
+        if MANIFEST in names:
+            self.prefix = ""
+        else:
+            tops = {n.split("/", 1)[0] for n in names if "/" in n}
+            self.prefix = ""
+            if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in names:
+                self.prefix = next(iter(tops)) + "/"
+        self._names = sorted(n[len(self.prefix) :] for n in names if n.startswith(self.prefix))
+        self._names += sorted(n for n in names if not n.startswith(self.prefix))
+
+    def names(self):
+        return list(self._names)
+
+    def exists(self, name):
+        return name in self._names
+
+    def open(self, name):
+        return self.zip.open(self.prefix + name)
+
+
+def open_bundle(path):
+    if path.is_dir():
+        return Folder(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        try:
+            return Zip(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise Failure(path.name, f"the zip file cannot be read ({exc})") from None
+    raise Failure(str(path), "not a bundle folder or .zip file")
+
+
+def read_all(bundle, name):
+    try:
+        with bundle.open(name) as f:
+            return f.read()
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise Failure(name, f"cannot be read ({exc})") from None
+
+
+def file_digest(bundle, name):
+    sha, size = hashlib.sha256(), 0
+    try:
+        with bundle.open(name) as f:
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    break
+                sha.update(block)
+                size += len(block)
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise Failure(name, f"cannot be read ({exc})") from None
+    return sha.hexdigest(), size
+
+
+# --- the Merkle tree hash of RFC 9162 section 2.1.1, in one pass --------------------------
+
+
+class Merkle:
+    """Leaves in order; keeps one complete-subtree root per 1-bit of the leaf count."""
+
+    def __init__(self):
+        self.stack = []
+        self.size = 0
+
+    def add(self, hash_hex):
+        node = hashlib.sha256(b"\x00" + bytes.fromhex(hash_hex)).digest()
+        self.size += 1
+        n = self.size
+        while n % 2 == 0:
+            node = hashlib.sha256(b"\x01" + self.stack.pop() + node).digest()
+            n //= 2
+        self.stack.append(node)
+
+    def root(self):
+        if not self.stack:
+            return hashlib.sha256(b"").hexdigest()
+        node = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            node = hashlib.sha256(b"\x01" + left + node).digest()
+        return node.hex()
+
+
+# --- the checks ----------------------------------------------------------------------
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_manifest(bundle):
+    if not bundle.exists(MANIFEST_SHA):
+        raise Failure(MANIFEST_SHA, "missing: it should hold the SHA-256 of manifest.json")
+    text = read_all(bundle, MANIFEST_SHA).decode("utf-8", "replace")
+    parts = text.split()
+    if len(parts) != 2 or not HEX64.match(parts[0]) or parts[1].lstrip("*") != MANIFEST:
+        raise Failure(MANIFEST_SHA, "is not one line '<sha256>  manifest.json'")
+    if not bundle.exists(MANIFEST):
+        raise Failure(MANIFEST, "missing")
+    data = read_all(bundle, MANIFEST)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != parts[0]:
+        raise Failure(MANIFEST, f"SHA-256 is {actual}, manifest.sha256 says {parts[0]}")
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise Failure(MANIFEST, f"is not valid JSON ({exc})") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        raise Failure(MANIFEST, problem)
+    return manifest, actual
+
+
+def manifest_problem(m):
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        return f"is not a {FORMAT} manifest"
+    files = m.get("files")
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict)
+        and isinstance(f.get("path"), str)
+        and isinstance(f.get("sha256"), str)
+        and HEX64.match(f["sha256"])
+        and is_int(f.get("bytes"))
+        for f in files
+    ):
+        return "files must be a list of {path, sha256, bytes}"
+    paths = [f["path"] for f in files]
+    if len(set(paths)) != len(paths) or EVENTS not in paths:
+        return "files must list events.jsonl, each file once"
+    if MANIFEST in paths or MANIFEST_SHA in paths:
+        return "files must not list manifest.json or manifest.sha256"
+    events = m.get("events")
+    if not isinstance(events, dict) or not is_int(events.get("count")):
+        return "events.count is missing"
+    merkle = m.get("merkle")
+    if not isinstance(merkle, dict) or not (
+        isinstance(merkle.get("root"), str) and HEX64.match(merkle["root"])
+    ):
+        return "merkle.root is missing"
+    personal = m.get("personal_data")
+    if not isinstance(personal, dict) or not isinstance(personal.get("included"), bool):
+        return "personal_data.included is missing"
+    if personal["included"] != (PERSONAL in paths):
+        return "personal_data.included does not match whether personal.jsonl is listed"
+    if personal["included"] and not is_int(personal.get("values")):
+        return "personal_data.values is missing"
+    cases = m.get("cases")
+    if not isinstance(cases, dict):
+        return "cases is missing"
+    for ref, case in cases.items():
+        if not isinstance(case, dict):
+            return f"cases.{ref} is not an object"
+        head = case.get("head")
+        if not (
+            isinstance(head, dict)
+            and is_int(head.get("seq"))
+            and isinstance(head.get("hash"), str)
+            and is_int(case.get("events"))
+        ):
+            return f"cases.{ref} needs events and head {{seq, hash}}"
+        gaps = case.get("gaps")
+        if not isinstance(gaps, list) or not all(
+            isinstance(g, list) and len(g) == 2 and is_int(g[0]) and is_int(g[1]) for g in gaps
+        ):
+            return f"cases.{ref}.gaps must be a list of [first, last] pairs"
+    return None
+
+
+def check_file_list(bundle, manifest):
+    listed = [f["path"] for f in manifest["files"]]
+    for name in listed:
+        if not bundle.exists(name):
+            raise Failure(name, "listed in the manifest but missing from the bundle")
+    allowed = set(listed) | {MANIFEST, MANIFEST_SHA}
+    for name in bundle.names():
+        if name not in allowed:
+            raise Failure(name, "is in the bundle but not listed in the manifest")
+
+
+def check_file(bundle, entry):
+    digest, size = file_digest(bundle, entry["path"])
+    if digest != entry["sha256"]:
+        raise Failure(entry["path"], f"SHA-256 is {digest}, the manifest says {entry['sha256']}")
+    if size != entry["bytes"]:
+        raise Failure(entry["path"], f"is {size} bytes, the manifest says {entry['bytes']}")
+
+
+def personal_commitments(event):
+    personal = event.get("personal")
+    if isinstance(personal, dict):
+        return personal
+    changes = event.get("changes")
+    if event.get("type") == "EntryCorrected" and isinstance(changes, dict):
+        inner = changes.get("personal")
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+class Progress:
+    def __init__(self):
+        self.events = 0
+        self.cases = 0
+
+
+def check_events(bundle, manifest, progress, want_personal):
+    """Stream events.jsonl; return (sha256, size, Merkle root, heads, commitments)."""
+    cases = manifest["cases"]
+    heads = {}  # case -> [last seq, last hash, entries, index of the next listed gap]
+    commitments = {}
+    tree = Merkle()
+    sha, size = hashlib.sha256(), 0
+    last_position = 0
+    try:
+        stream = bundle.open(EVENTS)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise Failure(EVENTS, f"cannot be read ({exc})") from None
+    with stream:
+        number = 0
+        while True:
+            try:
+                line = stream.readline()
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise Failure(EVENTS, f"cannot be read ({exc})") from None
+            if not line:
+                break
+            number += 1
+            sha.update(line)
+            size += len(line)
+            where = f"{EVENTS} line {number}"
+            if not line.endswith(b"\n"):
+                raise Failure(where, "the file ends in the middle of a line")
+            event = load_line(line, where)
+            if not isinstance(event, dict):
+                raise Failure(where, "is not a JSON object")
+            case, seq, position = event.get("case"), event.get("seq"), event.get("position")
+            own, prev = event.get("hash"), event.get("prev_hash")
+            if not (isinstance(case, str) and is_int(seq) and seq >= 1 and is_int(position)):
+                raise Failure(where, "needs case, seq and position")
+            if not (isinstance(own, str) and HEX64.match(own)):
+                raise Failure(where, "needs a hash of 64 hex digits")
+            if not (isinstance(prev, str) and HEX64.match(prev)):
+                raise Failure(where, "needs a prev_hash of 64 hex digits")
+            ref = f"{case}#{seq}"
+            try:
+                text = canonical(event)
+            except ValueError:
+                raise Failure(ref, "cannot be written as canonical JSON") from None
+            if text + b"\n" != line:
+                raise Failure(ref, f"line {number} is not the entry's canonical JSON")
+            body = {k: v for k, v in event.items() if k not in ("hash", "position")}
+            if hashlib.sha256(canonical(body)).hexdigest() != own:
+                raise Failure(ref, "does not match its hash (the entry was altered)")
+            if position <= last_position:
+                raise Failure(ref, f"position {position} is not after {last_position}")
+            last_position = position
+            info = cases.get(case)
+            if info is None:
+                raise Failure(ref, f"case {case} is not listed in the manifest")
+            head = heads.get(case)
+            if head is None:
+                head = heads[case] = [0, GENESIS, 0, 0]
+            last_seq, last_hash, _, gap_index = head
+            if seq <= last_seq:
+                raise Failure(
+                    ref, f"comes after {case}#{last_seq}: entries repeated or out of order"
+                )
+            if seq == last_seq + 1:
+                if prev != last_hash:
+                    before = f"{case}#{last_seq}" if last_seq else "the start of the chain"
+                    raise Failure(ref, f"prev_hash does not link to {before}")
+            else:
+                gaps = info["gaps"]
+                gap = [last_seq + 1, seq - 1]
+                if gap_index >= len(gaps) or gaps[gap_index] != gap:
+                    raise Failure(
+                        ref,
+                        f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
+                        "lists no such gap",
+                    )
+                head[3] = gap_index + 1
+            head[0], head[1] = seq, own
+            head[2] += 1
+            tree.add(own)
+            if want_personal:
+                for name, value in personal_commitments(event).items():
+                    commitments[(case, seq, name)] = value
+            progress.events += 1
+    return sha.hexdigest(), size, tree.root(), heads, commitments
+
+
+def check_cases(manifest, heads):
+    for ref, info in manifest["cases"].items():
+        head = heads.get(ref)
+        if head is None:
+            raise Failure(ref, "is listed in the manifest but has no entries in events.jsonl")
+        seq, own, count, gap_index = head
+        if info["head"].get("seq") != seq or info["head"].get("hash") != own:
+            raise Failure(ref, f"the chain head is {ref}#{seq} {own}, the manifest says otherwise")
+        if info["events"] != count:
+            raise Failure(ref, f"has {count} entries, the manifest says {info['events']}")
+        if gap_index != len(info["gaps"]):
+            raise Failure(ref, "the manifest lists a gap that is not in events.jsonl")
+
+
+def check_personal(bundle, manifest, commitments):
+    seen = set()
+    number = 0
+    try:
+        stream = bundle.open(PERSONAL)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise Failure(PERSONAL, f"cannot be read ({exc})") from None
+    with stream:
+        for line in stream:
+            number += 1
+            where = f"{PERSONAL} line {number}"
+            if not line.endswith(b"\n"):
+                raise Failure(where, "the file ends in the middle of a line")
+            row = load_line(line, where)
+            if not (
+                isinstance(row, dict)
+                and isinstance(row.get("case"), str)
+                and is_int(row.get("seq"))
+                and isinstance(row.get("field"), str)
+                and "value" in row
+                and isinstance(row.get("salt"), str)
+                and HEX32.match(row["salt"])
+            ):
+                raise Failure(where, "needs case, seq, field, value and a 16-byte hex salt")
+            label = f"{row['case']}#{row['seq']} personal.{row['field']}"
+            try:
+                text = canonical(row)
+            except ValueError:
+                text = b""
+            if text + b"\n" != line:
+                raise Failure(label, f"line {number} of {PERSONAL} is not canonical JSON")
+            key = (row["case"], row["seq"], row["field"])
+            if key in seen:
+                raise Failure(label, "appears twice")
+            seen.add(key)
+            expected = commitments.get(key)
+            if expected is None:
+                raise Failure(label, "has no commitment in the exported entries")
+            actual = hashlib.sha256(
+                bytes.fromhex(row["salt"]) + canonical(row["value"])
+            ).hexdigest()
+            if actual != expected:
+                raise Failure(label, "does not match its commitment in the hashed entry")
+    if number != manifest["personal_data"]["values"]:
+        raise Failure(
+            PERSONAL,
+            f"holds {number} values, the manifest says {manifest['personal_data']['values']}",
+        )
+    return number
+
+
+def verify(path, expect_root=None, expect_manifest=None):
+    """Check a bundle; return a dict with ok, events, cases, first_bad, failure, root."""
+    progress = Progress()
+    result = {
+        "ok": False,
+        "events": 0,
+        "cases": 0,
+        "first_bad": None,
+        "failure": None,
+        "root": None,
+        "manifest_sha256": None,
+        "personal_data": None,
+    }
+    try:
+        bundle = open_bundle(Path(path))
+        manifest, manifest_sha = check_manifest(bundle)
+        result["manifest_sha256"] = manifest_sha
+        included = manifest["personal_data"]["included"]
+        result["personal_data"] = included
+        check_file_list(bundle, manifest)
+        events_entry = None
+        for entry in manifest["files"]:
+            if entry["path"] == EVENTS:
+                events_entry = entry
+            else:
+                check_file(bundle, entry)
+        digest, size, root, heads, commitments = check_events(bundle, manifest, progress, included)
+        result["root"] = root
+        if digest != events_entry["sha256"]:
+            raise Failure(
+                EVENTS, f"SHA-256 is {digest}, the manifest says {events_entry['sha256']}"
+            )
+        if size != events_entry["bytes"]:
+            raise Failure(EVENTS, f"is {size} bytes, the manifest says {events_entry['bytes']}")
+        if progress.events != manifest["events"]["count"]:
+            raise Failure(
+                EVENTS,
+                f"holds {progress.events} entries, the manifest says {manifest['events']['count']}",
+            )
+        if root != manifest["merkle"]["root"]:
+            raise Failure(
+                MANIFEST,
+                f"the Merkle root of the entries is {root}, the manifest says "
+                f"{manifest['merkle']['root']}",
+            )
+        check_cases(manifest, heads)
+        result["cases"] = len(heads)
+        if included:
+            check_personal(bundle, manifest, commitments)
+        if expect_root is not None and root != expect_root.lower():
+            raise Failure(MANIFEST, f"the Merkle root is {root}, you expected {expect_root}")
+        if expect_manifest is not None and manifest_sha != expect_manifest.lower():
+            raise Failure(
+                MANIFEST,
+                f"the manifest's SHA-256 is {manifest_sha}, you expected {expect_manifest}",
+            )
+        result["ok"] = True
+    except Failure as failure:
+        result["first_bad"] = failure.where
+        result["failure"] = failure.reason
+    result["events"] = progress.events
+    return result
+
+
+def main(argv):
+    args = list(argv)
+    as_json = "--json" in args
+    if as_json:
+        args.remove("--json")
+    expect = {}
+    for option in ("--expect-root", "--expect-manifest-sha256"):
+        if option in args:
+            at = args.index(option)
+            if at + 1 >= len(args):
+                print(f"{option} needs a value", file=sys.stderr)
+                return 2
+            expect[option] = args[at + 1]
+            del args[at : at + 2]
+    if len(args) > 1 or any(a.startswith("-") for a in args):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    path = Path(args[0]) if args else Path(__file__).resolve().parent
+    result = verify(path, expect.get("--expect-root"), expect.get("--expect-manifest-sha256"))
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif result["ok"]:
+        print(
+            f"OK {path}: {result['events']} entries in {result['cases']} cases; every file "
+            f"hash, entry hash and chain link, and the Merkle root {result['root']} hold"
+            + ("; every personal value matches its commitment" if result["personal_data"] else "")
+        )
+    else:
+        print(f"FAILED {path}: {result['first_bad']}: {result['failure']}", file=sys.stderr)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

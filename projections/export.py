@@ -1,0 +1,929 @@
+"""Audit export bundles that an inspector can verify without trusting us.
+
+``export_bundle`` writes, for the whole store or some cases, optionally filtered by when
+things happened (``occurred_at``) and by what the record showed at a time (``as_of``):
+
+- ``events.jsonl``: each entry's canonical JSON (the exact bytes that were hashed, plus
+  ``position`` and ``hash``), one per line, in global position order;
+- ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
+- ``timeline.csv`` and ``report.html`` for people;
+- ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
+- ``manifest.json`` (every file's SHA-256 and size, each case's chain head and gaps, the
+  RFC 9162 Merkle root over the entry hashes in export order, the filters, whether
+  personal data is included, the generator) and ``manifest.sha256``.
+
+It streams: the entries go from the store to ``events.jsonl`` one at a time (the Merkle
+root is built incrementally), then the report, the CSV and the personal data are written
+one case at a time.  Memory grows with the number of cases (their chain heads), never
+with the number of entries.  ``verify_bundle`` (in :mod:`projections.bundle_verify`)
+checks a bundle; ``verify.py`` checks it again, independently.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+import io
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from importlib import metadata, resources
+from pathlib import Path
+from typing import IO, Any, Final, Protocol
+
+import orjson
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
+
+from ledger.canonical import GENESIS_HASH, canonical_json, event_hash
+from ledger.catalogue import CRITERIA, LONDON, occurred_instant
+from ledger.errors import LedgerError, UsageError
+
+from .bundle_verify import BundleVerifyResult, verify_bundle
+from .export_report import (
+    CRITERION_LABELS,
+    FACTOR_LABELS,
+    OUTCOME_LABELS,
+    QM2_QUESTIONS,
+    REGIME_LABELS,
+    Entry,
+    analyse_case,
+    apply_corrections,
+    build_chart,
+)
+from .merkle import MerkleTree
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BundleVerifyResult",
+    "ExportSummary",
+    "StoreDoesNotVerify",
+    "TimeBound",
+    "export_bundle",
+    "parse_moment",
+    "verify_bundle",
+]
+
+BUNDLE_FORMAT: Final = "caseledger-bundle/1"
+EVENTS_FILE: Final = "events.jsonl"
+PERSONAL_FILE: Final = "personal.jsonl"
+TIMELINE_FILE: Final = "timeline.csv"
+REPORT_FILE: Final = "report.html"
+VERIFY_MD: Final = "VERIFY.md"
+VERIFY_PY: Final = "verify.py"
+MANIFEST_FILE: Final = "manifest.json"
+MANIFEST_SHA_FILE: Final = "manifest.sha256"
+
+#: Up to this many named cases are read case by case and merged by position; more are
+#: found by one pass over the store's global order.
+MERGE_LIMIT: Final = 64
+_BUFFER: Final = 1 << 20
+_DATE_ONLY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+CANONICAL_JSON_RULE: Final = (
+    "object keys sorted by code point, no insignificant white space, UTF-8, strings exactly "
+    "as given (no Unicode normalisation), integers only; Python's json.dumps(obj, "
+    'sort_keys=True, separators=(",", ":"), ensure_ascii=False) produces it'
+)
+EVENT_HASH_RULE: Final = (
+    "hash = SHA-256 (hex) of the canonical JSON of the entry without its hash and position "
+    "fields; prev_hash = the hash of the entry with seq one less in the same case, or 64 "
+    "zeros for seq 1"
+)
+CHAIN_RULE: Final = (
+    "Every entry's own hash is checked. A chain link (prev_hash) is checked wherever the "
+    "previous entry of the same case (seq - 1) is in this bundle; a case's entry 1 must have "
+    "64 zeros. Where entries of a case were left out (by the case, date or as-of filters), "
+    "cases.<case>.gaps lists the left-out seq ranges [first, last] before the bundle's last "
+    "entry of that case; the prev_hash of the entry just after a listed gap names an entry "
+    "not in the bundle and is accepted unchecked there, and only there. Any other break "
+    "fails verification."
+)
+
+
+class StoreDoesNotVerify(LedgerError):
+    """The store itself fails its hash chain while exporting (exit code 1)."""
+
+    exit_code = 1
+
+
+class _Ledger(Protocol):
+    """What the export needs of :class:`ledger.application.CaseLedger`."""
+
+    clock: Any
+
+    def iter_records(self, after: int = 0) -> Iterator[dict[str, Any]]: ...
+    def case_records(self, ref: str) -> list[dict[str, Any]]: ...
+    def personal_data(self, ref: str) -> Sequence[Any]: ...
+    def has_case(self, ref: str) -> bool: ...
+
+
+# --- times ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """A time given on the command line and the instant it was read as."""
+
+    given: str
+    instant: datetime
+
+    def as_dict(self) -> dict[str, str]:
+        return {"given": self.given, "instant": self.instant.astimezone(UTC).isoformat()}
+
+
+def parse_moment(text: str | datetime, *, end_of_day: bool, name: str = "time") -> TimeBound:
+    """Read a time per ``cli.md``: ``YYYY-MM-DD`` (Europe/London; the end of that day for
+    an upper bound, its start for a lower one) or an ISO 8601 datetime (with offset, or
+    Europe/London local time), seconds and fractions allowed."""
+    if isinstance(text, datetime):
+        moment = text if text.tzinfo else text.replace(tzinfo=LONDON)
+        return TimeBound(moment.isoformat(), moment)
+    value = text.strip()
+    try:
+        if _DATE_ONLY.match(value):
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day, time.max if end_of_day else time.min, LONDON)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=LONDON)
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time", field=name
+        ) from None
+    return TimeBound(value, moment)
+
+
+def _recorded_key(moment: datetime) -> str:
+    """A time in the stored ``recorded_at`` form, so the two compare as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class _Filters:
+    cases: tuple[str, ...] | None
+    occurred_from: TimeBound | None
+    occurred_to: TimeBound | None
+    as_of: TimeBound | None
+
+    @property
+    def recorded_limit(self) -> str | None:
+        return _recorded_key(self.as_of.instant) if self.as_of else None
+
+    def known(self, record: dict[str, Any], limit: str | None) -> bool:
+        """Recorded by the as-of time (the record as it stood then)."""
+        return limit is None or record["recorded_at"] <= limit
+
+    def in_window(self, record: dict[str, Any]) -> bool:
+        """Happened within ``--from``/``--to``."""
+        if self.occurred_from is None and self.occurred_to is None:
+            return True
+        moment = occurred_instant(record["occurred_at"])
+        if self.occurred_from is not None and moment < self.occurred_from.instant:
+            return False
+        return self.occurred_to is None or moment <= self.occurred_to.instant
+
+    @property
+    def narrowing(self) -> bool:
+        return (
+            self.occurred_from is not None or self.occurred_to is not None or self.as_of is not None
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.cases is None:
+            parts.append("every case in the store")
+        else:
+            parts.append(f"case{'s' if len(self.cases) > 1 else ''} {', '.join(self.cases)}")
+        if self.occurred_from or self.occurred_to:
+            lo = self.occurred_from.given if self.occurred_from else "the start"
+            hi = self.occurred_to.given if self.occurred_to else "now"
+            parts.append(f"entries that happened from {lo} to {hi}")
+        else:
+            parts.append("all their entries")
+        if self.as_of:
+            parts.append(f"as the record stood at {self.as_of.given}")
+        return "Exported: " + ", ".join(parts) + "."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cases": list(self.cases) if self.cases is not None else None,
+            "occurred_from": self.occurred_from.as_dict() if self.occurred_from else None,
+            "occurred_to": self.occurred_to.as_dict() if self.occurred_to else None,
+            "as_of": self.as_of.as_dict() if self.as_of else None,
+            "occurred_filter_rule": (
+                "an entry is exported when its own stored occurred_at (a bare date meaning "
+                "the start of that day, Europe/London) lies within [occurred_from, "
+                "occurred_to]; a bare date given as occurred_to means the end of that day"
+            ),
+            "as_of_rule": "only entries with recorded_at up to as_of are exported",
+        }
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+class _HashingFile:
+    """A binary file that hashes what is written to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] = open(path, "wb", buffering=_BUFFER)
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._sha.update(data)
+        self.size += len(data)
+
+    def close(self) -> dict[str, Any]:
+        self._file.close()
+        return {"path": self.path.name, "sha256": self._sha.hexdigest(), "bytes": self.size}
+
+
+@dataclass
+class _CaseState:
+    """What the export tracks per case while streaming (never the entries themselves)."""
+
+    count: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    gaps: list[list[int]] = field(default_factory=list)
+    store_seq: int = 0
+    store_hash: str = GENESIS_HASH
+    personal_seqs: set[int] = field(default_factory=set)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "events": self.count,
+            "first_seq": self.first_seq,
+            "head": {"seq": self.last_seq, "hash": self.last_hash},
+            "store_head": {"seq": self.store_seq, "hash": self.store_hash},
+            "is_current_head": self.last_seq == self.store_seq,
+            "complete": not self.gaps and self.first_seq == 1,
+            "gaps": self.gaps,
+        }
+
+
+@dataclass
+class ExportSummary:
+    """What ``caseledger export`` reports."""
+
+    out: Path
+    events: int
+    root: str
+    files: list[dict[str, Any]]
+    cases: dict[str, int]
+    manifest_sha256: str
+    personal_data: bool
+    zip: bool
+    generated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "zip": self.zip,
+            "events": self.events,
+            "root": self.root,
+            "cases": self.cases,
+            "personal_data": self.personal_data,
+            "manifest_sha256": self.manifest_sha256,
+            "generated_at": self.generated_at,
+            "files": self.files,
+        }
+
+    def summary(self) -> str:
+        n = len(self.cases)
+        return (
+            f"wrote {self.out}: {self.events} entries in {n} case{'s' if n != 1 else ''}, "
+            f"Merkle root {self.root}, manifest SHA-256 {self.manifest_sha256}; personal "
+            f"data {'INCLUDED' if self.personal_data else 'left out'}"
+        )
+
+
+def generator_version() -> str:
+    """The installed caseledger version."""
+    try:
+        return metadata.version("caseledger")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+_ENV: Environment | None = None
+
+
+def _templates() -> Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(
+            loader=PackageLoader("projections", "templates"),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=False,
+            lstrip_blocks=False,
+            keep_trailing_newline=True,
+        )
+        _ENV.filters["occurred"] = show_occurred
+        _ENV.filters["recorded"] = show_recorded
+    return _ENV
+
+
+def show_occurred(value: Any) -> str:
+    """An ``occurred_at`` for people: the date, or date and London time to the minute."""
+    text = str(value or "")
+    if len(text) <= 10:
+        return text
+    try:
+        moment = datetime.fromisoformat(text).astimezone(LONDON)
+    except ValueError:
+        return text
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def show_recorded(value: Any) -> str:
+    """A ``recorded_at`` for people: UTC to the second."""
+    text = str(value or "")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _template(name: str) -> Template:
+    return _templates().get_template(name)
+
+
+def export_bundle(
+    ledger: _Ledger,
+    out: Path | str,
+    *,
+    cases: Sequence[str] | None = None,
+    occurred_from: str | datetime | None = None,
+    occurred_to: str | datetime | None = None,
+    as_of: str | datetime | None = None,
+    include_personal_data: bool = False,
+    as_zip: bool | None = None,
+) -> ExportSummary:
+    """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
+
+    ``as_zip`` defaults to whether ``out`` ends in ``.zip``; with ``as_zip`` true and no
+    ``.zip`` suffix, one is added.  The bundle appears whole or not at all: it is written
+    beside ``out`` and moved into place at the end.
+    """
+    out = Path(out)
+    if as_zip is None:
+        as_zip = out.suffix.lower() == ".zip"
+    if as_zip and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    filters = _Filters(
+        cases=tuple(dict.fromkeys(cases)) if cases else None,
+        occurred_from=(
+            parse_moment(occurred_from, end_of_day=False, name="--from")
+            if occurred_from is not None
+            else None
+        ),
+        occurred_to=(
+            parse_moment(occurred_to, end_of_day=True, name="--to")
+            if occurred_to is not None
+            else None
+        ),
+        as_of=parse_moment(as_of, end_of_day=True, name="--as-of") if as_of is not None else None,
+    )
+    if (
+        filters.occurred_from
+        and filters.occurred_to
+        and filters.occurred_from.instant > filters.occurred_to.instant
+    ):
+        raise UsageError("--from is after --to", field="--from")
+    for ref in filters.cases or ():
+        if not ledger.has_case(ref):
+            raise UsageError(f"there is no case {ref} in the store", field="CASE")
+    _check_destination(out, as_zip)
+    parent = out.resolve().parent
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
+        summary = _write_bundle(ledger, work, filters, include_personal_data)
+        if as_zip:
+            _zip_folder(work, out, summary.files, top=out.stem)
+            shutil.rmtree(work)
+        else:
+            if out.is_dir():
+                out.rmdir()  # checked empty above
+            os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    summary.out = out
+    summary.zip = as_zip
+    return summary
+
+
+def _check_destination(out: Path, as_zip: bool) -> None:
+    if as_zip:
+        if out.exists():
+            raise UsageError(f"{out} already exists; choose a new file name", field="--out")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(
+            f"{out} already exists and is not an empty folder; choose a new folder",
+            field="--out",
+        )
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"the folder {out.resolve().parent} does not exist", field="--out")
+
+
+def _source(ledger: _Ledger, cases: tuple[str, ...] | None) -> Iterator[dict[str, Any]]:
+    """The records to consider, in global position order."""
+    if cases is None:
+        yield from ledger.iter_records(0)
+    elif len(cases) <= MERGE_LIMIT:
+        yield from heapq.merge(
+            *(ledger.case_records(ref) for ref in cases), key=lambda r: int(r["position"])
+        )
+    else:
+        wanted = set(cases)
+        for record in ledger.iter_records(0):
+            if record["case"] in wanted:
+                yield record
+
+
+def _personal_commitments(record: dict[str, Any]) -> dict[str, str]:
+    """The personal-data commitments a hashed entry carries (``personal`` or
+    ``changes.personal`` of a correction)."""
+    personal = record.get("personal")
+    if isinstance(personal, dict):
+        return personal
+    changes = record.get("changes")
+    if record.get("type") == "EntryCorrected" and isinstance(changes, dict):
+        inner = changes.get("personal")
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+def _write_bundle(
+    ledger: _Ledger, work: Path, filters: _Filters, include_personal: bool
+) -> ExportSummary:
+    states: dict[str, _CaseState] = {}
+    tree = MerkleTree()
+    limit = filters.recorded_limit
+    cutoff = 0
+    commitments = 0
+    events = _HashingFile(work / EVENTS_FILE)
+    dumps = orjson.dumps
+    sort = orjson.OPT_SORT_KEYS
+    # Pass 1: the entries, in global position order, straight to events.jsonl.
+    for record in _source(ledger, filters.cases):
+        ref = record["case"]
+        seq = record["seq"]
+        state = states.get(ref)
+        if state is None:
+            state = states[ref] = _CaseState()
+        position = record["position"]
+        if position > cutoff:
+            cutoff = position
+        if seq != state.store_seq + 1 or record["prev_hash"] != state.store_hash:
+            raise StoreDoesNotVerify(
+                f"the store's chain is broken at {ref}#{seq}; run caseledger verify "
+                "(nothing was exported)"
+            )
+        state.store_seq = seq
+        state.store_hash = record["hash"]
+        if not (filters.known(record, limit) and filters.in_window(record)):
+            continue
+        if event_hash(record) != record["hash"]:
+            raise StoreDoesNotVerify(
+                f"the stored entry {ref}#{seq} does not match its hash; run caseledger "
+                "verify (nothing was exported)"
+            )
+        if seq != state.last_seq + 1:
+            state.gaps.append([state.last_seq + 1, seq - 1])
+        if state.count == 0:
+            state.first_seq = seq
+        state.count += 1
+        state.last_seq = seq
+        state.last_hash = record["hash"]
+        events.write(dumps(record, option=sort) + b"\n")
+        tree.add(record["hash"])
+        found = _personal_commitments(record)
+        if found:
+            commitments += len(found)
+            state.personal_seqs.add(seq)
+    files = [events.close()]
+    exported = {ref: st for ref, st in sorted(states.items()) if st.count}
+    root = tree.root()
+    now = ledger.clock() if callable(getattr(ledger, "clock", None)) else datetime.now(UTC)
+    generated_at = _recorded_key(now)
+    version = generator_version()
+    # Pass 2: one case at a time, the files for people and the personal data.
+    personal_values, pass2_files = _write_case_files(
+        ledger,
+        work,
+        filters,
+        exported,
+        cutoff,
+        include_personal,
+        now=now,
+        bundle={
+            "title": filters.describe().removeprefix("Exported: ").rstrip("."),
+            "version": version,
+            "generated_at": generated_at,
+            "events": tree.size,
+            "case_count": len(exported),
+            "scope_text": filters.describe(),
+            "personal": include_personal,
+            "root": root,
+        },
+    )
+    files.extend(pass2_files)
+    subset = bool(filters.cases) or filters.narrowing
+    verify_md = _template("VERIFY.md.jinja").render(
+        events=tree.size,
+        case_count=len(exported),
+        generated_at=generated_at,
+        version=version,
+        scope_text=filters.describe(),
+        root=root,
+        subset=subset or any(st.gaps or st.first_seq != 1 for st in exported.values()),
+        personal=include_personal,
+    )
+    files.append(_write_file(work / VERIFY_MD, verify_md.encode("utf-8")))
+    checker = resources.files("projections").joinpath("data", "verify.py").read_bytes()
+    files.append(_write_file(work / VERIFY_PY, checker))
+    order = [EVENTS_FILE, PERSONAL_FILE, TIMELINE_FILE, REPORT_FILE, VERIFY_MD, VERIFY_PY]
+    files.sort(key=lambda f: order.index(f["path"]))
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "generator": {"name": "caseledger", "version": version},
+        "generated_at": generated_at,
+        "filters": filters.as_dict(),
+        "subset": subset,
+        "personal_data": {
+            "included": include_personal,
+            "file": PERSONAL_FILE if include_personal else None,
+            "values": personal_values,
+            "commitments": commitments,
+            "commitment_rule": (
+                "SHA-256(salt || canonical JSON of the value), hex, in the entry's personal "
+                "object (or changes.personal of an EntryCorrected); salt is 16 random bytes"
+            ),
+            "statement": (
+                "Personal data is included in personal.jsonl (value and salt per field); "
+                "check each against its commitment."
+                if include_personal
+                else "Personal data is left out: no personal value is in any file of this "
+                "bundle; the entries carry salted commitments only."
+            ),
+        },
+        "canonical_json": CANONICAL_JSON_RULE,
+        "event_hash": EVENT_HASH_RULE,
+        "events": {
+            "file": EVENTS_FILE,
+            "count": tree.size,
+            "order": "global position order (position strictly increasing)",
+        },
+        "merkle": {
+            "algorithm": "RFC 9162 section 2.1.1 Merkle Tree Hash, SHA-256",
+            "leaf": "SHA-256(0x00 || the 32 bytes of the entry's hash)",
+            "node": "SHA-256(0x01 || left || right)",
+            "order": "events.jsonl line order",
+            "empty": "SHA-256 of the empty string",
+            "size": tree.size,
+            "root": root,
+        },
+        "chain": CHAIN_RULE,
+        "cases": {ref: st.manifest() for ref, st in exported.items()},
+        "files": files,
+        "manifest_hash": (
+            "manifest.json cannot list its own hash: its SHA-256 is in manifest.sha256 "
+            "(sha256sum format)"
+        ),
+    }
+    manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+    (work / MANIFEST_FILE).write_bytes(manifest_bytes)
+    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
+    (work / MANIFEST_SHA_FILE).write_bytes(f"{manifest_sha}  {MANIFEST_FILE}\n".encode())
+    return ExportSummary(
+        out=work,
+        events=tree.size,
+        root=root,
+        files=files,
+        cases={ref: st.count for ref, st in exported.items()},
+        manifest_sha256=manifest_sha,
+        personal_data=include_personal,
+        zip=False,
+        generated_at=generated_at,
+    )
+
+
+def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+    path.write_bytes(data)
+    return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+TIMELINE_COLUMNS: Final = (
+    "ref",
+    "case",
+    "seq",
+    "position",
+    "type",
+    "occurred_at",
+    "first_recorded_occurred_at",
+    "corrected_by",
+    "recorded_at",
+    "actor",
+    "role",
+    "summary",
+    "hash",
+)
+
+
+def _cell(value: str) -> str:
+    """Spreadsheet-safe text: a cell that would start a formula begins with ``'``."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _write_case_files(
+    ledger: _Ledger,
+    work: Path,
+    filters: _Filters,
+    exported: dict[str, _CaseState],
+    cutoff: int,
+    include_personal: bool,
+    bundle: dict[str, Any],
+    now: datetime,
+) -> tuple[int, list[dict[str, Any]]]:
+    """``report.html``, ``timeline.csv`` and ``personal.jsonl``, one case at a time."""
+    limit = filters.recorded_limit
+    report = _HashingFile(work / REPORT_FILE)
+    timeline = _HashingFile(work / TIMELINE_FILE)
+    personal = _HashingFile(work / PERSONAL_FILE) if include_personal else None
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(TIMELINE_COLUMNS)
+    timeline.write(text.getvalue().encode("utf-8"))
+    toc = [
+        {"ref": ref, "anchor": _anchor(ref), "entries": st.count} for ref, st in exported.items()
+    ]
+    report.write(_template("report_head.html").render(bundle={**bundle, "toc": toc}).encode())
+    case_template = _template("report_case.html")
+    on = filters.occurred_to.instant if filters.occurred_to else None
+    values = 0
+    for ref, state in exported.items():
+        records = [
+            r
+            for r in ledger.case_records(ref)
+            if r["position"] <= cutoff and filters.known(r, limit)
+        ]
+        entries = apply_corrections(records)
+        chosen = [e for e, r in zip(entries, records, strict=True) if filters.in_window(r)]
+        if len(chosen) != state.count:
+            raise StoreDoesNotVerify(
+                f"case {ref} changed while it was being exported; export again"
+            )
+        in_bundle = {e.seq for e in chosen}
+        for e in entries:
+            e.in_bundle = e.seq in in_bundle
+        personal_rows: list[dict[str, Any]] = []
+        if personal is not None and state.personal_seqs:
+            by_seq = {r["seq"]: _personal_commitments(r) for r in records}
+            for row in ledger.personal_data(ref):
+                if row.seq in state.personal_seqs and row.field in by_seq.get(row.seq, {}):
+                    line = {
+                        "case": ref,
+                        "seq": row.seq,
+                        "field": row.field,
+                        "value": orjson.loads(row.value),
+                        "salt": bytes(row.salt).hex(),
+                    }
+                    personal.write(canonical_json(line) + b"\n")
+                    personal_rows.append(line)
+                    values += 1
+        analysis = analyse_case(
+            records, as_of=filters.as_of.instant if filters.as_of else None, on=on, now=now
+        )
+        context = _case_context(ref, records, entries, chosen, analysis, personal_rows, filters)
+        report.write(case_template.render(c=context).encode("utf-8"))
+        text.seek(0)
+        text.truncate()
+        for e in sorted(chosen, key=lambda e: (occurred_instant(e.occurred_at), e.seq)):
+            writer.writerow(
+                (
+                    e.ref,
+                    ref,
+                    e.seq,
+                    e.position,
+                    e.type,
+                    e.occurred_at,
+                    e.original_occurred_at,
+                    " ".join(e.corrected_by),
+                    e.recorded_at,
+                    _cell(e.actor),
+                    e.role,
+                    _cell(e.summary),
+                    e.hash,
+                )
+            )
+        timeline.write(text.getvalue().encode("utf-8"))
+    report.write(_template("report_foot.html").render(bundle=bundle).encode("utf-8"))
+    files = [report.close(), timeline.close()]
+    if personal is not None:
+        files.append(personal.close())
+    return values, files
+
+
+def _anchor(ref: str) -> str:
+    return "case-" + re.sub(r"[^A-Za-z0-9_-]", "-", ref)
+
+
+def _case_context(
+    ref: str,
+    records: list[dict[str, Any]],
+    entries: list[Entry],
+    chosen: list[Entry],
+    analysis: Any,
+    personal_rows: list[dict[str, Any]],
+    filters: _Filters,
+) -> dict[str, Any]:
+    """Everything ``report_case.html`` shows for one case."""
+    by_ref = {e.ref: e for e in entries}
+
+    def entry(value: str) -> dict[str, Any]:
+        found = by_ref.get(value)
+        if found is None:
+            return {
+                "ref": value,
+                "in_bundle": False,
+                "occurred_at": "",
+                "summary": "(not in the record as exported)",
+            }
+        return {
+            "ref": found.ref,
+            "in_bundle": found.in_bundle,
+            "occurred_at": found.occurred_at,
+            "summary": found.summary,
+        }
+
+    referral = entries[0].body if entries and entries[0].type == "CaseReferred" else {}
+    facts: list[tuple[str, str]] = []
+    if referral:
+        regime = str(referral.get("regime", ""))
+        facts += [
+            ("Child (pseudonymous reference)", str(referral.get("subject", ""))),
+            ("Regime", REGIME_LABELS.get(regime, regime)),
+            ("Harm", str(referral.get("harm", ""))),
+            ("Abuse or neglect", str(referral.get("abuse_or_neglect", ""))),
+            ("Incident date", str(referral.get("incident_date", ""))),
+            ("Local authority aware", str(referral.get("aware_date", ""))),
+            ("Home area", str(referral.get("home_area", ""))),
+            ("Other areas lived in", ", ".join(referral.get("other_areas") or []) or "none"),
+            ("Referred by", f"{referral.get('referrer', '')} ({referral.get('route', '')})"),
+            ("Summary", str(referral.get("summary", ""))),
+        ]
+    else:
+        facts.append(("Referral", "the case's referral is not in this bundle"))
+    if any(e.type == "CaseClosed" for e in entries):
+        facts.append(("Status", "closed"))
+    why = analysis.why
+    decision = why.get("decision")
+    decision_ctx: dict[str, Any] | None = None
+    criteria: list[dict[str, str]] = []
+    factors: list[dict[str, str]] = []
+    if decision:
+        outcome = str(decision.get("outcome", ""))
+        decided_by = decision.get("decided_by") or []
+        decision_ctx = {
+            **entry(str(decision.get("ref", ""))),
+            "outcome": outcome,
+            "outcome_label": OUTCOME_LABELS.get(outcome, outcome),
+            "occurred_at": decision.get("occurred_at", ""),
+            "recorded_at": decision.get("recorded_at", ""),
+            "decided_by": ", ".join(decided_by) if isinstance(decided_by, list) else decided_by,
+            "rationale": decision.get("rationale") or "",
+            "nature": decision.get("nature"),
+        }
+        given_criteria = dict(decision.get("criteria") or {})
+        regime = str(referral.get("regime") or why.get("regime") or "")
+        names = [n for n in CRITERIA.get(regime, ()) if n in given_criteria]
+        names += [n for n in given_criteria if n not in names]
+        for name in names:
+            finding = given_criteria[name] or {}
+            criteria.append(
+                {
+                    "name": name,
+                    "label": CRITERION_LABELS.get(name, name),
+                    "finding": str(finding.get("finding", "")),
+                    "reason": str(finding.get("reason", "")),
+                }
+            )
+        given = dict(decision.get("factors") or {})
+        for name, label in FACTOR_LABELS.items():
+            factors.append({"label": label, "text": str(given.get(name) or "")})
+    quality = None
+    if analysis.quality is not None:
+        quality = []
+        for q in analysis.quality:
+            number = int(q.get("question", 0))
+            quality.append(
+                {
+                    "question": number,
+                    "text": QM2_QUESTIONS.get(number, ""),
+                    "answer": str(q.get("answer", "")),
+                    "evidence": list(q.get("evidence") or []),
+                    "explanation": str(q.get("explanation") or ""),
+                }
+            )
+    ordered = sorted(chosen, key=lambda e: (occurred_instant(e.occurred_at), e.seq))
+    subset_note = ""
+    if len(chosen) != len(entries):
+        subset_note = "entries outside the export's filters are marked 'not in this bundle'"
+    return {
+        "ref": ref,
+        "anchor": _anchor(ref),
+        "facts": facts,
+        "personal": (
+            [
+                {
+                    "field": p["field"],
+                    "value": _personal_text(p["value"]),
+                    "ref": f"{ref}#{p['seq']}",
+                }
+                for p in personal_rows
+            ]
+            if personal_rows
+            else None
+        ),
+        "record_count": len(records),
+        "subset_note": subset_note,
+        "as_of": filters.as_of.given if filters.as_of else None,
+        "decision": decision_ctx,
+        "criteria": criteria,
+        "factors": factors,
+        "superseded": [entry(r) for r in why.get("superseded") or []],
+        "relied_on": [entry(r) for r in why.get("relied_on") or []],
+        "known_then": [entry(r) for r in why.get("known_then") or []],
+        "learned_since": [entry(r) for r in why.get("learned_since") or []],
+        "flags": [
+            f"{f}: {analysis.flag_texts[f]}" if f in analysis.flag_texts else str(f)
+            for f in why.get("flags") or []
+        ],
+        "clocks": [_clock_row(k) for k in analysis.clocks],
+        "quality": quality,
+        "sources": analysis.sources,
+        "entries": ordered,
+        "chart": build_chart(ordered, analysis.clocks),
+    }
+
+
+def _clock_row(clock: dict[str, Any]) -> dict[str, Any]:
+    justified = bool(clock.get("justified"))
+    delay = clock.get("delay") if isinstance(clock.get("delay"), dict) else None
+    reason = ""
+    if justified and delay:
+        reason = (
+            f"delay approved by {delay.get('approved_by')}: {delay.get('reason')} "
+            f"(expected by {delay.get('expected_by')}; {delay.get('ref')})"
+        )
+    limit = ""
+    if clock.get("limit") and clock.get("unit"):
+        limit = f"{clock['limit']} {str(clock['unit']).replace('_', ' ')}"
+    return {
+        "title": str(clock.get("title") or clock.get("clock") or ""),
+        "limit": limit,
+        "source": str(clock.get("source") or ""),
+        "clock": str(clock.get("clock") or clock.get("name") or ""),
+        "started": clock.get("started") or "",
+        "due": clock.get("due") or "",
+        "ended": clock.get("ended"),
+        "status": str(clock.get("status") or ""),
+        "justified": bool(justified),
+        "reason": str(reason) if reason else "",
+    }
+
+
+def _personal_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _zip_folder(work: Path, out: Path, files: Iterable[dict[str, Any]], top: str) -> None:
+    """Stream the bundle's files into a zip archive under one top-level folder."""
+    names = [f["path"] for f in files] + [MANIFEST_FILE, MANIFEST_SHA_FILE]
+    partial = out.with_name(f".{out.name}.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name in names:
+            info = zipfile.ZipInfo(f"{top}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(work / name, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, _BUFFER)
+    os.replace(partial, out)
