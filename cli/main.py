@@ -8,7 +8,16 @@ from .common import app, run
 
 # Command modules register themselves on ``app`` when imported.  Modules that belong to
 # features not built yet are skipped, so the CLI always starts.
-for _module in ("record", "entries", "queries", "exports", "demo", "admin", "assessments"):
+for _module in (
+    "record",
+    "entries",
+    "queries",
+    "exports",
+    "demo",
+    "admin",
+    "assessments",
+    "tracker",
+):
     try:
         importlib.import_module(f"cli.{_module}")
     except ModuleNotFoundError as exc:
