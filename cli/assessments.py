@@ -230,11 +230,19 @@ def delays(
     check_event_type(to_type, "--to")
     led, as_of_time, on_time = _times(ctx, as_of, on)
     if case is not None:
+        # --case filters the list: a case not yet referred as of T / on D has no row;
+        # a case the store does not hold at all is a usage error.
+        from projections.case_view import fold
         from projections.delays import view_interval
-        from projections.queries import case_view
 
-        view = case_view(led, case, as_of_time, on_time)
-        found = view_interval(view, from_type, to_type, on_time)
+        records = led.case_records(case)
+        if not records:
+            raise UsageError(
+                f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
+                field="--case",
+            )
+        view = fold(records, as_of_time=as_of_time, on_time=on_time)
+        found = view_interval(view, from_type, to_type, on_time) if view is not None else None
         intervals = [found] if found is not None else []
     else:
         intervals = indexed_intervals(led, from_type, to_type, on_time, as_of=as_of_time)

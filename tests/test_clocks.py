@@ -333,7 +333,7 @@ def test_a_delay_after_the_decision_does_not_justify_it(
     store_url: str, clock: FixedClock, cli: Cli
 ) -> None:
     case = "LATE-3"
-    events = _late_case(case, with_delay=False) + [delayed(case, "2026-03-20")]
+    events = [*_late_case(case, with_delay=False), delayed(case, "2026-03-20")]
     record(store_url, clock, events)
     rapid = by_clock(ok(cli, store_url, "clocks", case, "--on", "2026-04-01"))["rapid_review"]
     assert (rapid["status"], rapid["justified"]) == ("late", False)
