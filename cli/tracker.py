@@ -93,16 +93,18 @@ def import_tracker(
         raise InputError(
             f"{len(bad)} row{'s' if len(bad) != 1 else ''} of {tracker.name} cannot be "
             "imported (listed above); nothing was written. Fix them in the tracker or the "
-            "mapping, or pass --skip-bad-rows to record the other rows.",
-            field="FILE",
+            "mapping, or pass --skip-bad-rows to record the other rows."
         )
     if bad and not plan.having("new"):
         raise InputError(
             f"{len(bad)} row{'s' if len(bad) != 1 else ''} of {tracker.name} cannot be "
             "imported (listed above) and no other row holds anything new; nothing was "
-            "written.",
-            field="FILE",
+            "written."
         )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _row_json(row: RowPlan) -> dict[str, Any]:
@@ -150,7 +152,10 @@ def _report(
 def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: bool) -> None:
     new = plan.having("new")
     if dry_run and not blocked and new:
-        table = Table(title=f"Would record {len(plan.lines)} entries for {len(new)} cases")
+        table = Table(
+            title=f"Would record {_count(len(plan.lines), 'entry', 'entries')} for "
+            f"{_count(len(new), 'case', 'cases')}"
+        )
         for column in ("row", "case", "type", "occurred_at"):
             table.add_column(column)
         for row in new:
@@ -162,7 +167,10 @@ def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: 
         by_case: dict[str, list[Receipt]] = {}
         for receipt in receipts:
             by_case.setdefault(receipt.ref.rsplit("#", 1)[0], []).append(receipt)
-        table = Table(title=f"Recorded {len(receipts)} entries for {len(by_case)} cases")
+        table = Table(
+            title=f"Recorded {_count(len(receipts), 'entry', 'entries')} for "
+            f"{_count(len(by_case), 'case', 'cases')}"
+        )
         for column in ("row", "case", "entries", "refs"):
             table.add_column(column)
         for row in new:

@@ -791,16 +791,30 @@ def _read_xlsx(where: Path, mapping: TrackerMapping) -> Tracker:
     return _rows(where.name, grid, mapping.header_row)
 
 
+def _closest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate most like ``name``: most words in common, then most letters."""
+    words = set(_key(name).split())
+
+    def score(candidate: str) -> tuple[float, float]:
+        theirs = set(_key(candidate).split())
+        shared = len(words & theirs) / len(words | theirs) if words | theirs else 0.0
+        return shared, difflib.SequenceMatcher(None, _key(name), _key(candidate)).ratio()
+
+    best = max(candidates, key=score, default=None)
+    if best is None:
+        return None
+    shared, letters = score(best)
+    return best if shared > 0 or letters >= 0.6 else None
+
+
 def check_columns(tracker: Tracker, mapping: TrackerMapping) -> None:
     """Every column the mapping names is in the tracker's header (blanks and case aside)."""
     present = {_key(c): c for c in tracker.columns if c}
     missing = []
     for column, where in mapping.columns().items():
         if _key(column) not in present:
-            hint = difflib.get_close_matches(column, list(present.values()), n=1)
-            missing.append(
-                f"{column!r} ({where})" + (f", did you mean {hint[0]!r}?" if hint else "")
-            )
+            hint = _closest(column, list(present.values()))
+            missing.append(f"{column!r} ({where})" + (f", did you mean {hint!r}?" if hint else ""))
     if missing:
         raise MappingError(
             f"{tracker.name}: the mapping names column(s) not in the header row "
@@ -965,7 +979,7 @@ class _Row:
         known = ", ".join(repr(k) for k in spec.values) if spec.values else "none"
         raise self.problem(
             source,
-            f"{text!r} is not a {name.replace('_', ' ')} the mapping knows: add it to "
+            f"{text!r} is not a known {name.replace('_', ' ')}: add it to "
             f"[fields.{source}.values] (known: {known}) or write one of {', '.join(vocab)}",
         )
 
