@@ -24,7 +24,7 @@ from ledger.catalogue import FACTORS, MODELS_BY_TYPE, Envelope
 from ledger.errors import InputError
 
 from .common import app, ledger
-from .record import ACTOR_HELP, ROLE_HELP, show_receipts
+from .record import ROLE_HELP, show_receipts
 
 COMMAND_NAMES: dict[str, str] = {
     "CaseReferred": "refer",
@@ -270,7 +270,6 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
             )
         )
     for name, annotation, default in (
-        ("actor", Annotated[str | None, typer.Option("--actor", help=ACTOR_HELP)], None),
         ("role", Annotated[str | None, typer.Option("--role", help=ROLE_HELP)], None),
         (
             "as_json",
@@ -285,9 +284,7 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
         )
 
     def command(ctx: typer.Context, case: str, **options: Any) -> None:
-        from ledger.application import Recorder
-
-        who = Recorder.from_environment(options.pop("actor"), options.pop("role"))
+        role = options.pop("role")
         as_json = options.pop("as_json")
         line: dict[str, Any] = {"type": event_type, "case": case}
         for name, value in options.items():
@@ -302,12 +299,14 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
                 line[name] = _parse_sources(value, name)
             else:
                 line[name] = value
-        receipts = ledger(ctx).record_lines([orjson.dumps(line)], who)
+        led = ledger(ctx)
+        receipts = led.record_lines([orjson.dumps(line)], led.recorder_for(role))
         show_receipts(receipts, as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = f"Record {'an' if event_type[0] in 'AEIOU' else 'a'} {event_type} entry: {(model.__doc__ or '').strip()}"
+    article = "an" if event_type[0] in "AEIOU" else "a"
+    command.__doc__ = f"Record {article} {event_type} entry: {(model.__doc__ or '').strip()}"
     command.__name__ = COMMAND_NAMES[event_type].replace("-", "_")
     example = EXAMPLES.get(event_type) or f"caseledger {COMMAND_NAMES[event_type]} CASE ..."
     app.command(

@@ -8,14 +8,17 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ledger.application import Receipt, Recorder
+from ledger.application import Receipt
 from ledger.catalogue import input_schema
 from ledger.errors import InputError, StoreUnavailable
 
 from .common import app, emit_json, err, ledger, out
 
-ACTOR_HELP = "Who is recording (default: CASELEDGER_ACTOR or your login name)."
-ROLE_HELP = "Your role: business-unit (default), chair, safeguarding-partner, ..."
+ROLE_HELP = (
+    "Record under this of your enrolled roles (business-unit by default; chair, "
+    "safeguarding-partner, agency, ...). Who you are comes from the store: your login "
+    "name (SQLite) or your database user (PostgreSQL)."
+)
 
 
 def show_receipts(receipts: list[Receipt], as_json: bool) -> None:
@@ -41,13 +44,11 @@ def show_receipts(receipts: list[Receipt], as_json: bool) -> None:
 def record(
     ctx: typer.Context,
     file: str = typer.Argument(..., help="A JSON Lines file, one event per line; - for stdin."),
-    actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     role: str | None = typer.Option(None, "--role", help=ROLE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Append the events of a JSON Lines file: every line is validated first, then all
     are written in one transaction, or none."""
-    who = Recorder.from_environment(actor, role)
     if file == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -57,7 +58,7 @@ def record(
         data = path.read_bytes()
     lines = data.splitlines()
     led = ledger(ctx)
-    receipts = led.record_lines(lines, who)
+    receipts = led.record_lines(lines, led.recorder_for(role))
     show_receipts(receipts, as_json)
 
 
@@ -73,11 +74,37 @@ def verify(
     bundle: str | None = typer.Argument(
         None, help="An export bundle (folder or .zip). Without it, the whole store is checked."
     ),
+    since: Path | None = typer.Option(
+        None, "--since", help="A checkpoint file: also prove the store still extends it."
+    ),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="The checkpoint signer's public key you trust (hex)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Check the record: re-hash every chain in the store, or check an export bundle.
     Exit code 1 names the first entry that does not verify."""
-    if bundle is not None:
+    if since is not None and bundle is None:
+        from projections.checkpoint import read_checkpoint, verify_since
+
+        led = ledger(ctx)
+        store_result = led.verify()
+        cp_result = verify_since(led, read_checkpoint(since), public_key)
+        ok = store_result.ok and cp_result.ok
+        payload = {
+            "ok": ok,
+            "events": store_result.events,
+            "first_bad": store_result.first_bad or (None if cp_result.ok else "checkpoint"),
+            "reason": store_result.reason or cp_result.reason,
+            "checkpoint": cp_result.as_dict(),
+        }
+        summary = (
+            f"the store ({store_result.events} entries) verifies and extends the checkpoint "
+            f"of {cp_result.checked} events"
+            if ok
+            else f"DOES NOT VERIFY: {payload['reason']}"
+        )
+    elif bundle is not None:
         from projections.export import verify_bundle
 
         result = verify_bundle(Path(bundle))
@@ -91,14 +118,15 @@ def verify(
             "ok": store_result.ok,
             "events": store_result.events,
             "cases": store_result.cases,
+            "register_entries": store_result.register_entries,
             "first_bad": store_result.first_bad,
             "reason": store_result.reason,
             "store": led.location.describe(),
         }
         ok = store_result.ok
         summary = (
-            f"verified {store_result.events} entries in {store_result.cases} cases: every "
-            "hash and chain link holds"
+            f"verified {store_result.events} entries in {store_result.cases} cases and "
+            f"{store_result.register_entries} register entries: every hash and chain link holds"
             if ok
             else f"DOES NOT VERIFY at {store_result.first_bad}: {store_result.reason}"
         )

@@ -9,7 +9,11 @@ transaction, retrying when a concurrent writer got there first.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
+import hashlib
+import hmac
 import os
 import random
 import time
@@ -17,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -41,6 +46,8 @@ from .catalogue import (
 )
 from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
 from .invariants import check_entry
+from .policy import Policy, load_policy
+from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
 from .store import (
     APPLICATION_NAME,
     LedgerMapper,
@@ -54,8 +61,31 @@ Clock = Callable[[], datetime]
 """The ledger's own clock: returns an aware UTC datetime.  Injectable for tests only."""
 
 MAX_ATTEMPTS = 8
+KEY_CHECK = b"caseledger key check v1"
+KEY_FILE_ENV = "CASELEDGER_KEY_FILE"
 """How many times a conflicting write is retried before exit code 3."""
 MAX_REPORTED_PROBLEMS = 20
+
+
+def cipher_env(key_file: str | None) -> dict[str, str]:
+    """The library's cipher settings for a key file (``CASELEDGER_KEY_FILE``)."""
+    path = key_file or os.environ.get(KEY_FILE_ENV)
+    if not path:
+        return {}
+    try:
+        key = Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreUnavailable(f"cannot read the key file {path}: {exc}") from None
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise StoreUnavailable(
+            f"{path} is not a caseledger key (expected a base64 AES-256 key; "
+            "make one with: caseledger keys new --out FILE)"
+        )
+    return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
 
 
 def utc_now() -> datetime:
@@ -84,19 +114,6 @@ class Recorder:
     actor: str
     role: str = "business-unit"
 
-    @classmethod
-    def from_environment(cls, actor: str | None = None, role: str | None = None) -> Recorder:
-        """``--actor``/``CASELEDGER_ACTOR`` or the OS user; role ``business-unit`` by default."""
-        name = actor or os.environ.get("CASELEDGER_ACTOR") or getpass.getuser()
-        chosen = role or os.environ.get("CASELEDGER_ROLE") or "business-unit"
-        if chosen not in ROLES:
-            raise UsageError(
-                f"{chosen!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
-            )
-        if not name.strip():
-            raise UsageError("the actor name is empty", field="--actor")
-        return cls(actor=name, role=chosen)
-
 
 @dataclass
 class ParsedLine:
@@ -108,13 +125,14 @@ class ParsedLine:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of re-hashing the store's chains."""
+    """The outcome of re-hashing the store's chains (cases, then the register)."""
 
     ok: bool
     events: int
     cases: int
     first_bad: str | None
     reason: str | None
+    register_entries: int = 0
 
 
 class CaseLedger(Application[uuid.UUID]):
@@ -130,17 +148,26 @@ class CaseLedger(Application[uuid.UUID]):
         *,
         clock: Clock | None = None,
         env: dict[str, str] | None = None,
+        key_file: str | None = None,
+        policy_file: str | None = None,
     ) -> None:
         self.location = location or parse_store(None)
         self.clock: Clock = clock or utc_now
-        full_env = {**self.location.env(), **(env or {})}
+        self.policy: Policy = load_policy(policy_file or os.environ.get("CASELEDGER_POLICY"))
+        full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
-            if self.location.kind == "postgres" and self.location.schema:
-                from .pgstore import ensure_schema
+            if self.location.kind == "postgres":
+                from .pgstore import creation_lock
 
                 loc = self.location
-                ensure_schema(loc.host, loc.port, loc.dbname, loc.user, loc.password, loc.schema)
-            super().__init__(env=full_env)
+                with creation_lock(
+                    loc.host, loc.port, loc.dbname, loc.user, loc.password, loc.schema
+                ):
+                    super().__init__(env=full_env)
+                    self._check_encryption()
+            else:
+                super().__init__(env=full_env)
+                self._check_encryption()
         except (PersistenceError, OSError) as exc:
             raise StoreUnavailable(
                 f"cannot open the store ({self.location.describe()}): {exc}"
@@ -158,9 +185,6 @@ class CaseLedger(Application[uuid.UUID]):
         from eventsourcing.utils import Environment
 
         base = dict(env or {})
-        for key in ("CIPHER_TOPIC", "CIPHER_KEY", "COMPRESSOR_TOPIC"):
-            if key in os.environ and key not in base:
-                base[key] = os.environ[key]
         base.setdefault("IS_SNAPSHOTTING_ENABLED", "y")
         return Environment(name, base)
 
@@ -170,6 +194,41 @@ class CaseLedger(Application[uuid.UUID]):
             cipher=self.factory.cipher(),
             compressor=self.factory.compressor(),
         )
+
+    def _check_encryption(self) -> None:
+        """A store is encrypted from creation or never; open it only with its key."""
+        recorder: Any = self.recorder
+        cipher = self.ledger_mapper.cipher
+        mode = recorder.get_meta("encryption")
+        if mode is None:
+            if cipher is not None and self.count_events() > 0:
+                raise StoreUnavailable(
+                    "this store was created without encryption; unset CASELEDGER_KEY_FILE"
+                )
+            recorder.put_meta_if_absent("encryption", b"aes-gcm" if cipher else b"none")
+            if cipher is not None:
+                recorder.put_meta_if_absent("key_check", cipher.encrypt(KEY_CHECK))
+            mode = recorder.get_meta("encryption")
+        if mode == b"none" and cipher is not None:
+            raise StoreUnavailable(
+                "this store is not encrypted; unset CASELEDGER_KEY_FILE to open it"
+            )
+        if mode == b"aes-gcm":
+            if cipher is None:
+                raise StoreUnavailable(
+                    "this store is encrypted: set CASELEDGER_KEY_FILE to its key file"
+                )
+            try:
+                ok = cipher.decrypt(recorder.get_meta("key_check") or b"") == KEY_CHECK
+            except Exception:
+                ok = False
+            if not ok:
+                raise StoreUnavailable("the key in CASELEDGER_KEY_FILE is not this store's key")
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether entries and personal data are encrypted at rest."""
+        return self.ledger_mapper.cipher is not None
 
     @property
     def ledger_mapper(self) -> LedgerMapper:
@@ -230,6 +289,7 @@ class CaseLedger(Application[uuid.UUID]):
             raise ValueError("the ledger clock must return an aware datetime")
         recorded_at = format_recorded_at(now)
         command_id = str(uuid.uuid4())
+        enrolment = self.authorise(recorder)
         cases: dict[str, Case | None] = {}
         pending: dict[str, dict[int, dict[str, Any]]] = {}
         personal_rows: list[PersonalRow] = []
@@ -248,6 +308,10 @@ class CaseLedger(Application[uuid.UUID]):
 
             try:
                 check_entry(case, event, occurred_at, now, load_body)
+                regime = case.regime if case is not None else getattr(event, "regime", "")
+                self.policy.check_entry(
+                    recorder.actor, recorder.role, event, regime, enrolment.agency
+                )
             except InputError as exc:
                 raise exc.at_line(item.line) from None
             seq = 1 if case is None else case.version + 1
@@ -288,18 +352,22 @@ class CaseLedger(Application[uuid.UUID]):
         assert isinstance(case, Case)
         return case
 
-    @staticmethod
     def _commit_personal(
-        body: dict[str, Any], ref: str, seq: int, rows: list[PersonalRow]
+        self, body: dict[str, Any], ref: str, seq: int, rows: list[PersonalRow]
     ) -> dict[str, Any]:
-        """Replace personal values by salted commitments; keep values and salts aside."""
+        """Replace personal values by salted commitments; keep values and salts aside
+        (encrypted when the store is)."""
+        cipher = self.ledger_mapper.cipher
 
         def commit(values: dict[str, Any]) -> dict[str, str]:
             commitments = {}
             for field, value in values.items():
                 salt = new_salt()
                 commitments[field] = commitment(salt, value)
-                rows.append(PersonalRow(ref, seq, field, canonical_json(value), salt))
+                raw = canonical_json(value)
+                if cipher is not None:
+                    raw, salt = cipher.encrypt(raw), cipher.encrypt(salt)
+                rows.append(PersonalRow(self.personal_key(ref), seq, field, raw, salt))
             return commitments
 
         if "personal" in body:
@@ -361,12 +429,208 @@ class CaseLedger(Application[uuid.UUID]):
 
     def personal_data(self, ref: str) -> list[PersonalRow]:
         """The personal values and salts of a case (for exports that include them)."""
-        rows: list[PersonalRow] = self.recorder.select_personal(ref)  # type: ignore[attr-defined]
-        return rows
+        rows: list[PersonalRow] = self.recorder.select_personal(  # type: ignore[attr-defined]
+            self.personal_key(ref)
+        )
+        cipher = self.ledger_mapper.cipher
+        if cipher is None:
+            return rows
+        return [
+            PersonalRow(ref, r.seq, r.field, cipher.decrypt(r.value), cipher.decrypt(r.salt))
+            for r in rows
+        ]
+
+    def personal_key(self, ref: str) -> str:
+        """How the personal-data table names a case: its reference, or in an encrypted
+        store a keyed hash of it, so the table shows no case reference in clear."""
+        cipher: Any = self.ledger_mapper.cipher
+        if cipher is None:
+            return ref
+        return hmac.new(cipher.key, b"personal:" + ref.encode(), hashlib.sha256).hexdigest()
 
     def count_events(self) -> int:
         """How many entries the store holds."""
         return int(self.recorder.count_events())  # type: ignore[attr-defined]
+
+    # --- identity, the register and administration ---------------------------
+
+    def identity(self) -> str:
+        """Who is using the store: the OS user (SQLite) or the database session user."""
+        if self.location.kind == "postgres":
+            datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+            with datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute("SELECT session_user AS u")
+                return str(curs.fetchone()["u"])
+        return getpass.getuser()
+
+    def recorder_for(self, role: str | None = None) -> Recorder:
+        """The store identity, recording under ``role`` (default: its usual role)."""
+        who = self.identity()
+        if role is None:
+            enrolment = self.register_state().users.get(who)
+            roles = set() if enrolment is None else set(enrolment.roles)
+            if not roles or "business-unit" in roles:
+                role = "business-unit"
+            else:
+                role = sorted(roles - {"admin"} or roles)[0]
+        if role not in ROLES:
+            raise UsageError(
+                f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
+            )
+        return Recorder(who, role)
+
+    def register_entries(self) -> list[dict[str, Any]]:
+        """The administration register's entries, decoded, in ``seq`` order."""
+        decode = self.ledger_mapper.decode_state
+        rows = self.recorder.select_register()  # type: ignore[attr-defined]
+        return [decode(state) for _, state in rows]
+
+    def register_state(self) -> RegisterState:
+        """Enrolments, holds, erasures and checkpoints as the register stands."""
+        return fold_register(self.register_entries())
+
+    def authorise(self, recorder: Recorder) -> Enrolment:
+        """The recorder's enrolment.  The first writer to an empty register enrols
+        itself as admin and business-unit, so a single user needs no set-up."""
+        state = self.register_state()
+        if not state.initialised:
+            self._append_register(
+                {
+                    "type": "UserEnrolled",
+                    "user": recorder.actor,
+                    "roles": ["admin", "business-unit"],
+                    "reason": "the first user of the store",
+                },
+                Recorder(recorder.actor, "admin"),
+            )
+            state = self.register_state()
+        enrolment = state.users.get(recorder.actor)
+        if enrolment is None:
+            raise InputError(
+                f"{recorder.actor} is not enrolled in this store; an admin can enrol them "
+                f"with: caseledger users add {recorder.actor} --role ROLE",
+                field="actor",
+            )
+        if recorder.role not in enrolment.roles:
+            raise InputError(
+                f"{recorder.actor} is enrolled as {', '.join(sorted(enrolment.roles))}, "
+                f"not {recorder.role}; choose one of those with --role",
+                field="role",
+            )
+        return enrolment
+
+    def _administer(self, recorder: Recorder, action: str) -> None:
+        enrolment = self.authorise(recorder)
+        self.policy.check_action(recorder.actor, enrolment.roles, action)
+
+    def _append_register(
+        self, fields: dict[str, Any], recorder: Recorder, erase_case: str | None = None
+    ) -> dict[str, Any]:
+        """Append one hash-chained register entry, retrying if another writer won."""
+        assert fields["type"] in REGISTER_TYPES
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            state = self.register_state()
+            entry = {
+                **fields,
+                "seq": state.seq + 1,
+                "recorded_at": format_recorded_at(self.clock()),
+                "actor": recorder.actor,
+                "role": recorder.role,
+                "prev_hash": state.head_hash,
+            }
+            entry["hash"] = event_hash(entry)
+            try:
+                self.recorder.insert_register(  # type: ignore[attr-defined]
+                    entry["seq"], self.ledger_mapper.encode_state(entry), erase_case
+                )
+                return entry
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    raise ConflictError(
+                        "the register kept changing under other writers; nothing was written"
+                    ) from None
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")
+
+    def enrol(
+        self, user: str, roles: list[str], recorder: Recorder, agency: str | None = None
+    ) -> dict[str, Any]:
+        """Enrol (or re-enrol, replacing the roles) a user; needs the admin role."""
+        self._administer(recorder, "users")
+        bad = [r for r in roles if r not in ROLES]
+        if bad or not roles:
+            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="--role")
+        if "agency" in roles and not agency:
+            raise UsageError("a user with the agency role needs --agency NAME", field="--agency")
+        if not user.strip():
+            raise UsageError("the user name is empty", field="NAME")
+        fields: dict[str, Any] = {"type": "UserEnrolled", "user": user, "roles": sorted(set(roles))}
+        if agency:
+            fields["agency"] = agency
+        return self._append_register(fields, recorder)
+
+    def remove_user(self, user: str, recorder: Recorder, reason: str) -> dict[str, Any]:
+        """Remove a user from the register; needs the admin role."""
+        self._administer(recorder, "users")
+        state = self.register_state()
+        if user not in state.users:
+            raise UsageError(f"{user} is not enrolled", field="NAME")
+        admins = [u for u, e in state.users.items() if "admin" in e.roles]
+        if admins == [user]:
+            raise UsageError(f"{user} is the last admin; enrol another admin first", field="NAME")
+        return self._append_register(
+            {"type": "UserRemoved", "user": user, "reason": reason}, recorder
+        )
+
+    def place_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """A legal hold: the case's personal data cannot be erased until it is released."""
+        self._administer(recorder, "hold")
+        self._require_case(case)
+        if case in self.register_state().holds:
+            raise UsageError(f"case {case} is already on hold", field="CASE")
+        return self._append_register(
+            {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder
+        )
+
+    def release_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """Release a legal hold."""
+        self._administer(recorder, "hold")
+        if case not in self.register_state().holds:
+            raise UsageError(f"case {case} is not on hold", field="CASE")
+        return self._append_register(
+            {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder
+        )
+
+    def erase_personal(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """Delete a case's personal values and salts, recording who erased what and why.
+
+        The hashed entries keep their commitments, so every hash still verifies."""
+        self._administer(recorder, "erase-personal")
+        self._require_case(case)
+        hold = self.register_state().holds.get(case)
+        if hold is not None:
+            raise InputError(
+                f"case {case} is under a legal hold ({hold['reason']}); release it first",
+                field="CASE",
+            )
+        rows = self.personal_data(case)
+        if not rows:
+            raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+        fields = sorted({f"{case}#{r.seq}:{r.field}" for r in rows})
+        return self._append_register(
+            {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
+            recorder,
+            erase_case=self.personal_key(case),
+        )
+
+    def record_checkpoint(self, checkpoint: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
+        """Keep a signed checkpoint in the register (it is also lodged elsewhere)."""
+        self._administer(recorder, "checkpoint")
+        return self._append_register({"type": "CheckpointSigned", **checkpoint}, recorder)
+
+    def _require_case(self, case: str) -> None:
+        if not self.has_case(case):
+            raise UsageError(f"case {case} does not exist in this store", field="CASE")
 
     # --- integrity --------------------------------------------------------------
 
@@ -414,7 +678,22 @@ class CaseLedger(Application[uuid.UUID]):
                     False, count, len(heads), label, "the stored entry does not match its hash"
                 )
             heads[ref] = (seq, record["hash"])
-        return VerifyResult(True, count, len(heads), None, None)
+        previous = GENESIS_HASH
+        register = self.register_entries()
+        for seq, entry in enumerate(register, start=1):
+            label = f"register#{entry.get('seq')}"
+            if entry.get("seq") != seq or entry.get("prev_hash") != previous:
+                return VerifyResult(
+                    False, count, len(heads), label, "the register's chain is broken here"
+                )
+            if entry.get("hash") != event_hash(entry):
+                return VerifyResult(
+                    False, count, len(heads), label, "the register entry does not match its hash"
+                )
+            previous = entry["hash"]
+        return VerifyResult(
+            True, count, len(heads), None, None, seq if previous != GENESIS_HASH else 0
+        )
 
 
 def _new_request_id(case: Case | None, seq: int) -> str:

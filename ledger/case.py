@@ -115,4 +115,4 @@ class CaseSnapshot(Snapshot):
     """A snapshot of the case state, stored through the ledger's mapper."""
 
 
-Case.Snapshot = CaseSnapshot  # type: ignore[attr-defined]  # the library looks here first
+Case.Snapshot = CaseSnapshot  # the library looks here first

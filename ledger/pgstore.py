@@ -6,7 +6,9 @@ PostgreSQL driver.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +37,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "PRIMARY KEY (case_ref, seq, field))"
             ).format(schema=schema, table=Identifier(self.personal_table))
         )
+        prefix = events_table_name.rsplit("_", 1)[0]
+        self.meta_table = Identifier(prefix + "_meta")
+        self.register_table = Identifier(prefix + "_register")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} "
+                "(key text PRIMARY KEY, value bytea NOT NULL)"
+            ).format(schema=schema, table=self.meta_table)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} "
+                "(seq bigint PRIMARY KEY, state bytea NOT NULL)"
+            ).format(schema=schema, table=self.register_table)
+        )
+        self._meta = SQL("{schema}.{table}").format(schema=schema, table=self.meta_table)
+        self._register = SQL("{schema}.{table}").format(schema=schema, table=self.register_table)
         self._insert_personal = SQL("INSERT INTO {schema}.{table} VALUES (%s,%s,%s,%s,%s)").format(
             schema=schema, table=Identifier(self.personal_table)
         )
@@ -102,6 +121,48 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 for r in curs.fetchall()
             ]
 
+    def get_meta(self, key: str) -> bytes | None:
+        """A value of the store's metadata (e.g. the encryption key check)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT value FROM {t} WHERE key=%s").format(t=self._meta), (key,))
+            row = curs.fetchone()
+            return None if row is None else bytes(row["value"])
+
+    def put_meta_if_absent(self, key: str, value: bytes) -> None:
+        """Set a metadata value once; a later call never overwrites it."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL("INSERT INTO {t} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(
+                    t=self._meta
+                ),
+                (key, value),
+            )
+
+    def select_register(self) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of every register entry."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT seq, state FROM {t} ORDER BY seq").format(t=self._register))
+            return [(row["seq"], bytes(row["state"])) for row in curs.fetchall()]
+
+    def insert_register(self, seq: int, state: bytes, erase_case: str | None = None) -> None:
+        """Append a register entry; with ``erase_case``, delete that case's personal
+        values in the same transaction.  A taken ``seq`` raises IntegrityError."""
+        from eventsourcing.persistence import IntegrityError
+        from psycopg.errors import UniqueViolation
+
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(
+                    SQL("INSERT INTO {t} VALUES (%s, %s)").format(t=self._register), (seq, state)
+                )
+                if erase_case is not None:
+                    curs.execute(
+                        SQL("DELETE FROM {t} WHERE case_ref=%s").format(t=self._personal),
+                        (erase_case,),
+                    )
+        except UniqueViolation as exc:
+            raise IntegrityError(exc) from exc
+
     def count_events(self) -> int:
         """How many entries the store holds."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -111,8 +172,16 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return int(row["n"])
 
 
-def ensure_schema(host: str, port: str, dbname: str, user: str, password: str, schema: str) -> None:
-    """Create the store's schema if it does not exist (the library does not)."""
+@contextmanager
+def creation_lock(
+    host: str, port: str, dbname: str, user: str, password: str, schema: str
+) -> Iterator[None]:
+    """Serialise the creation of the store's schema and tables between processes.
+
+    Concurrent ``CREATE ... IF NOT EXISTS`` statements can fail in PostgreSQL ("tuple
+    concurrently updated"), so whoever opens the store holds a session advisory lock,
+    keyed by the schema, while the library creates its tables.
+    """
     import psycopg
 
     with psycopg.connect(
@@ -124,4 +193,16 @@ def ensure_schema(host: str, port: str, dbname: str, user: str, password: str, s
         connect_timeout=5,
         autocommit=True,
     ) as conn:
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        digest = hashlib.sha256(f"caseledger:{schema}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            if schema:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname=%s", (schema,)
+                ).fetchone()
+                if exists is None:
+                    conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

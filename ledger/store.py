@@ -251,7 +251,40 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "value BLOB NOT NULL, salt BLOB NOT NULL, "
             "PRIMARY KEY (case_ref, seq, field)) WITHOUT ROWID"
         )
+        statements.append(
+            "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
+        )
+        statements.append(
+            "CREATE TABLE IF NOT EXISTS ledger_register "
+            "(seq INTEGER PRIMARY KEY, state BLOB NOT NULL)"
+        )
         return statements
+
+    def get_meta(self, key: str) -> bytes | None:
+        """A value of the store's metadata (e.g. the encryption key check)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT value FROM ledger_meta WHERE key=?", (key,))
+            row = c.fetchone()
+            return None if row is None else bytes(row[0])
+
+    def put_meta_if_absent(self, key: str, value: bytes) -> None:
+        """Set a metadata value once; a later call never overwrites it."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO ledger_meta VALUES (?, ?)", (key, value))
+
+    def select_register(self) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of every register entry."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT seq, state FROM ledger_register ORDER BY seq")
+            return [(row[0], bytes(row[1])) for row in c.fetchall()]
+
+    def insert_register(self, seq: int, state: bytes, erase_case: str | None = None) -> None:
+        """Append a register entry; with ``erase_case``, delete that case's personal
+        values in the same transaction.  A taken ``seq`` raises IntegrityError."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT INTO ledger_register VALUES (?, ?)", (seq, state))
+            if erase_case is not None:
+                c.execute("DELETE FROM personal_data WHERE case_ref=?", (erase_case,))
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

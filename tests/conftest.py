@@ -36,7 +36,9 @@ PG_REQUIRED = os.environ.get("CASELEDGER_REQUIRE_POSTGRES") == "1"
 def _pg_reason() -> str | None:
     """Why PostgreSQL tests cannot run here, or None if they can."""
     if not PG_URL:
-        return "CASELEDGER_TEST_POSTGRES is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        return (
+            "CASELEDGER_TEST_POSTGRES is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     try:
         import psycopg
 
@@ -184,9 +186,7 @@ def scenario_lines() -> list[bytes]:
 @pytest.fixture
 def scenario_store(store_url: str, clock: FixedClock) -> str:
     """A store holding the shared scenario, recorded at the fixed clock's time."""
-    from ledger.application import Recorder
-
     led = open_ledger(store_url, clock)
-    led.record_lines(scenario_lines(), Recorder("bu.officer"))
+    led.record_lines(scenario_lines(), led.recorder_for())
     led.close()
     return store_url

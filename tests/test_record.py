@@ -298,6 +298,11 @@ def test_one_command_per_event_type(store_url: str, cli: Any) -> None:
         ]
     )
     assert referred.exit_code == 0, referred.stderr
+    me = open_ledger(store_url).identity()
+    enrolled = cli(
+        [*base, "users", "add", me, "--role", "admin", "--role", "business-unit", "--role", "chair"]
+    )
+    assert enrolled.exit_code == 0, enrolled.stderr
     decided = cli(
         [
             *base,

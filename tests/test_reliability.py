@@ -61,9 +61,10 @@ def check_chain(url: str, case: str, expected: int) -> list[dict[str, Any]]:
 
 def test_concurrent_writers_on_the_same_case(store_url: str) -> None:
     led = open_ledger(store_url)
-    led.record_lines(
-        [referral("RR-2026-100")], __import__("ledger.application").application.Recorder("a")
-    )
+    admin = led.recorder_for()
+    led.record_lines([referral("RR-2026-100")], admin)
+    for i in range(4):
+        led.enrol(f"writer{i}", ["business-unit"], admin)
     led.close()
     run_writers(store_url, [("RR-2026-100", f"writer{i}") for i in range(4)], per_writer=15)
     records = check_chain(store_url, "RR-2026-100", 1 + 4 * 15)
@@ -72,10 +73,11 @@ def test_concurrent_writers_on_the_same_case(store_url: str) -> None:
 
 
 def test_concurrent_writers_on_different_cases(store_url: str) -> None:
-    from ledger.application import Recorder
-
     led = open_ledger(store_url)
-    led.record_lines([referral(f"RR-2026-20{i}") for i in range(3)], Recorder("a"))
+    admin = led.recorder_for()
+    led.record_lines([referral(f"RR-2026-20{i}") for i in range(3)], admin)
+    for i in range(3):
+        led.enrol(f"w{i}", ["business-unit"], admin)
     led.close()
     run_writers(store_url, [(f"RR-2026-20{i}", f"w{i}") for i in range(3)], per_writer=20)
     for i in range(3):
@@ -173,7 +175,7 @@ def test_record_input_fuzz_never_tracebacks(sqlite_url: str) -> None:
     from ledger.errors import InputError
 
     led = open_ledger(sqlite_url)
-    led.record_lines([referral("RR-2026-400")], Recorder("a"))
+    led.record_lines([referral("RR-2026-400")], Recorder("fuzz"))
     base = orjson.loads(scenario_lines()[1].replace(b"RR-2026-004", b"RR-2026-400"))
     json_values = st.recursive(
         st.none()
@@ -190,7 +192,7 @@ def test_record_input_fuzz_never_tracebacks(sqlite_url: str) -> None:
         st.one_of(
             st.binary(max_size=200),
             json_values.map(orjson.dumps),
-            st.dictionaries(st.sampled_from(sorted(base) + ["x", "seq"]), json_values).map(
+            st.dictionaries(st.sampled_from([*sorted(base), "x", "seq"]), json_values).map(
                 lambda d: orjson.dumps({**base, **d})
             ),
             st.text(max_size=50).map(lambda t: orjson.dumps({**base, "reference": t})),

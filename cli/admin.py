@@ -1,0 +1,187 @@
+"""Administration: the enrolment register, keys, legal holds, erasure and checkpoints."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from ledger.errors import UsageError
+
+from .common import app, emit_json, ledger, out
+
+users_app = typer.Typer(help="Who may record what: the enrolment register.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Make keys: encryption at rest and checkpoint signing.", no_args_is_help=True
+)
+app.add_typer(users_app, name="users", rich_help_panel="Administration")
+app.add_typer(keys_app, name="keys", rich_help_panel="Administration")
+
+JSON = typer.Option(False, "--json", help="Print JSON for programs.")
+
+
+def _show_entry(entry: dict[str, Any], as_json: bool, sentence: str) -> None:
+    if as_json:
+        emit_json(entry)
+    else:
+        out.print(f"{sentence} (register#{entry['seq']}, by {entry['actor']})")
+
+
+@users_app.command(
+    "add",
+    epilog="Examples: caseledger users add jsmith --role chair  |  caseledger users add "
+    "police.liaison --role agency --agency 'Northshire Police'",
+)
+def users_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The login name (SQLite) or database user (PostgreSQL)."),
+    role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
+    agency: str | None = typer.Option(None, "--agency", help="The agency, for the agency role."),
+    as_json: bool = JSON,
+) -> None:
+    """Enrol a user with one or more roles (replaces their roles if already enrolled)."""
+    led = ledger(ctx)
+    entry = led.enrol(name, role, led.recorder_for("admin"), agency=agency)
+    _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry['roles'])}")
+
+
+@users_app.command("remove", epilog="Example: caseledger users remove jsmith --reason 'Left'")
+def users_remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The user to remove."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
+    as_json: bool = JSON,
+) -> None:
+    """Remove a user from the register; their past entries stay as recorded."""
+    led = ledger(ctx)
+    entry = led.remove_user(name, led.recorder_for("admin"), reason)
+    _show_entry(entry, as_json, f"removed {name}")
+
+
+@users_app.command("list", epilog="Example: caseledger users list --json")
+def users_list(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Who is enrolled, with which roles."""
+    state = ledger(ctx).register_state()
+    rows = [
+        {"user": e.user, "roles": sorted(e.roles), "agency": e.agency, "ref": e.ref}
+        for e in sorted(state.users.values(), key=lambda e: e.user)
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title="Enrolled users")
+    for column in ("user", "roles", "agency", "enrolled by"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["user"], ", ".join(row["roles"]), row["agency"] or "", row["ref"])
+    out.print(table)
+
+
+@keys_app.command("new", epilog="Example: caseledger keys new --out /secure/caseledger.key")
+def keys_new(
+    out_file: Path = typer.Option(..., "--out", help="Where to write the key (mode 0600)."),
+) -> None:
+    """Make an AES-256 key for encryption at rest; use it with CASELEDGER_KEY_FILE when
+    creating a store, and keep a copy safe: without it the store cannot be read."""
+    if out_file.exists():
+        raise UsageError(f"{out_file} exists; choose a new file for the key", field="--out")
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    out.print(f"wrote a new key to {out_file}; set CASELEDGER_KEY_FILE={out_file}")
+
+
+@keys_app.command("signing", epilog="Example: caseledger keys signing --out /secure/sign.pem")
+def keys_signing(
+    out_file: Path = typer.Option(..., "--out", help="Where to write the private key (0600)."),
+) -> None:
+    """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
+    from projections.checkpoint import new_signing_key
+
+    public = new_signing_key(out_file)
+    out.print(f"wrote a signing key to {out_file}\npublic key: {public}")
+
+
+@app.command(
+    "erase-personal",
+    rich_help_panel="Administration",
+    epilog="Example: caseledger erase-personal SCR-2016-011 --reason 'Retention period ended'",
+)
+def erase_personal(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="The case reference."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
+    as_json: bool = JSON,
+) -> None:
+    """Delete a case's personal data (names, dates of birth) and their salts; every hash
+    still verifies, and the register records who erased what and why."""
+    led = ledger(ctx)
+    entry = led.erase_personal(case, reason, led.recorder_for("admin"))
+    _show_entry(entry, as_json, f"erased {len(entry['fields'])} personal value(s) of {case}")
+
+
+@app.command(
+    "hold",
+    rich_help_panel="Administration",
+    epilog="Examples: caseledger hold RR-2025-017 --reason 'Judicial review'  |  "
+    "caseledger hold RR-2025-017 --release --reason 'Proceedings ended'",
+)
+def hold(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="The case reference."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
+    release: bool = typer.Option(False, "--release", help="Release the hold instead."),
+    as_json: bool = JSON,
+) -> None:
+    """Place (or release) a legal hold: personal data cannot be erased while it holds."""
+    led = ledger(ctx)
+    enrolment = led.register_state().users.get(led.identity())
+    role = "admin" if enrolment is not None and "admin" in enrolment.roles else None
+    who = led.recorder_for(role)
+    if release:
+        entry = led.release_hold(case, reason, who)
+        _show_entry(entry, as_json, f"released the hold on {case}")
+    else:
+        entry = led.place_hold(case, reason, who)
+        _show_entry(entry, as_json, f"{case} is on legal hold")
+
+
+@app.command(
+    "checkpoint",
+    rich_help_panel="Administration",
+    epilog="Example: caseledger checkpoint --signing-key sign.pem --out cp-2026-11.json",
+)
+def checkpoint(
+    ctx: typer.Context,
+    signing_key: str | None = typer.Option(
+        None, "--signing-key", help="Ed25519 key file (default: CASELEDGER_SIGNING_KEY)."
+    ),
+    out_file: Path | None = typer.Option(
+        None, "--out", help="Also write the checkpoint to this file, to lodge elsewhere."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Sign the store's event count and a Merkle root over every event hash; lodge the
+    checkpoint outside the store, then `verify --since FILE` proves the store extends it."""
+    from projections.checkpoint import load_signing_key, make_checkpoint
+
+    led = ledger(ctx)
+    key = load_signing_key(signing_key)
+    enrolment = led.register_state().users.get(led.identity())
+    role = "admin" if enrolment is not None and "admin" in enrolment.roles else None
+    cp = make_checkpoint(led, key, led.recorder_for(role))
+    if out_file is not None:
+        import orjson
+
+        out_file.write_bytes(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
+    if as_json:
+        emit_json(cp)
+    else:
+        out.print(
+            f"checkpoint: {cp['count']} events, root {cp['root']}, signed by "
+            f"{cp['public_key'][:16]}…" + (f"; written to {out_file}" if out_file else "")
+        )
