@@ -85,8 +85,10 @@ def users_list(ctx: typer.Context, as_json: bool = JSON) -> None:
 def keys_new(
     out_file: Path = typer.Option(..., "--out", help="Where to write the key (mode 0600)."),
 ) -> None:
-    """Make an AES-256 key for encryption at rest; use it with CASELEDGER_KEY_FILE when
-    creating a store, and keep a copy safe: without it the store cannot be read."""
+    """Make an AES-256 key for encryption at rest.
+
+    Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
+    it the store cannot be read."""
     if out_file.exists():
         raise UsageError(f"{out_file} exists; choose a new file for the key", field="--out")
     fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -117,8 +119,9 @@ def erase_personal(
     reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
     as_json: bool = JSON,
 ) -> None:
-    """Delete a case's personal data (names, dates of birth) and their salts; every hash
-    still verifies, and the register records who erased what and why."""
+    """Delete a case's personal data (names, dates of birth) and their salts.
+
+    Every hash still verifies; the register records who erased what and why."""
     led = ledger(ctx)
     entry = led.erase_personal(case, reason, led.recorder_for("admin"))
     _show_entry(entry, as_json, f"erased {len(entry['fields'])} personal value(s) of {case}")
@@ -165,8 +168,10 @@ def checkpoint(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Sign the store's event count and a Merkle root over every event hash; lodge the
-    checkpoint outside the store, then `verify --since FILE` proves the store extends it."""
+    """Sign the store's event count and a Merkle root over every event hash.
+
+    Lodge the checkpoint outside the store; `verify --since FILE` then proves the store
+    still extends it."""
     from projections.checkpoint import load_signing_key, make_checkpoint
 
     led = ledger(ctx)

@@ -47,8 +47,9 @@ def record(
     role: str | None = typer.Option(None, "--role", help=ROLE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
-    """Append the events of a JSON Lines file: every line is validated first, then all
-    are written in one transaction, or none."""
+    """Append the events of a JSON Lines file, all or nothing.
+
+    Every line is validated first; then all are written in one transaction, or none."""
     if file == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -83,6 +84,7 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Check the record: re-hash every chain in the store, or check an export bundle.
+
     Exit code 1 names the first entry that does not verify."""
     if since is not None and bundle is None:
         from projections.checkpoint import read_checkpoint, verify_since
