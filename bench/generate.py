@@ -803,6 +803,37 @@ def batches(spec: LedgerSpec, size: int = 10_000) -> Iterator[tuple[datetime, li
         yield last, batch
 
 
+FOLLOW_UPS = (
+    {"type": "ContextRecorded", "topic": "other", "summary": "Update from the business unit."},
+    {
+        "type": "DiscussionHeld",
+        "forum": "other",
+        "attendees": ["Police", "Health", "Children's Social Care"],
+        "summary": "Progress of the review discussed.",
+    },
+    {"type": "FamilyInformed", "who": "Mother", "how": "Letter from the business manager."},
+    {
+        "type": "AgencyViewGiven",
+        "agency": "Police",
+        "view": "review",
+        "reasons": "New information supports the scope.",
+    },
+)
+
+
+def follow_up(case: str, n: int, day: date) -> bytes:
+    """A further entry for an open case (the ``n``-th of a run), happening on ``day``."""
+    body = {**FOLLOW_UPS[n % len(FOLLOW_UPS)], "case": case, "occurred_at": day.isoformat()}
+    return orjson.dumps(body)
+
+
+def open_cases(spec: LedgerSpec, typical: int = 100, limit: int = 20) -> list[CaseSpec]:
+    """Cases still open at the end (no closure), nearest to a typical length first."""
+    found = [c for c in spec.cases if not c.closes]
+    found.sort(key=lambda c: (abs(c.length - typical), c.index))
+    return found[:limit]
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m bench.generate --events N [--seed S]``: print the wire-form lines."""
     parser = argparse.ArgumentParser(description=main.__doc__)

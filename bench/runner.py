@@ -1,0 +1,813 @@
+"""``python -m bench``: the issue's figures, on SQLite and on PostgreSQL, in one run.
+
+For each store the runner builds a synthetic ledger of the chosen size through the real
+``CaseLedger.record_lines`` (batches of 10,000 lines, one transaction each, the ledger
+clock moving forward with the entries), then measures every figure of issue 6.  Each
+ratio is taken against a raw baseline measured in the same run, on the same machine, at
+equal durability (the baseline's connection gets the ``journal_mode`` and ``synchronous``
+read from the ledger's own SQLite connection, or its ``synchronous_commit`` on
+PostgreSQL), and every figure is the median of several repetitions.
+
+A figure whose feature is not built yet (its import fails) is null, with the reason in
+``reasons``; a figure whose measurement fails is null with the error as its reason, and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import features
+from .child import BenchClock
+from .features import Skipped, Unavailable
+from .generate import (
+    HORIZON,
+    LedgerSpec,
+    batches,
+    follow_up,
+    iter_lines,
+    open_cases,
+    plan_ledger,
+)
+from .stores import RawBaseline, Target, pg_reachable, remove_tree
+
+KEYS = (
+    "append_single_ratio_raw",
+    "append_batch_events_per_s",
+    "append_batch_ratio_raw",
+    "index_rebuild_events_per_s",
+    "why_p50_ms",
+    "cli_why_cold_ms",
+    "status_all_ms",
+    "delays_all_ms",
+    "clocks_all_ms",
+    "export_events_per_s",
+    "verify_events_per_s",
+    "export_peak_rss_mb",
+    "pg_writers_4_vs_1",
+)
+"""The figures of issue 6, in its order: exactly the keys of the JSON's top level."""
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "append_single_ratio_raw": (">=", 0.6),
+    "append_batch_events_per_s": (">=", 30_000),
+    "append_batch_ratio_raw": (">=", 0.35),
+    "index_rebuild_events_per_s": (">=", 100_000),
+    "why_p50_ms": ("<=", 5),
+    "cli_why_cold_ms": ("<=", 250),
+    "status_all_ms": ("<=", 300),
+    "delays_all_ms": ("<=", 300),
+    "clocks_all_ms": ("<=", 300),
+    "export_events_per_s": (">=", 150_000),
+    "verify_events_per_s": (">=", 150_000),
+    "export_peak_rss_mb": ("<=", 150),
+    "pg_writers_4_vs_1": (">=", 2.0),
+}
+PG_ONLY = ("pg_writers_4_vs_1",)
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ACTOR = "bench.loader"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's size and repetitions."""
+
+    size: str
+    events: int
+    load_batch: int
+    append_batch_lines: int
+    single_ops: int
+    reps: int
+    batch_reps: int
+    why_reps: int
+    cli_reps: int
+    writer_ops: int
+    writer_reps: int
+    seed: int = 1
+    stores: tuple[str, ...] = ("sqlite", "postgres")
+    pg_url: str = DEFAULT_PG_URL
+    workdir: str = ""
+    library_reference: bool = True
+
+
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(
+        events=3_000,
+        load_batch=1_000,
+        append_batch_lines=3_000,
+        single_ops=20,
+        reps=3,
+        batch_reps=1,
+        why_reps=5,
+        cli_reps=2,
+        writer_ops=20,
+        writer_reps=1,
+    ),
+    "quick": dict(
+        events=100_000,
+        load_batch=10_000,
+        append_batch_lines=100_000,
+        single_ops=100,
+        reps=5,
+        batch_reps=2,
+        why_reps=15,
+        cli_reps=5,
+        writer_ops=100,
+        writer_reps=3,
+    ),
+    "full": dict(
+        events=1_000_000,
+        load_batch=10_000,
+        append_batch_lines=100_000,
+        single_ops=200,
+        reps=5,
+        batch_reps=3,
+        why_reps=25,
+        cli_reps=7,
+        writer_ops=200,
+        writer_reps=3,
+    ),
+}
+
+
+def settings_for(size: str, **overrides: Any) -> Settings:
+    """The settings of a named size, with any overrides (``events=...``)."""
+    values: dict[str, Any] = {**SIZES[size], **{k: v for k, v in overrides.items() if v}}
+    values["append_batch_lines"] = min(values["append_batch_lines"], values["events"])
+    return Settings(size=size, **values)
+
+
+Log = Callable[[str], None]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (the middle value, or the mean of the two middle ones)."""
+    return float(statistics.median(values))
+
+
+def after_horizon(days: int = 1) -> datetime:
+    """A ledger time after every generated entry: 09:00 UTC, ``days`` after the horizon."""
+    return datetime.combine(HORIZON + timedelta(days=days), dtime(9), UTC)
+
+
+# --- one store ----------------------------------------------------------------------------
+
+
+@dataclass
+class StoreResult:
+    """What one store's run found: figures, reasons for the nulls, and details."""
+
+    figures: dict[str, float | None] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class StoreBench:
+    """Builds the ledger on one store and measures every figure on it."""
+
+    def __init__(self, settings: Settings, target: Target, spec: LedgerSpec, log: Log) -> None:
+        self.settings = settings
+        self.target = target
+        self.spec = spec
+        self.log = log
+        self.result = StoreResult()
+        self.clock = BenchClock(after_horizon())
+        self.ledger = target.open(self.clock)
+        self.recorder = _recorder()
+        self.durability = target.durability(self.ledger)
+        self.raw: RawBaseline = target.raw(self.durability)
+        self.result.details["durability"] = self.durability
+        self.result.details["baseline_durability"] = getattr(self.raw, "applied", None)
+        self.now = after_horizon()
+
+    # --- the run ----------------------------------------------------------------------
+
+    def run(self) -> StoreResult:
+        steps: list[tuple[tuple[str, ...], Callable[[], None]]] = [
+            (("append_batch_events_per_s", "append_batch_ratio_raw"), self.append_batch),
+            ((), self.load),
+            (("append_single_ratio_raw",), self.append_single),
+            (("index_rebuild_events_per_s",), self.index_rebuild),
+            (("status_all_ms", "delays_all_ms", "clocks_all_ms"), self.all_cases),
+            (("why_p50_ms",), self.why),
+            (("cli_why_cold_ms",), self.cli_why),
+            (("export_events_per_s", "verify_events_per_s", "export_peak_rss_mb"), self.export),
+        ]
+        if self.target.kind == "postgres":
+            steps.append((("pg_writers_4_vs_1",), self.pg_writers))
+        if self.settings.library_reference:
+            steps.append(((), self.library_reference))
+        try:
+            for keys, step in steps:
+                self._step(keys, step)
+        finally:
+            self.raw.close()
+        return self.result
+
+    def _step(self, keys: tuple[str, ...], step: Callable[[], None]) -> None:
+        name = step.__name__
+        start = time.perf_counter()
+        try:
+            step()
+        except Unavailable as exc:
+            self.log(f"  {name}: not built: {exc}")
+            for key in keys:
+                if self.result.figures.get(key) is None:
+                    self.result.figures[key] = None
+                    self.result.reasons[key] = f"not built yet: {exc}"
+        except Skipped as exc:
+            self.log(f"  {name}: skipped: {exc}")
+            for key in keys:
+                self.result.figures[key] = None
+                self.result.reasons[key] = f"skipped: {exc}"
+        except Exception as exc:
+            if name == "load":
+                raise
+            self.log(f"  {name} FAILED: {type(exc).__name__}: {exc}")
+            self.log(traceback.format_exc())
+            for key in keys:
+                self.result.figures[key] = None
+                self.result.reasons[key] = f"the measurement failed: {type(exc).__name__}: {exc}"
+        self.result.details.setdefault("step_seconds", {})[name] = round(
+            time.perf_counter() - start, 2
+        )
+
+    def _set(self, key: str, value: float, digits: int = 3) -> None:
+        self.result.figures[key] = round(value, digits)
+        self.result.reasons.pop(key, None)
+        self.log(f"  {key} = {self.result.figures[key]}")
+
+    # --- building the ledger ----------------------------------------------------------
+
+    def load(self) -> None:
+        """Record the whole ledger in batches; export once half of it is in."""
+        settings = self.settings
+        loaded = 0
+        half = settings.events // 2
+        exported_half = False
+        seconds = 0.0
+        for moment, lines in batches(self.spec, settings.load_batch):
+            self.clock.now = moment + timedelta(seconds=1)
+            start = time.perf_counter()
+            self.ledger.record_lines(lines, self.recorder)
+            seconds += time.perf_counter() - start
+            loaded += len(lines)
+            if loaded % (settings.load_batch * 10) < settings.load_batch:
+                self.log(f"  loaded {loaded:,} events ({loaded / seconds:,.0f}/s)")
+            if not exported_half and loaded >= half and loaded < settings.events:
+                exported_half = True
+                try:
+                    self._export_child("half", loaded)
+                except Unavailable as exc:
+                    self.log(f"  export at half size: not built: {exc}")
+        self.clock.now = after_horizon()
+        self.clock.tick = timedelta(milliseconds=1)
+        self.result.details["load"] = {
+            "events": loaded,
+            "seconds": round(seconds, 2),
+            "events_per_s": round(loaded / seconds),
+            "batch_lines": settings.load_batch,
+        }
+        self.log(f"  loaded {loaded:,} events in {seconds:.1f}s ({loaded / seconds:,.0f}/s)")
+
+    # --- the write side -----------------------------------------------------------------
+
+    def append_single(self) -> None:
+        """One entry per command to open cases of realistic length, vs raw INSERT+COMMIT."""
+        settings = self.settings
+        cases = open_cases(self.spec)
+        if not cases:
+            raise RuntimeError("the generated ledger has no open case to append to")
+        day = self.now.date()
+        counter = itertools.count()
+        for case in cases[:5]:  # warm up: connections, statements, first loads
+            self.ledger.record_lines([follow_up(case.ref, next(counter), day)], self.recorder)
+        ledger_rates: list[float] = []
+        raw_rates: list[float] = []
+        for _ in range(settings.reps):
+            lines = [
+                follow_up(cases[i % len(cases)].ref, next(counter), day)
+                for i in range(settings.single_ops)
+            ]
+            position = self.target.last_position()
+            start = time.perf_counter()
+            for line in lines:
+                self.ledger.record_lines([line], self.recorder)
+            ledger_rates.append(len(lines) / (time.perf_counter() - start))
+            rows = self.target.rows_after(position)
+            assert len(rows) == len(lines), (len(rows), len(lines))
+            raw_rates.append(len(rows) / self.raw.insert_each(rows))
+        lengths = [c.length for c in cases]
+        self.result.details["append_single"] = {
+            "ledger_ops_per_s": round(median(ledger_rates), 1),
+            "raw_ops_per_s": round(median(raw_rates), 1),
+            "ledger_ms_per_op": round(1000 / median(ledger_rates), 3),
+            "raw_ms_per_op": round(1000 / median(raw_rates), 3),
+            "ledger_rates": [round(r, 1) for r in ledger_rates],
+            "raw_rates": [round(r, 1) for r in raw_rates],
+            "ops_per_rep": settings.single_ops,
+            "cases": len(cases),
+            "case_lengths": f"{min(lengths)}-{max(lengths)} (median {median(lengths):.0f})",
+        }
+        self._set("append_single_ratio_raw", median(ledger_rates) / median(raw_rates))
+
+    def append_batch(self) -> None:
+        """``record`` of the first N lines in one command (one transaction) on an empty
+        store, in a child process, vs a raw ``executemany`` of the same bytes in one
+        transaction."""
+        settings = self.settings
+        path = self.target.workdir / "batch.jsonl"
+        last = after_horizon()
+        with path.open("wb") as f:
+            for moment, line in itertools.islice(
+                iter_lines(self.spec), settings.append_batch_lines
+            ):
+                f.write(line + b"\n")
+                last = moment
+        clock = (last + timedelta(seconds=1)).isoformat()
+        runs: list[dict[str, Any]] = []
+        rows: list[Any] = []
+        try:
+            for rep in range(settings.batch_reps):
+                target = self.target.sibling(f"batch-{rep}")
+                try:
+                    target.open().close()  # create the store's tables, untimed
+                    runs.append(self._child("record", target.url, str(path), clock))
+                    if not rows:
+                        rows = target.rows_after(0)
+                finally:
+                    target.drop()
+                self.log(
+                    f"  record of {runs[-1]['events']:,} lines: {runs[-1]['seconds']:.2f}s, "
+                    f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MiB"
+                )
+        finally:
+            path.unlink(missing_ok=True)
+        raw_times = []
+        for _ in range(max(settings.reps, settings.batch_reps)):
+            self.raw.reset()
+            raw_times.append(self.raw.insert_many(rows))
+        self.raw.reset()
+        events = runs[0]["events"]
+        ledger_rate = events / median([r["seconds"] for r in runs])
+        raw_rate = len(rows) / median(raw_times)
+        self.result.details["append_batch"] = {
+            "lines": events,
+            "ledger_seconds": [round(r["seconds"], 3) for r in runs],
+            "ledger_peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in runs],
+            "raw_seconds": [round(t, 4) for t in raw_times],
+            "raw_events_per_s": round(raw_rate),
+        }
+        self._set("append_batch_events_per_s", ledger_rate, 0)
+        self._set("append_batch_ratio_raw", ledger_rate / raw_rate)
+
+    # --- the read side ----------------------------------------------------------------
+
+    def index_rebuild(self) -> None:
+        """``reindex``: the cross-case index rebuilt from position zero."""
+        case_index = features.case_index()
+        rates = []
+        for _ in range(max(1, self.settings.batch_reps - 1)):
+            index = case_index(self.ledger)
+            start = time.perf_counter()
+            applied = index.rebuild()
+            seconds = time.perf_counter() - start
+            rates.append(applied / seconds)
+            self.log(f"  rebuilt the index from {applied:,} events in {seconds:.2f}s")
+        self.result.details["index_rebuild"] = {"events_per_s": [round(r) for r in rates]}
+        self._set("index_rebuild_events_per_s", median(rates), 0)
+
+    def all_cases(self) -> None:
+        """``status``, ``delays`` and ``clocks`` over every case, from the caught-up index."""
+        case_index = features.case_index()
+        case_index(self.ledger).catch_up()  # untimed: the index is current before timing
+        queries: dict[str, Callable[[], Any]] = {}
+        reasons: dict[str, str] = {}
+        for key, finder, call in (
+            ("status_all_ms", features.statuses, lambda f: f(self.ledger)),
+            (
+                "delays_all_ms",
+                features.delays,
+                lambda f: f(self.ledger, "IncidentNotified", "DecisionMade", self.now),
+            ),
+            ("clocks_all_ms", features.clocks, lambda f: f(self.ledger, self.now)),
+        ):
+            try:
+                found = finder()
+            except Unavailable as exc:
+                reasons[key] = f"not built yet: {exc}"
+                continue
+            queries[key] = lambda call=call, found=found: call(found)
+        details = {}
+        for key, query in queries.items():
+            times = []
+            answer: Any = None
+            for _ in range(self.settings.reps):
+                start = time.perf_counter()
+                answer = query()
+                times.append((time.perf_counter() - start) * 1000)
+            details[key] = {"ms": [round(t, 1) for t in times], "rows": len(answer)}
+            self._set(key, median(times), 1)
+        details["cases"] = len(self.spec.cases)
+        self.result.details["all_cases"] = details
+        for key, reason in reasons.items():
+            self.result.figures[key] = None
+            self.result.reasons[key] = reason
+
+    def why(self) -> None:
+        """``why`` of a 300-event case, in-process, each time on a newly opened ledger."""
+        why = features.why()
+        case = max(self.spec.cases, key=lambda c: (c.length, -c.index))
+        times = []
+        for _ in range(self.settings.why_reps):
+            ledger = self.target.open(BenchClock(self.now))
+            try:
+                start = time.perf_counter()
+                answer = why(ledger, case.ref)
+                payload = answer.as_dict() if hasattr(answer, "as_dict") else answer
+                times.append((time.perf_counter() - start) * 1000)
+            finally:
+                ledger.close()
+                self.target.ledgers.remove(ledger)
+        assert payload["decision"] is not None, "the case has a decision"
+        self.result.details["why"] = {
+            "case": case.ref,
+            "entries": case.length,
+            "ms": [round(t, 2) for t in times],
+        }
+        self._set("why_p50_ms", median(times), 2)
+
+    def cli_why(self) -> None:
+        """``caseledger why CASE --json`` end to end, each time a new process."""
+        features.cli_command("why")
+        case = max(self.spec.cases, key=lambda c: (c.length, -c.index))
+        script = Path(sys.executable).with_name("caseledger")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+        command += ["--store", self.target.url, "why", case.ref, "--json"]
+        times = []
+        for _ in range(self.settings.cli_reps):
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, check=False)
+            times.append((time.perf_counter() - start) * 1000)
+            if done.returncode != 0:
+                raise RuntimeError(f"exit code {done.returncode}: {done.stderr.decode()[-300:]}")
+        orjson.loads(done.stdout)
+        self.result.details["cli_why"] = {
+            "command": " ".join([*command[:1], "--store", "URL", *command[-3:]]),
+            "ms": [round(t, 1) for t in times],
+        }
+        self._set("cli_why_cold_ms", median(times), 1)
+
+    # --- exports ------------------------------------------------------------------------
+
+    def _child(self, *args: str) -> dict[str, Any]:
+        """Run ``python -m bench.child ARGS``; the JSON object it prints."""
+        command = [sys.executable, "-m", "bench.child", *args]
+        done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {done.stderr.decode()[-800:]}")
+        figures: dict[str, Any] = orjson.loads(done.stdout)
+        return figures
+
+    def _export_child(self, label: str, events: int) -> dict[str, Any]:
+        """Export and verify the whole store in a child process; its figures."""
+        features.export()
+        out = self.target.workdir / f"export-{label}-{uuid.uuid4().hex[:6]}"
+        try:
+            figures = self._child("export", self.target.url, str(out))
+        finally:
+            remove_tree(out)
+        figures["store_events"] = events
+        self.result.details.setdefault("export", {})[label] = figures
+        self.log(
+            f"  export of {figures['events']:,} events: {figures['export_s']:.2f}s, "
+            f"peak RSS {figures['export_peak_rss_mb']:.0f} MiB; verify {figures['verify_s']:.2f}s"
+        )
+        return figures
+
+    def export(self) -> None:
+        """A whole-store export and its verify, in a child process (for its peak memory)."""
+        runs = [self._export_child("full", self.settings.events)]
+        if not runs[0]["verify_ok"]:
+            raise RuntimeError(f"the bundle does not verify: {runs[0]['verify_failure']}")
+        events = runs[0]["events"]
+        self._set("export_events_per_s", events / runs[0]["export_s"], 0)
+        self._set("verify_events_per_s", events / runs[0]["verify_s"], 0)
+        self._set("export_peak_rss_mb", runs[0]["export_peak_rss_mb"], 1)
+
+    # --- concurrency ----------------------------------------------------------------------
+
+    def pg_writers(self) -> None:
+        """PostgreSQL: 4 writer processes on different cases vs 1 (throughput ratio)."""
+        from . import child
+
+        settings = self.settings
+        cases = open_cases(self.spec, limit=20)
+        if len(cases) < 4:
+            raise Skipped(f"{len(cases)} open case(s) in this ledger; the writers need 4")
+        groups = [cases[w::4] for w in range(4)]
+        ctx = multiprocessing.get_context("spawn")
+        counter = itertools.count()
+
+        def run(writers: int, start: datetime) -> float:
+            barrier = ctx.Barrier(writers + 1)
+            results = ctx.Queue()
+            procs = []
+            for w in range(writers):
+                group = groups[w]
+                lines = [
+                    follow_up(group[i % len(group)].ref, next(counter), start.date())
+                    for i in range(settings.writer_ops + 1)
+                ]
+                proc = ctx.Process(
+                    target=child.writer,
+                    args=(self.target.url, lines, start, barrier, results),
+                )
+                proc.start()
+                procs.append(proc)
+            barrier.wait(timeout=120)
+            reports = [results.get(timeout=600) for _ in procs]
+            for proc in procs:
+                proc.join()
+                if proc.exitcode != 0:
+                    raise RuntimeError(f"a writer exited with {proc.exitcode}")
+            began = min(r[0] for r in reports)
+            ended = max(r[1] for r in reports)
+            return sum(r[2] for r in reports) / (ended - began)
+
+        one: list[float] = []
+        four: list[float] = []
+        for rep in range(settings.writer_reps):
+            start = after_horizon(2 + rep)
+            one.append(run(1, start))
+            four.append(run(4, start))
+            self.log(f"  writers: 1 → {one[-1]:.0f} ops/s, 4 → {four[-1]:.0f} ops/s")
+        self.result.details["pg_writers"] = {
+            "ops_per_writer": settings.writer_ops,
+            "one_writer_ops_per_s": [round(r, 1) for r in one],
+            "four_writers_ops_per_s": [round(r, 1) for r in four],
+            "raw_insert_commit": self._raw_writers(ctx),
+        }
+        self._set("pg_writers_4_vs_1", median(four) / median(one))
+
+    def _raw_writers(self, ctx: Any) -> dict[str, float]:
+        """Raw psycopg INSERT+COMMIT by 4 processes vs 1, with and without the library's
+        table lock: what the lock alone costs on this machine."""
+        from . import child
+
+        state = b"x" * 600
+        out: dict[str, float] = {}
+        sync = str(self.durability.get("synchronous_commit", "on"))
+        for lock in (False, True):
+            rates: dict[int, list[float]] = {1: [], 4: []}
+            for _ in range(self.settings.writer_reps):
+                for writers in (1, 4):
+                    self.raw.reset()
+                    barrier = ctx.Barrier(writers + 1)
+                    results = ctx.Queue()
+                    procs = []
+                    for _w in range(writers):
+                        rows = [
+                            (uuid.uuid4(), v, "ContextRecorded", state)
+                            for v in range(1, self.settings.writer_ops * 2 + 1)
+                        ]
+                        proc = ctx.Process(
+                            target=child.raw_writer,
+                            args=(
+                                self.target.base_url,
+                                self.target.schema,
+                                rows,
+                                lock,
+                                sync,
+                                barrier,
+                                results,
+                            ),
+                        )
+                        proc.start()
+                        procs.append(proc)
+                    barrier.wait(timeout=120)
+                    reports = [results.get(timeout=600) for _ in procs]
+                    for proc in procs:
+                        proc.join()
+                    span = max(r[1] for r in reports) - min(r[0] for r in reports)
+                    rates[writers].append(sum(r[2] for r in reports) / span)
+            name = "with_lock" if lock else "without_lock"
+            out[f"{name}_1_ops_per_s"] = round(median(rates[1]), 1)
+            out[f"{name}_4_ops_per_s"] = round(median(rates[4]), 1)
+            out[f"{name}_4_vs_1"] = round(median(rates[4]) / median(rates[1]), 3)
+        self.raw.reset()
+        return out
+
+    # --- the plain library, for reference -------------------------------------------------
+
+    def library_reference(self) -> None:
+        """The plain ``eventsourcing`` library appending one event per command to
+        aggregates of 100 events, vs the same raw baseline: the issue's reference point."""
+        from .library import library_single
+
+        figures = library_single(self.target, self.raw, self.settings)
+        self.result.details["library_reference"] = figures
+        for label, found in figures.items():
+            self.log(f"  plain eventsourcing ({label}): single append ratio {found['ratio_raw']}")
+
+
+def _recorder() -> Any:
+    from ledger.application import Recorder
+
+    return Recorder(ACTOR)
+
+
+def _enrol(ledger: Any, recorder: Any) -> None:
+    """Enrol the bench's actor before timing (a real store has its users already)."""
+    authorise = getattr(ledger, "authorise", None)
+    if authorise is not None:
+        authorise(recorder)
+
+
+# --- the whole run ------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    try:
+        with open("/proc/meminfo") as f:
+            total = next(line for line in f if line.startswith("MemTotal"))
+        info["memory_gib"] = round(int(total.split()[1]) / 1024 / 1024, 1)
+        with open("/proc/cpuinfo") as f:
+            model = next((line for line in f if line.startswith("model name")), "")
+        info["cpu"] = model.split(":", 1)[1].strip() if model else None
+    except (OSError, StopIteration):
+        pass
+    for package in ("eventsourcing", "pydantic", "orjson", "psycopg"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = None
+    return info
+
+
+def git_commit() -> str | None:
+    """The commit measured, with ``+dirty`` when the working tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def pg_version(url: str) -> str | None:
+    """The PostgreSQL server's version."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else None
+
+
+def run(settings: Settings, log: Log) -> dict[str, Any]:
+    """Measure every figure on every chosen store; the JSON object ``--json`` prints."""
+    began = time.perf_counter()
+    spec = plan_ledger(settings.seed, settings.events)
+    base = Path(settings.workdir) if settings.workdir else Path(tempfile.gettempdir())
+    workdir = Path(tempfile.mkdtemp(prefix="caseledger-bench-", dir=base))
+    results: dict[str, StoreResult | None] = {}
+    skipped: dict[str, str] = {}
+    info = machine()
+    try:
+        for kind in settings.stores:
+            if kind == "postgres":
+                reason = pg_reachable(settings.pg_url)
+                if reason is not None:
+                    skipped[kind] = reason
+                    log(f"PostgreSQL skipped: {reason}")
+                    continue
+                info["postgres"] = pg_version(settings.pg_url)
+                target = Target.postgres(settings.pg_url, workdir)
+            else:
+                target = Target.sqlite(workdir, "ledger")
+            log(f"{kind}: {settings.events:,} events in {len(spec.cases):,} cases ({target.url})")
+            try:
+                results[kind] = StoreBench(settings, target, spec, log).run()
+            finally:
+                target.drop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return assemble(settings, spec, results, skipped, info, time.perf_counter() - began)
+
+
+def assemble(
+    settings: Settings,
+    spec: LedgerSpec,
+    results: dict[str, StoreResult | None],
+    skipped: dict[str, str],
+    info: dict[str, Any],
+    elapsed: float,
+) -> dict[str, Any]:
+    """One JSON object: the issue's keys (SQLite's figures, and PostgreSQL's for the
+    writers), ``reasons`` for every null, ``postgres`` with PostgreSQL's figures, ``meta``."""
+
+    def figures_of(kind: str) -> tuple[dict[str, float | None], dict[str, str]]:
+        result = results.get(kind)
+        keys = [k for k in KEYS if (k in PG_ONLY) == (kind == "postgres") or kind == "postgres"]
+        if result is None:
+            why = skipped.get(kind, f"{kind} was not chosen (--stores)")
+            return {k: None for k in keys}, {k: why for k in keys}
+        figures = {k: result.figures.get(k) for k in keys}
+        reasons = {k: result.reasons.get(k, "not measured") for k in keys if figures[k] is None}
+        return figures, reasons
+
+    sqlite_figures, sqlite_reasons = figures_of("sqlite")
+    pg_figures, pg_reasons = figures_of("postgres")
+    top: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for key in KEYS:
+        source, why = (
+            (pg_figures, pg_reasons)
+            if key in PG_ONLY
+            else (
+                sqlite_figures,
+                sqlite_reasons,
+            )
+        )
+        top[key] = source.get(key)
+        if key in why:
+            reasons[key] = why[key]
+    top["reasons"] = reasons
+    top["postgres"] = {**pg_figures, "reasons": pg_reasons}
+    lengths = [c.length for c in spec.cases]
+    top["meta"] = {
+        "machine": info,
+        "commit": git_commit(),
+        "store": {"top_level": "sqlite", "postgres": "postgres"},
+        "sizes": {
+            "size": settings.size,
+            "events": settings.events,
+            "cases": len(spec.cases),
+            "case_length": {
+                "min": min(lengths),
+                "median": median(lengths),
+                "max": max(lengths),
+            },
+            "open_cases": sum(1 for c in spec.cases if not c.closes),
+            "seed": settings.seed,
+        },
+        "settings": asdict(settings),
+        "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
+        "durability": {
+            kind: (r.details.get("durability") if r else None) for kind, r in results.items()
+        },
+        "details": {kind: (r.details if r else None) for kind, r in results.items()},
+        "skipped": skipped,
+        "elapsed_s": round(elapsed, 1),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return top
+
+
+def met(key: str, value: float | None) -> bool | None:
+    """Whether a figure meets its target (None when not measured)."""
+    if value is None:
+        return None
+    op, target = TARGETS[key]
+    return value >= target if op == ">=" else value <= target
+
+
+def today() -> date:
+    """Today's date (for the table's caption)."""
+    return datetime.now(UTC).date()
