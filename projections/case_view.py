@@ -40,7 +40,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ledger.case import answered_request
-from ledger.catalogue import occurred_day, occurred_instant
+from ledger.catalogue import normalise_occurred_at, occurred_day, occurred_instant
 from ledger.invariants import parse_ref
 
 from .when import format_instant
@@ -56,6 +56,7 @@ __all__ = [
     "OpenRequest",
     "apply_corrections",
     "as_of",
+    "corrected_occurred_at",
     "decision_key",
     "fold",
     "on",
@@ -375,8 +376,14 @@ def _corrected_occurred_at(records: Sequence[Mapping[str, Any]]) -> dict[int, st
     out: dict[int, str] = {}
     for r in records:
         if r["type"] == "EntryCorrected" and "occurred_at" in r["changes"]:
-            out[parse_ref(r["corrects"])[1]] = r["changes"]["occurred_at"]
+            out[parse_ref(r["corrects"])[1]] = corrected_occurred_at(r["changes"]["occurred_at"])
     return out
+
+
+def corrected_occurred_at(value: Any) -> str:
+    """A corrected ``occurred_at`` in the stored form: ``changes`` keep the value as it was
+    given, so a date and time without an offset is read as Europe/London, as on input."""
+    return str(normalise_occurred_at(value))
 
 
 def apply_corrections(records: Iterable[Mapping[str, Any]]) -> list[Entry]:
@@ -398,7 +405,10 @@ def apply_corrections(records: Iterable[Mapping[str, Any]]) -> list[Entry]:
             body = bodies.get(target)
             if body is None or target >= seq:
                 continue
-            bodies[target] = {**body, **r["changes"]}
+            changes = dict(r["changes"])
+            if "occurred_at" in changes:
+                changes["occurred_at"] = corrected_occurred_at(changes["occurred_at"])
+            bodies[target] = {**body, **changes}
             applied.setdefault(target, []).append(f"{r['case']}#{seq}")
     out = []
     for r in ordered:

@@ -30,6 +30,7 @@ backdating and corrections, that every indexed status equals the fold's.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,14 +38,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.case import answered_request
 from ledger.catalogue import occurred_day
 from ledger.invariants import parse_ref
 
-from .case_view import STAGES, stage_of, status_payload, timeline_key
+from .case_view import STAGES, corrected_occurred_at, stage_of, status_payload, timeline_key
 from .overdue import overdue_clocks_for_row
 
 if TYPE_CHECKING:
@@ -349,7 +350,9 @@ def corrected_milestone(target: Milestone, changes: Mapping[str, Any]) -> Milest
     for name in fields:
         if name in changes:
             facts[name] = changes[name]
-    occurred = changes.get("occurred_at", target.occurred_at)
+    occurred = target.occurred_at
+    if "occurred_at" in changes:
+        occurred = corrected_occurred_at(changes["occurred_at"])
     return Milestone(
         case=target.case,
         seq=target.seq,
@@ -742,7 +745,15 @@ def open_backend(ledger: CaseLedger) -> IndexBackend:
         backend: IndexBackend = IndexPostgresRecorder(datastore)
     else:
         backend = IndexSQLiteRecorder(datastore)
-    backend.create_table()
+    for attempt in range(1, 6):
+        # Two processes creating the tables at once: the loser sees them created.
+        try:
+            backend.create_table()
+            break
+        except PersistenceError:
+            if attempt == 5:
+                raise
+            time.sleep(0.02 * attempt)
     return backend
 
 

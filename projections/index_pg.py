@@ -91,6 +91,24 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
     def _lock(self, curs: Any) -> None:
         curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
 
+    def create_table(self) -> None:
+        # Creating an index locks its table even when it exists, which can deadlock
+        # with a batch being written: skip when the tables are there, and otherwise
+        # create them under the index's lock (see _create_table).
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AS ready",
+                (f'"{self.datastore.schema}".case_milestones_type',),
+            )
+            row = curs.fetchone()
+            if row is not None and row["ready"]:
+                return
+        super().create_table()
+
+    def _create_table(self, curs: Any) -> None:
+        self._lock(curs)
+        super()._create_table(curs)
+
     def tracked_position(self) -> int:
         return int(self.max_tracking_id(INDEX_NAME) or 0)
 
