@@ -650,3 +650,42 @@ def test_next_deadline_is_the_soonest_running_clock() -> None:
         "started": "2026-02-02",
     }
     assert deadline_of(clock_states("P-1", "wt2023", records, d("2026-02-10"))) is None
+
+
+TIMES = st.sampled_from(["", "T00:30:00+00:00", "T09:00:00+00:00", "T23:30:00+00:00", "T16:00"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.sampled_from(["IncidentNotified", "DecisionMade", "ContextRecorded"]),
+            st.dates(min_value=date(2026, 3, 26), max_value=date(2026, 4, 3)),
+            TIMES,
+            st.sampled_from(["review", "no-review"]),
+        ),
+        max_size=8,
+    ),
+    after=st.one_of(st.none(), st.dates(min_value=date(2026, 3, 26), max_value=date(2026, 4, 3))),
+)
+def test_the_sorted_timeline_finds_what_first_match_finds(
+    entries: list[tuple[str, date, str, str]], after: date | None
+) -> None:
+    # Days around the start of BST (29 March 2026), times with and without offsets.
+    from ledger.catalogue import normalise_occurred_at
+    from projections.clocks import _first, _timeline
+    from projections.rules import EventMatch, first_match
+    from projections.when import end_of_day
+
+    records = [
+        {"type": kind, "case": "P", "seq": i + 1, "outcome": outcome,
+         "recipients": ["national-panel"],
+         "occurred_at": normalise_occurred_at(day.isoformat() + time)}
+        for i, (kind, day, time, outcome) in enumerate(entries)
+    ]  # fmt: skip
+    timeline = _timeline(records, end_of_day(date(2026, 12, 31)))
+    for wanted in (PACK.clock("rapid_review").end, PACK.clock("review_completion").start,
+                   EventMatch("IncidentNotified"), EventMatch("ContextRecorded")):  # fmt: skip
+        expected = first_match(wanted, records, on_or_after=after)
+        found = _first(wanted, timeline, after)
+        assert (found[0] if found is not None else None) is expected
