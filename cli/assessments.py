@@ -97,9 +97,11 @@ def clocks(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The statutory clocks of the case's regime: started, due, ended, and met, late,
-    running or overdue; a late or overdue clock with an approved DecisionDelayed is
-    justified, with its reason."""
+    """The statutory clocks of a case's regime, or of every case.
+
+    Started, due, ended, and met, late, running or overdue on --on; a late or overdue
+    clock with an approved DecisionDelayed is justified, shown with its reason.
+    """
     from projections.clocks import STATUSES, all_clocks, case_clocks
     from projections.queries import case_view
 
@@ -153,25 +155,27 @@ def _show_clocks(
     table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
     if case is None:
         table.add_column("case", no_wrap=True)
-    for column in ("clock", "limit", "started", "due", "ended", "status", "justified", "note"):
-        table.add_column(column)
+    table.add_column("clock")
+    for column in ("started", "due", "ended"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("note", overflow="fold")
     for s in shown:
         rule = s.rule
         unit = rule.unit.replace("_", " ")
         if rule.limit == 1:
             unit = unit.rstrip("s")
+        limit = f"{rule.limit} {unit}" + (f" ({rule.note})" if rule.note else "")
         style = STATUS_STYLE.get(s.status, "")
-        justified = ""
+        status_text = f"[{style}]{s.status}[/]" if style else s.status
         if s.status in ("late", "overdue"):
-            justified = "[green]yes[/]" if s.justified else "[red]no[/]"
+            status_text += "\n[green]justified[/]" if s.justified else "\n[red]not justified[/]"
         row = [
-            escape(s.clock),
-            f"{rule.limit} {unit}" + (f" ({rule.note})" if rule.note else ""),
+            f"{escape(s.clock)}\n[dim]{escape(limit)}[/]",
             s.started.isoformat() if s.started else "",
             s.due.isoformat() if s.due else "",
             s.ended.isoformat() if s.ended else "",
-            f"[{style}]{s.status}[/]" if style else s.status,
-            justified,
+            status_text,
             escape(_clock_note(s)),
         ]
         table.add_row(*([escape(s.case)] if case is None else []), *row)
@@ -220,8 +224,11 @@ def delays(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (cli.md's columns)."),
 ) -> None:
-    """Per case, the time from the first --from entry to the first --to entry on or after
-    it (by occurred_at), in calendar and working days; still-open intervals run to --on."""
+    """How long cases took from one entry type to another, in calendar and working days.
+
+    Per case, from the first --from entry to the first --to entry on or after it (by
+    occurred_at); an interval still open runs to --on.
+    """
     from projections.delays import check_event_type, filter_over, indexed_intervals
 
     if as_json and as_csv:
@@ -279,14 +286,20 @@ def _show_delays(
     if over is not None:
         heading += f", over {over} working days"
     table = Table(title=f"{heading}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
-    for column in ("case", "from", "to", "calendar days", "working days"):
-        justify = "right" if column.endswith("days") else "left"
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("case", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("to", no_wrap=True)
+    table.add_column("calendar days", justify="right")
+    table.add_column("working days", justify="right")
+
+    def short(ref: str | None) -> str:
+        return "#" + ref.rsplit("#", 1)[-1] if ref else ""
+
     for i in intervals:
         table.add_row(
             escape(i.case),
-            f"{i.start} ({escape(i.from_ref)})",
-            f"{i.end} ({escape(i.to_ref or '')})" if i.end else "[yellow]waiting[/]",
+            f"{i.start} [dim]{short(i.from_ref)}[/]",
+            f"{i.end} [dim]{short(i.to_ref)}[/]" if i.end else "[yellow]waiting[/]",
             str(i.calendar_days),
             str(i.working_days),
         )
@@ -340,8 +353,11 @@ def quality(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The nine questions of quality marker 2 (decision making) answered from the record:
-    yes, partly, no or not-applicable, with the entries that evidence each answer."""
+    """The nine QM2 (decision making) questions answered from the record.
+
+    Each is yes, partly, no or not-applicable, with the entries that evidence it and one
+    sentence saying why (the rules: docs/quality.md).
+    """
     from projections.quality import (
         QualityConfigError,
         answer_questions,
@@ -388,3 +404,47 @@ def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: 
     for a in answers:
         counts[a.answer] = counts.get(a.answer, 0) + 1
     out.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+@app.command(epilog="Examples: caseledger rules  |  caseledger rules wt2015 --json")
+def rules(
+    regime: str | None = typer.Argument(None, help="One regime (wt2015, wt2018, wt2023)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The statutory clocks of each regime's rule pack, with their public sources."""
+    from projections.rules import REGIMES, all_rule_packs, describe
+
+    packs = all_rule_packs()
+    if regime is not None and regime not in REGIMES:
+        raise UsageError(
+            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="REGIME"
+        )
+    chosen = [packs[regime]] if regime is not None else list(packs.values())
+    if as_json:
+        emit_json(
+            [
+                {
+                    "regime": pack.regime,
+                    "title": pack.title,
+                    "calendar": pack.calendar,
+                    "clock": rule.name,
+                    "clock_title": rule.title,
+                    "limit": rule.limit,
+                    "unit": rule.unit,
+                    "note": rule.note,
+                    "source": rule.source,
+                    "justifiable_by": list(rule.justifiable_by),
+                    "description": describe(rule),
+                }
+                for pack in chosen
+                for rule in pack.clocks
+            ]
+        )
+        return
+    for pack in chosen:
+        out.print(f"[bold]{escape(pack.regime)}[/]: {escape(pack.title)} ({pack.calendar})")
+        for rule in pack.clocks:
+            out.print(f"  {escape(describe(rule))}")
