@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from ledger.application import Receipt
@@ -62,9 +63,9 @@ def import_tracker(
     who = led.recorder_for(role)
     show_progress = not as_json and err.is_terminal and len(tracker.rows) > 0
     with Progress(
-        TextColumn("checking rows"),
+        TextColumn(f"checking {len(tracker.rows)} rows"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
         console=err,
         transient=True,
         disable=not show_progress,
@@ -82,7 +83,12 @@ def import_tracker(
     blocked = bool(bad) and not skip_bad_rows
     receipts: list[Receipt] = []
     if not dry_run and not blocked and plan.having("new"):
-        receipts = record_plan(led, plan, who)
+        with (
+            err.status(f"recording {len(plan.lines)} entries in one batch", spinner="dots")
+            if show_progress
+            else nullcontext()
+        ):
+            receipts = record_plan(led, plan, who)
 
     if as_json:
         emit_json(_report(plan, receipts, dry_run=dry_run, blocked=blocked))
@@ -101,6 +107,21 @@ def import_tracker(
             "imported (listed above) and no other row holds anything new; nothing was "
             "written."
         )
+
+
+SHOWN_ROWS = 100
+"""At most this many rows in a table for people (``--json`` has them all)."""
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``2-5, 7, 9-11`` for a sorted list of row numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -149,6 +170,11 @@ def _report(
     }
 
 
+def _more(table: Table, rows: int) -> None:
+    if rows > SHOWN_ROWS:
+        table.caption = f"… and {rows - SHOWN_ROWS} more rows (--json lists them all)"
+
+
 def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: bool) -> None:
     new = plan.having("new")
     if dry_run and not blocked and new:
@@ -158,9 +184,10 @@ def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: 
         )
         for column in ("row", "case", "type", "occurred_at"):
             table.add_column(column)
-        for row in new:
+        for row in new[:SHOWN_ROWS]:
             for line in row.lines:
                 table.add_row(str(row.number), row.case or "", line["type"], line["occurred_at"])
+        _more(table, len(new))
         out.print(table)
         out.print("[yellow]dry run: nothing was written[/]")
     elif receipts:
@@ -173,14 +200,15 @@ def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: 
         )
         for column in ("row", "case", "entries", "refs"):
             table.add_column(column)
-        for row in new:
+        for row in new[:SHOWN_ROWS]:
             mine = by_case.get(row.case or "", [])
             refs = f"{mine[0].ref} … {mine[-1].ref}" if len(mine) > 1 else mine[0].ref
             table.add_row(str(row.number), row.case or "", str(len(mine)), refs)
+        _more(table, len(new))
         out.print(table)
     imported = plan.having("imported")
     if imported:
-        rows = ", ".join(str(r.number) for r in imported)
+        rows = _ranges([r.number for r in imported])
         out.print(
             f"{len(imported)} row{'s' if len(imported) != 1 else ''} already imported, "
             f"nothing new (rows {rows})"

@@ -1637,7 +1637,7 @@ class ImportPlan:
 
 
 Progress = Callable[[int, int], None]
-"""Called with (rows done, rows in all) as planning goes."""
+"""Called with (steps done, steps in all) as planning goes: each row is two steps."""
 
 
 def plan_import(
@@ -1649,7 +1649,7 @@ def plan_import(
 ) -> ImportPlan:
     """Decide each row's fate without writing to ``led``.
 
-    New rows are recorded, one row at a time, on a scratch store through the ledger's own
+    New rows are recorded, in batches, on a scratch store through the ledger's own
     ``record`` (with the ledger's clock), so that a row that breaks a rule of the
     catalogue or an invariant is found and named before anything is written.  The scratch
     store knows nothing of ``led``'s enrolments, so there the recorder acts as the business
@@ -1658,8 +1658,10 @@ def plan_import(
     scratch_recorder = Recorder(recorder.actor, "business-unit")
     plans: list[RowPlan] = []
     seen: dict[str, int] = {}
-    total = len(tracker.rows)
-    for row in tracker.rows:
+    total = 2 * len(tracker.rows)  # each row is converted, then checked
+    for done, row in enumerate(tracker.rows):
+        if progress is not None and done % 50 == 0:
+            progress(done, total)
         try:
             converted = convert_row(row, mapping)
         except RowProblem as problem:
@@ -1688,14 +1690,17 @@ def plan_import(
         plans.append(plan)
 
     _classify_existing(led, [p for p in plans if p.status == "new"], mapping)
+    pending = [p for p in plans if p.status == "new"]
+    done = total - len(pending)  # converted rows, and rows that need no check
+    if progress is not None:
+        progress(done, total)
     with tempfile.TemporaryDirectory(prefix="caseledger-import-") as scratch_dir:
         scratch = CaseLedger(parse_store(str(Path(scratch_dir) / "check.db")), clock=led.clock)
         try:
-            done = 0
-            for plan in plans:
-                if plan.status == "new":
-                    _probe(scratch, plan, scratch_recorder)
-                done += 1
+            for start in range(0, len(pending), PROBE_BATCH):
+                batch = pending[start : start + PROBE_BATCH]
+                _probe(scratch, batch, scratch_recorder)
+                done += len(batch)
                 if progress is not None:
                     progress(done, total)
         finally:
@@ -1703,23 +1708,48 @@ def plan_import(
     return ImportPlan(tracker.name, plans)
 
 
-def _probe(scratch: CaseLedger, plan: RowPlan, recorder: Recorder) -> None:
-    """Record the row on the scratch store; mark it bad with the ledger's reason if it fails."""
-    try:
-        scratch.record_lines([orjson.dumps(line) for line in plan.lines], recorder)
-    except InputError as exc:
-        problems = exc.problems if isinstance(exc, InputErrors) else [exc]
-        origins = plan.origins
-        first = problems[0]
-        index = (first.line or 1) - 1
-        line = plan.lines[index] if 0 <= index < len(plan.lines) else plan.lines[0]
-        top = (first.field or "").split(".")[0]
-        column = origins[index].get(top) if 0 <= index < len(origins) else None
-        where = f"{line['type']}" + (f".{first.field}" if first.field else "")
-        if column:
-            where += f" ({column})"
-        plan.status = "bad"
-        plan.problem = RowProblem(first.reason, field=where, line=plan.number, case=plan.case)
+PROBE_BATCH: Final = 50
+"""Rows checked together on the scratch store (one transaction each time)."""
+
+
+def _probe(scratch: CaseLedger, batch: list[RowPlan], recorder: Recorder) -> None:
+    """Record rows on the scratch store in one batch, as ``record`` would on the real one.
+
+    A row the ledger refuses is marked bad with the ledger's reason, and the batch is tried
+    again without it, until it records (the rows are independent: one case each).
+    """
+    live = list(batch)
+    while live:
+        where = [(plan, i) for plan in live for i in range(len(plan.lines))]
+        try:
+            parsed = scratch.parse_lines(
+                [orjson.dumps(line) for plan in live for line in plan.lines]
+            )
+            scratch.record(parsed, recorder)
+            return
+        except InputError as exc:
+            problems = exc.problems if isinstance(exc, InputErrors) else [exc]
+            placed = [p for p in problems if p.line is not None and 1 <= p.line <= len(where)]
+            if not placed:
+                raise
+            for problem in placed:
+                assert problem.line is not None
+                plan, index = where[problem.line - 1]
+                if plan.status == "new":
+                    _mark_bad(plan, index, problem)
+        live = [plan for plan in live if plan.status == "new"]
+
+
+def _mark_bad(plan: RowPlan, index: int, problem: InputError) -> None:
+    """The ledger refused line ``index`` of the row: say which entry, field and column."""
+    line = plan.lines[index]
+    top = (problem.field or "").split(".")[0]
+    column = plan.origins[index].get(top) if index < len(plan.origins) else None
+    where = f"{line['type']}" + (f".{problem.field}" if problem.field else "")
+    if column:
+        where += f" ({column})"
+    plan.status = "bad"
+    plan.problem = RowProblem(problem.reason, field=where, line=plan.number, case=plan.case)
 
 
 def _classify_existing(led: CaseLedger, plans: list[RowPlan], mapping: TrackerMapping) -> None:
