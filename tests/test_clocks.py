@@ -8,8 +8,12 @@ with ``test_delays.py`` and ``test_quality.py``.
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -689,3 +693,56 @@ def test_the_sorted_timeline_finds_what_first_match_finds(
         expected = first_match(wanted, records, on_or_after=after)
         found = _first(wanted, timeline, after)
         assert (found[0] if found is not None else None) is expected
+
+
+# --- the samples in docs/clocks.md and docs/quality.md run --------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SAMPLE = re.compile(r"```console\n\$ caseledger ([^\n]+)\n```\s*```json\n(.*?)\n```", re.S)
+
+
+def _contains(expected: Any, actual: Any, where: str) -> None:
+    """``actual`` has everything ``expected`` shows (objects may carry more keys)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        for key, value in expected.items():
+            assert key in actual, f"{where}.{key} missing"
+            _contains(value, actual[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            _contains(e, a, f"{where}[{i}]")
+    else:
+        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+
+
+@pytest.mark.parametrize("doc", ["clocks.md", "quality.md"])
+def test_the_doc_samples_run(doc: str, scenario_store: str, cli: Cli) -> None:
+    samples = SAMPLE.findall((DOCS / doc).read_text(encoding="utf-8"))
+    assert len(samples) >= 2
+    for command, shown in samples:
+        args = shlex.split(command)
+        result = cli(["--store", scenario_store, *args])
+        assert result.exit_code == 0, (command, result.stderr)
+        _contains(json.loads(shown), result.json(), command)
+
+
+def test_rules_command(cli: Cli, tmp_path: Path) -> None:
+    url = str(tmp_path / "empty.db")
+    text = cli(["--store", url, "rules"]).stdout
+    for line in (
+        "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
+        "1 calendar month (normally), lateness justifiable by DecisionDelayed — WT2015 ch.4",
+        "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
+        "DecisionCommunicated to national-panel, 14 calendar days",
+    ):
+        assert line in text
+    rows = ok(cli, url, "rules", "wt2015")
+    assert [(r["clock"], r["limit"], r["unit"]) for r in rows] == [
+        ("notification", 5, "working_days"),
+        ("scr_decision", 1, "calendar_months"),
+        ("no_scr_explanation", 14, "calendar_days"),
+        ("review_completion", 6, "calendar_months"),
+    ]
+    bad = cli(["--store", url, "rules", "wt2099"])
+    assert bad.exit_code == 2 and "wt2015" in bad.stderr
