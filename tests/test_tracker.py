@@ -644,3 +644,56 @@ def test_junk_through_the_cli_never_crashes(
     assert "Traceback" not in result.stderr + result.stdout
     if result.exit_code == 2 or not write:
         assert count(store_url) == before
+
+
+# --- the guide ---------------------------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "importing.md"
+
+
+def _blocks(language: str) -> list[str]:
+    blocks, current, inside = [], [], False
+    for line in GUIDE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            if inside:
+                blocks.append("\n".join(current))
+                current, inside = [], False
+            elif line == f"```{language}":
+                inside = True
+            continue
+        if inside:
+            current.append(line)
+    return blocks
+
+
+def test_guide_example_runs(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command of the guide's first example works when pasted (store aside)."""
+    import shlex
+
+    monkeypatch.chdir(GUIDE.parents[1])
+    store = str(tmp_path / "tracker-demo.db")
+    commands = [c for c in _blocks("sh")[0].splitlines() if c.startswith("caseledger ")]
+    assert len(commands) >= 4
+    for command in commands:
+        args = shlex.split(command)[1:]
+        args[args.index("--store") + 1] = store
+        result = cli(args)
+        assert result.exit_code == 0, (command, result.stderr)
+    assert count(store) == SAMPLE_ENTRIES
+
+
+def test_guide_mapping_example_is_valid() -> None:
+    import tomllib
+
+    (example,) = [b for b in _blocks("toml") if "[fields]" in b]
+    mapping = parse_mapping(tomllib.loads(example), "importing.md")
+    assert mapping.fields["subject"].default == "Child ({case})"
+    assert mapping.criteria_columns == {"agency_concern": "Agency concern?"}
+
+
+def test_guide_documents_every_field() -> None:
+    from projections.tracker import FIELDS
+
+    text = GUIDE.read_text(encoding="utf-8")
+    missing = [name for name in FIELDS if f"`{name}`" not in text]
+    assert missing == []
