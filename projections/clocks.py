@@ -61,6 +61,7 @@ __all__ = [
     "CaseRecords",
     "ClockState",
     "ClockStatus",
+    "ClockSummary",
     "Justification",
     "all_clocks",
     "case_clocks",
@@ -77,6 +78,8 @@ __all__ = [
     "overdue_by_case",
     "overdue_clocks",
     "record_ref",
+    "summaries_by_case",
+    "summary_of",
     "view_records",
 ]
 
@@ -659,3 +662,35 @@ def overdue_by_case(
         if state.status == "overdue":
             out.setdefault(state.case, []).append(state.clock)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSummary:
+    """What ``status`` shows about one case's clocks."""
+
+    overdue: tuple[str, ...]
+    next_deadline: dict[str, Any] | None
+
+
+def summary_of(states: Iterable[ClockState]) -> ClockSummary:
+    """The overdue clocks and the next deadline among one case's clock states."""
+    listed = list(states)
+    return ClockSummary(
+        overdue=tuple(s.clock for s in listed if s.status == "overdue"),
+        next_deadline=deadline_of(listed),
+    )
+
+
+def summaries_by_case(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    index: CaseIndex | None = None,
+) -> dict[str, ClockSummary]:
+    """:class:`ClockSummary` of every case (from the index, in one pass), for ``status``
+    over every case.  Cases with no started clock are absent."""
+    grouped: dict[str, list[ClockState]] = {}
+    for state in all_clocks(ledger, on, as_of=as_of, index=index):
+        grouped.setdefault(state.case, []).append(state)
+    return {case: summary_of(states) for case, states in grouped.items()}

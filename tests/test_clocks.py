@@ -746,3 +746,100 @@ def test_rules_command(cli: Cli, tmp_path: Path) -> None:
     ]
     bad = cli(["--store", url, "rules", "wt2099"])
     assert bad.exit_code == 2 and "wt2015" in bad.stderr
+
+
+# --- every case from the index agrees with folding each case -----------------------------
+
+
+def _random_cases(seed: int, count: int) -> list[dict[str, Any]]:
+    """Cases under every regime with random dates, delays, revisits and communications."""
+    import random
+
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = []
+    for n in range(count):
+        case = f"RND-{n:03d}"
+        regime = rng.choice(["wt2015", "wt2018", "wt2023"])
+        aware = date(2025, 9, 1) + timedelta(days=rng.randrange(200))
+        day = aware + timedelta(days=rng.randrange(0, 12))
+        events += [referral(case, aware.isoformat(), regime)]
+        if rng.random() < 0.9:
+            events.append(notified(case, day.isoformat(), regime))
+        if rng.random() < 0.3:
+            events.append(delayed(case, (day + timedelta(days=rng.randrange(5, 30))).isoformat()))
+        if rng.random() < 0.8:
+            decided_on = day + timedelta(days=rng.randrange(5, 45))
+            outcome = rng.choice(["review", "no-review"])
+            events.append(decided(case, decided_on.isoformat(), outcome, regime))
+            if rng.random() < 0.6:
+                sent = decided_on + timedelta(days=rng.randrange(0, 30))
+                events.append(event("DecisionCommunicated", case, sent.isoformat(),
+                                    to=["national-panel"]))  # fmt: skip
+            if rng.random() < 0.3:
+                again = decided_on + timedelta(days=rng.randrange(1, 40))
+                events.append(decided(case, again.isoformat(), "review", regime))
+            if outcome == "review" and rng.random() < 0.5:
+                kind = "ReviewCompleted" if regime == "wt2015" else "ReportPublished"
+                done = (decided_on + timedelta(days=rng.randrange(100, 220))).isoformat()
+                extra = {} if kind == "ReviewCompleted" else {"location": "https://example.org/r"}
+                events.append(event(kind, case, min(done, "2026-08-31"), **extra))
+    return events
+
+
+def test_every_case_from_the_index_equals_each_case_folded(
+    store_url: str, clock: FixedClock
+) -> None:
+    from datetime import datetime
+
+    from projections.clocks import all_clocks, case_clocks, summaries_by_case, summary_of
+    from projections.delays import indexed_intervals, view_interval
+    from projections.queries import case_view
+    from projections.when import LONDON, end_of_day
+
+    events = _random_cases(4, 40)
+    clock.now = datetime(2026, 8, 31, 12, tzinfo=LONDON)
+    record(store_url, clock, events)
+    # Correct a few notification dates a day later (recorded at the end of the run).
+    clock.now = datetime(2026, 9, 1, 12, tzinfo=LONDON)
+    corrections = [
+        event("EntryCorrected", e["case"], "2026-09-01", corrects=f"{e['case']}#2",
+              changes={"occurred_at": (d(e["occurred_at"]) + timedelta(days=2)).isoformat()},
+              reason="Date mistyped.")
+        for e in events[1:40:7] if e["type"] == "IncidentNotified"
+    ]  # fmt: skip
+    assert corrections
+    record(store_url, clock, corrections)
+    led = open_ledger(store_url, clock)
+    try:
+        refs = sorted({e["case"] for e in events})
+        for on_day_, as_of in (
+            (date(2025, 11, 1), None),
+            (date(2026, 1, 15), None),
+            (date(2026, 9, 1), None),
+            (date(2026, 9, 1), datetime(2026, 8, 31, 23, tzinfo=LONDON)),
+        ):
+            on = end_of_day(on_day_)
+            every = [s.as_dict() for s in all_clocks(led, on, as_of=as_of)]
+            folded = []
+            summaries = {}
+            intervals = []
+            for ref in refs:
+                try:
+                    view = case_view(led, ref, as_of, on)
+                except Exception:
+                    continue
+                states = case_clocks(view, on)
+                folded += [s.as_dict() for s in states]
+                if states:
+                    summaries[ref] = summary_of(states)
+                found = view_interval(view, "IncidentNotified", "DecisionMade", on)
+                if found is not None:
+                    intervals.append(found)
+            assert every == folded, (on_day_, as_of)
+            assert summaries_by_case(led, on, as_of=as_of) == summaries
+            assert (
+                indexed_intervals(led, "IncidentNotified", "DecisionMade", on, as_of=as_of)
+                == intervals
+            )
+    finally:
+        led.close()
