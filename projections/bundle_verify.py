@@ -129,35 +129,51 @@ def _canonical(value: Any) -> bytes:
         return _std_canonical(value)
 
 
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(value: Any) -> bool:
-    kind = type(value)
-    if kind is float:
-        return True
-    if kind is dict:
-        return any(type(v) in (float, dict, list) and _has_float(v) for v in value.values())
-    if kind is list:
-        return any(type(v) in (float, dict, list) and _has_float(v) for v in value)
+    """Whether a number that is not an integer is inside (orjson also reads integers
+    beyond 64 bits as floats)."""
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            return True
+        if (kind is dict or kind is list) and _has_float(item):
+            return True
     return False
 
 
-def _load_line(line: bytes, where: str) -> Any:
-    """One JSON line, integers only.  orjson reads integers beyond 64 bits as floats and
-    refuses lone surrogates, so those lines are read again by the standard library."""
+def _load_line(line: bytes, file: str, number: int) -> tuple[Any, bool]:
+    """One JSON line, integers only, and whether orjson read it exactly.
+
+    orjson reads integers beyond 64 bits as floats and refuses lone surrogates, so such
+    lines are read again by the standard library, as ``verify.py`` reads them."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        value = None
-        fallback = True
+        pass
     else:
-        fallback = _has_float(value)
-    if fallback:
-        try:
-            value = _strict_loads(line)
-        except _NotInteger:
-            raise BundleFailure(where, "holds a number that is not an integer") from None
-        except ValueError:
-            raise BundleFailure(where, "is not valid JSON") from None
-    return value
+        kind = type(value)
+        if kind is float or ((kind is dict or kind is list) and _has_float(value)):
+            pass
+        else:
+            return value, True
+    try:
+        value = _strict_loads(line)
+    except _NotInteger:
+        raise BundleFailure(
+            f"{file} line {number}", "holds a number that is not an integer"
+        ) from None
+    except ValueError:
+        raise BundleFailure(f"{file} line {number}", "is not valid JSON") from None
+    return value, False
+
+
+def _hex64(value: Any) -> bool:
+    return type(value) is str and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
 def _is_int(value: Any) -> bool:
@@ -353,6 +369,33 @@ class _Counter:
     events = 0
 
 
+class _LineReader:
+    """The lines of a stream without their newlines, read in large blocks; ``None`` for
+    a last line that has no newline.  Hashes and counts every byte as it goes."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        tail = b""
+        while True:
+            try:
+                block = self._stream.read(_CHUNK)
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise BundleFailure(EVENTS, f"cannot be read ({exc})") from None
+            if not block:
+                break
+            self.sha.update(block)
+            self.size += len(block)
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            yield from lines
+        if tail:
+            yield None
+
+
 def _check_events(
     source: _Source, manifest: dict[str, Any], counter: _Counter, want_personal: bool
 ) -> _EventsPass:
@@ -360,55 +403,56 @@ def _check_events(
     heads: dict[str, _Head] = {}
     commitments: dict[tuple[str, int, str], Any] = {}
     tree = MerkleTree()
-    sha = hashlib.sha256()
-    size = 0
     last_position = 0
     number = 0
+    sha256 = hashlib.sha256
+    loads_line = _load_line
+    dumps = orjson.dumps
+    add_leaf = tree.add
     with source.open(EVENTS) as stream:
-        while True:
-            try:
-                line = stream.readline()
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise BundleFailure(EVENTS, f"cannot be read ({exc})") from None
-            if not line:
-                break
+        reader = _LineReader(stream)
+        for text in reader:
             number += 1
-            sha.update(line)
-            size += len(line)
-            if line[-1:] != b"\n":
+            if text is None:
                 raise BundleFailure(
                     f"{EVENTS} line {number}", "the file ends in the middle of a line"
                 )
-            event = _load_line(line, f"{EVENTS} line {number}")
-            if not isinstance(event, dict):
+            event, exact = loads_line(text, EVENTS, number)
+            if type(event) is not dict:
                 raise BundleFailure(f"{EVENTS} line {number}", "is not a JSON object")
             case = event.get("case")
             seq = event.get("seq")
             position = event.get("position")
             own = event.get("hash")
             prev = event.get("prev_hash")
-            if not (
-                isinstance(case, str)
-                and _is_int(seq)
-                and isinstance(seq, int)
-                and seq >= 1
-                and _is_int(position)
-                and isinstance(position, int)
-            ):
+            if not (type(case) is str and type(seq) is int and seq >= 1 and type(position) is int):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs case, seq and position")
-            if not (isinstance(own, str) and _HEX64.match(own)):
+            if not _hex64(own):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs a hash of 64 hex digits")
-            if not (isinstance(prev, str) and _HEX64.match(prev)):
+            if not _hex64(prev):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs a prev_hash of 64 hex digits")
             ref = f"{case}#{seq}"
-            try:
-                text = _canonical(event)
-            except ValueError:
-                raise BundleFailure(ref, "cannot be written as canonical JSON") from None
-            if text + b"\n" != line:
+            if exact:
+                canonical = dumps(event, option=_SORT) == text
+            else:
+                try:
+                    canonical = _canonical(event) == text
+                except ValueError:
+                    raise BundleFailure(ref, "cannot be written as canonical JSON") from None
+            if not canonical:
                 raise BundleFailure(ref, f"line {number} is not the entry's canonical JSON")
-            del event["hash"], event["position"]
-            if hashlib.sha256(_canonical(event)).hexdigest() != own:
+            # The hashed body is the line without its top-level hash and position pairs.
+            # In a canonical line each is preceded and followed by a delimiter, so when the
+            # exact bytes occur once, that occurrence is the top-level pair.
+            hash_pair = b',"hash":"%s"' % str(own).encode()
+            position_pair = b',"position":%d,' % position
+            if text.count(hash_pair) == 1 and text.count(position_pair) == 1:
+                body = text.replace(hash_pair, b"", 1).replace(position_pair, b",", 1)
+            else:
+                del event["hash"], event["position"]
+                body = _canonical(event)
+                event["hash"], event["position"] = own, position
+            if sha256(body).hexdigest() != own:
                 raise BundleFailure(ref, "does not match its hash (the entry was altered)")
             if position <= last_position:
                 raise BundleFailure(ref, f"position {position} is not after {last_position}")
@@ -440,11 +484,13 @@ def _check_events(
             head.seq = seq
             head.hash = own
             head.count += 1
-            tree.add(own)
+            add_leaf(own)
             if want_personal:
                 for name, value in _personal_commitments(event).items():
                     commitments[(case, seq, name)] = value
             counter.events += 1
+    sha = reader.sha
+    size = reader.size
     return _EventsPass(sha.hexdigest(), size, tree.root(), heads, commitments)
 
 
@@ -476,7 +522,7 @@ def _check_personal(
             where = f"{PERSONAL} line {number}"
             if line[-1:] != b"\n":
                 raise BundleFailure(where, "the file ends in the middle of a line")
-            row = _load_line(line, where)
+            row, _ = _load_line(line, PERSONAL, number)
             if not (
                 isinstance(row, dict)
                 and isinstance(row.get("case"), str)

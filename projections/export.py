@@ -21,10 +21,8 @@ checks a bundle; ``verify.py`` checks it again, independently.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
-import io
 import os
 import re
 import shutil
@@ -40,7 +38,7 @@ from typing import IO, Any, Final, Protocol
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
-from ledger.canonical import GENESIS_HASH, canonical_json, event_hash
+from ledger.canonical import GENESIS_HASH, canonical_json
 from ledger.catalogue import CRITERIA, LONDON, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
@@ -55,6 +53,7 @@ from .export_report import (
     analyse_case,
     apply_corrections,
     build_chart,
+    describe,
 )
 from .merkle import MerkleTree
 
@@ -79,6 +78,13 @@ VERIFY_PY: Final = "verify.py"
 MANIFEST_FILE: Final = "manifest.json"
 MANIFEST_SHA_FILE: Final = "manifest.sha256"
 
+#: Up to this many cases, report.html has a full section per case (about 5 ms each);
+#: beyond, it lists the cases, so a whole-store export of millions of entries stays fast.
+REPORT_DETAIL_CASES: Final = 1000
+#: Lines and rows are written in batches of this many.
+_BATCH: Final = 2000
+QUOTE: Final = '"'
+QUOTES: Final = '""'
 #: Up to this many named cases are read case by case and merged by position; more are
 #: found by one pass over the store's global order.
 MERGE_LIMIT: Final = 64
@@ -249,7 +255,7 @@ class _HashingFile:
         return {"path": self.path.name, "sha256": self._sha.hexdigest(), "bytes": self.size}
 
 
-@dataclass
+@dataclass(slots=True)
 class _CaseState:
     """What the export tracks per case while streaming (never the entries themselves)."""
 
@@ -373,11 +379,15 @@ def export_bundle(
     as_of: str | datetime | None = None,
     include_personal_data: bool = False,
     as_zip: bool | None = None,
+    full_report: bool | None = None,
 ) -> ExportSummary:
     """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
 
     ``as_zip`` defaults to whether ``out`` ends in ``.zip``; with ``as_zip`` true and no
-    ``.zip`` suffix, one is added.  The bundle appears whole or not at all: it is written
+    ``.zip`` suffix, one is added.  ``report.html`` gives every case its full section
+    (decision, reasons, chart, clocks, QM2) when the bundle holds at most
+    :data:`REPORT_DETAIL_CASES` cases, else an index of the cases; ``full_report``
+    forces one or the other.  The bundle appears whole or not at all: it is written
     beside ``out`` and moved into place at the end.
     """
     out = Path(out)
@@ -413,7 +423,7 @@ def export_bundle(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
-        summary = _write_bundle(ledger, work, filters, include_personal_data)
+        summary = _write_bundle(ledger, work, filters, include_personal_data, full_report)
         if as_zip:
             _zip_folder(work, out, summary.files, top=out.stem)
             shutil.rmtree(work)
@@ -442,19 +452,66 @@ def _check_destination(out: Path, as_zip: bool) -> None:
         raise UsageError(f"the folder {out.resolve().parent} does not exist", field="--out")
 
 
-def _source(ledger: _Ledger, cases: tuple[str, ...] | None) -> Iterator[dict[str, Any]]:
-    """The records to consider, in global position order."""
+def _source(
+    ledger: _Ledger, cases: tuple[str, ...] | None
+) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    """``(position, record, line)`` of the records to consider, in global position order;
+    ``line`` is the record's canonical JSON with its ``position``, and a newline."""
     if cases is None:
-        yield from ledger.iter_records(0)
+        raw = _raw_states(ledger)
+        if raw is not None:
+            yield from raw
+            return
+        records: Iterable[dict[str, Any]] = ledger.iter_records(0)
     elif len(cases) <= MERGE_LIMIT:
-        yield from heapq.merge(
+        records = heapq.merge(
             *(ledger.case_records(ref) for ref in cases), key=lambda r: int(r["position"])
         )
     else:
         wanted = set(cases)
-        for record in ledger.iter_records(0):
-            if record["case"] in wanted:
-                yield record
+        records = (r for r in ledger.iter_records(0) if r["case"] in wanted)
+    dumps = orjson.dumps
+    sort = orjson.OPT_SORT_KEYS
+    for record in records:
+        yield record["position"], record, dumps(record, option=sort) + b"\n"
+
+
+_PREV: Final = b',"prev_hash":"'
+
+
+def _raw_states(ledger: _Ledger) -> Iterator[tuple[int, dict[str, Any], bytes]] | None:
+    """The fast path for a whole-store export: the store keeps each record as its
+    canonical JSON (without ``position``), so the line is those bytes with
+    ``"position":N`` put in its sorted place, just before ``prev_hash`` (no other field
+    of the catalogue sorts between them), instead of decoding and re-encoding."""
+    recorder = getattr(ledger, "recorder", None)
+    mapper = getattr(ledger, "ledger_mapper", None)
+    if not hasattr(recorder, "iter_states") or mapper is None:
+        return None
+    cipher = getattr(mapper, "cipher", None)
+    compressor = getattr(mapper, "compressor", None)
+
+    def generate() -> Iterator[tuple[int, dict[str, Any], bytes]]:
+        loads = orjson.loads
+        dumps = orjson.dumps
+        sort = orjson.OPT_SORT_KEYS
+        for position, state in recorder.iter_states(0):  # type: ignore[union-attr]
+            plain = state
+            if cipher is not None:
+                plain = cipher.decrypt(plain)
+            if compressor is not None:
+                plain = compressor.decompress(plain)
+            record = loads(plain)
+            at = plain.rfind(_PREV)
+            if at > 0 and plain[-1:] == b"}" and "position" not in record:
+                line = b'%s,"position":%d%s\n' % (plain[:at], position, plain[at:])
+                record["position"] = position
+            else:  # not the stored form expected: encode it afresh
+                record["position"] = position
+                line = dumps(record, option=sort) + b"\n"
+            yield position, record, line
+
+    return generate()
 
 
 def _personal_commitments(record: dict[str, Any]) -> dict[str, str]:
@@ -472,7 +529,11 @@ def _personal_commitments(record: dict[str, Any]) -> dict[str, str]:
 
 
 def _write_bundle(
-    ledger: _Ledger, work: Path, filters: _Filters, include_personal: bool
+    ledger: _Ledger,
+    work: Path,
+    filters: _Filters,
+    include_personal: bool,
+    full_report: bool | None,
 ) -> ExportSummary:
     states: dict[str, _CaseState] = {}
     tree = MerkleTree()
@@ -480,46 +541,66 @@ def _write_bundle(
     cutoff = 0
     commitments = 0
     events = _HashingFile(work / EVENTS_FILE)
-    dumps = orjson.dumps
-    sort = orjson.OPT_SORT_KEYS
-    # Pass 1: the entries, in global position order, straight to events.jsonl.
-    for record in _source(ledger, filters.cases):
+    timeline = _HashingFile(work / TIMELINE_FILE)
+    timeline.write(_csv_line(TIMELINE_COLUMNS).encode())
+    lines: list[bytes] = []
+    rows: list[str] = []
+    add_leaf = tree.add
+    known = filters.known
+    in_window = filters.in_window
+    narrowing = filters.narrowing
+    # Pass 1: the entries, in global position order, straight to events.jsonl (and one
+    # timeline.csv row each); per case only its chain head and gaps are kept.
+    for position, record, line in _source(ledger, filters.cases):
         ref = record["case"]
         seq = record["seq"]
         state = states.get(ref)
         if state is None:
             state = states[ref] = _CaseState()
-        position = record["position"]
         if position > cutoff:
             cutoff = position
+        own = record["hash"]
         if seq != state.store_seq + 1 or record["prev_hash"] != state.store_hash:
             raise StoreDoesNotVerify(
                 f"the store's chain is broken at {ref}#{seq}; run caseledger verify "
                 "(nothing was exported)"
             )
         state.store_seq = seq
-        state.store_hash = record["hash"]
-        if not (filters.known(record, limit) and filters.in_window(record)):
+        state.store_hash = own
+        if narrowing and not (known(record, limit) and in_window(record)):
             continue
-        if event_hash(record) != record["hash"]:
-            raise StoreDoesNotVerify(
-                f"the stored entry {ref}#{seq} does not match its hash; run caseledger "
-                "verify (nothing was exported)"
-            )
         if seq != state.last_seq + 1:
             state.gaps.append([state.last_seq + 1, seq - 1])
         if state.count == 0:
             state.first_seq = seq
         state.count += 1
         state.last_seq = seq
-        state.last_hash = record["hash"]
-        events.write(dumps(record, option=sort) + b"\n")
-        tree.add(record["hash"])
-        found = _personal_commitments(record)
-        if found:
-            commitments += len(found)
-            state.personal_seqs.add(seq)
-    files = [events.close()]
+        state.last_hash = own
+        lines.append(line)
+        add_leaf(own)
+        kind = record["type"]
+        actor = str(record.get("actor", ""))
+        summary = describe(record)
+        # One CSV row (RFC 4180, text quoted); only free text can hold a quote.
+        rows.append(
+            f'"{ref}#{seq}","{ref}",{seq},{position},"{kind}","{record["occurred_at"]}",'
+            f'"{record["recorded_at"]}","{_cell(actor).replace(QUOTE, QUOTES)}",'
+            f'"{record.get("role", "")}","{record.get("corrects", "")}",'
+            f'"{_cell(summary).replace(QUOTE, QUOTES)}","{own}"\r\n'
+        )
+        if len(lines) >= _BATCH:
+            events.write(b"".join(lines))
+            timeline.write("".join(rows).encode())
+            lines.clear()
+            rows.clear()
+        if "personal" in record or kind == "EntryCorrected":
+            found = _personal_commitments(record)
+            if found:
+                commitments += len(found)
+                state.personal_seqs.add(seq)
+    events.write(b"".join(lines))
+    timeline.write("".join(rows).encode())
+    files = [events.close(), timeline.close()]
     exported = {ref: st for ref, st in sorted(states.items()) if st.count}
     root = tree.root()
     now = ledger.clock() if callable(getattr(ledger, "clock", None)) else datetime.now(UTC)
@@ -534,6 +615,7 @@ def _write_bundle(
         cutoff,
         include_personal,
         now=now,
+        detail=full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES,
         bundle={
             "title": filters.describe().removeprefix("Exported: ").rstrip("."),
             "version": version,
@@ -638,14 +720,25 @@ TIMELINE_COLUMNS: Final = (
     "position",
     "type",
     "occurred_at",
-    "first_recorded_occurred_at",
-    "corrected_by",
     "recorded_at",
     "actor",
     "role",
+    "corrects",
     "summary",
     "hash",
 )
+"""One row per line of ``events.jsonl``, in the same order; a correction names the entry
+it corrects in ``corrects`` (the report shows entries with corrections applied)."""
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    return ",".join(_csv_field(v) for v in values) + "\r\n"
+
+
+def _csv_field(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace('"', '""') + '"'
 
 
 def _cell(value: str) -> str:
@@ -662,24 +755,39 @@ def _write_case_files(
     include_personal: bool,
     bundle: dict[str, Any],
     now: datetime,
+    detail: bool,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """``report.html``, ``timeline.csv`` and ``personal.jsonl``, one case at a time."""
+    """``report.html`` and ``personal.jsonl``, one case at a time.
+
+    With ``detail`` each case gets its full section (decision, reasons, chart, clocks,
+    QM2); without, the report lists the cases and says how to get one case's report.
+    """
     limit = filters.recorded_limit
     report = _HashingFile(work / REPORT_FILE)
-    timeline = _HashingFile(work / TIMELINE_FILE)
     personal = _HashingFile(work / PERSONAL_FILE) if include_personal else None
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(TIMELINE_COLUMNS)
-    timeline.write(text.getvalue().encode("utf-8"))
     toc = [
-        {"ref": ref, "anchor": _anchor(ref), "entries": st.count} for ref, st in exported.items()
+        {
+            "ref": ref,
+            "anchor": _anchor(ref),
+            "entries": st.count,
+            "first_seq": st.first_seq,
+            "last_seq": st.last_seq,
+            "store_seq": st.store_seq,
+            "gaps": ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in st.gaps),
+        }
+        for ref, st in exported.items()
     ]
-    report.write(_template("report_head.html").render(bundle={**bundle, "toc": toc}).encode())
+    report.write(
+        _template("report_head.html")
+        .render(bundle={**bundle, "toc": toc, "detail": detail})
+        .encode()
+    )
     case_template = _template("report_case.html")
     on = filters.occurred_to.instant if filters.occurred_to else None
     values = 0
     for ref, state in exported.items():
+        if not detail and not (personal is not None and state.personal_seqs):
+            continue
         records = [
             r
             for r in ledger.case_records(ref)
@@ -709,34 +817,15 @@ def _write_case_files(
                     personal.write(canonical_json(line) + b"\n")
                     personal_rows.append(line)
                     values += 1
+        if not detail:
+            continue
         analysis = analyse_case(
             records, as_of=filters.as_of.instant if filters.as_of else None, on=on, now=now
         )
         context = _case_context(ref, records, entries, chosen, analysis, personal_rows, filters)
         report.write(case_template.render(c=context).encode("utf-8"))
-        text.seek(0)
-        text.truncate()
-        for e in sorted(chosen, key=lambda e: (occurred_instant(e.occurred_at), e.seq)):
-            writer.writerow(
-                (
-                    e.ref,
-                    ref,
-                    e.seq,
-                    e.position,
-                    e.type,
-                    e.occurred_at,
-                    e.original_occurred_at,
-                    " ".join(e.corrected_by),
-                    e.recorded_at,
-                    _cell(e.actor),
-                    e.role,
-                    _cell(e.summary),
-                    e.hash,
-                )
-            )
-        timeline.write(text.getvalue().encode("utf-8"))
     report.write(_template("report_foot.html").render(bundle=bundle).encode("utf-8"))
-    files = [report.close(), timeline.close()]
+    files = [report.close()]
     if personal is not None:
         files.append(personal.close())
     return values, files

@@ -46,18 +46,25 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE + left + right).digest()
 
 
+#: Leaves are hashed and reduced in chunks of this many (a power of two): one complete
+#: subtree per chunk, computed level by level in tight loops.
+CHUNK: Final = 1024
+
+
 class MerkleTree:
     """Streams leaves in and gives the RFC 9162 root, holding O(log n) hashes.
 
     ``add`` takes an event hash as 64 hex characters; ``add_bytes`` takes raw leaf bytes.
+    Leaf hashes are buffered up to :data:`CHUNK` at a time; each full chunk becomes one
+    complete subtree on a stack of complete subtrees whose sizes are the powers of two of
+    the binary expansion of the leaf count (equal neighbours merge, like a binary counter).
     """
 
-    __slots__ = ("_size", "_stack")
+    __slots__ = ("_pending", "_size", "_stack")
 
     def __init__(self) -> None:
-        # _stack[i] is the root of a complete subtree; sizes strictly decrease along the
-        # stack and are the powers of two of the binary expansion of ``size``.
-        self._stack: list[bytes] = []
+        self._stack: list[tuple[int, bytes]] = []  # (leaves, subtree root)
+        self._pending: list[bytes] = []  # leaf hashes not yet in a complete chunk
         self._size = 0
 
     @property
@@ -67,30 +74,59 @@ class MerkleTree:
 
     def add(self, event_hash_hex: str) -> None:
         """Add one event hash (64 hex characters) as the next leaf."""
-        self.add_bytes(bytes.fromhex(event_hash_hex))
+        self._pending.append(hashlib.sha256(_LEAF + bytes.fromhex(event_hash_hex)).digest())
+        self._size += 1
+        if len(self._pending) == CHUNK:
+            self._push(CHUNK, _complete_root(self._pending))
+            self._pending = []
 
     def add_bytes(self, leaf: bytes) -> None:
         """Add raw leaf bytes as the next leaf."""
-        node = hashlib.sha256(_LEAF + leaf).digest()
+        self._pending.append(hashlib.sha256(_LEAF + leaf).digest())
         self._size += 1
+        if len(self._pending) == CHUNK:
+            self._push(CHUNK, _complete_root(self._pending))
+            self._pending = []
+
+    def _push(self, size: int, node: bytes) -> None:
         stack = self._stack
-        # Merge equal-sized complete subtrees: one merge per trailing 1-bit of the old size.
-        carry = self._size
-        while carry & 1 == 0:
-            node = hashlib.sha256(_NODE + stack.pop() + node).digest()
-            carry >>= 1
-        stack.append(node)
+        while stack and stack[-1][0] == size:
+            left = stack.pop()[1]
+            node = hashlib.sha256(_NODE + left + node).digest()
+            size *= 2
+        stack.append((size, node))
 
     def root(self) -> str:
         """The Merkle tree hash (hex) of the leaves added so far."""
-        if not self._stack:
+        nodes = [node for _, node in self._stack]
+        if self._pending:
+            nodes.append(_tree_root(self._pending))
+        if not nodes:
             return EMPTY_ROOT
         # The right-most (smallest) subtrees combine first: this is exactly the split at
         # the largest power of two smaller than n, applied recursively (section 2.1.1).
-        node = self._stack[-1]
-        for left in reversed(self._stack[:-1]):
+        node = nodes[-1]
+        for left in reversed(nodes[:-1]):
             node = node_hash(left, node)
         return node.hex()
+
+
+def _complete_root(level: list[bytes]) -> bytes:
+    """The root over leaf hashes whose number is a power of two."""
+    sha = hashlib.sha256
+    while len(level) > 1:
+        level = [sha(_NODE + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=True)]
+    return level[0]
+
+
+def _tree_root(hashes: list[bytes]) -> bytes:
+    """RFC 9162 over leaf hashes (already leaf-hashed), any number >= 1."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return node_hash(_complete_root(hashes[:k]), _tree_root(hashes[k:]))
 
 
 def merkle_root(event_hashes: Iterable[str]) -> str:

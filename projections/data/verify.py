@@ -40,6 +40,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+from typing import IO, Any, Union
 
 FORMAT = "caseledger-bundle/1"
 MANIFEST = "manifest.json"
@@ -55,7 +56,7 @@ CHUNK = 1 << 20
 class Failure(Exception):
     """The bundle does not verify: ``where`` names the first failing file or entry."""
 
-    def __init__(self, where, reason):
+    def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
@@ -65,11 +66,11 @@ class NotInteger(ValueError):
     pass
 
 
-def reject_number(text):
+def reject_number(text: str) -> Any:
     raise NotInteger(text)
 
 
-def load_line(line, where):
+def load_line(line: bytes, where: str) -> Any:
     """One JSON line; the record holds integers only, so any other number fails."""
     try:
         return json.loads(line, parse_float=reject_number, parse_constant=reject_number)
@@ -79,7 +80,7 @@ def load_line(line, where):
         raise Failure(where, "is not valid JSON") from None
 
 
-def canonical(obj):
+def canonical(obj: Any) -> bytes:
     """The canonical JSON bytes of a value."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
@@ -90,25 +91,25 @@ def canonical(obj):
 
 
 class Folder:
-    def __init__(self, path):
+    def __init__(self, path: Path) -> None:
         self.path = path
 
-    def names(self):
+    def names(self) -> list[str]:
         return sorted(
             str(p.relative_to(self.path)).replace("\\", "/")
             for p in self.path.rglob("*")
             if p.is_file() or p.is_symlink()
         )
 
-    def exists(self, name):
+    def exists(self, name: str) -> bool:
         return (self.path / name).is_file()
 
-    def open(self, name):
+    def open(self, name: str) -> IO[bytes]:
         return open(self.path / name, "rb")
 
 
 class Zip:
-    def __init__(self, path):
+    def __init__(self, path: Path) -> None:
         self.zip = zipfile.ZipFile(path)
         names = [n for n in self.zip.namelist() if not n.endswith("/")]
         if MANIFEST in names:
@@ -121,17 +122,20 @@ class Zip:
         self._names = sorted(n[len(self.prefix) :] for n in names if n.startswith(self.prefix))
         self._names += sorted(n for n in names if not n.startswith(self.prefix))
 
-    def names(self):
+    def names(self) -> list[str]:
         return list(self._names)
 
-    def exists(self, name):
+    def exists(self, name: str) -> bool:
         return name in self._names
 
-    def open(self, name):
+    def open(self, name: str) -> IO[bytes]:
         return self.zip.open(self.prefix + name)
 
 
-def open_bundle(path):
+Bundle = Union[Folder, "Zip"]
+
+
+def open_bundle(path: Path) -> Bundle:
     if path.is_dir():
         return Folder(path)
     if path.is_file() and zipfile.is_zipfile(path):
@@ -142,7 +146,7 @@ def open_bundle(path):
     raise Failure(str(path), "not a bundle folder or .zip file")
 
 
-def read_all(bundle, name):
+def read_all(bundle: Bundle, name: str) -> bytes:
     try:
         with bundle.open(name) as f:
             return f.read()
@@ -150,7 +154,7 @@ def read_all(bundle, name):
         raise Failure(name, f"cannot be read ({exc})") from None
 
 
-def file_digest(bundle, name):
+def file_digest(bundle: Bundle, name: str) -> tuple[str, int]:
     sha, size = hashlib.sha256(), 0
     try:
         with bundle.open(name) as f:
@@ -171,11 +175,11 @@ def file_digest(bundle, name):
 class Merkle:
     """Leaves in order; keeps one complete-subtree root per 1-bit of the leaf count."""
 
-    def __init__(self):
-        self.stack = []
+    def __init__(self) -> None:
+        self.stack: list[bytes] = []
         self.size = 0
 
-    def add(self, hash_hex):
+    def add(self, hash_hex: str) -> None:
         node = hashlib.sha256(b"\x00" + bytes.fromhex(hash_hex)).digest()
         self.size += 1
         n = self.size
@@ -184,7 +188,7 @@ class Merkle:
             n //= 2
         self.stack.append(node)
 
-    def root(self):
+    def root(self) -> str:
         if not self.stack:
             return hashlib.sha256(b"").hexdigest()
         node = self.stack[-1]
@@ -196,11 +200,11 @@ class Merkle:
 # --- the checks ----------------------------------------------------------------------
 
 
-def is_int(value):
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_manifest(bundle):
+def check_manifest(bundle: Bundle) -> tuple[dict[str, Any], str]:
     if not bundle.exists(MANIFEST_SHA):
         raise Failure(MANIFEST_SHA, "missing: it should hold the SHA-256 of manifest.json")
     text = read_all(bundle, MANIFEST_SHA).decode("utf-8", "replace")
@@ -223,7 +227,7 @@ def check_manifest(bundle):
     return manifest, actual
 
 
-def manifest_problem(m):
+def manifest_problem(m: Any) -> str | None:
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         return f"is not a {FORMAT} manifest"
     files = m.get("files")
@@ -278,7 +282,7 @@ def manifest_problem(m):
     return None
 
 
-def check_file_list(bundle, manifest):
+def check_file_list(bundle: Bundle, manifest: dict[str, Any]) -> None:
     listed = [f["path"] for f in manifest["files"]]
     for name in listed:
         if not bundle.exists(name):
@@ -289,7 +293,7 @@ def check_file_list(bundle, manifest):
             raise Failure(name, "is in the bundle but not listed in the manifest")
 
 
-def check_file(bundle, entry):
+def check_file(bundle: Bundle, entry: dict[str, Any]) -> None:
     digest, size = file_digest(bundle, entry["path"])
     if digest != entry["sha256"]:
         raise Failure(entry["path"], f"SHA-256 is {digest}, the manifest says {entry['sha256']}")
@@ -297,7 +301,7 @@ def check_file(bundle, entry):
         raise Failure(entry["path"], f"is {size} bytes, the manifest says {entry['bytes']}")
 
 
-def personal_commitments(event):
+def personal_commitments(event: dict[str, Any]) -> dict[str, Any]:
     personal = event.get("personal")
     if isinstance(personal, dict):
         return personal
@@ -310,16 +314,18 @@ def personal_commitments(event):
 
 
 class Progress:
-    def __init__(self):
+    def __init__(self) -> None:
         self.events = 0
         self.cases = 0
 
 
-def check_events(bundle, manifest, progress, want_personal):
+def check_events(
+    bundle: Bundle, manifest: dict[str, Any], progress: Progress, want_personal: bool
+) -> tuple[str, int, str, dict[str, list[Any]], dict[tuple[str, int, str], Any]]:
     """Stream events.jsonl; return (sha256, size, Merkle root, heads, commitments)."""
     cases = manifest["cases"]
-    heads = {}  # case -> [last seq, last hash, entries, index of the next listed gap]
-    commitments = {}
+    heads: dict[str, list[Any]] = {}  # case -> [last seq, last hash, entries, next gap]
+    commitments: dict[tuple[str, int, str], Any] = {}
     tree = Merkle()
     sha, size = hashlib.sha256(), 0
     last_position = 0
@@ -345,8 +351,11 @@ def check_events(bundle, manifest, progress, want_personal):
             event = load_line(line, where)
             if not isinstance(event, dict):
                 raise Failure(where, "is not a JSON object")
-            case, seq, position = event.get("case"), event.get("seq"), event.get("position")
-            own, prev = event.get("hash"), event.get("prev_hash")
+            case: Any = event.get("case")
+            seq: Any = event.get("seq")
+            position: Any = event.get("position")
+            own: Any = event.get("hash")
+            prev: Any = event.get("prev_hash")
             if not (isinstance(case, str) and is_int(seq) and seq >= 1 and is_int(position)):
                 raise Failure(where, "needs case, seq and position")
             if not (isinstance(own, str) and HEX64.match(own)):
@@ -401,7 +410,7 @@ def check_events(bundle, manifest, progress, want_personal):
     return sha.hexdigest(), size, tree.root(), heads, commitments
 
 
-def check_cases(manifest, heads):
+def check_cases(manifest: dict[str, Any], heads: dict[str, list[Any]]) -> None:
     for ref, info in manifest["cases"].items():
         head = heads.get(ref)
         if head is None:
@@ -415,7 +424,9 @@ def check_cases(manifest, heads):
             raise Failure(ref, "the manifest lists a gap that is not in events.jsonl")
 
 
-def check_personal(bundle, manifest, commitments):
+def check_personal(
+    bundle: Bundle, manifest: dict[str, Any], commitments: dict[tuple[str, int, str], Any]
+) -> int:
     seen = set()
     number = 0
     try:
@@ -466,10 +477,12 @@ def check_personal(bundle, manifest, commitments):
     return number
 
 
-def verify(path, expect_root=None, expect_manifest=None):
+def verify(
+    path: str | Path, expect_root: str | None = None, expect_manifest: str | None = None
+) -> dict[str, Any]:
     """Check a bundle; return a dict with ok, events, cases, first_bad, failure, root."""
     progress = Progress()
-    result = {
+    result: dict[str, Any] = {
         "ok": False,
         "events": 0,
         "cases": 0,
@@ -486,7 +499,7 @@ def verify(path, expect_root=None, expect_manifest=None):
         included = manifest["personal_data"]["included"]
         result["personal_data"] = included
         check_file_list(bundle, manifest)
-        events_entry = None
+        events_entry: dict[str, Any] = {}
         for entry in manifest["files"]:
             if entry["path"] == EVENTS:
                 events_entry = entry
@@ -530,7 +543,7 @@ def verify(path, expect_root=None, expect_manifest=None):
     return result
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     args = list(argv)
     as_json = "--json" in args
     if as_json:
