@@ -285,7 +285,7 @@ def _timeline(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[_P
         if instant > moment:
             continue
         placed.append((day, instant, index, record))
-    placed.sort(key=lambda item: (item[0], item[1], item[2]))
+    placed.sort()  # (day, instant, index): the index is unique, records never compared
     return placed
 
 
@@ -297,12 +297,18 @@ def _first(
     The same answer as :func:`projections.rules.first_match` (which is used as it is when
     the match measures a date field rather than ``occurred_at``).
     """
+    kind = event_match.event
     if event_match.field is not None:
-        candidates = [item[3] for item in timeline if item[3].get("type") == event_match.event]
+        candidates = [item[3] for item in timeline if item[3].get("type") == kind]
+        if len(candidates) == 1 and match(event_match, candidates[0]):
+            day = event_day(event_match, candidates[0])  # e.g. the one referral's aware_date
+            if on_or_after is None or day >= on_or_after:
+                return candidates[0], day
+            return None
         found = first_match(event_match, candidates, on_or_after=on_or_after)
         return (found, event_day(event_match, found)) if found is not None else None
     for day, _, _, record in timeline:
-        if on_or_after is not None and day < on_or_after:
+        if record.get("type") != kind or (on_or_after is not None and day < on_or_after):
             continue
         if match(event_match, record):
             return record, day
