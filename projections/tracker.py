@@ -29,9 +29,12 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
+import io
 import re
 import tempfile
 import tomllib
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -757,22 +760,32 @@ def _read_csv(where: Path, mapping: TrackerMapping) -> Tracker:
         raise InputError(f"{where.name} is not a text (CSV) file", field="FILE")
     delimiter = "\t" if where.suffix.lower() == ".tsv" else mapping.delimiter
     try:
-        grid = list(csv.reader(text.splitlines(keepends=True), delimiter=delimiter))
+        grid = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise InputError(f"{where.name} is not a readable CSV file: {exc}", field="FILE") from None
     return _rows(where.name, grid, mapping.header_row)
 
 
 def _read_xlsx(where: Path, mapping: TrackerMapping) -> Tracker:
-    import zipfile
-
     from openpyxl import load_workbook  # type: ignore[import-untyped]
 
+    with warnings.catch_warnings():  # openpyxl warns about styles and odd cells: noise here
+        warnings.simplefilter("ignore")
+        return _read_book(where, mapping, load_workbook)
+
+
+def _read_book(where: Path, mapping: TrackerMapping, load_workbook: Any) -> Tracker:
     try:
         book = load_workbook(where, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(
             f"{where.name} cannot be read as an Excel workbook: {exc}", field="FILE"
+        ) from None
+    except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
+        raise InputError(
+            f"{where.name} cannot be read as an Excel workbook ({type(exc).__name__}: {exc}); "
+            "open it in Excel and save it again, or save it as CSV",
+            field="FILE",
         ) from None
     try:
         if mapping.sheet is not None:
@@ -785,7 +798,14 @@ def _read_xlsx(where: Path, mapping: TrackerMapping) -> Tracker:
             sheet = book[mapping.sheet]
         else:
             sheet = book.worksheets[0]
-        grid = [list(r) for r in sheet.iter_rows(values_only=True)]
+        try:
+            grid = [list(r) for r in sheet.iter_rows(values_only=True)]
+        except Exception as exc:  # a damaged sheet inside a readable workbook
+            raise InputError(
+                f"{where.name}: sheet {sheet.title!r} cannot be read ({type(exc).__name__}: "
+                f"{exc}); open it in Excel and save it again, or save it as CSV",
+                field="FILE",
+            ) from None
     finally:
         book.close()
     return _rows(where.name, grid, mapping.header_row)
@@ -1049,6 +1069,8 @@ class _Row:
         items: list[str] = []
         for part in text.replace("\r", "\n").replace(separator, "\n").split("\n"):
             item = part.strip()
+            if FIELDS[source].dated_items and (dated := _DATED_ITEM.match(item)):
+                item = dated.group("name").strip().rstrip("-–:(").strip() or item
             if not item or _key(item) in NONE_WORDS:
                 continue
             mapped = spec.values.get(_key(item), item) if spec.values else item
@@ -1533,7 +1555,7 @@ def _answers(r: _Row, spec: FieldSpec) -> list[tuple[str, tuple[str, str] | None
     out: list[tuple[str, tuple[str, str] | None]] = []
     for part in text.replace("\r", "\n").replace(separator, "\n").split("\n"):
         item = part.strip()
-        if not item:
+        if not item or _key(item) in NONE_WORDS:
             continue
         answered_at: tuple[str, str] | None = None
         match = _DATED_ITEM.match(item)
@@ -1841,6 +1863,8 @@ def record_plan(led: CaseLedger, plan: ImportPlan, recorder: Recorder) -> list[R
     try:
         return led.record(parsed, recorder)
     except InputError as exc:
+        if exc.line is None:  # not about a row: e.g. who may record
+            raise
         row = next((r for r in plan.rows if r.number == exc.line), None)
         raise RowProblem(
             f"{exc.reason} (the store changed while the tracker was being checked; nothing "

@@ -697,3 +697,53 @@ def test_guide_documents_every_field() -> None:
     text = GUIDE.read_text(encoding="utf-8")
     missing = [name for name in FIELDS if f"`{name}`" not in text]
     assert missing == []
+
+
+XLSX_JUNK = st.one_of(
+    st.none(),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30),
+    st.integers(min_value=-(10**9), max_value=10**9),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.dates(min_value=date(1900, 3, 1), max_value=date(2200, 12, 31)),
+    st.datetimes(min_value=datetime(1900, 3, 1), max_value=datetime(2200, 12, 31)),
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    row=st.integers(min_value=2, max_value=13),
+    junk=st.dictionaries(st.sampled_from(COLUMNS), XLSX_JUNK, min_size=1, max_size=5),
+)
+def test_junk_workbook_cells_never_crash(
+    sqlite_url: str,
+    cli: Cli,
+    tmp_path_factory: pytest.TempPathFactory,
+    row: int,
+    junk: dict[str, Any],
+) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(SAMPLE_XLSX)
+    sheet = book.worksheets[0]
+    for column, value in junk.items():
+        sheet.cell(row=row, column=COLUMNS.index(column) + 1, value=value)
+    path = tmp_path_factory.mktemp("junk") / "tracker.xlsx"
+    book.save(path)
+    result = run_import(cli, sqlite_url, path, "--dry-run", "--json")
+    assert result.exit_code in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    if result.exit_code == 0:
+        assert all(r["status"] == "new" for r in result.json()["rows"])
+
+
+def test_damaged_workbook_exits_2(tmp_path: Path, cli: Cli) -> None:
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(SAMPLE_XLSX.read_bytes()[:3000])
+    result = run_import(cli, str(tmp_path / "l.db"), damaged)
+    assert result.exit_code == 2 and "cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr
