@@ -63,6 +63,7 @@ __all__ = [
     "ClockStatus",
     "ClockSummary",
     "Justification",
+    "Placed",
     "all_clocks",
     "case_clocks",
     "clock_event_types",
@@ -70,6 +71,7 @@ __all__ = [
     "clock_states",
     "clocks_from_records",
     "deadline_of",
+    "first_on",
     "folded_case_records",
     "index_covers",
     "indexed_case_records",
@@ -80,6 +82,7 @@ __all__ = [
     "record_ref",
     "summaries_by_case",
     "summary_of",
+    "timeline_of",
     "view_records",
 ]
 
@@ -259,7 +262,7 @@ def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
 
 
 #: A record placed on the timeline: (London day, instant, given order, record).
-_Placed = tuple[date, datetime, int, Mapping[str, Any]]
+Placed = tuple[date, datetime, int, Mapping[str, Any]]
 
 
 @lru_cache(maxsize=200_000)
@@ -269,14 +272,14 @@ def _when(occurred_at: str) -> tuple[datetime, date]:
     return instant, instant.astimezone(LONDON).date()
 
 
-def _timeline(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[_Placed]:
+def timeline_of(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[Placed]:
     """The records (not corrections) that happened by ``moment``, in the order
     :func:`projections.rules.first_match` prefers: day, then instant, then given order.
 
     Sorting once per case lets every clock find its first start and end in one pass,
     which is what makes ``clocks`` over tens of thousands of cases fast.
     """
-    placed: list[_Placed] = []
+    placed: list[Placed] = []
     for index, record in enumerate(records):
         occurred = record.get("occurred_at")
         if not isinstance(occurred, str) or record.get("type") == "EntryCorrected":
@@ -289,8 +292,8 @@ def _timeline(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[_P
     return placed
 
 
-def _first(
-    event_match: EventMatch, timeline: Sequence[_Placed], on_or_after: date | None = None
+def first_on(
+    event_match: EventMatch, timeline: Sequence[Placed], on_or_after: date | None = None
 ) -> tuple[Mapping[str, Any], date] | None:
     """The first record on the timeline matching ``event_match``, with the day it counts.
 
@@ -316,7 +319,7 @@ def _first(
 
 
 def _justification(
-    rule: ClockRule, timeline: Sequence[_Placed], last_day: date
+    rule: ClockRule, timeline: Sequence[Placed], last_day: date
 ) -> tuple[Justification | None, tuple[str, ...]]:
     """The justifying entries that happened on or before ``last_day``; the latest shown."""
     if not rule.justifiable_by:
@@ -348,16 +351,16 @@ def _clock_state(
     case: str,
     regime: str,
     rule: ClockRule,
-    timeline: Sequence[_Placed],
+    timeline: Sequence[Placed],
     on: date,
     calendar: Calendar,
 ) -> ClockState:
-    start = _first(rule.start, timeline)
+    start = first_on(rule.start, timeline)
     if start is None or start[1] > on:
         return ClockState(case, regime, rule, on, "not-started")
     start_record, started = start
     due = _due(rule, started, calendar)
-    end = _first(rule.end, timeline, on_or_after=started)
+    end = first_on(rule.end, timeline, on_or_after=started)
     if end is not None and end[1] > on:
         end = None
     status: ClockStatus
@@ -393,7 +396,7 @@ def clock_state(
     """One clock of a case on ``on``, from its records with corrections applied
     (entries that happened after ``on`` are ignored)."""
     moment, day = _on_moment(on)
-    return _clock_state(case, regime, rule, _timeline(records, moment), day, calendar)
+    return _clock_state(case, regime, rule, timeline_of(records, moment), day, calendar)
 
 
 def clock_states(
@@ -417,7 +420,7 @@ def clock_states(
     moment, day = _on_moment(on)
     chosen = pack if pack is not None else rule_pack(regime)
     cal = calendar if calendar is not None else chosen.working_calendar()
-    timeline = _timeline(records, moment)
+    timeline = timeline_of(records, moment)
     states = [_clock_state(case, regime, rule, timeline, day, cal) for rule in chosen.clocks]
     if include_not_started:
         return states

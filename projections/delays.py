@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from ledger.catalogue import EVENT_TYPES, LONDON
+from ledger.catalogue import EVENT_TYPES
 from ledger.errors import UsageError
 
 from .calendar import Calendar, calendar_days_between
 from .case_view import CaseView
-from .clocks import indexed_case_records, record_ref, view_records
-from .rules import EventMatch, event_day, first_match, rule_pack
+from .clocks import first_on, indexed_case_records, record_ref, timeline_of, view_records
+from .rules import EventMatch, rule_pack
 from .when import end_of_day, on_day
 
 if TYPE_CHECKING:
@@ -124,55 +124,37 @@ def _on(on: date | datetime) -> tuple[datetime, date]:
     return end_of_day(on), on
 
 
-def _happened(records: Iterable[Mapping[str, Any]], moment: datetime) -> list[Mapping[str, Any]]:
-    kept: list[Mapping[str, Any]] = []
-    for record in records:
-        if record.get("type") == "EntryCorrected":
-            continue
-        occurred = record.get("occurred_at")
-        if isinstance(occurred, str):
-            instant = (
-                datetime.combine(date.fromisoformat(occurred), datetime.min.time(), LONDON)
-                if len(occurred) == 10
-                else datetime.fromisoformat(occurred)
-            )
-            if instant.tzinfo is None:
-                instant = instant.replace(tzinfo=LONDON)
-            if instant > moment:
-                continue
-        kept.append(record)
-    return kept
-
-
 def interval_between(
     case: str,
-    records: Sequence[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]],
     from_type: str,
     to_type: str,
     on: date | datetime,
     calendar: Calendar,
 ) -> Interval | None:
     """The interval of one case from records with corrections applied; None without a
-    ``--from`` entry by ``on``.  Entries after ``on`` are ignored."""
+    ``--from`` entry by ``on``.  Entries after ``on`` are ignored.
+
+    Entries are ordered as the clocks order them (:func:`projections.clocks.timeline_of`:
+    day, time of day, record order), so "first" means the same thing in both.
+    """
     moment, day = _on(on)
-    happened = _happened(records, moment)
-    start_match = EventMatch(from_type)
-    first = first_match(start_match, happened)
+    timeline = timeline_of(records, moment)
+    first = first_on(EventMatch(from_type), timeline)
     if first is None:
         return None
-    start = event_day(start_match, first)
-    end_match = EventMatch(to_type)
-    candidates = [r for r in happened if r is not first]
-    last = first_match(end_match, candidates, on_or_after=start)
-    end = event_day(end_match, last) if last is not None else None
+    first_record, start = first
+    rest = [item for item in timeline if item[3] is not first_record]
+    last = first_on(EventMatch(to_type), rest, on_or_after=start)
+    end = last[1] if last is not None else None
     measured_to = end if end is not None else max(day, start)
     return Interval(
         case=case,
         from_type=from_type,
         to_type=to_type,
-        from_ref=record_ref(first),
+        from_ref=record_ref(first_record),
         start=start,
-        to_ref=record_ref(last) if last is not None else None,
+        to_ref=record_ref(last[0]) if last is not None else None,
         end=end,
         measured_to=measured_to,
         calendar_days=calendar_days_between(start, measured_to),
@@ -202,7 +184,7 @@ def view_interval(
 def case_interval(
     case: str,
     regime: str | None,
-    records: Sequence[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]],
     from_type: str,
     to_type: str,
     on: date | datetime,

@@ -677,7 +677,7 @@ def test_the_sorted_timeline_finds_what_first_match_finds(
 ) -> None:
     # Days around the start of BST (29 March 2026), times with and without offsets.
     from ledger.catalogue import normalise_occurred_at
-    from projections.clocks import _first, _timeline
+    from projections.clocks import first_on, timeline_of
     from projections.rules import EventMatch, first_match
     from projections.when import end_of_day
 
@@ -687,11 +687,11 @@ def test_the_sorted_timeline_finds_what_first_match_finds(
          "occurred_at": normalise_occurred_at(day.isoformat() + time)}
         for i, (kind, day, time, outcome) in enumerate(entries)
     ]  # fmt: skip
-    timeline = _timeline(records, end_of_day(date(2026, 12, 31)))
+    timeline = timeline_of(records, end_of_day(date(2026, 12, 31)))
     for wanted in (PACK.clock("rapid_review").end, PACK.clock("review_completion").start,
                    EventMatch("IncidentNotified"), EventMatch("ContextRecorded")):  # fmt: skip
         expected = first_match(wanted, records, on_or_after=after)
-        found = _first(wanted, timeline, after)
+        found = first_on(wanted, timeline, after)
         assert (found[0] if found is not None else None) is expected
 
 
