@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _HEX32: Final = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK: Final = 1 << 20
 _SORT: Final = orjson.OPT_SORT_KEYS
+#: What reading a damaged file or zip member can raise.
+_READ_ERRORS: Final = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
 class BundleFailure(Exception):
@@ -200,7 +203,7 @@ class _Source:
             try:
                 self._zip = zipfile.ZipFile(path)
                 names = [n for n in self._zip.namelist() if not n.endswith("/")]
-            except (zipfile.BadZipFile, OSError) as exc:
+            except Exception as exc:  # any damage to the archive's directory
                 raise BundleFailure(path.name, f"the zip file cannot be read ({exc})") from None
             if MANIFEST not in names:
                 tops = {n.split("/", 1)[0] for n in names if "/" in n}
@@ -227,7 +230,7 @@ class _Source:
                 if self._zip is None
                 else self._zip.open(self._prefix + name)
             )
-        except (OSError, zipfile.BadZipFile) as exc:
+        except _READ_ERRORS as exc:
             raise BundleFailure(name, f"cannot be read ({exc})") from None
         with stream:
             yield stream
@@ -236,7 +239,7 @@ class _Source:
         try:
             with self.open(name) as stream:
                 return stream.read()
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        except _READ_ERRORS as exc:
             raise BundleFailure(name, f"cannot be read ({exc})") from None
 
     def digest(self, name: str) -> tuple[str, int]:
@@ -247,7 +250,7 @@ class _Source:
                 while block := stream.read(_CHUNK):
                     sha.update(block)
                     size += len(block)
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        except _READ_ERRORS as exc:
             raise BundleFailure(name, f"cannot be read ({exc})") from None
         return sha.hexdigest(), size
 
@@ -373,8 +376,9 @@ class _LineReader:
     """The lines of a stream without their newlines, read in large blocks; ``None`` for
     a last line that has no newline.  Hashes and counts every byte as it goes."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], name: str) -> None:
         self._stream = stream
+        self._name = name
         self.sha = hashlib.sha256()
         self.size = 0
 
@@ -383,8 +387,8 @@ class _LineReader:
         while True:
             try:
                 block = self._stream.read(_CHUNK)
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise BundleFailure(EVENTS, f"cannot be read ({exc})") from None
+            except _READ_ERRORS as exc:
+                raise BundleFailure(self._name, f"cannot be read ({exc})") from None
             if not block:
                 break
             self.sha.update(block)
@@ -410,7 +414,7 @@ def _check_events(
     dumps = orjson.dumps
     add_leaf = tree.add
     with source.open(EVENTS) as stream:
-        reader = _LineReader(stream)
+        reader = _LineReader(stream, EVENTS)
         for text in reader:
             number += 1
             if text is None:
@@ -517,10 +521,10 @@ def _check_personal(
     seen: set[tuple[str, int, str]] = set()
     number = 0
     with source.open(PERSONAL) as stream:
-        for line in stream:
+        for line in _LineReader(stream, PERSONAL):
             number += 1
             where = f"{PERSONAL} line {number}"
-            if line[-1:] != b"\n":
+            if line is None:
                 raise BundleFailure(where, "the file ends in the middle of a line")
             row, _ = _load_line(line, PERSONAL, number)
             if not (
@@ -538,7 +542,7 @@ def _check_personal(
                 text = _canonical(row)
             except ValueError:
                 text = b""
-            if text + b"\n" != line:
+            if text != line:
                 raise BundleFailure(label, f"line {number} of {PERSONAL} is not canonical JSON")
             key = (row["case"], row["seq"], row["field"])
             if key in seen:

@@ -42,9 +42,10 @@ PYTHON = shutil.which("python3") or sys.executable
 # --- helpers shared with the tamper battery -----------------------------------------------
 
 
-def run_standalone(bundle: Path, *extra: str) -> dict[str, Any]:
-    """Run the bundle's own ``verify.py`` with the system Python, isolated."""
-    checker = bundle / "verify.py" if bundle.is_dir() else standalone_checker()
+def run_standalone(bundle: Path, *extra: str, checker: Path | None = None) -> dict[str, Any]:
+    """Run ``verify.py`` with the system Python, isolated: the shipped copy by default
+    (an inspector's trusted copy; a tampered bundle's own copy proves nothing)."""
+    checker = checker or standalone_checker()
     proc = subprocess.run(
         [PYTHON, "-I", str(checker), str(bundle), "--json", *extra],
         capture_output=True,
@@ -159,6 +160,8 @@ def test_scenario_bundle_verifies_with_both_checkers(scenario_store: str, tmp_pa
     digest = hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
     assert sha_line == f"{digest}  manifest.json\n"
     assert (bundle / "verify.py").read_bytes() == standalone_checker().read_bytes()
+    own_copy = run_standalone(bundle, checker=bundle / "verify.py")  # as shipped in the bundle
+    assert own_copy["ok"] and own_copy["root"] == root
 
 
 def test_export_cli_json_and_verify_cli(

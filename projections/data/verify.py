@@ -39,6 +39,8 @@ import json
 import re
 import sys
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -51,6 +53,8 @@ GENESIS = "0" * 64
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 CHUNK = 1 << 20
+#: What reading a damaged file or zip member can raise.
+READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
 class Failure(Exception):
@@ -141,7 +145,7 @@ def open_bundle(path: Path) -> Bundle:
     if path.is_file() and zipfile.is_zipfile(path):
         try:
             return Zip(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except Exception as exc:  # any damage to the archive's directory
             raise Failure(path.name, f"the zip file cannot be read ({exc})") from None
     raise Failure(str(path), "not a bundle folder or .zip file")
 
@@ -150,7 +154,7 @@ def read_all(bundle: Bundle, name: str) -> bytes:
     try:
         with bundle.open(name) as f:
             return f.read()
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise Failure(name, f"cannot be read ({exc})") from None
 
 
@@ -164,9 +168,42 @@ def file_digest(bundle: Bundle, name: str) -> tuple[str, int]:
                     break
                 sha.update(block)
                 size += len(block)
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise Failure(name, f"cannot be read ({exc})") from None
     return sha.hexdigest(), size
+
+
+class Lines:
+    """The lines of a file without their newlines, read in blocks of CHUNK bytes; None
+    for a last line with no newline.  Hashes and counts every byte as it goes."""
+
+    def __init__(self, bundle: Bundle, name: str) -> None:
+        self.bundle = bundle
+        self.name = name
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        try:
+            stream = self.bundle.open(self.name)
+        except READ_ERRORS as exc:
+            raise Failure(self.name, f"cannot be read ({exc})") from None
+        with stream:
+            tail = b""
+            while True:
+                try:
+                    block = stream.read(CHUNK)
+                except READ_ERRORS as exc:
+                    raise Failure(self.name, f"cannot be read ({exc})") from None
+                if not block:
+                    break
+                self.sha.update(block)
+                self.size += len(block)
+                lines = (tail + block).split(b"\n")
+                tail = lines.pop()
+                yield from lines
+            if tail:
+                yield None
 
 
 # --- the Merkle tree hash of RFC 9162 section 2.1.1, in one pass --------------------------
@@ -327,87 +364,72 @@ def check_events(
     heads: dict[str, list[Any]] = {}  # case -> [last seq, last hash, entries, next gap]
     commitments: dict[tuple[str, int, str], Any] = {}
     tree = Merkle()
-    sha, size = hashlib.sha256(), 0
     last_position = 0
-    try:
-        stream = bundle.open(EVENTS)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise Failure(EVENTS, f"cannot be read ({exc})") from None
-    with stream:
-        number = 0
-        while True:
-            try:
-                line = stream.readline()
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise Failure(EVENTS, f"cannot be read ({exc})") from None
-            if not line:
-                break
-            number += 1
-            sha.update(line)
-            size += len(line)
-            where = f"{EVENTS} line {number}"
-            if not line.endswith(b"\n"):
-                raise Failure(where, "the file ends in the middle of a line")
-            event = load_line(line, where)
-            if not isinstance(event, dict):
-                raise Failure(where, "is not a JSON object")
-            case: Any = event.get("case")
-            seq: Any = event.get("seq")
-            position: Any = event.get("position")
-            own: Any = event.get("hash")
-            prev: Any = event.get("prev_hash")
-            if not (isinstance(case, str) and is_int(seq) and seq >= 1 and is_int(position)):
-                raise Failure(where, "needs case, seq and position")
-            if not (isinstance(own, str) and HEX64.match(own)):
-                raise Failure(where, "needs a hash of 64 hex digits")
-            if not (isinstance(prev, str) and HEX64.match(prev)):
-                raise Failure(where, "needs a prev_hash of 64 hex digits")
-            ref = f"{case}#{seq}"
-            try:
-                text = canonical(event)
-            except ValueError:
-                raise Failure(ref, "cannot be written as canonical JSON") from None
-            if text + b"\n" != line:
-                raise Failure(ref, f"line {number} is not the entry's canonical JSON")
-            body = {k: v for k, v in event.items() if k not in ("hash", "position")}
-            if hashlib.sha256(canonical(body)).hexdigest() != own:
-                raise Failure(ref, "does not match its hash (the entry was altered)")
-            if position <= last_position:
-                raise Failure(ref, f"position {position} is not after {last_position}")
-            last_position = position
-            info = cases.get(case)
-            if info is None:
-                raise Failure(ref, f"case {case} is not listed in the manifest")
-            head = heads.get(case)
-            if head is None:
-                head = heads[case] = [0, GENESIS, 0, 0]
-            last_seq, last_hash, _, gap_index = head
-            if seq <= last_seq:
+    reader = Lines(bundle, EVENTS)
+    number = 0
+    for line in reader:
+        number += 1
+        where = f"{EVENTS} line {number}"
+        if line is None:
+            raise Failure(where, "the file ends in the middle of a line")
+        event = load_line(line, where)
+        if not isinstance(event, dict):
+            raise Failure(where, "is not a JSON object")
+        case: Any = event.get("case")
+        seq: Any = event.get("seq")
+        position: Any = event.get("position")
+        own: Any = event.get("hash")
+        prev: Any = event.get("prev_hash")
+        if not (isinstance(case, str) and is_int(seq) and seq >= 1 and is_int(position)):
+            raise Failure(where, "needs case, seq and position")
+        if not (isinstance(own, str) and HEX64.match(own)):
+            raise Failure(where, "needs a hash of 64 hex digits")
+        if not (isinstance(prev, str) and HEX64.match(prev)):
+            raise Failure(where, "needs a prev_hash of 64 hex digits")
+        ref = f"{case}#{seq}"
+        try:
+            text = canonical(event)
+        except ValueError:
+            raise Failure(ref, "cannot be written as canonical JSON") from None
+        if text != line:
+            raise Failure(ref, f"line {number} is not the entry's canonical JSON")
+        body = {k: v for k, v in event.items() if k not in ("hash", "position")}
+        if hashlib.sha256(canonical(body)).hexdigest() != own:
+            raise Failure(ref, "does not match its hash (the entry was altered)")
+        if position <= last_position:
+            raise Failure(ref, f"position {position} is not after {last_position}")
+        last_position = position
+        info = cases.get(case)
+        if info is None:
+            raise Failure(ref, f"case {case} is not listed in the manifest")
+        head = heads.get(case)
+        if head is None:
+            head = heads[case] = [0, GENESIS, 0, 0]
+        last_seq, last_hash, _, gap_index = head
+        if seq <= last_seq:
+            raise Failure(ref, f"comes after {case}#{last_seq}: entries repeated or out of order")
+        if seq == last_seq + 1:
+            if prev != last_hash:
+                before = f"{case}#{last_seq}" if last_seq else "the start of the chain"
+                raise Failure(ref, f"prev_hash does not link to {before}")
+        else:
+            gaps = info["gaps"]
+            gap = [last_seq + 1, seq - 1]
+            if gap_index >= len(gaps) or gaps[gap_index] != gap:
                 raise Failure(
-                    ref, f"comes after {case}#{last_seq}: entries repeated or out of order"
+                    ref,
+                    f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
+                    "lists no such gap",
                 )
-            if seq == last_seq + 1:
-                if prev != last_hash:
-                    before = f"{case}#{last_seq}" if last_seq else "the start of the chain"
-                    raise Failure(ref, f"prev_hash does not link to {before}")
-            else:
-                gaps = info["gaps"]
-                gap = [last_seq + 1, seq - 1]
-                if gap_index >= len(gaps) or gaps[gap_index] != gap:
-                    raise Failure(
-                        ref,
-                        f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
-                        "lists no such gap",
-                    )
-                head[3] = gap_index + 1
-            head[0], head[1] = seq, own
-            head[2] += 1
-            tree.add(own)
-            if want_personal:
-                for name, value in personal_commitments(event).items():
-                    commitments[(case, seq, name)] = value
-            progress.events += 1
-    return sha.hexdigest(), size, tree.root(), heads, commitments
+            head[3] = gap_index + 1
+        head[0], head[1] = seq, own
+        head[2] += 1
+        tree.add(own)
+        if want_personal:
+            for name, value in personal_commitments(event).items():
+                commitments[(case, seq, name)] = value
+        progress.events += 1
+    return reader.sha.hexdigest(), reader.size, tree.root(), heads, commitments
 
 
 def check_cases(manifest: dict[str, Any], heads: dict[str, list[Any]]) -> None:
@@ -429,46 +451,39 @@ def check_personal(
 ) -> int:
     seen = set()
     number = 0
-    try:
-        stream = bundle.open(PERSONAL)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise Failure(PERSONAL, f"cannot be read ({exc})") from None
-    with stream:
-        for line in stream:
-            number += 1
-            where = f"{PERSONAL} line {number}"
-            if not line.endswith(b"\n"):
-                raise Failure(where, "the file ends in the middle of a line")
-            row = load_line(line, where)
-            if not (
-                isinstance(row, dict)
-                and isinstance(row.get("case"), str)
-                and is_int(row.get("seq"))
-                and isinstance(row.get("field"), str)
-                and "value" in row
-                and isinstance(row.get("salt"), str)
-                and HEX32.match(row["salt"])
-            ):
-                raise Failure(where, "needs case, seq, field, value and a 16-byte hex salt")
-            label = f"{row['case']}#{row['seq']} personal.{row['field']}"
-            try:
-                text = canonical(row)
-            except ValueError:
-                text = b""
-            if text + b"\n" != line:
-                raise Failure(label, f"line {number} of {PERSONAL} is not canonical JSON")
-            key = (row["case"], row["seq"], row["field"])
-            if key in seen:
-                raise Failure(label, "appears twice")
-            seen.add(key)
-            expected = commitments.get(key)
-            if expected is None:
-                raise Failure(label, "has no commitment in the exported entries")
-            actual = hashlib.sha256(
-                bytes.fromhex(row["salt"]) + canonical(row["value"])
-            ).hexdigest()
-            if actual != expected:
-                raise Failure(label, "does not match its commitment in the hashed entry")
+    for line in Lines(bundle, PERSONAL):
+        number += 1
+        where = f"{PERSONAL} line {number}"
+        if line is None:
+            raise Failure(where, "the file ends in the middle of a line")
+        row = load_line(line, where)
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("case"), str)
+            and is_int(row.get("seq"))
+            and isinstance(row.get("field"), str)
+            and "value" in row
+            and isinstance(row.get("salt"), str)
+            and HEX32.match(row["salt"])
+        ):
+            raise Failure(where, "needs case, seq, field, value and a 16-byte hex salt")
+        label = f"{row['case']}#{row['seq']} personal.{row['field']}"
+        try:
+            text = canonical(row)
+        except ValueError:
+            text = b""
+        if text != line:
+            raise Failure(label, f"line {number} of {PERSONAL} is not canonical JSON")
+        key = (row["case"], row["seq"], row["field"])
+        if key in seen:
+            raise Failure(label, "appears twice")
+        seen.add(key)
+        expected = commitments.get(key)
+        if expected is None:
+            raise Failure(label, "has no commitment in the exported entries")
+        actual = hashlib.sha256(bytes.fromhex(row["salt"]) + canonical(row["value"])).hexdigest()
+        if actual != expected:
+            raise Failure(label, "does not match its commitment in the hashed entry")
     if number != manifest["personal_data"]["values"]:
         raise Failure(
             PERSONAL,
