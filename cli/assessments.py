@@ -187,7 +187,7 @@ def _show_clocks(
     if case is not None and not_started and not any(s.status == "not-started" for s in shown):
         names = ", ".join(s.clock for s in not_started)
         out.print(f"[dim]Not started yet: {escape(names)}.[/]")
-    if case is None:
+    if case is None and states:
         counts: dict[str, int] = {}
         for s in states:
             counts[s.status] = counts.get(s.status, 0) + 1
