@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ledger.errors import UsageError
 from projections.export import export_bundle
 
 from .common import app, emit_json, ledger, out
@@ -59,6 +60,12 @@ def export(
         help="Also export names and dates of birth (personal.jsonl), each checked against "
         "its commitment. Left out by default.",
     ),
+    report: str = typer.Option(
+        "auto",
+        "--report",
+        help="report.html: 'full' (a section per case: decision, reasons, chart, clocks, "
+        "QM2), 'index' (a list of the cases), or 'auto' (full up to 1000 cases).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Write an audit bundle: the entries (events.jsonl), a timeline (timeline.csv), a
@@ -68,6 +75,9 @@ def export(
     Personal data is left out unless --include-personal-data is given. A bundle of some
     cases, or of a date range, still verifies: left-out entries are listed as gaps.
     """
+    modes = {"auto": None, "full": True, "index": False}
+    if report not in modes:
+        raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
     led = ledger(ctx)
     summary = export_bundle(
         led,
@@ -78,6 +88,7 @@ def export(
         as_of=as_of,
         include_personal_data=include_personal_data,
         as_zip=True if as_zip else None,
+        full_report=modes[report],
     )
     if as_json:
         emit_json(summary.as_dict())

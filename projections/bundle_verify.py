@@ -17,7 +17,9 @@ case, or the personal value (``CASE#1 personal.name``):
 5. ``events.jsonl``'s own SHA-256, size and entry count.
 6. The RFC 9162 Merkle root.
 7. Each case's chain head, entry count and gaps.
-8. With personal data included, each value against its commitment.
+8. With a signed checkpoint, its Ed25519 signature and, for a whole-store bundle, the
+   Merkle root of the first ``count`` entries against the checkpoint's root.
+9. With personal data included, each value against its commitment.
 
 Memory stays flat: one line at a time, plus one head per case and the personal-data
 commitments (a few per case).
@@ -49,6 +51,10 @@ MANIFEST: Final = "manifest.json"
 MANIFEST_SHA: Final = "manifest.sha256"
 EVENTS: Final = "events.jsonl"
 PERSONAL: Final = "personal.jsonl"
+CHECKPOINT: Final = "checkpoint.json"
+_REGISTER_FIELDS: Final = frozenset(
+    {"type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref"}
+)
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _HEX32: Final = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK: Final = 1 << 20
@@ -79,6 +85,7 @@ class BundleVerifyResult:
     root: str | None
     manifest_sha256: str | None
     personal_data: bool | None
+    checkpoint: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,14 +97,16 @@ class BundleVerifyResult:
             "root": self.root,
             "manifest_sha256": self.manifest_sha256,
             "personal_data": self.personal_data,
+            "checkpoint": self.checkpoint,
             "bundle": self.bundle,
         }
 
     def summary(self) -> str:
         if self.ok:
             personal = "; every personal value matches its commitment" if self.personal_data else ""
+            cases = f"{self.cases} case{'' if self.cases == 1 else 's'}"
             return (
-                f"bundle {self.bundle}: {self.events} entries in {self.cases} cases; every "
+                f"bundle {self.bundle}: {self.events} entries in {cases}; every "
                 f"file hash, entry hash and chain link, and the Merkle root {self.root} "
                 f"hold{personal}"
             )
@@ -317,6 +326,17 @@ def _manifest_problem(m: Any) -> str | None:
         return "personal_data.included does not match whether personal.jsonl is listed"
     if personal["included"] and not _is_int(personal.get("values")):
         return "personal_data.values is missing"
+    checkpoint = m.get("checkpoint")
+    if checkpoint is not None and not (
+        isinstance(checkpoint, dict)
+        and checkpoint.get("file") == CHECKPOINT
+        and _is_int(checkpoint.get("count"))
+        and isinstance(checkpoint.get("root"), str)
+        and isinstance(checkpoint.get("applies"), bool)
+    ):
+        return "checkpoint must be null or {file, count, root, applies}"
+    if (checkpoint is not None) != (CHECKPOINT in paths):
+        return "checkpoint does not match whether checkpoint.json is listed"
     cases = m.get("cases")
     if not isinstance(cases, dict):
         return "cases is missing"
@@ -366,6 +386,7 @@ class _EventsPass:
     root: str
     heads: dict[str, _Head]
     commitments: dict[tuple[str, int, str], Any]
+    prefix_root: str | None
 
 
 class _Counter:
@@ -401,12 +422,17 @@ class _LineReader:
 
 
 def _check_events(
-    source: _Source, manifest: dict[str, Any], counter: _Counter, want_personal: bool
+    source: _Source,
+    manifest: dict[str, Any],
+    counter: _Counter,
+    want_personal: bool,
+    prefix: int | None,
 ) -> _EventsPass:
     cases: dict[str, Any] = manifest["cases"]
     heads: dict[str, _Head] = {}
     commitments: dict[tuple[str, int, str], Any] = {}
     tree = MerkleTree()
+    prefix_root = tree.root() if prefix == 0 else None
     last_position = 0
     number = 0
     sha256 = hashlib.sha256
@@ -489,13 +515,15 @@ def _check_events(
             head.hash = own
             head.count += 1
             add_leaf(own)
+            if tree.size == prefix:
+                prefix_root = tree.root()
             if want_personal:
                 for name, value in _personal_commitments(event).items():
                     commitments[(case, seq, name)] = value
             counter.events += 1
     sha = reader.sha
     size = reader.size
-    return _EventsPass(sha.hexdigest(), size, tree.root(), heads, commitments)
+    return _EventsPass(sha.hexdigest(), size, tree.root(), heads, commitments, prefix_root)
 
 
 def _check_cases(manifest: dict[str, Any], heads: dict[str, _Head]) -> None:
@@ -513,6 +541,69 @@ def _check_cases(manifest: dict[str, Any], heads: dict[str, _Head]) -> None:
             )
         if head.gap_index != len(info["gaps"]):
             raise BundleFailure(ref, "the manifest lists a gap that is not in events.jsonl")
+
+
+def _signature_holds(public_hex: str, message: bytes, signature_hex: str) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+        key.verify(bytes.fromhex(signature_hex), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _check_checkpoint(
+    source: _Source,
+    manifest: dict[str, Any],
+    events: int,
+    prefix_root: str | None,
+    trusted_key: str | None,
+) -> None:
+    declared = manifest.get("checkpoint")
+    if declared is None:
+        if trusted_key is not None:
+            raise BundleFailure(
+                CHECKPOINT, "the bundle carries no checkpoint to check the key against"
+            )
+        return
+    try:
+        checkpoint = json.loads(source.read(CHECKPOINT))
+    except ValueError:
+        raise BundleFailure(CHECKPOINT, "is not valid JSON") from None
+    if not (
+        isinstance(checkpoint, dict)
+        and isinstance(checkpoint.get("signature"), str)
+        and isinstance(checkpoint.get("public_key"), str)
+    ):
+        raise BundleFailure(CHECKPOINT, "needs a signature and a public_key")
+    body = {k: v for k, v in checkpoint.items() if k != "signature" and k not in _REGISTER_FIELDS}
+    try:
+        signed = _std_canonical(body)
+    except ValueError:
+        signed = b""
+    if not signed or not _signature_holds(
+        checkpoint["public_key"], signed, checkpoint["signature"]
+    ):
+        raise BundleFailure(CHECKPOINT, "the checkpoint's signature does not verify")
+    if checkpoint.get("count") != declared["count"] or checkpoint.get("root") != declared["root"]:
+        raise BundleFailure(CHECKPOINT, "does not match the checkpoint the manifest describes")
+    if trusted_key is not None and checkpoint["public_key"] != trusted_key.lower():
+        raise BundleFailure(CHECKPOINT, "was not signed by the key you trust")
+    if declared["applies"]:
+        if events < declared["count"]:
+            raise BundleFailure(
+                CHECKPOINT,
+                f"the bundle holds {events} entries, fewer than the {declared['count']} the "
+                "checkpoint counted",
+            )
+        if prefix_root != declared["root"]:
+            raise BundleFailure(
+                CHECKPOINT,
+                f"the first {declared['count']} entries do not hash to the checkpoint's root",
+            )
 
 
 def _check_personal(
@@ -564,8 +655,13 @@ def verify_bundle(
     *,
     expect_root: str | None = None,
     expect_manifest_sha256: str | None = None,
+    trusted_key: str | None = None,
 ) -> BundleVerifyResult:
-    """Check a bundle folder or ``.zip``; never raises for a bad bundle."""
+    """Check a bundle folder or ``.zip``; never raises for a bad bundle.
+
+    ``expect_root``, ``expect_manifest_sha256`` and ``trusted_key`` (the checkpoint
+    signer's Ed25519 public key, hex) are what the recipient was told by another route.
+    """
     path = Path(path)
     counter = _Counter()
     result = BundleVerifyResult(
@@ -608,7 +704,9 @@ def verify_bundle(
                 raise BundleFailure(
                     entry["path"], f"is {size} bytes, the manifest says {entry['bytes']}"
                 )
-        passed = _check_events(source, manifest, counter, included)
+        declared = manifest.get("checkpoint")
+        prefix = declared["count"] if declared and declared["applies"] else None
+        passed = _check_events(source, manifest, counter, included, prefix)
         result.root = passed.root
         if passed.sha256 != events_entry["sha256"]:
             raise BundleFailure(
@@ -631,6 +729,8 @@ def verify_bundle(
             )
         _check_cases(manifest, passed.heads)
         result.cases = len(passed.heads)
+        _check_checkpoint(source, manifest, counter.events, passed.prefix_root, trusted_key)
+        result.checkpoint = declared is not None
         if included:
             _check_personal(source, manifest, passed.commitments)
         if expect_root is not None and passed.root != expect_root.lower():

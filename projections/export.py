@@ -75,6 +75,7 @@ TIMELINE_FILE: Final = "timeline.csv"
 REPORT_FILE: Final = "report.html"
 VERIFY_MD: Final = "VERIFY.md"
 VERIFY_PY: Final = "verify.py"
+CHECKPOINT_FILE: Final = "checkpoint.json"
 MANIFEST_FILE: Final = "manifest.json"
 MANIFEST_SHA_FILE: Final = "manifest.sha256"
 
@@ -607,6 +608,7 @@ def _write_bundle(
     generated_at = _recorded_key(now)
     version = generator_version()
     # Pass 2: one case at a time, the files for people and the personal data.
+    detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
     personal_values, pass2_files = _write_case_files(
         ledger,
         work,
@@ -615,7 +617,7 @@ def _write_bundle(
         cutoff,
         include_personal,
         now=now,
-        detail=full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES,
+        detail=detail,
         bundle={
             "title": filters.describe().removeprefix("Exported: ").rstrip("."),
             "version": version,
@@ -629,6 +631,34 @@ def _write_bundle(
     )
     files.extend(pass2_files)
     subset = bool(filters.cases) or filters.narrowing
+    whole_store = filters.cases is None and not filters.narrowing
+    checkpoint = _latest_checkpoint(ledger, cutoff)
+    checkpoint_manifest: dict[str, Any] | None = None
+    if checkpoint is not None:
+        data = orjson.dumps(checkpoint, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        files.append(_write_file(work / CHECKPOINT_FILE, data + b"\n"))
+        checkpoint_manifest = {
+            "file": CHECKPOINT_FILE,
+            "count": checkpoint.get("count"),
+            "root": checkpoint.get("root"),
+            "signed_at": checkpoint.get("signed_at"),
+            "signed_by": checkpoint.get("signed_by"),
+            "public_key": checkpoint.get("public_key"),
+            "applies": whole_store,
+            "rule": (
+                "The latest signed checkpoint of the store (count, Merkle root over the first "
+                "count events in global order, Ed25519 signature over the canonical JSON of "
+                "checkpoint.json without its signature). "
+                + (
+                    "This bundle is the whole store in global order, so its first count "
+                    "entries must hash to the checkpoint's root: nothing before the "
+                    "checkpoint was removed, reordered or rewritten."
+                    if whole_store
+                    else "This bundle is a subset, so only the signature is checked here; "
+                    "compare the checkpoint with the one lodged outside the store."
+                )
+            ),
+        }
     verify_md = _template("VERIFY.md.jinja").render(
         events=tree.size,
         case_count=len(exported),
@@ -638,11 +668,20 @@ def _write_bundle(
         root=root,
         subset=subset or any(st.gaps or st.first_seq != 1 for st in exported.values()),
         personal=include_personal,
+        checkpoint=checkpoint_manifest,
     )
     files.append(_write_file(work / VERIFY_MD, verify_md.encode("utf-8")))
     checker = resources.files("projections").joinpath("data", "verify.py").read_bytes()
     files.append(_write_file(work / VERIFY_PY, checker))
-    order = [EVENTS_FILE, PERSONAL_FILE, TIMELINE_FILE, REPORT_FILE, VERIFY_MD, VERIFY_PY]
+    order = [
+        EVENTS_FILE,
+        PERSONAL_FILE,
+        TIMELINE_FILE,
+        REPORT_FILE,
+        CHECKPOINT_FILE,
+        VERIFY_MD,
+        VERIFY_PY,
+    ]
     files.sort(key=lambda f: order.index(f["path"]))
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -650,6 +689,7 @@ def _write_bundle(
         "generated_at": generated_at,
         "filters": filters.as_dict(),
         "subset": subset,
+        "report": "a section per case" if detail else "an index of the cases",
         "personal_data": {
             "included": include_personal,
             "file": PERSONAL_FILE if include_personal else None,
@@ -684,6 +724,7 @@ def _write_bundle(
             "root": root,
         },
         "chain": CHAIN_RULE,
+        "checkpoint": checkpoint_manifest,
         "cases": {ref: st.manifest() for ref, st in exported.items()},
         "files": files,
         "manifest_hash": (
@@ -706,6 +747,26 @@ def _write_bundle(
         zip=False,
         generated_at=generated_at,
     )
+
+
+#: Register bookkeeping around a checkpoint, not covered by its signature.
+REGISTER_FIELDS: Final = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")
+
+
+def _latest_checkpoint(ledger: _Ledger, cutoff: int) -> dict[str, Any] | None:
+    """The store's latest signed checkpoint that the exported stream covers (its last
+    position at or before the last position read), as it was signed."""
+    register_state = getattr(ledger, "register_state", None)
+    if not callable(register_state):
+        return None
+    try:
+        checkpoints = list(register_state().checkpoints)
+    except AttributeError:
+        return None
+    for entry in reversed(checkpoints):
+        if int(entry.get("last_position", 0)) <= cutoff:
+            return {k: v for k, v in entry.items() if k not in REGISTER_FIELDS}
+    return None
 
 
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:

@@ -775,3 +775,119 @@ def test_generated_at_uses_the_ledger_clock(scenario_store: str, tmp_path: Path)
     led.close()
     assert summary.generated_at == "2027-01-02T03:04:05.000000Z"
     assert manifest_of(tmp_path / "b")["generated_at"] == summary.generated_at
+
+
+# --- the store's signed checkpoint travels with the bundle -----------------------------------
+
+
+def _checkpointed(url: str, clock: FixedClock) -> tuple[Any, str]:
+    """The scenario, a checkpoint signed after entry 18, then the rest of the scenario."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from projections.checkpoint import make_checkpoint
+
+    led = open_ledger(url, clock)
+    lines = scenario_lines()
+    record(led, lines[:18])
+    key = Ed25519PrivateKey.generate()
+    make_checkpoint(led, key, led.recorder_for("admin"))
+    clock.advance(hours=1)
+    record(led, lines[18:])
+    public = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return led, public.hex()
+
+
+def test_a_whole_store_bundle_carries_and_checks_the_latest_checkpoint(
+    store_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    led, public = _checkpointed(store_url, clock)
+    export_bundle(led, tmp_path / "b")
+    export_bundle(led, tmp_path / "sub", cases=[CASE], occurred_from="2026-03-01")
+    led.close()
+    bundle = tmp_path / "b"
+    result = assert_verifies(bundle)
+    assert result["checkpoint"] is True
+    declared = manifest_of(bundle)["checkpoint"]
+    assert declared["count"] == 18 and declared["applies"] is True
+    assert declared["public_key"] == public
+    assert declared["root"] == merkle_root(e["hash"] for e in events_of(bundle)[:18])
+    # With the signer's key given separately, both checkers accept it; with another, not.
+    assert verify_bundle(bundle, trusted_key=public).ok
+    assert run_standalone(bundle, "--trusted-key", public)["ok"]
+    other = "11" * 32
+    ours = verify_bundle(bundle, trusted_key=other).as_dict()
+    theirs = run_standalone(bundle, "--trusted-key", other)
+    assert ours["ok"] is theirs["ok"] is False
+    assert ours["first_bad"] == theirs["first_bad"] == "checkpoint.json"
+    # A subset carries it too, its signature checked, its root not applicable.
+    sub = assert_verifies(tmp_path / "sub")
+    assert sub["checkpoint"] is True
+    assert manifest_of(tmp_path / "sub")["checkpoint"]["applies"] is False
+
+
+def test_the_checkpoint_catches_a_self_consistent_forgery(
+    store_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Drop entry 9, declare the hole a gap, recompute every count, hash and root: the
+    forgery is consistent, but the signed checkpoint's root over the first 18 entries
+    no longer matches."""
+    led, _ = _checkpointed(store_url, clock)
+    export_bundle(led, tmp_path / "b")
+    led.close()
+    bundle = tmp_path / "b"
+    path = bundle / "events.jsonl"
+    kept = [line for i, line in enumerate(path.read_bytes().splitlines(True)) if i != 8]
+    path.write_bytes(b"".join(kept))
+    hashes = [orjson.loads(line)["hash"] for line in kept]
+    manifest = manifest_of(bundle)
+    manifest["cases"][CASE].update(events=21, gaps=[[9, 9]])
+    manifest["events"]["count"] = 21
+    manifest["merkle"].update(root=merkle_root(hashes), size=21)
+    (bundle / "manifest.json").write_bytes(orjson.dumps(manifest))
+    reseal(bundle)
+    ours, _ = both_verdicts(bundle)
+    assert ours["ok"] is False
+    assert ours["first_bad"] == "checkpoint.json"
+    assert "do not hash to the checkpoint's root" in ours["failure"]
+
+
+def test_a_forged_checkpoint_signature_is_caught(
+    store_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    led, _ = _checkpointed(store_url, clock)
+    export_bundle(led, tmp_path / "b")
+    led.close()
+    bundle = tmp_path / "b"
+    checkpoint = json.loads((bundle / "checkpoint.json").read_bytes())
+    checkpoint["count"] = 17  # claim less, keep the signature
+    (bundle / "checkpoint.json").write_bytes(orjson.dumps(checkpoint))
+    reseal(bundle)
+    ours, _ = both_verdicts(bundle)
+    assert ours["first_bad"] == "checkpoint.json"
+    assert "signature does not verify" in ours["failure"]
+
+
+def test_standalone_ed25519_agrees_with_the_cryptography_package() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    sys.path.insert(0, str(standalone_checker().parent))
+    try:
+        import verify as standalone
+    finally:
+        sys.path.pop(0)
+    for i in range(8):
+        key = Ed25519PrivateKey.generate()
+        public = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        message = b"checkpoint %d" % i
+        signature = key.sign(message)
+        assert standalone.ed25519_verify(public, message, signature)
+        assert not standalone.ed25519_verify(public, message + b".", signature)
+        forged = bytearray(signature)
+        forged[i] ^= 1
+        assert not standalone.ed25519_verify(public, message, bytes(forged))

@@ -3,6 +3,7 @@
 
 Usage:
     python3 verify.py BUNDLE [--json] [--expect-root HEX] [--expect-manifest-sha256 HEX]
+                             [--trusted-key HEX]
 
 BUNDLE is the bundle's folder or its .zip file (default: the folder this script is in).
 Exit code 0: the bundle verifies.  1: it does not (the first failure is named).
@@ -20,9 +21,12 @@ What it checks, in this order (the first failure stops it):
  5. events.jsonl has the SHA-256, size and entry count the manifest gives.
  6. The RFC 9162 Merkle root over the entry hashes, in file order, is the manifest's.
  7. Each case's chain head (last seq and hash), entry count and gaps are the manifest's.
- 8. With personal data included: each value in personal.jsonl matches its commitment
+ 8. With a signed checkpoint (checkpoint.json): its Ed25519 signature; and for a
+    whole-store bundle, that its first `count` entries hash to the checkpoint's root.
+ 9. With personal data included: each value in personal.jsonl matches its commitment
     SHA-256(salt || canonical JSON of the value) in the hashed entry.
- 9. With --expect-root / --expect-manifest-sha256: the values you were given separately.
+10. With --expect-root / --expect-manifest-sha256 / --trusted-key: the values you were
+    given separately (the Merkle root, the manifest's SHA-256, the checkpoint signer).
 
 Canonical JSON is json.dumps(obj, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False) encoded as UTF-8: keys sorted, no spaces, strings as given.
@@ -49,6 +53,9 @@ MANIFEST = "manifest.json"
 MANIFEST_SHA = "manifest.sha256"
 EVENTS = "events.jsonl"
 PERSONAL = "personal.jsonl"
+CHECKPOINT = "checkpoint.json"
+#: Register bookkeeping around a checkpoint, not covered by its signature.
+REGISTER_FIELDS = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")
 GENESIS = "0" * 64
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -234,6 +241,89 @@ class Merkle:
         return node.hex()
 
 
+# --- Ed25519 signatures (RFC 8032 section 5.1.7), for the checkpoint ----------------------
+
+ED_P = 2**255 - 19
+ED_L = 2**252 + 27742317777372353535851937790883648493
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_I = pow(2, (ED_P - 1) // 4, ED_P)  # a square root of -1
+
+Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
+
+
+def ed_recover_x(y: int, sign: int) -> int | None:
+    if y >= ED_P:
+        return None
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P) % ED_P
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P != 0:
+        x = x * ED_I % ED_P
+    if (x * x - x2) % ED_P != 0:
+        return None
+    if (x & 1) != sign:
+        x = ED_P - x
+    return x
+
+
+def ed_add(a: Point, b: Point) -> Point:
+    p = ED_P
+    m = (a[1] - a[0]) * (b[1] - b[0]) % p
+    n = (a[1] + a[0]) * (b[1] + b[0]) % p
+    c = 2 * a[3] * b[3] * ED_D % p
+    z = 2 * a[2] * b[2] % p
+    e, f, g, h = n - m, z - c, z + c, n + m
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def ed_mul(scalar: int, point: Point) -> Point:
+    result: Point = (0, 1, 1, 0)
+    while scalar > 0:
+        if scalar & 1:
+            result = ed_add(result, point)
+        point = ed_add(point, point)
+        scalar >>= 1
+    return result
+
+
+def ed_equal(a: Point, b: Point) -> bool:
+    p = ED_P
+    return (a[0] * b[2] - b[0] * a[2]) % p == 0 and (a[1] * b[2] - b[1] * a[2]) % p == 0
+
+
+def ed_decompress(data: bytes) -> Point | None:
+    if len(data) != 32:
+        return None
+    y = int.from_bytes(data, "little")
+    sign = y >> 255
+    y &= (1 << 255) - 1
+    x = ed_recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % ED_P)
+
+
+ED_GY = 4 * pow(5, ED_P - 2, ED_P) % ED_P
+ED_GX = ed_recover_x(ED_GY, 0) or 0
+ED_G: Point = (ED_GX, ED_GY, 1, ED_GX * ED_GY % ED_P)
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is ``public``'s Ed25519 signature of ``message``."""
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a = ed_decompress(public)
+    r = ed_decompress(signature[:32])
+    if a is None or r is None:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= ED_L:
+        return False
+    h = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little")
+    return ed_equal(ed_mul(s, ED_G), ed_add(r, ed_mul(h % ED_L, a)))
+
+
 # --- the checks ----------------------------------------------------------------------
 
 
@@ -297,6 +387,17 @@ def manifest_problem(m: Any) -> str | None:
         return "personal_data.included does not match whether personal.jsonl is listed"
     if personal["included"] and not is_int(personal.get("values")):
         return "personal_data.values is missing"
+    checkpoint = m.get("checkpoint")
+    if checkpoint is not None and not (
+        isinstance(checkpoint, dict)
+        and checkpoint.get("file") == CHECKPOINT
+        and is_int(checkpoint.get("count"))
+        and isinstance(checkpoint.get("root"), str)
+        and isinstance(checkpoint.get("applies"), bool)
+    ):
+        return "checkpoint must be null or {file, count, root, applies}"
+    if (checkpoint is not None) != (CHECKPOINT in paths):
+        return "checkpoint does not match whether checkpoint.json is listed"
     cases = m.get("cases")
     if not isinstance(cases, dict):
         return "cases is missing"
@@ -357,13 +458,19 @@ class Progress:
 
 
 def check_events(
-    bundle: Bundle, manifest: dict[str, Any], progress: Progress, want_personal: bool
-) -> tuple[str, int, str, dict[str, list[Any]], dict[tuple[str, int, str], Any]]:
-    """Stream events.jsonl; return (sha256, size, Merkle root, heads, commitments)."""
+    bundle: Bundle,
+    manifest: dict[str, Any],
+    progress: Progress,
+    want_personal: bool,
+    prefix: int | None = None,
+) -> tuple[str, int, str, dict[str, list[Any]], dict[tuple[str, int, str], Any], str | None]:
+    """Stream events.jsonl; return (sha256, size, Merkle root, heads, commitments, and the
+    Merkle root of the first ``prefix`` entries when asked)."""
     cases = manifest["cases"]
     heads: dict[str, list[Any]] = {}  # case -> [last seq, last hash, entries, next gap]
     commitments: dict[tuple[str, int, str], Any] = {}
     tree = Merkle()
+    prefix_root = tree.root() if prefix == 0 else None
     last_position = 0
     reader = Lines(bundle, EVENTS)
     number = 0
@@ -425,11 +532,13 @@ def check_events(
         head[0], head[1] = seq, own
         head[2] += 1
         tree.add(own)
+        if tree.size == prefix:
+            prefix_root = tree.root()
         if want_personal:
             for name, value in personal_commitments(event).items():
                 commitments[(case, seq, name)] = value
         progress.events += 1
-    return reader.sha.hexdigest(), reader.size, tree.root(), heads, commitments
+    return reader.sha.hexdigest(), reader.size, tree.root(), heads, commitments, prefix_root
 
 
 def check_cases(manifest: dict[str, Any], heads: dict[str, list[Any]]) -> None:
@@ -444,6 +553,55 @@ def check_cases(manifest: dict[str, Any], heads: dict[str, list[Any]]) -> None:
             raise Failure(ref, f"has {count} entries, the manifest says {info['events']}")
         if gap_index != len(info["gaps"]):
             raise Failure(ref, "the manifest lists a gap that is not in events.jsonl")
+
+
+def check_checkpoint(
+    bundle: Bundle,
+    manifest: dict[str, Any],
+    events: int,
+    prefix_root: str | None,
+    trusted_key: str | None,
+) -> None:
+    declared = manifest.get("checkpoint")
+    if declared is None:
+        if trusted_key is not None:
+            raise Failure(CHECKPOINT, "the bundle carries no checkpoint to check the key against")
+        return
+    try:
+        checkpoint = json.loads(read_all(bundle, CHECKPOINT))
+    except ValueError:
+        raise Failure(CHECKPOINT, "is not valid JSON") from None
+    if not (
+        isinstance(checkpoint, dict)
+        and isinstance(checkpoint.get("signature"), str)
+        and isinstance(checkpoint.get("public_key"), str)
+    ):
+        raise Failure(CHECKPOINT, "needs a signature and a public_key")
+    body = {k: v for k, v in checkpoint.items() if k != "signature" and k not in REGISTER_FIELDS}
+    try:
+        public = bytes.fromhex(checkpoint["public_key"])
+        signature = bytes.fromhex(checkpoint["signature"])
+        good = ed25519_verify(public, canonical(body), signature)
+    except ValueError:
+        good = False
+    if not good:
+        raise Failure(CHECKPOINT, "the checkpoint's signature does not verify")
+    if checkpoint.get("count") != declared["count"] or checkpoint.get("root") != declared["root"]:
+        raise Failure(CHECKPOINT, "does not match the checkpoint the manifest describes")
+    if trusted_key is not None and checkpoint["public_key"] != trusted_key.lower():
+        raise Failure(CHECKPOINT, "was not signed by the key you trust")
+    if declared["applies"]:
+        if events < declared["count"]:
+            raise Failure(
+                CHECKPOINT,
+                f"the bundle holds {events} entries, fewer than the {declared['count']} the "
+                "checkpoint counted",
+            )
+        if prefix_root != declared["root"]:
+            raise Failure(
+                CHECKPOINT,
+                f"the first {declared['count']} entries do not hash to the checkpoint's root",
+            )
 
 
 def check_personal(
@@ -493,7 +651,10 @@ def check_personal(
 
 
 def verify(
-    path: str | Path, expect_root: str | None = None, expect_manifest: str | None = None
+    path: str | Path,
+    expect_root: str | None = None,
+    expect_manifest: str | None = None,
+    trusted_key: str | None = None,
 ) -> dict[str, Any]:
     """Check a bundle; return a dict with ok, events, cases, first_bad, failure, root."""
     progress = Progress()
@@ -506,6 +667,7 @@ def verify(
         "root": None,
         "manifest_sha256": None,
         "personal_data": None,
+        "checkpoint": None,
     }
     try:
         bundle = open_bundle(Path(path))
@@ -520,7 +682,11 @@ def verify(
                 events_entry = entry
             else:
                 check_file(bundle, entry)
-        digest, size, root, heads, commitments = check_events(bundle, manifest, progress, included)
+        declared = manifest.get("checkpoint")
+        prefix = declared["count"] if declared and declared["applies"] else None
+        digest, size, root, heads, commitments, prefix_root = check_events(
+            bundle, manifest, progress, included, prefix
+        )
         result["root"] = root
         if digest != events_entry["sha256"]:
             raise Failure(
@@ -541,6 +707,8 @@ def verify(
             )
         check_cases(manifest, heads)
         result["cases"] = len(heads)
+        check_checkpoint(bundle, manifest, progress.events, prefix_root, trusted_key)
+        result["checkpoint"] = declared is not None
         if included:
             check_personal(bundle, manifest, commitments)
         if expect_root is not None and root != expect_root.lower():
@@ -564,7 +732,7 @@ def main(argv: list[str]) -> int:
     if as_json:
         args.remove("--json")
     expect = {}
-    for option in ("--expect-root", "--expect-manifest-sha256"):
+    for option in ("--expect-root", "--expect-manifest-sha256", "--trusted-key"):
         if option in args:
             at = args.index(option)
             if at + 1 >= len(args):
@@ -576,12 +744,18 @@ def main(argv: list[str]) -> int:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     path = Path(args[0]) if args else Path(__file__).resolve().parent
-    result = verify(path, expect.get("--expect-root"), expect.get("--expect-manifest-sha256"))
+    result = verify(
+        path,
+        expect.get("--expect-root"),
+        expect.get("--expect-manifest-sha256"),
+        expect.get("--trusted-key"),
+    )
     if as_json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     elif result["ok"]:
         print(
-            f"OK {path}: {result['events']} entries in {result['cases']} cases; every file "
+            f"OK {path}: {result['events']} entries in {result['cases']} "
+            f"case{'' if result['cases'] == 1 else 's'}; every file "
             f"hash, entry hash and chain link, and the Merkle root {result['root']} hold"
             + ("; every personal value matches its commitment" if result["personal_data"] else "")
         )
