@@ -49,7 +49,17 @@ class Session:
         """Open the store once, on first use by a command."""
         if self.ledger is None:
             self.ledger = CaseLedger(parse_store(self.store))
+            _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
+
+
+_OPEN_LEDGERS: list[CaseLedger] = []
+
+
+def close_open_ledgers() -> None:
+    """Close the stores this invocation opened (connections go back to the server)."""
+    while _OPEN_LEDGERS:
+        _OPEN_LEDGERS.pop().close()
 
 
 STORE_HELP = (
@@ -107,6 +117,8 @@ def run(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted: nothing more was written")
         raise SystemExit(130) from None
+    finally:
+        close_open_ledgers()
 
 
 def debug_enabled() -> bool:

@@ -70,6 +70,8 @@ def pg_store_url() -> Iterator[str]:
     try:
         yield f"{PG_URL}{sep}schema={schema}"
     finally:
+        while _OPENED:  # close the test's connections before dropping its schema
+            _OPENED.pop().close()
         _drop_schema(schema)
 
 
@@ -115,12 +117,25 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 9, 1, 9, 0, tzinfo=UTC))
 
 
+_OPENED: list[Any] = []
+
+
 def open_ledger(url: str, clock: Callable[[], datetime] | None = None) -> Any:
-    """Open the real ledger on a store URL."""
+    """Open the real ledger on a store URL (closed at the end of the test)."""
     from ledger.application import CaseLedger
     from ledger.store import parse_store
 
-    return CaseLedger(parse_store(url), clock=clock)
+    ledger = CaseLedger(parse_store(url), clock=clock)
+    _OPENED.append(ledger)
+    return ledger
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers() -> Iterator[None]:
+    """Close every ledger a test opened, so PostgreSQL connections do not pile up."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 @dataclass
