@@ -128,13 +128,29 @@ def pages() -> dict[str, str]:
     return {"events.md": events_page(), "cli.md": cli_page()}
 
 
-def main() -> None:
-    """Rewrite ``docs/reference/``."""
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite ``docs/reference/`` (or, with ``--check``, only say whether it is stale)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write("usage: python -m cli.reference [--check]\n"
+                         "Rewrite docs/reference/ from the code; --check exits 1 if stale.\n")
+        return 0
+    if args == ["--check"]:
+        stale = [n for n, t in pages().items()
+                 if not (REFERENCE / n).exists()
+                 or (REFERENCE / n).read_text(encoding="utf-8") != t]
+        for name in stale:
+            sys.stderr.write(f"docs/reference/{name} is stale\n")
+        return 1 if stale else 0
+    if args:
+        sys.stderr.write(f"unknown arguments: {' '.join(args)} (try --help)\n")
+        return 2
     REFERENCE.mkdir(parents=True, exist_ok=True)
     for name, text in pages().items():
         (REFERENCE / name).write_text(text, encoding="utf-8")
         sys.stderr.write(f"wrote docs/reference/{name}\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
