@@ -52,12 +52,19 @@ def show(renderable: Any) -> None:
     out.print(renderable, soft_wrap=False)
 
 
+def _open(ctx: typer.Context) -> Any:
+    """The invocation's ledger, closed (its connections released) when the command ends."""
+    led = ledger(ctx)
+    ctx.call_on_close(led.close)
+    return led
+
+
 def _times(
     ctx: typer.Context, as_of: str | None, on: str | None
 ) -> tuple[Any, datetime | None, datetime | None, datetime]:
     from projections.when import parse_as_of, parse_on
 
-    led = ledger(ctx)
+    led = _open(ctx)
     now = led.clock()
     as_of_time = parse_as_of(as_of, now) if as_of else None
     on_time = parse_on(on, now) if on else None
@@ -399,7 +406,7 @@ def reindex(
     current by themselves; this is for repair and after upgrades)."""
     from projections.index import CaseIndex
 
-    led = ledger(ctx)
+    led = _open(ctx)
     index = CaseIndex(led)
     started = time.perf_counter()
     with Progress(

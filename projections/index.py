@@ -29,9 +29,11 @@ backdating and corrections, that every indexed status equals the fold's.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -70,7 +72,7 @@ INDEX_NAME: Final = "case_index"
 BATCH_SIZE: Final = 5000
 """Entries per transaction when catching up."""
 
-REBUILD_BATCH_SIZE: Final = 20000
+REBUILD_BATCH_SIZE: Final = 50000
 """Entries per transaction when rebuilding from zero (fewer rewrites of busy cases)."""
 
 CACHE_LIMIT: Final = 200_000
@@ -172,7 +174,6 @@ INDEX_COLUMNS: Final[tuple[str, ...]] = (
     "open_request_count",
     "last_recorded_at",
     "last_position",
-    "state",
 )
 
 MilestoneValues = tuple[str, int, str, str, str, str, int, str, bool, str]
@@ -275,7 +276,7 @@ class IndexRow:
 
     @staticmethod
     def from_values(values: Sequence[Any]) -> IndexRow:
-        """A row as read back (``state`` not selected)."""
+        """A row as read back."""
         data = dict(zip(INDEX_COLUMNS, values, strict=False))
         requests = data["open_requests"]
         if isinstance(requests, (str, bytes)):
@@ -317,79 +318,64 @@ class IndexRow:
 # --- the per-case summary (incremental fold over milestones) ---------------------------
 
 
+_FACTS: Final[dict[str, tuple[str, ...]]] = dict(FACT_FIELDS)
+
+
 def facts_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """The compact facts of a stored record (:data:`FACT_FIELDS`)."""
     kind = record["type"]
-    facts = {name: record[name] for name in FACT_FIELDS.get(kind, ()) if name in record}
+    facts = {name: record[name] for name in _FACTS.get(kind, ()) if name in record}
     if kind == "EntryCorrected":
         facts["changed"] = sorted(record["changes"])
     return facts
 
 
-def milestone_values(record: Mapping[str, Any], facts: Mapping[str, Any]) -> MilestoneValues:
-    """The ``case_milestones`` row of a stored record."""
-    occurred = record["occurred_at"]
-    return (
-        record["case"],
-        record["seq"],
-        record["type"],
-        occurred,
-        occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
-        record["recorded_at"],
-        record["position"],
-        record.get("actor", ""),
-        False,
-        orjson.dumps(facts).decode(),
-    )
-
-
-def corrected_milestone(target: Milestone, changes: Mapping[str, Any]) -> Milestone:
-    """The milestone of an entry after a correction's ``changes``."""
-    fields = FACT_FIELDS.get(target.type, ())
-    facts = dict(target.facts)
-    for name in fields:
+def _patch(row: list[Any], changes: Mapping[str, Any]) -> None:
+    """Apply a correction's ``changes`` to a milestone row being written (a list in
+    :data:`MILESTONE_COLUMNS` order, ``facts`` still a dict)."""
+    facts = dict(row[9])
+    for name in _FACTS.get(row[2], ()):
         if name in changes:
             facts[name] = changes[name]
-    occurred = target.occurred_at
     if "occurred_at" in changes:
         occurred = corrected_occurred_at(changes["occurred_at"])
-    return Milestone(
-        case=target.case,
-        seq=target.seq,
-        type=target.type,
-        occurred_at=occurred,
-        occurred_day=occurred_day(occurred).isoformat(),
-        recorded_at=target.recorded_at,
-        position=target.position,
-        actor=target.actor,
-        corrected=True,
-        facts=MappingProxyType(facts),
-    )
+        row[3] = occurred
+        row[4] = occurred_day(occurred).isoformat()
+    row[8] = True
+    row[9] = facts
 
 
 class CaseSummary:
-    """One case's index row, folded incrementally over its milestones in ``seq`` order.
+    """One case's index row, folded incrementally, corrections included, in ``seq`` order.
 
-    :meth:`add` handles every entry but a correction's effect; a correction makes the
-    caller recompute the summary with :meth:`from_milestones` over the case's (corrected)
-    milestones.  The state is JSON, stored in ``case_index.state`` so a later catch-up
-    resumes without reading the case's milestones.
+    It keeps, besides counts per entry type, the few entries whose fields the row is
+    derived from (each timed milestone, notifications, decisions, requests and their
+    replies), with corrections applied in place; the first times, the decision in force
+    and the open requests are derived from them with the fold's own rules, incrementally
+    for a new entry and again from the kept entries after a correction.  A catch-up keeps
+    the summaries of the cases it has seen in memory; a new process rebuilds a case's
+    summary from its (corrected) ``case_milestones`` rows (:meth:`from_milestones`).
     """
 
     __slots__ = (
+        "_agencies",
+        "_decision",
+        "_first",
+        "_national",
+        "_open",
         "aware_date",
         "case",
-        "decision",
+        "counts",
         "decisions",
         "entries",
-        "first",
+        "exchanges",
         "incident_date",
         "last_position",
         "last_recorded_at",
-        "national",
+        "notices",
         "regime",
-        "requests",
         "subject",
+        "times",
     )
 
     def __init__(self, case: str) -> None:
@@ -398,16 +384,27 @@ class CaseSummary:
         self.subject = ""
         self.incident_date: str | None = None
         self.aware_date: str | None = None
-        self.first: dict[str, list[Any]] = {}
-        """Entry type -> [occurred_at, seq] of its first entry on the timeline."""
-        self.national: list[Any] | None = None
-        self.decision: dict[str, Any] | None = None
-        self.decisions = 0
-        self.requests: dict[str, list[Any]] = {}
-        """Open request_id -> [agency, due, ref]."""
+        self.counts: dict[str, int] = {}
+        self.times: dict[str, list[list[Any]]] = {}
+        """Timed entry type -> [[occurred_at, seq], ...]."""
+        self.notices: list[list[Any]] = []
+        """[[seq, occurred_at, recipients], ...] of ``IncidentNotified``."""
+        self.decisions: list[list[Any]] = []
+        """[[seq, occurred_at, outcome, recorded_at], ...] of ``DecisionMade``."""
+        self.exchanges: list[list[Any]] = []
+        """[[seq, type, agency, request_id, due], ...] of requests, replies, refusals."""
         self.entries = 0
         self.last_recorded_at = ""
         self.last_position = 0
+        self._first: dict[str, tuple[Any, str]] = {}
+        self._national: tuple[Any, str] | None = None
+        self._decision: tuple[Any, list[Any]] | None = None
+        self._open: dict[str, list[Any]] = {}
+        """Open request_id -> [agency, due, ref]."""
+        self._agencies: dict[str, str] = {}
+        """Open request_id -> agency (what :func:`answered_request` reads)."""
+
+    # --- folding ----------------------------------------------------------------------
 
     def add(
         self,
@@ -417,102 +414,171 @@ class CaseSummary:
         recorded_at: str,
         position: int,
         facts: Mapping[str, Any],
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
-        """Fold one more entry (the next in ``seq`` order) into the summary."""
+        """Fold the next entry (in ``seq`` order); ``changes`` for a correction."""
         self.entries += 1
         if recorded_at > self.last_recorded_at:
             self.last_recorded_at = recorded_at
         if position > self.last_position:
             self.last_position = position
         if kind == "EntryCorrected":
+            if changes is not None:
+                self.correct(parse_ref(facts["corrects"])[1], changes)
             return
-        first = self.first.get(kind)
-        if first is None or timeline_key(occurred_at, seq) < timeline_key(first[0], first[1]):
-            self.first[kind] = [occurred_at, seq]
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if kind not in MILESTONE_TIMES:
+            if kind in _EXCHANGES:
+                self._exchange(
+                    [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+                )
+            return
+        key = timeline_key(occurred_at, seq)
+        self.times.setdefault(kind, []).append([occurred_at, seq])
+        first = self._first.get(kind)
+        if first is None or key < first[0]:
+            self._first[kind] = (key, occurred_at)
         if kind == "CaseReferred":
             self.regime = facts.get("regime", "")
             self.subject = facts.get("subject", "")
             self.incident_date = facts.get("incident_date")
             self.aware_date = facts.get("aware_date")
         elif kind == "IncidentNotified":
-            if NATIONAL_RECIPIENT.get(self.regime) in facts.get("recipients", ()) and (
-                self.national is None
-                or timeline_key(occurred_at, seq) < timeline_key(self.national[0], self.national[1])
+            recipients = facts.get("recipients", ())
+            self.notices.append([seq, occurred_at, recipients])
+            national = self._national
+            if NATIONAL_RECIPIENT.get(self.regime) in recipients and (
+                national is None or key < national[0]
             ):
-                self.national = [occurred_at, seq]
+                self._national = (key, occurred_at)
         elif kind == "DecisionMade":
-            self.decisions += 1
-            current = self.decision
-            if current is None or timeline_key(occurred_at, seq) > timeline_key(
-                current["occurred_at"], current["seq"]
-            ):
-                self.decision = {
-                    "seq": seq,
-                    "outcome": facts.get("outcome", ""),
-                    "occurred_at": occurred_at,
-                    "recorded_at": recorded_at,
-                }
+            made = [seq, occurred_at, facts.get("outcome", ""), recorded_at]
+            self.decisions.append(made)
+            current = self._decision
+            if current is None or key > current[0]:
+                self._decision = (key, made)
         elif kind == "InformationRequested":
-            self.requests[facts["request_id"]] = [
-                facts.get("agency"),
-                facts.get("due"),
-                f"{self.case}#{seq}",
-            ]
-        elif kind in ("InformationReceived", "InformationDeclined"):
-            closed = answered_request({k: v[0] for k, v in self.requests.items()}, dict(facts))
-            if closed is not None:
-                del self.requests[closed]
+            self._exchange(
+                [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+            )
+
+    def _exchange(self, item: list[Any]) -> None:
+        self.exchanges.append(item)
+        self._step(item)
+
+    def _step(self, item: list[Any]) -> None:
+        seq, kind, agency, request_id, due = item
+        if kind == "InformationRequested":
+            self._open[request_id] = [agency, due, f"{self.case}#{seq}"]
+            self._agencies[request_id] = agency
+            return
+        closed = answered_request(self._agencies, {"agency": agency, "request_id": request_id})
+        if closed is not None:
+            del self._open[closed]
+            del self._agencies[closed]
+
+    def correct(self, target: int, changes: Mapping[str, Any]) -> None:
+        """Apply a correction of entry ``target`` to the kept entries and derive again
+        what they feed."""
+        occurred = (
+            corrected_occurred_at(changes["occurred_at"]) if "occurred_at" in changes else None
+        )
+        if occurred is not None:
+            for kind, timed in self.times.items():
+                for item in timed:
+                    if item[1] == target:
+                        item[0] = occurred
+                        self._derive_first(kind)
+        national = False
+        if target == 1:
+            for name in ("regime", "subject", "incident_date", "aware_date"):
+                if name in changes:
+                    setattr(self, name, changes[name])
+            national = "regime" in changes
+        for notice in self.notices:
+            if notice[0] == target:
+                notice[1] = occurred or notice[1]
+                notice[2] = changes.get("recipients", notice[2])
+                national = True
+        if national:
+            self._derive_national()
+        for made in self.decisions:
+            if made[0] == target:
+                made[1] = occurred or made[1]
+                made[2] = changes.get("outcome", made[2])
+                self._derive_decision()
+        for item in self.exchanges:
+            if item[0] == target:
+                for i, name in ((2, "agency"), (3, "request_id"), (4, "due")):
+                    if name in changes:
+                        item[i] = changes[name]
+                self._derive_open()
+
+    def _derive_first(self, kind: str) -> None:
+        self._first[kind] = min(
+            ((timeline_key(occurred, seq), occurred) for occurred, seq in self.times[kind]),
+            key=lambda pair: pair[0],
+        )
+
+    def _derive_national(self) -> None:
+        national = NATIONAL_RECIPIENT.get(self.regime)
+        notices = [
+            (timeline_key(occurred, seq), occurred)
+            for seq, occurred, recipients in self.notices
+            if national in recipients
+        ]
+        self._national = min(notices, key=lambda pair: pair[0]) if notices else None
+
+    def _derive_decision(self) -> None:
+        decisions = [(timeline_key(made[1], made[0]), made) for made in self.decisions]
+        self._decision = max(decisions, key=lambda pair: pair[0]) if decisions else None
+
+    def _derive_open(self) -> None:
+        self._open = {}
+        self._agencies = {}
+        for item in self.exchanges:
+            self._step(item)
 
     @classmethod
     def from_milestones(cls, case: str, milestones: Iterable[Milestone]) -> CaseSummary:
-        """The summary of a case's (corrected) milestones, folded in ``seq`` order."""
+        """The summary of a case's milestones (corrections already applied to them)."""
         summary = cls(case)
         for m in sorted(milestones, key=lambda m: m.seq):
             summary.add(m.seq, m.type, m.occurred_at, m.recorded_at, m.position, m.facts)
         return summary
 
+    # --- reading ----------------------------------------------------------------------
+
     def stage(self) -> str:
         """The stage (:func:`projections.case_view.stage_of`)."""
-        outcome = self.decision["outcome"] if self.decision is not None else None
-        return stage_of(self.first.keys(), outcome)
+        decision = self._decision
+        return stage_of(self.counts.keys(), decision[1][2] if decision is not None else None)
 
     def decision_summary(self) -> dict[str, Any] | None:
         """``{ref, outcome, occurred_at, recorded_at}`` of the decision in force."""
-        d = self.decision
-        if d is None:
+        if self._decision is None:
             return None
+        seq, occurred_at, outcome, recorded_at = self._decision[1]
         return {
-            "ref": f"{self.case}#{d['seq']}",
-            "outcome": d["outcome"],
-            "occurred_at": d["occurred_at"],
-            "recorded_at": d["recorded_at"],
+            "ref": f"{self.case}#{seq}",
+            "outcome": outcome,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at,
         }
 
     def open_requests(self) -> list[dict[str, Any]]:
         """The open requests, as ``status`` prints them."""
         return [
             {"agency": agency, "request_id": request_id, "due": due, "ref": ref}
-            for request_id, (agency, due, ref) in self.requests.items()
+            for request_id, (agency, due, ref) in self._open.items()
         ]
-
-    def to_state(self) -> str:
-        """The summary as JSON text."""
-        return orjson.dumps({name: getattr(self, name) for name in self.__slots__}).decode()
-
-    @classmethod
-    def from_state(cls, state: str | bytes) -> CaseSummary:
-        """The inverse of :meth:`to_state`."""
-        data = orjson.loads(state)
-        summary = cls(data["case"])
-        for name in cls.__slots__:
-            setattr(summary, name, data[name])
-        return summary
 
     def values(self) -> tuple[Any, ...]:
         """The ``case_index`` row (:data:`INDEX_COLUMNS`)."""
-        d = self.decision
+        decision = self.decision_summary()
         requests = self.open_requests()
-        first = self.first
+        first = self._first
+        national = self._national
         return (
             self.case,
             self.regime,
@@ -521,23 +587,27 @@ class CaseSummary:
             self.entries,
             self.incident_date,
             self.aware_date,
-            *(first[kind][0] if kind in first else None for kind in MILESTONE_TIMES),
-            self.national[0] if self.national is not None else None,
-            f"{self.case}#{d['seq']}" if d is not None else None,
-            d["outcome"] if d is not None else None,
-            d["occurred_at"] if d is not None else None,
-            d["recorded_at"] if d is not None else None,
-            self.decisions,
+            *(first[kind][1] if kind in first else None for kind in MILESTONE_TIMES),
+            national[1] if national is not None else None,
+            decision["ref"] if decision is not None else None,
+            decision["outcome"] if decision is not None else None,
+            decision["occurred_at"] if decision is not None else None,
+            decision["recorded_at"] if decision is not None else None,
+            len(self.decisions),
             orjson.dumps(requests).decode(),
             len(requests),
             self.last_recorded_at,
             self.last_position,
-            self.to_state(),
         )
 
     def row(self) -> IndexRow:
         """The summary as an :class:`IndexRow`."""
         return IndexRow.from_values(self.values())
+
+
+_EXCHANGES: Final = frozenset(
+    {"InformationRequested", "InformationReceived", "InformationDeclined"}
+)
 
 
 # --- storage --------------------------------------------------------------------------
@@ -550,9 +620,11 @@ class IndexBackend(Protocol):
 
     def tracked_position(self) -> int: ...
 
-    def load_states(self, cases: Sequence[str]) -> dict[str, str]: ...
+    def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]: ...
 
-    def load_milestones(self, case: str) -> list[Milestone]: ...
+    def load_milestone_rows(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Milestone]: ...
 
     def count_milestones(self) -> int: ...
 
@@ -562,7 +634,7 @@ class IndexBackend(Protocol):
         self,
         start: int,
         end: int,
-        new: Sequence[MilestoneValues],
+        new: Sequence[Sequence[Any]],
         changed: Sequence[Milestone],
         rows: Sequence[tuple[Any, ...]],
     ) -> bool: ...
@@ -599,34 +671,68 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             f"CREATE TABLE IF NOT EXISTS case_index ({columns}) WITHOUT ROWID",
             "CREATE INDEX IF NOT EXISTS case_index_stage ON case_index (stage, regime)",
             "CREATE INDEX IF NOT EXISTS case_index_regime ON case_index (regime)",
+            # Rows go in by position (the rowid), so inserting is an append; a case's
+            # entries are found through the unique (case_ref, seq) index.
             "CREATE TABLE IF NOT EXISTS case_milestones ("
             "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, "
             "occurred_at TEXT NOT NULL, occurred_day TEXT NOT NULL, "
-            "recorded_at TEXT NOT NULL, position INTEGER NOT NULL, actor TEXT NOT NULL, "
-            "corrected INTEGER NOT NULL, facts TEXT NOT NULL, "
-            "PRIMARY KEY (case_ref, seq)) WITHOUT ROWID",
+            "recorded_at TEXT NOT NULL, position INTEGER PRIMARY KEY, actor TEXT NOT NULL, "
+            "corrected INTEGER NOT NULL, facts TEXT NOT NULL)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS case_milestones_case "
+            "ON case_milestones (case_ref, seq)",
             "CREATE INDEX IF NOT EXISTS case_milestones_type "
             "ON case_milestones (type, occurred_day)",
         ]
         return statements
 
+    def create_table(self) -> None:
+        # Tables made by an earlier layout of the index are dropped, to be rebuilt.
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("PRAGMA table_info(case_milestones)")
+            columns = {row[1]: row[5] for row in c.fetchall()}
+            c.execute("PRAGMA table_info(case_index)")
+            old_index = "state" in {row[1] for row in c.fetchall()}
+        if (columns and columns.get("position") != 1) or old_index:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute("DROP TABLE IF EXISTS case_milestones")
+                c.execute("DROP TABLE IF EXISTS case_index")
+                c.execute("DELETE FROM tracking WHERE application_name=?", (INDEX_NAME,))
+        super().create_table()
+
     def tracked_position(self) -> int:
         return int(self.max_tracking_id(INDEX_NAME) or 0)
 
-    def load_states(self, cases: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]:
+        out: dict[str, list[Milestone]] = {}
+        columns = ", ".join(MILESTONE_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
             for chunk in _chunks(cases, 500):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
-                    f"SELECT case_ref, state FROM case_index WHERE case_ref IN ({marks})",
+                    f"SELECT {columns} FROM case_milestones WHERE case_ref IN ({marks}) "
+                    "ORDER BY case_ref, seq",
                     tuple(chunk),
                 )
-                out.update((row[0], row[1]) for row in c.fetchall())
+                for row in c.fetchall():
+                    milestone = Milestone.from_values(tuple(row))
+                    out.setdefault(milestone.case, []).append(milestone)
         return out
 
-    def load_milestones(self, case: str) -> list[Milestone]:
-        return self.select_milestones(case, None)
+    def load_milestone_rows(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Milestone]:
+        out: dict[tuple[str, int], Milestone] = {}
+        columns = ", ".join(MILESTONE_COLUMNS)
+        with self.datastore.transaction(commit=False) as c:
+            for case, seq in keys:
+                c.execute(
+                    f"SELECT {columns} FROM case_milestones WHERE case_ref=? AND seq=?",
+                    (case, seq),
+                )
+                row = c.fetchone()
+                if row is not None:
+                    out[(case, seq)] = Milestone.from_values(tuple(row))
+        return out
 
     def count_milestones(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -642,7 +748,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         self,
         start: int,
         end: int,
-        new: Sequence[MilestoneValues],
+        new: Sequence[Sequence[Any]],
         changed: Sequence[Milestone],
         rows: Sequence[tuple[Any, ...]],
     ) -> bool:
@@ -701,7 +807,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         self, stage: str | None, regime: str | None, case: str | None
     ) -> list[IndexRow]:
         where, params = _filters(stage=stage, regime=regime, case_ref=case, mark="?")
-        columns = ", ".join(INDEX_COLUMNS[:-1])
+        columns = ", ".join(INDEX_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
             return [IndexRow.from_values(tuple(row)) for row in c.fetchall()]
@@ -777,6 +883,8 @@ class CaseIndex:
         self.backend = open_backend(ledger)
         self._cache: dict[str, CaseSummary] = {}
         self._cache_at = -1
+        self._complete = False
+        """Whether the cache holds every indexed case (it was filled from position 0)."""
 
     # --- keeping current --------------------------------------------------------------
 
@@ -791,27 +899,56 @@ class CaseIndex:
         tracked position is still the one it was computed from.
         """
         size = batch_size or self.batch_size
+        collecting = gc.isenabled()
+        gc.disable()  # a batch makes many small objects, none of them cyclic
+        try:
+            return self._catch_up(size, progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _read(self, after: int, size: int) -> list[dict[str, Any]]:
+        return list(itertools.islice(self.ledger.iter_records(after=after), size))
+
+    def _catch_up(self, size: int, progress: Progress | None) -> int:
         applied = 0
         total = 0
-        while True:
-            start = self.position()
-            records = list(itertools.islice(self.ledger.iter_records(after=start), size))
-            if not records:
-                return applied
-            if progress is not None and total == 0:
-                indexed = self.backend.count_milestones() if start else 0
-                total = max(len(records), self.ledger.count_events() - indexed)
-            try:
-                ok = self._apply(start, records)
-            except BaseException:
-                self._forget()
-                raise
-            if not ok:
-                self._forget()
-                continue
-            applied += len(records)
-            if progress is not None:
-                progress(applied, max(total, applied))
+        start = self.position()
+        records = self._read(start, size)
+        if not records:
+            return 0
+        # While one batch is folded and written, the next is read (in a thread: the
+        # database drivers release the GIL while they wait).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-index") as reader:
+            while records:
+                if progress is not None and total == 0:
+                    indexed = self.backend.count_milestones() if start else 0
+                    total = max(len(records), self.ledger.count_events() - indexed)
+                end = int(records[-1]["position"])
+                ahead = reader.submit(self._read, end, size) if len(records) == size else None
+                try:
+                    ok = self._apply(start, records)
+                except BaseException:
+                    self._forget()
+                    raise
+                if ok:
+                    applied += len(records)
+                    if progress is not None:
+                        progress(applied, max(total, applied))
+                    start = end
+                    records = ahead.result() if ahead is not None else []
+                    if ahead is None:
+                        # A short batch was the end of the log when it was read; look
+                        # once more for entries recorded since.
+                        records = self._read(start, size)
+                else:
+                    # Another process moved the index on: carry on from where it is.
+                    self._forget()
+                    if ahead is not None:
+                        ahead.cancel()
+                    start = self.position()
+                    records = self._read(start, size)
+        return applied
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Empty the index and apply the whole log again, from position zero."""
@@ -822,58 +959,75 @@ class CaseIndex:
     def _forget(self) -> None:
         self._cache = {}
         self._cache_at = -1
+        self._complete = False
 
     def _apply(self, start: int, records: Sequence[dict[str, Any]]) -> bool:
         """Fold one batch into the touched cases' rows and write it in one transaction."""
         end = int(records[-1]["position"])
         if self._cache_at != start or len(self._cache) > CACHE_LIMIT:
-            self._cache = {}
+            self._forget()
+        if start == 0:
+            self._complete = True  # every indexed case will be in the cache
         cache = self._cache
         summaries: dict[str, CaseSummary] = {}
-        if start > 0:
+        if not self._complete:
             unknown = sorted({r["case"] for r in records} - cache.keys())
             if unknown:
-                for case, state in self.backend.load_states(unknown).items():
-                    summaries[case] = CaseSummary.from_state(state)
-        new: dict[tuple[str, int], MilestoneValues] = {}
-        changed: dict[tuple[str, int], Milestone] = {}
-        full: dict[str, dict[int, Milestone]] = {}
+                for case, kept in self.backend.load_case_milestones(unknown).items():
+                    summaries[case] = CaseSummary.from_milestones(case, kept)
+        new: dict[tuple[str, int], list[Any]] = {}
+        patches: dict[tuple[str, int], dict[str, Any]] = {}
         for record in records:
             case = record["case"]
             seq = record["seq"]
             kind = record["type"]
+            occurred = record["occurred_at"]
+            recorded = record["recorded_at"]
+            position = record["position"]
             facts = facts_of(record)
-            values = milestone_values(record, facts)
-            new[(case, seq)] = values
+            new[(case, seq)] = [
+                case,
+                seq,
+                kind,
+                occurred,
+                occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
+                recorded,
+                position,
+                record.get("actor", ""),
+                False,
+                facts,
+            ]
             summary = summaries.get(case)
             if summary is None:
                 summary = cache.get(case) or CaseSummary(case)
                 summaries[case] = summary
-            loaded = full.get(case)
-            if loaded is not None:
-                loaded[seq] = Milestone.from_values(values)
             if kind == "EntryCorrected":
-                if loaded is None:
-                    loaded = {m.seq: m for m in self.backend.load_milestones(case)}
-                    for (c, s), v in new.items():
-                        if c == case:
-                            loaded[s] = Milestone.from_values(v)
-                    full[case] = loaded
-                target_seq = parse_ref(record["corrects"])[1]
-                target = loaded.get(target_seq)
-                if target is not None:
-                    fixed = corrected_milestone(target, record["changes"])
-                    loaded[target_seq] = fixed
-                    if (case, target_seq) in new:
-                        new[(case, target_seq)] = fixed.values()
-                    else:
-                        changed[(case, target_seq)] = fixed
-            elif loaded is None:
-                summary.add(seq, kind, values[3], values[5], values[6], facts)
-        for case, loaded in full.items():
-            summaries[case] = CaseSummary.from_milestones(case, loaded.values())
+                changes = record["changes"]
+                summary.add(seq, kind, occurred, recorded, position, facts, changes)
+                target = (case, parse_ref(record["corrects"])[1])
+                pending = new.get(target)
+                if pending is not None:
+                    _patch(pending, changes)
+                else:
+                    patches.setdefault(target, {}).update(changes)
+            else:
+                summary.add(seq, kind, occurred, recorded, position, facts)
+        changed = []
+        if patches:
+            stored = self.backend.load_milestone_rows(list(patches))
+            for key, changes in patches.items():
+                found = stored.get(key)
+                if found is not None:
+                    row = list(found.values())
+                    row[9] = dict(found.facts)
+                    _patch(row, changes)
+                    changed.append(Milestone.from_values(row))
         rows = [s.values() for s in summaries.values()]
-        ok = self.backend.write_batch(start, end, list(new.values()), list(changed.values()), rows)
+        dumps = orjson.dumps
+        values = list(new.values())
+        for row in values:
+            row[9] = dumps(row[9]).decode()
+        ok = self.backend.write_batch(start, end, values, changed, rows)
         if ok:
             cache.update(summaries)
             self._cache = cache

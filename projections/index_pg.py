@@ -25,7 +25,6 @@ from .index import (
     MILESTONE_COLUMNS,
     IndexRow,
     Milestone,
-    MilestoneValues,
 )
 
 __all__ = ["IndexPostgresRecorder"]
@@ -95,14 +94,26 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         # Creating an index locks its table even when it exists, which can deadlock
         # with a batch being written: skip when the tables are there, and otherwise
         # create them under the index's lock (see _create_table).
+        schema = self.datastore.schema
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                "SELECT to_regclass(%s) IS NOT NULL AS ready",
-                (f'"{self.datastore.schema}".case_milestones_type',),
+                "SELECT to_regclass(%s) IS NOT NULL AS ready, EXISTS (SELECT 1 FROM "
+                "information_schema.columns WHERE table_schema=%s AND table_name='case_index' "
+                "AND column_name='state') AS old",
+                (f'"{schema}".case_milestones_type', schema),
             )
             row = curs.fetchone()
-            if row is not None and row["ready"]:
-                return
+        if row is not None and row["old"]:
+            # An index made by an earlier layout of these tables: drop it, to be rebuilt.
+            with self.datastore.transaction(commit=True) as c:
+                self._lock(c)
+                c.execute(SQL("DROP TABLE IF EXISTS {}, {}").format(self._milestones, self._index))
+                c.execute(
+                    SQL("DELETE FROM {} WHERE application_name=%s").format(self._tracking),
+                    (INDEX_NAME,),
+                )
+        elif row is not None and row["ready"]:
+            return
         super().create_table()
 
     def _create_table(self, curs: Any) -> None:
@@ -112,16 +123,44 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
     def tracked_position(self) -> int:
         return int(self.max_tracking_id(INDEX_NAME) or 0)
 
-    def load_states(self, cases: Sequence[str]) -> dict[str, str]:
+    def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]:
+        columns = SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        out: dict[str, list[Milestone]] = {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT case_ref, state FROM {} WHERE case_ref = ANY(%s)").format(self._index),
+                SQL("SELECT {} FROM {} WHERE case_ref = ANY(%s) ORDER BY case_ref, seq").format(
+                    columns, self._milestones
+                ),
                 (list(cases),),
             )
-            return {row["case_ref"]: row["state"] for row in curs.fetchall()}
+            for row in curs.fetchall():
+                milestone = self._milestone(row)
+                out.setdefault(milestone.case, []).append(milestone)
+        return out
 
-    def load_milestones(self, case: str) -> list[Milestone]:
-        return self.select_milestones(case, None)
+    @staticmethod
+    def _milestone(row: Any) -> Milestone:
+        values = [row[c] for c in MILESTONE_COLUMNS]
+        values[4] = values[4].isoformat()
+        return Milestone.from_values(values)
+
+    def load_milestone_rows(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Milestone]:
+        columns = SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT {} FROM {} WHERE (case_ref, seq) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::integer[]))"
+                ).format(columns, self._milestones),
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            )
+            out = {}
+            for row in curs.fetchall():
+                milestone = self._milestone(row)
+                out[(milestone.case, milestone.seq)] = milestone
+            return out
 
     def count_milestones(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -139,7 +178,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         self,
         start: int,
         end: int,
-        new: Sequence[MilestoneValues],
+        new: Sequence[Sequence[Any]],
         changed: Sequence[Milestone],
         rows: Sequence[tuple[Any, ...]],
     ) -> bool:
@@ -202,15 +241,14 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 clauses.append(SQL("{}=%s").format(Identifier(name)))
                 params.append(value)
         where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
-        columns = SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS[:-1])
+        columns = SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL("SELECT {} FROM {}{} ORDER BY case_ref").format(columns, self._index, where),
                 params,
             )
             return [
-                IndexRow.from_values([row[c] for c in INDEX_COLUMNS[:-1]])
-                for row in curs.fetchall()
+                IndexRow.from_values([row[c] for c in INDEX_COLUMNS]) for row in curs.fetchall()
             ]
 
     def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
@@ -231,9 +269,4 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 ),
                 params,
             )
-            out = []
-            for row in curs.fetchall():
-                values = [row[c] for c in MILESTONE_COLUMNS]
-                values[4] = values[4].isoformat()
-                out.append(Milestone.from_values(values))
-            return out
+            return [self._milestone(row) for row in curs.fetchall()]
