@@ -144,8 +144,7 @@ def interval_between(
     if first is None:
         return None
     first_record, start = first
-    rest = [item for item in timeline if item[3] is not first_record]
-    last = first_on(EventMatch(to_type), rest, on_or_after=start)
+    last = first_on(EventMatch(to_type), timeline.without(first_record), on_or_after=start)
     end = last[1] if last is not None else None
     measured_to = end if end is not None else max(day, start)
     return Interval(
