@@ -59,6 +59,7 @@ _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _HEX32: Final = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK: Final = 1 << 20
 _SORT: Final = orjson.OPT_SORT_KEYS
+_HEX_DIGITS: Final = "0123456789abcdef"
 #: What reading a damaged file or zip member can raise.
 _READ_ERRORS: Final = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
@@ -182,10 +183,6 @@ def _load_line(line: bytes, file: str, number: int) -> tuple[Any, bool]:
     except ValueError:
         raise BundleFailure(f"{file} line {number}", "is not valid JSON") from None
     return value, False
-
-
-def _hex64(value: Any) -> bool:
-    return type(value) is str and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
 def _is_int(value: Any) -> bool:
@@ -371,7 +368,7 @@ def _personal_commitments(event: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Head:
     seq: int = 0
     hash: str = GENESIS_HASH
@@ -457,56 +454,67 @@ def _check_events(
             prev = event.get("prev_hash")
             if not (type(case) is str and type(seq) is int and seq >= 1 and type(position) is int):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs case, seq and position")
-            if not _hex64(own):
+            if type(own) is not str or len(own) != 64 or own.strip(_HEX_DIGITS):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs a hash of 64 hex digits")
-            if not _hex64(prev):
+            if type(prev) is not str or len(prev) != 64 or prev.strip(_HEX_DIGITS):
                 raise BundleFailure(f"{EVENTS} line {number}", "needs a prev_hash of 64 hex digits")
-            ref = f"{case}#{seq}"
             if exact:
                 canonical = dumps(event, option=_SORT) == text
             else:
                 try:
                     canonical = _canonical(event) == text
                 except ValueError:
-                    raise BundleFailure(ref, "cannot be written as canonical JSON") from None
+                    raise BundleFailure(
+                        f"{case}#{seq}", "cannot be written as canonical JSON"
+                    ) from None
             if not canonical:
-                raise BundleFailure(ref, f"line {number} is not the entry's canonical JSON")
+                raise BundleFailure(
+                    f"{case}#{seq}", f"line {number} is not the entry's canonical JSON"
+                )
             # The hashed body is the line without its top-level hash and position pairs.
-            # In a canonical line each is preceded and followed by a delimiter, so when the
-            # exact bytes occur once, that occurrence is the top-level pair.
-            hash_pair = b',"hash":"%s"' % str(own).encode()
+            # Removing the first `,"hash":"<hash>"` is safe: were it not the top-level
+            # pair, the body would contain its own hash, and could not hash to it.  The
+            # position pair is removed only when its bytes occur once (in a canonical line
+            # the top-level pair is `,"position":N,`), else the body is written afresh.
+            hash_pair = b',"hash":"%s"' % own.encode()
             position_pair = b',"position":%d,' % position
-            if text.count(hash_pair) == 1 and text.count(position_pair) == 1:
-                body = text.replace(hash_pair, b"", 1).replace(position_pair, b",", 1)
+            body = text.replace(hash_pair, b"", 1)
+            if len(body) + len(hash_pair) == len(text) and body.count(position_pair) == 1:
+                body = body.replace(position_pair, b",", 1)
             else:
                 del event["hash"], event["position"]
                 body = _canonical(event)
                 event["hash"], event["position"] = own, position
             if sha256(body).hexdigest() != own:
-                raise BundleFailure(ref, "does not match its hash (the entry was altered)")
+                raise BundleFailure(
+                    f"{case}#{seq}", "does not match its hash (the entry was altered)"
+                )
             if position <= last_position:
-                raise BundleFailure(ref, f"position {position} is not after {last_position}")
+                raise BundleFailure(
+                    f"{case}#{seq}", f"position {position} is not after {last_position}"
+                )
             last_position = position
             info = cases.get(case)
             if info is None:
-                raise BundleFailure(ref, f"case {case} is not listed in the manifest")
+                raise BundleFailure(f"{case}#{seq}", f"case {case} is not listed in the manifest")
             head = heads.get(case)
             if head is None:
                 head = heads[case] = _Head()
-            if seq <= head.seq:
-                raise BundleFailure(
-                    ref, f"comes after {case}#{head.seq}: entries repeated or out of order"
-                )
             if seq == head.seq + 1:
                 if prev != head.hash:
                     before = f"{case}#{head.seq}" if head.seq else "the start of the chain"
-                    raise BundleFailure(ref, f"prev_hash does not link to {before}")
+                    raise BundleFailure(f"{case}#{seq}", f"prev_hash does not link to {before}")
+            elif seq <= head.seq:
+                raise BundleFailure(
+                    f"{case}#{seq}",
+                    f"comes after {case}#{head.seq}: entries repeated or out of order",
+                )
             else:
                 gaps = info["gaps"]
                 gap = [head.seq + 1, seq - 1]
                 if head.gap_index >= len(gaps) or gaps[head.gap_index] != gap:
                     raise BundleFailure(
-                        ref,
+                        f"{case}#{seq}",
                         f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
                         "lists no such gap",
                     )
@@ -515,11 +523,13 @@ def _check_events(
             head.hash = own
             head.count += 1
             add_leaf(own)
-            if tree.size == prefix:
-                prefix_root = tree.root()
             if want_personal:
+                if tree.size == prefix:
+                    prefix_root = tree.root()
                 for name, value in _personal_commitments(event).items():
                     commitments[(case, seq, name)] = value
+            elif tree.size == prefix:
+                prefix_root = tree.root()
             counter.events += 1
     sha = reader.sha
     size = reader.size

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -891,3 +892,54 @@ def test_standalone_ed25519_agrees_with_the_cryptography_package() -> None:
         forged = bytearray(signature)
         forged[i] ^= 1
         assert not standalone.ed25519_verify(public, message, bytes(forged))
+
+
+# --- the report's analyses: the read-side modules, or the export's own minimum ----------------
+
+
+def test_report_uses_the_read_side_modules(scenario_store: str, tmp_path: Path) -> None:
+    """The decision, clocks and QM2 answers come from projections.why / clocks / quality
+    (the same answers as the ``why``, ``clocks`` and ``quality`` commands)."""
+    led = open_ledger(scenario_store)
+    export_bundle(led, tmp_path / "b")
+    led.close()
+    html = (tmp_path / "b" / "report.html").read_text()
+    assert "Decision analysis by projections.why" in html
+    assert "Clocks computed by projections.clocks" in html
+    assert "could not be answered" not in html
+    rows = re.findall(r'<span class="tag (yes|no|partly|not-applicable)">', html)
+    assert len(rows) == 9  # the nine QM2 answers
+    assert "rapid review" in html.lower() and "review completion" in html.lower()
+
+
+def test_report_falls_back_to_its_own_minimum(
+    scenario_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the read-side modules the report still shows the decision in force (the
+    latest DecisionMade by occurred_at), what was known then, and the clocks."""
+    import projections.export_report as report_module
+
+    real = report_module._optional_module
+
+    def absent(name: str) -> Any:
+        if name in (
+            "projections.case_view",
+            "projections.why",
+            "projections.clocks",
+            "projections.quality",
+        ):
+            return None
+        return real(name)
+
+    monkeypatch.setattr(report_module, "_optional_module", absent)
+    led = open_ledger(scenario_store)
+    export_bundle(led, tmp_path / "b")
+    led.close()
+    html = (tmp_path / "b" / "report.html").read_text()
+    assert "the export&#39;s built-in minimum" in html
+    assert "Reg 11 (a), (b) and (c) are met" in html
+    assert "What was known when it was decided" in html
+    assert "Entries recorded before the decision was recorded (18)" in html
+    assert "notification" in html and "review completion" in html
+    assert "The nine questions could not be answered" in html
+    assert_verifies(tmp_path / "b")
