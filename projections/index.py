@@ -29,6 +29,7 @@ backdating and corrections, that every indexed status equals the fold's.
 
 from __future__ import annotations
 
+import base64
 import gc
 import itertools
 import time
@@ -176,8 +177,67 @@ INDEX_COLUMNS: Final[tuple[str, ...]] = (
     "last_position",
 )
 
+_SUBJECT: Final = INDEX_COLUMNS.index("subject")
+_REQUESTS: Final = INDEX_COLUMNS.index("open_requests")
+
 MilestoneValues = tuple[str, int, str, str, str, str, int, str, bool, str]
 """One ``case_milestones`` row as written (``facts`` as JSON text)."""
+
+Opener = Callable[[Any], Any]
+"""Turns a sealed column value back into its JSON value (see :class:`Sealer`)."""
+
+SEALED: Final = "enc:"
+
+
+class Sealer:
+    """Keeps the index as private as the store: in an encrypted store (``CASELEDGER_KEY_FILE``)
+    the columns that carry free text or names (``subject``, ``open_requests``, ``facts``)
+    are written encrypted with the store's own cipher, as ``"enc:" + base64``, and read
+    back transparently.  Stage, regime, dates, outcomes and references stay in clear so
+    the index can still be filtered and ordered; SQL cannot reach into ``facts`` there.
+    """
+
+    def __init__(self, cipher: Any | None) -> None:
+        self.cipher = cipher
+
+    def seal(self, value: Any) -> str:
+        """A JSON value, sealed (or as JSON text when the store is not encrypted)."""
+        text = orjson.dumps(value)
+        if self.cipher is None:
+            return text.decode()
+        return SEALED + base64.b64encode(self.cipher.encrypt(text)).decode()
+
+    def seal_json(self, value: Any) -> str:
+        """For a JSON column: the sealed value as a JSON string literal."""
+        sealed = self.seal(value)
+        return sealed if self.cipher is None else orjson.dumps(sealed).decode()
+
+    def seal_text(self, value: str) -> str:
+        """For a text column."""
+        return value if self.cipher is None else self.seal(value)
+
+    def opener(self) -> Opener | None:
+        """The function that opens sealed values, or None for a store in clear."""
+        if self.cipher is None:
+            return None
+        cipher = self.cipher
+
+        def open_value(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith(SEALED):
+                return orjson.loads(cipher.decrypt(base64.b64decode(value[len(SEALED) :])))
+            return value
+
+        return open_value
+
+
+def _json_column(value: Any, opener: Opener | None) -> Any:
+    """A JSON column as read back: text (SQLite) or already decoded (PostgreSQL), and
+    sealed or not."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and not value.startswith(SEALED):
+        value = orjson.loads(value)
+    return opener(value) if opener is not None else value
 
 
 # --- public row types -----------------------------------------------------------------
@@ -219,11 +279,9 @@ class Milestone:
         )
 
     @staticmethod
-    def from_values(values: Sequence[Any]) -> Milestone:
+    def from_values(values: Sequence[Any], opener: Opener | None = None) -> Milestone:
         """A row as read back (facts as JSON text, or already decoded by the driver)."""
-        facts = values[9]
-        if isinstance(facts, (str, bytes)):
-            facts = orjson.loads(facts)
+        facts = _json_column(values[9], opener)
         return Milestone(
             case=values[0],
             seq=int(values[1]),
@@ -275,12 +333,12 @@ class IndexRow:
         )
 
     @staticmethod
-    def from_values(values: Sequence[Any]) -> IndexRow:
+    def from_values(values: Sequence[Any], opener: Opener | None = None) -> IndexRow:
         """A row as read back."""
         data = dict(zip(INDEX_COLUMNS, values, strict=False))
-        requests = data["open_requests"]
-        if isinstance(requests, (str, bytes)):
-            requests = orjson.loads(requests)
+        requests = _json_column(data["open_requests"], opener)
+        if opener is not None:
+            data["subject"] = opener(data["subject"])
         decision = None
         if data["decision_ref"] is not None:
             decision = {
@@ -614,7 +672,13 @@ _EXCHANGES: Final = frozenset(
 
 
 class IndexBackend(Protocol):
-    """What the index needs from a store: its tables and one-transaction batch writes."""
+    """What the index needs from a store: its tables and one-transaction batch writes.
+
+    ``changed`` rows are ``(occurred_at, occurred_day, facts, case_ref, seq)`` of
+    corrected milestones; ``facts`` and the rows' JSON columns arrive sealed.
+    """
+
+    opener: Opener | None
 
     def create_table(self) -> None: ...
 
@@ -635,8 +699,8 @@ class IndexBackend(Protocol):
         start: int,
         end: int,
         new: Sequence[Sequence[Any]],
-        changed: Sequence[Milestone],
-        rows: Sequence[tuple[Any, ...]],
+        changed: Sequence[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
     ) -> bool: ...
 
     def reset(self) -> None: ...
@@ -663,6 +727,8 @@ _SQLITE_INDEX_TYPES: Final[Mapping[str, str]] = MappingProxyType(
 
 class IndexSQLiteRecorder(SQLiteTrackingRecorder):
     """The library's SQLite tracking recorder plus the index's two tables."""
+
+    opener: Opener | None = None
 
     def construct_create_table_statements(self) -> list[str]:
         statements: list[str] = super().construct_create_table_statements()
@@ -714,7 +780,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                     tuple(chunk),
                 )
                 for row in c.fetchall():
-                    milestone = Milestone.from_values(tuple(row))
+                    milestone = Milestone.from_values(tuple(row), self.opener)
                     out.setdefault(milestone.case, []).append(milestone)
         return out
 
@@ -731,7 +797,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 )
                 row = c.fetchone()
                 if row is not None:
-                    out[(case, seq)] = Milestone.from_values(tuple(row))
+                    out[(case, seq)] = Milestone.from_values(tuple(row), self.opener)
         return out
 
     def count_milestones(self) -> int:
@@ -749,8 +815,8 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         start: int,
         end: int,
         new: Sequence[Sequence[Any]],
-        changed: Sequence[Milestone],
-        rows: Sequence[tuple[Any, ...]],
+        changed: Sequence[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
     ) -> bool:
         with self.datastore.get_connection(commit=True) as conn:
             c = conn.cursor()
@@ -766,16 +832,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 c.executemany(
                     "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
                     "facts=? WHERE case_ref=? AND seq=?",
-                    [
-                        (
-                            m.occurred_at,
-                            m.occurred_day,
-                            orjson.dumps(dict(m.facts)).decode(),
-                            m.case,
-                            m.seq,
-                        )
-                        for m in changed
-                    ],
+                    changed,
                 )
                 marks = ",".join("?" * len(INDEX_COLUMNS))
                 c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
@@ -810,7 +867,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         columns = ", ".join(INDEX_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
-            return [IndexRow.from_values(tuple(row)) for row in c.fetchall()]
+            return [IndexRow.from_values(tuple(row), self.opener) for row in c.fetchall()]
 
     def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
         clauses: list[str] = []
@@ -828,7 +885,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 "ORDER BY case_ref, seq",
                 params,
             )
-            return [Milestone.from_values(tuple(row)) for row in c.fetchall()]
+            return [Milestone.from_values(tuple(row), self.opener) for row in c.fetchall()]
 
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
@@ -842,7 +899,7 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def open_backend(ledger: CaseLedger) -> IndexBackend:
+def open_backend(ledger: CaseLedger, sealer: Sealer) -> IndexBackend:
     """The index's recorder on the ledger's own store (sharing its connections)."""
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     if ledger.location.kind == "postgres":
@@ -851,6 +908,7 @@ def open_backend(ledger: CaseLedger) -> IndexBackend:
         backend: IndexBackend = IndexPostgresRecorder(datastore)
     else:
         backend = IndexSQLiteRecorder(datastore)
+    backend.opener = sealer.opener()
     for attempt in range(1, 6):
         # Two processes creating the tables at once: the loser sees them created.
         try:
@@ -880,7 +938,8 @@ class CaseIndex:
     def __init__(self, ledger: CaseLedger, *, batch_size: int = BATCH_SIZE) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
-        self.backend = open_backend(ledger)
+        self.sealer = Sealer(ledger.ledger_mapper.cipher)
+        self.backend = open_backend(ledger, self.sealer)
         self._cache: dict[str, CaseSummary] = {}
         self._cache_at = -1
         self._complete = False
@@ -1012,6 +1071,7 @@ class CaseIndex:
                     patches.setdefault(target, {}).update(changes)
             else:
                 summary.add(seq, kind, occurred, recorded, position, facts)
+        seal = self.sealer.seal_json
         changed = []
         if patches:
             stored = self.backend.load_milestone_rows(list(patches))
@@ -1021,18 +1081,25 @@ class CaseIndex:
                     row = list(found.values())
                     row[9] = dict(found.facts)
                     _patch(row, changes)
-                    changed.append(Milestone.from_values(row))
-        rows = [s.values() for s in summaries.values()]
-        dumps = orjson.dumps
+                    changed.append((row[3], row[4], seal(row[9]), row[0], row[1]))
+        rows = [self._sealed_row(s.values()) for s in summaries.values()]
         values = list(new.values())
         for row in values:
-            row[9] = dumps(row[9]).decode()
+            row[9] = seal(row[9])
         ok = self.backend.write_batch(start, end, values, changed, rows)
         if ok:
             cache.update(summaries)
             self._cache = cache
             self._cache_at = end
         return ok
+
+    def _sealed_row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.sealer.cipher is None:
+            return values
+        row = list(values)
+        row[_SUBJECT] = self.sealer.seal_text(row[_SUBJECT])
+        row[_REQUESTS] = self.sealer.seal_json(orjson.loads(row[_REQUESTS]))
+        return tuple(row)
 
     # --- reading ----------------------------------------------------------------------
 

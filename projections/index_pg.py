@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composable, Identifier
@@ -25,6 +24,7 @@ from .index import (
     MILESTONE_COLUMNS,
     IndexRow,
     Milestone,
+    Opener,
 )
 
 __all__ = ["IndexPostgresRecorder"]
@@ -47,6 +47,8 @@ class _Stale(Exception):
 
 class IndexPostgresRecorder(PostgresTrackingRecorder):
     """The index's tables and batch writes on PostgreSQL."""
+
+    opener: Opener | None = None
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
@@ -138,11 +140,10 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 out.setdefault(milestone.case, []).append(milestone)
         return out
 
-    @staticmethod
-    def _milestone(row: Any) -> Milestone:
+    def _milestone(self, row: Any) -> Milestone:
         values = [row[c] for c in MILESTONE_COLUMNS]
         values[4] = values[4].isoformat()
-        return Milestone.from_values(values)
+        return Milestone.from_values(values, self.opener)
 
     def load_milestone_rows(
         self, keys: Sequence[tuple[str, int]]
@@ -179,8 +180,8 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         start: int,
         end: int,
         new: Sequence[Sequence[Any]],
-        changed: Sequence[Milestone],
-        rows: Sequence[tuple[Any, ...]],
+        changed: Sequence[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
     ) -> bool:
         try:
             with self.datastore.transaction(commit=True) as curs:
@@ -199,16 +200,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                             "UPDATE {} SET occurred_at=%s, occurred_day=%s, corrected=true, "
                             "facts=%s::jsonb WHERE case_ref=%s AND seq=%s"
                         ).format(self._milestones),
-                        [
-                            (
-                                m.occurred_at,
-                                m.occurred_day,
-                                orjson.dumps(dict(m.facts)).decode(),
-                                m.case,
-                                m.seq,
-                            )
-                            for m in changed
-                        ],
+                        changed,
                     )
                 curs.execute(
                     SQL("DELETE FROM {} WHERE case_ref = ANY(%s)").format(self._index),
@@ -248,7 +240,8 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 params,
             )
             return [
-                IndexRow.from_values([row[c] for c in INDEX_COLUMNS]) for row in curs.fetchall()
+                IndexRow.from_values([row[c] for c in INDEX_COLUMNS], self.opener)
+                for row in curs.fetchall()
             ]
 
     def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:

@@ -456,3 +456,71 @@ def test_status_of_many_cases_is_answered_without_folding(
     assert len(rows) == 300
     assert all(r["stage"] == "gathering-information" for r in rows)
     led.close()
+
+
+def raw_index_text(url: str) -> str:
+    """Everything the index tables hold, as text, read around the ledger."""
+    if url.startswith("postgresql"):
+        import psycopg
+        from psycopg.sql import SQL, Identifier
+
+        base, _, schema = url.partition("?schema=")
+        with psycopg.connect(base) as conn:
+            parts = []
+            for table in ("case_index", "case_milestones"):
+                query = SQL("SELECT t::text FROM {}.{} AS t").format(
+                    Identifier(schema), Identifier(table)
+                )
+                parts += [row[0] for row in conn.execute(query)]
+            return "\n".join(parts)
+    import sqlite3
+
+    with sqlite3.connect(url) as conn:
+        return "\n".join(
+            repr(row)
+            for table in ("case_index", "case_milestones")
+            for row in conn.execute(f"SELECT * FROM {table}")
+        )
+
+
+def test_encrypted_store_keeps_the_index_sealed(
+    store_url: str, cli: Cli, clock: FixedClock, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import os
+
+    from projections.index import CaseIndex
+
+    key = tmp_path / "store.key"
+    key.write_text(base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CASELEDGER_KEY_FILE", str(key))
+    led = open_ledger(store_url, clock)
+    try:
+        assert led.encrypted
+        led.record_lines(scenario_lines(), led.recorder_for())
+        record_lines(
+            led,
+            {
+                "type": "EntryCorrected",
+                "case": CASE,
+                "corrects": f"{CASE}#6",
+                "changes": {"agency": "Northshire Schools Service"},
+                "reason": "Renamed.",
+            },
+        )
+        (row,) = query(cli, store_url, "status")
+        assert row == query(cli, store_url, "status", CASE)
+        assert row["subject"] == "Child K (RR-2026-004)"
+        on = query(cli, store_url, "status", CASE, "--on", "2026-02-24")
+        assert [r["agency"] for r in on["open_requests"]] == ["Northshire Schools Service"]
+        index = CaseIndex(led)
+        by_seq = {m.seq: m for m in index.milestones(CASE)}
+        assert by_seq[6].facts["agency"] == "Northshire Schools Service"
+        assert by_seq[6].corrected
+        assert_index_matches_fold(led, index, [CASE])
+    finally:
+        led.close()
+    text = raw_index_text(store_url)
+    assert "RR-2026-004" in text  # references, stages and dates stay in clear
+    for secret in ("Northshire", "Child K", "Westmoor", "A. Reviewer"):
+        assert secret not in text
