@@ -5,7 +5,8 @@ Every function takes the ledger and optional ``as_of`` / ``on`` times (aware dat
 recorded is excluded, and ``now`` is what the answer reports.  One case is always
 answered by folding its records, so it is exactly current; every case at once
 (:func:`statuses`) is answered from the cross-case index unless a time is given, in which
-case each case is folded (the index holds the present only).
+case each case is folded (the index holds the present only), as it is when the index
+cannot be caught up because the store may only be read.
 
 A case that does not exist, or that was not yet in the record as of T / had not been
 referred on D, is a usage error (exit code 2).
@@ -145,11 +146,18 @@ def statuses(
     check_filters(stage, regime)
     moment = on or _now(ledger, now)
     if as_of is None and on is None:
-        if index is None:
-            from .index import CaseIndex
+        from eventsourcing.persistence import PersistenceError
 
-            index = CaseIndex(ledger)
-        return index.statuses(moment, stage, regime)
+        from .index import CaseIndex
+
+        try:
+            if index is None:
+                index = CaseIndex(ledger)
+            return index.statuses(moment, stage, regime)
+        except PersistenceError:
+            # The index cannot be brought up to date here (a database user or file that
+            # may only read): answer by folding every case, which needs no writing.
+            pass
     out = []
     for ref in sorted(ledger.case_refs()):
         view = fold(ledger.case_records(ref), as_of_time=as_of, on_time=on)
