@@ -662,18 +662,20 @@ def all_clocks(
     as_of: datetime | None = None,
     include_not_started: bool = False,
     index: CaseIndex | None = None,
+    case: str | None = None,
 ) -> list[ClockState]:
-    """``clocks`` over every case, from the cross-case index (see :func:`indexed_case_records`).
+    """``clocks`` over every case (or one, ``case``), from the cross-case index (see
+    :func:`indexed_case_records`).
 
     Falls back to folding every case only if the rule packs read a field the index does
     not keep.
     """
     if index_covers():
         cases: Iterable[CaseRecords] = indexed_case_records(
-            ledger, clock_event_types(), as_of=as_of, index=index
+            ledger, clock_event_types(), as_of=as_of, case=case, index=index
         )
     else:
-        cases = folded_case_records(ledger, as_of=as_of)
+        cases = folded_case_records(ledger, as_of=as_of, case=case)
     out: list[ClockState] = []
     for item in cases:
         if item.regime not in REGIMES:
@@ -724,10 +726,11 @@ def summaries_by_case(
     *,
     as_of: datetime | None = None,
     index: CaseIndex | None = None,
+    case: str | None = None,
 ) -> dict[str, ClockSummary]:
-    """:class:`ClockSummary` of every case (from the index, in one pass), for ``status``
-    over every case.  Cases with no started clock are absent."""
+    """:class:`ClockSummary` of every case (or one, ``case``), from the index in one pass,
+    for ``status`` over every case.  Cases with no started clock are absent."""
     grouped: dict[str, list[ClockState]] = {}
-    for state in all_clocks(ledger, on, as_of=as_of, index=index):
+    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case):
         grouped.setdefault(state.case, []).append(state)
     return {case: summary_of(states) for case, states in grouped.items()}

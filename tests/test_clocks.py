@@ -837,6 +837,9 @@ def test_every_case_from_the_index_equals_each_case_folded(
                     intervals.append(found)
             assert every == folded, (on_day_, as_of)
             assert summaries_by_case(led, on, as_of=as_of) == summaries
+            for ref in refs[:5]:
+                one = summaries_by_case(led, on, as_of=as_of, case=ref)
+                assert one == ({ref: summaries[ref]} if ref in summaries else {})
             assert (
                 indexed_intervals(led, "IncidentNotified", "DecisionMade", on, as_of=as_of)
                 == intervals
