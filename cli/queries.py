@@ -220,12 +220,7 @@ def timeline(
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(TIMELINE_FIELDS)
         for row in rows:
-            writer.writerow(
-                [
-                    " ".join(v) if isinstance(v, list) else ("" if v is None else v)
-                    for v in (row[f] for f in TIMELINE_FIELDS)
-                ]
-            )
+            writer.writerow([_csv_cell(v) for v in (row[f] for f in TIMELINE_FIELDS)])
         sys.stdout.flush()
         return
     from projections.describe import describe
@@ -251,6 +246,15 @@ def timeline(
             escape(entry.actor),
         )
     out.print(table)
+
+
+def _csv_cell(value: Any) -> Any:
+    """Lists as space-separated refs, booleans as true/false, None as empty."""
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
 
 
 # --- why ------------------------------------------------------------------------------

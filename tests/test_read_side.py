@@ -803,3 +803,20 @@ def test_corrected_time_without_offset_is_london_time(
     assert on["open_requests"] == []
     on = query(cli, store_url, "status", case, "--on", "2026-05-06T09:15")
     assert [r["agency"] for r in on["open_requests"]] == ["Northshire Police"]
+
+
+def test_scenario_stages_over_time(scenario_store: str, cli: Cli) -> None:
+    """The walk-through of docs/stages.md."""
+    expected = {
+        "2026-02-10": "referred",
+        "2026-02-13": "gathering-information",
+        "2026-03-03": "discussed",
+        "2026-03-05": "recommended",
+        "2026-03-10": "decided",
+        "2026-03-20": "under-review",
+    }
+    for day, stage in expected.items():
+        assert query(cli, scenario_store, "status", CASE, "--on", day)["stage"] == stage, day
+    # Before the referral happened, the case did not exist in the world.
+    before = cli(["--store", scenario_store, "status", CASE, "--on", "2026-02-08", "--json"])
+    assert before.exit_code == 2 and "not yet referred" in before.stderr
