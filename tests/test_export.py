@@ -943,3 +943,38 @@ def test_report_falls_back_to_its_own_minimum(
     assert "notification" in html and "review completion" in html
     assert "The nine questions could not be answered" in html
     assert_verifies(tmp_path / "b")
+
+
+def test_export_of_an_encrypted_store_verifies(
+    store_url: str, tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """The store keeps entries encrypted; the bundle holds the plaintext canonical JSON
+    that was hashed, so it verifies without the key."""
+    key = tmp_path / "store.key"
+    assert cli(["keys", "new", "--out", str(key)]).exit_code == 0
+    with_key = {"CASELEDGER_KEY_FILE": str(key)}
+    lines = b"\n".join(scenario_lines())
+    done = cli(["--store", store_url, "record", "-"], stdin=lines, env=with_key)
+    assert done.exit_code == 0, done.stderr
+    out = tmp_path / "bundle"
+    exported = cli(
+        ["--store", store_url, "export", "--out", str(out), "--include-personal-data", "--json"],
+        env=with_key,
+    )
+    assert exported.exit_code == 0, exported.stderr
+    result = assert_verifies(out)
+    assert result["events"] == 22 and result["personal_data"] is True
+    rows = [orjson.loads(x) for x in (out / "personal.jsonl").read_bytes().splitlines()]
+    assert {r["value"] for r in rows} == {NAME, DOB}
+
+
+def test_export_cli_writes_a_zip(
+    scenario_store: str, tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    done = cli(["--store", scenario_store, "export", CASE, "--out", str(tmp_path / "b"), "--zip"])
+    assert done.exit_code == 0, done.stderr
+    assert (tmp_path / "b.zip").is_file()
+    checked = cli(["--store", scenario_store, "verify", str(tmp_path / "b.zip"), "--json"])
+    assert checked.exit_code == 0 and checked.json()["events"] == 22
+    bad = cli(["--store", scenario_store, "export", "--out", str(tmp_path / "c"), "--report", "x"])
+    assert bad.exit_code == 2
