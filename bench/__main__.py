@@ -42,9 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", default="", help="folder for the SQLite files (default: tmp)")
     parser.add_argument(
-        "--no-library",
-        action="store_true",
-        help="skip the plain eventsourcing reference measurement",
+        "--library",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure the plain eventsourcing library for reference "
+        "(default: only at full size)",
     )
     return parser.parse_args(argv)
 
@@ -98,11 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         stores=stores,
         pg_url=args.pg_url,
         workdir=args.dir,
+        library_reference=args.library,
     )
-    if args.no_library:
-        from dataclasses import replace
-
-        settings = replace(settings, library_reference=False)
     errors = Console(stderr=True, highlight=False)
     result = run(settings, lambda message: errors.print(message, markup=False))
     if args.json:

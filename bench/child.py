@@ -1,13 +1,11 @@
-"""Work the runner does in child processes: an export (for its peak memory) and writers.
+"""Work the runner does in child processes: a big ``record``, an export, writers.
 
-``python -m bench.child export URL OUT`` exports the whole store to ``OUT``, then verifies
-the bundle, and prints one JSON object: the events, the seconds each took, and the peak
-resident memory of the process after the export (``ru_maxrss``; the verify comes after
-that reading, so it cannot inflate it) and before it (the interpreter and imports).
+``python -m bench.child record URL FILE CLOCK`` records a JSON Lines file in one command
+(one transaction); ``python -m bench.child export URL OUT`` exports the whole store to
+``OUT`` and then verifies the bundle.  Each prints one JSON object: the seconds taken and
+the process's peak resident memory (for the export, read before the verify starts).
 
-:func:`writer` is the body of one concurrent writer process (started with the ``spawn``
-method): it appends one entry per command to its own cases, as ``caseledger record`` of
-a one-line file does, and reports its start and end times.
+:func:`worker` is the body of one process of the pool of concurrent writers.
 """
 
 from __future__ import annotations
@@ -107,61 +105,85 @@ def record_file(url: str, path: str, clock: str) -> dict[str, Any]:
     }
 
 
-def writer(
-    url: str,
-    lines: Sequence[bytes],
-    start: datetime,
-    barrier: Any,
-    results: Any,
-) -> None:
-    """One writer process: wait for the others, then record each line as one command."""
+def worker(inbox: Any, outbox: Any) -> None:
+    """One writer process of the runner's pool (started once, with ``spawn``).
+
+    Each task is ``("ledger", url, lines, start)``: record ``lines[0]`` (warm-up: the
+    connection, the enrolment), report ready, wait for ``"go"``, then record each other
+    line as one command (as ``caseledger record`` of a one-line file does); or
+    ``("raw", base_url, schema, table, rows, lock, synchronous_commit)``: the same with
+    psycopg INSERT and COMMIT of each row, optionally taking the library's
+    ``LOCK TABLE ... IN EXCLUSIVE MODE`` first.  Each reports ``(began, ended, ops)``.
+    """
+    ledgers: dict[str, Any] = {}
+    while True:
+        task = inbox.get()
+        if task is None:
+            break
+        if task[0] == "ledger":
+            _, url, lines, start = task
+            run = _ledger_task(ledgers, url, lines, start)
+        else:
+            run = _raw_task(*task[1:])
+        outbox.put("ready")
+        if inbox.get() != "go":
+            raise RuntimeError("the runner's pool lost step")
+        began = time.time()
+        ops = run()
+        outbox.put((began, time.time(), ops))
+    for ledger in ledgers.values():
+        ledger.close()
+
+
+def _ledger_task(ledgers: dict[str, Any], url: str, lines: Sequence[bytes], start: datetime) -> Any:
     from ledger.application import CaseLedger, Recorder
     from ledger.store import parse_store
 
-    ledger = CaseLedger(parse_store(url), clock=BenchClock(start, timedelta(milliseconds=1)))
+    ledger = ledgers.get(url)
+    if ledger is None:
+        ledger = ledgers[url] = CaseLedger(parse_store(url))
+    ledger.clock = BenchClock(start, timedelta(milliseconds=1))
     recorder = Recorder("bench.writer")
-    ledger.record_lines(lines[:1], recorder)  # enrolment and connections, not timed
-    barrier.wait()
-    began = time.time()
-    for line in lines[1:]:
-        ledger.record_lines([line], recorder)
-    results.put((began, time.time(), len(lines) - 1))
-    ledger.close()
+    ledger.record_lines(lines[:1], recorder)
+
+    def run() -> int:
+        for line in lines[1:]:
+            ledger.record_lines([line], recorder)
+        return len(lines) - 1
+
+    return run
 
 
-def raw_writer(
+def _raw_task(
     base_url: str,
     schema: str,
+    table_name: str,
     rows: Sequence[tuple[Any, int, str, bytes]],
     lock: bool,
     synchronous_commit: str,
-    barrier: Any,
-    results: Any,
-) -> None:
-    """A raw psycopg writer: INSERT and COMMIT each row, optionally taking the library's
-    ``LOCK TABLE ... IN EXCLUSIVE MODE`` first (to separate the lock from the rest)."""
+) -> Any:
     import psycopg
     from psycopg.sql import SQL, Identifier
 
-    from .stores import RAW_TABLE
-
-    table = SQL("{}.{}").format(Identifier(schema), Identifier(RAW_TABLE))
+    table = SQL("{}.{}").format(Identifier(schema), Identifier(table_name))
     insert = SQL(
         "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s,%s,%s,%s)"
     ).format(table)
     locking = SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table)
-    with psycopg.connect(base_url) as conn:
-        conn.execute(SQL("SET synchronous_commit = {}").format(SQL(synchronous_commit)))
-        conn.commit()
-        barrier.wait()
-        began = time.time()
-        with conn.cursor() as cur:
+    conn = psycopg.connect(base_url)
+    conn.execute(SQL("SET synchronous_commit = {}").format(SQL(synchronous_commit)))
+    conn.commit()
+
+    def run() -> int:
+        with conn, conn.cursor() as cur:
             for row in rows:
                 if lock:
                     cur.execute(locking)
                 cur.execute(insert, row)
                 conn.commit()
-        results.put((began, time.time(), len(rows)))
+        return len(rows)
+
+    return run
 
 
 def main(argv: list[str]) -> None:

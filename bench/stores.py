@@ -130,15 +130,15 @@ class Target:
         import psycopg
         from psycopg.sql import SQL, Identifier
 
-        with psycopg.connect(self.base_url) as conn:
-            cur = conn.execute(
+        with psycopg.connect(self.base_url) as pg:
+            found = pg.execute(
                 SQL(
                     "SELECT originator_id, originator_version, topic, state FROM {}.{} "
                     "WHERE notification_id>%s ORDER BY notification_id"
                 ).format(Identifier(self.schema), Identifier(pg_table)),
                 (position,),
             )
-            return [(r[0], r[1], r[2], bytes(r[3])) for r in cur]
+            return [(r[0], r[1], r[2], bytes(r[3])) for r in found]
 
     def last_position(self, pg_table: str = PG_EVENTS) -> int:
         """The position of the last stored event (0 when empty)."""
