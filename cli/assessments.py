@@ -48,6 +48,9 @@ STATUS_STYLE = {
     "overdue": "bold red",
     "not-started": "dim",
 }
+#: Most rows a table for people shows (``--json`` and ``--csv`` always give every row).
+PEOPLE_ROWS = 200
+
 ANSWER_STYLE = {"yes": "bold green", "partly": "yellow", "no": "bold red", "not-applicable": "dim"}
 
 
@@ -152,6 +155,13 @@ def _show_clocks(
     on: datetime,
 ) -> None:
     title = f"Statutory clocks of {case}" if case else "Statutory clocks of every case"
+    hidden = 0
+    if len(shown) > PEOPLE_ROWS:
+        # Thousands of rows help nobody on a terminal: the ones that need action first.
+        order = {"overdue": 0, "running": 1, "late": 2, "met": 3, "not-started": 4}
+        ranked = sorted(shown, key=lambda s: (order.get(s.status, 5), -(s.days_over or 0)))
+        hidden = len(shown) - PEOPLE_ROWS
+        shown = ranked[:PEOPLE_ROWS]
     table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
     if case is None:
         table.add_column("case", no_wrap=True)
@@ -183,6 +193,11 @@ def _show_clocks(
         out.print(f"No clocks to show {_when(as_of, on)}.")
     else:
         out.print(table)
+    if hidden:
+        out.print(
+            f"[dim]{hidden} more not shown (overdue and running first, then the latest "
+            "over due); narrow with --status, or use --json.[/]"
+        )
     not_started = [s for s in states if s.status == "not-started"]
     if case is not None and not_started and not any(s.status == "not-started" for s in shown):
         names = ", ".join(s.clock for s in not_started)
@@ -295,7 +310,10 @@ def _show_delays(
     def short(ref: str | None) -> str:
         return "#" + ref.rsplit("#", 1)[-1] if ref else ""
 
-    for i in intervals:
+    listed = intervals
+    if len(intervals) > PEOPLE_ROWS:
+        listed = sorted(intervals, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
+    for i in listed:
         table.add_row(
             escape(i.case),
             f"{i.start} [dim]{short(i.from_ref)}[/]",
@@ -305,6 +323,11 @@ def _show_delays(
         )
     if intervals:
         out.print(table)
+        if len(listed) < len(intervals):
+            out.print(
+                f"[dim]The {len(listed)} longest of {len(intervals)} shown; --json or --csv "
+                "for all.[/]"
+            )
     else:
         out.print(f"No case has a {escape(from_type)} entry to measure from ({_when(as_of, on)}).")
         return
@@ -324,8 +347,9 @@ def _show_delays(
             f"[yellow]{len(waiting)} still waiting[/] for {escape(to_type)}: "
             + ", ".join(
                 f"{escape(i.case)} ({i.working_days} working days)"
-                for i in sorted(waiting, key=lambda i: -i.working_days)
+                for i in sorted(waiting, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
             )
+            + (f" and {len(waiting) - PEOPLE_ROWS} more" if len(waiting) > PEOPLE_ROWS else "")
         )
 
 
