@@ -136,7 +136,8 @@ def demo(
             "decision was revisited after the national panel disagreed, with a late reply "
             "and a correction; the shared scenario RR-2026-004; and a case still open today.",
             title="caseledger demo",
-        )
+        ),
+        soft_wrap=False,
     )
     if not tour:
         out.print(f"Explore it yourself: caseledger --store {path} status")
@@ -145,7 +146,7 @@ def demo(
     for number, (sentence, args) in enumerate(TOUR, start=1):
         argv = ["--store", str(path), *(a.replace("{bundle}", str(bundle)) for a in args)]
         out.print(Rule(f"Step {number} of {len(TOUR)}"))
-        out.print(f"[bold]{sentence}[/bold]")
+        out.print(f"[bold]{sentence}[/bold]", soft_wrap=False)
         out.print(f"[dim]$ caseledger {' '.join(_quote(a) for a in argv)}[/dim]\n")
         try:
             run(argv)
