@@ -312,9 +312,9 @@ def _show_why(answer: Any, as_of: datetime | None, on: datetime | None) -> None:
     if decision is None:
         show(
             Panel(
-                "[yellow]No decision is in force[/] as the record stood then.\n"
-                f"The record held {len(answer.known_then) or 'the'} entries shown by "
-                "[bold]caseledger timeline[/] with the same options.",
+                "[yellow]No decision is in force[/] in this view.\n"
+                f"The record held {answer.entries} entr{'y' if answer.entries == 1 else 'ies'} "
+                "for the case: [bold]caseledger timeline[/] with the same options lists them.",
                 title=title,
                 subtitle=subtitle,
                 expand=False,

@@ -35,10 +35,9 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import orjson
 from eventsourcing.persistence import PersistenceError, Tracking
@@ -243,8 +242,7 @@ def _json_column(value: Any, opener: Opener | None) -> Any:
 # --- public row types -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Milestone:
+class Milestone(NamedTuple):
     """One row of ``case_milestones``: an entry's place on the timeline and its facts."""
 
     case: str
@@ -264,40 +262,33 @@ class Milestone:
         return f"{self.case}#{self.seq}"
 
     def values(self) -> MilestoneValues:
-        """The row as written."""
-        return (
-            self.case,
-            self.seq,
-            self.type,
-            self.occurred_at,
-            self.occurred_day,
-            self.recorded_at,
-            self.position,
-            self.actor,
-            self.corrected,
-            orjson.dumps(dict(self.facts)).decode(),
-        )
+        """The row as written (``facts`` as JSON text)."""
+        return (*self[:9], orjson.dumps(dict(self.facts)).decode())
 
     @staticmethod
     def from_values(values: Sequence[Any], opener: Opener | None = None) -> Milestone:
         """A row as read back (facts as JSON text, or already decoded by the driver)."""
-        facts = _json_column(values[9], opener)
         return Milestone(
-            case=values[0],
-            seq=int(values[1]),
-            type=values[2],
-            occurred_at=values[3],
-            occurred_day=values[4],
-            recorded_at=values[5],
-            position=int(values[6]),
-            actor=values[7],
-            corrected=bool(values[8]),
-            facts=MappingProxyType(dict(facts)),
+            values[0],
+            int(values[1]),
+            values[2],
+            values[3],
+            values[4],
+            values[5],
+            int(values[6]),
+            values[7],
+            bool(values[8]),
+            _json_column(values[9], opener),
         )
 
 
-@dataclass(frozen=True)
-class IndexRow:
+_MILESTONE_SLICE: Final = slice(
+    INDEX_COLUMNS.index("referred_at"), INDEX_COLUMNS.index("closed_at") + 1
+)
+_AT: Final = {name: i for i, name in enumerate(INDEX_COLUMNS)}
+
+
+class IndexRow(NamedTuple):
     """One row of ``case_index``."""
 
     case: str
@@ -334,32 +325,32 @@ class IndexRow:
 
     @staticmethod
     def from_values(values: Sequence[Any], opener: Opener | None = None) -> IndexRow:
-        """A row as read back."""
-        data = dict(zip(INDEX_COLUMNS, values, strict=False))
-        requests = _json_column(data["open_requests"], opener)
-        if opener is not None:
-            data["subject"] = opener(data["subject"])
+        """A row as read back (in :data:`INDEX_COLUMNS` order)."""
+        at = _AT
+        requests = _json_column(values[at["open_requests"]], opener)
+        subject = values[2] if opener is None else opener(values[2])
+        ref = values[at["decision_ref"]]
         decision = None
-        if data["decision_ref"] is not None:
+        if ref is not None:
             decision = {
-                "ref": data["decision_ref"],
-                "outcome": data["decision_outcome"],
-                "occurred_at": data["decision_occurred_at"],
-                "recorded_at": data["decision_recorded_at"],
+                "ref": ref,
+                "outcome": values[at["decision_outcome"]],
+                "occurred_at": values[at["decision_occurred_at"]],
+                "recorded_at": values[at["decision_recorded_at"]],
             }
         return IndexRow(
-            case=data["case_ref"],
-            regime=data["regime"],
-            subject=data["subject"],
-            stage=data["stage"],
-            entries=int(data["entries"]),
-            incident_date=data["incident_date"],
-            aware_date=data["aware_date"],
-            milestones=MappingProxyType({c: data[c] for c in MILESTONE_TIMES.values()}),
-            notified_national_at=data["notified_national_at"],
-            decision=decision,
-            decisions=int(data["decisions"]),
-            open_requests=tuple(
+            values[0],
+            values[1],
+            subject,
+            values[3],
+            int(values[4]),
+            values[5],
+            values[6],
+            dict(zip(MILESTONE_TIMES.values(), values[_MILESTONE_SLICE], strict=True)),
+            values[at["notified_national_at"]],
+            decision,
+            int(values[at["decisions"]]),
+            tuple(
                 {
                     "agency": r["agency"],
                     "request_id": r["request_id"],
@@ -368,8 +359,8 @@ class IndexRow:
                 }
                 for r in requests
             ),
-            last_recorded_at=data["last_recorded_at"],
-            last_position=int(data["last_position"]),
+            values[at["last_recorded_at"]],
+            int(values[at["last_position"]]),
         )
 
 
@@ -772,6 +763,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         out: dict[str, list[Milestone]] = {}
         columns = ", ".join(MILESTONE_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
             for chunk in _chunks(cases, 500):
                 marks = ",".join("?" * len(chunk))
                 c.execute(
@@ -780,7 +772,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                     tuple(chunk),
                 )
                 for row in c.fetchall():
-                    milestone = Milestone.from_values(tuple(row), self.opener)
+                    milestone = Milestone.from_values(row, self.opener)
                     out.setdefault(milestone.case, []).append(milestone)
         return out
 
@@ -790,6 +782,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         out: dict[tuple[str, int], Milestone] = {}
         columns = ", ".join(MILESTONE_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
             for case, seq in keys:
                 c.execute(
                     f"SELECT {columns} FROM case_milestones WHERE case_ref=? AND seq=?",
@@ -797,7 +790,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 )
                 row = c.fetchone()
                 if row is not None:
-                    out[(case, seq)] = Milestone.from_values(tuple(row), self.opener)
+                    out[(case, seq)] = Milestone.from_values(row, self.opener)
         return out
 
     def count_milestones(self) -> int:
@@ -866,8 +859,9 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         where, params = _filters(stage=stage, regime=regime, case_ref=case, mark="?")
         columns = ", ".join(INDEX_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
-            return [IndexRow.from_values(tuple(row), self.opener) for row in c.fetchall()]
+            return [IndexRow.from_values(row, self.opener) for row in c.fetchall()]
 
     def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
         clauses: list[str] = []
@@ -880,12 +874,13 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             params.extend(types)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
                 f"SELECT {', '.join(MILESTONE_COLUMNS)} FROM case_milestones{where} "
                 "ORDER BY case_ref, seq",
                 params,
             )
-            return [Milestone.from_values(tuple(row), self.opener) for row in c.fetchall()]
+            return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
 
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:

@@ -83,6 +83,8 @@ class WhyAnswer:
     relied_on: tuple[str, ...]
     learned_since: tuple[Entry, ...]
     flags: tuple[Flag, ...]
+    entries: int = 0
+    """How many entries the view holds."""
 
     @property
     def learned_since_backdated(self) -> tuple[Entry, ...]:
@@ -135,6 +137,7 @@ def why_of(view: CaseView, as_of: datetime, on: datetime) -> WhyAnswer:
         relied_on=decision.relied_on if decision is not None else (),
         learned_since=since,
         flags=flags,
+        entries=len(view.entries),
     )
 
 
