@@ -1079,8 +1079,13 @@ class CaseIndex:
                     changed.append((row[3], row[4], seal(row[9]), row[0], row[1]))
         rows = [self._sealed_row(s.values()) for s in summaries.values()]
         values = list(new.values())
-        for row in values:
-            row[9] = seal(row[9])
+        if self.sealer.cipher is None:
+            dumps = orjson.dumps
+            for row in values:
+                row[9] = dumps(row[9]).decode()
+        else:
+            for row in values:
+                row[9] = seal(row[9])
         ok = self.backend.write_batch(start, end, values, changed, rows)
         if ok:
             cache.update(summaries)
