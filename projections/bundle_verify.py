@@ -58,6 +58,10 @@ _REGISTER_FIELDS: Final = frozenset(
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _HEX32: Final = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK: Final = 1 << 20
+#: Bundles whose events.jsonl is at least this big are checked by worker processes, in
+#: ranges of about _PARALLEL_CHUNK bytes.
+PARALLEL_FROM_BYTES: Final = 64 << 20
+_PARALLEL_CHUNK: Final = 8 << 20
 _SORT: Final = orjson.OPT_SORT_KEYS
 _HEX_DIGITS: Final = "0123456789abcdef"
 #: What reading a damaged file or zip member can raise.
@@ -222,6 +226,10 @@ class _Source:
 
     def names(self) -> list[str]:
         return list(self._names)
+
+    def folder_path(self, name: str) -> Path | None:
+        """The file's path when the bundle is a folder (``None`` for a zip)."""
+        return self.path / name if self._zip is None else None
 
     def exists(self, name: str) -> bool:
         if self._zip is None:
@@ -418,122 +426,284 @@ class _LineReader:
             yield None
 
 
+_Facts = tuple[str, int, int, str, str, dict[str, Any] | None]
+"""What the sequential checks need of a line: case, seq, position, hash, prev_hash and
+the personal-data commitments (when asked for)."""
+
+
+def _check_line(text: bytes | None, number: int, want_personal: bool) -> _Facts:
+    """The checks of one line of events.jsonl on its own: JSON, integers only, the
+    fields, canonical form, and the entry's own hash.  Raises the first failure."""
+    if text is None:
+        raise BundleFailure(f"{EVENTS} line {number}", "the file ends in the middle of a line")
+    event, exact = _load_line(text, EVENTS, number)
+    if type(event) is not dict:
+        raise BundleFailure(f"{EVENTS} line {number}", "is not a JSON object")
+    case = event.get("case")
+    seq = event.get("seq")
+    position = event.get("position")
+    own = event.get("hash")
+    prev = event.get("prev_hash")
+    if not (type(case) is str and type(seq) is int and seq >= 1 and type(position) is int):
+        raise BundleFailure(f"{EVENTS} line {number}", "needs case, seq and position")
+    if type(own) is not str or len(own) != 64 or own.strip(_HEX_DIGITS):
+        raise BundleFailure(f"{EVENTS} line {number}", "needs a hash of 64 hex digits")
+    if type(prev) is not str or len(prev) != 64 or prev.strip(_HEX_DIGITS):
+        raise BundleFailure(f"{EVENTS} line {number}", "needs a prev_hash of 64 hex digits")
+    if exact:
+        canonical = orjson.dumps(event, option=_SORT) == text
+    else:
+        try:
+            canonical = _canonical(event) == text
+        except ValueError:
+            raise BundleFailure(f"{case}#{seq}", "cannot be written as canonical JSON") from None
+    if not canonical:
+        raise BundleFailure(f"{case}#{seq}", f"line {number} is not the entry's canonical JSON")
+    # The hashed body is the line without its top-level hash and position pairs.  Removing
+    # the first `,"hash":"<hash>"` is safe: were it not the top-level pair, the body would
+    # contain its own hash and could not hash to it.  The position pair is removed only
+    # when its bytes occur once (in a canonical line the top-level pair is
+    # `,"position":N,`); otherwise the body is written afresh.
+    hash_pair = b',"hash":"%s"' % own.encode()
+    position_pair = b',"position":%d,' % position
+    body = text.replace(hash_pair, b"", 1)
+    if len(body) + len(hash_pair) == len(text) and body.count(position_pair) == 1:
+        body = body.replace(position_pair, b",", 1)
+    else:
+        del event["hash"], event["position"]
+        body = _canonical(event)
+    if hashlib.sha256(body).hexdigest() != own:
+        raise BundleFailure(f"{case}#{seq}", "does not match its hash (the entry was altered)")
+    found = _personal_commitments(event) if want_personal else None
+    return case, seq, position, own, prev, found or None
+
+
+class _Sequence:
+    """The checks that need the lines before: positions increasing, chain links and
+    listed gaps per case, the Merkle tree (and the root of the first ``prefix`` entries
+    for a checkpoint), and the personal-data commitments.  Memory: one head per case."""
+
+    def __init__(self, manifest: dict[str, Any], counter: _Counter, prefix: int | None) -> None:
+        self.cases: dict[str, Any] = manifest["cases"]
+        self.heads: dict[str, _Head] = {}
+        self.commitments: dict[tuple[str, int, str], Any] = {}
+        self.tree = MerkleTree()
+        self.prefix = prefix
+        self.prefix_root = self.tree.root() if prefix == 0 else None
+        self.last_position = 0
+        self.counter = counter
+
+    def step(self, facts: _Facts) -> None:
+        case, seq, position, own, prev, found = facts
+        if position <= self.last_position:
+            raise BundleFailure(
+                f"{case}#{seq}", f"position {position} is not after {self.last_position}"
+            )
+        self.last_position = position
+        info = self.cases.get(case)
+        if info is None:
+            raise BundleFailure(f"{case}#{seq}", f"case {case} is not listed in the manifest")
+        head = self.heads.get(case)
+        if head is None:
+            head = self.heads[case] = _Head()
+        if seq == head.seq + 1:
+            if prev != head.hash:
+                before = f"{case}#{head.seq}" if head.seq else "the start of the chain"
+                raise BundleFailure(f"{case}#{seq}", f"prev_hash does not link to {before}")
+        elif seq <= head.seq:
+            raise BundleFailure(
+                f"{case}#{seq}", f"comes after {case}#{head.seq}: entries repeated or out of order"
+            )
+        else:
+            gaps = info["gaps"]
+            gap = [head.seq + 1, seq - 1]
+            if head.gap_index >= len(gaps) or gaps[head.gap_index] != gap:
+                raise BundleFailure(
+                    f"{case}#{seq}",
+                    f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
+                    "lists no such gap",
+                )
+            head.gap_index += 1
+        head.seq = seq
+        head.hash = own
+        head.count += 1
+        tree = self.tree
+        tree.add(own)
+        if tree.size == self.prefix:
+            self.prefix_root = tree.root()
+        if found:
+            for name, value in found.items():
+                self.commitments[(case, seq, name)] = value
+        self.counter.events += 1
+
+    def result(self, sha256: str, size: int) -> _EventsPass:
+        return _EventsPass(
+            sha256, size, self.tree.root(), self.heads, self.commitments, self.prefix_root
+        )
+
+
 def _check_events(
     source: _Source,
     manifest: dict[str, Any],
     counter: _Counter,
     want_personal: bool,
     prefix: int | None,
+    workers: int | None = None,
 ) -> _EventsPass:
-    cases: dict[str, Any] = manifest["cases"]
-    heads: dict[str, _Head] = {}
-    commitments: dict[tuple[str, int, str], Any] = {}
-    tree = MerkleTree()
-    prefix_root = tree.root() if prefix == 0 else None
-    last_position = 0
-    number = 0
-    sha256 = hashlib.sha256
-    loads_line = _load_line
-    dumps = orjson.dumps
-    add_leaf = tree.add
+    """Stream events.jsonl through the per-line and the sequential checks."""
+    folder = source.folder_path(EVENTS)
+    if folder is not None:
+        size = folder.stat().st_size
+        count = _worker_count(workers, size)
+        if count > 1:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return _check_events_in_parallel(
+                    folder,
+                    _Sequence(manifest, counter, prefix),
+                    want_personal,
+                    count,
+                    _PARALLEL_CHUNK,
+                )
+            except (BrokenProcessPool, PermissionError, NotImplementedError):
+                counter.events = 0  # no worker processes here: check it in this one
+    sequence = _Sequence(manifest, counter, prefix)
+    check_line = _check_line
+    step = sequence.step
     with source.open(EVENTS) as stream:
         reader = _LineReader(stream, EVENTS)
+        number = 0
         for text in reader:
             number += 1
-            if text is None:
-                raise BundleFailure(
-                    f"{EVENTS} line {number}", "the file ends in the middle of a line"
-                )
-            event, exact = loads_line(text, EVENTS, number)
-            if type(event) is not dict:
-                raise BundleFailure(f"{EVENTS} line {number}", "is not a JSON object")
-            case = event.get("case")
-            seq = event.get("seq")
-            position = event.get("position")
-            own = event.get("hash")
-            prev = event.get("prev_hash")
-            if not (type(case) is str and type(seq) is int and seq >= 1 and type(position) is int):
-                raise BundleFailure(f"{EVENTS} line {number}", "needs case, seq and position")
-            if type(own) is not str or len(own) != 64 or own.strip(_HEX_DIGITS):
-                raise BundleFailure(f"{EVENTS} line {number}", "needs a hash of 64 hex digits")
-            if type(prev) is not str or len(prev) != 64 or prev.strip(_HEX_DIGITS):
-                raise BundleFailure(f"{EVENTS} line {number}", "needs a prev_hash of 64 hex digits")
-            if exact:
-                canonical = dumps(event, option=_SORT) == text
-            else:
-                try:
-                    canonical = _canonical(event) == text
-                except ValueError:
-                    raise BundleFailure(
-                        f"{case}#{seq}", "cannot be written as canonical JSON"
-                    ) from None
-            if not canonical:
-                raise BundleFailure(
-                    f"{case}#{seq}", f"line {number} is not the entry's canonical JSON"
-                )
-            # The hashed body is the line without its top-level hash and position pairs.
-            # Removing the first `,"hash":"<hash>"` is safe: were it not the top-level
-            # pair, the body would contain its own hash, and could not hash to it.  The
-            # position pair is removed only when its bytes occur once (in a canonical line
-            # the top-level pair is `,"position":N,`), else the body is written afresh.
-            hash_pair = b',"hash":"%s"' % own.encode()
-            position_pair = b',"position":%d,' % position
-            body = text.replace(hash_pair, b"", 1)
-            if len(body) + len(hash_pair) == len(text) and body.count(position_pair) == 1:
-                body = body.replace(position_pair, b",", 1)
-            else:
-                del event["hash"], event["position"]
-                body = _canonical(event)
-                event["hash"], event["position"] = own, position
-            if sha256(body).hexdigest() != own:
-                raise BundleFailure(
-                    f"{case}#{seq}", "does not match its hash (the entry was altered)"
-                )
-            if position <= last_position:
-                raise BundleFailure(
-                    f"{case}#{seq}", f"position {position} is not after {last_position}"
-                )
-            last_position = position
-            info = cases.get(case)
-            if info is None:
-                raise BundleFailure(f"{case}#{seq}", f"case {case} is not listed in the manifest")
-            head = heads.get(case)
-            if head is None:
-                head = heads[case] = _Head()
-            if seq == head.seq + 1:
-                if prev != head.hash:
-                    before = f"{case}#{head.seq}" if head.seq else "the start of the chain"
-                    raise BundleFailure(f"{case}#{seq}", f"prev_hash does not link to {before}")
-            elif seq <= head.seq:
-                raise BundleFailure(
-                    f"{case}#{seq}",
-                    f"comes after {case}#{head.seq}: entries repeated or out of order",
-                )
-            else:
-                gaps = info["gaps"]
-                gap = [head.seq + 1, seq - 1]
-                if head.gap_index >= len(gaps) or gaps[head.gap_index] != gap:
-                    raise BundleFailure(
-                        f"{case}#{seq}",
-                        f"entries {gap[0]} to {gap[1]} of {case} are missing and the manifest "
-                        "lists no such gap",
-                    )
-                head.gap_index += 1
-            head.seq = seq
-            head.hash = own
-            head.count += 1
-            add_leaf(own)
-            if want_personal:
-                if tree.size == prefix:
-                    prefix_root = tree.root()
-                for name, value in _personal_commitments(event).items():
-                    commitments[(case, seq, name)] = value
-            elif tree.size == prefix:
-                prefix_root = tree.root()
-            counter.events += 1
-    sha = reader.sha
-    size = reader.size
-    return _EventsPass(sha.hexdigest(), size, tree.root(), heads, commitments, prefix_root)
+            step(check_line(text, number, want_personal))
+    return sequence.result(reader.sha.hexdigest(), reader.size)
+
+
+# --- the per-line checks in worker processes, for large bundles ----------------------------
+
+
+def _worker_count(workers: int | None, size: int) -> int:
+    if workers is not None:
+        return workers
+    if size < PARALLEL_FROM_BYTES:
+        return 1
+    import os
+
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _check_chunk(
+    path: str, start: int, end: int, want_personal: bool
+) -> tuple[list[_Facts], int | None, bytes | None]:
+    """In a worker: the per-line checks of the lines in ``[start, end)``.  Returns the
+    facts of the lines that pass, then the index and bytes of the first line that does
+    not (the main process checks that line again, to raise its failure in order)."""
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        data = stream.read(end - start)
+    lines: list[bytes | None] = list(data.split(b"\n"))
+    tail = lines.pop()
+    if tail:
+        lines.append(None)  # the file ends mid-line
+    facts: list[_Facts] = []
+    for index, text in enumerate(lines):
+        try:
+            facts.append(_check_line(text, index + 1, want_personal))
+        except BundleFailure:
+            return facts, index, text
+    return facts, None, None
+
+
+def _chunks(path: Path, size: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges of whole lines, about ``chunk_bytes`` each."""
+    with open(path, "rb") as stream:
+        start = 0
+        while start < size:
+            end = start + chunk_bytes
+            if end >= size:
+                yield start, size
+                return
+            stream.seek(end)
+            while True:
+                block = stream.read(1 << 16)
+                if not block:
+                    end = size
+                    break
+                at = block.find(b"\n")
+                if at >= 0:
+                    end += at + 1
+                    break
+                end += len(block)
+            yield start, end
+            start = end
+
+
+def _check_events_in_parallel(
+    path: Path, sequence: _Sequence, want_personal: bool, workers: int, chunk_bytes: int
+) -> _EventsPass:
+    """Workers check lines on their own; this process checks them in order (positions,
+    chains, gaps, the Merkle root) and hashes the file in a thread meanwhile.  The first
+    failure is the one the sequential check would report: results are taken in line
+    order, and a line a worker rejects is checked again here at its place."""
+    import multiprocessing
+    import threading
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    size = path.stat().st_size
+    digest: dict[str, Any] = {}
+    stop = threading.Event()
+
+    def hash_file() -> None:
+        sha = hashlib.sha256()
+        total = 0
+        try:
+            with open(path, "rb") as stream:
+                while not stop.is_set() and (block := stream.read(_CHUNK)):
+                    sha.update(block)
+                    total += len(block)
+        except OSError as exc:
+            digest["error"] = exc
+        digest["sha256"], digest["size"] = sha.hexdigest(), total
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    hasher = threading.Thread(target=hash_file, name="events-sha256", daemon=True)
+    pending: deque[Future[tuple[list[_Facts], int | None, bytes | None]]] = deque()
+    ranges = _chunks(path, size, chunk_bytes)
+    number = 0
+    step = sequence.step
+    failed_here = True
+    try:
+        for _ in range(workers * 2):
+            chunk = next(ranges, None)
+            if chunk is None:
+                break
+            pending.append(pool.submit(_check_chunk, str(path), *chunk, want_personal))
+        hasher.start()  # after the workers are forked: no thread is running when they are
+        while pending:
+            facts, failed, text = pending.popleft().result()
+            chunk = next(ranges, None)
+            if chunk is not None:
+                pending.append(pool.submit(_check_chunk, str(path), *chunk, want_personal))
+            for item in facts:
+                number += 1
+                step(item)
+            if failed is not None:
+                _check_line(text, number + 1, want_personal)  # raises, numbered in order
+                raise AssertionError("a worker rejected a line the main process accepts")
+        failed_here = False
+    finally:
+        if failed_here:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+    if hasher.is_alive() or hasher.ident is not None:
+        hasher.join()
+    if "error" in digest:
+        raise BundleFailure(EVENTS, f"cannot be read ({digest['error']})")
+    return sequence.result(digest["sha256"], digest["size"])
 
 
 def _check_cases(manifest: dict[str, Any], heads: dict[str, _Head]) -> None:
@@ -666,11 +836,14 @@ def verify_bundle(
     expect_root: str | None = None,
     expect_manifest_sha256: str | None = None,
     trusted_key: str | None = None,
+    workers: int | None = None,
 ) -> BundleVerifyResult:
     """Check a bundle folder or ``.zip``; never raises for a bad bundle.
 
     ``expect_root``, ``expect_manifest_sha256`` and ``trusted_key`` (the checkpoint
     signer's Ed25519 public key, hex) are what the recipient was told by another route.
+    ``workers``: how many processes check the lines of a folder bundle's events.jsonl
+    (default: up to 4 when it is at least 64 MB, else 1); the verdict is the same.
     """
     path = Path(path)
     counter = _Counter()
@@ -716,7 +889,7 @@ def verify_bundle(
                 )
         declared = manifest.get("checkpoint")
         prefix = declared["count"] if declared and declared["applies"] else None
-        passed = _check_events(source, manifest, counter, included, prefix)
+        passed = _check_events(source, manifest, counter, included, prefix, workers)
         result.root = passed.root
         if passed.sha256 != events_entry["sha256"]:
             raise BundleFailure(

@@ -448,3 +448,56 @@ def test_a_zip_with_an_extra_member_is_caught(pristine: Path, tmp_path: Path) ->
     with zipfile.ZipFile(target, "a") as zf:
         zf.writestr("bundle/notes.txt", "added later")
     assert failed(target)["first_bad"] == "notes.txt"
+
+
+# --- the parallel check gives the sequential verdict -----------------------------------------
+
+
+def _flip(offset: int) -> Callable[[Path], None]:
+    def tamper(bundle: Path) -> None:
+        path = bundle / "events.jsonl"
+        raw = bytearray(path.read_bytes())
+        raw[offset % len(raw)] ^= 0x20
+        path.write_bytes(bytes(raw))
+
+    return tamper
+
+
+def _lines_edit(edit: Callable[[list[bytes]], list[bytes]], seal: bool) -> Callable[[Path], None]:
+    def tamper(bundle: Path) -> None:
+        path = bundle / "events.jsonl"
+        path.write_bytes(b"".join(edit(lines_of(path))))
+        if seal:
+            reseal(bundle)
+
+    return tamper
+
+
+PARALLEL_CASES: dict[str, Callable[[Path], None]] = {
+    "pristine": lambda bundle: None,
+    "flip-early": _flip(40),
+    "flip-middle": _flip(6000),
+    "flip-late": _flip(-30),
+    "delete-resealed": _lines_edit(lambda ls: ls[:5] + ls[6:], True),
+    "swap-resealed": _lines_edit(lambda ls: [ls[1], ls[0], *ls[2:]], True),
+    "duplicate-resealed": _lines_edit(lambda ls: [*ls[:12], ls[11], *ls[12:]], True),
+    "truncate-mid-line": _lines_edit(lambda ls: [*ls[:-1], ls[-1][:40]], True),
+    "truncate-resealed": _lines_edit(lambda ls: ls[:15], True),
+}
+
+
+@pytest.mark.parametrize("name", list(PARALLEL_CASES))
+def test_checking_in_worker_processes_gives_the_same_verdict(
+    copy: Callable[[], Path], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large bundles are checked by worker processes, in byte ranges of whole lines; the
+    verdict, the first failure and the count must be the sequential ones."""
+    import projections.bundle_verify as bundle_verify
+
+    monkeypatch.setattr(bundle_verify, "_PARALLEL_CHUNK", 1500)  # many small ranges
+    bundle = copy()
+    PARALLEL_CASES[name](bundle)
+    sequential = verify_bundle(bundle, workers=1).as_dict()
+    parallel = verify_bundle(bundle, workers=3).as_dict()
+    assert parallel == sequential
+    assert (sequential["ok"] is True) == (name == "pristine")
