@@ -24,9 +24,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -238,21 +240,53 @@ class _Filters:
 
 
 class _HashingFile:
-    """A binary file that hashes what is written to it."""
+    """A binary file that hashes what is written to it.
 
-    def __init__(self, path: Path) -> None:
+    With ``background``, a thread does the hashing and writing (both release the GIL on
+    large blocks) while the caller prepares the next block; at most a few blocks wait.
+    """
+
+    def __init__(self, path: Path, background: bool = False) -> None:
         self.path = path
         self._file: IO[bytes] = open(path, "wb", buffering=_BUFFER)
         self._sha = hashlib.sha256()
         self.size = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._drain, name=f"write-{path.name}")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._file.write(data)
+                    self._sha.update(data)
+                except BaseException as exc:  # reported by the next write or close
+                    self._error = exc
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._sha.update(data)
         self.size += len(data)
+        if self._queue is None:
+            self._file.write(data)
+            self._sha.update(data)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
 
     def close(self) -> dict[str, Any]:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         self._file.close()
+        if self._error is not None:
+            raise self._error
         return {"path": self.path.name, "sha256": self._sha.hexdigest(), "bytes": self.size}
 
 
@@ -541,8 +575,8 @@ def _write_bundle(
     limit = filters.recorded_limit
     cutoff = 0
     commitments = 0
-    events = _HashingFile(work / EVENTS_FILE)
-    timeline = _HashingFile(work / TIMELINE_FILE)
+    events = _HashingFile(work / EVENTS_FILE, background=True)
+    timeline = _HashingFile(work / TIMELINE_FILE, background=True)
     timeline.write(_csv_line(TIMELINE_COLUMNS).encode())
     lines: list[bytes] = []
     rows: list[str] = []
