@@ -69,7 +69,10 @@ def schema() -> None:
     emit_json(input_schema())
 
 
-@app.command(epilog="Examples: caseledger verify  |  caseledger verify bundle/ --json")
+@app.command(
+    epilog="Examples: caseledger verify  |  caseledger verify --since checkpoint.json  |  "
+    "caseledger verify bundle/ --expect-root HEX --json"
+)
 def verify(
     ctx: typer.Context,
     bundle: str | None = typer.Argument(
@@ -80,6 +83,14 @@ def verify(
     ),
     public_key: str | None = typer.Option(
         None, "--public-key", help="The checkpoint signer's public key you trust (hex)."
+    ),
+    expect_root: str | None = typer.Option(
+        None, "--expect-root", help="With BUNDLE: the Merkle root you were sent separately."
+    ),
+    expect_manifest: str | None = typer.Option(
+        None,
+        "--expect-manifest-sha256",
+        help="With BUNDLE: the manifest's SHA-256 you were sent separately.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
@@ -109,7 +120,12 @@ def verify(
     elif bundle is not None:
         from projections.export import verify_bundle
 
-        result = verify_bundle(Path(bundle))
+        result = verify_bundle(
+            Path(bundle),
+            expect_root=expect_root,
+            expect_manifest_sha256=expect_manifest,
+            trusted_key=public_key,
+        )
         payload = result.as_dict()
         ok = result.ok
         summary = result.summary()
