@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from itertools import groupby
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ledger.catalogue import LONDON, occurred_instant
@@ -547,13 +546,14 @@ def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
 
 def milestone_record(milestone: Milestone) -> dict[str, Any]:
     """An index milestone row as a record the rules can read (corrections applied)."""
-    record: dict[str, Any] = dict(milestone.facts)
-    record["type"] = milestone.type
-    record["case"] = milestone.case
-    record["seq"] = milestone.seq
-    record["occurred_at"] = milestone.occurred_at
-    record["recorded_at"] = milestone.recorded_at
-    return record
+    return {
+        **milestone.facts,
+        "type": milestone.type,
+        "case": milestone.case,
+        "seq": milestone.seq,
+        "occurred_at": milestone.occurred_at,
+        "recorded_at": milestone.recorded_at,
+    }
 
 
 def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...]:
@@ -624,11 +624,18 @@ def indexed_case_records(
     from .index import CaseIndex
 
     chosen_index = index if index is not None else CaseIndex(ledger)
-    wanted = tuple(dict.fromkeys(("CaseReferred", *types, "EntryCorrected")))
+    # Corrections are already applied to the rows; their own rows matter only to tell,
+    # as of a past T, which cases had a correction recorded after T.
+    extra = ("EntryCorrected",) if as_of is not None else ()
+    wanted = tuple(dict.fromkeys(("CaseReferred", *types, *extra)))
     rows = chosen_index.milestones(case, wanted)
     limit = format_instant(as_of) if as_of is not None else None
-    for ref, group in groupby(rows, key=lambda m: m.case):
-        milestones = list(group)
+    grouped: dict[str, list[Milestone]] = {}
+    for row in rows:
+        grouped.setdefault(row.case, []).append(row)
+    for ref in sorted(grouped):
+        milestones = grouped[ref]
+        milestones.sort(key=lambda m: m.seq)  # record order breaks same-moment ties
         if limit is not None:
             if any(m.type == "EntryCorrected" and m.recorded_at > limit for m in milestones):
                 view = fold(ledger.case_records(ref), as_of_time=as_of)
