@@ -117,11 +117,57 @@ def status(
         else:
             _show_status(payload, as_of_time, on_time)
         return
-    rows = queries.statuses(led, as_of_time, on_time, stage=stage, regime=regime, now=now)
+    index = _caught_up_index(led) if as_of_time is None and on_time is None else None
+    rows = queries.statuses(
+        led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
+    )
     if as_json:
         emit_json(rows)
     else:
         _show_statuses(rows, as_of_time, on_time)
+
+
+BACKLOG_BAR = 20_000
+"""A catch-up of more entries than this shows a progress bar (on standard error)."""
+
+
+def _caught_up_index(led: Any) -> Any:
+    """The cross-case index, caught up, with a transient progress bar on standard error
+    when there is a large backlog (the first query after a big import); None if it
+    cannot be caught up here (``statuses`` then folds)."""
+    from eventsourcing.persistence import PersistenceError
+
+    from projections.index import CaseIndex
+
+    bar: Progress | None = None
+    task: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            if total < BACKLOG_BAR:
+                return
+            bar = Progress(
+                TextColumn("[bold]Updating the case index"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            bar.start()
+            task = bar.add_task("index", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        index = CaseIndex(led)
+        index.catch_up(progress)
+    except PersistenceError:
+        return None
+    finally:
+        if bar is not None:
+            bar.stop()
+    return index
 
 
 def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime | None) -> None:

@@ -976,8 +976,11 @@ class CaseIndex:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-index") as reader:
             while records:
                 if progress is not None and total == 0:
-                    indexed = self.backend.count_milestones() if start else 0
-                    total = max(len(records), self.ledger.count_events() - indexed)
+                    # Count the backlog only when there is more than one batch of it.
+                    total = len(records)
+                    if len(records) == size:
+                        indexed = self.backend.count_milestones() if start else 0
+                        total = max(total, self.ledger.count_events() - indexed)
                 end = int(records[-1]["position"])
                 ahead = reader.submit(self._read, end, size) if len(records) == size else None
                 try:
