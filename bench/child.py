@@ -143,7 +143,7 @@ def _ledger_task(ledgers: dict[str, Any], url: str, lines: Sequence[bytes], star
     if ledger is None:
         ledger = ledgers[url] = CaseLedger(parse_store(url))
     ledger.clock = BenchClock(start, timedelta(milliseconds=1))
-    recorder = Recorder("bench.writer")
+    recorder = Recorder("bench.loader")  # the actor the runner enrolled
     ledger.record_lines(lines[:1], recorder)
 
     def run() -> int:

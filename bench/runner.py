@@ -86,6 +86,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "pg_writers_4_vs_1": (">=", 2.0),
 }
 PG_ONLY = ("pg_writers_4_vs_1",)
+PG_LOAD_BATCH = 5_000
+"""Lines per command when loading PostgreSQL: commands of about 6 MB (10,000 lines) have
+been seen to hang in the library's pipelined insert (docs/performance.md); 5,000 have not."""
 DELAY = ("IncidentNotified", "DecisionMade")
 """The interval ``delays_all_ms`` asks for: notification to decision (every regime's clock)."""
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -271,17 +274,20 @@ class StoreBench:
         """Record the whole ledger in batches; export it once a tenth of it is in (the
         export's memory at two ledger sizes)."""
         settings = self.settings
+        size = settings.load_batch
+        if self.target.kind == "postgres":
+            size = min(size, PG_LOAD_BATCH)
         loaded = 0
         early = settings.events // 10
         exported_early = False
         seconds = 0.0
-        for moment, lines in batches(self.spec, settings.load_batch):
+        for moment, lines in batches(self.spec, size):
             self.clock.now = moment + timedelta(seconds=1)
             start = time.perf_counter()
             self.ledger.record_lines(lines, self.recorder)
             seconds += time.perf_counter() - start
             loaded += len(lines)
-            if loaded % (settings.load_batch * 10) < settings.load_batch:
+            if loaded % 100_000 < size:
                 self.log(f"  loaded {loaded:,} events ({loaded / seconds:,.0f}/s)")
             if not exported_early and loaded >= early and loaded < settings.events:
                 exported_early = True
@@ -295,7 +301,7 @@ class StoreBench:
             "events": loaded,
             "seconds": round(seconds, 2),
             "events_per_s": round(loaded / seconds),
-            "batch_lines": settings.load_batch,
+            "batch_lines": size,
         }
         self.log(f"  loaded {loaded:,} events in {seconds:.1f}s ({loaded / seconds:,.0f}/s)")
 
@@ -492,17 +498,38 @@ class StoreBench:
     # --- exports ------------------------------------------------------------------------
 
     def _child(self, *args: str, timeout: float) -> dict[str, Any]:
-        """Run ``python -m bench.child ARGS``; the JSON object it prints."""
+        """Run ``python -m bench.child ARGS``; the JSON object it prints.
+
+        The child is stopped if it takes longer than ``timeout`` seconds, or if it uses
+        no CPU for :data:`STALL_SECONDS` (the PostgreSQL recorder's pipelined insert can
+        hang for good, the client and the server each waiting for the other).
+        """
         command = [sys.executable, "-m", "bench.child", *args]
-        try:
-            done = subprocess.run(command, capture_output=True, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(
-                f"`{args[0]}` did not finish in {timeout:.0f}s (it hung or is far too slow)"
-            ) from None
-        if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {done.stderr.decode()[-800:]}")
-        figures: dict[str, Any] = orjson.loads(done.stdout)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(command, stdout=out, stderr=err)
+            started = last_change = time.monotonic()
+            last_cpu = -1
+            while proc.poll() is None:
+                time.sleep(0.5)
+                now = time.monotonic()
+                cpu = _cpu_ticks(proc.pid)
+                if cpu == -1 or cpu != last_cpu:  # -1: no /proc here, no stall check
+                    last_cpu, last_change = cpu, now
+                stalled = now - last_change > STALL_SECONDS
+                if stalled or now - started > timeout:
+                    proc.kill()
+                    proc.wait()
+                    why = (
+                        f"used no CPU for {STALL_SECONDS}s: it hung"
+                        if stalled
+                        else f"did not finish in {timeout:.0f}s"
+                    )
+                    raise RuntimeError(f"`{args[0]}` {why}")
+            out.seek(0)
+            err.seek(0)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{args[0]} failed: {err.read().decode()[-800:]}")
+            figures: dict[str, Any] = orjson.loads(out.read())
         return figures
 
     def _export_child(self, label: str, events: int) -> dict[str, Any]:
@@ -670,6 +697,18 @@ class WriterPool:
             return message
 
 
+STALL_SECONDS = 30
+
+
+def _cpu_ticks(pid: int) -> int:
+    """The CPU time a process has used so far, in clock ticks (-1 if unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return -1
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def _recorder() -> Any:
     from ledger.application import Recorder
 
@@ -738,16 +777,9 @@ def pg_version(url: str) -> str | None:
         return str(row[0]) if row else None
 
 
-STATEMENT_TIMEOUT = "-c statement_timeout=600s"
-"""Given to every PostgreSQL connection of the run (``PGOPTIONS``): the library's pipelined
-insert has been seen to hang for good on this machine (client and server each waiting for
-the other; see docs/performance.md), and a run must end."""
-
-
 def run(settings: Settings, log: Log) -> dict[str, Any]:
     """Measure every figure on every chosen store; the JSON object ``--json`` prints."""
     began = time.perf_counter()
-    os.environ.setdefault("PGOPTIONS", STATEMENT_TIMEOUT)
     spec = plan_ledger(settings.seed, settings.events)
     base = Path(settings.workdir) if settings.workdir else Path(tempfile.gettempdir())
     workdir = Path(tempfile.mkdtemp(prefix="caseledger-bench-", dir=base))
