@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="also measure the plain eventsourcing library for reference "
-        "(default: only at full size)",
+        "(default: yes, except --tiny)",
     )
     return parser.parse_args(argv)
 

@@ -161,7 +161,7 @@ def settings_for(size: str, **overrides: Any) -> Settings:
     """The settings of a named size, with any overrides (``events=...``)."""
     values: dict[str, Any] = {
         **SIZES[size],
-        "library_reference": size == "full",
+        "library_reference": size != "tiny",
         **{k: v for k, v in overrides.items() if v is not None and v != ""},
     }
     values["append_batch_lines"] = min(values["append_batch_lines"], values["events"])
@@ -501,26 +501,31 @@ class StoreBench:
         """Run ``python -m bench.child ARGS``; the JSON object it prints.
 
         The child is stopped if it takes longer than ``timeout`` seconds, or if it uses
-        no CPU for :data:`STALL_SECONDS` (the PostgreSQL recorder's pipelined insert can
+        almost no CPU for :data:`STALL_SECONDS` (the PostgreSQL recorder's pipelined insert can
         hang for good, the client and the server each waiting for the other).
         """
         command = [sys.executable, "-m", "bench.child", *args]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(command, stdout=out, stderr=err)
-            started = last_change = time.monotonic()
-            last_cpu = -1
+            started = time.monotonic()
+            samples: list[tuple[float, float]] = []  # (when, CPU seconds used so far)
             while proc.poll() is None:
                 time.sleep(0.5)
                 now = time.monotonic()
-                cpu = _cpu_ticks(proc.pid)
-                if cpu == -1 or cpu != last_cpu:  # -1: no /proc here, no stall check
-                    last_cpu, last_change = cpu, now
-                stalled = now - last_change > STALL_SECONDS
+                cpu = _cpu_seconds(proc.pid)
+                if cpu is not None:
+                    samples.append((now, cpu))
+                    samples = [s for s in samples if s[0] >= now - STALL_SECONDS]
+                stalled = (
+                    now - started > STALL_SECONDS
+                    and len(samples) > 1
+                    and samples[-1][1] - samples[0][1] < 0.05 * (samples[-1][0] - samples[0][0])
+                )
                 if stalled or now - started > timeout:
                     proc.kill()
                     proc.wait()
                     why = (
-                        f"used no CPU for {STALL_SECONDS}s: it hung"
+                        f"used almost no CPU for {STALL_SECONDS}s: it hung"
                         if stalled
                         else f"did not finish in {timeout:.0f}s"
                     )
@@ -700,13 +705,13 @@ class WriterPool:
 STALL_SECONDS = 30
 
 
-def _cpu_ticks(pid: int) -> int:
-    """The CPU time a process has used so far, in clock ticks (-1 if unknown)."""
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time a process has used so far (None where there is no ``/proc``)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return -1
-    return int(fields[11]) + int(fields[12])  # utime + stime
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _recorder() -> Any:
