@@ -18,8 +18,9 @@ text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 # Keys in events are field names or personal-data keys ([a-z][a-z0-9_]*): ASCII only,
 # which the catalogue enforces.  (JCS sorts keys by UTF-16 code units, orjson by code
 # point; the two orders differ only for keys with characters beyond U+FFFF.)
-keys = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-#",
-               min_size=1, max_size=12)
+keys = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-#", min_size=1, max_size=12
+)
 scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | text
 json_values = st.recursive(
     scalars,
