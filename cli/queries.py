@@ -190,6 +190,7 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
         )
     overdue = payload["overdue"]
     grid.add_row("overdue clocks", "[bold red]" + ", ".join(overdue) + "[/]" if overdue else "none")
+    grid.add_row("next deadline", _deadline_text(payload.get("next_deadline")))
     grid.add_row("entries", f"{payload['entries']} (last recorded {payload['last_recorded_at']})")
     parts: list[Any] = [grid]
     requests = payload["open_requests"]
@@ -212,12 +213,31 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
     )
 
 
+def _deadline_text(deadline: dict[str, Any] | None) -> str:
+    """``rapid_review due 2026-11-26 (6 days left)``, or ``-``."""
+    if not deadline:
+        return "-"
+    left = deadline.get("days_left")
+    suffix = f" ({left} day{'s' if left != 1 else ''} left)" if left is not None else ""
+    return f"{deadline['clock']} due {deadline['due']}{suffix}"
+
+
 def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datetime | None) -> None:
     table = Table(
         title=f"{len(rows)} case{'s' if len(rows) != 1 else ''} · {_when_line(as_of, on)}",
         box=box.SIMPLE_HEAD,
     )
-    for column in ("case", "regime", "stage", "decision", "made on", "open requests", "overdue"):
+    columns = (
+        "case",
+        "regime",
+        "stage",
+        "decision",
+        "made on",
+        "open requests",
+        "overdue",
+        "next deadline",
+    )
+    for column in columns:
         table.add_column(column)
     for r in rows:
         decision = r["decision"]
@@ -229,6 +249,7 @@ def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datet
             decision["occurred_at"][:10] if decision else "-",
             str(len(r["open_requests"])) if r["open_requests"] else "-",
             "[red]" + ", ".join(r["overdue"]) + "[/]" if r["overdue"] else "-",
+            _deadline_text(r.get("next_deadline")),
         )
     out.print(table)
 

@@ -513,6 +513,7 @@ def status_payload(
     overdue: Sequence[str],
     entries: int,
     last_recorded_at: str,
+    next_deadline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one shape of a ``status`` answer, whether it comes from a fold or the index."""
     return {
@@ -523,6 +524,7 @@ def status_payload(
         "decision": dict(decision) if decision is not None else None,
         "open_requests": [dict(r) for r in open_requests],
         "overdue": list(overdue),
+        "next_deadline": dict(next_deadline) if next_deadline is not None else None,
         "entries": entries,
         "last_recorded_at": last_recorded_at,
     }

@@ -48,7 +48,6 @@ from ledger.catalogue import occurred_day
 from ledger.invariants import parse_ref
 
 from .case_view import STAGES, corrected_occurred_at, stage_of, status_payload, timeline_key
-from .overdue import overdue_clocks_for_row
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
@@ -309,8 +308,15 @@ class IndexRow(NamedTuple):
     last_recorded_at: str
     last_position: int
 
-    def status(self, on: datetime) -> dict[str, Any]:
-        """The ``status`` answer for this case (the same shape the fold gives)."""
+    def status(
+        self,
+        on: datetime,
+        overdue: Sequence[str] = (),
+        next_deadline: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``status`` answer for this case (the same shape the fold gives); the
+        clocks' overdue names and next deadline come from :mod:`projections.clocks`."""
+        del on
         return status_payload(
             case=self.case,
             regime=self.regime,
@@ -318,7 +324,8 @@ class IndexRow(NamedTuple):
             stage=self.stage,
             decision=self.decision,
             open_requests=self.open_requests,
-            overdue=overdue_clocks_for_row(self, on),
+            overdue=overdue,
+            next_deadline=next_deadline,
             entries=self.entries,
             last_recorded_at=self.last_recorded_at,
         )
@@ -1152,5 +1159,19 @@ class CaseIndex:
         stage: str | None = None,
         regime: str | None = None,
     ) -> list[dict[str, Any]]:
-        """``status`` of every case (filtered), answered from the index."""
-        return [row.status(on) for row in self.cases(stage, regime)]
+        """``status`` of every case (filtered), answered from the index, with each case's
+        overdue clocks and next deadline computed in one pass over the index."""
+        from .clocks import summaries_by_case
+
+        rows = self.cases(stage, regime)
+        if not rows:
+            return []
+        summaries = summaries_by_case(self.ledger, on, index=self)
+        answers = []
+        for row in rows:
+            summary = summaries.get(row.case)
+            if summary is None:
+                answers.append(row.status(on))
+            else:
+                answers.append(row.status(on, summary.overdue, summary.next_deadline))
+        return answers

@@ -22,7 +22,7 @@ from ledger.catalogue import CRITERIA
 from ledger.errors import UsageError
 
 from .case_view import STAGES, CaseView, Entry, fold, status_payload
-from .overdue import overdue_clocks
+from .clocks import case_clocks, summary_of
 from .when import format_instant
 from .why import WhyAnswer, why_of
 
@@ -90,7 +90,8 @@ def case_view(
 
 
 def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
-    """The ``status`` answer of a folded case."""
+    """The ``status`` answer of a folded case, with its overdue clocks and next deadline."""
+    clocks = summary_of(case_clocks(view, on))
     return status_payload(
         case=view.case,
         regime=view.regime,
@@ -98,7 +99,8 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
         stage=view.stage,
         decision=view.decision.summary() if view.decision is not None else None,
         open_requests=[r.as_dict() for r in view.open_requests],
-        overdue=overdue_clocks(view, on),
+        overdue=clocks.overdue,
+        next_deadline=clocks.next_deadline,
         entries=len(view.entries),
         last_recorded_at=view.last_recorded_at,
     )

@@ -91,6 +91,13 @@ def index_milestones(index: Any, case: str) -> list[tuple[Any, ...]]:
     ]
 
 
+def without_clocks(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A status answer without the parts the clocks compute."""
+    if status is None:
+        return None
+    return {k: v for k, v in status.items() if k not in ("overdue", "next_deadline")}
+
+
 def assert_index_matches_fold(
     led: Any, index: Any, cases: list[str], upto: int | None = None
 ) -> None:
@@ -99,7 +106,11 @@ def assert_index_matches_fold(
     for case in cases:
         row = index.row(case, catch_up=False)
         expected = fold_status(led, case, upto)
-        assert (row.status(ON) if row is not None else None) == expected, case
+        # The clocks' part of a status (overdue, next deadline) is computed from the
+        # index's milestones by projections.clocks; tests/test_clocks.py checks it equals
+        # the folds.  Here: the row itself.
+        got = without_clocks(row.status(ON)) if row is not None else None
+        assert got == without_clocks(expected), case
         assert index_milestones(index, case) == fold_milestones(led, case, upto), case
 
 
