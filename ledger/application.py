@@ -43,6 +43,7 @@ from .catalogue import (
     ROLES,
     Envelope,
     InputLine,
+    normalise_occurred_at,
 )
 from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
 from .invariants import check_entry
@@ -86,6 +87,17 @@ def cipher_env(key_file: str | None) -> dict[str, str]:
             "make one with: caseledger keys new --out FILE)"
         )
     return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
+
+
+def is_conflict(exc: PersistenceError) -> bool:
+    """Whether a failed write lost a race with another writer (worth retrying): a taken
+    ``seq`` (the primary key), or a lock that timed out."""
+    if isinstance(exc, IntegrityError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (OperationalError, InterfaceError)) and (
+        "lock" in text or "deadlock" in text or "could not serialize" in text
+    )
 
 
 def utc_now() -> datetime:
@@ -188,6 +200,18 @@ class CaseLedger(Application[uuid.UUID]):
         base.setdefault("IS_SNAPSHOTTING_ENABLED", "y")
         return Environment(name, base)
 
+    def construct_snapshot_store(self) -> Any:
+        if self.location.kind != "postgres":
+            return super().construct_snapshot_store()
+        from .pgstore import ReadablePostgresSnapshotRecorder
+
+        recorder = ReadablePostgresSnapshotRecorder(
+            datastore=self.factory.datastore,  # type: ignore[attr-defined]
+            events_table_name=f"{self.name.lower()}_snapshots",
+        )
+        recorder.create_table()
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
+
     def construct_mapper(self) -> LedgerMapper:
         return LedgerMapper(
             transcoder=OrjsonTranscoder(),
@@ -268,13 +292,11 @@ class CaseLedger(Application[uuid.UUID]):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return self._record_once(parsed, recorder)
-            except (IntegrityError, OperationalError, InterfaceError) as exc:
-                if (
-                    isinstance(exc, OperationalError)
-                    and "locked" not in str(exc).lower()
-                    and ("lock" not in str(exc).lower())
-                ):
-                    raise StoreUnavailable(f"the store failed while writing: {exc}") from None
+            except PersistenceError as exc:
+                if not is_conflict(exc):
+                    raise StoreUnavailable(
+                        f"the store refused the write ({exc}); nothing was written"
+                    ) from None
                 if attempt == MAX_ATTEMPTS:
                     raise ConflictError(
                         f"another writer kept changing the same case(s); gave up after "
@@ -320,6 +342,13 @@ class CaseLedger(Application[uuid.UUID]):
                 stamp = case.last_recorded_at  # never before the case's previous entry
             body = event.model_dump(mode="json", exclude_none=True)
             body["occurred_at"] = occurred_at
+            changes = body.get("changes")
+            if isinstance(changes, dict) and isinstance(changes.get("occurred_at"), str):
+                # stored as the envelope stores it: a date, or a datetime with an offset
+                body["changes"] = {
+                    **changes,
+                    "occurred_at": normalise_occurred_at(changes["occurred_at"]),
+                }
             body = self._commit_personal(body, ref, seq, personal_rows)
             if body["type"] == "InformationRequested" and "request_id" not in body:
                 body["request_id"] = _new_request_id(case, seq)
@@ -544,7 +573,11 @@ class CaseLedger(Application[uuid.UUID]):
                     entry["seq"], self.ledger_mapper.encode_state(entry), erase_case
                 )
                 return entry
-            except IntegrityError:
+            except PersistenceError as exc:
+                if not is_conflict(exc):
+                    raise StoreUnavailable(
+                        f"the store refused the write ({exc}); nothing was written"
+                    ) from None
                 if attempt == MAX_ATTEMPTS:
                     raise ConflictError(
                         "the register kept changing under other writers; nothing was written"

@@ -13,7 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -206,3 +210,41 @@ def creation_lock(
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+class TolerantCreate:
+    """Lets a database user who may only read open an existing store.
+
+    The library creates its tables (and a type and a function) on every open; a user
+    without CREATE rights is refused even when everything exists.  Where the tables are
+    there already, the refusal is ignored and only the type adapters are registered, so
+    inspectors with ``SELECT`` rights can read; their writes are refused by the server.
+    """
+
+    datastore: PostgresDatastore
+    events_table_name: str
+
+    def create_table(self) -> None:
+        try:
+            super().create_table()  # type: ignore[misc]
+        except Exception as exc:
+            if "permission denied" not in str(exc).lower() or not self._table_exists():
+                raise
+            self.datastore.register_type_adapters()
+
+    def _table_exists(self) -> bool:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT to_regclass(%s) AS t",
+                (f'"{self.datastore.schema}"."{self.events_table_name}"',),
+            )
+            row = curs.fetchone()
+            return row is not None and row["t"] is not None
+
+
+class ReadableLedgerPostgresRecorder(TolerantCreate, LedgerPostgresRecorder):
+    """The ledger's recorder, openable by users who may only read."""
+
+
+class ReadablePostgresSnapshotRecorder(TolerantCreate, PostgresAggregateRecorder):
+    """The library's snapshot recorder, openable by users who may only read."""

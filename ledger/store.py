@@ -75,7 +75,7 @@ class StoreLocation:
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
             }
-        from .pgstore import LedgerPostgresRecorder
+        from .pgstore import ReadableLedgerPostgresRecorder
 
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -89,7 +89,7 @@ class StoreLocation:
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+            "APPLICATION_RECORDER_TOPIC": get_topic(ReadableLedgerPostgresRecorder),
         }
 
 
@@ -127,6 +127,12 @@ def parse_store(url: str | None) -> StoreLocation:
         path = url
     if not path:
         raise UsageError("the SQLite store needs a file path", field="--store")
+    if path.startswith("file:"):
+        # An SQLite URI (e.g. file:/data/ledger.db?mode=ro), passed to SQLite as it is.
+        file_part = unquote(urlparse(path).path)
+        if not Path(file_part).parent.is_dir():
+            raise StoreUnavailable(f"cannot open the SQLite store {path}: no such folder")
+        return StoreLocation(kind="sqlite", path=path)
     parent = Path(path).expanduser().resolve().parent
     if not parent.is_dir():
         raise StoreUnavailable(

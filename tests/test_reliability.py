@@ -123,9 +123,11 @@ def test_read_only_store_exits_4_and_writes_nothing(
 
 def test_read_only_sqlite_via_uri_exits_4(sqlite_url: str, cli: Any) -> None:
     assert cli(["--store", sqlite_url, "record", "-"], stdin=referral("RR-2026-310")).exit_code == 0
-    result = cli(
-        ["--store", f"file:{sqlite_url}?mode=ro", "record", "-"], stdin=referral("RR-2026-311")
-    )
+    read_only = f"file:{sqlite_url}?mode=ro"
+    read = cli(["--store", read_only, "status", "RR-2026-310", "--json"])
+    assert read.exit_code == 0, read.stderr  # an inspector can read a read-only store
+    assert read.json()["case"] == "RR-2026-310"
+    result = cli(["--store", read_only, "record", "-"], stdin=referral("RR-2026-311"))
     assert result.exit_code == 4, result.stderr
     assert "Traceback" not in result.stderr
     assert open_ledger(sqlite_url).count_events() == 1
@@ -150,6 +152,13 @@ def test_read_only_postgres_user_exits_4(pg_url: str, cli: Any) -> None:
         )
     try:
         ro_url = pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+        # An inspector with SELECT rights only can open the store and read it...
+        read = cli(["--store", ro_url, "status", "RR-2026-320", "--json"])
+        assert read.exit_code == 0, read.stderr
+        assert cli(["--store", ro_url, "verify"]).exit_code == 0
+        # ... and a write is refused by the server even when the ledger would allow it.
+        enrolled = cli(["--store", pg_url, "users", "add", role, "--role", "business-unit"])
+        assert enrolled.exit_code == 0, enrolled.stderr
         result = cli(["--store", ro_url, "record", "-"], stdin=referral("RR-2026-321"))
         assert result.exit_code == 4, (result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
