@@ -3,6 +3,7 @@ event body, and every kind of bad input exits 2 with the store unchanged (both s
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_scenario_records_22_entries(store_url: str, cli: Callable[..., CliResul
     led = open_ledger(store_url)
     records = led.case_records("RR-2026-004")
     assert records[0]["prev_hash"] == "0" * 64
-    for before, after in zip(records, records[1:], strict=False):
+    for before, after in itertools.pairwise(records):
         assert after["prev_hash"] == before["hash"]
     assert records[2]["request_id"]  # assigned by the ledger when absent
     bodies = b"".join(orjson.dumps(r) for r in records)
