@@ -181,6 +181,10 @@ def after_horizon(days: int = 1) -> datetime:
     return datetime.combine(HORIZON + timedelta(days=days), dtime(9), UTC)
 
 
+class MeasurementFailed(RuntimeError):
+    """What was measured failed (e.g. a child hung): reported as the figure's reason."""
+
+
 # --- one store ----------------------------------------------------------------------------
 
 
@@ -255,7 +259,8 @@ class StoreBench:
             if name == "load":
                 raise
             self.log(f"  {name} FAILED: {type(exc).__name__}: {exc}")
-            self.log(traceback.format_exc())
+            if not isinstance(exc, MeasurementFailed):  # a bug of the runner: show where
+                self.log(traceback.format_exc())
             for key in keys:
                 self.result.figures[key] = None
                 self.result.reasons[key] = f"the measurement failed: {type(exc).__name__}: {exc}"
@@ -487,7 +492,8 @@ class StoreBench:
             done = subprocess.run(command, capture_output=True, check=False)
             times.append((time.perf_counter() - start) * 1000)
             if done.returncode != 0:
-                raise RuntimeError(f"exit code {done.returncode}: {done.stderr.decode()[-300:]}")
+                failure = done.stderr.decode()[-300:]
+                raise MeasurementFailed(f"exit code {done.returncode}: {failure}")
         orjson.loads(done.stdout)
         self.result.details["cli_why"] = {
             "command": " ".join([*command[:1], "--store", "URL", *command[-3:]]),
@@ -529,11 +535,11 @@ class StoreBench:
                         if stalled
                         else f"did not finish in {timeout:.0f}s"
                     )
-                    raise RuntimeError(f"`{args[0]}` {why}")
+                    raise MeasurementFailed(f"`{args[0]}` {why}")
             out.seek(0)
             err.seek(0)
             if proc.returncode != 0:
-                raise RuntimeError(f"{args[0]} failed: {err.read().decode()[-800:]}")
+                raise MeasurementFailed(f"{args[0]} failed: {err.read().decode()[-800:]}")
             figures: dict[str, Any] = orjson.loads(out.read())
         return figures
 
@@ -558,7 +564,7 @@ class StoreBench:
         """A whole-store export and its verify, in a child process (for its peak memory)."""
         runs = [self._export_child("full", self.settings.events)]
         if not runs[0]["verify_ok"]:
-            raise RuntimeError(f"the bundle does not verify: {runs[0]['verify_failure']}")
+            raise MeasurementFailed(f"the bundle does not verify: {runs[0]['verify_failure']}")
         events = runs[0]["events"]
         self._set("export_events_per_s", events / runs[0]["export_s"], 0)
         self._set("verify_events_per_s", events / runs[0]["verify_s"], 0)
