@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -62,6 +62,16 @@ Clock = Callable[[], datetime]
 """The ledger's own clock: returns an aware UTC datetime.  Injectable for tests only."""
 
 MAX_ATTEMPTS = 8
+
+#: Fields that must be given but may be null: kept in the stored body even when null.
+REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        name
+        for name, info in model.model_fields.items()
+        if info.is_required() and type(None) in get_args(info.annotation)
+    )
+    for kind, model in MODELS_BY_TYPE.items()
+}
 KEY_CHECK = b"caseledger key check v1"
 KEY_FILE_ENV = "CASELEDGER_KEY_FILE"
 """How many times a conflicting write is retried before exit code 3."""
@@ -341,6 +351,8 @@ class CaseLedger(Application[uuid.UUID]):
             if case is not None and case.last_recorded_at > stamp:
                 stamp = case.last_recorded_at  # never before the case's previous entry
             body = event.model_dump(mode="json", exclude_none=True)
+            for name in REQUIRED_NULLABLE.get(body["type"], ()):
+                body.setdefault(name, None)  # e.g. PeerChallengeReceived.agrees: null
             body["occurred_at"] = occurred_at
             changes = body.get("changes")
             if isinstance(changes, dict) and isinstance(changes.get("occurred_at"), str):

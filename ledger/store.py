@@ -10,6 +10,7 @@ a hashed body.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,12 @@ def parse_store(url: str | None) -> StoreLocation:
         query = parse_qs(parts.query)
         schema = (query.get("schema") or [os.environ.get("POSTGRES_SCHEMA", "")])[0]
         dbname = unquote(parts.path.lstrip("/"))
+        if schema and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise UsageError(
+                f"{schema!r} cannot be a schema name: use lower-case letters, digits and _ "
+                "(PostgreSQL folds unquoted names to lower case)",
+                field="schema",
+            )
         if not parts.hostname or not dbname:
             raise UsageError(
                 f"{url!r} is not a PostgreSQL URL of the form "

@@ -395,3 +395,36 @@ def test_unreachable_store_exits_4(cli: Any, tmp_path: Path) -> None:
     assert missing.exit_code == 4 and "does not exist" in missing.stderr
     pg = cli(["--store", "postgresql://nobody@127.0.0.1:1/none", "verify"])
     assert pg.exit_code == 4 and "Traceback" not in pg.stderr
+
+
+def test_required_null_field_is_kept_and_correctable(
+    store_url: str, cli: Any, tmp_path: Path
+) -> None:
+    """``agrees: null`` (the peer gave no view) is stored, so a correction validates."""
+    received = {
+        "type": "PeerChallengeReceived",
+        "case": "RR-2026-004",
+        "occurred_at": "2026-03-05",
+        "peer": "Chair, Westmoor",
+        "agrees": None,
+        "advice": "Consider the panel's view.",
+    }
+    fix = {
+        "type": "EntryCorrected",
+        "case": "RR-2026-004",
+        "corrects": "RR-2026-004#2",
+        "changes": {"advice": "Consider the national panel's view."},
+        "reason": "Wording.",
+    }
+    path = write_lines(tmp_path / "p.jsonl", [REFERRAL, received, fix])
+    result = cli(["--store", store_url, "record", path])
+    assert result.exit_code == 0, result.stderr
+    stored = open_ledger(store_url).case_records("RR-2026-004")[1]
+    assert "agrees" in stored and stored["agrees"] is None
+
+
+def test_schema_name_with_capitals_is_refused_clearly(cli: Any) -> None:
+    result = cli(
+        ["--store", "postgresql://postgres@127.0.0.1:5432/test?schema=Northshire", "status"]
+    )
+    assert result.exit_code == 2 and "lower-case" in result.stderr

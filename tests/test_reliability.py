@@ -247,3 +247,21 @@ def test_full_disk_exits_4_with_nothing_half_written(tmp_path: Path, cli: Any) -
         led.close()
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_large_record_on_postgres_completes(pg_url: str, tmp_path: Path) -> None:
+    """A command carrying many megabytes (12,000 referrals with personal data) does not
+    hang: the library's pipelined insert used to deadlock client and server."""
+    lines = [referral(f"RR-2030-{n:05d}") for n in range(12_000)]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--store", pg_url, "record", str(path)],
+        capture_output=True,
+        timeout=180,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 0, done.stderr.decode()[-1000:]
+    led = open_ledger(pg_url)
+    assert led.count_events() == 12_000
+    assert len(led.personal_data("RR-2030-00042")) == 2
