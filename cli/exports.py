@@ -12,7 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.errors import UsageError
-from projections.export import export_bundle
 
 from .common import app, emit_json, ledger, out
 
@@ -79,6 +78,8 @@ def export(
     if report not in modes:
         raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
     led = ledger(ctx)
+    from projections.export import export_bundle  # imported when used: start-up time
+
     summary = export_bundle(
         led,
         out_path,

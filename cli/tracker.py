@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -13,14 +13,9 @@ from rich.table import Table
 
 from ledger.application import Receipt
 from ledger.errors import InputError
-from projections.tracker import (
-    ImportPlan,
-    RowPlan,
-    load_mapping,
-    plan_import,
-    read_tracker,
-    record_plan,
-)
+
+if TYPE_CHECKING:
+    from projections.tracker import ImportPlan, RowPlan
 
 from .common import app, emit_json, err, ledger, out
 
@@ -57,6 +52,13 @@ def import_tracker(
     evidences, every entry citing its row in `sources`. All new rows are recorded in one
     batch; rows already imported are skipped; a row that cannot be converted is listed
     with its row number and reason, and then nothing is written (unless --skip-bad-rows)."""
+    from projections.tracker import (  # imported when used: start-up time
+        load_mapping,
+        plan_import,
+        read_tracker,
+        record_plan,
+    )
+
     spec = load_mapping(mapping)
     tracker = read_tracker(file, spec)
     led = ledger(ctx)

@@ -178,7 +178,9 @@ def _reject_floats(value: Any, where: str = "value") -> Any:
 class Strict(BaseModel):
     """Base for every catalogue object: frozen, unknown fields rejected, no coercion."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # defer_build: the validators are built on first use, so read-only commands (why,
+    # status, ...) do not pay for them at start-up.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Source(Strict):
@@ -544,8 +546,10 @@ AnyEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-InputLine: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
-"""Validates one input line (``InputLine.validate_json(line)``)."""
+InputLine: TypeAdapter[Envelope] = TypeAdapter(
+    AnyEvent, config=ConfigDict(defer_build=True)
+)
+"""Validates one input line (``InputLine.validate_json(line)``); built on first use."""
 
 #: Fields of the envelope that a correction may change.
 CORRECTABLE_ENVELOPE_FIELDS = ("occurred_at",)
