@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,3 +126,23 @@ def run(argv: list[str] | None = None) -> None:
 def debug_enabled() -> bool:
     """``CASELEDGER_DEBUG=1`` shows internal tracebacks (never needed by users)."""
     return os.environ.get("CASELEDGER_DEBUG") == "1"
+
+
+@contextmanager
+def counting_progress(label: str, total: int | None, enabled: bool) -> Iterator[Any]:
+    """A transient progress bar on standard error for a long operation; yields a
+    callback taking the count done.  Silent for programs (``--json``) and pipes."""
+    if not enabled or not err.is_terminal:
+        yield lambda done: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ledger.errors import UsageError
 
-from .common import app, emit_json, ledger, out
+from .common import app, counting_progress, emit_json, ledger, out
 
 EPILOG = (
     "Examples: caseledger export RR-2026-004 --out bundle  |  "
@@ -80,17 +80,20 @@ def export(
     led = ledger(ctx)
     from projections.export import export_bundle  # imported when used: start-up time
 
-    summary = export_bundle(
-        led,
-        out_path,
-        cases=cases or None,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-        as_of=as_of,
-        include_personal_data=include_personal_data,
-        as_zip=True if as_zip else None,
-        full_report=modes[report],
-    )
+    total = None if cases else led.count_events()
+    with counting_progress("exporting", total, not as_json) as progress:
+        summary = export_bundle(
+            led,
+            out_path,
+            cases=cases or None,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+            as_of=as_of,
+            include_personal_data=include_personal_data,
+            as_zip=True if as_zip else None,
+            full_report=modes[report],
+            progress=progress,
+        )
     if as_json:
         emit_json(summary.as_dict())
         return

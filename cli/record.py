@@ -12,7 +12,7 @@ from ledger.application import Receipt
 from ledger.catalogue import input_schema
 from ledger.errors import InputError, StoreUnavailable
 
-from .common import app, emit_json, err, ledger, out
+from .common import app, counting_progress, emit_json, err, ledger, out
 
 ROLE_HELP = (
     "Record under this of your enrolled roles (business-unit by default; chair, "
@@ -131,7 +131,8 @@ def verify(
         summary = result.summary()
     else:
         led = ledger(ctx)
-        store_result = led.verify()
+        with counting_progress("verifying", led.count_events(), not as_json) as progress:
+            store_result = led.verify(progress)
         payload = {
             "ok": store_result.ok,
             "events": store_result.events,

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from importlib import metadata, resources
@@ -415,6 +415,7 @@ def export_bundle(
     include_personal_data: bool = False,
     as_zip: bool | None = None,
     full_report: bool | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportSummary:
     """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
 
@@ -458,7 +459,7 @@ def export_bundle(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
-        summary = _write_bundle(ledger, work, filters, include_personal_data, full_report)
+        summary = _write_bundle(ledger, work, filters, include_personal_data, full_report, progress)
         if as_zip:
             _zip_folder(work, out, summary.files, top=out.stem)
             shutil.rmtree(work)
@@ -563,14 +564,20 @@ def _personal_commitments(record: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+PROGRESS_EVERY = 10_000
+"""How often (in entries read) an export reports its progress."""
+
+
 def _write_bundle(
     ledger: _Ledger,
     work: Path,
     filters: _Filters,
     include_personal: bool,
     full_report: bool | None,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportSummary:
     states: dict[str, _CaseState] = {}
+    read = 0
     tree = MerkleTree()
     limit = filters.recorded_limit
     cutoff = 0
@@ -587,6 +594,9 @@ def _write_bundle(
     # Pass 1: the entries, in global position order, straight to events.jsonl (and one
     # timeline.csv row each); per case only its chain head and gaps are kept.
     for position, record, line in _source(ledger, filters.cases):
+        read += 1
+        if progress is not None and read % PROGRESS_EVERY == 0:
+            progress(read)
         ref = record["case"]
         seq = record["seq"]
         state = states.get(ref)
