@@ -25,6 +25,8 @@ from typing import Any, Final
 
 from ledger.catalogue import LONDON
 
+from .quality import QUESTIONS
+
 __all__ = [
     "CRITERION_LABELS",
     "FACTOR_LABELS",
@@ -60,18 +62,8 @@ FACTOR_LABELS: Final[dict[str, str]] = {
     "public_trust": "Public trust in safeguarding organisations",
 }
 
-QM2_QUESTIONS: Final[dict[int, str]] = {
-    1: "Was enough information gathered, about agency contact with the child and about context?",
-    2: "Were key agencies asked for at least minimum data about their involvement?",
-    3: "Were checks with neighbouring boards planned where the family lived outside the area?",
-    4: "Was there a mechanism for an informed inter-agency discussion leading to a "
-    "recommendation to the chair?",
-    5: "Is any delay justified by the circumstances of the case?",
-    6: "Was independent challenge considered (for example peer discussion with another chair)?",
-    7: "Was the decision informed by the statutory criteria, and is that evidenced in the record?",
-    8: "Was the decision about the nature of the review informed by local learning and needs?",
-    9: "Did member agencies have the opportunity to give input to the decision?",
-}
+QM2_QUESTIONS: Final = QUESTIONS
+"""The nine QM2 questions (kept in :mod:`projections.quality`)."""
 
 REGIME_LABELS: Final[dict[str, str]] = {
     "wt2015": "Working Together 2015 (Serious Case Review; decision by the LSCB chair)",
