@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -59,6 +59,7 @@ from .store import (
     parse_store,
 )
 
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 """The ledger's own clock: returns an aware UTC datetime.  Injectable for tests only."""
 
@@ -107,6 +108,23 @@ def project_case(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def retrying(write: Callable[[], T], gave_up: str) -> T:
+    """Run a write, again while it loses races with other writers (with jitter); a
+    refused write exits 4, and retries running out exit 3, both with nothing written."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return write()
+        except PersistenceError as exc:
+            if not is_conflict(exc):
+                raise StoreUnavailable(
+                    f"the store refused the write ({exc}); nothing was written"
+                ) from None
+            if attempt == MAX_ATTEMPTS:
+                raise ConflictError(gave_up) from None
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 def is_conflict(exc: PersistenceError) -> bool:
@@ -339,21 +357,11 @@ class CaseLedger(Application[uuid.UUID]):
             self.snapshots.put(taken)
 
     def _record_retrying(self, parsed: list[ParsedLine], recorder: Recorder) -> list[Receipt]:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return self._record_once(parsed, recorder)
-            except PersistenceError as exc:
-                if not is_conflict(exc):
-                    raise StoreUnavailable(
-                        f"the store refused the write ({exc}); nothing was written"
-                    ) from None
-                if attempt == MAX_ATTEMPTS:
-                    raise ConflictError(
-                        f"another writer kept changing the same case(s); gave up after "
-                        f"{MAX_ATTEMPTS} attempts. Nothing was written: run the command again."
-                    ) from None
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
-        raise AssertionError("unreachable")
+        return retrying(
+            lambda: self._record_once(parsed, recorder),
+            f"another writer kept changing the same case(s); gave up after {MAX_ATTEMPTS} "
+            "attempts. Nothing was written: run the command again.",
+        )
 
     def _record_once(self, parsed: list[ParsedLine], recorder: Recorder) -> list[Receipt]:
         now = self.clock()
@@ -609,7 +617,8 @@ class CaseLedger(Application[uuid.UUID]):
     ) -> dict[str, Any]:
         """Append one hash-chained register entry, retrying if another writer won."""
         assert fields["type"] in REGISTER_TYPES
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+
+        def append() -> dict[str, Any]:
             state = self.register_state()
             entry = {
                 **fields,
@@ -620,22 +629,14 @@ class CaseLedger(Application[uuid.UUID]):
                 "prev_hash": state.head_hash,
             }
             entry["hash"] = event_hash(entry)
-            try:
-                self.recorder.insert_register(  # type: ignore[attr-defined]
-                    entry["seq"], self.ledger_mapper.encode_state(entry), erase_case
-                )
-                return entry
-            except PersistenceError as exc:
-                if not is_conflict(exc):
-                    raise StoreUnavailable(
-                        f"the store refused the write ({exc}); nothing was written"
-                    ) from None
-                if attempt == MAX_ATTEMPTS:
-                    raise ConflictError(
-                        "the register kept changing under other writers; nothing was written"
-                    ) from None
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
-        raise AssertionError("unreachable")
+            self.recorder.insert_register(  # type: ignore[attr-defined]
+                entry["seq"], self.ledger_mapper.encode_state(entry), erase_case
+            )
+            return entry
+
+        return retrying(
+            append, "the register kept changing under other writers; nothing was written"
+        )
 
     def enrol(
         self, user: str, roles: list[str], recorder: Recorder, agency: str | None = None
