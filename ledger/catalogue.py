@@ -546,9 +546,7 @@ AnyEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-InputLine: TypeAdapter[Envelope] = TypeAdapter(
-    AnyEvent, config=ConfigDict(defer_build=True)
-)
+InputLine: TypeAdapter[Envelope] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 """Validates one input line (``InputLine.validate_json(line)``); built on first use."""
 
 #: Fields of the envelope that a correction may change.
