@@ -13,13 +13,13 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 import orjson
-from eventsourcing.domain import datetime_now_with_tzinfo
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic
@@ -202,8 +202,6 @@ class LedgerMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         data = self.decode_state(stored_event.state)
         if stored_event.topic == SNAPSHOT_TOPIC:
-            from datetime import datetime
-
             state = data["state"]
             for key in ("_created_on", "_modified_on"):
                 state[key] = datetime.fromisoformat(state[key])
@@ -214,8 +212,6 @@ class LedgerMapper(Mapper[UUID]):
                 topic=data["topic"],
                 state=state,
             )
-        from datetime import datetime
-
         timestamp = datetime.fromisoformat(data["recorded_at"].replace("Z", "+00:00"))
         if stored_event.topic == "CaseReferred":
             return Case.Referred(  # type: ignore[call-arg]
@@ -361,6 +357,5 @@ __all__ = [
     "PersonalRow",
     "StoreLocation",
     "case_id",
-    "datetime_now_with_tzinfo",
     "parse_store",
 ]
