@@ -103,6 +103,8 @@ def record_sample(ledger_path: str) -> int:
             moment = max(moment + timedelta(seconds=1), at)
             led.record_lines([line], who)
             count += 1
+        # The person running the demo may record in its store too.
+        led.enrol(led.identity(), ["admin", "business-unit"], Recorder(who.actor, "admin"))
     finally:
         led.close()
     return count

@@ -40,6 +40,21 @@ def test_demo_tour_and_every_printed_command(tmp_path: Path) -> None:
             timeout=300,
         )
         assert pasted.returncode == 0, (command, pasted.stderr[-2000:])
+    # The person who ran it can record in the demo store.
+    note = (
+        '{"type": "ContextRecorded", "case": "RR-2026-031", "occurred_at": "2026-11-20", '
+        '"topic": "other", "summary": "Tried recording after the demo."}'
+    )
+    mine = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--store", "caseledger-demo.db", "record", "-"],
+        input=note,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert mine.returncode == 0, mine.stderr
     # A second demo makes a new store rather than touching the first.
     again = subprocess.run(
         [sys.executable, "-m", "cli.main", "demo", "--no-tour"],
