@@ -46,3 +46,17 @@ def new_salt() -> bytes:
 def commitment(salt: bytes, value: Any) -> str:
     """``sha256(salt || canonical JSON of the value)`` as hex: what the hashed body holds."""
     return hashlib.sha256(salt + canonical_json(value)).hexdigest()
+
+
+def personal_commitments(record: dict[str, Any]) -> dict[str, Any]:
+    """The personal-data commitments a hashed entry carries: its ``personal`` field, or
+    ``changes.personal`` of a correction (the two places the ledger puts them)."""
+    personal = record.get("personal")
+    if isinstance(personal, dict):
+        return personal
+    changes = record.get("changes")
+    if record.get("type") == "EntryCorrected" and isinstance(changes, dict):
+        inner = changes.get("personal")
+        if isinstance(inner, dict):
+            return inner
+    return {}

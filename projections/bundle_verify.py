@@ -40,7 +40,7 @@ from typing import IO, Any, Final
 
 import orjson
 
-from ledger.canonical import GENESIS_HASH
+from ledger.canonical import GENESIS_HASH, personal_commitments
 
 from .merkle import MerkleTree
 
@@ -364,18 +364,6 @@ def _manifest_problem(m: Any) -> str | None:
     return None
 
 
-def _personal_commitments(event: dict[str, Any]) -> dict[str, Any]:
-    personal = event.get("personal")
-    if isinstance(personal, dict):
-        return personal
-    changes = event.get("changes")
-    if event.get("type") == "EntryCorrected" and isinstance(changes, dict):
-        inner = changes.get("personal")
-        if isinstance(inner, dict):
-            return inner
-    return {}
-
-
 @dataclass(slots=True)
 class _Head:
     seq: int = 0
@@ -474,7 +462,7 @@ def _check_line(text: bytes | None, number: int, want_personal: bool) -> _Facts:
         body = _canonical(event)
     if hashlib.sha256(body).hexdigest() != own:
         raise BundleFailure(f"{case}#{seq}", "does not match its hash (the entry was altered)")
-    found = _personal_commitments(event) if want_personal else None
+    found = personal_commitments(event) if want_personal else None
     return case, seq, position, own, prev, found or None
 
 

@@ -40,7 +40,7 @@ from typing import IO, Any, Final, Protocol
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
-from ledger.canonical import GENESIS_HASH, canonical_json
+from ledger.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from ledger.catalogue import CRITERIA, LONDON, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
@@ -550,20 +550,6 @@ def _raw_states(ledger: _Ledger) -> Iterator[tuple[int, dict[str, Any], bytes]] 
     return generate()
 
 
-def _personal_commitments(record: dict[str, Any]) -> dict[str, str]:
-    """The personal-data commitments a hashed entry carries (``personal`` or
-    ``changes.personal`` of a correction)."""
-    personal = record.get("personal")
-    if isinstance(personal, dict):
-        return personal
-    changes = record.get("changes")
-    if record.get("type") == "EntryCorrected" and isinstance(changes, dict):
-        inner = changes.get("personal")
-        if isinstance(inner, dict):
-            return inner
-    return {}
-
-
 PROGRESS_EVERY = 10_000
 """How often (in entries read) an export reports its progress."""
 
@@ -639,7 +625,7 @@ def _write_bundle(
             lines.clear()
             rows.clear()
         if "personal" in record or kind == "EntryCorrected":
-            found = _personal_commitments(record)
+            found = personal_commitments(record)
             if found:
                 commitments += len(found)
                 state.personal_seqs.add(seq)
@@ -909,7 +895,7 @@ def _write_case_files(
             e.in_bundle = e.seq in in_bundle
         personal_rows: list[dict[str, Any]] = []
         if personal is not None and state.personal_seqs:
-            by_seq = {r["seq"]: _personal_commitments(r) for r in records}
+            by_seq = {r["seq"]: personal_commitments(r) for r in records}
             for row in ledger.personal_data(ref):
                 if row.seq in state.personal_seqs and row.field in by_seq.get(row.seq, {}):
                     line = {

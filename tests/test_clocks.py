@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger import catalogue
 from projections.calendar import Calendar
 from projections.clocks import ClockState, clock_states, deadline_of, next_deadline
 from projections.rules import rule_pack
@@ -31,19 +32,7 @@ Cli = Callable[..., CliResult]
 
 # --- building cases -------------------------------------------------------------------
 
-CRITERIA = {
-    "wt2015": ("abuse_or_neglect", "child_died", "seriously_harmed", "agency_concern"),
-    "wt2023": (
-        "abuse_or_neglect",
-        "child_died",
-        "seriously_harmed",
-        "improvements_needed",
-        "recurring_themes",
-        "multi_agency_concern",
-        "panel_view",
-    ),
-}
-CRITERIA["wt2018"] = CRITERIA["wt2023"]
+CRITERIA = catalogue.CRITERIA  # every criterion of each regime
 NATIONAL = {"wt2015": "ofsted", "wt2018": "national-panel", "wt2023": "national-panel"}
 
 

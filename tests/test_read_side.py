@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger import catalogue
 from tests.conftest import CliResult, FixedClock, open_ledger
 
 Cli = Callable[..., CliResult]
@@ -64,19 +65,7 @@ def referral(case: str, regime: str = "wt2023", **extra: Any) -> dict[str, Any]:
     }
 
 
-CRITERIA = {
-    "wt2015": ("abuse_or_neglect", "child_died", "seriously_harmed", "agency_concern"),
-    "wt2023": (
-        "abuse_or_neglect",
-        "child_died",
-        "seriously_harmed",
-        "improvements_needed",
-        "recurring_themes",
-        "multi_agency_concern",
-        "panel_view",
-    ),
-}
-CRITERIA["wt2018"] = CRITERIA["wt2023"]
+CRITERIA = catalogue.CRITERIA  # every criterion of each regime
 
 
 def decision(
