@@ -16,16 +16,18 @@ No personal value is ever read here unless the caller passes it in.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from types import ModuleType
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from ledger.catalogue import LONDON
 
-from .quality import QUESTIONS
+from . import case_view
+from .calendar import add_months
+from .clocks import case_clocks
+from .quality import QUESTIONS, answer_questions
+from .why import why_of
 
 __all__ = [
     "CRITERION_LABELS",
@@ -136,73 +138,27 @@ class Entry:
 
 
 def apply_corrections(records: Sequence[dict[str, Any]]) -> list[Entry]:
-    """The case's entries (``seq`` order) with every ``EntryCorrected`` applied to its target.
-
-    Uses ``projections.case_view.apply_corrections`` when installed (so the report applies
-    corrections exactly as ``caseledger timeline`` does), else the same rule here:
-    corrections apply in ``seq`` order, field by field, to earlier entries only.  The
-    stored originals are untouched; ``corrected_by`` lists the corrections applied.
-    """
-    case_view = _optional_module("projections.case_view")
-    if case_view is not None:
-        try:
-            return [
-                Entry(
-                    ref=e.ref,
-                    seq=e.seq,
-                    position=e.position,
-                    type=e.type,
-                    occurred_at=str(e.occurred_at),
-                    original_occurred_at=str((e.original or e.body).get("occurred_at", "")),
-                    recorded_at=e.recorded_at,
-                    actor=e.actor,
-                    role=e.role,
-                    summary=describe(e.body),
-                    hash=str(e.body.get("hash", "")),
-                    corrected_by=list(e.corrected_by),
-                    body=dict(e.body),
-                )
-                for e in case_view.apply_corrections(records)
-            ]
-        except _INTERFACE_ERRORS:
-            pass
-    ordered = sorted(records, key=lambda r: int(r["seq"]))
-    bodies: dict[int, dict[str, Any]] = {}
-    corrected_by: dict[int, list[str]] = {}
-    for record in ordered:
-        seq = record["seq"]
-        bodies[seq] = dict(record)
-        if record.get("type") != "EntryCorrected":
-            continue
-        try:
-            target = int(str(record.get("corrects", "")).rsplit("#", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        if target not in bodies or target >= seq:
-            continue
-        bodies[target].update(dict(record.get("changes") or {}))
-        corrected_by.setdefault(target, []).append(ref_of(record))
-    entries = []
-    for record in ordered:
-        body = bodies[record["seq"]]
-        entries.append(
-            Entry(
-                ref=ref_of(record),
-                seq=record["seq"],
-                position=record.get("position", 0),
-                type=record["type"],
-                occurred_at=str(body.get("occurred_at", "")),
-                original_occurred_at=str(record.get("occurred_at", "")),
-                recorded_at=str(record.get("recorded_at", "")),
-                actor=str(record.get("actor", "")),
-                role=str(record.get("role", "")),
-                summary=describe(body),
-                hash=str(record.get("hash", "")),
-                corrected_by=corrected_by.get(record["seq"], []),
-                body=body,
-            )
+    """The case's entries (``seq`` order) with every ``EntryCorrected`` applied, exactly
+    as ``caseledger timeline`` applies them (:func:`projections.case_view.apply_corrections`);
+    the stored originals are untouched and ``corrected_by`` lists the corrections."""
+    return [
+        Entry(
+            ref=e.ref,
+            seq=e.seq,
+            position=e.position,
+            type=e.type,
+            occurred_at=str(e.occurred_at),
+            original_occurred_at=str((e.original or e.body).get("occurred_at", "")),
+            recorded_at=e.recorded_at,
+            actor=e.actor,
+            role=e.role,
+            summary=describe(dict(e.body)),
+            hash=str(e.body.get("hash", "")),
+            corrected_by=list(e.corrected_by),
+            body=dict(e.body),
         )
-    return entries
+        for e in case_view.apply_corrections(records)
+    ]
 
 
 def _join(values: Any) -> str:
@@ -289,16 +245,7 @@ def describe(body: dict[str, Any]) -> str:
     return text
 
 
-# --- the analyses, through the read-side modules when present ------------------------
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
+# --- the analyses: the same read-side functions the CLI uses -------------------------
 
 
 @dataclass
@@ -313,9 +260,11 @@ class CaseAnalysis:
     flag_texts: dict[str, str] = field(default_factory=dict)
 
 
-#: What a read-side module may raise when its interface is not the one this adapter knows
-#: (it is being written alongside): the export then falls back to its own minimum.
-_INTERFACE_ERRORS: Final = (ImportError, AttributeError, TypeError)
+SOURCES: Final = {
+    "why": "projections.why (the same answer as caseledger why)",
+    "clocks": "projections.clocks (the same answer as caseledger clocks)",
+    "quality": "projections.quality (the same answer as caseledger quality)",
+}
 
 
 def analyse_case(
@@ -325,236 +274,39 @@ def analyse_case(
     on: datetime | None,
     now: datetime,
 ) -> CaseAnalysis:
-    """Decision in force, clocks and QM2 answers for one case's records.
+    """Decision in force, clocks and QM2 answers for one case's records, by the functions
+    behind ``caseledger why``, ``clocks`` and ``quality``.
 
     ``records`` are the case's stored records in ``seq`` order; ``as_of`` keeps those
     recorded up to it (the record as it stood), ``on`` the entries that had happened by
-    it (the world then); ``None`` means ``now``.  Uses ``projections.case_view`` /
-    ``projections.why``, ``projections.clocks`` and ``projections.quality`` when they are
-    installed, else the minimum derived here.
+    it (the world then); ``None`` means ``now``.
     """
     as_of_time = as_of or now
     on_time = on or now
-    sources: dict[str, str] = {}
-    flag_texts: dict[str, str] = {}
-    view: Any = None
-    case_view = _optional_module("projections.case_view")
-    why_module = _optional_module("projections.why")
-    why: dict[str, Any] | None = None
-    if case_view is not None and why_module is not None:
-        try:
-            view = case_view.fold(list(records), as_of_time=as_of_time, on_time=on_time)
-            if view is not None:
-                answer = why_module.why_of(view, as_of_time, on_time)
-                why = dict(answer.as_dict())
-                for flag in answer.flags:
-                    flag_texts[str(flag.code)] = str(flag.explanation)
-                sources["why"] = "projections.why (the same answer as caseledger why)"
-        except _INTERFACE_ERRORS:
-            view, why = None, None
-    known = [r for r in records if r["recorded_at"] <= _recorded_key(as_of_time)]
-    happened = [r for r in known if _occurred_instant(r["occurred_at"]) <= on_time]
-    if why is None:
-        why = _why_fallback(happened, as_of_time)
-        sources["why"] = "the export's built-in minimum (latest DecisionMade by occurred_at)"
-        flag_texts[_MANDATORY_CODE] = _MANDATORY_TEXT
-    clocks: list[dict[str, Any]] | None = None
-    clocks_module = _optional_module("projections.clocks")
-    if clocks_module is not None and view is not None:
-        try:
-            clocks = [dict(s.as_dict()) for s in clocks_module.case_clocks(view, on_time)]
-            sources["clocks"] = "projections.clocks (the same answer as caseledger clocks)"
-        except _INTERFACE_ERRORS:
-            clocks = None
-    if clocks is None:
-        clocks = _clocks_fallback(happened, on_time)
-        sources["clocks"] = (
-            "the export's built-in minimum (working days skip weekends only, not bank holidays)"
+    view = case_view.fold(list(records), as_of_time=as_of_time, on_time=on_time)
+    if view is None:  # nothing of the case was recorded, or had happened, by then
+        return CaseAnalysis(
+            why={
+                "decision": None,
+                "known_then": [],
+                "learned_since": [],
+                "relied_on": [],
+                "superseded": [],
+                "flags": [],
+            },
+            clocks=[],
+            quality=None,
+            sources={**SOURCES, "quality": "nothing of the case is on record by then"},
         )
-    quality: list[dict[str, Any]] | None = None
-    quality_module = _optional_module("projections.quality")
-    if quality_module is not None and view is not None:
-        try:
-            quality = [dict(a.as_dict()) for a in quality_module.answer_questions(view, on_time)]
-            sources["quality"] = "projections.quality (the same answer as caseledger quality)"
-        except _INTERFACE_ERRORS:
-            quality = None
-    if quality is None:
-        sources["quality"] = "not available in this version of caseledger"
+    answer = why_of(view, as_of_time, on_time)
     return CaseAnalysis(
-        why=why, clocks=clocks, quality=quality, sources=sources, flag_texts=flag_texts
+        why=dict(answer.as_dict()),
+        clocks=[dict(s.as_dict()) for s in case_clocks(view, on_time)],
+        quality=[dict(a.as_dict()) for a in answer_questions(view, on_time)],
+        sources=dict(SOURCES),
+        flag_texts={str(f.code): str(f.explanation) for f in answer.flags},
     )
 
-
-def _recorded_key(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _occurred_instant(occurred_at: str) -> datetime:
-    if len(occurred_at) == 10:
-        return datetime.combine(date.fromisoformat(occurred_at), datetime.min.time(), LONDON)
-    return datetime.fromisoformat(occurred_at)
-
-
-_MANDATORY_CODE: Final = "mandatory-criteria-no-review"
-_MANDATORY_TEXT: Final = (
-    "the statutory criteria recorded make a Serious Case Review mandatory (LSCB Regulations "
-    "2006 reg 5) yet the outcome is no-review"
-)
-
-
-def _why_fallback(records: Sequence[dict[str, Any]], as_of: datetime | None) -> dict[str, Any]:
-    """The minimum: the latest ``DecisionMade`` by ``occurred_at`` (then ``seq``) is in force;
-    known then = recorded before it; learned since = recorded after it."""
-    entries = apply_corrections(records)
-    case_ref = records[0]["case"] if records else ""
-    regime = records[0].get("regime") if records else None
-    decisions = [e for e in entries if e.type == "DecisionMade"]
-    result: dict[str, Any] = {
-        "case": case_ref,
-        "as_of": as_of.astimezone(UTC).isoformat() if as_of else None,
-        "decision": None,
-        "superseded": [],
-        "known_then": [],
-        "relied_on": [],
-        "learned_since": [],
-        "flags": [],
-    }
-    if not decisions:
-        return result
-    decisions.sort(key=lambda e: (_occurred_instant(e.occurred_at), e.seq))
-    current = decisions[-1]
-    body = current.body
-    result["decision"] = {
-        "ref": current.ref,
-        "outcome": body.get("outcome"),
-        "occurred_at": current.occurred_at,
-        "recorded_at": current.recorded_at,
-        "decided_by": body.get("decided_by", []),
-        "rationale": body.get("rationale"),
-        "criteria": body.get("criteria", {}),
-        "factors": body.get("factors") or {},
-        "nature": body.get("nature"),
-    }
-    result["superseded"] = [d.ref for d in decisions[:-1]]
-    result["known_then"] = [e.ref for e in entries if e.seq < current.seq]
-    result["learned_since"] = [e.ref for e in entries if e.seq > current.seq]
-    result["relied_on"] = list(body.get("relied_on") or [])
-    criteria = body.get("criteria") or {}
-
-    def met(name: str) -> bool:
-        return bool((criteria.get(name) or {}).get("finding") == "met")
-
-    if (
-        regime == "wt2015"
-        and body.get("outcome") == "no-review"
-        and met("abuse_or_neglect")
-        and (met("child_died") or (met("seriously_harmed") and met("agency_concern")))
-    ):
-        result["flags"].append(_MANDATORY_CODE)
-    return result
-
-
-def _add_weekdays(start: date, n: int) -> date:
-    day = start
-    while n > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
-
-
-def _add_months(start: date, n: int) -> date:
-    import calendar
-
-    month = start.month - 1 + n
-    year = start.year + month // 12
-    month = month % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(start.day, last))
-
-
-def _clocks_fallback(
-    records: Sequence[dict[str, Any]], on: datetime | None
-) -> list[dict[str, Any]]:
-    """The statutory clocks of ``domain.md`` without bank holidays (a labelled minimum)."""
-    entries = apply_corrections(records)
-    if not entries or entries[0].type != "CaseReferred":
-        return []
-    referral = entries[0].body
-    regime = str(referral.get("regime"))
-    case_ref = entries[0].ref.split("#")[0]
-    today = (on or datetime.now(UTC)).astimezone(LONDON).date()
-    ordered = sorted(entries, key=lambda e: (_occurred_instant(e.occurred_at), e.seq))
-
-    def first(pred: Callable[[Entry], bool], after: date | None) -> Entry | None:
-        for e in ordered:
-            if pred(e) and (after is None or _day(occurred_point(e.occurred_at)) >= after):
-                return e
-        return None
-
-    def clock(name: str, start: date | None, due: date | None, end: Entry | None) -> None:
-        if start is None or due is None:
-            return
-        ended = _day(occurred_point(end.occurred_at)) if end is not None else None
-        if ended is not None:
-            status = "met" if ended <= due else "late"
-        else:
-            status = "overdue" if today > due else "running"
-        delayed = [e for e in ordered if e.type == "DecisionDelayed"]
-        justified = bool(delayed) and status in ("late", "overdue") and "decision" in name
-        out.append(
-            {
-                "case": case_ref,
-                "clock": name,
-                "started": start.isoformat(),
-                "due": due.isoformat(),
-                "ended": ended.isoformat() if ended else None,
-                "status": status,
-                "justified": justified,
-            }
-        )
-
-    out: list[dict[str, Any]] = []
-    recipient = "ofsted" if regime == "wt2015" else "national-panel"
-    aware = _parse_day(referral.get("aware_date"))
-    notified = first(
-        lambda e: e.type == "IncidentNotified" and recipient in (e.body.get("recipients") or []),
-        None,
-    )
-    if aware is not None:
-        clock("notification", aware, _add_weekdays(aware, 5), notified)
-    decision = first(lambda e: e.type == "DecisionMade", None)
-    if notified is not None:
-        start = _day(occurred_point(notified.occurred_at))
-        if regime == "wt2015":
-            clock("scr decision", start, _add_months(start, 1), decision)
-        else:
-            clock("rapid review", start, _add_weekdays(start, 15), decision)
-    if regime == "wt2015":
-        no_review = first(
-            lambda e: e.type == "DecisionMade" and e.body.get("outcome") == "no-review", None
-        )
-        if no_review is not None:
-            start = _day(occurred_point(no_review.occurred_at))
-            told = first(
-                lambda e: (
-                    e.type == "DecisionCommunicated"
-                    and "national-panel" in (e.body.get("to") or [])
-                ),
-                start,
-            )
-            clock("no-scr explanation", start, start + timedelta(days=14), told)
-    review = first(lambda e: e.type == "DecisionMade" and e.body.get("outcome") == "review", None)
-    if review is not None:
-        start = _day(occurred_point(review.occurred_at))
-        end_type = "ReviewCompleted" if regime == "wt2015" else "ReportPublished"
-        done = first(lambda e: e.type == end_type, start)
-        clock("review completion", start, _add_months(start, 6), done)
-    return out
-
-
-# --- the SVG timeline ----------------------------------------------------------------
 
 LANES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (
@@ -771,9 +523,9 @@ def _ticks(lo: float, hi: float, x_of: Callable[[float], float]) -> list[Tick]:
     step = max(1, days // 365 + (1 if days > 730 else 0))
     month = date(first.year, first.month, 1)
     if month < first:
-        month = _add_months(month, 1)
+        month = add_months(month, 1)
     while month <= last:
         label = month.strftime("%b %Y") if month.month == 1 or not ticks else month.strftime("%b")
         ticks.append(Tick(x_of(float(month.toordinal() - _EPOCH)), label))
-        month = _add_months(month, step)
+        month = add_months(month, step)
     return ticks

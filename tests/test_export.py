@@ -912,39 +912,6 @@ def test_report_uses_the_read_side_modules(scenario_store: str, tmp_path: Path) 
     assert "rapid review" in html.lower() and "review completion" in html.lower()
 
 
-def test_report_falls_back_to_its_own_minimum(
-    scenario_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without the read-side modules the report still shows the decision in force (the
-    latest DecisionMade by occurred_at), what was known then, and the clocks."""
-    import projections.export_report as report_module
-
-    real = report_module._optional_module
-
-    def absent(name: str) -> Any:
-        if name in (
-            "projections.case_view",
-            "projections.why",
-            "projections.clocks",
-            "projections.quality",
-        ):
-            return None
-        return real(name)
-
-    monkeypatch.setattr(report_module, "_optional_module", absent)
-    led = open_ledger(scenario_store)
-    export_bundle(led, tmp_path / "b")
-    led.close()
-    html = (tmp_path / "b" / "report.html").read_text()
-    assert "the export&#39;s built-in minimum" in html
-    assert "Reg 11 (a), (b) and (c) are met" in html
-    assert "What was known when it was decided" in html
-    assert "Entries recorded before the decision was recorded (18)" in html
-    assert "notification" in html and "review completion" in html
-    assert "The nine questions could not be answered" in html
-    assert_verifies(tmp_path / "b")
-
-
 def test_export_of_an_encrypted_store_verifies(
     store_url: str, tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:
