@@ -45,7 +45,7 @@ def users_add(
 ) -> None:
     """Enrol a user with one or more roles (replaces their roles if already enrolled)."""
     led = ledger(ctx)
-    entry = led.enrol(name, role, led.recorder_for("admin"), agency=agency)
+    entry = led.enrol(name, role, led.recorder_for_action("users"), agency=agency)
     _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry['roles'])}")
 
 
@@ -58,7 +58,7 @@ def users_remove(
 ) -> None:
     """Remove a user from the register; their past entries stay as recorded."""
     led = ledger(ctx)
-    entry = led.remove_user(name, led.recorder_for("admin"), reason)
+    entry = led.remove_user(name, led.recorder_for_action("users"), reason)
     _show_entry(entry, as_json, f"removed {name}")
 
 
@@ -123,7 +123,7 @@ def erase_personal(
 
     Every hash still verifies; the register records who erased what and why."""
     led = ledger(ctx)
-    entry = led.erase_personal(case, reason, led.recorder_for("admin"))
+    entry = led.erase_personal(case, reason, led.recorder_for_action("erase-personal"))
     _show_entry(entry, as_json, f"erased {len(entry['fields'])} personal value(s) of {case}")
 
 
@@ -142,9 +142,7 @@ def hold(
 ) -> None:
     """Place (or release) a legal hold: personal data cannot be erased while it holds."""
     led = ledger(ctx)
-    enrolment = led.register_state().users.get(led.identity())
-    role = "admin" if enrolment is not None and "admin" in enrolment.roles else None
-    who = led.recorder_for(role)
+    who = led.recorder_for_action("hold")
     if release:
         entry = led.release_hold(case, reason, who)
         _show_entry(entry, as_json, f"released the hold on {case}")
@@ -176,9 +174,7 @@ def checkpoint(
 
     led = ledger(ctx)
     key = load_signing_key(signing_key)
-    enrolment = led.register_state().users.get(led.identity())
-    role = "admin" if enrolment is not None and "admin" in enrolment.roles else None
-    cp = make_checkpoint(led, key, led.recorder_for(role))
+    cp = make_checkpoint(led, key, led.recorder_for_action("checkpoint"))
     if out_file is not None:
         import orjson
 

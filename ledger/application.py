@@ -568,6 +568,15 @@ class CaseLedger(Application[uuid.UUID]):
             )
         return Recorder(who, role)
 
+    def recorder_for_action(self, action: str) -> Recorder:
+        """The store identity under one of its roles that the policy allows ``action``
+        (``users``, ``hold``, ``erase-personal``, ``checkpoint``); the check itself is
+        made again when the action runs."""
+        enrolment = self.register_state().users.get(self.identity())
+        roles = sorted(enrolment.roles) if enrolment is not None else []
+        allowed = [r for r in roles if action in self.policy.roles[r].actions]
+        return Recorder(self.identity(), allowed[0] if allowed else (roles or ["admin"])[0])
+
     def register_entries(self) -> list[dict[str, Any]]:
         """The administration register's entries, decoded, in ``seq`` order."""
         decode = self.ledger_mapper.decode_state
