@@ -13,8 +13,12 @@ from tests.conftest import scenario_lines
 def test_status_shows_overdue_clocks_and_next_deadline(store_url: str, cli: Any) -> None:
     referral = orjson.loads(scenario_lines()[0])
     # Aware Monday 2 November 2026; nobody notified: 5 working days -> due Monday 9th.
-    referral.update(case="RR-2026-777", occurred_at="2026-11-02", incident_date="2026-11-01",
-                    aware_date="2026-11-02")
+    referral.update(
+        case="RR-2026-777",
+        occurred_at="2026-11-02",
+        incident_date="2026-11-01",
+        aware_date="2026-11-02",
+    )
     assert cli(["--store", store_url, "record", "-"], stdin=orjson.dumps(referral)).exit_code == 0
     base = ["--store", store_url, "status"]
 
