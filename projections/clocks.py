@@ -258,7 +258,12 @@ def _due(rule: ClockRule, start: date, calendar: Calendar) -> date:
 def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
     # Keyed on plain values: hashing a ClockRule (nested frozen dataclasses) on every
     # call costs more than the lookup saves.
-    return due_date(start, limit, unit, Calendar(nation))
+    return due_date(start, limit, unit, _calendar(nation))
+
+
+@lru_cache(maxsize=8)
+def _calendar(nation: str) -> Calendar:
+    return Calendar(nation)
 
 
 #: A record placed on the timeline: (London day, instant, given order, type, record).
@@ -613,9 +618,12 @@ def indexed_case_records(
     *,
     as_of: datetime | None = None,
     case: str | None = None,
+    cases: Sequence[str] | None = None,
     index: CaseIndex | None = None,
+    catch_up: bool = True,
 ) -> Iterator[CaseRecords]:
-    """Every case's records of ``types`` from the index's milestone rows, by reference.
+    """Every case's (or one ``case``'s, or some ``cases``') records of ``types`` from the
+    index's milestone rows, by reference.
 
     Milestone rows carry the *current* corrections.  As of a past T, a case with a
     correction recorded after T is folded from its stored records instead (corrections
@@ -628,7 +636,10 @@ def indexed_case_records(
     # as of a past T, which cases had a correction recorded after T.
     extra = ("EntryCorrected",) if as_of is not None else ()
     wanted = tuple(dict.fromkeys(("CaseReferred", *types, *extra)))
-    rows = chosen_index.milestones(case, wanted)
+    if cases is not None and case is None:
+        rows = chosen_index.milestones_of(cases, wanted, catch_up=catch_up)
+    else:
+        rows = chosen_index.milestones(case, wanted, catch_up=catch_up)
     limit = format_instant(as_of) if as_of is not None else None
     grouped: dict[str, list[Milestone]] = {}
     for row in rows:
@@ -674,15 +685,51 @@ def all_clocks(
     """``clocks`` over every case (or one, ``case``), from the cross-case index (see
     :func:`indexed_case_records`).
 
-    Falls back to folding every case only if the rule packs read a field the index does
-    not keep.
+    Each case's clocks come from its clock facts kept in the index
+    (:mod:`projections.clock_index`) when they hold for ``on`` and ``as_of``; the other
+    cases (an entry dated after ``on``, or recorded after ``as_of``) are computed from
+    their milestone rows.  Falls back to folding every case only if the rule packs read a
+    field the index does not keep.
     """
-    if index_covers():
-        cases: Iterable[CaseRecords] = indexed_case_records(
-            ledger, clock_event_types(), as_of=as_of, case=case, index=index
+    if not index_covers():
+        return _clocks_of(
+            folded_case_records(ledger, as_of=as_of, case=case), on, include_not_started
         )
-    else:
-        cases = folded_case_records(ledger, as_of=as_of, case=case)
+    from .clock_index import states_from_facts
+    from .index import CaseIndex
+
+    chosen_index = index if index is not None else CaseIndex(ledger)
+    moment, day = _on_moment(on)
+    moment_text = format_instant(moment)
+    as_of_text = format_instant(as_of) if as_of is not None else None
+    facts = chosen_index.clock_facts(case)
+    out: list[ClockState] = []
+    left: list[str] = []
+    for ref in sorted(facts):
+        found = facts[ref]
+        if found.holds(moment_text, as_of_text):
+            out.extend(states_from_facts(found, day, include_not_started=include_not_started))
+        else:
+            left.append(ref)
+    if left:
+        computed = indexed_case_records(
+            ledger,
+            clock_event_types(),
+            as_of=as_of,
+            case=case,
+            cases=None if len(left) > len(facts) // 4 else left,
+            index=chosen_index,
+            catch_up=False,
+        )
+        wanted = set(left)
+        out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
+        out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
+    return out
+
+
+def _clocks_of(
+    cases: Iterable[CaseRecords], on: date | datetime, include_not_started: bool
+) -> list[ClockState]:
     out: list[ClockState] = []
     for item in cases:
         if item.regime not in REGIMES:

@@ -48,9 +48,12 @@ from ledger.catalogue import occurred_day
 from ledger.invariants import parse_ref
 
 from .case_view import STAGES, corrected_occurred_at, stage_of, status_payload, timeline_key
+from .when import format_instant, on_day
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
+
+    from .clock_index import CaseClockFacts
 
 __all__ = [
     "BATCH_SIZE",
@@ -369,6 +372,116 @@ class IndexRow(NamedTuple):
             values[at["last_recorded_at"]],
             int(values[at["last_position"]]),
         )
+
+
+class StoredClocks(NamedTuple):
+    """A case's ``case_index`` label joined with its ``case_clocks`` row (None columns
+    when it has none): what :meth:`CaseIndex.clock_facts` reads."""
+
+    case: str
+    regime: str
+    position: int
+    """``case_index.last_position``."""
+    last_recorded_at: str
+    facts_position: int | None
+    """``case_clocks.last_position``: the position the facts were derived at."""
+    rules: str | None
+    until: str | None
+    spans: str | None
+    delays: Mapping[str, Sequence[Sequence[Any]]] | None
+
+
+#: The ``case_index`` columns a ``status`` answer is made of.
+STATUS_COLUMNS: Final[tuple[str, ...]] = (
+    "case_ref",
+    "regime",
+    "subject",
+    "stage",
+    "entries",
+    "decision_ref",
+    "decision_outcome",
+    "decision_occurred_at",
+    "decision_recorded_at",
+    "open_requests",
+    "last_recorded_at",
+    "last_position",
+)
+
+
+class StatusRow(NamedTuple):
+    """A ``case_index`` row's :data:`STATUS_COLUMNS` joined with the ``case_clocks``
+    columns ``status`` reads (None when the case has no clock facts yet), as stored:
+    ``subject`` and ``open_requests`` may be sealed, ``open_requests`` is JSON."""
+
+    case: str
+    regime: str
+    subject: str
+    stage: str
+    entries: int
+    decision_ref: str | None
+    decision_outcome: str | None
+    decision_occurred_at: str | None
+    decision_recorded_at: str | None
+    open_requests: Any
+    last_recorded_at: str
+    last_position: int
+    facts_position: int | None
+    rules: str | None
+    until: str | None
+    spans: str | None
+
+    def status(
+        self,
+        opener: Opener | None,
+        overdue: Sequence[str] = (),
+        next_deadline: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``status`` answer (:func:`projections.case_view.status_payload`'s shape),
+        built straight from the columns."""
+        return {
+            "case": self.case,
+            "regime": self.regime,
+            "subject": self.subject if opener is None else opener(self.subject),
+            "stage": self.stage,
+            "decision": {
+                "ref": self.decision_ref,
+                "outcome": self.decision_outcome,
+                "occurred_at": self.decision_occurred_at,
+                "recorded_at": self.decision_recorded_at,
+            }
+            if self.decision_ref is not None
+            else None,
+            "open_requests": _json_column(self.open_requests, opener),
+            "overdue": list(overdue),
+            "next_deadline": dict(next_deadline) if next_deadline is not None else None,
+            "entries": int(self.entries),
+            "last_recorded_at": self.last_recorded_at,
+        }
+
+
+class ClockHead(NamedTuple):
+    """What the clock facts of a case are derived from besides its milestones: its
+    ``case_index`` regime and label, read in the same snapshot as the milestones."""
+
+    case: str
+    regime: str
+    position: int
+    last_recorded_at: str
+
+
+def _stored_clocks(values: Sequence[Any], opener: Opener | None) -> StoredClocks:
+    delays = values[8]
+    return StoredClocks(
+        values[0],
+        values[1],
+        int(values[2]),
+        values[3],
+        int(values[4]) if values[4] is not None else None,
+        values[5],
+        values[6],
+        values[7],
+        _json_column(delays, opener) if delays is not None else None,
+    )
 
 
 # --- the per-case summary (incremental fold over milestones) ---------------------------
@@ -711,6 +824,18 @@ class IndexBackend(Protocol):
         self, case: str | None, types: Sequence[str] | None
     ) -> list[Milestone]: ...
 
+    def select_clock_facts(self, case: str | None) -> list[StoredClocks]: ...
+
+    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]: ...
+
+    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]: ...
+
+    def load_clock_inputs(
+        self, cases: Sequence[str] | None, types: Sequence[str]
+    ) -> tuple[list[ClockHead], list[Milestone]]: ...
+
+    def write_clock_facts(self, rows: Sequence[Sequence[Any]]) -> None: ...
+
 
 _SQLITE_INDEX_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -746,6 +871,12 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             "ON case_milestones (case_ref, seq)",
             "CREATE INDEX IF NOT EXISTS case_milestones_type "
             "ON case_milestones (type, occurred_day)",
+            # Each case's clock facts (projections.clock_index), labelled with the
+            # case_index position they were derived at.
+            "CREATE TABLE IF NOT EXISTS case_clocks ("
+            "case_ref TEXT PRIMARY KEY, last_position INTEGER NOT NULL, "
+            "last_recorded_at TEXT NOT NULL, rules TEXT NOT NULL, until TEXT, "
+            "spans TEXT NOT NULL, delays TEXT) WITHOUT ROWID",
         ]
         return statements
 
@@ -852,6 +983,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 c.execute("BEGIN IMMEDIATE")
                 c.execute("DELETE FROM case_milestones")
                 c.execute("DELETE FROM case_index")
+                c.execute("DELETE FROM case_clocks")
                 c.execute("DELETE FROM tracking WHERE application_name=?", (INDEX_NAME,))
                 conn.commit()
             except BaseException:
@@ -888,6 +1020,85 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 params,
             )
             return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
+
+    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+        only = " AND i.case_ref=?" if case is not None else ""
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                "SELECT i.case_ref FROM case_index i LEFT JOIN case_clocks k "
+                "ON k.case_ref = i.case_ref WHERE (k.case_ref IS NULL "
+                f"OR k.last_position <> i.last_position OR k.rules <> ?){only}",
+                (fingerprint, case) if case is not None else (fingerprint,),
+            )
+            return [row[0] for row in c.fetchall()]
+
+    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+        where, params = _filters(stage=stage, regime=regime, mark="?")
+        where = where.replace("stage=", "i.stage=").replace("regime=", "i.regime=")
+        columns = ", ".join(f"i.{c}" for c in STATUS_COLUMNS)
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                f"SELECT {columns}, k.last_position, k.rules, k.until, k.spans "
+                f"FROM case_index i LEFT JOIN case_clocks k ON k.case_ref = i.case_ref{where} "
+                "ORDER BY i.case_ref",
+                params,
+            )
+            return list(map(StatusRow._make, c.fetchall()))
+
+    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+        where = " WHERE i.case_ref=?" if case is not None else ""
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
+                "k.last_position, k.rules, k.until, k.spans, k.delays FROM case_index i "
+                f"LEFT JOIN case_clocks k ON k.case_ref = i.case_ref{where} ORDER BY i.case_ref",
+                (case,) if case is not None else (),
+            )
+            return [_stored_clocks(row, self.opener) for row in c.fetchall()]
+
+    def load_clock_inputs(
+        self, cases: Sequence[str] | None, types: Sequence[str]
+    ) -> tuple[list[ClockHead], list[Milestone]]:
+        heads: list[ClockHead] = []
+        milestones: list[Milestone] = []
+        columns = ", ".join(MILESTONE_COLUMNS)
+        kinds = ",".join("?" * len(types))
+        chunks: Iterable[Sequence[str] | None] = [None] if cases is None else _chunks(cases, 500)
+        # One read transaction: a snapshot, so the labels match the milestones.
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            for chunk in chunks:
+                marks = "" if chunk is None else ",".join("?" * len(chunk))
+                where = "" if chunk is None else f" WHERE case_ref IN ({marks})"
+                params = tuple(chunk or ())
+                c.execute(
+                    f"SELECT case_ref, regime, last_position, last_recorded_at FROM case_index"
+                    f"{where}",
+                    params,
+                )
+                heads.extend(ClockHead(r[0], r[1], int(r[2]), r[3]) for r in c.fetchall())
+                and_cases = "" if chunk is None else where.replace(" WHERE ", " AND ")
+                c.execute(
+                    f"SELECT {columns} FROM case_milestones WHERE type IN ({kinds}){and_cases}",
+                    (*types, *params),
+                )
+                milestones.extend(Milestone.from_values(r, self.opener) for r in c.fetchall())
+        return heads, milestones
+
+    def write_clock_facts(self, rows: Sequence[Sequence[Any]]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            # Never replace facts derived at a later position (another process's).
+            c.executemany(
+                "INSERT INTO case_clocks VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_ref) "
+                "DO UPDATE SET last_position=excluded.last_position, "
+                "last_recorded_at=excluded.last_recorded_at, rules=excluded.rules, "
+                "until=excluded.until, spans=excluded.spans, delays=excluded.delays "
+                "WHERE excluded.last_position >= case_clocks.last_position",
+                rows,
+            )
 
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
@@ -946,6 +1157,8 @@ class CaseIndex:
         self._cache_at = -1
         self._complete = False
         """Whether the cache holds every indexed case (it was filled from position 0)."""
+        self.clock_facts_kept = True
+        """False once the store refused to keep derived clock facts (read-only)."""
 
     # --- keeping current --------------------------------------------------------------
 
@@ -1015,10 +1228,13 @@ class CaseIndex:
         return applied
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Empty the index and apply the whole log again, from position zero."""
+        """Empty the index and apply the whole log again, from position zero, then derive
+        every case's clock facts."""
         self.backend.reset()
         self._forget()
-        return self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
+        applied = self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
+        self.clock_facts(catch_up=False)
+        return applied
 
     def _forget(self) -> None:
         self._cache = {}
@@ -1149,9 +1365,111 @@ class CaseIndex:
             self.catch_up()
         return self.backend.select_milestones(case, types)
 
+    def milestones_of(
+        self, cases: Sequence[str], types: Sequence[str], *, catch_up: bool = True
+    ) -> list[Milestone]:
+        """The milestone rows of some cases and entry types, by case then seq."""
+        if catch_up:
+            self.catch_up()
+        _, rows = self.backend.load_clock_inputs(cases, types)
+        return sorted(rows, key=lambda m: (m.case, m.seq))
+
     def count_cases(self) -> int:
         """How many cases the index holds (without catching up)."""
         return self.backend.count_cases()
+
+    # --- clocks ---------------------------------------------------------------------
+
+    def clock_facts(
+        self, case: str | None = None, *, catch_up: bool = True
+    ) -> dict[str, CaseClockFacts]:
+        """Every case's (or one case's) clock facts (:mod:`projections.clock_index`), by
+        reference, each consistent with the position it is labelled with: read from
+        ``case_clocks`` where current, derived again from the milestones where not (and
+        kept, unless the store may only be read)."""
+        from .clock_index import CaseClockFacts, rules_fingerprint
+
+        if catch_up:
+            self.catch_up()
+        derived = self.refresh_clock_facts(case)
+        fingerprint = rules_fingerprint()
+        out: dict[str, CaseClockFacts] = {}
+        stale: list[str] = []
+        for row in self.backend.select_clock_facts(case):
+            if row.case in derived:
+                out[row.case] = derived[row.case]
+            elif (
+                row.spans is None or row.facts_position != row.position or row.rules != fingerprint
+            ):
+                stale.append(row.case)  # the case moved on since the refresh
+            else:
+                out[row.case] = CaseClockFacts(
+                    case=row.case,
+                    regime=row.regime,
+                    position=row.position,
+                    last_recorded_at=row.last_recorded_at,
+                    until=row.until,
+                    spans=row.spans,
+                    delays=row.delays,
+                )
+        if stale:
+            out.update(self._derive_clock_facts(stale))
+        return out
+
+    def refresh_clock_facts(self, case: str | None = None) -> dict[str, CaseClockFacts]:
+        """Derive and keep the clock facts of every case (or of ``case``) whose kept
+        facts are missing, older than its index row, or from other rule packs; return
+        what was derived (nothing when every case was current)."""
+        from .clock_index import rules_fingerprint
+
+        stale = self.backend.stale_clock_cases(rules_fingerprint(), case)
+        if not stale:
+            return {}
+        everything = case is None and len(stale) == self.backend.count_cases()
+        return self._derive_clock_facts(None if everything else stale)
+
+    def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:
+        """Derive the clock facts of ``cases`` (None: every case) and keep them."""
+        from .clock_index import case_clock_facts, rules_fingerprint
+        from .clocks import clock_event_types, milestone_record
+
+        heads, milestones = self.backend.load_clock_inputs(cases, clock_event_types())
+        grouped: dict[str, list[Milestone]] = {}
+        for milestone in milestones:
+            grouped.setdefault(milestone.case, []).append(milestone)
+        fingerprint = rules_fingerprint()
+        out: dict[str, CaseClockFacts] = {}
+        rows = []
+        seal = self.sealer.seal_json
+        for head in heads:
+            kept = sorted(grouped.get(head.case, ()), key=lambda m: m.seq)
+            facts = case_clock_facts(
+                head.case,
+                head.regime,
+                [milestone_record(m) for m in kept],
+                position=head.position,
+                last_recorded_at=head.last_recorded_at,
+            )
+            out[head.case] = facts
+            rows.append(
+                (
+                    head.case,
+                    head.position,
+                    head.last_recorded_at,
+                    fingerprint,
+                    facts.until,
+                    facts.spans,
+                    seal(facts.delays) if facts.delays is not None else None,
+                )
+            )
+        if rows:
+            try:
+                self.backend.write_clock_facts(rows)
+            except PersistenceError:
+                # A store this user may only read: the facts answer this query and are
+                # derived again next time.
+                self.clock_facts_kept = False
+        return out
 
     def statuses(
         self,
@@ -1159,19 +1477,56 @@ class CaseIndex:
         stage: str | None = None,
         regime: str | None = None,
     ) -> list[dict[str, Any]]:
-        """``status`` of every case (filtered), answered from the index, with each case's
-        overdue clocks and next deadline computed in one pass over the index."""
-        from .clocks import summaries_by_case
+        """``status`` of every case (filtered), answered from the index: each case's
+        overdue clocks and next deadline come from the ``spans`` of its clock facts
+        (:mod:`projections.clock_index`), read with its row; a case whose facts do not
+        hold for ``on`` (an entry dated after it) is computed from its milestones."""
+        from .clock_index import rules_fingerprint, summary_from_facts, summary_from_spans
+        from .clocks import index_covers, summaries_by_case, summary_of
 
-        rows = self.cases(stage, regime)
-        if not rows:
-            return []
-        summaries = summaries_by_case(self.ledger, on, index=self)
-        answers = []
-        for row in rows:
-            summary = summaries.get(row.case)
-            if summary is None:
-                answers.append(row.status(on))
+        if stage is not None and stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}")
+        self.catch_up()
+        covered = index_covers()
+        derived = self.refresh_clock_facts() if covered else {}
+        fingerprint = rules_fingerprint()
+        day = on_day(on)
+        moment = format_instant(on)
+        answers: list[dict[str, Any] | None] = []
+        opener = self.backend.opener
+        left: dict[int, StatusRow] = {}
+        for row in self.backend.select_status_rows(stage, regime):
+            summary = None
+            if not covered:
+                left[len(answers)] = row
+                answers.append(None)
+                continue
+            if (
+                row.facts_position == row.last_position
+                and row.rules == fingerprint
+                and row.spans is not None
+                and (row.until is None or row.until <= moment)
+            ):
+                summary = summary_from_spans(row.regime, row.spans, day)
             else:
-                answers.append(row.status(on, summary.overdue, summary.next_deadline))
-        return answers
+                found = derived.get(row.case)
+                if found is None or found.position != row.last_position or not found.holds(moment):
+                    left[len(answers)] = row
+                    answers.append(None)
+                    continue
+                summary = summary_from_facts(found, day)
+            if summary is None:
+                answers.append(row.status(opener))
+            else:
+                answers.append(row.status(opener, summary.overdue, summary.next_deadline))
+        if left:
+            if len(left) > len(answers) // 4:
+                summaries = summaries_by_case(self.ledger, on, index=self)
+            else:
+                summaries = {}
+                for row in left.values():
+                    summaries.update(summaries_by_case(self.ledger, on, index=self, case=row.case))
+            for at, row in left.items():
+                summary = summaries.get(row.case) or summary_of(())
+                answers[at] = row.status(opener, summary.overdue, summary.next_deadline)
+        return [answer for answer in answers if answer is not None]

@@ -16,15 +16,21 @@ from typing import Any, Final
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier
 
 from .index import (
     INDEX_COLUMNS,
     INDEX_NAME,
     MILESTONE_COLUMNS,
+    STATUS_COLUMNS,
+    ClockHead,
     IndexRow,
     Milestone,
     Opener,
+    StatusRow,
+    StoredClocks,
+    _stored_clocks,
 )
 
 __all__ = ["IndexPostgresRecorder"]
@@ -56,6 +62,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         self._index = SQL("{}.{}").format(schema, Identifier("case_index"))
         self._milestones = SQL("{}.{}").format(schema, Identifier("case_milestones"))
         self._tracking = SQL("{}.{}").format(schema, Identifier(TRACKING_TABLE))
+        self._clocks = SQL("{}.{}").format(schema, Identifier("case_clocks"))
         self._lock_key = f"{self.datastore.schema}.{INDEX_NAME}"
         columns = SQL(", ").join(
             SQL(f"{name} {_PG_INDEX_TYPES.get(name, 'text')}") for name in INDEX_COLUMNS
@@ -80,6 +87,15 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 SQL(
                     "CREATE INDEX IF NOT EXISTS case_milestones_type ON {} (type, occurred_day)"
                 ).format(self._milestones),
+                # Each case's clock facts (projections.clock_index), labelled with the
+                # case_index position they were derived at.  Created last: its presence
+                # tells create_table that every table is there.
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    "case_ref text PRIMARY KEY, last_position bigint NOT NULL, "
+                    "last_recorded_at text NOT NULL, rules text NOT NULL, until text, "
+                    "spans text NOT NULL, delays jsonb)"
+                ).format(self._clocks),
             ]
         )
         self._copy_milestones = SQL("COPY {} ({}) FROM STDIN").format(
@@ -102,7 +118,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 "SELECT to_regclass(%s) IS NOT NULL AS ready, EXISTS (SELECT 1 FROM "
                 "information_schema.columns WHERE table_schema=%s AND table_name='case_index' "
                 "AND column_name='state') AS old",
-                (f'"{schema}".case_milestones_type', schema),
+                (f'"{schema}".case_clocks', schema),
             )
             row = curs.fetchone()
         if row is not None and row["old"]:
@@ -217,7 +233,9 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             self._lock(curs)
-            curs.execute(SQL("TRUNCATE {}, {}").format(self._milestones, self._index))
+            curs.execute(
+                SQL("TRUNCATE {}, {}, {}").format(self._milestones, self._index, self._clocks)
+            )
             curs.execute(
                 SQL("DELETE FROM {} WHERE application_name=%s").format(self._tracking),
                 (INDEX_NAME,),
@@ -263,3 +281,110 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 params,
             )
             return [self._milestone(row) for row in curs.fetchall()]
+
+    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+        only = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT i.case_ref FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref "
+                    "WHERE (k.case_ref IS NULL OR k.last_position <> i.last_position "
+                    "OR k.rules <> %s){}"
+                ).format(self._index, self._clocks, only),
+                (fingerprint, case) if case is not None else (fingerprint,),
+            )
+            return [row["case_ref"] for row in curs.fetchall()]
+
+    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+        clauses: list[Composable] = []
+        params: list[str] = []
+        for name, value in (("stage", stage), ("regime", regime)):
+            if value is not None:
+                clauses.append(SQL("i.{}=%s").format(Identifier(name)))
+                params.append(value)
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        columns = SQL(", ").join(SQL("i.{}").format(Identifier(c)) for c in STATUS_COLUMNS)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT {}, k.last_position, k.rules, k.until, k.spans "
+                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
+                ).format(columns, self._index, self._clocks, where),
+                params,
+            )
+            return list(map(StatusRow._make, curs.fetchall()))
+
+    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+        where = SQL(" WHERE i.case_ref=%s") if case is not None else SQL("")
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
+                    "k.last_position AS facts_position, k.rules, k.until, k.spans, k.delays "
+                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
+                ).format(self._index, self._clocks, where),
+                (case,) if case is not None else (),
+            )
+            return [
+                _stored_clocks(
+                    (
+                        row["case_ref"],
+                        row["regime"],
+                        row["last_position"],
+                        row["last_recorded_at"],
+                        row["facts_position"],
+                        row["rules"],
+                        row["until"],
+                        row["spans"],
+                        row["delays"],
+                    ),
+                    self.opener,
+                )
+                for row in curs.fetchall()
+            ]
+
+    def load_clock_inputs(
+        self, cases: Sequence[str] | None, types: Sequence[str]
+    ) -> tuple[list[ClockHead], list[Milestone]]:
+        columns = SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        only = SQL(" AND case_ref = ANY(%s)") if cases is not None else SQL("")
+        params: tuple[Any, ...] = (list(cases),) if cases is not None else ()
+        # One snapshot for both reads, so the labels match the milestones.
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            curs.execute(
+                SQL(
+                    "SELECT case_ref, regime, last_position, last_recorded_at FROM {} WHERE true{}"
+                ).format(self._index, only),
+                params,
+            )
+            heads = [
+                ClockHead(
+                    r["case_ref"], r["regime"], int(r["last_position"]), r["last_recorded_at"]
+                )
+                for r in curs.fetchall()
+            ]
+            curs.execute(
+                SQL("SELECT {} FROM {} WHERE type = ANY(%s){}").format(
+                    columns, self._milestones, only
+                ),
+                (list(types), *params),
+            )
+            milestones = [self._milestone(row) for row in curs.fetchall()]
+        return heads, milestones
+
+    def write_clock_facts(self, rows: Sequence[Sequence[Any]]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            # Never replace facts derived at a later position (another process's).
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} AS k SELECT c, p, r, f, u, s, j::jsonb FROM unnest("
+                    "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                    "%s::text[]) AS t (c, p, r, f, u, s, j) "
+                    "ON CONFLICT (case_ref) DO UPDATE SET last_position=excluded.last_position, "
+                    "last_recorded_at=excluded.last_recorded_at, rules=excluded.rules, "
+                    "until=excluded.until, spans=excluded.spans, delays=excluded.delays "
+                    "WHERE excluded.last_position >= k.last_position"
+                ).format(self._clocks),
+                [[row[i] for row in rows] for i in range(7)],
+            )
