@@ -27,7 +27,7 @@ from ledger.errors import UsageError
 
 from .calendar import Calendar, calendar_days_between
 from .case_view import CaseView
-from .clocks import first_on, indexed_case_records, record_ref, timeline_of, view_records
+from .clocks import _when, first_on, indexed_case_records, record_ref, timeline_of, view_records
 from .rules import EventMatch, rule_pack
 from .when import end_of_day, on_day
 
@@ -45,6 +45,7 @@ __all__ = [
     "filter_over",
     "indexed_intervals",
     "interval_between",
+    "intervals_from_times",
     "summarise",
     "view_interval",
 ]
@@ -272,11 +273,80 @@ def indexed_intervals(
     as_of: datetime | None = None,
     index: CaseIndex | None = None,
 ) -> list[Interval]:
-    """``delays`` over every case, from the cross-case index's milestone rows (only the
-    two types' rows and the referrals are read), by case reference."""
+    """``delays`` over every case, from the cross-case index, by case reference.
+
+    Now (no ``as_of``), only the two types' times are read (``case_milestones``'
+    ``seq``, ``type`` and corrected ``occurred_at``, no facts) with each case's regime
+    (:func:`intervals_from_times`); as of a past T, the milestone rows as they stood
+    then (:func:`projections.clocks.indexed_case_records`).
+    """
+    if as_of is None:
+        from .index import CaseIndex
+
+        chosen = index if index is not None else CaseIndex(ledger)
+        times = chosen.entry_times((from_type, to_type))
+        return intervals_from_times(chosen.regimes(catch_up=False), times, from_type, to_type, on)
     out: list[Interval] = []
     for item in indexed_case_records(ledger, (from_type, to_type), as_of=as_of, index=index):
         found = case_interval(item.case, item.regime, item.records, from_type, to_type, on)
         if found is not None:
             out.append(found)
+    return out
+
+
+_Placed = tuple[date, datetime, int]
+"""An entry on the timeline: (London day, instant, seq), the order clocks and delays use."""
+
+
+def intervals_from_times(
+    regimes: Mapping[str, str],
+    times: Iterable[tuple[str, int, str, str]],
+    from_type: str,
+    to_type: str,
+    on: date | datetime,
+) -> list[Interval]:
+    """The intervals of every case from its entries' ``(case, seq, type, occurred_at)``
+    (corrections applied) and its regime, by case reference: the same answers as
+    :func:`interval_between` of each case's records, without building them."""
+    moment, day = _on(on)
+    froms: dict[str, list[_Placed]] = {}
+    tos: dict[str, list[_Placed]] = {}
+    for case, seq, kind, occurred_at in times:
+        instant, occurred_day = _when(occurred_at)
+        if instant > moment:
+            continue
+        placed = (occurred_day, instant, seq)
+        if kind == from_type:
+            froms.setdefault(case, []).append(placed)
+        if kind == to_type:
+            tos.setdefault(case, []).append(placed)
+    calendars: dict[str | None, Calendar] = {}
+    out: list[Interval] = []
+    for case in sorted(froms):
+        if case not in regimes:
+            continue
+        first = min(froms[case])
+        start = first[0]
+        ends = [p for p in tos.get(case, ()) if p[0] >= start and p[2] != first[2]]
+        last = min(ends) if ends else None
+        end = last[0] if last is not None else None
+        measured_to = end if end is not None else max(day, start)
+        regime = regimes[case]
+        calendar = calendars.get(regime)
+        if calendar is None:
+            calendar = calendars[regime] = calendar_of(regime)
+        out.append(
+            Interval(
+                case=case,
+                from_type=from_type,
+                to_type=to_type,
+                from_ref=f"{case}#{first[2]}",
+                start=start,
+                to_ref=f"{case}#{last[2]}" if last is not None else None,
+                end=end,
+                measured_to=measured_to,
+                calendar_days=calendar_days_between(start, measured_to),
+                working_days=calendar.working_days_between(start, measured_to),
+            )
+        )
     return out

@@ -828,6 +828,10 @@ class IndexBackend(Protocol):
 
     def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]: ...
 
+    def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]: ...
+
+    def select_regimes(self) -> dict[str, str]: ...
+
     def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]: ...
 
     def load_clock_inputs(
@@ -1020,6 +1024,22 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 params,
             )
             return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
+
+    def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                "SELECT case_ref, seq, type, occurred_at FROM case_milestones "
+                f"WHERE type IN ({','.join('?' * len(types))})",
+                tuple(types),
+            )
+            return [(row[0], int(row[1]), row[2], row[3]) for row in c.fetchall()]
+
+    def select_regimes(self) -> dict[str, str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute("SELECT case_ref, regime FROM case_index")
+            return dict(c.fetchall())
 
     def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
         only = " AND i.case_ref=?" if case is not None else ""
@@ -1364,6 +1384,21 @@ class CaseIndex:
         if catch_up:
             self.catch_up()
         return self.backend.select_milestones(case, types)
+
+    def entry_times(
+        self, types: Sequence[str], *, catch_up: bool = True
+    ) -> list[tuple[str, int, str, str]]:
+        """``(case, seq, type, occurred_at)`` of every entry of ``types`` (corrections
+        applied), in no particular order: what ``delays`` measures, without the facts."""
+        if catch_up:
+            self.catch_up()
+        return self.backend.select_times(types)
+
+    def regimes(self, *, catch_up: bool = True) -> dict[str, str]:
+        """Every indexed case's regime, by reference."""
+        if catch_up:
+            self.catch_up()
+        return self.backend.select_regimes()
 
     def milestones_of(
         self, cases: Sequence[str], types: Sequence[str], *, catch_up: bool = True

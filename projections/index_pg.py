@@ -282,6 +282,21 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return [self._milestone(row) for row in curs.fetchall()]
 
+    def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                SQL("SELECT case_ref, seq, type, occurred_at FROM {} WHERE type = ANY(%s)").format(
+                    self._milestones
+                ),
+                (list(types),),
+            )
+            return [(row[0], int(row[1]), row[2], row[3]) for row in curs.fetchall()]
+
+    def select_regimes(self) -> dict[str, str]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(SQL("SELECT case_ref, regime FROM {}").format(self._index))
+            return dict(curs.fetchall())
+
     def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
         only = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

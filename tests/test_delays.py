@@ -337,3 +337,47 @@ def test_summary_of_nothing_and_of_waiting_only() -> None:
     s = summarise([waiting])
     assert (s.count, s.waiting, s.median_working_days) == (0, 1, None)
     assert orjson.loads(orjson.dumps(s.as_dict()))["waiting"] == 1
+
+
+TIMES_OF_DAY = ("", "T00:30:00+00:00", "T09:15:00+01:00", "T23:30:00+00:00", "T12:00:00Z")
+KINDS = ("IncidentNotified", "DecisionMade", "ContextRecorded")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C"]),
+            st.sampled_from(KINDS),
+            st.dates(min_value=date(2026, 3, 20), max_value=date(2026, 4, 10)),
+            st.sampled_from(TIMES_OF_DAY),
+        ),
+        max_size=14,
+    ),
+    from_type=st.sampled_from(KINDS),
+    to_type=st.sampled_from(KINDS),
+    on=st.dates(min_value=date(2026, 3, 20), max_value=date(2026, 4, 15)),
+)
+def test_intervals_from_times_equal_each_case_measured_from_its_records(
+    entries: list[tuple[str, str, date, str]], from_type: str, to_type: str, on: date
+) -> None:
+    # Days around the start of BST (29 March 2026); times with and without offsets.
+    from ledger.catalogue import normalise_occurred_at
+    from projections.delays import case_interval, intervals_from_times
+
+    regimes = {"A": "wt2023", "B": "wt2015", "C": "wt2018"}
+    records: dict[str, list[dict[str, Any]]] = {case: [] for case in regimes}
+    for case, kind, day, time in entries:
+        seq = len(records[case]) + 2  # seq 1 is the referral
+        occurred = normalise_occurred_at(day.isoformat() + time)
+        records[case].append({"type": kind, "case": case, "seq": seq, "occurred_at": occurred})
+    times = [
+        (r["case"], r["seq"], r["type"], r["occurred_at"]) for c in records.values() for r in c
+    ]
+    expected = [
+        found
+        for case in sorted(records)
+        if (found := case_interval(case, regimes[case], records[case], from_type, to_type, on))
+        is not None
+    ]
+    assert intervals_from_times(regimes, reversed(times), from_type, to_type, on) == expected
