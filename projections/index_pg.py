@@ -331,32 +331,17 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
 
     def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
         where = SQL(" WHERE i.case_ref=%s") if case is not None else SQL("")
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(
                     "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
-                    "k.last_position AS facts_position, k.rules, k.until, k.spans, k.delays "
+                    "k.last_position, k.rules, k.until, k.spans, k.delays "
                     "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
                 ).format(self._index, self._clocks, where),
                 (case,) if case is not None else (),
             )
-            return [
-                _stored_clocks(
-                    (
-                        row["case_ref"],
-                        row["regime"],
-                        row["last_position"],
-                        row["last_recorded_at"],
-                        row["facts_position"],
-                        row["rules"],
-                        row["until"],
-                        row["spans"],
-                        row["delays"],
-                    ),
-                    self.opener,
-                )
-                for row in curs.fetchall()
-            ]
+            opener = self.opener
+            return [_stored_clocks(row, opener) for row in curs.fetchall()]
 
     def load_clock_inputs(
         self, cases: Sequence[str] | None, types: Sequence[str]
