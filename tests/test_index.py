@@ -478,7 +478,7 @@ def raw_index_text(url: str) -> str:
         base, _, schema = url.partition("?schema=")
         with psycopg.connect(base) as conn:
             parts = []
-            for table in ("case_index", "case_milestones"):
+            for table in ("case_index", "case_milestones", "case_clocks"):
                 query = SQL("SELECT t::text FROM {}.{} AS t").format(
                     Identifier(schema), Identifier(table)
                 )
@@ -489,7 +489,7 @@ def raw_index_text(url: str) -> str:
     with sqlite3.connect(url) as conn:
         return "\n".join(
             repr(row)
-            for table in ("case_index", "case_milestones")
+            for table in ("case_index", "case_milestones", "case_clocks")
             for row in conn.execute(f"SELECT * FROM {table}")
         )
 
@@ -518,6 +518,14 @@ def test_encrypted_store_keeps_the_index_sealed(
                 "changes": {"agency": "Northshire Schools Service"},
                 "reason": "Renamed.",
             },
+            {
+                "type": "DecisionDelayed",
+                "case": CASE,
+                "occurred_at": "2026-03-01",
+                "reason": "Westmoor police ask agencies to wait.",
+                "expected_by": "2026-03-20",
+                "approved_by": "Northshire ICB (lead partner)",
+            },
         )
         (row,) = query(cli, store_url, "status")
         assert row == query(cli, store_url, "status", CASE)
@@ -529,9 +537,15 @@ def test_encrypted_store_keeps_the_index_sealed(
         assert by_seq[6].facts["agency"] == "Northshire Schools Service"
         assert by_seq[6].corrected
         assert_index_matches_fold(led, index, [CASE])
+        # The clock facts keep the delay (sealed) and give it back in clear.
+        facts = index.clock_facts(CASE)[CASE]
+        assert facts.delays is not None
+        rapid = next(c for c in query(cli, store_url, "clocks") if c["clock"] == "rapid_review")
+        assert rapid["delay_refs"] and rapid["delay"]["approved_by"].startswith("Northshire ICB")
     finally:
         led.close()
     text = raw_index_text(store_url)
+    assert "rapid_review" in text  # the clock facts are there, their delays sealed
     assert "RR-2026-004" in text  # references, stages and dates stay in clear
     for secret in ("Northshire", "Child K", "Westmoor", "A. Reviewer"):
         assert secret not in text
