@@ -298,3 +298,73 @@ def _set_rules(url: str, rules: str) -> None:
         return
     with sqlite3.connect(url) as conn:
         conn.execute("UPDATE case_clocks SET rules=?", (rules,))
+
+
+def test_writers_and_readers_at_once_leave_every_kept_row_current(
+    store_url: str, clock: FixedClock
+) -> None:
+    """Two writers add entries to cases while two readers ask ``status`` and ``clocks``
+    over every case (each deriving and keeping stale facts): afterwards every kept row is
+    labelled with its case's position and equals the facts derived afresh."""
+    import threading
+
+    from projections import queries
+    from projections.clock_index import case_clock_facts, rules_fingerprint
+    from projections.clocks import all_clocks, clock_event_types, milestone_record
+    from projections.index import CaseIndex
+
+    events = _random_cases(11, 16)
+    clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
+    record(store_url, clock, events)
+    cases = sorted({e["case"] for e in events})
+    errors: list[BaseException] = []
+
+    def writer(mine: list[str]) -> None:
+        try:
+            for round_ in range(4):
+                record(store_url, clock, [
+                    {"type": "DecisionDelayed", "case": case, "occurred_at": "2026-08-30",
+                     "reason": f"Round {round_}.", "expected_by": "2026-09-30",
+                     "approved_by": "Chair"}
+                    for case in mine
+                ])  # fmt: skip
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        own = open_ledger(store_url, clock)
+        try:
+            for _ in range(4):
+                queries.statuses(own, now=NOW)
+                all_clocks(own, NOW)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [
+        threading.Thread(target=writer, args=(cases[0::2],)),
+        threading.Thread(target=writer, args=(cases[1::2],)),
+        threading.Thread(target=reader),
+        threading.Thread(target=reader),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    led = open_ledger(store_url, clock)
+    index = CaseIndex(led)
+    facts = index.clock_facts()
+    assert queries.statuses(led, now=NOW) == folded_statuses(led, NOW)
+    stored = {r.case: r for r in index.backend.select_clock_facts(None)}
+    milestones = index.milestones(None, clock_event_types())
+    for case in cases:
+        row = stored[case]
+        assert row.facts_position == row.position and row.rules == rules_fingerprint()
+        mine = [milestone_record(m) for m in milestones if m.case == case]
+        fresh = case_clock_facts(case, row.regime, mine)
+        assert (facts[case].spans, facts[case].delays) == (fresh.spans, fresh.delays)
+    # The writers' delays are in (for the cases with a clock a delay can justify).
+    assert any(f.delays for f in facts.values())
+    led.close()
