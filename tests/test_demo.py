@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_demo_tour_and_every_printed_command(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
@@ -65,3 +67,13 @@ def test_demo_tour_and_every_printed_command(tmp_path: Path) -> None:
         timeout=300,
     )
     assert again.returncode == 0 and (tmp_path / "caseledger-demo-2.db").exists()
+
+
+def test_the_demo_ships_the_shared_scenario_unchanged() -> None:
+    """The demo's copy of RR-2026-004 (which the tests also use in a clone without
+    ``shared/`` beside it) is the shared scenario, byte for byte."""
+    from tests.conftest import DEMO_SCENARIO, SHARED_SCENARIO
+
+    if not SHARED_SCENARIO.is_file():
+        pytest.skip(f"{SHARED_SCENARIO} is not beside this checkout")
+    assert DEMO_SCENARIO.read_bytes() == SHARED_SCENARIO.read_bytes()

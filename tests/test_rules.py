@@ -34,9 +34,10 @@ from projections.rules import (
     match,
     rule_pack,
 )
+from tests.conftest import SCENARIO
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "projections" / "rules"
-SCENARIO = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "rr-2026-004.jsonl"
+
 EW = Calendar()
 
 
@@ -285,7 +286,6 @@ def test_first_match_breaks_same_day_ties_by_time_then_order() -> None:
     assert first_match(EventMatch("DecisionMade"), [a, b]) is a
 
 
-@pytest.mark.skipif(not SCENARIO.is_file(), reason=f"{SCENARIO} is not present")
 def test_the_scenarios_clocks_from_its_records() -> None:
     # shared/scenarios/README.md: notification 02-09 -> due 02-16, ended 02-13; rapid review
     # 02-13 -> due 03-06, ended 03-06; review completion 03-06 -> due 09-06, ended 08-28.
