@@ -38,7 +38,6 @@ from typing import Any, Final, NamedTuple
 from .calendar import Calendar
 from .clocks import (
     ClockState,
-    ClockStatus,
     ClockSummary,
     Justification,
     _as_date,
@@ -47,6 +46,7 @@ from .clocks import (
     _iso,
     first_on,
     record_ref,
+    status_on,
     timeline_of,
 )
 from .rules import REGIMES, ClockRule, all_rule_packs, rule_pack
@@ -321,11 +321,7 @@ def state_from_facts(
         return ClockState(case, regime, rule, on, "not-started")
     due = _due(rule, facts.started, calendar)
     ended = facts.ended if facts.ended is not None and facts.ended <= on else None
-    status: ClockStatus
-    if ended is not None:
-        status = "met" if ended <= due else "late"
-    else:
-        status = "running" if on <= due else "overdue"
+    status = status_on(ended, due, on)
     delay = None
     refs: tuple[str, ...] = ()
     if facts.delays:
@@ -381,13 +377,8 @@ def states_from_facts(
         _, begun, start_ref, finished, end_ref = span
         started = date.fromisoformat(begun)
         due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
-        status: ClockStatus
-        if finished and finished <= today:
-            ended: date | None = date.fromisoformat(finished)
-            status = "met" if ended is not None and ended <= due else "late"
-        else:
-            ended = None
-            status = "running" if on <= due else "overdue"
+        ended = date.fromisoformat(finished) if finished and finished <= today else None
+        status = status_on(ended, due, on)
         states.append(
             ClockState(
                 case,

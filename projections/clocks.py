@@ -80,6 +80,7 @@ __all__ = [
     "overdue_by_case",
     "overdue_clocks",
     "record_ref",
+    "status_on",
     "summaries_by_case",
     "summary_of",
     "timeline_of",
@@ -379,6 +380,14 @@ def _justification(
     )
 
 
+def status_on(ended: date | None, due: date, on: date) -> ClockStatus:
+    """A started clock's status on ``on``: met or late when it ended (``ended``, an end
+    on or before ``on``), otherwise running until due and overdue after."""
+    if ended is not None:
+        return "met" if ended <= due else "late"
+    return "running" if on <= due else "overdue"
+
+
 def _clock_state(
     case: str,
     regime: str,
@@ -395,11 +404,7 @@ def _clock_state(
     end = first_on(rule.end, timeline, on_or_after=started)
     if end is not None and end[1] > on:
         end = None
-    status: ClockStatus
-    if end is not None:
-        status = "met" if end[1] <= due else "late"
-    else:
-        status = "running" if on <= due else "overdue"
+    status = status_on(end[1] if end is not None else None, due, on)
     delay, delay_refs = _justification(rule, timeline, end[1] if end is not None else on)
     return ClockState(
         case=case,
