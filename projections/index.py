@@ -1178,7 +1178,8 @@ class CaseIndex:
         self._complete = False
         """Whether the cache holds every indexed case (it was filled from position 0)."""
         self.clock_facts_kept = True
-        """False once the store refused to keep derived clock facts (read-only)."""
+        """False once the store refused to keep derived clock facts (a user or file that
+        may only read): later queries derive them without trying to write again."""
 
     # --- keeping current --------------------------------------------------------------
 
@@ -1497,12 +1498,12 @@ class CaseIndex:
                     seal(facts.delays) if facts.delays is not None else None,
                 )
             )
-        if rows:
+        if rows and self.clock_facts_kept:
             try:
                 self.backend.write_clock_facts(rows)
             except PersistenceError:
-                # A store this user may only read: the facts answer this query and are
-                # derived again next time.
+                # A store this user may only read: the facts answer this query, are
+                # derived again by the next one, and this index stops trying to keep them.
                 self.clock_facts_kept = False
         return out
 

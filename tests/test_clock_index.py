@@ -277,6 +277,19 @@ def test_a_read_only_store_answers_from_facts_it_cannot_keep(
     assert [(r["overdue"], r["next_deadline"]) for r in result.json()] == [
         (r["overdue"], r["next_deadline"]) for r in expected
     ]
+    # In process: the index notes it cannot keep the facts, and answers alike again.
+    from projections.index import CaseIndex
+
+    reader = open_ledger(f"file:{sqlite_url}?mode=ro", clock)
+    index = CaseIndex(reader)
+    moment = datetime.now(UTC)
+    first = queries.statuses(reader, now=moment, index=index)
+    assert index.clock_facts_kept is False
+    assert queries.statuses(reader, now=moment, index=index) == first
+    assert [(r["overdue"], r["next_deadline"]) for r in first] == [
+        (r["overdue"], r["next_deadline"]) for r in expected
+    ]
+    reader.close()
     with sqlite3.connect(sqlite_url) as conn:  # nothing was written
         assert {r[0] for r in conn.execute("SELECT rules FROM case_clocks")} == {
             "an older rule pack"
