@@ -22,7 +22,6 @@ from ledger.catalogue import CRITERIA
 from ledger.errors import UsageError
 
 from .case_view import STAGES, CaseView, Entry, fold, status_payload
-from .clocks import case_clocks, summary_of
 from .when import format_instant
 from .why import WhyAnswer, why_of
 
@@ -91,6 +90,10 @@ def case_view(
 
 def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     """The ``status`` answer of a folded case, with its overdue clocks and next deadline."""
+    # Imported here: the clocks bring the bank-holiday calendars, which `why` and
+    # `timeline` (one case, a new process each time) do not need.
+    from .clocks import case_clocks, summary_of
+
     clocks = summary_of(case_clocks(view, on))
     return status_payload(
         case=view.case,
