@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from typing import Final
 
 from .common import app, run
 
-# Command modules register themselves on ``app`` when imported.  Modules that belong to
-# features not built yet are skipped, so the CLI always starts.
-for _module in (
+#: The command modules, in the order ``caseledger --help`` lists their commands; each
+#: registers its commands on ``app`` when imported.
+COMMAND_MODULES: Final = (
     "record",
     "entries",
     "queries",
@@ -17,14 +18,12 @@ for _module in (
     "admin",
     "assessments",
     "tracker",
-):
-    try:
-        importlib.import_module(f"cli.{_module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"cli.{_module}":
-            raise
+)
 
-__all__ = ["app", "run"]
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"cli.{_module}")
+
+__all__ = ["COMMAND_MODULES", "app", "run"]
 
 if __name__ == "__main__":
     run()
