@@ -77,7 +77,6 @@ __all__ = [
     "indexed_case_records",
     "milestone_record",
     "next_deadline",
-    "overdue_by_case",
     "overdue_clocks",
     "record_ref",
     "status_on",
@@ -744,21 +743,6 @@ def _clocks_of(
                 item.case, item.regime, item.records, on, include_not_started=include_not_started
             )
         )
-    return out
-
-
-def overdue_by_case(
-    ledger: CaseLedger,
-    on: date | datetime,
-    *,
-    as_of: datetime | None = None,
-    index: CaseIndex | None = None,
-) -> dict[str, list[str]]:
-    """The overdue clocks of every case that has any, for ``status`` over every case."""
-    out: dict[str, list[str]] = {}
-    for state in all_clocks(ledger, on, as_of=as_of, index=index):
-        if state.status == "overdue":
-            out.setdefault(state.case, []).append(state.clock)
     return out
 
 

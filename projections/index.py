@@ -436,27 +436,28 @@ class StatusRow(NamedTuple):
         overdue: Sequence[str] = (),
         next_deadline: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The ``status`` answer (:func:`projections.case_view.status_payload`'s shape),
-        built straight from the columns."""
-        return {
-            "case": self.case,
-            "regime": self.regime,
-            "subject": self.subject if opener is None else opener(self.subject),
-            "stage": self.stage,
-            "decision": {
+        """The ``status`` answer (:func:`projections.case_view.status_payload`), built
+        straight from the columns."""
+        decision = None
+        if self.decision_ref is not None:
+            decision = {
                 "ref": self.decision_ref,
                 "outcome": self.decision_outcome,
                 "occurred_at": self.decision_occurred_at,
                 "recorded_at": self.decision_recorded_at,
             }
-            if self.decision_ref is not None
-            else None,
-            "open_requests": _json_column(self.open_requests, opener),
-            "overdue": list(overdue),
-            "next_deadline": dict(next_deadline) if next_deadline is not None else None,
-            "entries": int(self.entries),
-            "last_recorded_at": self.last_recorded_at,
-        }
+        return status_payload(
+            case=self.case,
+            regime=self.regime,
+            subject=self.subject if opener is None else opener(self.subject),
+            stage=self.stage,
+            decision=decision,
+            open_requests=_json_column(self.open_requests, opener),
+            overdue=overdue,
+            next_deadline=next_deadline,
+            entries=int(self.entries),
+            last_recorded_at=self.last_recorded_at,
+        )
 
 
 class ClockHead(NamedTuple):

@@ -167,7 +167,7 @@ def folded_statuses(led: Any, now: datetime) -> list[dict[str, Any]]:
     return [queries.status(led, case, now=now) for case in sorted(led.case_refs())]
 
 
-def clock_rows(url: str, led: Any) -> dict[str, tuple[int, str]]:
+def clock_rows(led: Any) -> dict[str, tuple[int, str]]:
     """``case_clocks``: case -> (last_position, rules)."""
     from projections.index import CaseIndex
 
@@ -189,7 +189,7 @@ def test_status_of_every_case_equals_the_folds_as_the_ledger_grows(
     led = open_ledger(store_url, clock)
     assert queries.statuses(led, now=NOW) == folded_statuses(led, NOW)
     index = CaseIndex(led)
-    kept = clock_rows(store_url, led)
+    kept = clock_rows(led)
     assert len(kept) == 30
     assert {rules for _, rules in kept.values()} == {rules_fingerprint()}
     assert all(position == index.row(case).last_position for case, (position, _) in kept.items())
@@ -228,7 +228,7 @@ def test_a_rule_pack_change_makes_every_row_stale(store_url: str, clock: FixedCl
     index = CaseIndex(led)
     _set_rules(store_url, "an older rule pack")
     assert len(index.refresh_clock_facts()) == 12
-    assert {rules for _, rules in clock_rows(store_url, led).values()} == {rules_fingerprint()}
+    assert {rules for _, rules in clock_rows(led).values()} == {rules_fingerprint()}
     _set_rules(store_url, "an older rule pack")
     assert queries.statuses(led, now=NOW) == expected
     led.close()
