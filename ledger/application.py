@@ -18,6 +18,7 @@ import hmac
 import os
 import random
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,7 +49,15 @@ from .catalogue import (
 )
 from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
 from .invariants import check_entry
-from .policy import Policy, load_policy
+from .policy import (
+    ACTION_OF_REGISTER_TYPE,
+    Policy,
+    default_policy,
+    default_policy_text,
+    policy_from_text,
+    policy_sha256,
+    refuse_client_policy,
+)
 from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
 from .store import (
     APPLICATION_NAME,
@@ -64,6 +73,22 @@ Clock = Callable[[], datetime]
 """The ledger's own clock: returns an aware UTC datetime.  Injectable for tests only."""
 
 MAX_ATTEMPTS = 8
+
+#: The case state a snapshot must repeat exactly (checked by ``verify``).
+SNAPSHOT_FIELDS = (
+    "ref",
+    "regime",
+    "incident_date",
+    "closed",
+    "types",
+    "request_ids",
+    "open_requests",
+    "head_hash",
+    "last_recorded_at",
+)
+
+#: An entry's fields the database checks and keeps as its provenance on PostgreSQL.
+ENVELOPE_META = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
 
 #: Fields that must be given but may be null: kept in the stored body even when null.
 REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {
@@ -200,11 +225,10 @@ class CaseLedger(Application[uuid.UUID]):
         clock: Clock | None = None,
         env: dict[str, str] | None = None,
         key_file: str | None = None,
-        policy_file: str | None = None,
     ) -> None:
+        refuse_client_policy(dict(os.environ))
         self.location = location or parse_store(None)
         self.clock: Clock = clock or utc_now
-        self.policy: Policy = load_policy(policy_file or os.environ.get("CASELEDGER_POLICY"))
         full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
             if self.location.kind == "postgres":
@@ -369,10 +393,12 @@ class CaseLedger(Application[uuid.UUID]):
             raise ValueError("the ledger clock must return an aware datetime")
         recorded_at = format_recorded_at(now)
         command_id = str(uuid.uuid4())
-        enrolment = self.authorise(recorder)
+        enrolment, register, genesis = self.authorise(recorder)
+        policy = register.policy
         cases: dict[str, Case | None] = {}
         pending: dict[str, dict[int, dict[str, Any]]] = {}
         personal_rows: list[PersonalRow] = []
+        entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
         receipts: list[Receipt] = []
         for item in parsed:
             event = item.event
@@ -389,9 +415,7 @@ class CaseLedger(Application[uuid.UUID]):
             try:
                 check_entry(case, event, occurred_at, now, load_body)
                 regime = case.regime if case is not None else getattr(event, "regime", "")
-                self.policy.check_entry(
-                    recorder.actor, recorder.role, event, regime, enrolment.agency
-                )
+                policy.check_entry(recorder.actor, recorder.role, event, regime, enrolment.agency)
             except InputError as exc:
                 raise exc.at_line(item.line) from None
             seq = 1 if case is None else case.version + 1
@@ -429,17 +453,79 @@ class CaseLedger(Application[uuid.UUID]):
             else:
                 case.record(entry, moment)
             pending[ref][seq] = entry
+            entry_meta[(case.id, seq)] = {
+                **{name: entry[name] for name in ENVELOPE_META},
+                "case": self.provenance_case(ref),
+                "regime": case.regime,
+                "agency": entry.get("agency"),
+            }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
-        self.save(*[c for c in cases.values() if c is not None], personal_rows=personal_rows)
+        self.save(
+            *[c for c in cases.values() if c is not None],
+            personal_rows=personal_rows,
+            register_rows=self._encode_register(genesis),
+            entry_meta=entry_meta,
+        )
         return receipts
 
     def _load_case(self, ref: str) -> Case | None:
+        """The case's state to check the next entry against: from its latest snapshot
+        when that snapshot matches the chain it claims to summarise, else replayed from
+        every entry (a snapshot is a cache, never an authority)."""
+        aggregate_id = case_id(ref)
+        snapshot = self._trusted_snapshot(aggregate_id)
         try:
-            case: Case = self.repository.get(case_id(ref), projector_func=project_case)
+            if snapshot is None:
+                events = self.events.get(aggregate_id)
+                case = project_case(None, events)
+                if case is None:
+                    return None
+            else:
+                case = snapshot.mutate(None)
+                case = project_case(case, self.events.get(aggregate_id, gt=case.version))
         except AggregateNotFoundError:
             return None
         assert isinstance(case, Case)
         return case
+
+    def _trusted_snapshot(self, aggregate_id: uuid.UUID) -> CaseSnapshot | None:
+        """The case's latest snapshot if its head hash, version and regime agree with the
+        chain: on PostgreSQL with the database's provenance row for that entry, on SQLite
+        with the stored entry and the case's referral and its corrections."""
+        if self.snapshots is None:
+            return None
+        found = list(self.snapshots.get(aggregate_id, desc=True, limit=1))
+        if not found:
+            return None
+        snapshot = found[0]
+        assert isinstance(snapshot, CaseSnapshot)
+        state = snapshot.state
+        version = snapshot.originator_version
+        if state.get("_version") != version or len(state.get("types", ())) != version:
+            return None
+        recorder: Any = self.recorder
+        if self.location.kind == "postgres":
+            row = recorder.select_provenance_head(aggregate_id, version)
+            expected = None if row is None else (row["hash"], row["regime"])
+        else:
+            expected = self._chain_facts_at(aggregate_id, version)
+        if expected != (state.get("head_hash"), state.get("regime")):
+            return None
+        return snapshot
+
+    def _chain_facts_at(self, aggregate_id: uuid.UUID, version: int) -> tuple[str, str] | None:
+        """``(hash, regime)`` of a case's chain at entry ``version``, from the entries."""
+        decode = self.ledger_mapper.decode_state
+        rows = self.recorder.select_chain_facts(aggregate_id, version)  # type: ignore[attr-defined]
+        records = [decode(state) for _, state in rows]
+        if not records or records[0]["seq"] != 1 or records[-1]["seq"] != version:
+            return None
+        regime = records[0]["regime"]
+        ref = records[0]["case"]
+        for record in records:
+            if record["type"] == "EntryCorrected" and record.get("corrects") == f"{ref}#1":
+                regime = record.get("changes", {}).get("regime", regime)
+        return records[-1]["hash"], regime
 
     def _commit_personal(
         self, body: dict[str, Any], ref: str, seq: int, rows: list[PersonalRow]
@@ -537,6 +623,11 @@ class CaseLedger(Application[uuid.UUID]):
             return ref
         return hmac.new(cipher.key, b"personal:" + ref.encode(), hashlib.sha256).hexdigest()
 
+    def provenance_case(self, ref: str) -> str:
+        """How the database's provenance rows name a case: its reference, or in an
+        encrypted store its aggregate id (so no reference is kept there in clear)."""
+        return str(case_id(ref)) if self.encrypted else ref
+
     def count_events(self) -> int:
         """How many entries the store holds."""
         return int(self.recorder.count_events())  # type: ignore[attr-defined]
@@ -570,12 +661,23 @@ class CaseLedger(Application[uuid.UUID]):
 
     def recorder_for_action(self, action: str) -> Recorder:
         """The store identity under one of its roles that the policy allows ``action``
-        (``users``, ``hold``, ``erase-personal``, ``checkpoint``); the check itself is
-        made again when the action runs."""
-        enrolment = self.register_state().users.get(self.identity())
+        (``users``, ``hold``, ``erase-personal``, ``checkpoint``, ``policy``); the check
+        itself is made again when the action runs."""
+        state = self.register_state()
+        who = self.identity()
+        enrolment = state.users.get(who)
+        if enrolment is None and not state.initialised:
+            return Recorder(who, "admin")  # the first user of a new store
         roles = sorted(enrolment.roles) if enrolment is not None else []
-        allowed = [r for r in roles if action in self.policy.roles[r].actions]
-        return Recorder(self.identity(), allowed[0] if allowed else (roles or ["admin"])[0])
+        allowed = [
+            r for r in roles if r in state.policy.roles and action in state.policy.roles[r].actions
+        ]
+        return Recorder(who, allowed[0] if allowed else (roles or ["admin"])[0])
+
+    @property
+    def policy(self) -> Policy:
+        """The store's policy: the one its register last recorded."""
+        return self.register_state().policy
 
     def register_entries(self) -> list[dict[str, Any]]:
         """The administration register's entries, decoded, in ``seq`` order."""
@@ -584,24 +686,65 @@ class CaseLedger(Application[uuid.UUID]):
         return [decode(state) for _, state in rows]
 
     def register_state(self) -> RegisterState:
-        """Enrolments, holds, erasures and checkpoints as the register stands."""
+        """Enrolments, holds, erasures, checkpoints and the policy as the register stands."""
         return fold_register(self.register_entries())
 
-    def authorise(self, recorder: Recorder) -> Enrolment:
-        """The recorder's enrolment.  The first writer to an empty register enrols
-        itself as admin and business-unit, so a single user needs no set-up."""
-        state = self.register_state()
+    def _register_entry(
+        self, fields: dict[str, Any], recorder: Recorder, after: RegisterState
+    ) -> dict[str, Any]:
+        """A hashed register entry that follows ``after``'s head (not yet written)."""
+        assert fields["type"] in REGISTER_TYPES
+        entry = {
+            **fields,
+            "seq": after.seq + 1,
+            "recorded_at": format_recorded_at(self.clock()),
+            "actor": recorder.actor,
+            "role": recorder.role,
+            "prev_hash": after.head_hash,
+        }
+        entry["hash"] = event_hash(entry)
+        return entry
+
+    def _genesis(self, actor: str) -> list[dict[str, Any]]:
+        """What a new store's first command writes with its own entries, in the same
+        transaction: the shipped policy, recorded as the store's policy, and the first
+        user enrolled as admin and business-unit (so a single user needs no set-up)."""
+        first = Recorder(actor, "admin")
+        text = default_policy_text()
+        policy = self._register_entry(
+            {
+                "type": "PolicyChanged",
+                "policy": default_policy().document(),
+                "text": text,
+                "sha256": policy_sha256(text),
+                "reason": "the policy in force when the store was created",
+            },
+            first,
+            RegisterState(),
+        )
+        enrolment = self._register_entry(
+            {
+                "type": "UserEnrolled",
+                "user": actor,
+                "roles": ["admin", "business-unit"],
+                "reason": "the first user of the store",
+            },
+            first,
+            fold_register([policy]),
+        )
+        return [policy, enrolment]
+
+    def authorise(
+        self, recorder: Recorder, state: RegisterState | None = None
+    ) -> tuple[Enrolment, RegisterState, list[dict[str, Any]]]:
+        """The recorder's enrolment, the register state it was checked against, and the
+        entries a new store's first command must write with its own (none otherwise):
+        nothing is written here, so a refused command leaves no trace."""
+        state = state if state is not None else self.register_state()
+        genesis: list[dict[str, Any]] = []
         if not state.initialised:
-            self._append_register(
-                {
-                    "type": "UserEnrolled",
-                    "user": recorder.actor,
-                    "roles": ["admin", "business-unit"],
-                    "reason": "the first user of the store",
-                },
-                Recorder(recorder.actor, "admin"),
-            )
-            state = self.register_state()
+            genesis = self._genesis(recorder.actor)
+            state = fold_register(genesis)
         enrolment = state.users.get(recorder.actor)
         if enrolment is None:
             raise InputError(
@@ -615,31 +758,37 @@ class CaseLedger(Application[uuid.UUID]):
                 f"not {recorder.role}; choose one of those with --role",
                 field="role",
             )
-        return enrolment
+        return enrolment, state, genesis
 
-    def _administer(self, recorder: Recorder, action: str) -> None:
-        enrolment = self.authorise(recorder)
-        self.policy.check_action(recorder.actor, enrolment.roles, action)
+    def _encode_register(self, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes]]:
+        return [(e, self.ledger_mapper.encode_state(e)) for e in entries]
 
     def _append_register(
-        self, fields: dict[str, Any], recorder: Recorder, erase_case: str | None = None
+        self,
+        fields: dict[str, Any],
+        recorder: Recorder,
+        erase_case: str | None = None,
+        check: Callable[[RegisterState], None] | None = None,
     ) -> dict[str, Any]:
-        """Append one hash-chained register entry, retrying if another writer won."""
-        assert fields["type"] in REGISTER_TYPES
+        """Check and append one hash-chained register entry (after a new store's first
+        entries, in the same transaction), retrying if another writer won."""
+        action = ACTION_OF_REGISTER_TYPE[fields["type"]]
 
         def append() -> dict[str, Any]:
-            state = self.register_state()
-            entry = {
-                **fields,
-                "seq": state.seq + 1,
-                "recorded_at": format_recorded_at(self.clock()),
-                "actor": recorder.actor,
-                "role": recorder.role,
-                "prev_hash": state.head_hash,
-            }
-            entry["hash"] = event_hash(entry)
+            enrolment, state, genesis = self.authorise(recorder)
+            policy = state.policy
+            policy.check_action(recorder.actor, enrolment.roles, action)
+            acting = recorder
+            rules = policy.roles.get(recorder.role)
+            if rules is None or action not in rules.actions:
+                # the entry names the role that allows the action
+                role = min(r for r in enrolment.roles if action in policy.roles[r].actions)
+                acting = Recorder(recorder.actor, role)
+            if check is not None:
+                check(state)
+            entry = self._register_entry(fields, acting, state)
             self.recorder.insert_register(  # type: ignore[attr-defined]
-                entry["seq"], self.ledger_mapper.encode_state(entry), erase_case
+                self._encode_register([*genesis, entry]), erase_case
             )
             return entry
 
@@ -650,77 +799,130 @@ class CaseLedger(Application[uuid.UUID]):
     def enrol(
         self, user: str, roles: list[str], recorder: Recorder, agency: str | None = None
     ) -> dict[str, Any]:
-        """Enrol (or re-enrol, replacing the roles) a user; needs the admin role."""
-        self._administer(recorder, "users")
+        """Enrol (or re-enrol, replacing the roles) a user; needs the admin role.  Names
+        are normalised (NFC, no surrounding spaces) and refused when they could be
+        mistaken for another enrolled user's; the last admin keeps the admin role."""
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles:
             raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="--role")
         if "agency" in roles and not agency:
             raise UsageError("a user with the agency role needs --agency NAME", field="--agency")
-        if not user.strip():
-            raise UsageError("the user name is empty", field="NAME")
-        fields: dict[str, Any] = {"type": "UserEnrolled", "user": user, "roles": sorted(set(roles))}
+        name = normalise_user_name(user)
+        fields: dict[str, Any] = {"type": "UserEnrolled", "user": name, "roles": sorted(set(roles))}
         if agency:
             fields["agency"] = agency
-        return self._append_register(fields, recorder)
+
+        def check(state: RegisterState) -> None:
+            refuse_confusable(name, state)
+            after = fold_register([])
+            after.users = dict(state.users)
+            after.recorded_policy = state.recorded_policy
+            after.users[name] = Enrolment(name, frozenset(fields["roles"]), agency, "")
+            if state.admins() and not after.admins():
+                raise UsageError(
+                    f"{name} is the last admin; enrol another admin before taking "
+                    "the admin role away",
+                    field="--role",
+                )
+
+        return self._append_register(fields, recorder, check=check)
 
     def remove_user(self, user: str, recorder: Recorder, reason: str) -> dict[str, Any]:
         """Remove a user from the register; needs the admin role."""
-        self._administer(recorder, "users")
-        state = self.register_state()
-        if user not in state.users:
-            raise UsageError(f"{user} is not enrolled", field="NAME")
-        admins = [u for u, e in state.users.items() if "admin" in e.roles]
-        if admins == [user]:
-            raise UsageError(f"{user} is the last admin; enrol another admin first", field="NAME")
+
+        def check(state: RegisterState) -> None:
+            if user not in state.users:
+                raise UsageError(f"{user} is not enrolled", field="NAME")
+            if state.admins() == [user]:
+                raise UsageError(
+                    f"{user} is the last admin; enrol another admin first", field="NAME"
+                )
+
         return self._append_register(
-            {"type": "UserRemoved", "user": user, "reason": reason}, recorder
+            {"type": "UserRemoved", "user": user, "reason": reason}, recorder, check=check
+        )
+
+    def set_policy(self, text: str, reason: str, recorder: Recorder, origin: str) -> dict[str, Any]:
+        """Record a new policy for the store (its TOML text, hash and parsed form); needs
+        a role the current policy allows ``policy``.  Refused when no enrolled user would
+        still be an admin under it."""
+        policy = policy_from_text(text, origin)
+        if not reason.strip():
+            raise UsageError("say why the policy changes", field="--reason")
+
+        def check(state: RegisterState) -> None:
+            after = fold_register([])
+            after.users = dict(state.users)
+            after.recorded_policy = policy
+            if not after.admins():
+                raise UsageError(
+                    "under this policy no enrolled user could enrol users or change the "
+                    "policy again; give the admin role the actions 'users' and 'policy'",
+                    field="FILE",
+                )
+
+        return self._append_register(
+            {
+                "type": "PolicyChanged",
+                "policy": policy.document(),
+                "text": text,
+                "sha256": policy_sha256(text),
+                "reason": reason,
+            },
+            recorder,
+            check=check,
         )
 
     def place_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
         """A legal hold: the case's personal data cannot be erased until it is released."""
-        self._administer(recorder, "hold")
         self._require_case(case)
-        if case in self.register_state().holds:
-            raise UsageError(f"case {case} is already on hold", field="CASE")
+
+        def check(state: RegisterState) -> None:
+            if case in state.holds:
+                raise UsageError(f"case {case} is already on hold", field="CASE")
+
         return self._append_register(
-            {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder
+            {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder, check=check
         )
 
     def release_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
         """Release a legal hold."""
-        self._administer(recorder, "hold")
-        if case not in self.register_state().holds:
-            raise UsageError(f"case {case} is not on hold", field="CASE")
+
+        def check(state: RegisterState) -> None:
+            if case not in state.holds:
+                raise UsageError(f"case {case} is not on hold", field="CASE")
+
         return self._append_register(
-            {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder
+            {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder, check=check
         )
 
     def erase_personal(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
         """Delete a case's personal values and salts, recording who erased what and why.
 
         The hashed entries keep their commitments, so every hash still verifies."""
-        self._administer(recorder, "erase-personal")
         self._require_case(case)
-        hold = self.register_state().holds.get(case)
-        if hold is not None:
-            raise InputError(
-                f"case {case} is under a legal hold ({hold['reason']}); release it first",
-                field="CASE",
-            )
         rows = self.personal_data(case)
-        if not rows:
-            raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+
+        def check(state: RegisterState) -> None:
+            hold = state.holds.get(case)
+            if hold is not None:
+                raise InputError(
+                    f"case {case} is under a legal hold ({hold['reason']}); release it first",
+                    field="CASE",
+                )
+            if not rows:
+                raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+
         fields = sorted({f"{case}#{r.seq}:{r.field}" for r in rows})
         return self._append_register(
             {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
             recorder,
             erase_case=self.personal_key(case),
+            check=check,
         )
 
     def record_checkpoint(self, checkpoint: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
         """Keep a signed checkpoint in the register (it is also lodged elsewhere)."""
-        self._administer(recorder, "checkpoint")
         return self._append_register({"type": "CheckpointSigned", **checkpoint}, recorder)
 
     def _require_case(self, case: str) -> None:
@@ -734,6 +936,7 @@ class CaseLedger(Application[uuid.UUID]):
         heads: dict[str, tuple[int, str]] = {}
         count = 0
         decode = self.ledger_mapper.decode_state
+        provenance = self._provenance_rows()
         for position, state in self.recorder.iter_states(0):  # type: ignore[attr-defined]
             count += 1
             if progress is not None and count % 10_000 == 0:
@@ -772,6 +975,20 @@ class CaseLedger(Application[uuid.UUID]):
                 return VerifyResult(
                     False, count, len(heads), label, "the stored entry does not match its hash"
                 )
+            if provenance is not None:
+                row = next(provenance, None)
+                if row is not None and row["notification_id"] < position:
+                    return VerifyResult(
+                        False,
+                        count,
+                        len(heads),
+                        f"{row['case_ref']}#{row['seq']}",
+                        "the database appended this entry and the store no longer holds it: "
+                        "it was deleted",
+                    )
+                differs = self._provenance_differs(record, position, row)
+                if differs:
+                    return VerifyResult(False, count, len(heads), label, differs)
             heads[ref] = (seq, record["hash"])
         previous = GENESIS_HASH
         register = self.register_entries()
@@ -786,9 +1003,136 @@ class CaseLedger(Application[uuid.UUID]):
                     False, count, len(heads), label, "the register entry does not match its hash"
                 )
             previous = entry["hash"]
-        return VerifyResult(
-            True, count, len(heads), None, None, seq if previous != GENESIS_HASH else 0
-        )
+        entries = len(register) if previous != GENESIS_HASH else 0
+        lost = next(provenance, None) if provenance is not None else None
+        if lost is not None:
+            return VerifyResult(
+                False,
+                count,
+                len(heads),
+                f"{lost['case_ref']}#{lost['seq']}",
+                "the database appended this entry and the store no longer holds it: it was "
+                "deleted",
+                entries,
+            )
+        problem = self._authority_differs(register) or self._snapshot_differs(list(heads))
+        if problem is not None:
+            return VerifyResult(False, count, len(heads), problem[0], problem[1], entries)
+        return VerifyResult(True, count, len(heads), None, None, entries)
+
+    def _provenance_rows(self) -> Iterator[dict[str, Any]] | None:
+        """The database's provenance rows in global order (PostgreSQL only)."""
+        if self.location.kind != "postgres":
+            return None
+        rows: Iterator[dict[str, Any]] = self.recorder.iter_provenance()  # type: ignore[attr-defined]
+        return rows
+
+    def _provenance_differs(
+        self, record: dict[str, Any], position: int, row: dict[str, Any] | None
+    ) -> str | None:
+        """Why an entry disagrees with the database's record of who appended it (an entry
+        the database's functions did not append has no provenance row), or None."""
+        if row is None or row["notification_id"] != position:
+            return (
+                "the database has no provenance for this entry: it was not appended through "
+                "the ledger's functions"
+            )
+        expected = {
+            "case": self.provenance_case(record["case"]),
+            "seq": record["seq"],
+            "type": record["type"],
+            "actor": record["actor"],
+            "role": record["role"],
+            "prev_hash": record["prev_hash"],
+            "hash": record["hash"],
+        }
+        kept = {**{k: row[k] for k in expected if k != "case"}, "case": row["case_ref"]}
+        for name, value in expected.items():
+            if kept[name] != value:
+                return (
+                    f"the entry's {name} ({value}) differs from the database's provenance "
+                    f"({kept[name]}): it was not recorded as it claims"
+                )
+        claimed = datetime.fromisoformat(record["recorded_at"].replace("Z", "+00:00"))
+        if row["recorded_at"] != claimed:
+            return "the entry's recorded_at differs from the database's provenance"
+        return None
+
+    def _authority_differs(self, register: list[dict[str, Any]]) -> tuple[str, str] | None:
+        """On PostgreSQL, whether the database's own enrolments and policy (by which it
+        checks every write) agree with the verified register."""
+        if self.location.kind != "postgres":
+            return None
+        users, policy = self.recorder.select_authority()  # type: ignore[attr-defined]
+        state = fold_register(register)
+        folded_users = {
+            u: {"roles": sorted(e.roles), "agency": e.agency} for u, e in state.users.items()
+        }
+        if users != folded_users:
+            return "register", "the database's enrolments differ from the register's"
+        if state.recorded_policy is not None:
+            folded = {
+                role: {k: v for k, v in spec.items() if k != "description"}
+                for role, spec in state.recorded_policy.document()["roles"].items()  # type: ignore[attr-defined]
+            }
+            if policy != folded:
+                return "register", "the database's policy differs from the register's"
+        return None
+
+    def _snapshot_differs(self, refs: list[str]) -> tuple[str, str] | None:
+        """Whether any case's snapshot differs from the state its chain gives at that
+        entry (a snapshot is used only after a cheap check; this is the full one)."""
+        if self.snapshots is None:
+            return None
+        for ref in refs:
+            aggregate_id = case_id(ref)
+            snapshots = {s.originator_version: s for s in self.snapshots.get(aggregate_id)}
+            if not snapshots:
+                continue
+            case: Any = None
+            for event in self.events.get(aggregate_id, lte=max(snapshots)):
+                case = event.mutate(case)
+                snapshot = snapshots.get(case.version)
+                if snapshot is None:
+                    continue
+                for name in SNAPSHOT_FIELDS:
+                    if snapshot.state.get(name) != getattr(case, name, None):
+                        return (
+                            f"{ref}#{case.version}",
+                            f"the case's snapshot at this entry differs from its chain ({name})",
+                        )
+            missing = set(snapshots) - set(range(1, (case.version if case else 0) + 1))
+            if missing:
+                return f"{ref}#{min(missing)}", "a snapshot claims an entry the chain lacks"
+        return None
+
+
+def normalise_user_name(user: str) -> str:
+    """A user name as enrolled: NFC, without surrounding spaces; empty names and names
+    with control characters are refused."""
+    name = unicodedata.normalize("NFC", user.strip())
+    if not name:
+        raise UsageError("the user name is empty", field="NAME")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise UsageError("the user name holds a control or format character", field="NAME")
+    return name
+
+
+def refuse_confusable(name: str, state: RegisterState) -> None:
+    """Refuse a new user name that could be mistaken for an enrolled user's (the same
+    letters in another case, or look-alike characters such as Cyrillic "а" for "a",
+    per Unicode's confusables list)."""
+    from confusables import is_confusable
+
+    for other in state.users:
+        if other == name:
+            continue
+        if other.casefold() == name.casefold() or is_confusable(other, name):
+            raise UsageError(
+                f"{name!r} could be mistaken for the enrolled user {other!r}; choose a "
+                "name that cannot",
+                field="NAME",
+            )
 
 
 def _new_request_id(case: Case | None, seq: int) -> str:

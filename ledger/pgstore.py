@@ -1,5 +1,10 @@
-"""The PostgreSQL recorder: the library's, plus the personal-data table and read queries.
+"""The PostgreSQL recorder: the library's tables, the ledger's own, and the database's
+authority over every write.
 
+Users of a PostgreSQL store hold no INSERT, UPDATE or DELETE on any table: entries,
+register entries and snapshots are appended through the SECURITY DEFINER functions of
+``ledger/data/pgauthority.sql``, which check the session user, the recorded policy and
+each chain's head, and keep a provenance row per entry (see ``docs/security.md``).
 Imported only when a ``postgresql://`` store is used, so the embedded store needs no
 PostgreSQL driver.
 """
@@ -9,6 +14,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
+from importlib import resources
 from typing import Any
 from uuid import UUID
 
@@ -20,13 +27,34 @@ from eventsourcing.postgres import (
 )
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.types.json import Jsonb
 
 from .store import PersonalRow
 
 
+@cache
+def _authority_sql() -> str:
+    return (resources.files("ledger") / "data" / "pgauthority.sql").read_text(encoding="utf-8")
+
+
+def authority_statements(schema: str) -> list[Composed]:
+    """The tables, triggers and functions by which the database enforces the ledger's
+    rules, for one schema (``ledger/data/pgauthority.sql``)."""
+    quoted = Identifier(schema).as_string(None)
+    literal = Literal(schema).as_string(None)
+    text = _authority_sql().replace("__S__", quoted).replace("__SCHEMA__", literal)
+    parts = [p.strip() for p in text.split("-- ;;")]
+    return [SQL(p).format() for p in parts if p]  # type: ignore[arg-type]
+
+
+#: The columns of a provenance row that ``verify`` compares with the stored entry.
+PROVENANCE_FIELDS = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
+
+
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    """Writes personal rows in the same transaction as the events they belong to."""
+    """Appends entries (with their personal rows and a new store's first register
+    entries) in one transaction, through the database's checking functions."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -53,9 +81,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} "
-                "(seq bigint PRIMARY KEY, state bytea NOT NULL)"
+                "(seq bigint PRIMARY KEY, state bytea NOT NULL, type text, actor text, "
+                "role text, prev_hash text, hash text)"
             ).format(schema=schema, table=self.register_table)
         )
+        self.sql_create_statements.extend(authority_statements(self.datastore.schema))
+        self._append = SQL(
+            "SELECT * FROM {schema}.caseledger_append(%s, %s, %s, %s, %s, %s, %s)"
+        ).format(schema=schema)
+        self._register_append = SQL(
+            "SELECT {schema}.caseledger_register_append(%s, %s, %s)"
+        ).format(schema=schema)
+        self._provenance = SQL("{schema}.caseledger_provenance").format(schema=schema)
         self._meta = SQL("{schema}.{table}").format(schema=schema, table=self.meta_table)
         self._register = SQL("{schema}.{table}").format(schema=schema, table=self.register_table)
         self._insert_personal_many = SQL(
@@ -72,34 +109,39 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Insert events (and their personal rows) in one transaction, without pipeline.
+        """Append entries through ``caseledger_append`` (and a new store's first register
+        entries through ``caseledger_register_append``) in one transaction.
 
-        The library pipelines the statements; a command carrying several megabytes then
-        hangs, client and server each waiting for the other (seen from about 10,000
-        lines).  Plain statements in one transaction cost nothing measurable for a
-        single entry.  The table lock that keeps the log's order is taken as before.
-        Conflicts are retried by ``CaseLedger.record``.
+        ``entry_meta`` gives each entry's clear envelope, keyed by ``(case id, seq)``: the
+        database checks it (against the stored entry itself when entries are not
+        encrypted) and keeps it as the entry's provenance.  Personal rows go in the same
+        call.  A lost race raises IntegrityError (retried by ``CaseLedger.record``); a
+        refusal by the database raises ProgrammingError (exit code 4, nothing written).
         """
+        meta: dict[tuple[UUID, int], dict[str, Any]] = kwargs.get("entry_meta") or {}
+        rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
+        register: Sequence[tuple[dict[str, Any], bytes]] = kwargs.get("register_rows") or ()
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        envelopes = [
+            meta[(UUID(str(e.originator_id)), e.originator_version)] for e in stored_events
+        ]
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
             conn.cursor() as curs,
         ):
-            self._insert_events(curs, stored_events, **kwargs)
+            if register:
+                self._call_register_append(curs, register, None)
             if not stored_events:
                 return []
-            self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
-        if rows:
-            # One statement for every row, rather than one per row.
             curs.execute(
-                self._insert_personal_many,
+                self._append,
                 (
+                    events,
+                    Jsonb(envelopes),
                     [r.case_ref for r in rows],
                     [r.seq for r in rows],
                     [r.field for r in rows],
@@ -107,6 +149,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     [r.salt for r in rows],
                 ),
             )
+            return [row["caseledger_append"] for row in curs.fetchall()]
+
+    def _call_register_append(
+        self,
+        curs: Cursor[DictRow],
+        entries: Sequence[tuple[dict[str, Any], bytes]],
+        erase_case: str | None,
+    ) -> None:
+        curs.execute(
+            self._register_append,
+            (Jsonb([e for e, _ in entries]), [state for _, state in entries], erase_case),
+        )
 
     def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
         """``(position, state)`` of every entry of one case, in ``seq`` order."""
@@ -180,24 +234,71 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT seq, state FROM {t} ORDER BY seq").format(t=self._register))
             return [(row["seq"], bytes(row["state"])) for row in curs.fetchall()]
 
-    def insert_register(self, seq: int, state: bytes, erase_case: str | None = None) -> None:
-        """Append a register entry; with ``erase_case``, delete that case's personal
-        values in the same transaction.  A taken ``seq`` raises IntegrityError."""
-        from eventsourcing.persistence import IntegrityError
-        from psycopg.errors import UniqueViolation
+    def insert_register(
+        self, entries: Sequence[tuple[dict[str, Any], bytes]], erase_case: str | None = None
+    ) -> None:
+        """Append register entries through ``caseledger_register_append`` in one
+        transaction (an erasure deletes the case's personal rows in it).  A taken ``seq``
+        raises IntegrityError."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._call_register_append(curs, entries, erase_case)
 
-        try:
-            with self.datastore.transaction(commit=True) as curs:
+    def iter_provenance(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """The database's provenance rows in global order: who appended each entry (the
+        session user), under which role, with which hashes and time."""
+        after = 0
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(
-                    SQL("INSERT INTO {t} VALUES (%s, %s)").format(t=self._register), (seq, state)
+                    SQL(
+                        "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
+                        "hash, recorded_at, regime FROM {t} WHERE notification_id>%s "
+                        "ORDER BY notification_id LIMIT %s"
+                    ).format(t=self._provenance),
+                    (after, batch),
                 )
-                if erase_case is not None:
-                    curs.execute(
-                        SQL("DELETE FROM {t} WHERE case_ref=%s").format(t=self._personal),
-                        (erase_case,),
-                    )
-        except UniqueViolation as exc:
-            raise IntegrityError(exc) from exc
+                rows = curs.fetchall()
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1]["notification_id"]
+
+    def select_provenance_head(self, originator_id: UUID, seq: int) -> dict[str, Any] | None:
+        """The provenance of one entry (for checking a snapshot before use)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT hash, regime FROM {t} WHERE originator_id=%s AND seq=%s").format(
+                    t=self._provenance
+                ),
+                (originator_id, seq),
+            )
+            row = curs.fetchone()
+            return None if row is None else dict(row)
+
+    def select_authority(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The database's own enrolments and policy (kept from the register)."""
+        schema = Identifier(self.datastore.schema)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT name, roles, agency FROM {}.caseledger_users").format(schema))
+            users = {
+                r["name"]: {"roles": sorted(r["roles"]), "agency": r["agency"]}
+                for r in curs.fetchall()
+            }
+            curs.execute(
+                SQL(
+                    "SELECT role, record, regimes, own_agency, actions FROM {}.caseledger_policy"
+                ).format(schema)
+            )
+            policy = {
+                r["role"]: {
+                    "record": sorted(r["record"]),
+                    "regimes": None if r["regimes"] is None else sorted(r["regimes"]),
+                    "own_agency": r["own_agency"],
+                    "actions": sorted(r["actions"]),
+                }
+                for r in curs.fetchall()
+            }
+        return users, policy
 
     def count_events(self) -> int:
         """How many entries the store holds."""
@@ -279,4 +380,48 @@ class ReadableLedgerPostgresRecorder(TolerantCreate, LedgerPostgresRecorder):
 
 
 class ReadablePostgresSnapshotRecorder(TolerantCreate, PostgresAggregateRecorder):
-    """The library's snapshot recorder, openable by users who may only read."""
+    """The library's snapshot recorder, openable by users who may only read; snapshots
+    are kept through ``caseledger_put_snapshots``, which checks each against the chain."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        snaps = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL("SELECT {}.caseledger_put_snapshots(%s)").format(
+                    Identifier(self.datastore.schema)
+                ),
+                (snaps,),
+            )
+        return None
+
+
+#: What each kind of database user is granted on a store's schema (``docs/security.md``
+#: shows these statements for a schema ``northshire``; tests grant exactly these).
+GRANT_KINDS = ("reader", "writer")
+
+
+def role_grants(schema: str, role: str, kind: str) -> list[str]:
+    """The exact grants for a ``reader`` (inspectors: reads only) or a ``writer`` (every
+    enrolled recorder: reads, and appends only through the ledger's functions).  Nobody
+    is granted INSERT, UPDATE or DELETE on any table."""
+    if kind not in GRANT_KINDS:
+        raise ValueError(f"{kind!r} is not one of {GRANT_KINDS}")
+    s = Identifier(schema).as_string(None)
+    r = Identifier(role).as_string(None)
+    statements = [
+        f"GRANT USAGE ON SCHEMA {s} TO {r}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}",
+    ]
+    if kind == "writer":
+        statements.append(
+            f"GRANT EXECUTE ON FUNCTION {s}.caseledger_append({s}.stored_event_uuid[], jsonb, "
+            f"text[], bigint[], text[], bytea[], bytea[]), "
+            f"{s}.caseledger_register_append(jsonb, bytea[], text), "
+            f"{s}.caseledger_put_snapshots({s}.stored_event_uuid[]) TO {r}"
+        )
+    return statements

@@ -1,12 +1,16 @@
-"""Who may record what: the policy file (``ledger/data/policy.toml``) and its checks.
+"""Who may record what: the store's policy and its checks.
 
-The policy is data a partnership can tighten.  Every check raises
+The policy is part of the record: a store's policy is the one its register last
+recorded (a ``PolicyChanged`` entry, made by an admin), starting with the policy shipped
+in ``ledger/data/policy.toml`` when the store is created.  No environment variable or
+file chosen by the client changes it.  Every check raises
 :class:`~ledger.errors.InputError` (exit code 2) with the reason, before anything is
-written.
+written; on PostgreSQL the database makes the same checks from its own copy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -14,9 +18,20 @@ from importlib import resources
 from pathlib import Path
 
 from .catalogue import EVENT_TYPES, ROLES, Envelope
-from .errors import InputError
+from .errors import InputError, UsageError
 
-ACTIONS = ("users", "hold", "erase-personal", "checkpoint")
+ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy")
+
+#: The register entry types each administrative action appends.
+ACTION_OF_REGISTER_TYPE = {
+    "UserEnrolled": "users",
+    "UserRemoved": "users",
+    "LegalHoldPlaced": "hold",
+    "LegalHoldReleased": "hold",
+    "PersonalDataErased": "erase-personal",
+    "CheckpointSigned": "checkpoint",
+    "PolicyChanged": "policy",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,21 @@ class Policy:
     """The policy of a store: one :class:`RolePolicy` per role."""
 
     roles: dict[str, RolePolicy]
+
+    def document(self) -> dict[str, object]:
+        """The policy as JSON (kept in ``PolicyChanged`` entries and read by the database)."""
+        return {
+            "roles": {
+                name: {
+                    "description": r.description,
+                    "record": sorted(r.record),
+                    "regimes": None if r.regimes is None else sorted(r.regimes),
+                    "own_agency": r.own_agency,
+                    "actions": sorted(r.actions),
+                }
+                for name, r in sorted(self.roles.items())
+            }
+        }
 
     def check_entry(
         self, actor: str, role: str, event: Envelope, regime: str, agency: str | None
@@ -77,7 +107,19 @@ class Policy:
 
 
 def parse_policy(data: dict[str, object], origin: str) -> Policy:
-    """Validate a policy document; unknown roles, types or actions are errors."""
+    """Validate a policy document; unknown roles, types or actions are errors, and a
+    policy must leave some role able to enrol users and change the policy (so no
+    store can be locked out of its own administration)."""
+    policy = _parse_roles(data, origin)
+    if not any({"users", "policy"} <= r.actions for r in policy.roles.values()):
+        raise ValueError(
+            f"{origin}: some role (normally admin) needs the actions 'users' and 'policy', "
+            "or nobody could enrol users or change the policy again"
+        )
+    return policy
+
+
+def _parse_roles(data: dict[str, object], origin: str) -> Policy:
     roles_data = data.get("roles")
     if not isinstance(roles_data, dict):
         raise ValueError(f"{origin}: a policy needs a [roles.NAME] table per role")
@@ -90,6 +132,16 @@ def parse_policy(data: dict[str, object], origin: str) -> Policy:
         unknown = set(spec) - {"description", "record", "regimes", "own_agency", "actions"}
         if unknown:
             raise ValueError(f"{origin}: roles.{name}: unknown keys {sorted(unknown)}")
+        for key in ("record", "actions", "regimes"):
+            value = spec.get(key)
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+            ):
+                raise ValueError(f"{origin}: roles.{name}.{key} must be a list of names")
+        if not isinstance(spec.get("own_agency", False), bool):
+            raise ValueError(f"{origin}: roles.{name}.own_agency must be true or false")
+        if not isinstance(spec.get("description", ""), str):
+            raise ValueError(f"{origin}: roles.{name}.description must be text")
         record = frozenset(spec.get("record", []))
         bad = record - set(EVENT_TYPES) - {"*"}
         if bad:
@@ -112,19 +164,50 @@ def parse_policy(data: dict[str, object], origin: str) -> Policy:
 
 
 @cache
+def default_policy_text() -> str:
+    """The text of the policy shipped with the package (a new store's first policy)."""
+    return (resources.files("ledger") / "data" / "policy.toml").read_text(encoding="utf-8")
+
+
+@cache
 def default_policy() -> Policy:
     """The policy shipped with the package."""
-    text = (resources.files("ledger") / "data" / "policy.toml").read_text(encoding="utf-8")
-    return parse_policy(tomllib.loads(text), "ledger/data/policy.toml")
+    return parse_policy(tomllib.loads(default_policy_text()), "ledger/data/policy.toml")
 
 
-def load_policy(path: str | None) -> Policy:
-    """A partnership's policy file (``CASELEDGER_POLICY``), or the default."""
-    if not path:
-        return default_policy()
+def policy_sha256(text: str) -> str:
+    """The SHA-256 (hex) of a policy's text, as recorded in ``PolicyChanged``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_policy_file(path: str) -> tuple[str, Policy]:
+    """A policy file's text and its validated policy; a bad file is an input error
+    naming the reason (exit code 2)."""
     try:
-        return parse_policy(tomllib.loads(Path(path).read_text(encoding="utf-8")), path)
-    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
-        raise InputError(
-            f"the policy file cannot be used: {exc}", field="CASELEDGER_POLICY"
-        ) from None
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the policy file {path}: {exc}", field="FILE") from None
+    return text, policy_from_text(text, path)
+
+
+def policy_from_text(text: str, origin: str) -> Policy:
+    """Validate a policy's TOML text; a bad one is an input error with the reason."""
+    try:
+        return parse_policy(tomllib.loads(text), origin)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise InputError(f"the policy cannot be used: {exc}", field="FILE") from None
+
+
+POLICY_ENV = "CASELEDGER_POLICY"
+
+
+def refuse_client_policy(environ: dict[str, str]) -> None:
+    """``CASELEDGER_POLICY`` is no longer read: a client could use it to widen what it may
+    do.  Setting it is refused with the reason, rather than silently ignored."""
+    if environ.get(POLICY_ENV):
+        raise UsageError(
+            f"{POLICY_ENV} is no longer read: a store's policy is part of its record. "
+            "An admin changes it with: caseledger policy set FILE --reason TEXT "
+            f"(unset {POLICY_ENV} to go on)",
+            field=POLICY_ENV,
+        )

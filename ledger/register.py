@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .policy import Policy, default_policy, parse_policy
+
 REGISTER_TYPES = (
     "UserEnrolled",
     "UserRemoved",
@@ -19,6 +21,7 @@ REGISTER_TYPES = (
     "LegalHoldReleased",
     "PersonalDataErased",
     "CheckpointSigned",
+    "PolicyChanged",
 )
 
 
@@ -40,6 +43,8 @@ class RegisterState:
     holds: dict[str, dict[str, Any]] = field(default_factory=dict)
     erasures: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    recorded_policy: Policy | None = None
+    policy_ref: str | None = None
     seq: int = 0
     head_hash: str = "0" * 64
 
@@ -47,6 +52,23 @@ class RegisterState:
     def initialised(self) -> bool:
         """Whether anyone has been enrolled yet."""
         return self.seq > 0
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force: the last one the register recorded (a store made before
+        policies were recorded keeps the shipped default until an admin records one)."""
+        return self.recorded_policy or default_policy()
+
+    def admins(self) -> list[str]:
+        """The users enrolled with a role that may enrol users and change the policy."""
+        policy = self.policy
+        return sorted(
+            user
+            for user, e in self.users.items()
+            if any(
+                {"users", "policy"} <= policy.roles[r].actions for r in e.roles if r in policy.roles
+            )
+        )
 
 
 def fold_register(entries: Iterable[dict[str, Any]]) -> RegisterState:
@@ -69,6 +91,9 @@ def fold_register(entries: Iterable[dict[str, Any]]) -> RegisterState:
             state.erasures.append({**entry, "ref": ref})
         elif kind == "CheckpointSigned":
             state.checkpoints.append({**entry, "ref": ref})
+        elif kind == "PolicyChanged":
+            state.recorded_policy = parse_policy(entry["policy"], ref)
+            state.policy_ref = ref
         state.seq = entry["seq"]
         state.head_hash = entry["hash"]
     return state

@@ -290,17 +290,27 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute("SELECT seq, state FROM ledger_register ORDER BY seq")
             return [(row[0], bytes(row[1])) for row in c.fetchall()]
 
-    def insert_register(self, seq: int, state: bytes, erase_case: str | None = None) -> None:
-        """Append a register entry; with ``erase_case``, delete that case's personal
-        values in the same transaction.  A taken ``seq`` raises IntegrityError."""
+    def insert_register(
+        self, entries: Sequence[tuple[dict[str, Any], bytes]], erase_case: str | None = None
+    ) -> None:
+        """Append register entries (each ``(entry, stored state)``) in one transaction;
+        with ``erase_case``, delete that case's personal values in it too.  A taken
+        ``seq`` raises IntegrityError."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute("INSERT INTO ledger_register VALUES (?, ?)", (seq, state))
+            c.executemany(
+                "INSERT INTO ledger_register VALUES (?, ?)", [(e["seq"], s) for e, s in entries]
+            )
             if erase_case is not None:
                 c.execute("DELETE FROM personal_data WHERE case_ref=?", (erase_case,))
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        register: Sequence[tuple[dict[str, Any], bytes]] = kwargs.get("register_rows") or ()
+        if register:  # a new store's first entries, written with the command's own
+            c.executemany(
+                "INSERT INTO ledger_register VALUES (?, ?)", [(e["seq"], s) for e, s in register]
+            )
         ids = super()._insert_events(c, stored_events, **kwargs)
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         if rows:
@@ -317,6 +327,18 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 "SELECT rowid, state FROM stored_events WHERE originator_id=? "
                 "ORDER BY originator_version",
                 (originator_id.hex,),
+            )
+            return [(row[0], row[1]) for row in c.fetchall()]
+
+    def select_chain_facts(self, originator_id: UUID, version: int) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of a case's referral, its entry ``version`` and the corrections
+        up to it: what checking a snapshot against the chain needs."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_version, state FROM stored_events WHERE originator_id=? "
+                "AND (originator_version IN (1, ?) OR "
+                "(topic='EntryCorrected' AND originator_version<=?)) ORDER BY originator_version",
+                (originator_id.hex, version, version),
             )
             return [(row[0], row[1]) for row in c.fetchall()]
 

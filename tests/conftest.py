@@ -78,6 +78,66 @@ def pg_store_url() -> Iterator[str]:
         while _OPENED:  # close the test's connections before dropping its schema
             _OPENED.pop().close()
         _drop_schema(schema)
+        _drop_roles()
+
+
+_ROLES: list[str] = []
+
+
+def _drop_roles() -> None:
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        while _ROLES:
+            role = Identifier(_ROLES.pop())
+            conn.execute(SQL("DROP OWNED BY {}").format(role))
+            conn.execute(SQL("DROP ROLE {}").format(role))
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who uses a store: on SQLite the store URL and an actor name (the Python
+    API records under the name it is given, as the file's permissions are the boundary);
+    on PostgreSQL a login role of their own (named after the person and the test's
+    schema) with exactly the grants of ``docs/security.md``, and its own URL."""
+
+    name: str
+    url: str
+
+    def ledger(self, clock: Callable[[], datetime] | None = None) -> Any:
+        """The store opened as this person."""
+        return open_ledger(self.url, clock)
+
+    def recorder(self, role: str) -> Any:
+        """This person recording under ``role``."""
+        from ledger.application import Recorder
+
+        return Recorder(self.name, role)
+
+
+def person(store_url: str, name: str, kind: str = "writer") -> Person:
+    """A person using the store (see :class:`Person`); ``kind`` is ``writer`` or
+    ``reader`` for the PostgreSQL grants."""
+    if not store_url.startswith("postgresql://"):
+        return Person(name, store_url)
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from ledger.pgstore import role_grants
+
+    base, _, schema = store_url.partition("?schema=")
+    role = f"{name}@{schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(SQL("CREATE ROLE {} LOGIN").format(Identifier(role)))
+        _ROLES.append(role)
+        for statement in role_grants(schema, role, kind):
+            conn.execute(statement.encode())
+    user_part = store_url.split("://", 1)[1].split("@", 1)[0]
+    from urllib.parse import quote
+
+    url = store_url.replace(f"://{user_part}@", f"://{quote(role, safe='')}@", 1)
+    return Person(role, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

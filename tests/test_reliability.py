@@ -25,7 +25,7 @@ led = CaseLedger(parse_store(url))
 for i in range(n):
     line = {"type": "ContextRecorded", "case": case, "occurred_at": "2026-02-20",
             "topic": "other", "summary": f"{tag} entry {i}"}
-    led.record_lines([orjson.dumps(line)], Recorder(tag))
+    led.record_lines([orjson.dumps(line)], led.recorder_for())
 led.close()
 """
 
@@ -184,7 +184,7 @@ def test_record_input_fuzz_never_tracebacks(store_url: str) -> None:
     from ledger.errors import InputError
 
     led = open_ledger(store_url)
-    led.record_lines([referral("RR-2026-400")], Recorder("fuzz"))
+    led.record_lines([referral("RR-2026-400")], led.recorder_for())
     base = orjson.loads(scenario_lines()[1].replace(b"RR-2026-004", b"RR-2026-400"))
     json_values = st.recursive(
         st.none()
@@ -217,7 +217,7 @@ def test_record_input_fuzz_never_tracebacks(store_url: str) -> None:
     def attempt(line: bytes) -> None:
         before = led.count_events()
         try:
-            led.record_lines([line], Recorder("fuzz"))
+            led.record_lines([line], led.recorder_for())
         except InputError:
             assert led.count_events() == before
 

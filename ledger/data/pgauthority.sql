@@ -1,0 +1,420 @@
+-- caseledger on PostgreSQL: the database is the authority.
+--
+-- Users hold no INSERT, UPDATE or DELETE on any table.  Entries are appended only through
+-- the SECURITY DEFINER functions below, which take the actor from session_user, check it
+-- against the enrolments and the policy the register recorded (kept here in
+-- caseledger_users and caseledger_policy, changed only through register entries), check
+-- seq and prev_hash against the case's head, and keep a provenance row per entry that
+-- `caseledger verify` compares with the stored entries.  Triggers refuse UPDATE, DELETE
+-- and TRUNCATE of the history for everyone.
+--
+-- __S__ is replaced by the quoted schema, __SCHEMA__ by the schema's name as a literal.
+-- Statements are separated by lines holding only the separator comment (two dashes, ;;).
+
+CREATE TABLE IF NOT EXISTS __S__.caseledger_provenance (
+    originator_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    case_ref text NOT NULL,
+    notification_id bigint NOT NULL UNIQUE,
+    type text NOT NULL,
+    actor text NOT NULL,
+    role text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    regime text NOT NULL,
+    db_time timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (originator_id, seq),
+    UNIQUE (case_ref, seq)
+)
+-- ;;
+CREATE TABLE IF NOT EXISTS __S__.caseledger_users (
+    name text PRIMARY KEY,
+    roles text[] NOT NULL,
+    agency text
+)
+-- ;;
+CREATE TABLE IF NOT EXISTS __S__.caseledger_policy (
+    role text PRIMARY KEY,
+    record text[] NOT NULL,
+    regimes text[],
+    own_agency boolean NOT NULL,
+    actions text[] NOT NULL
+)
+-- ;;
+-- A register table made before the register's clear columns existed gains them.
+DO $migrate$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = __SCHEMA__ AND table_name = 'caseledger_register'
+          AND column_name = 'hash'
+    ) THEN
+        ALTER TABLE __S__.caseledger_register ADD COLUMN type text, ADD COLUMN actor text,
+            ADD COLUMN role text, ADD COLUMN prev_hash text, ADD COLUMN hash text;
+    END IF;
+END
+$migrate$
+-- ;;
+CREATE OR REPLACE FUNCTION __S__.caseledger_refuse_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    RAISE EXCEPTION USING
+        ERRCODE = '42501',
+        MESSAGE = format('the ledger''s history cannot be changed: %s on %s is refused',
+                         TG_OP, TG_TABLE_NAME);
+END
+$body$
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_events_immutable
+    BEFORE UPDATE OR DELETE ON __S__.caseledger_events
+    FOR EACH ROW EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_events_no_truncate
+    BEFORE TRUNCATE ON __S__.caseledger_events
+    FOR EACH STATEMENT EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_register_immutable
+    BEFORE UPDATE OR DELETE ON __S__.caseledger_register
+    FOR EACH ROW EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_register_no_truncate
+    BEFORE TRUNCATE ON __S__.caseledger_register
+    FOR EACH STATEMENT EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_provenance_immutable
+    BEFORE UPDATE OR DELETE ON __S__.caseledger_provenance
+    FOR EACH ROW EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_provenance_no_truncate
+    BEFORE TRUNCATE ON __S__.caseledger_provenance
+    FOR EACH STATEMENT EXECUTE FUNCTION __S__.caseledger_refuse_change()
+-- ;;
+-- Whether the store's entries are readable by SQL (not encrypted at rest).  An encrypted
+-- store's checks of an entry's content are made by `verify`, which has the key.
+CREATE OR REPLACE FUNCTION __S__.caseledger_clear() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT coalesce(
+        (SELECT value FROM __S__.caseledger_meta WHERE key = 'encryption'), 'none'::bytea
+    ) = 'none'::bytea
+$body$
+-- ;;
+-- Whether the session user is the host's operator (a superuser or the schema's owner),
+-- who could rewrite the tables anyway and is trusted for the clock (e.g. importing with
+-- a fixed clock).  Everyone else's recorded_at must be within 5 minutes of the database's.
+CREATE OR REPLACE FUNCTION __S__.caseledger_operator() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper)
+        OR EXISTS (
+            SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+            WHERE n.nspname = __SCHEMA__ AND r.rolname = session_user
+        )
+$body$
+-- ;;
+CREATE OR REPLACE FUNCTION __S__.caseledger_refuse(message text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'refused by the database: ' || message;
+END
+$body$
+-- ;;
+-- Append register entries (administration: enrolments, holds, erasures, checkpoints,
+-- policy changes), each checked against the session user, the register's head, and the
+-- recorded policy; enrolments and policies are kept in caseledger_users/_policy.
+CREATE OR REPLACE FUNCTION __S__.caseledger_register_append(
+    p_entries jsonb, p_states bytea[], p_erase_case text
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    me text := session_user;
+    clear boolean := __S__.caseledger_clear();
+    e jsonb;
+    i int;
+    head_seq bigint;
+    head_hash text;
+    kind text;
+    wanted text;
+    my_roles text[];
+BEGIN
+    PERFORM set_config('lock_timeout', '30s', true);
+    LOCK TABLE __S__.caseledger_register IN EXCLUSIVE MODE;
+    FOR i IN 0 .. jsonb_array_length(p_entries) - 1 LOOP
+        e := p_entries -> i;
+        kind := e ->> 'type';
+        SELECT seq, hash INTO head_seq, head_hash
+            FROM __S__.caseledger_register ORDER BY seq DESC LIMIT 1;
+        IF NOT FOUND THEN
+            head_seq := 0;
+            head_hash := repeat('0', 64);
+        END IF;
+        IF (e ->> 'seq')::bigint IS DISTINCT FROM head_seq + 1
+           OR (e ->> 'prev_hash') IS DISTINCT FROM head_hash THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('the register moved on: register#%s is not next', e ->> 'seq');
+        END IF;
+        IF (e ->> 'actor') IS DISTINCT FROM me THEN
+            PERFORM __S__.caseledger_refuse(format(
+                'a register entry''s actor must be the session user %s, not %s', me, e ->> 'actor'));
+        END IF;
+        IF clear AND convert_from(p_states[i + 1], 'UTF8')::jsonb IS DISTINCT FROM e THEN
+            PERFORM __S__.caseledger_refuse('the stored register entry differs from the one checked');
+        END IF;
+        wanted := CASE kind
+            WHEN 'UserEnrolled' THEN 'users' WHEN 'UserRemoved' THEN 'users'
+            WHEN 'LegalHoldPlaced' THEN 'hold' WHEN 'LegalHoldReleased' THEN 'hold'
+            WHEN 'PersonalDataErased' THEN 'erase-personal'
+            WHEN 'CheckpointSigned' THEN 'checkpoint' WHEN 'PolicyChanged' THEN 'policy'
+        END;
+        IF wanted IS NULL THEN
+            PERFORM __S__.caseledger_refuse(format('%s is not a register entry type', kind));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users) THEN
+            -- A new store: its first user records the policy, then enrols itself as admin.
+            IF NOT (
+                (kind = 'PolicyChanged' AND NOT EXISTS (SELECT 1 FROM __S__.caseledger_policy))
+                OR (kind = 'UserEnrolled' AND (e ->> 'user') = me AND (e -> 'roles') ? 'admin'
+                    AND EXISTS (SELECT 1 FROM __S__.caseledger_policy))
+            ) THEN
+                PERFORM __S__.caseledger_refuse(
+                    'a new store begins with its policy and its first user''s own admin enrolment');
+            END IF;
+        ELSE
+            SELECT roles INTO my_roles FROM __S__.caseledger_users WHERE name = me;
+            IF NOT FOUND THEN
+                PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));
+            END IF;
+            IF NOT ((e ->> 'role') = ANY (my_roles)) THEN
+                PERFORM __S__.caseledger_refuse(format('%s is not enrolled as %s', me, e ->> 'role'));
+            END IF;
+            IF NOT EXISTS (
+                SELECT 1 FROM __S__.caseledger_policy
+                WHERE role = (e ->> 'role') AND wanted = ANY (actions)
+            ) THEN
+                PERFORM __S__.caseledger_refuse(format(
+                    '%s (role %s) may not run %s', me, e ->> 'role', wanted));
+            END IF;
+        END IF;
+        IF kind = 'PolicyChanged' THEN
+            DELETE FROM __S__.caseledger_policy;
+            INSERT INTO __S__.caseledger_policy
+                SELECT r.key,
+                       ARRAY(SELECT jsonb_array_elements_text(r.value -> 'record')),
+                       CASE WHEN jsonb_typeof(r.value -> 'regimes') = 'array'
+                            THEN ARRAY(SELECT jsonb_array_elements_text(r.value -> 'regimes')) END,
+                       coalesce((r.value ->> 'own_agency')::boolean, false),
+                       ARRAY(SELECT jsonb_array_elements_text(r.value -> 'actions'))
+                FROM jsonb_each(e -> 'policy' -> 'roles') AS r;
+        ELSIF kind = 'UserEnrolled' THEN
+            INSERT INTO __S__.caseledger_users
+                VALUES (e ->> 'user', ARRAY(SELECT jsonb_array_elements_text(e -> 'roles')),
+                        e ->> 'agency')
+                ON CONFLICT (name) DO UPDATE SET roles = EXCLUDED.roles, agency = EXCLUDED.agency;
+        ELSIF kind = 'UserRemoved' THEN
+            DELETE FROM __S__.caseledger_users WHERE name = (e ->> 'user');
+        ELSIF kind = 'PersonalDataErased' THEN
+            IF p_erase_case IS NULL THEN
+                PERFORM __S__.caseledger_refuse('an erasure must name the case''s personal rows');
+            END IF;
+            DELETE FROM __S__.caseledger_personal WHERE case_ref = p_erase_case;
+        END IF;
+        IF kind IN ('PolicyChanged', 'UserEnrolled', 'UserRemoved')
+           AND EXISTS (SELECT 1 FROM __S__.caseledger_users)
+           AND NOT EXISTS (
+               SELECT 1 FROM __S__.caseledger_users u
+               JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
+               WHERE 'users' = ANY (p.actions) AND 'policy' = ANY (p.actions)
+           ) THEN
+            PERFORM __S__.caseledger_refuse(
+                'no enrolled user could enrol users or change the policy after this');
+        END IF;
+        INSERT INTO __S__.caseledger_register (seq, state, type, actor, role, prev_hash, hash)
+            VALUES ((e ->> 'seq')::bigint, p_states[i + 1], kind, me, e ->> 'role',
+                    e ->> 'prev_hash', e ->> 'hash');
+    END LOOP;
+END
+$body$
+-- ;;
+-- Append case entries: each checked against the session user's enrolment and the recorded
+-- policy, the case's head (seq, prev_hash, type of the first entry), the time, and (when
+-- entries are not encrypted) the stored entry itself; personal rows are written with them.
+CREATE OR REPLACE FUNCTION __S__.caseledger_append(
+    p_events __S__.stored_event_uuid[], p_meta jsonb,
+    p_case text[], p_seq bigint[], p_field text[], p_value bytea[], p_salt bytea[]
+) RETURNS SETOF bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    me text := session_user;
+    clear boolean := __S__.caseledger_clear();
+    operator boolean := __S__.caseledger_operator();
+    my_roles text[];
+    my_agency text;
+    pol record;
+    head record;
+    ev __S__.stored_event_uuid;
+    m jsonb;
+    body jsonb;
+    i int;
+    ref text;
+    seq bigint;
+    kind text;
+    regime_now text;
+    regime_after text;
+    rec timestamptz;
+    nid bigint;
+BEGIN
+    PERFORM set_config('lock_timeout', '30s', true);
+    LOCK TABLE __S__.caseledger_events IN EXCLUSIVE MODE;
+    SELECT roles, agency INTO my_roles, my_agency FROM __S__.caseledger_users WHERE name = me;
+    IF NOT FOUND THEN
+        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_events, 1), 0) LOOP
+        ev := p_events[i];
+        m := p_meta -> (i - 1);
+        ref := m ->> 'case';
+        seq := (m ->> 'seq')::bigint;
+        kind := ev.topic;
+        IF clear THEN
+            body := convert_from(ev.state, 'UTF8')::jsonb;
+            IF (body ->> 'case') IS DISTINCT FROM ref
+               OR (body ->> 'seq')::bigint IS DISTINCT FROM seq
+               OR (body ->> 'type') IS DISTINCT FROM kind
+               OR (body ->> 'actor') IS DISTINCT FROM (m ->> 'actor')
+               OR (body ->> 'role') IS DISTINCT FROM (m ->> 'role')
+               OR (body ->> 'prev_hash') IS DISTINCT FROM (m ->> 'prev_hash')
+               OR (body ->> 'hash') IS DISTINCT FROM (m ->> 'hash')
+               OR (body ->> 'recorded_at') IS DISTINCT FROM (m ->> 'recorded_at')
+               OR (body ->> 'agency') IS DISTINCT FROM (m ->> 'agency') THEN
+                PERFORM __S__.caseledger_refuse(format(
+                    'the stored entry %s#%s differs from the one checked', ref, seq));
+            END IF;
+        END IF;
+        IF (m ->> 'type') IS DISTINCT FROM kind OR ev.originator_version IS DISTINCT FROM seq THEN
+            PERFORM __S__.caseledger_refuse(format('entry %s#%s is labelled inconsistently', ref, seq));
+        END IF;
+        IF (m ->> 'actor') IS DISTINCT FROM me THEN
+            PERFORM __S__.caseledger_refuse(format(
+                'an entry''s actor must be the session user %s, not %s', me, m ->> 'actor'));
+        END IF;
+        IF NOT ((m ->> 'role') = ANY (my_roles)) THEN
+            PERFORM __S__.caseledger_refuse(format('%s is not enrolled as %s', me, m ->> 'role'));
+        END IF;
+        SELECT * INTO head FROM __S__.caseledger_provenance p
+            WHERE p.case_ref = ref ORDER BY p.seq DESC LIMIT 1;
+        IF NOT FOUND THEN
+            IF seq <> 1 OR kind <> 'CaseReferred' OR (m ->> 'prev_hash') <> repeat('0', 64) THEN
+                RAISE EXCEPTION USING ERRCODE = '23505',
+                    MESSAGE = format('case %s has no entries: %s#%s cannot follow', ref, ref, seq);
+            END IF;
+            regime_now := CASE WHEN clear THEN body ->> 'regime' ELSE m ->> 'regime' END;
+            regime_after := regime_now;
+        ELSE
+            IF seq <> head.seq + 1 OR (m ->> 'prev_hash') IS DISTINCT FROM head.hash THEN
+                RAISE EXCEPTION USING ERRCODE = '23505',
+                    MESSAGE = format('case %s moved on: %s#%s is not next', ref, ref, seq);
+            END IF;
+            IF kind = 'CaseReferred' OR ev.originator_id <> head.originator_id THEN
+                PERFORM __S__.caseledger_refuse(format('case %s is referred already', ref));
+            END IF;
+            rec := (m ->> 'recorded_at')::timestamptz;
+            IF rec < head.recorded_at THEN
+                PERFORM __S__.caseledger_refuse(format(
+                    '%s#%s would be recorded before the case''s previous entry', ref, seq));
+            END IF;
+            regime_now := head.regime;
+            regime_after := head.regime;
+            IF kind = 'EntryCorrected' THEN
+                IF clear THEN
+                    IF (body ->> 'corrects') = ref || '#1' AND (body -> 'changes') ? 'regime' THEN
+                        regime_after := body -> 'changes' ->> 'regime';
+                    END IF;
+                ELSE
+                    regime_after := m ->> 'regime';
+                END IF;
+            END IF;
+        END IF;
+        IF regime_after IS NULL OR (m ->> 'regime') IS DISTINCT FROM regime_after THEN
+            PERFORM __S__.caseledger_refuse(format('%s#%s: the case''s regime is misstated', ref, seq));
+        END IF;
+        rec := (m ->> 'recorded_at')::timestamptz;
+        IF NOT operator AND abs(extract(epoch FROM rec - clock_timestamp())) > 300 THEN
+            PERFORM __S__.caseledger_refuse(format(
+                '%s#%s: recorded_at %s is not the database''s time', ref, seq, m ->> 'recorded_at'));
+        END IF;
+        SELECT * INTO pol FROM __S__.caseledger_policy WHERE role = (m ->> 'role');
+        IF NOT FOUND OR NOT ('*' = ANY (pol.record) OR kind = ANY (pol.record)) THEN
+            PERFORM __S__.caseledger_refuse(format(
+                '%s (role %s) may not record %s entries', me, m ->> 'role', kind));
+        END IF;
+        IF pol.regimes IS NOT NULL AND NOT (regime_now = ANY (pol.regimes)) THEN
+            PERFORM __S__.caseledger_refuse(format(
+                '%s (role %s) may not record %s in a case under %s', me, m ->> 'role', kind,
+                regime_now));
+        END IF;
+        IF pol.own_agency AND ((m ->> 'agency') IS NULL OR my_agency IS NULL
+                               OR (m ->> 'agency') <> my_agency) THEN
+            PERFORM __S__.caseledger_refuse(format(
+                '%s (role %s for %s) may record only for their own agency', me, m ->> 'role',
+                coalesce(my_agency, 'no agency')));
+        END IF;
+        INSERT INTO __S__.caseledger_events (originator_id, originator_version, topic, state)
+            VALUES (ev.originator_id, ev.originator_version, ev.topic, ev.state)
+            RETURNING notification_id INTO nid;
+        INSERT INTO __S__.caseledger_provenance
+            (originator_id, seq, case_ref, notification_id, type, actor, role, prev_hash, hash,
+             recorded_at, regime)
+            VALUES (ev.originator_id, seq, ref, nid, kind, me, m ->> 'role', m ->> 'prev_hash',
+                    m ->> 'hash', rec, regime_after);
+        RETURN NEXT nid;
+    END LOOP;
+    IF coalesce(array_length(p_case, 1), 0) > 0 THEN
+        INSERT INTO __S__.caseledger_personal
+            SELECT * FROM unnest(p_case, p_seq, p_field, p_value, p_salt);
+    END IF;
+    RETURN;
+END
+$body$
+-- ;;
+-- Keep snapshots (a cache of a case's state at an entry), only for an entry of the chain
+-- whose hash and regime they repeat; the ledger checks them again before use.
+CREATE OR REPLACE FUNCTION __S__.caseledger_put_snapshots(p_snaps __S__.stored_event_uuid[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    sn __S__.stored_event_uuid;
+    prov record;
+    body jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = session_user) THEN
+        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', session_user));
+    END IF;
+    FOREACH sn IN ARRAY p_snaps LOOP
+        SELECT hash, regime INTO prov FROM __S__.caseledger_provenance
+            WHERE originator_id = sn.originator_id AND seq = sn.originator_version;
+        IF NOT FOUND THEN
+            PERFORM __S__.caseledger_refuse('a snapshot must summarise an entry of the chain');
+        END IF;
+        IF __S__.caseledger_clear() THEN
+            body := convert_from(sn.state, 'UTF8')::jsonb;
+            IF (body -> 'state' ->> 'head_hash') IS DISTINCT FROM prov.hash
+               OR (body -> 'state' ->> 'regime') IS DISTINCT FROM prov.regime THEN
+                PERFORM __S__.caseledger_refuse('the snapshot does not match the chain');
+            END IF;
+        END IF;
+        INSERT INTO __S__.caseledger_snapshots (originator_id, originator_version, topic, state)
+            VALUES (sn.originator_id, sn.originator_version, sn.topic, sn.state)
+            ON CONFLICT DO NOTHING;
+    END LOOP;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_register_append(jsonb, bytea[], text) FROM PUBLIC
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_append(
+    __S__.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[]) FROM PUBLIC
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_put_snapshots(__S__.stored_event_uuid[]) FROM PUBLIC
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_clear() FROM PUBLIC
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_operator() FROM PUBLIC
