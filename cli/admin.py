@@ -18,7 +18,11 @@ users_app = typer.Typer(help="Who may record what: the enrolment register.", no_
 keys_app = typer.Typer(
     help="Make keys: encryption at rest and checkpoint signing.", no_args_is_help=True
 )
+policy_app = typer.Typer(
+    help="The store's policy (who may record what): part of the record.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users", rich_help_panel="Administration")
+app.add_typer(policy_app, name="policy", rich_help_panel="Administration")
 app.add_typer(keys_app, name="keys", rich_help_panel="Administration")
 
 JSON = typer.Option(False, "--json", help="Print JSON for programs.")
@@ -60,6 +64,49 @@ def users_remove(
     led = ledger(ctx)
     entry = led.remove_user(name, led.recorder_for_action("users"), reason)
     _show_entry(entry, as_json, f"removed {name}")
+
+
+@policy_app.command("show", epilog="Example: caseledger policy show --json")
+def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """The policy in force: who may record what, and which register entry recorded it."""
+    state = ledger(ctx).register_state()
+    document = state.policy.document()
+    shown = {"ref": state.policy_ref, **document}
+    if as_json:
+        emit_json(shown)
+        return
+    table = Table(title=f"Policy in force ({state.policy_ref or 'the shipped default'})")
+    for column in ("role", "may record", "regimes", "own agency only", "actions"):
+        table.add_column(column)
+    for role, spec in document["roles"].items():  # type: ignore[union-attr]
+        table.add_row(
+            role,
+            ", ".join(spec["record"]) or "-",
+            ", ".join(spec["regimes"] or []) or "all",
+            "yes" if spec["own_agency"] else "",
+            ", ".join(spec["actions"]) or "-",
+        )
+    out.print(table)
+
+
+@policy_app.command(
+    "set",
+    epilog="Example: caseledger policy set northshire-policy.toml --reason 'Board decision 2026/14'",
+)
+def policy_set(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="The new policy (TOML, the form of the shipped one)."),
+    reason: str = typer.Option(..., "--reason", help="Why it changes (kept in the register)."),
+    as_json: bool = JSON,
+) -> None:
+    """Record a new policy for the store (needs the admin role): a register entry with
+    the policy's text and SHA-256, in force from then on."""
+    from ledger.policy import read_policy_file
+
+    text, _ = read_policy_file(str(file))
+    led = ledger(ctx)
+    entry = led.set_policy(text, reason, led.recorder_for_action("policy"), str(file))
+    _show_entry(entry, as_json, f"recorded the policy {entry['sha256'][:12]}")
 
 
 @users_app.command("list", epilog="Example: caseledger users list --json")
