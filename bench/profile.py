@@ -23,12 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger.application import CaseLedger, Recorder
+from ledger.application import CaseLedger
 from ledger.store import parse_store
 
-from .child import BenchClock
+from .child import BenchClock, enrolled_recorder
 from .generate import batches, follow_up, iter_lines, open_cases, plan_ledger
-from .runner import ACTOR, DELAY, after_horizon
+from .runner import DELAY, after_horizon
 
 WHAT = ("single", "batch", "rebuild", "status", "delays", "clocks", "why", "export", "verify")
 
@@ -39,9 +39,10 @@ def build(path: str, events: int, seed: int) -> CaseLedger:
     ledger = CaseLedger(parse_store(path), clock=clock)
     if ledger.count_events() == 0:
         start = time.perf_counter()
+        recorder = enrolled_recorder(ledger)
         for moment, lines in batches(plan_ledger(seed, events), 10_000):
             clock.now = moment + timedelta(seconds=1)
-            ledger.record_lines(lines, Recorder(ACTOR))
+            ledger.record_lines(lines, recorder)
         print(f"built {events:,} events in {time.perf_counter() - start:.1f}s")
     clock.now = after_horizon()
     clock.tick = timedelta(milliseconds=1)
@@ -58,8 +59,9 @@ def job(what: str, ledger: CaseLedger, args: argparse.Namespace, work: Path) -> 
         lines = [
             follow_up(cases[i % len(cases)].ref, next(counter), now.date()) for i in range(args.ops)
         ]
-        ledger.record_lines(lines[:1], Recorder(ACTOR))
-        return lambda: [ledger.record_lines([line], Recorder(ACTOR)) for line in lines[1:]]
+        recorder = enrolled_recorder(ledger)
+        ledger.record_lines(lines[:1], recorder)
+        return lambda: [ledger.record_lines([line], recorder) for line in lines[1:]]
     if what == "batch":
         planned = list(itertools.islice(iter_lines(spec), min(args.events, 100_000)))
         fresh = CaseLedger(
@@ -67,7 +69,8 @@ def job(what: str, ledger: CaseLedger, args: argparse.Namespace, work: Path) -> 
             clock=BenchClock(planned[-1][0] + timedelta(seconds=1)),
         )
         lines = [line for _, line in planned]
-        return lambda: fresh.record_lines(lines, Recorder(ACTOR))
+        fresh_recorder = enrolled_recorder(fresh)
+        return lambda: fresh.record_lines(lines, fresh_recorder)
     if what == "why":
         from projections.queries import why
 

@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 
 from . import features
-from .child import BenchClock
+from .child import BenchClock, enrolled_recorder
 from .features import Skipped, Unavailable
 from .generate import (
     HORIZON,
@@ -208,7 +208,7 @@ class StoreBench:
         self.result = StoreResult()
         self.clock = BenchClock(after_horizon())
         self.ledger = target.open(self.clock)
-        self.recorder = _recorder()
+        self.recorder = enrolled_recorder(self.ledger)
         self.durability = target.durability(self.ledger)
         self.raw: RawBaseline = target.raw(self.durability)
         self.result.details["durability"] = self.durability
@@ -719,19 +719,6 @@ def _cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _recorder() -> Any:
-    from ledger.application import Recorder
-
-    return Recorder(ACTOR)
-
-
-def _enrol(ledger: Any, recorder: Any) -> None:
-    """Enrol the bench's actor before timing (a real store has its users already)."""
-    authorise = getattr(ledger, "authorise", None)
-    if authorise is not None:
-        authorise(recorder)
 
 
 # --- the whole run ------------------------------------------------------------------------

@@ -1011,8 +1011,7 @@ class CaseLedger(Application[uuid.UUID]):
                 count,
                 len(heads),
                 f"{lost['case_ref']}#{lost['seq']}",
-                "the database appended this entry and the store no longer holds it: it was "
-                "deleted",
+                "the database appended this entry and the store no longer holds it: it was deleted",
                 entries,
             )
         problem = self._authority_differs(register) or self._snapshot_differs(list(heads))
@@ -1086,12 +1085,14 @@ class CaseLedger(Application[uuid.UUID]):
             return None
         for ref in refs:
             aggregate_id = case_id(ref)
-            snapshots = {s.originator_version: s for s in self.snapshots.get(aggregate_id)}
+            snapshots: dict[int, Any] = {
+                s.originator_version: s for s in self.snapshots.get(aggregate_id)
+            }
             if not snapshots:
                 continue
             case: Any = None
             for event in self.events.get(aggregate_id, lte=max(snapshots)):
-                case = event.mutate(case)
+                case = event.mutate(case)  # type: ignore[attr-defined]
                 snapshot = snapshots.get(case.version)
                 if snapshot is None:
                     continue

@@ -45,7 +45,7 @@ def authority_statements(schema: str) -> list[Composed]:
     literal = Literal(schema).as_string(None)
     text = _authority_sql().replace("__S__", quoted).replace("__SCHEMA__", literal)
     parts = [p.strip() for p in text.split("-- ;;")]
-    return [SQL(p).format() for p in parts if p]  # type: ignore[arg-type]
+    return [SQL(p).format() for p in parts if p]
 
 
 #: The columns of a provenance row that ``verify`` compares with the stored entry.
