@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import open_ledger, scenario_lines
+from tests.conftest import open_ledger, person, scenario_lines
 
 WRITER = r"""
 import sys, orjson
-from ledger.application import CaseLedger, Recorder
+from ledger.application import CaseLedger
 from ledger.store import parse_store
 url, case, n, tag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 led = CaseLedger(parse_store(url))
@@ -35,17 +35,34 @@ def referral(case: str) -> bytes:
 
 
 def run_writers(url: str, plan: list[tuple[str, str]], per_writer: int) -> None:
+    """Each writer a process of its own, as its own user (its login name on SQLite, its
+    own login role on PostgreSQL)."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, case, str(per_writer), tag],
+            [sys.executable, "-c", WRITER, writer_url, case, str(per_writer), tag],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, "LOGNAME": tag, "USER": tag},
         )
-        for case, tag in plan
+        for case, tag, writer_url in plan_users(url, plan)
     ]
     for p in procs:
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err.decode()[-2000:]
+
+
+_USERS: dict[tuple[str, str], Any] = {}
+
+
+def writer_name(url: str, tag: str) -> str:
+    """The user a writer records as (a login role of its own on PostgreSQL)."""
+    if (url, tag) not in _USERS:
+        _USERS[(url, tag)] = person(url, tag)
+    return str(_USERS[(url, tag)].name)
+
+
+def plan_users(url: str, plan: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    return [(case, writer_name(url, tag), _USERS[(url, tag)].url) for case, tag in plan]
 
 
 def check_chain(url: str, case: str, expected: int) -> list[dict[str, Any]]:
@@ -64,12 +81,13 @@ def test_concurrent_writers_on_the_same_case(store_url: str) -> None:
     admin = led.recorder_for()
     led.record_lines([referral("RR-2026-100")], admin)
     for i in range(4):
-        led.enrol(f"writer{i}", ["business-unit"], admin)
+        led.enrol(writer_name(store_url, f"writer{i}"), ["business-unit"], admin)
     led.close()
     run_writers(store_url, [("RR-2026-100", f"writer{i}") for i in range(4)], per_writer=15)
     records = check_chain(store_url, "RR-2026-100", 1 + 4 * 15)
     for i in range(4):  # every writer's every entry is there
-        assert sum(1 for r in records if r.get("actor") == f"writer{i}") == 15
+        name = writer_name(store_url, f"writer{i}")
+        assert sum(1 for r in records if r.get("actor") == name) == 15
 
 
 def test_concurrent_writers_on_different_cases(store_url: str) -> None:
@@ -77,7 +95,7 @@ def test_concurrent_writers_on_different_cases(store_url: str) -> None:
     admin = led.recorder_for()
     led.record_lines([referral(f"RR-2026-20{i}") for i in range(3)], admin)
     for i in range(3):
-        led.enrol(f"w{i}", ["business-unit"], admin)
+        led.enrol(writer_name(store_url, f"w{i}"), ["business-unit"], admin)
     led.close()
     run_writers(store_url, [(f"RR-2026-20{i}", f"w{i}") for i in range(3)], per_writer=20)
     for i in range(3):
@@ -180,7 +198,6 @@ def test_record_input_fuzz_never_tracebacks(store_url: str) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from ledger.application import Recorder
     from ledger.errors import InputError
 
     led = open_ledger(store_url)
