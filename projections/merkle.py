@@ -23,6 +23,7 @@ from typing import Final
 
 __all__ = [
     "EMPTY_ROOT",
+    "ConsistencyProver",
     "MerkleTree",
     "consistency_proof",
     "consistency_ranges",
@@ -263,6 +264,73 @@ def range_roots(leaf_hashes: Iterable[bytes], ranges: Iterable[tuple[int, int]])
             position += 1
         roots[i] = bytes.fromhex(tree.root())
     return [r for r in roots if r is not None]
+
+
+class ConsistencyProver:
+    """Streams a log's leaf hashes once and gives the RFC 9162 consistency proof from its
+    first ``old_size`` leaves to all the leaves it was given, holding O(log n) hashes,
+    without knowing the final size in advance.
+
+    The proof's nodes inside the old tree are complete subtrees of its binary
+    decomposition (its *frontier*); those after it are built from the *compact range*
+    of the new leaves (the maximal aligned complete subtrees covering them, merged like
+    a binary counter as leaves arrive).
+    """
+
+    __slots__ = ("_compact", "_old", "_size", "old_size")
+
+    def __init__(self, old_size: int) -> None:
+        if old_size < 0:
+            raise ValueError("a tree has no negative size")
+        self.old_size = old_size
+        self._old = MerkleTree()
+        self._compact: list[tuple[int, int, bytes]] = []  # (first leaf, leaves, root)
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        """How many leaves have been given."""
+        return self._size
+
+    def add_leaf_hash(self, value: bytes) -> None:
+        """Add the next leaf, already hashed (``SHA-256(0x00 || leaf)``)."""
+        if self._size < self.old_size:
+            self._old.add_leaf_hash(value)
+        else:
+            start, size, node = self._size, 1, value
+            compact = self._compact
+            while compact and compact[-1][1] == size and compact[-1][0] % (2 * size) == 0:
+                start, _, left = compact.pop()
+                size *= 2
+                node = node_hash(left, node)
+            compact.append((start, size, node))
+        self._size += 1
+
+    def old_root(self) -> str:
+        """The root over the first ``old_size`` leaves given (as much as was given)."""
+        return self._old.root()
+
+    def proof(self) -> list[str]:
+        """The consistency proof (hex) from ``old_size`` leaves to :attr:`size`."""
+        m, n = self.old_size, self._size
+        old_nodes: dict[tuple[int, int], str] = {}
+        start = 0
+        for size, root in self._old.frontier():
+            old_nodes[(start, start + size)] = root
+            start += size
+        out: list[str] = []
+        for a, b in consistency_ranges(m, n):
+            if b <= m:
+                out.append(old_nodes[(a, b)])
+                continue
+            run = [(s, z, h) for s, z, h in self._compact if a <= s and s + z <= b]
+            if sum(z for _, z, _ in run) != b - a:  # pragma: no cover - a logic error
+                raise AssertionError(f"the compact range does not cover leaves {a}..{b - 1}")
+            node = run[-1][2]
+            for _, _, left in reversed(run[:-1]):
+                node = node_hash(left, node)
+            out.append(node.hex())
+        return out
 
 
 def _leaf_hashes(leaves: Sequence[bytes], size: int) -> Iterator[bytes]:

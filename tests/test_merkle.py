@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from projections.merkle import (
     EMPTY_ROOT,
+    ConsistencyProver,
     MerkleTree,
     consistency_proof,
     inclusion_proof,
@@ -322,3 +323,17 @@ def test_ct_consistency_proofs(old: int, new: int, expected: list[str]) -> None:
 )
 def test_ct_trivial_consistency(old: int, new: int, old_root: str, new_root: str, ok: bool) -> None:
     assert verify_consistency(old, new, old_root, new_root, []) is ok
+
+
+@settings(max_examples=500)
+@given(st.data())
+def test_the_streaming_prover_gives_the_same_proof(data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=0, max_value=2200))
+    m = data.draw(st.integers(min_value=0, max_value=n))
+    leaves = leaves_of(n)
+    prover = ConsistencyProver(m)
+    for leaf in leaves:
+        prover.add_leaf_hash(leaf_hash(leaf))
+    assert prover.size == n
+    assert prover.old_root() == mth(leaves[:m]).hex()
+    assert prover.proof() == consistency_proof(leaves, m, n)
