@@ -571,6 +571,7 @@ class LeafHints:
         self.postgres = ledger.location.kind == "postgres"
         datastore: Any = ledger.recorder.datastore  # type: ignore[attr-defined]
         self.datastore = datastore
+        self.refused: str | None = None
         if self.postgres:
             from psycopg.sql import SQL, Identifier
 
@@ -581,13 +582,18 @@ class LeafHints:
 
     @classmethod
     def open(cls, ledger: CaseLedger, create: bool = True) -> LeafHints | None:
-        """The store's hints (created when asked and absent); None if there are none."""
+        """The store's hints (created when asked and absent); None if there are none, or
+        if this user may not create them (a checkpoint is then made without hints)."""
         hints = cls(ledger)
-        if create:
-            hints._create()
-        elif not hints._exists():
-            return None
-        return hints
+        try:
+            if hints._exists():
+                return hints
+            if create:
+                hints._create()
+                return hints
+        except _refusals() as exc:
+            hints.refused = str(exc).strip()
+        return None
 
     def _sql(self, text: str) -> Any:
         if self.postgres:
@@ -668,6 +674,20 @@ class LeafHints:
                 c.executemany(self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?)"), rows)
 
 
+def _refusals() -> tuple[type[Exception], ...]:
+    """The errors a store gives a user it does not let write the hints table."""
+    import sqlite3
+
+    from eventsourcing.persistence import OperationalError, ProgrammingError
+
+    errors: list[type[Exception]] = [sqlite3.OperationalError, OperationalError, ProgrammingError]
+    try:
+        from psycopg.errors import InsufficientPrivilege, ReadOnlySqlTransaction
+    except ImportError:  # pragma: no cover - the postgres extra is not installed
+        return tuple(errors)
+    return (*errors, InsufficientPrivilege, ReadOnlySqlTransaction)
+
+
 class HintWriter:
     """Buffers new leaves for the hints table and writes them in batches."""
 
@@ -686,10 +706,14 @@ class HintWriter:
                 self.flush()
 
     def flush(self) -> None:
-        """Write what is buffered."""
-        if self.rows:
-            self.hints.insert(self.rows)
-            self.rows = []
+        """Write what is buffered; if the store refuses (no grant to write the hints),
+        stop keeping them: they only help to name a difference."""
+        if self.rows and self.hints.refused is None:
+            try:
+                self.hints.insert(self.rows)
+            except _refusals() as exc:
+                self.hints.refused = str(exc).strip()
+        self.rows = []
 
     def close(self) -> None:
         """Write the rest."""
