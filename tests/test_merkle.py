@@ -337,3 +337,16 @@ def test_the_streaming_prover_gives_the_same_proof(data: st.DataObject) -> None:
     assert prover.size == n
     assert prover.old_root() == mth(leaves[:m]).hex()
     assert prover.proof() == consistency_proof(leaves, m, n)
+
+
+def test_the_streaming_prover_holds_logarithmic_state() -> None:
+    """A prover over 200,000 leaves holds a few dozen hashes, not the leaves."""
+    from projections.merkle import CHUNK
+
+    prover = ConsistencyProver(70_001)
+    for i in range(200_000):
+        prover.add_leaf_hash(hashlib.sha256(i.to_bytes(4, "big")).digest())
+        if i % 9973 == 0:
+            assert len(prover._compact) <= 2 * 18
+    assert len(prover._old._stack) <= 18 and len(prover._old._pending) < CHUNK
+    assert len(prover.proof()) <= 2 * 18
