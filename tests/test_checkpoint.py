@@ -491,3 +491,54 @@ def test_a_version_1_checkpoint_is_still_read(lodged: Lodged, cli: Any) -> None:
     assert result.json()["checkpoint"]["not_checked"] == ["register", "personal"]
     delete_entry(lodged.url, "RR-2026-005", 1)
     assert since(lodged, cli).exit_code == 1
+
+
+def test_verify_since_writes_nothing(lodged: Lodged, cli: Any) -> None:
+    from projections.checkpoint import LeafHints
+
+    led = open_ledger(lodged.url)
+    hints = LeafHints.open(led, create=False)
+    assert hints is not None
+    kept = hints.kept()
+    registered = len(led.register_entries())
+    assert kept == {"events": 23, "register": 2, "personal": 4}
+    more = scenario_lines()[0].replace(b"RR-2026-004", b"RR-2026-006")
+    assert cli(["--store", lodged.url, "record", "-"], stdin=more).exit_code == 0
+    assert since(lodged, cli).exit_code == 0
+    assert hints.kept() == kept and len(led.register_entries()) == registered
+
+
+def test_a_reader_without_the_hints_grant_still_scans(pg_url: str) -> None:
+    """Leaf hints only help to name a difference: a user who may not write them still
+    gets the three trees (on PostgreSQL, with SELECT only)."""
+    import psycopg
+
+    from ledger.application import CaseLedger
+    from ledger.store import parse_store
+    from projections.checkpoint import LeafHints, scan_store
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    assert LeafHints.open(led) is not None
+    base, _, schema = pg_url.partition("?schema=")
+    role = f"reader_{schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    try:
+        user_url = base.replace("postgres@", f"{role}@", 1) + f"?schema={schema}"
+        reader = CaseLedger(parse_store(user_url))
+        try:
+            hints = LeafHints.open(reader)
+            assert hints is not None
+            scan = scan_store(reader, hints=hints)
+            assert scan.heads()["events"]["size"] == 22
+            assert hints.refused is not None and "permission denied" in hints.refused
+        finally:
+            reader.close()
+    finally:
+        led.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
