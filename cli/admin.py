@@ -201,7 +201,10 @@ def hold(
 @app.command(
     "checkpoint",
     rich_help_panel="Administration",
-    epilog="Example: caseledger checkpoint --signing-key sign.pem --out cp-2026-11.json",
+    epilog=(
+        "Example: caseledger checkpoint --signing-key sign.pem --out cp-2026-11.json "
+        "--witness /mnt/partners/caseledger/ --witness-store postgresql://w@host/witness"
+    ),
 )
 def checkpoint(
     ctx: typer.Context,
@@ -211,25 +214,56 @@ def checkpoint(
     out_file: Path | None = typer.Option(
         None, "--out", help="Also write the checkpoint to this file, to lodge elsewhere."
     ),
+    witness: list[Path] = typer.Option(
+        [],
+        "--witness",
+        help=(
+            "A witness outside the store: a file (it holds the last checkpoint) or a folder "
+            "(head.json plus every checkpoint in checkpoints.jsonl). It refuses a checkpoint "
+            "that does not extend the one it holds (exit 1). Repeatable."
+        ),
+    ),
+    witness_store: list[str] = typer.Option(
+        [],
+        "--witness-store",
+        help="A second caseledger store that witnesses the checkpoint likewise. Repeatable.",
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Sign the store's event count and a Merkle root over every event hash.
+    """Sign the store's three logs (events, register, personal-data commitments) as RFC
+    9162 Merkle trees, and give the checkpoint to its witnesses.
 
-    Lodge the checkpoint outside the store; `verify --since FILE` then proves the store
-    still extends it."""
-    from projections.checkpoint import load_signing_key, make_checkpoint
+    Each witness first checks a consistency proof from the checkpoint it holds; if any
+    refuses, nothing is recorded. Lodge the checkpoint outside the store too; `verify
+    --since FILE --public-key HEX` then proves the store still extends it."""
+    from projections.checkpoint import load_signing_key
+    from projections.witness import FileWitness, StoreWitness, Witness, checkpoint_to_witnesses
 
     led = ledger(ctx)
     key = load_signing_key(signing_key)
-    cp = make_checkpoint(led, key, led.recorder_for_action("checkpoint"))
+    witnesses: list[Witness] = [FileWitness(p) for p in witness]
+    stores: list[StoreWitness] = []
+    try:
+        for url in witness_store:
+            stores.append(StoreWitness(url))
+        witnesses.extend(stores)
+        cp, reports = checkpoint_to_witnesses(
+            led, key, led.recorder_for_action("checkpoint"), witnesses
+        )
+    finally:
+        for store in stores:
+            store.close()
     if out_file is not None:
         import orjson
 
         out_file.write_bytes(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:
-        emit_json(cp)
+        emit_json({**cp, "witnesses": reports})
     else:
+        sizes = ", ".join(f"{cp[t]['size']} {t}" for t in ("events", "register", "personal"))
         out.print(
-            f"checkpoint: {cp['count']} events, root {cp['root']}, signed by "
-            f"{cp['public_key'][:16]}…" + (f"; written to {out_file}" if out_file else "")
+            f"checkpoint: {sizes}; events root {cp['events']['root']}, signed by "
+            f"{cp['public_key'][:16]}…"
+            + (f"; written to {out_file}" if out_file else "")
+            + "".join(f"\nwitnessed by {r['witness']} ({r['proof']})" for r in reports)
         )

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ledger.application import Receipt
 from ledger.catalogue import input_schema
-from ledger.errors import InputError, StoreUnavailable
+from ledger.errors import InputError, StoreUnavailable, UsageError
 
 from .common import app, counting_progress, emit_json, err, ledger, out
 
@@ -79,7 +79,12 @@ def verify(
         None, help="An export bundle (folder or .zip). Without it, the whole store is checked."
     ),
     since: Path | None = typer.Option(
-        None, "--since", help="A checkpoint file: also prove the store still extends it."
+        None,
+        "--since",
+        help=(
+            "A lodged checkpoint file (or a witness folder): also prove, with RFC 9162 "
+            "consistency proofs, that the store still extends it."
+        ),
     ),
     public_key: str | None = typer.Option(
         None, "--public-key", help="The checkpoint signer's public key you trust (hex)."
@@ -97,25 +102,40 @@ def verify(
     """Check the record: re-hash every chain in the store, or check an export bundle.
 
     Exit code 1 names the first entry that does not verify."""
-    if since is not None and bundle is None:
-        from projections.checkpoint import read_checkpoint, verify_since
+    if since is not None and bundle is not None:
+        raise UsageError(
+            "--since checks the store against a lodged checkpoint; it does not apply to a "
+            "bundle (check a bundle with --public-key and --expect-root instead)",
+            field="--since",
+        )
+    if since is not None:
+        from projections.checkpoint import read_checkpoint, trusted_key_hex, verify_since
 
+        trusted = trusted_key_hex(public_key)
+        lodged = read_checkpoint(since / "head.json" if since.is_dir() else since)
         led = ledger(ctx)
         store_result = led.verify()
-        cp_result = verify_since(led, read_checkpoint(since), public_key)
+        cp_result = verify_since(led, lodged, trusted)
         ok = store_result.ok and cp_result.ok
         payload = {
             "ok": ok,
             "events": store_result.events,
-            "first_bad": store_result.first_bad or (None if cp_result.ok else "checkpoint"),
+            "first_bad": store_result.first_bad or cp_result.first_bad,
             "reason": store_result.reason or cp_result.reason,
+            "proof": "consistency",
+            "signature": cp_result.signature,
             "checkpoint": cp_result.as_dict(),
+            "store": led.location.describe(),
         }
+        trees = ", ".join(
+            f"{name} {v.old_size}→{v.new_size} ({v.proof_nodes} proof nodes)"
+            for name, v in cp_result.trees.items()
+        )
         summary = (
-            f"the store ({store_result.events} entries) verifies and extends the checkpoint "
-            f"of {cp_result.checked} events"
+            f"the store ({store_result.events} entries) verifies and extends the checkpoint: "
+            f"{trees}; signature {cp_result.signature}"
             if ok
-            else f"DOES NOT VERIFY: {payload['reason']}"
+            else f"DOES NOT VERIFY at {payload['first_bad']}: {payload['reason']}"
         )
     elif bundle is not None:
         from projections.export import verify_bundle

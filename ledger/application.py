@@ -760,6 +760,12 @@ class CaseLedger(Application[uuid.UUID]):
             )
         return enrolment, state, genesis
 
+    def check_action(self, recorder: Recorder, action: str) -> None:
+        """Refuse, before any work, an administrative action the recorder may not run
+        (the check is made again when the action's register entry is written)."""
+        enrolment, state, _ = self.authorise(recorder)
+        state.policy.check_action(recorder.actor, enrolment.roles, action)
+
     def _encode_register(self, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes]]:
         return [(e, self.ledger_mapper.encode_state(e)) for e in entries]
 
