@@ -137,6 +137,8 @@ def verify(
             if ok
             else f"DOES NOT VERIFY at {payload['first_bad']}: {payload['reason']}"
         )
+        if not store_result.ok and not cp_result.ok:
+            summary += f"; against the checkpoint, at {cp_result.first_bad}: {cp_result.reason}"
     elif bundle is not None:
         from projections.export import verify_bundle
 

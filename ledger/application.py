@@ -1068,6 +1068,19 @@ class CaseLedger(Application[uuid.UUID]):
         checks every write) agree with the verified register."""
         if self.location.kind != "postgres":
             return None
+        kept = self.recorder.select_register_provenance()  # type: ignore[attr-defined]
+        for entry, row in zip(register, kept, strict=False):
+            claimed = {
+                k: entry.get(k) for k in ("seq", "type", "actor", "role", "prev_hash", "hash")
+            }
+            if row != claimed:
+                return (
+                    f"register#{entry.get('seq')}",
+                    "the register entry differs from what the database's register function "
+                    "kept: it was not appended through the ledger's functions",
+                )
+        if len(kept) != len(register):
+            return "register", "the database's register rows and the register's entries differ"
         users, policy = self.recorder.select_authority()  # type: ignore[attr-defined]
         state = fold_register(register)
         folded_users = {

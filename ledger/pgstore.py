@@ -263,6 +263,16 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 return
             after = rows[-1]["notification_id"]
 
+    def select_register_provenance(self) -> list[dict[str, Any]]:
+        """The clear columns the register function kept for each register entry."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT seq, type, actor, role, prev_hash, hash FROM {t} ORDER BY seq").format(
+                    t=self._register
+                )
+            )
+            return [dict(row) for row in curs.fetchall()]
+
     def select_provenance_head(self, originator_id: UUID, seq: int) -> dict[str, Any] | None:
         """The provenance of one entry (for checking a snapshot before use)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

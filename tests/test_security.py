@@ -384,7 +384,7 @@ def test_rewritten_and_rehashed_history_is_caught(checkpointed: tuple[str, Path]
     else:
         assert plain.exit_code == 0  # a consistent forgery
     result = cli(["--store", url, "verify", "--since", str(cp), "--json"])
-    assert result.exit_code == 1 and "rewritten" in result.json()["reason"]
+    assert result.exit_code == 1 and "rewritten" in result.json()["checkpoint"]["reason"]
 
 
 def test_forged_checkpoint_signature_is_refused(checkpointed: tuple[str, Path], cli: Any) -> None:
