@@ -133,10 +133,8 @@ BACKLOG_BAR = 20_000
 
 def _caught_up_index(led: Any) -> Any:
     """The cross-case index, caught up, with a transient progress bar on standard error
-    when there is a large backlog (the first query after a big import); None if it
-    cannot be caught up here (``statuses`` then folds)."""
-    from eventsourcing.persistence import PersistenceError
-
+    when there is a large backlog (the first query after a big import).  A user who may
+    only read the index gets it with the backlog folded in memory, nothing written."""
     from projections.index import CaseIndex
 
     bar: Progress | None = None
@@ -162,8 +160,6 @@ def _caught_up_index(led: Any) -> Any:
     try:
         index = CaseIndex(led)
         index.catch_up(progress)
-    except PersistenceError:
-        return None
     finally:
         if bar is not None:
             bar.stop()
