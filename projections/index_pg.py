@@ -292,7 +292,11 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         clocks: dict[str, Sequence[Any]] = {}
         refs = list(cases)
         index_columns = SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS)
-        milestone_columns = SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS)
+        # facts as text: decoded by orjson (faster than the driver's json for 100,000s).
+        milestone_columns = SQL(", ").join(
+            SQL("facts::text AS facts") if c == "facts" else Identifier(c)
+            for c in MILESTONE_COLUMNS
+        )
         # One snapshot: the rows and the tracked position of one moment.
         with self.datastore.transaction(commit=False) as curs:
             curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -70,7 +70,7 @@ DIGEST_VERSION: Final = "caseledger-index/1"
 """The first line of what :func:`index_digest` hashes; bumped if the canonical form
 changes."""
 
-CHUNK: Final = 200
+CHUNK: Final = 100
 """Cases read from the index in one snapshot."""
 
 _SEALED_COLUMNS: Final = frozenset({"subject", "open_requests", "facts"})
@@ -247,6 +247,8 @@ def _compare_case(
         found = by_seq.pop(m.seq, None)
         if found is None:
             raise _Mismatch(f"case_milestones has no row for {case}#{m.seq} ({m.type})")
+        if found == m:  # the usual case: every column equal
+            continue
         have, should = _milestone_dict(found), _milestone_dict(m)
         for column in MILESTONE_COLUMNS:
             if have[column] != should[column]:
@@ -295,10 +297,7 @@ def _compare_case(
                         f"case_clocks.{column} is {stored_clocks[column]!r}, the entries give "
                         f"{should_be!r}"
                     )
-    lines = [
-        _line({"case_index": got}),
-        *(_line({"case_milestones": _milestone_dict(m)}) for m in kept),
-    ]
+    lines = [_index_line(got), *map(_milestone_line, kept)]
     return stale, lines
 
 
@@ -309,8 +308,20 @@ def _canonical(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
 
 
-def _line(value: Mapping[str, Any]) -> bytes:
+def _line(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def _index_line(row: Mapping[str, Any]) -> bytes:
+    """A ``case_index`` row's canonical line: ``["case_index", value, ...]`` in
+    :data:`INDEX_COLUMNS` order."""
+    return _line(["case_index", *(row[c] for c in INDEX_COLUMNS)])
+
+
+def _milestone_line(m: Milestone) -> bytes:
+    """A ``case_milestones`` row's canonical line: ``["case_milestones", value, ...]`` in
+    :data:`MILESTONE_COLUMNS` order (``facts`` an object with sorted keys)."""
+    return _line(["case_milestones", *m])
 
 
 def _header(position: int) -> bytes:
@@ -409,10 +420,11 @@ def _tracking_problem(ledger: CaseLedger, position: int) -> str | None:
 def index_digest(ledger: CaseLedger) -> str:
     """The SHA-256 (hex) of the stored cross-case index at its tracked position.
 
-    What is hashed, line by line (each a JSON object with sorted keys and a newline):
+    What is hashed, line by line (each JSON, objects with sorted keys, and a newline):
     ``{"index": "caseledger-index/1", "position": P}``, then for every case in
-    reference order its ``{"case_index": {column: value, ...}}`` and its
-    ``{"case_milestones": {column: value, ...}}`` rows in ``seq`` order, sealed columns
+    reference order ``["case_index", value, ...]`` (:data:`INDEX_COLUMNS` order) and
+    its ``["case_milestones", value, ...]`` rows (:data:`MILESTONE_COLUMNS` order) by
+    ``seq``, sealed columns
     opened (so an encrypted store's digest does not depend on its ciphertexts) and JSON
     columns decoded.  The clock facts are a cache and are not included.  An honest
     index at position P has the digest :func:`check_index` computes from the events up
@@ -435,9 +447,9 @@ def index_digest(ledger: CaseLedger) -> str:
             for case in chunk:
                 stored = snap.rows.get(case)
                 if stored is not None:
-                    digest.update(_line({"case_index": _index_row(stored, opener)}))
+                    digest.update(_index_line(_index_row(stored, opener)))
                 for m in snap.milestones.get(case, ()):
-                    digest.update(_line({"case_milestones": _milestone_dict(m)}))
+                    digest.update(_milestone_line(m))
         if not moved:
             return digest.hexdigest()
     raise RuntimeError("the cross-case index kept moving while its digest was computed")
