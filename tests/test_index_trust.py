@@ -471,3 +471,90 @@ def test_the_read_path_swallows_no_refused_write() -> None:
         )
     }
     assert caught == {name: int(name == "projections/index.py") for name in caught}
+
+
+def test_an_encrypted_index_is_checked_opened_and_its_values_never_printed(
+    store_url: str, clock: FixedClock, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import os
+
+    from projections.index import CaseIndex
+    from projections.index_trust import index_digest
+
+    key = tmp_path / "store.key"
+    key.write_text(base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CASELEDGER_KEY_FILE", str(key))
+    build(store_url, clock, cli)
+    code, payload = verify(cli, store_url)
+    assert code == 0, payload
+    led = open_ledger(store_url, clock)
+    digest = index_digest(led)
+    assert payload["index"]["digest"] == digest
+    CaseIndex(led).rebuild()  # sealed again with fresh nonces: the same rows
+    assert index_digest(led) == digest
+    led.close()
+    with owner_sql(store_url) as conn:
+        # Another case's sealed subject, copied in: valid ciphertext, the wrong child.
+        conn.execute(
+            "UPDATE case_index SET subject = (SELECT subject FROM case_index "
+            f"WHERE case_ref = '{OTHER}') WHERE case_ref = '{CASE}'"
+        )
+    failed = assert_fails_at(cli, store_url, CASE, "case_index.subject", "a different value")
+    assert "Child K" not in failed["reason"]
+
+
+def test_for_random_histories_a_reader_answers_like_the_fold_and_verify_passes(
+    store_url: str, clock: FixedClock
+) -> None:
+    """Random histories (backdating, corrections), with the index caught up by its keeper
+    only now and then: a reader's in-memory tail gives every case's row and milestones
+    as a fold of its records, and ``check_index`` passes, counting what is behind."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from projections.index import CaseIndex
+    from projections.index_trust import check_index
+    from tests.test_index import assert_index_matches_fold, record_lines
+    from tests.test_read_side import History
+
+    owner = open_ledger(store_url, clock)
+    keeper = CaseIndex(owner)
+    counter = iter(range(1_000_000))
+    roles = pg_role(store_url, SELECT_ONLY) if store_url.startswith("postgresql") else None
+    reader_url = roles.__enter__() if roles is not None else f"file:{store_url}?mode=ro"
+    try:
+        record_lines(owner, referral("SCR-2026-600"))
+        keeper.catch_up()  # the tables exist: the reader reads them
+        reader = open_ledger(reader_url, clock)
+        seen: list[str] = ["SCR-2026-600"]
+
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        @given(data=st.data())
+        def check(data: Any) -> None:
+            history = History(data, f"T{next(counter)}")
+            for _ in range(data.draw(st.integers(1, 6))):
+                record_lines(owner, *history.command())
+                clock.advance(seconds=data.draw(st.integers(1, 5000)))
+                if data.draw(st.booleans()):
+                    keeper.catch_up()
+            seen.extend(history.cases)
+            index = CaseIndex(reader)
+            assert index.keeps is False
+            index.catch_up()
+            assert index.position() == max(r["position"] for r in owner.iter_records())
+            assert_index_matches_fold(reader, index, seen)
+            result = check_index(owner)
+            assert result.ok, result
+            assert result.behind == sum(
+                1 for _ in owner.iter_records(after=keeper.backend.tracked_position())
+            )
+
+        check()
+    finally:
+        if roles is not None:
+            roles.__exit__(None, None, None)
