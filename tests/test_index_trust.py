@@ -249,6 +249,7 @@ QUERIES: list[list[str]] = [
     ["delays", "--from", "CaseReferred", "--to", "DecisionMade", "--json"],
     ["quality", CASE, "--json"],
     ["rules", "--json"],
+    ["users", "list", "--json"],
     ["verify", "--json"],
 ]
 
