@@ -133,10 +133,8 @@ BACKLOG_BAR = 20_000
 
 def _caught_up_index(led: Any) -> Any:
     """The cross-case index, caught up, with a transient progress bar on standard error
-    when there is a large backlog (the first query after a big import); None if it
-    cannot be caught up here (``statuses`` then folds)."""
-    from eventsourcing.persistence import PersistenceError
-
+    when there is a large backlog (the first query after a big import).  A user who may
+    only read the index gets it with the backlog folded in memory, nothing written."""
     from projections.index import CaseIndex
 
     bar: Progress | None = None
@@ -162,8 +160,6 @@ def _caught_up_index(led: Any) -> Any:
     try:
         index = CaseIndex(led)
         index.catch_up(progress)
-    except PersistenceError:
-        return None
     finally:
         if bar is not None:
             bar.stop()
@@ -468,20 +464,32 @@ def _show_why(answer: Any, as_of: datetime | None, on: datetime | None) -> None:
 # --- reindex --------------------------------------------------------------------------
 
 
-@app.command(epilog="Example: caseledger reindex")
+@app.command(
+    epilog="Examples: caseledger reindex  |  caseledger reindex --catch-up --json (a cron job)"
+)
 def reindex(
     ctx: typer.Context,
+    catch_up: bool = typer.Option(
+        False,
+        "--catch-up",
+        help="Only apply what was recorded since the index's tracked position (for a cron "
+        "job of the indexer role), instead of rebuilding from zero.",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Rebuild the cross-case index from zero, from the store's log (queries keep it
-    current by themselves; this is for repair and after upgrades)."""
+    """Rebuild the cross-case index from zero, from the store's log, or bring it up to
+    date (--catch-up). Only a user who may write the index does this (the store's owner
+    or the indexer role); everybody else's queries fold what it has not applied yet."""
     from projections.index import CaseIndex
 
     led = _open(ctx)
     index = CaseIndex(led)
+    index.require_keeper()
     started = time.perf_counter()
     with Progress(
-        TextColumn("[bold]Rebuilding the case index"),
+        TextColumn(
+            "[bold]Updating the case index" if catch_up else "[bold]Rebuilding the case index"
+        ),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("entries"),
@@ -495,7 +503,11 @@ def reindex(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        applied = index.rebuild(advance)
+        if catch_up:
+            applied = index.catch_up(advance)
+            index.refresh_clock_facts()
+        else:
+            applied = index.rebuild(advance)
         progress.update(task, completed=applied, total=applied)
     seconds = time.perf_counter() - started
     cases = index.count_cases()
@@ -510,6 +522,7 @@ def reindex(
         emit_json(payload)
     else:
         out.print(
-            f"[green]ok[/green] indexed {applied} entries of {cases} cases in "
+            f"[green]ok[/green] {'applied' if catch_up else 'indexed'} {applied} entries "
+            f"({cases} cases) in "
             f"{seconds:.2f} s ({payload['entries_per_second']} entries/s)"
         )

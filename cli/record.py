@@ -152,24 +152,35 @@ def verify(
         ok = result.ok
         summary = result.summary()
     else:
+        from projections.index_trust import check_index
+
         led = ledger(ctx)
         with counting_progress("verifying", led.count_events(), not as_json) as progress:
             store_result = led.verify(progress)
+        # The cross-case index is checked against the fold of the verified events only.
+        index = None
+        if store_result.ok:
+            with counting_progress("checking the index", store_result.cases, not as_json) as p:
+                index = check_index(led, p)
+        ok = store_result.ok and (index is None or index.ok)
+        first_bad = store_result.first_bad or (index.first_bad if index is not None else None)
+        reason = store_result.reason or (index.reason if index is not None else None)
         payload = {
-            "ok": store_result.ok,
+            "ok": ok,
             "events": store_result.events,
             "cases": store_result.cases,
             "register_entries": store_result.register_entries,
-            "first_bad": store_result.first_bad,
-            "reason": store_result.reason,
+            "first_bad": first_bad,
+            "reason": reason,
             "store": led.location.describe(),
+            "index": index.as_dict() if index is not None else None,
         }
-        ok = store_result.ok
         summary = (
             f"verified {store_result.events} entries in {store_result.cases} cases and "
-            f"{store_result.register_entries} register entries: every hash and chain link holds"
+            f"{store_result.register_entries} register entries: every hash and chain link "
+            f"holds; {index.summary() if index is not None else ''}"
             if ok
-            else f"DOES NOT VERIFY at {store_result.first_bad}: {store_result.reason}"
+            else f"DOES NOT VERIFY at {first_bad}: {reason}"
         )
     if as_json:
         emit_json(payload)

@@ -32,12 +32,14 @@ from __future__ import annotations
 import base64
 import gc
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
 
 import orjson
 from eventsourcing.persistence import PersistenceError, Tracking
@@ -45,6 +47,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.case import answered_request
 from ledger.catalogue import occurred_day
+from ledger.errors import StoreUnavailable
 from ledger.invariants import parse_ref
 
 from .case_view import STAGES, corrected_occurred_at, stage_of, status_payload, timeline_key
@@ -500,6 +503,24 @@ def facts_of(record: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def milestone_row(record: Mapping[str, Any]) -> list[Any]:
+    """A stored record's ``case_milestones`` row as first written, before any correction
+    of it (a list in :data:`MILESTONE_COLUMNS` order, ``facts`` a dict)."""
+    occurred = record["occurred_at"]
+    return [
+        record["case"],
+        record["seq"],
+        record["type"],
+        occurred,
+        occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
+        record["recorded_at"],
+        record["position"],
+        record.get("actor", ""),
+        False,
+        facts_of(record),
+    ]
+
+
 def _patch(row: list[Any], changes: Mapping[str, Any]) -> None:
     """Apply a correction's ``changes`` to a milestone row being written (a list in
     :data:`MILESTONE_COLUMNS` order, ``facts`` still a dict)."""
@@ -783,39 +804,19 @@ _EXCHANGES: Final = frozenset(
 # --- storage --------------------------------------------------------------------------
 
 
-class IndexBackend(Protocol):
-    """What the index needs from a store: its tables and one-transaction batch writes.
-
-    ``changed`` rows are ``(occurred_at, occurred_day, facts, case_ref, seq)`` of
-    corrected milestones; ``facts`` and the rows' JSON columns arrive sealed.
-    """
+class IndexReads(Protocol):
+    """What answering from the index reads: the stored tables, or the stored tables with
+    the tail folded in memory (:class:`TailOverlay`)."""
 
     opener: Opener | None
-
-    def create_table(self) -> None: ...
 
     def tracked_position(self) -> int: ...
 
     def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]: ...
 
-    def load_milestone_rows(
-        self, keys: Sequence[tuple[str, int]]
-    ) -> dict[tuple[str, int], Milestone]: ...
-
     def count_milestones(self) -> int: ...
 
     def count_cases(self) -> int: ...
-
-    def write_batch(
-        self,
-        start: int,
-        end: int,
-        new: Sequence[Sequence[Any]],
-        changed: Sequence[Sequence[Any]],
-        rows: Sequence[Sequence[Any]],
-    ) -> bool: ...
-
-    def reset(self) -> None: ...
 
     def select_rows(
         self, stage: str | None, regime: str | None, case: str | None
@@ -839,7 +840,81 @@ class IndexBackend(Protocol):
         self, cases: Sequence[str] | None, types: Sequence[str]
     ) -> tuple[list[ClockHead], list[Milestone]]: ...
 
+
+class IndexBackend(IndexReads, Protocol):
+    """What the index needs from a store: its tables and one-transaction batch writes.
+
+    ``changed`` rows are ``(occurred_at, occurred_day, facts, case_ref, seq)`` of
+    corrected milestones; ``facts`` and the rows' JSON columns arrive sealed.
+    :meth:`may_keep` says, from the grants and before any write, whether this user may
+    write the tables; :meth:`indexed_refs` lists every case with a row in any of them.
+    """
+
+    def create_table(self) -> None: ...
+
+    def load_milestone_rows(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Milestone]: ...
+
+    def write_batch(
+        self,
+        start: int,
+        end: int,
+        new: Sequence[Sequence[Any]],
+        changed: Sequence[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
+    ) -> bool: ...
+
+    def reset(self) -> None: ...
+
     def write_clock_facts(self, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def tables_exist(self) -> bool: ...
+
+    def may_keep(self) -> bool: ...
+
+    def may_create(self) -> bool: ...
+
+    def indexed_refs(self) -> list[str]: ...
+
+    def check_snapshot(self, cases: Sequence[str]) -> IndexSnapshot: ...
+
+
+class IndexSnapshot(NamedTuple):
+    """Some cases' stored index, read in one snapshot with the tracked position: what
+    :mod:`projections.index_trust` compares with the fold of the events."""
+
+    position: int
+    """The tracked position in the same snapshot."""
+    rows: Mapping[str, Sequence[Any]]
+    """case -> ``case_index`` row as stored (:data:`INDEX_COLUMNS` order)."""
+    milestones: Mapping[str, Sequence[Milestone]]
+    """case -> its ``case_milestones`` rows (opened), by seq."""
+    clocks: Mapping[str, Sequence[Any]]
+    """case -> ``case_clocks`` row: case_ref, last_position, last_recorded_at, rules,
+    until, spans, delays (opened)."""
+
+
+_INDEX_TABLES: Final = ("case_index", "case_milestones", "case_clocks")
+"""The index's own tables (besides the tracking table)."""
+
+
+def sqlite_read_only(db_name: str) -> bool:
+    """Whether an SQLite store named by ``db_name`` (a path or a ``file:`` URI) may only
+    be read here: opened ``mode=ro`` or ``immutable=1``, or a file (or folder, where
+    SQLite writes its journal) this process may not write.  Decided before any write,
+    so a reader never tries one."""
+    path = db_name
+    if db_name.startswith("file:"):
+        parts = urlparse(db_name)
+        query = parse_qs(parts.query)
+        if query.get("mode", [""])[-1] == "ro":
+            return True
+        if query.get("immutable", ["0"])[-1].lower() in ("1", "true", "yes", "on"):
+            return True
+        path = unquote(parts.path)
+    folder = os.path.dirname(os.path.abspath(path))
+    return not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
 
 
 _SQLITE_INDEX_TYPES: Final[Mapping[str, str]] = MappingProxyType(
@@ -1121,6 +1196,76 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 rows,
             )
 
+    def tables_exist(self) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN "
+                "('case_index', 'case_milestones', 'case_clocks', 'tracking')"
+            )
+            return int(c.fetchone()[0]) == 4
+
+    def may_keep(self) -> bool:
+        return not sqlite_read_only(self.datastore.pool.db_name)
+
+    def may_create(self) -> bool:
+        return self.may_keep()
+
+    def indexed_refs(self) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                "SELECT case_ref FROM case_index UNION SELECT case_ref FROM case_milestones "
+                "UNION SELECT case_ref FROM case_clocks"
+            )
+            return sorted(row[0] for row in c.fetchall())
+
+    def check_snapshot(self, cases: Sequence[str]) -> IndexSnapshot:
+        rows: dict[str, Sequence[Any]] = {}
+        milestones: dict[str, list[Milestone]] = {}
+        clocks: dict[str, Sequence[Any]] = {}
+        marks = ",".join("?" * len(cases))
+        params = tuple(cases)
+        # One read transaction: the rows and the tracked position of one moment.
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(self.select_max_tracking_id_statement, (INDEX_NAME,))
+            position = int(c.fetchone()[0] or 0)
+            c.execute(
+                f"SELECT {', '.join(INDEX_COLUMNS)} FROM case_index WHERE case_ref IN ({marks})",
+                params,
+            )
+            for row in c.fetchall():
+                rows[row[0]] = tuple(row)
+            c.execute(
+                f"SELECT {', '.join(MILESTONE_COLUMNS)} FROM case_milestones "
+                f"WHERE case_ref IN ({marks}) ORDER BY case_ref, seq",
+                params,
+            )
+            for row in c.fetchall():
+                milestones.setdefault(row[0], []).append(Milestone.from_values(row, self.opener))
+            c.execute(
+                "SELECT case_ref, last_position, last_recorded_at, rules, until, spans, delays "
+                f"FROM case_clocks WHERE case_ref IN ({marks})",
+                params,
+            )
+            for row in c.fetchall():
+                clocks[row[0]] = _clock_row(row, self.opener)
+        return IndexSnapshot(position, rows, milestones, clocks)
+
+
+def _clock_row(row: Sequence[Any], opener: Opener | None) -> tuple[Any, ...]:
+    """A ``case_clocks`` row as read, ``delays`` opened."""
+    delays = row[6]
+    return (
+        row[0],
+        int(row[1]),
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        _json_column(delays, opener) if delays is not None else None,
+    )
+
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
     clauses = [f"{name}={mark}" for name, value in values.items() if value is not None]
@@ -1133,8 +1278,16 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def open_backend(ledger: CaseLedger, sealer: Sealer) -> IndexBackend:
-    """The index's recorder on the ledger's own store (sharing its connections)."""
+def open_backend(ledger: CaseLedger, sealer: Sealer) -> tuple[IndexBackend, bool]:
+    """The index's recorder on the ledger's own store (sharing its connections), and
+    whether this user may keep it (write its tables).
+
+    Decided up front, from the store's grants (PostgreSQL: ``has_table_privilege``) or
+    how the file was opened (SQLite: ``mode=ro``, file permissions), so that a reader
+    never attempts a write: it reads the index as it is and folds the entries beyond
+    its tracked position in memory (:class:`TailOverlay`).  Where the tables do not
+    exist and cannot be created here, an empty index stands in for them.
+    """
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     if ledger.location.kind == "postgres":
         from .index_pg import IndexPostgresRecorder
@@ -1143,6 +1296,11 @@ def open_backend(ledger: CaseLedger, sealer: Sealer) -> IndexBackend:
     else:
         backend = IndexSQLiteRecorder(datastore)
     backend.opener = sealer.opener()
+    if backend.tables_exist():
+        if not backend.may_keep():
+            return backend, False
+    elif not backend.may_create():
+        return EmptyIndex(backend.opener), False
     for attempt in range(1, 6):
         # Two processes creating the tables at once: the loser sees them created.
         try:
@@ -1152,7 +1310,261 @@ def open_backend(ledger: CaseLedger, sealer: Sealer) -> IndexBackend:
             if attempt == 5:
                 raise
             time.sleep(0.02 * attempt)
-    return backend
+    return backend, backend.may_keep()
+
+
+class EmptyIndex:
+    """An index with nothing in it, for a store whose index tables were never created
+    and that this user may not create: every query folds the whole log in memory."""
+
+    def __init__(self, opener: Opener | None) -> None:
+        self.opener = opener
+
+    def create_table(self) -> None:
+        """Nothing to create (the user may not)."""
+
+    def tracked_position(self) -> int:
+        return 0
+
+    def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]:
+        return {}
+
+    def load_milestone_rows(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Milestone]:
+        return {}
+
+    def count_milestones(self) -> int:
+        return 0
+
+    def count_cases(self) -> int:
+        return 0
+
+    def write_batch(
+        self,
+        start: int,
+        end: int,
+        new: Sequence[Sequence[Any]],
+        changed: Sequence[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
+    ) -> bool:
+        raise PersistenceError("this store has no index tables to write")
+
+    def reset(self) -> None:
+        raise PersistenceError("this store has no index tables to reset")
+
+    def select_rows(
+        self, stage: str | None, regime: str | None, case: str | None
+    ) -> list[IndexRow]:
+        return []
+
+    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+        return []
+
+    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+        return []
+
+    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+        return []
+
+    def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
+        return []
+
+    def select_regimes(self) -> dict[str, str]:
+        return {}
+
+    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+        return []
+
+    def load_clock_inputs(
+        self, cases: Sequence[str] | None, types: Sequence[str]
+    ) -> tuple[list[ClockHead], list[Milestone]]:
+        return [], []
+
+    def write_clock_facts(self, rows: Sequence[Sequence[Any]]) -> None:
+        raise PersistenceError("this store has no index tables to write")
+
+    def tables_exist(self) -> bool:
+        return False
+
+    def may_keep(self) -> bool:
+        return False
+
+    def may_create(self) -> bool:
+        return False
+
+    def indexed_refs(self) -> list[str]:
+        return []
+
+    def check_snapshot(self, cases: Sequence[str]) -> IndexSnapshot:
+        return IndexSnapshot(0, {}, {}, {})
+
+
+class TailCase:
+    """One case touched by the entries beyond the stored index's position, folded in
+    memory: its milestone rows (corrections applied) and its ``case_index`` row."""
+
+    __slots__ = ("milestones", "new", "row", "stored")
+
+    def __init__(self, milestones: Iterable[Milestone], new: bool) -> None:
+        self.milestones: dict[int, list[Any]] = {m.seq: [*m[:9], dict(m.facts)] for m in milestones}
+        self.new = new
+        """Whether the stored index has no rows of this case."""
+        self.row: IndexRow | None = None
+        self.stored: tuple[Any, ...] = ()
+        """The ``case_index`` row as it would be stored (sealed)."""
+
+    def listed(self) -> list[Milestone]:
+        """Its milestone rows, by seq."""
+        return [Milestone(*row) for _, row in sorted(self.milestones.items())]
+
+
+class TailOverlay:
+    """The stored index with the entries recorded beyond its tracked position folded in
+    memory: what a user who may only read the index answers from.
+
+    Every touched case is replaced whole (its row and all its milestone rows); the other
+    cases are read from the store as they are.  The touched cases have no kept clock
+    facts here, so they are derived for each answer (and never written).
+    """
+
+    def __init__(self, base: IndexBackend, base_position: int) -> None:
+        self.base = base
+        self.base_position = base_position
+        self.end = base_position
+        """The last position folded (the stored one while nothing was)."""
+        self.cases: dict[str, TailCase] = {}
+        self.opener = base.opener
+
+    def _status_row(self, tail: TailCase) -> StatusRow:
+        at = _AT
+        return StatusRow._make(
+            (*(tail.stored[at[c]] for c in STATUS_COLUMNS), None, None, None, None)
+        )
+
+    # The read methods of IndexBackend, with the touched cases replaced.
+
+    def tracked_position(self) -> int:
+        return self.end
+
+    def count_cases(self) -> int:
+        return self.base.count_cases() + sum(1 for t in self.cases.values() if t.new)
+
+    def count_milestones(self) -> int:
+        return self.base.count_milestones() + sum(len(t.milestones) for t in self.cases.values())
+
+    def load_case_milestones(self, cases: Sequence[str]) -> dict[str, list[Milestone]]:
+        out = self.base.load_case_milestones([c for c in cases if c not in self.cases])
+        for case in cases:
+            if case in self.cases:
+                out[case] = self.cases[case].listed()
+        return out
+
+    def select_rows(
+        self, stage: str | None, regime: str | None, case: str | None
+    ) -> list[IndexRow]:
+        touched = self.cases
+        rows = [r for r in self.base.select_rows(stage, regime, case) if r.case not in touched]
+        for ref, tail in touched.items():
+            row = tail.row
+            if row is None or (case is not None and ref != case):
+                continue
+            if (stage is None or row.stage == stage) and (regime is None or row.regime == regime):
+                rows.append(row)
+        return sorted(rows, key=lambda r: r.case)
+
+    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+        touched = self.cases
+        rows = [m for m in self.base.select_milestones(case, types) if m.case not in touched]
+        wanted = set(types) if types else None
+        for ref, tail in touched.items():
+            if case is None or ref == case:
+                rows.extend(m for m in tail.listed() if wanted is None or m.type in wanted)
+        return sorted(rows, key=lambda m: (m.case, m.seq))
+
+    def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
+        touched = self.cases
+        out = [t for t in self.base.select_times(types) if t[0] not in touched]
+        wanted = set(types)
+        for tail in touched.values():
+            out.extend(
+                (m.case, m.seq, m.type, m.occurred_at) for m in tail.listed() if m.type in wanted
+            )
+        return out
+
+    def select_regimes(self) -> dict[str, str]:
+        out = self.base.select_regimes()
+        for ref, tail in self.cases.items():
+            if tail.row is not None:
+                out[ref] = tail.row.regime
+        return out
+
+    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+        touched = self.cases
+        rows = [r for r in self.base.select_status_rows(stage, regime) if r.case not in touched]
+        for tail in touched.values():
+            row = tail.row
+            if row is None:
+                continue
+            if (stage is None or row.stage == stage) and (regime is None or row.regime == regime):
+                rows.append(self._status_row(tail))
+        return sorted(rows, key=lambda r: r.case)
+
+    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+        touched = self.cases
+        rows = [r for r in self.base.select_clock_facts(case) if r.case not in touched]
+        for ref, tail in touched.items():
+            row = tail.row
+            if row is None or (case is not None and ref != case):
+                continue
+            rows.append(
+                StoredClocks(
+                    ref,
+                    row.regime,
+                    row.last_position,
+                    row.last_recorded_at,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            )
+        return sorted(rows, key=lambda r: r.case)
+
+    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+        touched = self.cases
+        out = [c for c in self.base.stale_clock_cases(fingerprint, case) if c not in touched]
+        out.extend(
+            ref
+            for ref, tail in touched.items()
+            if tail.row is not None and (case is None or ref == case)
+        )
+        return out
+
+    def load_clock_inputs(
+        self, cases: Sequence[str] | None, types: Sequence[str]
+    ) -> tuple[list[ClockHead], list[Milestone]]:
+        touched = self.cases
+        if cases is None:
+            heads, milestones = self.base.load_clock_inputs(None, types)
+            heads = [h for h in heads if h.case not in touched]
+            milestones = [m for m in milestones if m.case not in touched]
+            chosen = list(touched)
+        else:
+            heads, milestones = self.base.load_clock_inputs(
+                [c for c in cases if c not in touched], types
+            )
+            chosen = [c for c in cases if c in touched]
+        wanted = set(types)
+        for ref in chosen:
+            tail = touched[ref]
+            row = tail.row
+            if row is None:
+                continue
+            heads.append(ClockHead(ref, row.regime, row.last_position, row.last_recorded_at))
+            milestones.extend(m for m in tail.listed() if m.type in wanted)
+        return heads, milestones
 
 
 # --- the index ------------------------------------------------------------------------
@@ -1173,20 +1585,38 @@ class CaseIndex:
         self.ledger = ledger
         self.batch_size = batch_size
         self.sealer = Sealer(ledger.ledger_mapper.cipher)
-        self.backend = open_backend(ledger, self.sealer)
+        self.backend, self.keeps = open_backend(ledger, self.sealer)
+        """``keeps``: whether this user may write the index (the store's owner, a writer
+        with the grants, or the indexer role); decided once, up front."""
         self._cache: dict[str, CaseSummary] = {}
         self._cache_at = -1
         self._complete = False
         """Whether the cache holds every indexed case (it was filled from position 0)."""
-        self.clock_facts_kept = True
-        """False once the store refused to keep derived clock facts (a user or file that
-        may only read): later queries derive them without trying to write again."""
+        self.clock_facts_kept = self.keeps
+        """Whether derived clock facts are written back (never for a reader)."""
+        self._overlay: TailOverlay | None = None
+
+    @property
+    def reads(self) -> IndexReads:
+        """What answers are read from: the stored index, or for a reader the stored
+        index with the tail beyond its tracked position folded in memory."""
+        return self._overlay if self._overlay is not None else self.backend
+
+    def require_keeper(self) -> None:
+        """Refuse (exit 4) unless this user may write the index."""
+        if not self.keeps:
+            raise StoreUnavailable(
+                "this user may only read the cross-case index of "
+                f"{self.ledger.location.describe()}: it is kept by the store's owner or "
+                "the indexer role (see docs/security.md, 'Who keeps the index'); queries "
+                "still answer, folding what it has not applied yet in memory"
+            )
 
     # --- keeping current --------------------------------------------------------------
 
     def position(self) -> int:
         """The last position of the store's log that the index has applied."""
-        return self.backend.tracked_position()
+        return self.reads.tracked_position()
 
     def catch_up(self, progress: Progress | None = None, *, batch_size: int | None = None) -> int:
         """Apply every entry recorded since the tracked position; return how many.
@@ -1194,6 +1624,8 @@ class CaseIndex:
         Safe to run from several processes at once: each batch commits only if the
         tracked position is still the one it was computed from.
         """
+        if not self.keeps:
+            return self._fold_tail()
         size = batch_size or self.batch_size
         collecting = gc.isenabled()
         gc.disable()  # a batch makes many small objects, none of them cyclic
@@ -1202,6 +1634,41 @@ class CaseIndex:
         finally:
             if collecting:
                 gc.enable()
+
+    def _fold_tail(self) -> int:
+        """For a user who may not write the index: fold the entries beyond the stored
+        index's tracked position in memory (:class:`TailOverlay`), and return how many
+        were folded now.  Nothing is written."""
+        base = self.backend.tracked_position()
+        overlay = self._overlay
+        if overlay is None or overlay.base_position != base:
+            overlay = TailOverlay(self.backend, base)
+        records = list(self.ledger.iter_records(after=overlay.end))
+        self._overlay = overlay
+        if not records:
+            return 0
+        touched = {r["case"] for r in records}
+        unknown = sorted(touched - overlay.cases.keys())
+        if unknown:
+            kept = self.backend.load_case_milestones(unknown)
+            for case in unknown:
+                found = kept.get(case, [])
+                overlay.cases[case] = TailCase(found, new=not found)
+        for record in records:
+            tail = overlay.cases[record["case"]]
+            row = milestone_row(record)
+            tail.milestones[record["seq"]] = row
+            if record["type"] == "EntryCorrected":
+                target = tail.milestones.get(parse_ref(record["corrects"])[1])
+                if target is not None:
+                    _patch(target, record["changes"])
+        for case in touched:
+            tail = overlay.cases[case]
+            values = CaseSummary.from_milestones(case, tail.listed()).values()
+            tail.row = IndexRow.from_values(values)
+            tail.stored = self._sealed_row(values)
+        overlay.end = int(records[-1]["position"])
+        return len(records)
 
     def _read(self, after: int, size: int) -> list[dict[str, Any]]:
         return list(itertools.islice(self.ledger.iter_records(after=after), size))
@@ -1252,6 +1719,7 @@ class CaseIndex:
     def rebuild(self, progress: Progress | None = None) -> int:
         """Empty the index and apply the whole log again, from position zero, then derive
         every case's clock facts."""
+        self.require_keeper()
         self.backend.reset()
         self._forget()
         applied = self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
@@ -1286,19 +1754,9 @@ class CaseIndex:
             occurred = record["occurred_at"]
             recorded = record["recorded_at"]
             position = record["position"]
-            facts = facts_of(record)
-            new[(case, seq)] = [
-                case,
-                seq,
-                kind,
-                occurred,
-                occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
-                recorded,
-                position,
-                record.get("actor", ""),
-                False,
-                facts,
-            ]
+            row = milestone_row(record)
+            facts = row[9]
+            new[(case, seq)] = row
             summary = summaries.get(case)
             if summary is None:
                 summary = cache.get(case) or CaseSummary(case)
@@ -1366,13 +1824,13 @@ class CaseIndex:
             raise ValueError(f"unknown stage {stage!r}")
         if catch_up:
             self.catch_up()
-        return self.backend.select_rows(stage, regime, None)
+        return self.reads.select_rows(stage, regime, None)
 
     def row(self, case: str, *, catch_up: bool = True) -> IndexRow | None:
         """One case's row, or None if the case is not in the store."""
         if catch_up:
             self.catch_up()
-        rows = self.backend.select_rows(None, None, case)
+        rows = self.reads.select_rows(None, None, case)
         return rows[0] if rows else None
 
     def milestones(
@@ -1385,7 +1843,7 @@ class CaseIndex:
         """Milestone rows (of one case and/or of some entry types), by case then seq."""
         if catch_up:
             self.catch_up()
-        return self.backend.select_milestones(case, types)
+        return self.reads.select_milestones(case, types)
 
     def entry_times(
         self, types: Sequence[str], *, catch_up: bool = True
@@ -1394,13 +1852,13 @@ class CaseIndex:
         applied), in no particular order: what ``delays`` measures, without the facts."""
         if catch_up:
             self.catch_up()
-        return self.backend.select_times(types)
+        return self.reads.select_times(types)
 
     def regimes(self, *, catch_up: bool = True) -> dict[str, str]:
         """Every indexed case's regime, by reference."""
         if catch_up:
             self.catch_up()
-        return self.backend.select_regimes()
+        return self.reads.select_regimes()
 
     def milestones_of(
         self, cases: Sequence[str], types: Sequence[str], *, catch_up: bool = True
@@ -1408,12 +1866,12 @@ class CaseIndex:
         """The milestone rows of some cases and entry types, by case then seq."""
         if catch_up:
             self.catch_up()
-        _, rows = self.backend.load_clock_inputs(cases, types)
+        _, rows = self.reads.load_clock_inputs(cases, types)
         return sorted(rows, key=lambda m: (m.case, m.seq))
 
     def count_cases(self) -> int:
         """How many cases the index holds (without catching up)."""
-        return self.backend.count_cases()
+        return self.reads.count_cases()
 
     # --- clocks ---------------------------------------------------------------------
 
@@ -1432,7 +1890,7 @@ class CaseIndex:
         fingerprint = rules_fingerprint()
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
-        for row in self.backend.select_clock_facts(case):
+        for row in self.reads.select_clock_facts(case):
             if row.case in derived:
                 out[row.case] = derived[row.case]
             elif (
@@ -1459,10 +1917,10 @@ class CaseIndex:
         what was derived (nothing when every case was current)."""
         from .clock_index import rules_fingerprint
 
-        stale = self.backend.stale_clock_cases(rules_fingerprint(), case)
+        stale = self.reads.stale_clock_cases(rules_fingerprint(), case)
         if not stale:
             return {}
-        everything = case is None and len(stale) == self.backend.count_cases()
+        everything = case is None and len(stale) == self.reads.count_cases()
         return self._derive_clock_facts(None if everything else stale)
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:
@@ -1470,7 +1928,7 @@ class CaseIndex:
         from .clock_index import case_clock_facts, rules_fingerprint
         from .clocks import clock_event_types, milestone_record
 
-        heads, milestones = self.backend.load_clock_inputs(cases, clock_event_types())
+        heads, milestones = self.reads.load_clock_inputs(cases, clock_event_types())
         grouped: dict[str, list[Milestone]] = {}
         for milestone in milestones:
             grouped.setdefault(milestone.case, []).append(milestone)
@@ -1500,12 +1958,9 @@ class CaseIndex:
                 )
             )
         if rows and self.clock_facts_kept:
-            try:
-                self.backend.write_clock_facts(rows)
-            except PersistenceError:
-                # A store this user may only read: the facts answer this query, are
-                # derived again by the next one, and this index stops trying to keep them.
-                self.clock_facts_kept = False
+            # Only a user who may keep the index (decided up front): a reader derives
+            # the facts for its answer and the next query derives them again.
+            self.backend.write_clock_facts(rows)
         return out
 
     def statuses(
@@ -1530,9 +1985,9 @@ class CaseIndex:
         day = on_day(on)
         moment = format_instant(on)
         answers: list[dict[str, Any] | None] = []
-        opener = self.backend.opener
+        opener = self.reads.opener
         left: dict[int, StatusRow] = {}
-        for row in self.backend.select_status_rows(stage, regime):
+        for row in self.reads.select_status_rows(stage, regime):
             summary = None
             if not covered:
                 left[len(answers)] = row

@@ -5,8 +5,9 @@ Every function takes the ledger and optional ``as_of`` / ``on`` times (aware dat
 recorded is excluded, and ``now`` is what the answer reports.  One case is always
 answered by folding its records, so it is exactly current; every case at once
 (:func:`statuses`) is answered from the cross-case index unless a time is given, in which
-case each case is folded (the index holds the present only), as it is when the index
-cannot be caught up because the store may only be read.
+case each case is folded (the index holds the present only).  A user who may only read the index
+(SELECT only, or an SQLite file opened read-only) answers from it as well: what was
+recorded beyond its tracked position is folded in memory, and nothing is written.
 
 A case that does not exist, or that was not yet in the record as of T / had not been
 referred on D, is a usage error (exit code 2).
@@ -151,18 +152,13 @@ def statuses(
     check_filters(stage, regime)
     moment = on or _now(ledger, now)
     if as_of is None and on is None:
-        from eventsourcing.persistence import PersistenceError
-
         from .index import CaseIndex
 
-        try:
-            if index is None:
-                index = CaseIndex(ledger)
-            return index.statuses(moment, stage, regime)
-        except PersistenceError:
-            # The index cannot be brought up to date here (a database user or file that
-            # may only read): answer by folding every case, which needs no writing.
-            pass
+        # A user who may only read the index answers from it too: the entries beyond
+        # its tracked position are folded in memory, and nothing is written.
+        if index is None:
+            index = CaseIndex(ledger)
+        return index.statuses(moment, stage, regime)
     out = []
     for ref in sorted(ledger.case_refs()):
         view = fold(ledger.case_records(ref), as_of_time=as_of, on_time=on)

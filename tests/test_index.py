@@ -549,24 +549,3 @@ def test_encrypted_store_keeps_the_index_sealed(
     assert "RR-2026-004" in text  # references, stages and dates stay in clear
     for secret in ("Northshire", "Child K", "Westmoor", "A. Reviewer"):
         assert secret not in text
-
-
-def test_status_folds_when_the_index_cannot_be_written(
-    ledger: Any, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from eventsourcing.persistence import ProgrammingError
-
-    from projections import queries
-    from projections.index import CaseIndex
-
-    several_cases(ledger, clock, count=2)
-    expected = queries.statuses(ledger, now=ON)
-    record_lines(ledger, referral("SCR-2026-400"))
-
-    def refuse(*args: Any) -> Any:
-        raise ProgrammingError("permission denied for table case_index")
-
-    monkeypatch.setattr(CaseIndex, "_apply", refuse)
-    rows = queries.statuses(ledger, now=ON)
-    assert [r["case"] for r in rows] == [r["case"] for r in expected] + ["SCR-2026-400"]
-    assert rows[: len(expected)] == expected
