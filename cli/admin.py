@@ -91,7 +91,7 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
 
 @policy_app.command(
     "set",
-    epilog="Example: caseledger policy set northshire-policy.toml --reason 'Board decision 2026/14'",
+    epilog="Example: caseledger policy set northshire.toml --reason 'Board decision 2026/14'",
 )
 def policy_set(
     ctx: typer.Context,

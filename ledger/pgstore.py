@@ -412,13 +412,17 @@ class ReadablePostgresSnapshotRecorder(TolerantCreate, PostgresAggregateRecorder
 
 #: What each kind of database user is granted on a store's schema (``docs/security.md``
 #: shows these statements for a schema ``northshire``; tests grant exactly these).
-GRANT_KINDS = ("reader", "writer")
+GRANT_KINDS = ("reader", "writer", "indexer")
+
+#: The derived read model's tables, which only the indexer (a service role) writes.
+INDEX_TABLES = ("case_index", "case_milestones", "case_clocks", "case_index_tracking")
 
 
 def role_grants(schema: str, role: str, kind: str) -> list[str]:
-    """The exact grants for a ``reader`` (inspectors: reads only) or a ``writer`` (every
-    enrolled recorder: reads, and appends only through the ledger's functions).  Nobody
-    is granted INSERT, UPDATE or DELETE on any table."""
+    """The exact grants for a ``reader`` (inspectors: reads only), a ``writer`` (every
+    enrolled recorder: reads, and appends only through the ledger's functions) or the
+    ``indexer`` service role (reads, and keeps the cross-case index, a derived read model
+    that ``verify`` checks).  No person is granted INSERT, UPDATE or DELETE on any table."""
     if kind not in GRANT_KINDS:
         raise ValueError(f"{kind!r} is not one of {GRANT_KINDS}")
     s = Identifier(schema).as_string(None)
@@ -434,4 +438,7 @@ def role_grants(schema: str, role: str, kind: str) -> list[str]:
             f"{s}.caseledger_register_append(jsonb, bytea[], text), "
             f"{s}.caseledger_put_snapshots({s}.stored_event_uuid[]) TO {r}"
         )
+    if kind == "indexer":
+        tables = ", ".join(f"{s}.{Identifier(t).as_string(None)}" for t in INDEX_TABLES)
+        statements.append(f"GRANT INSERT, UPDATE, DELETE ON {tables} TO {r}")
     return statements

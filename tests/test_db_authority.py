@@ -459,7 +459,11 @@ def test_the_documented_grants_are_the_ones_the_tests_use() -> None:
     from ledger.pgstore import role_grants
 
     doc = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
-    for kind, role in (("reader", "inspector.jones"), ("writer", "jsmith")):
+    for kind, role in (
+        ("reader", "inspector.jones"),
+        ("writer", "jsmith"),
+        ("indexer", "caseledger_indexer"),
+    ):
         for statement in role_grants("northshire", role, kind):
             assert statement + ";" in doc, statement
     assert not re.search(r"GRANT[^;]*\b(INSERT|UPDATE|DELETE)\b[^;]*TO \"(jsmith|inspector)", doc)

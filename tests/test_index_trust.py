@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger.pgstore import role_grants
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 from tests.test_read_side import decision, referral, reply, request
 
@@ -318,9 +319,9 @@ def _index_state(url: str) -> tuple[Any, ...]:
 
 
 @contextmanager
-def pg_role(url: str, *grants: str) -> Iterator[str]:
-    """A login role with USAGE on the store's schema plus ``grants`` (SQL with {schema}
-    and {role}), dropped afterwards; yields its store URL."""
+def pg_role(url: str, kind: str) -> Iterator[str]:
+    """A login role with exactly the grants of ``docs/security.md`` for ``kind``
+    (``ledger.pgstore.role_grants``), dropped afterwards; yields its store URL."""
     import psycopg
     from psycopg.sql import SQL, Identifier
 
@@ -328,11 +329,8 @@ def pg_role(url: str, *grants: str) -> Iterator[str]:
     role = f"r_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(SQL("CREATE ROLE {} LOGIN").format(Identifier(role)))
-        conn.execute(
-            SQL("GRANT USAGE ON SCHEMA {} TO {}").format(Identifier(schema), Identifier(role))
-        )
-        for grant in grants:
-            conn.execute(grant.format(schema=f'"{schema}"', role=f'"{role}"'))
+        for grant in role_grants(schema, role, kind):
+            conn.execute(grant.encode())
     try:
         yield url.replace("postgresql://postgres@", f"postgresql://{role}@")
     finally:
@@ -349,13 +347,6 @@ def pg_role(url: str, *grants: str) -> Iterator[str]:
             conn.execute(SQL("DROP ROLE {}").format(Identifier(role)))
 
 
-SELECT_ONLY = "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
-INDEXER = (
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.case_index, {schema}.case_milestones, "
-    "{schema}.case_clocks, {schema}.case_index_tracking TO {role}"
-)
-
-
 def test_a_postgres_reader_answers_every_query_and_writes_nothing(
     pg_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
@@ -364,7 +355,7 @@ def test_a_postgres_reader_answers_every_query_and_writes_nothing(
     build(pg_url, clock, cli)
     _tail(pg_url, clock)
     before = _index_state(pg_url)
-    with pg_role(pg_url, SELECT_ONLY) as reader:
+    with pg_role(pg_url, "reader") as reader:
         led = open_ledger(reader, clock)
         index = CaseIndex(led)
         assert index.keeps is False  # decided from the grants, before any write
@@ -408,7 +399,7 @@ def test_a_reader_of_a_store_never_indexed_folds_everything(
     _tail_cases = (referral(OTHER, regime="wt2018"), decision(OTHER, "review", "2026-05-10"))
     record(store_url, clock, *_tail_cases)
     if store_url.startswith("postgresql://"):
-        with pg_role(store_url, SELECT_ONLY) as reader:
+        with pg_role(store_url, "reader") as reader:
             status = cli(["--store", reader, "status", "--json"])
             clocks = cli(["--store", reader, "clocks", "--json"])
     else:
@@ -432,7 +423,7 @@ def test_a_reader_of_a_store_never_indexed_folds_everything(
 def test_the_indexer_role_keeps_the_index(pg_url: str, clock: FixedClock, cli: Cli) -> None:
     build(pg_url, clock, cli)
     _tail(pg_url, clock)
-    with pg_role(pg_url, SELECT_ONLY, INDEXER) as indexer:
+    with pg_role(pg_url, "indexer") as indexer:
         caught = cli(["--store", indexer, "reindex", "--catch-up", "--json"])
         assert caught.exit_code == 0, caught.stderr
         assert caught.json()["entries"] == 5
@@ -522,7 +513,7 @@ def test_for_random_histories_a_reader_answers_like_the_fold_and_verify_passes(
     owner = open_ledger(store_url, clock)
     keeper = CaseIndex(owner)
     counter = iter(range(1_000_000))
-    roles = pg_role(store_url, SELECT_ONLY) if store_url.startswith("postgresql") else None
+    roles = pg_role(store_url, "reader") if store_url.startswith("postgresql") else None
     reader_url = roles.__enter__() if roles is not None else f"file:{store_url}?mode=ro"
     try:
         record_lines(owner, referral("SCR-2026-600"))
