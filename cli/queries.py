@@ -272,13 +272,13 @@ def timeline(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per entry)."),
 ) -> None:
     """Every entry of a case in the order it happened (occurred_at), corrections applied."""
-    from projections.queries import TIMELINE_FIELDS, case_view, timeline_rows
+    from projections.queries import TIMELINE_FIELDS, case_view, timeline_entries, timeline_rows
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv", field="--csv")
     led, as_of_time, on_time, _ = _times(ctx, as_of, on)
     view = case_view(led, case, as_of_time, on_time)
-    entries = view.timeline()
+    entries = timeline_entries(view, on_time)
     rows = timeline_rows(entries)
     if as_json:
         emit_json(rows)

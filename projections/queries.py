@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.catalogue import CRITERIA
+from ledger.catalogue import CRITERIA, occurred_instant
 from ledger.errors import UsageError
 
 from .case_view import STAGES, CaseView, Entry, fold, status_payload
@@ -38,6 +38,7 @@ __all__ = [
     "status_of",
     "statuses",
     "timeline",
+    "timeline_entries",
     "timeline_rows",
     "why",
 ]
@@ -201,8 +202,23 @@ def timeline(
     on: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """``caseledger timeline CASE``: every entry in ``occurred_at`` order, corrections
-    applied."""
-    return timeline_rows(case_view(ledger, case, as_of, on).timeline())
+    applied.
+
+    With ``on`` (world time D) only entries that occurred up to D are listed, and that
+    holds for the corrections too: a correction made after D still applies to the entry
+    it corrects (it is knowledge about it), but is not itself listed as an entry of D's
+    world.
+    """
+    return timeline_rows(timeline_entries(case_view(ledger, case, as_of, on), on))
+
+
+def timeline_entries(view: CaseView, on: datetime | None = None) -> tuple[Entry, ...]:
+    """The entries ``timeline`` lists, in ``occurred_at`` order: with ``on`` (world time
+    D) only those that occurred up to D, corrections included (see :func:`timeline`)."""
+    entries = view.timeline()
+    if on is None:
+        return entries
+    return tuple(e for e in entries if occurred_instant(e.occurred_at) <= on)
 
 
 def why(
