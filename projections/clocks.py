@@ -93,6 +93,7 @@ __all__ = [
     "overdue_clocks",
     "record_ref",
     "recorded_day",
+    "requests_on",
     "status_on",
     "summaries_by_case",
     "summary_of",
@@ -664,6 +665,32 @@ def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
         "days_left": soonest.days_left,
         "started": _iso(soonest.started),
     }
+
+
+# --- agency replies ------------------------------------------------------------------
+
+
+def requests_on(
+    open_requests: Iterable[Mapping[str, Any]], regime: str, on: date | datetime
+) -> list[dict[str, Any]]:
+    """Open information requests as ``status`` prints them on ``on``: each also carries
+    ``overdue`` and ``days_overdue``.
+
+    ``days_overdue`` counts the working days (the regime's calendar) after the ``due``
+    day up to the ``on`` day; a request is ``overdue`` once at least one has passed (a
+    reply due on a Friday is overdue on Monday, not on Saturday).  A request without a
+    ``due`` date is never overdue.  The fold and the index give their open requests
+    through this one function, so both say the same.
+    """
+    _, day = _on_moment(on)
+    nation = rule_pack(regime).calendar if regime in REGIMES else "england-and-wales"
+    calendar = _calendar(nation)
+    out = []
+    for request in open_requests:
+        due = _as_date(request.get("due"))
+        late = calendar.working_days_between(due, day) if due is not None else 0
+        out.append({**request, "overdue": late > 0, "days_overdue": late})
+    return out
 
 
 # --- every case, from the cross-case index --------------------------------------------

@@ -93,7 +93,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     """The ``status`` answer of a folded case, with its overdue clocks and next deadline."""
     # Imported here: the clocks bring the bank-holiday calendars, which `why` and
     # `timeline` (one case, a new process each time) do not need.
-    from .clocks import case_clocks, summary_of
+    from .clocks import case_clocks, requests_on, summary_of
 
     clocks = summary_of(case_clocks(view, on))
     return status_payload(
@@ -102,7 +102,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
         subject=view.subject,
         stage=view.stage,
         decision=view.decision.summary() if view.decision is not None else None,
-        open_requests=[r.as_dict() for r in view.open_requests],
+        open_requests=requests_on([r.as_dict() for r in view.open_requests], view.regime, on),
         overdue=clocks.overdue,
         next_deadline=clocks.next_deadline,
         entries=len(view.entries),
@@ -159,7 +159,14 @@ def statuses(
         try:
             if index is None:
                 index = CaseIndex(ledger)
-            return index.statuses(moment, stage, regime)
+            answers = index.statuses(moment, stage, regime)
+            from .clocks import requests_on
+
+            for answer in answers:
+                answer["open_requests"] = requests_on(
+                    answer["open_requests"], answer["regime"], moment
+                )
+            return answers
         except PersistenceError:
             # The index cannot be brought up to date here (a database user or file that
             # may only read): answer by folding every case, which needs no writing.

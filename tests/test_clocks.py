@@ -84,7 +84,7 @@ def decided(
         "case": case,
         "occurred_at": day,
         "outcome": outcome,
-        "decided_by": ["Northshire County Council"],
+        "decided_by": ["Northshire County Council", "Northshire ICB", "Northshire Police"],
         "criteria": {
             name: {"finding": "met" if name == "abuse_or_neglect" else "not-met", "reason": "r"}
             for name in CRITERIA[regime]
