@@ -1,4 +1,5 @@
-"""The statutory clocks of a case: started, due, ended, and met, late, running or overdue.
+"""The statutory clocks of a case: started, due, ended, and met, late, running, overdue or
+withdrawn.
 
 The rules are the regime's rule pack (:mod:`projections.rules`, ``projections/rules/*.toml``)
 and the counting is :mod:`projections.calendar`; this module only applies them to a case's
