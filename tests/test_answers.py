@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -64,7 +65,7 @@ def late_case(case: str) -> list[dict[str, Any]]:
 
 
 def test_a_delay_recorded_after_the_decision_does_not_justify_it(
-    store_url: str, clock: FixedClock, cli: Cli
+    store_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
     record_as_it_happened(store_url, late_case("IN-TIME"))
     record(store_url, clock, late_case("AFTER"))  # every entry written on 1 Sep 2026
@@ -105,6 +106,13 @@ def test_a_delay_recorded_after_the_decision_does_not_justify_it(
     people = cli(["--store", store_url, "clocks", "AFTER", "--on", "2026-09-02"])
     assert people.exit_code == 0, people.stderr
     assert "recorded after the decision" in " ".join(people.stdout.split())
+    # The inspector's report says so too.
+    bundle = tmp_path / "bundle"
+    exported = cli(["--store", store_url, "export", "AFTER", "--out", str(bundle)])
+    assert exported.exit_code == 0, exported.stderr
+    report = (bundle / "report.html").read_text(encoding="utf-8")
+    assert "not justified: delay recorded after the decision" in report
+    assert "delay-approved-after-the-fact" in report
 
 
 # --- 6: clocks that can never end ----------------------------------------------------------
@@ -228,7 +236,7 @@ def test_a_reply_closes_its_request_whatever_the_case_or_spacing_of_the_agency(
 
 
 def test_open_requests_past_due_are_overdue_in_working_days(
-    store_url: str, clock: FixedClock, cli: Cli
+    store_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
     from projections import queries
 
@@ -278,6 +286,15 @@ def test_open_requests_past_due_are_overdue_in_working_days(
     assert "3 working days" in people.stdout
     listing = cli(["--store", store_url, "status"])
     assert "1 overdue" in " ".join(listing.stdout.split())
+    # And the inspector's report lists the open requests, the late one marked.
+    bundle = tmp_path / "bundle"
+    exported = cli(["--store", store_url, "export", case, "--out", str(bundle)])
+    assert exported.exit_code == 0, exported.stderr
+    report = (bundle / "report.html").read_text(encoding="utf-8")
+    section = report[report.index("Open information requests") :]
+    section = section[: section.index("</table>")]
+    assert section.count('<span class="tag overdue">overdue</span>') == 1
+    assert f"{case}#3" in section and f"{case}#4" in section
 
 
 # --- 9: QM2 answers from structure, not keywords -------------------------------------------
