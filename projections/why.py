@@ -91,7 +91,8 @@ FLAGS: Final[Mapping[str, str]] = {
         "an entry the decision says it relied on occurred after the decision was made"
     ),
     "contrary-to-recommendation": (
-        "the outcome differs from the recommendation made to the decision-maker before it"
+        "the outcome differs from the recommendation made to the decision-maker before it "
+        "(the last one since any earlier decision)"
     ),
     "not-all-partners-decided": (
         "wt2018/wt2023: the decision does not name all three statutory safeguarding partners "
@@ -375,12 +376,22 @@ def relied_on_later(view: CaseView, decision: Decision) -> list[Entry]:
 
 
 def recommendation_before(view: CaseView, decision: Decision) -> Entry | None:
-    """The last ``RecommendationMade`` on the timeline before the decision, if any."""
+    """The recommendation this decision answered: the last ``RecommendationMade`` on the
+    timeline before it and after any earlier decision (a revisit that had no new
+    recommendation is not measured against the one the first decision answered)."""
     key = decision_key(decision.occurred_at, decision.seq)
+    earlier = [
+        decision_key(d.occurred_at, d.seq)
+        for d in view.superseded
+        if decision_key(d.occurred_at, d.seq) < key
+    ]
+    since = max(earlier) if earlier else None
     made = [
         e
         for e in view.entries
-        if e.type == "RecommendationMade" and timeline_key(e.occurred_at, e.seq) < key
+        if e.type == "RecommendationMade"
+        and timeline_key(e.occurred_at, e.seq) < key
+        and (since is None or timeline_key(e.occurred_at, e.seq) > since)
     ]
     return max(made, key=lambda e: timeline_key(e.occurred_at, e.seq)) if made else None
 

@@ -369,6 +369,13 @@ def test_flags_relies_on_later_evidence_contrary_and_not_all_partners(
     assert f"{case}#3" not in said["relies-on-later-evidence"]
     assert "health" in said["not-all-partners-decided"]
     assert f"{case}#3" in said["contrary-to-recommendation"]
+    # A revisit is measured only against a recommendation made for it: none here.
+    record(
+        store_url,
+        clock,
+        [decided(case, "2026-03-10", "no-review", decided_by=PARTNERS, relied_on=[f"{case}#3"])],
+    )
+    assert "contrary-to-recommendation" not in ok(cli, store_url, "why", case)["flags"]
     # The same decision by all three partners, as recommended, on what came before it.
     good = "GOOD"
     record(
