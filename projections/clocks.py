@@ -472,7 +472,9 @@ def clock_end(
     """How a started clock ends on the whole ``timeline``: (record, day, kind), kind
     ``end`` (its end entry), ``early`` (an end entry before its start, when the rule has
     ``early_end``: the clock is met on its start day, which is the day returned) or
-    ``withdrawn`` (its ``withdrawn_by`` entry came after the start and before any end).
+    ``withdrawn`` (its ``withdrawn_by`` entry came after the start and before any end,
+    and no entry matching its start came after that to put it back: a review stood down
+    and then decided on again runs on from its first start, never restarted).
     None while it runs."""
     start_record, started = start
     if rule.early_end is not None:
@@ -480,18 +482,27 @@ def clock_end(
         if first is not None and first[1] < started:
             return first[0], started, "early"
     end = first_on(rule.end, timeline, on_or_after=started)
-    if rule.withdrawn_by is not None:
+    withdrawn_by = rule.withdrawn_by
+    if withdrawn_by is not None:
         begun = _placed(start_record, timeline)
-        for item in timeline.of_type(rule.withdrawn_by.event):
+        placed_end = _placed(end[0], timeline) if end is not None else None
+        kinds = dict.fromkeys((withdrawn_by.event, rule.start.event))
+        steps = sorted(
+            (item for kind in kinds for item in timeline.of_type(kind)),
+            key=lambda item: item[:3],
+        )
+        standing: Placed | None = None
+        for item in steps:
             if begun is not None and item[:3] <= begun[:3]:
                 continue
-            if not match(rule.withdrawn_by, item[4]):
-                continue
-            if end is not None:
-                placed_end = _placed(end[0], timeline)
-                if placed_end is not None and placed_end[:3] <= item[:3]:
-                    break
-            return item[4], item[0], "withdrawn"
+            if placed_end is not None and placed_end[:3] <= item[:3]:
+                break
+            if match(withdrawn_by, item[4]):
+                standing = standing or item
+            elif rule.start.field is None and match(rule.start, item[4]):
+                standing = None  # decided on again: the clock runs on
+        if standing is not None:
+            return standing[4], standing[0], "withdrawn"
     return (end[0], end[1], "end") if end is not None else None
 
 

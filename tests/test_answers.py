@@ -150,6 +150,21 @@ def test_a_review_stood_down_by_a_no_review_decision_is_withdrawn(
     assert ok(cli, store_url, "status")[0]["overdue"] == []
     text = cli(["--store", store_url, "clocks", case, "--on", "2026-12-01"]).stdout
     assert "withdrawn" in text
+    # Decided on again (review), the review is back on: it runs from its first start,
+    # so it is overdue after 20 August, never hidden as withdrawn.
+    record(store_url, clock, [decided(case, "2026-05-01", "review", decided_by=PARTNERS)])
+    for args in (["clocks", case], ["clocks"]):
+        review = by_clock(ok(cli, store_url, *args, "--on", "2026-12-01"))["review_completion"]
+        assert (review["status"], review["started"], review["ended"]) == (
+            "overdue",
+            "2026-02-20",
+            None,
+        )
+    assert ok(cli, store_url, "status", case, "--on", "2026-12-01")["overdue"] == [
+        "review_completion"
+    ]
+    review = by_clock(ok(cli, store_url, "clocks", case, "--on", "2026-04-20"))
+    assert review["review_completion"]["status"] == "withdrawn"  # as things stood then
 
 
 def test_a_rapid_review_decided_before_the_notification_is_met_on_its_first_day(
