@@ -46,6 +46,7 @@ STATUS_STYLE = {
     "running": "cyan",
     "late": "bold red",
     "overdue": "bold red",
+    "withdrawn": "magenta",
     "not-started": "dim",
 }
 #: Most rows a table for people shows (``--json`` and ``--csv`` always give every row).
@@ -93,7 +94,10 @@ def clocks(
     status: list[str] | None = typer.Option(
         None,
         "--status",
-        help="Only clocks with this status (running, met, overdue, late); repeat for several.",
+        help=(
+            "Only clocks with this status (running, met, overdue, late, withdrawn); repeat "
+            "for several."
+        ),
     ),
     include_not_started: bool = typer.Option(
         False, "--all", help="Also list clocks that have not started (status not-started)."
@@ -102,8 +106,10 @@ def clocks(
 ) -> None:
     """The statutory clocks of a case's regime, or of every case.
 
-    Started, due, ended, and met, late, running or overdue on --on; a late or overdue
-    clock with an approved DecisionDelayed is justified, shown with its reason.
+    Started, due, ended, and met, late, running, overdue or withdrawn (a review stood
+    down by a later no-review decision) on --on; a late or overdue clock with an approved
+    DecisionDelayed recorded by the day the clock ended is justified, shown with its
+    reason (one recorded later is listed, and does not justify it).
     """
     from projections.clocks import STATUSES, all_clocks, case_clocks
     from projections.queries import case_view
@@ -144,6 +150,11 @@ def _clock_note(state: ClockState) -> str:
         )
     if state.beyond_expected:
         parts.append("past the expected date")
+    if state.not_justified_reason is not None:
+        parts.append(state.not_justified_reason)
+    if state.status == "withdrawn":
+        parts.append(f"stood down by {state.end_ref}")
+    parts.extend(state.flags)
     return "; ".join(parts)
 
 
@@ -158,8 +169,8 @@ def _show_clocks(
     hidden = 0
     if len(shown) > PEOPLE_ROWS:
         # Thousands of rows help nobody on a terminal: the ones that need action first.
-        order = {"overdue": 0, "running": 1, "late": 2, "met": 3, "not-started": 4}
-        ranked = sorted(shown, key=lambda s: (order.get(s.status, 5), -(s.days_over or 0)))
+        order = {"overdue": 0, "running": 1, "late": 2, "met": 3, "withdrawn": 4, "not-started": 5}
+        ranked = sorted(shown, key=lambda s: (order.get(s.status, 6), -(s.days_over or 0)))
         hidden = len(shown) - PEOPLE_ROWS
         shown = ranked[:PEOPLE_ROWS]
     table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)

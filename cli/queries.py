@@ -192,10 +192,19 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
     requests = payload["open_requests"]
     if requests:
         table = Table(title="Open information requests", box=box.SIMPLE_HEAD, title_justify="left")
-        for column in ("agency", "request", "due", "ref"):
+        for column in ("agency", "request", "due", "overdue", "ref"):
             table.add_column(column)
         for r in requests:
-            table.add_row(escape(r["agency"]), escape(r["request_id"]), r["due"] or "-", r["ref"])
+            late = r.get("days_overdue") or 0
+            table.add_row(
+                escape(r["agency"]),
+                escape(r["request_id"] or "-"),
+                r["due"] or "-",
+                f"[bold red]{late} working day{'s' if late != 1 else ''}[/]"
+                if r.get("overdue")
+                else "-",
+                r["ref"],
+            )
         parts.append(table)
     else:
         parts.append(Text("No open information requests.", style="dim"))
@@ -216,6 +225,14 @@ def _deadline_text(deadline: dict[str, Any] | None) -> str:
     left = deadline.get("days_left")
     suffix = f" ({left} day{'s' if left != 1 else ''} left)" if left is not None else ""
     return f"{deadline['clock']} due {deadline['due']}{suffix}"
+
+
+def _requests_text(requests: list[dict[str, Any]]) -> str:
+    """``3``, ``3 ([red]1 overdue[/])`` or ``-``: the open requests of a case."""
+    if not requests:
+        return "-"
+    late = sum(1 for r in requests if r.get("overdue"))
+    return f"{len(requests)} ([red]{late} overdue[/])" if late else str(len(requests))
 
 
 def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datetime | None) -> None:
@@ -243,7 +260,7 @@ def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datet
             r["stage"],
             decision["outcome"] if decision else "-",
             decision["occurred_at"][:10] if decision else "-",
-            str(len(r["open_requests"])) if r["open_requests"] else "-",
+            _requests_text(r["open_requests"]),
             "[red]" + ", ".join(r["overdue"]) + "[/]" if r["overdue"] else "-",
             _deadline_text(r.get("next_deadline")),
         )
@@ -268,13 +285,13 @@ def timeline(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per entry)."),
 ) -> None:
     """Every entry of a case in the order it happened (occurred_at), corrections applied."""
-    from projections.queries import TIMELINE_FIELDS, case_view, timeline_rows
+    from projections.queries import TIMELINE_FIELDS, case_view, timeline_entries, timeline_rows
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv", field="--csv")
     led, as_of_time, on_time, _ = _times(ctx, as_of, on)
     view = case_view(led, case, as_of_time, on_time)
-    entries = view.timeline()
+    entries = timeline_entries(view, on_time)
     rows = timeline_rows(entries)
     if as_json:
         emit_json(rows)

@@ -9,6 +9,7 @@ triggered (see :mod:`ledger.invariants`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -95,18 +96,29 @@ class Case(Aggregate):
         return self.types[seq - 1] if 1 <= seq <= len(self.types) else None
 
 
-def answered_request(open_requests: dict[str, str], entry: dict[str, Any]) -> str | None:
+def agency_key(name: str) -> str:
+    """An agency's name as the ledger compares it: case-folded, runs of white space made
+    one space, ends trimmed ("Northshire  police " is "Northshire Police").
+
+    Names are typed by people, in spreadsheets and minutes; the same agency must not
+    keep a request open because a reply spelled its name in another case or spacing.
+    """
+    return " ".join(name.split()).casefold()
+
+
+def answered_request(open_requests: Mapping[str, str], entry: Mapping[str, Any]) -> str | None:
     """Which open request a reply or refusal closes.
 
     A reply naming a ``request_id`` closes that request; one that names none closes the
-    earliest open request to the same agency.  Both the aggregate and the read-side folds
-    use this one rule.
+    earliest open request to the same agency, the names compared by :func:`agency_key`.
+    The aggregate, the read-side folds and the cross-case index all use this one rule.
     """
     given = entry.get("request_id")
     if given is not None:
         return given if given in open_requests else None
+    wanted = agency_key(str(entry.get("agency") or ""))
     for request_id, agency in open_requests.items():
-        if agency == entry["agency"]:
+        if agency_key(str(agency)) == wanted:
             return request_id
     return None
 

@@ -8,9 +8,12 @@ and its state on D follows from them (:func:`state_from_facts`):
 
 * not started when it has no start, or the start day is after D;
 * met / late when it ended on or before D (by its due date, computed now from the rule
-  and the calendar, so a new bank holiday is never stale);
+  and the calendar, so a new bank holiday is never stale); withdrawn when what ended it
+  was its ``withdrawn_by`` entry; met on its start day, flagged, when its end came before
+  its start (``early_end``);
 * otherwise running, or overdue once D is past due;
-* justified by the justifying entries on or before the end, or D while it runs.
+* justified by the justifying entries dated and *recorded* on or before the end, or D
+  while it runs (those dated in time but recorded later are listed, not counted).
 
 :func:`case_clock_facts` derives those facts from a case's records with the same
 functions :mod:`projections.clocks` uses (:func:`~projections.clocks.first_on` on a
@@ -41,11 +44,13 @@ from .clocks import (
     ClockState,
     ClockSummary,
     Justification,
-    _as_date,
     _due,
     _due_cached,
     _iso,
+    clock_end,
     first_on,
+    judge_delays,
+    justifying,
     record_ref,
     status_on,
     timeline_of,
@@ -66,7 +71,7 @@ __all__ = [
     "summary_from_spans",
 ]
 
-FACTS_VERSION: Final = 1
+FACTS_VERSION: Final = 2
 """Bumped when the facts' layout or derivation changes: every stored row is then stale."""
 
 _END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
@@ -81,7 +86,17 @@ def rules_fingerprint() -> str:
     for regime, pack in all_rule_packs().items():
         for rule in pack.clocks:
             digest.update(
-                repr((regime, rule.name, rule.start, rule.end, rule.justifiable_by)).encode()
+                repr(
+                    (
+                        regime,
+                        rule.name,
+                        rule.start,
+                        rule.end,
+                        rule.justifiable_by,
+                        rule.early_end,
+                        rule.withdrawn_by,
+                    )
+                ).encode()
             )
     return digest.hexdigest()[:32]
 
@@ -96,6 +111,20 @@ class DelayFact:
     reason: str | None
     approved_by: str | None
     expected_by: date | None
+    recorded_at: str | None = None
+
+    @staticmethod
+    def of(found: Justification) -> DelayFact:
+        """The fact a :class:`~projections.clocks.Justification` is kept as."""
+        return DelayFact(
+            day=found.occurred_on,
+            ref=found.ref,
+            type=found.type,
+            reason=found.reason,
+            approved_by=found.approved_by,
+            expected_by=found.expected_by,
+            recorded_at=found.recorded_at,
+        )
 
     def justification(self) -> Justification:
         """The :class:`~projections.clocks.Justification` it gives."""
@@ -106,7 +135,12 @@ class DelayFact:
             reason=self.reason,
             approved_by=self.approved_by,
             expected_by=self.expected_by,
+            recorded_at=self.recorded_at,
         )
+
+
+#: The ``mark`` of a clock's span: how it ended, besides by its end entry.
+_MARKS: Final = {"withdrawn": "w", "early": "e"}
 
 
 class ClockFacts(NamedTuple):
@@ -119,20 +153,32 @@ class ClockFacts(NamedTuple):
     ended: date | None
     end_ref: str | None
     delays: tuple[DelayFact, ...] = ()
+    how: str = "end"
+    """What ended it: ``end`` (its end entry, or nothing yet), ``withdrawn`` or ``early``
+    (see :func:`projections.clocks.clock_end`)."""
 
     def span(self) -> str:
-        """``clock,started,start_ref,ended,end_ref`` (the last two empty while it runs)."""
+        """``clock,started,start_ref,ended,end_ref,mark`` (ended and end_ref empty while
+        it runs; mark ``w`` withdrawn, ``e`` ended before its start, else empty)."""
         if "," in self.clock or ";" in self.clock:
             raise ValueError(f"a clock name cannot hold ',' or ';': {self.clock!r}")
         return (
             f"{self.clock},{self.started.isoformat()},{self.start_ref},"
-            f"{_iso(self.ended) or ''},{self.end_ref or ''}"
+            f"{_iso(self.ended) or ''},{self.end_ref or ''},{_MARKS.get(self.how, '')}"
         )
 
     def delays_json(self) -> list[list[Any]]:
-        """``[[day, ref, type, reason, approved_by, expected_by], ...]``."""
+        """``[[day, ref, type, reason, approved_by, expected_by, recorded_at], ...]``."""
         return [
-            [d.day.isoformat(), d.ref, d.type, d.reason, d.approved_by, _iso(d.expected_by)]
+            [
+                d.day.isoformat(),
+                d.ref,
+                d.type,
+                d.reason,
+                d.approved_by,
+                _iso(d.expected_by),
+                d.recorded_at,
+            ]
             for d in self.delays
         ]
 
@@ -146,14 +192,19 @@ def _delay_facts(items: Sequence[Sequence[Any]]) -> tuple[DelayFact, ...]:
             reason=reason,
             approved_by=approved_by,
             expected_by=date.fromisoformat(expected) if expected is not None else None,
+            recorded_at=recorded,
         )
-        for day, ref, kind, reason, approved_by, expected in items
+        for day, ref, kind, reason, approved_by, expected, recorded in items
     )
+
+
+def _how(mark: str) -> str:
+    return {v: k for k, v in _MARKS.items()}.get(mark, "end")
 
 
 def _spans(text: str) -> dict[str, list[str]]:
     """The ``spans`` column split: clock name -> [clock, started, start_ref, ended,
-    end_ref] (empty strings for no end)."""
+    end_ref, mark] (empty strings for no end)."""
     if not text:
         return {}
     out = {}
@@ -242,8 +293,11 @@ class CaseClockFacts:
                     date.fromisoformat(ended) if ended else None,
                     end_ref or None,
                     _delay_facts(delays.get(name, ())),
+                    _how(mark),
                 )
-                for name, (_, started, start_ref, ended, end_ref) in _spans(self.spans).items()
+                for name, (_, started, start_ref, ended, end_ref, mark) in _spans(
+                    self.spans
+                ).items()
             }
         return self._clocks
 
@@ -274,24 +328,8 @@ def case_clock_facts(
             if start is None:
                 continue
             start_record, started = start
-            end = first_on(rule.end, timeline, on_or_after=started)
-            found = [item for kind in rule.justifiable_by for item in timeline.of_type(kind)]
-            if len(rule.justifiable_by) > 1:
-                found.sort(key=lambda item: (item[0], item[1], item[2]))
-            delays = []
-            for day, _, _, _, record in found:
-                reason = record.get("reason")
-                approved = record.get("approved_by")
-                delays.append(
-                    DelayFact(
-                        day=day,
-                        ref=record_ref(record),
-                        type=str(record.get("type")),
-                        reason=str(reason) if reason is not None else None,
-                        approved_by=str(approved) if approved is not None else None,
-                        expected_by=_as_date(record.get("expected_by")),
-                    )
-                )
+            end = clock_end(rule, timeline, start)
+            delays = tuple(DelayFact.of(d) for d in justifying(rule, timeline))
             clocks.append(
                 ClockFacts(
                     clock=rule.name,
@@ -299,7 +337,8 @@ def case_clock_facts(
                     start_ref=record_ref(start_record),
                     ended=end[1] if end is not None else None,
                     end_ref=record_ref(end[0]) if end is not None else None,
-                    delays=tuple(delays),
+                    delays=delays,
+                    how=end[2] if end is not None else "end",
                 )
             )
     return CaseClockFacts.of(case, regime, position, last_recorded_at, until, clocks)
@@ -322,15 +361,15 @@ def state_from_facts(
         return ClockState(case, regime, rule, on, "not-started")
     due = _due(rule, facts.started, calendar)
     ended = facts.ended if facts.ended is not None and facts.ended <= on else None
-    status = status_on(ended, due, on)
+    how = facts.how if ended is not None else "end"
+    status = status_on(ended, due, on, withdrawn=how == "withdrawn")
     delay = None
     refs: tuple[str, ...] = ()
+    late: tuple[Justification, ...] = ()
     if facts.delays:
-        last_day = ended if ended is not None else on
-        found = [d for d in facts.delays if d.day <= last_day]
-        if found:
-            delay = found[-1].justification()
-            refs = tuple(d.ref for d in found)
+        delay, refs, late = judge_delays(
+            [d.justification() for d in facts.delays], ended if ended is not None else on
+        )
     return ClockState(
         case=case,
         regime=regime,
@@ -344,6 +383,8 @@ def state_from_facts(
         end_ref=facts.end_ref if ended is not None else None,
         delay=delay,
         delay_refs=refs,
+        flags=(rule.early_end,) if how == "early" and rule.early_end is not None else (),
+        late_delays=late,
     )
 
 
@@ -375,7 +416,14 @@ def states_from_facts(
                 )
             )
             continue
-        _, begun, start_ref, finished, end_ref = span
+        _, begun, start_ref, finished, end_ref, mark = span
+        if mark:
+            states.append(
+                state_from_facts(
+                    case, regime, rule, facts.clocks[rule.name], on, pack.working_calendar()
+                )
+            )
+            continue
         started = date.fromisoformat(begun)
         due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
         ended = date.fromisoformat(finished) if finished and finished <= today else None

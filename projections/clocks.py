@@ -1,4 +1,5 @@
-"""The statutory clocks of a case: started, due, ended, and met, late, running or overdue.
+"""The statutory clocks of a case: started, due, ended, and met, late, running, overdue or
+withdrawn.
 
 The rules are the regime's rule pack (:mod:`projections.rules`, ``projections/rules/*.toml``)
 and the counting is :mod:`projections.calendar`; this module only applies them to a case's
@@ -11,13 +12,22 @@ entries, as ``shared/domain.md`` ("Timescales") says:
 * ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0).
 * On the ``--on`` day D, with only the entries that had happened by D:
   ``met`` (ended on or before due), ``late`` (ended after due), ``running`` (not ended,
-  D on or before due), ``overdue`` (not ended, D after due).  A clock whose start has
-  not happened by D has not started (``not-started``; the CLI leaves it out).
+  D on or before due), ``overdue`` (not ended, D after due), ``withdrawn`` (stood down
+  by the pack's ``withdrawn_by`` entry after the start and before any end, e.g. a review
+  stood down by a later no-review decision).  A clock whose start has not happened by D
+  has not started (``not-started``; the CLI leaves it out).
+* A clock with ``early_end`` (the decision clocks) whose end came *before* its start (a
+  rapid review decided before the notification) is ``met`` on the day it started, with
+  that flag, rather than running for ever.
 * A clock listed in the pack as justifiable (``justifiable_by = ["DecisionDelayed"]``)
   is *justified* when it is late or overdue and such an entry (recorded, and so approved:
-  ``approved_by`` is required) happened on or before the clock's end, or on or before D
-  while it is still running.  The delay does not stop the clock; it explains it.  The
-  latest such entry is shown with its reason, who approved it and the expected date.
+  ``approved_by`` is required) happened on or before the clock's end (or D while it
+  runs) *and was recorded* (``recorded_at``, its London day) on or before that day: a
+  delay written into the record after the decision cannot justify it.  Such a late entry
+  is listed (``delays_recorded_late``) with the reason it does not count.  The delay
+  does not stop the clock; it explains it.  The latest counting entry is shown with its
+  reason, who approved it and the expected date.  (A record without ``recorded_at``, one
+  built by hand rather than read from a store, counts as recorded when it occurred.)
 
 The same functions serve one folded case (:class:`~projections.case_view.CaseView`) and
 the cross-case index (milestone rows turned into records), so ``clocks`` and ``status``
@@ -66,6 +76,7 @@ __all__ = [
     "Timeline",
     "all_clocks",
     "case_clocks",
+    "clock_end",
     "clock_event_types",
     "clock_state",
     "clock_states",
@@ -75,10 +86,15 @@ __all__ = [
     "folded_case_records",
     "index_covers",
     "indexed_case_records",
+    "judge_delays",
+    "justification_of",
+    "justifying",
     "milestone_record",
     "next_deadline",
     "overdue_clocks",
     "record_ref",
+    "recorded_day",
+    "requests_on",
     "status_on",
     "summaries_by_case",
     "summary_of",
@@ -86,13 +102,20 @@ __all__ = [
     "view_records",
 ]
 
-ClockStatus = Literal["not-started", "running", "met", "overdue", "late"]
+ClockStatus = Literal["not-started", "running", "met", "overdue", "late", "withdrawn"]
 
 #: Every status a clock can have; the CLI shows all but ``not-started``.
-STATUSES: Final[tuple[str, ...]] = ("not-started", "running", "met", "overdue", "late")
+STATUSES: Final[tuple[str, ...]] = (
+    "not-started",
+    "running",
+    "met",
+    "overdue",
+    "late",
+    "withdrawn",
+)
 
 #: Statuses of a clock that has started.
-ACTIVE_STATUSES: Final[tuple[str, ...]] = ("running", "met", "overdue", "late")
+ACTIVE_STATUSES: Final[tuple[str, ...]] = ("running", "met", "overdue", "late", "withdrawn")
 
 _DATE_LEN: Final = 10
 
@@ -110,9 +133,11 @@ class Justification:
     reason: str | None
     approved_by: str | None
     expected_by: date | None
+    recorded_at: str | None = None
+    """When the ledger recorded it (None for a record built by hand)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """``{reason, approved_by, expected_by, ref, type, occurred_on}`` for JSON."""
+        """``{reason, approved_by, expected_by, ref, type, occurred_on, recorded_at}``."""
         return {
             "reason": self.reason,
             "approved_by": self.approved_by,
@@ -120,7 +145,12 @@ class Justification:
             "ref": self.ref,
             "type": self.type,
             "occurred_on": self.occurred_on.isoformat(),
+            "recorded_at": self.recorded_at,
         }
+
+    def recorded_by(self, day: date) -> bool:
+        """Whether the ledger recorded it on or before ``day`` (its London day)."""
+        return self.recorded_at is None or recorded_day(self.recorded_at) <= day
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +172,11 @@ class ClockState:
     """The latest justifying entry within the clock's period, whatever the status."""
     delay_refs: tuple[str, ...] = ()
     """Every justifying entry within the clock's period, in timeline order."""
+    flags: tuple[str, ...] = ()
+    """The clock's flags (:data:`projections.rules.CLOCK_FLAGS`)."""
+    late_delays: tuple[Justification, ...] = ()
+    """Justifying entries dated within the period but recorded after it ended (or after
+    the ``--on`` day while it runs): listed, never counted."""
 
     @property
     def clock(self) -> str:
@@ -152,6 +187,25 @@ class ClockState:
     def justified(self) -> bool:
         """True when the clock is late or overdue and an approved delay explains it."""
         return self.status in ("late", "overdue") and self.delay is not None
+
+    @property
+    def not_justified_reason(self) -> str | None:
+        """Why a late or overdue clock is not justified though a delay is on record: the
+        delay was recorded only after the clock ended (the decision) or the ``--on`` day."""
+        if self.justified or self.status not in ("late", "overdue") or not self.late_delays:
+            return None
+        if self.ended is None:
+            after, day = f"the day asked about ({self.on})", self.on
+        elif self.rule.end.event == "DecisionMade":
+            after, day = "the decision", self.ended
+        else:
+            after, day = "the clock ended", self.ended
+        told = "; ".join(
+            f"{d.ref} was recorded on {recorded_day(d.recorded_at)}"
+            for d in self.late_delays
+            if d.recorded_at is not None
+        )
+        return f"delay recorded after {after}: {told}, after {day}"
 
     @property
     def days_over(self) -> int | None:
@@ -205,6 +259,9 @@ class ClockState:
             "delay": self.delay.as_dict() if self.delay is not None else None,
             "delay_refs": list(self.delay_refs),
             "beyond_expected": self.beyond_expected,
+            "flags": list(self.flags),
+            "delays_recorded_late": [d.as_dict() for d in self.late_delays],
+            "not_justified_reason": self.not_justified_reason,
         }
 
 
@@ -221,6 +278,12 @@ def record_ref(record: Mapping[str, Any]) -> str:
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
+
+
+@lru_cache(maxsize=200_000)
+def recorded_day(recorded_at: str) -> date:
+    """The Europe/London day of a stored ``recorded_at`` (UTC, ``Z`` or an offset)."""
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(LONDON).date()
 
 
 def _instant(occurred_at: str) -> datetime:
@@ -347,44 +410,100 @@ def first_on(
     return None
 
 
-def _justification(
-    rule: ClockRule, timeline: Timeline, last_day: date
-) -> tuple[Justification | None, tuple[str, ...]]:
-    """The justifying entries that happened on or before ``last_day``; the latest shown."""
-    if not rule.justifiable_by:
-        return None, ()
-    found = [
-        item
-        for kind in rule.justifiable_by
-        for item in timeline.of_type(kind)
-        if item[0] <= last_day
-    ]
-    if not found:
-        return None, ()
-    if len(rule.justifiable_by) > 1:
-        found.sort(key=lambda item: (item[0], item[1], item[2]))
-    day, _, _, _, latest = found[-1]
-    reason = latest.get("reason")
-    approved = latest.get("approved_by")
-    return (
-        Justification(
-            ref=record_ref(latest),
-            type=str(latest.get("type")),
-            occurred_on=day,
-            reason=str(reason) if reason is not None else None,
-            approved_by=str(approved) if approved is not None else None,
-            expected_by=_as_date(latest.get("expected_by")),
-        ),
-        tuple(record_ref(item[4]) for item in found),
+def justification_of(day: date, record: Mapping[str, Any]) -> Justification:
+    """The :class:`Justification` a justifying record gives (it happened on ``day``)."""
+    reason = record.get("reason")
+    approved = record.get("approved_by")
+    recorded = record.get("recorded_at")
+    return Justification(
+        ref=record_ref(record),
+        type=str(record.get("type")),
+        occurred_on=day,
+        reason=str(reason) if reason is not None else None,
+        approved_by=str(approved) if approved is not None else None,
+        expected_by=_as_date(record.get("expected_by")),
+        recorded_at=str(recorded) if recorded is not None else None,
     )
 
 
-def status_on(ended: date | None, due: date, on: date) -> ClockStatus:
-    """A started clock's status on ``on``: met or late when it ended (``ended``, an end
-    on or before ``on``), otherwise running until due and overdue after."""
+def justifying(rule: ClockRule, timeline: Timeline) -> list[Justification]:
+    """Every entry that could justify the clock, in timeline order."""
+    found = [item for kind in rule.justifiable_by for item in timeline.of_type(kind)]
+    if len(rule.justifiable_by) > 1:
+        found.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [justification_of(item[0], item[4]) for item in found]
+
+
+def judge_delays(
+    delays: Sequence[Justification], last_day: date
+) -> tuple[Justification | None, tuple[str, ...], tuple[Justification, ...]]:
+    """Of a clock's justifying entries (timeline order), those that count up to
+    ``last_day`` (its end, or the ``--on`` day while it runs): the latest counting one,
+    the refs of all counting ones, and those dated in time but recorded after
+    ``last_day`` (listed, not counted)."""
+    dated = [d for d in delays if d.occurred_on <= last_day]
+    counted = [d for d in dated if d.recorded_by(last_day)]
+    late = tuple(d for d in dated if not d.recorded_by(last_day))
+    latest = counted[-1] if counted else None
+    return latest, tuple(d.ref for d in counted), late
+
+
+def status_on(ended: date | None, due: date, on: date, *, withdrawn: bool = False) -> ClockStatus:
+    """A started clock's status on ``on``: withdrawn when stood down (``ended`` is then
+    the day it was), met or late when it ended (``ended``, an end on or before ``on``),
+    otherwise running until due and overdue after."""
     if ended is not None:
+        if withdrawn:
+            return "withdrawn"
         return "met" if ended <= due else "late"
     return "running" if on <= due else "overdue"
+
+
+def _placed(record: Mapping[str, Any], timeline: Timeline) -> Placed | None:
+    for item in timeline.of_type(str(record.get("type"))):
+        if item[4] is record:
+            return item
+    return None
+
+
+def clock_end(
+    rule: ClockRule, timeline: Timeline, start: tuple[Mapping[str, Any], date]
+) -> tuple[Mapping[str, Any], date, str] | None:
+    """How a started clock ends on the whole ``timeline``: (record, day, kind), kind
+    ``end`` (its end entry), ``early`` (an end entry before its start, when the rule has
+    ``early_end``: the clock is met on its start day, which is the day returned) or
+    ``withdrawn`` (its ``withdrawn_by`` entry came after the start and before any end,
+    and no entry matching its start came after that to put it back: a review stood down
+    and then decided on again runs on from its first start, never restarted).
+    None while it runs."""
+    start_record, started = start
+    if rule.early_end is not None:
+        first = first_on(rule.end, timeline)
+        if first is not None and first[1] < started:
+            return first[0], started, "early"
+    end = first_on(rule.end, timeline, on_or_after=started)
+    withdrawn_by = rule.withdrawn_by
+    if withdrawn_by is not None:
+        begun = _placed(start_record, timeline)
+        placed_end = _placed(end[0], timeline) if end is not None else None
+        kinds = dict.fromkeys((withdrawn_by.event, rule.start.event))
+        steps = sorted(
+            (item for kind in kinds for item in timeline.of_type(kind)),
+            key=lambda item: item[:3],
+        )
+        standing: Placed | None = None
+        for item in steps:
+            if begun is not None and item[:3] <= begun[:3]:
+                continue
+            if placed_end is not None and placed_end[:3] <= item[:3]:
+                break
+            if match(withdrawn_by, item[4]):
+                standing = standing or item
+            elif rule.start.field is None and match(rule.start, item[4]):
+                standing = None  # decided on again: the clock runs on
+        if standing is not None:
+            return standing[4], standing[0], "withdrawn"
+    return (end[0], end[1], "end") if end is not None else None
 
 
 def _clock_state(
@@ -400,11 +519,19 @@ def _clock_state(
         return ClockState(case, regime, rule, on, "not-started")
     start_record, started = start
     due = _due(rule, started, calendar)
-    end = first_on(rule.end, timeline, on_or_after=started)
+    end = clock_end(rule, timeline, start)
     if end is not None and end[1] > on:
         end = None
-    status = status_on(end[1] if end is not None else None, due, on)
-    delay, delay_refs = _justification(rule, timeline, end[1] if end is not None else on)
+    ended = end[1] if end is not None else None
+    kind = end[2] if end is not None else None
+    status = status_on(ended, due, on, withdrawn=kind == "withdrawn")
+    delay: Justification | None = None
+    delay_refs: tuple[str, ...] = ()
+    late: tuple[Justification, ...] = ()
+    if rule.justifiable_by:
+        delay, delay_refs, late = judge_delays(
+            justifying(rule, timeline), ended if ended is not None else on
+        )
     return ClockState(
         case=case,
         regime=regime,
@@ -414,10 +541,12 @@ def _clock_state(
         started=started,
         start_ref=record_ref(start_record),
         due=due,
-        ended=end[1] if end is not None else None,
+        ended=ended,
         end_ref=record_ref(end[0]) if end is not None else None,
         delay=delay,
         delay_refs=delay_refs,
+        flags=(rule.early_end,) if kind == "early" and rule.early_end is not None else (),
+        late_delays=late,
     )
 
 
@@ -550,6 +679,32 @@ def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
     }
 
 
+# --- agency replies ------------------------------------------------------------------
+
+
+def requests_on(
+    open_requests: Iterable[Mapping[str, Any]], regime: str, on: date | datetime
+) -> list[dict[str, Any]]:
+    """Open information requests as ``status`` prints them on ``on``: each also carries
+    ``overdue`` and ``days_overdue``.
+
+    ``days_overdue`` counts the working days (the regime's calendar) after the ``due``
+    day up to the ``on`` day; a request is ``overdue`` once at least one has passed (a
+    reply due on a Friday is overdue on Monday, not on Saturday).  A request without a
+    ``due`` date is never overdue.  The fold and the index give their open requests
+    through this one function, so both say the same.
+    """
+    _, day = _on_moment(on)
+    nation = rule_pack(regime).calendar if regime in REGIMES else "england-and-wales"
+    calendar = _calendar(nation)
+    out = []
+    for request in open_requests:
+        due = _as_date(request.get("due"))
+        late = calendar.working_days_between(due, day) if due is not None else 0
+        out.append({**request, "overdue": late > 0, "days_overdue": late})
+    return out
+
+
 # --- every case, from the cross-case index --------------------------------------------
 
 
@@ -573,6 +728,8 @@ def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...
         for rule in pack.clocks:
             types[rule.start.event] = None
             types[rule.end.event] = None
+            if rule.withdrawn_by is not None:
+                types[rule.withdrawn_by.event] = None
             for kind in rule.justifiable_by:
                 types[kind] = None
     return tuple(types)
@@ -580,7 +737,10 @@ def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...
 
 def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
     fields = []
-    for event_match in (rule.start, rule.end):
+    matches = [rule.start, rule.end]
+    if rule.withdrawn_by is not None:
+        matches.append(rule.withdrawn_by)
+    for event_match in matches:
         if event_match.field is not None:
             fields.append((event_match.event, event_match.field))
         fields.extend((event_match.event, c.field) for c in event_match.where)

@@ -1058,6 +1058,7 @@ def _case_context(
             for f in why.get("flags") or []
         ],
         "clocks": [_clock_row(k) for k in analysis.clocks],
+        "open_requests": analysis.open_requests,
         "quality": quality,
         "sources": analysis.sources,
         "entries": ordered,
@@ -1074,6 +1075,8 @@ def _clock_row(clock: dict[str, Any]) -> dict[str, Any]:
             f"delay approved by {delay.get('approved_by')}: {delay.get('reason')} "
             f"(expected by {delay.get('expected_by')}; {delay.get('ref')})"
         )
+    elif clock.get("not_justified_reason"):
+        reason = f"not justified: {clock['not_justified_reason']}"
     limit = ""
     if clock.get("limit") and clock.get("unit"):
         limit = f"{clock['limit']} {str(clock['unit']).replace('_', ' ')}"

@@ -25,7 +25,7 @@ from ledger.catalogue import LONDON
 
 from . import case_view
 from .calendar import add_months
-from .clocks import case_clocks
+from .clocks import case_clocks, requests_on
 from .quality import QUESTIONS, answer_questions
 from .why import why_of
 
@@ -258,6 +258,9 @@ class CaseAnalysis:
     quality: list[dict[str, Any]] | None
     sources: dict[str, str]
     flag_texts: dict[str, str] = field(default_factory=dict)
+    open_requests: list[dict[str, Any]] = field(default_factory=list)
+    """The open information requests on ``on``, with ``overdue`` and ``days_overdue``
+    (the same answer as ``caseledger status``)."""
 
 
 SOURCES: Final = {
@@ -305,6 +308,7 @@ def analyse_case(
         quality=[dict(a.as_dict()) for a in answer_questions(view, on_time)],
         sources=dict(SOURCES),
         flag_texts={str(f.code): str(f.explanation) for f in answer.flags},
+        open_requests=requests_on([r.as_dict() for r in view.open_requests], view.regime, on_time),
     )
 
 

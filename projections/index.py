@@ -321,15 +321,17 @@ class IndexRow(NamedTuple):
         next_deadline: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The ``status`` answer for this case (the same shape the fold gives); the
-        clocks' overdue names and next deadline come from :mod:`projections.clocks`."""
-        del on
+        clocks' overdue names and next deadline come from :mod:`projections.clocks`, as
+        do the open requests' ``overdue`` and ``days_overdue`` on ``on``."""
+        from .clocks import requests_on
+
         return status_payload(
             case=self.case,
             regime=self.regime,
             subject=self.subject,
             stage=self.stage,
             decision=self.decision,
-            open_requests=self.open_requests,
+            open_requests=requests_on(self.open_requests, self.regime, on),
             overdue=overdue,
             next_deadline=next_deadline,
             entries=self.entries,

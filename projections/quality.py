@@ -31,7 +31,7 @@ from ledger.case import answered_request
 from ledger.catalogue import CRITERIA, LONDON
 
 from .case_view import REVIEW_OUTCOMES, CaseView, Decision, Entry, fold
-from .clocks import ClockState, case_clocks
+from .clocks import ClockState, case_clocks, recorded_day
 from .rules import rule_pack
 from .why import mandatory_review
 
@@ -92,6 +92,40 @@ def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
 
+#: Words that negate a sentence of free text (QM2 q6): whole words, and "n't" endings.
+DEFAULT_NEGATIONS: Final[tuple[str, ...]] = (
+    "no",
+    "not",
+    "n't",
+    "never",
+    "without",
+    "nor",
+    "neither",
+    "none",
+    "nobody",
+    "cannot",
+    "declined",
+    "refused",
+    "against",
+)
+
+#: Where a sentence (or clause joined by a semicolon) of free text ends.
+_SENTENCE_BREAK: Final = re.compile(r"[.;!?\n]+")
+
+
+def _negation_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """One regex matching any negation: a whole word, or a word ending in "n't"."""
+    listed = sorted({_normalise(w).strip() for w in words if w.strip()}, key=len, reverse=True)
+    endings = [w for w in listed if w.startswith("n'")]
+    plain = [w for w in listed if not w.startswith("n'")]
+    parts = []
+    if plain:
+        parts.append(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in plain) + r")(?!\w)")
+    if endings:
+        parts.append(r"\w(?:" + "|".join(re.escape(w) for w in endings) + r")(?!\w)")
+    return re.compile("|".join(parts)) if parts else re.compile(r"(?!x)x")
+
+
 @dataclass(frozen=True)
 class KeyAgency:
     """One key agency: a short key, a title for people, and the name patterns it matches."""
@@ -119,14 +153,37 @@ class QualityConfig:
     learning_factors: tuple[str, ...]
     challenge_phrases: tuple[str, ...]
     origin: str = "<string>"
+    negations: tuple[str, ...] = DEFAULT_NEGATIONS
     _challenge: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _negation: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_challenge", _phrase_pattern(self.challenge_phrases))
+        object.__setattr__(self, "_negation", _negation_pattern(self.negations))
 
     def mentions_challenge(self, text: str) -> bool:
-        """Whether free text mentions independent challenge."""
-        return bool(self._challenge.search(_normalise(text)))
+        """Whether free text mentions independent challenge in a sentence with no
+        negation (a negated mention is never evidence)."""
+        return self.challenge_mention(text) == "considered"
+
+    def challenge_mention(self, text: str) -> Literal["considered", "negated", "none"]:
+        """How free text mentions independent challenge: ``considered`` when a sentence
+        names it and holds no negation (:attr:`negations`), ``negated`` when every
+        sentence that names it also negates something ("no peer challenge was sought",
+        "the scrutineer was not asked"), ``none`` when no sentence names it.
+
+        Deliberately cautious: a sentence that both names challenge and negates anything
+        does not count, so a negation can never turn into evidence.
+        """
+        found: Literal["considered", "negated", "none"] = "none"
+        for sentence in _SENTENCE_BREAK.split(_normalise(text)):
+            if not self._challenge.search(sentence):
+                continue
+            if self._negation.search(sentence):
+                found = "negated"
+                continue
+            return "considered"
+        return found
 
     def key_agencies_of(self, name: str) -> list[KeyAgency]:
         """The key agencies an agency name matches (usually one, possibly none)."""
@@ -139,6 +196,7 @@ _CONFIG_KEYS: Final = {
     "local_learning_topics",
     "learning_factors",
     "challenge_phrases",
+    "negations",
 }
 
 
@@ -191,6 +249,7 @@ def parse_config(data: Mapping[str, Any], origin: str = "<string>") -> QualityCo
         learning_factors=strings("learning_factors", ("learning", "previous_learning")),
         challenge_phrases=strings("challenge_phrases", ()),
         origin=origin,
+        negations=strings("negations", DEFAULT_NEGATIONS),
     )
 
 
@@ -587,6 +646,20 @@ def _q5_delay(c: _Context) -> Answer:
         )
     s = delayed[0]
     late = "was made late" if s.status == "late" else "is overdue"
+    after = [d for d in s.late_delays if d.recorded_at is not None]
+    if after:
+        told = ", ".join(
+            f"{d.ref} (approved by {d.approved_by}, recorded {recorded_day(str(d.recorded_at))})"
+            for d in after
+        )
+        return Answer(
+            5,
+            "no",
+            _unique([*refs, *(d.ref for d in after)]),
+            f"The decision {late} ({s.days_over} days past {s.due} on the {s.clock} clock); "
+            f"a delay is on record, {told}, but it was recorded after "
+            f"{'the decision' if s.ended is not None else s.on}, so it cannot justify it.",
+        )
     return Answer(
         5,
         "no",
@@ -621,21 +694,35 @@ def _q6_challenge(c: _Context) -> Answer:
         decision_entry = c.view.entry(c.decision.seq)
         if decision_entry is not None:
             considered.append(decision_entry)
-    mentions = [e for e in considered if any(c.config.mentions_challenge(t) for t in _texts(e))]
+    mentions: list[Entry] = []
+    negated: list[Entry] = []
+    for e in considered:
+        found = [c.config.challenge_mention(t) for t in _texts(e)]
+        if "considered" in found:
+            mentions.append(e)
+        elif "negated" in found:
+            negated.append(e)
     if mentions:
         return Answer(
             6,
             "partly",
             _unique(_refs(mentions)),
-            "Independent challenge is mentioned in the record, but none was sought "
-            "(no PeerChallengeSought or PeerChallengeReceived).",
+            "No entry records independent challenge (no PeerChallengeSought or "
+            "PeerChallengeReceived); read from free text, the words of "
+            f"{_list_names(_refs(mentions))} say it was considered, but none was sought.",
         )
+    tail = (
+        f"; the free text of {_list_names(_refs(negated))} mentions it only in a negation "
+        "(for example that none was sought), which is not evidence that it was considered"
+        if negated
+        else ""
+    )
     return Answer(
         6,
         "no",
-        (),
+        _unique(_refs(negated)),
         "No independent challenge was sought or recorded as considered"
-        f" (no PeerChallengeSought or PeerChallengeReceived){c.so_far}.",
+        f" (no PeerChallengeSought or PeerChallengeReceived){c.so_far}{tail}.",
     )
 
 

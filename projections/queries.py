@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.catalogue import CRITERIA
+from ledger.catalogue import CRITERIA, occurred_instant
 from ledger.errors import UsageError
 
 from .case_view import STAGES, CaseView, Entry, fold, status_payload
@@ -39,6 +39,7 @@ __all__ = [
     "status_of",
     "statuses",
     "timeline",
+    "timeline_entries",
     "timeline_rows",
     "why",
 ]
@@ -93,7 +94,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     """The ``status`` answer of a folded case, with its overdue clocks and next deadline."""
     # Imported here: the clocks bring the bank-holiday calendars, which `why` and
     # `timeline` (one case, a new process each time) do not need.
-    from .clocks import case_clocks, summary_of
+    from .clocks import case_clocks, requests_on, summary_of
 
     clocks = summary_of(case_clocks(view, on))
     return status_payload(
@@ -102,7 +103,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
         subject=view.subject,
         stage=view.stage,
         decision=view.decision.summary() if view.decision is not None else None,
-        open_requests=[r.as_dict() for r in view.open_requests],
+        open_requests=requests_on([r.as_dict() for r in view.open_requests], view.regime, on),
         overdue=clocks.overdue,
         next_deadline=clocks.next_deadline,
         entries=len(view.entries),
@@ -158,7 +159,14 @@ def statuses(
         # its tracked position are folded in memory, and nothing is written.
         if index is None:
             index = CaseIndex(ledger)
-        return index.statuses(moment, stage, regime)
+        answers = index.statuses(moment, stage, regime)
+        from .clocks import requests_on
+
+        for answer in answers:
+            answer["open_requests"] = requests_on(
+                answer["open_requests"], answer["regime"], moment
+            )
+        return answers
     out = []
     for ref in sorted(ledger.case_refs()):
         view = fold(ledger.case_records(ref), as_of_time=as_of, on_time=on)
@@ -197,8 +205,23 @@ def timeline(
     on: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """``caseledger timeline CASE``: every entry in ``occurred_at`` order, corrections
-    applied."""
-    return timeline_rows(case_view(ledger, case, as_of, on).timeline())
+    applied.
+
+    With ``on`` (world time D) only entries that occurred up to D are listed, and that
+    holds for the corrections too: a correction made after D still applies to the entry
+    it corrects (it is knowledge about it), but is not itself listed as an entry of D's
+    world.
+    """
+    return timeline_rows(timeline_entries(case_view(ledger, case, as_of, on), on))
+
+
+def timeline_entries(view: CaseView, on: datetime | None = None) -> tuple[Entry, ...]:
+    """The entries ``timeline`` lists, in ``occurred_at`` order: with ``on`` (world time
+    D) only those that occurred up to D, corrections included (see :func:`timeline`)."""
+    entries = view.timeline()
+    if on is None:
+        return entries
+    return tuple(e for e in entries if occurred_instant(e.occurred_at) <= on)
 
 
 def why(

@@ -23,6 +23,8 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
     note = "normally"                       # qualifies the limit, shown to people
     source = "panel guidance; described as non-statutory (check)"
     justifiable_by = ["DecisionDelayed"]    # events that can make lateness justified
+    early_end = "decided-before-notification"   # an end before the start: met at day 0
+    withdrawn_by = { event = "DecisionMade", where = { field = "outcome", equals = "no-review" } }
 
     [clocks.start]
     event = "IncidentNotified"              # a catalogue event type
@@ -34,6 +36,13 @@ condition or a list of conditions, all of which must hold: ``{field, equals = va
 (the field's value is exactly ``value``) or ``{field, contains = value}`` (the field is a
 list holding ``value``).  A clock starts at the first matching start event and ends at
 the first matching end event on or after the start day.
+
+``early_end`` names the flag (one of :data:`CLOCK_FLAGS`) of a clock whose end came
+*before* its start (a rapid review decided before the notification): such a clock is met
+on the day it started, with the flag, instead of running for ever.  ``withdrawn_by``
+describes an entry that stands the clock down when it comes after the start and before
+the end (a review stood down by a later no-review decision): the clock then ends as
+``withdrawn`` on that entry's day.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from ledger.catalogue import (
 from projections.calendar import NATIONS, UNITS, Calendar, due_date
 
 __all__ = [
+    "CLOCK_FLAGS",
     "CLOCK_NAMES",
     "OPERATORS",
     "REGIMES",
@@ -88,6 +98,16 @@ CLOCK_NAMES: Final[tuple[str, ...]] = (
     "review_completion",
 )
 
+#: The flags a clock can carry (``early_end``), each with what it means.
+CLOCK_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "decided-before-notification": (
+            "the decision came before the notification that starts the clock, so the clock "
+            "is met on the day it started"
+        ),
+    }
+)
+
 #: The comparison operators a ``where`` condition may use.
 OPERATORS: Final[tuple[str, ...]] = ("equals", "contains")
 
@@ -105,6 +125,8 @@ _CLOCK_KEYS: Final = {
     "source": True,
     "note": False,
     "justifiable_by": False,
+    "early_end": False,
+    "withdrawn_by": False,
 }
 _MATCH_KEYS: Final = {"event": True, "field": False, "where": False}
 _UNIT_WORDS: Final = {
@@ -163,6 +185,11 @@ class ClockRule:
     source: str
     justifiable_by: tuple[str, ...] = ()
     note: str | None = None
+    early_end: str | None = None
+    """The flag of a clock whose end came before its start (met at day 0), or None: such
+    a clock is then not ended by that entry, and runs."""
+    withdrawn_by: EventMatch | None = None
+    """What stands the clock down (``withdrawn``) after its start and before its end."""
 
     @property
     def needs_check(self) -> bool:
@@ -304,6 +331,10 @@ def describe(rule: ClockRule) -> str:
         limit += f" ({rule.note})"
     if rule.justifiable_by:
         limit += f", lateness justifiable by {', '.join(rule.justifiable_by)}"
+    if rule.withdrawn_by is not None:
+        limit += f", withdrawn by a later {_describe_match(rule.withdrawn_by, first=False)}"
+    if rule.early_end is not None:
+        limit += f", met at its start if a {rule.end.event} came before it ({rule.early_end})"
     return (
         f"{rule.name}: from {_describe_match(rule.start, first=True)} "
         f"to the first {_describe_match(rule.end, first=False)}, {limit} — {rule.source}"
@@ -446,6 +477,16 @@ def _clock(value: object, place: _Place) -> ClockRule:
         for i, item in enumerate(justifiable)
     )
     note = _text(table["note"], place / "note") if "note" in table else None
+    early_end = (
+        _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
+        if "early_end" in table
+        else None
+    )
+    withdrawn_by = (
+        _event_match(table["withdrawn_by"], place / "withdrawn_by")
+        if "withdrawn_by" in table
+        else None
+    )
     return ClockRule(
         name=name,
         title=_text(table["title"], place / "title"),
@@ -456,6 +497,8 @@ def _clock(value: object, place: _Place) -> ClockRule:
         source=_text(table["source"], place / "source"),
         justifiable_by=justifiable_by,
         note=note,
+        early_end=early_end,
+        withdrawn_by=withdrawn_by,
     )
 
 

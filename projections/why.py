@@ -17,13 +17,14 @@ people.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
 from ledger.case import answered_request
-from ledger.catalogue import LONDON, occurred_day
+from ledger.catalogue import LONDON, occurred_day, occurred_instant
 
 from .case_view import CaseView, Decision, Entry, decision_key, timeline_key
 from .when import format_instant
@@ -31,6 +32,8 @@ from .when import format_instant
 __all__ = [
     "FLAGS",
     "LATE_RECORDING_DAYS",
+    "NATIONAL_BODY",
+    "STATUTORY_PARTNERS",
     "Flag",
     "WhyAnswer",
     "mandatory_review",
@@ -38,6 +41,40 @@ __all__ = [
 ]
 
 LATE_RECORDING_DAYS: Final = 14
+
+#: The national body a regime's notification goes to (``shared/domain.md``, Timescales).
+NATIONAL_BODY: Final[Mapping[str, str]] = {
+    "wt2015": "ofsted",
+    "wt2018": "national-panel",
+    "wt2023": "national-panel",
+}
+
+#: The three statutory safeguarding partners (SI 2018/789 reg 3; ``shared/domain.md``,
+#: Regimes), each with the words that name it in ``decided_by`` (matched as whole words,
+#: case-insensitively): "Northshire County Council", "Northshire ICB", "Northshire Police".
+#: Under wt2023 a delegate is named with the partner they act for ("J. Smith (delegate,
+#: Northshire ICB)").
+STATUTORY_PARTNERS: Final[Mapping[str, tuple[str, ...]]] = {
+    "the local authority": (
+        "council",
+        "local authority",
+        "borough",
+        "children's services",
+        "childrens services",
+    ),
+    "health": (
+        "icb",
+        "ccg",
+        "nhs",
+        "health",
+        "integrated care board",
+        "clinical commissioning group",
+    ),
+    "the police": ("police", "constabulary", "chief constable"),
+}
+
+#: Regimes whose decision-makers are the three safeguarding partners.
+PARTNER_REGIMES: Final = frozenset({"wt2018", "wt2023"})
 """A decision recorded more than this many days after it occurred (or, for a case opened
 in the ledger after the decision, after the case was opened) is flagged ``recorded-late``."""
 
@@ -45,10 +82,30 @@ in the ledger after the decision, after the case was opened) is flagged ``record
 FLAGS: Final[Mapping[str, str]] = {
     "mandatory-criteria-no-review": (
         "the statutory criteria recorded make a review mandatory (wt2015: abuse or neglect "
-        "and either the child died, or was seriously harmed with cause for concern about "
-        "agencies working together), yet the outcome is no-review"
+        "met or unclear, since reg 5 asks only that it be known or suspected, and either the "
+        "child died, or was seriously harmed with cause for concern about agencies working "
+        "together), yet the outcome is no-review"
     ),
     "relies-on-nothing": "the decision does not name any entry it relied on",
+    "relies-on-later-evidence": (
+        "an entry the decision says it relied on occurred after the decision was made"
+    ),
+    "contrary-to-recommendation": (
+        "the outcome differs from the recommendation made to the decision-maker before it "
+        "(the last one since any earlier decision)"
+    ),
+    "not-all-partners-decided": (
+        "wt2018/wt2023: the decision does not name all three statutory safeguarding partners "
+        "(the local authority, health and the police) among those who decided"
+    ),
+    "decided-before-notification": (
+        "the decision was made before the serious incident was notified to the national body "
+        "(ofsted under wt2015, the national panel after)"
+    ),
+    "delay-approved-after-the-fact": (
+        "an approved delay dated on or before the decision was recorded only after it, so it "
+        "cannot justify a late decision"
+    ),
     "recorded-late": (
         f"the decision was recorded more than {LATE_RECORDING_DAYS} days after it was made"
     ),
@@ -143,29 +200,59 @@ def why_of(view: CaseView, as_of: datetime, on: datetime) -> WhyAnswer:
 
 def mandatory_review(regime: str, decision: Decision) -> bool:
     """Whether the recorded findings make a review mandatory (``wt2015``, LSCB Regulations
-    2006 reg 5): abuse or neglect met, and either the child died or was seriously harmed
-    with cause for concern about agencies working together."""
+    2006 reg 5): abuse or neglect known or suspected (its finding ``met`` or ``unclear``:
+    the regulation asks only for suspicion), and either the child died or was seriously
+    harmed with cause for concern about agencies working together."""
     if regime != "wt2015":
         return False
 
     def met(criterion: str) -> bool:
         return decision.finding(criterion) == "met"
 
-    return met("abuse_or_neglect") and (
+    return decision.finding("abuse_or_neglect") in ("met", "unclear") and (
         met("child_died") or (met("seriously_harmed") and met("agency_concern"))
     )
+
+
+def _after(occurred_at: str, limit: str) -> bool:
+    """Whether ``occurred_at`` is after ``limit`` in the world: a later London day, or the
+    same day at a later time of day when both carry one (a bare date is not after
+    anything on its own day, nor is anything on its day after it)."""
+    day, limit_day = occurred_day(occurred_at), occurred_day(limit)
+    if day != limit_day:
+        return day > limit_day
+    if len(occurred_at) == _DATE_LEN or len(limit) == _DATE_LEN:
+        return False
+    return occurred_instant(occurred_at) > occurred_instant(limit)
+
+
+_DATE_LEN: Final = 10
+
+
+def partners_missing(decision: Decision) -> list[str]:
+    """The statutory partners (:data:`STATUTORY_PARTNERS`) ``decided_by`` does not name."""
+    names = [" ".join(n.replace("\u2019", "'").split()).casefold() for n in decision.decided_by]
+    missing = []
+    for partner, words in STATUTORY_PARTNERS.items():
+        pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+        if not any(pattern.search(name) for name in names):
+            missing.append(partner)
+    return missing
 
 
 def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
     """The flags on the decision in force, in the order of :data:`FLAGS`."""
     flags: list[Flag] = []
     if decision.outcome == "no-review" and mandatory_review(view.regime, decision):
+        abuse = decision.finding("abuse_or_neglect")
         flags.append(
             Flag(
                 "mandatory-criteria-no-review",
-                "The findings recorded (abuse or neglect met, and the child died or was "
-                "seriously harmed with concern about how agencies worked together) make a "
-                "Serious Case Review mandatory under wt2015, yet the outcome is no-review.",
+                f"The findings recorded (abuse or neglect {abuse}"
+                + (", which reg 5 treats as suspected" if abuse == "unclear" else "")
+                + ", and the child died or was seriously harmed with concern about how "
+                "agencies worked together) make a Serious Case Review mandatory under "
+                "wt2015, yet the outcome is no-review.",
             )
         )
     if not decision.relied_on:
@@ -173,6 +260,61 @@ def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
             Flag(
                 "relies-on-nothing",
                 "The decision does not name any entry of the record it relied on.",
+            )
+        )
+    later = relied_on_later(view, decision)
+    if later:
+        flags.append(
+            Flag(
+                "relies-on-later-evidence",
+                f"The decision made {decision.occurred_at} relies on "
+                + ", ".join(f"{e.ref} ({e.type}, occurred {e.occurred_at})" for e in later)
+                + ", which happened after it.",
+            )
+        )
+    recommendation = recommendation_before(view, decision)
+    if recommendation is not None and recommendation.get("outcome") != decision.outcome:
+        flags.append(
+            Flag(
+                "contrary-to-recommendation",
+                f"The outcome {decision.outcome} differs from the recommendation "
+                f"{recommendation.get('outcome')} made to the {recommendation.get('to')} "
+                f"({recommendation.ref}, {recommendation.occurred_at}).",
+            )
+        )
+    if view.regime in PARTNER_REGIMES:
+        missing = partners_missing(decision)
+        if missing:
+            flags.append(
+                Flag(
+                    "not-all-partners-decided",
+                    "The decision names "
+                    + (", ".join(decision.decided_by) or "no one")
+                    + f" but not {' or '.join(missing)}: under {view.regime} the three "
+                    "safeguarding partners decide.",
+                )
+            )
+    notice = national_notification(view)
+    if notice is not None and _after(notice.occurred_at, decision.occurred_at):
+        flags.append(
+            Flag(
+                "decided-before-notification",
+                f"The decision ({decision.occurred_at}) came before the notification to "
+                f"{NATIONAL_BODY.get(view.regime)} ({notice.ref}, {notice.occurred_at}); "
+                "the decision clock is met on the day it started.",
+            )
+        )
+    afterwards = delays_recorded_after(view, decision)
+    if afterwards:
+        flags.append(
+            Flag(
+                "delay-approved-after-the-fact",
+                "The delay "
+                + ", ".join(
+                    f"{e.ref} (dated {e.occurred_at}, recorded {e.recorded_at})" for e in afterwards
+                )
+                + f" was recorded after the decision of {decision.occurred_at}, so it cannot "
+                "justify a late decision.",
             )
         )
     late_by = recording_lag_days(view, decision)
@@ -220,6 +362,62 @@ def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
             )
         )
     return tuple(flags)
+
+
+def relied_on_later(view: CaseView, decision: Decision) -> list[Entry]:
+    """The entries the decision names in ``relied_on`` that occurred after it."""
+    found = []
+    for ref in decision.relied_on:
+        case, _, seq = ref.rpartition("#")
+        entry = view.entry(int(seq)) if case == view.case and seq.isdigit() else None
+        if entry is not None and _after(entry.occurred_at, decision.occurred_at):
+            found.append(entry)
+    return found
+
+
+def recommendation_before(view: CaseView, decision: Decision) -> Entry | None:
+    """The recommendation this decision answered: the last ``RecommendationMade`` on the
+    timeline before it and after any earlier decision (a revisit that had no new
+    recommendation is not measured against the one the first decision answered)."""
+    key = decision_key(decision.occurred_at, decision.seq)
+    earlier = [
+        decision_key(d.occurred_at, d.seq)
+        for d in view.superseded
+        if decision_key(d.occurred_at, d.seq) < key
+    ]
+    since = max(earlier) if earlier else None
+    made = [
+        e
+        for e in view.entries
+        if e.type == "RecommendationMade"
+        and timeline_key(e.occurred_at, e.seq) < key
+        and (since is None or timeline_key(e.occurred_at, e.seq) > since)
+    ]
+    return max(made, key=lambda e: timeline_key(e.occurred_at, e.seq)) if made else None
+
+
+def national_notification(view: CaseView) -> Entry | None:
+    """The first notification to the regime's national body on the timeline, if any."""
+    body = NATIONAL_BODY.get(view.regime)
+    notices = [
+        e
+        for e in view.entries
+        if e.type == "IncidentNotified" and body in (e.get("recipients") or ())
+    ]
+    return min(notices, key=lambda e: timeline_key(e.occurred_at, e.seq)) if notices else None
+
+
+def delays_recorded_after(view: CaseView, decision: Decision) -> list[Entry]:
+    """``DecisionDelayed`` entries dated on or before the decision's day but recorded
+    (their London day) after it: the clocks do not count them (``docs/clocks.md``)."""
+    day = occurred_day(decision.occurred_at)
+    return [
+        e
+        for e in view.entries
+        if e.type == "DecisionDelayed"
+        and e.occurred_day <= day
+        and _london_day(e.recorded_at) > day
+    ]
 
 
 def recording_lag_days(view: CaseView, decision: Decision) -> int:

@@ -84,7 +84,7 @@ def decided(
         "case": case,
         "occurred_at": day,
         "outcome": outcome,
-        "decided_by": ["Northshire County Council"],
+        "decided_by": ["Northshire County Council", "Northshire ICB", "Northshire Police"],
         "criteria": {
             name: {"finding": "met" if name == "abuse_or_neglect" else "not-met", "reason": "r"}
             for name in CRITERIA[regime]
@@ -129,6 +129,29 @@ def record(url: str, clock: FixedClock, events: Iterable[dict[str, Any]]) -> lis
     finally:
         led.close()
     return [r.ref for r in receipts]
+
+
+def record_as_it_happened(url: str, events: Iterable[dict[str, Any]]) -> list[str]:
+    """Record entries one by one, each at 17:00 (London) on the day it happened (never
+    earlier than the one before), as a business unit keeping the record up to date does;
+    their refs.  ``recorded_at`` matters: a delay counts only if recorded in time."""
+    from datetime import datetime, time
+
+    from ledger.catalogue import LONDON, occurred_day
+
+    moment = datetime(2000, 1, 1, tzinfo=LONDON)
+    clock = FixedClock(moment)
+    led = open_ledger(url, clock)
+    refs = []
+    try:
+        for item in events:
+            at = datetime.combine(occurred_day(item["occurred_at"]), time(17, 0), LONDON)
+            clock.now = max(clock.now + timedelta(seconds=1), at)
+            (receipt,) = led.record_lines([orjson.dumps(item)], led.recorder_for())
+            refs.append(receipt.ref)
+    finally:
+        led.close()
+    return refs
 
 
 def ok(cli: Cli, url: str, *args: str) -> Any:
@@ -276,8 +299,8 @@ def _late_case(case: str, with_delay: bool) -> list[dict[str, Any]]:
 def test_a_late_decision_with_an_approved_delay_is_justified(
     store_url: str, clock: FixedClock, cli: Cli
 ) -> None:
-    record(store_url, clock, _late_case("LATE-1", with_delay=True))
-    record(store_url, clock, _late_case("LATE-2", with_delay=False))
+    record_as_it_happened(store_url, _late_case("LATE-1", with_delay=True))
+    record_as_it_happened(store_url, _late_case("LATE-2", with_delay=False))
     for args in (["clocks", "LATE-1"], ["clocks"]):
         rows = ok(cli, store_url, *args, "--on", "2026-04-01")
         rapid = by_clock(rows, "LATE-1")["rapid_review"]
@@ -303,7 +326,7 @@ def test_a_late_decision_with_an_approved_delay_is_justified(
 
 def test_an_overdue_decision_measured_to_on(store_url: str, clock: FixedClock, cli: Cli) -> None:
     case = "OVERDUE-1"
-    record(store_url, clock, _late_case(case, with_delay=True)[:3])  # no decision yet
+    record_as_it_happened(store_url, _late_case(case, with_delay=True)[:3])  # no decision yet
     # Before the delay was approved (20 Feb), on Thu 26 Feb: overdue, not justified.
     rows = ok(cli, store_url, "clocks", case, "--on", "2026-02-19")
     assert by_clock(rows)["rapid_review"]["status"] == "running"
@@ -721,7 +744,8 @@ def test_rules_command(cli: Cli, tmp_path: Path) -> None:
     text = cli(["--store", url, "rules"]).stdout
     for line in (
         "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
-        "1 calendar month (normally), lateness justifiable by DecisionDelayed — WT2015 ch.4",
+        "1 calendar month (normally), lateness justifiable by DecisionDelayed, met at its "
+        "start if a DecisionMade came before it (decided-before-notification) — WT2015 ch.4",
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
         "DecisionCommunicated to national-panel, 14 calendar days",
     ):

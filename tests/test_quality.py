@@ -29,7 +29,7 @@ from projections.quality import (
 )
 from projections.when import LONDON, parse_on
 from tests.conftest import CliResult, FixedClock, scenario_lines
-from tests.test_clocks import ok, record
+from tests.test_clocks import ok, record, record_as_it_happened
 
 CASE = "RR-2026-004"
 Cli = Callable[..., CliResult]
@@ -170,7 +170,7 @@ def test_q5_late_with_and_without_an_approved_delay(
     }
     justified = insert_before(variant("Q5-JUST", late), "DecisionMade", delay)
     record(store_url, clock, late)
-    record(store_url, clock, justified)
+    record_as_it_happened(store_url, justified)
     yes = answers(cli, store_url, "Q5-JUST", "--on", "2026-09-01")
     assert yes[5]["answer"] == "yes"
     assert "strategy meeting" in yes[5]["explanation"]

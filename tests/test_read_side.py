@@ -84,7 +84,7 @@ def decision(
         "case": case,
         "occurred_at": occurred_at,
         "outcome": outcome,
-        "decided_by": ["Northshire County Council"],
+        "decided_by": ["Northshire County Council", "Northshire ICB", "Northshire Police"],
         "criteria": {k: {"finding": v, "reason": f"{k} {v}"} for k, v in found.items()},
         "rationale": rationale,
     }

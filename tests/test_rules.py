@@ -160,7 +160,13 @@ def test_describe() -> None:
     )
     assert describe(rule_pack("wt2015").clock("scr_decision")) == (
         "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
-        "1 calendar month (normally), lateness justifiable by DecisionDelayed — WT2015 ch.4"
+        "1 calendar month (normally), lateness justifiable by DecisionDelayed, met at its "
+        "start if a DecisionMade came before it (decided-before-notification) — WT2015 ch.4"
+    )
+    assert describe(rule_pack("wt2023").clock("review_completion")) == (
+        "review_completion: from the first DecisionMade with outcome review to the first "
+        "ReportPublished, 6 calendar months, withdrawn by a later DecisionMade with outcome "
+        "no-review — WT2018/2023"
     )
     assert describe(rule_pack("wt2015").clock("no_scr_explanation")).startswith(
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
