@@ -48,6 +48,8 @@ from ledger.canonical import canonical_json
 from ledger.catalogue import (
     CASE_REF_PATTERN,
     CRITERIA,
+    EARLIEST_DATE,
+    LATEST_DATE,
     CommunicatedTo,
     NotifyRecipient,
     Outcome,
@@ -1053,13 +1055,17 @@ class _Row:
             except ValueError:
                 continue
             if moment.year >= 1900:  # "03/10/16" read by %Y is the year 16: try on
-                return _moment_text(moment, day_only)
+                return self._plausible(name, moment, repr(text), day_only)
         examples = ", ".join(f"{f} (e.g. {_format_example(f)})" for f in formats)
         raise self.problem(name, f"{text!r} is not a date in the tracker's formats: {examples}")
 
     def _plausible(self, name: str, moment: datetime, shown: str, day_only: bool) -> str:
-        if moment.year < 1900:
-            raise self.problem(name, f"{shown} is not a plausible date")
+        if not EARLIEST_DATE <= moment.date() <= LATEST_DATE:
+            raise self.problem(
+                name,
+                f"{shown} is not a plausible date (the ledger works with "
+                f"{EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})",
+            )
         return _moment_text(moment, day_only)
 
     def _list(self, name: str, source: str, cell: Cell, spec: FieldSpec) -> list[str]:
