@@ -216,7 +216,7 @@ def check_correction(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"][1:]]
-        message = first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
         pattern = (first.get("ctx") or {}).get("pattern")
         if pattern in (TEXT_PATTERN, NAME_PATTERN) and isinstance(first["input"], str):
             message = text_problem(first["input"], name=pattern == NAME_PATTERN)
