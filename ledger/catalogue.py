@@ -208,13 +208,9 @@ def check_moment(moment: datetime) -> datetime:
 
 # --- field types ------------------------------------------------------------------
 
-Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)
-]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
 """Free text that must say something: not blank, no control characters, capped."""
-Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)
-]
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)]
 """A name or short label on one line: not blank, no control characters, capped."""
 CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN)]
 EventRef = Annotated[str, StringConstraints(pattern=EVENT_REF_PATTERN)]

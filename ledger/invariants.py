@@ -58,8 +58,8 @@ def check_entry(
                 f"case {event.case} already exists; CaseReferred opens a case exactly once",
                 field="case",
             )
-        check_occurred_at(occurred_at, event.incident_date.isoformat(), now)
         check_referral_dates(event, now)
+        check_occurred_at(occurred_at, event.incident_date.isoformat(), now)
         return
     if case is None:
         raise InputError(
