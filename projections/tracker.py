@@ -1093,7 +1093,9 @@ class _Row:
             return _moment_text(cell, False)
         if isinstance(cell, date):
             return cell.isoformat()
-        return str(cell).strip()
+        # a cell's line breaks may be Windows ones (CSV, or Excel's _x000D_): the record
+        # takes newlines only, carriage returns being control characters
+        return str(cell).replace("\r\n", "\n").replace("\r", "\n").strip()
 
     def _choice(self, name: str, source: str, text: str, mapped: object, spec: FieldSpec) -> str:
         vocab = FIELDS[name].vocab

@@ -672,3 +672,35 @@ def test_hostile_lines_are_refused_cleanly_and_change_nothing(scenario_store: st
         assert led.count_events() == before
 
     attempt()
+
+
+# --- what reaches the terminal -----------------------------------------------------------
+
+
+def test_no_message_sends_a_control_character_raw(scenario_store: str, cli: Cli) -> None:
+    result = cli(["--store", scenario_store, "status", "X\x1b[2J\u202e"])
+    refused(result, "X\\u001b[2J\\u202e")
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+
+
+def test_an_argument_that_is_not_utf8_exits_2(scenario_store: str, cli: Cli) -> None:
+    result = cli(["--store", scenario_store, "status", "X\udc9b"])  # the byte 0x9b
+    refused(result, "argument 4", "is not valid UTF-8")
+
+
+def test_a_tracker_cell_with_windows_line_breaks_imports(
+    store_url: str, cli: Cli, tmp_path: Path
+) -> None:
+    import csv
+    import io
+
+    with (EXAMPLES / "tracker-sample.csv").open(newline="", encoding="utf-8") as handle:
+        grid = list(csv.reader(handle))
+    summary = grid[0].index("Summary")
+    grid[1][summary] = "First line.\r\nSecond line."
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(grid)
+    path = tmp_path / "tracker.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    result = _import(cli, store_url, path)
+    assert result.exit_code == 0, result.stderr
