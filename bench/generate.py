@@ -36,6 +36,8 @@ from typing import Any
 
 import orjson
 
+from ledger.catalogue import REGIME_IN_FORCE
+
 FIRST_AWARE = date(2015, 1, 5)
 LAST_AWARE = date(2026, 4, 30)
 HORIZON = date(2026, 10, 30)
@@ -144,6 +146,13 @@ class LedgerSpec:
     seed: int
     events: int
     cases: tuple[CaseSpec, ...]
+
+
+def in_force(regime: str, incident: date, aware: date) -> bool:
+    """Whether the regime was in force on the incident or the aware date, as the ledger
+    checks it (``ledger.catalogue.REGIME_IN_FORCE``); otherwise the case is transitional."""
+    start, end = REGIME_IN_FORCE[regime]
+    return any(start <= d and (end is None or d <= end) for d in (incident, aware))
 
 
 def regime_for(aware: date, rng: random.Random) -> str:
@@ -482,6 +491,8 @@ class _CaseWriter:
                 "summary": f"Child aged {age}: {self.harm.replace('-', ' ')}; "
                 f"concerns about {self.theme}.",
             }
+            if not in_force(spec.regime, self.incident, spec.aware):
+                body["transitional"] = True  # begun under the old regime in a transition
             if r.random() < 0.15:
                 body["incident_area"] = r.choice(AREAS)
             if self.others:

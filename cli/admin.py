@@ -138,7 +138,10 @@ def keys_new(
     it the store cannot be read."""
     if out_file.exists():
         raise UsageError(f"{out_file} exists; choose a new file for the key", field="--out")
-    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
     out.print(f"wrote a new key to {out_file}; set CASELEDGER_KEY_FILE={out_file}")
@@ -151,7 +154,10 @@ def keys_signing(
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
     from projections.checkpoint import new_signing_key
 
-    public = new_signing_key(out_file)
+    try:
+        public = new_signing_key(out_file)
+    except OSError as exc:
+        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
     out.print(f"wrote a signing key to {out_file}\npublic key: {public}")
 
 

@@ -8,6 +8,7 @@ error and the exit code of ``cli.md``, never a traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,15 +105,38 @@ def fail_usage(reason: str, field: str | None = None) -> None:
     raise UsageError(reason, field=field)
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text with every control or bidirectional character written as an escape
+    (``\\x1b``), so a message quoting what a user gave cannot drive the terminal."""
+    return _UNSAFE.sub(lambda m: "\\" + f"u{ord(m.group()):04x}", text)
+
+
+def _undecodable(argv: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (the shell passed raw bytes), if any."""
+    for number, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {number} ({terminal_safe(ascii(arg))}) is not valid UTF-8 text"
+    return None
+
+
 def run(argv: list[str] | None = None) -> None:
     """The console entry point: map the ledger's errors to ``cli.md``'s exit codes.
 
-    Usage errors found by typer already exit 2 with typer's own message.
+    Usage errors found by typer already exit 2 with typer's own message.  Arguments that
+    are not UTF-8 are refused first, and no message sends a control character raw.
     """
     try:
+        undecodable = _undecodable(sys.argv[1:] if argv is None else argv)
+        if undecodable is not None:
+            raise UsageError(undecodable)
         app(args=argv, prog_name="caseledger")
     except LedgerError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(terminal_safe(str(exc)))}")
         raise SystemExit(exc.exit_code) from None
     except BrokenPipeError:
         raise SystemExit(0) from None

@@ -20,7 +20,7 @@ import orjson
 import typer
 from pydantic import BaseModel
 
-from ledger.catalogue import FACTORS, MODELS_BY_TYPE, Envelope
+from ledger.catalogue import FACTORS, MAX_LINE_BYTES, MODELS_BY_TYPE, Envelope
 from ledger.errors import InputError
 
 from .common import app, ledger
@@ -172,11 +172,25 @@ def _parse_bool(value: str, field: str) -> bool | None:
 
 
 def _load_json_file(spec: str, field: str) -> Any:
+    """The JSON of an ``@file`` option value, read up to the size of one input line
+    (so ``@/dev/zero`` cannot make the command read for ever)."""
     path = Path(spec[1:])
     try:
-        return orjson.loads(path.read_bytes())
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LINE_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist", field=field) from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not a JSON file", field=field) from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror or exc})", field=field) from None
+    if len(data) > MAX_LINE_BYTES:
+        raise InputError(
+            f"{path} is larger than {MAX_LINE_BYTES} bytes, the most one entry may hold",
+            field=field,
+        )
+    try:
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path} is not valid JSON ({exc})", field=field) from None
 

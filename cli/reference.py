@@ -16,7 +16,16 @@ from typing import Any
 
 import typer.main
 
-from ledger.catalogue import EVENT_TYPES, input_schema
+from ledger.catalogue import (
+    EARLIEST_DATE,
+    EVENT_TYPES,
+    LATEST_DATE,
+    MAX_LINE_BYTES,
+    MAX_PERSONAL_VALUE_CHARS,
+    NAME_PATTERN,
+    TEXT_PATTERN,
+    input_schema,
+)
 
 from .main import app, run
 
@@ -50,9 +59,24 @@ def _type_text(spec: dict[str, Any], defs: dict[str, Any]) -> str:
         return "object"
     if kind == "string" and spec.get("format"):
         return spec["format"]
+    if kind == "string" and spec.get("pattern") in (TEXT_PATTERN, NAME_PATTERN):
+        lines = "text" if spec["pattern"] == TEXT_PATTERN else "one line"
+        return (
+            f"{lines}, not blank, no control characters, at most {spec.get('maxLength')} characters"
+        )
     if kind == "string" and spec.get("pattern"):
         return f"string matching `{spec['pattern']}`"
     return str(kind or "any")
+
+
+def _limits(spec: dict[str, Any]) -> str:
+    """The list and object bounds of a field (``maxItems``, ``maxProperties``)."""
+    for option in spec.get("anyOf", [spec]):
+        if "maxItems" in option:
+            return f" (at most {option['maxItems']} items)"
+        if "maxProperties" in option:
+            return f" (at most {option['maxProperties']} fields)"
+    return ""
 
 
 def events_page() -> str:
@@ -64,6 +88,12 @@ def events_page() -> str:
         "Every input line of `caseledger record` is one of these objects "
         "(`caseledger schema` prints the full JSON Schema). Unknown fields are "
         "rejected, and so are the fields the ledger assigns itself.\n",
+        f"A line holds at most {MAX_LINE_BYTES} bytes and never repeats a key in one "
+        "object. Text is refused when blank (empty or only white space) or when it holds "
+        "a control character (C0 but tab and newline in text, none in a one-line name; "
+        "DEL; C1) or a bidirectional embedding, override or isolate (U+202A to U+202E, "
+        f"U+2066 to U+2069). Dates run from {EARLIEST_DATE} to {LATEST_DATE}. Each "
+        f"`personal` value is at most {MAX_PERSONAL_VALUE_CHARS} characters as JSON.\n",
     ]
     for name in EVENT_TYPES:
         model = defs[name]
@@ -73,7 +103,7 @@ def events_page() -> str:
             lines.append(model["description"].strip() + "\n")
         lines.append("| field | type | required |\n|---|---|---|")
         for field, spec in model["properties"].items():
-            text = _type_text(spec, defs).replace("\n", " ")
+            text = (_type_text(spec, defs) + _limits(spec)).replace("\n", " ")
             lines.append(f"| `{field}` | {text} | {'yes' if field in required else ''} |")
         lines.append("")
     for name in ("Finding", "Factors", "Source"):
@@ -82,7 +112,8 @@ def events_page() -> str:
         lines.append("| field | type | required |\n|---|---|---|")
         for field, spec in model["properties"].items():
             required = field in model.get("required", [])
-            lines.append(f"| `{field}` | {_type_text(spec, defs)} | {'yes' if required else ''} |")
+            text = _type_text(spec, defs) + _limits(spec)
+            lines.append(f"| `{field}` | {text} | {'yes' if required else ''} |")
         lines.append("")
     return "\n".join(lines)
 

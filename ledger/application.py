@@ -41,11 +41,16 @@ from .case import Case, CaseSnapshot, case_id
 from .catalogue import (
     ASSIGNED_FIELDS,
     LONDON,
+    MAX_LINE_BYTES,
+    MAX_NESTING,
     MODELS_BY_TYPE,
+    NAME_PATTERN,
     ROLES,
+    TEXT_PATTERN,
     Envelope,
     InputLine,
     normalise_occurred_at,
+    text_problem,
 )
 from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
 from .invariants import check_entry
@@ -1166,13 +1171,25 @@ def _new_request_id(case: Case | None, seq: int) -> str:
 
 
 def parse_line(text: bytes) -> Envelope:
-    """Validate one JSON line against the catalogue; raise :class:`InputError` if bad."""
+    """Validate one JSON line against the catalogue; raise :class:`InputError` if bad.
+
+    A line is refused before it is parsed when it is longer than
+    :data:`~ledger.catalogue.MAX_LINE_BYTES`, and after when an object in it repeats a
+    key (JSON parsers keep the last silently, so what was written and what is recorded
+    would differ).
+    """
+    if len(text) > MAX_LINE_BYTES:
+        raise InputError(
+            f"the line is {len(text)} bytes; a line holds at most {MAX_LINE_BYTES} bytes "
+            f"({MAX_LINE_BYTES // 1_048_576} MiB)"
+        )
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise InputError("each line must be one JSON object (an event)")
+    _refuse_duplicate_keys(text, data)
     for name in ASSIGNED_FIELDS:
         if name in data:
             raise InputError(f"{name} is assigned by the ledger and cannot be given", field=name)
@@ -1181,13 +1198,90 @@ def parse_line(text: bytes) -> Envelope:
         raise InputError("every event needs a type", field="type")
     if not isinstance(kind, str) or kind not in MODELS_BY_TYPE:
         raise InputError(
-            f"{kind!r} is not an event type; the types are {', '.join(MODELS_BY_TYPE)}",
+            f"{_shown(kind)} is not an event type; the types are {', '.join(MODELS_BY_TYPE)}",
             field="type",
         )
     try:
         return InputLine.validate_json(text)
     except ValidationError as exc:
         raise describe_validation(exc, kind) from None
+
+
+class _Members(dict[str, Any]):
+    """A parsed JSON object that remembers the keys it was given more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _members(pairs: list[tuple[str, Any]]) -> _Members:
+    obj = _Members(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated: list[str] = []
+        for key, _ in pairs:
+            if key in seen:
+                repeated.append(key)
+            seen.add(key)
+        obj.repeated = tuple(repeated)
+    return obj
+
+
+def _refuse_duplicate_keys(text: bytes, data: dict[str, Any]) -> None:
+    """Refuse a line in which any object, at any depth, repeats a key.
+
+    Re-encoding what was parsed can only shorten a line (orjson writes no white space
+    and the shortest escapes), and a repeated key is dropped from what was parsed; so a
+    line that re-encodes to its own length has no repeated key, which is the case for
+    every line a program writes compactly.  (Fractional numbers, which can re-encode
+    longer, are refused anyway.)  Only the other lines are parsed again, keeping every
+    key, to find the repeated one and where it is.
+    """
+    try:
+        if len(orjson.dumps(data)) >= len(text.strip()):
+            return
+    except TypeError:
+        raise InputError(
+            f"objects and lists nest more than {MAX_NESTING} levels deep in this line"
+        ) from None
+    import json  # the standard parser, for its hook that sees every key
+
+    try:
+        pairs = json.loads(text, object_pairs_hook=_members)
+    except (ValueError, RecursionError):
+        return  # orjson accepted it; anything the standard parser refuses has no pairs
+    found = _first_repeated(pairs, "")
+    if found is not None:
+        path, key = found
+        raise InputError(
+            f"the key {_shown(key)} is given more than once in one object; "
+            "each field may appear only once",
+            field=path or None,
+        )
+
+
+def _first_repeated(value: Any, path: str) -> tuple[str, str] | None:
+    """The path of the first repeated key inside a value parsed by :func:`_members`."""
+    if isinstance(value, _Members):
+        if value.repeated:
+            key = value.repeated[0]
+            return (f"{path}.{key}" if path else key), key
+        for key, item in value.items():
+            found = _first_repeated(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_repeated(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A value quoted for a message: escaped (no control character reaches a terminal)
+    and shortened."""
+    shown = repr(value)
+    return shown if len(shown) < 60 else shown[:57] + "...'"
 
 
 def describe_validation(exc: ValidationError, kind: str) -> InputError:
@@ -1199,19 +1293,42 @@ def describe_validation(exc: ValidationError, kind: str) -> InputError:
     field = ".".join(loc) or None
     kind_article = f"an {kind}" if kind[0] in "AEIOU" else f"a {kind}"
     error_type = error["type"]
+    given = error.get("input")
+    context = error.get("ctx") or {}
     if error_type == "missing":
         reason = f"is required for {kind_article} entry"
     elif error_type == "extra_forbidden":
         reason = f"is not a field of {kind_article} entry"
+    elif error_type == "string_pattern_mismatch" and context.get("pattern") in (
+        TEXT_PATTERN,
+        NAME_PATTERN,
+    ):
+        assert isinstance(given, str)
+        return InputError(
+            text_problem(given, name=context.get("pattern") == NAME_PATTERN), field=field
+        )
+    elif error_type == "string_too_long":
+        size = len(given) if isinstance(given, str) else "too many"
+        return InputError(
+            f"is {size} characters long; it may hold at most "
+            f"{context.get('max_length')} characters",
+            field=field,
+        )
+    elif error_type == "too_long":
+        return InputError(
+            f"holds {context.get('actual_length')} items; it may hold at most "
+            f"{context.get('max_length')}",
+            field=field,
+        )
     else:
         message = error["msg"].replace("Input should be", "must be")
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         if ": " in message and field is None and message.split(":", 1)[0].isidentifier():
             field, message = message.split(": ", 1)
+        elif ": " in message and field is not None and message.startswith(field + "."):
+            field, message = message.split(": ", 1)  # e.g. personal.name: ...
         reason = message
-        given = error.get("input")
         if error_type not in ("model_type",) and isinstance(given, (str, int, bool)):
-            shown = repr(given) if len(repr(given)) < 60 else repr(given)[:57] + "...'"
-            reason = f"{reason} (given {shown})"
+            reason = f"{reason} (given {_shown(given)})"
     return InputError(reason, field=field)

@@ -9,11 +9,14 @@ backward references, dates against ``incident_date``) live in :mod:`ledger.invar
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -99,13 +102,120 @@ CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
 EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
+# --- limits -----------------------------------------------------------------------
+# Every bound on what one input line may hold lives here, so that the validators, the
+# JSON Schema (``caseledger schema``, ``docs/reference/events.md``) and the messages
+# agree.  They are generous for real records and small enough that no line can make a
+# command slow or exhaust memory.
+
+MAX_LINE_BYTES = 1_048_576
+"""One input line of ``caseledger record``: 1 MiB of UTF-8."""
+MAX_NESTING = 254
+"""How deeply objects and lists may nest in one line (the JSON encoder's own limit)."""
+MAX_TEXT_CHARS = 20_000
+"""Each free-text field (rationale, summary, reason, note, ...)."""
+MAX_NAME_CHARS = 200
+"""Each name or short label (agency, area, subject, decided_by, ...)."""
+MAX_LIST_ITEMS = 100
+"""Each list of names, recipients or sources (attendees, decided_by, to, sources, ...)."""
+MAX_RELIED_ON = 1_000
+"""The entries one decision may cite in ``relied_on`` (a case holds a few hundred)."""
+MAX_CHANGES = 50
+"""The fields one ``EntryCorrected`` may change."""
+MAX_PERSONAL_FIELDS = 20
+"""The fields of one case's ``personal`` object."""
+MAX_PERSONAL_VALUE_CHARS = 1_000
+"""Each personal value, as its canonical JSON (a name, a date of birth, an address)."""
+EARLIEST_DATE = date(1900, 1, 1)
+"""The earliest date any date field, ``occurred_at`` or query time may name."""
+LATEST_DATE = date(2199, 12, 31)
+"""The latest such date: the bank-holiday calendars are built year by year up to it."""
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""No time zone is further than this from UTC (Kiribati, +14:00)."""
+
+#: When each regime was in force, by incident date (``shared/domain.md``, "Regimes"):
+#: ``wt2015`` stands for the Serious Case Review regime of the LSCB Regulations 2006
+#: reg 5 (in force 1 April 2006) until the end of the 2018-19 transition (29 September
+#: 2019); ``wt2018`` from 29 June 2018 until Working Together 2023 was in force
+#: everywhere (by December 2024); ``wt2023`` from its publication, 15 December 2023.
+#: A case referred under a regime outside its window must say ``transitional: true``.
+REGIME_IN_FORCE: dict[str, tuple[date, date | None]] = {
+    "wt2015": (date(2006, 4, 1), date(2019, 9, 29)),
+    "wt2018": (date(2018, 6, 29), date(2024, 12, 31)),
+    "wt2023": (date(2023, 12, 15), None),
+}
+
+#: Characters refused in every text field: C0 controls but tab and newline (C0 is
+#: refused entirely in names), DEL, C1 controls, and the bidirectional embeddings,
+#: overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make text display
+#: other than it reads.  Written as a regular expression class that both pydantic's
+#: engine and JSON Schema's (ECMA-262) understand.
+_FORBIDDEN_IN_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_FORBIDDEN_IN_NAME = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+TEXT_PATTERN = f"^[^{_FORBIDDEN_IN_TEXT}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDEN_IN_TEXT}]*$"
+"""Free text: not blank (some character other than white space), no control characters."""
+NAME_PATTERN = f"^[^{_FORBIDDEN_IN_NAME}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDEN_IN_NAME}]*$"
+"""A name: one line, not blank, no control characters."""
+_FORBIDDEN_TEXT_CHAR = re.compile(f"[{_FORBIDDEN_IN_TEXT}]")
+_FORBIDDEN_NAME_CHAR = re.compile(f"[{_FORBIDDEN_IN_NAME}]")
+
+
+def text_problem(value: str, *, name: bool = False) -> str:
+    """Why a string breaks :data:`TEXT_PATTERN` (or :data:`NAME_PATTERN`), in words.
+
+    Used to turn a pattern mismatch into a message that says what is wrong without
+    echoing the offending character.
+    """
+    found = (_FORBIDDEN_NAME_CHAR if name else _FORBIDDEN_TEXT_CHAR).search(value)
+    if found is not None:
+        allowed = "" if name else " (tab and newline are allowed)"
+        return (
+            f"holds the control or bidirectional character U+{ord(found.group()):04X} "
+            f"at position {found.start() + 1}; text may not hold control characters"
+            f"{allowed}"
+        )
+    if not value.strip():
+        return "must not be blank (empty or only white space)"
+    return "is not valid text"
+
+
+def _check_date(value: date) -> date:
+    """A date inside the range the ledger works with."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(
+            f"{value.isoformat()} is outside the dates the ledger works with "
+            f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})"
+        )
+    return value
+
+
+def check_moment(moment: datetime) -> datetime:
+    """An instant inside the ledger's dates, with a real UTC offset; raises ValueError.
+
+    Shared by ``occurred_at`` and every time option of the CLI, so that no extreme year
+    or offset reaches date arithmetic (where it would overflow).
+    """
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        minutes = int(offset.total_seconds()) // 60
+        shown = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        raise ValueError(
+            f"the offset {shown} is not a real time zone's (offsets run from -12:00 to +14:00)"
+        )
+    _check_date(moment.date())
+    return moment
+
+
 # --- field types ------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-"""Free text that must say something (blank is not allowed)."""
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
+"""Free text that must say something: not blank, no control characters, capped."""
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)]
+"""A name or short label on one line: not blank, no control characters, capped."""
 CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN)]
 EventRef = Annotated[str, StringConstraints(pattern=EVENT_REF_PATTERN)]
+LedgerDate = Annotated[date, AfterValidator(_check_date)]
+"""A calendar date between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
 
 
 def normalise_occurred_at(value: Any) -> Any:
@@ -118,7 +228,11 @@ def normalise_occurred_at(value: Any) -> Any:
         return value
     text = value.strip()
     if _DATE_ONLY.match(text):
-        return date.fromisoformat(text).isoformat()
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text} is not a real date") from None
+        return _check_date(day).isoformat()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -128,7 +242,7 @@ def normalise_occurred_at(value: Any) -> Any:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LONDON)
-    return moment.isoformat()
+    return check_moment(moment).isoformat()
 
 
 OccurredAt = Annotated[
@@ -175,6 +289,36 @@ def _reject_floats(value: Any, where: str = "value") -> Any:
     return value
 
 
+def check_personal_value(key: str, value: Any) -> None:
+    """A personal value is capped in size and holds no control characters.
+
+    Personal values never enter the hashed body, but they are shown in exports with
+    personal data and to the people who may read them, so text rules apply to them too.
+    """
+    size = len(orjson.dumps(value))
+    if size > MAX_PERSONAL_VALUE_CHARS:
+        raise ValueError(
+            f"personal.{key}: the value is {size} characters as JSON; each personal value "
+            f"is at most {MAX_PERSONAL_VALUE_CHARS}"
+        )
+    for text in _strings(value):
+        if _FORBIDDEN_TEXT_CHAR.search(text):
+            raise ValueError(f"personal.{key}: {text_problem(text)}")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
 class Strict(BaseModel):
     """Base for every catalogue object: frozen, unknown fields rejected, no coercion."""
 
@@ -219,7 +363,7 @@ class Envelope(Strict):
 
     case: CaseRef
     occurred_at: OccurredAt | None = None
-    sources: list[Source] | None = None
+    sources: Annotated[list[Source], Field(max_length=MAX_LIST_ITEMS)] | None = None
     note: Text | None = None
 
 
@@ -232,23 +376,33 @@ class CaseReferred(Envelope):
     type: Literal["CaseReferred"]
     regime: Regime
     subject: Name
-    incident_date: date
-    aware_date: date
+    incident_date: LedgerDate
+    aware_date: LedgerDate
     harm: Literal["death", "serious-harm", "other"]
     abuse_or_neglect: Literal["known", "suspected", "not-suspected"]
     looked_after: bool = False
     home_area: Name
     incident_area: Name | None = None
-    other_areas: list[Name] | None = None
+    other_areas: Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)] | None = None
     referrer: Name
     route: Literal["statutory", "discretionary"]
     summary: Text
-    personal: dict[PersonalKey, Any] | None = None
+    personal: Annotated[dict[PersonalKey, Any], Field(max_length=MAX_PERSONAL_FIELDS)] | None = None
+    transitional: bool | None = Field(
+        default=None,
+        description="true when the case is handled under a regime that was not in force "
+        "on its incident date or aware date (a case begun before its area's transition)",
+    )
 
     @field_validator("personal")
     @classmethod
-    def _personal_whole_numbers(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return _reject_floats(value, "personal") if value is not None else None
+    def _personal_values(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        _reject_floats(value, "personal")
+        for key, item in value.items():
+            check_personal_value(key, item)
+        return value
 
     @model_validator(mode="after")
     def _aware_not_before_incident(self) -> CaseReferred:
@@ -266,7 +420,7 @@ class IncidentNotified(Envelope):
     """The serious incident notification to the national bodies."""
 
     type: Literal["IncidentNotified"]
-    recipients: Annotated[list[NotifyRecipient], Field(min_length=1)]
+    recipients: Annotated[list[NotifyRecipient], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     reference: Name | None = None
 
 
@@ -276,7 +430,7 @@ class InformationRequested(Envelope):
     type: Literal["InformationRequested"]
     agency: Name
     asked_for: Literal["minimum-data", "chronology", "summary", "records", "other"]
-    due: date | None = None
+    due: LedgerDate | None = None
     request_id: Name | None = None
 
 
@@ -338,7 +492,7 @@ class DiscussionHeld(Envelope):
 
     type: Literal["DiscussionHeld"]
     forum: Literal["scr-subgroup", "rapid-review-meeting", "board", "other"]
-    attendees: Annotated[list[Name], Field(min_length=1)]
+    attendees: Annotated[list[Name], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     summary: Text
 
 
@@ -384,7 +538,7 @@ class DecisionDelayed(Envelope):
 
     type: Literal["DecisionDelayed"]
     reason: Text
-    expected_by: date
+    expected_by: LedgerDate
     approved_by: Name
 
 
@@ -393,12 +547,12 @@ class DecisionMade(Envelope):
 
     type: Literal["DecisionMade"]
     outcome: Outcome
-    decided_by: Annotated[list[Name], Field(min_length=1)]
+    decided_by: Annotated[list[Name], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     criteria: dict[CriterionName, Finding]
     rationale: Text
     factors: Factors | None = None
     nature: Text | None = None
-    relied_on: list[EventRef] | None = None
+    relied_on: Annotated[list[EventRef], Field(max_length=MAX_RELIED_ON)] | None = None
 
     @model_validator(mode="after")
     def _nature_for_reviews(self) -> DecisionMade:
@@ -414,7 +568,7 @@ class DecisionCommunicated(Envelope):
     """The decision sent to the national bodies, the family or the agencies."""
 
     type: Literal["DecisionCommunicated"]
-    to: Annotated[list[CommunicatedTo], Field(min_length=1)]
+    to: Annotated[list[CommunicatedTo], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     reference: Name | None = None
 
 
@@ -470,7 +624,7 @@ class EntryCorrected(Envelope):
 
     type: Literal["EntryCorrected"]
     corrects: EventRef
-    changes: Annotated[dict[str, Any], Field(min_length=1)]
+    changes: Annotated[dict[str, Any], Field(min_length=1, max_length=MAX_CHANGES)]
     reason: Text
 
     @field_validator("changes")

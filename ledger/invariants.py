@@ -18,6 +18,9 @@ from .catalogue import (
     CRITERIA,
     ENVELOPE_FIELDS,
     LONDON,
+    NAME_PATTERN,
+    REGIME_IN_FORCE,
+    TEXT_PATTERN,
     CaseReferred,
     DecisionMade,
     EntryCorrected,
@@ -29,6 +32,7 @@ from .catalogue import (
     RecommendationMade,
     body_fields,
     occurred_day,
+    text_problem,
 )
 from .errors import InputError
 
@@ -54,6 +58,7 @@ def check_entry(
                 f"case {event.case} already exists; CaseReferred opens a case exactly once",
                 field="case",
             )
+        check_referral_dates(event, now)
         check_occurred_at(occurred_at, event.incident_date.isoformat(), now)
         return
     if case is None:
@@ -102,6 +107,38 @@ def check_occurred_at(occurred_at: str, incident_date: str, now: datetime) -> No
         raise InputError(
             f"{occurred_at} is before the case's incident_date {incident_date}",
             field="occurred_at",
+        )
+
+
+def check_referral_dates(referral: CaseReferred, now: datetime, prefix: str = "") -> None:
+    """A referral's dates can have happened, under a regime that applied to them.
+
+    ``incident_date`` and ``aware_date`` are not after today (the ledger's clock, in
+    Europe/London); the regime was in force on the incident date or on the aware date
+    (``REGIME_IN_FORCE``), unless the referral says it is a transitional case.
+    """
+    today = now.astimezone(LONDON).date()
+    for name in ("incident_date", "aware_date"):
+        day: date = getattr(referral, name)
+        if day > today:
+            raise InputError(
+                f"{day.isoformat()} is in the future (today is {today.isoformat()})",
+                field=prefix + name,
+            )
+    if referral.transitional:
+        return
+    start, end = REGIME_IN_FORCE[referral.regime]
+    if not any(
+        start <= day and (end is None or day <= end)
+        for day in (referral.incident_date, referral.aware_date)
+    ):
+        window = f"from {start.isoformat()}" + (f" to {end.isoformat()}" if end else "")
+        raise InputError(
+            f"{referral.regime} was not in force on the incident date "
+            f"{referral.incident_date.isoformat()} nor on the aware date "
+            f"{referral.aware_date.isoformat()} (it applies {window}); choose the regime "
+            "in force, or give transitional: true for a case begun under the earlier one",
+            field=prefix + "regime",
         )
 
 
@@ -179,8 +216,12 @@ def check_correction(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"][1:]]
+        message = first["msg"].removeprefix("Value error, ")
+        pattern = (first.get("ctx") or {}).get("pattern")
+        if pattern in (TEXT_PATTERN, NAME_PATTERN) and isinstance(first["input"], str):
+            message = text_problem(first["input"], name=pattern == NAME_PATTERN)
         raise InputError(
-            f"the corrected {target_type} would be invalid: {first['msg']}",
+            f"the corrected {target_type} would be invalid: {message}",
             field="changes." + ".".join(loc) if loc else "changes",
         ) from None
     if "occurred_at" in event.changes and corrected.occurred_at is not None:
@@ -191,6 +232,8 @@ def check_correction(
             check_occurred_at(corrected.occurred_at, incident, now)
         except InputError as exc:
             raise InputError(exc.reason, field="changes.occurred_at") from None
+    if isinstance(corrected, CaseReferred):
+        check_referral_dates(corrected, now, prefix="changes.")
     if isinstance(corrected, DecisionMade):
         try:
             check_criteria(case.regime, corrected.criteria, exact=True)

@@ -17,10 +17,11 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from .catalogue import EVENT_TYPES, ROLES, Envelope
+from .catalogue import CRITERIA, EVENT_TYPES, ROLES, Envelope
 from .errors import InputError, UsageError
 
 ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy")
+REGIMES = tuple(CRITERIA)
 
 #: The register entry types each administrative action appends.
 ACTION_OF_REGISTER_TYPE = {
@@ -106,6 +107,14 @@ class Policy:
             )
 
 
+def _names(spec: dict[str, object], key: str, where: str) -> frozenset[str]:
+    """A list of strings in a role's table (a bare string would be read letter by letter)."""
+    value = spec.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}.{key} must be a list of strings, not {value!r}")
+    return frozenset(value)
+
+
 def parse_policy(data: dict[str, object], origin: str) -> Policy:
     """Validate a policy document; unknown roles, types or actions are errors, and a
     policy must leave some role able to enrol users and change the policy (so no
@@ -129,36 +138,38 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
             raise ValueError(f"{origin}: {name!r} is not a role ({', '.join(ROLES)})")
         if not isinstance(spec, dict):
             raise ValueError(f"{origin}: roles.{name} must be a table")
+        where = f"{origin}: roles.{name}"
         unknown = set(spec) - {"description", "record", "regimes", "own_agency", "actions"}
         if unknown:
-            raise ValueError(f"{origin}: roles.{name}: unknown keys {sorted(unknown)}")
-        for key in ("record", "actions", "regimes"):
-            value = spec.get(key)
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
-            ):
-                raise ValueError(f"{origin}: roles.{name}.{key} must be a list of names")
-        if not isinstance(spec.get("own_agency", False), bool):
-            raise ValueError(f"{origin}: roles.{name}.own_agency must be true or false")
-        if not isinstance(spec.get("description", ""), str):
-            raise ValueError(f"{origin}: roles.{name}.description must be text")
-        record = frozenset(spec.get("record", []))
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        record = _names(spec, "record", where)
         bad = record - set(EVENT_TYPES) - {"*"}
         if bad:
-            raise ValueError(f"{origin}: roles.{name}.record: unknown types {sorted(bad)}")
-        actions = frozenset(spec.get("actions", []))
+            raise ValueError(f"{where}.record: unknown types {sorted(bad)}")
+        actions = _names(spec, "actions", where)
         if actions - set(ACTIONS):
-            raise ValueError(
-                f"{origin}: roles.{name}.actions: unknown {sorted(actions - set(ACTIONS))}"
-            )
-        regimes = spec.get("regimes")
+            raise ValueError(f"{where}.actions: unknown {sorted(actions - set(ACTIONS))}")
+        regimes = _names(spec, "regimes", where) if spec.get("regimes") is not None else None
+        if regimes is not None and regimes - set(REGIMES):
+            raise ValueError(f"{where}.regimes: unknown {sorted(regimes - set(REGIMES))}")
+        own_agency = spec.get("own_agency", False)
+        if not isinstance(own_agency, bool):
+            raise ValueError(f"{where}.own_agency must be true or false, not {own_agency!r}")
+        description = spec.get("description", "")
+        if not isinstance(description, str):
+            raise ValueError(f"{where}.description must be a string, not {description!r}")
         roles[name] = RolePolicy(
             role=name,
-            description=str(spec.get("description", "")),
+            description=description,
             record=record,
-            regimes=frozenset(regimes) if regimes is not None else None,
-            own_agency=bool(spec.get("own_agency", False)),
+            regimes=regimes,
+            own_agency=own_agency,
             actions=actions,
+        )
+    if "admin" not in roles or "users" not in roles["admin"].actions:
+        raise ValueError(
+            f"{origin}: the policy needs a [roles.admin] table whose actions include "
+            '"users" and "policy", or no one could enrol or remove users'
         )
     return Policy(roles)
 

@@ -41,7 +41,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from ledger.canonical import GENESIS_HASH, canonical_json, personal_commitments
-from ledger.catalogue import CRITERIA, LONDON, occurred_instant
+from ledger.catalogue import CRITERIA, LONDON, check_moment, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
 from .bundle_verify import BundleVerifyResult, verify_bundle
@@ -167,6 +167,10 @@ def parse_moment(text: str | datetime, *, end_of_day: bool, name: str = "time") 
         raise UsageError(
             f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time", field=name
         ) from None
+    try:
+        check_moment(moment)  # the ledger's range of dates and real offsets only
+    except ValueError as exc:
+        raise UsageError(f"{text!r}: {exc}", field=name) from None
     return TimeBound(value, moment)
 
 

@@ -32,6 +32,7 @@ import hashlib
 import io
 import re
 import tempfile
+import time as time_module
 import tomllib
 import warnings
 import zipfile
@@ -48,6 +49,8 @@ from ledger.canonical import canonical_json
 from ledger.catalogue import (
     CASE_REF_PATTERN,
     CRITERIA,
+    EARLIEST_DATE,
+    LATEST_DATE,
     CommunicatedTo,
     NotifyRecipient,
     Outcome,
@@ -78,6 +81,24 @@ __all__ = [
     "record_plan",
     "row_hash",
 ]
+
+#: Bounds on a workbook, checked before and while openpyxl reads it, so that a crafted
+#: file (a zip bomb, a sheet declaring a million rows) is refused in moments instead of
+#: filling memory.  A real tracker holds a few thousand rows of a few dozen columns.
+MAX_XLSX_UNCOMPRESSED: Final = 256 * 1_048_576
+"""The workbook's members together, uncompressed (as the zip declares them)."""
+MAX_XLSX_MEMBERS: Final = 1_000
+"""The files inside the workbook."""
+MAX_XLSX_RATIO: Final = 200
+"""How many times a large member (over 1 MiB) may expand (spreadsheet XML: 5 to 50)."""
+MAX_TRACKER_ROWS: Final = 100_000
+"""Rows of a tracker (CSV or sheet)."""
+MAX_TRACKER_COLUMNS: Final = 1_000
+"""Columns of a tracker sheet."""
+MAX_TRACKER_CELLS: Final = 5_000_000
+"""Cells read from a sheet, empty ones included (openpyxl fills gaps with them)."""
+MAX_XLSX_SECONDS: Final = 120.0
+"""Time spent reading one sheet."""
 
 SOURCE_TITLE: Final = "tracker row"
 """The ``title`` of the source every imported entry carries."""
@@ -694,6 +715,10 @@ def _rows(name: str, grid: Iterable[Sequence[Cell]], header_row: int) -> Tracker
     header: list[str] | None = None
     rows: list[TrackerRow] = []
     for number, cells in enumerate(grid, start=1):
+        if number > MAX_TRACKER_ROWS + header_row:
+            raise InputError(
+                f"{name} holds more than {MAX_TRACKER_ROWS} rows; split it", field="FILE"
+            )
         if number < header_row:
             continue
         if header is None:
@@ -774,7 +799,85 @@ def _read_xlsx(where: Path, mapping: TrackerMapping) -> Tracker:
         return _read_book(where, mapping, load_workbook)
 
 
+def check_workbook_archive(where: Path) -> None:
+    """Refuse a workbook whose zip declares too much data or too high a compression
+    ratio, before anything is decompressed (Python's zip reader never inflates a member
+    beyond its declared size, so the declared sizes bound what openpyxl can read)."""
+    try:
+        with zipfile.ZipFile(where) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(
+            f"{where.name} cannot be read as an Excel workbook: {exc}", field="FILE"
+        ) from None
+    if len(members) > MAX_XLSX_MEMBERS:
+        raise InputError(
+            f"{where.name} holds {len(members)} files; a workbook may hold at most "
+            f"{MAX_XLSX_MEMBERS}",
+            field="FILE",
+        )
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise InputError(
+            f"{where.name} would expand to {total} bytes; a workbook may expand to at most "
+            f"{MAX_XLSX_UNCOMPRESSED} bytes ({MAX_XLSX_UNCOMPRESSED // 1_048_576} MiB): "
+            "save it as CSV or split it",
+            field="FILE",
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 1_048_576 and ratio > MAX_XLSX_RATIO:
+            raise InputError(
+                f"{where.name}: {member.filename} expands {ratio:.0f} times (at most "
+                f"{MAX_XLSX_RATIO}); this is not an ordinary workbook",
+                field="FILE",
+            )
+
+
+def _bounded_grid(where: Path, sheet: Any) -> list[list[Cell]]:
+    """The sheet's rows, refused beyond the row, column, cell and time bounds."""
+    name = f"{where.name}: sheet {sheet.title!r}"
+    rows, columns = getattr(sheet, "max_row", None), getattr(sheet, "max_column", None)
+    if isinstance(rows, int) and rows > MAX_TRACKER_ROWS:
+        raise InputError(
+            f"{name} declares {rows} rows; a tracker holds at most {MAX_TRACKER_ROWS}",
+            field="FILE",
+        )
+    if isinstance(columns, int) and columns > MAX_TRACKER_COLUMNS:
+        raise InputError(
+            f"{name} declares {columns} columns; a tracker holds at most {MAX_TRACKER_COLUMNS}",
+            field="FILE",
+        )
+    grid: list[list[Cell]] = []
+    cells = 0
+    deadline = time_module.monotonic() + MAX_XLSX_SECONDS
+    for row in sheet.iter_rows(values_only=True):
+        cells += len(row)
+        if len(grid) >= MAX_TRACKER_ROWS or cells > MAX_TRACKER_CELLS:
+            raise InputError(
+                f"{name} holds more than {MAX_TRACKER_ROWS} rows or {MAX_TRACKER_CELLS} "
+                "cells (empty ones included); delete the unused rows and columns or save "
+                "it as CSV",
+                field="FILE",
+            )
+        if len(row) > MAX_TRACKER_COLUMNS:
+            if any(v is not None for v in row[MAX_TRACKER_COLUMNS:]):
+                raise InputError(
+                    f"{name} row {len(grid) + 1} has more than {MAX_TRACKER_COLUMNS} columns",
+                    field="FILE",
+                )
+            row = row[:MAX_TRACKER_COLUMNS]
+        if len(grid) % 1_000 == 0 and time_module.monotonic() > deadline:
+            raise InputError(
+                f"{name} took more than {MAX_XLSX_SECONDS:.0f} seconds to read; save it as CSV",
+                field="FILE",
+            )
+        grid.append(list(row))
+    return grid
+
+
 def _read_book(where: Path, mapping: TrackerMapping, load_workbook: Any) -> Tracker:
+    check_workbook_archive(where)
     try:
         book = load_workbook(where, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -799,7 +902,9 @@ def _read_book(where: Path, mapping: TrackerMapping, load_workbook: Any) -> Trac
         else:
             sheet = book.worksheets[0]
         try:
-            grid = [list(r) for r in sheet.iter_rows(values_only=True)]
+            grid = _bounded_grid(where, sheet)
+        except InputError:
+            raise
         except Exception as exc:  # a damaged sheet inside a readable workbook
             raise InputError(
                 f"{where.name}: sheet {sheet.title!r} cannot be read ({type(exc).__name__}: "
@@ -988,7 +1093,9 @@ class _Row:
             return _moment_text(cell, False)
         if isinstance(cell, date):
             return cell.isoformat()
-        return str(cell).strip()
+        # a cell's line breaks may be Windows ones (CSV, or Excel's _x000D_): the record
+        # takes newlines only, carriage returns being control characters
+        return str(cell).replace("\r\n", "\n").replace("\r", "\n").strip()
 
     def _choice(self, name: str, source: str, text: str, mapped: object, spec: FieldSpec) -> str:
         vocab = FIELDS[name].vocab
@@ -1053,13 +1160,17 @@ class _Row:
             except ValueError:
                 continue
             if moment.year >= 1900:  # "03/10/16" read by %Y is the year 16: try on
-                return _moment_text(moment, day_only)
+                return self._plausible(name, moment, repr(text), day_only)
         examples = ", ".join(f"{f} (e.g. {_format_example(f)})" for f in formats)
         raise self.problem(name, f"{text!r} is not a date in the tracker's formats: {examples}")
 
     def _plausible(self, name: str, moment: datetime, shown: str, day_only: bool) -> str:
-        if moment.year < 1900:
-            raise self.problem(name, f"{shown} is not a plausible date")
+        if not EARLIEST_DATE <= moment.date() <= LATEST_DATE:
+            raise self.problem(
+                name,
+                f"{shown} is not a plausible date (the ledger works with "
+                f"{EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})",
+            )
         return _moment_text(moment, day_only)
 
     def _list(self, name: str, source: str, cell: Cell, spec: FieldSpec) -> list[str]:

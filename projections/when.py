@@ -23,7 +23,7 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Final
 
-from ledger.catalogue import LONDON
+from ledger.catalogue import LONDON, check_moment
 from ledger.errors import UsageError
 
 __all__ = [
@@ -57,9 +57,10 @@ def parse_moment(text: str, option: str) -> datetime:
     value = text.strip()
     if _DATE.match(value):
         try:
-            return end_of_day(date.fromisoformat(value))
+            day = date.fromisoformat(value)
         except ValueError as exc:
             raise UsageError(f"{text!r} is not a real date ({exc})", field=option) from None
+        return _in_range(end_of_day(day), text, option)
     if _DATETIME.match(value):
         try:
             moment = datetime.fromisoformat(value)
@@ -69,13 +70,23 @@ def parse_moment(text: str, option: str) -> datetime:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=LONDON)
-        return moment
+        return _in_range(moment, text, option)
     raise UsageError(
         f"{text!r} is neither a date (YYYY-MM-DD, meaning the end of that day in "
         "Europe/London) nor an ISO 8601 date and time (e.g. 2026-03-06T14:30, "
         "2026-03-06T14:30:00.5+00:00)",
         field=option,
     )
+
+
+def _in_range(moment: datetime, text: str, option: str) -> datetime:
+    """The moment, if inside the ledger's dates with a real offset
+    (:func:`ledger.catalogue.check_moment`): year 1 or 9999, or an offset of +23:59,
+    would overflow the date arithmetic of every query."""
+    try:
+        return check_moment(moment)
+    except ValueError as exc:
+        raise UsageError(f"{text!r}: {exc}", field=option) from None
 
 
 def parse_as_of(text: str | None, now: datetime) -> datetime:

@@ -62,6 +62,8 @@ def referral(
     }
     if other_areas:
         event["other_areas"] = other_areas
+    if regime != "wt2023":  # the test dates are 2025-26: an earlier regime is transitional
+        event["transitional"] = True
     return event
 
 

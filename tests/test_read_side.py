@@ -61,6 +61,8 @@ def referral(case: str, regime: str = "wt2023", **extra: Any) -> dict[str, Any]:
         "referrer": "Northshire Police",
         "route": "statutory",
         "summary": "A test case.",
+        # the test dates are 2026: an earlier regime than wt2023 is a transitional case
+        **({"transitional": True} if regime != "wt2023" else {}),
         **extra,
     }
 
@@ -714,6 +716,8 @@ class History:
                 if self.draw(self.st.booleans()):
                     changes["regime"] = self.draw(self.st.sampled_from(("wt2018", "wt2023")))
                     state["regime"] = changes["regime"]
+                    if changes["regime"] == "wt2018":  # in 2026, only as a transitional case
+                        changes["transitional"] = True
             if not changes or self.draw(self.st.booleans()):
                 changes["occurred_at"] = (
                     self.occurred() if target_type != "CaseReferred" else "2026-01-07"

@@ -85,7 +85,13 @@ def test_partner_and_business_unit_can_decide_but_chair_only_under_wt2015(
 
 def test_chair_can_decide_a_wt2015_case(enrolled: Enrolled) -> None:
     referral = orjson.loads(scenario_lines()[0])
-    referral.update(case="SCR-2016-001", regime="wt2015")
+    referral.update(  # a 2016 case: wt2015 was in force
+        case="SCR-2016-001",
+        regime="wt2015",
+        incident_date="2016-03-01",
+        aware_date="2016-03-02",
+        occurred_at="2016-03-02",
+    )
     enrolled.led.record_lines([orjson.dumps(referral)], enrolled.led.recorder_for())
     criteria = {
         k: {"finding": "met", "reason": "r"}
