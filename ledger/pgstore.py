@@ -20,9 +20,10 @@ from eventsourcing.postgres import (
 )
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
-from .store import PersonalRow
+from .errors import StoreUnavailable
+from .store import PersonalKey, PersonalRow
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -56,6 +57,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "(seq bigint PRIMARY KEY, state bytea NOT NULL)"
             ).format(schema=schema, table=self.register_table)
         )
+        self._add_personal_keys(schema, prefix)
         self._meta = SQL("{schema}.{table}").format(schema=schema, table=self.meta_table)
         self._register = SQL("{schema}.{table}").format(schema=schema, table=self.register_table)
         self._insert_personal_many = SQL(
@@ -106,6 +108,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     [r.value for r in rows],
                     [r.salt for r in rows],
                 ),
+            )
+        keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
+        if keys:
+            curs.execute(
+                self._insert_keys_many,
+                ([k.case_ref for k in keys], [k.seq for k in keys], [k.key for k in keys]),
             )
 
     def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
@@ -180,9 +188,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT seq, state FROM {t} ORDER BY seq").format(t=self._register))
             return [(row["seq"], bytes(row["state"])) for row in curs.fetchall()]
 
-    def insert_register(self, seq: int, state: bytes, erase_case: str | None = None) -> None:
+    def insert_register(
+        self,
+        seq: int,
+        state: bytes,
+        erase_case: str | None = None,
+        readers: Sequence[str] | None = None,
+    ) -> None:
         """Append a register entry; with ``erase_case``, delete that case's personal
-        values in the same transaction.  A taken ``seq`` raises IntegrityError."""
+        values and keys in the same transaction (then vacuum them, when this user owns
+        the tables); with ``readers``, replace who may read keys (the users enrolled with
+        a role allowed ``export-personal``).  A taken ``seq`` raises IntegrityError."""
         from eventsourcing.persistence import IntegrityError
         from psycopg.errors import UniqueViolation
 
@@ -192,12 +208,130 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     SQL("INSERT INTO {t} VALUES (%s, %s)").format(t=self._register), (seq, state)
                 )
                 if erase_case is not None:
+                    for table in (self._keys, self._personal):
+                        curs.execute(
+                            SQL("DELETE FROM {t} WHERE case_ref=%s").format(t=table),
+                            (erase_case,),
+                        )
+                if readers is not None:
+                    curs.execute(SQL("DELETE FROM {t}").format(t=self._readers))
                     curs.execute(
-                        SQL("DELETE FROM {t} WHERE case_ref=%s").format(t=self._personal),
-                        (erase_case,),
+                        SQL("INSERT INTO {t} SELECT unnest(%s::text[])").format(t=self._readers),
+                        (list(readers),),
                     )
         except UniqueViolation as exc:
             raise IntegrityError(exc) from exc
+        if erase_case is not None:
+            self.vacuum_personal()
+
+    # --- personal-data keys ------------------------------------------------------
+
+    def _add_personal_keys(self, schema: Identifier, prefix: str) -> None:
+        """The key table, who may read it, and the one function that reads it.
+
+        Users get no privilege on the key table: keys are read only through
+        ``<prefix>_personal_keys_of(case)``, a SECURITY DEFINER function that refuses
+        any session user not in ``<prefix>_personal_readers``.  The ledger keeps that
+        table equal to the users the register enrols with a role the policy allows
+        ``export-personal``, in the same transaction as each enrolment or removal.
+        The key table is vacuumed by autovacuum at its first dead tuple (threshold 0),
+        so an erased key's dead tuple does not wait for 20% of the table to change.
+        """
+        keys, readers = prefix + "_personal_keys", prefix + "_personal_readers"
+        function = prefix + "_personal_keys_of"
+        for name in (keys, readers, function):
+            self.check_identifier_length(name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "case_ref text NOT NULL, seq bigint NOT NULL, key bytea NOT NULL, "
+                "PRIMARY KEY (case_ref, seq)) "
+                "WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0)"
+            ).format(schema=schema, table=Identifier(keys))
+        )
+        self.sql_create_statements.append(
+            SQL('CREATE TABLE IF NOT EXISTS {schema}.{table} ("user" text PRIMARY KEY)').format(
+                schema=schema, table=Identifier(readers)
+            )
+        )
+        # Created once, by whoever creates the store (its owner), so that later opens by
+        # users who may not replace it never try to.
+        self.sql_create_statements.append(
+            SQL(
+                "DO $do$ BEGIN IF to_regprocedure({signature}) IS NULL THEN EXECUTE $fn$"
+                " CREATE FUNCTION {schema}.{function}(p_case text)"
+                " RETURNS TABLE (seq bigint, key bytea)"
+                " LANGUAGE plpgsql STABLE SECURITY DEFINER"
+                " SET search_path = pg_catalog, pg_temp AS $body$"
+                " BEGIN"
+                "  IF NOT EXISTS (SELECT 1 FROM {schema}.{readers} r"
+                '                 WHERE r."user" = session_user) THEN'
+                "   RAISE EXCEPTION 'the database refuses % the personal-data keys: "
+                "export-personal needs a role the policy allows it, given by an admin', "
+                "session_user USING ERRCODE = 'insufficient_privilege';"
+                "  END IF;"
+                "  RETURN QUERY SELECT k.seq, k.key FROM {schema}.{keys} k"
+                "   WHERE k.case_ref = p_case ORDER BY k.seq;"
+                " END $body$ $fn$; END IF; END $do$"
+            ).format(
+                signature=Literal(f'"{self.datastore.schema}"."{function}"(text)'),
+                schema=schema,
+                function=Identifier(function),
+                readers=Identifier(readers),
+                keys=Identifier(keys),
+            )
+        )
+        self._keys_name = keys
+        self._keys = SQL("{schema}.{table}").format(schema=schema, table=Identifier(keys))
+        self._readers = SQL("{schema}.{table}").format(schema=schema, table=Identifier(readers))
+        self._keys_of = SQL("SELECT seq, key FROM {schema}.{function}(%s)").format(
+            schema=schema, function=Identifier(function)
+        )
+        self._insert_keys_many = SQL(
+            "INSERT INTO {t} SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bytea[])"
+        ).format(t=self._keys)
+
+    def select_personal_keys(self, case_ref: str) -> dict[int, bytes]:
+        """The stored keys of a case's personal values, by entry ``seq``, through the
+        database's own check of the session user; a refusal exits 4 with its reason."""
+        from eventsourcing.persistence import ProgrammingError
+        from psycopg.errors import InsufficientPrivilege
+
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._keys_of, (case_ref,), binary=True)
+                return {int(r["seq"]): bytes(r["key"]) for r in curs.fetchall()}
+        except (InsufficientPrivilege, ProgrammingError) as exc:
+            # the library wraps the driver's error; the refusal is the one to report
+            refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
+            if not isinstance(refusal, InsufficientPrivilege):
+                raise
+            raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+
+    def check_personal_reader(self) -> None:
+        """Ask the database, before anything is written, whether this session user may
+        read keys at all (the function refuses, or returns nothing for no case)."""
+        self.select_personal_keys("")
+
+    def vacuum_personal(self) -> bool:
+        """Vacuum the key and personal tables after an erasure, so the deleted tuples'
+        bytes leave the heap now, when this user owns them (else autovacuum does it at
+        its next round); whether it ran."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE')) AS own "
+                    "FROM pg_class c WHERE c.oid IN ({k}::regclass, {p}::regclass)"
+                ).format(
+                    k=Literal(f'"{self.datastore.schema}"."{self._keys_name}"'),
+                    p=Literal(f'"{self.datastore.schema}"."{self.personal_table}"'),
+                )
+            )
+            row = curs.fetchone()
+            if row is None or not row["own"]:
+                return False
+            curs.execute(SQL("VACUUM {k}, {p}").format(k=self._keys, p=self._personal))
+            return True
 
     def count_events(self) -> int:
         """How many entries the store holds."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from .catalogue import EVENT_TYPES, ROLES, Envelope
 from .errors import InputError
 
-ACTIONS = ("users", "hold", "erase-personal", "checkpoint")
+ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "export-personal")
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,7 @@ def _case_keys(url: str) -> list[bytes]:
             ).fetchall()
     else:
         with sqlite3.connect(url) as conn:
-            rows = conn.execute(
-                "SELECT key FROM personal_keys WHERE case_ref=?", (ref,)
-            ).fetchall()
+            rows = conn.execute("SELECT key FROM personal_keys WHERE case_ref=?", (ref,)).fetchall()
     keys = [bytes(r[0]) for r in rows]
     assert keys, "the case has no key"
     return keys
@@ -330,7 +328,9 @@ def test_a_backup_taken_before_the_erasure_cannot_decrypt_the_erased_case(
     with pytest.raises(LedgerError, match="no key"):
         led.personal_data(CASE)
     out = tmp_path / "bundle"
-    refused = cli(["--store", restored, "export", CASE, "--out", str(out), "--include-personal-data"])
+    refused = cli(
+        ["--store", restored, "export", CASE, "--out", str(out), "--include-personal-data"]
+    )
     assert refused.exit_code == 4, (refused.stdout, refused.stderr)
     assert "no key" in refused.stderr and "Traceback" not in refused.stderr
     assert not out.exists()
@@ -419,10 +419,14 @@ def test_admin_and_business_unit_may_export_personal_data(
     _record_two_cases(cli, store_url)
     url, env = reader_role("bu.officer")
     name = _user_name(url, env)
-    assert cli(["--store", store_url, "users", "add", name, "--role", "business-unit"]).exit_code == 0
+    assert (
+        cli(["--store", store_url, "users", "add", name, "--role", "business-unit"]).exit_code == 0
+    )
     for who, (u, e) in {"admin": (store_url, {}), "business-unit": (url, env)}.items():
         out = tmp_path / who
-        done = cli(["--store", u, "export", OTHER, "--out", str(out), "--include-personal-data"], env=e)
+        done = cli(
+            ["--store", u, "export", OTHER, "--out", str(out), "--include-personal-data"], env=e
+        )
         assert done.exit_code == 0, (who, done.stderr)
         assert OTHER_NAME in (out / "personal.jsonl").read_bytes()
         checked = cli(["verify", str(out), "--json"])
@@ -444,7 +448,9 @@ def test_the_database_refuses_keys_to_a_user_the_policy_does_not_allow(
     role = f"insp_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(SQL("CREATE ROLE {} LOGIN").format(Identifier(role)))
-        conn.execute(SQL("GRANT USAGE ON SCHEMA {} TO {}").format(Identifier(schema), Identifier(role)))
+        conn.execute(
+            SQL("GRANT USAGE ON SCHEMA {} TO {}").format(Identifier(schema), Identifier(role))
+        )
         conn.execute(
             SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
                 Identifier(schema), Identifier(role)
@@ -522,7 +528,9 @@ def test_removing_a_user_takes_away_their_key_rights(
     _record_two_cases(cli, store_url)
     url, env = reader_role("bu.leaver")
     name = _user_name(url, env)
-    assert cli(["--store", store_url, "users", "add", name, "--role", "business-unit"]).exit_code == 0
+    assert (
+        cli(["--store", store_url, "users", "add", name, "--role", "business-unit"]).exit_code == 0
+    )
     args = ["export", OTHER, "--include-personal-data", "--out"]
     assert cli(["--store", url, *args, str(tmp_path / "a")], env=env).exit_code == 0
     removed = cli(["--store", store_url, "users", "remove", name, "--reason", "Left"])
