@@ -566,10 +566,10 @@ class CaseLedger(Application[uuid.UUID]):
 
     def personal_data(self, ref: str) -> list[PersonalRow]:
         """The personal values and salts of a case, opened with the case's keys (for
-        exports that include them); needs a role the policy allows ``export-personal``,
-        and on PostgreSQL the database's consent too.  Values whose key is gone (an
-        erased case in a data backup) exit 4 rather than come back wrong."""
-        self.check_personal_export()
+        exports that include them).  A command that gives them to its user first calls
+        :meth:`check_personal_export`; on PostgreSQL the database refuses keys to a user
+        not allowed ``export-personal`` whatever the caller does.  Values whose key is
+        gone (an erased case in a data backup) exit 4 rather than come back wrong."""
         stored_ref = self.personal_key(ref)
         rows: list[PersonalRow] = self.recorder.select_personal(stored_ref)  # type: ignore[attr-defined]
         if not rows:
@@ -594,9 +594,8 @@ class CaseLedger(Application[uuid.UUID]):
         return opened
 
     def case_keys(self, ref: str) -> dict[int, bytes]:
-        """A case's keys, unwrapped, by entry ``seq`` (for tests and key audits); the same
-        checks as :meth:`personal_data`."""
-        self.check_personal_export()
+        """A case's keys, unwrapped, by entry ``seq`` (for tests and key audits); read
+        as :meth:`personal_data` reads them."""
         stored_ref = self.personal_key(ref)
         stored = self.recorder.select_personal_keys(stored_ref)  # type: ignore[attr-defined]
         return {seq: self._unwrap_key(stored_ref, seq, key) for seq, key in stored.items()}
