@@ -54,6 +54,14 @@ from .catalogue import (
 )
 from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
 from .invariants import check_entry
+from .personal import (
+    SealBroken,
+    associated_data,
+    new_case_key,
+    seal,
+    unseal,
+    wrapping_key,
+)
 from .policy import (
     ACTION_OF_REGISTER_TYPE,
     Policy,
@@ -68,6 +76,7 @@ from .store import (
     APPLICATION_NAME,
     LedgerMapper,
     OrjsonTranscoder,
+    PersonalKey,
     PersonalRow,
     StoreLocation,
     parse_store,
@@ -234,6 +243,7 @@ class CaseLedger(Application[uuid.UUID]):
         refuse_client_policy(dict(os.environ))
         self.location = location or parse_store(None)
         self.clock: Clock = clock or utc_now
+        self._personal_reader_checked = False
         full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
             if self.location.kind == "postgres":
@@ -404,6 +414,7 @@ class CaseLedger(Application[uuid.UUID]):
         pending: dict[str, dict[int, dict[str, Any]]] = {}
         personal_rows: list[PersonalRow] = []
         entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
+        personal_keys: list[PersonalKey] = []
         receipts: list[Receipt] = []
         for item in parsed:
             event = item.event
@@ -438,7 +449,7 @@ class CaseLedger(Application[uuid.UUID]):
                     **changes,
                     "occurred_at": normalise_occurred_at(changes["occurred_at"]),
                 }
-            body = self._commit_personal(body, ref, seq, personal_rows)
+            body = self._commit_personal(body, ref, seq, personal_rows, personal_keys)
             if body["type"] == "InformationRequested" and "request_id" not in body:
                 body["request_id"] = _new_request_id(case, seq)
             entry = {
@@ -470,6 +481,7 @@ class CaseLedger(Application[uuid.UUID]):
             personal_rows=personal_rows,
             register_rows=self._encode_register(genesis),
             entry_meta=entry_meta,
+            personal_keys=personal_keys,
         )
         return receipts
 
@@ -533,21 +545,39 @@ class CaseLedger(Application[uuid.UUID]):
         return records[-1]["hash"], regime
 
     def _commit_personal(
-        self, body: dict[str, Any], ref: str, seq: int, rows: list[PersonalRow]
+        self,
+        body: dict[str, Any],
+        ref: str,
+        seq: int,
+        rows: list[PersonalRow],
+        keys: list[PersonalKey],
     ) -> dict[str, Any]:
-        """Replace personal values by salted commitments; keep values and salts aside
-        (encrypted when the store is)."""
-        cipher = self.ledger_mapper.cipher
+        """Replace personal values by salted commitments; keep values and salts aside,
+        sealed with a new key of this entry's own (AES-256-GCM), and the key in the key
+        table (itself sealed by the store key when the store is encrypted).  A writer
+        never needs to read a key, so recording needs no right to export personal data."""
+        stored_ref = self.personal_key(ref)
+        key: bytes | None = None
 
         def commit(values: dict[str, Any]) -> dict[str, str]:
+            nonlocal key
+            if key is None:
+                key = new_case_key()
+                keys.append(PersonalKey(stored_ref, seq, self._wrap_key(stored_ref, seq, key)))
             commitments = {}
             for field, value in values.items():
                 salt = new_salt()
                 commitments[field] = commitment(salt, value)
                 raw = canonical_json(value)
-                if cipher is not None:
-                    raw, salt = cipher.encrypt(raw), cipher.encrypt(salt)
-                rows.append(PersonalRow(self.personal_key(ref), seq, field, raw, salt))
+                rows.append(
+                    PersonalRow(
+                        stored_ref,
+                        seq,
+                        field,
+                        seal(key, raw, associated_data(stored_ref, seq, field, "value")),
+                        seal(key, salt, associated_data(stored_ref, seq, field, "salt")),
+                    )
+                )
             return commitments
 
         if "personal" in body:
@@ -560,6 +590,21 @@ class CaseLedger(Application[uuid.UUID]):
         ):
             body["changes"] = {**changes, "personal": commit(changes["personal"])}
         return body
+
+    def _wrap_key(self, stored_ref: str, seq: int, key: bytes) -> bytes:
+        """A case key as stored: sealed by a key derived from the store key when the
+        store is encrypted at rest, as it is otherwise."""
+        cipher: Any = self.ledger_mapper.cipher
+        if cipher is None:
+            return key
+        aad = associated_data(stored_ref, seq, "", "key")
+        return seal(wrapping_key(cipher.key), key, aad)
+
+    def _unwrap_key(self, stored_ref: str, seq: int, stored: bytes) -> bytes:
+        cipher: Any = self.ledger_mapper.cipher
+        if cipher is None:
+            return stored
+        return unseal(wrapping_key(cipher.key), stored, associated_data(stored_ref, seq, "", "key"))
 
     # --- reading ----------------------------------------------------------------
 
@@ -608,17 +653,60 @@ class CaseLedger(Application[uuid.UUID]):
         return bool(self.recorder.select_events(case_id(ref), lte=1))
 
     def personal_data(self, ref: str) -> list[PersonalRow]:
-        """The personal values and salts of a case (for exports that include them)."""
-        rows: list[PersonalRow] = self.recorder.select_personal(  # type: ignore[attr-defined]
-            self.personal_key(ref)
+        """The personal values and salts of a case, opened with the case's keys (for
+        exports that include them).  A command that gives them to its user first calls
+        :meth:`check_personal_export`; on PostgreSQL the database refuses keys to a user
+        not allowed ``export-personal`` whatever the caller does.  Values whose key is
+        gone (an erased case in a data backup) exit 4 rather than come back wrong."""
+        stored_ref = self.personal_key(ref)
+        rows: list[PersonalRow] = self.recorder.select_personal(stored_ref)  # type: ignore[attr-defined]
+        if not rows:
+            return []
+        stored = self.recorder.select_personal_keys(stored_ref)  # type: ignore[attr-defined]
+        opened = []
+        for r in rows:
+            if r.seq not in stored:
+                raise StoreUnavailable(
+                    f"the personal data of {ref}#{r.seq} has no key in this store: it was "
+                    "erased, or this is a data backup restored without its key backup"
+                )
+            try:
+                key = self._unwrap_key(stored_ref, r.seq, stored[r.seq])
+                value = unseal(key, r.value, associated_data(stored_ref, r.seq, r.field, "value"))
+                salt = unseal(key, r.salt, associated_data(stored_ref, r.seq, r.field, "salt"))
+            except SealBroken as exc:
+                raise StoreUnavailable(
+                    f"the personal data of {ref}#{r.seq} ({r.field}) cannot be opened: {exc}"
+                ) from None
+            opened.append(PersonalRow(ref, r.seq, r.field, value, salt))
+        return opened
+
+    def case_keys(self, ref: str) -> dict[int, bytes]:
+        """A case's keys, unwrapped, by entry ``seq`` (for tests and key audits); read
+        as :meth:`personal_data` reads them."""
+        stored_ref = self.personal_key(ref)
+        stored = self.recorder.select_personal_keys(stored_ref)  # type: ignore[attr-defined]
+        return {seq: self._unwrap_key(stored_ref, seq, key) for seq, key in stored.items()}
+
+    def personal_fields(self, ref: str) -> list[str]:
+        """``CASE#seq:field`` of every personal value kept for a case, without opening
+        any (erasure lists them; it needs no right to read them)."""
+        rows = self.recorder.select_personal(self.personal_key(ref))  # type: ignore[attr-defined]
+        return sorted({f"{ref}#{r.seq}:{r.field}" for r in rows})
+
+    def check_personal_export(self) -> None:
+        """Refuse (exit 2) a user none of whose enrolled roles the policy allows
+        ``export-personal``, then (exit 4) one the database refuses keys to; checked
+        once per ledger, before an export writes anything."""
+        if self._personal_reader_checked:
+            return
+        who = self.identity()
+        enrolment = self.register_state().users.get(who)
+        self.policy.check_action(
+            who, enrolment.roles if enrolment else frozenset(), "export-personal"
         )
-        cipher = self.ledger_mapper.cipher
-        if cipher is None:
-            return rows
-        return [
-            PersonalRow(ref, r.seq, r.field, cipher.decrypt(r.value), cipher.decrypt(r.salt))
-            for r in rows
-        ]
+        self.recorder.check_personal_reader()  # type: ignore[attr-defined]
+        self._personal_reader_checked = True
 
     def personal_key(self, ref: str) -> str:
         """How the personal-data table names a case: its reference, or in an encrypted
@@ -908,11 +996,13 @@ class CaseLedger(Application[uuid.UUID]):
         )
 
     def erase_personal(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
-        """Delete a case's personal values and salts, recording who erased what and why.
+        """Destroy a case's keys and delete its sealed values and salts, in the same
+        transaction as the register entry recording who erased what and why; SQLite then
+        truncates its WAL, PostgreSQL vacuums the tables (when the user owns them).
 
         The hashed entries keep their commitments, so every hash still verifies."""
         self._require_case(case)
-        rows = self.personal_data(case)
+        fields = self.personal_fields(case)
 
         def check(state: RegisterState) -> None:
             hold = state.holds.get(case)
@@ -921,10 +1011,9 @@ class CaseLedger(Application[uuid.UUID]):
                     f"case {case} is under a legal hold ({hold['reason']}); release it first",
                     field="CASE",
                 )
-            if not rows:
+            if not fields:
                 raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
 
-        fields = sorted({f"{case}#{r.seq}:{r.field}" for r in rows})
         return self._append_register(
             {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
             recorder,

@@ -30,7 +30,8 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
-from .store import PersonalRow
+from .errors import StoreUnavailable
+from .store import PersonalKey, PersonalRow
 
 
 @cache
@@ -85,9 +86,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "role text, prev_hash text, hash text)"
             ).format(schema=schema, table=self.register_table)
         )
+        self._add_personal_keys(schema, prefix)
         self.sql_create_statements.extend(authority_statements(self.datastore.schema))
         self._append = SQL(
-            "SELECT * FROM {schema}.caseledger_append(%s, %s, %s, %s, %s, %s, %s)"
+            "SELECT * FROM {schema}.caseledger_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(schema=schema)
         self._register_append = SQL(
             "SELECT {schema}.caseledger_register_append(%s, %s, %s)"
@@ -137,6 +139,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._call_register_append(curs, register, None)
             if not stored_events:
                 return []
+            keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
             curs.execute(
                 self._append,
                 (
@@ -147,6 +150,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     [r.field for r in rows],
                     [r.value for r in rows],
                     [r.salt for r in rows],
+                    [k.case_ref for k in keys],
+                    [k.seq for k in keys],
+                    [k.key for k in keys],
                 ),
             )
             return [row["caseledger_append"] for row in curs.fetchall()]
@@ -242,6 +248,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         raises IntegrityError."""
         with self.datastore.transaction(commit=True) as curs:
             self._call_register_append(curs, entries, erase_case)
+        if erase_case is not None:
+            self.vacuum_personal()
 
     def iter_provenance(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The database's provenance rows in global order: who appended each entry (the
@@ -309,6 +317,75 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 for r in curs.fetchall()
             }
         return users, policy
+
+    # --- personal-data keys ------------------------------------------------------
+
+    def _add_personal_keys(self, schema: Identifier, prefix: str) -> None:
+        """The key table: each entry's key for its personal values.  Users get no
+        privilege on it; keys are appended by ``caseledger_append``, deleted by an
+        erasure through ``caseledger_register_append``, and read only through
+        ``caseledger_personal_keys_of(case)``, which the database answers only for a
+        session user enrolled with a role the recorded policy allows ``export-personal``
+        (``ledger/data/pgauthority.sql``).  The table is vacuumed by autovacuum at its
+        first dead tuple (threshold 0), so an erased key's tuple does not linger.
+        """
+        keys = prefix + "_personal_keys"
+        self.check_identifier_length(keys)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "case_ref text NOT NULL, seq bigint NOT NULL, key bytea NOT NULL, "
+                "PRIMARY KEY (case_ref, seq)) "
+                "WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0)"
+            ).format(schema=schema, table=Identifier(keys))
+        )
+        self._keys_name = keys
+        self._keys = SQL("{schema}.{table}").format(schema=schema, table=Identifier(keys))
+        self._keys_of = SQL("SELECT seq, key FROM {schema}.caseledger_personal_keys_of(%s)").format(
+            schema=schema
+        )
+
+    def select_personal_keys(self, case_ref: str) -> dict[int, bytes]:
+        """The stored keys of a case's personal values, by entry ``seq``, through the
+        database's own check of the session user; a refusal exits 4 with its reason."""
+        from eventsourcing.persistence import ProgrammingError
+        from psycopg.errors import InsufficientPrivilege
+
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._keys_of, (case_ref,), binary=True)
+                return {int(r["seq"]): bytes(r["key"]) for r in curs.fetchall()}
+        except (InsufficientPrivilege, ProgrammingError) as exc:
+            # the library wraps the driver's error; the refusal is the one to report
+            refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
+            if not isinstance(refusal, InsufficientPrivilege):
+                raise
+            raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+
+    def check_personal_reader(self) -> None:
+        """Ask the database, before anything is written, whether this session user may
+        read keys at all (the function refuses, or returns nothing for no case)."""
+        self.select_personal_keys("")
+
+    def vacuum_personal(self) -> bool:
+        """Vacuum the key and personal tables after an erasure, so the deleted tuples'
+        bytes leave the heap now, when this user owns them (else autovacuum does it at
+        its next round); whether it ran."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE')) AS own "
+                    "FROM pg_class c WHERE c.oid IN ({k}::regclass, {p}::regclass)"
+                ).format(
+                    k=Literal(f'"{self.datastore.schema}"."{self._keys_name}"'),
+                    p=Literal(f'"{self.datastore.schema}"."{self.personal_table}"'),
+                )
+            )
+            row = curs.fetchone()
+            if row is None or not row["own"]:
+                return False
+            curs.execute(SQL("VACUUM {k}, {p}").format(k=self._keys, p=self._personal))
+            return True
 
     def count_events(self) -> int:
         """How many entries the store holds."""
@@ -430,11 +507,14 @@ def role_grants(schema: str, role: str, kind: str) -> list[str]:
     statements = [
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}",
+        f"REVOKE ALL ON {s}.caseledger_personal_keys FROM {r}",
     ]
+    if kind in ("reader", "writer"):  # keys only as the recorded policy allows
+        statements.append(f"GRANT EXECUTE ON FUNCTION {s}.caseledger_personal_keys_of(text) TO {r}")
     if kind == "writer":
         statements.append(
             f"GRANT EXECUTE ON FUNCTION {s}.caseledger_append({s}.stored_event_uuid[], jsonb, "
-            f"text[], bigint[], text[], bytea[], bytea[]), "
+            f"text[], bigint[], text[], bytea[], bytea[], text[], bigint[], bytea[]), "
             f"{s}.caseledger_register_append(jsonb, bytea[], text), "
             f"{s}.caseledger_put_snapshots({s}.stored_event_uuid[]) TO {r}"
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 from .catalogue import CRITERIA, EVENT_TYPES, ROLES, Envelope
 from .errors import InputError, UsageError
 
-ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy")
+ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy", "export-personal")
 REGIMES = tuple(CRITERIA)
 
 #: The register entry types each administrative action appends.

@@ -4,13 +4,16 @@ personal-data table, and the mapper that stores entries as canonical JSON.
 Two stores, one behaviour: an SQLite file (the embedded default) and PostgreSQL through
 ``eventsourcing.postgres``.  Personal values and salts are written by the recorder in the
 same transaction as the events, into a table of their own, so erasing them never touches
-a hashed body.
+a hashed body; they are sealed with keys of their case's own, kept in a key table that
+erasure empties for the case (see :mod:`ledger.personal`).  The SQLite file is created
+private (0600) and runs with ``secure_delete``, so freed cells are overwritten.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +45,16 @@ class PersonalRow:
     field: str
     value: bytes
     salt: bytes
+
+
+@dataclass(frozen=True)
+class PersonalKey:
+    """The key of one entry's personal values (sealed by the store key when the store
+    is encrypted at rest)."""
+
+    case_ref: str
+    seq: int
+    key: bytes
 
 
 # --- store URLs -------------------------------------------------------------------
@@ -252,11 +265,54 @@ class LedgerMapper(Mapper[UUID]):
 # --- SQLite recorder ----------------------------------------------------------------
 
 
+def sqlite_file(db_name: str) -> Path | None:
+    """The file an SQLite database name opens, or None for an in-memory database."""
+    if not db_name or ":memory:" in db_name or "mode=memory" in db_name:
+        return None
+    if db_name.startswith("file:"):
+        return Path(unquote(urlparse(db_name).path))
+    return Path(db_name)
+
+
+def create_private(path: Path) -> None:
+    """Create the store file with mode 0600 (whatever the umask) if it does not exist;
+    SQLite gives its -wal and -shm files the main file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)  # the umask can only narrow os.open's mode; be exact
+    os.close(fd)
+
+
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, plus the personal-data table and read queries."""
+    """The library's SQLite recorder, plus the personal-data and key tables and read
+    queries; every connection runs with ``secure_delete`` on."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        path = sqlite_file(datastore.pool.db_name)
+        if path is not None and "mode=ro" not in datastore.pool.db_name:
+            create_private(path)
+        pool = datastore.pool
+        create = pool._create_connection
+
+        def create_secure() -> Any:
+            conn = create()
+            # Freed cells and pages are overwritten with zeros, so a deleted key or
+            # value leaves no copy in the file's free space (or in the WAL's frames).
+            conn._sqlite_conn.execute("PRAGMA secure_delete=ON")
+            return conn
+
+        pool._create_connection = create_secure
+        super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()
+        statements.append(
+            "CREATE TABLE IF NOT EXISTS personal_keys ("
+            "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL, "
+            "PRIMARY KEY (case_ref, seq)) WITHOUT ROWID"
+        )
         statements.append(
             "CREATE TABLE IF NOT EXISTS personal_data ("
             "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, field TEXT NOT NULL, "
@@ -294,14 +350,39 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         self, entries: Sequence[tuple[dict[str, Any], bytes]], erase_case: str | None = None
     ) -> None:
         """Append register entries (each ``(entry, stored state)``) in one transaction;
-        with ``erase_case``, delete that case's personal values in it too.  A taken
-        ``seq`` raises IntegrityError."""
+        with ``erase_case``, delete that case's personal values and their keys in it too,
+        then truncate the WAL so no frame keeps a copy.  A taken ``seq`` raises
+        IntegrityError."""
         with self.datastore.transaction(commit=True) as c:
             c.executemany(
                 "INSERT INTO ledger_register VALUES (?, ?)", [(e["seq"], s) for e, s in entries]
             )
             if erase_case is not None:
+                c.execute("DELETE FROM personal_keys WHERE case_ref=?", (erase_case,))
                 c.execute("DELETE FROM personal_data WHERE case_ref=?", (erase_case,))
+        if erase_case is not None:
+            self.truncate_wal()
+
+    def truncate_wal(self, attempts: int = 50) -> bool:
+        """Checkpoint the WAL into the file and truncate it to nothing, waiting (up to
+        about five seconds) for readers in other processes; whether it was truncated."""
+        for _ in range(attempts):
+            with self.datastore.get_connection(commit=True) as conn:
+                busy = conn._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy is None or busy[0] == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def check_personal_reader(self) -> None:
+        """On SQLite nothing below the ledger tells users apart: its own policy check,
+        and the file's permissions, are the boundary."""
+
+    def select_personal_keys(self, case_ref: str) -> dict[int, bytes]:
+        """The stored keys of a case's personal values, by entry ``seq``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT seq, key FROM personal_keys WHERE case_ref=?", (case_ref,))
+            return {int(row[0]): bytes(row[1]) for row in c.fetchall()}
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -317,6 +398,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(
                 "INSERT INTO personal_data VALUES (?,?,?,?,?)",
                 [(r.case_ref, r.seq, r.field, r.value, r.salt) for r in rows],
+            )
+        keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
+        if keys:
+            c.executemany(
+                "INSERT INTO personal_keys VALUES (?,?,?)",
+                [(k.case_ref, k.seq, k.key) for k in keys],
             )
         return ids
 
@@ -379,6 +466,7 @@ __all__ = [
     "LedgerMapper",
     "LedgerSQLiteRecorder",
     "OrjsonTranscoder",
+    "PersonalKey",
     "PersonalRow",
     "StoreLocation",
     "case_id",

@@ -130,6 +130,7 @@ class _Ledger(Protocol):
     def iter_records(self, after: int = 0) -> Iterator[dict[str, Any]]: ...
     def case_records(self, ref: str) -> list[dict[str, Any]]: ...
     def personal_data(self, ref: str) -> Sequence[Any]: ...
+    def check_personal_export(self) -> None: ...
     def has_case(self, ref: str) -> bool: ...
 
 
@@ -458,6 +459,8 @@ def export_bundle(
     for ref in filters.cases or ():
         if not ledger.has_case(ref):
             raise UsageError(f"there is no case {ref} in the store", field="CASE")
+    if include_personal_data:
+        ledger.check_personal_export()  # the user's role, and the database, allow it
     _check_destination(out, as_zip)
     parent = out.resolve().parent
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))

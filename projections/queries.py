@@ -163,9 +163,7 @@ def statuses(
         from .clocks import requests_on
 
         for answer in answers:
-            answer["open_requests"] = requests_on(
-                answer["open_requests"], answer["regime"], moment
-            )
+            answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
         return answers
     out = []
     for ref in sorted(ledger.case_refs()):

@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import catalogue
-from ledger.application import Recorder
 from ledger.errors import InputError
 from ledger.policy import parse_policy
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
@@ -332,12 +331,12 @@ def test_a_future_referral_date_is_refused_by_the_ledger_clock(store_url: str, f
     if field == "incident_date":
         dates["aware_date"] = "2026-03-02"
     with pytest.raises(InputError) as caught:
-        led.record_lines([_referral("RR-2026-700", **dates)], Recorder("bu"))
+        led.record_lines([_referral("RR-2026-700", **dates)], led.recorder_for())
     assert caught.value.field in ("incident_date", "aware_date")
     assert "in the future (today is 2026-03-01)" in str(caught.value)
     assert led.count_events() == 0
     clock.advance(days=1)  # the next day it has happened
-    led.record_lines([_referral("RR-2026-700", **dates)], Recorder("bu"))
+    led.record_lines([_referral("RR-2026-700", **dates)], led.recorder_for())
     assert led.count_events() == 1
 
 
@@ -382,16 +381,16 @@ def test_a_regime_not_in_force_is_refused_unless_transitional(
     led = open_ledger(store_url)
     dates = {"regime": regime, "incident_date": incident, "aware_date": aware, "occurred_at": aware}
     if ok:
-        led.record_lines([_referral("RR-1", **dates)], Recorder("bu"))
+        led.record_lines([_referral("RR-1", **dates)], led.recorder_for())
         assert led.count_events() == 1
         return
     with pytest.raises(InputError) as caught:
-        led.record_lines([_referral("RR-1", **dates)], Recorder("bu"))
+        led.record_lines([_referral("RR-1", **dates)], led.recorder_for())
     assert caught.value.field == "regime"
     assert f"{regime} was not in force on the incident date {incident}" in str(caught.value)
     assert "transitional: true" in str(caught.value)
     assert led.count_events() == 0
-    led.record_lines([_referral("RR-1", **dates, transitional=True)], Recorder("bu"))
+    led.record_lines([_referral("RR-1", **dates, transitional=True)], led.recorder_for())
     assert led.entry("RR-1", 1)["transitional"] is True
 
 

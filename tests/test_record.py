@@ -56,9 +56,11 @@ def test_personal_data_absent_from_raw_event_table_bytes(sqlite_url: str, cli: A
         for table in ("stored_events", "stored_snapshots"):
             blob = b"".join(bytes(row[0]) for row in conn.execute(f"SELECT state FROM {table}"))
             assert b"Kai Example" not in blob and b"2025-08-14" not in blob
-        # They live in the personal-data table only.
+        # They live in the personal-data table only, sealed with the case's key.
         values = b"".join(bytes(r[0]) for r in conn.execute("SELECT value FROM personal_data"))
-        assert b"Kai Example" in values
+        assert values and b"Kai Example" not in values
+    led = open_ledger(sqlite_url)
+    assert b'"Kai Example"' in [r.value for r in led.personal_data("RR-2026-004")]
 
 
 def test_record_from_stdin(store_url: str, cli: Any) -> None:

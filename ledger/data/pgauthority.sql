@@ -215,6 +215,7 @@ BEGIN
             IF p_erase_case IS NULL THEN
                 PERFORM __S__.caseledger_refuse('an erasure must name the case''s personal rows');
             END IF;
+            DELETE FROM __S__.caseledger_personal_keys WHERE case_ref = p_erase_case;
             DELETE FROM __S__.caseledger_personal WHERE case_ref = p_erase_case;
         END IF;
         IF kind IN ('PolicyChanged', 'UserEnrolled', 'UserRemoved')
@@ -234,12 +235,17 @@ BEGIN
 END
 $body$
 -- ;;
+-- The append function of the first authority version had no key arrays.
+DROP FUNCTION IF EXISTS __S__.caseledger_append(
+    __S__.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[])
+-- ;;
 -- Append case entries: each checked against the session user's enrolment and the recorded
 -- policy, the case's head (seq, prev_hash, type of the first entry), the time, and (when
 -- entries are not encrypted) the stored entry itself; personal rows are written with them.
 CREATE OR REPLACE FUNCTION __S__.caseledger_append(
     p_events __S__.stored_event_uuid[], p_meta jsonb,
-    p_case text[], p_seq bigint[], p_field text[], p_value bytea[], p_salt bytea[]
+    p_case text[], p_seq bigint[], p_field text[], p_value bytea[], p_salt bytea[],
+    p_key_case text[], p_key_seq bigint[], p_key bytea[]
 ) RETURNS SETOF bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
@@ -371,6 +377,10 @@ BEGIN
         INSERT INTO __S__.caseledger_personal
             SELECT * FROM unnest(p_case, p_seq, p_field, p_value, p_salt);
     END IF;
+    IF coalesce(array_length(p_key_case, 1), 0) > 0 THEN
+        INSERT INTO __S__.caseledger_personal_keys
+            SELECT * FROM unnest(p_key_case, p_key_seq, p_key);
+    END IF;
     RETURN;
 END
 $body$
@@ -408,10 +418,34 @@ BEGIN
 END
 $body$
 -- ;;
+-- A case's keys to its personal values, only for a session user enrolled with a role
+-- the recorded policy allows export-personal: nobody else can read a key, whatever
+-- their grants (users get no privilege on the key table itself).
+CREATE OR REPLACE FUNCTION __S__.caseledger_personal_keys_of(p_case text)
+RETURNS TABLE (seq bigint, key bytea)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM __S__.caseledger_users u
+        JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
+        WHERE u.name = session_user AND 'export-personal' = ANY (p.actions)
+    ) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format(
+            'the database refuses %s the personal-data keys: export-personal needs a role '
+            'the policy allows it, given by an admin', session_user);
+    END IF;
+    RETURN QUERY SELECT k.seq, k.key FROM __S__.caseledger_personal_keys k
+        WHERE k.case_ref = p_case ORDER BY k.seq;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_personal_keys_of(text) FROM PUBLIC
+-- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_register_append(jsonb, bytea[], text) FROM PUBLIC
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_append(
-    __S__.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[]) FROM PUBLIC
+    __S__.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[],
+    text[], bigint[], bytea[]) FROM PUBLIC
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_put_snapshots(__S__.stored_event_uuid[]) FROM PUBLIC
 -- ;;
