@@ -133,7 +133,9 @@ LATEST_DATE = date(2199, 12, 31)
 MAX_UTC_OFFSET = timedelta(hours=14)
 """No time zone is further than this from UTC (Kiribati, +14:00)."""
 
-#: When each regime was in force, by incident date (``shared/domain.md``, "Regimes"):
+#: When each regime was in force (``shared/domain.md``, "Regimes"); a referral's regime
+#: must have been in force on its incident date or on its aware date (a child harmed
+#: before a regime began may be referred, and so handled, under it):
 #: ``wt2015`` stands for the Serious Case Review regime of the LSCB Regulations 2006
 #: reg 5 (in force 1 April 2006) until the end of the 2018-19 transition (29 September
 #: 2019); ``wt2018`` from 29 June 2018 until Working Together 2023 was in force
