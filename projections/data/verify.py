@@ -1124,8 +1124,9 @@ def verify(
         "not_checked": ["rest"],
     }
     trusted = trusted_key.lower() if trusted_key else None
-    bundle = open_bundle(Path(path))
+    bundle: Bundle | None = None
     try:
+        bundle = open_bundle(Path(path))
         manifest, manifest_sha, seal = check_manifest(bundle)
         result["manifest_sha256"] = manifest_sha
         included = manifest["personal_data"]["included"]
