@@ -349,10 +349,17 @@ class _Source:
                 )
         names = [i.filename for i in infos if not i.filename.endswith("/")]
         if MANIFEST not in names and MANIFEST_SHA not in names:
-            tops = {n.split("/", 1)[0] for n in names if "/" in n}
-            top = next(iter(tops)) + "/" if len(tops) == 1 else ""
-            if top and (top + MANIFEST in names or top + MANIFEST_SHA in names):
-                self._prefix = top
+            tops = sorted(
+                {n.split("/", 1)[0] + "/" for n in names if "/" in n}
+                & {
+                    n[: -len(m)]
+                    for n in names
+                    for m in (MANIFEST, MANIFEST_SHA)
+                    if n.endswith("/" + m)
+                }
+            )
+            if len(tops) == 1:
+                self._prefix = tops[0]
             else:
                 raise NotABundle(
                     f"{path} is not a bundle: it holds no {MANIFEST} or {MANIFEST_SHA}",

@@ -203,10 +203,17 @@ class Zip:
         names = [n for n in self.zip.namelist() if not n.endswith("/")]
         self.prefix = ""
         if MANIFEST not in names and MANIFEST_SHA not in names:
-            tops = {n.split("/", 1)[0] for n in names if "/" in n}
-            top = next(iter(tops)) + "/" if len(tops) == 1 else ""
-            if top and (top + MANIFEST in names or top + MANIFEST_SHA in names):
-                self.prefix = top
+            tops = sorted(
+                {n.split("/", 1)[0] + "/" for n in names if "/" in n}
+                & {
+                    n[: -len(m)]
+                    for n in names
+                    for m in (MANIFEST, MANIFEST_SHA)
+                    if n.endswith("/" + m)
+                }
+            )
+            if len(tops) == 1:
+                self.prefix = tops[0]
             else:
                 raise NotABundle(
                     f"{path} is not a bundle: it holds no {MANIFEST} or {MANIFEST_SHA}"
