@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.vectors.make_vectors
 
-Deterministic: a fixed clock, a fixed recorder name, the scenario with its personal data
+Deterministic: a fixed clock, a fixed recorder name, numbered command ids, the scenario with its personal data
 left out (personal-data salts are random), an SQLite store at a relative path (the
 checkpoint names it), and the TEST-ONLY signing key in ``keys/`` (never use it for a real
 store: its private half is published here).  With the same code, regenerating gives the
@@ -21,10 +21,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -106,6 +108,13 @@ def make_good(work: Path) -> dict[str, Path]:
     from ledger.store import parse_store
     from projections.export import export_bundle
 
+    import ledger.application
+
+    # Each command's command_id is a random UUID: number them instead (test code only).
+    numbers = iter(range(1, 1 << 30))
+    ledger.application.uuid = SimpleNamespace(  # type: ignore[assignment]
+        uuid4=lambda: uuid.UUID(int=next(numbers)), UUID=uuid.UUID
+    )
     key = test_key()
     moment = [datetime(2026, 9, 1, 9, 0, tzinfo=UTC)]
     led = CaseLedger(parse_store("vectors.db"), clock=lambda: moment[0])
