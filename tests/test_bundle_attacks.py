@@ -347,3 +347,37 @@ def test_verify_py_into_a_closed_pipe_raises_nothing(sealed: Callable[[], Path])
         err = proc.stderr.read()
         assert proc.wait(timeout=120) == 0
         assert b"BrokenPipeError" not in err and b"Traceback" not in err, err
+
+
+# --- the CLI, end to end ----------------------------------------------------------------------
+
+
+def test_export_signing_key_then_verify_with_the_published_key(
+    scenario_store: str, tmp_path: Path
+) -> None:
+    """caseledger keys signing; export --signing-key; verify --public-key: every entry is
+    proven in the fresh checkpoint, and the printed root is the one verify checks."""
+    key_file = tmp_path / "sign.pem"
+    made = invoke(["keys", "signing", "--out", str(key_file)])
+    assert made.exit_code == 0, made.stderr
+    public = made.stdout.split("public key:")[1].split()[0]
+    done = invoke(
+        ["--store", scenario_store, "export", CASE, "--out", str(tmp_path / "b"),
+         "--signing-key", str(key_file), "--json"]
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    summary = done.json()
+    assert summary["checkpoint"] is True and summary["covered"] == summary["events"] == 22
+    result = verdicts(tmp_path / "b", "--public-key", public, "--expect-root", summary["root"])
+    assert result["ok"] and result["covered"] == 22 and result["after_checkpoint"] == 0
+    assert result["verdict"] == (
+        "proven in the log signed by the key you trust and matches what you were given"
+    )
+    assert {"checkpoint-signature-trusted", "checkpoint-inclusion", "expected-root"} <= set(
+        result["checked"]
+    )
+    # A later export without the key carries the checkpoint the register now holds.
+    plain = invoke(["--store", scenario_store, "export", "--out", str(tmp_path / "later")])
+    assert plain.exit_code == 0, plain.stderr
+    assert "signed checkpoint: 22 of the 22 entries" in plain.stdout
+    assert verdicts(tmp_path / "later", "--public-key", public)["ok"]
