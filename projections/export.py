@@ -702,9 +702,9 @@ def _write_bundle(
             at = case_proofs[ref]["at_checkpoint"]
             if at is not None and at["seq"] > st.last_seq:
                 st.gaps.append([st.last_seq + 1, at["seq"]])
-        listed = dict(sorted(states.items()))
-    else:
-        listed = {ref: st for ref, st in sorted(states.items()) if st.count}
+    # Every case of the selection is listed, even one with no entry in the bundle, so
+    # that the verifier can check the selection (the filters) against the cases.
+    listed = dict(sorted(states.items()))
     exported = {ref: st for ref, st in listed.items() if st.count}
     root = tree.root()
     now = ledger.clock() if callable(getattr(ledger, "clock", None)) else datetime.now(UTC)

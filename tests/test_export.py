@@ -432,6 +432,12 @@ def test_empty_export_verifies(store_url: str, clock: FixedClock, tmp_path: Path
     # An empty bundle verifies, and says so: it is not a plain "ok".
     assert result["empty"] is True and "empty" in result["not_checked"]
     assert "holds no entries" in result["verdict"]
+    # A named case of which no entry passes the filters is still listed (with none).
+    led = open_ledger(store_url, clock)
+    export_bundle(led, tmp_path / "none", cases=[CASE], occurred_to="2020-01-01")
+    led.close()
+    named = assert_verifies(tmp_path / "none")
+    assert named["events"] == 0 and named["cases"] == 1 and named["empty"] is True
 
 
 # --- the report and the timeline ----------------------------------------------------------
