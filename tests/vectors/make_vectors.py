@@ -2,9 +2,9 @@
 
     .venv/bin/python -m tests.vectors.make_vectors
 
-Deterministic: a fixed clock, a fixed recorder name, numbered command ids, the scenario with its personal data
-left out (personal-data salts are random), an SQLite store at a relative path (the
-checkpoint names it), and the TEST-ONLY signing key in ``keys/`` (never use it for a real
+Deterministic: a fixed clock, a fixed recorder name, numbered command ids, the scenario
+with its personal data left out (personal-data salts are random), an SQLite store at a
+relative path (the checkpoint names it), and the TEST-ONLY signing key in ``keys/`` (never use it for a real
 store: its private half is published here).  With the same code, regenerating gives the
 same bytes.  ``verify.py`` is left out of the vector bundles (a bundle need not carry it)
 so that they do not change whenever the checker does.
@@ -104,11 +104,10 @@ def _zip(folder: Path, out: Path, extra: list[tuple[str, bytes]] | None = None) 
 
 def make_good(work: Path) -> dict[str, Path]:
     """The good bundles, exported from one store."""
+    import ledger.application
     from ledger.application import CaseLedger
     from ledger.store import parse_store
     from projections.export import export_bundle
-
-    import ledger.application
 
     # Each command's command_id is a random UUID: number them instead (test code only).
     numbers = iter(range(1, 1 << 30))
