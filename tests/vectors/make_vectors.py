@@ -6,8 +6,9 @@ Deterministic: a fixed clock, a fixed recorder name, numbered command ids, the s
 with its personal data left out (personal-data salts are random), an SQLite store at a
 relative path (the checkpoint names it), and the TEST-ONLY signing key in ``keys/``
 (never use it for a real store: its private half is published here).  With the same
-code, regenerating gives the same bytes.  ``verify.py`` is left out of the vector bundles (a bundle need not carry it)
-so that they do not change whenever the checker does.
+code, regenerating gives the same bytes.  ``verify.py`` is left out of the vector
+bundles (a bundle need not carry it) so that they do not change whenever the checker
+does.
 
 Good bundles list their bundle root; tampered ones their expected FIRST failure, written
 below by hand and checked against both verifiers before anything is written.
