@@ -381,3 +381,28 @@ def test_export_signing_key_then_verify_with_the_published_key(
     assert plain.exit_code == 0, plain.stderr
     assert "signed checkpoint: 22 of the 22 entries" in plain.stdout
     assert verdicts(tmp_path / "later", "--public-key", public)["ok"]
+
+
+def test_a_checkpoint_without_a_cases_tree_still_proves_each_entry(
+    store_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """A version 2 checkpoint with only the brief's trees (no ``cases``): a subset still
+    proves each entry in the signed log, and says it could not check the case heads."""
+    from ledger.canonical import canonical_json
+    from projections._checkpoint_v2 import sign_checkpoint
+
+    led = open_ledger(store_url, clock)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    full = sign_checkpoint(led, KEY, led.recorder_for_action("checkpoint"))
+    brief = {k: v for k, v in full.items() if k not in ("cases", "signature")}
+    brief["signature"] = KEY.sign(canonical_json(brief)).hex()
+    led.record_checkpoint(brief, led.recorder_for_action("checkpoint"))
+    export_bundle(led, tmp_path / "b", cases=[CASE])
+    bundle = tmp_path / "b"
+    result = verdicts(bundle, "--public-key", PUBLIC)
+    assert result["ok"] and result["covered"] == 22
+    assert "checkpoint-inclusion" in result["checked"]
+    assert "checkpoint-case-heads" not in result["checked"]
+    assert "case-heads-at-checkpoint" in result["not_checked"]
+    forge.rewrite_decision(bundle, CASE)
+    assert refused(bundle, "--public-key", PUBLIC)["first_bad"] == f"{CASE}#19"
