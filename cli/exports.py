@@ -65,11 +65,19 @@ def export(
         help="report.html: 'full' (a section per case: decision, reasons, chart, clocks, "
         "QM2), 'index' (a list of the cases), or 'auto' (full up to 1000 cases).",
     ),
+    signing_key: Path | None = typer.Option(
+        None,
+        "--signing-key",
+        help="Sign a fresh checkpoint of the store with this Ed25519 key (kept in the "
+        "register; needs the checkpoint action) so that every exported entry is proven in "
+        "it. Without it the bundle carries the store's latest version 2 checkpoint.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Write an audit bundle: the entries (events.jsonl), a timeline (timeline.csv), a
     report for people (report.html), a manifest of hashes with a Merkle root, and
-    instructions and a standalone checker (VERIFY.md, verify.py).
+    instructions and a standalone checker (VERIFY.md, verify.py), with the store's
+    signed checkpoint and a proof of each entry in it (checkpoint.json, proofs.jsonl).
 
     Personal data is left out unless --include-personal-data is given. A bundle of some
     cases, or of a date range, still verifies: left-out entries are listed as gaps.
@@ -79,6 +87,13 @@ def export(
         raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
     led = ledger(ctx)
     from projections.export import export_bundle  # imported when used: start-up time
+
+    key = recorder = None
+    if signing_key is not None:
+        from projections.checkpoint import load_signing_key
+
+        key = load_signing_key(str(signing_key))
+        recorder = led.recorder_for_action("checkpoint")
 
     total = None if cases else led.count_events()
     with counting_progress("exporting", total, not as_json) as progress:
@@ -93,6 +108,8 @@ def export(
             as_zip=True if as_zip else None,
             full_report=modes[report],
             progress=progress,
+            signing_key=key,
+            recorder=recorder,
         )
     if as_json:
         emit_json(summary.as_dict())
@@ -109,12 +126,23 @@ def export(
         f"{summary.events} entries in {n} case{'s' if n != 1 else ''}; "
         f"personal data {'[bold]INCLUDED[/bold]' if summary.personal_data else 'left out'}"
     )
-    out.print(f"Merkle root      {summary.root}")
+    out.print(f"bundle root      {summary.root}  (every file)")
+    out.print(f"entries' root    {summary.events_root}")
     out.print(f"manifest SHA-256 {summary.manifest_sha256}")
+    if summary.checkpoint:
+        out.print(
+            f"signed checkpoint: {summary.covered} of the {summary.events} entries are proven "
+            "in the store's signed log"
+        )
+    else:
+        out.print(
+            "[bold]no signed checkpoint[/bold]: the bundle can be checked against its root "
+            "only (export with --signing-key, or sign a checkpoint first)"
+        )
     out.print(
-        "Send the Merkle root or the manifest SHA-256 to the recipient by a separate route; "
-        f"they check the bundle with: caseledger verify {escape(str(summary.out))}  (or "
-        "python3 verify.py, see VERIFY.md)"
+        "Send the bundle root to the recipient by a separate route; they check the bundle "
+        f"with: caseledger verify {escape(str(summary.out))} --expect-root ROOT (and "
+        "--public-key KEY, the signer's published key), or python3 verify.py: see VERIFY.md"
     )
 
 

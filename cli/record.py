@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.application import Receipt
@@ -13,6 +16,8 @@ from ledger.catalogue import input_schema
 from ledger.errors import InputError, StoreUnavailable, UsageError
 
 from .common import app, counting_progress, emit_json, err, ledger, out
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 ROLE_HELP = (
     "Record under this of your enrolled roles (business-unit by default; chair, "
@@ -87,10 +92,15 @@ def verify(
         ),
     ),
     public_key: str | None = typer.Option(
-        None, "--public-key", help="The checkpoint signer's public key you trust (hex)."
+        None,
+        "--public-key",
+        help="The checkpoint signer's public key you trust (hex). With BUNDLE the bundle is "
+        "always checked against its signed checkpoint, and fails without one.",
     ),
     expect_root: str | None = typer.Option(
-        None, "--expect-root", help="With BUNDLE: the Merkle root you were sent separately."
+        None,
+        "--expect-root",
+        help="With BUNDLE: the bundle root (over every file) you were sent separately.",
     ),
     expect_manifest: str | None = typer.Option(
         None,
@@ -140,17 +150,9 @@ def verify(
         if not store_result.ok and not cp_result.ok:
             summary += f"; against the checkpoint, at {cp_result.first_bad}: {cp_result.reason}"
     elif bundle is not None:
-        from projections.export import verify_bundle
-
-        result = verify_bundle(
-            Path(bundle),
-            expect_root=expect_root,
-            expect_manifest_sha256=expect_manifest,
-            trusted_key=public_key,
+        payload, ok, summary = _verify_bundle(
+            bundle, since, public_key, expect_root, expect_manifest
         )
-        payload = result.as_dict()
-        ok = result.ok
-        summary = result.summary()
     else:
         from projections.index_trust import check_index
 
@@ -185,11 +187,44 @@ def verify(
     if as_json:
         emit_json(payload)
     elif ok:
-        out.print(f"[green]ok[/green] {summary}")
+        out.print(f"[green]ok[/green] {escape(summary)}")
     else:
-        err.print(f"[bold red]FAILED[/] {summary}")
+        err.print(f"[bold red]FAILED[/] {escape(summary)}")
     if not ok:
         raise typer.Exit(1)
+
+
+def _verify_bundle(
+    bundle: str,
+    since: Path | None,
+    public_key: str | None,
+    expect_root: str | None,
+    expect_manifest: str | None,
+) -> tuple[dict[str, Any], bool, str]:
+    """``verify BUNDLE``: the bundle's verdict.  Given ``--public-key`` the checkpoint is
+    always applied (a bundle without one fails); a path that is no bundle is exit 2."""
+    if since is not None:
+        raise UsageError(
+            "--since checks the store against a lodged checkpoint; a bundle carries its own "
+            "checkpoint: give --public-key (the signer's key) to check the bundle against it",
+            field="--since",
+        )
+    for name, value in (
+        ("--public-key", public_key),
+        ("--expect-root", expect_root),
+        ("--expect-manifest-sha256", expect_manifest),
+    ):
+        if value is not None and not _HEX64.match(value.lower()):
+            raise UsageError(f"{name} must be 64 hexadecimal characters", field=name)
+    from projections.bundle_verify import verify_bundle
+
+    result = verify_bundle(
+        Path(bundle),
+        expect_root=expect_root,
+        expect_manifest_sha256=expect_manifest,
+        trusted_key=public_key,
+    )
+    return result.as_dict(), result.ok, result.summary()
 
 
 __all__ = ["StoreUnavailable", "record", "schema", "show_receipts", "verify"]

@@ -8,9 +8,15 @@ things happened (``occurred_at``) and by what the record showed at a time (``as_
 - ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
 - ``timeline.csv`` and ``report.html`` for people;
 - ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
+- ``checkpoint.json`` (the store's signed version 2 checkpoint) and, for a subset,
+  ``proofs.jsonl`` (an RFC 9162 inclusion proof per entry against the checkpoint);
 - ``manifest.json`` (every file's SHA-256 and size, each case's chain head and gaps, the
   RFC 9162 Merkle root over the entry hashes in export order, the filters, whether
   personal data is included, the generator) and ``manifest.sha256``.
+
+The bundle's own root (what ``--expect-root`` compares) covers every file; it cannot be
+written inside the bundle, so the export returns it and the verifiers recompute it.
+``docs/bundle-format.md`` specifies the format exactly.
 
 It streams: the entries go from the store to ``events.jsonl`` one at a time (the Merkle
 root is built incrementally), then the report, the CSV and the personal data are written
@@ -30,6 +36,8 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -44,6 +52,8 @@ from ledger.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from ledger.catalogue import CRITERIA, LONDON, check_moment, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
+from ._checkpoint_v2 import case_head_leaf, latest_checkpoint, sign_checkpoint
+from ._proofs import ProofTree
 from .bundle_verify import BundleVerifyResult, verify_bundle
 from .export_report import (
     CRITERION_LABELS,
@@ -57,7 +67,7 @@ from .export_report import (
     build_chart,
     describe,
 )
-from .merkle import MerkleTree
+from .merkle import MerkleTree, leaf_hash
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -70,7 +80,7 @@ __all__ = [
     "verify_bundle",
 ]
 
-BUNDLE_FORMAT: Final = "caseledger-bundle/1"
+BUNDLE_FORMAT: Final = "caseledger-bundle/2"
 EVENTS_FILE: Final = "events.jsonl"
 PERSONAL_FILE: Final = "personal.jsonl"
 TIMELINE_FILE: Final = "timeline.csv"
@@ -78,6 +88,7 @@ REPORT_FILE: Final = "report.html"
 VERIFY_MD: Final = "VERIFY.md"
 VERIFY_PY: Final = "verify.py"
 CHECKPOINT_FILE: Final = "checkpoint.json"
+PROOFS_FILE: Final = "proofs.jsonl"
 MANIFEST_FILE: Final = "manifest.json"
 MANIFEST_SHA_FILE: Final = "manifest.sha256"
 
@@ -333,6 +344,9 @@ class ExportSummary:
     personal_data: bool
     zip: bool
     generated_at: str
+    events_root: str = ""
+    checkpoint: bool = False
+    covered: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -340,6 +354,9 @@ class ExportSummary:
             "zip": self.zip,
             "events": self.events,
             "root": self.root,
+            "events_root": self.events_root,
+            "checkpoint": self.checkpoint,
+            "covered": self.covered,
             "cases": self.cases,
             "personal_data": self.personal_data,
             "manifest_sha256": self.manifest_sha256,
@@ -351,7 +368,7 @@ class ExportSummary:
         n = len(self.cases)
         return (
             f"wrote {self.out}: {self.events} entries in {n} case{'s' if n != 1 else ''}, "
-            f"Merkle root {self.root}, manifest SHA-256 {self.manifest_sha256}; personal "
+            f"bundle root {self.root}, manifest SHA-256 {self.manifest_sha256}; personal "
             f"data {'INCLUDED' if self.personal_data else 'left out'}"
         )
 
@@ -421,8 +438,14 @@ def export_bundle(
     as_zip: bool | None = None,
     full_report: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    signing_key: Any = None,
+    recorder: Any = None,
 ) -> ExportSummary:
     """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
+
+    The bundle carries the store's latest version 2 signed checkpoint, or, given
+    ``signing_key`` (an Ed25519 private key) and ``recorder``, a fresh one signed now and
+    kept in the register, so that every exported entry is proven in the signed log.
 
     ``as_zip`` defaults to whether ``out`` ends in ``.zip``; with ``as_zip`` true and no
     ``.zip`` suffix, one is added.  ``report.html`` gives every case its full section
@@ -462,11 +485,18 @@ def export_bundle(
     if include_personal_data:
         ledger.check_personal_export()  # the user's role, and the database, allow it
     _check_destination(out, as_zip)
+    checkpoint: dict[str, Any] | None
+    if signing_key is not None:
+        checkpoint = sign_checkpoint(ledger, signing_key, recorder)  # type: ignore[arg-type]
+    else:
+        checkpoint = latest_checkpoint(ledger)
     parent = out.resolve().parent
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
-        summary = _write_bundle(ledger, work, filters, include_personal_data, full_report, progress)
+        summary = _write_bundle(
+            ledger, work, filters, include_personal_data, full_report, progress, checkpoint
+        )
         if as_zip:
             _zip_folder(work, out, summary.files, top=out.stem)
             shutil.rmtree(work)
@@ -568,6 +598,7 @@ def _write_bundle(
     include_personal: bool,
     full_report: bool | None,
     progress: Callable[[int], None] | None = None,
+    checkpoint: dict[str, Any] | None = None,
 ) -> ExportSummary:
     states: dict[str, _CaseState] = {}
     read = 0
@@ -575,11 +606,21 @@ def _write_bundle(
     limit = filters.recorded_limit
     cutoff = 0
     commitments = 0
+    whole_store = filters.cases is None and not filters.narrowing
+    # The signed log the bundle proves its entries against: a whole-store bundle holds
+    # the log's first `size` entries, whose root the verifier recomputes; a subset
+    # carries an inclusion proof per entry (proofs.jsonl) and each case's head.
+    log = None if checkpoint is None or whole_store else _log_index(ledger, checkpoint)
+    signed_size = int(checkpoint["events"]["size"]) if checkpoint is not None else 0
+    prefix_root = tree.root() if checkpoint is not None and signed_size == 0 else None
+    covered = 0
     events = _HashingFile(work / EVENTS_FILE, background=True)
     timeline = _HashingFile(work / TIMELINE_FILE, background=True)
+    proofs = _HashingFile(work / PROOFS_FILE) if log is not None else None
     timeline.write(_csv_line(TIMELINE_COLUMNS).encode())
     lines: list[bytes] = []
     rows: list[str] = []
+    proof_lines: list[bytes] = []
     add_leaf = tree.add
     known = filters.known
     in_window = filters.in_window
@@ -616,6 +657,12 @@ def _write_bundle(
         state.last_hash = own
         lines.append(line)
         add_leaf(own)
+        if tree.size == signed_size and checkpoint is not None and log is None:
+            prefix_root = tree.root()
+        if log is not None:
+            proof = log.entry_proof(ref, seq, position, own)
+            covered += proof["index"] is not None
+            proof_lines.append(canonical_json(proof) + b"\n")
         kind = record["type"]
         actor = str(record.get("actor", ""))
         summary = describe(record)
@@ -631,6 +678,9 @@ def _write_bundle(
             timeline.write("".join(rows).encode())
             lines.clear()
             rows.clear()
+            if proofs is not None:
+                proofs.write(b"".join(proof_lines))
+                proof_lines.clear()
         if "personal" in record or kind == "EntryCorrected":
             found = personal_commitments(record)
             if found:
@@ -639,7 +689,30 @@ def _write_bundle(
     events.write(b"".join(lines))
     timeline.write("".join(rows).encode())
     files = [events.close(), timeline.close()]
-    exported = {ref: st for ref, st in sorted(states.items()) if st.count}
+    if proofs is not None:
+        proofs.write(b"".join(proof_lines))
+        files.append(proofs.close())
+    if checkpoint is not None and log is None:
+        if tree.size < signed_size or prefix_root != checkpoint["events"]["root"]:
+            raise StoreDoesNotVerify(
+                f"the store's first {signed_size} entries no longer hash to its signed "
+                "checkpoint's root; run caseledger verify (nothing was exported)"
+            )
+        covered = signed_size
+    case_proofs: dict[str, dict[str, Any]] = {}
+    if log is not None:
+        # Every case of the selection is listed, even with no entry in the bundle, with
+        # its head at the checkpoint (entries left out after the bundle's last one of the
+        # case are a trailing gap) or the proof that it is newer than the checkpoint.
+        for ref, st in states.items():
+            case_proofs[ref] = log.case_proof(ref)
+            at = case_proofs[ref]["at_checkpoint"]
+            if at is not None and at["seq"] > st.last_seq:
+                st.gaps.append([st.last_seq + 1, at["seq"]])
+    # Every case of the selection is listed, even one with no entry in the bundle, so
+    # that the verifier can check the selection (the filters) against the cases.
+    listed = dict(sorted(states.items()))
+    exported = {ref: st for ref, st in listed.items() if st.count}
     root = tree.root()
     now = ledger.clock() if callable(getattr(ledger, "clock", None)) else datetime.now(UTC)
     generated_at = _recorded_key(now)
@@ -668,33 +741,24 @@ def _write_bundle(
     )
     files.extend(pass2_files)
     subset = bool(filters.cases) or filters.narrowing
-    whole_store = filters.cases is None and not filters.narrowing
-    checkpoint = _latest_checkpoint(ledger, cutoff)
     checkpoint_manifest: dict[str, Any] | None = None
     if checkpoint is not None:
         data = orjson.dumps(checkpoint, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         files.append(_write_file(work / CHECKPOINT_FILE, data + b"\n"))
         checkpoint_manifest = {
             "file": CHECKPOINT_FILE,
-            "count": checkpoint.get("count"),
-            "root": checkpoint.get("root"),
+            "version": checkpoint["version"],
+            "events": checkpoint["events"],
+            "cases": checkpoint.get("cases"),
+            "last_position": checkpoint["last_position"],
             "signed_at": checkpoint.get("signed_at"),
             "signed_by": checkpoint.get("signed_by"),
-            "public_key": checkpoint.get("public_key"),
-            "applies": whole_store,
-            "rule": (
-                "The latest signed checkpoint of the store (count, Merkle root over the first "
-                "count events in global order, Ed25519 signature over the canonical JSON of "
-                "checkpoint.json without its signature). "
-                + (
-                    "This bundle is the whole store in global order, so its first count "
-                    "entries must hash to the checkpoint's root: nothing before the "
-                    "checkpoint was removed, reordered or rewritten."
-                    if whole_store
-                    else "This bundle is a subset, so only the signature is checked here; "
-                    "compare the checkpoint with the one lodged outside the store."
-                )
-            ),
+            "public_key": checkpoint["public_key"],
+            "proof": "inclusion" if log is not None else "whole",
+            "proofs_file": PROOFS_FILE if log is not None else None,
+            "covered": covered,
+            "after": tree.size - covered,
+            "rule": CHECKPOINT_RULE,
         }
     verify_md = _template("VERIFY.md.jinja").render(
         events=tree.size,
@@ -712,6 +776,7 @@ def _write_bundle(
     files.append(_write_file(work / VERIFY_PY, checker))
     order = [
         EVENTS_FILE,
+        PROOFS_FILE,
         PERSONAL_FILE,
         TIMELINE_FILE,
         REPORT_FILE,
@@ -720,6 +785,11 @@ def _write_bundle(
         VERIFY_PY,
     ]
     files.sort(key=lambda f: order.index(f["path"]))
+    cases_manifest: dict[str, Any] = {}
+    for ref, st in listed.items():
+        cases_manifest[ref] = st.manifest()
+        if ref in case_proofs:
+            cases_manifest[ref].update(case_proofs[ref])
     manifest = {
         "format": BUNDLE_FORMAT,
         "generator": {"name": "caseledger", "version": version},
@@ -760,9 +830,10 @@ def _write_bundle(
             "size": tree.size,
             "root": root,
         },
+        "bundle_root": BUNDLE_ROOT_RULE,
         "chain": CHAIN_RULE,
         "checkpoint": checkpoint_manifest,
-        "cases": {ref: st.manifest() for ref, st in exported.items()},
+        "cases": cases_manifest,
         "files": files,
         "manifest_hash": (
             "manifest.json cannot list its own hash: its SHA-256 is in manifest.sha256 "
@@ -772,38 +843,140 @@ def _write_bundle(
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
     (work / MANIFEST_FILE).write_bytes(manifest_bytes)
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
-    (work / MANIFEST_SHA_FILE).write_bytes(f"{manifest_sha}  {MANIFEST_FILE}\n".encode())
+    seal = f"{manifest_sha}  {MANIFEST_FILE}\n".encode()
+    (work / MANIFEST_SHA_FILE).write_bytes(seal)
+    digests = {f["path"]: f["sha256"] for f in files}
+    digests[MANIFEST_FILE] = manifest_sha
+    digests[MANIFEST_SHA_FILE] = hashlib.sha256(seal).hexdigest()
     return ExportSummary(
         out=work,
         events=tree.size,
-        root=root,
+        root=bundle_root(digests),
+        events_root=root,
         files=files,
         cases={ref: st.count for ref, st in exported.items()},
         manifest_sha256=manifest_sha,
         personal_data=include_personal,
         zip=False,
         generated_at=generated_at,
+        checkpoint=checkpoint is not None,
+        covered=covered,
     )
 
 
-#: Register bookkeeping around a checkpoint, not covered by its signature.
-REGISTER_FIELDS: Final = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")
+BUNDLE_ROOT_RULE: Final = (
+    "The bundle root covers every file of the bundle (this manifest and manifest.sha256 "
+    "included), so it is not written in any of them: the RFC 9162 Merkle root over one "
+    'leaf per file, in code point order of the file names, leaf bytes = canonical JSON {"path": '
+    'NAME, "sha256": HEX} of the file. caseledger export prints it; the verifiers '
+    "recompute it and compare it with --expect-root."
+)
+CHECKPOINT_RULE: Final = (
+    "checkpoint.json is the store's signed version 2 checkpoint (Ed25519 over the "
+    "canonical JSON of every key but signature). With proof 'whole' the bundle is the "
+    "whole store in global order and its first events.size entries must hash to "
+    "events.root. With proof 'inclusion', proofs.jsonl holds one line per line of "
+    'events.jsonl: {"index": I, "proof": [...]}, the RFC 9162 audit path of the entry at '
+    'leaf I (its ordinal in the store\'s global order) of the events tree, or {"index": '
+    "null} for an entry recorded after the checkpoint; and each case lists at_checkpoint "
+    "(its head when the checkpoint was signed, proven in the cases tree) or "
+    "absent_at_checkpoint (the neighbouring leaves that prove it was not in the tree). "
+    "docs/bundle-format.md gives every rule."
+)
 
 
-def _latest_checkpoint(ledger: _Ledger, cutoff: int) -> dict[str, Any] | None:
-    """The store's latest signed checkpoint that the exported stream covers (its last
-    position at or before the last position read), as it was signed."""
-    register_state = getattr(ledger, "register_state", None)
-    if not callable(register_state):
-        return None
-    try:
-        checkpoints = list(register_state().checkpoints)
-    except AttributeError:
-        return None
-    for entry in reversed(checkpoints):
-        if int(entry.get("last_position", 0)) <= cutoff:
-            return {k: v for k, v in entry.items() if k not in REGISTER_FIELDS}
-    return None
+def bundle_root(digests: dict[str, str]) -> str:
+    """The bundle root: RFC 9162 over ``{"path", "sha256"}`` of every file, by name."""
+    tree = MerkleTree()
+    for name in sorted(digests):
+        tree.add_bytes(canonical_json({"path": name, "sha256": digests[name]}))
+    return tree.root()
+
+
+class _LogIndex:
+    """The store's log up to a checkpoint, for a subset bundle's proofs: the positions
+    and the tree of its first ``size`` entries and every case's head at that point."""
+
+    def __init__(self, ledger: _Ledger, checkpoint: dict[str, Any]) -> None:
+        size = int(checkpoint["events"]["size"])
+        self.last_position = int(checkpoint["last_position"])
+        self.positions: array[int] = array("q")
+        leaves: list[bytes] = []
+        heads: dict[str, tuple[int, str]] = {}
+        if size:
+            for record in ledger.iter_records(0):
+                self.positions.append(record["position"])
+                leaves.append(bytes.fromhex(record["hash"]))
+                heads[record["case"]] = (record["seq"], record["hash"])
+                if len(leaves) == size:
+                    break
+        self.tree = ProofTree(leaves)
+        if self.tree.size != size or self.tree.root() != checkpoint["events"]["root"]:
+            raise StoreDoesNotVerify(
+                f"the store's first {size} entries no longer hash to its signed checkpoint's "
+                "root; run caseledger verify (nothing was exported)"
+            )
+        self.heads = heads
+        self.refs: list[str] | None = None
+        self.cases: ProofTree | None = None
+        declared = checkpoint.get("cases")
+        if isinstance(declared, dict):
+            self.refs = sorted(heads)
+            self.cases = ProofTree(case_head_leaf(r, *heads[r]) for r in self.refs)
+            if self.cases.size != declared.get("size") or self.cases.root() != declared.get("root"):
+                raise StoreDoesNotVerify(
+                    "the store's case heads at its signed checkpoint no longer hash to the "
+                    "checkpoint's cases root; run caseledger verify (nothing was exported)"
+                )
+
+    def entry_proof(self, ref: str, seq: int, position: int, own: str) -> dict[str, Any]:
+        """An entry's line of proofs.jsonl."""
+        if position > self.last_position:
+            return {"index": None}
+        index = bisect_left(self.positions, position)
+        if (
+            index >= self.tree.size
+            or self.positions[index] != position
+            or self.tree.leaf_hash(index) != leaf_hash(bytes.fromhex(own))
+        ):
+            raise StoreDoesNotVerify(
+                f"{ref}#{seq} is not the entry the store's signed checkpoint holds at its "
+                "place; run caseledger verify (nothing was exported)"
+            )
+        return {"index": index, "proof": self.tree.path(index)}
+
+    def _leaf(self, index: int) -> dict[str, Any]:
+        assert self.refs is not None and self.cases is not None
+        ref = self.refs[index]
+        seq, head = self.heads[ref]
+        return {
+            "case": ref,
+            "seq": seq,
+            "hash": head,
+            "index": index,
+            "proof": self.cases.path(index),
+        }
+
+    def case_proof(self, ref: str) -> dict[str, Any]:
+        """A case's head at the checkpoint, or the neighbours proving it had none."""
+        if self.refs is None:
+            return {"at_checkpoint": None, "absent_at_checkpoint": None}
+        index = bisect_left(self.refs, ref)
+        if index < len(self.refs) and self.refs[index] == ref:
+            leaf = self._leaf(index)
+            del leaf["case"]
+            return {"at_checkpoint": leaf, "absent_at_checkpoint": None}
+        return {
+            "at_checkpoint": None,
+            "absent_at_checkpoint": {
+                "left": self._leaf(index - 1) if index > 0 else None,
+                "right": self._leaf(index) if index < len(self.refs) else None,
+            },
+        }
+
+
+def _log_index(ledger: _Ledger, checkpoint: dict[str, Any]) -> _LogIndex:
+    return _LogIndex(ledger, checkpoint)
 
 
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:

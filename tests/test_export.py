@@ -68,7 +68,8 @@ def both_verdicts(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tool's verdict and the standalone checker's, which must agree."""
     ours = verify_bundle(bundle).as_dict()
     theirs = run_standalone(bundle)
-    for key in ("ok", "first_bad", "failure", "events", "root"):
+    assert ours.keys() == theirs.keys()
+    for key in ours.keys() - {"bundle"}:
         assert ours[key] == theirs[key], (key, ours, theirs)
     return ours, theirs
 
@@ -143,7 +144,8 @@ def test_scenario_bundle_verifies_with_both_checkers(scenario_store: str, tmp_pa
     # manifest: files, heads, root, personal data, generator, filters.
     manifest = manifest_of(bundle)
     root = merkle_root(e["hash"] for e in events)
-    assert manifest["merkle"]["root"] == root == summary.root == result["root"]
+    assert manifest["merkle"]["root"] == root == summary.events_root == result["events_root"]
+    assert summary.root == result["root"]  # the bundle root, over every file
     assert manifest["events"]["count"] == 22
     assert manifest["personal_data"]["included"] is False
     assert manifest["personal_data"]["commitments"] == 2
@@ -162,7 +164,7 @@ def test_scenario_bundle_verifies_with_both_checkers(scenario_store: str, tmp_pa
     assert sha_line == f"{digest}  manifest.json\n"
     assert (bundle / "verify.py").read_bytes() == standalone_checker().read_bytes()
     own_copy = run_standalone(bundle, checker=bundle / "verify.py")  # as shipped in the bundle
-    assert own_copy["ok"] and own_copy["root"] == root
+    assert own_copy["ok"] and own_copy["root"] == summary.root
 
 
 def test_export_cli_json_and_verify_cli(
@@ -426,7 +428,16 @@ def test_empty_export_verifies(store_url: str, clock: FixedClock, tmp_path: Path
     summary = export_bundle(led, tmp_path / "empty", occurred_to="2020-01-01")
     led.close()
     result = assert_verifies(tmp_path / "empty")
-    assert result["events"] == 0 and summary.root == hashlib.sha256(b"").hexdigest()
+    assert result["events"] == 0 and summary.events_root == hashlib.sha256(b"").hexdigest()
+    # An empty bundle verifies, and says so: it is not a plain "ok".
+    assert result["empty"] is True and "empty" in result["not_checked"]
+    assert "holds no entries" in result["verdict"]
+    # A named case of which no entry passes the filters is still listed (with none).
+    led = open_ledger(store_url, clock)
+    export_bundle(led, tmp_path / "none", cases=[CASE], occurred_to="2020-01-01")
+    led.close()
+    named = assert_verifies(tmp_path / "none")
+    assert named["events"] == 0 and named["cases"] == 1 and named["empty"] is True
 
 
 # --- the report and the timeline ----------------------------------------------------------
@@ -784,17 +795,17 @@ def test_generated_at_uses_the_ledger_clock(scenario_store: str, tmp_path: Path)
 
 
 def _checkpointed(url: str, clock: FixedClock) -> tuple[Any, str]:
-    """The scenario, a checkpoint signed after entry 18, then the rest of the scenario."""
+    """The scenario, a (version 2) checkpoint signed after entry 18, then the rest."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from projections.checkpoint import make_checkpoint
+    from projections._checkpoint_v2 import sign_checkpoint
 
     led = open_ledger(url, clock)
     lines = scenario_lines()
     record(led, lines[:18])
     key = Ed25519PrivateKey.generate()
-    make_checkpoint(led, key, led.recorder_for("admin"))
+    sign_checkpoint(led, key, led.recorder_for("admin"))
     clock.advance(hours=1)
     record(led, lines[18:])
     public = key.public_key().public_bytes(
@@ -812,31 +823,38 @@ def test_a_whole_store_bundle_carries_and_checks_the_latest_checkpoint(
     led.close()
     bundle = tmp_path / "b"
     result = assert_verifies(bundle)
-    assert result["checkpoint"] is True
+    assert result["checkpoint"] is True and result["checkpoint_trusted"] is False
+    assert result["covered"] == 18 and result["after_checkpoint"] == 4
+    assert "checkpoint-signer" in result["not_checked"]
+    assert "entries-after-checkpoint" in result["not_checked"]
     declared = manifest_of(bundle)["checkpoint"]
-    assert declared["count"] == 18 and declared["applies"] is True
+    assert declared["events"]["size"] == 18 and declared["proof"] == "whole"
     assert declared["public_key"] == public
-    assert declared["root"] == merkle_root(e["hash"] for e in events_of(bundle)[:18])
+    assert declared["events"]["root"] == merkle_root(e["hash"] for e in events_of(bundle)[:18])
     # With the signer's key given separately, both checkers accept it; with another, not.
-    assert verify_bundle(bundle, trusted_key=public).ok
-    assert run_standalone(bundle, "--trusted-key", public)["ok"]
+    trusted = verify_bundle(bundle, trusted_key=public).as_dict()
+    assert trusted["ok"] and trusted["checkpoint_trusted"]
+    assert "checkpoint-signature-trusted" in trusted["checked"]
+    assert "sender" not in trusted["not_checked"]
+    assert run_standalone(bundle, "--public-key", public) == {**trusted, "bundle": str(bundle)}
     other = "11" * 32
     ours = verify_bundle(bundle, trusted_key=other).as_dict()
-    theirs = run_standalone(bundle, "--trusted-key", other)
+    theirs = run_standalone(bundle, "--public-key", other)
     assert ours["ok"] is theirs["ok"] is False
     assert ours["first_bad"] == theirs["first_bad"] == "checkpoint.json"
-    # A subset carries it too, its signature checked, its root not applicable.
+    # A subset carries it too, with an inclusion proof per entry against it.
     sub = assert_verifies(tmp_path / "sub")
-    assert sub["checkpoint"] is True
-    assert manifest_of(tmp_path / "sub")["checkpoint"]["applies"] is False
+    assert sub["checkpoint"] is True and "checkpoint-inclusion" in sub["checked"]
+    assert manifest_of(tmp_path / "sub")["checkpoint"]["proof"] == "inclusion"
+    assert (tmp_path / "sub" / "proofs.jsonl").is_file()
 
 
 def test_the_checkpoint_catches_a_self_consistent_forgery(
     store_url: str, clock: FixedClock, tmp_path: Path
 ) -> None:
-    """Drop entry 9, declare the hole a gap, recompute every count, hash and root: the
-    forgery is consistent, but the signed checkpoint's root over the first 18 entries
-    no longer matches."""
+    """Drop entry 9, declare the hole a gap (and claim a filter to excuse it), recompute
+    every count, hash and root: the forgery is consistent, but the signed checkpoint's
+    root over the first 18 entries no longer matches."""
     led, _ = _checkpointed(store_url, clock)
     export_bundle(led, tmp_path / "b")
     led.close()
@@ -846,6 +864,7 @@ def test_the_checkpoint_catches_a_self_consistent_forgery(
     path.write_bytes(b"".join(kept))
     hashes = [orjson.loads(line)["hash"] for line in kept]
     manifest = manifest_of(bundle)
+    manifest["filters"]["occurred_from"] = {"given": "2000-01-01", "instant": "2000-01-01"}
     manifest["cases"][CASE].update(events=21, gaps=[[9, 9]])
     manifest["events"]["count"] = 21
     manifest["merkle"].update(root=merkle_root(hashes), size=21)
@@ -854,7 +873,7 @@ def test_the_checkpoint_catches_a_self_consistent_forgery(
     ours, _ = both_verdicts(bundle)
     assert ours["ok"] is False
     assert ours["first_bad"] == "checkpoint.json"
-    assert "do not hash to the checkpoint's root" in ours["failure"]
+    assert "do not hash to the checkpoint's events root" in ours["failure"]
 
 
 def test_a_forged_checkpoint_signature_is_caught(
@@ -865,7 +884,7 @@ def test_a_forged_checkpoint_signature_is_caught(
     led.close()
     bundle = tmp_path / "b"
     checkpoint = json.loads((bundle / "checkpoint.json").read_bytes())
-    checkpoint["count"] = 17  # claim less, keep the signature
+    checkpoint["events"]["size"] = 17  # claim less, keep the signature
     (bundle / "checkpoint.json").write_bytes(orjson.dumps(checkpoint))
     reseal(bundle)
     ours, _ = both_verdicts(bundle)
