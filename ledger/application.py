@@ -34,10 +34,11 @@ from eventsourcing.persistence import (
     OperationalError,
     PersistenceError,
 )
+from eventsourcing.utils import get_topic
 from pydantic import ValidationError
 
 from .canonical import GENESIS_HASH, canonical_json, commitment, event_hash, new_salt
-from .case import Case, CaseSnapshot, case_id
+from .case import Case, CaseSnapshot, case_id, corrects_referral
 from .catalogue import (
     ASSIGNED_FIELDS,
     LONDON,
@@ -100,6 +101,10 @@ SNAPSHOT_FIELDS = (
     "head_hash",
     "last_recorded_at",
 )
+
+#: The keys of a case snapshot's state (the aggregate's attributes), and its topic.
+SNAPSHOT_KEYS = frozenset({"_created_on", "_modified_on", *SNAPSHOT_FIELDS})
+CASE_TOPIC = get_topic(Case)
 
 #: An entry's fields the database checks and keeps as its provenance on PostgreSQL.
 ENVELOPE_META = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
@@ -506,43 +511,54 @@ class CaseLedger(Application[uuid.UUID]):
         return case
 
     def _trusted_snapshot(self, aggregate_id: uuid.UUID) -> CaseSnapshot | None:
-        """The case's latest snapshot if its head hash, version and regime agree with the
-        chain: on PostgreSQL with the database's provenance row for that entry, on SQLite
-        with the stored entry and the case's referral and its corrections."""
+        """The case's latest snapshot if it is one the ledger could have taken of this
+        chain: the case aggregate's topic, exactly the case state's keys, and the head
+        hash, regime and recorded time of the entry it claims to follow (on PostgreSQL
+        from the database's provenance row, on SQLite from the stored entries).  Anything
+        else is a cache miss: the case is replayed from its entries."""
         if self.snapshots is None:
             return None
-        found = list(self.snapshots.get(aggregate_id, desc=True, limit=1))
+        try:
+            found = list(self.snapshots.get(aggregate_id, desc=True, limit=1))
+        except Exception:  # a snapshot that cannot even be decoded is a cache miss
+            return None
         if not found:
             return None
         snapshot = found[0]
-        assert isinstance(snapshot, CaseSnapshot)
+        if not isinstance(snapshot, CaseSnapshot) or snapshot.topic != CASE_TOPIC:
+            return None
         state = snapshot.state
         version = snapshot.originator_version
-        if state.get("_version") != version or len(state.get("types", ())) != version:
+        if set(state) != SNAPSHOT_KEYS or len(state.get("types", ())) != version:
             return None
         recorder: Any = self.recorder
         if self.location.kind == "postgres":
             row = recorder.select_provenance_head(aggregate_id, version)
-            expected = None if row is None else (row["hash"], row["regime"])
+            expected = (
+                None
+                if row is None
+                else (row["hash"], row["regime"], format_recorded_at(row["recorded_at"]))
+            )
         else:
             expected = self._chain_facts_at(aggregate_id, version)
-        if expected != (state.get("head_hash"), state.get("regime")):
+        claimed = (state.get("head_hash"), state.get("regime"), state.get("last_recorded_at"))
+        if expected != claimed:
             return None
         return snapshot
 
-    def _chain_facts_at(self, aggregate_id: uuid.UUID, version: int) -> tuple[str, str] | None:
-        """``(hash, regime)`` of a case's chain at entry ``version``, from the entries."""
+    def _chain_facts_at(self, aggregate_id: uuid.UUID, version: int) -> tuple[str, str, str] | None:
+        """``(hash, regime, recorded_at)`` of a case's chain at entry ``version``, from
+        the entries."""
         decode = self.ledger_mapper.decode_state
         rows = self.recorder.select_chain_facts(aggregate_id, version)  # type: ignore[attr-defined]
         records = [decode(state) for _, state in rows]
         if not records or records[0]["seq"] != 1 or records[-1]["seq"] != version:
             return None
         regime = records[0]["regime"]
-        ref = records[0]["case"]
         for record in records:
-            if record["type"] == "EntryCorrected" and record.get("corrects") == f"{ref}#1":
+            if record["type"] == "EntryCorrected" and corrects_referral(record):
                 regime = record.get("changes", {}).get("regime", regime)
-        return records[-1]["hash"], regime
+        return records[-1]["hash"], regime, records[-1]["recorded_at"]
 
     def _commit_personal(
         self,
@@ -1037,6 +1053,7 @@ class CaseLedger(Application[uuid.UUID]):
         count = 0
         decode = self.ledger_mapper.decode_state
         provenance = self._provenance_rows()
+        regimes: dict[str, Any] = {}  # each case's regime as its entries give it
         for position, state in self.recorder.iter_states(0):  # type: ignore[attr-defined]
             count += 1
             if progress is not None and count % 10_000 == 0:
@@ -1086,7 +1103,11 @@ class CaseLedger(Application[uuid.UUID]):
                         "the database appended this entry and the store no longer holds it: "
                         "it was deleted",
                     )
-                differs = self._provenance_differs(record, position, row)
+                if record["type"] == "CaseReferred":
+                    regimes[ref] = record.get("regime")
+                elif record["type"] == "EntryCorrected" and corrects_referral(record):
+                    regimes[ref] = (record.get("changes") or {}).get("regime", regimes.get(ref))
+                differs = self._provenance_differs(record, position, row, regimes.get(ref))
                 if differs:
                     return VerifyResult(False, count, len(heads), label, differs)
             heads[ref] = (seq, record["hash"])
@@ -1127,7 +1148,7 @@ class CaseLedger(Application[uuid.UUID]):
         return rows
 
     def _provenance_differs(
-        self, record: dict[str, Any], position: int, row: dict[str, Any] | None
+        self, record: dict[str, Any], position: int, row: dict[str, Any] | None, regime: Any
     ) -> str | None:
         """Why an entry disagrees with the database's record of who appended it (an entry
         the database's functions did not append has no provenance row), or None."""
@@ -1152,9 +1173,16 @@ class CaseLedger(Application[uuid.UUID]):
                     f"the entry's {name} ({value}) differs from the database's provenance "
                     f"({kept[name]}): it was not recorded as it claims"
                 )
-        claimed = datetime.fromisoformat(record["recorded_at"].replace("Z", "+00:00"))
-        if row["recorded_at"] != claimed:
+        try:
+            claimed = datetime.fromisoformat(str(record["recorded_at"]).replace("Z", "+00:00"))
+        except ValueError:
+            return "the entry's recorded_at is not a time the ledger writes"
+        if row["recorded_at"] != claimed or format_recorded_at(claimed) != record["recorded_at"]:
             return "the entry's recorded_at differs from the database's provenance"
+        if row.get("agency") != record.get("agency"):
+            return "the entry's agency differs from the one the database checked"
+        if row.get("regime") != regime:
+            return "the case's regime after this entry differs from the one the database kept"
         return None
 
     def _authority_differs(self, register: list[dict[str, Any]]) -> tuple[str, str] | None:
@@ -1209,6 +1237,11 @@ class CaseLedger(Application[uuid.UUID]):
                 snapshot = snapshots.get(case.version)
                 if snapshot is None:
                     continue
+                if snapshot.topic != CASE_TOPIC or set(snapshot.state) != SNAPSHOT_KEYS:
+                    return (
+                        f"{ref}#{case.version}",
+                        "the case's snapshot at this entry is not a snapshot of a case",
+                    )
                 for name in SNAPSHOT_FIELDS:
                     if snapshot.state.get(name) != getattr(case, name, None):
                         return (

@@ -85,8 +85,7 @@ class Case(Aggregate):
         elif kind == "CaseClosed":
             self.closed = True
         elif kind == "EntryCorrected":
-            target = int(entry["corrects"].rsplit("#", 1)[1])
-            if self.types[target - 1] == "CaseReferred":
+            if corrects_referral(entry):
                 changes = entry["changes"]
                 self.regime = changes.get("regime", self.regime)
                 self.incident_date = changes.get("incident_date", self.incident_date)
@@ -121,6 +120,12 @@ def answered_request(open_requests: Mapping[str, str], entry: Mapping[str, Any])
         if agency_key(str(agency)) == wanted:
             return request_id
     return None
+
+
+def corrects_referral(entry: dict[str, Any]) -> bool:
+    """Whether a correction corrects its case's referral (entry 1): the one rule, with the
+    database's (``pgauthority.sql``), for when a correction changes a case's regime."""
+    return str(entry.get("corrects", "")).rsplit("#", 1)[-1] == "1"
 
 
 class CaseSnapshot(Snapshot):

@@ -46,7 +46,7 @@ def authority_statements(schema: str) -> list[Composed]:
     literal = Literal(schema).as_string(None)
     text = _authority_sql().replace("__S__", quoted).replace("__SCHEMA__", literal)
     parts = [p.strip() for p in text.split("-- ;;")]
-    return [SQL(p).format() for p in parts if p]
+    return [Composed([SQL(p)]) for p in parts if p]
 
 
 #: The columns of a provenance row that ``verify`` compares with the stored entry.
@@ -260,7 +260,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 curs.execute(
                     SQL(
                         "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
-                        "hash, recorded_at, regime FROM {t} WHERE notification_id>%s "
+                        "hash, recorded_at, regime, agency FROM {t} WHERE notification_id>%s "
                         "ORDER BY notification_id LIMIT %s"
                     ).format(t=self._provenance),
                     (after, batch),
@@ -285,9 +285,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         """The provenance of one entry (for checking a snapshot before use)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT hash, regime FROM {t} WHERE originator_id=%s AND seq=%s").format(
-                    t=self._provenance
-                ),
+                SQL(
+                    "SELECT hash, regime, recorded_at FROM {t} WHERE originator_id=%s AND seq=%s"
+                ).format(t=self._provenance),
                 (originator_id, seq),
             )
             row = curs.fetchone()

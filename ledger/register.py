@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import StoreUnavailable
 from .policy import Policy, default_policy, parse_policy
 
 REGISTER_TYPES = (
@@ -72,28 +73,40 @@ class RegisterState:
 
 
 def fold_register(entries: Iterable[dict[str, Any]]) -> RegisterState:
-    """The register's state from its entries in ``seq`` order."""
+    """The register's state from its entries in ``seq`` order; an entry that cannot be
+    read (written behind the ledger's back) makes the store unusable, said plainly."""
     state = RegisterState()
     for entry in entries:
-        kind = entry["type"]
-        ref = f"register#{entry['seq']}"
-        if kind == "UserEnrolled":
-            state.users[entry["user"]] = Enrolment(
-                entry["user"], frozenset(entry["roles"]), entry.get("agency"), ref
-            )
-        elif kind == "UserRemoved":
-            state.users.pop(entry["user"], None)
-        elif kind == "LegalHoldPlaced":
-            state.holds[entry["case"]] = {**entry, "ref": ref}
-        elif kind == "LegalHoldReleased":
-            state.holds.pop(entry["case"], None)
-        elif kind == "PersonalDataErased":
-            state.erasures.append({**entry, "ref": ref})
-        elif kind == "CheckpointSigned":
-            state.checkpoints.append({**entry, "ref": ref})
-        elif kind == "PolicyChanged":
-            state.recorded_policy = parse_policy(entry["policy"], ref)
-            state.policy_ref = ref
-        state.seq = entry["seq"]
-        state.head_hash = entry["hash"]
+        try:
+            _apply(state, entry)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StoreUnavailable(
+                f"register#{entry.get('seq', '?') if isinstance(entry, dict) else '?'} "
+                f"cannot be read ({type(exc).__name__}: {exc}); run caseledger verify"
+            ) from None
     return state
+
+
+def _apply(state: RegisterState, entry: dict[str, Any]) -> None:
+    """Fold one register entry into the state."""
+    kind = entry["type"]
+    ref = f"register#{entry['seq']}"
+    if kind == "UserEnrolled":
+        state.users[entry["user"]] = Enrolment(
+            entry["user"], frozenset(entry["roles"]), entry.get("agency"), ref
+        )
+    elif kind == "UserRemoved":
+        state.users.pop(entry["user"], None)
+    elif kind == "LegalHoldPlaced":
+        state.holds[entry["case"]] = {**entry, "ref": ref}
+    elif kind == "LegalHoldReleased":
+        state.holds.pop(entry["case"], None)
+    elif kind == "PersonalDataErased":
+        state.erasures.append({**entry, "ref": ref})
+    elif kind == "CheckpointSigned":
+        state.checkpoints.append({**entry, "ref": ref})
+    elif kind == "PolicyChanged":
+        state.recorded_policy = parse_policy(entry["policy"], ref)
+        state.policy_ref = ref
+    state.seq = entry["seq"]
+    state.head_hash = entry["hash"]

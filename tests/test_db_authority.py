@@ -465,3 +465,261 @@ def test_the_documented_grants_are_the_ones_the_tests_use() -> None:
         for statement in role_grants("northshire", role, kind):
             assert statement + ";" in doc, statement
     assert not re.search(r"GRANT[^;]*\b(INSERT|UPDATE|DELETE)\b[^;]*TO \"(jsmith|inspector)", doc)
+
+
+# --- the red team's findings (each reproduced against the first authority version) -------
+
+
+def _now_z() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _call_append(who: Person, url: str, body: dict[str, Any], **meta: Any) -> None:
+    """Call caseledger_append directly, as a modified client would, with one entry."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from ledger.canonical import canonical_json, event_hash
+
+    schema = pg_url_schema(url)
+    body = dict(body)
+    body["hash"] = event_hash(body)
+    envelope = {
+        k: body.get(k)
+        for k in ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
+    }
+    envelope.update(agency=body.get("agency"), regime="wt2023", **meta)
+    s = f'"{schema}"'
+    with psycopg.connect(who.url.partition("?schema=")[0], autocommit=True) as conn:
+        conn.execute(
+            f"SELECT {s}.caseledger_append(ARRAY[ROW(%s::uuid, %s::bigint, %s::text, "
+            f"%s::bytea)::{s}.stored_event_uuid], %s, %s::text[], %s::bigint[], %s::text[], "
+            "%s::bytea[], %s::bytea[], %s::text[], %s::bigint[], %s::bytea[])",
+            (
+                case_id(body["case"]),
+                body["seq"],
+                body["type"],
+                canonical_json(body),
+                Jsonb([envelope]),
+                [],
+                [],
+                [],
+                [],
+                [],
+                [],
+                [],
+                [],
+            ),
+        )
+
+
+def _next_context(led: CaseLedger, who: Person, role: str, **fields: Any) -> dict[str, Any]:
+    last = led.case_records("RR-2026-004")[-1]
+    return {
+        "type": "ContextRecorded",
+        "case": "RR-2026-004",
+        "occurred_at": "2026-11-30",
+        "topic": "other",
+        "summary": "crafted",
+        "seq": last["seq"] + 1,
+        "prev_hash": last["hash"],
+        "actor": who.name,
+        "role": role,
+        "recorded_at": _now_z(),
+        "command_id": "00000000-0000-4000-8000-000000000000",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["now", "2026-11-30T22:18:51.013491-15:59", "20261201T141734.763146Z", 23],
+    ids=["now", "offset", "basic-form", "number"],
+)
+def test_recorded_at_is_only_the_ledgers_own_form(pg_url: str, stamp: Any) -> None:
+    """A time PostgreSQL would parse but the ledger never writes ('now', an offset that
+    sorts hours earlier, ISO basic form) is refused, so nobody hides or backdates an
+    entry in "the record as it stood"."""
+    import psycopg
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    writer = person(pg_url, "bu.officer")
+    led.enrol(writer.name, ["business-unit"], led.recorder_for("admin"))
+    body = _next_context(led, writer, "business-unit", recorded_at=stamp)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="recorded_at"):
+        _call_append(writer, pg_url, body)
+    assert led.verify().ok
+
+
+def test_seq_must_be_a_number(pg_url: str) -> None:
+    import psycopg
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    writer = person(pg_url, "bu.officer")
+    led.enrol(writer.name, ["business-unit"], led.recorder_for("admin"))
+    body = _next_context(led, writer, "business-unit")
+    body["seq"] = str(body["seq"])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="seq must be a number"):
+        _call_append(writer, pg_url, body, seq=body["seq"])
+    assert led.verify().ok
+
+
+def test_a_malformed_register_entry_is_refused_and_cannot_brick_the_store(pg_url: str) -> None:
+    """A hold without a case (the business unit may place holds) would have made every
+    later fold of the register fail; the database refuses it, and a register that
+    cannot be read is said plainly (exit 4), never a traceback."""
+    import psycopg
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    writer = person(pg_url, "bu.officer")
+    led.enrol(writer.name, ["business-unit"], led.recorder_for("admin"))
+    theirs = writer.ledger()
+    entry = theirs._register_entry(
+        {"type": "LegalHoldPlaced", "reason": "no case"},
+        writer.recorder("business-unit"),
+        theirs.register_state(),
+    )
+    with pytest.raises(Exception, match="LegalHoldPlaced needs case"):
+        theirs.recorder.insert_register(theirs._encode_register([entry]))
+    bad_policy = theirs._register_entry(
+        {
+            "type": "PolicyChanged",
+            "policy": {"roles": {"admin": {"record": [], "actions": ["users", "policy"]}}},
+            "text": "x",
+            "sha256": "0" * 64,
+            "reason": "r",
+        },
+        Recorder(led.identity(), "admin"),
+        led.register_state(),
+    )
+    with pytest.raises(Exception, match="own_agency must be true or false"):
+        led.recorder.insert_register(led._encode_register([bad_policy]))
+    assert led.verify().ok
+    # Written by the operator behind the functions' back, it is refused plainly.
+    from psycopg.sql import SQL, Identifier
+
+    with _raw(pg_url) as conn:
+        conn.execute(
+            SQL("INSERT INTO {}.caseledger_register (seq, state) VALUES (%s, %s)").format(
+                Identifier(pg_url_schema(pg_url))
+            ),
+            (entry["seq"], orjson.dumps(entry)),
+        )
+    with pytest.raises(StoreUnavailable, match="cannot be read"):
+        led.register_state()
+    del psycopg
+
+
+def test_the_sole_admin_removing_themselves_does_not_reopen_the_store(pg_url: str) -> None:
+    """The store is new only while its register is empty: after the last admin is gone
+    (here by a direct call the CLI refuses), nobody can enrol themselves as admin."""
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines()[:1], led.recorder_for())
+    me = led.identity()
+    removal = led._register_entry(
+        {"type": "UserRemoved", "user": me, "reason": "gone"},
+        Recorder(me, "admin"),
+        led.register_state(),
+    )
+    with pytest.raises(Exception, match="no enrolled user could enrol users"):
+        led.recorder.insert_register(led._encode_register([removal]))
+    stranger = person(pg_url, "stranger")
+    theirs = stranger.ledger()
+    grab = theirs._register_entry(
+        {"type": "UserEnrolled", "user": stranger.name, "roles": ["admin"], "reason": "x"},
+        stranger.recorder("admin"),
+        theirs.register_state(),
+    )
+    with pytest.raises(Exception, match="is not enrolled in this store"):
+        theirs.recorder.insert_register(theirs._encode_register([grab]))
+    assert led.verify().ok
+
+
+def test_personal_keys_go_only_with_their_entries(pg_url: str, cli: Any) -> None:
+    """A key planted for a future case's entry would block its referral for ever (exit 3);
+    keys and rows are accepted only for the entries appended with them."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    writer = person(pg_url, "bu.officer")
+    led.enrol(writer.name, ["business-unit"], led.recorder_for("admin"))
+    s = f'"{pg_url_schema(pg_url)}"'
+    with (
+        psycopg.connect(writer.url.partition("?schema=")[0], autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="go only with the entries"),
+    ):
+        conn.execute(
+            f"SELECT {s}.caseledger_append(ARRAY[]::{s}.stored_event_uuid[], %s, "
+            "%s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[], "
+            "%s::text[], %s::bigint[], %s::bytea[])",
+            (Jsonb([]), [], [], [], [], [], ["RR-2026-005"], [1], [b"k" * 32]),
+        )
+    referral = scenario_lines()[0].replace(b"RR-2026-004", b"RR-2026-005")
+    assert cli(["--store", pg_url, "record", "-"], stdin=referral).exit_code == 0
+
+
+@pytest.mark.parametrize("forgery", ["last_recorded_at", "extra-key", "topic"])
+def test_a_snapshot_the_ledger_could_not_have_taken_is_never_used(
+    store_url: str, cli: Any, forgery: str
+) -> None:
+    """Snapshots that shadow a method, name another aggregate's module or carry a time
+    no entry has are cache misses for the write path, and verify names them."""
+    from psycopg.sql import SQL, Identifier
+
+    led = open_ledger(store_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    case = led._load_case("RR-2026-004")
+    assert case is not None
+    snapshot = CaseSnapshot.take(case)
+    state = dict(snapshot.state)
+    topic = snapshot.topic
+    if forgery == "last_recorded_at":
+        state["last_recorded_at"] = "2030-01-01T00:00:00.000000Z"
+    elif forgery == "extra-key":
+        state["record"] = "x"
+    else:
+        topic = "antigravity:geohash"
+    forged = CaseSnapshot(
+        originator_id=snapshot.originator_id,
+        originator_version=snapshot.originator_version,
+        timestamp=snapshot.timestamp,
+        topic=topic,
+        state=state,
+    )
+    if store_url.startswith("postgresql://"):
+        stored = led.mapper.to_stored_event(forged)
+        with _raw(store_url) as conn:  # the operator, bypassing the function
+            conn.execute(
+                SQL(
+                    "INSERT INTO {}.caseledger_snapshots (originator_id, originator_version, "
+                    "topic, state) VALUES (%s, %s, %s, %s)"
+                ).format(Identifier(pg_url_schema(store_url))),
+                (stored.originator_id, stored.originator_version, stored.topic, stored.state),
+            )
+    else:
+        assert led.snapshots is not None
+        led.snapshots.put([forged])
+    # The next command is checked against the chain and records normally.
+    more = cli(["--store", store_url, "record", "-"], stdin=scenario_lines()[6])
+    assert more.exit_code == 0, more.stderr
+    assert led.case_records("RR-2026-004")[-1]["recorded_at"] < "2030"
+    result = cli(["--store", store_url, "verify", "--json"])
+    assert result.exit_code == 1 and "snapshot" in result.json()["reason"]
+
+
+def test_genuine_snapshots_are_used(store_url: str) -> None:
+    """The check is not so strict that it throws away the snapshots the ledger takes."""
+    led = open_ledger(store_url)
+    led.record_lines(scenario_lines()[:1], led.recorder_for())
+    context = {"type": "ContextRecorded", "case": "RR-2026-004", "occurred_at": "2026-02-20"}
+    lines = [orjson.dumps({**context, "topic": "other", "summary": f"e{i}"}) for i in range(60)]
+    led.record_lines(lines, led.recorder_for())
+    assert led._trusted_snapshot(case_id("RR-2026-004")) is not None
+    assert led.verify().ok

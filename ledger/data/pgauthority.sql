@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_provenance (
     hash text NOT NULL,
     recorded_at timestamptz NOT NULL,
     regime text NOT NULL,
+    agency text,
     db_time timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (originator_id, seq),
     UNIQUE (case_ref, seq)
@@ -41,6 +42,9 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_policy (
     own_agency boolean NOT NULL,
     actions text[] NOT NULL
 )
+-- ;;
+-- A provenance table made before it kept the agency gains the column.
+ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS agency text
 -- ;;
 -- A register table made before the register's clear columns existed gains them.
 DO $migrate$
@@ -111,6 +115,97 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b
         )
 $body$
 -- ;;
+-- The ledger's own form of recorded_at (UTC, microseconds, Z): nothing else is accepted,
+-- so a time cannot be given in a form that sorts or parses differently elsewhere.
+CREATE OR REPLACE FUNCTION __S__.caseledger_stamp(value jsonb) RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    IF jsonb_typeof(value) IS DISTINCT FROM 'string'
+       OR (value #>> ARRAY[]::text[]) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}Z$' THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'refused by the database: recorded_at must be UTC with microseconds (YYYY-MM-DDTHH:MM:SS.ffffffZ)';
+    END IF;
+    RETURN (value #>> ARRAY[]::text[])::timestamptz;
+END
+$body$
+-- ;;
+-- Whether a register entry has the fields its type needs, of the right JSON types (a
+-- malformed entry would make every later fold of the register fail).
+CREATE OR REPLACE FUNCTION __S__.caseledger_register_shape(e jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    kind text := e ->> 'type';
+    needs text[];
+    f text;
+    r record;
+    k text;
+BEGIN
+    IF jsonb_typeof(e -> 'seq') IS DISTINCT FROM 'number' THEN RETURN 'seq must be a number'; END IF;
+    FOREACH f IN ARRAY ARRAY['type', 'actor', 'role', 'prev_hash', 'hash', 'recorded_at'] LOOP
+        IF jsonb_typeof(e -> f) IS DISTINCT FROM 'string' THEN RETURN f || ' must be text'; END IF;
+    END LOOP;
+    needs := CASE kind
+        WHEN 'UserEnrolled' THEN ARRAY['user']
+        WHEN 'UserRemoved' THEN ARRAY['user', 'reason']
+        WHEN 'LegalHoldPlaced' THEN ARRAY['case', 'reason']
+        WHEN 'LegalHoldReleased' THEN ARRAY['case', 'reason']
+        WHEN 'PersonalDataErased' THEN ARRAY['case', 'reason']
+        WHEN 'PolicyChanged' THEN ARRAY['text', 'sha256', 'reason']
+        ELSE ARRAY[]::text[] END;
+    FOREACH f IN ARRAY needs LOOP
+        IF jsonb_typeof(e -> f) IS DISTINCT FROM 'string' OR btrim(e ->> f) = '' THEN
+            RETURN format('%s needs %s as text', kind, f);
+        END IF;
+    END LOOP;
+    IF kind = 'UserEnrolled' AND (jsonb_typeof(e -> 'roles') IS DISTINCT FROM 'array'
+        OR jsonb_array_length(e -> 'roles') = 0
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(e -> 'roles') x
+                   WHERE jsonb_typeof(x) <> 'string')) THEN
+        RETURN 'UserEnrolled needs roles as a list of names';
+    END IF;
+    IF kind = 'PersonalDataErased' AND jsonb_typeof(e -> 'fields') IS DISTINCT FROM 'array' THEN
+        RETURN 'PersonalDataErased needs fields as a list';
+    END IF;
+    IF kind = 'PolicyChanged' THEN
+        IF jsonb_typeof(e -> 'policy' -> 'roles') IS DISTINCT FROM 'object' THEN
+            RETURN 'PolicyChanged needs policy.roles';
+        END IF;
+        FOR r IN SELECT key, value FROM jsonb_each(e -> 'policy' -> 'roles') LOOP
+            IF r.key NOT IN ('business-unit', 'chair', 'safeguarding-partner', 'panel-member',
+                             'agency', 'peer', 'reviewer', 'inspector', 'admin') THEN
+                RETURN format('%s is not a role', r.key);
+            END IF;
+            IF jsonb_typeof(r.value) IS DISTINCT FROM 'object' THEN
+                RETURN format('roles.%s must be an object', r.key);
+            END IF;
+            FOREACH k IN ARRAY ARRAY['record', 'actions'] LOOP
+                IF jsonb_typeof(r.value -> k) IS DISTINCT FROM 'array' OR EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(r.value -> k) x
+                    WHERE jsonb_typeof(x) <> 'string') THEN
+                    RETURN format('roles.%s.%s must be a list of names', r.key, k);
+                END IF;
+            END LOOP;
+            IF EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.value -> 'actions') a
+                       WHERE a NOT IN ('users', 'hold', 'erase-personal', 'checkpoint',
+                                       'policy', 'export-personal')) THEN
+                RETURN format('roles.%s.actions names an unknown action', r.key);
+            END IF;
+            IF jsonb_typeof(r.value -> 'regimes') NOT IN ('null', 'array') OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(
+                    CASE WHEN jsonb_typeof(r.value -> 'regimes') = 'array'
+                         THEN r.value -> 'regimes' ELSE '[]'::jsonb END) x
+                WHERE x NOT IN ('"wt2015"', '"wt2018"', '"wt2023"')) THEN
+                RETURN format('roles.%s.regimes must be null or a list of regimes', r.key);
+            END IF;
+            IF jsonb_typeof(r.value -> 'own_agency') IS DISTINCT FROM 'boolean' THEN
+                RETURN format('roles.%s.own_agency must be true or false', r.key);
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$body$
+-- ;;
 CREATE OR REPLACE FUNCTION __S__.caseledger_refuse(message text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
 BEGIN
@@ -135,6 +230,8 @@ DECLARE
     kind text;
     wanted text;
     my_roles text[];
+    rec timestamptz;
+    operator boolean := __S__.caseledger_operator();
 BEGIN
     PERFORM set_config('lock_timeout', '30s', true);
     LOCK TABLE __S__.caseledger_register IN EXCLUSIVE MODE;
@@ -156,6 +253,15 @@ BEGIN
             PERFORM __S__.caseledger_refuse(format(
                 'a register entry''s actor must be the session user %s, not %s', me, e ->> 'actor'));
         END IF;
+        IF __S__.caseledger_register_shape(e) IS NOT NULL THEN
+            PERFORM __S__.caseledger_refuse(__S__.caseledger_register_shape(e));
+        END IF;
+        rec := __S__.caseledger_stamp(e -> 'recorded_at');
+        IF NOT operator AND abs(extract(epoch FROM rec - clock_timestamp())) > 300 THEN
+            PERFORM __S__.caseledger_refuse(format(
+                'register#%s: recorded_at %s is not the database''s time', e ->> 'seq',
+                e ->> 'recorded_at'));
+        END IF;
         IF clear AND convert_from(p_states[i + 1], 'UTF8')::jsonb IS DISTINCT FROM e THEN
             PERFORM __S__.caseledger_refuse('the stored register entry differs from the one checked');
         END IF;
@@ -168,12 +274,14 @@ BEGIN
         IF wanted IS NULL THEN
             PERFORM __S__.caseledger_refuse(format('%s is not a register entry type', kind));
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users) THEN
-            -- A new store: its first user records the policy, then enrols itself as admin.
+        IF head_seq < 2 THEN
+            -- A new store (an empty register): its first user records the policy as
+            -- register#1, then enrols itself as admin as register#2; nothing else.
             IF NOT (
-                (kind = 'PolicyChanged' AND NOT EXISTS (SELECT 1 FROM __S__.caseledger_policy))
-                OR (kind = 'UserEnrolled' AND (e ->> 'user') = me AND (e -> 'roles') ? 'admin'
-                    AND EXISTS (SELECT 1 FROM __S__.caseledger_policy))
+                (head_seq = 0 AND kind = 'PolicyChanged')
+                OR (head_seq = 1 AND kind = 'UserEnrolled' AND (e ->> 'user') = me
+                    AND (e -> 'roles') ? 'admin'
+                    AND (SELECT actor FROM __S__.caseledger_register WHERE seq = 1) = me)
             ) THEN
                 PERFORM __S__.caseledger_refuse(
                     'a new store begins with its policy and its first user''s own admin enrolment');
@@ -212,14 +320,14 @@ BEGIN
         ELSIF kind = 'UserRemoved' THEN
             DELETE FROM __S__.caseledger_users WHERE name = (e ->> 'user');
         ELSIF kind = 'PersonalDataErased' THEN
-            IF p_erase_case IS NULL THEN
-                PERFORM __S__.caseledger_refuse('an erasure must name the case''s personal rows');
+            IF p_erase_case IS NULL OR (clear AND p_erase_case IS DISTINCT FROM (e ->> 'case')) THEN
+                PERFORM __S__.caseledger_refuse('an erasure must erase the rows of the case it names');
             END IF;
             DELETE FROM __S__.caseledger_personal_keys WHERE case_ref = p_erase_case;
             DELETE FROM __S__.caseledger_personal WHERE case_ref = p_erase_case;
         END IF;
         IF kind IN ('PolicyChanged', 'UserEnrolled', 'UserRemoved')
-           AND EXISTS (SELECT 1 FROM __S__.caseledger_users)
+           AND head_seq >= 1
            AND NOT EXISTS (
                SELECT 1 FROM __S__.caseledger_users u
                JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
@@ -268,6 +376,10 @@ DECLARE
     rec timestamptz;
     nid bigint;
 BEGIN
+    IF jsonb_typeof(p_meta) IS DISTINCT FROM 'array'
+       OR jsonb_array_length(p_meta) <> coalesce(array_length(p_events, 1), 0) THEN
+        PERFORM __S__.caseledger_refuse('one envelope per entry is needed');
+    END IF;
     PERFORM set_config('lock_timeout', '30s', true);
     LOCK TABLE __S__.caseledger_events IN EXCLUSIVE MODE;
     SELECT roles, agency INTO my_roles, my_agency FROM __S__.caseledger_users WHERE name = me;
@@ -295,6 +407,11 @@ BEGIN
                     'the stored entry %s#%s differs from the one checked', ref, seq));
             END IF;
         END IF;
+        IF jsonb_typeof(m -> 'seq') IS DISTINCT FROM 'number'
+           OR (clear AND jsonb_typeof(body -> 'seq') IS DISTINCT FROM 'number') THEN
+            PERFORM __S__.caseledger_refuse('an entry''s seq must be a number');
+        END IF;
+        rec := __S__.caseledger_stamp(m -> 'recorded_at');
         IF (m ->> 'type') IS DISTINCT FROM kind OR ev.originator_version IS DISTINCT FROM seq THEN
             PERFORM __S__.caseledger_refuse(format('entry %s#%s is labelled inconsistently', ref, seq));
         END IF;
@@ -322,7 +439,6 @@ BEGIN
             IF kind = 'CaseReferred' OR ev.originator_id <> head.originator_id THEN
                 PERFORM __S__.caseledger_refuse(format('case %s is referred already', ref));
             END IF;
-            rec := (m ->> 'recorded_at')::timestamptz;
             IF rec < head.recorded_at THEN
                 PERFORM __S__.caseledger_refuse(format(
                     '%s#%s would be recorded before the case''s previous entry', ref, seq));
@@ -331,7 +447,9 @@ BEGIN
             regime_after := head.regime;
             IF kind = 'EntryCorrected' THEN
                 IF clear THEN
-                    IF (body ->> 'corrects') = ref || '#1' AND (body -> 'changes') ? 'regime' THEN
+                    -- the rule of Case.apply_entry: the entry number after the last '#'
+                    IF regexp_replace(body ->> 'corrects', '^.*#', '') = '1'
+                       AND (body -> 'changes') ? 'regime' THEN
                         regime_after := body -> 'changes' ->> 'regime';
                     END IF;
                 ELSE
@@ -342,7 +460,6 @@ BEGIN
         IF regime_after IS NULL OR (m ->> 'regime') IS DISTINCT FROM regime_after THEN
             PERFORM __S__.caseledger_refuse(format('%s#%s: the case''s regime is misstated', ref, seq));
         END IF;
-        rec := (m ->> 'recorded_at')::timestamptz;
         IF NOT operator AND abs(extract(epoch FROM rec - clock_timestamp())) > 300 THEN
             PERFORM __S__.caseledger_refuse(format(
                 '%s#%s: recorded_at %s is not the database''s time', ref, seq, m ->> 'recorded_at'));
@@ -368,11 +485,28 @@ BEGIN
             RETURNING notification_id INTO nid;
         INSERT INTO __S__.caseledger_provenance
             (originator_id, seq, case_ref, notification_id, type, actor, role, prev_hash, hash,
-             recorded_at, regime)
+             recorded_at, regime, agency)
             VALUES (ev.originator_id, seq, ref, nid, kind, me, m ->> 'role', m ->> 'prev_hash',
-                    m ->> 'hash', rec, regime_after);
+                    m ->> 'hash', rec, regime_after, m ->> 'agency');
         RETURN NEXT nid;
     END LOOP;
+    IF EXISTS (
+        SELECT 1 FROM unnest(p_seq) WITH ORDINALITY AS x(seq, n)
+        WHERE x.seq <> ALL (SELECT (q.m ->> 'seq')::bigint FROM jsonb_array_elements(p_meta) q(m))
+    ) OR EXISTS (
+        SELECT 1 FROM unnest(p_key_seq) AS x(seq)
+        WHERE x.seq <> ALL (SELECT (q.m ->> 'seq')::bigint FROM jsonb_array_elements(p_meta) q(m))
+    ) OR (clear AND EXISTS (
+        SELECT 1 FROM unnest(p_case, p_seq) AS x(c, s)
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_meta) q(m)
+                          WHERE q.m ->> 'case' = x.c AND (q.m ->> 'seq')::bigint = x.s)
+    )) OR (clear AND EXISTS (
+        SELECT 1 FROM unnest(p_key_case, p_key_seq) AS x(c, s)
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_meta) q(m)
+                          WHERE q.m ->> 'case' = x.c AND (q.m ->> 'seq')::bigint = x.s)
+    )) THEN
+        PERFORM __S__.caseledger_refuse('personal rows and keys go only with the entries they belong to');
+    END IF;
     IF coalesce(array_length(p_case, 1), 0) > 0 THEN
         INSERT INTO __S__.caseledger_personal
             SELECT * FROM unnest(p_case, p_seq, p_field, p_value, p_salt);
