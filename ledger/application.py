@@ -1179,7 +1179,7 @@ class CaseLedger(Application[uuid.UUID]):
             return "the entry's recorded_at is not a time the ledger writes"
         if row["recorded_at"] != claimed or format_recorded_at(claimed) != record["recorded_at"]:
             return "the entry's recorded_at differs from the database's provenance"
-        if row.get("agency") != record.get("agency"):
+        if not self.encrypted and row.get("agency") != record.get("agency"):
             return "the entry's agency differs from the one the database checked"
         if row.get("regime") != regime:
             return "the case's regime after this entry differs from the one the database kept"

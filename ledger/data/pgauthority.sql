@@ -487,7 +487,8 @@ BEGIN
             (originator_id, seq, case_ref, notification_id, type, actor, role, prev_hash, hash,
              recorded_at, regime, agency)
             VALUES (ev.originator_id, seq, ref, nid, kind, me, m ->> 'role', m ->> 'prev_hash',
-                    m ->> 'hash', rec, regime_after, m ->> 'agency');
+                    m ->> 'hash', rec, regime_after,
+                    CASE WHEN clear THEN m ->> 'agency' END);  -- never in clear when sealed
         RETURN NEXT nid;
     END LOOP;
     IF EXISTS (
