@@ -1,8 +1,8 @@
 """RFC 9162 inclusion proofs (audit paths, section 2.1.3), for export bundles.
 
-A private stand-in, with the signatures agreed in the checkpoint-v2 brief, until
-``projections.merkle`` carries its own (the lead keeps one copy at merge).  The same
-verification is copied, standard library only, into ``projections/data/verify.py``.
+Many audit paths from one tree, for exports (``projections.merkle`` verifies them, and
+gives single proofs; ``projections/data/verify.py`` carries a standard-library copy of the
+verification for inspectors).
 
 Trees are RFC 9162's: ``leaf = SHA-256(0x00 || leaf bytes)``, ``node = SHA-256(0x01 ||
 left || right)``, ``n`` leaves split at the largest power of two below ``n``.  That tree
@@ -13,10 +13,10 @@ is how :class:`ProofTree` keeps it (every level as one bytes buffer of 32-byte n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["ProofTree", "inclusion_proof", "verify_inclusion"]
+__all__ = ["ProofTree"]
 
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
@@ -70,47 +70,3 @@ class ProofTree:
                 proof.append(level[sibling * 32 : sibling * 32 + 32].hex())
             index >>= 1
         return proof
-
-
-def inclusion_proof(
-    leaves_or_tree: Sequence[bytes] | ProofTree, index: int, size: int
-) -> list[str]:
-    """The RFC 9162 audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
-    if isinstance(leaves_or_tree, ProofTree) and leaves_or_tree.size == size:
-        return leaves_or_tree.path(index)
-    leaves = leaves_or_tree if not isinstance(leaves_or_tree, ProofTree) else None
-    if leaves is None:
-        raise ValueError("a ProofTree gives paths at its own size only")
-    return ProofTree(leaves[:size]).path(index)
-
-
-def verify_inclusion(
-    leaf_hash_hex: str, index: int, size: int, proof: Sequence[str], root_hex: str
-) -> bool:
-    """Whether ``proof`` shows the leaf whose hash is ``leaf_hash_hex`` (``SHA-256(0x00 ||
-    leaf)``) at ``index`` in the tree of ``size`` leaves with root ``root_hex`` (RFC 9162
-    section 2.1.3.2)."""
-    if not 0 <= index < size:
-        return False
-    try:
-        node = bytes.fromhex(leaf_hash_hex)
-        path = [bytes.fromhex(p) for p in proof]
-    except ValueError:
-        return False
-    if len(node) != 32 or any(len(p) != 32 for p in path):
-        return False
-    fn, sn = index, size - 1
-    for p in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            node = hashlib.sha256(_NODE + p + node).digest()
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            node = hashlib.sha256(_NODE + node + p).digest()
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and node.hex() == root_hex

@@ -50,8 +50,7 @@ import orjson
 from ledger.canonical import GENESIS_HASH, personal_commitments
 from ledger.errors import UsageError
 
-from ._proofs import verify_inclusion
-from .merkle import MerkleTree, leaf_hash
+from .merkle import MerkleTree, leaf_hash, verify_inclusion
 
 __all__ = [
     "CHECKED",

@@ -134,6 +134,12 @@ def personal_leaf(case: str, seq: int, name: str, commitment: str) -> bytes:
     return hashlib.sha256(canonical_json(body)).digest()
 
 
+def case_head_leaf(ref: str, seq: int, head_hash: str) -> bytes:
+    """The ``cases`` tree's leaf for a case whose head is ``ref#seq``: with it a bundle of
+    some cases proves each case's last entry at the checkpoint (docs/bundle-format.md)."""
+    return hashlib.sha256(canonical_json({"case": ref, "hash": head_hash, "seq": seq})).digest()
+
+
 def personal_commitments(record: dict[str, Any]) -> list[tuple[str, str]]:
     """``(field, commitment)`` of an entry's personal data, by field name."""
     found: dict[str, Any] = {}
@@ -185,10 +191,18 @@ class TreeScan:
 
 @dataclass
 class StoreScan:
-    """The three trees of a store, with the provers asked for."""
+    """The three trees of a store, with the provers asked for, and each case's head."""
 
     trees: dict[str, TreeScan]
     last_position: int = 0
+    case_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def cases(self) -> dict[str, Any]:
+        """The ``cases`` tree (each case's head, by reference): ``{"size", "root"}``."""
+        tree = MerkleTree()
+        for ref in sorted(self.case_heads):
+            tree.add_bytes(case_head_leaf(ref, *self.case_heads[ref]))
+        return {"size": tree.size, "root": tree.root()}
 
     def heads(self) -> dict[str, dict[str, Any]]:
         """``{"events": {"size", "root"}, ...}``."""
@@ -226,6 +240,9 @@ def scan_store(
             scan.last_position = int(leaf.label)
             break
         tree = scan.trees[leaf.tree]
+        if leaf.tree == "events":
+            ref, _, seq = leaf.label.rpartition("#")
+            scan.case_heads[ref] = (int(seq), leaf.value.hex())
         if writer is not None:
             writer.add(leaf.tree, tree.tree.size, leaf)
         tree.add(leaf.value)
@@ -248,6 +265,7 @@ def sign_checkpoint(
         "version": CHECKPOINT_VERSION,
         "store": ledger.location.describe(),
         **heads,
+        "cases": scan.cases(),
         "last_position": scan.last_position,
         # The events tree again under its version 1 names, for bundle verifiers that
         # read those; signed like every other field, and checked to agree on reading.

@@ -487,7 +487,7 @@ def export_bundle(
     _check_destination(out, as_zip)
     checkpoint: dict[str, Any] | None
     if signing_key is not None:
-        checkpoint = sign_checkpoint(ledger, signing_key, recorder)  # type: ignore[arg-type]
+        checkpoint = sign_checkpoint(ledger, signing_key, recorder)
     else:
         checkpoint = latest_checkpoint(ledger)
     parent = out.resolve().parent
