@@ -758,3 +758,17 @@ __all__ = [
     "trusted_key_hex",
     "verify_since",
 ]
+
+#: Register bookkeeping around a checkpoint kept in the register, not covered by its signature.
+REGISTER_FIELDS: Final = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")
+
+
+def latest_checkpoint(ledger: Any) -> dict[str, Any] | None:
+    """The register's latest version 2 checkpoint, as it was signed (or ``None``)."""
+    register_state = getattr(ledger, "register_state", None)
+    if not callable(register_state):
+        return None
+    for entry in reversed(list(register_state().checkpoints)):
+        if entry.get("version") == CHECKPOINT_VERSION and isinstance(entry.get("events"), dict):
+            return {k: v for k, v in entry.items() if k not in REGISTER_FIELDS}
+    return None

@@ -52,9 +52,8 @@ from ledger.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from ledger.catalogue import CRITERIA, LONDON, check_moment, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
-from ._checkpoint_v2 import case_head_leaf, latest_checkpoint, sign_checkpoint
-from ._proofs import ProofTree
 from .bundle_verify import BundleVerifyResult, verify_bundle
+from .checkpoint import case_head_leaf, latest_checkpoint, make_checkpoint
 from .export_report import (
     CRITERION_LABELS,
     FACTOR_LABELS,
@@ -67,7 +66,7 @@ from .export_report import (
     build_chart,
     describe,
 )
-from .merkle import MerkleTree, leaf_hash
+from .merkle import MerkleTree, ProofTree, leaf_hash
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -487,7 +486,7 @@ def export_bundle(
     _check_destination(out, as_zip)
     checkpoint: dict[str, Any] | None
     if signing_key is not None:
-        checkpoint = sign_checkpoint(ledger, signing_key, recorder)
+        checkpoint = make_checkpoint(ledger, signing_key, recorder)  # type: ignore[arg-type]  # export takes the ledger by protocol
     else:
         checkpoint = latest_checkpoint(ledger)
     parent = out.resolve().parent

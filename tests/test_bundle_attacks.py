@@ -185,12 +185,12 @@ def test_entries_after_the_checkpoint_are_proven_newer_and_said_unchecked(
     """A checkpoint signed after 12 entries: the later 10 are shown to be newer than it
     (the case's head at the checkpoint is #12) and the verdict says they are unchecked;
     a forger cannot pass a covered entry off as one of them."""
-    from projections._checkpoint_v2 import sign_checkpoint
+    from projections.checkpoint import make_checkpoint
 
     led = open_ledger(store_url, clock)
     lines = scenario_lines()
     led.record_lines(lines[:12], led.recorder_for())
-    sign_checkpoint(led, KEY, led.recorder_for_action("checkpoint"))
+    make_checkpoint(led, KEY, led.recorder_for_action("checkpoint"))
     led.record_lines(lines[12:], led.recorder_for())
     export_bundle(led, tmp_path / "b", cases=[CASE])
     bundle = tmp_path / "b"
@@ -389,11 +389,11 @@ def test_a_checkpoint_without_a_cases_tree_still_proves_each_entry(
     """A version 2 checkpoint with only the brief's trees (no ``cases``): a subset still
     proves each entry in the signed log, and says it could not check the case heads."""
     from ledger.canonical import canonical_json
-    from projections._checkpoint_v2 import sign_checkpoint
+    from projections.checkpoint import make_checkpoint
 
     led = open_ledger(store_url, clock)
     led.record_lines(scenario_lines(), led.recorder_for())
-    full = sign_checkpoint(led, KEY, led.recorder_for_action("checkpoint"))
+    full = make_checkpoint(led, KEY, led.recorder_for_action("checkpoint"))
     brief = {k: v for k, v in full.items() if k not in ("cases", "signature")}
     brief["signature"] = KEY.sign(canonical_json(brief)).hex()
     led.record_checkpoint(brief, led.recorder_for_action("checkpoint"))

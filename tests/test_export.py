@@ -799,13 +799,13 @@ def _checkpointed(url: str, clock: FixedClock) -> tuple[Any, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from projections._checkpoint_v2 import sign_checkpoint
+    from projections.checkpoint import make_checkpoint
 
     led = open_ledger(url, clock)
     lines = scenario_lines()
     record(led, lines[:18])
     key = Ed25519PrivateKey.generate()
-    sign_checkpoint(led, key, led.recorder_for("admin"))
+    make_checkpoint(led, key, led.recorder_for("admin"))
     clock.advance(hours=1)
     record(led, lines[18:])
     public = key.public_key().public_bytes(

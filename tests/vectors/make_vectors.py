@@ -130,9 +130,9 @@ def make_good(work: Path) -> dict[str, Path]:
 
     export("good-unsigned")  # the store has no checkpoint yet
     moment[0] = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
-    from projections._checkpoint_v2 import sign_checkpoint
+    from projections.checkpoint import make_checkpoint
 
-    sign_checkpoint(led, key, led.recorder_for_action("checkpoint"))  # after 22 entries
+    make_checkpoint(led, key, led.recorder_for_action("checkpoint"))  # after 22 entries
     moment[0] = datetime(2026, 9, 1, 11, 0, tzinfo=UTC)
     led.record_lines(case[12:], led.recorder_for())
     led.record_lines(other[10:], led.recorder_for())
