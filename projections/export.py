@@ -484,14 +484,19 @@ def export_bundle(
     if include_personal_data:
         ledger.check_personal_export()  # the user's role, and the database, allow it
     _check_destination(out, as_zip)
-    checkpoint: dict[str, Any] | None
-    if signing_key is not None:
-        checkpoint = make_checkpoint(ledger, signing_key, recorder)  # type: ignore[arg-type]  # export takes the ledger by protocol
-    else:
-        checkpoint = latest_checkpoint(ledger)
     parent = out.resolve().parent
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:  # the place is tried before anything is signed or written
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write a bundle in {parent}: {exc.strerror}", field="--out"
+        ) from None
     try:
+        checkpoint: dict[str, Any] | None
+        if signing_key is not None:
+            checkpoint = make_checkpoint(ledger, signing_key, recorder)  # type: ignore[arg-type]  # export takes the ledger by protocol
+        else:
+            checkpoint = latest_checkpoint(ledger)
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
         summary = _write_bundle(
             ledger, work, filters, include_personal_data, full_report, progress, checkpoint
@@ -503,6 +508,9 @@ def export_bundle(
             if out.is_dir():
                 out.rmdir()  # checked empty above
             os.replace(work, out)
+    except OSError as exc:  # e.g. the disk filled: nothing is left behind, said plainly
+        shutil.rmtree(work, ignore_errors=True)
+        raise UsageError(f"cannot write the bundle {out}: {exc}", field="--out") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

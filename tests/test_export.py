@@ -966,3 +966,20 @@ def test_export_cli_writes_a_zip(
     assert checked.exit_code == 0 and checked.json()["events"] == 22
     bad = cli(["--store", scenario_store, "export", "--out", str(tmp_path / "c"), "--report", "x"])
     assert bad.exit_code == 2
+
+
+def test_export_to_an_unwritable_place_exits_2_and_signs_nothing(
+    scenario_store: str, cli: Any, tmp_path: Path
+) -> None:
+    """Issue 13: an unwritable --out is a usage error with the reason (never a
+    traceback), tried before a checkpoint is signed, so nothing is written anywhere."""
+    key = tmp_path / "sign.pem"
+    assert cli(["keys", "signing", "--out", str(key)]).exit_code == 0
+    before = len(open_ledger(scenario_store).register_entries())
+    unwritable = Path("/sys") / "caseledger-bundle"  # refused even to root
+    result = cli(
+        ["--store", scenario_store, "export", "--out", str(unwritable), "--signing-key", str(key)]
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "cannot write a bundle in /sys" in result.stderr and "Traceback" not in result.stderr
+    assert len(open_ledger(scenario_store).register_entries()) == before
