@@ -131,10 +131,11 @@ def run(argv: list[str] | None = None) -> None:
     are not UTF-8 are refused first, and no message sends a control character raw.
     """
     try:
-        undecodable = _undecodable(sys.argv[1:] if argv is None else argv)
+        args = sys.argv[1:] if argv is None else list(argv)
+        undecodable = _undecodable(args)
         if undecodable is not None:
             raise UsageError(undecodable)
-        app(args=argv, prog_name="caseledger")
+        app(args=hoist_store(args), prog_name="caseledger")
     except LedgerError as exc:
         err.print(f"[bold red]error:[/] {escape(terminal_safe(str(exc)))}")
         raise SystemExit(exc.exit_code) from None
@@ -145,6 +146,30 @@ def run(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     finally:
         close_open_ledgers()
+
+
+def hoist_store(args: list[str]) -> list[str]:
+    """``--store`` is the app's option, but people write it after the command too
+    (``caseledger status --store X``): move it to the front, where typer reads it.
+    Nothing after ``--`` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--store" and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 2
+            continue
+        if arg.startswith("--store="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def debug_enabled() -> bool:

@@ -723,3 +723,12 @@ def test_genuine_snapshots_are_used(store_url: str) -> None:
     led.record_lines(lines, led.recorder_for())
     assert led._trusted_snapshot(case_id("RR-2026-004")) is not None
     assert led.verify().ok
+
+
+def test_store_may_be_given_after_the_command(store_url: str, cli: Any) -> None:
+    """Issue 13 item 15: ``caseledger status --store X`` is ``caseledger --store X status``."""
+    assert cli(["record", "-", "--store", store_url], stdin=scenario_lines()[0]).exit_code == 0
+    after = cli(["status", "RR-2026-004", "--json", f"--store={store_url}"])
+    before = cli(["--store", store_url, "status", "RR-2026-004", "--json"])
+    assert after.exit_code == 0 and after.json() == before.json()
+    assert open_ledger(store_url).count_events() == 1
