@@ -101,9 +101,9 @@ def policy_set(
 ) -> None:
     """Record a new policy for the store (needs the admin role): a register entry with
     the policy's text and SHA-256, in force from then on."""
-    from ledger.policy import read_policy_file
+    from ledger.policy import read_policy_text
 
-    text, _ = read_policy_file(str(file))
+    text = read_policy_text(str(file))
     led = ledger(ctx)
     entry = led.set_policy(text, reason, led.recorder_for_action("policy"), str(file))
     _show_entry(entry, as_json, f"recorded the policy {entry['sha256'][:12]}")

@@ -97,10 +97,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._provenance = SQL("{schema}.caseledger_provenance").format(schema=schema)
         self._meta = SQL("{schema}.{table}").format(schema=schema, table=self.meta_table)
         self._register = SQL("{schema}.{table}").format(schema=schema, table=self.register_table)
-        self._insert_personal_many = SQL(
-            "INSERT INTO {schema}.{table} "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
-        ).format(schema=schema, table=Identifier(self.personal_table))
         self._events = SQL("{schema}.{table}").format(
             schema=schema, table=Identifier(self.events_table_name)
         )

@@ -191,14 +191,13 @@ def policy_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_policy_file(path: str) -> tuple[str, Policy]:
-    """A policy file's text and its validated policy; a bad file is an input error
-    naming the reason (exit code 2)."""
+def read_policy_text(path: str) -> str:
+    """A policy file's text (validated when it is recorded); an unreadable file is an
+    input error naming the reason (exit code 2)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the policy file {path}: {exc}", field="FILE") from None
-    return text, policy_from_text(text, path)
 
 
 def policy_from_text(text: str, origin: str) -> Policy:

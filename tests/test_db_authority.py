@@ -572,8 +572,6 @@ def test_a_malformed_register_entry_is_refused_and_cannot_brick_the_store(pg_url
     """A hold without a case (the business unit may place holds) would have made every
     later fold of the register fail; the database refuses it, and a register that
     cannot be read is said plainly (exit 4), never a traceback."""
-    import psycopg
-
     led = open_ledger(pg_url)
     led.record_lines(scenario_lines(), led.recorder_for())
     writer = person(pg_url, "bu.officer")
@@ -612,7 +610,6 @@ def test_a_malformed_register_entry_is_refused_and_cannot_brick_the_store(pg_url
         )
     with pytest.raises(StoreUnavailable, match="cannot be read"):
         led.register_state()
-    del psycopg
 
 
 def test_the_sole_admin_removing_themselves_does_not_reopen_the_store(pg_url: str) -> None:
