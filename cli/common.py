@@ -48,10 +48,12 @@ class Session:
     store: str | None
     ledger: CaseLedger | None = field(default=None)
 
-    def open(self) -> CaseLedger:
-        """Open the store once, on first use by a command."""
+    def open(self, create: bool = False) -> CaseLedger:
+        """Open the store once, on first use by a command; only a command that records
+        passes ``create`` (a query on a store that is not there exits 4, creating
+        nothing)."""
         if self.ledger is None:
-            self.ledger = CaseLedger(parse_store(self.store))
+            self.ledger = CaseLedger(parse_store(self.store), create=create)
             _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
 
@@ -66,7 +68,8 @@ def close_open_ledgers() -> None:
 
 
 STORE_HELP = (
-    "The store: a file path or sqlite:///path (SQLite, created on first use), or "
+    "The store: a file path or sqlite:///path (SQLite, created by the first recording "
+    "command), or "
     "postgresql://user[:password]@host[:port]/dbname. Default: caseledger.db here."
 )
 
@@ -89,9 +92,11 @@ def session(ctx: typer.Context) -> Session:
     return obj
 
 
-def ledger(ctx: typer.Context) -> CaseLedger:
-    """Open (once) and return the ledger for this invocation."""
-    return session(ctx).open()
+def ledger(ctx: typer.Context, *, create: bool = False) -> CaseLedger:
+    """Open (once) and return the ledger for this invocation.  ``create=True`` is the
+    one mark of a command that may create a new store (recording commands, ``users
+    add``, ``policy set``); every other command only opens a store that exists."""
+    return session(ctx).open(create=create)
 
 
 def emit_json(value: Any) -> None:
