@@ -169,15 +169,20 @@ SQLITE_MARKER_TABLES = frozenset({"stored_events", "ledger_meta", "ledger_regist
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+class NoStore(StoreUnavailable):
+    """No store is at the location yet (exit 4 for a query; a recording command would
+    create one there)."""
+
+
 def not_a_store(where: str, reason: str) -> StoreUnavailable:
     """The refusal for something that is there but is no caseledger store (exit 4)."""
     return StoreUnavailable(f"{where} is not a caseledger store ({reason}); it was left unchanged")
 
 
-def no_store(location: StoreLocation) -> StoreUnavailable:
+def no_store(location: StoreLocation) -> NoStore:
     """The refusal of a query where no store exists: only recording creates one."""
     where = location.path if location.kind == "sqlite" else location.describe()
-    return StoreUnavailable(
+    return NoStore(
         f"there is no caseledger store at {where}: nothing was created (only recording "
         "commands and `caseledger demo` create a store; check --store or CASELEDGER_STORE)"
     )
@@ -558,6 +563,7 @@ __all__ = [
     "DEFAULT_STORE",
     "LedgerMapper",
     "LedgerSQLiteRecorder",
+    "NoStore",
     "OrjsonTranscoder",
     "PersonalKey",
     "PersonalRow",
