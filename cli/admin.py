@@ -48,7 +48,7 @@ def users_add(
     as_json: bool = JSON,
 ) -> None:
     """Enrol a user with one or more roles (replaces their roles if already enrolled)."""
-    led = ledger(ctx)
+    led = ledger(ctx, create=True)
     entry = led.enrol(name, role, led.recorder_for_action("users"), agency=agency)
     _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry['roles'])}")
 
@@ -104,7 +104,7 @@ def policy_set(
     from ledger.policy import read_policy_text
 
     text = read_policy_text(str(file))
-    led = ledger(ctx)
+    led = ledger(ctx, create=True)
     entry = led.set_policy(text, reason, led.recorder_for_action("policy"), str(file))
     _show_entry(entry, as_json, f"recorded the policy {entry['sha256'][:12]}")
 

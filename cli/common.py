@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from ledger.application import CaseLedger
 from ledger.errors import LedgerError, UsageError
-from ledger.store import parse_store
+from ledger.store import NoStore, StoreLocation, parse_store
 
 app = typer.Typer(
     name="caseledger",
@@ -48,10 +48,18 @@ class Session:
     store: str | None
     ledger: CaseLedger | None = field(default=None)
 
-    def open(self) -> CaseLedger:
-        """Open the store once, on first use by a command."""
+    def open(self, create: bool = False, vacant_as_empty: bool = False) -> CaseLedger:
+        """Open the store once, on first use by a command; only a command that records
+        passes ``create`` (a query on a store that is not there exits 4, creating
+        nothing).  ``vacant_as_empty`` (a dry run) answers from an empty store in memory
+        where none exists yet, so checking a first import creates nothing either."""
         if self.ledger is None:
-            self.ledger = CaseLedger(parse_store(self.store))
+            try:
+                self.ledger = CaseLedger(parse_store(self.store), create=create)
+            except NoStore:
+                if not vacant_as_empty:
+                    raise
+                self.ledger = CaseLedger(StoreLocation(kind="sqlite", path=":memory:"))
             _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
 
@@ -66,7 +74,8 @@ def close_open_ledgers() -> None:
 
 
 STORE_HELP = (
-    "The store: a file path or sqlite:///path (SQLite, created on first use), or "
+    "The store: a file path or sqlite:///path (SQLite, created by the first recording "
+    "command), or "
     "postgresql://user[:password]@host[:port]/dbname. Default: caseledger.db here."
 )
 
@@ -89,9 +98,14 @@ def session(ctx: typer.Context) -> Session:
     return obj
 
 
-def ledger(ctx: typer.Context) -> CaseLedger:
-    """Open (once) and return the ledger for this invocation."""
-    return session(ctx).open()
+def ledger(
+    ctx: typer.Context, *, create: bool = False, vacant_as_empty: bool = False
+) -> CaseLedger:
+    """Open (once) and return the ledger for this invocation.  ``create=True`` is the
+    one mark of a command that may create a new store (recording commands, ``users
+    add``, ``policy set``); every other command only opens a store that exists
+    (``vacant_as_empty``: or none, as an empty one, for a dry run)."""
+    return session(ctx).open(create=create, vacant_as_empty=vacant_as_empty)
 
 
 def emit_json(value: Any) -> None:

@@ -9,12 +9,17 @@ store is a new file the demo names; the user's own store is never touched.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 
@@ -64,8 +69,9 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
         ["quality", "RR-2026-004"],
     ),
     (
-        "An audit bundle for an inspector: events, timeline, report, manifest and a checker.",
-        ["export", "--out", "{bundle}"],
+        "An audit bundle for an inspector: events, timeline, report, manifest and a checker "
+        "(--replace: pasted again, it replaces this earlier bundle, and only that).",
+        ["export", "--out", "{bundle}", "--replace"],
     ),
     ("The inspector checks the bundle without trusting us.", ["verify", "{bundle}"]),
     ("And the whole store: every hash and chain link re-computed.", ["verify"]),
@@ -120,6 +126,46 @@ def fresh_name(base: str = "caseledger-demo") -> Path:
     return candidate
 
 
+def _shown_path(path: Path) -> str:
+    """A path as the user would type it here: relative to the current folder when that is
+    shorter (with ``./`` so the shell does not search PATH), else absolute."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.getcwd())
+    if "/" not in relative:
+        relative = f"./{relative}"
+    return relative if len(relative) < len(absolute) else absolute
+
+
+def program() -> tuple[str, str | None]:
+    """How to run caseledger again from this shell, as the demo was run, and (when that
+    is not plain ``caseledger``) how to put it on PATH.
+
+    The console script that ran the demo (``sys.argv[0]``, e.g. ``.venv/bin/caseledger``
+    after the README's set-up), or the one beside this Python (``python -m cli.main``);
+    plain ``caseledger`` when that is what PATH finds."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    script: Path | None = None
+    if argv0 is not None and argv0.name == "caseledger" and argv0.is_file():
+        script = argv0
+    else:
+        beside = Path(sys.executable).parent / "caseledger"
+        script = beside if beside.is_file() else None
+    if script is None:
+        return f"{shlex.quote(sys.executable)} -m cli.main", None
+    found = shutil.which("caseledger")
+    if found and os.path.samefile(found, script):
+        return "caseledger", None
+    venv = Path(os.path.abspath(script)).parent.parent
+    hint = None
+    if (venv / "pyvenv.cfg").is_file() and (venv / "bin" / "activate").is_file():
+        hint = (
+            "caseledger is not on your PATH in this shell: paste the commands as printed, "
+            f"or first run `. {shlex.quote(_shown_path(venv / 'bin' / 'activate'))}` "
+            "and type just `caseledger`."
+        )
+    return shlex.quote(_shown_path(script)), hint
+
+
 @app.command(epilog="Example: caseledger demo  |  caseledger demo --no-tour")
 def demo(
     tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
@@ -128,6 +174,7 @@ def demo(
     from .common import run
 
     path = fresh_name()
+    prog, hint = program()
     count = record_sample(str(path))
     bundle = Path(f"{path.stem}-bundle")
     out.print(
@@ -141,15 +188,17 @@ def demo(
         ),
         soft_wrap=False,
     )
+    if hint is not None:
+        out.print(escape(hint), soft_wrap=True)
     if not tour:
-        out.print(f"Explore it yourself: caseledger --store {path} status")
+        out.print(f"Explore it yourself: {escape(prog)} --store {_quote(str(path))} status")
         return
     failures = []
     for number, (sentence, args) in enumerate(TOUR, start=1):
         argv = ["--store", str(path), *(a.replace("{bundle}", str(bundle)) for a in args)]
         out.print(Rule(f"Step {number} of {len(TOUR)}"))
         out.print(f"[bold]{sentence}[/bold]", soft_wrap=False)
-        out.print(f"[dim]$ caseledger {' '.join(_quote(a) for a in argv)}[/dim]\n")
+        out.print(f"[dim]$ {escape(prog)} {escape(' '.join(_quote(a) for a in argv))}[/dim]\n")
         try:
             run(argv)
         except SystemExit as exc:
@@ -157,8 +206,8 @@ def demo(
                 failures.append(" ".join(argv))
     out.print(Rule())
     out.print(
-        f"The store [bold]{path}[/bold] stays for you to explore; every command above works "
-        "when pasted. Start with: caseledger --help"
+        f"The store [bold]{escape(str(path))}[/bold] stays for you to explore; every command "
+        f"above works when pasted here, again and again. Start with: {escape(prog)} --help"
     )
     if failures:
         out.print(f"[red]{len(failures)} step(s) did not complete:[/red] " + "; ".join(failures))
@@ -166,4 +215,5 @@ def demo(
 
 
 def _quote(arg: str) -> str:
-    return f"'{arg}'" if any(c in arg for c in " #'\"") else arg
+    """An argument as a POSIX shell reads it back unchanged."""
+    return shlex.quote(arg)

@@ -313,7 +313,7 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
                 line[name] = _parse_sources(value, name)
             else:
                 line[name] = value
-        led = ledger(ctx)
+        led = ledger(ctx, create=True)
         receipts = led.record_lines([orjson.dumps(line)], led.recorder_for(role))
         show_receipts(receipts, as_json)
 

@@ -38,6 +38,12 @@ def export(
         help="A new (or empty) folder for the bundle; with --zip, the .zip file to write.",
     ),
     as_zip: bool = typer.Option(False, "--zip", help="Write one .zip file instead of a folder."),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="If --out holds an earlier bundle (only the files its manifest lists), "
+        "replace it whole; a folder with any other file is refused, never emptied.",
+    ),
     occurred_from: str | None = typer.Option(
         None,
         "--from",
@@ -110,6 +116,7 @@ def export(
             progress=progress,
             signing_key=key,
             recorder=recorder,
+            replace=replace,
         )
     if as_json:
         emit_json(summary.as_dict())

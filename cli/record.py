@@ -63,7 +63,7 @@ def record(
             raise InputError(f"{file} is not a file", field="FILE")
         data = path.read_bytes()
     lines = data.splitlines()
-    led = ledger(ctx)
+    led = ledger(ctx, create=True)
     receipts = led.record_lines(lines, led.recorder_for(role))
     show_receipts(receipts, as_json)
 

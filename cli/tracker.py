@@ -61,7 +61,7 @@ def import_tracker(
 
     spec = load_mapping(mapping)
     tracker = read_tracker(file, spec)
-    led = ledger(ctx)
+    led = ledger(ctx, create=not dry_run, vacant_as_empty=dry_run)
     who = led.recorder_for(role)
     show_progress = not as_json and err.is_terminal and len(tracker.rows) > 0
     with Progress(

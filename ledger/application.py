@@ -80,6 +80,8 @@ from .store import (
     PersonalKey,
     PersonalRow,
     StoreLocation,
+    check_sqlite_location,
+    no_store,
     parse_store,
 )
 
@@ -244,11 +246,17 @@ class CaseLedger(Application[uuid.UUID]):
         clock: Clock | None = None,
         env: dict[str, str] | None = None,
         key_file: str | None = None,
+        create: bool = True,
     ) -> None:
+        """Open the store; with ``create`` false (every query) a store that is not there
+        yet is refused (exit 4) instead of created.  Whatever is at the location and is no
+        caseledger store (a text file, another application's database) is refused
+        either way, before the library would add its tables to it."""
         refuse_client_policy(dict(os.environ))
         self.location = location or parse_store(None)
         self.clock: Clock = clock or utc_now
         self._personal_reader_checked = False
+        self._may_create = create
         full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
             if self.location.kind == "postgres":
@@ -256,11 +264,14 @@ class CaseLedger(Application[uuid.UUID]):
 
                 loc = self.location
                 with creation_lock(
-                    loc.host, loc.port, loc.dbname, loc.user, loc.password, loc.schema
-                ):
+                    loc.host, loc.port, loc.dbname, loc.user, loc.password, loc.schema, create
+                ) as present:
+                    if not present and not create:
+                        raise no_store(loc)
                     super().__init__(env=full_env)
                     self._check_encryption()
             else:
+                check_sqlite_location(self.location, create=create)
                 super().__init__(env=full_env)
                 self._check_encryption()
         except (PersistenceError, OSError) as exc:
@@ -307,6 +318,8 @@ class CaseLedger(Application[uuid.UUID]):
         recorder: Any = self.recorder
         cipher = self.ledger_mapper.cipher
         mode = recorder.get_meta("encryption")
+        if mode is None and not self._may_create:
+            return  # a store another process is creating this moment: a query writes nothing
         if mode is None:
             if cipher is not None and self.count_events() > 0:
                 raise StoreUnavailable(

@@ -394,13 +394,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
 @contextmanager
 def creation_lock(
-    host: str, port: str, dbname: str, user: str, password: str, schema: str
-) -> Iterator[None]:
-    """Serialise the creation of the store's schema and tables between processes.
+    host: str,
+    port: str,
+    dbname: str,
+    user: str,
+    password: str,
+    schema: str,
+    create: bool = True,
+) -> Iterator[bool]:
+    """Serialise the creation of the store's schema and tables between processes, and
+    say (yield) whether a caseledger store is in the schema already.
 
     Concurrent ``CREATE ... IF NOT EXISTS`` statements can fail in PostgreSQL ("tuple
     concurrently updated"), so whoever opens the store holds a session advisory lock,
-    keyed by the schema, while the library creates its tables.
+    keyed by the schema, while the library creates its tables.  A missing schema is
+    created only when ``create`` is set (a recording command); whether the store is
+    there is read under the lock, so a store half-way through its creation by another
+    process is never mistaken for none.
     """
     import psycopg
 
@@ -417,15 +427,39 @@ def creation_lock(
         key = int.from_bytes(digest[:8], "big", signed=True)
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
-            if schema:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_namespace WHERE nspname=%s", (schema,)
-                ).fetchone()
-                if exists is None:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname=%s", (schema or "public",)
+            ).fetchone()
+            if exists is None:
+                if create and schema:
                     conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-            yield
+                yield False
+            else:
+                yield store_present(conn, schema or "public")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def store_present(conn: Any, schema: str) -> bool:
+    """Whether the schema holds a caseledger store (its ``caseledger_meta`` table, made
+    in the same transaction as its other tables); a schema with a ``caseledger_events``
+    table but no ``caseledger_meta`` belongs to something else and is refused, since the
+    library would add its tables to it."""
+
+    def exists(table: str) -> bool:
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)
+        ).fetchone()
+        return bool(row is not None and row[0])
+
+    if exists("caseledger_meta"):
+        return True
+    if exists("caseledger_events"):
+        raise StoreUnavailable(
+            f"schema {schema} is not a caseledger store (it has a caseledger_events table "
+            "but no caseledger_meta); it was left unchanged"
+        )
+    return False
 
 
 class TolerantCreate:

@@ -161,6 +161,104 @@ def parse_store(url: str | None) -> StoreLocation:
     return StoreLocation(kind="sqlite", path=str(Path(path).expanduser()))
 
 
+# --- is there a caseledger store? ---------------------------------------------------
+
+#: The tables only a caseledger SQLite store has (besides the library's ``stored_events``):
+#: their presence is what makes a file a caseledger store.
+SQLITE_MARKER_TABLES = frozenset({"stored_events", "ledger_meta", "ledger_register"})
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class NoStore(StoreUnavailable):
+    """No store is at the location yet (exit 4 for a query; a recording command would
+    create one there)."""
+
+
+def not_a_store(where: str, reason: str) -> StoreUnavailable:
+    """The refusal for something that is there but is no caseledger store (exit 4)."""
+    return StoreUnavailable(f"{where} is not a caseledger store ({reason}); it was left unchanged")
+
+
+def no_store(location: StoreLocation) -> NoStore:
+    """The refusal of a query where no store exists: only recording creates one."""
+    where = location.path if location.kind == "sqlite" else location.describe()
+    return NoStore(
+        f"there is no caseledger store at {where}: nothing was created (only recording "
+        "commands and `caseledger demo` create a store; check --store or CASELEDGER_STORE)"
+    )
+
+
+def check_sqlite_location(location: StoreLocation, *, create: bool) -> None:
+    """Refuse (exit 4) an SQLite location that holds no caseledger store, unless it is
+    vacant and ``create`` is set (a recording command may create the store there).
+
+    Checked before the library opens the file, which would create it and add its tables
+    to whatever database it found.  Only the file's header and its list of tables are
+    read, read-only: with ``immutable=1`` unless the file's ``-wal`` and ``-shm`` files
+    are both there already (a live WAL database), so no side file is ever left behind.
+    Vacant means a missing file, a zero-byte file or an SQLite database with no tables
+    at all; a store is a database with the ledger's own tables (``ledger_meta`` and
+    ``ledger_register`` beside the library's ``stored_events``)."""
+    vacancy = _sqlite_vacancy(location)
+    if vacancy is None or create:
+        return
+    if vacancy == "nothing":
+        raise no_store(location)
+    raise not_a_store(location.path, vacancy)
+
+
+def _sqlite_vacancy(location: StoreLocation) -> str | None:
+    """None when a caseledger store is at the location; what is there instead when a
+    store may be created in it (``nothing``, ``an empty file``, ...); anything else
+    raises."""
+    path = sqlite_file(location.path)
+    if path is None:
+        return "nothing"  # in memory: nothing persists, nothing to protect
+    shown = location.path
+    if not path.exists():
+        if path.is_symlink():
+            raise not_a_store(shown, "a symbolic link to nothing")
+        return "nothing"
+    if path.is_dir():
+        raise not_a_store(shown, "a folder")
+    if not path.is_file():
+        raise not_a_store(shown, "not a regular file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot read the SQLite store {shown}: {exc.strerror}") from None
+    if not header:
+        return "an empty file"
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise not_a_store(shown, "not an SQLite database")
+    tables = _sqlite_tables(path, shown)
+    if not tables:
+        return "an SQLite database with no tables"
+    if SQLITE_MARKER_TABLES <= tables:
+        return None
+    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    raise not_a_store(shown, f"an SQLite database of something else, with tables {listed}")
+
+
+def _sqlite_tables(path: Path, shown: str) -> set[str]:
+    """The names of an SQLite file's tables, read without writing anything."""
+    import sqlite3
+
+    side = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    mode = "mode=ro" if all(p.exists() for p in side) else "immutable=1"
+    uri = f"{path.resolve().as_uri()}?{mode}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise not_a_store(shown, f"SQLite cannot read it: {exc}") from None
+    return {str(row[0]) for row in rows}
+
+
 def _os_user() -> str:
     import getpass
 
@@ -465,10 +563,14 @@ __all__ = [
     "DEFAULT_STORE",
     "LedgerMapper",
     "LedgerSQLiteRecorder",
+    "NoStore",
     "OrjsonTranscoder",
     "PersonalKey",
     "PersonalRow",
     "StoreLocation",
     "case_id",
+    "check_sqlite_location",
+    "no_store",
+    "not_a_store",
     "parse_store",
 ]

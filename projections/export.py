@@ -439,8 +439,14 @@ def export_bundle(
     progress: Callable[[int], None] | None = None,
     signing_key: Any = None,
     recorder: Any = None,
+    replace: bool = False,
 ) -> ExportSummary:
     """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
+
+    With ``replace``, ``out`` may also hold an earlier caseledger bundle and nothing
+    else (every file one its manifest lists): it is replaced whole once the new bundle
+    is complete; a folder holding anything more is refused, so no other file is ever
+    deleted.
 
     The bundle carries the store's latest version 2 signed checkpoint, or, given
     ``signing_key`` (an Ed25519 private key) and ``recorder``, a fresh one signed now and
@@ -483,7 +489,7 @@ def export_bundle(
             raise UsageError(f"there is no case {ref} in the store", field="CASE")
     if include_personal_data:
         ledger.check_personal_export()  # the user's role, and the database, allow it
-    _check_destination(out, as_zip)
+    earlier = _check_destination(out, as_zip, replace)
     parent = out.resolve().parent
     try:  # the place is tried before anything is signed or written
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
@@ -502,8 +508,10 @@ def export_bundle(
             ledger, work, filters, include_personal_data, full_report, progress, checkpoint
         )
         if as_zip:
-            _zip_folder(work, out, summary.files, top=out.stem)
+            _zip_folder(work, out, summary.files, top=out.stem)  # replaces it atomically
             shutil.rmtree(work)
+        elif earlier:
+            _swap_in(work, out)
         else:
             if out.is_dir():
                 out.rmdir()  # checked empty above
@@ -519,17 +527,77 @@ def export_bundle(
     return summary
 
 
-def _check_destination(out: Path, as_zip: bool) -> None:
+def _check_destination(out: Path, as_zip: bool, replace: bool = False) -> bool:
+    """Refuse a destination that is taken (exit 2); whether it holds an earlier bundle
+    that ``replace`` allows to be replaced."""
+    if replace and (out.exists() or out.is_symlink()):
+        why_not = _not_an_earlier_bundle(out, as_zip)
+        if why_not is not None:
+            raise UsageError(
+                f"{out} is not an earlier caseledger bundle ({why_not}), so --replace does "
+                "not replace it; nothing was changed: choose a new name",
+                field="--out",
+            )
+        return True
     if as_zip:
         if out.exists():
-            raise UsageError(f"{out} already exists; choose a new file name", field="--out")
+            raise UsageError(
+                f"{out} already exists; choose a new file name, or --replace an earlier bundle",
+                field="--out",
+            )
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
-            f"{out} already exists and is not an empty folder; choose a new folder",
+            f"{out} already exists and is not an empty folder; choose a new folder, or "
+            "--replace an earlier bundle",
             field="--out",
         )
     if not out.resolve().parent.is_dir():
         raise UsageError(f"the folder {out.resolve().parent} does not exist", field="--out")
+    return False
+
+
+def _not_an_earlier_bundle(out: Path, as_zip: bool) -> str | None:
+    """Why ``out`` is not a bundle this exporter wrote earlier (so not to be replaced),
+    or None: a folder holding only the files of its own manifest, or a ``.zip`` holding
+    only one folder with a manifest."""
+    if out.is_symlink():
+        return "a symbolic link"
+    if as_zip:
+        if not out.is_file() or not zipfile.is_zipfile(out):
+            return "not a zip file"
+        with zipfile.ZipFile(out) as zf:
+            names = zf.namelist()
+        tops = {name.split("/", 1)[0] for name in names}
+        if len(tops) != 1 or f"{next(iter(tops))}/{MANIFEST_FILE}" not in names:
+            return f"no single folder with a {MANIFEST_FILE}"
+        return None
+    if not out.is_dir():
+        return "not a folder"
+    try:
+        manifest = orjson.loads((out / MANIFEST_FILE).read_bytes())
+        listed = {str(f["path"]) for f in manifest["files"]}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return f"it has no readable {MANIFEST_FILE}"
+    listed |= {MANIFEST_FILE, MANIFEST_SHA_FILE}
+    for entry in sorted(out.iterdir()):
+        if entry.name not in listed or entry.is_symlink() or not entry.is_file():
+            return f"it holds {entry.name}, which its manifest does not list"
+    return None
+
+
+def _swap_in(work: Path, out: Path) -> None:
+    """Put the new bundle folder ``work`` in the place of the earlier bundle ``out``:
+    the earlier one is moved aside first and deleted only once the new one is there (put
+    back if the move fails)."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=work.parent))
+    os.replace(out, aside / "bundle")
+    try:
+        os.replace(work, out)
+    except OSError:
+        os.replace(aside / "bundle", out)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside)
 
 
 def _source(

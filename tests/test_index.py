@@ -148,7 +148,8 @@ def test_status_filters(ledger: Any, clock: FixedClock, cli: Cli, store_url: str
 
 
 def test_status_reads_its_own_writes(store_url: str, cli: Cli) -> None:
-    assert query(cli, store_url, "status") == []
+    # a query creates no store (exit 4); the first recording command does
+    assert cli(["--store", store_url, "status", "--json"]).exit_code == 4
     line = orjson.dumps(referral("SCR-2026-300"))
     assert cli(["--store", store_url, "record", "-"], stdin=line).exit_code == 0
     assert [r["case"] for r in query(cli, store_url, "status")] == ["SCR-2026-300"]
