@@ -136,13 +136,15 @@ def as_date(value: str) -> date | None:
     return None
 
 
-def value_needles(key: str, value: Any) -> set[str]:
+def value_needles(key: str, value: Any, *, dates: bool = True) -> set[str]:
     """What the screen looks for to find one personal value (``personal.KEY``): each
-    string inside it folded, a name also last word first, a date in every form; values
-    under :data:`MIN_SCREENED_CHARS` are left out."""
+    string inside it folded, a name also last word first, a date in every form (or, with
+    ``dates`` false, not at all); values under :data:`MIN_SCREENED_CHARS` are left out."""
     needles: set[str] = set()
     for text in _leaves(value):
         day = as_date(text)
+        if day is not None and not dates:
+            continue
         forms = date_forms(day) if day is not None else [text]
         words = fold_words(text)
         if day is None and "name" in key and len(words) > 1:
@@ -179,10 +181,11 @@ class Screen:
     """Whether the case's stored values could not be read here, so that the database's
     screen (PostgreSQL) must be asked about the stored ones."""
 
-    def add(self, key: str, value: Any) -> None:
-        """Look for ``personal.KEY``'s value too."""
-        for needle in value_needles(key, value):
-            self.needles.setdefault(needle, f"personal.{key}")
+    def add(self, key: str, value: Any, *, dates: bool = True, label: str = "") -> None:
+        """Look for ``personal.KEY``'s value too (dates only if ``dates``); a hit names
+        ``label`` (default ``personal.KEY``)."""
+        for needle in value_needles(key, value, dates=dates):
+            self.needles.setdefault(needle, label or f"personal.{key}")
             self.prefixes.update(needle[:i] for i in range(1, len(needle) + 1))
 
     def add_all(self, values: dict[str, Any]) -> None:
