@@ -21,7 +21,9 @@ scan of what it wrote (``projections.export``) apply the same rule:
   last word first (``Sample, Zoe``).  Single parts of a name are not looked for: a
   surname such as ``Young`` or a given name such as ``May`` would refuse ordinary text.
 - **Dates** (a value that reads as a date, e.g. ``2014-03-07``) are looked for in every
-  usual written form (:func:`date_forms`).
+  usual written form (:func:`date_forms`), word for word: the separators may be any
+  (``07/03/2014`` is ``07-03-2014`` and ``07 03 2014``) but must be there, so that
+  ``1/11/2014`` never reads as ``11/1/2014``.
 - **Structured dates** (``incident_date``, ``occurred_at``, ``due`` ... holding an ISO
   date) are not free text and are not screened: a child may be harmed on the day of
   birth, and the record must say when.
@@ -112,6 +114,7 @@ def date_forms(day: date) -> list[str]:
             forms.add(f"{y:04d}-{mm}-{dd}")
             for yy in years:
                 forms.add(f"{dd}/{mm}/{yy}")
+    forms.update({f"{y:04d}{m:02d}{d:02d}", f"{d:02d}{m:02d}{y:04d}"})
     names = [MONTHS[m - 1], MONTHS[m - 1][:3]] + (["Sept"] if m == 9 else [])
     for name in names:
         for dd in (*days, _ordinal(d)):
@@ -139,7 +142,9 @@ def as_date(value: str) -> date | None:
 def value_needles(key: str, value: Any, *, dates: bool = True) -> set[str]:
     """What the screen looks for to find one personal value (``personal.KEY``): each
     string inside it folded, a name also last word first, a date in every form (or, with
-    ``dates`` false, not at all); values under :data:`MIN_SCREENED_CHARS` are left out."""
+    ``dates`` false, not at all); values under :data:`MIN_SCREENED_CHARS` are left out.
+    A value's needle is its folded words joined with nothing; a date's, its words joined
+    by single spaces."""
     needles: set[str] = set()
     for text in _leaves(value):
         day = as_date(text)
@@ -150,9 +155,8 @@ def value_needles(key: str, value: Any, *, dates: bool = True) -> set[str]:
         if day is None and "name" in key and len(words) > 1:
             forms.append(" ".join([words[-1], *words[:-1]]))
         for form in forms:
-            needle = compact(form)
-            if len(needle) >= MIN_SCREENED_CHARS:
-                needles.add(needle)
+            if len(compact(form)) >= MIN_SCREENED_CHARS:
+                needles.add(folded(form) if day is not None else compact(form))
     return needles
 
 
@@ -204,15 +208,16 @@ class Screen:
         prefixes = self.prefixes
         needles = self.needles
         for i in range(len(words)):
-            joined = words[i]
-            j = i
-            while joined in prefixes:
-                if joined in needles:
-                    return needles[joined]
-                j += 1
-                if j == len(words):
-                    break
-                joined += words[j]
+            for glue in ("", " "):  # a value's words run together; a date's stay apart
+                joined = words[i]
+                j = i
+                while joined in prefixes:
+                    if joined in needles:
+                        return needles[joined]
+                    j += 1
+                    if j == len(words):
+                        break
+                    joined += glue + words[j]
         return None
 
     def hit_body(self, body: dict[str, Any]) -> tuple[str, str] | None:

@@ -621,8 +621,8 @@ REVOKE ALL ON FUNCTION __S__.caseledger_put_screen(text[], bigint[], bytea[], in
 -- ;;
 -- Which of the given texts hold a personal value of the case, answered without giving
 -- the values: each text is its folded words joined by single spaces; every run of
--- consecutive words whose joined length is that of a kept digest is hashed with each of
--- the case's salts and looked up.  Returns the (1-based) numbers of the texts that hold
+-- consecutive words, joined with nothing (a name) and with single spaces (a date), whose
+-- length is that of a kept digest is hashed with each of the case's salts and looked up.  Returns the (1-based) numbers of the texts that hold
 -- one, nothing else.  For enrolled users only.
 CREATE OR REPLACE FUNCTION __S__.caseledger_personal_screen(p_case text, p_texts text[])
 RETURNS int[]
@@ -633,6 +633,7 @@ DECLARE
     longest int;
     words text[];
     acc text;
+    glue text;
     hits int[] := '{}';
     t int;
     i int;
@@ -657,9 +658,10 @@ BEGIN
         n := coalesce(array_length(words, 1), 0);
         <<starts>>
         FOR i IN 1 .. n LOOP
-            acc := '';
+          FOREACH glue IN ARRAY ARRAY['', ' '] LOOP  -- a value's words run together, a date's not
+            acc := NULL;
             FOR j IN i .. n LOOP
-                acc := acc || words[j];
+                acc := CASE WHEN acc IS NULL THEN words[j] ELSE acc || glue || words[j] END;
                 EXIT WHEN length(acc) > longest;
                 IF length(acc) = ANY (lens) THEN
                     FOREACH s IN ARRAY salts LOOP
@@ -674,6 +676,7 @@ BEGIN
                     END LOOP;
                 END IF;
             END LOOP;
+          END LOOP;
         END LOOP;
     END LOOP;
     RETURN hits;
