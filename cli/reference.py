@@ -23,6 +23,7 @@ from ledger.catalogue import (
     MAX_LINE_BYTES,
     MAX_PERSONAL_VALUE_CHARS,
     NAME_PATTERN,
+    SUBJECT_PATTERN,
     TEXT_PATTERN,
     input_schema,
 )
@@ -63,6 +64,13 @@ def _type_text(spec: dict[str, Any], defs: dict[str, Any]) -> str:
         lines = "text" if spec["pattern"] == TEXT_PATTERN else "one line"
         return (
             f"{lines}, not blank, no control characters, at most {spec.get('maxLength')} characters"
+        )
+    if kind == "string" and spec.get("pattern") == SUBJECT_PATTERN:
+        return (
+            "a pseudonymous reference, never a name: `Child K`, `Child K (RR-2026-004)`, "
+            "`Child RR-2026-004`, `Baby M`, `Sibling 2`, or a case code holding a digit "
+            f"(`C-2026-004`); at most {spec.get('maxLength')} characters "
+            "(the pattern: `caseledger schema`)"
         )
     if kind == "string" and spec.get("pattern"):
         return f"string matching `{spec['pattern']}`"

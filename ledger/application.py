@@ -47,6 +47,8 @@ from .catalogue import (
     MODELS_BY_TYPE,
     NAME_PATTERN,
     ROLES,
+    SUBJECT_PATTERN,
+    SUBJECT_RULE,
     TEXT_PATTERN,
     Envelope,
     InputLine,
@@ -63,6 +65,7 @@ from .personal import (
     unseal,
     wrapping_key,
 )
+from .personal_screen import Screen, ScreenRow, folded, hashed_strings, screen_rows
 from .policy import (
     ACTION_OF_REGISTER_TYPE,
     Policy,
@@ -433,6 +436,8 @@ class CaseLedger(Application[uuid.UUID]):
         personal_rows: list[PersonalRow] = []
         entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
         personal_keys: list[PersonalKey] = []
+        screens: dict[str, Screen] = {}
+        digests: list[ScreenRow] = []
         receipts: list[Receipt] = []
         for item in parsed:
             event = item.event
@@ -467,6 +472,8 @@ class CaseLedger(Application[uuid.UUID]):
                     **changes,
                     "occurred_at": normalise_occurred_at(changes["occurred_at"]),
                 }
+            self._refuse_personal_in_text(body, ref, case is None, screens, item.line)
+            self._keep_screen_digests(body, ref, seq, digests)
             body = self._commit_personal(body, ref, seq, personal_rows, personal_keys)
             if body["type"] == "InformationRequested" and "request_id" not in body:
                 body["request_id"] = _new_request_id(case, seq)
@@ -500,6 +507,7 @@ class CaseLedger(Application[uuid.UUID]):
             register_rows=self._encode_register(genesis),
             entry_meta=entry_meta,
             personal_keys=personal_keys,
+            screen_rows=digests,
         )
         return receipts
 
@@ -619,6 +627,92 @@ class CaseLedger(Application[uuid.UUID]):
         ):
             body["changes"] = {**changes, "personal": commit(changes["personal"])}
         return body
+
+    # --- the personal-data screen (issue 13 item 2; ledger/personal_screen.py) -------
+
+    def _refuse_personal_in_text(
+        self,
+        body: dict[str, Any],
+        ref: str,
+        new_case: bool,
+        screens: dict[str, Screen],
+        line: int,
+    ) -> None:
+        """Refuse (exit 2, the field named) an entry whose hashed text holds a personal
+        value recorded for its case: the stored ones, those given earlier in this
+        command and those this entry gives itself (``personal``, ``changes.personal``)."""
+        screen = screens.get(ref)
+        if screen is None:
+            screen = screens[ref] = Screen() if new_case else self._case_screen(ref)
+        given = body.get("personal")
+        if isinstance(given, dict):
+            screen.add_all(given)
+        changes = body.get("changes")
+        if body["type"] == "EntryCorrected" and isinstance(changes, dict):
+            if isinstance(changes.get("personal"), dict):
+                screen.add_all(changes["personal"])
+        found = screen.hit_body(body)
+        if found is not None:
+            where, personal_field = found
+            raise InputError(
+                f"holds the personal value {personal_field} recorded for case {ref} "
+                "(compared ignoring case, accents, spaces and punctuation, dates in every "
+                "usual form); names and dates of birth go only in personal, never in the "
+                'hashed record: refer to the child by a pseudonym such as "Child K"',
+                field=where,
+            ).at_line(line)
+        if screen.ask_database:
+            strings = list(hashed_strings(body))
+            hits = self.recorder.screen_personal(  # type: ignore[attr-defined]
+                self.personal_key(ref), [folded(text) for _, text in strings]
+            )
+            if hits:
+                raise InputError(
+                    f"holds a personal value recorded for case {ref} (the database's "
+                    "screen found it; compared ignoring case, accents, spaces and "
+                    "punctuation, dates in every usual form); names and dates of birth go "
+                    "only in personal, never in the hashed record",
+                    field=strings[min(hits)][0],
+                ).at_line(line)
+
+    def _case_screen(self, ref: str) -> Screen:
+        """A screen of a case's stored personal values: opened here when this user can
+        read them (SQLite; PostgreSQL with ``export-personal``), else one that asks the
+        database, which keeps salted digests of them."""
+        screen = Screen()
+        if self.location.kind == "postgres" and not self._may_read_personal():
+            screen.ask_database = True
+            return screen
+        for row in self.personal_data(ref):
+            screen.add(row.field, orjson.loads(row.value))
+        return screen
+
+    def _may_read_personal(self) -> bool:
+        """Whether the database gives this session user the personal-data keys."""
+        if not hasattr(self, "_reads_personal"):
+            try:
+                self.recorder.check_personal_reader()  # type: ignore[attr-defined]
+                self._reads_personal = True
+            except StoreUnavailable:
+                self._reads_personal = False
+        return self._reads_personal
+
+    def _keep_screen_digests(
+        self, body: dict[str, Any], ref: str, seq: int, digests: list[ScreenRow]
+    ) -> None:
+        """On PostgreSQL, the salted digests of the personal values this entry gives, for
+        the database's screen of later entries by writers who may not read them."""
+        if self.location.kind != "postgres":
+            return
+        values = body.get("personal")
+        changes = body.get("changes")
+        if body["type"] == "EntryCorrected" and isinstance(changes, dict):
+            values = changes.get("personal")
+        if not isinstance(values, dict) or not values:
+            return
+        salt = new_salt()
+        for key, value in values.items():
+            digests.extend(screen_rows(self.personal_key(ref), seq, key, value, salt))
 
     def _wrap_key(self, stored_ref: str, seq: int, key: bytes) -> bytes:
         """A case key as stored: sealed by a key derived from the store key when the
@@ -1434,6 +1528,8 @@ def describe_validation(exc: ValidationError, kind: str) -> InputError:
         reason = f"is required for {kind_article} entry"
     elif error_type == "extra_forbidden":
         reason = f"is not a field of {kind_article} entry"
+    elif error_type == "string_pattern_mismatch" and context.get("pattern") == SUBJECT_PATTERN:
+        return InputError(SUBJECT_RULE, field=field)
     elif error_type == "string_pattern_mismatch" and context.get("pattern") in (
         TEXT_PATTERN,
         NAME_PATTERN,

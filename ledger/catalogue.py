@@ -158,6 +158,25 @@ TEXT_PATTERN = f"^[^{_FORBIDDEN_IN_TEXT}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDE
 """Free text: not blank (some character other than white space), no control characters."""
 NAME_PATTERN = f"^[^{_FORBIDDEN_IN_NAME}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDEN_IN_NAME}]*$"
 """A name: one line, not blank, no control characters."""
+_CODE = r"(?:[A-Za-z0-9]+[-/_.])*[A-Za-z]*[0-9][A-Za-z0-9]*(?:[-/_.][A-Za-z0-9]+)*"
+_SUBJECT_ROLE = (
+    r"(?:[Cc]hild|[Bb]aby|[Ii]nfant|[Uu]nborn [Bb]aby|[Ss]ibling|[Tt]win|[Yy]oung [Pp]erson"
+    r"|[Aa]dolescent|[Pp]erson|[Ss]ubject)"
+)
+SUBJECT_PATTERN = (
+    f"^(?:{_CODE}|{_SUBJECT_ROLE}(?: (?:[A-Z]{{1,3}}|[0-9]{{1,4}}|{_CODE})(?: \\({_CODE}\\))?"
+    f"| \\({_CODE}\\)))$"
+)
+"""A subject: a case code holding a digit (``C-2026-004``), or a word for the child
+(Child, Baby, Infant, Unborn baby, Sibling, Twin, Young person, Adolescent, Person,
+Subject) and an initial of one to three capitals, a number or a code, optionally followed
+by a code in brackets (``Child K (RR-2026-004)``); or that word and a bracketed code."""
+SUBJECT_RULE = (
+    "is not a pseudonymous reference: a subject names the child without naming them, as "
+    'a word for the child and an initial, number or code ("Child K", "Child K '
+    '(RR-2026-004)", "Child RR-2026-004", "Baby M", "Sibling 2") or a case code holding '
+    'a digit ("C-2026-004"); the name goes in personal (--personal name=...), never here'
+)
 _FORBIDDEN_TEXT_CHAR = re.compile(f"[{_FORBIDDEN_IN_TEXT}]")
 _FORBIDDEN_NAME_CHAR = re.compile(f"[{_FORBIDDEN_IN_NAME}]")
 
@@ -216,6 +235,8 @@ Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=NAME_
 """A name or short label on one line: not blank, no control characters, capped."""
 CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN)]
 EventRef = Annotated[str, StringConstraints(pattern=EVENT_REF_PATTERN)]
+Subject = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=SUBJECT_PATTERN)]
+"""A pseudonymous reference to the child (:data:`SUBJECT_PATTERN`), never a name."""
 LedgerDate = Annotated[date, AfterValidator(_check_date)]
 """A calendar date between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
 
@@ -377,7 +398,7 @@ class CaseReferred(Envelope):
 
     type: Literal["CaseReferred"]
     regime: Regime
-    subject: Name
+    subject: Subject
     incident_date: LedgerDate
     aware_date: LedgerDate
     harm: Literal["death", "serious-harm", "other"]

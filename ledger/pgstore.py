@@ -31,6 +31,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from .errors import StoreUnavailable
+from .personal_screen import ScreenRow
 from .store import PersonalKey, PersonalRow
 
 
@@ -151,7 +152,36 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     [k.key for k in keys],
                 ),
             )
-            return [row["caseledger_append"] for row in curs.fetchall()]
+            appended = [row["caseledger_append"] for row in curs.fetchall()]
+            screen: Sequence[ScreenRow] = kwargs.get("screen_rows") or ()
+            if screen:
+                curs.execute(
+                    SQL("SELECT {}.caseledger_put_screen(%s, %s, %s, %s, %s)").format(
+                        Identifier(self.datastore.schema)
+                    ),
+                    (
+                        [r.case_ref for r in screen],
+                        [r.seq for r in screen],
+                        [r.salt for r in screen],
+                        [r.length for r in screen],
+                        [r.digest for r in screen],
+                    ),
+                )
+            return appended
+
+    def screen_personal(self, case_ref: str, texts: Sequence[str]) -> set[int]:
+        """The (0-based) numbers of the folded texts that hold a personal value of the
+        case, as the database answers from its screen digests without giving the
+        values (``caseledger_personal_screen``)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT {}.caseledger_personal_screen(%s, %s) AS hits").format(
+                    Identifier(self.datastore.schema)
+                ),
+                (case_ref, list(texts)),
+            )
+            row = curs.fetchone()
+        return {int(n) - 1 for n in (row["hits"] if row else None) or ()}
 
     def _call_register_append(
         self,
@@ -538,6 +568,7 @@ def role_grants(schema: str, role: str, kind: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}",
         f"REVOKE ALL ON {s}.caseledger_personal_keys FROM {r}",
+        f"REVOKE ALL ON {s}.caseledger_personal_screen FROM {r}",
     ]
     if kind in ("reader", "writer"):  # keys only as the recorded policy allows
         statements.append(f"GRANT EXECUTE ON FUNCTION {s}.caseledger_personal_keys_of(text) TO {r}")
@@ -546,7 +577,9 @@ def role_grants(schema: str, role: str, kind: str) -> list[str]:
             f"GRANT EXECUTE ON FUNCTION {s}.caseledger_append({s}.stored_event_uuid[], jsonb, "
             f"text[], bigint[], text[], bytea[], bytea[], text[], bigint[], bytea[]), "
             f"{s}.caseledger_register_append(jsonb, bytea[], text), "
-            f"{s}.caseledger_put_snapshots({s}.stored_event_uuid[]) TO {r}"
+            f"{s}.caseledger_put_snapshots({s}.stored_event_uuid[]), "
+            f"{s}.caseledger_put_screen(text[], bigint[], bytea[], int[], bytea[]), "
+            f"{s}.caseledger_personal_screen(text, text[]) TO {r}"
         )
     if kind == "indexer":
         tables = ", ".join(f"{s}.{Identifier(t).as_string(None)}" for t in INDEX_TABLES)

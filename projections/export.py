@@ -67,6 +67,7 @@ from .export_report import (
     describe,
 )
 from .merkle import MerkleTree, ProofTree, leaf_hash
+from .personal_check import read_personal_values, scan_bytes, scan_file
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -792,6 +793,14 @@ def _write_bundle(
     now = ledger.clock() if callable(getattr(ledger, "clock", None)) else datetime.now(UTC)
     generated_at = _recorded_key(now)
     version = generator_version()
+    # The personal values to look for in every file before the bundle says none is there.
+    check = None if include_personal else read_personal_values(ledger, exported)
+    statement = (
+        "Personal data is included in personal.jsonl (value and salt per field); "
+        "check each against its commitment."
+        if check is None
+        else check.statement()
+    )
     # Pass 2: one case at a time, the files for people and the personal data.
     detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
     personal_values, pass2_files = _write_case_files(
@@ -811,6 +820,8 @@ def _write_bundle(
             "case_count": len(exported),
             "scope_text": filters.describe(),
             "personal": include_personal,
+            "personal_checked": check is not None and check.made,
+            "personal_statement": statement,
             "root": root,
         },
     )
@@ -844,6 +855,8 @@ def _write_bundle(
         root=root,
         subset=subset or any(st.gaps or st.first_seq != 1 for st in exported.values()),
         personal=include_personal,
+        personal_checked=check is not None and check.made,
+        personal_statement=statement,
         checkpoint=checkpoint_manifest,
     )
     files.append(_write_file(work / VERIFY_MD, verify_md.encode("utf-8")))
@@ -860,6 +873,9 @@ def _write_bundle(
         VERIFY_PY,
     ]
     files.sort(key=lambda f: order.index(f["path"]))
+    if check is not None:
+        for written in files:
+            scan_file(check, work / written["path"])
     cases_manifest: dict[str, Any] = {}
     for ref, st in listed.items():
         cases_manifest[ref] = st.manifest()
@@ -881,13 +897,8 @@ def _write_bundle(
                 "SHA-256(salt || canonical JSON of the value), hex, in the entry's personal "
                 "object (or changes.personal of an EntryCorrected); salt is 16 random bytes"
             ),
-            "statement": (
-                "Personal data is included in personal.jsonl (value and salt per field); "
-                "check each against its commitment."
-                if include_personal
-                else "Personal data is left out: no personal value is in any file of this "
-                "bundle; the entries carry salted commitments only."
-            ),
+            "checked": None if check is None else check.made,
+            "statement": statement,
         },
         "canonical_json": CANONICAL_JSON_RULE,
         "event_hash": EVENT_HASH_RULE,
@@ -916,6 +927,8 @@ def _write_bundle(
         ),
     }
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+    if check is not None:
+        scan_bytes(check, MANIFEST_FILE, manifest_bytes)
     (work / MANIFEST_FILE).write_bytes(manifest_bytes)
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
     seal = f"{manifest_sha}  {MANIFEST_FILE}\n".encode()

@@ -213,7 +213,8 @@ def _text_fields() -> list[tuple[str, str]]:
         for name, spec in schema["properties"].items():
             options = spec.get("anyOf", [spec])
             if any(
-                o.get("pattern") in (catalogue.TEXT_PATTERN, catalogue.NAME_PATTERN)
+                o.get("pattern")
+                in (catalogue.TEXT_PATTERN, catalogue.NAME_PATTERN, catalogue.SUBJECT_PATTERN)
                 for o in options
             ):
                 found.append((kind, name))

@@ -43,6 +43,22 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_policy (
     actions text[] NOT NULL
 )
 -- ;;
+-- The personal-data screen: salted SHA-256 digests of each folded form of a case's
+-- personal values (ledger/personal_screen.py), written with the entry that carries them,
+-- so that a writer who may not read the values can still have an entry's text checked
+-- (caseledger_personal_screen).  Users get no privilege on it; only the functions below
+-- read or write it, and an erasure deletes a case's rows with its values.
+CREATE TABLE IF NOT EXISTS __S__.caseledger_personal_screen (
+    case_ref text NOT NULL,
+    seq bigint NOT NULL,
+    salt bytea NOT NULL,
+    length int NOT NULL,
+    digest bytea NOT NULL,
+    PRIMARY KEY (case_ref, digest)
+)
+-- ;;
+REVOKE ALL ON __S__.caseledger_personal_screen FROM PUBLIC
+-- ;;
 -- A provenance table made before it kept the agency gains the column.
 ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS agency text
 -- ;;
@@ -325,6 +341,7 @@ BEGIN
             END IF;
             DELETE FROM __S__.caseledger_personal_keys WHERE case_ref = p_erase_case;
             DELETE FROM __S__.caseledger_personal WHERE case_ref = p_erase_case;
+            DELETE FROM __S__.caseledger_personal_screen WHERE case_ref = p_erase_case;
         END IF;
         IF kind IN ('PolicyChanged', 'UserEnrolled', 'UserRemoved')
            AND head_seq >= 1
@@ -575,6 +592,98 @@ END
 $body$
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_personal_keys_of(text) FROM PUBLIC
+-- ;;
+-- Keep the screen digests of the personal values of entries appended in this same
+-- transaction (by caseledger_append, whose key rows they must accompany), never others.
+CREATE OR REPLACE FUNCTION __S__.caseledger_put_screen(
+    p_case text[], p_seq bigint[], p_salt bytea[], p_length int[], p_digest bytea[]
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM unnest(p_case, p_seq) AS x(c, s)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM __S__.caseledger_personal_keys k
+            WHERE k.case_ref = x.c AND k.seq = x.s
+              AND k.xmin::text = (txid_current() % 4294967296)::text)
+    ) THEN
+        PERFORM __S__.caseledger_refuse(
+            'screen digests go only with the personal values of an entry appended with them');
+    END IF;
+    INSERT INTO __S__.caseledger_personal_screen
+        SELECT * FROM unnest(p_case, p_seq, p_salt, p_length, p_digest)
+        ON CONFLICT DO NOTHING;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_put_screen(text[], bigint[], bytea[], int[], bytea[])
+    FROM PUBLIC
+-- ;;
+-- Which of the given texts hold a personal value of the case, answered without giving
+-- the values: each text is its folded words joined by single spaces; every run of
+-- consecutive words, joined with nothing (a name) and with single spaces (a date), whose
+-- length is that of a kept digest is hashed with each of the case's salts and looked up.  Returns the (1-based) numbers of the texts that hold
+-- one, nothing else.  For enrolled users only.
+CREATE OR REPLACE FUNCTION __S__.caseledger_personal_screen(p_case text, p_texts text[])
+RETURNS int[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    salts bytea[];
+    lens int[];
+    longest int;
+    words text[];
+    acc text;
+    glue text;
+    hits int[] := '{}';
+    t int;
+    i int;
+    j int;
+    n int;
+    s bytea;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = session_user) THEN
+        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', session_user));
+    END IF;
+    IF (SELECT coalesce(sum(octet_length(x)), 0) FROM unnest(p_texts) AS x) > 4194304 THEN
+        PERFORM __S__.caseledger_refuse('the texts to screen are larger than one entry can be');
+    END IF;
+    SELECT array_agg(DISTINCT c.salt), array_agg(DISTINCT c.length), max(c.length)
+        INTO salts, lens, longest
+        FROM __S__.caseledger_personal_screen c WHERE c.case_ref = p_case;
+    IF longest IS NULL THEN
+        RETURN hits;
+    END IF;
+    FOR t IN 1 .. coalesce(array_length(p_texts, 1), 0) LOOP
+        words := string_to_array(p_texts[t], ' ');
+        n := coalesce(array_length(words, 1), 0);
+        <<starts>>
+        FOR i IN 1 .. n LOOP
+          FOREACH glue IN ARRAY ARRAY['', ' '] LOOP  -- a value's words run together, a date's not
+            acc := NULL;
+            FOR j IN i .. n LOOP
+                acc := CASE WHEN acc IS NULL THEN words[j] ELSE acc || glue || words[j] END;
+                EXIT WHEN length(acc) > longest;
+                IF length(acc) = ANY (lens) THEN
+                    FOREACH s IN ARRAY salts LOOP
+                        IF EXISTS (
+                            SELECT 1 FROM __S__.caseledger_personal_screen c
+                            WHERE c.case_ref = p_case
+                              AND c.digest = sha256(s || convert_to(acc, 'UTF8'))
+                        ) THEN
+                            hits := hits || t;
+                            EXIT starts;
+                        END IF;
+                    END LOOP;
+                END IF;
+            END LOOP;
+          END LOOP;
+        END LOOP;
+    END LOOP;
+    RETURN hits;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_personal_screen(text, text[]) FROM PUBLIC
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_register_append(jsonb, bytea[], text) FROM PUBLIC
 -- ;;

@@ -1,0 +1,470 @@
+"""Personal data never inside the hashed record (issue 13 item 2), on both stores.
+
+An entry whose hashed text holds a personal value recorded for its case is refused
+(exit 2, nothing written, the field named): on the referral that carries the values, on
+later entries, in ``record`` files, in corrections and through the tracker import; on
+PostgreSQL also for a writer who may not read the values (the database's screen).  The
+``subject`` is a pseudonymous reference.  The export looks for the values in every file
+it wrote before it says none is there, and refuses a store whose old entry holds one.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import catalogue
+from ledger.application import CaseLedger
+from ledger.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
+from ledger.store import parse_store
+from tests.conftest import SCENARIO, open_ledger, person, scenario_lines
+
+CASE = "RR-2026-004"  # the scenario: personal name "Kai Example", born 2025-08-14
+NAME, DOB = "Kai Example", "2025-08-14"
+REFERRAL = {
+    "type": "CaseReferred",
+    "case": "RR-2026-900",
+    "occurred_at": "2026-05-02",
+    "regime": "wt2023",
+    "subject": "Child Z",
+    "incident_date": "2026-05-01",
+    "aware_date": "2026-05-02",
+    "harm": "serious-harm",
+    "abuse_or_neglect": "suspected",
+    "home_area": "Northshire",
+    "referrer": "Northshire Police",
+    "route": "statutory",
+    "summary": "Infant admitted.",
+    "personal": {"name": "Zoe Sample", "date_of_birth": "2014-03-07"},
+}
+REFER_ARGS = [
+    "refer",
+    "RR-2026-900",
+    "--regime",
+    "wt2023",
+    "--incident-date",
+    "2026-05-01",
+    "--aware-date",
+    "2026-05-02",
+    "--occurred-at",
+    "2026-05-02",
+    "--harm",
+    "serious-harm",
+    "--abuse-or-neglect",
+    "suspected",
+    "--home-area",
+    "Northshire",
+    "--referrer",
+    "Northshire Police",
+    "--route",
+    "statutory",
+    "--personal",
+    "name=Zoe Sample",
+]
+
+
+def count(url: str) -> int:
+    return int(open_ledger(url).count_events())
+
+
+def record(cli: Any, url: str, lines: list[dict[str, Any]], *extra: str) -> Any:
+    data = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    return cli(["--store", url, "record", "-", *extra], stdin=data)
+
+
+def context(summary: str, **more: Any) -> dict[str, Any]:
+    return {
+        "type": "ContextRecorded",
+        "case": CASE,
+        "occurred_at": "2026-08-01",
+        "topic": "family",
+        "summary": summary,
+        **more,
+    }
+
+
+# --- the rule ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2014-03-07",
+        "07/03/2014",
+        "7/3/2014",
+        "7.3.14",
+        "7 March 2014",
+        "March 7, 2014",
+        "7th March 2014",
+        "07-03-2014",
+        "the 7th of March 2014",
+        "Friday 7 Mar 2014",
+        "20140307",
+    ],
+)
+def test_a_date_of_birth_is_found_in_every_usual_form(written: str) -> None:
+    screen = screen_of([("date_of_birth", "2014-03-07")])
+    assert screen.hit(f"Seen on {written} by the GP.") == "personal.date_of_birth"
+
+
+@pytest.mark.parametrize("other", ["17/03/2014", "7 March", "03/07/2014", "2014-03-17", "7/3/2015"])
+def test_other_dates_are_not_the_date_of_birth(other: str) -> None:
+    assert screen_of([("date_of_birth", "2014-03-07")]).hit(f"Met on {other}.") is None
+
+
+def test_day_and_month_are_never_swapped() -> None:
+    screen = screen_of([("date_of_birth", "2014-11-01")])
+    assert screen.hit("born 1/11/2014") == "personal.date_of_birth"
+    assert screen.hit("met on 11/1/2014") is None
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Zoe Sample",
+        "ZOE SAMPLE",
+        "zoe-sample",
+        "ZoeSample",
+        "Z o e  Sample",
+        "Zoë Sample",
+        "Sample, Zoe",
+    ],
+)
+def test_a_name_is_found_whatever_its_case_spacing_or_accents(written: str) -> None:
+    assert screen_of([("name", "Zoe Sample")]).hit(f"Seen with {written}.") == "personal.name"
+
+
+def test_a_value_is_found_as_whole_words_only() -> None:
+    screen = screen_of([("name", "Ann")])
+    assert screen.hit("Ann was seen.") == "personal.name"
+    assert screen.hit("The annual plan; planning.") is None
+    assert screen_of([("name", "Zoe Sample")]).hit("Zoe was seen; samples taken.") is None
+
+
+def test_short_values_are_not_looked_for() -> None:
+    screen = screen_of([("initial", "K"), ("code", "Jo")])
+    assert not screen
+    assert screen.hit("Child K was seen by Jo.") is None
+
+
+words = st.lists(
+    st.text(string.ascii_letters, min_size=2, max_size=8), min_size=1, max_size=3
+).filter(lambda ws: len("".join(ws)) >= MIN_SCREENED_CHARS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=words,
+    separators=st.lists(st.sampled_from([" ", "  ", "-", ".", "'", "", ". "]), min_size=3),
+    upper=st.booleans(),
+)
+def test_any_spacing_and_case_of_a_name_is_found(
+    name: list[str], separators: list[str], upper: bool
+) -> None:
+    written = "".join(w + separators[i % len(separators)] for i, w in enumerate(name))
+    written = written.upper() if upper else written.lower()
+    screen = screen_of([("name", " ".join(name))])
+    assert screen.hit(f"Notes: {written} attended.") == "personal.name"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    born=st.dates(date(1950, 1, 1), date(2049, 12, 31)),
+    other=st.dates(date(1950, 1, 1), date(2049, 12, 31)),
+)
+def test_every_form_of_a_date_is_found_and_no_other_date_is(born: date, other: date) -> None:
+    screen = screen_of([("date_of_birth", born.isoformat())])
+    for form in date_forms(born):
+        assert screen.hit(f"On {form} seen.") == "personal.date_of_birth", form
+    if other != born:
+        for form in date_forms(other):
+            assert screen.hit(f"On {form} seen.") is None, form
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.text(min_size=1, max_size=2), text=st.text(max_size=60))
+def test_a_value_too_short_never_refuses_anything(value: str, text: str) -> None:
+    assert Screen().hit(text) is None
+    assert screen_of([("initial", value)]).hit(text) is None or len(value.strip()) >= 2
+
+
+# --- the subject ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Child K",
+        "Child K (RR-2026-004)",
+        "Child RR-2026-004",
+        "Baby M",
+        "Sibling 2",
+        "C-2026-004",
+        "Child (NS-RR-2019-02)",
+        "Young person J",
+    ],
+)
+def test_a_pseudonymous_subject_is_accepted(subject: str) -> None:
+    catalogue.field_adapter("CaseReferred", "subject").validate_python(subject)
+
+
+@pytest.mark.parametrize("subject", ["Zoe Sample", "Child Zoe", "Zoe", "ZoeSample", "child k"])
+def test_a_name_as_subject_is_refused_saying_what_a_subject_is(
+    store_url: str, cli: Any, subject: str
+) -> None:
+    result = record(cli, store_url, [{**REFERRAL, "subject": subject, "personal": None}])
+    assert result.exit_code == 2
+    assert "field `subject`" in result.stderr and "pseudonymous reference" in result.stderr
+    assert count(store_url) == 0
+
+
+def test_the_schema_carries_the_subject_rule() -> None:
+    schema = catalogue.input_schema()
+    assert catalogue.SUBJECT_PATTERN in orjson.dumps(schema).decode().replace("\\\\", "\\")
+
+
+# --- refused on write -------------------------------------------------------------------
+
+
+def test_the_referral_carrying_the_name_cannot_hold_it(store_url: str, cli: Any) -> None:
+    as_subject = cli(
+        ["--store", store_url, *REFER_ARGS, "--subject", "Zoe Sample", "--summary", "x y"]
+    )
+    assert as_subject.exit_code == 2 and "field `subject`" in as_subject.stderr
+    in_summary = cli(
+        [
+            "--store",
+            store_url,
+            *REFER_ARGS,
+            "--subject",
+            "Child Z",
+            "--summary",
+            "ZOE  sample admitted.",
+        ]
+    )
+    assert in_summary.exit_code == 2, in_summary.stdout
+    assert "field `summary`" in in_summary.stderr and "personal.name" in in_summary.stderr
+    assert "Zoe" not in in_summary.stderr.replace("--personal", "")
+    assert count(store_url) == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        (context(f"{NAME} lives with an aunt."), "summary"),
+        (context("Born 14th August 2025, premature."), "summary"),
+        (context("Seen.", note="DOB 14/08/25"), "note"),
+        (
+            {
+                "type": "DiscussionHeld",
+                "case": CASE,
+                "occurred_at": "2026-08-01",
+                "forum": "other",
+                "attendees": ["Northshire Police", "kai-example"],
+                "summary": "Met.",
+            },
+            "attendees[1]",
+        ),
+        (
+            {
+                "type": "EntryCorrected",
+                "case": CASE,
+                "occurred_at": "2026-08-01",
+                "corrects": f"{CASE}#1",
+                "changes": {"summary": "Kai Example, an infant, admitted."},
+                "reason": "Fuller summary.",
+            },
+            "changes.summary",
+        ),
+    ],
+)
+def test_later_entries_of_the_case_are_screened(
+    scenario_store: str, cli: Any, entry: dict[str, Any], field: str
+) -> None:
+    before = count(scenario_store)
+    result = record(cli, scenario_store, [context("A clean line first."), entry])
+    assert result.exit_code == 2
+    assert f"line 2, field `{field}`" in result.stderr, result.stderr
+    assert count(scenario_store) == before
+
+
+def test_a_correction_that_adds_a_name_cannot_also_write_it(scenario_store: str, cli: Any) -> None:
+    correction = {
+        "type": "EntryCorrected",
+        "case": CASE,
+        "occurred_at": "2026-08-01",
+        "corrects": f"{CASE}#1",
+        "changes": {"personal": {"alias": "Kiki Lowe"}, "summary": "Known as Kiki Lowe."},
+        "reason": "Alias learned.",
+    }
+    before = count(scenario_store)
+    result = record(cli, scenario_store, [correction])
+    assert result.exit_code == 2 and "personal.alias" in result.stderr
+    later = record(
+        cli, scenario_store, [{**correction, "changes": {"personal": {"alias": "Kiki Lowe"}}}]
+    )
+    assert later.exit_code == 0, later.stderr
+    again = record(cli, scenario_store, [context("kiki lowe moved away.")])
+    assert again.exit_code == 2 and "personal.alias" in again.stderr
+    assert count(scenario_store) == before + 1
+
+
+def test_values_given_earlier_in_the_same_command_count(store_url: str, cli: Any) -> None:
+    later = {**context("Zoe Sample was seen."), "case": "RR-2026-900"}
+    result = record(cli, store_url, [REFERRAL, later])
+    assert result.exit_code == 2 and "line 2, field `summary`" in result.stderr
+    assert count(store_url) == 0
+
+
+def test_clean_entries_and_a_birth_on_the_incident_day_are_accepted(
+    store_url: str, cli: Any
+) -> None:
+    newborn = {**REFERRAL, "personal": {"name": "Zoe Sample", "date_of_birth": "2026-05-01"}}
+    result = record(cli, store_url, [newborn, {**context("Seen at home."), "case": "RR-2026-900"}])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_the_tracker_import_refuses_a_name_as_subject(
+    store_url: str, cli: Any, tmp_path: Path
+) -> None:
+    from tests.test_tracker import MAPPING, SAMPLE_CSV
+
+    grid = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()
+    header, first = grid[0], grid[1]
+    assert first.split(",")[1] == "Child A"
+    tracker = tmp_path / "tracker.csv"
+    tracker.write_text(header + "\r\n" + first.replace(",Child A,", ",Zoe Sample,", 1) + "\r\n")
+    result = cli(["--store", store_url, "import-tracker", str(tracker), "--mapping", str(MAPPING)])
+    assert result.exit_code == 2 and "subject" in result.stderr, result.stderr
+    assert count(store_url) == 0
+
+
+# --- PostgreSQL: a writer who may not read the values -----------------------------------
+
+
+def test_an_agency_writer_is_screened_by_the_database(scenario_store: str) -> None:
+    if not scenario_store.startswith("postgresql://"):
+        pytest.skip("the database's screen is PostgreSQL's")
+    from ledger.errors import InputError
+
+    owner = open_ledger(scenario_store)
+    liaison = person(scenario_store, "police.liaison")
+    owner.enrol(liaison.name, ["agency"], owner.recorder_for("admin"), agency="Northshire Police")
+    reply = orjson.loads(scenario_lines()[8])
+    mine = liaison.ledger()
+    with pytest.raises(Exception, match="export-personal"):
+        mine.personal_data(CASE)  # they may not read the values ...
+    before = owner.count_events()
+    for summary in ("Kai EXAMPLE was known to us.", "DOB 14.8.25 on our file."):
+        with pytest.raises(InputError) as refused:
+            mine.record_lines(
+                [orjson.dumps({**reply, "summary": summary})], liaison.recorder("agency")
+            )
+        assert refused.value.field == "summary" and "database's screen" in str(refused.value)
+    assert owner.count_events() == before
+    mine.record_lines(
+        [orjson.dumps({**reply, "summary": "Known to us."})], liaison.recorder("agency")
+    )
+    assert owner.count_events() == before + 1
+
+
+def test_the_screen_digests_are_hidden_and_go_only_with_their_entries(scenario_store: str) -> None:
+    if not scenario_store.startswith("postgresql://"):
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    liaison = person(scenario_store, "police.liaison")
+    base, _, schema = liaison.url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f'SELECT * FROM "{schema}".caseledger_personal_screen')
+    owner_base = scenario_store.partition("?schema=")[0]
+    with psycopg.connect(owner_base, autocommit=True) as conn:
+        kept = conn.execute(
+            f'SELECT count(*) FROM "{schema}".caseledger_personal_screen'
+        ).fetchone()
+        assert kept is not None and kept[0] > 15  # the name both ways, the date in every form
+    with psycopg.connect(base, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.Error, match="screen digests go only"):
+            conn.execute(
+                f'SELECT "{schema}".caseledger_put_screen(%s, %s, %s, %s, %s)',
+                ([CASE], [1], [b"0" * 16], [3], [b"x" * 32]),
+            )
+
+
+# --- the export checks ------------------------------------------------------------------
+
+
+class _OlderLedger(CaseLedger):
+    """The ledger as it was before the screen (an old entry, or one an operator wrote)."""
+
+    name = CaseLedger.name  # the same store tables
+
+    def _refuse_personal_in_text(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_the_export_says_it_checked(scenario_store: str, cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = cli(["--store", scenario_store, "export", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert manifest["personal_data"]["checked"] is True
+    assert "looked for every personal value" in manifest["personal_data"]["statement"]
+    assert "looked for every name and date of birth" in (out / "report.html").read_text()
+    assert "found none" in (out / "VERIFY.md").read_text()
+
+
+def test_the_export_refuses_a_store_whose_old_entry_holds_the_name(
+    scenario_store: str, cli: Any, tmp_path: Path
+) -> None:
+    older = _OlderLedger(parse_store(scenario_store))
+    try:
+        me = older.recorder_for("business-unit")
+        older.record_lines([orjson.dumps(context("Kai  example moved to Westmoor."))], me)
+    finally:
+        older.close()
+    out = tmp_path / "bundle"
+    result = cli(["--store", scenario_store, "export", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "events.jsonl" in result.stderr and CASE in result.stderr
+    assert "summary" in result.stderr and "personal.name" in result.stderr
+    assert "Kai" not in result.stderr
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "bundle" in p.name]
+    with_personal = cli(
+        [
+            "--store",
+            scenario_store,
+            "export",
+            "--out",
+            str(tmp_path / "p"),
+            "--include-personal-data",
+        ]
+    )
+    assert with_personal.exit_code == 0, with_personal.stderr
+
+
+def test_an_exporter_who_may_not_read_the_values_says_it_could_not_check(
+    scenario_store: str, tmp_path: Path
+) -> None:
+    if not scenario_store.startswith("postgresql://"):
+        pytest.skip("on SQLite every exporter can read the values")
+    from projections.export import export_bundle
+
+    owner = open_ledger(scenario_store)
+    inspector = person(scenario_store, "inspector.jones", "reader")
+    owner.enrol(inspector.name, ["inspector"], owner.recorder_for("admin"))
+    export_bundle(inspector.ledger(), tmp_path / "b")
+    manifest = orjson.loads((tmp_path / "b" / "manifest.json").read_bytes())
+    assert manifest["personal_data"]["checked"] is False
+    assert "could not check" in manifest["personal_data"]["statement"]
+    assert "could not check" in (tmp_path / "b" / "report.html").read_text()
+    assert "could **not**" in (tmp_path / "b" / "VERIFY.md").read_text()
+    assert SCENARIO.is_file()
