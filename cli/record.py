@@ -65,7 +65,14 @@ def record(
     ctx: typer.Context,
     file: str = typer.Argument(..., help="A JSON Lines file, one event per line; - for stdin."),
     role: str | None = typer.Option(None, "--role", help=ROLE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help=(
+            "Print JSON for programs: the receipts; or, with exit code 2, "
+            '{"problems": [{"line", "field", "reason"}], "more_lines"}.'
+        ),
+    ),
 ) -> None:
     """Append the events of a JSON Lines file, all or nothing.
 
