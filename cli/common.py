@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ledger.application import CaseLedger
-from ledger.errors import LedgerError, UsageError
+from ledger.errors import InputErrors, LedgerError, UsageError
 from ledger.store import NoStore, StoreLocation, parse_store
 
 app = typer.Typer(
@@ -151,7 +151,7 @@ def run(argv: list[str] | None = None) -> None:
             raise UsageError(undecodable)
         app(args=hoist_store(args), prog_name="caseledger")
     except LedgerError as exc:
-        err.print(f"[bold red]error:[/] {escape(terminal_safe(str(exc)))}")
+        show_error(exc)
         raise SystemExit(exc.exit_code) from None
     except BrokenPipeError:
         raise SystemExit(0) from None
@@ -160,6 +160,19 @@ def run(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     finally:
         close_open_ledgers()
+
+
+def show_error(exc: LedgerError) -> None:
+    """A refusal on standard error: one line, or for several problems a count and one
+    indented line each (line, field, reason)."""
+    if isinstance(exc, InputErrors):
+        count = len(exc.problems)
+        more = f" (and {exc.more_lines} more lines)" if exc.more_lines else ""
+        err.print(f"[bold red]error:[/] {count} problems{more}; nothing was written:")
+        for line in str(exc).splitlines():
+            err.print(f"  {escape(terminal_safe(line))}")
+        return
+    err.print(f"[bold red]error:[/] {escape(terminal_safe(str(exc)))}")
 
 
 def hoist_store(args: list[str]) -> list[str]:

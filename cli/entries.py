@@ -5,11 +5,17 @@ option, the options are assembled into one wire-form line, and the line goes thr
 exactly the same validation and recording as ``caseledger record``, so the two can
 never disagree.  Lists are repeated options; nested objects take ``key=value`` pairs
 or ``@file.json``.
+
+Every option is optional at the click level (help marks the required ones), so one run
+reports every missing and every bad option at once, each named by its option
+(``--rationale``), never as "line 1": the catalogue's field names are mapped to option
+names in one place, :func:`on_options`, for every command.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from datetime import date
@@ -20,11 +26,12 @@ import orjson
 import typer
 from pydantic import BaseModel
 
+from ledger.application import validate_lines
 from ledger.catalogue import FACTORS, MAX_LINE_BYTES, MODELS_BY_TYPE, Envelope
-from ledger.errors import InputError
+from ledger.errors import InputError, each_problem, gathered
 
 from .common import app, ledger
-from .record import ROLE_HELP, show_receipts
+from .record import ROLE_HELP, problems_as_json, show_receipts
 
 COMMAND_NAMES: dict[str, str] = {
     "CaseReferred": "refer",
@@ -245,6 +252,72 @@ def _parse_sources(items: list[str], field: str) -> list[Any]:
     return sources
 
 
+def option_name(field: str) -> str:
+    """The command-line option of a catalogue field: ``decided_by`` is ``--decided-by``."""
+    return "--" + field.replace("_", "-")
+
+
+_PATH_PART = re.compile(r"[^.\[\]]+")
+
+
+def on_options(error: InputError, options: dict[str, str]) -> InputError:
+    """The problems of a one-entry command's line, each named by its option (``options``
+    maps a field to its option, in the command's order) and placed on no line; a
+    nested field keeps its inner part (``--criteria harm.reason``)."""
+    named: list[tuple[int, InputError]] = []
+    order = {field: i for i, field in enumerate(options)}
+    for problem in each_problem(error):
+        parts = _PATH_PART.findall((problem.field or "").replace(".[key]", ""))
+        top = parts[0] if parts else ""
+        if top not in options:  # not an option (type, actor): the reason says it all
+            named.append((-1, InputError(problem.reason)))
+            continue
+        inner = ".".join(f"item {int(p) + 1}" if p.isdigit() else p for p in parts[1:])
+        field = f"{options[top]} {inner}" if inner else options[top]
+        named.append((order[top], InputError(problem.reason, field=field)))
+    named.sort(key=lambda item: item[0])
+    return gathered([problem for _, problem in named])
+
+
+def _assemble(
+    event_type: str, case: str, options: dict[str, Any], kinds: dict[str, str]
+) -> tuple[dict[str, Any], list[InputError]]:
+    """The one wire-form line the options give, and the problems of the options whose
+    value cannot even be read (left out of the line)."""
+    line: dict[str, Any] = {"type": event_type, "case": case}
+    problems: list[InputError] = []
+    for name, value in options.items():
+        if value is None or value == []:
+            continue
+        kind = kinds[name]
+        try:
+            if kind == "bool":
+                line[name] = _parse_bool(value, name)
+            elif kind == "mapping":
+                line[name] = _parse_mapping(value, name)
+            elif kind == "object-list":
+                line[name] = _parse_sources(value, name)
+            else:
+                line[name] = value
+        except InputError as exc:
+            problems.append(exc)
+    return line, problems
+
+
+def _validated(line: dict[str, Any], unread: list[InputError], options: dict[str, str]) -> Any:
+    """The line validated, or every problem of the options at once (those that could not
+    be read, and the catalogue's for the rest, without repeating a field)."""
+    parsed, found = validate_lines([orjson.dumps(line)])
+    unread_fields = {p.field for p in unread}
+    problems = [
+        *unread,
+        *(p for e in found.found for p in each_problem(e) if p.field not in unread_fields),
+    ]
+    if problems:
+        raise on_options(gathered(problems), options)
+    return parsed
+
+
 def _build_command(event_type: str, model: type[Envelope]) -> None:
     fields = [
         (name, info) for name, info in model.model_fields.items() if name not in ("type", "case")
@@ -260,11 +333,13 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
         ),
     ]
     kinds: dict[str, str] = {}
+    options = {"case": "CASE", **{name: option_name(name) for name, _ in fields}}
+    options["role"] = "--role"
     for name, info in fields:
         kind = _kind(info.annotation)
         kinds[name] = kind
         required = info.is_required() and name != "occurred_at"
-        opt = "--" + name.replace("_", "-")
+        opt = options[name]
         help_text = _help_for(name, info.annotation, required, kind)
         if name == "occurred_at":
             help_text = (
@@ -297,24 +372,17 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
             )
         )
 
-    def command(ctx: typer.Context, case: str, **options: Any) -> None:
-        role = options.pop("role")
-        as_json = options.pop("as_json")
-        line: dict[str, Any] = {"type": event_type, "case": case}
-        for name, value in options.items():
-            if value is None or value == []:
-                continue
-            kind = kinds[name]
-            if kind == "bool":
-                line[name] = _parse_bool(value, name)
-            elif kind == "mapping":
-                line[name] = _parse_mapping(value, name)
-            elif kind == "object-list":
-                line[name] = _parse_sources(value, name)
-            else:
-                line[name] = value
-        led = ledger(ctx, create=True)
-        receipts = led.record_lines([orjson.dumps(line)], led.recorder_for(role))
+    def command(ctx: typer.Context, case: str, **given: Any) -> None:
+        role = given.pop("role")
+        as_json = given.pop("as_json")
+        with problems_as_json(as_json):
+            line, unread = _assemble(event_type, case, given, kinds)
+            parsed = _validated(line, unread, options)  # before the store is opened
+            led = ledger(ctx, create=True)
+            try:
+                receipts = led.record(parsed, led.recorder_for(role))
+            except InputError as exc:
+                raise on_options(exc, options) from None
         show_receipts(receipts, as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

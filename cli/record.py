@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from rich.table import Table
 
 from ledger.application import Receipt
 from ledger.catalogue import input_schema
-from ledger.errors import InputError, StoreUnavailable, UsageError
+from ledger.errors import InputError, StoreUnavailable, UsageError, problem_list
 
 from .common import app, counting_progress, emit_json, err, ledger, out
 
@@ -40,6 +42,19 @@ def show_receipts(receipts: list[Receipt], as_json: bool) -> None:
     out.print(table)
 
 
+@contextmanager
+def problems_as_json(as_json: bool) -> Iterator[None]:
+    """With ``--json``, refused input also prints its problems for programs on standard
+    output (``{"problems": [{"line", "field", "reason"}], "more_lines"}``); the message
+    still goes to standard error and the exit code is still 2."""
+    try:
+        yield
+    except InputError as exc:
+        if as_json:
+            emit_json(problem_list(exc))
+        raise
+
+
 @app.command(
     epilog=(
         "Example: caseledger record entries.jsonl  |  "
@@ -50,21 +65,31 @@ def record(
     ctx: typer.Context,
     file: str = typer.Argument(..., help="A JSON Lines file, one event per line; - for stdin."),
     role: str | None = typer.Option(None, "--role", help=ROLE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help=(
+            "Print JSON for programs: the receipts; or, with exit code 2, "
+            '{"problems": [{"line", "field", "reason"}], "more_lines"}.'
+        ),
+    ),
 ) -> None:
     """Append the events of a JSON Lines file, all or nothing.
 
-    Every line is validated first; then all are written in one transaction, or none."""
-    if file == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise InputError(f"{file} is not a file", field="FILE")
-        data = path.read_bytes()
-    lines = data.splitlines()
-    led = ledger(ctx, create=True)
-    receipts = led.record_lines(lines, led.recorder_for(role))
+    Every line is validated, then checked against its case (a refused line changes
+    nothing the later lines are checked against); then all are written in one
+    transaction, or none and every problem is listed: line, field and reason."""
+    with problems_as_json(as_json):
+        if file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise InputError(f"{file} is not a file", field="FILE")
+            data = path.read_bytes()
+        lines = data.splitlines()
+        led = ledger(ctx, create=True)
+        receipts = led.record_lines(lines, led.recorder_for(role))
     show_receipts(receipts, as_json)
 
 
@@ -227,4 +252,4 @@ def _verify_bundle(
     return result.as_dict(), result.ok, result.summary()
 
 
-__all__ = ["StoreUnavailable", "record", "schema", "show_receipts", "verify"]
+__all__ = ["StoreUnavailable", "problems_as_json", "record", "schema", "show_receipts", "verify"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import gc
 import getpass
 import hashlib
@@ -50,12 +51,20 @@ from .catalogue import (
     SUBJECT_PATTERN,
     SUBJECT_RULE,
     TEXT_PATTERN,
+    CaseReferred,
     Envelope,
     InputLine,
     normalise_occurred_at,
     text_problem,
 )
-from .errors import ConflictError, InputError, InputErrors, StoreUnavailable, UsageError
+from .errors import (
+    ConflictError,
+    InputError,
+    InputErrors,
+    StoreUnavailable,
+    UsageError,
+    gathered,
+)
 from .invariants import check_entry
 from .personal import (
     SealBroken,
@@ -126,7 +135,6 @@ REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {
 KEY_CHECK = b"caseledger key check v1"
 KEY_FILE_ENV = "CASELEDGER_KEY_FILE"
 """How many times a conflicting write is retried before exit code 3."""
-MAX_REPORTED_PROBLEMS = 20
 
 
 def cipher_env(key_file: str | None) -> dict[str, str]:
@@ -220,6 +228,76 @@ class ParsedLine:
 
     line: int
     event: Envelope
+
+
+@dataclass
+class LineProblems:
+    """Every problem found in a record's lines, and the line of each case's refused
+    referral: a refused line changes nothing later lines are checked against, so lines
+    of a case whose referral was refused say so rather than only "unknown case"."""
+
+    found: list[InputError] = dataclasses.field(default_factory=list)
+    refused_referrals: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def copy(self) -> LineProblems:
+        """The same problems, to add to afresh (a retried write checks every line again)."""
+        return LineProblems(list(self.found), dict(self.refused_referrals))
+
+    def invalid(self, exc: InputError, line: int, text: bytes) -> None:
+        """A line that failed validation (noted as a refused referral if it is one)."""
+        self.found.append(exc.at_line(line))
+        referred = _referral_case(text)
+        if referred is not None:
+            self.refused_referrals.setdefault(referred, line)
+
+    def refuse(self, item: ParsedLine, case: Case | None, exc: InputError) -> None:
+        """A valid line that failed the checks against its case (``case``: its state
+        before the line, None when it does not exist)."""
+        ref = item.event.case
+        if case is None and isinstance(item.event, CaseReferred):
+            self.refused_referrals.setdefault(ref, item.line)
+        elif case is None and exc.field == "case" and ref in self.refused_referrals:
+            exc = InputError(
+                f"case {ref} does not exist (its referral at line "
+                f"{self.refused_referrals[ref]} was refused)",
+                field="case",
+            )
+        self.found.append(exc.at_line(item.line))
+
+    def raise_if_any(self) -> None:
+        """Refuse the whole input, listing the problems in line order (up to a limit)."""
+        if self.found:
+            raise gathered(self.found)
+
+
+def validate_lines(lines: Iterable[str | bytes]) -> tuple[list[ParsedLine], LineProblems]:
+    """Every non-blank line validated against the catalogue: the valid ones, and the
+    problems of all the others (validation goes on after a bad line)."""
+    parsed: list[ParsedLine] = []
+    problems = LineProblems()
+    for number, raw in enumerate(lines, start=1):
+        text = raw.encode() if isinstance(raw, str) else raw
+        if not text.strip():
+            continue
+        try:
+            parsed.append(ParsedLine(number, parse_line(text)))
+        except InputError as exc:
+            problems.invalid(exc, number, text)
+    return parsed, problems
+
+
+def _referral_case(text: bytes) -> str | None:
+    """The case a line that failed validation would have opened, if it is a referral."""
+    if len(text) > MAX_LINE_BYTES:
+        return None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict) and data.get("type") == "CaseReferred":
+        case = data.get("case")
+        return case if isinstance(case, str) else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -363,37 +441,31 @@ class CaseLedger(Application[uuid.UUID]):
 
     def parse_lines(self, lines: Iterable[str | bytes]) -> list[ParsedLine]:
         """Validate every line against the catalogue; report all bad lines, write nothing."""
-        parsed: list[ParsedLine] = []
-        problems: list[InputError] = []
-        for number, raw in enumerate(lines, start=1):
-            text = raw.encode() if isinstance(raw, str) else raw
-            if not text.strip():
-                continue
-            try:
-                parsed.append(ParsedLine(number, parse_line(text)))
-            except InputError as exc:
-                problems.append(exc.at_line(number))
-                if len(problems) >= MAX_REPORTED_PROBLEMS:
-                    break
-        if problems:
-            raise InputErrors(problems)
+        parsed, problems = validate_lines(lines)
+        problems.raise_if_any()
         return parsed
 
     def record_lines(self, lines: Iterable[str | bytes], recorder: Recorder) -> list[Receipt]:
-        """``caseledger record``: validate every line, then store all or nothing."""
-        parsed = self.parse_lines(lines)
+        """``caseledger record``: validate every line, check every valid one against its
+        case, and store all, or nothing and every problem found (line, field, reason)."""
+        parsed, problems = validate_lines(lines)
         if not parsed:
+            problems.raise_if_any()
             raise InputError("the input holds no entries")
-        return self.record(parsed, recorder)
+        return self.record(parsed, recorder, problems)
 
-    def record(self, parsed: list[ParsedLine], recorder: Recorder) -> list[Receipt]:
-        """Check and store validated lines in one transaction, retrying on conflict."""
+    def record(
+        self, parsed: list[ParsedLine], recorder: Recorder, earlier: LineProblems | None = None
+    ) -> list[Receipt]:
+        """Check and store validated lines in one transaction, retrying on conflict;
+        with any problem (``earlier`` ones of validation, or a line's checks against its
+        case) nothing is stored and every problem is reported."""
         # A command allocates many short-lived objects and no cycles worth collecting:
         # pausing the cyclic collector for its duration makes large records ~20% faster.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._record_retrying(parsed, recorder)
+            return self._record_retrying(parsed, recorder, earlier or LineProblems())
         finally:
             if collecting:
                 gc.enable()
@@ -416,14 +488,18 @@ class CaseLedger(Application[uuid.UUID]):
         if taken:
             self.snapshots.put(taken)
 
-    def _record_retrying(self, parsed: list[ParsedLine], recorder: Recorder) -> list[Receipt]:
+    def _record_retrying(
+        self, parsed: list[ParsedLine], recorder: Recorder, earlier: LineProblems
+    ) -> list[Receipt]:
         return retrying(
-            lambda: self._record_once(parsed, recorder),
+            lambda: self._record_once(parsed, recorder, earlier.copy()),
             f"another writer kept changing the same case(s); gave up after {MAX_ATTEMPTS} "
             "attempts. Nothing was written: run the command again.",
         )
 
-    def _record_once(self, parsed: list[ParsedLine], recorder: Recorder) -> list[Receipt]:
+    def _record_once(
+        self, parsed: list[ParsedLine], recorder: Recorder, problems: LineProblems
+    ) -> list[Receipt]:
         now = self.clock()
         if now.tzinfo is None:
             raise ValueError("the ledger clock must return an aware datetime")
@@ -456,7 +532,8 @@ class CaseLedger(Application[uuid.UUID]):
                 regime = case.regime if case is not None else getattr(event, "regime", "")
                 policy.check_entry(recorder.actor, recorder.role, event, regime, enrolment.agency)
             except InputError as exc:
-                raise exc.at_line(item.line) from None
+                problems.refuse(item, case, exc)  # later lines see the case without it
+                continue
             seq = 1 if case is None else case.version + 1
             stamp = recorded_at
             if case is not None and case.last_recorded_at > stamp:
@@ -472,7 +549,11 @@ class CaseLedger(Application[uuid.UUID]):
                     **changes,
                     "occurred_at": normalise_occurred_at(changes["occurred_at"]),
                 }
-            self._refuse_personal_in_text(body, ref, case is None, screens, item.line)
+            try:
+                self._refuse_personal_in_text(body, ref, case is None, screens, item.line)
+            except InputError as exc:
+                problems.refuse(item, case, exc)
+                continue
             self._keep_screen_digests(body, ref, seq, digests)
             body = self._commit_personal(body, ref, seq, personal_rows, personal_keys)
             if body["type"] == "InformationRequested" and "request_id" not in body:
@@ -501,6 +582,7 @@ class CaseLedger(Application[uuid.UUID]):
                 "agency": entry.get("agency"),
             }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
+        problems.raise_if_any()
         self.save(
             *[c for c in cases.values() if c is not None],
             personal_rows=personal_rows,
@@ -1514,8 +1596,18 @@ def _shown(value: Any) -> str:
 
 
 def describe_validation(exc: ValidationError, kind: str) -> InputError:
-    """Turn pydantic's first error into a message naming the field and the reason."""
-    error = exc.errors(include_url=False)[0]
+    """Turn pydantic's errors into messages naming the field and the reason: one per
+    field (an :class:`InputErrors` when several fields are wrong)."""
+    problems: dict[str | None, InputError] = {}
+    for error in exc.errors(include_url=False):
+        problem = _describe_error(error, kind)
+        problems.setdefault(problem.field, problem)
+    found = list(problems.values())
+    return found[0] if len(found) == 1 else InputErrors(found)
+
+
+def _describe_error(error: Any, kind: str) -> InputError:
+    """One of pydantic's errors as a message naming the field and the reason."""
     loc = [str(p) for p in error["loc"]]
     if loc and loc[0] == kind:
         loc = loc[1:]

@@ -34,16 +34,65 @@ class InputError(LedgerError):
         return (", ".join(where) + ": " if where else "") + self.reason
 
 
-class InputErrors(InputError):
-    """Several bad lines at once; the first is the headline."""
+MAX_REPORTED_PROBLEMS = 100
+"""Most problems one refused command lists; the lines of the others are counted."""
 
-    def __init__(self, problems: list[InputError]):
+
+class InputErrors(InputError):
+    """Several problems at once (every bad line of a record, every bad option of a
+    command), in line order; the first is the headline.  At most
+    :data:`MAX_REPORTED_PROBLEMS` are listed, and ``more_lines`` counts the other lines
+    that have problems."""
+
+    def __init__(self, problems: list[InputError], *, more_lines: int = 0):
         self.problems = problems
+        self.more_lines = more_lines
         first = problems[0]
         super().__init__(first.reason, field=first.field, line=first.line)
 
+    def at_line(self, line: int) -> InputError:
+        """Every problem of one input line, placed on it."""
+        return InputErrors([p.at_line(line) for p in self.problems])
+
     def describe(self) -> str:
-        return "\n".join(p.describe() for p in getattr(self, "problems", [])) or super().describe()
+        listed = [p.describe() for p in getattr(self, "problems", [])]
+        more = getattr(self, "more_lines", 0)
+        if more:
+            listed.append(f"... and {more} more line{'s' if more != 1 else ''} with problems")
+        return "\n".join(listed) or super().describe()
+
+
+def each_problem(error: InputError) -> list[InputError]:
+    """The single problems an error stands for (an :class:`InputErrors` holds several)."""
+    if isinstance(error, InputErrors):
+        return [single for p in error.problems for single in each_problem(p)]
+    return [error]
+
+
+def gathered(problems: list[InputError], limit: int = MAX_REPORTED_PROBLEMS) -> InputError:
+    """One error for all the problems found, in line order: the first ``limit`` listed,
+    the lines of the rest counted (``... and N more lines with problems``)."""
+    found = sorted(
+        (single for p in problems for single in each_problem(p)),
+        key=lambda p: p.line if p.line is not None else 0,
+    )
+    if len(found) == 1:
+        return found[0]
+    listed = found[:limit]
+    shown = {p.line for p in listed}
+    more = len({p.line for p in found[limit:]} - shown)
+    return InputErrors(listed, more_lines=more)
+
+
+def problem_list(error: InputError) -> dict[str, object]:
+    """An error as programs read it (``--json``): ``problems`` as a list of
+    ``{"line", "field", "reason"}`` and ``more_lines``, the count of lines not listed."""
+    return {
+        "problems": [
+            {"line": p.line, "field": p.field, "reason": p.reason} for p in each_problem(error)
+        ],
+        "more_lines": getattr(error, "more_lines", 0),
+    }
 
 
 class UsageError(InputError):

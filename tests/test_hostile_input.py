@@ -471,7 +471,7 @@ def test_extreme_dates_in_date_options_of_one_entry_commands(scenario_store: str
             "0001-01-01",
         ]
     )
-    refused(result, "field `due`", "1900-01-01 to 2199-12-31")
+    refused(result, "field `--due`", "1900-01-01 to 2199-12-31")
     result = cli(
         [
             "--store",
@@ -486,7 +486,7 @@ def test_extreme_dates_in_date_options_of_one_entry_commands(scenario_store: str
             "Wrong.",
         ]
     )
-    refused(result, "field `changes.occurred_at`", "time zone")
+    refused(result, "field `--changes occurred_at`", "time zone")
     assert count(scenario_store) == len(scenario_lines())
 
 
@@ -506,8 +506,8 @@ def test_criteria_from_a_folder_or_an_endless_file_exit_2(scenario_store: str, c
         "--rationale",
         "Reasons.",
     ]
-    refused(cli([*base, "--criteria", "@/"]), "field `criteria`", "is a folder")
-    refused(cli([*base, "--criteria", "@/dev/zero"]), "field `criteria`", "larger than")
+    refused(cli([*base, "--criteria", "@/"]), "field `--criteria`", "is a folder")
+    refused(cli([*base, "--criteria", "@/dev/zero"]), "field `--criteria`", "larger than")
     assert count(scenario_store) == len(scenario_lines())
 
 

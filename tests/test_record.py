@@ -364,7 +364,7 @@ def test_one_command_per_event_type(store_url: str, cli: Any) -> None:
             "n",
         ]
     )
-    assert bad.exit_code == 2 and "field `criteria`" in bad.stderr
+    assert bad.exit_code == 2 and "field `--criteria`" in bad.stderr
     wrong_bool = cli(
         [
             *base,
@@ -378,7 +378,7 @@ def test_one_command_per_event_type(store_url: str, cli: Any) -> None:
             "s",
         ]
     )
-    assert wrong_bool.exit_code == 2 and "field `involved`" in wrong_bool.stderr
+    assert wrong_bool.exit_code == 2 and "field `--involved`" in wrong_bool.stderr
 
 
 def test_schema_is_a_discriminated_union_of_every_type(cli: Any) -> None:
