@@ -66,10 +66,12 @@ from .personal import (
 from .policy import (
     ACTION_OF_REGISTER_TYPE,
     Policy,
+    check_approval,
     default_policy,
     default_policy_text,
     policy_from_text,
     policy_sha256,
+    provenance_approver,
     refuse_client_policy,
 )
 from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
@@ -437,6 +439,7 @@ class CaseLedger(Application[uuid.UUID]):
                 check_entry(case, event, occurred_at, now, load_body)
                 regime = case.regime if case is not None else getattr(event, "regime", "")
                 policy.check_entry(recorder.actor, recorder.role, event, regime, enrolment.agency)
+                event = check_approval(policy, register.users, event, regime, _type_of(case))
             except InputError as exc:
                 raise exc.at_line(item.line) from None
             seq = 1 if case is None else case.version + 1
@@ -479,6 +482,7 @@ class CaseLedger(Application[uuid.UUID]):
                 "case": self.provenance_case(ref),
                 "regime": case.regime,
                 "agency": entry.get("agency"),
+                "approved_by": provenance_approver(entry, case.type_of),
             }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
         self.save(
@@ -1252,6 +1256,11 @@ class CaseLedger(Application[uuid.UUID]):
             if missing:
                 return f"{ref}#{min(missing)}", "a snapshot claims an entry the chain lacks"
         return None
+
+
+def _type_of(case: Case | None) -> Callable[[int], str | None]:
+    """The type of a case's entry ``seq`` (none for a case not yet referred)."""
+    return case.type_of if case is not None else (lambda _seq: None)
 
 
 def normalise_user_name(user: str) -> str:
