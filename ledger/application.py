@@ -71,7 +71,7 @@ from .policy import (
     default_policy_text,
     policy_from_text,
     policy_sha256,
-    provenance_approver,
+    provenance_approval,
     refuse_client_policy,
 )
 from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
@@ -482,7 +482,7 @@ class CaseLedger(Application[uuid.UUID]):
                 "case": self.provenance_case(ref),
                 "regime": case.regime,
                 "agency": entry.get("agency"),
-                "approved_by": provenance_approver(entry, case.type_of),
+                **provenance_approval(entry, case.type_of),
             }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
         self.save(
@@ -1185,6 +1185,11 @@ class CaseLedger(Application[uuid.UUID]):
             return "the entry's recorded_at differs from the database's provenance"
         if not self.encrypted and row.get("agency") != record.get("agency"):
             return "the entry's agency differs from the one the database checked"
+        approver = row.get("approved_by")
+        if approver is not None and approver != record.get(
+            "approved_by", _changed_approver(record)
+        ):
+            return "the entry's approver differs from the one the database checked"
         if row.get("regime") != regime:
             return "the case's regime after this entry differs from the one the database kept"
         return None
@@ -1256,6 +1261,12 @@ class CaseLedger(Application[uuid.UUID]):
             if missing:
                 return f"{ref}#{min(missing)}", "a snapshot claims an entry the chain lacks"
         return None
+
+
+def _changed_approver(record: dict[str, Any]) -> Any:
+    """The approver a correction writes (``changes.approved_by``), if any."""
+    changes = record.get("changes")
+    return changes.get("approved_by") if isinstance(changes, dict) else None
 
 
 def _type_of(case: Case | None) -> Callable[[int], str | None]:

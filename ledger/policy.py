@@ -159,9 +159,16 @@ def approver_named(body: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def provenance_approver(body: Mapping[str, Any], type_of: Callable[[int], str | None]) -> str | None:
-    """The approver the database checks and keeps for an entry (None if it needs none)."""
-    return approver_named(body) if approval_of(body, type_of) is not None else None
+def provenance_approval(
+    body: Mapping[str, Any], type_of: Callable[[int], str | None]
+) -> dict[str, str | None]:
+    """What the database checks and keeps of an entry's approval: ``approval`` (the type
+    approved) and ``approved_by`` (the approver), both None for an entry needing none."""
+    approval = approval_of(body, type_of)
+    return {
+        "approval": approval,
+        "approved_by": approver_named(body) if approval is not None else None,
+    }
 
 
 def check_approval(
