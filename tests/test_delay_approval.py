@@ -312,3 +312,19 @@ def test_the_shipped_policy_file_is_the_documented_one(tmp_path: Path) -> None:
     """The policy reference shows ``approves`` (docs/security.md names it)."""
     security = (Path(__file__).resolve().parents[1] / "docs" / "security.md").read_text()
     assert "approves" in security
+
+
+# --- the demo and the tracker import ----------------------------------------------------
+
+
+def test_the_demo_enrols_the_decision_makers_it_names(tmp_path: Path) -> None:
+    from cli.demo import decision_makers, record_sample
+
+    assert ("Independent chair, Eastborough LSCB", "chair") in decision_makers()
+    path = tmp_path / "demo.db"
+    record_sample(str(path))
+    led = open_ledger(str(path))
+    (delay,) = [r for r in led.case_records("SCR-2016-011") if r["type"] == "DecisionDelayed"]
+    enrolment = led.register_state().users[delay["approved_by"]]
+    assert enrolment.roles == {"chair"}
+    assert led.verify().ok
