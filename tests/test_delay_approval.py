@@ -328,3 +328,28 @@ def test_the_demo_enrols_the_decision_makers_it_names(tmp_path: Path) -> None:
     enrolment = led.register_state().users[delay["approved_by"]]
     assert enrolment.roles == {"chair"}
     assert led.verify().ok
+
+
+def test_an_imported_delay_needs_an_enrolled_decision_maker(store_url: str, cli: Any) -> None:
+    """The tracker's delay row is a bad row, with its column, until the approver it names
+    is enrolled as the regime's decision-maker; then the same tracker imports."""
+    from tests.test_tracker import DECISION_MAKERS, SAMPLE_CSV, run_import
+
+    refused = run_import(cli, store_url, SAMPLE_CSV, "--json", enrol=False)
+    assert refused.exit_code == 2 and "Traceback" not in refused.stderr
+    report = refused.json()
+    (bad,) = report["bad"]
+    assert bad["case"] == "NS-SCR-2017-02" and "DecisionDelayed.approved_by" in bad["field"]
+    assert "Delay agreed" in bad["field"]  # the tracker's column
+    assert "Northshire LSCB independent chair" in bad["reason"]
+    assert report["written"] is False
+    # enrolled in the wrong role: still bad
+    wrong = ["users", "add", "Northshire LSCB independent chair", "--role", "panel-member"]
+    assert cli(["--store", store_url, *wrong]).exit_code == 0
+    again = run_import(cli, store_url, SAMPLE_CSV, "--json", enrol=False)
+    assert again.exit_code == 2 and "enrolled as panel-member" in again.json()["bad"][0]["reason"]
+    for name, role in DECISION_MAKERS.items():
+        assert cli(["--store", store_url, "users", "add", name, "--role", role]).exit_code == 0
+    done = run_import(cli, store_url, SAMPLE_CSV, "--json", enrol=False)
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["bad"] == []
