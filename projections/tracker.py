@@ -1831,7 +1831,7 @@ def plan_import(
         scratch = CaseLedger(parse_store(str(Path(scratch_dir) / "check.db")), clock=led.clock)
         try:
             if pending:
-                _enrol_approvers(led, scratch, recorder.actor)
+                _enrol_users(led, scratch, recorder.actor)
             for start in range(0, len(pending), PROBE_BATCH):
                 batch = pending[start : start + PROBE_BATCH]
                 _probe(scratch, batch, scratch_recorder)
@@ -1843,17 +1843,14 @@ def plan_import(
     return ImportPlan(tracker.name, plans)
 
 
-def _enrol_approvers(led: CaseLedger, scratch: CaseLedger, actor: str) -> None:
-    """Enrol on the scratch store the users of ``led`` whose roles approve something
-    (the chair, the safeguarding partners), so that a row's delay is checked against the
-    decision-makers enrolled in the real store: one approved by anyone else is a bad row.
-    The importer stays the scratch store's admin and business unit."""
+def _enrol_users(led: CaseLedger, scratch: CaseLedger, actor: str) -> None:
+    """Enrol on the scratch store the users of ``led`` with their roles, so that a row's
+    delay is checked against the decision-makers enrolled in the real store (the chair,
+    the safeguarding partners): one approved by anyone else is a bad row, and the reason
+    says who they are.  The importer stays the scratch store's admin and business unit."""
     state = led.register_state()
-    policy = state.policy
     admin = Recorder(actor, "admin")
     for user, e in sorted(state.users.items()):
-        if not any(policy.roles[r].approves for r in e.roles if r in policy.roles):
-            continue
         roles = set(e.roles) | ({"admin", "business-unit"} if user == actor else set())
         scratch.enrol(user, sorted(roles), admin, agency=e.agency)
 

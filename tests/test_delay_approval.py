@@ -340,7 +340,7 @@ def test_an_imported_delay_needs_an_enrolled_decision_maker(store_url: str, cli:
     report = refused.json()
     (bad,) = report["bad"]
     assert bad["case"] == "NS-SCR-2017-02" and "DecisionDelayed.approved_by" in bad["field"]
-    assert "Delay agreed" in bad["field"]  # the tracker's column
+    assert "delay_approved_by" in bad["field"]  # where the mapping gives the approver
     assert "Northshire LSCB independent chair" in bad["reason"]
     assert report["written"] is False
     # enrolled in the wrong role: still bad
