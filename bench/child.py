@@ -84,8 +84,12 @@ def enrolled_recorder(ledger: Any) -> Any:
     """The store's identity as recorder, enrolled (as a new store's first user) before
     anything is timed: on PostgreSQL the database takes the actor from the session."""
     if not ledger.register_state().initialised:
+        from .generate import decision_makers
+
         who = ledger.identity()
         ledger.enrol(who, ["admin", "business-unit"], ledger.recorder_for_action("users"))
+        for name, role in decision_makers():  # the approvers the generated delays name
+            ledger.enrol(name, [role], ledger.recorder_for_action("users"))
     return ledger.recorder_for()
 
 

@@ -148,6 +148,15 @@ class LedgerSpec:
     cases: tuple[CaseSpec, ...]
 
 
+def decision_makers() -> list[tuple[str, str]]:
+    """Everyone the generated delays may name as approver (``approved_by`` is a case's
+    first decider), with the role that approves in its regime: a store must have them
+    enrolled before it records a generated ledger (only a decision-maker approves)."""
+    return [(f"{a} LSCB Chair", "chair") for a in AREAS] + [
+        (f"{a} Council", "safeguarding-partner") for a in AREAS
+    ]
+
+
 def in_force(regime: str, incident: date, aware: date) -> bool:
     """Whether the regime was in force on the incident or the aware date, as the ledger
     checks it (``ledger.catalogue.REGIME_IN_FORCE``); otherwise the case is transitional."""

@@ -76,7 +76,7 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
         emit_json(shown)
         return
     table = Table(title=f"Policy in force ({state.policy_ref or 'the shipped default'})")
-    for column in ("role", "may record", "regimes", "own agency only", "actions"):
+    for column in ("role", "may record", "regimes", "own agency only", "approves", "actions"):
         table.add_column(column)
     for role, spec in document["roles"].items():  # type: ignore[union-attr]
         table.add_row(
@@ -84,6 +84,7 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
             ", ".join(spec["record"]) or "-",
             ", ".join(spec["regimes"] or []) or "all",
             "yes" if spec["own_agency"] else "",
+            ", ".join(spec["approves"]) or "-",
             ", ".join(spec["actions"]) or "-",
         )
     out.print(table)

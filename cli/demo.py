@@ -90,6 +90,22 @@ def sample_lines() -> list[tuple[str, int, bytes]]:
     return lines
 
 
+def decision_makers() -> list[tuple[str, str]]:
+    """The decision-makers the sample names (``decided_by``, ``approved_by``), each with
+    the role that decides and approves in its case's regime: ``(name, role)``."""
+    regimes: dict[str, str] = {}
+    found: dict[str, str] = {}
+    for case, _number, line in sample_lines():
+        data = orjson.loads(line)
+        if data["type"] == "CaseReferred":
+            regimes[case] = data["regime"]
+        role = "chair" if regimes.get(case) == "wt2015" else "safeguarding-partner"
+        for name in [*data.get("decided_by", []), data.get("approved_by")]:
+            if name:
+                found.setdefault(name, role)
+    return sorted(found.items())
+
+
 def record_sample(ledger_path: str) -> int:
     """Record the sample into a new SQLite store; returns the number of entries."""
     moment = datetime(2000, 1, 1, tzinfo=UTC)
@@ -101,6 +117,10 @@ def record_sample(ledger_path: str) -> int:
     who = Recorder("demo.business.manager", "business-unit")
     count = 0
     try:
+        # The decision-makers the sample names are enrolled first: only they approve a
+        # delay (the policy's ``approves``), and the decisions name them.
+        for name, role in decision_makers():
+            led.enrol(name, [role], Recorder(who.actor, "admin"))
         for case, number, line in sample_lines():
             data = orjson.loads(line)
             late = RECORDED_LATE.get((case, number))

@@ -78,10 +78,12 @@ from .personal_screen import Screen, ScreenRow, folded, hashed_strings, screen_r
 from .policy import (
     ACTION_OF_REGISTER_TYPE,
     Policy,
+    check_approval,
     default_policy,
     default_policy_text,
     policy_from_text,
     policy_sha256,
+    provenance_approval,
     refuse_client_policy,
 )
 from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
@@ -531,6 +533,7 @@ class CaseLedger(Application[uuid.UUID]):
                 check_entry(case, event, occurred_at, now, load_body)
                 regime = case.regime if case is not None else getattr(event, "regime", "")
                 policy.check_entry(recorder.actor, recorder.role, event, regime, enrolment.agency)
+                event = check_approval(policy, register.users, event, regime, _type_of(case))
             except InputError as exc:
                 problems.refuse(item, case, exc)  # later lines see the case without it
                 continue
@@ -580,6 +583,7 @@ class CaseLedger(Application[uuid.UUID]):
                 "case": self.provenance_case(ref),
                 "regime": case.regime,
                 "agency": entry.get("agency"),
+                **provenance_approval(entry, case.type_of),
             }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
         problems.raise_if_any()
@@ -1370,6 +1374,11 @@ class CaseLedger(Application[uuid.UUID]):
             return "the entry's recorded_at differs from the database's provenance"
         if not self.encrypted and row.get("agency") != record.get("agency"):
             return "the entry's agency differs from the one the database checked"
+        approver = row.get("approved_by")
+        if approver is not None and approver != record.get(
+            "approved_by", _changed_approver(record)
+        ):
+            return "the entry's approver differs from the one the database checked"
         if row.get("regime") != regime:
             return "the case's regime after this entry differs from the one the database kept"
         return None
@@ -1441,6 +1450,17 @@ class CaseLedger(Application[uuid.UUID]):
             if missing:
                 return f"{ref}#{min(missing)}", "a snapshot claims an entry the chain lacks"
         return None
+
+
+def _changed_approver(record: dict[str, Any]) -> Any:
+    """The approver a correction writes (``changes.approved_by``), if any."""
+    changes = record.get("changes")
+    return changes.get("approved_by") if isinstance(changes, dict) else None
+
+
+def _type_of(case: Case | None) -> Callable[[int], str | None]:
+    """The type of a case's entry ``seq`` (none for a case not yet referred)."""
+    return case.type_of if case is not None else (lambda _seq: None)
 
 
 def normalise_user_name(user: str) -> str:

@@ -286,7 +286,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 curs.execute(
                     SQL(
                         "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
-                        "hash, recorded_at, regime, agency FROM {t} WHERE notification_id>%s "
+                        "hash, recorded_at, regime, agency, approved_by FROM {t} "
+                        "WHERE notification_id>%s "
                         "ORDER BY notification_id LIMIT %s"
                     ).format(t=self._provenance),
                     (after, batch),
@@ -330,7 +331,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             }
             curs.execute(
                 SQL(
-                    "SELECT role, record, regimes, own_agency, actions FROM {}.caseledger_policy"
+                    "SELECT role, record, regimes, own_agency, actions, approves "
+                    "FROM {}.caseledger_policy"
                 ).format(schema)
             )
             policy = {
@@ -339,6 +341,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     "regimes": None if r["regimes"] is None else sorted(r["regimes"]),
                     "own_agency": r["own_agency"],
                     "actions": sorted(r["actions"]),
+                    "approves": sorted(r["approves"]),
                 }
                 for r in curs.fetchall()
             }

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
-from .catalogue import CRITERIA, EVENT_TYPES, ROLES, Envelope
+from .catalogue import CRITERIA, EVENT_TYPES, ROLES, EntryCorrected, Envelope, body_fields
 from .errors import InputError, UsageError
 
 ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy", "export-personal")
 REGIMES = tuple(CRITERIA)
+
+APPROVER_FIELD = "approved_by"
+#: The entry types that need someone's approval: every catalogue type with an
+#: ``approved_by`` field (``DecisionDelayed`` today; ``PublicationDeferred`` and
+#: ``NotificationDeferred`` join by being added to the catalogue).  A role's ``approves``
+#: may name only these.
+APPROVABLE = tuple(t for t in EVENT_TYPES if APPROVER_FIELD in body_fields(t))
 
 #: The register entry types each administrative action appends.
 ACTION_OF_REGISTER_TYPE = {
@@ -45,6 +54,12 @@ class RolePolicy:
     regimes: frozenset[str] | None
     own_agency: bool
     actions: frozenset[str]
+    approves: frozenset[str] = frozenset()
+
+    def may_approve(self, event_type: str, regime: str) -> bool:
+        """Whether the role's approval counts for entries of this type in a case under
+        ``regime`` (its ``regimes``, if given, bound approval as they bound recording)."""
+        return event_type in self.approves and (self.regimes is None or regime in self.regimes)
 
     def may_record(self, event_type: str) -> bool:
         """Whether the role may record entries of this type at all."""
@@ -67,6 +82,7 @@ class Policy:
                     "regimes": None if r.regimes is None else sorted(r.regimes),
                     "own_agency": r.own_agency,
                     "actions": sorted(r.actions),
+                    "approves": sorted(r.approves),
                 }
                 for name, r in sorted(self.roles.items())
             }
@@ -95,6 +111,10 @@ class Policy:
                     field="agency",
                 )
 
+    def approving_roles(self, event_type: str, regime: str) -> list[str]:
+        """The roles whose approval counts for ``event_type`` in a case under ``regime``."""
+        return sorted(n for n, r in self.roles.items() if r.may_approve(event_type, regime))
+
     def check_action(self, actor: str, roles: frozenset[str], action: str) -> None:
         """Refuse an administrative action none of the actor's roles allows."""
         if not any(action in self.roles[r].actions for r in roles if r in self.roles):
@@ -105,6 +125,135 @@ class Policy:
                 f"{', '.join(sorted(roles)) or 'no roles'})",
                 field="role",
             )
+
+
+class _Enrolled(Protocol):
+    """What the approval check needs of an enrolment: the user's roles."""
+
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+
+def approval_of(body: Mapping[str, Any], type_of: Callable[[int], str | None]) -> str | None:
+    """Which approvable type an entry (a validated event or a stored body) gives the
+    approver of, if any: its own type, or for a correction that changes ``approved_by``
+    the type of the entry it corrects (``type_of(seq)``)."""
+    kind = body.get("type")
+    if kind in APPROVABLE:
+        return str(kind)
+    changes = body.get("changes")
+    if kind == "EntryCorrected" and isinstance(changes, dict) and APPROVER_FIELD in changes:
+        target = type_of(int(str(body.get("corrects", "")).rpartition("#")[2] or 0))
+        if target in APPROVABLE:
+            return target
+    return None
+
+
+def approver_named(body: Mapping[str, Any]) -> str | None:
+    """The approver an entry names: ``approved_by``, or a correction's new one."""
+    if body.get("type") == "EntryCorrected":
+        changes = body.get("changes")
+        value = changes.get(APPROVER_FIELD) if isinstance(changes, dict) else None
+    else:
+        value = body.get(APPROVER_FIELD)
+    return value if isinstance(value, str) else None
+
+
+def provenance_approval(
+    body: Mapping[str, Any], type_of: Callable[[int], str | None]
+) -> dict[str, str | None]:
+    """What the database checks and keeps of an entry's approval: ``approval`` (the type
+    approved) and ``approved_by`` (the approver), both None for an entry needing none."""
+    approval = approval_of(body, type_of)
+    return {
+        "approval": approval,
+        "approved_by": approver_named(body) if approval is not None else None,
+    }
+
+
+def check_approval(
+    policy: Policy,
+    users: Mapping[str, _Enrolled],
+    event: Envelope,
+    regime: str,
+    type_of: Callable[[int], str | None],
+) -> Envelope:
+    """Refuse an entry needing approval (a ``DecisionDelayed``, or a correction of its
+    ``approved_by``) unless ``approved_by`` names a user enrolled with a role the policy
+    lets approve that type in the case's regime, whoever records it.
+
+    The name matches the enrolment's user name after the normalisation enrolment itself
+    applies (Unicode NFC, surrounding white space removed); nothing else is folded, so
+    "chair" does not match an enrolled "Chair" (the message suggests it).  Returns the
+    event with the approver written exactly as enrolled, so the stored entry names the
+    user the database and an inspector can find in the register.
+    """
+    body = {
+        "type": type(event).__name__,
+        "corrects": getattr(event, "corrects", None),
+        "changes": getattr(event, "changes", None),
+        APPROVER_FIELD: getattr(event, APPROVER_FIELD, None),
+    }
+    kind = approval_of(body, type_of)
+    if kind is None:
+        return event
+    correction = isinstance(event, EntryCorrected)
+    field = f"changes.{APPROVER_FIELD}" if correction else APPROVER_FIELD
+    given = approver_named(body)
+    if given is None:
+        raise InputError(f"{APPROVER_FIELD} must name the approver", field=field)
+    from .application import normalise_user_name  # the enrolment's rule, one copy
+
+    try:
+        name = normalise_user_name(given)
+    except UsageError as exc:
+        raise InputError(f"{given!r}: {exc.reason}", field=field) from None
+    roles = policy.approving_roles(kind, regime)
+    enrolment = users.get(name)
+    if enrolment is not None and any(r in roles for r in enrolment.roles):
+        if name == given:
+            return event
+        if correction:
+            changes = {**event.changes, APPROVER_FIELD: name}  # type: ignore[attr-defined]
+            return event.model_copy(update={"changes": changes})
+        return event.model_copy(update={APPROVER_FIELD: name})
+    raise InputError(_refusal(name, kind, regime, roles, users, enrolment), field=field)
+
+
+def _refusal(
+    name: str,
+    kind: str,
+    regime: str,
+    roles: list[str],
+    users: Mapping[str, _Enrolled],
+    enrolment: _Enrolled | None,
+) -> str:
+    """Why ``name`` cannot approve: who may, who is enrolled that could, and how to fix."""
+    if not roles:
+        return (
+            f"no role of this store's policy approves {kind} entries in a case under "
+            f"{regime}, so none can be recorded; an admin records a policy that says who "
+            "does (approves = [...] in a role, see caseledger policy show and "
+            "caseledger policy set)"
+        )
+    could = sorted(u for u, e in users.items() if any(r in roles for r in e.roles))
+    if enrolment is None:
+        why = f"{name!r} is not enrolled in this store"
+        alike = [u for u in could if u.casefold() == name.casefold()]
+        if alike:
+            why += f" (did you mean {alike[0]!r}?)"
+    else:
+        why = f"{name!r} is enrolled as {', '.join(sorted(enrolment.roles))}"
+    enrolled = (
+        f"enrolled who may: {', '.join(repr(u) for u in could)}"
+        if could
+        else f"nobody enrolled may; an admin enrols the decision-maker with: "
+        f"caseledger users add NAME --role {roles[0]}"
+    )
+    return (
+        f"{why}; a {kind} in a case under {regime} is approved only by a user enrolled as "
+        f"{' or '.join(roles)} ({enrolled})"
+    )
 
 
 def _names(spec: dict[str, object], key: str, where: str) -> frozenset[str]:
@@ -139,7 +288,14 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
         if not isinstance(spec, dict):
             raise ValueError(f"{origin}: roles.{name} must be a table")
         where = f"{origin}: roles.{name}"
-        unknown = set(spec) - {"description", "record", "regimes", "own_agency", "actions"}
+        unknown = set(spec) - {
+            "description",
+            "record",
+            "regimes",
+            "own_agency",
+            "actions",
+            "approves",
+        }
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
         record = _names(spec, "record", where)
@@ -149,6 +305,12 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
         actions = _names(spec, "actions", where)
         if actions - set(ACTIONS):
             raise ValueError(f"{where}.actions: unknown {sorted(actions - set(ACTIONS))}")
+        approves = _names(spec, "approves", where)
+        if approves - set(APPROVABLE):
+            raise ValueError(
+                f"{where}.approves: {sorted(approves - set(APPROVABLE))} cannot be approved "
+                f"(entry types that carry {APPROVER_FIELD}: {', '.join(APPROVABLE)})"
+            )
         regimes = _names(spec, "regimes", where) if spec.get("regimes") is not None else None
         if regimes is not None and regimes - set(REGIMES):
             raise ValueError(f"{where}.regimes: unknown {sorted(regimes - set(REGIMES))}")
@@ -165,6 +327,7 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
             regimes=regimes,
             own_agency=own_agency,
             actions=actions,
+            approves=approves,
         )
     if "admin" not in roles or "users" not in roles["admin"].actions:
         raise ValueError(
@@ -183,7 +346,21 @@ def default_policy_text() -> str:
 @cache
 def default_policy() -> Policy:
     """The policy shipped with the package."""
-    return parse_policy(tomllib.loads(default_policy_text()), "ledger/data/policy.toml")
+    origin = "ledger/data/policy.toml"
+    return require_approvers(parse_policy(tomllib.loads(default_policy_text()), origin), origin)
+
+
+def require_approvers(policy: Policy, origin: str) -> Policy:
+    """A policy being put in force must say who approves each type that needs approval
+    (else no such entry could be recorded).  Policies recorded before ``approves``
+    existed still fold, and the refusal of each such entry then says how to fix it."""
+    missing = [t for t in APPROVABLE if not any(t in r.approves for r in policy.roles.values())]
+    if missing:
+        raise ValueError(
+            f"{origin}: no role approves {', '.join(missing)}; give the decision-makers' "
+            f'roles approves = ["{missing[0]}"] (normally chair and safeguarding-partner)'
+        )
+    return policy
 
 
 def policy_sha256(text: str) -> str:
@@ -203,7 +380,7 @@ def read_policy_text(path: str) -> str:
 def policy_from_text(text: str, origin: str) -> Policy:
     """Validate a policy's TOML text; a bad one is an input error with the reason."""
     try:
-        return parse_policy(tomllib.loads(text), origin)
+        return require_approvers(parse_policy(tomllib.loads(text), origin), origin)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise InputError(f"the policy cannot be used: {exc}", field="FILE") from None
 

@@ -1830,6 +1830,8 @@ def plan_import(
     with tempfile.TemporaryDirectory(prefix="caseledger-import-") as scratch_dir:
         scratch = CaseLedger(parse_store(str(Path(scratch_dir) / "check.db")), clock=led.clock)
         try:
+            if pending:
+                _enrol_users(led, scratch, recorder.actor)
             for start in range(0, len(pending), PROBE_BATCH):
                 batch = pending[start : start + PROBE_BATCH]
                 _probe(scratch, batch, scratch_recorder)
@@ -1839,6 +1841,18 @@ def plan_import(
         finally:
             scratch.close()
     return ImportPlan(tracker.name, plans)
+
+
+def _enrol_users(led: CaseLedger, scratch: CaseLedger, actor: str) -> None:
+    """Enrol on the scratch store the users of ``led`` with their roles, so that a row's
+    delay is checked against the decision-makers enrolled in the real store (the chair,
+    the safeguarding partners): one approved by anyone else is a bad row, and the reason
+    says who they are.  The importer stays the scratch store's admin and business unit."""
+    state = led.register_state()
+    admin = Recorder(actor, "admin")
+    for user, e in sorted(state.users.items()):
+        roles = set(e.roles) | ({"admin", "business-unit"} if user == actor else set())
+        scratch.enrol(user, sorted(roles), admin, agency=e.agency)
 
 
 PROBE_BATCH: Final = 50

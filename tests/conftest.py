@@ -270,3 +270,30 @@ def scenario_store(store_url: str, clock: FixedClock) -> str:
     led.record_lines(scenario_lines(), led.recorder_for())
     led.close()
     return store_url
+
+
+def enrol_decision_makers(led: Any, events: Any) -> None:
+    """Enrol every approver the events name (``approved_by``) as the decision-maker of
+    its case's regime (chair under wt2015, safeguarding-partner otherwise), as an admin
+    would before such entries are recorded: only an enrolled decision-maker approves a
+    delay.  ``events`` are dicts or JSON lines; regimes come from their referrals or
+    from the store."""
+    items = [e if isinstance(e, dict) else orjson.loads(e) for e in events]
+    regimes = {e["case"]: e["regime"] for e in items if e.get("type") == "CaseReferred"}
+    state = led.register_state()
+    admin = led.recorder_for_action("users")
+    for item in items:
+        name = item.get("approved_by") or (item.get("changes") or {}).get("approved_by")
+        if not isinstance(name, str):
+            continue
+        case = item["case"]
+        if case not in regimes:
+            regimes[case] = led.case_records(case)[0]["regime"]
+        role = "chair" if regimes[case] == "wt2015" else "safeguarding-partner"
+        name = name.strip()
+        enrolled = state.users.get(name)
+        if enrolled is None or role not in enrolled.roles:
+            roles = sorted({role, *(enrolled.roles if enrolled else ())})
+            led.enrol(name, roles, admin)
+            state = led.register_state()
+            admin = led.recorder_for_action("users")

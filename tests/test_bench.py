@@ -29,6 +29,12 @@ def test_generated_ledger_is_accepted_and_realistic(sqlite_url: str) -> None:
     assert {c.regime for c in spec.cases} == {"wt2015", "wt2018", "wt2023"}
     clock = BenchClock(after_horizon())
     ledger = open_ledger(sqlite_url, clock)
+    from bench.generate import decision_makers
+
+    admin = Recorder("bench.test", "admin")
+    ledger.enrol("bench.test", ["admin", "business-unit"], admin)
+    for name, role in decision_makers():  # only an enrolled decision-maker approves a delay
+        ledger.enrol(name, [role], admin)
     types: collections.Counter[str] = collections.Counter()
     latest: dict[str, date] = {}
     backdated = 0  # entries that happened over a week before the case's latest so far

@@ -25,7 +25,7 @@ from ledger import catalogue
 from projections.calendar import Calendar
 from projections.clocks import ClockState, clock_states, deadline_of, next_deadline
 from projections.rules import rule_pack
-from tests.conftest import CliResult, FixedClock, open_ledger
+from tests.conftest import CliResult, FixedClock, enrol_decision_makers, open_ledger
 
 CASE = "RR-2026-004"
 Cli = Callable[..., CliResult]
@@ -127,6 +127,8 @@ def record(url: str, clock: FixedClock, events: Iterable[dict[str, Any]]) -> lis
     """Record entries through the ledger (at the fixed clock's time); their refs."""
     led = open_ledger(url, clock)
     try:
+        events = list(events)
+        enrol_decision_makers(led, events)
         receipts = led.record_lines([orjson.dumps(e) for e in events], led.recorder_for())
     finally:
         led.close()
@@ -146,6 +148,8 @@ def record_as_it_happened(url: str, events: Iterable[dict[str, Any]]) -> list[st
     led = open_ledger(url, clock)
     refs = []
     try:
+        events = list(events)
+        enrol_decision_makers(led, events)
         for item in events:
             at = datetime.combine(occurred_day(item["occurred_at"]), time(17, 0), LONDON)
             clock.now = max(clock.now + timedelta(seconds=1), at)

@@ -729,3 +729,144 @@ def test_store_may_be_given_after_the_command(store_url: str, cli: Any) -> None:
     before = cli(["--store", store_url, "status", "RR-2026-004", "--json"])
     assert after.exit_code == 0 and after.json() == before.json()
     assert open_ledger(store_url).count_events() == 1
+
+
+# --- delays approved only by the decision-maker (issue 13 item 4) -------------------------
+
+
+def _delay_body(led: CaseLedger, who: Person, approved_by: str) -> dict[str, Any]:
+    """A correctly chained DecisionDelayed for the scenario case, as a client builds it."""
+    body = _next_context(led, who, "business-unit")
+    for name in ("topic", "summary"):
+        del body[name]
+    body.update(
+        type="DecisionDelayed",
+        reason="crafted",
+        expected_by="2026-12-31",
+        approved_by=approved_by,
+    )
+    return body
+
+
+def test_the_database_refuses_a_delay_no_decision_maker_approved(pg_url: str) -> None:
+    """A writer calling caseledger_append directly (the client's check skipped) with an
+    approver who is not an enrolled decision-maker of the case's regime is refused, and
+    so is an envelope that names another approver than the entry it carries."""
+    import psycopg
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    writer, chair, partner = (
+        person(pg_url, "bu.officer"),
+        person(pg_url, "chair.smith"),
+        person(pg_url, "partner.patel"),
+    )
+    led.enrol(writer.name, ["business-unit"], led.recorder_for("admin"))
+    led.enrol(chair.name, ["chair"], led.recorder_for("admin"))  # wt2015 only
+    led.enrol(partner.name, ["safeguarding-partner"], led.recorder_for("admin"))
+    before = led.count_events()
+    for nobody in ("The partners", chair.name, writer.name):
+        body = _delay_body(led, writer, nobody)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may not approve"):
+            _call_append(writer, pg_url, body, approval="DecisionDelayed", approved_by=nobody)
+    # the envelope names the partner, the entry someone else
+    body = _delay_body(led, writer, "The partners")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="differs from the one checked"):
+        _call_append(writer, pg_url, body, approval="DecisionDelayed", approved_by=partner.name)
+    # the envelope says nothing of the approval
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="differs from the one checked"):
+        _call_append(writer, pg_url, body)
+    assert led.count_events() == before
+    # the partner's approval is accepted through the function, and kept as provenance
+    body = _delay_body(led, writer, partner.name)
+    _call_append(writer, pg_url, body, approval="DecisionDelayed", approved_by=partner.name)
+    assert [r["approved_by"] for r in led.recorder.iter_provenance()][-1] == partner.name
+    assert led.verify().ok
+
+
+def test_the_database_refuses_what_a_client_without_the_approval_check_writes(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's own write path with its approval check removed: the database still
+    refuses the delay and the correction of its approver."""
+    import ledger.application as application
+
+    led = open_ledger(pg_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    partner = "partner.patel"
+    led.enrol(partner, ["safeguarding-partner"], led.recorder_for("admin"))
+    delay = _delay_body(led, person(pg_url, "x"), partner)
+    line = {k: delay[k] for k in ("type", "case", "occurred_at", "reason", "expected_by")}
+    (receipt,) = led.record_lines(
+        [orjson.dumps({**line, "approved_by": partner})], led.recorder_for()
+    )
+    before = led.count_events()
+    monkeypatch.setattr(application, "check_approval", lambda policy, users, event, *a: event)
+    with pytest.raises(StoreUnavailable, match="may not approve a DecisionDelayed"):
+        led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
+    correction = {
+        "type": "EntryCorrected",
+        "case": "RR-2026-004",
+        "corrects": receipt.ref,
+        "changes": {"approved_by": "Anyone"},
+        "reason": "crafted",
+    }
+    with pytest.raises(StoreUnavailable, match="may not approve a DecisionDelayed"):
+        led.record_lines([orjson.dumps(correction)], led.recorder_for())
+    assert led.count_events() == before and led.verify().ok
+
+
+def test_an_encrypted_store_checks_and_keeps_the_approver_it_is_given(
+    pg_url: str, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With entries encrypted the database cannot read approved_by: the client passes
+    the approver in clear; the database checks it as it would the entry's and keeps it
+    as provenance, and verify (which has the key) names an entry whose approver differs."""
+    import ledger.application as application
+    from ledger.store import parse_store
+
+    key = tmp_path / "store.key"
+    assert cli(["keys", "new", "--out", str(key)]).exit_code == 0
+    led = CaseLedger(parse_store(pg_url), key_file=str(key))
+    try:
+        led.record_lines(scenario_lines(), led.recorder_for())
+        assert led.encrypted
+        partner = "partner.patel"
+        led.enrol(partner, ["safeguarding-partner"], led.recorder_for("admin"))
+        last = led.case_records("RR-2026-004")[-1]
+        line = {
+            "type": "DecisionDelayed",
+            "case": "RR-2026-004",
+            "occurred_at": "2026-03-05",
+            "reason": "crafted",
+            "expected_by": "2026-12-31",
+        }
+        led.record_lines([orjson.dumps({**line, "approved_by": partner})], led.recorder_for())
+        assert led.verify().ok
+        last = led.case_records("RR-2026-004")[-1]
+        before = led.count_events()
+        real = application.provenance_approval
+        monkeypatch.setattr(application, "check_approval", lambda policy, users, event, *a: event)
+        # the approver passed is no decision-maker: refused
+        with pytest.raises(StoreUnavailable, match="may not approve a DecisionDelayed"):
+            led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
+        # no approver passed at all: refused
+        monkeypatch.setattr(
+            application, "provenance_approval", lambda body, type_of: {"approval": None}
+        )
+        with pytest.raises(StoreUnavailable, match="must name its approver"):
+            led.record_lines([orjson.dumps({**line, "approved_by": partner})], led.recorder_for())
+        assert led.count_events() == before
+        # a valid approver passed while the sealed entry names another: verify names it
+        monkeypatch.setattr(
+            application,
+            "provenance_approval",
+            lambda body, type_of: {"approval": "DecisionDelayed", "approved_by": partner},
+        )
+        led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
+        monkeypatch.setattr(application, "provenance_approval", real)
+        result = led.verify()
+        assert not result.ok and result.first_bad == f"RR-2026-004#{last['seq'] + 1}"
+        assert "approver differs" in (result.reason or "")
+    finally:
+        led.close()

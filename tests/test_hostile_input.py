@@ -702,5 +702,8 @@ def test_a_tracker_cell_with_windows_line_breaks_imports(
     csv.writer(buffer, lineterminator="\r\n").writerows(grid)
     path = tmp_path / "tracker.csv"
     path.write_text(buffer.getvalue(), encoding="utf-8")
+    from tests.test_tracker import enrol_decision_makers
+
+    enrol_decision_makers(cli, store_url)  # the sample's delay needs its chair enrolled
     result = _import(cli, store_url, path)
     assert result.exit_code == 0, result.stderr

@@ -510,6 +510,9 @@ def test_encrypted_store_keeps_the_index_sealed(
     try:
         assert led.encrypted
         led.record_lines(scenario_lines(), led.recorder_for())
+        led.enrol(
+            "Northshire ICB (lead partner)", ["safeguarding-partner"], led.recorder_for("admin")
+        )
         record_lines(
             led,
             {

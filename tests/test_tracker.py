@@ -69,7 +69,29 @@ def records(url: str, case: str) -> list[dict[str, Any]]:
         led.close()
 
 
-def run_import(cli: Cli, url: str, tracker: Path, *extra: str) -> CliResult:
+#: The decision-makers the sample mapping names as approvers of delays
+#: (``[fields.delay_approved_by.by_regime]``): only enrolled ones approve.
+DECISION_MAKERS = {
+    "Northshire LSCB independent chair": "chair",
+    "Northshire safeguarding partners": "safeguarding-partner",
+}
+
+
+def enrol_decision_makers(cli: Cli, url: str) -> None:
+    """Enrol the sample's approvers, once, as the user guide tells a business unit to."""
+    led = open_ledger(url)
+    try:
+        enrolled = led.register_state().users
+    finally:
+        led.close()
+    for name, role in DECISION_MAKERS.items():
+        if name not in enrolled:
+            assert cli(["--store", url, "users", "add", name, "--role", role]).exit_code == 0
+
+
+def run_import(cli: Cli, url: str, tracker: Path, *extra: str, enrol: bool = True) -> CliResult:
+    if enrol:
+        enrol_decision_makers(cli, url)
     return cli(["--store", url, "import-tracker", str(tracker), "--mapping", str(MAPPING), *extra])
 
 

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_provenance (
     recorded_at timestamptz NOT NULL,
     regime text NOT NULL,
     agency text,
+    approved_by text,
     db_time timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (originator_id, seq),
     UNIQUE (case_ref, seq)
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_policy (
     record text[] NOT NULL,
     regimes text[],
     own_agency boolean NOT NULL,
-    actions text[] NOT NULL
+    actions text[] NOT NULL,
+    approves text[] NOT NULL DEFAULT '{}'
 )
 -- ;;
 -- The personal-data screen: salted SHA-256 digests of each folded form of a case's
@@ -61,6 +63,13 @@ REVOKE ALL ON __S__.caseledger_personal_screen FROM PUBLIC
 -- ;;
 -- A provenance table made before it kept the agency gains the column.
 ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS agency text
+-- ;;
+-- Tables made before approvals were checked gain the approver an entry names (kept as
+-- the database checked it, in clear even in an encrypted store: it is an enrolled user's
+-- name) and the entry types each role approves (none, for a policy recorded before).
+ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS approved_by text
+-- ;;
+ALTER TABLE __S__.caseledger_policy ADD COLUMN IF NOT EXISTS approves text[] NOT NULL DEFAULT '{}'
 -- ;;
 -- A register table made before the register's clear columns existed gains them.
 DO $migrate$
@@ -213,6 +222,13 @@ BEGIN
                 WHERE x NOT IN ('"wt2015"', '"wt2018"', '"wt2023"')) THEN
                 RETURN format('roles.%s.regimes must be null or a list of regimes', r.key);
             END IF;
+            IF jsonb_typeof(r.value -> 'approves') NOT IN ('null', 'array') OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(
+                    CASE WHEN jsonb_typeof(r.value -> 'approves') = 'array'
+                         THEN r.value -> 'approves' ELSE '[]'::jsonb END) x
+                WHERE jsonb_typeof(x) <> 'string') THEN
+                RETURN format('roles.%s.approves must be a list of entry types', r.key);
+            END IF;
             IF jsonb_typeof(r.value -> 'own_agency') IS DISTINCT FROM 'boolean' THEN
                 RETURN format('roles.%s.own_agency must be true or false', r.key);
             END IF;
@@ -326,7 +342,10 @@ BEGIN
                        CASE WHEN jsonb_typeof(r.value -> 'regimes') = 'array'
                             THEN ARRAY(SELECT jsonb_array_elements_text(r.value -> 'regimes')) END,
                        coalesce((r.value ->> 'own_agency')::boolean, false),
-                       ARRAY(SELECT jsonb_array_elements_text(r.value -> 'actions'))
+                       ARRAY(SELECT jsonb_array_elements_text(r.value -> 'actions')),
+                       ARRAY(SELECT jsonb_array_elements_text(
+                           CASE WHEN jsonb_typeof(r.value -> 'approves') = 'array'
+                                THEN r.value -> 'approves' ELSE '[]'::jsonb END))
                 FROM jsonb_each(e -> 'policy' -> 'roles') AS r;
         ELSIF kind = 'UserEnrolled' THEN
             INSERT INTO __S__.caseledger_users
@@ -392,6 +411,9 @@ DECLARE
     regime_after text;
     rec timestamptz;
     nid bigint;
+    approval text;
+    approver text;
+    target_seq bigint;
 BEGIN
     IF jsonb_typeof(p_meta) IS DISTINCT FROM 'array'
        OR jsonb_array_length(p_meta) <> coalesce(array_length(p_events, 1), 0) THEN
@@ -497,15 +519,66 @@ BEGIN
                 '%s (role %s for %s) may record only for their own agency', me, m ->> 'role',
                 coalesce(my_agency, 'no agency')));
         END IF;
+        -- Approval (a DecisionDelayed, or a correction of its approved_by): the approver
+        -- must be a user enrolled with a role the policy lets approve that type in the
+        -- case's regime, whoever records it.  Read from the clear entry when it is one
+        -- (the envelope must say the same); in an encrypted store the envelope's
+        -- approver is checked and kept, and verify compares it with the entry.
+        approval := NULL;
+        approver := NULL;
+        IF clear THEN
+            IF body ? 'approved_by' THEN
+                approval := kind;
+                approver := body ->> 'approved_by';
+            ELSIF kind = 'EntryCorrected' AND jsonb_typeof(body -> 'changes') = 'object'
+                  AND (body -> 'changes') ? 'approved_by' THEN
+                target_seq := nullif(regexp_replace(body ->> 'corrects', '^.*#', ''), '')::bigint;
+                IF EXISTS (
+                    SELECT 1 FROM __S__.caseledger_events t
+                    WHERE t.originator_id = ev.originator_id AND t.originator_version = target_seq
+                      AND convert_from(t.state, 'UTF8')::jsonb ? 'approved_by'
+                ) THEN
+                    SELECT p.type INTO approval FROM __S__.caseledger_provenance p
+                        WHERE p.originator_id = ev.originator_id AND p.seq = target_seq;
+                    approver := body -> 'changes' ->> 'approved_by';
+                END IF;
+            END IF;
+            IF (m ->> 'approval') IS DISTINCT FROM approval
+               OR (m ->> 'approved_by') IS DISTINCT FROM approver THEN
+                PERFORM __S__.caseledger_refuse(format(
+                    'the approver of %s#%s differs from the one checked', ref, seq));
+            END IF;
+        ELSE
+            approval := m ->> 'approval';
+            approver := m ->> 'approved_by';
+            IF (approval IS NULL AND EXISTS (
+                    SELECT 1 FROM __S__.caseledger_policy WHERE kind = ANY (approves)))
+               OR (approval IS NOT NULL AND kind <> 'EntryCorrected' AND approval <> kind) THEN
+                PERFORM __S__.caseledger_refuse(format(
+                    '%s#%s: a %s entry must name its approver', ref, seq, kind));
+            END IF;
+        END IF;
+        IF approval IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM __S__.caseledger_users u
+            JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
+            WHERE u.name = approver AND approval = ANY (p.approves)
+              AND (p.regimes IS NULL OR regime_now = ANY (p.regimes))
+        ) THEN
+            PERFORM __S__.caseledger_refuse(format(
+                '%s#%s: %s may not approve a %s in a case under %s (approved_by must name a '
+                'user enrolled with a role the policy lets approve it)', ref, seq,
+                coalesce(approver, 'nobody'), approval, regime_now));
+        END IF;
         INSERT INTO __S__.caseledger_events (originator_id, originator_version, topic, state)
             VALUES (ev.originator_id, ev.originator_version, ev.topic, ev.state)
             RETURNING notification_id INTO nid;
         INSERT INTO __S__.caseledger_provenance
             (originator_id, seq, case_ref, notification_id, type, actor, role, prev_hash, hash,
-             recorded_at, regime, agency)
+             recorded_at, regime, agency, approved_by)
             VALUES (ev.originator_id, seq, ref, nid, kind, me, m ->> 'role', m ->> 'prev_hash',
                     m ->> 'hash', rec, regime_after,
-                    CASE WHEN clear THEN m ->> 'agency' END);  -- never in clear when sealed
+                    CASE WHEN clear THEN m ->> 'agency' END,  -- never in clear when sealed
+                    approver);
         RETURN NEXT nid;
     END LOOP;
     IF EXISTS (
