@@ -50,7 +50,7 @@ def referral(
         "case": case,
         "occurred_at": aware,
         "regime": regime,
-        "subject": f"Child ({case})",
+        "subject": "Child K",
         "incident_date": incident or aware,
         "aware_date": aware,
         "harm": "serious-harm",

@@ -7,10 +7,11 @@ Every query command is tried on every kind of location, on both stores."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,25 @@ RECORDING: dict[str, list[str]] = {
 
 #: A dry run records nothing: on a location with no store it answers from an empty one.
 DRY_RUN = [*RECORDING["import-tracker"], "--dry-run"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tracker_without_delays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tracker sample without its agreed delay: an import that creates the store
+    finds no decision-maker enrolled who could have approved one (a delay needs one)."""
+    path = tmp_path_factory.mktemp("tracker") / "tracker-sample.csv"
+    with (EXAMPLES / "tracker-sample.csv").open(newline="", encoding="utf-8") as sample:
+        rows = list(csv.reader(sample))
+    columns = [rows[0].index(c) for c in ("Delay reason", "Delay agreed", "Decision expected")]
+    for row in rows[1:]:
+        for column in columns:
+            row[column] = ""
+    with path.open("w", newline="", encoding="utf-8") as copy:
+        csv.writer(copy).writerows(rows)
+    original = RECORDING["import-tracker"][1]
+    RECORDING["import-tracker"][1] = DRY_RUN[1] = str(path)
+    yield
+    RECORDING["import-tracker"][1] = DRY_RUN[1] = original
 
 
 def _args(args: list[str], folder: Path) -> list[str]:
