@@ -76,7 +76,9 @@ def fold_words(text: str) -> list[str]:
     stripped = "".join(
         c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c)
     )
-    return _WORD.findall(stripped)
+    # composed again, so that a script whose letters decompose into letters (a Hangul
+    # syllable into its jamo) keeps its length and its words
+    return _WORD.findall(unicodedata.normalize("NFC", stripped))
 
 
 def folded(text: str) -> str:
@@ -268,11 +270,24 @@ class ScreenRow:
     digest: bytes
 
 
+PREFIX_CHARS = MIN_SCREENED_CHARS
+"""How many leading characters of a needle its prefix digest covers (kept as a row of
+length 0): the database hashes a run of words in full only where its first characters
+hash to a kept prefix, so that screening an ordinary entry costs a few hashes a word."""
+
+
 def screen_rows(case_ref: str, seq: int, key: str, value: Any, salt: bytes) -> list[ScreenRow]:
-    """The digests the database keeps to screen texts for one personal value."""
+    """The digests the database keeps to screen texts for one personal value: one per
+    needle (its length beside it) and one per needle's first :data:`PREFIX_CHARS`
+    characters (length 0)."""
+    needles = sorted(value_needles(key, value))
+    prefixes = sorted({n[:PREFIX_CHARS] for n in needles})
     return [
         ScreenRow(case_ref, seq, salt, len(n), hashlib.sha256(salt + n.encode()).digest())
-        for n in sorted(value_needles(key, value))
+        for n in needles
+    ] + [
+        ScreenRow(case_ref, seq, salt, 0, hashlib.sha256(salt + p.encode()).digest())
+        for p in prefixes
     ]
 
 

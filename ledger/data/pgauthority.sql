@@ -414,6 +414,7 @@ DECLARE
     approval text;
     approver text;
     target_seq bigint;
+    screened boolean;
 BEGIN
     IF jsonb_typeof(p_meta) IS DISTINCT FROM 'array'
        OR jsonb_array_length(p_meta) <> coalesce(array_length(p_events, 1), 0) THEN
@@ -425,6 +426,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));
     END IF;
+    screened := __S__.caseledger_screened(my_roles);
     FOR i IN 1 .. coalesce(array_length(p_events, 1), 0) LOOP
         ev := p_events[i];
         m := p_meta -> (i - 1);
@@ -558,6 +560,9 @@ BEGIN
                     '%s#%s: a %s entry must name its approver', ref, seq, kind));
             END IF;
         END IF;
+        IF clear AND screened THEN
+            PERFORM __S__.caseledger_screen_entry(ref, seq, body);
+        END IF;
         IF approval IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM __S__.caseledger_users u
             JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
@@ -666,12 +671,100 @@ $body$
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_personal_keys_of(text) FROM PUBLIC
 -- ;;
+-- The strings of a stored entry that the personal-data screen reads, as
+-- ledger.personal_screen.hashed_strings yields them: every string, the keys (not the
+-- commitments) of `personal` at the top or under `changes`, no structured ISO date, and
+-- none of the envelope the ledger adds after its own screen (seq, actor, hashes ...).
+CREATE OR REPLACE FUNCTION __S__.caseledger_body_strings(v jsonb, top boolean, path text)
+RETURNS SETOF text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    k text;
+    x jsonb;
+BEGIN
+    IF jsonb_typeof(v) = 'string' THEN
+        RETURN NEXT v #>> '{}';
+    ELSIF jsonb_typeof(v) = 'object' THEN
+        FOR k, x IN SELECT * FROM jsonb_each(v) LOOP
+            CONTINUE WHEN top AND k IN (
+                'seq', 'recorded_at', 'actor', 'role', 'command_id', 'prev_hash', 'hash');
+            IF k = 'personal' AND jsonb_typeof(x) = 'object' AND (top OR path = 'changes') THEN
+                RETURN QUERY SELECT jsonb_object_keys(x);
+                CONTINUE;
+            END IF;
+            CONTINUE WHEN k IN ('occurred_at', 'incident_date', 'aware_date', 'due',
+                                'expected_by', 'planned_publication', 'from', 'to')
+                AND jsonb_typeof(x) = 'string'
+                AND (x #>> '{}') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.+\-Z]*)?$';
+            RETURN QUERY SELECT * FROM __S__.caseledger_body_strings(
+                x, false, CASE WHEN top THEN k ELSE path || '.' || k END);
+        END LOOP;
+    ELSIF jsonb_typeof(v) = 'array' THEN
+        FOR x IN SELECT * FROM jsonb_array_elements(v) LOOP
+            RETURN QUERY SELECT * FROM __S__.caseledger_body_strings(x, false, path || '[]');
+        END LOOP;
+    END IF;
+END
+$body$
+-- ;;
+-- A text's folded words joined by single spaces, as ledger.personal_screen.folded makes
+-- them: NFKC, lower case, accents (combining marks) dropped, split on everything that is
+-- not a letter or a digit.  (Python's casefold and its Unicode letter classes are kept
+-- for ASCII exactly and for accented Latin text; see docs/security.md.)
+CREATE OR REPLACE FUNCTION __S__.caseledger_fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT btrim(regexp_replace(
+        CASE WHEN octet_length(t) = char_length(t) THEN lower(t)  -- ASCII
+        ELSE normalize(regexp_replace(normalize(lower(normalize(t, NFKC)), NFKD),
+                            '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]',
+                            '', 'g'), NFC) END,
+        '[^[:alnum:]]+', ' ', 'g'))
+$body$
+-- ;;
+-- Whether the database screens the entries of a writer with these roles: those of a
+-- writer none of whose roles may export personal data (who cannot read the values, so
+-- must not be able to publish them by writing them into the record).  A writer who may
+-- export them can disclose them anyway, by design; their client screens with the values.
+CREATE OR REPLACE FUNCTION __S__.caseledger_screened(p_roles text[]) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT NOT EXISTS (
+        SELECT 1 FROM __S__.caseledger_policy p
+        WHERE p.role = ANY (coalesce(p_roles, '{}')) AND 'export-personal' = ANY (p.actions))
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_screened(text[]) FROM PUBLIC
+-- ;;
+-- Refuse a stored entry of an unencrypted store whose strings hold a personal value of
+-- its case that the screen digests know: the database's own check, so that a client
+-- that skips the ledger's screen cannot write a name into the hashed record.
+CREATE OR REPLACE FUNCTION __S__.caseledger_screen_entry(p_case text, p_seq bigint, p_body jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    IF EXISTS (SELECT 1 FROM __S__.caseledger_personal_screen c WHERE c.case_ref = p_case)
+       AND cardinality(__S__.caseledger_personal_screen(p_case, ARRAY(
+               SELECT __S__.caseledger_fold(s)
+               FROM __S__.caseledger_body_strings(p_body, true, '') AS s))) > 0 THEN
+        PERFORM __S__.caseledger_refuse(format(
+            '%s#%s holds a personal value recorded for the case (the database''s screen '
+            'found it); names and dates of birth go only in personal, never in the hashed '
+            'record', p_case, p_seq));
+    END IF;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_screen_entry(text, bigint, jsonb) FROM PUBLIC
+-- ;;
 -- Keep the screen digests of the personal values of entries appended in this same
 -- transaction (by caseledger_append, whose key rows they must accompany), never others.
 CREATE OR REPLACE FUNCTION __S__.caseledger_put_screen(
     p_case text[], p_seq bigint[], p_salt bytea[], p_length int[], p_digest bytea[]
 ) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    ref text;
+    n bigint;
+    st bytea;
 BEGIN
     IF EXISTS (
         SELECT 1 FROM unnest(p_case, p_seq) AS x(c, s)
@@ -686,6 +779,21 @@ BEGIN
     INSERT INTO __S__.caseledger_personal_screen
         SELECT * FROM unnest(p_case, p_seq, p_salt, p_length, p_digest)
         ON CONFLICT DO NOTHING;
+    IF __S__.caseledger_clear() AND __S__.caseledger_screened(
+            (SELECT u.roles FROM __S__.caseledger_users u WHERE u.name = session_user)) THEN
+        -- the entries that gave these values, and the rest of this transaction's entries
+        -- of their cases, are screened against them too
+        FOR ref, n, st IN
+            SELECT p.case_ref, p.seq, e.state
+            FROM __S__.caseledger_provenance p
+            JOIN __S__.caseledger_events e
+              ON e.originator_id = p.originator_id AND e.originator_version = p.seq
+            WHERE p.case_ref = ANY (p_case)
+              AND p.xmin::text = (txid_current() % 4294967296)::text
+        LOOP
+            PERFORM __S__.caseledger_screen_entry(ref, n, convert_from(st, 'UTF8')::jsonb);
+        END LOOP;
+    END IF;
 END
 $body$
 -- ;;
@@ -702,10 +810,14 @@ RETURNS int[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     salts bytea[];
+    digests bytea[];
+    prefixes bytea[];
     lens int[];
     longest int;
     words text[];
     acc text;
+    head text;
+    head_hit boolean;
     glue text;
     hits int[] := '{}';
     t int;
@@ -720,10 +832,14 @@ BEGIN
     IF (SELECT coalesce(sum(octet_length(x)), 0) FROM unnest(p_texts) AS x) > 4194304 THEN
         PERFORM __S__.caseledger_refuse('the texts to screen are larger than one entry can be');
     END IF;
-    SELECT array_agg(DISTINCT c.salt), array_agg(DISTINCT c.length), max(c.length)
-        INTO salts, lens, longest
+    -- rows of length 0 are the digests of the needles' first 3 characters (a prefix
+    -- filter); a store screened before they were kept has none, and is screened in full
+    SELECT array_agg(DISTINCT c.salt), array_agg(DISTINCT c.length) FILTER (WHERE c.length > 0),
+           max(c.length), array_agg(c.digest) FILTER (WHERE c.length > 0),
+           array_agg(c.digest) FILTER (WHERE c.length = 0)
+        INTO salts, lens, longest, digests, prefixes
         FROM __S__.caseledger_personal_screen c WHERE c.case_ref = p_case;
-    IF longest IS NULL THEN
+    IF longest IS NULL OR longest = 0 THEN
         RETURN hits;
     END IF;
     FOR t IN 1 .. coalesce(array_length(p_texts, 1), 0) LOOP
@@ -732,17 +848,31 @@ BEGIN
         <<starts>>
         FOR i IN 1 .. n LOOP
           FOREACH glue IN ARRAY ARRAY['', ' '] LOOP  -- a value's words run together, a date's not
+            IF prefixes IS NOT NULL THEN
+                -- a needle can begin only where the first 3 characters hash to a kept
+                -- prefix (rows of length 0); a store screened before they were kept has
+                -- none, and is screened in full
+                IF glue = ' ' AND length(words[i]) >= 3 THEN
+                    CONTINUE WHEN NOT head_hit;  -- the same 3 characters as with ''
+                ELSE
+                    head := left(array_to_string(words[i:i + 2], glue), 3);
+                    head_hit := false;
+                    FOREACH s IN ARRAY salts LOOP
+                        IF sha256(s || convert_to(head, 'UTF8')) = ANY (prefixes) THEN
+                            head_hit := true;
+                            EXIT;
+                        END IF;
+                    END LOOP;
+                    CONTINUE WHEN NOT head_hit;
+                END IF;
+            END IF;
             acc := NULL;
             FOR j IN i .. n LOOP
                 acc := CASE WHEN acc IS NULL THEN words[j] ELSE acc || glue || words[j] END;
                 EXIT WHEN length(acc) > longest;
                 IF length(acc) = ANY (lens) THEN
                     FOREACH s IN ARRAY salts LOOP
-                        IF EXISTS (
-                            SELECT 1 FROM __S__.caseledger_personal_screen c
-                            WHERE c.case_ref = p_case
-                              AND c.digest = sha256(s || convert_to(acc, 'UTF8'))
-                        ) THEN
+                        IF sha256(s || convert_to(acc, 'UTF8')) = ANY (digests) THEN
                             hits := hits || t;
                             EXIT starts;
                         END IF;
