@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import typer
 from rich.table import Table
@@ -136,14 +136,9 @@ def keys_new(
 
     Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
     it the store cannot be read."""
-    if out_file.exists():
-        raise UsageError(f"{out_file} exists; choose a new file for the key", field="--out")
-    try:
-        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    from projections.checkpoint import write_new_key_file
+
+    write_new_key_file(out_file, base64.b64encode(os.urandom(32)) + b"\n")
     out.print(f"wrote a new key to {out_file}; set CASELEDGER_KEY_FILE={out_file}")
 
 
@@ -154,10 +149,7 @@ def keys_signing(
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
     from projections.checkpoint import new_signing_key
 
-    try:
-        public = new_signing_key(out_file)
-    except OSError as exc:
-        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
+    public = new_signing_key(out_file)
     out.print(f"wrote a signing key to {out_file}\npublic key: {public}")
 
 
@@ -249,6 +241,7 @@ def checkpoint(
     key = load_signing_key(signing_key)
     witnesses: list[Witness] = [FileWitness(p) for p in witness]
     stores: list[StoreWitness] = []
+    lodged = _open_out(out_file) if out_file is not None else None  # before anything is signed
     try:
         for url in witness_store:
             stores.append(StoreWitness(url))
@@ -256,13 +249,17 @@ def checkpoint(
         cp, reports = checkpoint_to_witnesses(
             led, key, led.recorder_for_action("checkpoint"), witnesses
         )
+    except BaseException:
+        if lodged is not None:
+            lodged.abandon()
+        raise
     finally:
         for store in stores:
             store.close()
-    if out_file is not None:
+    if lodged is not None:
         import orjson
 
-        out_file.write_bytes(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
+        lodged.write(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:
         emit_json({**cp, "witnesses": reports})
     else:
@@ -273,3 +270,36 @@ def checkpoint(
             + (f"; written to {out_file}" if out_file else "")
             + "".join(f"\nwitnessed by {r['witness']} ({r['proof']})" for r in reports)
         )
+
+
+class _OutFile:
+    """A file opened for ``checkpoint --out`` before the checkpoint is signed, so that
+    an unwritable place stops the command (exit 2) with nothing recorded."""
+
+    def __init__(self, path: Path, handle: BinaryIO, existed: bool) -> None:
+        self.path, self.handle, self.existed = path, handle, existed
+
+    def write(self, data: bytes) -> None:
+        """Replace the file's content with ``data``."""
+        with self.handle:
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(data)
+
+    def abandon(self) -> None:
+        """The checkpoint failed: close, and remove the file if this command made it."""
+        self.handle.close()
+        if not self.existed:
+            self.path.unlink(missing_ok=True)
+
+
+def _open_out(path: Path) -> _OutFile:
+    """Open ``path`` for writing without truncating it yet; a usage error naming the
+    reason if it cannot be (a folder, a missing folder, a name too long, no permission)."""
+    existed = os.path.lexists(path)
+    try:
+        handle = path.open("ab")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
+    return _OutFile(path, handle, existed)

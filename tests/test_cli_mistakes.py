@@ -268,3 +268,49 @@ def test_a_policy_path_that_is_no_file_exits_2(
     path = tmp_path if where == "folder" else tmp_path / "missing.toml"
     result = cli(["--store", scenario_store, "policy", "set", str(path), "--reason", "New."])
     refused(result, "`FILE`", "cannot read the policy file")
+
+
+@pytest.mark.parametrize("kind", ["new", "signing"])
+def test_a_key_file_name_the_system_cannot_hold_exits_2(
+    cli: Cli, tmp_path: Path, kind: str
+) -> None:
+    """Found by the fuzzer: ``Path.exists`` raised "File name too long" (a traceback)."""
+    long_name = str(tmp_path / ("a" * 300))
+    refused(cli(["keys", kind, "--out", long_name]), "`--out`", "cannot be written")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["folder", "missing-folder", "too-long"])
+def test_checkpoint_out_an_unwritable_place_exits_2_and_signs_nothing(
+    scenario_store: str, cli: Cli, tmp_path: Path, where: str
+) -> None:
+    """Found by the fuzzer: the checkpoint was recorded, then writing ``--out`` raised."""
+    key = tmp_path / "sign.pem"
+    assert cli(["keys", "signing", "--out", str(key)]).exit_code == 0
+    out = {
+        "folder": tmp_path,
+        "missing-folder": tmp_path / "missing" / "cp.json",
+        "too-long": tmp_path / ("c" * 300),
+    }[where]
+    before = written(scenario_store)
+    result = cli(
+        ["--store", scenario_store, "checkpoint", "--signing-key", str(key), "--out", str(out)]
+    )
+    refused(result, "`--out`", "cannot be written")
+    assert written(scenario_store) == before
+    assert not (tmp_path / "missing").exists()
+
+
+def test_checkpoint_out_a_new_file_holds_the_checkpoint(
+    scenario_store: str, cli: Cli, tmp_path: Path
+) -> None:
+    """The file opened before signing is written once the checkpoint is recorded; an
+    older file in its place is replaced whole."""
+    key = tmp_path / "sign.pem"
+    assert cli(["keys", "signing", "--out", str(key)]).exit_code == 0
+    out = tmp_path / "cp.json"
+    out.write_bytes(b"x" * 10_000)
+    args = ["--store", scenario_store, "checkpoint", "--signing-key", str(key), "--out", str(out)]
+    assert cli([*args, "--json"]).exit_code == 0
+    lodged = orjson.loads(out.read_bytes())
+    assert lodged["events"]["size"] == len(scenario_lines())
