@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import typer
 from rich.table import Table
 
-from ledger.errors import UsageError
+from ledger.errors import LedgerError, StoreUnavailable, UsageError
 
 from .common import app, emit_json, ledger, out
 
@@ -26,6 +28,7 @@ app.add_typer(policy_app, name="policy", rich_help_panel="Administration")
 app.add_typer(keys_app, name="keys", rich_help_panel="Administration")
 
 JSON = typer.Option(False, "--json", help="Print JSON for programs.")
+T = TypeVar("T")
 
 
 def _show_entry(entry: dict[str, Any], as_json: bool, sentence: str) -> None:
@@ -244,7 +247,7 @@ def checkpoint(
     lodged = _open_out(out_file) if out_file is not None else None  # before anything is signed
     try:
         for url in witness_store:
-            stores.append(StoreWitness(url))
+            stores.append(_open_witness_store(url, StoreWitness))
         witnesses.extend(stores)
         cp, reports = checkpoint_to_witnesses(
             led, key, led.recorder_for_action("checkpoint"), witnesses
@@ -282,8 +285,9 @@ class _OutFile:
     def write(self, data: bytes) -> None:
         """Replace the file's content with ``data``."""
         with self.handle:
-            self.handle.seek(0)
-            self.handle.truncate()
+            if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):  # not /dev/null, a pipe
+                self.handle.seek(0)
+                self.handle.truncate()
             self.handle.write(data)
 
     def abandon(self) -> None:
@@ -303,3 +307,19 @@ def _open_out(path: Path) -> _OutFile:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
     return _OutFile(path, handle, existed)
+
+
+def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
+    """Open a ``--witness-store``; one that cannot be opened (not a database, a NUL in
+    its path, an unreachable server) exits 4 naming it, before anything is signed.
+
+    The store helpers (``ledger/store.py``) raise library errors of many kinds for such
+    a URL; this is the one place the checkpoint command meets them."""
+    try:
+        return opener(url)
+    except LedgerError:
+        raise
+    except Exception as exc:  # sqlite3/psycopg errors, ValueError, IndexError ...
+        raise StoreUnavailable(
+            f"the witness store {url} cannot be opened: {type(exc).__name__}: {exc}"
+        ) from None

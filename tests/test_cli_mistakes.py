@@ -314,3 +314,40 @@ def test_checkpoint_out_a_new_file_holds_the_checkpoint(
     assert cli([*args, "--json"]).exit_code == 0
     lodged = orjson.loads(out.read_bytes())
     assert lodged["events"]["size"] == len(scenario_lines())
+
+
+def test_quality_rules_of_binary_junk_exits_2(
+    scenario_store: str, cli: Cli, tmp_path: Path
+) -> None:
+    """Found by the fuzzer: a ``--rules`` file that is not UTF-8 raised UnicodeDecodeError."""
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes(b"\xf8\xff junk")
+    result = cli(["--store", scenario_store, "quality", CASE, "--rules", str(rules)])
+    refused(result, "cannot be read")
+
+
+def test_checkpoint_to_a_witness_store_that_is_no_database_exits_4(
+    scenario_store: str, cli: Cli, tmp_path: Path
+) -> None:
+    """Found by the fuzzer: ``--witness-store`` naming a file of junk raised
+    ``sqlite3.DatabaseError``; it exits 4 (a store that cannot be opened), signing nothing."""
+    key = tmp_path / "sign.pem"
+    assert cli(["keys", "signing", "--out", str(key)]).exit_code == 0
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 16)
+    before = written(scenario_store)
+    args = ["checkpoint", "--signing-key", str(key), "--witness-store", str(junk)]
+    result = cli(["--store", scenario_store, *args])
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "witness store" in result.stderr
+    assert written(scenario_store) == before
+    assert junk.read_bytes() == bytes(range(256)) * 16
+
+
+def test_checkpoint_out_dev_null_is_written(scenario_store: str, cli: Cli, tmp_path: Path) -> None:
+    """Found by the fuzzer: ``--out /dev/null`` cannot be truncated (EINVAL)."""
+    key = tmp_path / "sign.pem"
+    assert cli(["keys", "signing", "--out", str(key)]).exit_code == 0
+    args = ["checkpoint", "--signing-key", str(key), "--out", "/dev/null"]
+    result = cli(["--store", scenario_store, *args])
+    assert result.exit_code == 0, result.stderr
