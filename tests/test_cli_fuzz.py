@@ -39,7 +39,7 @@ from cli.entries import COMMAND_NAMES
 from cli.main import app
 from ledger import catalogue
 from ledger.catalogue import MODELS_BY_TYPE
-from tests.conftest import CliResult, invoke, pg_store_url
+from tests.conftest import CliResult, invoke, open_ledger, pg_store_url
 
 # --- the command tree ---------------------------------------------------------------------
 
@@ -639,7 +639,12 @@ def argument_vectors(draw: st.DrawFn, files: Files, command: Command) -> tuple[l
 def _build(root: Path, store: str) -> Files:
     """The demo's sample in ``store``, and the files commands may be given."""
     root.mkdir(parents=True, exist_ok=True)
-    record_sample(store)
+    if store.startswith("postgresql://"):  # the demo's recorder is SQLite's; here the role's
+        led = open_ledger(store)
+        led.record_lines([line for _, _, line in sample_lines()], led.recorder_for())
+        led.close()
+    else:
+        record_sample(store)
     return Files(root, store)
 
 
