@@ -351,3 +351,9 @@ def test_checkpoint_out_dev_null_is_written(scenario_store: str, cli: Cli, tmp_p
     args = ["checkpoint", "--signing-key", str(key), "--out", "/dev/null"]
     result = cli(["--store", scenario_store, *args])
     assert result.exit_code == 0, result.stderr
+
+
+def test_record_from_a_file_name_too_long_exits_2(scenario_store: str, cli: Cli) -> None:
+    """Found by the fuzzer: ``Path.is_file`` raised "File name too long"."""
+    result = cli(["--store", scenario_store, "record", "r" * 20001])
+    refused(result, "`FILE`", "cannot be read")
