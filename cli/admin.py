@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import typer
 from rich.table import Table
 
-from ledger.errors import UsageError
+from ledger.errors import LedgerError, StoreUnavailable, UsageError
 
 from .common import app, emit_json, ledger, out
 
@@ -26,6 +28,7 @@ app.add_typer(policy_app, name="policy", rich_help_panel="Administration")
 app.add_typer(keys_app, name="keys", rich_help_panel="Administration")
 
 JSON = typer.Option(False, "--json", help="Print JSON for programs.")
+T = TypeVar("T")
 
 
 def _show_entry(entry: dict[str, Any], as_json: bool, sentence: str) -> None:
@@ -137,14 +140,9 @@ def keys_new(
 
     Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
     it the store cannot be read."""
-    if out_file.exists():
-        raise UsageError(f"{out_file} exists; choose a new file for the key", field="--out")
-    try:
-        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    from projections.checkpoint import write_new_key_file
+
+    write_new_key_file(out_file, base64.b64encode(os.urandom(32)) + b"\n")
     out.print(f"wrote a new key to {out_file}; set CASELEDGER_KEY_FILE={out_file}")
 
 
@@ -155,10 +153,7 @@ def keys_signing(
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
     from projections.checkpoint import new_signing_key
 
-    try:
-        public = new_signing_key(out_file)
-    except OSError as exc:
-        raise UsageError(f"{out_file} cannot be written: {exc.strerror}", field="--out") from None
+    public = new_signing_key(out_file)
     out.print(f"wrote a signing key to {out_file}\npublic key: {public}")
 
 
@@ -250,20 +245,25 @@ def checkpoint(
     key = load_signing_key(signing_key)
     witnesses: list[Witness] = [FileWitness(p) for p in witness]
     stores: list[StoreWitness] = []
+    lodged = _open_out(out_file) if out_file is not None else None  # before anything is signed
     try:
         for url in witness_store:
-            stores.append(StoreWitness(url))
+            stores.append(_open_witness_store(url, StoreWitness))
         witnesses.extend(stores)
         cp, reports = checkpoint_to_witnesses(
             led, key, led.recorder_for_action("checkpoint"), witnesses
         )
+    except BaseException:
+        if lodged is not None:
+            lodged.abandon()
+        raise
     finally:
         for store in stores:
             store.close()
-    if out_file is not None:
+    if lodged is not None:
         import orjson
 
-        out_file.write_bytes(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
+        lodged.write(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:
         emit_json({**cp, "witnesses": reports})
     else:
@@ -274,3 +274,53 @@ def checkpoint(
             + (f"; written to {out_file}" if out_file else "")
             + "".join(f"\nwitnessed by {r['witness']} ({r['proof']})" for r in reports)
         )
+
+
+class _OutFile:
+    """A file opened for ``checkpoint --out`` before the checkpoint is signed, so that
+    an unwritable place stops the command (exit 2) with nothing recorded."""
+
+    def __init__(self, path: Path, handle: BinaryIO, existed: bool) -> None:
+        self.path, self.handle, self.existed = path, handle, existed
+
+    def write(self, data: bytes) -> None:
+        """Replace the file's content with ``data``."""
+        with self.handle:
+            if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):  # not /dev/null, a pipe
+                self.handle.seek(0)
+                self.handle.truncate()
+            self.handle.write(data)
+
+    def abandon(self) -> None:
+        """The checkpoint failed: close, and remove the file if this command made it."""
+        self.handle.close()
+        if not self.existed:
+            self.path.unlink(missing_ok=True)
+
+
+def _open_out(path: Path) -> _OutFile:
+    """Open ``path`` for writing without truncating it yet; a usage error naming the
+    reason if it cannot be (a folder, a missing folder, a name too long, no permission)."""
+    existed = os.path.lexists(path)
+    try:
+        handle = path.open("ab")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
+    return _OutFile(path, handle, existed)
+
+
+def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
+    """Open a ``--witness-store``; one that cannot be opened (not a database, a NUL in
+    its path, an unreachable server) exits 4 naming it, before anything is signed.
+
+    The store helpers (``ledger/store.py``) raise library errors of many kinds for such
+    a URL; this is the one place the checkpoint command meets them."""
+    try:
+        return opener(url)
+    except LedgerError:
+        raise
+    except Exception as exc:  # sqlite3/psycopg errors, ValueError, IndexError ...
+        raise StoreUnavailable(
+            f"the witness store {url} cannot be opened: {type(exc).__name__}: {exc}"
+        ) from None

@@ -84,9 +84,13 @@ def record(
             data = sys.stdin.buffer.read()
         else:
             path = Path(file)
-            if not path.is_file():
-                raise InputError(f"{file} is not a file", field="FILE")
-            data = path.read_bytes()
+            try:
+                if not path.is_file():
+                    raise InputError(f"{file} is not a file", field="FILE")
+                data = path.read_bytes()
+            except (OSError, ValueError) as exc:  # a name too long, a NUL byte, no permission
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise InputError(f"{file} cannot be read: {reason}", field="FILE") from None
         lines = data.splitlines()
         led = ledger(ctx, create=True)
         receipts = led.record_lines(lines, led.recorder_for(role))

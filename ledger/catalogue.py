@@ -100,7 +100,19 @@ ASSIGNED_FIELDS = (
 
 CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
 EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A date and time as ``cli.md`` writes it: ASCII digits, minutes, optional seconds and
+#: up to six fraction digits, optional ``Z`` or ``+HH:MM`` offset.  Nothing else that
+#: :meth:`datetime.fromisoformat` would read (week or ordinal dates, basic format, seven
+#: fraction digits, trailing digits, other scripts' digits) is a time people meant.
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+MOMENT_FORMS = (
+    "a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM, seconds and up to six "
+    "fraction digits allowed; Europe/London unless an offset such as Z or +01:00 is given)"
+)
 
 # --- limits -----------------------------------------------------------------------
 # Every bound on what one input line may hold lives here, so that the validators, the
@@ -241,31 +253,44 @@ LedgerDate = Annotated[date, AfterValidator(_check_date)]
 """A calendar date between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
 
 
+def read_moment(text: str) -> date | datetime:
+    """Read a date or a date and time as people write them: the one grammar of
+    ``occurred_at`` and of every time option on the command line (``--as-of``, ``--on``,
+    ``export --from/--to``), so that none accepts what another refuses.
+
+    A bare date comes back as a :class:`date`; a date and time as an aware datetime
+    (Europe/London when no offset is given).  Raises ValueError saying why: not one of
+    :data:`MOMENT_FORMS`, not a real date or time, or outside :func:`check_moment`.
+    """
+    value = text.strip()
+    if _DATE_ONLY.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value} is not a real date ({exc})") from None
+        return _check_date(day)
+    if not _DATE_TIME.fullmatch(value):
+        raise ValueError(f"must be {MOMENT_FORMS}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value} is not a real date and time ({exc})") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return check_moment(moment)
+
+
 def normalise_occurred_at(value: Any) -> Any:
-    """Parse an ``occurred_at`` value, keeping day precision for a bare date.
+    """Parse an ``occurred_at`` value (:func:`read_moment`), keeping day precision for a
+    bare date.
 
     A datetime without an offset is Europe/London local time; the stored form always
     carries an offset so that it means one instant.
     """
     if not isinstance(value, str):
         return value
-    text = value.strip()
-    if _DATE_ONLY.match(text):
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{text} is not a real date") from None
-        return _check_date(day).isoformat()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            "must be a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM, "
-            "Europe/London unless an offset is given)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
-    return check_moment(moment).isoformat()
+    moment = read_moment(value)
+    return moment.isoformat()
 
 
 OccurredAt = Annotated[

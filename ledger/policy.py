@@ -380,8 +380,14 @@ def read_policy_text(path: str) -> str:
 def policy_from_text(text: str, origin: str) -> Policy:
     """Validate a policy's TOML text; a bad one is an input error with the reason."""
     try:
-        return require_approvers(parse_policy(tomllib.loads(text), origin), origin)
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(
+            f"the policy cannot be used: {origin} is not TOML ({exc})", field="FILE"
+        ) from None
+    try:
+        return require_approvers(parse_policy(document, origin), origin)
+    except ValueError as exc:
         raise InputError(f"the policy cannot be used: {exc}", field="FILE") from None
 
 

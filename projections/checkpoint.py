@@ -68,12 +68,26 @@ def new_signing_key(path: Path) -> str:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    if path.exists():
-        raise UsageError(f"{path} exists; choose a new file for the key", field="--out")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    write_new_key_file(path, pem)
     return public_hex(key.public_key())
+
+
+def write_new_key_file(path: Path, secret: bytes) -> None:
+    """Write a key to a new file (mode 0600), never over an existing one.
+
+    Any path that cannot be written (a missing folder, a name too long for the file
+    system, a NUL byte, a folder in its place) is a usage error naming the reason
+    (exit 2), for both ``keys new`` and ``keys signing``.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} exists; choose a new file for the key", field="--out") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
 
 
 def public_hex(key: Ed25519PublicKey) -> str:

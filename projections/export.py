@@ -40,7 +40,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
@@ -49,9 +49,10 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from ledger.canonical import GENESIS_HASH, canonical_json, personal_commitments
-from ledger.catalogue import CRITERIA, LONDON, check_moment, occurred_instant
+from ledger.catalogue import CRITERIA, LONDON, occurred_instant
 from ledger.errors import LedgerError, UsageError
 
+from . import when
 from .bundle_verify import BundleVerifyResult, verify_bundle
 from .checkpoint import case_head_leaf, latest_checkpoint, make_checkpoint
 from .export_report import (
@@ -103,7 +104,6 @@ QUOTES: Final = '""'
 #: found by one pass over the store's global order.
 MERGE_LIMIT: Final = 64
 _BUFFER: Final = 1 << 20
-_DATE_ONLY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 CANONICAL_JSON_RULE: Final = (
@@ -162,27 +162,13 @@ class TimeBound:
 def parse_moment(text: str | datetime, *, end_of_day: bool, name: str = "time") -> TimeBound:
     """Read a time per ``cli.md``: ``YYYY-MM-DD`` (Europe/London; the end of that day for
     an upper bound, its start for a lower one) or an ISO 8601 datetime (with offset, or
-    Europe/London local time), seconds and fractions allowed."""
+    Europe/London local time), seconds and fractions allowed: read by
+    :func:`projections.when.parse_moment`, as every other time option is."""
     if isinstance(text, datetime):
         moment = text if text.tzinfo else text.replace(tzinfo=LONDON)
         return TimeBound(moment.isoformat(), moment)
     value = text.strip()
-    try:
-        if _DATE_ONLY.match(value):
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day, time.max if end_of_day else time.min, LONDON)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=LONDON)
-    except ValueError:
-        raise UsageError(
-            f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time", field=name
-        ) from None
-    try:
-        check_moment(moment)  # the ledger's range of dates and real offsets only
-    except ValueError as exc:
-        raise UsageError(f"{text!r}: {exc}", field=name) from None
+    moment = when.parse_moment(value, name, upper=end_of_day)  # the one grammar of cli.md
     return TimeBound(value, moment)
 
 

@@ -267,7 +267,7 @@ def load_config(path: Path | str) -> QualityConfig:
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte
         raise QualityConfigError(f"{file}: cannot be read: {exc}") from None
     return loads_config(text, origin=str(file))
 

@@ -19,11 +19,10 @@ Bad input raises :class:`ledger.errors.UsageError` naming the option (exit code 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time
 from typing import Final
 
-from ledger.catalogue import LONDON, check_moment
+from ledger.catalogue import LONDON, read_moment
 from ledger.errors import UsageError
 
 __all__ = [
@@ -36,10 +35,6 @@ __all__ = [
     "parse_on",
 ]
 
-_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME: Final = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
 _END_OF_DAY: Final = time(23, 59, 59, 999999)
 
 
@@ -48,45 +43,22 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, _END_OF_DAY, LONDON)
 
 
-def parse_moment(text: str, option: str) -> datetime:
-    """Parse one ``--as-of``/``--on`` value into an aware datetime.
+def parse_moment(text: str, option: str, *, upper: bool = True) -> datetime:
+    """Parse one time option (``--as-of``, ``--on``, ``export --from/--to``) into an
+    aware datetime, by :func:`ledger.catalogue.read_moment`: the grammar of ``cli.md``
+    and of ``occurred_at``, one function for every command.
 
-    ``YYYY-MM-DD`` is the end of that day in Europe/London; a date and time without an
-    offset is Europe/London local time; ``Z`` and ``+HH:MM`` offsets are honoured.
+    ``YYYY-MM-DD`` is the end of that day in Europe/London (its start when ``upper`` is
+    false, for the lower bound of a period); a date and time without an offset is
+    Europe/London local time; ``Z`` and ``+HH:MM`` offsets are honoured.
     """
-    value = text.strip()
-    if _DATE.match(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise UsageError(f"{text!r} is not a real date ({exc})", field=option) from None
-        return _in_range(end_of_day(day), text, option)
-    if _DATETIME.match(value):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise UsageError(
-                f"{text!r} is not a real date and time ({exc})", field=option
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=LONDON)
-        return _in_range(moment, text, option)
-    raise UsageError(
-        f"{text!r} is neither a date (YYYY-MM-DD, meaning the end of that day in "
-        "Europe/London) nor an ISO 8601 date and time (e.g. 2026-03-06T14:30, "
-        "2026-03-06T14:30:00.5+00:00)",
-        field=option,
-    )
-
-
-def _in_range(moment: datetime, text: str, option: str) -> datetime:
-    """The moment, if inside the ledger's dates with a real offset
-    (:func:`ledger.catalogue.check_moment`): year 1 or 9999, or an offset of +23:59,
-    would overflow the date arithmetic of every query."""
     try:
-        return check_moment(moment)
+        moment = read_moment(text)
     except ValueError as exc:
         raise UsageError(f"{text!r}: {exc}", field=option) from None
+    if isinstance(moment, datetime):
+        return moment
+    return end_of_day(moment) if upper else datetime.combine(moment, time.min, LONDON)
 
 
 def parse_as_of(text: str | None, now: datetime) -> datetime:
