@@ -1,5 +1,5 @@
-"""Reliability on both stores: concurrent writers lose and duplicate nothing, a writer
-``record`` leaves all or nothing, and an unwritable store exits 4 with nothing written."""
+"""Reliability on both stores: concurrent writers lose and duplicate nothing, a
+``record`` killed mid-way leaves nothing of itself, and an unwritable store exits 4 with nothing written."""
 
 from __future__ import annotations
 
