@@ -245,6 +245,25 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 9, 1, 9, 0, tzinfo=UTC))
 
 
+#: "Today" for the tests that pin it (``fixed_today``): after every date in the shared
+#: scenario and in the tests' own fixed data, noon UTC so the London date is the same.
+FIXED_TODAY = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fixed_today() -> Iterator[datetime]:
+    """Run the test with the process clock at :data:`FIXED_TODAY` (ticking), whatever
+    the real date or ``CASELEDGER_TEST_TODAY``.  For tests that record the fixed 2026
+    data through the real CLI or a ledger opened without a clock (the CLI has no clock
+    option, on purpose): the data is refused as "in the future" before it, and answers
+    "now" drift after it.  Not for PostgreSQL writers with login roles of their own,
+    whose entries the database dates by its own clock."""
+    import time_machine
+
+    with time_machine.travel(FIXED_TODAY, tick=True):
+        yield FIXED_TODAY
+
+
 _OPENED: list[Any] = []
 
 

@@ -1,5 +1,6 @@
 """Reliability on both stores: concurrent writers lose and duplicate nothing, a
-``record`` killed mid-way leaves nothing of itself, and an unwritable store exits 4 with nothing written."""
+``record`` killed mid-way leaves nothing of itself, and an unwritable store exits 4 with
+nothing written."""
 
 from __future__ import annotations
 
