@@ -251,15 +251,19 @@ FIXED_TODAY = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def fixed_today() -> Iterator[datetime]:
+def fixed_today(request: pytest.FixtureRequest) -> Iterator[datetime]:
     """Run the test with the process clock at :data:`FIXED_TODAY` (ticking), whatever
     the real date or ``CASELEDGER_TEST_TODAY``.  For tests that record the fixed 2026
     data through the real CLI or a ledger opened without a clock (the CLI has no clock
     option, on purpose): the data is refused as "in the future" before it, and answers
     "now" drift after it.  Not for PostgreSQL writers with login roles of their own,
-    whose entries the database dates by its own clock."""
+    whose entries the database dates by its own clock: a ``real_clock`` test keeps the
+    real date even in a module that pins the others."""
     import time_machine
 
+    if request.node.get_closest_marker("real_clock") is not None:
+        yield datetime.now(UTC)
+        return
     with time_machine.travel(FIXED_TODAY, tick=True):
         yield FIXED_TODAY
 

@@ -41,6 +41,9 @@ from ledger import catalogue
 from ledger.catalogue import MODELS_BY_TYPE
 from tests.conftest import CliResult, invoke, open_ledger, pg_store_url
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 # --- the command tree ---------------------------------------------------------------------
 
 

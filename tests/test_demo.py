@@ -122,6 +122,7 @@ def test_run_from_the_readme_folder_the_demo_prints_the_relative_path(
     assert hint is not None and f"`. {venv.name}/bin/activate`" in hint
 
 
+@pytest.mark.usefixtures("fixed_today")  # the scenario, recorded through the real clock
 def test_export_replace_replaces_only_an_earlier_bundle(tmp_path: Path) -> None:
     """``export --replace`` (what the demo prints) replaces a folder holding exactly an
     earlier bundle; a folder with any other file is refused (exit 2), untouched."""
