@@ -30,16 +30,17 @@ from typing import Any
 import orjson
 import pydantic
 import pytest
+import time_machine
 import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.demo import record_sample, sample_lines
+from cli.demo import decision_makers, record_sample, sample_lines
 from cli.entries import COMMAND_NAMES
 from cli.main import app
 from ledger import catalogue
 from ledger.catalogue import MODELS_BY_TYPE
-from tests.conftest import CliResult, invoke, open_ledger, pg_store_url
+from tests.conftest import FIXED_TODAY, CliResult, invoke, open_ledger, pg_store_url
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("fixed_today")
@@ -644,6 +645,9 @@ def _build(root: Path, store: str) -> Files:
     root.mkdir(parents=True, exist_ok=True)
     if store.startswith("postgresql://"):  # the demo's recorder is SQLite's; here the role's
         led = open_ledger(store)
+        admin = led.recorder_for_action("users")
+        for name, role in decision_makers():  # as the demo does: only they approve a delay
+            led.enrol(name, [role], admin)
         led.record_lines([line for _, _, line in sample_lines()], led.recorder_for())
         led.close()
     else:
@@ -662,7 +666,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     here = os.getcwd()
     os.chdir(root)
     try:
-        yield root
+        # the module's stores are built once, before any test's own pin: pin them too
+        with time_machine.travel(FIXED_TODAY, tick=True):
+            yield root
     finally:
         os.chdir(here)
         os.environ.update(saved)
