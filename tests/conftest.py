@@ -63,7 +63,7 @@ TEST_TODAY = os.environ.get("CASELEDGER_TEST_TODAY", "").strip()
 _TRAVEL: list[Any] = []
 
 
-def test_today_instant(value: str) -> datetime:
+def moved_today_instant(value: str) -> datetime:
     """The instant ``CASELEDGER_TEST_TODAY`` names: a date means noon UTC that day (far
     from midnight in London, so the London date is the one written); a date-time is
     taken as written (UTC when it has no offset)."""
@@ -84,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if TEST_TODAY and not _TRAVEL:
         import time_machine
 
-        traveller = time_machine.travel(test_today_instant(TEST_TODAY), tick=True)
+        traveller = time_machine.travel(moved_today_instant(TEST_TODAY), tick=True)
         traveller.start()
         _TRAVEL.append(traveller)
 
