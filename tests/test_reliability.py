@@ -18,6 +18,11 @@ import pytest
 
 from tests.conftest import open_ledger, person, scenario_lines
 
+#: The writers are child processes (which run at the real date whatever the tests' clock)
+#: and login roles of their own (whose entries the PostgreSQL server dates): the module
+#: runs at the real date, after all its fixed 2026 data (tests/conftest.py).
+pytestmark = pytest.mark.real_clock
+
 WRITER = r"""
 import sys, orjson
 from ledger.application import CaseLedger
