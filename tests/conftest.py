@@ -78,8 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
     set (before collection, so module-level dates are moved too)."""
     config.addinivalue_line(
         "markers",
-        "real_clock: compares with the PostgreSQL server's clock, so runs at the real date "
-        "even when CASELEDGER_TEST_TODAY moves the process clock",
+        "real_clock: runs at the real date even when CASELEDGER_TEST_TODAY moves the "
+        "process clock (the PostgreSQL server's clock and child processes cannot be moved)",
     )
     if TEST_TODAY and not _TRAVEL:
         import time_machine
@@ -107,8 +107,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.fixture(autouse=True)
 def _real_clock_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
     """Give a ``real_clock`` test the real date in a moved session: the PostgreSQL
-    server's clock cannot be moved, and the database refuses a writer's entry recorded
-    more than five minutes from it."""
+    server's clock cannot be moved (the database refuses a writer's entry recorded more
+    than five minutes from it), nor can a child process's."""
     if not _TRAVEL or request.node.get_closest_marker("real_clock") is None:
         yield
         return
