@@ -318,6 +318,8 @@ def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
     a URL; this is the one place the checkpoint command meets them."""
     try:
         return opener(url)
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"the witness store cannot be used: {exc}") from None
     except LedgerError:
         raise
     except Exception as exc:  # sqlite3/psycopg errors, ValueError, IndexError ...

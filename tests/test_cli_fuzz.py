@@ -34,7 +34,7 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.demo import record_sample, sample_lines
+from cli.demo import decision_makers, record_sample, sample_lines
 from cli.entries import COMMAND_NAMES
 from cli.main import app
 from ledger import catalogue
@@ -641,6 +641,9 @@ def _build(root: Path, store: str) -> Files:
     root.mkdir(parents=True, exist_ok=True)
     if store.startswith("postgresql://"):  # the demo's recorder is SQLite's; here the role's
         led = open_ledger(store)
+        admin = led.recorder_for("admin")
+        for name, role in decision_makers():  # who approves the sample's delay
+            led.enrol(name, [role], admin)
         led.record_lines([line for _, _, line in sample_lines()], led.recorder_for())
         led.close()
     else:
