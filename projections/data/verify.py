@@ -142,14 +142,15 @@ def verdict_object(
 ) -> dict[str, Any]:
     """The ``--json`` object of section 6, from the tally and the first refusal (if any)."""
     passed = refusal is None
+    where, why = (None, None) if refusal is None else (refusal.where, refusal.why)
     return {
         "ok": passed,
         "verdict": verdict_sentence(tally, extra) if passed else "does not verify",
         "bundle": path,
         "events": tally.entries,
         "cases": tally.cases,
-        "first_bad": None if passed else refusal.where,
-        "failure": None if passed else refusal.why,
+        "first_bad": where,
+        "failure": why,
         "root": tally.root,
         "events_root": tally.entries_root,
         "manifest_sha256": tally.manifest_sha256,
@@ -449,11 +450,12 @@ class ZipSource(Source):
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise Refusal(name, "is a symbolic link: a bundle holds plain files only")
         files = [name for name in self.archive.namelist() if not name.endswith("/")]
-        self.top = "" if {MANIFEST_FILE, SEAL_FILE} & set(files) else self._top_folder(files)
-        if self.top is None:
+        top = "" if {MANIFEST_FILE, SEAL_FILE} & set(files) else self._top_folder(files)
+        if top is None:
             raise NoBundle(f"{archive} is not a bundle: it holds no {MANIFEST_FILE} or {SEAL_FILE}")
-        inside = sorted(name[len(self.top) :] for name in files if name.startswith(self.top))
-        outside = sorted(name for name in files if not name.startswith(self.top))
+        inside = sorted(name[len(top) :] for name in files if name.startswith(top))
+        outside = sorted(name for name in files if not name.startswith(top))
+        self.top = top
         self.names = inside + outside
 
     @staticmethod
@@ -595,7 +597,7 @@ def rule_files(m: dict[str, Any]) -> str | None:
     )
     if not well_formed:
         return "files must be a list of {path, sha256, bytes}"
-    paths = [item["path"] for item in files]
+    paths = listed(m)
     for path in paths:
         problem = bad_name(path)
         if problem is not None:
@@ -831,7 +833,7 @@ def check_checkpoint(
                 CHECKPOINT_FILE,
                 f"does not match the checkpoint the manifest describes ({field})",
             )
-    return signed
+    return dict(signed)
 
 
 def signature_holds(signed: dict[str, Any], key: str) -> bool:
@@ -882,15 +884,16 @@ class ProofLines:
         """The next line, of one of the two forms, in canonical JSON."""
         self.number += 1
         where = f"{PROOFS_FILE} line {self.number}"
-        line = next(self.lines, False)
-        if line is False:
+        line = next(self.lines, b"\n")
+        if line == b"\n":  # no line is b"\n": it stands for the end of the file
             raise Refusal(where, "is missing: proofs.jsonl needs one line per line of events.jsonl")
         if line is None:
             raise Refusal(where, "the file ends in the middle of a line")
         row = parse_line(line, where)
         keys = set(row) if isinstance(row, dict) else set()
-        good = (keys == {"index"} and row["index"] is None) or (
-            keys == {"index", "proof"} and integer(row["index"]) and hex_path(row["proof"])
+        index = row.get("index") if keys else None
+        good = (keys == {"index"} and index is None) or (
+            keys == {"index", "proof"} and integer(index) and hex_path(row["proof"])
         )
         if not good:
             raise Refusal(where, 'must be {"index": null} or {"index": N, "proof": [hex, ...]}')
@@ -950,7 +953,7 @@ class ProofLines:
 
     def finish(self) -> None:
         """``proofs.jsonl`` has no more lines than ``events.jsonl``."""
-        if next(self.lines, False) is not False:
+        if next(self.lines, b"\n") != b"\n":
             raise Refusal(
                 f"{PROOFS_FILE} line {self.number + 1}", "is more than events.jsonl has lines"
             )
@@ -963,6 +966,7 @@ def entry_fields(entry: Any, where: str) -> None:
     seq = entry.get("seq")
     if not (
         isinstance(entry.get("case"), str)
+        and isinstance(seq, int)
         and integer(seq)
         and seq >= 1
         and integer(entry.get("position"))
@@ -1214,7 +1218,7 @@ def check_case_heads(manifest: dict[str, Any], tree: dict[str, Any]) -> None:
 def absence_holds(ref: str, absent: dict[str, Any], tree: dict[str, Any]) -> bool:
     """Section 4.2: two adjacent leaves of the sorted cases tree enclose ``ref``."""
     size = tree["size"]
-    sides = [absent.get("left"), absent.get("right")]
+    sides: list[dict[str, Any] | None] = [absent.get("left"), absent.get("right")]
     for leaf in sides:
         if leaf is not None and not proven(
             case_leaf(leaf["case"], leaf["seq"], leaf["hash"]),
@@ -1225,12 +1229,14 @@ def absence_holds(ref: str, absent: dict[str, Any], tree: dict[str, Any]) -> boo
         ):
             return False
     left, right = sides
-    if left is None and right is None:
-        return size == 0
+    if right is None:
+        return (
+            bool(size == 0)
+            if left is None
+            else bool(left["index"] == size - 1 and left["case"] < ref)
+        )
     if left is None:
         return bool(right["index"] == 0 and ref < right["case"])
-    if right is None:
-        return bool(left["index"] == size - 1 and left["case"] < ref)
     return bool(left["index"] + 1 == right["index"] and left["case"] < ref < right["case"])
 
 
