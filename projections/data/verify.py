@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import stat
+import string
 import sys
 import zipfile
 import zlib
@@ -232,15 +233,13 @@ def parse_line(data: bytes, where: str) -> Any:
 
 def bad_name(name: str) -> str | None:
     """Why a file name breaks section 1's plain-name rule (absolute, '..', backslash)."""
-    if name[:1] in ("/", "\\") or (
-        len(name) > 1 and name[1] == ":" and name[0].isascii() and name[0].isalpha()
-    ):
-        return "is an absolute path: refused"
-    if any(part == ".." for part in name.replace("\\", "/").split("/")):
-        return "climbs out of the bundle with '..': refused"
-    if "\\" in name:
-        return "holds a backslash: refused"
-    return None
+    drive = len(name) > 1 and name[1] == ":" and name[0].isascii() and name[0].isalpha()
+    rules = (
+        (name[:1] in ("/", "\\") or drive, "is an absolute path: refused"),
+        (".." in name.replace("\\", "/").split("/"), "climbs out of the bundle with '..': refused"),
+        ("\\" in name, "holds a backslash: refused"),
+    )
+    return next((why for broken, why in rules if broken), None)
 
 
 # --- RFC 9162 Merkle trees ------------------------------------------------------------
@@ -567,165 +566,192 @@ def read_manifest(source: Source, sealed: str) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         raise Refusal(MANIFEST_FILE, f"is not valid JSON ({exc})") from None
     for rule in MANIFEST_RULES:
-        problem = rule(manifest)
-        if problem is not None:
-            raise Refusal(MANIFEST_FILE, problem)
+        finding = rule(manifest)
+        if finding is not None:
+            code, values = finding
+            raise Refusal(MANIFEST_FILE, string.Template(MANIFEST_WHY[code]).substitute(values))
     return manifest, digest
 
 
-def rule_format(m: Any) -> str | None:
+#: Section 2's refusals of a malformed manifest, by code ("code: text", $names filled in).
+MANIFEST_WHY = sentences("""
+old-format: is a $found manifest; this checker reads caseledger-bundle/2 only (ask for a
+    new export)
+format: is not a caseledger-bundle/2 manifest
+files: files must be a list of {path, sha256, bytes}
+file-name: files lists $path, which $problem
+file-folder: files lists $path: a bundle's files are plain names, in no folder
+file-once: files must list events.jsonl, each file once
+file-self: files must not list manifest.json or manifest.sha256
+filters: filters must give cases (a list or null) and occurred_from, occurred_to, as_of
+count: events.count is missing
+merkle: merkle.root is missing
+personal: personal_data.included is missing
+personal-listed: personal_data.included does not match whether personal.jsonl is listed
+personal-values: personal_data.values is missing
+checkpoint: checkpoint must be null or {file, version, events, cases, last_position,
+    public_key, proof ('whole' or 'inclusion'), proofs_file, covered, after}
+checkpoint-listed: checkpoint does not match whether checkpoint.json is listed
+proofs-listed: checkpoint.proof does not match whether proofs.jsonl is listed
+cases: cases is missing
+case: cases.$ref is not an object
+case-head: cases.$ref needs events and head {seq, hash}
+case-gaps: cases.$ref.gaps must be a list of [first, last] pairs
+case-at: cases.$ref.at_checkpoint must be null or {seq, hash, index, proof}
+case-absent: cases.$ref.absent_at_checkpoint must be null or {left, right}
+case-both: cases.$ref cannot be both at_checkpoint and absent_at_checkpoint
+""")
+#: A manifest rule's finding: a code of MANIFEST_WHY and the values its text names.
+Finding = tuple[str, dict[str, str]] | None
+
+
+def rule_format(m: Any) -> Finding:
     """``format`` is this version's; an older one asks for a new export."""
-    found = m.get("format") if isinstance(m, dict) else None
-    if found == SPEC_FORMAT:
+    version = m.get("format") if isinstance(m, dict) else None
+    if version == SPEC_FORMAT:
         return None
-    if isinstance(found, str) and found.startswith("caseledger-bundle/"):
-        return (
-            f"is a {found} manifest; this checker reads {SPEC_FORMAT} only (ask for a new export)"
-        )
-    return f"is not a {SPEC_FORMAT} manifest"
+    older = isinstance(version, str) and version.startswith("caseledger-bundle/")
+    return ("old-format", {"found": str(version)}) if older else ("format", {})
 
 
-def rule_files(m: dict[str, Any]) -> str | None:
+def rule_files(m: dict[str, Any]) -> Finding:
     """``files``: ``{path, sha256, bytes}`` each, plain names, each once, with the entries."""
-    files = m.get("files")
-    well_formed = isinstance(files, list) and all(
-        isinstance(item, dict)
-        and isinstance(item.get("path"), str)
-        and hex64(item.get("sha256"))
-        and integer(item.get("bytes"))
-        for item in files
-    )
-    if not well_formed:
-        return "files must be a list of {path, sha256, bytes}"
-    paths = listed(m)
-    for path in paths:
-        problem = bad_name(path)
-        if problem is not None:
-            return f"files lists {path!r}, which {problem}"
-        if path in ("", ".") or "/" in path:
-            return f"files lists {path!r}: a bundle's files are plain names, in no folder"
-    if ENTRIES_FILE not in paths or len(paths) != len(set(paths)):
-        return "files must list events.jsonl, each file once"
-    if {MANIFEST_FILE, SEAL_FILE} & set(paths):
-        return "files must not list manifest.json or manifest.sha256"
-    return None
-
-
-def rule_filters(m: dict[str, Any]) -> str | None:
-    """``filters``: the selection's cases (a list of references or null) and its dates."""
-    filters = m.get("filters")
-    if isinstance(filters, dict):
-        cases = filters.get("cases")
-        cases_ok = cases is None or (
-            isinstance(cases, list) and all(isinstance(ref, str) for ref in cases)
-        )
-        dates_ok = all(
-            filters.get(key) is None or isinstance(filters[key], dict)
-            for key in ("occurred_from", "occurred_to", "as_of")
-        )
-        if cases_ok and dates_ok:
-            return None
-    return "filters must give cases (a list or null) and occurred_from, occurred_to, as_of"
-
-
-def rule_counts(m: dict[str, Any]) -> str | None:
-    """``events.count``, ``merkle.root`` and ``personal_data`` against the listing."""
-    events, merkle, personal = m.get("events"), m.get("merkle"), m.get("personal_data")
-    if not (isinstance(events, dict) and integer(events.get("count"))):
-        return "events.count is missing"
-    if not (isinstance(merkle, dict) and hex64(merkle.get("root"))):
-        return "merkle.root is missing"
-    if not (isinstance(personal, dict) and isinstance(personal.get("included"), bool)):
-        return "personal_data.included is missing"
-    if personal["included"] is not (PERSONAL_FILE in listed(m)):
-        return "personal_data.included does not match whether personal.jsonl is listed"
-    if personal["included"] and not integer(personal.get("values")):
-        return "personal_data.values is missing"
-    return None
-
-
-def rule_checkpoint(m: dict[str, Any]) -> str | None:
-    """``checkpoint``: null or its description, agreeing with the files listed."""
-    declared = m.get("checkpoint")
-    if declared is not None and not declared_checkpoint_form(declared):
-        return (
-            "checkpoint must be null or {file, version, events, cases, last_position, "
-            "public_key, proof ('whole' or 'inclusion'), proofs_file, covered, after}"
-        )
+    rows = m.get("files")
+    if not isinstance(rows, list) or not all(file_row(row) for row in rows):
+        return ("files", {})
     names = listed(m)
-    if (declared is None) is (CHECKPOINT_FILE in names):
-        return "checkpoint does not match whether checkpoint.json is listed"
-    if (declared is not None and declared["proof"] == "inclusion") is not (PROOFS_FILE in names):
-        return "checkpoint.proof does not match whether proofs.jsonl is listed"
+    for name in names:
+        problem = bad_name(name)
+        if problem is not None:
+            return ("file-name", {"path": repr(name), "problem": problem})
+        if "/" in name or name in ("", "."):
+            return ("file-folder", {"path": repr(name)})
+    if len(set(names)) < len(names) or ENTRIES_FILE not in names:
+        return ("file-once", {})
+    if MANIFEST_FILE in names or SEAL_FILE in names:
+        return ("file-self", {})
     return None
 
 
-def declared_checkpoint_form(d: Any) -> bool:
-    """Whether the manifest's checkpoint description has every key of section 2."""
-    if not d_basics(d) or d.get("proof") not in ("whole", "inclusion"):
-        return False
-    return bool(d.get("proofs_file") == (PROOFS_FILE if d["proof"] == "inclusion" else None))
-
-
-def d_basics(d: Any) -> bool:
-    """The keys of the description that do not depend on the kind of proof."""
+def file_row(row: Any) -> bool:
+    """One ``{path, sha256, bytes}`` of ``files``."""
     return (
-        isinstance(d, dict)
-        and d.get("file") == CHECKPOINT_FILE
-        and integer(d.get("version"))
-        and size_and_root(d.get("events"))
-        and (d.get("cases") is None or size_and_root(d["cases"]))
-        and integer(d.get("last_position"))
-        and isinstance(d.get("public_key"), str)
-        and integer(d.get("covered"))
-        and integer(d.get("after"))
+        isinstance(row, dict)
+        and isinstance(row.get("path"), str)
+        and hex64(row.get("sha256"))
+        and integer(row.get("bytes"))
     )
 
 
-def rule_cases(m: dict[str, Any]) -> str | None:
+def rule_filters(m: dict[str, Any]) -> Finding:
+    """``filters``: the selection's cases (a list of references or null) and its dates."""
+    chosen = m.get("filters")
+    if not isinstance(chosen, dict):
+        return ("filters", {})
+    refs = chosen.get("cases")
+    if refs is not None and not (isinstance(refs, list) and all(type(r) is str for r in refs)):
+        return ("filters", {})
+    for bound in ("occurred_from", "occurred_to", "as_of"):
+        if chosen.get(bound) is not None and not isinstance(chosen[bound], dict):
+            return ("filters", {})
+    return None
+
+
+def rule_counts(m: dict[str, Any]) -> Finding:
+    """``events.count``, ``merkle.root`` and ``personal_data`` against the listing."""
+    if not integer(member(m, "events", "count")):
+        return ("count", {})
+    if not hex64(member(m, "merkle", "root")):
+        return ("merkle", {})
+    included = member(m, "personal_data", "included")
+    if type(included) is not bool:
+        return ("personal", {})
+    if included != (PERSONAL_FILE in listed(m)):
+        return ("personal-listed", {})
+    if included and not integer(member(m, "personal_data", "values")):
+        return ("personal-values", {})
+    return None
+
+
+def member(m: dict[str, Any], outer: str, inner: str) -> Any:
+    """``m[outer][inner]``, or None when ``m[outer]`` is no object or lacks it."""
+    holder = m.get(outer)
+    return holder.get(inner) if isinstance(holder, dict) else None
+
+
+def rule_checkpoint(m: dict[str, Any]) -> Finding:
+    """``checkpoint``: null or its description, agreeing with the files listed."""
+    described = m.get("checkpoint")
+    if described is not None and not checkpoint_described(described):
+        return ("checkpoint", {})
+    names = listed(m)
+    if (described is not None) != (CHECKPOINT_FILE in names):
+        return ("checkpoint-listed", {})
+    with_proofs = described is not None and described["proof"] == "inclusion"
+    if with_proofs != (PROOFS_FILE in names):
+        return ("proofs-listed", {})
+    return None
+
+
+def checkpoint_described(d: Any) -> bool:
+    """Whether the manifest's ``checkpoint`` has every key of section 2, of its kind."""
+    if not isinstance(d, dict) or d.get("file") != CHECKPOINT_FILE:
+        return False
+    counts = [d.get(name) for name in ("version", "last_position", "covered", "after")]
+    trees_ok = size_and_root(d.get("events")) and (
+        d.get("cases") is None or size_and_root(d["cases"])
+    )
+    kind = d.get("proof")
+    proofs_file = {"whole": None, "inclusion": PROOFS_FILE}
+    return bool(
+        all(integer(count) for count in counts)
+        and trees_ok
+        and isinstance(d.get("public_key"), str)
+        and isinstance(kind, str)
+        and kind in proofs_file
+        and d.get("proofs_file") == proofs_file[kind]
+    )
+
+
+def rule_cases(m: dict[str, Any]) -> Finding:
     """``cases``: each with its count, head and gaps, and at most one checkpoint proof."""
     cases = m.get("cases")
     if not isinstance(cases, dict):
-        return "cases is missing"
-    for ref, case in cases.items():
-        problem = case_form(ref, case)
-        if problem is not None:
-            return problem
+        return ("cases", {})
+    for ref in cases:
+        code = case_problem(cases[ref])
+        if code is not None:
+            return (code, {"ref": ref})
     return None
 
 
-def case_form(ref: str, case: Any) -> str | None:
-    """Why one member of ``cases`` is malformed, or None."""
+def case_problem(case: Any) -> str | None:
+    """The code of what is wrong with one member of ``cases``, or None."""
     if not isinstance(case, dict):
-        return f"cases.{ref} is not an object"
+        return "case"
     head = case.get("head")
-    if not (
-        isinstance(head, dict)
-        and integer(head.get("seq"))
-        and isinstance(head.get("hash"), str)
-        and integer(case.get("events"))
-    ):
-        return f"cases.{ref} needs events and head {{seq, hash}}"
+    if not (isinstance(head, dict) and integer(head.get("seq")) and integer(case.get("events"))):
+        return "case-head"
+    if not isinstance(head.get("hash"), str):
+        return "case-head"
     gaps = case.get("gaps")
-    pairs = isinstance(gaps, list) and all(
-        isinstance(gap, list) and len(gap) == 2 and all(integer(end) for end in gap) for gap in gaps
-    )
-    if not pairs:
-        return f"cases.{ref}.gaps must be a list of [first, last] pairs"
+    if not isinstance(gaps, list) or not all(gap_pair(gap) for gap in gaps):
+        return "case-gaps"
     at, absent = case.get("at_checkpoint"), case.get("absent_at_checkpoint")
     if at is not None and not cases_leaf_form(at, named=False):
-        return f"cases.{ref}.at_checkpoint must be null or {{seq, hash, index, proof}}"
-    if absent is not None and not (
-        isinstance(absent, dict)
-        and all(
-            absent.get(side) is None or cases_leaf_form(absent[side], named=True)
-            for side in ("left", "right")
-        )
-    ):
-        return f"cases.{ref}.absent_at_checkpoint must be null or {{left, right}}"
-    if at is not None and absent is not None:
-        return f"cases.{ref} cannot be both at_checkpoint and absent_at_checkpoint"
+        return "case-at"
+    if absent is not None:
+        sides = [absent.get(s) for s in ("left", "right")] if isinstance(absent, dict) else [0]
+        if not all(side is None or cases_leaf_form(side, named=True) for side in sides):
+            return "case-absent"
+        if at is not None:
+            return "case-both"
     return None
+
+
+def gap_pair(gap: Any) -> bool:
+    """A ``[first, last]`` range of left-out ``seq`` numbers."""
+    return isinstance(gap, list) and len(gap) == 2 and integer(gap[0]) and integer(gap[1])
 
 
 def cases_leaf_form(leaf: Any, named: bool) -> bool:
@@ -745,7 +771,7 @@ def listed(m: dict[str, Any]) -> list[str]:
     return [item["path"] for item in m["files"]]
 
 
-MANIFEST_RULES: tuple[Callable[[Any], str | None], ...] = (
+MANIFEST_RULES: tuple[Callable[[Any], Finding], ...] = (
     rule_format,
     rule_files,
     rule_filters,
@@ -796,8 +822,8 @@ def check_checkpoint(
     source: Source, manifest: dict[str, Any], key: str | None
 ) -> dict[str, Any] | None:
     """Step 5 (section 4): the signed checkpoint, under your key when you give one."""
-    declared = manifest["checkpoint"]
-    if declared is None:
+    claim = manifest["checkpoint"]
+    if claim is None:
         if key is None:
             return None
         raise Refusal(
@@ -828,7 +854,7 @@ def check_checkpoint(
     if not signature_holds(signed, key or signed["public_key"]):
         raise Refusal(CHECKPOINT_FILE, "the checkpoint's signature does not verify")
     for field in ("version", "events", "cases", "last_position", "public_key"):
-        if signed.get(field) != declared.get(field):
+        if signed.get(field) != claim.get(field):
             raise Refusal(
                 CHECKPOINT_FILE,
                 f"does not match the checkpoint the manifest describes ({field})",
@@ -904,52 +930,53 @@ class ProofLines:
     def judge(self, ref: str, entry: dict[str, Any], case: dict[str, Any]) -> bool:
         """Section 4.2 items 1 and 2 for one entry; True when it is proven in the log."""
         row, number = self.take()
-        last = self.signed["last_position"]
-        has_cases_tree = self.signed.get("cases") is not None
-        at = case.get("at_checkpoint")
-        position, seq = entry["position"], entry["seq"]
+        head_then = case.get("at_checkpoint") if self.signed.get("cases") is not None else None
+        tree_of_cases = self.signed.get("cases") is not None
         if row["index"] is None:
-            if position <= last:
-                raise Refusal(
-                    ref,
-                    f"carries no inclusion proof, yet its position {position} is within the "
-                    f"checkpoint's (up to {last})",
-                )
-            if has_cases_tree and at is not None and seq <= at["seq"]:
-                raise Refusal(
-                    ref,
-                    "carries no inclusion proof, yet the case's head at the checkpoint is "
-                    f"#{at['seq']}",
-                )
-            self.newer_seen = True
+            self.newer(ref, entry, head_then)
             return False
-        index = row["index"]
-        if self.newer_seen:
-            raise Refusal(
-                ref,
-                "claims an inclusion proof but comes after an entry recorded after the checkpoint",
-            )
-        if index <= self.last_index:
-            raise Refusal(ref, f"its leaf index {index} is not after the previous entry's")
-        if position > last:
-            raise Refusal(
-                ref,
-                f"claims an inclusion proof, but its position {position} is after the checkpoint's",
-            )
-        if has_cases_tree and (at is None or seq > at["seq"]):
-            raise Refusal(
-                ref, "claims an inclusion proof, but it is after the case's head at the checkpoint"
-            )
-        tree = self.signed["events"]
+        pos, last = entry["position"], self.signed["last_position"]
+        problem = (
+            "claims an inclusion proof but comes after an entry recorded after the checkpoint"
+            if self.newer_seen
+            else f"its leaf index {row['index']} is not after the previous entry's"
+            if row["index"] <= self.last_index
+            else f"claims an inclusion proof, but its position {pos} is after the checkpoint's"
+            if pos > last
+            else "claims an inclusion proof, but it is after the case's head at the checkpoint"
+            if tree_of_cases and (head_then is None or entry["seq"] > head_then["seq"])
+            else None
+        )
+        if problem is not None:
+            raise Refusal(ref, problem)
+        events = self.signed["events"]
         leaf = leaf_node(bytes.fromhex(entry["hash"]))
-        if not proven(leaf, index, tree["size"], row["proof"], tree["root"]):
+        if not proven(leaf, row["index"], events["size"], row["proof"], events["root"]):
             raise Refusal(
                 ref,
-                f"is not in the signed log: its inclusion proof ({PROOFS_FILE} line {number}) "
-                "does not verify against the checkpoint's events root",
+                f"is not in the signed log: its inclusion proof ({PROOFS_FILE} line "
+                f"{number}) does not verify against the checkpoint's events root",
             )
-        self.last_index = index
+        self.last_index = row["index"]
         return True
+
+    def newer(self, ref: str, entry: dict[str, Any], head_then: dict[str, Any] | None) -> None:
+        """Item 2: an entry without an index is after the checkpoint, and after the
+        case's head in it."""
+        last = self.signed["last_position"]
+        if entry["position"] <= last:
+            raise Refusal(
+                ref,
+                f"carries no inclusion proof, yet its position {entry['position']} is within "
+                f"the checkpoint's (up to {last})",
+            )
+        if head_then is not None and entry["seq"] <= head_then["seq"]:
+            raise Refusal(
+                ref,
+                "carries no inclusion proof, yet the case's head at the checkpoint is #"
+                + str(head_then["seq"]),
+            )
+        self.newer_seen = True
 
     def finish(self) -> None:
         """``proofs.jsonl`` has no more lines than ``events.jsonl``."""
@@ -1094,11 +1121,11 @@ def check_totals(manifest: dict[str, Any], walk: Walk, tally: Tally) -> None:
     if tally.entries != declared:
         raise Refusal(ENTRIES_FILE, f"holds {tally.entries} entries, the manifest says {declared}")
     tally.checked += ["entries", "chains"]
-    if walk.root != manifest["merkle"]["root"]:
+    claimed = manifest["merkle"]["root"]
+    if walk.root != claimed:
         raise Refusal(
             MANIFEST_FILE,
-            f"the Merkle root of the entries is {walk.root}, the manifest says "
-            f"{manifest['merkle']['root']}",
+            f"the Merkle root of the entries is {walk.root}, the manifest says {claimed}",
         )
     tally.checked.append("events-root")
 
@@ -1123,14 +1150,14 @@ def check_cases(manifest: dict[str, Any], chains: dict[str, Chain], inclusion: b
         if chain.count != case["events"]:
             raise Refusal(ref, f"has {chain.count} entries, the manifest says {case['events']}")
         gaps, used = case["gaps"], chain.next_gap
-        at = case.get("at_checkpoint") if inclusion else None
-        if at is not None and chain.seq < at["seq"]:
-            if used >= len(gaps) or gaps[used] != [chain.seq + 1, at["seq"]]:
+        then = case.get("at_checkpoint") if inclusion else None
+        if then is not None and chain.seq < then["seq"]:
+            if used >= len(gaps) or gaps[used] != [chain.seq + 1, then["seq"]]:
                 raise Refusal(
                     ref,
-                    f"entries {chain.seq + 1} to {at['seq']} of {ref} were in the signed log "
-                    "at the checkpoint, are not in the bundle, and the manifest lists no such "
-                    "gap",
+                    f"entries {chain.seq + 1} to {then['seq']} of {ref} were in the signed "
+                    "log at the checkpoint, are not in the bundle, and the manifest lists no "
+                    "such gap",
                 )
             used += 1
         if used != len(gaps):
@@ -1187,21 +1214,20 @@ def check_case_heads(manifest: dict[str, Any], tree: dict[str, Any]) -> None:
     """Section 4.2, after the entries: each case's head at the checkpoint, or its absence."""
     indices: set[int] = set()
     for ref, case in manifest["cases"].items():
-        at, absent = case.get("at_checkpoint"), case.get("absent_at_checkpoint")
-        if at is not None:
-            leaf = case_leaf(ref, at["seq"], at["hash"])
-            if not proven(leaf, at["index"], tree["size"], at["proof"], tree["root"]):
+        then, absent = case.get("at_checkpoint"), case.get("absent_at_checkpoint")
+        if then is not None:
+            leaf = case_leaf(ref, then["seq"], then["hash"])
+            if not proven(leaf, then["index"], tree["size"], then["proof"], tree["root"]):
                 raise Refusal(
                     ref,
-                    f"its head at the checkpoint (#{at['seq']}) is not in the checkpoint's "
-                    "cases tree",
+                    f"its head at the checkpoint (#{then['seq']}) is not in the "
+                    "checkpoint's cases tree",
                 )
-            indices.add(at["index"])
+            indices.add(then["index"])
         elif absent is not None:
             if not absence_holds(ref, absent, tree):
-                raise Refusal(
-                    ref, "the proof that the case is newer than the checkpoint does not hold"
-                )
+                why = "the proof that the case is newer than the checkpoint does not hold"
+                raise Refusal(ref, why)
         else:
             raise Refusal(
                 ref,
@@ -1244,19 +1270,19 @@ def check_signed_log(
     manifest: dict[str, Any], signed: dict[str, Any], walk: Walk, tally: Tally, key: str | None
 ) -> None:
     """Step 9: 4.1 or the cases of 4.2, then the manifest's ``covered`` and ``after``."""
-    declared = manifest["checkpoint"]
+    claim = manifest["checkpoint"]
     tally.checked.append("checkpoint-signature-trusted" if key else "checkpoint-signature")
-    if declared["proof"] == "whole":
+    if claim["proof"] == "whole":
         check_whole_log(signed, walk, tally)
     elif signed.get("cases") is not None:
         check_case_heads(manifest, signed["cases"])
-    if (tally.covered, tally.after) != (declared["covered"], declared["after"]):
+    if (tally.covered, tally.after) != (claim["covered"], claim["after"]):
         raise Refusal(
             CHECKPOINT_FILE,
             f"{tally.covered} entries are proven in the signed log and {tally.after} are after "
-            f"it; the manifest says {declared['covered']} and {declared['after']}",
+            f"it; the manifest says {claim['covered']} and {claim['after']}",
         )
-    if declared["proof"] == "whole":
+    if claim["proof"] == "whole":
         tally.checked.append("checkpoint-whole-log")
     else:
         tally.checked.append("checkpoint-inclusion")
@@ -1311,9 +1337,9 @@ def check_personal(
             raise Refusal(label, "has no commitment in the exported entries")
         if sha256_hex(bytes.fromhex(row["salt"]) + canon(row["value"])) != commitments[key]:
             raise Refusal(label, "does not match its commitment in the hashed entry")
-    declared = manifest["personal_data"]["values"]
-    if count != declared:
-        raise Refusal(PERSONAL_FILE, f"holds {count} values, the manifest says {declared}")
+    expected = manifest["personal_data"]["values"]
+    if count != expected:
+        raise Refusal(PERSONAL_FILE, f"holds {count} values, the manifest says {expected}")
 
 
 # --- step 11: the bundle root and what you were given ---------------------------------
