@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,10 +18,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections.bundle_verify import verify_bundle
 from projections.merkle import inclusion_proof, merkle_root
-from tests.test_export import standalone_checker
+from tests.test_export import PYTHON, standalone_checker
+from tests.vectors import forge
 
 ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "tests" / "vectors" / "bundles"
 IN_PACKAGE = ROOT / "projections" / "bundle_verify.py"
 #: At most this many lines of at least MIN_LENGTH characters may be the same in both.
 MOST_SHARED = 20
@@ -100,3 +106,49 @@ def test_standalone_inclusion_check_agrees_with_the_package(size: int, data: st.
     if proof:
         assert not verify.proven(leaf, index, size, proof[:-1], root)
     assert not verify.proven(leaf, index, size, [*proof, "0" * 64], root)
+
+
+def both(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The in-package verdict and the standalone one (``bundle`` key left out)."""
+    ours = verify_bundle(bundle).as_dict()
+    proc = subprocess.run(
+        [PYTHON, "-I", str(standalone_checker()), str(bundle), "--json"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    theirs = json.loads(proc.stdout)
+    assert proc.returncode == (0 if theirs["ok"] else 1)
+    ours.pop("bundle")
+    theirs.pop("bundle")
+    return ours, theirs
+
+
+def test_hex_with_a_trailing_newline_is_no_hash(tmp_path: Path) -> None:
+    """Found by comparing the rewrite with the in-package verifier: both used
+    ``re.match(r"^[0-9a-f]{64}$")``, which also matches 64 hex digits and a newline, and
+    ``bytes.fromhex`` skips the newline, so the old standalone checker passed a resealed
+    ``proofs.jsonl`` whose audit path held such a "hash".  Section 2 says 64 lower-case hex
+    digits: both refuse the line now, with the same words."""
+    bundle = tmp_path / "b"
+    shutil.copytree(VECTORS / "good-case-signed", bundle)
+    first = json.loads((bundle / "proofs.jsonl").read_bytes().splitlines()[0])["proof"][0]
+    forge.edit_file(bundle, "proofs.jsonl", f'"{first}"'.encode(), f'"{first}\\n"'.encode())
+    ours, theirs = both(bundle)
+    assert ours == theirs
+    assert not theirs["ok"]
+    assert theirs["first_bad"] == "proofs.jsonl line 1"
+    assert theirs["failure"].startswith("must be {")
+
+
+def test_a_manifest_hash_with_a_trailing_newline_is_malformed(tmp_path: Path) -> None:
+    """The same rule in the manifest: ``merkle.root`` of 64 hex digits and a newline is no
+    root (before, the in-package verifier read it as one and failed later, elsewhere)."""
+    bundle = tmp_path / "b"
+    shutil.copytree(VECTORS / "good-unsigned", bundle)
+    manifest = forge.manifest_of(bundle)
+    manifest["merkle"]["root"] += "\n"
+    forge.reseal(bundle, manifest)
+    ours, theirs = both(bundle)
+    assert ours == theirs
+    assert (theirs["first_bad"], theirs["failure"]) == ("manifest.json", "merkle.root is missing")
