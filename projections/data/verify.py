@@ -34,7 +34,10 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotation only: typing.TypeAlias is Python 3.10+
+    from typing import TypeAlias
 
 SPEC_FORMAT = "caseledger-bundle/2"
 MANIFEST_FILE = "manifest.json"
@@ -602,7 +605,7 @@ case-absent: cases.$ref.absent_at_checkpoint must be null or {left, right}
 case-both: cases.$ref cannot be both at_checkpoint and absent_at_checkpoint
 """)
 #: A manifest rule's finding: a code of MANIFEST_WHY and the values its text names.
-Finding = tuple[str, dict[str, str]] | None
+Finding: TypeAlias = "tuple[str, dict[str, str]] | None"  # quoted: it runs on Python 3.9
 
 
 def rule_format(m: Any) -> Finding:
