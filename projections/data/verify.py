@@ -208,10 +208,14 @@ def size_and_root(value: Any) -> bool:
     )
 
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, built
+#: once: ``json.dumps`` with options builds an encoder on every call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def canon(value: Any) -> bytes:
     """The canonical JSON of a value, as bytes (section "Terms")."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return text.encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -224,10 +228,13 @@ def _no_float(token: str) -> Any:
     raise OverflowError(token)
 
 
+_INTEGERS_ONLY = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+
+
 def parse_line(data: bytes, where: str) -> Any:
     """One JSON value of a ``.jsonl`` line, refusing any number that is not an integer."""
-    try:
-        return json.loads(data, parse_float=_no_float, parse_constant=_no_float)
+    try:  # json.loads(data, parse_float=..., parse_constant=...), its decoder built once
+        return _INTEGERS_ONLY.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     except OverflowError:
         raise Refusal(where, "holds a number that is not an integer") from None
     except ValueError:
@@ -1088,7 +1095,9 @@ def walk_entries(
         previous_position = position
         if case not in cases:
             raise Refusal(ref, f"case {case} is not listed in the manifest")
-        chain = chains.setdefault(case, Chain())
+        chain = chains.get(case)
+        if chain is None:
+            chain = chains[case] = Chain()
         chain_link(ref, entry, chain, cases[case]["gaps"])
         if proofs is not None:
             if proofs.judge(ref, entry, cases[case]):
