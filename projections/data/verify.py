@@ -12,12 +12,13 @@ bundle root; --expect-manifest-sha256, the first word of manifest.sha256.
 Exit status: 0 the bundle verifies (the verdict says against what), 1 it does not (the
 first failure is named), 2 a usage error or a path that is no bundle.
 
-Python 3.11 or later, standard library only.  It was written from the specification,
+Python 3.9 or later, standard library only.  It was written from the specification,
 docs/bundle-format.md in caseledger's source, and shares no code with caseledger: a second
 implementation, so that a fault in one is caught by the other.  Its functions follow the
 specification's steps (section 5): layout (1), seal and manifest (2), listing (3), files
 (4), checkpoint (5), entries (6), totals (7), cases (8), signed log (9), personal data (10),
-bundle root (11).  Canonical JSON: ``json.dumps(value, sort_keys=True, separators=(",",
+bundle root (11).  It is one long file on purpose: it travels alone, in every bundle and to
+every inspector.  Canonical JSON: ``json.dumps(value, sort_keys=True, separators=(",",
 ":"), ensure_ascii=False)`` in UTF-8.
 """
 
