@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.errors import UsageError
+from projections.when import LONDON, parse_as_of, parse_on
 
 from .common import app, emit_json, ledger, out
 
@@ -59,8 +60,6 @@ def _times(
     ctx: typer.Context, as_of: str | None, on: str | None
 ) -> tuple[CaseLedger, datetime | None, datetime]:
     """The ledger, the ``--as-of`` time (None: no limit) and the ``--on`` time (now)."""
-    from projections.when import parse_as_of, parse_on
-
     led = ledger(ctx)
     now = led.clock()
     as_of_time = parse_as_of(as_of, now) if as_of else None
@@ -69,8 +68,6 @@ def _times(
 
 
 def _when(as_of: datetime | None, on: datetime) -> str:
-    from projections.when import LONDON
-
     text = f"on {on.astimezone(LONDON):%d %b %Y}"
     if as_of is not None:
         text += f", as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)"
@@ -111,7 +108,8 @@ def clocks(
     DecisionDelayed recorded by the day the clock ended is justified, shown with its
     reason (one recorded later is listed, and does not justify it).
     """
-    from projections.clocks import STATUSES, all_clocks, case_clocks
+    from projections.clocks import STATUSES, case_clocks
+    from projections.index import all_clocks
     from projections.queries import case_view
 
     for wanted in status or []:

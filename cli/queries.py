@@ -30,6 +30,8 @@ from rich.text import Text
 
 from ledger.catalogue import ALL_CRITERIA, FACTORS
 from ledger.errors import UsageError
+from projections.describe import describe
+from projections.when import LONDON, parse_as_of, parse_on
 
 from .common import app, emit_json, err, ledger, out
 
@@ -62,8 +64,6 @@ def _open(ctx: typer.Context) -> Any:
 def _times(
     ctx: typer.Context, as_of: str | None, on: str | None
 ) -> tuple[Any, datetime | None, datetime | None, datetime]:
-    from projections.when import parse_as_of, parse_on
-
     led = _open(ctx)
     now = led.clock()
     as_of_time = parse_as_of(as_of, now) if as_of else None
@@ -72,8 +72,6 @@ def _times(
 
 
 def _when_line(as_of: datetime | None, on: datetime | None) -> str:
-    from projections.when import LONDON
-
     parts = []
     if as_of is not None:
         parts.append(f"as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)")
@@ -303,7 +301,6 @@ def timeline(
             writer.writerow([_csv_cell(v) for v in (row[f] for f in TIMELINE_FIELDS)])
         sys.stdout.flush()
         return
-    from projections.describe import describe
 
     table = Table(
         title=f"{escape(view.case)} · {escape(view.subject)} · {_when_line(as_of_time, on_time)}",
@@ -366,8 +363,6 @@ def why(
 
 
 def _entry_table(title: str, entries: Any, marks: dict[str, str] | None = None) -> Table:
-    from projections.describe import describe
-
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("ref", "occurred", "recorded (UTC)", "what", ""):
         table.add_column(column, overflow="fold")
