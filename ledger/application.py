@@ -343,6 +343,7 @@ class CaseLedger(Application[uuid.UUID]):
         full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
             if self.location.kind == "postgres":
+                # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
                 from .pgstore import creation_lock
 
                 loc = self.location
@@ -380,6 +381,7 @@ class CaseLedger(Application[uuid.UUID]):
     def construct_snapshot_store(self) -> Any:
         if self.location.kind != "postgres":
             return super().construct_snapshot_store()
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
         from .pgstore import ReadablePostgresSnapshotRecorder
 
         recorder = ReadablePostgresSnapshotRecorder(

@@ -69,7 +69,8 @@ class StoreLocation:
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
             }
-        from .pgstore import ReadableLedgerPostgresRecorder  # lazy: psycopg, PSYCOPG_MS
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
+        from .pgstore import ReadableLedgerPostgresRecorder
 
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",

@@ -1322,6 +1322,8 @@ def open_backend(ledger: CaseLedger, sealer: Sealer) -> tuple[IndexBackend, bool
     """
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     if ledger.location.kind == "postgres":
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it.  The one
+        # import cycle left (index_pg builds on this module's rows; see pyproject.toml).
         from .index_pg import IndexPostgresRecorder
 
         backend: IndexBackend = IndexPostgresRecorder(datastore)

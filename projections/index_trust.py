@@ -140,6 +140,7 @@ def _backend(ledger: CaseLedger) -> IndexBackend | None:
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     backend: IndexBackend
     if ledger.location.kind == "postgres":
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
         from .index_pg import IndexPostgresRecorder
 
         backend = IndexPostgresRecorder(datastore)
