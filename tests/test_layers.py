@@ -63,23 +63,22 @@ def _function_level_project_imports(path: Path) -> list[tuple[int, int]]:
     project module inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: list[tuple[int, int]] = []
+    group_start: dict[int, int] = {}  # an import's last line -> where its group begins
 
     def walk(node: ast.AST, in_function: bool) -> None:
-        body_imports: list[ast.ImportFrom | ast.Import] = []
         for child in ast.iter_child_nodes(node):
             inside = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
             if in_function and isinstance(child, ast.Import | ast.ImportFrom):
-                names = ([child.module or ""] if isinstance(child, ast.ImportFrom) else []) + [
-                    a.name for a in child.names
-                ]
-                relative = isinstance(child, ast.ImportFrom) and child.level > 0
-                if relative or any(n.split(".")[0] in PACKAGES for n in names):
-                    first = child.lineno
-                    if body_imports and body_imports[-1].end_lineno == child.lineno - 1:
-                        first = getattr(body_imports[-1], "group_start", body_imports[-1].lineno)
-                    child.group_start = first  # type: ignore[union-attr]
+                first = group_start.get(child.lineno - 1, child.lineno)
+                group_start[child.end_lineno or child.lineno] = first
+                if isinstance(child, ast.ImportFrom):
+                    names = [child.module or ""]
+                    relative = child.level > 0
+                else:
+                    names = [alias.name for alias in child.names]
+                    relative = False
+                if relative or any(name.split(".")[0] in PACKAGES for name in names):
                     found.append((first, child.lineno))
-                body_imports.append(child)
             walk(child, inside)
 
     walk(tree, False)
@@ -94,7 +93,7 @@ def test_every_function_level_import_says_what_it_saves() -> None:
         for path in sorted((ROOT / package).rglob("*.py")):
             lines = path.read_text(encoding="utf-8").split("\n")
             for first, line in _function_level_project_imports(path):
-                comment = []
+                comment: list[str] = []
                 at = first - 2
                 while at >= 0 and lines[at].lstrip().startswith("#"):
                     comment.insert(0, lines[at].strip())
