@@ -143,15 +143,15 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
     previous = ""
     with path.open("rb") as lines:
         for raw in lines:
-            line = raw.decode("utf-8", errors="replace")
+            text = raw.decode("utf-8", errors="replace")
             if path.suffix == ".html":
-                line = html.unescape(_TAG.sub(" ", line))
-            window = previous + " " + line  # a value may run across a line break
-            previous = line
+                text = html.unescape(_TAG.sub(" ", text))
+            window = previous + " " + text  # a value may run across a line break
+            previous = text
             if check.could_hold(window):
-                found = check.everywhere.hit(window)
-                if found is not None:
-                    _refuse(f"{path.name} holds {found}")
+                held = check.everywhere.hit(window)
+                if held is not None:
+                    _refuse(f"{path.name} holds {held}")
 
 
 def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
