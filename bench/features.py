@@ -52,8 +52,8 @@ def delays() -> Any:
 
 
 def clocks() -> Any:
-    """``projections.clocks.all_clocks`` (``caseledger clocks``: every case, from the index)."""
-    return find("projections.clocks", "all_clocks")
+    """``projections.index.all_clocks`` (``caseledger clocks``: every case, from the index)."""
+    return find("projections.index", "all_clocks")
 
 
 def export() -> Any:

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from ledger.errors import LedgerError, StoreUnavailable, UsageError
+from ledger.policy import read_policy_text
 
 from .common import app, emit_json, ledger, out
 
@@ -81,14 +82,14 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
     table = Table(title=f"Policy in force ({state.policy_ref or 'the shipped default'})")
     for column in ("role", "may record", "regimes", "own agency only", "approves", "actions"):
         table.add_column(column)
-    for role, spec in document["roles"].items():  # type: ignore[union-attr]
+    for role, spec in sorted(state.policy.roles.items()):  # the rows of ``document``
         table.add_row(
             role,
-            ", ".join(spec["record"]) or "-",
-            ", ".join(spec["regimes"] or []) or "all",
-            "yes" if spec["own_agency"] else "",
-            ", ".join(spec["approves"]) or "-",
-            ", ".join(spec["actions"]) or "-",
+            ", ".join(sorted(spec.record)) or "-",
+            ", ".join(sorted(spec.regimes or [])) or "all",
+            "yes" if spec.own_agency else "",
+            ", ".join(sorted(spec.approves)) or "-",
+            ", ".join(sorted(spec.actions)) or "-",
         )
     out.print(table)
 
@@ -105,8 +106,6 @@ def policy_set(
 ) -> None:
     """Record a new policy for the store (needs the admin role): a register entry with
     the policy's text and SHA-256, in force from then on."""
-    from ledger.policy import read_policy_text
-
     text = read_policy_text(str(file))
     led = ledger(ctx, create=True)
     entry = led.set_policy(text, reason, led.recorder_for_action("policy"), str(file))
@@ -117,7 +116,7 @@ def policy_set(
 def users_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     """Who is enrolled, with which roles."""
     state = ledger(ctx).register_state()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"user": e.user, "roles": sorted(e.roles), "agency": e.agency, "ref": e.ref}
         for e in sorted(state.users.values(), key=lambda e: e.user)
     ]
@@ -140,6 +139,7 @@ def keys_new(
 
     Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
     it the store cannot be read."""
+    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
     from projections.checkpoint import write_new_key_file
 
     write_new_key_file(out_file, base64.b64encode(os.urandom(32)) + b"\n")
@@ -151,6 +151,7 @@ def keys_signing(
     out_file: Path = typer.Option(..., "--out", help="Where to write the private key (0600)."),
 ) -> None:
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
+    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
     from projections.checkpoint import new_signing_key
 
     public = new_signing_key(out_file)
@@ -238,6 +239,7 @@ def checkpoint(
     Each witness first checks a consistency proof from the checkpoint it holds; if any
     refuses, nothing is recorded. Lodge the checkpoint outside the store too; `verify
     --since FILE --public-key HEX` then proves the store still extends it."""
+    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms; the witnesses cost ~13 ms at start-up
     from projections.checkpoint import load_signing_key
     from projections.witness import FileWitness, StoreWitness, Witness, checkpoint_to_witnesses
 
@@ -318,6 +320,8 @@ def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
     a URL; this is the one place the checkpoint command meets them."""
     try:
         return opener(url)
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"the witness store cannot be used: {exc}") from None
     except LedgerError:
         raise
     except Exception as exc:  # sqlite3/psycopg errors, ValueError, IndexError ...

@@ -27,7 +27,7 @@ from ledger.application import CaseLedger, Recorder
 from ledger.catalogue import LONDON, occurred_day
 from ledger.store import parse_store
 
-from .common import app, out
+from .common import app, out, run
 
 SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", "rr-2026-031.jsonl")
 
@@ -203,8 +203,6 @@ def demo(
     tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
 ) -> None:
     """Build a sample store of realistic fictional cases in a new file and walk through it."""
-    from .common import run
-
     path = fresh_name()
     prog, hint = program()
     count = record_sample(str(path))

@@ -23,6 +23,18 @@ COMMAND_MODULES: Final = (
 for _module in COMMAND_MODULES:
     importlib.import_module(f"cli.{_module}")
 
+
+def _listed_order(command: object) -> int:
+    """Where a registered command's module stands in :data:`COMMAND_MODULES`."""
+    module = getattr(getattr(command, "callback", None), "__module__", "") or ""
+    name = module.rpartition(".")[2]
+    return COMMAND_MODULES.index(name) if name in COMMAND_MODULES else len(COMMAND_MODULES)
+
+
+# A module imported before this one (``from cli.demo import ...`` in a program or a test)
+# registers its commands first: order them as listed, whatever the order of import.
+app.registered_commands.sort(key=_listed_order)
+
 __all__ = ["COMMAND_MODULES", "app", "run"]
 
 if __name__ == "__main__":

@@ -148,6 +148,7 @@ def verify(
             field="--since",
         )
     if since is not None:
+        # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
         from projections.checkpoint import read_checkpoint, trusted_key_hex, verify_since
 
         trusted = trusted_key_hex(public_key)
@@ -183,6 +184,7 @@ def verify(
             bundle, since, public_key, expect_root, expect_manifest
         )
     else:
+        # lazy: the index check costs ~20 ms beyond the index at start-up
         from projections.index_trust import check_index
 
         led = ledger(ctx)
@@ -245,6 +247,7 @@ def _verify_bundle(
     ):
         if value is not None and not _HEX64.match(value.lower()):
             raise UsageError(f"{name} must be 64 hexadecimal characters", field=name)
+    # lazy: the bundle verifier costs ~12 ms at start-up
     from projections.bundle_verify import verify_bundle
 
     result = verify_bundle(

@@ -59,7 +59,7 @@ def _type_text(spec: dict[str, Any], defs: dict[str, Any]) -> str:
             return f"object of {key_text} → {_type_text(values, defs)}"
         return "object"
     if kind == "string" and spec.get("format"):
-        return spec["format"]
+        return str(spec["format"])
     if kind == "string" and spec.get("pattern") in (TEXT_PATTERN, NAME_PATTERN):
         lines = "text" if spec["pattern"] == TEXT_PATTERN else "one line"
         return (
@@ -119,9 +119,9 @@ def events_page() -> str:
         lines.append(f"## `{name}` (nested)\n")
         lines.append("| field | type | required |\n|---|---|---|")
         for field, spec in model["properties"].items():
-            required = field in model.get("required", [])
+            is_required = field in model.get("required", [])
             text = _type_text(spec, defs) + _limits(spec)
-            lines.append(f"| `{field}` | {text} | {'yes' if required else ''} |")
+            lines.append(f"| `{field}` | {text} | {'yes' if is_required else ''} |")
         lines.append("")
     return "\n".join(lines)
 

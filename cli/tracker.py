@@ -52,6 +52,7 @@ def import_tracker(
     evidences, every entry citing its row in `sources`. All new rows are recorded in one
     batch; rows already imported are skipped; a row that cannot be converted is listed
     with its row number and reason, and then nothing is written (unless --skip-bad-rows)."""
+    # lazy: the tracker import (openpyxl) costs ~17 ms at start-up
     from projections.tracker import (  # imported when used: start-up time
         load_mapping,
         plan_import,

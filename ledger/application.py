@@ -19,7 +19,6 @@ import hmac
 import os
 import random
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -81,6 +80,7 @@ from .policy import (
     check_approval,
     default_policy,
     default_policy_text,
+    normalise_user_name,
     policy_from_text,
     policy_sha256,
     provenance_approval,
@@ -343,6 +343,7 @@ class CaseLedger(Application[uuid.UUID]):
         full_env = {**self.location.env(), **cipher_env(key_file), **(env or {})}
         try:
             if self.location.kind == "postgres":
+                # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
                 from .pgstore import creation_lock
 
                 loc = self.location
@@ -380,6 +381,7 @@ class CaseLedger(Application[uuid.UUID]):
     def construct_snapshot_store(self) -> Any:
         if self.location.kind != "postgres":
             return super().construct_snapshot_store()
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
         from .pgstore import ReadablePostgresSnapshotRecorder
 
         recorder = ReadablePostgresSnapshotRecorder(
@@ -1461,17 +1463,6 @@ def _changed_approver(record: dict[str, Any]) -> Any:
 def _type_of(case: Case | None) -> Callable[[int], str | None]:
     """The type of a case's entry ``seq`` (none for a case not yet referred)."""
     return case.type_of if case is not None else (lambda _seq: None)
-
-
-def normalise_user_name(user: str) -> str:
-    """A user name as enrolled: NFC, without surrounding spaces; empty names and names
-    with control characters are refused."""
-    name = unicodedata.normalize("NFC", user.strip())
-    if not name:
-        raise UsageError("the user name is empty", field="NAME")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise UsageError("the user name holds a control or format character", field="NAME")
-    return name
 
 
 def refuse_confusable(name: str, state: RegisterState) -> None:

@@ -11,6 +11,7 @@ themselves sealed with a wrapping key derived (HKDF-SHA256) from the store key.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -20,6 +21,27 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 FORMAT = b"\x01"
 NONCE_BYTES = 12
 KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class PersonalRow:
+    """One personal value and its salt, kept outside the hashed body."""
+
+    case_ref: str
+    seq: int
+    field: str
+    value: bytes
+    salt: bytes
+
+
+@dataclass(frozen=True)
+class PersonalKey:
+    """The key of one entry's personal values (sealed by the store key when the store
+    is encrypted at rest)."""
+
+    case_ref: str
+    seq: int
+    key: bytes
 
 
 class SealBroken(Exception):

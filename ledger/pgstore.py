@@ -31,8 +31,8 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from .errors import StoreUnavailable
+from .personal import PersonalKey, PersonalRow
 from .personal_screen import ScreenRow
-from .store import PersonalKey, PersonalRow
 
 
 @cache

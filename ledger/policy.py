@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -202,8 +203,6 @@ def check_approval(
     given = approver_named(body)
     if given is None:
         raise InputError(f"{APPROVER_FIELD} must name the approver", field=field)
-    from .application import normalise_user_name  # the enrolment's rule, one copy
-
     try:
         name = normalise_user_name(given)
     except UsageError as exc:
@@ -404,3 +403,14 @@ def refuse_client_policy(environ: dict[str, str]) -> None:
             f"(unset {POLICY_ENV} to go on)",
             field=POLICY_ENV,
         )
+
+
+def normalise_user_name(user: str) -> str:
+    """A user name as enrolled: NFC, without surrounding spaces; empty names and names
+    with control characters are refused."""
+    name = unicodedata.normalize("NFC", user.strip())
+    if not name:
+        raise UsageError("the user name is empty", field="NAME")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise UsageError("the user name holds a control or format character", field="NAME")
+    return name

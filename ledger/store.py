@@ -30,31 +30,11 @@ from eventsourcing.utils import get_topic
 from .canonical import canonical_json
 from .case import Case, CaseSnapshot, case_id
 from .errors import StoreUnavailable, UsageError
+from .personal import PersonalKey, PersonalRow
 
 DEFAULT_STORE = "caseledger.db"
 APPLICATION_NAME = "caseledger"
 """Pinned: PostgreSQL table names derive from it (``caseledger_events``)."""
-
-
-@dataclass(frozen=True)
-class PersonalRow:
-    """One personal value and its salt, kept outside the hashed body."""
-
-    case_ref: str
-    seq: int
-    field: str
-    value: bytes
-    salt: bytes
-
-
-@dataclass(frozen=True)
-class PersonalKey:
-    """The key of one entry's personal values (sealed by the store key when the store
-    is encrypted at rest)."""
-
-    case_ref: str
-    seq: int
-    key: bytes
 
 
 # --- store URLs -------------------------------------------------------------------
@@ -89,6 +69,7 @@ class StoreLocation:
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
             }
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
         from .pgstore import ReadableLedgerPostgresRecorder
 
         return {

@@ -418,7 +418,7 @@ class _Source:
 
 
 def _is_hex64(value: Any) -> bool:
-    return isinstance(value, str) and _HEX64.match(value) is not None
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def _is_tree(value: Any) -> bool:
@@ -452,7 +452,7 @@ def _manifest(source: _Source) -> tuple[dict[str, Any], str, bytes]:
         raise BundleFailure(MANIFEST_SHA, "missing: it should hold the SHA-256 of manifest.json")
     seal = source.read(MANIFEST_SHA)
     parts = seal.decode("utf-8", "replace").split()
-    if len(parts) != 2 or not _HEX64.match(parts[0]) or parts[1].lstrip("*") != MANIFEST:
+    if len(parts) != 2 or not _HEX64.fullmatch(parts[0]) or parts[1].lstrip("*") != MANIFEST:
         raise BundleFailure(MANIFEST_SHA, "is not one line '<sha256>  manifest.json'")
     if not source.exists(MANIFEST):
         raise BundleFailure(MANIFEST, "missing")
@@ -1309,7 +1309,7 @@ def _check_personal(
                 and isinstance(row.get("field"), str)
                 and "value" in row
                 and isinstance(row.get("salt"), str)
-                and _HEX32.match(row["salt"])
+                and _HEX32.fullmatch(row["salt"])
             ):
                 raise BundleFailure(where, "needs case, seq, field, value and a 16-byte hex salt")
             label = f"{row['case']}#{row['seq']} personal.{row['field']}"

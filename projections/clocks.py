@@ -30,17 +30,19 @@ entries, as ``shared/domain.md`` ("Timescales") says:
   built by hand rather than read from a store, counts as recorded when it occurred.)
 
 The same functions serve one folded case (:class:`~projections.case_view.CaseView`) and
-the cross-case index (milestone rows turned into records), so ``clocks`` and ``status``
-give the same answer either way.  See ``docs/clocks.md``.
+the cross-case index (milestone rows turned into records: :func:`projections.index.all_clocks`
+and its neighbours, which read the index), so ``clocks`` and ``status`` give the same answer
+either way.  This module reads no index (the index imports it, never the reverse).
+See ``docs/clocks.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from ledger.catalogue import LONDON, occurred_instant
 
@@ -57,24 +59,17 @@ from .rules import (
     match,
     rule_pack,
 )
-from .when import end_of_day, format_instant, on_day
-
-if TYPE_CHECKING:
-    from ledger.application import CaseLedger
-
-    from .index import CaseIndex, Milestone
+from .when import end_of_day, on_day
 
 __all__ = [
     "ACTIVE_STATUSES",
     "STATUSES",
-    "CaseRecords",
     "ClockState",
     "ClockStatus",
     "ClockSummary",
     "Justification",
     "Placed",
     "Timeline",
-    "all_clocks",
     "case_clocks",
     "clock_end",
     "clock_event_types",
@@ -83,20 +78,15 @@ __all__ = [
     "clocks_from_records",
     "deadline_of",
     "first_on",
-    "folded_case_records",
-    "index_covers",
-    "indexed_case_records",
     "judge_delays",
     "justification_of",
     "justifying",
-    "milestone_record",
     "next_deadline",
     "overdue_clocks",
     "record_ref",
     "recorded_day",
     "requests_on",
     "status_on",
-    "summaries_by_case",
     "summary_of",
     "timeline_of",
     "view_records",
@@ -708,18 +698,6 @@ def requests_on(
 # --- every case, from the cross-case index --------------------------------------------
 
 
-def milestone_record(milestone: Milestone) -> dict[str, Any]:
-    """An index milestone row as a record the rules can read (corrections applied)."""
-    return {
-        **milestone.facts,
-        "type": milestone.type,
-        "case": milestone.case,
-        "seq": milestone.seq,
-        "occurred_at": milestone.occurred_at,
-        "recorded_at": milestone.recorded_at,
-    }
-
-
 def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...]:
     """Every entry type the packs' clocks read: starts, ends and justifying entries."""
     chosen = list(packs) if packs is not None else list(all_rule_packs().values())
@@ -751,161 +729,6 @@ def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
 _DELAY_FIELDS: Final = ("reason", "approved_by", "expected_by")
 
 
-def index_covers(packs: Iterable[RulePack] | None = None) -> bool:
-    """Whether the index's milestone facts carry every field the packs' rules read.
-
-    A rule pack is data: if an edited pack reads a field the index does not copy,
-    :func:`indexed_case_records` callers must fold the cases instead.
-    """
-    from .index import FACT_FIELDS
-
-    chosen = list(packs) if packs is not None else list(all_rule_packs().values())
-    needed = [("CaseReferred", "regime")]
-    for pack in chosen:
-        for rule in pack.clocks:
-            needed.extend(_match_fields(rule))
-    return all(name in FACT_FIELDS.get(kind, ()) for kind, name in needed)
-
-
-@dataclass(frozen=True, slots=True)
-class CaseRecords:
-    """One case's records for a cross-case query: corrected, as of T when asked."""
-
-    case: str
-    regime: str
-    records: Sequence[Mapping[str, Any]]
-
-
-def indexed_case_records(
-    ledger: CaseLedger,
-    types: Sequence[str],
-    *,
-    as_of: datetime | None = None,
-    case: str | None = None,
-    cases: Sequence[str] | None = None,
-    index: CaseIndex | None = None,
-    catch_up: bool = True,
-) -> Iterator[CaseRecords]:
-    """Every case's (or one ``case``'s, or some ``cases``') records of ``types`` from the
-    index's milestone rows, by reference.
-
-    Milestone rows carry the *current* corrections.  As of a past T, a case with a
-    correction recorded after T is folded from its stored records instead (corrections
-    are rare, so this stays cheap), and rows recorded after T are left out.
-    """
-    from .index import CaseIndex
-
-    chosen_index = index if index is not None else CaseIndex(ledger)
-    # Corrections are already applied to the rows; their own rows matter only to tell,
-    # as of a past T, which cases had a correction recorded after T.
-    extra = ("EntryCorrected",) if as_of is not None else ()
-    wanted = tuple(dict.fromkeys(("CaseReferred", *types, *extra)))
-    if cases is not None and case is None:
-        rows = chosen_index.milestones_of(cases, wanted, catch_up=catch_up)
-    else:
-        rows = chosen_index.milestones(case, wanted, catch_up=catch_up)
-    limit = format_instant(as_of) if as_of is not None else None
-    grouped: dict[str, list[Milestone]] = {}
-    for row in rows:
-        grouped.setdefault(row.case, []).append(row)
-    for ref in sorted(grouped):
-        milestones = grouped[ref]
-        milestones.sort(key=lambda m: m.seq)  # record order breaks same-moment ties
-        if limit is not None:
-            if any(m.type == "EntryCorrected" and m.recorded_at > limit for m in milestones):
-                view = fold(ledger.case_records(ref), as_of_time=as_of)
-                if view is not None:
-                    records = [r for r in view_records(view) if r.get("type") in wanted]
-                    yield CaseRecords(ref, view.regime, records)
-                continue
-            milestones = [m for m in milestones if m.recorded_at <= limit]
-        kept = [milestone_record(m) for m in milestones if m.type != "EntryCorrected"]
-        referral = next((r for r in kept if r["type"] == "CaseReferred"), None)
-        if referral is None:
-            continue
-        yield CaseRecords(ref, str(referral.get("regime", "")), kept)
-
-
-def folded_case_records(
-    ledger: CaseLedger, *, as_of: datetime | None = None, case: str | None = None
-) -> Iterator[CaseRecords]:
-    """Every case's records by folding each case (when the index cannot answer)."""
-    refs = [case] if case is not None else sorted(ledger.case_refs())
-    for ref in refs:
-        view = fold(ledger.case_records(ref), as_of_time=as_of)
-        if view is not None:
-            yield CaseRecords(ref, view.regime, view_records(view))
-
-
-def all_clocks(
-    ledger: CaseLedger,
-    on: date | datetime,
-    *,
-    as_of: datetime | None = None,
-    include_not_started: bool = False,
-    index: CaseIndex | None = None,
-    case: str | None = None,
-) -> list[ClockState]:
-    """``clocks`` over every case (or one, ``case``), from the cross-case index (see
-    :func:`indexed_case_records`).
-
-    Each case's clocks come from its clock facts kept in the index
-    (:mod:`projections.clock_index`) when they hold for ``on`` and ``as_of``; the other
-    cases (an entry dated after ``on``, or recorded after ``as_of``) are computed from
-    their milestone rows.  Falls back to folding every case only if the rule packs read a
-    field the index does not keep.
-    """
-    if not index_covers():
-        return _clocks_of(
-            folded_case_records(ledger, as_of=as_of, case=case), on, include_not_started
-        )
-    from .clock_index import states_from_facts
-    from .index import CaseIndex
-
-    chosen_index = index if index is not None else CaseIndex(ledger)
-    moment, day = _on_moment(on)
-    moment_text = format_instant(moment)
-    as_of_text = format_instant(as_of) if as_of is not None else None
-    facts = chosen_index.clock_facts(case)
-    out: list[ClockState] = []
-    left: list[str] = []
-    for ref in sorted(facts):
-        found = facts[ref]
-        if found.holds(moment_text, as_of_text):
-            out.extend(states_from_facts(found, day, include_not_started=include_not_started))
-        else:
-            left.append(ref)
-    if left:
-        computed = indexed_case_records(
-            ledger,
-            clock_event_types(),
-            as_of=as_of,
-            case=case,
-            cases=None if len(left) > len(facts) // 4 else left,
-            index=chosen_index,
-            catch_up=False,
-        )
-        wanted = set(left)
-        out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
-        out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
-    return out
-
-
-def _clocks_of(
-    cases: Iterable[CaseRecords], on: date | datetime, include_not_started: bool
-) -> list[ClockState]:
-    out: list[ClockState] = []
-    for item in cases:
-        if item.regime not in REGIMES:
-            continue
-        out.extend(
-            clock_states(
-                item.case, item.regime, item.records, on, include_not_started=include_not_started
-            )
-        )
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class ClockSummary:
     """What ``status`` shows about one case's clocks."""
@@ -921,19 +744,3 @@ def summary_of(states: Iterable[ClockState]) -> ClockSummary:
         overdue=tuple(s.clock for s in listed if s.status == "overdue"),
         next_deadline=deadline_of(listed),
     )
-
-
-def summaries_by_case(
-    ledger: CaseLedger,
-    on: date | datetime,
-    *,
-    as_of: datetime | None = None,
-    index: CaseIndex | None = None,
-    case: str | None = None,
-) -> dict[str, ClockSummary]:
-    """:class:`ClockSummary` of every case (or one, ``case``), from the index in one pass,
-    for ``status`` over every case.  Cases with no started clock are absent."""
-    grouped: dict[str, list[ClockState]] = {}
-    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case):
-        grouped.setdefault(state.case, []).append(state)
-    return {case: summary_of(states) for case, states in grouped.items()}

@@ -27,14 +27,14 @@ from ledger.errors import UsageError
 
 from .calendar import Calendar, calendar_days_between
 from .case_view import CaseView
-from .clocks import _when, first_on, indexed_case_records, record_ref, timeline_of, view_records
+from .clocks import _when, first_on, record_ref, timeline_of, view_records
+from .index import CaseIndex, indexed_case_records
 from .rules import EventMatch, rule_pack
 from .when import end_of_day, on_day
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
 
-    from .index import CaseIndex
 
 __all__ = [
     "CSV_COLUMNS",
@@ -278,11 +278,9 @@ def indexed_intervals(
     Now (no ``as_of``), only the two types' times are read (``case_milestones``'
     ``seq``, ``type`` and corrected ``occurred_at``, no facts) with each case's regime
     (:func:`intervals_from_times`); as of a past T, the milestone rows as they stood
-    then (:func:`projections.clocks.indexed_case_records`).
+    then (:func:`projections.index.indexed_case_records`).
     """
     if as_of is None:
-        from .index import CaseIndex
-
         chosen = index if index is not None else CaseIndex(ledger)
         times = chosen.entry_times((from_type, to_type))
         return intervals_from_times(chosen.regimes(catch_up=False), times, from_type, to_type, on)

@@ -449,6 +449,12 @@ def export_bundle(
     out = Path(out)
     if as_zip is None:
         as_zip = out.suffix.lower() == ".zip"
+    if not out.name or out.name in (".", ".."):  # "/", ".": no name of its own
+        if as_zip or not out.resolve().name:
+            raise UsageError(
+                f"{out} cannot hold a bundle: name a new folder or a .zip file", field="--out"
+            )
+        out = out.resolve()
     if as_zip and out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
     filters = _Filters(

@@ -25,6 +25,11 @@ Each case row is derived by :class:`CaseSummary` with the same rules as the fold
 (:func:`projections.case_view.stage_of`, :func:`~projections.case_view.decision_key`,
 :func:`ledger.case.answered_request`); the tests check, for random histories with
 backdating and corrections, that every indexed status equals the fold's.
+
+The clocks of every case (:func:`all_clocks`, :func:`summaries_by_case`,
+:func:`indexed_case_records`) live here too: they read the index's rows and clock facts
+(:mod:`projections.clock_index`) and apply the pure rules of :mod:`projections.clocks`,
+which imports nothing from the index.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ import gc
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
@@ -50,13 +56,32 @@ from ledger.catalogue import occurred_day
 from ledger.errors import StoreUnavailable
 from ledger.invariants import parse_ref
 
-from .case_view import STAGES, corrected_occurred_at, stage_of, status_payload, timeline_key
+from .case_view import STAGES, corrected_occurred_at, fold, stage_of, status_payload, timeline_key
+from .clock_index import (
+    CaseClockFacts,
+    case_clock_facts,
+    rules_fingerprint,
+    states_from_facts,
+    summary_from_facts,
+    summary_from_spans,
+)
+from .clocks import (
+    ClockState,
+    ClockSummary,
+    _match_fields,
+    _on_moment,
+    clock_event_types,
+    clock_states,
+    requests_on,
+    summary_of,
+    view_records,
+)
+from .rules import REGIMES, RulePack, all_rule_packs
 from .when import format_instant, on_day
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
 
-    from .clock_index import CaseClockFacts
 
 __all__ = [
     "BATCH_SIZE",
@@ -65,10 +90,17 @@ __all__ = [
     "INDEX_NAME",
     "MILESTONE_COLUMNS",
     "CaseIndex",
+    "CaseRecords",
     "CaseSummary",
     "IndexRow",
     "IndexSQLiteRecorder",
     "Milestone",
+    "all_clocks",
+    "folded_case_records",
+    "index_covers",
+    "indexed_case_records",
+    "milestone_record",
+    "summaries_by_case",
 ]
 
 INDEX_NAME: Final = "case_index"
@@ -323,8 +355,6 @@ class IndexRow(NamedTuple):
         """The ``status`` answer for this case (the same shape the fold gives); the
         clocks' overdue names and next deadline come from :mod:`projections.clocks`, as
         do the open requests' ``overdue`` and ``days_overdue`` on ``on``."""
-        from .clocks import requests_on
-
         return status_payload(
             case=self.case,
             regime=self.regime,
@@ -1292,6 +1322,8 @@ def open_backend(ledger: CaseLedger, sealer: Sealer) -> tuple[IndexBackend, bool
     """
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     if ledger.location.kind == "postgres":
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it.  The one
+        # import cycle left (index_pg builds on this module's rows; see pyproject.toml).
         from .index_pg import IndexPostgresRecorder
 
         backend: IndexBackend = IndexPostgresRecorder(datastore)
@@ -1884,8 +1916,6 @@ class CaseIndex:
         reference, each consistent with the position it is labelled with: read from
         ``case_clocks`` where current, derived again from the milestones where not (and
         kept, unless the store may only be read)."""
-        from .clock_index import CaseClockFacts, rules_fingerprint
-
         if catch_up:
             self.catch_up()
         derived = self.refresh_clock_facts(case)
@@ -1917,8 +1947,6 @@ class CaseIndex:
         """Derive and keep the clock facts of every case (or of ``case``) whose kept
         facts are missing, older than its index row, or from other rule packs; return
         what was derived (nothing when every case was current)."""
-        from .clock_index import rules_fingerprint
-
         stale = self.reads.stale_clock_cases(rules_fingerprint(), case)
         if not stale:
             return {}
@@ -1927,9 +1955,6 @@ class CaseIndex:
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:
         """Derive the clock facts of ``cases`` (None: every case) and keep them."""
-        from .clock_index import case_clock_facts, rules_fingerprint
-        from .clocks import clock_event_types, milestone_record
-
         heads, milestones = self.reads.load_clock_inputs(cases, clock_event_types())
         grouped: dict[str, list[Milestone]] = {}
         for milestone in milestones:
@@ -1975,9 +2000,6 @@ class CaseIndex:
         overdue clocks and next deadline come from the ``spans`` of its clock facts
         (:mod:`projections.clock_index`), read with its row; a case whose facts do not
         hold for ``on`` (an entry dated after it) is computed from its milestones."""
-        from .clock_index import rules_fingerprint, summary_from_facts, summary_from_spans
-        from .clocks import index_covers, summaries_by_case, summary_of
-
         if stage is not None and stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}")
         self.catch_up()
@@ -2024,3 +2046,183 @@ class CaseIndex:
                 summary = summaries.get(row.case) or summary_of(())
                 answers[at] = row.status(opener, summary.overdue, summary.next_deadline)
         return [answer for answer in answers if answer is not None]
+
+
+# --- clocks over every case (from the index's rows and clock facts) -----------------
+
+
+def milestone_record(milestone: Milestone) -> dict[str, Any]:
+    """An index milestone row as a record the rules can read (corrections applied)."""
+    return {
+        **milestone.facts,
+        "type": milestone.type,
+        "case": milestone.case,
+        "seq": milestone.seq,
+        "occurred_at": milestone.occurred_at,
+        "recorded_at": milestone.recorded_at,
+    }
+
+
+def index_covers(packs: Iterable[RulePack] | None = None) -> bool:
+    """Whether the index's milestone facts carry every field the packs' rules read.
+
+    A rule pack is data: if an edited pack reads a field the index does not copy,
+    callers of :func:`indexed_case_records` must fold the cases instead.
+    """
+    chosen = list(packs) if packs is not None else list(all_rule_packs().values())
+    needed = [("CaseReferred", "regime")]
+    for pack in chosen:
+        for rule in pack.clocks:
+            needed.extend(_match_fields(rule))
+    return all(name in FACT_FIELDS.get(kind, ()) for kind, name in needed)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecords:
+    """One case's records for a cross-case query: corrected, as of T when asked."""
+
+    case: str
+    regime: str
+    records: Sequence[Mapping[str, Any]]
+
+
+def indexed_case_records(
+    ledger: CaseLedger,
+    types: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    case: str | None = None,
+    cases: Sequence[str] | None = None,
+    index: CaseIndex | None = None,
+    catch_up: bool = True,
+) -> Iterator[CaseRecords]:
+    """Every case's (or one ``case``'s, or some ``cases``') records of ``types`` from the
+    index's milestone rows, by reference.
+
+    Milestone rows carry the *current* corrections.  As of a past T, a case with a
+    correction recorded after T is folded from its stored records instead (corrections
+    are rare, so this stays cheap), and rows recorded after T are left out.
+    """
+    chosen_index = index if index is not None else CaseIndex(ledger)
+    # Corrections are already applied to the rows; their own rows matter only to tell,
+    # as of a past T, which cases had a correction recorded after T.
+    extra = ("EntryCorrected",) if as_of is not None else ()
+    wanted = tuple(dict.fromkeys(("CaseReferred", *types, *extra)))
+    if cases is not None and case is None:
+        rows = chosen_index.milestones_of(cases, wanted, catch_up=catch_up)
+    else:
+        rows = chosen_index.milestones(case, wanted, catch_up=catch_up)
+    limit = format_instant(as_of) if as_of is not None else None
+    grouped: dict[str, list[Milestone]] = {}
+    for row in rows:
+        grouped.setdefault(row.case, []).append(row)
+    for ref in sorted(grouped):
+        milestones = grouped[ref]
+        milestones.sort(key=lambda m: m.seq)  # record order breaks same-moment ties
+        if limit is not None:
+            if any(m.type == "EntryCorrected" and m.recorded_at > limit for m in milestones):
+                view = fold(ledger.case_records(ref), as_of_time=as_of)
+                if view is not None:
+                    records = [r for r in view_records(view) if r.get("type") in wanted]
+                    yield CaseRecords(ref, view.regime, records)
+                continue
+            milestones = [m for m in milestones if m.recorded_at <= limit]
+        kept = [milestone_record(m) for m in milestones if m.type != "EntryCorrected"]
+        referral = next((r for r in kept if r["type"] == "CaseReferred"), None)
+        if referral is None:
+            continue
+        yield CaseRecords(ref, str(referral.get("regime", "")), kept)
+
+
+def folded_case_records(
+    ledger: CaseLedger, *, as_of: datetime | None = None, case: str | None = None
+) -> Iterator[CaseRecords]:
+    """Every case's records by folding each case (when the index cannot answer)."""
+    refs = [case] if case is not None else sorted(ledger.case_refs())
+    for ref in refs:
+        view = fold(ledger.case_records(ref), as_of_time=as_of)
+        if view is not None:
+            yield CaseRecords(ref, view.regime, view_records(view))
+
+
+def all_clocks(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    include_not_started: bool = False,
+    index: CaseIndex | None = None,
+    case: str | None = None,
+) -> list[ClockState]:
+    """``clocks`` over every case (or one, ``case``), from the cross-case index (see
+    :func:`indexed_case_records`).
+
+    Each case's clocks come from its clock facts kept in the index
+    (:mod:`projections.clock_index`) when they hold for ``on`` and ``as_of``; the other
+    cases (an entry dated after ``on``, or recorded after ``as_of``) are computed from
+    their milestone rows.  Falls back to folding every case only if the rule packs read a
+    field the index does not keep.
+    """
+    if not index_covers():
+        return _clocks_of(
+            folded_case_records(ledger, as_of=as_of, case=case), on, include_not_started
+        )
+
+    chosen_index = index if index is not None else CaseIndex(ledger)
+    moment, day = _on_moment(on)
+    moment_text = format_instant(moment)
+    as_of_text = format_instant(as_of) if as_of is not None else None
+    facts = chosen_index.clock_facts(case)
+    out: list[ClockState] = []
+    left: list[str] = []
+    for ref in sorted(facts):
+        found = facts[ref]
+        if found.holds(moment_text, as_of_text):
+            out.extend(states_from_facts(found, day, include_not_started=include_not_started))
+        else:
+            left.append(ref)
+    if left:
+        computed = indexed_case_records(
+            ledger,
+            clock_event_types(),
+            as_of=as_of,
+            case=case,
+            cases=None if len(left) > len(facts) // 4 else left,
+            index=chosen_index,
+            catch_up=False,
+        )
+        wanted = set(left)
+        out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
+        out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
+    return out
+
+
+def _clocks_of(
+    cases: Iterable[CaseRecords], on: date | datetime, include_not_started: bool
+) -> list[ClockState]:
+    out: list[ClockState] = []
+    for item in cases:
+        if item.regime not in REGIMES:
+            continue
+        out.extend(
+            clock_states(
+                item.case, item.regime, item.records, on, include_not_started=include_not_started
+            )
+        )
+    return out
+
+
+def summaries_by_case(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    index: CaseIndex | None = None,
+    case: str | None = None,
+) -> dict[str, ClockSummary]:
+    """:class:`ClockSummary` of every case (or one, ``case``), from the index in one pass,
+    for ``status`` over every case.  Cases with no started clock are absent."""
+    grouped: dict[str, list[ClockState]] = {}
+    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case):
+        grouped.setdefault(state.case, []).append(state)
+    return {case: summary_of(states) for case, states in grouped.items()}

@@ -45,6 +45,8 @@ import orjson
 
 from ledger.invariants import parse_ref
 
+from .clock_index import case_clock_facts, rules_fingerprint
+from .clocks import clock_event_types
 from .index import (
     INDEX_COLUMNS,
     INDEX_NAME,
@@ -58,6 +60,7 @@ from .index import (
     Sealer,
     _json_column,
     _patch,
+    milestone_record,
     milestone_row,
 )
 
@@ -137,6 +140,7 @@ def _backend(ledger: CaseLedger) -> IndexBackend | None:
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
     backend: IndexBackend
     if ledger.location.kind == "postgres":
+        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
         from .index_pg import IndexPostgresRecorder
 
         backend = IndexPostgresRecorder(datastore)
@@ -268,9 +272,6 @@ def _compare_case(
         if label != want["last_position"] or rules != fingerprint:
             stale = True  # never read: queries derive the facts again
         else:
-            from .clock_index import case_clock_facts
-            from .clocks import clock_event_types, milestone_record
-
             types = set(clock_event_types())
             facts = case_clock_facts(
                 case,
@@ -354,8 +355,6 @@ def check_index(ledger: CaseLedger, progress: Callable[[int], None] | None = Non
     """Compare the stored cross-case index with the fold of the events up to its
     tracked position, case by case (see the module's docstring); ``progress`` is called
     with the number of cases done."""
-    from .clock_index import rules_fingerprint
-
     backend = _backend(ledger)
     if backend is None:
         return IndexCheck(True, False, 0, 0, 0, 0, None, None, None)

@@ -33,6 +33,8 @@ from ledger.errors import LedgerError, StoreUnavailable
 from ledger.personal_screen import Screen
 
 _TAG = re.compile(r"<[^>]*>")
+#: Deletes every ASCII character that is not a letter or a digit (``str.translate``).
+_NOT_ALNUM = {c: None for c in range(128) if not chr(c).isalnum()}
 
 
 class PersonalDataInBundle(LedgerError):
@@ -54,6 +56,18 @@ class PersonalCheck:
     everywhere: Screen = field(default_factory=Screen)
     values: int = 0
     unreadable: str | None = None
+
+    squashed: set[str] = field(default_factory=set)
+    """Every needle of every case, its letters and digits run together (the quick test)."""
+
+    def could_hold(self, text: str) -> bool:
+        """Whether ``text`` could hold a personal value: always for text that is not
+        ASCII or holds a JSON escape (the full screen decides), else whether its letters
+        and digits, lower case and run together, contain a value's."""
+        if not text.isascii() or "\\u" in text:
+            return True
+        run = text.lower().translate(_NOT_ALNUM)
+        return any(needle in run for needle in self.squashed)
 
     @property
     def made(self) -> bool:
@@ -92,6 +106,9 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
         for row in rows:
             value = orjson.loads(row.value)
             screen.add(row.field, value)
+            check.squashed.update(
+                "".join(c for c in needle if c.isalnum()) for needle in screen.needles
+            )
             check.everywhere.add(
                 row.field, value, dates=False, label=f"case {ref}, personal.{row.field}"
             )
@@ -100,29 +117,41 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
 
 
 def scan_file(check: PersonalCheck, path: Path) -> None:
-    """Fail if a file of the bundle holds a personal value (see the module's rule)."""
+    """Fail if a file of the bundle holds a personal value (see the module's rule).
+
+    The file is read a line at a time (a bundle may be gigabytes), and a line is folded
+    and screened in full only when it could hold a value: its ASCII letters and digits,
+    run together, contain one of the values' (:meth:`PersonalCheck.could_hold`)."""
     if not check.made or not check.values:
         return
-    data = path.read_bytes()
     if path.name == "events.jsonl":
-        for number, line in enumerate(data.splitlines(), start=1):
-            record = orjson.loads(line)
-            screen = check.by_case.get(record.get("case"))
-            found = screen.hit_body(record) if screen else None
-            if found is not None:
-                where, personal_field = found
-                ref = f"{record['case']}#{record.get('seq')}"
-                _refuse(
-                    f"events.jsonl line {number} ({ref}), field {where}, holds "
-                    f"{personal_field} of case {record['case']}"
-                )
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not check.could_hold(_json_text(line)):
+                    continue
+                record = orjson.loads(line)
+                screen = check.by_case.get(record.get("case"))
+                found = screen.hit_body(record) if screen else None
+                if found is not None:
+                    where, personal_field = found
+                    ref = f"{record['case']}#{record.get('seq')}"
+                    _refuse(
+                        f"events.jsonl line {number} ({ref}), field {where}, holds "
+                        f"{personal_field} of case {record['case']}"
+                    )
         return
-    text = data.decode("utf-8", errors="replace")
-    if path.suffix == ".html":
-        text = html.unescape(_TAG.sub(" ", text))
-    found_anywhere = check.everywhere.hit(text)
-    if found_anywhere is not None:
-        _refuse(f"{path.name} holds {found_anywhere}")
+    previous = ""
+    with path.open("rb") as lines:
+        for raw in lines:
+            text = raw.decode("utf-8", errors="replace")
+            if path.suffix == ".html":
+                text = html.unescape(_TAG.sub(" ", text))
+            window = previous + " " + text  # a value may run across a line break
+            previous = text
+            if check.could_hold(window):
+                held = check.everywhere.hit(window)
+                if held is not None:
+                    _refuse(f"{path.name} holds {held}")
 
 
 def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
@@ -131,6 +160,18 @@ def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
         found = check.everywhere.hit(data.decode("utf-8", errors="replace"))
         if found is not None:
             _refuse(f"{name} holds {found}")
+
+
+#: JSON's escapes of white space, which would otherwise run a letter into a value.
+_JSON_SPACES = (b"\\n", b"\\r", b"\\t")
+
+
+def _json_text(line: bytes) -> str:
+    """A line of ``events.jsonl`` as text for the quick test: its escaped line breaks and
+    tabs made spaces (another escape, ``\\uXXXX``, leaves the line to the full screen)."""
+    for escape in _JSON_SPACES:
+        line = line.replace(escape, b" ")
+    return line.decode("utf-8", errors="replace")
 
 
 def _refuse(where: str) -> None:

@@ -33,6 +33,7 @@ from ledger.catalogue import CRITERIA, LONDON
 from .case_view import REVIEW_OUTCOMES, CaseView, Decision, Entry, fold
 from .clocks import ClockState, case_clocks, recorded_day
 from .rules import rule_pack
+from .when import parse_as_of, parse_on
 from .why import mandatory_review
 
 __all__ = [
@@ -925,8 +926,6 @@ def quality_from_records(
     The records are folded here (``as_of``, then ``on``, corrections applied); ``None``
     means now.  An empty list when the case's referral is not among them.
     """
-    from .when import parse_as_of, parse_on
-
     now = datetime.now(LONDON)
     on_time = parse_on(None, now) if on is None else on
     as_of_time = parse_as_of(None, now) if as_of is None else as_of

@@ -92,8 +92,8 @@ def case_view(
 
 def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     """The ``status`` answer of a folded case, with its overdue clocks and next deadline."""
-    # Imported here: the clocks bring the bank-holiday calendars, which `why` and
-    # `timeline` (one case, a new process each time) do not need.
+    # lazy: the clocks and their bank-holiday calendars cost ~35 ms at start-up, which
+    # `why` and `timeline` (one case, a new process each time) do not need.
     from .clocks import case_clocks, requests_on, summary_of
 
     clocks = summary_of(case_clocks(view, on))
@@ -153,6 +153,9 @@ def statuses(
     check_filters(stage, regime)
     moment = on or _now(ledger, now)
     if as_of is None and on is None:
+        # lazy: the index and the clocks cost ~55 ms at start-up, which `why` and
+        # `timeline` (one case, a new process each time) would pay for nothing.
+        from .clocks import requests_on
         from .index import CaseIndex
 
         # A user who may only read the index answers from it too: the entries beyond
@@ -160,8 +163,6 @@ def statuses(
         if index is None:
             index = CaseIndex(ledger)
         answers = index.statuses(moment, stage, regime)
-        from .clocks import requests_on
-
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
         return answers

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import CaseLedger, Recorder
 from ledger.errors import LedgerError, UsageError
+from ledger.store import parse_store
 
 from .checkpoint import (
     TREES,
@@ -33,6 +34,7 @@ from .checkpoint import (
     check_checkpoint,
     first_difference,
     heads_of,
+    public_hex,
     read_checkpoint,
     scan_store,
     sign_checkpoint,
@@ -107,8 +109,6 @@ class StoreWitness:
     in a table of its own."""
 
     def __init__(self, url: str) -> None:
-        from ledger.store import parse_store
-
         self.ledger = CaseLedger(parse_store(url))
         self.name = self.ledger.location.describe()
         self.postgres = self.ledger.location.kind == "postgres"
@@ -216,8 +216,6 @@ def checkpoint_to_witnesses(
     """Sign the store, have every witness check the checkpoint against its head, then
     record it in the register and give it to the witnesses.  Returns the checkpoint and,
     per witness, what it checked."""
-    from .checkpoint import public_hex
-
     ledger.check_action(recorder, "checkpoint")
     public = public_hex(key.public_key())
     heads = [w.head(public) for w in witnesses]

@@ -645,8 +645,8 @@ def _build(root: Path, store: str) -> Files:
     root.mkdir(parents=True, exist_ok=True)
     if store.startswith("postgresql://"):  # the demo's recorder is SQLite's; here the role's
         led = open_ledger(store)
-        admin = led.recorder_for_action("users")
-        for name, role in decision_makers():  # as the demo does: only they approve a delay
+        admin = led.recorder_for("admin")
+        for name, role in decision_makers():  # who approves the sample's delay
             led.enrol(name, [role], admin)
         led.record_lines([line for _, _, line in sample_lines()], led.recorder_for())
         led.close()

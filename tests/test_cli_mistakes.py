@@ -139,7 +139,7 @@ def test_an_impossible_time_in_every_date_option_exits_2(
         assert not out.exists()
     for command, option in ENTRY_OPTIONS:
         given = f"occurred_at={value}" if option == "--changes" else value
-        field = "changes.occurred_at" if option == "--changes" else option[2:].replace("-", "_")
+        field = "--changes occurred_at" if option == "--changes" else option
         refused(cli(["--store", scenario_store, *command, option, given]), f"`{field}`")
     line = {**orjson.loads(scenario_lines()[6]), "occurred_at": value}
     path = tmp_path / "line.jsonl"
@@ -189,7 +189,7 @@ def test_criteria_from_a_file_that_is_not_one_exits_2(
             spec,
         ]
     )
-    refused(result, "`criteria`", reason)
+    refused(result, "`--criteria`", reason)
     assert written(scenario_store) == before
 
 
@@ -360,3 +360,16 @@ def test_record_from_a_file_name_too_long_exits_2(scenario_store: str, cli: Cli)
     """Found by the fuzzer: ``Path.is_file`` raised "File name too long"."""
     result = cli(["--store", scenario_store, "record", "r" * 20001])
     refused(result, "`FILE`", "cannot be read")
+
+
+@pytest.mark.parametrize("out", ["/", ".", ".."])
+def test_an_export_to_a_place_with_no_name_of_its_own_exits_2(
+    scenario_store: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str
+) -> None:
+    """Found by the fuzzer: ``export --out / --zip`` raised ValueError ("has an empty
+    name"); ``--out . --zip`` wrote a zip beside the current folder. Both exit 2."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    refused(cli(["--store", scenario_store, "export", "--out", out, "--zip"]), "`--out`")
+    assert list(here.iterdir()) == [] and not list(tmp_path.glob("*.zip"))

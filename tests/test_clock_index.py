@@ -242,7 +242,8 @@ def test_a_moment_before_an_entry_is_computed_from_the_milestones(
     store_url: str, clock: FixedClock
 ) -> None:
     from projections import queries
-    from projections.clocks import all_clocks, case_clocks
+    from projections.clocks import case_clocks
+    from projections.index import all_clocks
     from projections.queries import case_view
 
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
@@ -327,8 +328,8 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
 
     from projections import queries
     from projections.clock_index import case_clock_facts, rules_fingerprint
-    from projections.clocks import all_clocks, clock_event_types, milestone_record
-    from projections.index import CaseIndex
+    from projections.clocks import clock_event_types
+    from projections.index import CaseIndex, all_clocks, milestone_record
 
     events = _random_cases(11, 16)
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)

@@ -813,8 +813,9 @@ def test_every_case_from_the_index_equals_each_case_folded(
 ) -> None:
     from datetime import datetime
 
-    from projections.clocks import all_clocks, case_clocks, summaries_by_case, summary_of
+    from projections.clocks import case_clocks, summary_of
     from projections.delays import indexed_intervals, view_interval
+    from projections.index import all_clocks, summaries_by_case
     from projections.queries import case_view
     from projections.when import LONDON, end_of_day
 

@@ -571,3 +571,45 @@ def pg_schema_url() -> Any:
     yield url, schema
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "Kai\nExample moved to Westmoor.",  # a line break inside the name (JSON "\n")
+        "KAI-EXAMPLE moved.",
+        "Kaï Exämple moved.",  # not ASCII: the full screen decides
+        "She said: \u201cKai Example\u201d.",
+    ],
+)
+def test_the_export_finds_the_name_however_the_line_is_written(
+    scenario_store: str, cli: Any, tmp_path: Path, summary: str
+) -> None:
+    """The export reads its files a line at a time and screens in full only the lines
+    that could hold a value: a value written across an escaped line break, with
+    accents, or beside an escape is still found."""
+    older = _OlderLedger(parse_store(scenario_store))
+    try:
+        older.record_lines([orjson.dumps(context(summary))], older.recorder_for("business-unit"))
+    finally:
+        older.close()
+    result = cli(["--store", scenario_store, "export", "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == 1, result.stdout
+    assert "events.jsonl" in result.stderr and "personal.name" in result.stderr
+
+
+def test_a_value_across_a_line_break_of_another_file_is_found(tmp_path: Path) -> None:
+    """Outside events.jsonl a file is read a line at a time, each with the line before:
+    a name the report wraps onto the next line is found."""
+    from projections.personal_check import PersonalCheck, PersonalDataInBundle, scan_file
+
+    check = PersonalCheck()
+    check.everywhere.add("name", NAME, dates=False, label="case X, personal.name")
+    check.squashed.update(n.replace(" ", "") for n in check.everywhere.needles)
+    check.values = 1
+    report = tmp_path / "report.html"
+    report.write_text("<p>Lorem ipsum\n" * 1000 + "<p>seen with Kai\n<b>Example</b>\n")
+    with pytest.raises(PersonalDataInBundle, match=r"report\.html holds case X"):
+        scan_file(check, report)
+    report.write_text("<p>Kai came; then another child.\n" * 10)
+    scan_file(check, report)

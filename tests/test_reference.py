@@ -27,3 +27,21 @@ def test_every_command_has_an_example() -> None:
         if "Example" not in _help(path):
             missing.append(" ".join(path))
     assert not missing, f"commands without an example in --help: {missing}"
+
+
+def test_the_command_list_does_not_depend_on_the_order_of_imports() -> None:
+    """A program (or a test) that imports a command module before ``cli.main`` gets the
+    same ``--help`` and reference: found when the reference went stale after the fuzz
+    test imported ``cli.demo`` first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import cli.demo, cli.tracker, cli.main\n"
+        "from cli.reference import REFERENCE, pages\n"
+        "stale = [n for n, t in pages().items() if (REFERENCE / n).read_text('utf-8') != t]\n"
+        "print(stale)\n"
+        "raise SystemExit(1 if stale else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
