@@ -37,8 +37,17 @@ RECORDED_LATE = {
     ("RR-2025-017", 19): "2025-04-28",  # the correction of its date
 }
 
+#: The day the tour's questions are asked about (``--on``): after the sample's last entry
+#: (13 November 2026) and after RR-2026-031's rapid review fell due (26 November), so each
+#: step answers the same on whatever day the demo is run, and pasted again years later.
+DEMO_DAY = "2026-12-01"
+
 TOUR: tuple[tuple[str, list[str]], ...] = (
-    ("Where every case stands now: stage, decision, open requests, overdue clocks.", ["status"]),
+    (
+        "Where every case stood on 1 December 2026: stage, decision, open requests, overdue "
+        "clocks.",
+        ["status", "--on", DEMO_DAY],
+    ),
     (
         "One case's history in the order things happened, with the correction applied.",
         ["timeline", "RR-2025-017"],
@@ -56,17 +65,20 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
     (
         "The statutory clocks of an old-regime SCR: the decision was late, but an approved "
         "delay justifies it.",
-        ["clocks", "SCR-2016-011"],
+        ["clocks", "SCR-2016-011", "--on", DEMO_DAY],
     ),
-    ("A case still open today: its rapid review clock has run out.", ["clocks", "RR-2026-031"]),
+    (
+        "A case still open on 1 December 2026: its rapid review clock has run out.",
+        ["clocks", "RR-2026-031", "--on", DEMO_DAY],
+    ),
     (
         "From notification to decision, across every case, in calendar and working days.",
-        ["delays", "--from", "IncidentNotified", "--to", "DecisionMade"],
+        ["delays", "--from", "IncidentNotified", "--to", "DecisionMade", "--on", DEMO_DAY],
     ),
     (
         "The nine quality-marker questions answered from the record, with the entries that "
         "evidence each.",
-        ["quality", "RR-2026-004"],
+        ["quality", "RR-2026-004", "--on", DEMO_DAY],
     ),
     (
         "An audit bundle for an inspector: events, timeline, report, manifest and a checker "
@@ -201,7 +213,8 @@ def demo(
             "(a new file: your own store is untouched). The cases: an SCR under Working "
             "Together 2015 with a justified late decision; a rapid review whose first "
             "decision was revisited after the national panel disagreed, with a late reply "
-            "and a correction; the shared scenario RR-2026-004; and a case still open today.",
+            "and a correction; the shared scenario RR-2026-004; and a case still open. The tour "
+            "asks about 1 December 2026, so its answers do not change with the day.",
             title="caseledger demo",
         ),
         soft_wrap=False,

@@ -6,6 +6,10 @@ PostgreSQL tests use ``CASELEDGER_TEST_POSTGRES`` (a URL such as
 dropped afterwards, so runs repeat and never see each other's events.  Without the
 variable they skip with a reason; with ``CASELEDGER_REQUIRE_POSTGRES=1`` (set by CI) a
 missing or unreachable server fails them instead.
+
+``CASELEDGER_TEST_TODAY=YYYY-MM-DD`` (or a full ISO date-time) runs the whole session
+with the process clock moved to that day (noon UTC, ticking) by ``time-machine``, so a
+test that silently depends on today's date fails; ``docs/testing.md`` says how to use it.
 """
 
 from __future__ import annotations
@@ -54,6 +58,65 @@ def _pg_reason() -> str | None:
 
 
 _PG_SKIP = _pg_reason()
+
+TEST_TODAY = os.environ.get("CASELEDGER_TEST_TODAY", "").strip()
+_TRAVEL: list[Any] = []
+
+
+def moved_today_instant(value: str) -> datetime:
+    """The instant ``CASELEDGER_TEST_TODAY`` names: a date means noon UTC that day (far
+    from midnight in London, so the London date is the one written); a date-time is
+    taken as written (UTC when it has no offset)."""
+    moment = datetime.fromisoformat(value)
+    if len(value) == 10:
+        moment = moment.replace(hour=12)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the process clock for the whole session when ``CASELEDGER_TEST_TODAY`` is
+    set (before collection, so module-level dates are moved too)."""
+    config.addinivalue_line(
+        "markers",
+        "real_clock: runs at the real date even when CASELEDGER_TEST_TODAY moves the "
+        "process clock (the PostgreSQL server's clock and child processes cannot be moved)",
+    )
+    if TEST_TODAY and not _TRAVEL:
+        import time_machine
+
+        traveller = time_machine.travel(moved_today_instant(TEST_TODAY), tick=True)
+        traveller.start()
+        _TRAVEL.append(traveller)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Bring the process clock back at the end of a moved session."""
+    while _TRAVEL:
+        _TRAVEL.pop().stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say at the top of the run that the clock is moved, and to when."""
+    return (
+        f"CASELEDGER_TEST_TODAY={TEST_TODAY}: the clock reads {datetime.now(UTC)}"
+        if _TRAVEL
+        else None
+    )
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Give a ``real_clock`` test the real date in a moved session: the PostgreSQL
+    server's clock cannot be moved (the database refuses a writer's entry recorded more
+    than five minutes from it), nor can a child process's."""
+    if not _TRAVEL or request.node.get_closest_marker("real_clock") is None:
+        yield
+        return
+    _TRAVEL[-1].stop()
+    try:
+        yield
+    finally:
+        _TRAVEL[-1].start()
 
 
 def _drop_schema(schema: str) -> None:
@@ -180,6 +243,29 @@ class FixedClock:
 def clock() -> FixedClock:
     """A clock set to 2026-09-01 09:00 UTC (after the scenario's last event)."""
     return FixedClock(datetime(2026, 9, 1, 9, 0, tzinfo=UTC))
+
+
+#: "Today" for the tests that pin it (``fixed_today``): after every date in the shared
+#: scenario and in the tests' own fixed data, noon UTC so the London date is the same.
+FIXED_TODAY = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fixed_today(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """Run the test with the process clock at :data:`FIXED_TODAY` (ticking), whatever
+    the real date or ``CASELEDGER_TEST_TODAY``.  For tests that record the fixed 2026
+    data through the real CLI or a ledger opened without a clock (the CLI has no clock
+    option, on purpose): the data is refused as "in the future" before it, and answers
+    "now" drift after it.  Not for PostgreSQL writers with login roles of their own,
+    whose entries the database dates by its own clock: a ``real_clock`` test keeps the
+    real date even in a module that pins the others."""
+    import time_machine
+
+    if request.node.get_closest_marker("real_clock") is not None:
+        yield datetime.now(UTC)
+        return
+    with time_machine.travel(FIXED_TODAY, tick=True):
+        yield FIXED_TODAY
 
 
 _OPENED: list[Any] = []

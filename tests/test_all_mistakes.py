@@ -25,6 +25,9 @@ from ledger.catalogue import MODELS_BY_TYPE
 from ledger.errors import MAX_REPORTED_PROBLEMS
 from tests.conftest import CliResult, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 CASE = "RR-2026-004"
 DECISION_LINE = 19

@@ -42,6 +42,9 @@ from tests.test_clocks import (
     referral,
 )
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 PARTNERS = ["Northshire County Council", "Northshire ICB", "Northshire Police"]
 

@@ -19,6 +19,9 @@ from ledger.canonical import event_hash
 from ledger.case import case_id
 from tests.conftest import CliResult, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 # --- behind the ledger's back: direct SQL, as someone with the database's write grants ---
 
 

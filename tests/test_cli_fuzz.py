@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import pydantic
 import pytest
+import time_machine
 import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,7 +40,10 @@ from cli.entries import COMMAND_NAMES
 from cli.main import app
 from ledger import catalogue
 from ledger.catalogue import MODELS_BY_TYPE
-from tests.conftest import CliResult, invoke, open_ledger, pg_store_url
+from tests.conftest import FIXED_TODAY, CliResult, invoke, open_ledger, pg_store_url
+
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
 
 # --- the command tree ---------------------------------------------------------------------
 
@@ -662,7 +666,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     here = os.getcwd()
     os.chdir(root)
     try:
-        yield root
+        # the module's stores are built once, before any test's own pin: pin them too
+        with time_machine.travel(FIXED_TODAY, tick=True):
+            yield root
     finally:
         os.chdir(here)
         os.environ.update(saved)

@@ -20,6 +20,9 @@ import pytest
 
 from tests.conftest import CliResult, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 CASE = "RR-2026-004"
 

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,9 @@ from projections.rules import rule_pack
 from projections.when import end_of_day, format_instant
 from tests.conftest import FixedClock, open_ledger
 from tests.test_clocks import _random_cases, record
+
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
 
 # --- the facts equal the clocks, for random histories -----------------------------------
 

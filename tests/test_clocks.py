@@ -27,6 +27,9 @@ from projections.clocks import ClockState, clock_states, deadline_of, next_deadl
 from projections.rules import rule_pack
 from tests.conftest import CliResult, FixedClock, enrol_decision_makers, open_ledger
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 CASE = "RR-2026-004"
 Cli = Callable[..., CliResult]
 

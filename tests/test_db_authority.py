@@ -23,6 +23,11 @@ from ledger.errors import InputError, StoreUnavailable
 from ledger.policy import default_policy_text
 from tests.conftest import Person, open_ledger, person, scenario_lines
 
+#: Writers with login roles of their own, whose entries the PostgreSQL server dates by its
+#: own clock: these tests run at the real date (after all their fixed 2026 data) even when
+#: ``CASELEDGER_TEST_TODAY`` moves the clock (tests/conftest.py).
+pytestmark = pytest.mark.real_clock
+
 ROOT = Path(__file__).resolve().parents[1]
 DECISION = orjson.loads(scenario_lines()[18])
 

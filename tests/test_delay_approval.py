@@ -28,6 +28,9 @@ from ledger.policy import (
 )
 from tests.conftest import open_ledger, person, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 CASE = "RR-2026-004"  # wt2023
 PARTNER = "Northshire ICB (lead partner)"
 CHAIR = "Independent chair, Northshire LSCB"
@@ -143,6 +146,7 @@ def test_a_delay_approved_by_someone_who_may_not_approve_is_refused(
     assert _unchanged(led) == before
 
 
+@pytest.mark.real_clock  # the partner's own login role: the server dates its entry
 def test_an_enrolled_decision_maker_approves_whoever_records_it(store_url: str, clock: Any) -> None:
     led = _store(store_url, clock)
     # the business unit, on the partner's behalf

@@ -30,6 +30,9 @@ from projections.delays import (
 from tests.conftest import CliResult, FixedClock
 from tests.test_clocks import decided, event, notified, ok, record, referral
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 CASE = "RR-2026-004"
 Cli = Callable[..., CliResult]
 CONTRACT_KEYS = ("case", "from_ref", "to_ref", "from", "to", "calendar_days", "working_days")

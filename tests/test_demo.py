@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 
+from cli.demo import DEMO_DAY, TOUR, record_sample
 from tests.conftest import SCENARIO, invoke
 
 #: The console script of the environment running the tests (the README's ``.venv``).
@@ -71,7 +73,8 @@ def test_demo_tour_and_every_printed_command_pasted_twice(tmp_path: Path) -> Non
     assert start is not None and _paste(start.group(1), tmp_path, env).returncode == 0
     # The person who ran it can record in the demo store.
     note = (
-        '{"type": "ContextRecorded", "case": "RR-2026-031", "occurred_at": "2026-11-20", '
+        # dated on the sample's last day: a child process runs at the real date, always later
+        '{"type": "ContextRecorded", "case": "RR-2026-031", "occurred_at": "2026-11-13", '
         '"topic": "other", "summary": "Tried recording after the demo."}'
     )
     mine = subprocess.run(
@@ -122,6 +125,7 @@ def test_run_from_the_readme_folder_the_demo_prints_the_relative_path(
     assert hint is not None and f"`. {venv.name}/bin/activate`" in hint
 
 
+@pytest.mark.usefixtures("fixed_today")  # the scenario, recorded through the real clock
 def test_export_replace_replaces_only_an_earlier_bundle(tmp_path: Path) -> None:
     """``export --replace`` (what the demo prints) replaces a folder holding exactly an
     earlier bundle; a folder with any other file is refused (exit 2), untouched."""
@@ -160,3 +164,24 @@ def test_the_demo_ships_the_shared_scenario_unchanged() -> None:
     if not SHARED_SCENARIO.is_file():
         pytest.skip(f"{SHARED_SCENARIO} is not beside this checkout")
     assert DEMO_SCENARIO.read_bytes() == SHARED_SCENARIO.read_bytes()
+
+
+def test_the_tour_answers_the_same_on_any_day(tmp_path: Path) -> None:
+    """Each question of the tour is asked about DEMO_DAY, so the demo prints the same
+    answers whatever day it runs (before its cases, during them, decades later); the
+    open case's rapid review has run out on that day, as the tour says."""
+    store = str(tmp_path / "demo.db")
+    record_sample(store)
+    questions = [args for _, args in TOUR if "{bundle}" not in args]  # the bundle: made now
+    asks_now = ("status", "clocks", "delays", "quality")
+    assert all(args[-2:] == ["--on", DEMO_DAY] for args in questions if args[0] in asks_now)
+    seen = []
+    for day in ("2026-01-15", "2026-11-10", "2040-01-01"):
+        with time_machine.travel(f"{day}T12:00:00+00:00", tick=True):
+            answers = [invoke(["--store", store, *args]) for args in questions]
+        assert [a.exit_code for a in answers] == [0] * len(questions), [a.stderr for a in answers]
+        seen.append([a.stdout for a in answers])
+    assert seen[0] == seen[1] == seen[2]
+    open_case = questions[[a[:2] for a in questions].index(["clocks", "RR-2026-031"])]
+    shown = invoke(["--store", store, *open_case, "--json"]).json()
+    assert {c["clock"]: c["status"] for c in shown}["rapid_review"] == "overdue"

@@ -24,6 +24,9 @@ import pytest
 from ledger.pgstore import role_grants
 from tests.conftest import SCENARIO, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 NAME, DOB = b"Kai Example", b"2025-08-14"
 OTHER_NAME, OTHER_DOB = b"Zed Otherchild", b"2024-03-17"
 CASE, OTHER = "RR-2026-004", "RR-2026-077"

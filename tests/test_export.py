@@ -35,6 +35,10 @@ from projections.export import export_bundle, verify_bundle
 from projections.merkle import MerkleTree, leaf_hash, merkle_root, merkle_root_recursive
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock, and the report answers "now":
+#: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 CASE = "RR-2026-004"
 NAME = "Kai Example"
 DOB = "2025-08-14"

@@ -28,6 +28,9 @@ from ledger.errors import InputError
 from ledger.policy import parse_policy
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 CASE = "RR-2026-004"
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"

@@ -18,6 +18,9 @@ import pytest
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 from tests.test_read_side import History, decision, query, referral, reply, request
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 CASE = "RR-2026-004"
 ON = datetime(2026, 12, 1, tzinfo=UTC)

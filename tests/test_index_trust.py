@@ -26,6 +26,9 @@ from ledger.pgstore import role_grants
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 from tests.test_read_side import decision, referral, reply, request
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 CASE = "RR-2026-004"
 OTHER = "SCR-2026-501"

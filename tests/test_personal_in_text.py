@@ -24,7 +24,11 @@ from ledger import catalogue
 from ledger.application import CaseLedger
 from ledger.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
 from ledger.store import parse_store
-from tests.conftest import SCENARIO, open_ledger, person, scenario_lines
+from tests.conftest import FIXED_TODAY, SCENARIO, open_ledger, person, scenario_lines
+
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py);
+#: the tests whose writers have login roles of their own run at the real date instead.
+pytestmark = pytest.mark.usefixtures("fixed_today")
 
 CASE = "RR-2026-004"  # the scenario: personal name "Kai Example", born 2025-08-14
 NAME, DOB = "Kai Example", "2025-08-14"
@@ -350,6 +354,7 @@ def test_the_tracker_import_refuses_a_name_as_subject(
 # --- PostgreSQL: a writer who may not read the values -----------------------------------
 
 
+@pytest.mark.real_clock  # a writer with a login role of its own
 def test_an_agency_writer_is_screened_by_the_database(scenario_store: str) -> None:
     if not scenario_store.startswith("postgresql://"):
         pytest.skip("the database's screen is PostgreSQL's")
@@ -376,6 +381,7 @@ def test_an_agency_writer_is_screened_by_the_database(scenario_store: str) -> No
     assert owner.count_events() == before + 1
 
 
+@pytest.mark.real_clock  # a writer with a login role of its own
 def test_the_screen_digests_are_hidden_and_go_only_with_their_entries(scenario_store: str) -> None:
     if not scenario_store.startswith("postgresql://"):
         pytest.skip("PostgreSQL only")
@@ -471,6 +477,7 @@ def test_an_exporter_who_may_not_read_the_values_says_it_could_not_check(
     assert SCENARIO.is_file()
 
 
+@pytest.mark.real_clock  # a writer with a login role of its own
 def test_the_database_screens_what_a_client_without_the_screen_writes(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -558,7 +565,7 @@ def pg_schema_url() -> Any:
     if not url:
         pytest.skip("no PostgreSQL server configured (CASELEDGER_TEST_POSTGRES)")
     schema = "fold_" + uuid.uuid4().hex[:12]
-    led = CaseLedger(parse_store(f"{url}?schema={schema}"))
+    led = CaseLedger(parse_store(f"{url}?schema={schema}"), clock=lambda: FIXED_TODAY)
     led.record_lines(scenario_lines(), led.recorder_for())
     led.close()
     yield url, schema

@@ -31,6 +31,9 @@ from projections.when import LONDON, parse_on
 from tests.conftest import CliResult, FixedClock, scenario_lines
 from tests.test_clocks import ok, record, record_as_it_happened
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 CASE = "RR-2026-004"
 Cli = Callable[..., CliResult]
 SHIPPED = Path(__file__).resolve().parents[1] / "projections" / "data" / "quality.toml"

@@ -14,6 +14,9 @@ import pytest
 
 from tests.conftest import SCENARIO, CliResult, open_ledger, scenario_lines
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 
 def count(url: str) -> int:
     led = open_ledger(url)

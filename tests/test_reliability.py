@@ -1,9 +1,11 @@
-"""Reliability on both stores: concurrent writers lose and duplicate nothing, a killed
-``record`` leaves all or nothing, and an unwritable store exits 4 with nothing written."""
+"""Reliability on both stores: concurrent writers lose and duplicate nothing, a
+``record`` killed mid-way leaves nothing of itself, and an unwritable store exits 4 with
+nothing written."""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -15,6 +17,11 @@ import orjson
 import pytest
 
 from tests.conftest import open_ledger, person, scenario_lines
+
+#: The writers are child processes (which run at the real date whatever the tests' clock)
+#: and login roles of their own (whose entries the PostgreSQL server dates): the module
+#: runs at the real date, after all its fixed 2026 data (tests/conftest.py).
+pytestmark = pytest.mark.real_clock
 
 WRITER = r"""
 import sys, orjson
@@ -102,22 +109,148 @@ def test_concurrent_writers_on_different_cases(store_url: str) -> None:
         check_chain(store_url, f"RR-2026-20{i}", 21)
 
 
+#: The real ``caseledger record`` in a child process that says, through a pipe, when it is
+#: inside the write transaction with entries sent, and then waits to be killed.  On SQLite
+#: it watches its own connection's statements (``sqlite3``'s public trace callback): it
+#: speaks when the entry after ``stop_at`` is about to be inserted, ``stop_at`` of them
+#: inserted and not committed.  On PostgreSQL the database itself holds the writer (a
+#: probe trigger the test adds sleeps at the ``stop_at``-th entry), and the child only
+#: runs the command; ``client_connection_check_interval`` (through ``PGOPTIONS``) makes
+#: the server notice the dead client during the sleep, as it would between statements.
+KILLED_WRITER = r"""
+import os, sqlite3, sys, time
+url, path, fd, stop_at, total = sys.argv[1:6]
+fd, stop_at = int(fd), int(stop_at)
+if not url.startswith("postgresql://"):
+    real_connect = sqlite3.connect
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        sent = [0]
+        def trace(statement):
+            if statement.startswith("INSERT INTO stored_events"):
+                if sent[0] == stop_at:
+                    os.write(fd, f"inside the transaction: {sent[0]} of {total} sent\n".encode())
+                    time.sleep(600)
+                sent[0] += 1
+        conn.set_trace_callback(trace)
+        return conn
+    sqlite3.connect = connect
+from cli.main import run
+run(["--store", url, "record", path])
+"""
+
+
+def add_pg_probe(url: str, stop_at: int) -> str:
+    """Add to the store's schema a trigger that counts the entries inserted (in a
+    sequence, which no rollback undoes) and sleeps at the ``stop_at``-th, inside the
+    writer's transaction; return the schema."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier, Literal
+
+    base, _, schema = url.partition("?schema=")
+    s = Identifier(schema)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(SQL("CREATE SEQUENCE {}.kill_probe").format(s))
+        conn.execute(
+            SQL(
+                "CREATE FUNCTION {s}.kill_probe() RETURNS trigger LANGUAGE plpgsql AS $f$ "
+                "BEGIN IF nextval({seq}) = {stop} THEN PERFORM pg_sleep(600); END IF; "
+                "RETURN NEW; END $f$"
+            ).format(s=s, seq=Literal(f"{schema}.kill_probe"), stop=Literal(stop_at))
+        )
+        conn.execute(
+            SQL(
+                "CREATE TRIGGER kill_probe AFTER INSERT ON {s}.caseledger_events "
+                "FOR EACH ROW EXECUTE FUNCTION {s}.kill_probe()"
+            ).format(s=s)
+        )
+    return schema
+
+
+def pg_writer_inside(url: str, schema: str, stop_at: int) -> int | None:
+    """The server process of a writer held inside its transaction by the probe, once
+    ``stop_at`` entries are inserted (None while it is not yet there)."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(url.partition("?schema=")[0], autocommit=True) as conn:
+        row = conn.execute(
+            SQL("SELECT last_value, is_called FROM {}.kill_probe").format(Identifier(schema))
+        ).fetchone()
+        if row is None or not row[1] or row[0] < stop_at:
+            return None
+        held = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+            "AND xact_start IS NOT NULL AND query LIKE '%caseledger_append%'"
+        ).fetchall()
+        return int(held[0][0]) if len(held) == 1 else None
+
+
+def pg_backend_alive(url: str, pid: int) -> bool:
+    """Whether a PostgreSQL server process is still running."""
+    import psycopg
+
+    with psycopg.connect(url.partition("?schema=")[0], autocommit=True) as conn:
+        return (
+            conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+            is not None
+        )
+
+
 def test_kill_during_a_large_record_leaves_all_or_nothing(store_url: str, tmp_path: Path) -> None:
-    lines = [referral(f"RR-2027-{n:04d}") for n in range(20_000)]
+    """``kill -9`` of a writer proven to be inside its write transaction, half of its
+    entries sent: it died by the signal, the store holds none of that command's
+    entries and what it held before, verifies, and accepts the next write."""
+    total, stop_at = 2_000, 1_000
+    before = open_ledger(store_url)
+    before.record_lines([referral("RR-2026-400")], before.recorder_for())
+    before.close()
+    pg = store_url.startswith("postgresql://")
+    schema = add_pg_probe(store_url, stop_at) if pg else ""
     path = tmp_path / "big.jsonl"
-    path.write_bytes(b"\n".join(lines) + b"\n")
+    path.write_bytes(b"".join(referral(f"RR-2027-{n:04d}") + b"\n" for n in range(total)))
+    read_end, write_end = os.pipe()
+    args = [str(path), str(write_end), str(stop_at), str(total)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "--store", store_url, "record", str(path)],
+        [sys.executable, "-c", KILLED_WRITER, store_url, *args],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=Path(__file__).parents[1],
+        env={**os.environ, "PGOPTIONS": "-c client_connection_check_interval=100"},
+        pass_fds=(write_end,),
     )
-    time.sleep(3.0)  # well into validation or the write
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.close(write_end)
+    backend: int | None = None
+    try:
+        deadline = time.monotonic() + 120
+        if pg:
+            while backend is None and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                backend = pg_writer_inside(store_url, schema, stop_at)
+        else:
+            ready, _, _ = select.select([read_end], [], [], 120)
+            said = os.read(read_end, 200) if ready else b""
+            assert said == f"inside the transaction: {stop_at} of {total} sent\n".encode()
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert not pg or backend is not None, "the writer never reached the probe"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL  # it died by the signal, mid-way
+    finally:
+        os.close(read_end)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if backend is not None:  # the server saw its client die and rolled the transaction back
+        deadline = time.monotonic() + 30
+        while pg_backend_alive(store_url, backend) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pg_backend_alive(store_url, backend)
     led = open_ledger(store_url)
-    count = led.count_events()
-    assert count in (0, 20_000)
+    assert led.count_events() == 1  # none of the killed command's entries
+    assert [r["case"] for r in led.case_records("RR-2026-400")] == ["RR-2026-400"]
+    assert led.verify().ok
+    led.record_lines([referral("RR-2026-401")], led.recorder_for())  # the next write
+    assert led.count_events() == 2
     assert led.verify().ok
     led.close()
 

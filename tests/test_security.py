@@ -14,6 +14,11 @@ from ledger.case import case_id
 from ledger.errors import InputError
 from tests.conftest import SCENARIO, open_ledger, person, scenario_lines
 
+#: Writers with login roles of their own, whose entries the PostgreSQL server dates by its
+#: own clock: these tests run at the real date (after all their fixed 2026 data) even when
+#: ``CASELEDGER_TEST_TODAY`` moves the clock (tests/conftest.py).
+pytestmark = pytest.mark.real_clock
+
 DECISION = orjson.loads(scenario_lines()[18])
 RECEIVED = orjson.loads(scenario_lines()[8])  # Northshire Police's reply
 

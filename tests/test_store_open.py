@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import PG_URL, SCENARIO, CliResult, open_ledger
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 Cli = Callable[..., CliResult]
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"

@@ -30,6 +30,9 @@ from projections.tracker import (
 )
 from tests.conftest import CliResult, open_ledger
 
+#: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fixed_today")
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 SAMPLE_CSV = EXAMPLES / "tracker-sample.csv"
 SAMPLE_XLSX = EXAMPLES / "tracker-sample.xlsx"
