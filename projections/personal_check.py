@@ -34,7 +34,9 @@ from ledger.personal_screen import Screen
 
 _TAG = re.compile(r"<[^>]*>")
 #: Deletes every ASCII character that is not a letter or a digit (``str.translate``).
-_NOT_ALNUM = {c: None for c in range(128) if not chr(c).isalnum()}
+_NOT_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
+#: A hex digest (a hash, a commitment, a salt) in an entry: no value is written in one.
+_HEX = re.compile(rb"[0-9a-f]{32,}")
 
 
 class PersonalDataInBundle(LedgerError):
@@ -57,17 +59,23 @@ class PersonalCheck:
     values: int = 0
     unreadable: str | None = None
 
-    squashed: set[str] = field(default_factory=set)
-    """Every needle of every case, its letters and digits run together (the quick test)."""
+    squashed: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
+    """Each case's needles with their letters and digits run together (the quick test)."""
 
-    def could_hold(self, text: str) -> bool:
-        """Whether ``text`` could hold a personal value: always for text that is not
-        ASCII or holds a JSON escape (the full screen decides), else whether its letters
-        and digits, lower case and run together, contain a value's."""
-        if not text.isascii() or "\\u" in text:
+    def could_hold(self, ref: str, line: bytes) -> bool:
+        """Whether a line of ``events.jsonl`` of case ``ref`` could hold one of its
+        values: always for a line that is not ASCII or holds a ``\\u`` escape (the full
+        screen decides), else whether its letters and digits, lower case and run
+        together, with hex digests taken out, contain one of the case's needles."""
+        needles = self.squashed.get(ref)
+        if not needles:
+            return False
+        if not line.isascii() or b"\\u" in line:
             return True
-        run = text.lower().translate(_NOT_ALNUM)
-        return any(needle in run for needle in self.squashed)
+        for escape in _JSON_SPACES:
+            line = line.replace(escape, b" ")
+        run = _HEX.sub(b" ", line).lower().translate(None, _NOT_ALNUM)
+        return any(needle in run for needle in needles)
 
     @property
     def made(self) -> bool:
@@ -106,38 +114,38 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
         for row in rows:
             value = orjson.loads(row.value)
             screen.add(row.field, value)
-            check.squashed.update(
-                "".join(c for c in needle if c.isalnum()) for needle in screen.needles
-            )
             check.everywhere.add(
                 row.field, value, dates=False, label=f"case {ref}, personal.{row.field}"
             )
             check.values += 1
+        check.squashed[ref] = tuple(
+            {"".join(c for c in n if c.isalnum()).encode() for n in screen.needles}
+        )
     return check
 
 
 def scan_file(check: PersonalCheck, path: Path) -> None:
     """Fail if a file of the bundle holds a personal value (see the module's rule).
 
-    The file is read a line at a time (a bundle may be gigabytes), and a line is folded
-    and screened in full only when it could hold a value: its ASCII letters and digits,
-    run together, contain one of the values' (:meth:`PersonalCheck.could_hold`)."""
+    The file is read a line at a time (a bundle may be gigabytes).  An entry of
+    ``events.jsonl`` is screened in full only when its line could hold one of its case's
+    values (:meth:`PersonalCheck.could_hold`); every other file's lines are screened with
+    the line before them, so that a value wrapped across a line break is found."""
     if not check.made or not check.values:
         return
     if path.name == "events.jsonl":
         with path.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
-                if not check.could_hold(_json_text(line)):
-                    continue
                 record = orjson.loads(line)
-                screen = check.by_case.get(record.get("case"))
-                found = screen.hit_body(record) if screen else None
+                ref = record.get("case")
+                if not isinstance(ref, str) or not check.could_hold(ref, line):
+                    continue
+                found = check.by_case[ref].hit_body(record)
                 if found is not None:
                     where, personal_field = found
-                    ref = f"{record['case']}#{record.get('seq')}"
                     _refuse(
-                        f"events.jsonl line {number} ({ref}), field {where}, holds "
-                        f"{personal_field} of case {record['case']}"
+                        f"events.jsonl line {number} ({ref}#{record.get('seq')}), field "
+                        f"{where}, holds {personal_field} of case {ref}"
                     )
         return
     previous = ""
@@ -146,12 +154,10 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
             text = raw.decode("utf-8", errors="replace")
             if path.suffix == ".html":
                 text = html.unescape(_TAG.sub(" ", text))
-            window = previous + " " + text  # a value may run across a line break
+            held = check.everywhere.hit(previous + " " + text)  # across a line break too
+            if held is not None:
+                _refuse(f"{path.name} holds {held}")
             previous = text
-            if check.could_hold(window):
-                held = check.everywhere.hit(window)
-                if held is not None:
-                    _refuse(f"{path.name} holds {held}")
 
 
 def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
@@ -164,14 +170,6 @@ def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
 
 #: JSON's escapes of white space, which would otherwise run a letter into a value.
 _JSON_SPACES = (b"\\n", b"\\r", b"\\t")
-
-
-def _json_text(line: bytes) -> str:
-    """A line of ``events.jsonl`` as text for the quick test: its escaped line breaks and
-    tabs made spaces (another escape, ``\\uXXXX``, leaves the line to the full screen)."""
-    for escape in _JSON_SPACES:
-        line = line.replace(escape, b" ")
-    return line.decode("utf-8", errors="replace")
 
 
 def _refuse(where: str) -> None:
