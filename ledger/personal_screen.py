@@ -206,10 +206,17 @@ class Screen:
         """The personal field (``personal.name``) whose value the text holds, or None."""
         if not self.needles:
             return None
-        words = fold_words(text)
+        return self.hit_words(fold_words(text))
+
+    def hit_words(self, words: list[str], first: int = 0) -> str | None:
+        """:meth:`hit` for a text already folded into ``words``, looking only at values
+        that begin at word ``first`` or later (a reader of lines uses it to look across
+        a line break without screening each line twice)."""
         prefixes = self.prefixes
         needles = self.needles
-        for i in range(len(words)):
+        for i in range(first, len(words)):
+            if words[i] not in prefixes:
+                continue  # no value begins with this word, whatever follows it
             for glue in ("", " "):  # a value's words run together; a date's stay apart
                 joined = words[i]
                 j = i
@@ -221,6 +228,11 @@ class Screen:
                         break
                     joined += glue + words[j]
         return None
+
+    @property
+    def longest(self) -> int:
+        """The most words a value can span (its characters: a word has at least one)."""
+        return max((len(n) for n in self.needles), default=0)
 
     def hit_body(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """``(field of the entry, personal field)`` of the first string of an entry's

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from ledger.errors import LedgerError, StoreUnavailable
-from ledger.personal_screen import Screen
+from ledger.personal_screen import Screen, fold_words
 
 _TAG = re.compile(r"<[^>]*>")
 #: Deletes every ASCII character that is not a letter or a digit (``str.translate``).
@@ -148,16 +148,21 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
                         f"{where}, holds {personal_field} of case {ref}"
                     )
         return
-    previous = ""
+    screen = check.everywhere
+    span = screen.longest
+    tail: list[str] = []  # the previous line's last words, where a wrapped value begins
     with path.open("rb") as lines:
         for raw in lines:
             text = raw.decode("utf-8", errors="replace")
             if path.suffix == ".html":
                 text = html.unescape(_TAG.sub(" ", text))
-            held = check.everywhere.hit(previous + " " + text)  # across a line break too
+            words = fold_words(text)
+            held = screen.hit_words(words) or (
+                screen.hit_words(tail + words[:span]) if tail else None
+            )
             if held is not None:
                 _refuse(f"{path.name} holds {held}")
-            previous = text
+            tail = words[-span:]
 
 
 def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
