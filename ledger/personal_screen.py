@@ -37,6 +37,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 MIN_SCREENED_CHARS = 3
@@ -142,6 +143,20 @@ def as_date(value: str) -> date | None:
 
 
 def value_needles(key: str, value: Any, *, dates: bool = True) -> set[str]:
+    """:func:`_value_needles`, remembered for a plain string (a case's values are
+    screened again by every command that records in it)."""
+    if isinstance(value, str):
+        return set(_string_needles(key, value, dates))
+    return _value_needles(key, value, dates=dates)
+
+
+@lru_cache(maxsize=4096)
+def _string_needles(key: str, value: str, dates: bool) -> frozenset[str]:
+    """The needles of one string value (see :func:`_value_needles`)."""
+    return frozenset(_value_needles(key, value, dates=dates))
+
+
+def _value_needles(key: str, value: Any, *, dates: bool = True) -> set[str]:
     """What the screen looks for to find one personal value (``personal.KEY``): each
     string inside it folded, a name also last word first, a date in every form (or, with
     ``dates`` false, not at all); values under :data:`MIN_SCREENED_CHARS` are left out.
