@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 import typer
 from rich.table import Table
 
-from ledger.errors import LedgerError, StoreUnavailable, UsageError
+from ledger.errors import StoreUnavailable, UsageError
 from ledger.policy import read_policy_text
 
 from .common import app, emit_json, ledger, out
@@ -313,18 +313,10 @@ def _open_out(path: Path) -> _OutFile:
 
 
 def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
-    """Open a ``--witness-store``; one that cannot be opened (not a database, a NUL in
-    its path, an unreachable server) exits 4 naming it, before anything is signed.
-
-    The store helpers (``ledger/store.py``) raise library errors of many kinds for such
-    a URL; this is the one place the checkpoint command meets them."""
+    """Open a ``--witness-store`` before anything is signed; one that cannot be used
+    exits as store opening says (4: not a store, unreachable; 2: not a location),
+    naming it as the witness store."""
     try:
         return opener(url)
     except StoreUnavailable as exc:
         raise StoreUnavailable(f"the witness store cannot be used: {exc}") from None
-    except LedgerError:
-        raise
-    except Exception as exc:  # sqlite3/psycopg errors, ValueError, IndexError ...
-        raise StoreUnavailable(
-            f"the witness store {url} cannot be opened: {type(exc).__name__}: {exc}"
-        ) from None

@@ -91,6 +91,8 @@ class StoreLocation:
 def parse_store(url: str | None) -> StoreLocation:
     """Parse ``--store`` / ``CASELEDGER_STORE`` per ``cli.md``."""
     url = url or os.environ.get("CASELEDGER_STORE") or DEFAULT_STORE
+    if "\x00" in url:  # no file name or URL holds one; the OS would refuse it later
+        raise UsageError(f"{url!r} cannot name a store: it holds a NUL character", field="--store")
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlparse(url)
         query = parse_qs(parts.query)

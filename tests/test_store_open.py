@@ -422,3 +422,16 @@ def test_any_bytes_that_are_no_store_are_refused_and_kept(
         assert "is not a caseledger store" in result.stderr
         assert "Traceback" not in result.stderr
         assert file_state(store) == before
+
+
+@pytest.mark.parametrize("url", ["/tmp/a\x00b.db", "postgresql://u@h/db\x00", "sqlite:///x\x00"])
+def test_a_location_holding_a_nul_is_refused_as_a_usage_error(url: str) -> None:
+    """A NUL cannot be in a file name or URL: ``parse_store`` refuses it (exit 2) rather
+    than leaving the operating system's ValueError to whoever opens it (found by the fuzzer
+    through ``checkpoint --witness-store``)."""
+    from ledger.errors import UsageError
+    from ledger.store import parse_store
+
+    with pytest.raises(UsageError, match="NUL") as refused:
+        parse_store(url)
+    assert refused.value.field == "--store"
