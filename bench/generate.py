@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from ledger.catalogue import REGIME_IN_FORCE
+from ledger.catalogue.models import REGIME_IN_FORCE
 
 FIRST_AWARE = date(2015, 1, 5)
 LAST_AWARE = date(2026, 4, 30)
@@ -159,7 +159,7 @@ def decision_makers() -> list[tuple[str, str]]:
 
 def in_force(regime: str, incident: date, aware: date) -> bool:
     """Whether the regime was in force on the incident or the aware date, as the ledger
-    checks it (``ledger.catalogue.REGIME_IN_FORCE``); otherwise the case is transitional."""
+    checks it (``ledger.catalogue.models.REGIME_IN_FORCE``); otherwise the case is transitional."""
     start, end = REGIME_IN_FORCE[regime]
     return any(start <= d and (end is None or d <= end) for d in (incident, aware))
 

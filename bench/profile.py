@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.application import CaseLedger
-from ledger.store import parse_store
+from ledger.store.sqlite import parse_store
 
 from .child import BenchClock, enrolled_recorder
 from .generate import batches, follow_up, iter_lines, open_cases, plan_ledger
@@ -72,34 +72,34 @@ def job(what: str, ledger: CaseLedger, args: argparse.Namespace, work: Path) -> 
         fresh_recorder = enrolled_recorder(fresh)
         return lambda: fresh.record_lines(lines, fresh_recorder)
     if what == "why":
-        from projections.queries import why
+        from projections.queries.cases import why
 
         case = max(spec.cases, key=lambda c: (c.length, -c.index)).ref
         return lambda: [why(CaseLedger(ledger.location), case).as_dict() for _ in range(50)]
     if what in ("export", "verify"):
-        from projections.bundle_verify import verify_bundle
-        from projections.export import export_bundle
+        from projections.export.bundle import export_bundle
+        from projections.export.verify import verify_bundle
 
         out = work / "bundle"
         if what == "verify":
             export_bundle(ledger, out)
             return lambda: verify_bundle(out)
         return lambda: export_bundle(ledger, out)
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     index = CaseIndex(ledger)
     if what == "rebuild":
         return index.rebuild
     index.catch_up()
     if what == "status":
-        from projections.queries import statuses
+        from projections.queries.cases import statuses
 
         return lambda: statuses(ledger)
     if what == "delays":
-        from projections.delays import indexed_intervals
+        from projections.queries.delays import indexed_intervals
 
         return lambda: indexed_intervals(ledger, *DELAY, now)
-    from projections.index import all_clocks
+    from projections.index.case_index import all_clocks
 
     return lambda: all_clocks(ledger, now)
 

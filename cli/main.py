@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
-from .common import app, run
+from cli.common import app, run
 
 #: The command modules, in the order ``caseledger --help`` lists their commands; each
 #: registers its commands on ``app`` when imported.
@@ -21,7 +21,7 @@ COMMAND_MODULES: Final = (
 )
 
 for _module in COMMAND_MODULES:
-    importlib.import_module(f"cli.{_module}")
+    importlib.import_module(f"cli.commands.{_module}")
 
 
 def _listed_order(command: object) -> int:
@@ -31,7 +31,7 @@ def _listed_order(command: object) -> int:
     return COMMAND_MODULES.index(name) if name in COMMAND_MODULES else len(COMMAND_MODULES)
 
 
-# A module imported before this one (``from cli.demo import ...`` in a program or a test)
+# A module imported before this one (``from cli.commands.demo import ...`` in a program or a test)
 # registers its commands first: order them as listed, whatever the order of import.
 app.registered_commands.sort(key=_listed_order)
 

@@ -37,9 +37,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 from pydantic import ValidationError
 
-from .canonical import GENESIS_HASH, canonical_json, commitment, event_hash, new_salt
-from .case import Case, CaseSnapshot, case_id, corrects_referral
-from .catalogue import (
+from ledger.catalogue.models import (
     ASSIGNED_FIELDS,
     LONDON,
     MAX_LINE_BYTES,
@@ -56,25 +54,10 @@ from .catalogue import (
     normalise_occurred_at,
     text_problem,
 )
-from .errors import (
-    ConflictError,
-    InputError,
-    InputErrors,
-    StoreUnavailable,
-    UsageError,
-    gathered,
-)
-from .invariants import check_entry
-from .personal import (
-    SealBroken,
-    associated_data,
-    new_case_key,
-    seal,
-    unseal,
-    wrapping_key,
-)
-from .personal_screen import Screen, ScreenRow, folded, hashed_strings, screen_rows
-from .policy import (
+from ledger.domain.case import Case, CaseSnapshot, case_id, corrects_referral
+from ledger.domain.invariants import check_entry
+from ledger.domain.personal_screen import Screen, ScreenRow, folded, hashed_strings, screen_rows
+from ledger.domain.policy import (
     ACTION_OF_REGISTER_TYPE,
     Policy,
     check_approval,
@@ -86,8 +69,31 @@ from .policy import (
     provenance_approval,
     refuse_client_policy,
 )
-from .register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
-from .store import (
+from ledger.domain.register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
+from ledger.errors import (
+    ConflictError,
+    InputError,
+    InputErrors,
+    StoreUnavailable,
+    UsageError,
+    gathered,
+)
+from ledger.integrity.canonical import (
+    GENESIS_HASH,
+    canonical_json,
+    commitment,
+    event_hash,
+    new_salt,
+)
+from ledger.store.sealing import (
+    SealBroken,
+    associated_data,
+    new_case_key,
+    seal,
+    unseal,
+    wrapping_key,
+)
+from ledger.store.sqlite import (
     APPLICATION_NAME,
     LedgerMapper,
     OrjsonTranscoder,
@@ -344,7 +350,7 @@ class CaseLedger(Application[uuid.UUID]):
         try:
             if self.location.kind == "postgres":
                 # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
-                from .pgstore import creation_lock
+                from ledger.store.postgres import creation_lock
 
                 loc = self.location
                 with creation_lock(
@@ -382,7 +388,7 @@ class CaseLedger(Application[uuid.UUID]):
         if self.location.kind != "postgres":
             return super().construct_snapshot_store()
         # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
-        from .pgstore import ReadablePostgresSnapshotRecorder
+        from ledger.store.postgres import ReadablePostgresSnapshotRecorder
 
         recorder = ReadablePostgresSnapshotRecorder(
             datastore=self.factory.datastore,  # type: ignore[attr-defined]
@@ -716,7 +722,7 @@ class CaseLedger(Application[uuid.UUID]):
             body["changes"] = {**changes, "personal": commit(changes["personal"])}
         return body
 
-    # --- the personal-data screen (issue 13 item 2; ledger/personal_screen.py) -------
+    # --- the personal-data screen (issue 13 item 2; ledger/domain/personal_screen.py) -------
 
     def _refuse_personal_in_text(
         self,
@@ -1496,7 +1502,7 @@ def parse_line(text: bytes) -> Envelope:
     """Validate one JSON line against the catalogue; raise :class:`InputError` if bad.
 
     A line is refused before it is parsed when it is longer than
-    :data:`~ledger.catalogue.MAX_LINE_BYTES`, and after when an object in it repeats a
+    :data:`~ledger.catalogue.models.MAX_LINE_BYTES`, and after when an object in it repeats a
     key (JSON parsers keep the last silently, so what was written and what is recorded
     would differ).
     """

@@ -187,7 +187,7 @@ def person(store_url: str, name: str, kind: str = "writer") -> Person:
     import psycopg
     from psycopg.sql import SQL, Identifier
 
-    from ledger.pgstore import role_grants
+    from ledger.store.postgres import role_grants
 
     base, _, schema = store_url.partition("?schema=")
     role = f"{name}@{schema}"
@@ -274,7 +274,7 @@ _OPENED: list[Any] = []
 def open_ledger(url: str, clock: Callable[[], datetime] | None = None) -> Any:
     """Open the real ledger on a store URL (closed at the end of the test)."""
     from ledger.application import CaseLedger
-    from ledger.store import parse_store
+    from ledger.store.sqlite import parse_store
 
     ledger = CaseLedger(parse_store(url), clock=clock)
     _OPENED.append(ledger)

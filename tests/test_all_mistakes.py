@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.entries import COMMAND_NAMES, option_name
-from ledger.catalogue import MODELS_BY_TYPE
+from cli.commands.entries import COMMAND_NAMES, option_name
+from ledger.catalogue.models import MODELS_BY_TYPE
 from ledger.errors import MAX_REPORTED_PROBLEMS
 from tests.conftest import CliResult, open_ledger, scenario_lines
 

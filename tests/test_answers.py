@@ -25,9 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InputError
-from projections.clock_index import case_clock_facts, states_from_facts, summary_from_facts
-from projections.clocks import clock_states, summary_of
-from projections.when import end_of_day, format_instant
+from projections.assess.clocks import clock_states, summary_of
+from projections.fold.when import end_of_day, format_instant
+from projections.index.clock_facts import case_clock_facts, states_from_facts, summary_from_facts
 from tests.conftest import CliResult, FixedClock, open_ledger
 from tests.test_clock_index import histories, stored
 from tests.test_clocks import (
@@ -256,7 +256,7 @@ def test_a_reply_closes_its_request_whatever_the_case_or_spacing_of_the_agency(
 def test_open_requests_past_due_are_overdue_in_working_days(
     store_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
-    from projections import queries
+    from projections.queries import cases as queries
 
     case = "CHASE"
     record(
@@ -502,7 +502,7 @@ def recorded_histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], date
     """The clock-facts test's random histories, each entry also recorded some days after
     it happened (or on the day), so that delays sometimes come too late; the revisited
     decisions and notifications in any order give withdrawn and early-ended clocks."""
-    from ledger.catalogue import occurred_day
+    from ledger.catalogue.models import occurred_day
 
     regime, records, on = draw(histories())
     for body in records:

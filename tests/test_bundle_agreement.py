@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.bundle_verify import verify_bundle
+from projections.export.verify import verify_bundle
 from tests.test_export import PYTHON, standalone_checker
 from tests.vectors import forge
 

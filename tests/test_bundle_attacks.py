@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from projections.export import export_bundle
+from projections.export.bundle import export_bundle
 from tests.conftest import FixedClock, invoke, open_ledger, scenario_lines
 from tests.test_export import CASE, PYTHON, second_case, standalone_checker
 from tests.vectors import forge
@@ -185,7 +185,7 @@ def test_entries_after_the_checkpoint_are_proven_newer_and_said_unchecked(
     """A checkpoint signed after 12 entries: the later 10 are shown to be newer than it
     (the case's head at the checkpoint is #12) and the verdict says they are unchecked;
     a forger cannot pass a covered entry off as one of them."""
-    from projections.checkpoint import make_checkpoint
+    from ledger.checkpoints.checkpoint import make_checkpoint
 
     led = open_ledger(store_url, clock)
     lines = scenario_lines()
@@ -388,8 +388,8 @@ def test_a_checkpoint_without_a_cases_tree_still_proves_each_entry(
 ) -> None:
     """A version 2 checkpoint with only the brief's trees (no ``cases``): a subset still
     proves each entry in the signed log, and says it could not check the case heads."""
-    from ledger.canonical import canonical_json
-    from projections.checkpoint import make_checkpoint
+    from ledger.checkpoints.checkpoint import make_checkpoint
+    from ledger.integrity.canonical import canonical_json
 
     led = open_ledger(store_url, clock)
     led.record_lines(scenario_lines(), led.recorder_for())

@@ -95,7 +95,7 @@ def test_worker_processes_give_the_same_verdict_with_proofs(
 ) -> None:
     """Large bundles are checked by worker processes; the proofs beside them are read in
     order in this one, so the verdict is the sequential one."""
-    import projections.bundle_verify as bundle_verify
+    import projections.export.verify as bundle_verify
 
     monkeypatch.setattr(bundle_verify, "_PARALLEL_CHUNK", 1500)
     bundle = VECTORS / "bundles" / name

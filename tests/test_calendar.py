@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.calendar import (
+from projections.assess.calendar import (
     NATIONS,
     UNITS,
     Calendar,

@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_json, commitment, event_hash, hashed_body
+from ledger.integrity.canonical import canonical_json, commitment, event_hash, hashed_body
 
 # Strings exactly as given: any Unicode scalar value (no lone surrogates, which the
 # input parser rejects), including controls, quotes, backslashes and non-BMP characters.

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger.canonical import event_hash
-from ledger.case import case_id
+from ledger.domain.case import case_id
+from ledger.integrity.canonical import event_hash
 from tests.conftest import CliResult, open_ledger, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -487,7 +487,7 @@ def test_verify_bundle_refuses_since(lodged: Lodged, cli: Any) -> None:
 def test_a_version_1_checkpoint_is_still_read(lodged: Lodged, cli: Any) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from projections.checkpoint import signed_body
+    from ledger.checkpoints.checkpoint import signed_body
 
     v2 = orjson.loads(lodged.checkpoint.read_bytes())
     v1 = {
@@ -506,7 +506,7 @@ def test_a_version_1_checkpoint_is_still_read(lodged: Lodged, cli: Any) -> None:
 
 
 def test_verify_since_writes_nothing(lodged: Lodged, cli: Any) -> None:
-    from projections.checkpoint import LeafHints
+    from ledger.checkpoints.checkpoint import LeafHints
 
     led = open_ledger(lodged.url)
     hints = LeafHints.open(led, create=False)
@@ -526,8 +526,8 @@ def test_a_reader_without_the_hints_grant_still_scans(pg_url: str) -> None:
     import psycopg
 
     from ledger.application import CaseLedger
-    from ledger.store import parse_store
-    from projections.checkpoint import LeafHints, scan_store
+    from ledger.checkpoints.checkpoint import LeafHints, scan_store
+    from ledger.store.sqlite import parse_store
 
     led = open_ledger(pg_url)
     led.record_lines(scenario_lines(), led.recorder_for())

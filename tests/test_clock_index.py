@@ -1,9 +1,9 @@
-"""Clock facts kept in the cross-case index (projections.clock_index): what they answer
+"""Clock facts kept in the cross-case index (projections.index.clock_facts): what they answer
 equals what the clocks compute from the records, and the kept rows follow the ledger.
 
 * For random histories in every regime, the states and the ``status`` summary read from
   a case's stored facts (its ``spans`` and ``delays`` columns) equal
-  :func:`projections.clocks.clock_states` of its records, on any day after its last entry.
+  :func:`projections.assess.clocks.clock_states` of its records, on any day after its last entry.
 * On both stores, ``status`` over every case equals each case folded, before and after
   more entries (the facts of the touched cases are derived again), after a rule-pack
   change (every row is stale), when the query's moment precedes an entry (the case is
@@ -22,17 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import UsageError
-from projections.calendar import Calendar
-from projections.clock_index import (
+from projections.assess.calendar import Calendar
+from projections.assess.clocks import clock_states, summary_of
+from projections.assess.rules import rule_pack
+from projections.fold.when import end_of_day, format_instant
+from projections.index.clock_facts import (
     CaseClockFacts,
     case_clock_facts,
     state_from_facts,
     states_from_facts,
     summary_from_facts,
 )
-from projections.clocks import clock_states, summary_of
-from projections.rules import rule_pack
-from projections.when import end_of_day, format_instant
 from tests.conftest import FixedClock, open_ledger
 from tests.test_clocks import _random_cases, record
 
@@ -58,7 +58,7 @@ TIMES = ("", "T00:30:00+00:00", "T09:15:00+01:00", "T23:30:00+00:00")
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], date]:
     """A case's records (corrected form, as the index holds them) and a day to ask on."""
-    from ledger.catalogue import normalise_occurred_at, occurred_day
+    from ledger.catalogue.models import normalise_occurred_at, occurred_day
 
     regime = draw(st.sampled_from(sorted(NATIONAL)))
     aware = draw(st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 6, 30)))
@@ -149,7 +149,7 @@ def test_states_from_facts_equal_the_clocks_of_the_records(
 def test_facts_do_not_claim_a_moment_before_their_last_entry(
     history: tuple[str, list[dict[str, Any]], date], before: int
 ) -> None:
-    from ledger.catalogue import occurred_day
+    from ledger.catalogue.models import occurred_day
 
     regime, records, on = history
     facts = case_clock_facts("F-1", regime, records)
@@ -166,14 +166,14 @@ NOW = datetime(2026, 9, 2, 12, tzinfo=UTC)
 
 
 def folded_statuses(led: Any, now: datetime) -> list[dict[str, Any]]:
-    from projections import queries
+    from projections.queries import cases as queries
 
     return [queries.status(led, case, now=now) for case in sorted(led.case_refs())]
 
 
 def clock_rows(led: Any) -> dict[str, tuple[int, str]]:
     """``case_clocks``: case -> (last_position, rules)."""
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     index = CaseIndex(led)
     rows = index.backend.select_clock_facts(None)
@@ -183,9 +183,9 @@ def clock_rows(led: Any) -> dict[str, tuple[int, str]]:
 def test_status_of_every_case_equals_the_folds_as_the_ledger_grows(
     store_url: str, clock: FixedClock
 ) -> None:
-    from projections import queries
-    from projections.clock_index import rules_fingerprint
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
+    from projections.index.clock_facts import rules_fingerprint
+    from projections.queries import cases as queries
 
     events = _random_cases(7, 30)
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
@@ -221,9 +221,9 @@ def test_status_of_every_case_equals_the_folds_as_the_ledger_grows(
 
 
 def test_a_rule_pack_change_makes_every_row_stale(store_url: str, clock: FixedClock) -> None:
-    from projections import queries
-    from projections.clock_index import rules_fingerprint
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
+    from projections.index.clock_facts import rules_fingerprint
+    from projections.queries import cases as queries
 
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
     record(store_url, clock, _random_cases(3, 12))
@@ -241,10 +241,10 @@ def test_a_rule_pack_change_makes_every_row_stale(store_url: str, clock: FixedCl
 def test_a_moment_before_an_entry_is_computed_from_the_milestones(
     store_url: str, clock: FixedClock
 ) -> None:
-    from projections import queries
-    from projections.clocks import case_clocks
-    from projections.index import all_clocks
-    from projections.queries import case_view
+    from projections.assess.clocks import case_clocks
+    from projections.index.case_index import all_clocks
+    from projections.queries import cases as queries
+    from projections.queries.cases import case_view
 
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
     record(store_url, clock, _random_cases(5, 12))
@@ -268,7 +268,7 @@ def test_a_moment_before_an_entry_is_computed_from_the_milestones(
 def test_a_read_only_store_answers_from_facts_it_cannot_keep(
     sqlite_url: str, clock: FixedClock, cli: Any
 ) -> None:
-    from projections import queries
+    from projections.queries import cases as queries
 
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
     record(sqlite_url, clock, _random_cases(9, 10))
@@ -283,7 +283,7 @@ def test_a_read_only_store_answers_from_facts_it_cannot_keep(
         (r["overdue"], r["next_deadline"]) for r in expected
     ]
     # In process: the index notes it cannot keep the facts, and answers alike again.
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     reader = open_ledger(f"file:{sqlite_url}?mode=ro", clock)
     index = CaseIndex(reader)
@@ -326,10 +326,10 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
     labelled with its case's position and equals the facts derived afresh."""
     import threading
 
-    from projections import queries
-    from projections.clock_index import case_clock_facts, rules_fingerprint
-    from projections.clocks import clock_event_types
-    from projections.index import CaseIndex, all_clocks, milestone_record
+    from projections.assess.clocks import clock_event_types
+    from projections.index.case_index import CaseIndex, all_clocks, milestone_record
+    from projections.index.clock_facts import case_clock_facts, rules_fingerprint
+    from projections.queries import cases as queries
 
     events = _random_cases(11, 16)
     clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import catalogue
-from projections.calendar import Calendar
-from projections.clocks import ClockState, clock_states, deadline_of, next_deadline
-from projections.rules import rule_pack
+from ledger.catalogue import models as catalogue
+from projections.assess.calendar import Calendar
+from projections.assess.clocks import ClockState, clock_states, deadline_of, next_deadline
+from projections.assess.rules import rule_pack
 from tests.conftest import CliResult, FixedClock, enrol_decision_makers, open_ledger
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -144,7 +144,7 @@ def record_as_it_happened(url: str, events: Iterable[dict[str, Any]]) -> list[st
     their refs.  ``recorded_at`` matters: a delay counts only if recorded in time."""
     from datetime import datetime, time
 
-    from ledger.catalogue import LONDON, occurred_day
+    from ledger.catalogue.models import LONDON, occurred_day
 
     moment = datetime(2000, 1, 1, tzinfo=LONDON)
     clock = FixedClock(moment)
@@ -527,9 +527,9 @@ def test_a_correction_moves_the_clock_and_as_of_shows_the_original(
 def test_overdue_clocks_and_next_deadline_for_status(store_url: str, clock: FixedClock) -> None:
     from datetime import datetime
 
-    from projections.clocks import overdue_clocks
-    from projections.queries import case_view
-    from projections.when import LONDON
+    from projections.assess.clocks import overdue_clocks
+    from projections.fold.when import LONDON
+    from projections.queries.cases import case_view
 
     record(store_url, clock, _late_case("HOOK-1", with_delay=False)[:2])
     led = open_ledger(store_url, clock)
@@ -697,10 +697,10 @@ def test_the_sorted_timeline_finds_what_first_match_finds(
     entries: list[tuple[str, date, str, str]], after: date | None
 ) -> None:
     # Days around the start of BST (29 March 2026), times with and without offsets.
-    from ledger.catalogue import normalise_occurred_at
-    from projections.clocks import first_on, timeline_of
-    from projections.rules import EventMatch, first_match
-    from projections.when import end_of_day
+    from ledger.catalogue.models import normalise_occurred_at
+    from projections.assess.clocks import first_on, timeline_of
+    from projections.assess.rules import EventMatch, first_match
+    from projections.fold.when import end_of_day
 
     records = [
         {"type": kind, "case": "P", "seq": i + 1, "outcome": outcome,
@@ -813,11 +813,11 @@ def test_every_case_from_the_index_equals_each_case_folded(
 ) -> None:
     from datetime import datetime
 
-    from projections.clocks import case_clocks, summary_of
-    from projections.delays import indexed_intervals, view_interval
-    from projections.index import all_clocks, summaries_by_case
-    from projections.queries import case_view
-    from projections.when import LONDON, end_of_day
+    from projections.assess.clocks import case_clocks, summary_of
+    from projections.fold.when import LONDON, end_of_day
+    from projections.index.case_index import all_clocks, summaries_by_case
+    from projections.queries.cases import case_view
+    from projections.queries.delays import indexed_intervals, view_interval
 
     events = _random_cases(4, 40)
     clock.now = datetime(2026, 8, 31, 12, tzinfo=LONDON)

@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from ledger.application import CaseLedger, Recorder
-from ledger.case import CaseSnapshot, case_id
+from ledger.domain.case import CaseSnapshot, case_id
+from ledger.domain.policy import default_policy_text
 from ledger.errors import InputError, StoreUnavailable
-from ledger.policy import default_policy_text
 from tests.conftest import Person, open_ledger, person, scenario_lines
 
 #: Writers with login roles of their own, whose entries the PostgreSQL server dates by its
@@ -294,7 +294,7 @@ def test_an_entry_appended_behind_the_functions_back_fails_verify(pg_url: str, c
     and functions bypassed), leaves no provenance: verify names the entry."""
     from psycopg.sql import SQL, Identifier
 
-    from ledger.canonical import event_hash
+    from ledger.integrity.canonical import event_hash
 
     led = open_ledger(pg_url)
     led.record_lines(scenario_lines()[:3], led.recorder_for())
@@ -458,8 +458,8 @@ def test_every_command_works_or_is_refused_cleanly_for_each_grant(
 
 def test_the_documented_grants_are_the_ones_the_tests_use() -> None:
     """docs/security.md shows the grants for schema ``northshire``; they are exactly the
-    statements :func:`ledger.pgstore.role_grants` makes (and the tests grant)."""
-    from ledger.pgstore import role_grants
+    statements :func:`ledger.store.postgres.role_grants` makes (and the tests grant)."""
+    from ledger.store.postgres import role_grants
 
     doc = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     for kind, role in (
@@ -486,7 +486,7 @@ def _call_append(who: Person, url: str, body: dict[str, Any], **meta: Any) -> No
     import psycopg
     from psycopg.types.json import Jsonb
 
-    from ledger.canonical import canonical_json, event_hash
+    from ledger.integrity.canonical import canonical_json, event_hash
 
     schema = pg_url_schema(url)
     body = dict(body)
@@ -828,7 +828,7 @@ def test_an_encrypted_store_checks_and_keeps_the_approver_it_is_given(
     the approver in clear; the database checks it as it would the entry's and keeps it
     as provenance, and verify (which has the key) names an entry whose approver differs."""
     import ledger.application as application
-    from ledger.store import parse_store
+    from ledger.store.sqlite import parse_store
 
     key = tmp_path / "store.key"
     assert cli(["keys", "new", "--out", str(key)]).exit_code == 0

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import InputError
-from ledger.policy import (
+from ledger.domain.policy import (
     APPROVABLE,
     default_policy,
     default_policy_text,
     parse_policy,
     policy_from_text,
 )
+from ledger.errors import InputError
 from tests.conftest import open_ledger, person, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -209,8 +209,8 @@ def test_the_name_matches_the_enrolment_after_its_normalisation(store_url: str, 
 def test_a_policy_without_approves_says_how_to_fix_it() -> None:
     """A store whose recorded policy predates ``approves`` refuses every delay, saying
     the admin must record a policy that names who approves."""
-    from ledger.policy import check_approval
-    from ledger.register import Enrolment
+    from ledger.domain.policy import check_approval
+    from ledger.domain.register import Enrolment
 
     old: Any = default_policy().document()
     for spec in old["roles"].values():
@@ -289,8 +289,8 @@ def test_approval_is_exactly_enrolment_in_an_approving_role(
     enrolled: dict[str, set[str]], named: str, regime: str
 ) -> None:
     from ledger.application import normalise_user_name, parse_line
-    from ledger.policy import check_approval
-    from ledger.register import Enrolment
+    from ledger.domain.policy import check_approval
+    from ledger.domain.register import Enrolment
 
     policy = default_policy()
     users = {
@@ -322,7 +322,7 @@ def test_the_shipped_policy_file_is_the_documented_one(tmp_path: Path) -> None:
 
 
 def test_the_demo_enrols_the_decision_makers_it_names(tmp_path: Path) -> None:
-    from cli.demo import decision_makers, record_sample
+    from cli.commands.demo import decision_makers, record_sample
 
     assert ("Independent chair, Eastborough LSCB", "chair") in decision_makers()
     path = tmp_path / "demo.db"

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.catalogue import EVENT_TYPES
-from projections.calendar import Calendar
-from projections.delays import (
+from ledger.catalogue.models import EVENT_TYPES
+from projections.assess.calendar import Calendar
+from projections.queries.delays import (
     CSV_COLUMNS,
     Interval,
     filter_over,
@@ -365,8 +365,8 @@ def test_intervals_from_times_equal_each_case_measured_from_its_records(
     entries: list[tuple[str, str, date, str]], from_type: str, to_type: str, on: date
 ) -> None:
     # Days around the start of BST (29 March 2026); times with and without offsets.
-    from ledger.catalogue import normalise_occurred_at
-    from projections.delays import case_interval, intervals_from_times
+    from ledger.catalogue.models import normalise_occurred_at
+    from projections.queries.delays import case_interval, intervals_from_times
 
     regimes = {"A": "wt2023", "B": "wt2015", "C": "wt2018"}
     records: dict[str, list[dict[str, Any]]] = {case: [] for case in regimes}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from cli.demo import DEMO_DAY, TOUR, record_sample
+from cli.commands.demo import DEMO_DAY, TOUR, record_sample
 from tests.conftest import SCENARIO, invoke
 
 #: The console script of the environment running the tests (the README's ``.venv``).
@@ -114,7 +114,7 @@ def test_run_from_the_readme_folder_the_demo_prints_the_relative_path(
 ) -> None:
     """``.venv/bin/caseledger demo`` in the README's folder prints ``.venv/bin/caseledger``
     and how to activate that environment (``. .venv/bin/activate``)."""
-    from cli.demo import program
+    from cli.commands.demo import program
 
     venv = SCRIPT.parent.parent
     monkeypatch.chdir(venv.parent)

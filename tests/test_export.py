@@ -30,9 +30,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import GENESIS_HASH, canonical_json, event_hash
-from projections.export import export_bundle, verify_bundle
-from projections.merkle import MerkleTree, leaf_hash, merkle_root, merkle_root_recursive
+from ledger.integrity.canonical import GENESIS_HASH, canonical_json, event_hash
+from ledger.integrity.merkle import MerkleTree, leaf_hash, merkle_root, merkle_root_recursive
+from projections.export.bundle import export_bundle, verify_bundle
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock, and the report answers "now":
@@ -803,7 +803,7 @@ def _checkpointed(url: str, clock: FixedClock) -> tuple[Any, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from projections.checkpoint import make_checkpoint
+    from ledger.checkpoints.checkpoint import make_checkpoint
 
     led = open_ledger(url, clock)
     lines = scenario_lines()
@@ -923,14 +923,14 @@ def test_standalone_ed25519_agrees_with_the_cryptography_package() -> None:
 
 
 def test_report_uses_the_read_side_modules(scenario_store: str, tmp_path: Path) -> None:
-    """The decision, clocks and QM2 answers come from projections.why / clocks / quality
+    """The decision, clocks and QM2 answers come from projections.fold.why / clocks / quality
     (the same answers as the ``why``, ``clocks`` and ``quality`` commands)."""
     led = open_ledger(scenario_store)
     export_bundle(led, tmp_path / "b")
     led.close()
     html = (tmp_path / "b" / "report.html").read_text()
-    assert "Decision analysis by projections.why" in html
-    assert "Clocks computed by projections.clocks" in html
+    assert "Decision analysis by projections.fold.why" in html
+    assert "Clocks computed by projections.assess.clocks" in html
     assert "could not be answered" not in html
     rows = re.findall(r'<span class="tag (yes|no|partly|not-applicable)">', html)
     assert len(rows) == 9  # the nine QM2 answers

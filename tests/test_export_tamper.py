@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.export import export_bundle, verify_bundle
-from projections.merkle import merkle_root
+from ledger.integrity.merkle import merkle_root
+from projections.export.bundle import export_bundle, verify_bundle
 from tests.conftest import FixedClock, open_ledger, scenario_lines
 from tests.test_export import CASE, both_verdicts, reseal, run_standalone
 
@@ -495,7 +495,7 @@ def test_checking_in_worker_processes_gives_the_same_verdict(
 ) -> None:
     """Large bundles are checked by worker processes, in byte ranges of whole lines; the
     verdict, the first failure and the count must be the sequential ones."""
-    import projections.bundle_verify as bundle_verify
+    import projections.export.verify as bundle_verify
 
     monkeypatch.setattr(bundle_verify, "_PARALLEL_CHUNK", 1500)  # many small ranges
     bundle = copy()

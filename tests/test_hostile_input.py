@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import catalogue
+from ledger.catalogue import models as catalogue
+from ledger.domain.policy import parse_policy
 from ledger.errors import InputError
-from ledger.policy import parse_policy
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).

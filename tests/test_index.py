@@ -60,8 +60,8 @@ def several_cases(led: Any, clock: FixedClock, count: int = 6) -> list[str]:
 
 
 def fold_status(led: Any, case: str, upto: int | None = None) -> dict[str, Any] | None:
-    from projections.case_view import fold
-    from projections.queries import status_of
+    from projections.fold.case_view import fold
+    from projections.queries.cases import status_of
 
     records = led.case_records(case)
     if upto is not None:
@@ -72,8 +72,8 @@ def fold_status(led: Any, case: str, upto: int | None = None) -> dict[str, Any] 
 
 def fold_milestones(led: Any, case: str, upto: int | None = None) -> list[tuple[Any, ...]]:
     """What ``case_milestones`` must hold for a case: its entries, corrections applied."""
-    from projections.case_view import fold
-    from projections.index import facts_of
+    from projections.fold.case_view import fold
+    from projections.index.case_index import facts_of
 
     records = led.case_records(case)
     if upto is not None:
@@ -110,7 +110,7 @@ def assert_index_matches_fold(
         row = index.row(case, catch_up=False)
         expected = fold_status(led, case, upto)
         # The clocks' part of a status (overdue, next deadline) is computed from the
-        # index's milestones by projections.clocks; tests/test_clocks.py checks it equals
+        # index's milestones by projections.assess.clocks; tests/test_clocks.py checks it equals
         # the folds.  Here: the row itself.
         got = without_clocks(row.status(ON)) if row is not None else None
         assert got == without_clocks(expected), case
@@ -123,7 +123,7 @@ def assert_index_matches_fold(
 def test_status_of_every_case_comes_from_the_index(
     ledger: Any, clock: FixedClock, cli: Cli, store_url: str
 ) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
     rows = query(cli, store_url, "status")
@@ -166,7 +166,7 @@ def test_status_reads_its_own_writes(store_url: str, cli: Cli) -> None:
 def test_reindex_rebuilds_the_same_index(
     ledger: Any, clock: FixedClock, cli: Cli, store_url: str
 ) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
     before = query(cli, store_url, "status")
@@ -183,7 +183,7 @@ def test_reindex_rebuilds_the_same_index(
 
 
 def test_milestones_carry_facts(scenario_store: str) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     led = open_ledger(scenario_store)
     try:
@@ -213,7 +213,7 @@ def test_milestones_carry_facts(scenario_store: str) -> None:
 
 
 def test_corrections_update_milestones_and_rows(ledger: Any, clock: FixedClock) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     case = "SCR-2026-310"
     index = CaseIndex(ledger)
@@ -267,8 +267,8 @@ def test_corrections_update_milestones_and_rows(ledger: Any, clock: FixedClock) 
 def test_crash_part_way_leaves_index_and_tracking_consistent(
     ledger: Any, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections import index as index_module
-    from projections.index import CaseIndex
+    from projections.index import case_index as index_module
+    from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
     total = ledger.count_events()
@@ -300,7 +300,7 @@ def test_crash_part_way_leaves_index_and_tracking_consistent(
 def test_crash_inside_the_transaction_rolls_back_rows_and_tracking(
     ledger: Any, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
     index = CaseIndex(ledger, batch_size=10)
@@ -327,7 +327,7 @@ def test_crash_inside_the_transaction_rolls_back_rows_and_tracking(
 
 
 def test_a_stale_batch_is_dropped(ledger: Any, clock: FixedClock) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
     slow, fast = CaseIndex(ledger), CaseIndex(ledger)
@@ -341,7 +341,7 @@ def test_a_stale_batch_is_dropped(ledger: Any, clock: FixedClock) -> None:
 
 
 def test_concurrent_catch_ups_apply_each_entry_once(store_url: str, clock: FixedClock) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     led = open_ledger(store_url, clock)
     cases = several_cases(led, clock, count=12)
@@ -409,7 +409,7 @@ def test_index_equals_fold_for_random_histories_and_interrupted_catch_ups(
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     counter = iter(range(1_000_000))
     holder: dict[str, Any] = {"index": CaseIndex(ledger)}
@@ -453,7 +453,8 @@ def test_index_equals_fold_for_random_histories_and_interrupted_catch_ups(
 def test_status_of_many_cases_is_answered_without_folding(
     sqlite_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections import case_view, queries
+    from projections.fold import case_view
+    from projections.queries import cases as queries
 
     led = open_ledger(sqlite_url, clock)
     lines = []
@@ -504,7 +505,7 @@ def test_encrypted_store_keeps_the_index_sealed(
     import base64
     import os
 
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     key = tmp_path / "store.key"
     key.write_text(base64.b64encode(os.urandom(32)).decode())

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger.pgstore import role_grants
+from ledger.store.postgres import role_grants
 from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 from tests.test_read_side import decision, referral, reply, request
 
@@ -102,7 +102,7 @@ def assert_fails_at(cli: Cli, url: str, case: str, *words: str) -> dict[str, Any
 def test_an_honest_index_verifies_with_its_digest(
     store_url: str, clock: FixedClock, cli: Cli
 ) -> None:
-    from projections.index_trust import check_index, index_digest
+    from projections.queries.index_trust import check_index, index_digest
 
     build(store_url, clock, cli)
     code, payload = verify(cli, store_url)
@@ -324,7 +324,7 @@ def _index_state(url: str) -> tuple[Any, ...]:
 @contextmanager
 def pg_role(url: str, kind: str) -> Iterator[str]:
     """A login role with exactly the grants of ``docs/security.md`` for ``kind``
-    (``ledger.pgstore.role_grants``), dropped afterwards; yields its store URL."""
+    (``ledger.store.postgres.role_grants``), dropped afterwards; yields its store URL."""
     import psycopg
     from psycopg.sql import SQL, Identifier
 
@@ -353,7 +353,7 @@ def pg_role(url: str, kind: str) -> Iterator[str]:
 def test_a_postgres_reader_answers_every_query_and_writes_nothing(
     pg_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     build(pg_url, clock, cli)
     _tail(pg_url, clock)
@@ -376,7 +376,7 @@ def test_a_postgres_reader_answers_every_query_and_writes_nothing(
 def test_a_read_only_sqlite_file_answers_every_query_and_writes_nothing(
     sqlite_url: str, clock: FixedClock, cli: Cli, tmp_path: Path
 ) -> None:
-    from projections.index import CaseIndex
+    from projections.index.case_index import CaseIndex
 
     build(sqlite_url, clock, cli)
     _tail(sqlite_url, clock)
@@ -440,7 +440,7 @@ def test_the_indexer_role_keeps_the_index(pg_url: str, clock: FixedClock, cli: C
         assert verify(cli, indexer)[0] == 0
         # The indexer may write the index and nothing else.
         led = open_ledger(indexer, clock)
-        from projections.index import CaseIndex
+        from projections.index.case_index import CaseIndex
 
         assert CaseIndex(led).keeps is True
         led.close()
@@ -455,17 +455,17 @@ def test_the_read_path_swallows_no_refused_write() -> None:
     caught = {
         name: (root / name).read_text().count("except PersistenceError")
         for name in (
-            "projections/index.py",
-            "projections/index_pg.py",
-            "projections/clock_index.py",
-            "projections/queries.py",
-            "projections/clocks.py",
-            "projections/delays.py",
-            "projections/index_trust.py",
-            "cli/queries.py",
+            "projections/index/case_index.py",
+            "projections/index/postgres.py",
+            "projections/index/clock_facts.py",
+            "projections/queries/cases.py",
+            "projections/assess/clocks.py",
+            "projections/queries/delays.py",
+            "projections/queries/index_trust.py",
+            "cli/commands/queries.py",
         )
     }
-    assert caught == {name: int(name == "projections/index.py") for name in caught}
+    assert caught == {name: int(name == "projections/index/case_index.py") for name in caught}
 
 
 def test_an_encrypted_index_is_checked_opened_and_its_values_never_printed(
@@ -474,8 +474,8 @@ def test_an_encrypted_index_is_checked_opened_and_its_values_never_printed(
     import base64
     import os
 
-    from projections.index import CaseIndex
-    from projections.index_trust import index_digest
+    from projections.index.case_index import CaseIndex
+    from projections.queries.index_trust import index_digest
 
     key = tmp_path / "store.key"
     key.write_text(base64.b64encode(os.urandom(32)).decode())
@@ -508,8 +508,8 @@ def test_for_random_histories_a_reader_answers_like_the_fold_and_verify_passes(
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from projections.index import CaseIndex
-    from projections.index_trust import check_index
+    from projections.index.case_index import CaseIndex
+    from projections.queries.index_trust import check_index
     from tests.test_index import assert_index_matches_fold, record_lines
     from tests.test_read_side import History
 

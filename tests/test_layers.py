@@ -41,21 +41,21 @@ def test_the_import_contracts_are_kept() -> None:
 
 def test_a_function_level_cycle_breaks_the_contracts(tmp_path: Path) -> None:
     """The contracts see imports inside functions: the cycle the policy once hid that way
-    (``ledger.policy`` -> ``ledger.application``) breaks them again."""
+    (``ledger.domain.policy`` -> ``ledger.application``) breaks them again."""
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    policy = tmp_path / "ledger" / "policy.py"
+    policy = tmp_path / "ledger" / "domain" / "policy.py"
     policy.write_text(
         policy.read_text(encoding="utf-8")
-        + "\n\ndef _cycle() -> object:\n    from .application import CaseLedger\n\n"
+        + "\n\ndef _cycle() -> object:\n    from ledger.application import CaseLedger\n\n"
         "    return CaseLedger\n",
         encoding="utf-8",
     )
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert ".policy -> .application" in result.stdout
-    assert "ledger.policy is not allowed to import ledger.application" in result.stdout
+    assert "ledger.domain is not allowed to import ledger.application" in result.stdout
+    assert "ledger.domain.policy -> ledger.application" in result.stdout
 
 
 def _function_level_project_imports(path: Path) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.merkle import (
+from ledger.integrity.merkle import (
     EMPTY_ROOT,
     ConsistencyProver,
     MerkleTree,
@@ -341,7 +341,7 @@ def test_the_streaming_prover_gives_the_same_proof(data: st.DataObject) -> None:
 
 def test_the_streaming_prover_holds_logarithmic_state() -> None:
     """A prover over 200,000 leaves holds a few dozen hashes, not the leaves."""
-    from projections.merkle import CHUNK
+    from ledger.integrity.merkle import CHUNK
 
     prover = ConsistencyProver(70_001)
     for i in range(200_000):

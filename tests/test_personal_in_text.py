@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import catalogue
 from ledger.application import CaseLedger
-from ledger.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
-from ledger.store import parse_store
+from ledger.catalogue import models as catalogue
+from ledger.domain.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
+from ledger.store.sqlite import parse_store
 from tests.conftest import FIXED_TODAY, SCENARIO, open_ledger, person, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py);
@@ -463,7 +463,7 @@ def test_an_exporter_who_may_not_read_the_values_says_it_could_not_check(
 ) -> None:
     if not scenario_store.startswith("postgresql://"):
         pytest.skip("on SQLite every exporter can read the values")
-    from projections.export import export_bundle
+    from projections.export.bundle import export_bundle
 
     owner = open_ledger(scenario_store)
     inspector = person(scenario_store, "inspector.jones", "reader")
@@ -485,8 +485,8 @@ def test_the_database_screens_what_a_client_without_the_screen_writes(
     read the personal values: the ledger's own write path with its screen removed still
     cannot write a recorded name or date of birth into the hashed record, neither in a
     later entry nor in the referral that gives the values; clean entries still go in."""
+    from ledger.domain.policy import default_policy_text
     from ledger.errors import StoreUnavailable
-    from ledger.policy import default_policy_text
 
     owner = open_ledger(pg_url)
     owner.record_lines(scenario_lines(), owner.recorder_for())
@@ -542,10 +542,10 @@ LATIN_TEXT = st.text(
 @given(text=LATIN_TEXT)
 def test_the_database_folds_text_as_the_ledger_does(pg_schema_url: str, text: str) -> None:
     """One folding rule: the database's ``caseledger_fold`` gives what
-    ``ledger.personal_screen.folded`` gives, for ASCII and accented Latin text."""
+    ``ledger.domain.personal_screen.folded`` gives, for ASCII and accented Latin text."""
     import psycopg
 
-    from ledger.personal_screen import folded
+    from ledger.domain.personal_screen import folded
 
     base, schema = pg_schema_url
     with psycopg.connect(base) as conn:
@@ -601,7 +601,7 @@ def test_the_export_finds_the_name_however_the_line_is_written(
 def test_a_value_across_a_line_break_of_another_file_is_found(tmp_path: Path) -> None:
     """Outside events.jsonl a file is read a line at a time, each with the line before:
     a name the report wraps onto the next line is found."""
-    from projections.personal_check import PersonalCheck, PersonalDataInBundle, scan_file
+    from projections.export.personal_check import PersonalCheck, PersonalDataInBundle, scan_file
 
     check = PersonalCheck()
     check.everywhere.add("name", NAME, dates=False, label="case X, personal.name")

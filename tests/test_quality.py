@@ -16,9 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.catalogue import normalise_occurred_at
-from projections.case_view import fold
-from projections.quality import (
+from ledger.catalogue.models import normalise_occurred_at
+from projections.assess.quality import (
     ANSWERS,
     QUESTIONS,
     KeyAgency,
@@ -27,7 +26,8 @@ from projections.quality import (
     default_config,
     loads_config,
 )
-from projections.when import LONDON, parse_on
+from projections.fold.case_view import fold
+from projections.fold.when import LONDON, parse_on
 from tests.conftest import CliResult, FixedClock, scenario_lines
 from tests.test_clocks import ok, record, record_as_it_happened
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger import catalogue
+from ledger.catalogue import models as catalogue
 from tests.conftest import CliResult, FixedClock, open_ledger
 
 Cli = Callable[..., CliResult]
@@ -553,7 +553,7 @@ def test_people_views_render(scenario_store: str, cli: Cli) -> None:
 
 def test_when_parsing() -> None:
     from ledger.errors import UsageError
-    from projections.when import format_instant, on_day, parse_as_of, parse_on
+    from projections.fold.when import format_instant, on_day, parse_as_of, parse_on
 
     now = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
     assert parse_as_of(None, now) == now and parse_on(None, now) == now
@@ -734,7 +734,7 @@ def test_as_of_answers_never_change_when_more_is_recorded(
     from hypothesis import strategies as st
 
     from ledger.errors import UsageError
-    from projections import queries
+    from projections.queries import cases as queries
 
     led = open_ledger(store_url, clock)
     fixed_now = datetime(2026, 12, 1, tzinfo=UTC)

@@ -385,7 +385,7 @@ def test_one_command_per_event_type(store_url: str, cli: Any) -> None:
 
 
 def test_schema_is_a_discriminated_union_of_every_type(cli: Any) -> None:
-    from ledger.catalogue import EVENT_TYPES
+    from ledger.catalogue.models import EVENT_TYPES
 
     schema = cli(["schema"]).json()
     assert schema["discriminator"]["propertyName"] == "type"
@@ -439,7 +439,7 @@ def test_snapshots_give_the_same_case_as_a_full_replay(store_url: str) -> None:
     """Snapshots (every 50 entries, taken from the saved aggregate) restore exactly the
     state a replay of every entry gives, and recording carries on from them."""
     from ledger.application import project_case
-    from ledger.case import case_id
+    from ledger.domain.case import case_id
 
     led = open_ledger(store_url)
     who = led.recorder_for()

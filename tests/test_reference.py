@@ -32,12 +32,12 @@ def test_every_command_has_an_example() -> None:
 def test_the_command_list_does_not_depend_on_the_order_of_imports() -> None:
     """A program (or a test) that imports a command module before ``cli.main`` gets the
     same ``--help`` and reference: found when the reference went stale after the fuzz
-    test imported ``cli.demo`` first."""
+    test imported ``cli.commands.demo`` first."""
     import subprocess
     import sys
 
     script = (
-        "import cli.demo, cli.tracker, cli.main\n"
+        "import cli.commands.demo, cli.commands.tracker, cli.main\n"
         "from cli.reference import REFERENCE, pages\n"
         "stale = [n for n, t in pages().items() if (REFERENCE / n).read_text('utf-8') != t]\n"
         "print(stale)\n"

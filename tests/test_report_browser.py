@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.export import export_bundle
+from projections.export.bundle import export_bundle
 from tests.conftest import open_ledger
 
 pytestmark = pytest.mark.browser

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.calendar import Calendar
-from projections.rules import (
+from projections.assess.calendar import Calendar
+from projections.assess.rules import (
     CLOCK_NAMES,
     REGIMES,
     ClockRule,

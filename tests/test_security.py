@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger.case import case_id
+from ledger.domain.case import case_id
 from ledger.errors import InputError
 from tests.conftest import SCENARIO, open_ledger, person, scenario_lines
 
@@ -238,7 +238,7 @@ def test_encrypted_store_holds_no_plaintext_and_needs_its_key(
     good = cli(["--store", store_url, "verify", "--json"], env=with_key)
     assert good.exit_code == 0 and good.json()["ok"] is True
     from ledger.application import CaseLedger
-    from ledger.store import parse_store
+    from ledger.store.sqlite import parse_store
 
     led = CaseLedger(parse_store(store_url), key_file=str(key))
     assert {r.field: orjson.loads(r.value) for r in led.personal_data("RR-2026-004")} == {
@@ -375,7 +375,7 @@ def test_deletion_is_caught_since_the_checkpoint(
 
 
 def test_rewritten_and_rehashed_history_is_caught(checkpointed: tuple[str, Path], cli: Any) -> None:
-    from ledger.canonical import event_hash
+    from ledger.integrity.canonical import event_hash
     from tests.test_verify_store import tamper
 
     url, cp = checkpointed

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ledger.application import parse_line
 from ledger.errors import InputError
-from projections.tracker import (
+from ledger.importing.tracker import (
     SOURCE_TITLE,
     RowProblem,
     TrackerRow,
@@ -581,7 +581,7 @@ def test_criteria_columns_override_inference() -> None:
 
 
 def test_row_hash_ignores_file_name_and_position() -> None:
-    from projections.tracker import with_sources
+    from ledger.importing.tracker import with_sources
 
     mapping = load_mapping(MAPPING)
     lines = convert_row(TrackerRow(2, _sample_row()), mapping).lines
@@ -719,7 +719,7 @@ def test_guide_mapping_example_is_valid() -> None:
 
 
 def test_guide_documents_every_field() -> None:
-    from projections.tracker import FIELDS
+    from ledger.importing.tracker import FIELDS
 
     text = GUIDE.read_text(encoding="utf-8")
     missing = [name for name in FIELDS if f"`{name}`" not in text]

@@ -1,5 +1,5 @@
 """The standalone verifier (``projections/data/verify.py``) is a second implementation of
-``docs/bundle-format.md``, not a copy of ``projections/bundle_verify.py`` (issue 14 item 6):
+``docs/bundle-format.md``, not a copy of ``projections/export/verify.py`` (issue 14 item 6):
 the two share almost no lines of code, the standalone one imports nothing but the standard
 library, and its own Merkle proof check agrees with the package's on every tree shape."""
 
@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.bundle_verify import verify_bundle
-from projections.merkle import inclusion_proof, merkle_root
+from ledger.integrity.merkle import inclusion_proof, merkle_root
+from projections.export.verify import verify_bundle
 from tests.test_export import PYTHON, standalone_checker
 from tests.vectors import forge
 

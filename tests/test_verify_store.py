@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ledger.case import case_id
+from ledger.domain.case import case_id
 
 
 def tamper(url: str, seq: int, change: dict[str, Any]) -> None:
@@ -75,7 +75,7 @@ def test_altered_last_event_is_caught_too(scenario_store: str, cli: Any) -> None
 
 
 def test_rehashed_event_breaks_the_next_link(scenario_store: str, cli: Any) -> None:
-    from ledger.canonical import event_hash
+    from ledger.integrity.canonical import event_hash
 
     led_state = {"outcome": "no-review"}
     # An insider who also recomputes the altered event's hash is caught by the next link.

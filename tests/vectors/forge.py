@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from ledger.canonical import event_hash
-from projections.merkle import merkle_root
+from ledger.integrity.canonical import event_hash
+from ledger.integrity.merkle import merkle_root
 
 
 def manifest_of(bundle: Path) -> dict[str, Any]:

@@ -107,8 +107,8 @@ def make_good(work: Path) -> dict[str, Path]:
     """The good bundles, exported from one store."""
     import ledger.application
     from ledger.application import CaseLedger
-    from ledger.store import parse_store
-    from projections.export import export_bundle
+    from ledger.store.sqlite import parse_store
+    from projections.export.bundle import export_bundle
 
     # Each command's command_id is a random UUID: number them instead (test code only).
     numbers = iter(range(1, 1 << 30))
@@ -130,7 +130,7 @@ def make_good(work: Path) -> dict[str, Path]:
 
     export("good-unsigned")  # the store has no checkpoint yet
     moment[0] = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
-    from projections.checkpoint import make_checkpoint
+    from ledger.checkpoints.checkpoint import make_checkpoint
 
     make_checkpoint(led, key, led.recorder_for_action("checkpoint"))  # after 22 entries
     moment[0] = datetime(2026, 9, 1, 11, 0, tzinfo=UTC)

@@ -1,0 +1,490 @@
+"""Assessment commands: ``clocks``, ``delays`` and ``quality``.
+
+Thin by design: parse the options, call :mod:`projections.assess.clocks`,
+:mod:`projections.queries.delays` and :mod:`projections.assess.quality`, render.  One case is folded
+(exactly current); every case at once is answered from the cross-case index's milestone
+rows.  ``--json`` (and ``--csv`` for ``delays``) print the content for programs and
+nothing else on standard output.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from cli.common import app, emit_json, ledger, out
+from ledger.errors import UsageError
+from projections.fold.when import LONDON, parse_as_of, parse_on
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+    from projections.assess.clocks import ClockState
+    from projections.assess.quality import Answer
+    from projections.queries.delays import Interval
+
+AS_OF_HELP = (
+    "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
+    "of that day, Europe/London) or an ISO 8601 date and time (with an offset, or "
+    "Europe/London). Default: now."
+)
+ON_HELP = (
+    "The world as at D: only entries that happened (occurred_at) up to D count, and running "
+    "clocks are measured to D. Same forms as --as-of. Default: now."
+)
+JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
+
+STATUS_STYLE = {
+    "met": "green",
+    "running": "cyan",
+    "late": "bold red",
+    "overdue": "bold red",
+    "withdrawn": "magenta",
+    "not-started": "dim",
+}
+#: Most rows a table for people shows (``--json`` and ``--csv`` always give every row).
+PEOPLE_ROWS = 200
+
+ANSWER_STYLE = {"yes": "bold green", "partly": "yellow", "no": "bold red", "not-applicable": "dim"}
+
+
+def _times(
+    ctx: typer.Context, as_of: str | None, on: str | None
+) -> tuple[CaseLedger, datetime | None, datetime]:
+    """The ledger, the ``--as-of`` time (None: no limit) and the ``--on`` time (now)."""
+    led = ledger(ctx)
+    now = led.clock()
+    as_of_time = parse_as_of(as_of, now) if as_of else None
+    on_time = parse_on(on, now)
+    return led, as_of_time, on_time
+
+
+def _when(as_of: datetime | None, on: datetime) -> str:
+    text = f"on {on.astimezone(LONDON):%d %b %Y}"
+    if as_of is not None:
+        text += f", as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)"
+    return text
+
+
+# --- clocks ---------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger clocks RR-2026-004  |  caseledger clocks RR-2026-004 --on "
+        "2026-03-05 --json  |  caseledger clocks --status overdue"
+    )
+)
+def clocks(
+    ctx: typer.Context,
+    case: str | None = typer.Argument(None, help="A case reference; without it, every case."),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    status: list[str] | None = typer.Option(
+        None,
+        "--status",
+        help=(
+            "Only clocks with this status (running, met, overdue, late, withdrawn); repeat "
+            "for several."
+        ),
+    ),
+    include_not_started: bool = typer.Option(
+        False, "--all", help="Also list clocks that have not started (status not-started)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The statutory clocks of a case's regime, or of every case.
+
+    Started, due, ended, and met, late, running, overdue or withdrawn (a review stood
+    down by a later no-review decision) on --on; a late or overdue clock with an approved
+    DecisionDelayed recorded by the day the clock ended is justified, shown with its
+    reason (one recorded later is listed, and does not justify it).
+    """
+    # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
+    # costs ~55 ms; the queries cost ~8 ms at start-up
+    from projections.assess.clocks import STATUSES, case_clocks
+    from projections.index.case_index import all_clocks
+    from projections.queries.cases import case_view
+
+    for wanted in status or []:
+        if wanted not in STATUSES:
+            raise UsageError(
+                f"{wanted!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
+                field="--status",
+            )
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    if case is not None:
+        view = case_view(led, case, as_of_time, on_time)
+        states = case_clocks(view, on_time, include_not_started=True)
+    else:
+        states = all_clocks(led, on_time, as_of=as_of_time, include_not_started=True)
+    shown = [
+        s
+        for s in states
+        if (include_not_started or s.status != "not-started") and (not status or s.status in status)
+    ]
+    if as_json:
+        emit_json([s.as_dict() for s in shown])
+        return
+    _show_clocks(shown, states, case, as_of_time, on_time)
+
+
+def _clock_note(state: ClockState) -> str:
+    parts: list[str] = []
+    if state.days_over is not None:
+        parts.append(f"{state.days_over} day{'s' if state.days_over != 1 else ''} over")
+    if state.days_left is not None:
+        parts.append(f"{state.days_left} day{'s' if state.days_left != 1 else ''} left")
+    if state.delay is not None and (state.justified or state.status == "running"):
+        d = state.delay
+        parts.append(
+            f"delay {d.ref} approved by {d.approved_by}, expected by {d.expected_by}: {d.reason}"
+        )
+    if state.beyond_expected:
+        parts.append("past the expected date")
+    if state.not_justified_reason is not None:
+        parts.append(state.not_justified_reason)
+    if state.status == "withdrawn":
+        parts.append(f"stood down by {state.end_ref}")
+    parts.extend(state.flags)
+    return "; ".join(parts)
+
+
+def _show_clocks(
+    shown: list[ClockState],
+    states: list[ClockState],
+    case: str | None,
+    as_of: datetime | None,
+    on: datetime,
+) -> None:
+    title = f"Statutory clocks of {case}" if case else "Statutory clocks of every case"
+    hidden = 0
+    if len(shown) > PEOPLE_ROWS:
+        # Thousands of rows help nobody on a terminal: the ones that need action first.
+        order = {"overdue": 0, "running": 1, "late": 2, "met": 3, "withdrawn": 4, "not-started": 5}
+        ranked = sorted(shown, key=lambda s: (order.get(s.status, 6), -(s.days_over or 0)))
+        hidden = len(shown) - PEOPLE_ROWS
+        shown = ranked[:PEOPLE_ROWS]
+    table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
+    if case is None:
+        table.add_column("case", no_wrap=True)
+    table.add_column("clock")
+    for column in ("started", "due", "ended"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("note", overflow="fold")
+    for s in shown:
+        rule = s.rule
+        unit = rule.unit.replace("_", " ")
+        if rule.limit == 1:
+            unit = unit.rstrip("s")
+        limit = f"{rule.limit} {unit}" + (f" ({rule.note})" if rule.note else "")
+        style = STATUS_STYLE.get(s.status, "")
+        status_text = f"[{style}]{s.status}[/]" if style else s.status
+        if s.status in ("late", "overdue"):
+            status_text += "\n[green]justified[/]" if s.justified else "\n[red]not justified[/]"
+        row = [
+            f"{escape(s.clock)}\n[dim]{escape(limit)}[/]",
+            s.started.isoformat() if s.started else "",
+            s.due.isoformat() if s.due else "",
+            s.ended.isoformat() if s.ended else "",
+            status_text,
+            escape(_clock_note(s)),
+        ]
+        table.add_row(*([escape(s.case)] if case is None else []), *row)
+    if not shown:
+        out.print(f"No clocks to show {_when(as_of, on)}.")
+    else:
+        out.print(table)
+    if hidden:
+        out.print(
+            f"[dim]{hidden} more not shown (overdue and running first, then the latest "
+            "over due); narrow with --status, or use --json.[/]"
+        )
+    not_started = [s for s in states if s.status == "not-started"]
+    if case is not None and not_started and not any(s.status == "not-started" for s in shown):
+        names = ", ".join(s.clock for s in not_started)
+        out.print(f"[dim]Not started yet: {escape(names)}.[/]")
+    if case is None and states:
+        counts: dict[str, int] = {}
+        for s in states:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        cases = len({s.case for s in states})
+        out.print(
+            f"{cases} case{'s' if cases != 1 else ''}: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        )
+
+
+# --- delays ---------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger delays --from IncidentNotified --to DecisionMade  |  "
+        "caseledger delays --from CaseReferred --to IncidentNotified --over 5 --csv"
+    )
+)
+def delays(
+    ctx: typer.Context,
+    from_type: str = typer.Option(
+        ..., "--from", help="The entry type that starts the interval (e.g. IncidentNotified)."
+    ),
+    to_type: str = typer.Option(
+        ..., "--to", help="The entry type that ends it (the first one on or after the start)."
+    ),
+    case: str | None = typer.Option(None, "--case", help="Only this case."),
+    over: int | None = typer.Option(
+        None, "--over", min=0, help="Only intervals longer than N working days."
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (cli.md's columns)."),
+) -> None:
+    """How long cases took from one entry type to another, in calendar and working days.
+
+    Per case, from the first --from entry to the first --to entry on or after it (by
+    occurred_at); an interval still open runs to --on.
+    """
+    # lazy: the delays and the index cost ~60 ms at start-up
+    from projections.queries.delays import check_event_type, filter_over, indexed_intervals
+
+    if as_json and as_csv:
+        raise UsageError("give --json or --csv, not both", field="--csv")
+    check_event_type(from_type, "--from")
+    check_event_type(to_type, "--to")
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    if case is not None:
+        # --case filters the list: a case not yet referred as of T / on D has no row;
+        # a case the store does not hold at all is a usage error.
+        # lazy: the fold costs ~4 ms; the delays and the index cost ~60 ms at start-up
+        from projections.fold.case_view import fold
+        from projections.queries.delays import view_interval
+
+        records = led.case_records(case)
+        if not records:
+            raise UsageError(
+                f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
+                field="--case",
+            )
+        view = fold(records, as_of_time=as_of_time, on_time=on_time)
+        found = view_interval(view, from_type, to_type, on_time) if view is not None else None
+        intervals = [found] if found is not None else []
+    else:
+        intervals = indexed_intervals(led, from_type, to_type, on_time, as_of=as_of_time)
+    intervals = filter_over(intervals, over)
+    if as_json:
+        emit_json([i.as_dict() for i in intervals])
+    elif as_csv:
+        _write_csv(intervals)
+    else:
+        _show_delays(intervals, from_type, to_type, over, as_of_time, on_time)
+
+
+def _write_csv(intervals: list[Interval]) -> None:
+    # lazy: the delays and the index cost ~60 ms at start-up
+    from projections.queries.delays import CSV_COLUMNS
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for i in intervals:
+        writer.writerow(i.csv_row())
+    sys.stdout.flush()
+
+
+def _show_delays(
+    intervals: list[Interval],
+    from_type: str,
+    to_type: str,
+    over: int | None,
+    as_of: datetime | None,
+    on: datetime,
+) -> None:
+    # lazy: the delays and the index cost ~60 ms at start-up
+    from projections.queries.delays import summarise
+
+    heading = f"{from_type} to {to_type}"
+    if over is not None:
+        heading += f", over {over} working days"
+    table = Table(title=f"{heading}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
+    table.add_column("case", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("to", no_wrap=True)
+    table.add_column("calendar days", justify="right")
+    table.add_column("working days", justify="right")
+
+    def short(ref: str | None) -> str:
+        return "#" + ref.rsplit("#", 1)[-1] if ref else ""
+
+    listed = intervals
+    if len(intervals) > PEOPLE_ROWS:
+        listed = sorted(intervals, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
+    for i in listed:
+        table.add_row(
+            escape(i.case),
+            f"{i.start} [dim]{short(i.from_ref)}[/]",
+            f"{i.end} [dim]{short(i.to_ref)}[/]" if i.end else "[yellow]waiting[/]",
+            str(i.calendar_days),
+            str(i.working_days),
+        )
+    if intervals:
+        out.print(table)
+        if len(listed) < len(intervals):
+            out.print(
+                f"[dim]The {len(listed)} longest of {len(intervals)} shown; --json or --csv "
+                "for all.[/]"
+            )
+    else:
+        out.print(f"No case has a {escape(from_type)} entry to measure from ({_when(as_of, on)}).")
+        return
+    s = summarise(intervals)
+    if s.count:
+        out.print(
+            f"[bold]{s.count}[/] completed: working days median {s.median_working_days:g}, "
+            f"90th percentile {s.p90_working_days}, maximum {s.max_working_days}; calendar "
+            f"days median {s.median_calendar_days:g}, 90th percentile {s.p90_calendar_days}, "
+            f"maximum {s.max_calendar_days}."
+        )
+    else:
+        out.print("None completed yet.")
+    waiting = [i for i in intervals if i.waiting]
+    if waiting:
+        out.print(
+            f"[yellow]{len(waiting)} still waiting[/] for {escape(to_type)}: "
+            + ", ".join(
+                f"{escape(i.case)} ({i.working_days} working days)"
+                for i in sorted(waiting, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
+            )
+            + (f" and {len(waiting) - PEOPLE_ROWS} more" if len(waiting) > PEOPLE_ROWS else "")
+        )
+
+
+# --- quality --------------------------------------------------------------------------
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger quality RR-2026-004  |  caseledger quality RR-2026-004 --json"
+        "  |  caseledger quality RR-2026-004 --rules our-agencies.toml"
+    )
+)
+def quality(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="A case reference."),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    rules: Path | None = typer.Option(
+        None,
+        "--rules",
+        help=(
+            "A quality data file (key agencies and their name patterns ...) instead of the "
+            "shipped one or $CASELEDGER_QUALITY_RULES."
+        ),
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The nine QM2 (decision making) questions answered from the record.
+
+    Each is yes, partly, no or not-applicable, with the entries that evidence it and one
+    sentence saying why (the rules: docs/quality.md).
+    """
+    # lazy: the quality questions cost ~45 ms; the queries cost ~8 ms at start-up
+    from projections.assess.quality import (
+        QualityConfigError,
+        answer_questions,
+        default_config,
+        load_config,
+    )
+    from projections.queries.cases import case_view
+
+    try:
+        config = load_config(rules) if rules is not None else default_config()
+    except QualityConfigError as exc:
+        raise UsageError(str(exc), field="--rules") from None
+    led, as_of_time, on_time = _times(ctx, as_of, on)
+    view = case_view(led, case, as_of_time, on_time)
+    answers = answer_questions(view, on_time, config=config)
+    if as_json:
+        emit_json([a.as_dict() for a in answers])
+        return
+    _show_quality(case, answers, as_of_time, on_time)
+
+
+def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: datetime) -> None:
+    table = Table(
+        title=f"QM2 decision making: {escape(case)}, {_when(as_of, on)}",
+        box=box.SIMPLE_HEAVY,
+        show_lines=True,
+    )
+    table.add_column("#", justify="right")
+    table.add_column("question", ratio=3)
+    table.add_column("answer", no_wrap=True)
+    table.add_column("why", ratio=4)
+    table.add_column("evidence", ratio=2)
+    for a in answers:
+        style = ANSWER_STYLE.get(a.answer, "")
+        table.add_row(
+            str(a.question),
+            escape(a.text),
+            f"[{style}]{a.answer}[/]",
+            escape(a.explanation),
+            escape(", ".join(a.evidence)),
+        )
+    out.print(table)
+    counts: dict[str, Any] = {}
+    for a in answers:
+        counts[a.answer] = counts.get(a.answer, 0) + 1
+    out.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+@app.command(epilog="Examples: caseledger rules  |  caseledger rules wt2015 --json")
+def rules(
+    regime: str | None = typer.Argument(None, help="One regime (wt2015, wt2018, wt2023)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The statutory clocks of each regime's rule pack, with their public sources."""
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import REGIMES, all_rule_packs, describe
+
+    packs = all_rule_packs()
+    if regime is not None and regime not in REGIMES:
+        raise UsageError(
+            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="REGIME"
+        )
+    chosen = [packs[regime]] if regime is not None else list(packs.values())
+    if as_json:
+        emit_json(
+            [
+                {
+                    "regime": pack.regime,
+                    "title": pack.title,
+                    "calendar": pack.calendar,
+                    "clock": rule.name,
+                    "clock_title": rule.title,
+                    "limit": rule.limit,
+                    "unit": rule.unit,
+                    "note": rule.note,
+                    "source": rule.source,
+                    "justifiable_by": list(rule.justifiable_by),
+                    "description": describe(rule),
+                }
+                for pack in chosen
+                for rule in pack.clocks
+            ]
+        )
+        return
+    for pack in chosen:
+        out.print(f"[bold]{escape(pack.regime)}[/]: {escape(pack.title)} ({pack.calendar})")
+        for rule in pack.clocks:
+            out.print(f"  {escape(describe(rule))}")

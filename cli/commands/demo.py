@@ -1,0 +1,249 @@
+"""``caseledger demo``: build a sample store of realistic fictional cases and walk a
+newcomer through it, one real command at a time.
+
+The sample (shipped in ``cli/demo/``) is recorded through the Python API with the
+ledger clock set as if each entry had been recorded on the day it happened, except the
+few entries the tour shows being recorded late (a backdated reply, a correction).  The
+store is a new file the demo names; the user's own store is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from datetime import UTC, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.rule import Rule
+
+from cli.common import app, out, run
+from ledger.application import CaseLedger, Recorder
+from ledger.catalogue.models import LONDON, occurred_day
+from ledger.store.sqlite import parse_store
+
+SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", "rr-2026-031.jsonl")
+
+#: Entries the business unit recorded later than they happened: (case, line) -> day.
+RECORDED_LATE = {
+    ("RR-2025-017", 15): "2025-03-31",  # education's reply arrived after the decision
+    ("RR-2025-017", 19): "2025-04-28",  # the correction of its date
+}
+
+#: The day the tour's questions are asked about (``--on``): after the sample's last entry
+#: (13 November 2026) and after RR-2026-031's rapid review fell due (26 November), so each
+#: step answers the same on whatever day the demo is run, and pasted again years later.
+DEMO_DAY = "2026-12-01"
+
+TOUR: tuple[tuple[str, list[str]], ...] = (
+    (
+        "Where every case stood on 1 December 2026: stage, decision, open requests, overdue "
+        "clocks.",
+        ["status", "--on", DEMO_DAY],
+    ),
+    (
+        "One case's history in the order things happened, with the correction applied.",
+        ["timeline", "RR-2025-017"],
+    ),
+    (
+        "Why RR-2025-017 was decided as it was: the decision in force now (a revisited one), "
+        "what was known when it was taken, and what was learned since.",
+        ["why", "RR-2025-017"],
+    ),
+    (
+        "The same question as the record stood on 1 April 2025: the first decision, before the "
+        "panel disagreed; education's late reply shows as learned after it.",
+        ["why", "RR-2025-017", "--as-of", "2025-04-01"],
+    ),
+    (
+        "The statutory clocks of an old-regime SCR: the decision was late, but an approved "
+        "delay justifies it.",
+        ["clocks", "SCR-2016-011", "--on", DEMO_DAY],
+    ),
+    (
+        "A case still open on 1 December 2026: its rapid review clock has run out.",
+        ["clocks", "RR-2026-031", "--on", DEMO_DAY],
+    ),
+    (
+        "From notification to decision, across every case, in calendar and working days.",
+        ["delays", "--from", "IncidentNotified", "--to", "DecisionMade", "--on", DEMO_DAY],
+    ),
+    (
+        "The nine quality-marker questions answered from the record, with the entries that "
+        "evidence each.",
+        ["quality", "RR-2026-004", "--on", DEMO_DAY],
+    ),
+    (
+        "An audit bundle for an inspector: events, timeline, report, manifest and a checker "
+        "(--replace: pasted again, it replaces this earlier bundle, and only that).",
+        ["export", "--out", "{bundle}", "--replace"],
+    ),
+    ("The inspector checks the bundle without trusting us.", ["verify", "{bundle}"]),
+    ("And the whole store: every hash and chain link re-computed.", ["verify"]),
+)
+
+
+def sample_lines() -> list[tuple[str, int, bytes]]:
+    """The sample entries in recording order: (case, line number, JSON line)."""
+    lines = []
+    folder = resources.files("cli") / "demo"
+    for name in SAMPLE_FILES:
+        text = (folder / name).read_bytes()
+        for number, line in enumerate((x for x in text.splitlines() if x.strip()), start=1):
+            case = orjson.loads(line)["case"]
+            lines.append((case, number, line))
+    return lines
+
+
+def decision_makers() -> list[tuple[str, str]]:
+    """The decision-makers the sample names (``decided_by``, ``approved_by``), each with
+    the role that decides and approves in its case's regime: ``(name, role)``."""
+    regimes: dict[str, str] = {}
+    found: dict[str, str] = {}
+    for case, _number, line in sample_lines():
+        data = orjson.loads(line)
+        if data["type"] == "CaseReferred":
+            regimes[case] = data["regime"]
+        role = "chair" if regimes.get(case) == "wt2015" else "safeguarding-partner"
+        for name in [*data.get("decided_by", []), data.get("approved_by")]:
+            if name:
+                found.setdefault(name, role)
+    return sorted(found.items())
+
+
+def record_sample(ledger_path: str) -> int:
+    """Record the sample into a new SQLite store; returns the number of entries."""
+    moment = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return moment
+
+    led = CaseLedger(parse_store(ledger_path), clock=clock)
+    who = Recorder("demo.business.manager", "business-unit")
+    count = 0
+    try:
+        # The decision-makers the sample names are enrolled first: only they approve a
+        # delay (the policy's ``approves``), and the decisions name them.
+        for name, role in decision_makers():
+            led.enrol(name, [role], Recorder(who.actor, "admin"))
+        for case, number, line in sample_lines():
+            data = orjson.loads(line)
+            late = RECORDED_LATE.get((case, number))
+            day = occurred_day(late or data.get("occurred_at") or "2000-01-01")
+            at = datetime.combine(day, time(17, 0), LONDON).astimezone(UTC)
+            moment = max(moment + timedelta(seconds=1), at)
+            led.record_lines([line], who)
+            count += 1
+        # The person running the demo may record in its store too.
+        led.enrol(led.identity(), ["admin", "business-unit"], Recorder(who.actor, "admin"))
+    finally:
+        led.close()
+    return count
+
+
+def fresh_name(base: str = "caseledger-demo") -> Path:
+    """A store file name in the current folder that does not exist yet."""
+    candidate = Path(f"{base}.db")
+    n = 2
+    while candidate.exists():
+        candidate = Path(f"{base}-{n}.db")
+        n += 1
+    return candidate
+
+
+def _shown_path(path: Path) -> str:
+    """A path as the user would type it here: relative to the current folder when that is
+    shorter (with ``./`` so the shell does not search PATH), else absolute."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.getcwd())
+    if "/" not in relative:
+        relative = f"./{relative}"
+    return relative if len(relative) < len(absolute) else absolute
+
+
+def program() -> tuple[str, str | None]:
+    """How to run caseledger again from this shell, as the demo was run, and (when that
+    is not plain ``caseledger``) how to put it on PATH.
+
+    The console script that ran the demo (``sys.argv[0]``, e.g. ``.venv/bin/caseledger``
+    after the README's set-up), or the one beside this Python (``python -m cli.main``);
+    plain ``caseledger`` when that is what PATH finds."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    script: Path | None = None
+    if argv0 is not None and argv0.name == "caseledger" and argv0.is_file():
+        script = argv0
+    else:
+        beside = Path(sys.executable).parent / "caseledger"
+        script = beside if beside.is_file() else None
+    if script is None:
+        return f"{shlex.quote(sys.executable)} -m cli.main", None
+    found = shutil.which("caseledger")
+    if found and os.path.samefile(found, script):
+        return "caseledger", None
+    venv = Path(os.path.abspath(script)).parent.parent
+    hint = None
+    if (venv / "pyvenv.cfg").is_file() and (venv / "bin" / "activate").is_file():
+        hint = (
+            "caseledger is not on your PATH in this shell: paste the commands as printed, "
+            f"or first run `. {shlex.quote(_shown_path(venv / 'bin' / 'activate'))}` "
+            "and type just `caseledger`."
+        )
+    return shlex.quote(_shown_path(script)), hint
+
+
+@app.command(epilog="Example: caseledger demo  |  caseledger demo --no-tour")
+def demo(
+    tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
+) -> None:
+    """Build a sample store of realistic fictional cases in a new file and walk through it."""
+    path = fresh_name()
+    prog, hint = program()
+    count = record_sample(str(path))
+    bundle = Path(f"{path.stem}-bundle")
+    out.print(
+        Panel(
+            f"Recorded {count} entries of 4 fictional cases into [bold]{path}[/bold]\n"
+            "(a new file: your own store is untouched). The cases: an SCR under Working "
+            "Together 2015 with a justified late decision; a rapid review whose first "
+            "decision was revisited after the national panel disagreed, with a late reply "
+            "and a correction; the shared scenario RR-2026-004; and a case still open. The tour "
+            "asks about 1 December 2026, so its answers do not change with the day.",
+            title="caseledger demo",
+        ),
+        soft_wrap=False,
+    )
+    if hint is not None:
+        out.print(escape(hint), soft_wrap=True)
+    if not tour:
+        out.print(f"Explore it yourself: {escape(prog)} --store {_quote(str(path))} status")
+        return
+    failures = []
+    for number, (sentence, args) in enumerate(TOUR, start=1):
+        argv = ["--store", str(path), *(a.replace("{bundle}", str(bundle)) for a in args)]
+        out.print(Rule(f"Step {number} of {len(TOUR)}"))
+        out.print(f"[bold]{sentence}[/bold]", soft_wrap=False)
+        out.print(f"[dim]$ {escape(prog)} {escape(' '.join(_quote(a) for a in argv))}[/dim]\n")
+        try:
+            run(argv)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                failures.append(" ".join(argv))
+    out.print(Rule())
+    out.print(
+        f"The store [bold]{escape(str(path))}[/bold] stays for you to explore; every command "
+        f"above works when pasted here, again and again. Start with: {escape(prog)} --help"
+    )
+    if failures:
+        out.print(f"[red]{len(failures)} step(s) did not complete:[/red] " + "; ".join(failures))
+        raise typer.Exit(1)
+
+
+def _quote(arg: str) -> str:
+    """An argument as a POSIX shell reads it back unchanged."""
+    return shlex.quote(arg)

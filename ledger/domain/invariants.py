@@ -1,0 +1,243 @@
+"""Rules that span events, checked against a case's state before an entry is triggered.
+
+Each check raises :class:`~ledger.errors.InputError` naming the field and the reason;
+the caller adds the input line.  Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger.catalogue.models import (
+    CRITERIA,
+    ENVELOPE_FIELDS,
+    LONDON,
+    NAME_PATTERN,
+    REGIME_IN_FORCE,
+    TEXT_PATTERN,
+    CaseReferred,
+    DecisionMade,
+    EntryCorrected,
+    Envelope,
+    InformationDeclined,
+    InformationReceived,
+    InformationRequested,
+    InputLine,
+    RecommendationMade,
+    body_fields,
+    occurred_day,
+    text_problem,
+)
+from ledger.domain.case import Case
+from ledger.errors import InputError
+from ledger.integrity.canonical import canonical_json
+
+FUTURE_GRACE = timedelta(minutes=5)
+"""How far in the future an ``occurred_at`` may be (clocks on laptops drift)."""
+
+BodyLoader = Callable[[int], dict[str, Any]]
+"""Returns the stored record of entry ``seq`` of the case being checked."""
+
+
+def check_entry(
+    case: Case | None,
+    event: Envelope,
+    occurred_at: str,
+    now: datetime,
+    load_body: BodyLoader,
+) -> None:
+    """Check one validated input event against the case it is for."""
+    kind = type(event).__name__
+    if isinstance(event, CaseReferred):
+        if case is not None:
+            raise InputError(
+                f"case {event.case} already exists; CaseReferred opens a case exactly once",
+                field="case",
+            )
+        check_referral_dates(event, now)
+        check_occurred_at(occurred_at, event.incident_date.isoformat(), now)
+        return
+    if case is None:
+        raise InputError(
+            f"case {event.case} is unknown: record its CaseReferred first", field="case"
+        )
+    if case.closed and kind != "EntryCorrected":
+        raise InputError(
+            f"case {event.case} is closed; only corrections (EntryCorrected) may follow",
+            field="type",
+        )
+    check_occurred_at(occurred_at, case.incident_date, now)
+    if isinstance(event, DecisionMade):
+        check_criteria(case.regime, event.criteria, exact=True)
+        for i, ref in enumerate(event.relied_on or []):
+            check_backward_ref(case, ref, f"relied_on[{i}]")
+    elif isinstance(event, RecommendationMade) and event.criteria is not None:
+        check_criteria(case.regime, event.criteria, exact=False)
+    elif isinstance(event, InformationRequested):
+        if event.request_id is not None and event.request_id in case.request_ids:
+            raise InputError(
+                f"request {event.request_id} already exists in case {case.ref}; "
+                "request ids are unique in a case",
+                field="request_id",
+            )
+    elif isinstance(event, (InformationReceived, InformationDeclined)):
+        if event.request_id is not None and event.request_id not in case.open_requests:
+            known = ", ".join(case.open_requests) or "none"
+            raise InputError(
+                f"request {event.request_id} is not an open request of case {case.ref} "
+                f"(open: {known})",
+                field="request_id",
+            )
+    elif isinstance(event, EntryCorrected):
+        check_correction(case, event, now, load_body)
+
+
+def check_occurred_at(occurred_at: str, incident_date: str, now: datetime) -> None:
+    """``occurred_at`` is not in the future (5 minutes' grace) nor before the incident."""
+    if len(occurred_at) == 10:
+        if date.fromisoformat(occurred_at) > now.astimezone(LONDON).date():
+            raise InputError(f"{occurred_at} is in the future", field="occurred_at")
+    elif datetime.fromisoformat(occurred_at) > now + FUTURE_GRACE:
+        raise InputError(f"{occurred_at} is more than 5 minutes in the future", field="occurred_at")
+    if occurred_day(occurred_at) < date.fromisoformat(incident_date):
+        raise InputError(
+            f"{occurred_at} is before the case's incident_date {incident_date}",
+            field="occurred_at",
+        )
+
+
+def check_referral_dates(referral: CaseReferred, now: datetime, prefix: str = "") -> None:
+    """A referral's dates can have happened, under a regime that applied to them.
+
+    ``incident_date`` and ``aware_date`` are not after today (the ledger's clock, in
+    Europe/London); the regime was in force on the incident date or on the aware date
+    (``REGIME_IN_FORCE``), unless the referral says it is a transitional case.
+    """
+    today = now.astimezone(LONDON).date()
+    for name in ("incident_date", "aware_date"):
+        day: date = getattr(referral, name)
+        if day > today:
+            raise InputError(
+                f"{day.isoformat()} is in the future (today is {today.isoformat()})",
+                field=prefix + name,
+            )
+    if referral.transitional:
+        return
+    start, end = REGIME_IN_FORCE[referral.regime]
+    if not any(
+        start <= day and (end is None or day <= end)
+        for day in (referral.incident_date, referral.aware_date)
+    ):
+        window = f"from {start.isoformat()}" + (f" to {end.isoformat()}" if end else "")
+        raise InputError(
+            f"{referral.regime} was not in force on the incident date "
+            f"{referral.incident_date.isoformat()} nor on the aware date "
+            f"{referral.aware_date.isoformat()} (it applies {window}); choose the regime "
+            "in force, or give transitional: true for a case begun under the earlier one",
+            field=prefix + "regime",
+        )
+
+
+def check_criteria(regime: str, criteria: Collection[str], *, exact: bool) -> None:
+    """Criteria keys are those of the case's regime: all of them for a decision."""
+    expected = CRITERIA[regime]
+    foreign = [k for k in criteria if k not in expected]
+    if foreign:
+        raise InputError(
+            f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not a criterion "
+            f"under {regime}; its criteria are {', '.join(expected)}",
+            field=f"criteria.{foreign[0]}",
+        )
+    missing = [k for k in expected if k not in criteria]
+    if exact and missing:
+        raise InputError(
+            f"a decision must give a finding on every criterion of {regime}; "
+            f"missing {', '.join(missing)}",
+            field=f"criteria.{missing[0]}",
+        )
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    """Split ``CASE#seq`` into the case reference and the sequence number."""
+    case_ref, _, seq = ref.rpartition("#")
+    return case_ref, int(seq)
+
+
+def check_backward_ref(case: Case, ref: str, field: str, before: int | None = None) -> int:
+    """A reference names an earlier entry of the same case; returns its ``seq``."""
+    case_ref, seq = parse_ref(ref)
+    if case_ref != case.ref:
+        raise InputError(
+            f"{ref} belongs to another case; references must stay inside case {case.ref}",
+            field=field,
+        )
+    limit = case.version if before is None else before - 1
+    if seq > limit:
+        raise InputError(
+            f"{ref} does not exist before this entry; references must point backwards "
+            f"(the latest entry {'is ' + case.ref + '#' + str(limit) if limit else 'is none'})",
+            field=field,
+        )
+    return seq
+
+
+def check_correction(
+    case: Case, event: EntryCorrected, now: datetime, load_body: BodyLoader
+) -> None:
+    """A correction names an earlier non-correction and changes only valid fields."""
+    seq = check_backward_ref(case, event.corrects, "corrects")
+    target_type = case.type_of(seq)
+    assert target_type is not None
+    if target_type == "EntryCorrected":
+        raise InputError(
+            f"{event.corrects} is itself a correction; correct the original entry instead",
+            field="corrects",
+        )
+    allowed = set(body_fields(target_type)) | {"occurred_at"}
+    for name in event.changes:
+        if name not in allowed:
+            if name in ENVELOPE_FIELDS:
+                reason = f"only occurred_at of the envelope may be corrected, not {name}"
+            else:
+                reason = (
+                    f"{name} is not a field of {target_type}; "
+                    f"its fields are {', '.join(sorted(allowed))}"
+                )
+            raise InputError(reason, field=f"changes.{name}")
+    original = load_body(seq)
+    wire = {k: v for k, v in original.items() if k in ENVELOPE_FIELDS or k in allowed}
+    corrected_body = {**wire, **event.changes}
+    try:
+        corrected = InputLine.validate_json(canonical_json(corrected_body))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"][1:]]
+        message = first["msg"].removeprefix("Value error, ")
+        pattern = (first.get("ctx") or {}).get("pattern")
+        if pattern in (TEXT_PATTERN, NAME_PATTERN) and isinstance(first["input"], str):
+            message = text_problem(first["input"], name=pattern == NAME_PATTERN)
+        raise InputError(
+            f"the corrected {target_type} would be invalid: {message}",
+            field="changes." + ".".join(loc) if loc else "changes",
+        ) from None
+    if "occurred_at" in event.changes and corrected.occurred_at is not None:
+        incident = case.incident_date
+        if isinstance(corrected, CaseReferred):
+            incident = corrected.incident_date.isoformat()
+        try:
+            check_occurred_at(corrected.occurred_at, incident, now)
+        except InputError as exc:
+            raise InputError(exc.reason, field="changes.occurred_at") from None
+    if isinstance(corrected, CaseReferred):
+        check_referral_dates(corrected, now, prefix="changes.")
+    if isinstance(corrected, DecisionMade):
+        try:
+            check_criteria(case.regime, corrected.criteria, exact=True)
+            for i, ref in enumerate(corrected.relied_on or []):
+                check_backward_ref(case, ref, f"relied_on[{i}]", before=seq)
+        except InputError as exc:
+            raise InputError(exc.reason, field=f"changes.{exc.field}") from None

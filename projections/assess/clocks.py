@@ -1,0 +1,746 @@
+"""The statutory clocks of a case: started, due, ended, and met, late, running, overdue or
+withdrawn.
+
+The rules are the regime's rule pack (:mod:`projections.assess.rules`, ``projections/rules/*.toml``)
+and the counting is :mod:`projections.assess.calendar`; this module only applies them to a case's
+entries, as ``shared/domain.md`` ("Timescales") says:
+
+* Clocks measure ``occurred_at`` days (Europe/London), corrections applied.  The start is
+  the first entry that matches the clock's start (or the date field it names, e.g.
+  ``CaseReferred.aware_date``); the end is the first matching entry *on or after* the
+  start day, so a revisited decision never restarts a clock an earlier decision ended.
+* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0).
+* On the ``--on`` day D, with only the entries that had happened by D:
+  ``met`` (ended on or before due), ``late`` (ended after due), ``running`` (not ended,
+  D on or before due), ``overdue`` (not ended, D after due), ``withdrawn`` (stood down
+  by the pack's ``withdrawn_by`` entry after the start and before any end, e.g. a review
+  stood down by a later no-review decision).  A clock whose start has not happened by D
+  has not started (``not-started``; the CLI leaves it out).
+* A clock with ``early_end`` (the decision clocks) whose end came *before* its start (a
+  rapid review decided before the notification) is ``met`` on the day it started, with
+  that flag, rather than running for ever.
+* A clock listed in the pack as justifiable (``justifiable_by = ["DecisionDelayed"]``)
+  is *justified* when it is late or overdue and such an entry (recorded, and so approved:
+  ``approved_by`` is required) happened on or before the clock's end (or D while it
+  runs) *and was recorded* (``recorded_at``, its London day) on or before that day: a
+  delay written into the record after the decision cannot justify it.  Such a late entry
+  is listed (``delays_recorded_late``) with the reason it does not count.  The delay
+  does not stop the clock; it explains it.  The latest counting entry is shown with its
+  reason, who approved it and the expected date.  (A record without ``recorded_at``, one
+  built by hand rather than read from a store, counts as recorded when it occurred.)
+
+The same functions serve one folded case (:class:`~projections.fold.case_view.CaseView`) and
+the cross-case index (milestone rows turned into records:
+:func:`projections.index.case_index.all_clocks` and its neighbours, which read the index), so
+``clocks`` and ``status`` give the same answer
+either way.  This module reads no index (the index imports it, never the reverse).
+See ``docs/clocks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Final, Literal
+
+from ledger.catalogue.models import LONDON, occurred_instant
+from projections.assess.calendar import Calendar, due_date
+from projections.assess.rules import (
+    REGIMES,
+    ClockRule,
+    EventMatch,
+    RulePack,
+    all_rule_packs,
+    event_day,
+    first_match,
+    match,
+    rule_pack,
+)
+from projections.fold.case_view import CaseView, fold
+from projections.fold.when import end_of_day, on_day
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "STATUSES",
+    "ClockState",
+    "ClockStatus",
+    "ClockSummary",
+    "Justification",
+    "Placed",
+    "Timeline",
+    "case_clocks",
+    "clock_end",
+    "clock_event_types",
+    "clock_state",
+    "clock_states",
+    "clocks_from_records",
+    "deadline_of",
+    "first_on",
+    "judge_delays",
+    "justification_of",
+    "justifying",
+    "next_deadline",
+    "overdue_clocks",
+    "record_ref",
+    "recorded_day",
+    "requests_on",
+    "status_on",
+    "summary_of",
+    "timeline_of",
+    "view_records",
+]
+
+ClockStatus = Literal["not-started", "running", "met", "overdue", "late", "withdrawn"]
+
+#: Every status a clock can have; the CLI shows all but ``not-started``.
+STATUSES: Final[tuple[str, ...]] = (
+    "not-started",
+    "running",
+    "met",
+    "overdue",
+    "late",
+    "withdrawn",
+)
+
+#: Statuses of a clock that has started.
+ACTIVE_STATUSES: Final[tuple[str, ...]] = ("running", "met", "overdue", "late", "withdrawn")
+
+_DATE_LEN: Final = 10
+
+
+# --- results ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Justification:
+    """A recorded, approved delay (a ``DecisionDelayed``) that explains a clock's lateness."""
+
+    ref: str
+    type: str
+    occurred_on: date
+    reason: str | None
+    approved_by: str | None
+    expected_by: date | None
+    recorded_at: str | None = None
+    """When the ledger recorded it (None for a record built by hand)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{reason, approved_by, expected_by, ref, type, occurred_on, recorded_at}``."""
+        return {
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expected_by": _iso(self.expected_by),
+            "ref": self.ref,
+            "type": self.type,
+            "occurred_on": self.occurred_on.isoformat(),
+            "recorded_at": self.recorded_at,
+        }
+
+    def recorded_by(self, day: date) -> bool:
+        """Whether the ledger recorded it on or before ``day`` (its London day)."""
+        return self.recorded_at is None or recorded_day(self.recorded_at) <= day
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """One clock of one case on one day."""
+
+    case: str
+    regime: str
+    rule: ClockRule
+    on: date
+    """The day the clock is measured on (``--on``)."""
+    status: ClockStatus
+    started: date | None = None
+    start_ref: str | None = None
+    due: date | None = None
+    ended: date | None = None
+    end_ref: str | None = None
+    delay: Justification | None = None
+    """The latest justifying entry within the clock's period, whatever the status."""
+    delay_refs: tuple[str, ...] = ()
+    """Every justifying entry within the clock's period, in timeline order."""
+    flags: tuple[str, ...] = ()
+    """The clock's flags (:data:`projections.assess.rules.CLOCK_FLAGS`)."""
+    late_delays: tuple[Justification, ...] = ()
+    """Justifying entries dated within the period but recorded after it ended (or after
+    the ``--on`` day while it runs): listed, never counted."""
+
+    @property
+    def clock(self) -> str:
+        """The clock's name (``notification``, ``rapid_review`` ...)."""
+        return self.rule.name
+
+    @property
+    def justified(self) -> bool:
+        """True when the clock is late or overdue and an approved delay explains it."""
+        return self.status in ("late", "overdue") and self.delay is not None
+
+    @property
+    def not_justified_reason(self) -> str | None:
+        """Why a late or overdue clock is not justified though a delay is on record: the
+        delay was recorded only after the clock ended (the decision) or the ``--on`` day."""
+        if self.justified or self.status not in ("late", "overdue") or not self.late_delays:
+            return None
+        if self.ended is None:
+            after, day = f"the day asked about ({self.on})", self.on
+        elif self.rule.end.event == "DecisionMade":
+            after, day = "the decision", self.ended
+        else:
+            after, day = "the clock ended", self.ended
+        told = "; ".join(
+            f"{d.ref} was recorded on {recorded_day(d.recorded_at)}"
+            for d in self.late_delays
+            if d.recorded_at is not None
+        )
+        return f"delay recorded after {after}: {told}, after {day}"
+
+    @property
+    def days_over(self) -> int | None:
+        """Calendar days past due: to the end (late) or to the ``--on`` day (overdue)."""
+        if self.due is None:
+            return None
+        if self.status == "late" and self.ended is not None:
+            return (self.ended - self.due).days
+        if self.status == "overdue":
+            return (self.on - self.due).days
+        return None
+
+    @property
+    def days_left(self) -> int | None:
+        """Calendar days from the ``--on`` day to due, for a running clock."""
+        if self.status == "running" and self.due is not None:
+            return (self.due - self.on).days
+        return None
+
+    @property
+    def beyond_expected(self) -> bool:
+        """Whether a justified clock also ran past the delay's expected date."""
+        if not self.justified or self.delay is None or self.delay.expected_by is None:
+            return False
+        last = self.ended if self.ended is not None else self.on
+        return last > self.delay.expected_by
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``clocks`` prints: ``cli.md``'s keys first, then extras."""
+        rule = self.rule
+        return {
+            "case": self.case,
+            "clock": rule.name,
+            "started": _iso(self.started),
+            "due": _iso(self.due),
+            "ended": _iso(self.ended),
+            "status": self.status,
+            "justified": self.justified,
+            "title": rule.title,
+            "regime": self.regime,
+            "limit": rule.limit,
+            "unit": rule.unit,
+            "note": rule.note,
+            "source": rule.source,
+            "start_ref": self.start_ref,
+            "end_ref": self.end_ref,
+            "on": self.on.isoformat(),
+            "days_over": self.days_over,
+            "days_left": self.days_left,
+            "justifiable": bool(rule.justifiable_by),
+            "delay": self.delay.as_dict() if self.delay is not None else None,
+            "delay_refs": list(self.delay_refs),
+            "beyond_expected": self.beyond_expected,
+            "flags": list(self.flags),
+            "delays_recorded_late": [d.as_dict() for d in self.late_delays],
+            "not_justified_reason": self.not_justified_reason,
+        }
+
+
+# --- the computation ----------------------------------------------------------------
+
+
+def record_ref(record: Mapping[str, Any]) -> str:
+    """``CASE#seq`` of a record (or its ``ref`` if it carries one)."""
+    ref = record.get("ref")
+    if isinstance(ref, str):
+        return ref
+    return f"{record.get('case')}#{record.get('seq')}"
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+@lru_cache(maxsize=200_000)
+def recorded_day(recorded_at: str) -> date:
+    """The Europe/London day of a stored ``recorded_at`` (UTC, ``Z`` or an offset)."""
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(LONDON).date()
+
+
+def _instant(occurred_at: str) -> datetime:
+    """The instant of a stored occurred_at; a naive wire-form time is Europe/London."""
+    moment = occurred_instant(occurred_at)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=LONDON)
+
+
+def _on_moment(on: date | datetime) -> tuple[datetime, date]:
+    """The ``--on`` instant and day: a bare date means the end of that day."""
+    if isinstance(on, datetime):
+        return on, on_day(on)
+    return end_of_day(on), on
+
+
+def _as_date(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:_DATE_LEN])
+    except ValueError:
+        return None
+
+
+def _due(rule: ClockRule, start: date, calendar: Calendar) -> date:
+    """The clock's due date; computed once per limit, unit, start day and calendar."""
+    return _due_cached(rule.limit, rule.unit, start, calendar.nation)
+
+
+@lru_cache(maxsize=65536)
+def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
+    # Keyed on plain values: hashing a ClockRule (nested frozen dataclasses) on every
+    # call costs more than the lookup saves.
+    return due_date(start, limit, unit, _calendar(nation))
+
+
+@lru_cache(maxsize=8)
+def _calendar(nation: str) -> Calendar:
+    return Calendar(nation)
+
+
+#: A record placed on the timeline: (London day, instant, given order, type, record).
+Placed = tuple[date, datetime, int, str, Mapping[str, Any]]
+
+
+@lru_cache(maxsize=200_000)
+def _when(occurred_at: str) -> tuple[datetime, date]:
+    """The instant and London day of a stored occurred_at (cached: days repeat a lot)."""
+    instant = _instant(occurred_at)
+    return instant, instant.astimezone(LONDON).date()
+
+
+class Timeline:
+    """A case's records (not corrections) that happened by a moment, in the order
+    :func:`projections.assess.rules.first_match` prefers: day, then instant, then given order;
+    also grouped by entry type, so that each clock looks only at the entries it names.
+
+    Sorting once per case is what makes ``clocks`` over tens of thousands of cases fast.
+    """
+
+    __slots__ = ("by_type", "items")
+
+    def __init__(self, items: list[Placed]) -> None:
+        self.items = items
+        self.by_type: dict[str, list[Placed]] = {}
+        for item in items:
+            self.by_type.setdefault(item[3], []).append(item)
+
+    def of_type(self, kind: str) -> list[Placed]:
+        """The entries of one type, in timeline order."""
+        return self.by_type.get(kind, [])
+
+    def without(self, record: Mapping[str, Any]) -> Timeline:
+        """The same timeline without one record."""
+        return Timeline([item for item in self.items if item[4] is not record])
+
+
+def timeline_of(records: Iterable[Mapping[str, Any]], moment: datetime) -> Timeline:
+    """The records (not corrections) that happened by ``moment``, on a :class:`Timeline`."""
+    placed: list[Placed] = []
+    for index, record in enumerate(records):
+        occurred = record.get("occurred_at")
+        kind = record.get("type")
+        if not isinstance(occurred, str) or not isinstance(kind, str):
+            continue
+        if kind == "EntryCorrected":
+            continue
+        instant, day = _when(occurred)
+        if instant > moment:
+            continue
+        placed.append((day, instant, index, kind, record))
+    placed.sort()  # (day, instant, index, ...): the index is unique, so no ties
+    return Timeline(placed)
+
+
+def first_on(
+    event_match: EventMatch, timeline: Timeline, on_or_after: date | None = None
+) -> tuple[Mapping[str, Any], date] | None:
+    """The first record on the timeline matching ``event_match``, with the day it counts.
+
+    The same answer as :func:`projections.assess.rules.first_match` (which is used as it is when
+    the match measures a date field rather than ``occurred_at``).
+    """
+    candidates = timeline.of_type(event_match.event)
+    if event_match.field is not None:
+        records = [item[4] for item in candidates]
+        if len(records) == 1 and match(event_match, records[0]):
+            day = event_day(event_match, records[0])  # e.g. the one referral's aware_date
+            if on_or_after is None or day >= on_or_after:
+                return records[0], day
+            return None
+        found = first_match(event_match, records, on_or_after=on_or_after)
+        return (found, event_day(event_match, found)) if found is not None else None
+    plain = not event_match.where
+    for day, _, _, _, record in candidates:
+        if on_or_after is not None and day < on_or_after:
+            continue
+        if plain or match(event_match, record):
+            return record, day
+    return None
+
+
+def justification_of(day: date, record: Mapping[str, Any]) -> Justification:
+    """The :class:`Justification` a justifying record gives (it happened on ``day``)."""
+    reason = record.get("reason")
+    approved = record.get("approved_by")
+    recorded = record.get("recorded_at")
+    return Justification(
+        ref=record_ref(record),
+        type=str(record.get("type")),
+        occurred_on=day,
+        reason=str(reason) if reason is not None else None,
+        approved_by=str(approved) if approved is not None else None,
+        expected_by=_as_date(record.get("expected_by")),
+        recorded_at=str(recorded) if recorded is not None else None,
+    )
+
+
+def justifying(rule: ClockRule, timeline: Timeline) -> list[Justification]:
+    """Every entry that could justify the clock, in timeline order."""
+    found = [item for kind in rule.justifiable_by for item in timeline.of_type(kind)]
+    if len(rule.justifiable_by) > 1:
+        found.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [justification_of(item[0], item[4]) for item in found]
+
+
+def judge_delays(
+    delays: Sequence[Justification], last_day: date
+) -> tuple[Justification | None, tuple[str, ...], tuple[Justification, ...]]:
+    """Of a clock's justifying entries (timeline order), those that count up to
+    ``last_day`` (its end, or the ``--on`` day while it runs): the latest counting one,
+    the refs of all counting ones, and those dated in time but recorded after
+    ``last_day`` (listed, not counted)."""
+    dated = [d for d in delays if d.occurred_on <= last_day]
+    counted = [d for d in dated if d.recorded_by(last_day)]
+    late = tuple(d for d in dated if not d.recorded_by(last_day))
+    latest = counted[-1] if counted else None
+    return latest, tuple(d.ref for d in counted), late
+
+
+def status_on(ended: date | None, due: date, on: date, *, withdrawn: bool = False) -> ClockStatus:
+    """A started clock's status on ``on``: withdrawn when stood down (``ended`` is then
+    the day it was), met or late when it ended (``ended``, an end on or before ``on``),
+    otherwise running until due and overdue after."""
+    if ended is not None:
+        if withdrawn:
+            return "withdrawn"
+        return "met" if ended <= due else "late"
+    return "running" if on <= due else "overdue"
+
+
+def _placed(record: Mapping[str, Any], timeline: Timeline) -> Placed | None:
+    for item in timeline.of_type(str(record.get("type"))):
+        if item[4] is record:
+            return item
+    return None
+
+
+def clock_end(
+    rule: ClockRule, timeline: Timeline, start: tuple[Mapping[str, Any], date]
+) -> tuple[Mapping[str, Any], date, str] | None:
+    """How a started clock ends on the whole ``timeline``: (record, day, kind), kind
+    ``end`` (its end entry), ``early`` (an end entry before its start, when the rule has
+    ``early_end``: the clock is met on its start day, which is the day returned) or
+    ``withdrawn`` (its ``withdrawn_by`` entry came after the start and before any end,
+    and no entry matching its start came after that to put it back: a review stood down
+    and then decided on again runs on from its first start, never restarted).
+    None while it runs."""
+    start_record, started = start
+    if rule.early_end is not None:
+        first = first_on(rule.end, timeline)
+        if first is not None and first[1] < started:
+            return first[0], started, "early"
+    end = first_on(rule.end, timeline, on_or_after=started)
+    withdrawn_by = rule.withdrawn_by
+    if withdrawn_by is not None:
+        begun = _placed(start_record, timeline)
+        placed_end = _placed(end[0], timeline) if end is not None else None
+        kinds = dict.fromkeys((withdrawn_by.event, rule.start.event))
+        steps = sorted(
+            (item for kind in kinds for item in timeline.of_type(kind)),
+            key=lambda item: item[:3],
+        )
+        standing: Placed | None = None
+        for item in steps:
+            if begun is not None and item[:3] <= begun[:3]:
+                continue
+            if placed_end is not None and placed_end[:3] <= item[:3]:
+                break
+            if match(withdrawn_by, item[4]):
+                standing = standing or item
+            elif rule.start.field is None and match(rule.start, item[4]):
+                standing = None  # decided on again: the clock runs on
+        if standing is not None:
+            return standing[4], standing[0], "withdrawn"
+    return (end[0], end[1], "end") if end is not None else None
+
+
+def _clock_state(
+    case: str,
+    regime: str,
+    rule: ClockRule,
+    timeline: Timeline,
+    on: date,
+    calendar: Calendar,
+) -> ClockState:
+    start = first_on(rule.start, timeline)
+    if start is None or start[1] > on:
+        return ClockState(case, regime, rule, on, "not-started")
+    start_record, started = start
+    due = _due(rule, started, calendar)
+    end = clock_end(rule, timeline, start)
+    if end is not None and end[1] > on:
+        end = None
+    ended = end[1] if end is not None else None
+    kind = end[2] if end is not None else None
+    status = status_on(ended, due, on, withdrawn=kind == "withdrawn")
+    delay: Justification | None = None
+    delay_refs: tuple[str, ...] = ()
+    late: tuple[Justification, ...] = ()
+    if rule.justifiable_by:
+        delay, delay_refs, late = judge_delays(
+            justifying(rule, timeline), ended if ended is not None else on
+        )
+    return ClockState(
+        case=case,
+        regime=regime,
+        rule=rule,
+        on=on,
+        status=status,
+        started=started,
+        start_ref=record_ref(start_record),
+        due=due,
+        ended=ended,
+        end_ref=record_ref(end[0]) if end is not None else None,
+        delay=delay,
+        delay_refs=delay_refs,
+        flags=(rule.early_end,) if kind == "early" and rule.early_end is not None else (),
+        late_delays=late,
+    )
+
+
+def clock_state(
+    case: str,
+    regime: str,
+    rule: ClockRule,
+    records: Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    calendar: Calendar,
+) -> ClockState:
+    """One clock of a case on ``on``, from its records with corrections applied
+    (entries that happened after ``on`` are ignored)."""
+    moment, day = _on_moment(on)
+    return _clock_state(case, regime, rule, timeline_of(records, moment), day, calendar)
+
+
+def clock_states(
+    case: str,
+    regime: str,
+    records: Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    calendar: Calendar | None = None,
+    pack: RulePack | None = None,
+    include_not_started: bool = False,
+) -> list[ClockState]:
+    """Every clock of the case's regime on ``on``, in the rule pack's order.
+
+    ``records`` are the case's entries with corrections already applied (a view's
+    bodies, or the index's milestone rows as records: ``type``, ``occurred_at``, ``seq``,
+    ``case`` and the fields the rules read).  Entries that happened after ``on`` (a
+    datetime, or a date meaning the end of that day in Europe/London) are ignored, so the
+    answer is right whether or not the caller filtered them out already.
+    """
+    moment, day = _on_moment(on)
+    chosen = pack if pack is not None else rule_pack(regime)
+    cal = calendar if calendar is not None else chosen.working_calendar()
+    timeline = timeline_of(records, moment)
+    states = [_clock_state(case, regime, rule, timeline, day, cal) for rule in chosen.clocks]
+    if include_not_started:
+        return states
+    return [s for s in states if s.status != "not-started"]
+
+
+def view_records(view: CaseView) -> list[Mapping[str, Any]]:
+    """A folded case's entries as records (corrections applied, corrections left out)."""
+    return [e.body for e in view.entries if e.type != "EntryCorrected"]
+
+
+def case_clocks(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    include_not_started: bool = False,
+) -> list[ClockState]:
+    """The clocks of one case on ``on``.
+
+    Give a :class:`CaseView` (already folded as of T and on D), or the case's stored
+    records, which are folded here (``as_of`` then ``on``, corrections applied) with
+    :func:`projections.fold.case_view.fold`.  An empty list when the case is not in the view.
+    """
+    if isinstance(records_or_view, CaseView):
+        view: CaseView | None = records_or_view
+    else:
+        moment, _ = _on_moment(on)
+        view = fold(list(records_or_view), as_of_time=as_of, on_time=moment)
+    if view is None:
+        return []
+    return clock_states(
+        view.case,
+        view.regime,
+        view_records(view),
+        on,
+        include_not_started=include_not_started,
+    )
+
+
+def overdue_clocks(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+) -> list[str]:
+    """The names of the case's clocks that are overdue on ``on`` (for ``status``).
+
+    Only running clocks past due are listed: a clock that ended late is history
+    (``clocks`` shows it as ``late``), not something overdue now.
+    """
+    return [s.clock for s in case_clocks(records_or_view, on, as_of=as_of) if s.status == "overdue"]
+
+
+def next_deadline(
+    records_or_view: CaseView | Iterable[Mapping[str, Any]],
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The running clock due soonest on ``on`` (for ``status``), or None.
+
+    ``{"clock", "title", "due", "days_left", "started"}``; overdue clocks are not
+    deadlines to come (``overdue_clocks`` lists them).  Ties go to the pack's order.
+    """
+    return deadline_of(case_clocks(records_or_view, on, as_of=as_of))
+
+
+def clocks_from_records(
+    records: Iterable[Mapping[str, Any]],
+    on: datetime | None = None,
+    as_of: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One case's clocks as JSON-ready dicts from its stored records (``None``: now)."""
+    moment = on if on is not None else datetime.now(LONDON)
+    return [s.as_dict() for s in case_clocks(records, moment, as_of=as_of)]
+
+
+def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
+    """The running clock due soonest among ``states``, as :func:`next_deadline` shows it."""
+    running = [s for s in states if s.status == "running" and s.due is not None]
+    if not running:
+        return None
+    soonest = min(running, key=lambda s: s.due or date.max)
+    return {
+        "clock": soonest.clock,
+        "title": soonest.rule.title,
+        "due": _iso(soonest.due),
+        "days_left": soonest.days_left,
+        "started": _iso(soonest.started),
+    }
+
+
+# --- agency replies ------------------------------------------------------------------
+
+
+def requests_on(
+    open_requests: Iterable[Mapping[str, Any]], regime: str, on: date | datetime
+) -> list[dict[str, Any]]:
+    """Open information requests as ``status`` prints them on ``on``: each also carries
+    ``overdue`` and ``days_overdue``.
+
+    ``days_overdue`` counts the working days (the regime's calendar) after the ``due``
+    day up to the ``on`` day; a request is ``overdue`` once at least one has passed (a
+    reply due on a Friday is overdue on Monday, not on Saturday).  A request without a
+    ``due`` date is never overdue.  The fold and the index give their open requests
+    through this one function, so both say the same.
+    """
+    _, day = _on_moment(on)
+    nation = rule_pack(regime).calendar if regime in REGIMES else "england-and-wales"
+    calendar = _calendar(nation)
+    out = []
+    for request in open_requests:
+        due = _as_date(request.get("due"))
+        late = calendar.working_days_between(due, day) if due is not None else 0
+        out.append({**request, "overdue": late > 0, "days_overdue": late})
+    return out
+
+
+# --- every case, from the cross-case index --------------------------------------------
+
+
+def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...]:
+    """Every entry type the packs' clocks read: starts, ends and justifying entries."""
+    chosen = list(packs) if packs is not None else list(all_rule_packs().values())
+    types: dict[str, None] = {"CaseReferred": None}
+    for pack in chosen:
+        for rule in pack.clocks:
+            types[rule.start.event] = None
+            types[rule.end.event] = None
+            if rule.withdrawn_by is not None:
+                types[rule.withdrawn_by.event] = None
+            for kind in rule.justifiable_by:
+                types[kind] = None
+    return tuple(types)
+
+
+def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
+    fields = []
+    matches = [rule.start, rule.end]
+    if rule.withdrawn_by is not None:
+        matches.append(rule.withdrawn_by)
+    for event_match in matches:
+        if event_match.field is not None:
+            fields.append((event_match.event, event_match.field))
+        fields.extend((event_match.event, c.field) for c in event_match.where)
+    fields.extend((kind, name) for kind in rule.justifiable_by for name in _DELAY_FIELDS)
+    return fields
+
+
+_DELAY_FIELDS: Final = ("reason", "approved_by", "expected_by")
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSummary:
+    """What ``status`` shows about one case's clocks."""
+
+    overdue: tuple[str, ...]
+    next_deadline: dict[str, Any] | None
+
+
+def summary_of(states: Iterable[ClockState]) -> ClockSummary:
+    """The overdue clocks and the next deadline among one case's clock states."""
+    listed = list(states)
+    return ClockSummary(
+        overdue=tuple(s.clock for s in listed if s.status == "overdue"),
+        next_deadline=deadline_of(listed),
+    )

@@ -1,0 +1,568 @@
+"""The statutory-clock rule packs: one TOML file of clocks per regime, loaded as data.
+
+Each regime's clocks (``shared/domain.md``, "Timescales") live in
+``projections/rules/<regime>.toml`` so that a limit or a source can be changed, and cited,
+without touching code.  This module loads a pack into frozen dataclasses, rejects anything
+it does not understand (unknown keys, units, event types, fields or vocabulary) with a
+message naming the file and the place, and matches stored event records against a pack's
+start and end descriptions.
+
+Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable_by`` and
+``calendar`` are optional)::
+
+    regime = "wt2018"
+    title = "Working Together to Safeguard Children 2018"
+    calendar = "england-and-wales"          # a projections.assess.calendar.NATIONS key
+
+    [[clocks]]
+    name = "rapid_review"                   # one of CLOCK_NAMES
+    title = "Rapid review decision"
+    end = { event = "DecisionMade" }        # an inline table, or a sub-table as below
+    limit = 15
+    unit = "working_days"                   # one of projections.assess.calendar.UNITS
+    note = "normally"                       # qualifies the limit, shown to people
+    source = "panel guidance; described as non-statutory (check)"
+    justifiable_by = ["DecisionDelayed"]    # events that can make lateness justified
+    early_end = "decided-before-notification"   # an end before the start: met at day 0
+    withdrawn_by = { event = "DecisionMade", where = { field = "outcome", equals = "no-review" } }
+
+    [clocks.start]
+    event = "IncidentNotified"              # a catalogue event type
+    where = { field = "recipients", contains = "national-panel" }
+
+``start``/``end`` name an event type; the day measured is the event's ``occurred_at``
+(its Europe/London day) or, with ``field``, that date field of the event.  ``where`` is one
+condition or a list of conditions, all of which must hold: ``{field, equals = value}``
+(the field's value is exactly ``value``) or ``{field, contains = value}`` (the field is a
+list holding ``value``).  A clock starts at the first matching start event and ends at
+the first matching end event on or after the start day.
+
+``early_end`` names the flag (one of :data:`CLOCK_FLAGS`) of a clock whose end came
+*before* its start (a rapid review decided before the notification): such a clock is met
+on the day it started, with the flag, instead of running for ever.  ``withdrawn_by``
+describes an entry that stands the clock down when it comes after the start and before
+the end (a review stood down by a later no-review decision): the clock then ends as
+``withdrawn`` on that entry's day.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast, get_args, get_origin
+
+from ledger.catalogue.models import (
+    MODELS_BY_TYPE,
+    normalise_occurred_at,
+    occurred_day,
+    occurred_instant,
+)
+from projections.assess.calendar import NATIONS, UNITS, Calendar, due_date
+
+__all__ = [
+    "CLOCK_FLAGS",
+    "CLOCK_NAMES",
+    "OPERATORS",
+    "REGIMES",
+    "ClockRule",
+    "Condition",
+    "EventMatch",
+    "RuleError",
+    "RulePack",
+    "all_rule_packs",
+    "describe",
+    "event_day",
+    "first_match",
+    "load_rule_pack",
+    "loads_rule_pack",
+    "match",
+    "parse_rule_pack",
+    "rule_pack",
+]
+
+#: The regimes that ship a rule pack, in date order.
+REGIMES: Final[tuple[str, ...]] = ("wt2015", "wt2018", "wt2023")
+
+#: The clock names ``shared/domain.md`` defines; the CLI reports them as they are.
+CLOCK_NAMES: Final[tuple[str, ...]] = (
+    "notification",
+    "scr_decision",
+    "no_scr_explanation",
+    "rapid_review",
+    "review_completion",
+)
+
+#: The flags a clock can carry (``early_end``), each with what it means.
+CLOCK_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "decided-before-notification": (
+            "the decision came before the notification that starts the clock, so the clock "
+            "is met on the day it started"
+        ),
+    }
+)
+
+#: The comparison operators a ``where`` condition may use.
+OPERATORS: Final[tuple[str, ...]] = ("equals", "contains")
+
+Operator = Literal["equals", "contains"]
+Scalar = str | int | bool
+
+_PACK_KEYS: Final = {"regime": True, "title": True, "calendar": False, "clocks": True}
+_CLOCK_KEYS: Final = {
+    "name": True,
+    "title": True,
+    "start": True,
+    "end": True,
+    "limit": True,
+    "unit": True,
+    "source": True,
+    "note": False,
+    "justifiable_by": False,
+    "early_end": False,
+    "withdrawn_by": False,
+}
+_MATCH_KEYS: Final = {"event": True, "field": False, "where": False}
+_UNIT_WORDS: Final = {
+    "working_days": ("working day", "working days"),
+    "calendar_days": ("calendar day", "calendar days"),
+    "calendar_months": ("calendar month", "calendar months"),
+}
+_RECIPIENT_FIELDS: Final = ("recipients", "to")
+
+
+class RuleError(ValueError):
+    """A rule pack that cannot be used, with the file and the place in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One test on a field of an event: ``equals`` a value or ``contains`` it (a list)."""
+
+    field: str
+    op: Operator
+    value: Scalar
+
+    def holds(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record's field passes this test; a missing field never does."""
+        actual = record.get(self.field)
+        if self.op == "contains":
+            return isinstance(actual, list | tuple) and any(
+                _same(item, self.value) for item in actual
+            )
+        return _same(actual, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class EventMatch:
+    """Which event starts or ends a clock, and which of its dates is measured.
+
+    ``field`` names a date field of the event (e.g. ``CaseReferred.aware_date``); without
+    it the event's ``occurred_at`` day is measured.
+    """
+
+    event: str
+    field: str | None = None
+    where: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRule:
+    """One statutory clock of a regime: where it starts and ends, its limit and source."""
+
+    name: str
+    title: str
+    start: EventMatch
+    end: EventMatch
+    limit: int
+    unit: str
+    source: str
+    justifiable_by: tuple[str, ...] = ()
+    note: str | None = None
+    early_end: str | None = None
+    """The flag of a clock whose end came before its start (met at day 0), or None: such
+    a clock is then not ended by that entry, and runs."""
+    withdrawn_by: EventMatch | None = None
+    """What stands the clock down (``withdrawn``) after its start and before its end."""
+
+    @property
+    def needs_check(self) -> bool:
+        """Whether the source was a local procedure quoting guidance (domain.md's "check")."""
+        return "(check)" in self.source
+
+    def due(self, start: date, calendar: Calendar) -> date:
+        """The last on-time day of this clock when it started on ``start`` (day 0)."""
+        return due_date(start, self.limit, self.unit, calendar)
+
+
+@dataclass(frozen=True, slots=True)
+class RulePack:
+    """The clocks of one regime, as loaded from its TOML file."""
+
+    regime: str
+    title: str
+    calendar: str
+    clocks: tuple[ClockRule, ...]
+    origin: str = "<string>"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The clock names, in the file's order."""
+        return tuple(c.name for c in self.clocks)
+
+    def clock(self, name: str) -> ClockRule:
+        """The clock called ``name``; KeyError naming the regime's clocks if absent."""
+        for rule in self.clocks:
+            if rule.name == name:
+                return rule
+        raise KeyError(f"{self.regime} has no clock {name!r}; it has {', '.join(self.names)}")
+
+    def working_calendar(self) -> Calendar:
+        """The working-day calendar this pack's clocks count in."""
+        return Calendar(self.calendar)
+
+
+# --- matching ---------------------------------------------------------------------
+
+
+def _same(actual: object, expected: Scalar) -> bool:
+    """Equality that does not confuse ``True`` with ``1``."""
+    return type(actual) is type(expected) and actual == expected
+
+
+def match(event_match: EventMatch, record: Mapping[str, Any]) -> bool:
+    """Whether a stored event record is the kind of event ``event_match`` describes.
+
+    The type must agree, every ``where`` condition must hold and, if a date ``field`` is
+    named, the record must carry it (a clock cannot start from a date it does not have).
+    """
+    if record.get("type") != event_match.event:
+        return False
+    if event_match.field is not None and record.get(event_match.field) is None:
+        return False
+    return all(c.holds(record) for c in event_match.where)
+
+
+def event_day(event_match: EventMatch, record: Mapping[str, Any]) -> date:
+    """The day a matching record counts from: its ``field`` date, else its occurred_at day."""
+    if event_match.field is not None:
+        value = record[event_match.field]
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        return date.fromisoformat(str(value))
+    return occurred_day(_stored_occurred_at(record))
+
+
+def _stored_occurred_at(record: Mapping[str, Any]) -> str:
+    """A record's occurred_at in stored form (a naive wire-form time is Europe/London)."""
+    return str(normalise_occurred_at(str(record["occurred_at"])))
+
+
+def first_match(
+    event_match: EventMatch,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    on_or_after: date | None = None,
+) -> Mapping[str, Any] | None:
+    """The first record (by day, then occurred_at instant, then given order) that matches.
+
+    With ``on_or_after``, records whose day is earlier are ignored: a clock's end is the
+    first matching event on or after its start, so a revisited decision does not restart
+    a clock an earlier decision ended.
+    """
+    best: Mapping[str, Any] | None = None
+    best_key: tuple[date, datetime | None] | None = None
+    for record in records:
+        if not match(event_match, record):
+            continue
+        day = event_day(event_match, record)
+        if on_or_after is not None and day < on_or_after:
+            continue
+        has_time = isinstance(record.get("occurred_at"), str)
+        instant = occurred_instant(_stored_occurred_at(record)) if has_time else None
+        if best_key is None or _earlier((day, instant), best_key):
+            best, best_key = record, (day, instant)
+    return best
+
+
+def _earlier(a: tuple[date, datetime | None], b: tuple[date, datetime | None]) -> bool:
+    """Whether key ``a`` sorts strictly before ``b`` (a missing instant never breaks a tie)."""
+    if a[0] != b[0]:
+        return a[0] < b[0]
+    if a[1] is None or b[1] is None:
+        return False
+    return a[1] < b[1]
+
+
+# --- describing -------------------------------------------------------------------
+
+
+def _describe_condition(condition: Condition) -> str:
+    if condition.op == "contains" and condition.field in _RECIPIENT_FIELDS:
+        return f"to {condition.value}"
+    if condition.op == "contains":
+        return f"with {condition.value} in {condition.field}"
+    return f"with {condition.field} {condition.value}"
+
+
+def _describe_match(event_match: EventMatch, *, first: bool) -> str:
+    if event_match.field is not None:
+        text = f"{event_match.event}.{event_match.field}"
+    else:
+        text = f"the first {event_match.event}" if first else event_match.event
+    if event_match.where:
+        text += " " + " and ".join(_describe_condition(c) for c in event_match.where)
+    return text
+
+
+def describe(rule: ClockRule) -> str:
+    """One line for people: what starts and ends the clock, its limit and its source."""
+    singular, plural = _UNIT_WORDS[rule.unit]
+    limit = f"{rule.limit} {singular if rule.limit == 1 else plural}"
+    if rule.note:
+        limit += f" ({rule.note})"
+    if rule.justifiable_by:
+        limit += f", lateness justifiable by {', '.join(rule.justifiable_by)}"
+    if rule.withdrawn_by is not None:
+        limit += f", withdrawn by a later {_describe_match(rule.withdrawn_by, first=False)}"
+    if rule.early_end is not None:
+        limit += f", met at its start if a {rule.end.event} came before it ({rule.early_end})"
+    return (
+        f"{rule.name}: from {_describe_match(rule.start, first=True)} "
+        f"to the first {_describe_match(rule.end, first=False)}, {limit} — {rule.source}"
+    )
+
+
+# --- loading and validation -------------------------------------------------------
+
+
+class _Place:
+    """Where in which file a value sits, for error messages."""
+
+    def __init__(self, origin: str, path: str = "") -> None:
+        self.origin = origin
+        self.path = path
+
+    def __truediv__(self, part: str | int) -> _Place:
+        if isinstance(part, int):
+            return _Place(self.origin, f"{self.path}[{part}]")
+        return _Place(self.origin, f"{self.path}.{part}" if self.path else part)
+
+    def error(self, message: str) -> RuleError:
+        where = f"{self.origin}: {self.path}" if self.path else self.origin
+        return RuleError(f"{where}: {message}")
+
+
+def _table(value: object, place: _Place, keys: Mapping[str, bool]) -> Mapping[str, Any]:
+    """Check that ``value`` is a table with only known keys and every required one."""
+    if not isinstance(value, dict):
+        raise place.error(f"expected a table, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise place.error(
+            f"unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(keys))}"
+        )
+    missing = [k for k, required in keys.items() if required and k not in value]
+    if missing:
+        raise place.error(f"missing key {', '.join(map(repr, missing))}")
+    return cast(Mapping[str, Any], value)
+
+
+def _text(value: object, place: _Place) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise place.error("expected non-empty text")
+    return value
+
+
+def _choice(value: object, place: _Place, allowed: Iterable[str], what: str) -> str:
+    options = tuple(allowed)
+    if not isinstance(value, str) or value not in options:
+        raise place.error(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
+    return value
+
+
+def _field_annotation(event: str, field: str, place: _Place) -> object:
+    fields = MODELS_BY_TYPE[event].model_fields
+    if field not in fields:
+        raise place.error(f"{event} has no field {field!r}; it has {', '.join(sorted(fields))}")
+    return fields[field].annotation
+
+
+def _flatten(annotation: object) -> list[object]:
+    """Every type inside an annotation (through Optional, list, Annotated, ...)."""
+    found = [annotation]
+    for arg in get_args(annotation):
+        found.extend(_flatten(arg))
+    return found
+
+
+def _literal_values(annotation: object) -> set[object] | None:
+    """The values a field may take if its annotation is built on Literal, else None."""
+    values: set[object] = set()
+    literal = False
+    for part in _flatten(annotation):
+        if get_origin(part) is Literal:
+            literal = True
+            values.update(get_args(part))
+    return values if literal else None
+
+
+def _is_list(annotation: object) -> bool:
+    return any(get_origin(part) in (list, tuple) for part in _flatten(annotation))
+
+
+def _condition(value: object, place: _Place, event: str) -> Condition:
+    table = _table(value, place, {"field": True, "equals": False, "contains": False})
+    ops = [op for op in OPERATORS if op in table]
+    if len(ops) != 1:
+        raise place.error(f"give exactly one of {', '.join(OPERATORS)}")
+    op = cast(Operator, ops[0])
+    field = _text(table["field"], place / "field")
+    annotation = _field_annotation(event, field, place / "field")
+    expected = table[op]
+    if not isinstance(expected, str | int | bool):
+        raise place.error(f"{op}: expected text, a whole number or true/false")
+    if op == "contains" and not _is_list(annotation):
+        raise place.error(f"contains: {event}.{field} is not a list; use equals")
+    if op == "equals" and _is_list(annotation):
+        raise place.error(f"equals: {event}.{field} is a list; use contains")
+    allowed = _literal_values(annotation)
+    if allowed is not None and expected not in allowed:
+        raise place.error(
+            f"{op}: {expected!r} is not a value of {event}.{field}; "
+            f"expected one of {', '.join(sorted(map(str, allowed)))}"
+        )
+    return Condition(field=field, op=op, value=expected)
+
+
+def _event_match(value: object, place: _Place) -> EventMatch:
+    table = _table(value, place, _MATCH_KEYS)
+    event = _choice(table["event"], place / "event", MODELS_BY_TYPE, "event type")
+    field: str | None = None
+    if "field" in table:
+        field = _text(table["field"], place / "field")
+        annotation = _field_annotation(event, field, place / "field")
+        if date not in _flatten(annotation):
+            raise place.error(f"field: {event}.{field} is not a date")
+    where_raw = table.get("where", [])
+    if isinstance(where_raw, list):
+        where = tuple(
+            _condition(item, place / "where" / i, event) for i, item in enumerate(where_raw)
+        )
+    else:  # a single condition may be written without the list brackets
+        where = (_condition(where_raw, place / "where", event),)
+    return EventMatch(event=event, field=field, where=where)
+
+
+def _clock(value: object, place: _Place) -> ClockRule:
+    table = _table(value, place, _CLOCK_KEYS)
+    name = _choice(table["name"], place / "name", CLOCK_NAMES, "clock name")
+    limit = table["limit"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise (place / "limit").error("expected a whole number of at least 0")
+    unit = _choice(table["unit"], place / "unit", UNITS, "unit")
+    justifiable = table.get("justifiable_by", [])
+    if not isinstance(justifiable, list):
+        raise (place / "justifiable_by").error("expected a list of event types")
+    justifiable_by = tuple(
+        _choice(item, place / "justifiable_by" / i, MODELS_BY_TYPE, "event type")
+        for i, item in enumerate(justifiable)
+    )
+    note = _text(table["note"], place / "note") if "note" in table else None
+    early_end = (
+        _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
+        if "early_end" in table
+        else None
+    )
+    withdrawn_by = (
+        _event_match(table["withdrawn_by"], place / "withdrawn_by")
+        if "withdrawn_by" in table
+        else None
+    )
+    return ClockRule(
+        name=name,
+        title=_text(table["title"], place / "title"),
+        start=_event_match(table["start"], place / "start"),
+        end=_event_match(table["end"], place / "end"),
+        limit=limit,
+        unit=unit,
+        source=_text(table["source"], place / "source"),
+        justifiable_by=justifiable_by,
+        note=note,
+        early_end=early_end,
+        withdrawn_by=withdrawn_by,
+    )
+
+
+def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
+    """Validate a decoded TOML document and build its :class:`RulePack`.
+
+    Raises :class:`RuleError` naming ``origin`` and the offending key.
+    """
+    top = _Place(origin)
+    table = _table(dict(data), top, _PACK_KEYS)
+    regime = _choice(table["regime"], top / "regime", REGIMES, "regime")
+    nation = _choice(
+        table.get("calendar", "england-and-wales"), top / "calendar", NATIONS, "calendar"
+    )
+    raw_clocks = table["clocks"]
+    if not isinstance(raw_clocks, list) or not raw_clocks:
+        raise (top / "clocks").error("expected at least one [[clocks]] table")
+    clocks = tuple(_clock(item, top / "clocks" / i) for i, item in enumerate(raw_clocks))
+    seen: set[str] = set()
+    for i, rule in enumerate(clocks):
+        if rule.name in seen:
+            raise (top / "clocks" / i / "name").error(f"clock {rule.name!r} given twice")
+        seen.add(rule.name)
+    return RulePack(
+        regime=regime,
+        title=_text(table["title"], top / "title"),
+        calendar=nation,
+        clocks=clocks,
+        origin=origin,
+    )
+
+
+def loads_rule_pack(text: str, origin: str = "<string>") -> RulePack:
+    """Parse and validate a rule pack given as TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{origin}: not valid TOML: {exc}") from None
+    return parse_rule_pack(data, origin)
+
+
+def load_rule_pack(path: Path | str) -> RulePack:
+    """Load and validate a rule pack from a TOML file."""
+    file = Path(path)
+    return loads_rule_pack(file.read_text(encoding="utf-8"), origin=file.name)
+
+
+@cache
+def rule_pack(regime: str) -> RulePack:
+    """The shipped rule pack of ``regime`` (``projections/rules/<regime>.toml``), cached.
+
+    Raises :class:`RuleError` for an unknown regime or a pack whose ``regime`` key
+    disagrees with its file name.
+    """
+    if regime not in REGIMES:
+        raise RuleError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    name = f"{regime}.toml"
+    text = (resources.files("projections") / "rules" / name).read_text(encoding="utf-8")
+    pack = loads_rule_pack(text, origin=name)
+    if pack.regime != regime:
+        raise RuleError(f"{name}: regime is {pack.regime!r}, expected {regime!r}")
+    return pack
+
+
+def all_rule_packs() -> Mapping[str, RulePack]:
+    """Every shipped rule pack, by regime, in date order."""
+    return MappingProxyType({regime: rule_pack(regime) for regime in REGIMES})

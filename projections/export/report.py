@@ -1,0 +1,534 @@
+"""What the bundle's ``report.html`` and ``timeline.csv`` say about each case.
+
+The report is for people: per case the decision in force and its reasons, the criteria
+findings, the factors weighed, what was known when it was decided and what was learned
+since, the timeline drawn as an SVG chart with the statutory clocks, the QM2 answers and
+the flags.  The analyses come from the project's read-side modules when they are
+installed (``projections.fold.case_view`` / ``projections.queries.cases`` for the decision,
+``projections.assess.clocks``, ``projections.assess.quality``), through the small adapter
+below.  Where one is missing the adapter derives the minimum itself (the latest ``DecisionMade`` by
+``occurred_at`` is in force; what was known then is what was recorded before it), and
+the report says which source each section came from.
+
+Everything here works on one case's records at a time, so the export stays streaming.
+No personal value is ever read here unless the caller passes it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from ledger.catalogue.models import LONDON
+from projections.assess.calendar import add_months
+from projections.assess.clocks import case_clocks, requests_on
+from projections.assess.quality import QUESTIONS, answer_questions
+from projections.fold import case_view
+from projections.fold.why import why_of
+
+__all__ = [
+    "CRITERION_LABELS",
+    "FACTOR_LABELS",
+    "QM2_QUESTIONS",
+    "CaseAnalysis",
+    "Chart",
+    "analyse_case",
+    "apply_corrections",
+    "build_chart",
+    "describe",
+    "occurred_point",
+]
+
+CRITERION_LABELS: Final[dict[str, str]] = {
+    "abuse_or_neglect": "Abuse or neglect known or suspected",
+    "child_died": "The child died",
+    "seriously_harmed": "The child was seriously harmed",
+    "agency_concern": "Cause for concern about how agencies worked together",
+    "improvements_needed": "(a) Improvements needed, including ones identified before",
+    "recurring_themes": "(b) Recurring themes",
+    "multi_agency_concern": "(c) Concerns about two or more agencies working together",
+    "panel_view": "(d) The national panel thinks it suits a local review",
+}
+
+FACTOR_LABELS: Final[dict[str, str]] = {
+    "learning": "Useful learning",
+    "previous_learning": "Relation to previous learning",
+    "resources": "Resource constraints",
+    "practitioners": "Impact on practitioners",
+    "family": "Impact on the family",
+    "other_reviews": "Other reviews or investigations running at the same time",
+    "media": "Political and media interest",
+    "public_trust": "Public trust in safeguarding organisations",
+}
+
+QM2_QUESTIONS: Final = QUESTIONS
+"""The nine QM2 questions (kept in :mod:`projections.assess.quality`)."""
+
+REGIME_LABELS: Final[dict[str, str]] = {
+    "wt2015": "Working Together 2015 (Serious Case Review; decision by the LSCB chair)",
+    "wt2018": "Working Together 2018 (rapid review and LCSPR; the three safeguarding partners)",
+    "wt2023": "Working Together 2023 (rapid review and LCSPR; lead safeguarding partners)",
+}
+
+OUTCOME_LABELS: Final[dict[str, str]] = {
+    "review": "Review",
+    "no-review": "No review",
+    "other-review": "Other (non-statutory) learning review",
+    "national-review-referral": "Referred for a national review",
+}
+
+# --- reading records ----------------------------------------------------------------
+
+
+def ref_of(record: dict[str, Any]) -> str:
+    """``CASE#seq``."""
+    return f"{record['case']}#{record['seq']}"
+
+
+def occurred_point(occurred_at: str) -> float:
+    """A stored ``occurred_at`` as fractional days since 1970-01-01 (Europe/London days)."""
+    if len(occurred_at) == 10:
+        return float(date.fromisoformat(occurred_at).toordinal() - _EPOCH)
+    moment = datetime.fromisoformat(occurred_at).astimezone(LONDON)
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+    return moment.date().toordinal() - _EPOCH + seconds / 86400
+
+
+_EPOCH: Final = date(1970, 1, 1).toordinal()
+
+
+def _day(value: float) -> date:
+    return date.fromordinal(int(value) + _EPOCH)
+
+
+def _parse_day(value: Any) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(LONDON).date()
+    if isinstance(value, str) and value:
+        try:
+            return _day(occurred_point(value))
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class Entry:
+    """One record as a person reads it: corrections applied, with a one-line summary."""
+
+    ref: str
+    seq: int
+    position: int
+    type: str
+    occurred_at: str
+    original_occurred_at: str
+    recorded_at: str
+    actor: str
+    role: str
+    summary: str
+    hash: str
+    corrected_by: list[str] = field(default_factory=list)
+    in_bundle: bool = True
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_corrections(records: Sequence[dict[str, Any]]) -> list[Entry]:
+    """The case's entries (``seq`` order) with every ``EntryCorrected`` applied, exactly
+    as ``caseledger timeline`` applies them (:func:`projections.fold.case_view.apply_corrections`);
+    the stored originals are untouched and ``corrected_by`` lists the corrections."""
+    return [
+        Entry(
+            ref=e.ref,
+            seq=e.seq,
+            position=e.position,
+            type=e.type,
+            occurred_at=str(e.occurred_at),
+            original_occurred_at=str((e.original or e.body).get("occurred_at", "")),
+            recorded_at=e.recorded_at,
+            actor=e.actor,
+            role=e.role,
+            summary=describe(dict(e.body)),
+            hash=str(e.body.get("hash", "")),
+            corrected_by=list(e.corrected_by),
+            body=dict(e.body),
+        )
+        for e in case_view.apply_corrections(records)
+    ]
+
+
+def _join(values: Any) -> str:
+    if isinstance(values, list):
+        return ", ".join(str(v) for v in values)
+    return str(values)
+
+
+def describe(body: dict[str, Any]) -> str:
+    """One line saying what an entry records, for the timeline.  Never personal values."""
+    kind = body.get("type", "")
+    g = body.get
+    text: str
+    if kind == "CaseReferred":
+        text = (
+            f"Referred by {g('referrer')} ({g('route')}): {g('harm')}, abuse or neglect "
+            f"{g('abuse_or_neglect')}; {g('summary')}"
+        )
+    elif kind == "IncidentNotified":
+        text = f"Serious incident notified to {_join(g('recipients', []))}"
+        if g("reference"):
+            text += f" (ref {g('reference')})"
+    elif kind == "InformationRequested":
+        text = f"{g('asked_for')} requested from {g('agency')}"
+        if g("due"):
+            text += f", due {g('due')}"
+        text += f" [{g('request_id')}]" if g("request_id") else ""
+    elif kind == "InformationReceived":
+        involved = "knew the child or family" if g("involved") else "no involvement"
+        text = f"Information received from {g('agency')} ({involved}): {g('summary')}"
+    elif kind == "InformationDeclined":
+        text = f"{g('agency')} declined to give information: {g('reason')}"
+    elif kind == "NeighbourCheckRequested":
+        text = f"Check requested with {g('area')}"
+        if g("reason"):
+            text += f": {g('reason')}"
+    elif kind == "NeighbourCheckAnswered":
+        involved = "involved" if g("involved") else "not involved"
+        text = f"{g('area')} answered ({involved}): {g('summary')}"
+    elif kind == "ContextRecorded":
+        text = f"Context ({g('topic')}): {g('summary')}"
+    elif kind == "DiscussionHeld":
+        text = f"Discussion ({g('forum')}) with {_join(g('attendees', []))}: {g('summary')}"
+    elif kind == "AgencyViewGiven":
+        text = f"{g('agency')} view: {g('view')}. {g('reasons')}"
+    elif kind == "RecommendationMade":
+        text = f"Recommendation to the {g('to')}: {g('outcome')}. {g('rationale')}"
+    elif kind == "PeerChallengeSought":
+        text = f"Independent challenge sought from {g('peer')}: {g('question')}"
+    elif kind == "PeerChallengeReceived":
+        agrees = {True: "agrees", False: "disagrees", None: "no view"}.get(g("agrees"), "")
+        text = f"Challenge from {g('peer')} ({agrees}): {g('advice')}"
+    elif kind == "DecisionDelayed":
+        text = (
+            f"Decision delayed, expected by {g('expected_by')}, approved by "
+            f"{g('approved_by')}: {g('reason')}"
+        )
+    elif kind == "DecisionMade":
+        outcome = OUTCOME_LABELS.get(str(g("outcome")), str(g("outcome")))
+        text = f"DECISION: {outcome}, by {_join(g('decided_by', []))}. {g('rationale')}"
+    elif kind == "DecisionCommunicated":
+        text = f"Decision communicated to {_join(g('to', []))}"
+    elif kind == "PanelResponded":
+        text = f"National panel responded ({g('response')}): {g('summary')}"
+    elif kind == "ScopeRevised":
+        text = f"Scope revised ({g('trigger')}): {g('scope')}. {g('reason')}"
+    elif kind == "ReviewerCommissioned":
+        text = f"Reviewer commissioned: {g('reviewer')}. {g('independence')}"
+    elif kind == "FamilyInformed":
+        text = f"Family informed: {g('who')}, {g('how')}"
+    elif kind == "ReviewCompleted":
+        text = "Review completed" + (f": {g('summary')}" if g("summary") else "")
+    elif kind == "ReportPublished":
+        text = f"Report published at {g('location')}"
+    elif kind == "EntryCorrected":
+        fields = ", ".join(sorted(dict(g("changes") or {})))
+        text = f"Correction of {g('corrects')} ({fields}): {g('reason')}"
+    elif kind == "CaseClosed":
+        text = f"Case closed: {g('reason')}"
+    else:
+        text = str(kind)
+    if g("note"):
+        text += f" (note: {g('note')})"
+    return text
+
+
+# --- the analyses: the same read-side functions the CLI uses -------------------------
+
+
+@dataclass
+class CaseAnalysis:
+    """The analyses shown for one case, in the shapes of ``cli.md`` (why, clocks, quality),
+    plus the sentence for each flag and which module computed each section."""
+
+    why: dict[str, Any]
+    clocks: list[dict[str, Any]]
+    quality: list[dict[str, Any]] | None
+    sources: dict[str, str]
+    flag_texts: dict[str, str] = field(default_factory=dict)
+    open_requests: list[dict[str, Any]] = field(default_factory=list)
+    """The open information requests on ``on``, with ``overdue`` and ``days_overdue``
+    (the same answer as ``caseledger status``)."""
+
+
+SOURCES: Final = {
+    "why": "projections.fold.why (the same answer as caseledger why)",
+    "clocks": "projections.assess.clocks (the same answer as caseledger clocks)",
+    "quality": "projections.assess.quality (the same answer as caseledger quality)",
+}
+
+
+def analyse_case(
+    records: Sequence[dict[str, Any]],
+    *,
+    as_of: datetime | None,
+    on: datetime | None,
+    now: datetime,
+) -> CaseAnalysis:
+    """Decision in force, clocks and QM2 answers for one case's records, by the functions
+    behind ``caseledger why``, ``clocks`` and ``quality``.
+
+    ``records`` are the case's stored records in ``seq`` order; ``as_of`` keeps those
+    recorded up to it (the record as it stood), ``on`` the entries that had happened by
+    it (the world then); ``None`` means ``now``.
+    """
+    as_of_time = as_of or now
+    on_time = on or now
+    view = case_view.fold(list(records), as_of_time=as_of_time, on_time=on_time)
+    if view is None:  # nothing of the case was recorded, or had happened, by then
+        return CaseAnalysis(
+            why={
+                "decision": None,
+                "known_then": [],
+                "learned_since": [],
+                "relied_on": [],
+                "superseded": [],
+                "flags": [],
+            },
+            clocks=[],
+            quality=None,
+            sources={**SOURCES, "quality": "nothing of the case is on record by then"},
+        )
+    answer = why_of(view, as_of_time, on_time)
+    return CaseAnalysis(
+        why=dict(answer.as_dict()),
+        clocks=[dict(s.as_dict()) for s in case_clocks(view, on_time)],
+        quality=[dict(a.as_dict()) for a in answer_questions(view, on_time)],
+        sources=dict(SOURCES),
+        flag_texts={str(f.code): str(f.explanation) for f in answer.flags},
+        open_requests=requests_on([r.as_dict() for r in view.open_requests], view.regime, on_time),
+    )
+
+
+LANES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    (
+        "Referral and notices",
+        (
+            "CaseReferred",
+            "IncidentNotified",
+            "DecisionCommunicated",
+            "PanelResponded",
+            "FamilyInformed",
+        ),
+    ),
+    (
+        "Information",
+        (
+            "InformationRequested",
+            "InformationReceived",
+            "InformationDeclined",
+            "NeighbourCheckRequested",
+            "NeighbourCheckAnswered",
+            "ContextRecorded",
+        ),
+    ),
+    (
+        "Discussion and views",
+        (
+            "DiscussionHeld",
+            "AgencyViewGiven",
+            "RecommendationMade",
+            "PeerChallengeSought",
+            "PeerChallengeReceived",
+        ),
+    ),
+    ("Decision", ("DecisionDelayed", "DecisionMade", "ScopeRevised")),
+    ("Review", ("ReviewerCommissioned", "ReviewCompleted", "ReportPublished", "CaseClosed")),
+    ("Corrections", ("EntryCorrected",)),
+)
+_LANE_OF: Final = {t: i for i, (_, types) in enumerate(LANES) for t in types}
+
+CHART_WIDTH: Final = 960
+PLOT_LEFT: Final = 170
+PLOT_RIGHT: Final = 930
+MARK_STEP: Final = 11
+
+
+@dataclass
+class Mark:
+    """One event's mark on the chart."""
+
+    ref: str
+    type: str
+    x: float
+    y: float
+    r: float
+    css: str
+    title: str
+
+
+@dataclass
+class Lane:
+    label: str
+    y: float
+    height: float
+
+
+@dataclass
+class ClockBar:
+    """One statutory clock: the allowed period, the elapsed period and the due date."""
+
+    label: str
+    status: str
+    y: float
+    x_start: float
+    x_due: float
+    x_end: float
+    started: str
+    due: str
+    ended: str | None
+    justified: bool
+    label_end: bool = False
+
+
+@dataclass
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass
+class Chart:
+    """Coordinates for the SVG timeline (the markup is in the template)."""
+
+    width: int
+    height: int
+    plot_left: int
+    plot_right: int
+    lanes: list[Lane]
+    marks: list[Mark]
+    clocks: list[ClockBar]
+    ticks: list[Tick]
+    axis_y: float
+    first_day: str
+    last_day: str
+
+
+def build_chart(entries: Sequence[Entry], clocks: Sequence[dict[str, Any]]) -> Chart:
+    """Lay out one mark per entry (by ``occurred_at``, in lanes) and one bar per clock."""
+    points = [occurred_point(e.occurred_at) for e in entries]
+    clock_days: list[float] = []
+    for c in clocks:
+        for name in ("started", "due", "ended"):
+            day = _parse_day(c.get(name))
+            if day is not None:
+                clock_days.append(float(day.toordinal() - _EPOCH))
+    span = points + clock_days
+    lo = min(span) if span else 0.0
+    hi = max(span) if span else 1.0
+    lo, hi = float(int(lo)) - 1, float(int(hi)) + 2
+    scale = (PLOT_RIGHT - PLOT_LEFT) / max(hi - lo, 1.0)
+
+    def x_of(value: float) -> float:
+        return round(PLOT_LEFT + (value - lo) * scale, 2)
+
+    # Stack marks that fall on the same day in the same lane.
+    stacks: dict[tuple[int, int], int] = {}
+    placed: list[tuple[int, int, Entry, float]] = []
+    for entry, point in zip(entries, points, strict=True):
+        lane = _LANE_OF.get(entry.type, len(LANES) - 1)
+        key = (lane, int(point))
+        level = stacks.get(key, 0)
+        stacks[key] = level + 1
+        placed.append((lane, level, entry, point))
+    depth = [1] * len(LANES)
+    for (lane, _), count in stacks.items():
+        depth[lane] = max(depth[lane], count)
+    lanes: list[Lane] = []
+    top = 30.0
+    for i, (label, _) in enumerate(LANES):
+        height = 14.0 + MARK_STEP * depth[i]
+        lanes.append(Lane(label=label, y=top, height=height))
+        top += height
+    marks = []
+    for lane, level, entry, point in placed:
+        big = entry.type == "DecisionMade"
+        marks.append(
+            Mark(
+                ref=entry.ref,
+                type=entry.type,
+                x=x_of(point),
+                y=round(lanes[lane].y + 12 + level * MARK_STEP, 2),
+                r=6.5 if big else 4.5,
+                css="decision" if big else f"lane{lane}",
+                title=f"{entry.ref} {entry.type} {entry.occurred_at}",
+            )
+        )
+    bars: list[ClockBar] = []
+    clock_top = top + 14
+    for c in clocks:
+        start = _parse_day(c.get("started"))
+        due = _parse_day(c.get("due"))
+        if start is None or due is None:
+            continue
+        ended = _parse_day(c.get("ended"))
+        end_x = x_of(float((ended or _day(hi - 1)).toordinal() - _EPOCH))
+        x_due = x_of(float(due.toordinal() - _EPOCH))
+        bars.append(
+            ClockBar(
+                label=str(c.get("clock", "")).replace("_", " "),
+                status=str(c.get("status", "")),
+                y=clock_top + len(bars) * 24,
+                x_start=x_of(float(start.toordinal() - _EPOCH)),
+                x_due=x_due,
+                x_end=end_x,
+                label_end=x_due > PLOT_RIGHT - 110,
+                started=start.isoformat(),
+                due=due.isoformat(),
+                ended=ended.isoformat() if ended else None,
+                justified=bool(c.get("justified")),
+            )
+        )
+    axis_y = clock_top + len(bars) * 24 + 6
+    ticks = _ticks(lo, hi, x_of)
+    return Chart(
+        width=CHART_WIDTH,
+        height=int(axis_y + 34),
+        plot_left=PLOT_LEFT,
+        plot_right=PLOT_RIGHT,
+        lanes=lanes,
+        marks=marks,
+        clocks=bars,
+        ticks=ticks,
+        axis_y=axis_y,
+        first_day=_day(lo).isoformat(),
+        last_day=_day(hi).isoformat(),
+    )
+
+
+def _ticks(lo: float, hi: float, x_of: Callable[[float], float]) -> list[Tick]:
+    first, last = _day(lo), _day(hi)
+    days = (last - first).days
+    ticks: list[Tick] = []
+    if days <= 21:
+        day = first
+        while day <= last:
+            ticks.append(Tick(x_of(float(day.toordinal() - _EPOCH)), day.strftime("%d %b")))
+            day += timedelta(days=1 if days <= 10 else 2)
+        return ticks
+    if days <= 120:
+        day = first + timedelta(days=(7 - first.weekday()) % 7)  # Mondays
+        while day <= last:
+            ticks.append(Tick(x_of(float(day.toordinal() - _EPOCH)), day.strftime("%d %b")))
+            day += timedelta(days=7)
+        return ticks
+    step = max(1, days // 365 + (1 if days > 730 else 0))
+    month = date(first.year, first.month, 1)
+    if month < first:
+        month = add_months(month, 1)
+    while month <= last:
+        label = month.strftime("%b %Y") if month.month == 1 or not ticks else month.strftime("%b")
+        ticks.append(Tick(x_of(float(month.toordinal() - _EPOCH)), label))
+        month = add_months(month, step)
+    return ticks
