@@ -25,7 +25,7 @@ from tests.vectors import forge
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "vectors" / "bundles"
-IN_PACKAGE = ROOT / "projections" / "bundle_verify.py"
+IN_PACKAGE = ROOT / "projections" / "export" / "verify.py"
 #: At most this many lines of at least MIN_LENGTH characters may be the same in both.
 MOST_SHARED = 20
 MIN_LENGTH = 30
