@@ -99,7 +99,7 @@ def job(what: str, ledger: CaseLedger, args: argparse.Namespace, work: Path) -> 
         from projections.queries.delays import indexed_intervals
 
         return lambda: indexed_intervals(ledger, *DELAY, now)
-    from projections.index.case_index import all_clocks
+    from projections.index.records import all_clocks
 
     return lambda: all_clocks(ledger, now)
 

@@ -242,7 +242,7 @@ def test_a_moment_before_an_entry_is_computed_from_the_milestones(
     store_url: str, clock: FixedClock
 ) -> None:
     from projections.assess.clocks import case_clocks
-    from projections.index.case_index import all_clocks
+    from projections.index.records import all_clocks
     from projections.queries import cases as queries
     from projections.queries.cases import case_view
 
@@ -327,8 +327,10 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
     import threading
 
     from projections.assess.clocks import clock_event_types
-    from projections.index.case_index import CaseIndex, all_clocks, milestone_record
+    from projections.index.case_index import CaseIndex
     from projections.index.clock_facts import case_clock_facts, rules_fingerprint
+    from projections.index.records import all_clocks
+    from projections.index.rows import milestone_record
     from projections.queries import cases as queries
 
     events = _random_cases(11, 16)

@@ -815,7 +815,7 @@ def test_every_case_from_the_index_equals_each_case_folded(
 
     from projections.assess.clocks import case_clocks, summary_of
     from projections.fold.when import LONDON, end_of_day
-    from projections.index.case_index import all_clocks, summaries_by_case
+    from projections.index.records import all_clocks, summaries_by_case
     from projections.queries.cases import case_view
     from projections.queries.delays import indexed_intervals, view_interval
 

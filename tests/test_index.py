@@ -73,7 +73,7 @@ def fold_status(led: Any, case: str, upto: int | None = None) -> dict[str, Any] 
 def fold_milestones(led: Any, case: str, upto: int | None = None) -> list[tuple[Any, ...]]:
     """What ``case_milestones`` must hold for a case: its entries, corrections applied."""
     from projections.fold.case_view import fold
-    from projections.index.case_index import facts_of
+    from projections.index.summary import facts_of
 
     records = led.case_records(case)
     if upto is not None:
@@ -267,7 +267,7 @@ def test_corrections_update_milestones_and_rows(ledger: Any, clock: FixedClock) 
 def test_crash_part_way_leaves_index_and_tracking_consistent(
     ledger: Any, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections.index import case_index as index_module
+    from projections.index import summary as index_module
     from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)

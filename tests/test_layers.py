@@ -58,6 +58,26 @@ def test_a_function_level_cycle_breaks_the_contracts(tmp_path: Path) -> None:
     assert "ledger.domain.policy -> ledger.application" in result.stdout
 
 
+def test_the_index_recorders_sit_below_the_index(tmp_path: Path) -> None:
+    """The cycle the index once had (its PostgreSQL recorder built on ``case_index``'s row
+    types) breaks the index's layers and the no-cycle contract again: the row types live
+    in ``projections.index.rows``, below both recorders."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    recorder = tmp_path / "projections" / "index" / "postgres.py"
+    recorder.write_text(
+        recorder.read_text(encoding="utf-8")
+        + "\n\nfrom projections.index.case_index import CaseIndex  # noqa: E402\n",
+        encoding="utf-8",
+    )
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = " ".join(result.stdout.split())
+    assert "No cycles are allowed in projections.index." in out
+    assert "projections.index.postgres is not allowed to import projections.index.case_index" in out
+
+
 def _function_level_project_imports(path: Path) -> list[tuple[int, int]]:
     """(first line of its group of consecutive imports, its line) of each import of a
     project module inside a function."""

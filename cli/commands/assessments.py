@@ -110,7 +110,7 @@ def clocks(
     # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
     # costs ~55 ms; the queries cost ~8 ms at start-up
     from projections.assess.clocks import STATUSES, case_clocks
-    from projections.index.case_index import all_clocks
+    from projections.index.records import all_clocks
     from projections.queries.cases import case_view
 
     for wanted in status or []:

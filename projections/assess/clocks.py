@@ -31,7 +31,7 @@ entries, as ``shared/domain.md`` ("Timescales") says:
 
 The same functions serve one folded case (:class:`~projections.fold.case_view.CaseView`) and
 the cross-case index (milestone rows turned into records:
-:func:`projections.index.case_index.all_clocks` and its neighbours, which read the index), so
+:func:`projections.index.records.all_clocks` and its neighbours, which read the index), so
 ``clocks`` and ``status`` give the same answer
 either way.  This module reads no index (the index imports it, never the reverse).
 See ``docs/clocks.md``.

@@ -1,5 +1,5 @@
 """The cross-case index on PostgreSQL: the library's ``PostgresTrackingRecorder`` plus the
-``case_index`` and ``case_milestones`` tables, in the store's schema.
+index's tables (:mod:`projections.index.rows`), in the store's schema.
 
 Imported only for ``postgresql://`` stores.  A batch is written in one transaction that
 first takes a transaction-scoped advisory lock (one per schema), checks the tracked
@@ -19,22 +19,21 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier
 
-from projections.index.case_index import (
-    _INDEX_TABLES,
+from projections.index.rows import (
     INDEX_COLUMNS,
     INDEX_NAME,
+    INDEX_TABLES,
     MILESTONE_COLUMNS,
     STATUS_COLUMNS,
     ClockHead,
     IndexRow,
     IndexSnapshot,
     Milestone,
-    Opener,
     StatusRow,
     StoredClocks,
-    _clock_row,
-    _stored_clocks,
+    clock_row,
 )
+from projections.index.sealing import Opener
 
 __all__ = ["IndexPostgresRecorder"]
 
@@ -235,7 +234,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
 
     def _tables(self) -> list[str]:
         schema = self.datastore.schema.replace('"', '""')
-        return [f'"{schema}"."{name}"' for name in (*_INDEX_TABLES, TRACKING_TABLE)]
+        return [f'"{schema}"."{name}"' for name in (*INDEX_TABLES, TRACKING_TABLE)]
 
     def tables_exist(self) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
@@ -328,7 +327,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 (refs,),
             )
             for row in curs.fetchall():
-                clocks[row["case_ref"]] = _clock_row(
+                clocks[row["case_ref"]] = clock_row(
                     [
                         row[c]
                         for c in (
@@ -463,7 +462,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 (case,) if case is not None else (),
             )
             opener = self.opener
-            return [_stored_clocks(row, opener) for row in curs.fetchall()]
+            return [StoredClocks.from_values(row, opener) for row in curs.fetchall()]
 
     def load_clock_inputs(
         self, cases: Sequence[str] | None, types: Sequence[str]

@@ -155,12 +155,13 @@ def statuses(
         # `timeline` (one case, a new process each time) would pay for nothing.
         from projections.assess.clocks import requests_on
         from projections.index.case_index import CaseIndex
+        from projections.index.records import indexed_statuses
 
         # A user who may only read the index answers from it too: the entries beyond
         # its tracked position are folded in memory, and nothing is written.
         if index is None:
             index = CaseIndex(ledger)
-        answers = index.statuses(moment, stage, regime)
+        answers = indexed_statuses(index, moment, stage, regime)
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
         return answers

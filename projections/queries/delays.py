@@ -29,7 +29,8 @@ from projections.assess.clocks import _when, first_on, record_ref, timeline_of, 
 from projections.assess.rules import EventMatch, rule_pack
 from projections.fold.case_view import CaseView
 from projections.fold.when import end_of_day, on_day
-from projections.index.case_index import CaseIndex, indexed_case_records
+from projections.index.case_index import CaseIndex
+from projections.index.records import indexed_case_records
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
@@ -277,7 +278,7 @@ def indexed_intervals(
     Now (no ``as_of``), only the two types' times are read (``case_milestones``'
     ``seq``, ``type`` and corrected ``occurred_at``, no facts) with each case's regime
     (:func:`intervals_from_times`); as of a past T, the milestone rows as they stood
-    then (:func:`projections.index.case_index.indexed_case_records`).
+    then (:func:`projections.index.records.indexed_case_records`).
     """
     if as_of is None:
         chosen = index if index is not None else CaseIndex(ledger)

@@ -2,7 +2,7 @@
 events, and it has a digest a checkpoint can carry.
 
 The index (``case_index``, ``case_milestones``, ``case_clocks`` and its tracking
-position, :mod:`projections.index.case_index`) is written by whoever may write those tables: the
+position, :mod:`projections.index.rows`) is written by whoever may write those tables: the
 store's owner, a writer granted them, or the indexer role.  Anyone with those grants can
 also write something else there, so :func:`check_index` (run by ``caseledger verify``
 after the events' hashes) folds each case's entries up to the index's tracked position
@@ -45,23 +45,19 @@ import orjson
 
 from ledger.domain.invariants import parse_ref
 from projections.assess.clocks import clock_event_types
-from projections.index.case_index import (
+from projections.index.backend import IndexBackend
+from projections.index.case_index import index_recorder
+from projections.index.clock_facts import case_clock_facts, rules_fingerprint
+from projections.index.rows import (
     INDEX_COLUMNS,
     INDEX_NAME,
     MILESTONE_COLUMNS,
-    CaseSummary,
-    IndexBackend,
     IndexSnapshot,
-    IndexSQLiteRecorder,
     Milestone,
-    Opener,
-    Sealer,
-    _json_column,
-    _patch,
     milestone_record,
-    milestone_row,
 )
-from projections.index.clock_facts import case_clock_facts, rules_fingerprint
+from projections.index.sealing import Opener, Sealer, json_column
+from projections.index.summary import CaseSummary, milestone_row, patch_milestone
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
@@ -136,16 +132,7 @@ class IndexCheck:
 def _backend(ledger: CaseLedger) -> IndexBackend | None:
     """The index's recorder, opened without creating anything; None if the store has
     no index tables."""
-    datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
-    backend: IndexBackend
-    if ledger.location.kind == "postgres":
-        # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
-        from projections.index.postgres import IndexPostgresRecorder
-
-        backend = IndexPostgresRecorder(datastore)
-    else:
-        backend = IndexSQLiteRecorder(datastore)
-    backend.opener = Sealer(ledger.ledger_mapper.cipher).opener()
+    backend = index_recorder(ledger, Sealer(ledger.ledger_mapper.cipher))
     return backend if backend.tables_exist() else None
 
 
@@ -178,7 +165,7 @@ def _expected(
         if changes is not None:
             target = rows.get(parse_ref(record["corrects"])[1])
             if target is not None:
-                _patch(target, changes)
+                patch_milestone(target, changes)
         summary.add(
             seq,
             kind,
@@ -197,7 +184,7 @@ def _index_row(values: Sequence[Any], opener: Opener | None) -> dict[str, Any]:
     row = dict(zip(INDEX_COLUMNS, values, strict=True))
     subject = row["subject"]
     row["subject"] = opener(subject) if opener is not None else subject
-    row["open_requests"] = _json_column(row["open_requests"], opener)
+    row["open_requests"] = json_column(row["open_requests"], opener)
     return row
 
 
