@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -689,35 +689,6 @@ class CaseClosed(Envelope):
     reason: Text
 
 
-EVENT_MODELS: tuple[type[Envelope], ...] = (
-    CaseReferred,
-    IncidentNotified,
-    InformationRequested,
-    InformationReceived,
-    InformationDeclined,
-    NeighbourCheckRequested,
-    NeighbourCheckAnswered,
-    ContextRecorded,
-    DiscussionHeld,
-    AgencyViewGiven,
-    RecommendationMade,
-    PeerChallengeSought,
-    PeerChallengeReceived,
-    DecisionDelayed,
-    DecisionMade,
-    DecisionCommunicated,
-    PanelResponded,
-    ScopeRevised,
-    ReviewerCommissioned,
-    FamilyInformed,
-    ReviewCompleted,
-    ReportPublished,
-    EntryCorrected,
-    CaseClosed,
-)
-MODELS_BY_TYPE: dict[str, type[Envelope]] = {m.__name__: m for m in EVENT_MODELS}
-EVENT_TYPES: tuple[str, ...] = tuple(MODELS_BY_TYPE)
-
 AnyEvent = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic
         CaseReferred,
@@ -747,6 +718,11 @@ AnyEvent = Annotated[
     ],
     Field(discriminator="type"),
 ]
+
+#: The event types in catalogue order: the members of the union, which is the one list.
+EVENT_MODELS: tuple[type[Envelope], ...] = get_args(get_args(AnyEvent)[0])
+MODELS_BY_TYPE: dict[str, type[Envelope]] = {m.__name__: m for m in EVENT_MODELS}
+EVENT_TYPES: tuple[str, ...] = tuple(MODELS_BY_TYPE)
 
 InputLine: TypeAdapter[Envelope] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 """Validates one input line (``InputLine.validate_json(line)``); built on first use."""

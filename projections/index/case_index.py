@@ -52,6 +52,7 @@ from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.catalogue.models import occurred_day
+from ledger.catalogue.registry import KINDS
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
 from ledger.errors import StoreUnavailable
@@ -126,44 +127,10 @@ NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
     {"wt2015": "ofsted", "wt2018": "national-panel", "wt2023": "national-panel"}
 )
 
-#: Per entry type, the fields copied into ``case_milestones.facts``.
+#: Per entry type, the fields copied into ``case_milestones.facts`` (each kind's
+#: ``index_facts`` in :mod:`ledger.catalogue.registry`).
 FACT_FIELDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "CaseReferred": (
-            "regime",
-            "subject",
-            "incident_date",
-            "aware_date",
-            "harm",
-            "abuse_or_neglect",
-            "route",
-            "home_area",
-            "other_areas",
-        ),
-        "IncidentNotified": ("recipients",),
-        "InformationRequested": ("agency", "request_id", "due", "asked_for"),
-        "InformationReceived": ("agency", "request_id", "involved"),
-        "InformationDeclined": ("agency", "request_id"),
-        "NeighbourCheckRequested": ("area",),
-        "NeighbourCheckAnswered": ("area", "involved"),
-        "ContextRecorded": ("topic",),
-        "DiscussionHeld": ("forum", "attendees"),
-        "AgencyViewGiven": ("agency", "view"),
-        "RecommendationMade": ("to", "outcome"),
-        "PeerChallengeSought": ("peer",),
-        "PeerChallengeReceived": ("peer", "agrees"),
-        "DecisionDelayed": ("reason", "expected_by", "approved_by"),
-        "DecisionMade": ("outcome", "decided_by"),
-        "DecisionCommunicated": ("to",),
-        "PanelResponded": ("response",),
-        "ScopeRevised": ("trigger",),
-        "ReviewerCommissioned": ("reviewer",),
-        "FamilyInformed": (),
-        "ReviewCompleted": (),
-        "ReportPublished": ("location",),
-        "EntryCorrected": ("corrects",),
-        "CaseClosed": ("reason",),
-    }
+    {kind.name: kind.index_facts for kind in KINDS}
 )
 
 #: Milestone columns, in table order.
