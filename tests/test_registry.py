@@ -5,6 +5,7 @@ it; and a kind added to the registry reaches the CLI and the describers with no 
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -37,11 +38,12 @@ from ledger.catalogue.registry import (
     EventKind,
     kind_named,
 )
+from ledger.domain.register import REGISTER_TYPES
 from ledger.importing.tracker import PHASES
 from projections.export import report
 from projections.fold.case_view import GATHERING_TYPES
 from projections.fold.describe import describe
-from projections.index.case_index import FACT_FIELDS, index_covers
+from projections.index.case_index import FACT_FIELDS, MILESTONE_TIMES, index_covers
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_PANEL = "Record one entry"
@@ -114,6 +116,44 @@ def test_every_kind_has_a_lane_and_every_lane_a_colour() -> None:
 def test_the_stage_rules_and_the_tracker_read_the_registry() -> None:
     assert {kind.name for kind in KINDS if kind.gathering} == GATHERING_TYPES
     assert PHASES == EVENT_TYPES
+    assert set(MILESTONE_TIMES) <= set(KINDS_BY_NAME), "an index column names no type"
+
+
+_CAMEL = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
+
+
+def _compared_type_names(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Every CamelCase string a comparison holds (``kind == "DecisionMade"``, ``in
+    ("InformationReceived", ...)``) or ``of_type`` asks for: the names the logic that
+    stays per type is keyed by."""
+    for node in ast.walk(tree):
+        sides: list[ast.expr] = []
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "of_type":
+            sides = list(node.args)
+        for side in sides:
+            items = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+            for item in items:
+                if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                    if _CAMEL.fullmatch(item.value):
+                        yield item.lineno, item.value
+
+
+def test_the_logic_kept_per_type_names_only_kinds_or_register_entries() -> None:
+    """The folds, clocks, quality answers, the tracker and the stores keep their own logic
+    per type, keyed by the type's name: every name they compare with is a kind of the
+    registry (or a register entry), so a renamed or removed type cannot leave a rule that
+    silently never matches."""
+    known = set(KINDS_BY_NAME) | set(REGISTER_TYPES)
+    unknown = []
+    for package in ("ledger", "projections", "cli"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for line, name in _compared_type_names(tree):
+                if name not in known:
+                    unknown.append(f"{path.relative_to(ROOT)}:{line}: {name}")
+    assert not unknown, unknown
 
 
 class _Reading(Mapping[str, Any]):
