@@ -123,6 +123,7 @@ class EventKind:
 
 
 def _yes(value: Any, yes: str, no: str) -> str:
+    """A yes-or-no field in words."""
     return yes if value else no
 
 
