@@ -18,9 +18,10 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 import orjson
 import typer
@@ -29,72 +30,12 @@ from pydantic import BaseModel
 from cli.commands.record import ROLE_HELP, problems_as_json, show_receipts
 from cli.common import app, ledger
 from ledger.application import validate_lines
-from ledger.catalogue.models import FACTORS, MAX_LINE_BYTES, MODELS_BY_TYPE, Envelope
+from ledger.catalogue.models import FACTORS, MAX_LINE_BYTES
+from ledger.catalogue.registry import KINDS, EventKind
 from ledger.errors import InputError, each_problem, gathered
 
-COMMAND_NAMES: dict[str, str] = {
-    "CaseReferred": "refer",
-    "IncidentNotified": "notify",
-    "InformationRequested": "request-info",
-    "InformationReceived": "receive-info",
-    "InformationDeclined": "decline-info",
-    "NeighbourCheckRequested": "check-neighbour",
-    "NeighbourCheckAnswered": "neighbour-answered",
-    "ContextRecorded": "add-context",
-    "DiscussionHeld": "discuss",
-    "AgencyViewGiven": "agency-view",
-    "RecommendationMade": "recommend",
-    "PeerChallengeSought": "seek-challenge",
-    "PeerChallengeReceived": "challenge-received",
-    "DecisionDelayed": "delay-decision",
-    "DecisionMade": "decide",
-    "DecisionCommunicated": "communicate",
-    "PanelResponded": "panel-response",
-    "ScopeRevised": "revise-scope",
-    "ReviewerCommissioned": "commission-reviewer",
-    "FamilyInformed": "inform-family",
-    "ReviewCompleted": "complete-review",
-    "ReportPublished": "publish",
-    "EntryCorrected": "correct",
-    "CaseClosed": "close",
-}
-
-EXAMPLES: dict[str, str] = {
-    "CaseReferred": (
-        "caseledger refer SCR-2026-001 --regime wt2023 --subject 'Child A' "
-        "--incident-date 2026-05-01 --aware-date 2026-05-02 --harm serious-harm "
-        "--abuse-or-neglect suspected --home-area Northshire --referrer 'Northshire Police' "
-        "--route statutory --summary 'Infant admitted with head injury.' "
-        "--personal name='A Example' --personal date_of_birth=2025-11-03"
-    ),
-    "InformationRequested": (
-        "caseledger request-info SCR-2026-001 --agency 'Northshire Police' "
-        "--asked-for minimum-data --due 2026-05-12"
-    ),
-    "InformationReceived": (
-        "caseledger receive-info SCR-2026-001 --agency 'Northshire Police' --involved yes "
-        "--summary 'Two call-outs in 2025.'"
-    ),
-    "DiscussionHeld": (
-        "caseledger discuss SCR-2026-001 --forum rapid-review-meeting "
-        "--attendees 'Northshire Police' --attendees 'Northshire ICB' --summary 'Facts agreed.'"
-    ),
-    "DecisionMade": (
-        "caseledger decide SCR-2026-001 --outcome review --decided-by 'Northshire County "
-        "Council' --criteria abuse_or_neglect=met:'Injuries non-accidental' ... "
-        "--rationale 'Reg 11 (a) met.' --nature 'LCSPR, systems method' "
-        "--factors learning='Protocol gap' --relied-on SCR-2026-001#4   "
-        "(or --criteria @criteria.json)"
-    ),
-    "DecisionDelayed": (
-        "caseledger delay-decision SCR-2026-001 --reason 'Police disclosure pending' "
-        "--expected-by 2026-06-20 --approved-by 'Chair, Northshire LSCB'"
-    ),
-    "EntryCorrected": (
-        "caseledger correct SCR-2026-001 --corrects SCR-2026-001#5 "
-        "--changes occurred_at=2026-05-04 --reason 'Typed the wrong date.'"
-    ),
-}
+#: The command of each event type (``"DecisionMade"``: ``"decide"``), from the registry.
+COMMAND_NAMES: Final[Mapping[str, str]] = {kind.name: kind.command for kind in KINDS}
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -317,7 +258,9 @@ def _validated(line: dict[str, Any], unread: list[InputError], options: dict[str
     return parsed
 
 
-def _build_command(event_type: str, model: type[Envelope]) -> None:
+def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
+    """Add to ``target`` the command that records one entry of ``event_kind``."""
+    event_type, model = event_kind.name, event_kind.model
     fields = [
         (name, info) for name, info in model.model_fields.items() if name not in ("type", "case")
     ]
@@ -386,16 +329,19 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    article = "an" if event_type[0] in "AEIOU" else "a"
-    command.__doc__ = f"Record {article} {event_type} entry: {(model.__doc__ or '').strip()}"
-    command.__name__ = COMMAND_NAMES[event_type].replace("-", "_")
-    example = EXAMPLES.get(event_type) or f"caseledger {COMMAND_NAMES[event_type]} CASE ..."
-    app.command(
-        COMMAND_NAMES[event_type],
-        epilog=f"Example: {example}  |  The same entry as JSON: caseledger record FILE",
+    command.__doc__ = event_kind.help
+    command.__name__ = event_kind.command.replace("-", "_")
+    target.command(
+        event_kind.command,
+        epilog=f"Example: {event_kind.usage}  |  The same entry as JSON: caseledger record FILE",
         rich_help_panel="Record one entry",
     )(command)
 
 
-for _type, _model in MODELS_BY_TYPE.items():
-    _build_command(_type, _model)
+def add_entry_commands(target: typer.Typer, kinds: Iterable[EventKind]) -> None:
+    """Add one entry command per kind to ``target``, in the order given."""
+    for kind in kinds:
+        _build_command(kind, target)
+
+
+add_entry_commands(app, KINDS)

@@ -4,86 +4,50 @@ Every input line is validated against :data:`InputLine`, one discriminated union
 ``type``.  The models are frozen and reject unknown fields, so what is recorded is
 exactly what the catalogue allows.  Rules that need the case's history (regime criteria,
 backward references, dates against ``incident_date``) live in :mod:`ledger.domain.invariants`.
+
+The field types they are built from (vocabularies, limits, text rules, the date grammar)
+live in :mod:`ledger.catalogue.fields` and are re-exported here, so that this module stays
+the one import for the catalogue; what the rest of the program keeps per event type (its
+command, wording, lane, index facts) is in :mod:`ledger.catalogue.registry`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal, Union
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any, Literal, Union, get_args
 
-import orjson
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-LONDON = ZoneInfo("Europe/London")
-
-# --- vocabularies -----------------------------------------------------------------
-
-Regime = Literal["wt2015", "wt2018", "wt2023"]
-Outcome = Literal["review", "no-review", "other-review", "national-review-referral"]
-FindingValue = Literal["met", "not-met", "unclear"]
-
-CRITERIA: dict[str, tuple[str, ...]] = {
-    "wt2015": ("abuse_or_neglect", "child_died", "seriously_harmed", "agency_concern"),
-    "wt2018": (
-        "abuse_or_neglect",
-        "child_died",
-        "seriously_harmed",
-        "improvements_needed",
-        "recurring_themes",
-        "multi_agency_concern",
-        "panel_view",
-    ),
-}
-CRITERIA["wt2023"] = CRITERIA["wt2018"]
-ALL_CRITERIA = tuple(dict.fromkeys(CRITERIA["wt2015"] + CRITERIA["wt2018"]))
-CriterionName = Literal[
-    "abuse_or_neglect",
-    "child_died",
-    "seriously_harmed",
-    "agency_concern",
-    "improvements_needed",
-    "recurring_themes",
-    "multi_agency_concern",
-    "panel_view",
-]
-FACTORS = (
-    "learning",
-    "previous_learning",
-    "resources",
-    "practitioners",
-    "family",
-    "other_reviews",
-    "media",
-    "public_trust",
-)
-NotifyRecipient = Literal[
-    "ofsted", "national-panel", "dfe", "secretary-of-state", "local-board", "other-area"
-]
-CommunicatedTo = Literal["national-panel", "ofsted", "dfe", "board-members", "family", "agencies"]
-ROLES = (
-    "business-unit",
-    "chair",
-    "safeguarding-partner",
-    "panel-member",
-    "agency",
-    "peer",
-    "reviewer",
-    "inspector",
-    "admin",
+# The field types are re-exported (fields.__all__), so that callers import the catalogue
+# from this one module.
+from ledger.catalogue.fields import *  # noqa: F403
+from ledger.catalogue.fields import (
+    MAX_CHANGES,
+    MAX_LIST_ITEMS,
+    MAX_PERSONAL_FIELDS,
+    MAX_RELIED_ON,
+    CaseRef,
+    CommunicatedTo,
+    CriterionName,
+    EventRef,
+    FindingValue,
+    LedgerDate,
+    Name,
+    NotifyRecipient,
+    OccurredAt,
+    Outcome,
+    Regime,
+    Subject,
+    Text,
+    check_personal_value,
+    reject_floats,
 )
 
 #: Fields the ledger assigns; an input line that carries one is rejected.
@@ -97,274 +61,6 @@ ASSIGNED_FIELDS = (
     "prev_hash",
     "hash",
 )
-
-CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
-EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"
-_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: A date and time as ``cli.md`` writes it: ASCII digits, minutes, optional seconds and
-#: up to six fraction digits, optional ``Z`` or ``+HH:MM`` offset.  Nothing else that
-#: :meth:`datetime.fromisoformat` would read (week or ordinal dates, basic format, seven
-#: fraction digits, trailing digits, other scripts' digits) is a time people meant.
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-MOMENT_FORMS = (
-    "a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM, seconds and up to six "
-    "fraction digits allowed; Europe/London unless an offset such as Z or +01:00 is given)"
-)
-
-# --- limits -----------------------------------------------------------------------
-# Every bound on what one input line may hold lives here, so that the validators, the
-# JSON Schema (``caseledger schema``, ``docs/reference/events.md``) and the messages
-# agree.  They are generous for real records and small enough that no line can make a
-# command slow or exhaust memory.
-
-MAX_LINE_BYTES = 1_048_576
-"""One input line of ``caseledger record``: 1 MiB of UTF-8."""
-MAX_NESTING = 254
-"""How deeply objects and lists may nest in one line (the JSON encoder's own limit)."""
-MAX_TEXT_CHARS = 20_000
-"""Each free-text field (rationale, summary, reason, note, ...)."""
-MAX_NAME_CHARS = 200
-"""Each name or short label (agency, area, subject, decided_by, ...)."""
-MAX_LIST_ITEMS = 100
-"""Each list of names, recipients or sources (attendees, decided_by, to, sources, ...)."""
-MAX_RELIED_ON = 1_000
-"""The entries one decision may cite in ``relied_on`` (a case holds a few hundred)."""
-MAX_CHANGES = 50
-"""The fields one ``EntryCorrected`` may change."""
-MAX_PERSONAL_FIELDS = 20
-"""The fields of one case's ``personal`` object."""
-MAX_PERSONAL_VALUE_CHARS = 1_000
-"""Each personal value, as its canonical JSON (a name, a date of birth, an address)."""
-EARLIEST_DATE = date(1900, 1, 1)
-"""The earliest date any date field, ``occurred_at`` or query time may name."""
-LATEST_DATE = date(2199, 12, 31)
-"""The latest such date: the bank-holiday calendars are built year by year up to it."""
-MAX_UTC_OFFSET = timedelta(hours=14)
-"""No time zone is further than this from UTC (Kiribati, +14:00)."""
-
-#: When each regime was in force (``shared/domain.md``, "Regimes"); a referral's regime
-#: must have been in force on its incident date or on its aware date (a child harmed
-#: before a regime began may be referred, and so handled, under it):
-#: ``wt2015`` stands for the Serious Case Review regime of the LSCB Regulations 2006
-#: reg 5 (in force 1 April 2006) until the end of the 2018-19 transition (29 September
-#: 2019); ``wt2018`` from 29 June 2018 until Working Together 2023 was in force
-#: everywhere (by December 2024); ``wt2023`` from its publication, 15 December 2023.
-#: A case referred under a regime outside its window must say ``transitional: true``.
-REGIME_IN_FORCE: dict[str, tuple[date, date | None]] = {
-    "wt2015": (date(2006, 4, 1), date(2019, 9, 29)),
-    "wt2018": (date(2018, 6, 29), date(2024, 12, 31)),
-    "wt2023": (date(2023, 12, 15), None),
-}
-
-#: Characters refused in every text field: C0 controls but tab and newline (C0 is
-#: refused entirely in names), DEL, C1 controls, and the bidirectional embeddings,
-#: overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make text display
-#: other than it reads.  Written as a regular expression class that both pydantic's
-#: engine and JSON Schema's (ECMA-262) understand.
-_FORBIDDEN_IN_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-_FORBIDDEN_IN_NAME = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-TEXT_PATTERN = f"^[^{_FORBIDDEN_IN_TEXT}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDEN_IN_TEXT}]*$"
-"""Free text: not blank (some character other than white space), no control characters."""
-NAME_PATTERN = f"^[^{_FORBIDDEN_IN_NAME}]*[^\\s{_FORBIDDEN_IN_NAME}][^{_FORBIDDEN_IN_NAME}]*$"
-"""A name: one line, not blank, no control characters."""
-_CODE = r"(?:[A-Za-z0-9]+[-/_.])*[A-Za-z]*[0-9][A-Za-z0-9]*(?:[-/_.][A-Za-z0-9]+)*"
-_SUBJECT_ROLE = (
-    r"(?:[Cc]hild|[Bb]aby|[Ii]nfant|[Uu]nborn [Bb]aby|[Ss]ibling|[Tt]win|[Yy]oung [Pp]erson"
-    r"|[Aa]dolescent|[Pp]erson|[Ss]ubject)"
-)
-SUBJECT_PATTERN = (
-    f"^(?:{_CODE}|{_SUBJECT_ROLE}(?: (?:[A-Z]{{1,3}}|[0-9]{{1,4}}|{_CODE})(?: \\({_CODE}\\))?"
-    f"| \\({_CODE}\\)))$"
-)
-"""A subject: a case code holding a digit (``C-2026-004``), or a word for the child
-(Child, Baby, Infant, Unborn baby, Sibling, Twin, Young person, Adolescent, Person,
-Subject) and an initial of one to three capitals, a number or a code, optionally followed
-by a code in brackets (``Child K (RR-2026-004)``); or that word and a bracketed code."""
-SUBJECT_RULE = (
-    "is not a pseudonymous reference: a subject names the child without naming them, as "
-    'a word for the child and an initial, number or code ("Child K", "Child K '
-    '(RR-2026-004)", "Child RR-2026-004", "Baby M", "Sibling 2") or a case code holding '
-    'a digit ("C-2026-004"); the name goes in personal (--personal name=...), never here'
-)
-_FORBIDDEN_TEXT_CHAR = re.compile(f"[{_FORBIDDEN_IN_TEXT}]")
-_FORBIDDEN_NAME_CHAR = re.compile(f"[{_FORBIDDEN_IN_NAME}]")
-
-
-def text_problem(value: str, *, name: bool = False) -> str:
-    """Why a string breaks :data:`TEXT_PATTERN` (or :data:`NAME_PATTERN`), in words.
-
-    Used to turn a pattern mismatch into a message that says what is wrong without
-    echoing the offending character.
-    """
-    found = (_FORBIDDEN_NAME_CHAR if name else _FORBIDDEN_TEXT_CHAR).search(value)
-    if found is not None:
-        allowed = "" if name else " (tab and newline are allowed)"
-        return (
-            f"holds the control or bidirectional character U+{ord(found.group()):04X} "
-            f"at position {found.start() + 1}; text may not hold control characters"
-            f"{allowed}"
-        )
-    if not value.strip():
-        return "must not be blank (empty or only white space)"
-    return "is not valid text"
-
-
-def _check_date(value: date) -> date:
-    """A date inside the range the ledger works with."""
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(
-            f"{value.isoformat()} is outside the dates the ledger works with "
-            f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})"
-        )
-    return value
-
-
-def check_moment(moment: datetime) -> datetime:
-    """An instant inside the ledger's dates, with a real UTC offset; raises ValueError.
-
-    Shared by ``occurred_at`` and every time option of the CLI, so that no extreme year
-    or offset reaches date arithmetic (where it would overflow).
-    """
-    offset = moment.utcoffset()
-    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-        minutes = int(offset.total_seconds()) // 60
-        shown = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-        raise ValueError(
-            f"the offset {shown} is not a real time zone's (offsets run from -12:00 to +14:00)"
-        )
-    _check_date(moment.date())
-    return moment
-
-
-# --- field types ------------------------------------------------------------------
-
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
-"""Free text that must say something: not blank, no control characters, capped."""
-Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)]
-"""A name or short label on one line: not blank, no control characters, capped."""
-CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN)]
-EventRef = Annotated[str, StringConstraints(pattern=EVENT_REF_PATTERN)]
-Subject = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=SUBJECT_PATTERN)]
-"""A pseudonymous reference to the child (:data:`SUBJECT_PATTERN`), never a name."""
-LedgerDate = Annotated[date, AfterValidator(_check_date)]
-"""A calendar date between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
-
-
-def read_moment(text: str) -> date | datetime:
-    """Read a date or a date and time as people write them: the one grammar of
-    ``occurred_at`` and of every time option on the command line (``--as-of``, ``--on``,
-    ``export --from/--to``), so that none accepts what another refuses.
-
-    A bare date comes back as a :class:`date`; a date and time as an aware datetime
-    (Europe/London when no offset is given).  Raises ValueError saying why: not one of
-    :data:`MOMENT_FORMS`, not a real date or time, or outside :func:`check_moment`.
-    """
-    value = text.strip()
-    if _DATE_ONLY.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{value} is not a real date ({exc})") from None
-        return _check_date(day)
-    if not _DATE_TIME.fullmatch(value):
-        raise ValueError(f"must be {MOMENT_FORMS}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value} is not a real date and time ({exc})") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
-    return check_moment(moment)
-
-
-def normalise_occurred_at(value: Any) -> Any:
-    """Parse an ``occurred_at`` value (:func:`read_moment`), keeping day precision for a
-    bare date.
-
-    A datetime without an offset is Europe/London local time; the stored form always
-    carries an offset so that it means one instant.
-    """
-    if not isinstance(value, str):
-        return value
-    moment = read_moment(value)
-    return moment.isoformat()
-
-
-OccurredAt = Annotated[
-    str,
-    BeforeValidator(normalise_occurred_at),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "format": "date"},
-                {"type": "string", "format": "date-time"},
-                {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"},
-            ],
-            "description": "YYYY-MM-DD keeps day precision; a datetime without an "
-            "offset is Europe/London local time",
-        }
-    ),
-]
-
-
-def occurred_day(occurred_at: str) -> date:
-    """The calendar day (Europe/London) of a stored ``occurred_at`` value."""
-    if len(occurred_at) == 10:
-        return date.fromisoformat(occurred_at)
-    return datetime.fromisoformat(occurred_at).astimezone(LONDON).date()
-
-
-def occurred_instant(occurred_at: str) -> datetime:
-    """The instant of a stored ``occurred_at``; a bare date means the start of that day."""
-    if len(occurred_at) == 10:
-        return datetime.combine(date.fromisoformat(occurred_at), datetime.min.time(), LONDON)
-    return datetime.fromisoformat(occurred_at)
-
-
-def _reject_floats(value: Any, where: str = "value") -> Any:
-    """The catalogue allows integers only: no floats anywhere in an event."""
-    if isinstance(value, float):
-        raise ValueError(f"{where} holds a fractional number; events carry whole numbers only")
-    if isinstance(value, dict):
-        for v in value.values():
-            _reject_floats(v, where)
-    elif isinstance(value, list):
-        for v in value:
-            _reject_floats(v, where)
-    return value
-
-
-def check_personal_value(key: str, value: Any) -> None:
-    """A personal value is capped in size and holds no control characters.
-
-    Personal values never enter the hashed body, but they are shown in exports with
-    personal data and to the people who may read them, so text rules apply to them too.
-    """
-    size = len(orjson.dumps(value))
-    if size > MAX_PERSONAL_VALUE_CHARS:
-        raise ValueError(
-            f"personal.{key}: the value is {size} characters as JSON; each personal value "
-            f"is at most {MAX_PERSONAL_VALUE_CHARS}"
-        )
-    for text in _strings(value):
-        if _FORBIDDEN_TEXT_CHAR.search(text):
-            raise ValueError(f"personal.{key}: {text_problem(text)}")
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string inside a JSON value, keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
 
 
 class Strict(BaseModel):
@@ -447,7 +143,7 @@ class CaseReferred(Envelope):
     def _personal_values(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is None:
             return None
-        _reject_floats(value, "personal")
+        reject_floats(value, "personal")
         for key, item in value.items():
             check_personal_value(key, item)
         return value
@@ -678,7 +374,7 @@ class EntryCorrected(Envelope):
     @field_validator("changes")
     @classmethod
     def _changes_whole_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
-        checked: dict[str, Any] = _reject_floats(value, "changes")
+        checked: dict[str, Any] = reject_floats(value, "changes")
         return checked
 
 
@@ -688,35 +384,6 @@ class CaseClosed(Envelope):
     type: Literal["CaseClosed"]
     reason: Text
 
-
-EVENT_MODELS: tuple[type[Envelope], ...] = (
-    CaseReferred,
-    IncidentNotified,
-    InformationRequested,
-    InformationReceived,
-    InformationDeclined,
-    NeighbourCheckRequested,
-    NeighbourCheckAnswered,
-    ContextRecorded,
-    DiscussionHeld,
-    AgencyViewGiven,
-    RecommendationMade,
-    PeerChallengeSought,
-    PeerChallengeReceived,
-    DecisionDelayed,
-    DecisionMade,
-    DecisionCommunicated,
-    PanelResponded,
-    ScopeRevised,
-    ReviewerCommissioned,
-    FamilyInformed,
-    ReviewCompleted,
-    ReportPublished,
-    EntryCorrected,
-    CaseClosed,
-)
-MODELS_BY_TYPE: dict[str, type[Envelope]] = {m.__name__: m for m in EVENT_MODELS}
-EVENT_TYPES: tuple[str, ...] = tuple(MODELS_BY_TYPE)
 
 AnyEvent = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic
@@ -747,6 +414,11 @@ AnyEvent = Annotated[
     ],
     Field(discriminator="type"),
 ]
+
+#: The event types in catalogue order: the members of the union, which is the one list.
+EVENT_MODELS: tuple[type[Envelope], ...] = get_args(get_args(AnyEvent)[0])
+MODELS_BY_TYPE: dict[str, type[Envelope]] = {m.__name__: m for m in EVENT_MODELS}
+EVENT_TYPES: tuple[str, ...] = tuple(MODELS_BY_TYPE)
 
 InputLine: TypeAdapter[Envelope] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 """Validates one input line (``InputLine.validate_json(line)``); built on first use."""

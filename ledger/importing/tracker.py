@@ -57,6 +57,7 @@ from ledger.catalogue.models import (
     normalise_occurred_at,
     occurred_day,
 )
+from ledger.catalogue.registry import KINDS_BY_NAME
 from ledger.errors import InputError, InputErrors
 from ledger.integrity.canonical import canonical_json
 from ledger.store.sqlite import parse_store
@@ -215,21 +216,8 @@ BUILTIN_FALLBACKS: Final[Mapping[str, tuple[str, ...]]] = {"referral_date": ("aw
 #: Criteria the import can infer from the referral's facts when the mapping asks it to.
 INFERABLE: Final[tuple[str, ...]] = ("abuse_or_neglect", "child_died", "seriously_harmed")
 
-#: The order of a row's entries on the same day (CaseReferred always comes first).
-PHASES: Final[tuple[str, ...]] = (
-    "CaseReferred",
-    "IncidentNotified",
-    "InformationRequested",
-    "InformationReceived",
-    "DiscussionHeld",
-    "RecommendationMade",
-    "DecisionDelayed",
-    "DecisionMade",
-    "DecisionCommunicated",
-    "ReviewerCommissioned",
-    "ReviewCompleted",
-    "ReportPublished",
-)
+#: The order of a row's entries on the same day: catalogue order (CaseReferred first).
+PHASES: Final[tuple[str, ...]] = tuple(KINDS_BY_NAME)
 
 DEFAULT_DATE_FORMATS: Final = ("%d/%m/%Y", "%d/%m/%y")
 ISO_FORMATS: Final = ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from ledger.catalogue.models import LONDON
+from ledger.catalogue.registry import KINDS, OUTCOME_LABELS, TIMELINE_LANES, kind_named
 from projections.assess.calendar import add_months
 from projections.assess.clocks import case_clocks, requests_on
 from projections.assess.quality import QUESTIONS, answer_questions
@@ -31,6 +32,7 @@ from projections.fold.why import why_of
 __all__ = [
     "CRITERION_LABELS",
     "FACTOR_LABELS",
+    "OUTCOME_LABELS",
     "QM2_QUESTIONS",
     "CaseAnalysis",
     "Chart",
@@ -70,13 +72,6 @@ REGIME_LABELS: Final[dict[str, str]] = {
     "wt2015": "Working Together 2015 (Serious Case Review; decision by the LSCB chair)",
     "wt2018": "Working Together 2018 (rapid review and LCSPR; the three safeguarding partners)",
     "wt2023": "Working Together 2023 (rapid review and LCSPR; lead safeguarding partners)",
-}
-
-OUTCOME_LABELS: Final[dict[str, str]] = {
-    "review": "Review",
-    "no-review": "No review",
-    "other-review": "Other (non-statutory) learning review",
-    "national-review-referral": "Referred for a national review",
 }
 
 # --- reading records ----------------------------------------------------------------
@@ -160,87 +155,14 @@ def apply_corrections(records: Sequence[dict[str, Any]]) -> list[Entry]:
     ]
 
 
-def _join(values: Any) -> str:
-    if isinstance(values, list):
-        return ", ".join(str(v) for v in values)
-    return str(values)
-
-
 def describe(body: dict[str, Any]) -> str:
-    """One line saying what an entry records, for the timeline.  Never personal values."""
+    """One line saying what an entry records, for the timeline (its kind's
+    ``report_wording``, then its note).  Never personal values."""
     kind = body.get("type", "")
-    g = body.get
-    text: str
-    if kind == "CaseReferred":
-        text = (
-            f"Referred by {g('referrer')} ({g('route')}): {g('harm')}, abuse or neglect "
-            f"{g('abuse_or_neglect')}; {g('summary')}"
-        )
-    elif kind == "IncidentNotified":
-        text = f"Serious incident notified to {_join(g('recipients', []))}"
-        if g("reference"):
-            text += f" (ref {g('reference')})"
-    elif kind == "InformationRequested":
-        text = f"{g('asked_for')} requested from {g('agency')}"
-        if g("due"):
-            text += f", due {g('due')}"
-        text += f" [{g('request_id')}]" if g("request_id") else ""
-    elif kind == "InformationReceived":
-        involved = "knew the child or family" if g("involved") else "no involvement"
-        text = f"Information received from {g('agency')} ({involved}): {g('summary')}"
-    elif kind == "InformationDeclined":
-        text = f"{g('agency')} declined to give information: {g('reason')}"
-    elif kind == "NeighbourCheckRequested":
-        text = f"Check requested with {g('area')}"
-        if g("reason"):
-            text += f": {g('reason')}"
-    elif kind == "NeighbourCheckAnswered":
-        involved = "involved" if g("involved") else "not involved"
-        text = f"{g('area')} answered ({involved}): {g('summary')}"
-    elif kind == "ContextRecorded":
-        text = f"Context ({g('topic')}): {g('summary')}"
-    elif kind == "DiscussionHeld":
-        text = f"Discussion ({g('forum')}) with {_join(g('attendees', []))}: {g('summary')}"
-    elif kind == "AgencyViewGiven":
-        text = f"{g('agency')} view: {g('view')}. {g('reasons')}"
-    elif kind == "RecommendationMade":
-        text = f"Recommendation to the {g('to')}: {g('outcome')}. {g('rationale')}"
-    elif kind == "PeerChallengeSought":
-        text = f"Independent challenge sought from {g('peer')}: {g('question')}"
-    elif kind == "PeerChallengeReceived":
-        agrees = {True: "agrees", False: "disagrees", None: "no view"}.get(g("agrees"), "")
-        text = f"Challenge from {g('peer')} ({agrees}): {g('advice')}"
-    elif kind == "DecisionDelayed":
-        text = (
-            f"Decision delayed, expected by {g('expected_by')}, approved by "
-            f"{g('approved_by')}: {g('reason')}"
-        )
-    elif kind == "DecisionMade":
-        outcome = OUTCOME_LABELS.get(str(g("outcome")), str(g("outcome")))
-        text = f"DECISION: {outcome}, by {_join(g('decided_by', []))}. {g('rationale')}"
-    elif kind == "DecisionCommunicated":
-        text = f"Decision communicated to {_join(g('to', []))}"
-    elif kind == "PanelResponded":
-        text = f"National panel responded ({g('response')}): {g('summary')}"
-    elif kind == "ScopeRevised":
-        text = f"Scope revised ({g('trigger')}): {g('scope')}. {g('reason')}"
-    elif kind == "ReviewerCommissioned":
-        text = f"Reviewer commissioned: {g('reviewer')}. {g('independence')}"
-    elif kind == "FamilyInformed":
-        text = f"Family informed: {g('who')}, {g('how')}"
-    elif kind == "ReviewCompleted":
-        text = "Review completed" + (f": {g('summary')}" if g("summary") else "")
-    elif kind == "ReportPublished":
-        text = f"Report published at {g('location')}"
-    elif kind == "EntryCorrected":
-        fields = ", ".join(sorted(dict(g("changes") or {})))
-        text = f"Correction of {g('corrects')} ({fields}): {g('reason')}"
-    elif kind == "CaseClosed":
-        text = f"Case closed: {g('reason')}"
-    else:
-        text = str(kind)
-    if g("note"):
-        text += f" (note: {g('note')})"
+    found = kind_named(kind) if isinstance(kind, str) else None
+    text = found.report_wording(body) if found is not None else str(kind)
+    if body.get("note"):
+        text += f" (note: {body.get('note')})"
     return text
 
 
@@ -311,41 +233,10 @@ def analyse_case(
     )
 
 
-LANES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    (
-        "Referral and notices",
-        (
-            "CaseReferred",
-            "IncidentNotified",
-            "DecisionCommunicated",
-            "PanelResponded",
-            "FamilyInformed",
-        ),
-    ),
-    (
-        "Information",
-        (
-            "InformationRequested",
-            "InformationReceived",
-            "InformationDeclined",
-            "NeighbourCheckRequested",
-            "NeighbourCheckAnswered",
-            "ContextRecorded",
-        ),
-    ),
-    (
-        "Discussion and views",
-        (
-            "DiscussionHeld",
-            "AgencyViewGiven",
-            "RecommendationMade",
-            "PeerChallengeSought",
-            "PeerChallengeReceived",
-        ),
-    ),
-    ("Decision", ("DecisionDelayed", "DecisionMade", "ScopeRevised")),
-    ("Review", ("ReviewerCommissioned", "ReviewCompleted", "ReportPublished", "CaseClosed")),
-    ("Corrections", ("EntryCorrected",)),
+#: The chart's lanes, top to bottom, each with the entry types drawn in it (each kind's
+#: ``lane`` in :mod:`ledger.catalogue.registry`).
+LANES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = tuple(
+    (label, tuple(kind.name for kind in KINDS if kind.lane == label)) for label in TIMELINE_LANES
 )
 _LANE_OF: Final = {t: i for i, (_, types) in enumerate(LANES) for t in types}
 

@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ledger.catalogue.models import normalise_occurred_at, occurred_day, occurred_instant
+from ledger.catalogue.registry import KINDS
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
 from projections.fold.when import format_instant
@@ -78,20 +79,9 @@ STAGES: Final[tuple[str, ...]] = (
     "closed",
 )
 
-#: Entry types that show the information gathering has started.
-GATHERING_TYPES: Final[frozenset[str]] = frozenset(
-    {
-        "InformationRequested",
-        "InformationReceived",
-        "InformationDeclined",
-        "NeighbourCheckRequested",
-        "NeighbourCheckAnswered",
-        "ContextRecorded",
-        "AgencyViewGiven",
-        "PeerChallengeSought",
-        "PeerChallengeReceived",
-    }
-)
+#: Entry types that show the information gathering has started (each kind's
+#: ``gathering`` in :mod:`ledger.catalogue.registry`).
+GATHERING_TYPES: Final[frozenset[str]] = frozenset(kind.name for kind in KINDS if kind.gathering)
 
 #: Outcomes that commission a review (a reviewer commissioned then means "under review").
 REVIEW_OUTCOMES: Final[frozenset[str]] = frozenset({"review", "other-review"})

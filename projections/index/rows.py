@@ -30,6 +30,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
+from ledger.catalogue.registry import KINDS
 from projections.assess.clocks import requests_on
 from projections.fold.case_view import status_payload
 from projections.index.sealing import Opener, Sealer, json_column
@@ -59,42 +60,7 @@ INDEX_NAME: Final = "case_index"
 
 #: Per entry type, the fields copied into ``case_milestones.facts``.
 FACT_FIELDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "CaseReferred": (
-            "regime",
-            "subject",
-            "incident_date",
-            "aware_date",
-            "harm",
-            "abuse_or_neglect",
-            "route",
-            "home_area",
-            "other_areas",
-        ),
-        "IncidentNotified": ("recipients",),
-        "InformationRequested": ("agency", "request_id", "due", "asked_for"),
-        "InformationReceived": ("agency", "request_id", "involved"),
-        "InformationDeclined": ("agency", "request_id"),
-        "NeighbourCheckRequested": ("area",),
-        "NeighbourCheckAnswered": ("area", "involved"),
-        "ContextRecorded": ("topic",),
-        "DiscussionHeld": ("forum", "attendees"),
-        "AgencyViewGiven": ("agency", "view"),
-        "RecommendationMade": ("to", "outcome"),
-        "PeerChallengeSought": ("peer",),
-        "PeerChallengeReceived": ("peer", "agrees"),
-        "DecisionDelayed": ("reason", "expected_by", "approved_by"),
-        "DecisionMade": ("outcome", "decided_by"),
-        "DecisionCommunicated": ("to",),
-        "PanelResponded": ("response",),
-        "ScopeRevised": ("trigger",),
-        "ReviewerCommissioned": ("reviewer",),
-        "FamilyInformed": (),
-        "ReviewCompleted": (),
-        "ReportPublished": ("location",),
-        "EntryCorrected": ("corrects",),
-        "CaseClosed": ("reason",),
-    }
+    {kind.name: kind.index_facts for kind in KINDS}
 )
 
 #: Milestone columns, in table order.
