@@ -9,7 +9,7 @@ from array import array
 from bisect import bisect_left
 from typing import Any
 
-from ledger.checkpoints.checkpoint import case_head_leaf
+from ledger.checkpoints.leaves import case_head_leaf
 from ledger.integrity.merkle import ProofTree, leaf_hash
 from projections.export.export_selection import LedgerToExport, StoreDoesNotVerify
 
