@@ -491,9 +491,6 @@ def first_difference(ledger: CaseLedger, tree: str, head: dict[str, Any]) -> Dif
     )
 
 
-# --- the hints table ------------------------------------------------------------------------
-
-
 #: Register bookkeeping around a checkpoint kept in the register, not covered by its signature.
 REGISTER_FIELDS: Final = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")
 

@@ -88,6 +88,3 @@ def trusted_key_hex(value: str | None) -> str | None:
             field="--public-key",
         )
     return key
-
-
-# --- the leaves -----------------------------------------------------------------------------

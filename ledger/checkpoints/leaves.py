@@ -65,6 +65,3 @@ def store_leaves(ledger: CaseLedger) -> Iterator[Leaf]:
     for entry in ledger.register_entries():
         yield Leaf("register", f"register#{entry['seq']}", bytes.fromhex(entry["hash"]))
     yield Leaf("", str(last), b"")  # the end: carries the last position
-
-
-# --- making a checkpoint --------------------------------------------------------------------

@@ -50,9 +50,6 @@ class RowProblem(InputError):
         return f"{where}: {self.reason}"
 
 
-# --- the mapping ------------------------------------------------------------------------
-
-
 def _format_example(fmt: str) -> str:
     return datetime(2016, 10, 3).strftime(fmt)
 

@@ -500,6 +500,3 @@ def with_sources(
     digest = row_hash(lines)
     source = {"title": SOURCE_TITLE, "ref": f"{file_name} row {row}", "sha256": digest}
     return [{**line, "sources": [source]} for line in lines]
-
-
-# --- planning and recording an import ------------------------------------------------------

@@ -580,6 +580,3 @@ def load_mapping(path: Path | str) -> TrackerMapping:
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"mapping {where} is not valid TOML: {exc}", field="--mapping") from None
     return parse_mapping(data, where.name)
-
-
-# --- reading the tracker -----------------------------------------------------------------

@@ -299,6 +299,3 @@ def check_columns(tracker: Tracker, mapping: TrackerMapping) -> None:
             f"{', '.join(c for c in tracker.columns if c)}",
             field="--mapping",
         )
-
-
-# --- converting one row ------------------------------------------------------------------

@@ -235,6 +235,3 @@ def default_config() -> QualityConfig:
     if path:
         return load_config(path)
     return _shipped_config()
-
-
-# --- answers ------------------------------------------------------------------------

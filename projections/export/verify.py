@@ -121,9 +121,6 @@ def _check_events(
         sequence.close()
 
 
-# --- the per-line checks in worker processes, for large bundles ----------------------------
-
-
 def verify_bundle(
     path: Path | str,
     *,

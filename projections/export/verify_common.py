@@ -223,9 +223,6 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# --- the bundle's files -------------------------------------------------------------------
-
-
 def name_problem(name: str) -> str | None:
     """Why a name is refused in a bundle (a zip member or a manifest path), or ``None``."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):

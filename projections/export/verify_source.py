@@ -152,6 +152,3 @@ class BundleSource:
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
-
-
-# --- the checks ---------------------------------------------------------------------------
