@@ -1,6 +1,6 @@
-"""The bundle's files for people, written one case at a time after the entries: ``report.html``
-(through the Jinja templates), ``timeline.csv``'s rows, and ``personal.jsonl`` when personal
-data is included.
+"""The bundle's files for people: ``report.html`` (through the Jinja templates) and, when
+personal data is included, ``personal.jsonl``, written one case at a time after the entries;
+and the CSV cells of ``timeline.csv``, whose rows the export writes with the entries.
 """
 
 from __future__ import annotations
