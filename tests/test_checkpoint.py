@@ -506,7 +506,7 @@ def test_a_version_1_checkpoint_is_still_read(lodged: Lodged, cli: Any) -> None:
 
 
 def test_verify_since_writes_nothing(lodged: Lodged, cli: Any) -> None:
-    from ledger.checkpoints.checkpoint import LeafHints
+    from ledger.checkpoints.hints import LeafHints
 
     led = open_ledger(lodged.url)
     hints = LeafHints.open(led, create=False)
@@ -526,7 +526,8 @@ def test_a_reader_without_the_hints_grant_still_scans(pg_url: str) -> None:
     import psycopg
 
     from ledger.application import CaseLedger
-    from ledger.checkpoints.checkpoint import LeafHints, scan_store
+    from ledger.checkpoints.checkpoint import scan_store
+    from ledger.checkpoints.hints import LeafHints
     from ledger.store.sqlite import parse_store
 
     led = open_ledger(pg_url)

@@ -25,166 +25,69 @@ When a proof fails, the first leaf that differs is found with the leaves the sto
 at each checkpoint (``caseledger_checkpoint_leaves``): a table of hints that is only
 believed once its leaves hash to the signed root, so whoever can write to it can at
 worst make the difference unnamed, never make a rewritten store pass.
+
+The signing keys are :mod:`ledger.checkpoints.keys`, the trees' leaves
+:mod:`ledger.checkpoints.leaves`, the hints table :mod:`ledger.checkpoints.hints`; this
+module makes, reads and checks checkpoints and proves a store still extends one, and the
+names callers use from the others are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.application import CaseLedger, Recorder, format_recorded_at
-from ledger.errors import InputError, UsageError
+from ledger.checkpoints.hints import LeafHints
+from ledger.checkpoints.keys import (
+    HEX64,
+    HEX128,
+    load_signing_key,
+    new_signing_key,
+    public_hex,
+    trusted_key_hex,
+    write_new_key_file,
+)
+from ledger.checkpoints.leaves import Leaf, case_head_leaf, personal_leaf, store_leaves
+from ledger.errors import InputError
 from ledger.integrity.canonical import canonical_json
 from ledger.integrity.merkle import ConsistencyProver, MerkleTree, leaf_hash, verify_consistency
 
-SIGNING_KEY_ENV: Final = "CASELEDGER_SIGNING_KEY"
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "TREES",
+    "CheckpointResult",
+    "Leaf",
+    "LeafHints",
+    "case_head_leaf",
+    "check_checkpoint",
+    "check_signature",
+    "heads_of",
+    "load_signing_key",
+    "make_checkpoint",
+    "new_signing_key",
+    "personal_leaf",
+    "public_hex",
+    "read_checkpoint",
+    "scan_store",
+    "sign_checkpoint",
+    "signature_verifies",
+    "store_root",
+    "trusted_key_hex",
+    "verify_since",
+    "write_new_key_file",
+]
+
+
 CHECKPOINT_VERSION: Final = 2
 TREES: Final = ("events", "register", "personal")
 """The three logs a version 2 checkpoint commits to, in the order they are checked."""
-
-HINTS_TABLE: Final = "caseledger_checkpoint_leaves"
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX128 = re.compile(r"[0-9a-f]{128}")
-
-
-# --- keys ---------------------------------------------------------------------------------
-
-
-def new_signing_key(path: Path) -> str:
-    """Write a new Ed25519 private key (PEM, mode 0600); return its public key (hex)."""
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_new_key_file(path, pem)
-    return public_hex(key.public_key())
-
-
-def write_new_key_file(path: Path, secret: bytes) -> None:
-    """Write a key to a new file (mode 0600), never over an existing one.
-
-    Any path that cannot be written (a missing folder, a name too long for the file
-    system, a NUL byte, a folder in its place) is a usage error naming the reason
-    (exit 2), for both ``keys new`` and ``keys signing``.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise UsageError(f"{path} exists; choose a new file for the key", field="--out") from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-
-
-def public_hex(key: Ed25519PublicKey) -> str:
-    """An Ed25519 public key as 64 hex characters."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
-
-
-def load_signing_key(path: str | None) -> Ed25519PrivateKey:
-    """The checkpoint signing key from ``--signing-key`` or ``CASELEDGER_SIGNING_KEY``."""
-    chosen = path or os.environ.get(SIGNING_KEY_ENV)
-    if not chosen:
-        raise UsageError(
-            "checkpoints are signed: give --signing-key FILE or set CASELEDGER_SIGNING_KEY "
-            "(make a key with: caseledger keys signing --out FILE)",
-            field="--signing-key",
-        )
-    try:
-        key = serialization.load_pem_private_key(Path(chosen).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(
-            f"{chosen} is not a readable signing key: {exc}", field="--signing-key"
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise UsageError(f"{chosen} is not an Ed25519 key", field="--signing-key")
-    return key
-
-
-def trusted_key_hex(value: str | None) -> str | None:
-    """A ``--public-key`` value checked and normalised: 64 hex characters, or None."""
-    if value is None:
-        return None
-    key = value.strip().lower()
-    if not _HEX64.fullmatch(key):
-        raise UsageError(
-            "a public key is 64 hexadecimal characters (the one printed by "
-            "`caseledger keys signing`)",
-            field="--public-key",
-        )
-    return key
-
-
-# --- the leaves -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """One leaf of one tree, with the name of what it stands for (``RR-2026-004#3``,
-    ``register#2``, ``RR-2026-004#1:name``)."""
-
-    tree: str
-    label: str
-    value: bytes
-
-
-def personal_leaf(case: str, seq: int, name: str, commitment: str) -> bytes:
-    """The ``personal`` tree's leaf for one commitment."""
-    body = {"case": case, "seq": seq, "field": name, "commitment": commitment}
-    return hashlib.sha256(canonical_json(body)).digest()
-
-
-def case_head_leaf(ref: str, seq: int, head_hash: str) -> bytes:
-    """The ``cases`` tree's leaf for a case whose head is ``ref#seq``: with it a bundle of
-    some cases proves each case's last entry at the checkpoint (docs/bundle-format.md)."""
-    return hashlib.sha256(canonical_json({"case": ref, "hash": head_hash, "seq": seq})).digest()
-
-
-def personal_commitments(record: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(field, commitment)`` of an entry's personal data, by field name."""
-    found: dict[str, Any] = {}
-    if isinstance(record.get("personal"), dict):
-        found.update(record["personal"])
-    changes = record.get("changes")
-    if (
-        record.get("type") == "EntryCorrected"
-        and isinstance(changes, dict)
-        and isinstance(changes.get("personal"), dict)
-    ):
-        found.update(changes["personal"])
-    return sorted((str(k), str(v)) for k, v in found.items())
-
-
-def store_leaves(ledger: CaseLedger) -> Iterator[Leaf]:
-    """Every leaf of the three trees, streamed: each case entry (its event leaf, then
-    its personal leaves), then the register.  Memory: one batch of entries."""
-    last = 0
-    for record in ledger.iter_records(0):
-        ref, seq = record["case"], record["seq"]
-        label = f"{ref}#{seq}"
-        yield Leaf("events", label, bytes.fromhex(record["hash"]))
-        for name, value in personal_commitments(record):
-            yield Leaf("personal", f"{label}:{name}", personal_leaf(ref, seq, name, value))
-        last = record["position"]
-    for entry in ledger.register_entries():
-        yield Leaf("register", f"register#{entry['seq']}", bytes.fromhex(entry["hash"]))
-    yield Leaf("", str(last), b"")  # the end: carries the last position
-
-
-# --- making a checkpoint --------------------------------------------------------------------
 
 
 @dataclass
@@ -343,16 +246,16 @@ def check_checkpoint(data: Any, where: str) -> dict[str, Any]:
             raise bad(name, 'must be {"size": N, "root": HEX}')
         if not _is_size(head.get("size")):
             raise bad(f"{name}.size", f"must be a whole number >= 0, not {head.get('size')!r}")
-        if not isinstance(head.get("root"), str) or not _HEX64.fullmatch(head["root"]):
+        if not isinstance(head.get("root"), str) or not HEX64.fullmatch(head["root"]):
             raise bad(f"{name}.root", "must be 64 lower-case hex characters")
     if version == 1 or "count" in data or "root" in data:
         if not _is_size(data.get("count")):
             raise bad("count", f"must be a whole number >= 0, not {data.get('count')!r}")
-        if not isinstance(data.get("root"), str) or not _HEX64.fullmatch(data["root"]):
+        if not isinstance(data.get("root"), str) or not HEX64.fullmatch(data["root"]):
             raise bad("root", "must be 64 lower-case hex characters")
-    if not isinstance(data.get("public_key"), str) or not _HEX64.fullmatch(data["public_key"]):
+    if not isinstance(data.get("public_key"), str) or not HEX64.fullmatch(data["public_key"]):
         raise bad("public_key", "must be 64 lower-case hex characters (an Ed25519 key)")
-    if not isinstance(data.get("signature"), str) or not _HEX128.fullmatch(data["signature"]):
+    if not isinstance(data.get("signature"), str) or not HEX128.fullmatch(data["signature"]):
         raise bad("signature", "must be 128 lower-case hex characters (an Ed25519 signature)")
     if "last_position" in data and not _is_size(data["last_position"]):
         raise bad("last_position", "must be a whole number >= 0")
@@ -587,190 +490,6 @@ def first_difference(ledger: CaseLedger, tree: str, head: dict[str, Any]) -> Dif
         name, index, f"the first entry that differs is {label} (leaf {index} of {tree})"
     )
 
-
-# --- the hints table ------------------------------------------------------------------------
-
-
-class LeafHints:
-    """The leaves the store held at its checkpoints, one row per leaf, in a table of the
-    store (``caseledger_checkpoint_leaves``).  Untrusted: used only to name a difference,
-    after its leaves are checked against a signed root."""
-
-    def __init__(self, ledger: CaseLedger) -> None:
-        self.ledger = ledger
-        self.postgres = ledger.location.kind == "postgres"
-        datastore: Any = ledger.recorder.datastore  # type: ignore[attr-defined]
-        self.datastore = datastore
-        self.refused: str | None = None
-        if self.postgres:
-            from psycopg.sql import SQL, Identifier
-
-            schema = datastore.schema or "public"
-            self.table: Any = SQL("{}.{}").format(Identifier(schema), Identifier(HINTS_TABLE))
-        else:
-            self.table = HINTS_TABLE
-
-    @classmethod
-    def open(cls, ledger: CaseLedger, create: bool = True) -> LeafHints | None:
-        """The store's hints (created when asked and absent); None if there are none, or
-        if this user may not create them (a checkpoint is then made without hints)."""
-        hints = cls(ledger)
-        try:
-            if hints._exists():
-                return hints
-            if create:
-                hints._create()
-                return hints
-        except _refusals() as exc:
-            hints.refused = str(exc).strip()
-        return None
-
-    def _sql(self, text: str) -> Any:
-        if self.postgres:
-            from psycopg.sql import SQL
-
-            return SQL(text.replace("?", "%s")).format(t=self.table)
-        return text.format(t=self.table)
-
-    def _create(self) -> None:
-        kind = ("bytea", "bigint") if self.postgres else ("BLOB", "INTEGER")
-        ddl = (
-            f"CREATE TABLE IF NOT EXISTS {{t}} (tree TEXT NOT NULL, idx {kind[1]} NOT NULL, "
-            f"label TEXT NOT NULL, leaf {kind[0]} NOT NULL, PRIMARY KEY (tree, idx))"
-        )
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql(ddl))
-
-    def _exists(self) -> bool:
-        with self.datastore.transaction(commit=False) as c:
-            if self.postgres:
-                c.execute(
-                    "SELECT to_regclass(%s) IS NOT NULL AS e",
-                    (f"{self.datastore.schema or 'public'}.{HINTS_TABLE}",),
-                )
-                return bool(c.fetchone()["e"])
-            c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (HINTS_TABLE,))
-            return c.fetchone() is not None
-
-    def kept(self) -> dict[str, int]:
-        """How many leaves of each tree are kept."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql("SELECT tree, COUNT(*) AS n FROM {t} GROUP BY tree"))
-            rows = c.fetchall()
-        if self.postgres:
-            return {r["tree"]: int(r["n"]) for r in rows}
-        return {r[0]: int(r[1]) for r in rows}
-
-    def leaves(self, tree: str, size: int, batch: int = 5000) -> Iterator[tuple[str, bytes]]:
-        """``(label, leaf)`` of the first ``size`` kept leaves of ``tree``, in order."""
-        after = -1
-        while after + 1 < size:
-            with self.datastore.transaction(commit=False) as c:
-                c.execute(
-                    self._sql(
-                        "SELECT idx, label, leaf FROM {t} WHERE tree=? AND idx>? AND idx<? "
-                        "ORDER BY idx LIMIT ?"
-                    ),
-                    (tree, after, size, batch),
-                )
-                rows = c.fetchall()
-            if not rows:
-                return
-            for row in rows:
-                idx, label, leaf = (
-                    (row["idx"], row["label"], row["leaf"]) if self.postgres else tuple(row)
-                )
-                if idx != after + 1:
-                    return  # a gap: the kept leaves stop being a prefix here
-                after = idx
-                yield label, bytes(leaf)
-
-    def writer(self) -> HintWriter:
-        """A writer that appends the leaves not kept yet."""
-        return HintWriter(self, self.kept())
-
-    def insert(self, rows: list[tuple[str, int, str, bytes]]) -> None:
-        """Append rows (tree, index, label, leaf)."""
-        with self.datastore.transaction(commit=True) as c:
-            if self.postgres:
-                from psycopg.sql import SQL
-
-                with c.copy(
-                    SQL("COPY {} (tree, idx, label, leaf) FROM STDIN").format(self.table)
-                ) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                c.executemany(self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?)"), rows)
-
-
-def _refusals() -> tuple[type[Exception], ...]:
-    """The errors a store gives a user it does not let write the hints table."""
-    import sqlite3
-
-    from eventsourcing.persistence import OperationalError, ProgrammingError
-
-    errors: list[type[Exception]] = [sqlite3.OperationalError, OperationalError, ProgrammingError]
-    try:
-        from psycopg.errors import InsufficientPrivilege, ReadOnlySqlTransaction
-    except ImportError:  # pragma: no cover - the postgres extra is not installed
-        return tuple(errors)
-    return (*errors, InsufficientPrivilege, ReadOnlySqlTransaction)
-
-
-class HintWriter:
-    """Buffers new leaves for the hints table and writes them in batches."""
-
-    BATCH: Final = 5000
-
-    def __init__(self, hints: LeafHints, kept: dict[str, int]) -> None:
-        self.hints = hints
-        self.kept = kept
-        self.rows: list[tuple[str, int, str, bytes]] = []
-
-    def add(self, tree: str, index: int, leaf: Leaf) -> None:
-        """Keep ``leaf`` as leaf ``index`` of ``tree`` if not kept yet."""
-        if index >= self.kept.get(tree, 0):
-            self.rows.append((tree, index, leaf.label, leaf.value))
-            if len(self.rows) >= self.BATCH:
-                self.flush()
-
-    def flush(self) -> None:
-        """Write what is buffered; if the store refuses (no grant to write the hints),
-        stop keeping them: they only help to name a difference."""
-        if self.rows and self.hints.refused is None:
-            try:
-                self.hints.insert(self.rows)
-            except _refusals() as exc:
-                self.hints.refused = str(exc).strip()
-        self.rows = []
-
-    def close(self) -> None:
-        """Write the rest."""
-        self.flush()
-
-
-__all__ = [
-    "CHECKPOINT_VERSION",
-    "TREES",
-    "CheckpointResult",
-    "Leaf",
-    "LeafHints",
-    "check_checkpoint",
-    "check_signature",
-    "heads_of",
-    "load_signing_key",
-    "make_checkpoint",
-    "new_signing_key",
-    "personal_leaf",
-    "read_checkpoint",
-    "scan_store",
-    "sign_checkpoint",
-    "signature_verifies",
-    "store_root",
-    "trusted_key_hex",
-    "verify_since",
-]
 
 #: Register bookkeeping around a checkpoint kept in the register, not covered by its signature.
 REGISTER_FIELDS: Final = ("type", "seq", "recorded_at", "actor", "role", "prev_hash", "hash", "ref")

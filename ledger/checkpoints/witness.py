@@ -26,17 +26,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.application import CaseLedger, Recorder
 from ledger.checkpoints.checkpoint import (
     TREES,
-    LeafHints,
     StoreScan,
     check_checkpoint,
     first_difference,
     heads_of,
-    public_hex,
     read_checkpoint,
     scan_store,
     sign_checkpoint,
     signature_verifies,
 )
+from ledger.checkpoints.hints import LeafHints
+from ledger.checkpoints.keys import public_hex
 from ledger.errors import LedgerError, UsageError
 from ledger.integrity.merkle import verify_consistency
 from ledger.store.sqlite import parse_store

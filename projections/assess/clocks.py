@@ -35,18 +35,36 @@ the cross-case index (milestone rows turned into records:
 ``clocks`` and ``status`` give the same answer
 either way.  This module reads no index (the index imports it, never the reverse).
 See ``docs/clocks.md``.
+
+What a clock's answer is (its status, its state, a delay that justifies it, the summary of
+a case's clocks) is :mod:`projections.assess.clock_states`; the names are importable from
+here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from ledger.catalogue.models import LONDON, occurred_instant
 from projections.assess.calendar import Calendar, due_date
+from projections.assess.clock_states import (
+    ACTIVE_STATUSES,
+    DELAY_FIELDS,
+    STATUSES,
+    ClockState,
+    ClockStatus,
+    ClockSummary,
+    Justification,
+    deadline_of,
+    recorded_day,
+    summary_of,
+)
+
+# The index keeps clock facts with the same formatting (projections.index.clock_facts).
+from projections.assess.clock_states import _iso as _iso
 from projections.assess.rules import (
     REGIMES,
     ClockRule,
@@ -92,170 +110,11 @@ __all__ = [
     "view_records",
 ]
 
-ClockStatus = Literal["not-started", "running", "met", "overdue", "late", "withdrawn"]
-
-#: Every status a clock can have; the CLI shows all but ``not-started``.
-STATUSES: Final[tuple[str, ...]] = (
-    "not-started",
-    "running",
-    "met",
-    "overdue",
-    "late",
-    "withdrawn",
-)
-
-#: Statuses of a clock that has started.
-ACTIVE_STATUSES: Final[tuple[str, ...]] = ("running", "met", "overdue", "late", "withdrawn")
 
 _DATE_LEN: Final = 10
 
 
-# --- results ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Justification:
-    """A recorded, approved delay (a ``DecisionDelayed``) that explains a clock's lateness."""
-
-    ref: str
-    type: str
-    occurred_on: date
-    reason: str | None
-    approved_by: str | None
-    expected_by: date | None
-    recorded_at: str | None = None
-    """When the ledger recorded it (None for a record built by hand)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{reason, approved_by, expected_by, ref, type, occurred_on, recorded_at}``."""
-        return {
-            "reason": self.reason,
-            "approved_by": self.approved_by,
-            "expected_by": _iso(self.expected_by),
-            "ref": self.ref,
-            "type": self.type,
-            "occurred_on": self.occurred_on.isoformat(),
-            "recorded_at": self.recorded_at,
-        }
-
-    def recorded_by(self, day: date) -> bool:
-        """Whether the ledger recorded it on or before ``day`` (its London day)."""
-        return self.recorded_at is None or recorded_day(self.recorded_at) <= day
-
-
-@dataclass(frozen=True, slots=True)
-class ClockState:
-    """One clock of one case on one day."""
-
-    case: str
-    regime: str
-    rule: ClockRule
-    on: date
-    """The day the clock is measured on (``--on``)."""
-    status: ClockStatus
-    started: date | None = None
-    start_ref: str | None = None
-    due: date | None = None
-    ended: date | None = None
-    end_ref: str | None = None
-    delay: Justification | None = None
-    """The latest justifying entry within the clock's period, whatever the status."""
-    delay_refs: tuple[str, ...] = ()
-    """Every justifying entry within the clock's period, in timeline order."""
-    flags: tuple[str, ...] = ()
-    """The clock's flags (:data:`projections.assess.rules.CLOCK_FLAGS`)."""
-    late_delays: tuple[Justification, ...] = ()
-    """Justifying entries dated within the period but recorded after it ended (or after
-    the ``--on`` day while it runs): listed, never counted."""
-
-    @property
-    def clock(self) -> str:
-        """The clock's name (``notification``, ``rapid_review`` ...)."""
-        return self.rule.name
-
-    @property
-    def justified(self) -> bool:
-        """True when the clock is late or overdue and an approved delay explains it."""
-        return self.status in ("late", "overdue") and self.delay is not None
-
-    @property
-    def not_justified_reason(self) -> str | None:
-        """Why a late or overdue clock is not justified though a delay is on record: the
-        delay was recorded only after the clock ended (the decision) or the ``--on`` day."""
-        if self.justified or self.status not in ("late", "overdue") or not self.late_delays:
-            return None
-        if self.ended is None:
-            after, day = f"the day asked about ({self.on})", self.on
-        elif self.rule.end.event == "DecisionMade":
-            after, day = "the decision", self.ended
-        else:
-            after, day = "the clock ended", self.ended
-        told = "; ".join(
-            f"{d.ref} was recorded on {recorded_day(d.recorded_at)}"
-            for d in self.late_delays
-            if d.recorded_at is not None
-        )
-        return f"delay recorded after {after}: {told}, after {day}"
-
-    @property
-    def days_over(self) -> int | None:
-        """Calendar days past due: to the end (late) or to the ``--on`` day (overdue)."""
-        if self.due is None:
-            return None
-        if self.status == "late" and self.ended is not None:
-            return (self.ended - self.due).days
-        if self.status == "overdue":
-            return (self.on - self.due).days
-        return None
-
-    @property
-    def days_left(self) -> int | None:
-        """Calendar days from the ``--on`` day to due, for a running clock."""
-        if self.status == "running" and self.due is not None:
-            return (self.due - self.on).days
-        return None
-
-    @property
-    def beyond_expected(self) -> bool:
-        """Whether a justified clock also ran past the delay's expected date."""
-        if not self.justified or self.delay is None or self.delay.expected_by is None:
-            return False
-        last = self.ended if self.ended is not None else self.on
-        return last > self.delay.expected_by
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON ``clocks`` prints: ``cli.md``'s keys first, then extras."""
-        rule = self.rule
-        return {
-            "case": self.case,
-            "clock": rule.name,
-            "started": _iso(self.started),
-            "due": _iso(self.due),
-            "ended": _iso(self.ended),
-            "status": self.status,
-            "justified": self.justified,
-            "title": rule.title,
-            "regime": self.regime,
-            "limit": rule.limit,
-            "unit": rule.unit,
-            "note": rule.note,
-            "source": rule.source,
-            "start_ref": self.start_ref,
-            "end_ref": self.end_ref,
-            "on": self.on.isoformat(),
-            "days_over": self.days_over,
-            "days_left": self.days_left,
-            "justifiable": bool(rule.justifiable_by),
-            "delay": self.delay.as_dict() if self.delay is not None else None,
-            "delay_refs": list(self.delay_refs),
-            "beyond_expected": self.beyond_expected,
-            "flags": list(self.flags),
-            "delays_recorded_late": [d.as_dict() for d in self.late_delays],
-            "not_justified_reason": self.not_justified_reason,
-        }
-
-
-# --- the computation ----------------------------------------------------------------
+# --- the computation --------------------------------------------------------------
 
 
 def record_ref(record: Mapping[str, Any]) -> str:
@@ -264,16 +123,6 @@ def record_ref(record: Mapping[str, Any]) -> str:
     if isinstance(ref, str):
         return ref
     return f"{record.get('case')}#{record.get('seq')}"
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
-@lru_cache(maxsize=200_000)
-def recorded_day(recorded_at: str) -> date:
-    """The Europe/London day of a stored ``recorded_at`` (UTC, ``Z`` or an offset)."""
-    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(LONDON).date()
 
 
 def _instant(occurred_at: str) -> datetime:
@@ -654,22 +503,7 @@ def clocks_from_records(
     return [s.as_dict() for s in case_clocks(records, moment, as_of=as_of)]
 
 
-def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
-    """The running clock due soonest among ``states``, as :func:`next_deadline` shows it."""
-    running = [s for s in states if s.status == "running" and s.due is not None]
-    if not running:
-        return None
-    soonest = min(running, key=lambda s: s.due or date.max)
-    return {
-        "clock": soonest.clock,
-        "title": soonest.rule.title,
-        "due": _iso(soonest.due),
-        "days_left": soonest.days_left,
-        "started": _iso(soonest.started),
-    }
-
-
-# --- agency replies ------------------------------------------------------------------
+# --- agency replies -----------------------------------------------------------------
 
 
 def requests_on(
@@ -722,25 +556,5 @@ def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
         if event_match.field is not None:
             fields.append((event_match.event, event_match.field))
         fields.extend((event_match.event, c.field) for c in event_match.where)
-    fields.extend((kind, name) for kind in rule.justifiable_by for name in _DELAY_FIELDS)
+    fields.extend((kind, name) for kind in rule.justifiable_by for name in DELAY_FIELDS)
     return fields
-
-
-_DELAY_FIELDS: Final = ("reason", "approved_by", "expected_by")
-
-
-@dataclass(frozen=True, slots=True)
-class ClockSummary:
-    """What ``status`` shows about one case's clocks."""
-
-    overdue: tuple[str, ...]
-    next_deadline: dict[str, Any] | None
-
-
-def summary_of(states: Iterable[ClockState]) -> ClockSummary:
-    """The overdue clocks and the next deadline among one case's clock states."""
-    listed = list(states)
-    return ClockSummary(
-        overdue=tuple(s.clock for s in listed if s.status == "overdue"),
-        next_deadline=deadline_of(listed),
-    )
