@@ -59,7 +59,7 @@ from ledger.catalogue.models import (
 )
 from ledger.errors import InputError, InputErrors
 from ledger.integrity.canonical import canonical_json
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 __all__ = [
     "FIELDS",
