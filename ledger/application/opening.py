@@ -10,7 +10,7 @@ import getpass
 import os
 import uuid
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError
@@ -20,7 +20,9 @@ from ledger.domain.policy import refuse_client_policy
 from ledger.errors import StoreUnavailable
 from ledger.store.locations import StoreLocation, check_sqlite_location, no_store, parse_store
 from ledger.store.mapper import LedgerMapper, OrjsonTranscoder
-from ledger.store.recorder import AuthorityRecorder, LedgerRecorder
+
+if TYPE_CHECKING:  # a typing face only: nothing of it is needed at run time
+    from ledger.store.recorder import AuthorityRecorder, LedgerRecorder
 
 KEY_CHECK = b"caseledger key check v1"
 KEY_FILE_ENV = "CASELEDGER_KEY_FILE"
@@ -172,14 +174,14 @@ class LedgerStore(Application[uuid.UUID]):
     @property
     def ledger_recorder(self) -> LedgerRecorder:
         """The recorder, typed as what the ledger needs of either store's."""
-        return cast(LedgerRecorder, self.recorder)
+        return cast("LedgerRecorder", self.recorder)
 
     @property
     def authority_recorder(self) -> AuthorityRecorder:
         """The recorder of a PostgreSQL store, typed with what only it has (the database's
         provenance, authority and screen)."""
         assert self.location.kind == "postgres"
-        return cast(AuthorityRecorder, self.recorder)
+        return cast("AuthorityRecorder", self.recorder)
 
     def identity(self) -> str:
         """Who is using the store: the OS user (SQLite) or the database session user."""
