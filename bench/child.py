@@ -54,7 +54,7 @@ class BenchClock:
 def export_and_verify(url: str, out: str) -> dict[str, Any]:
     """Export the whole store to ``out`` and verify the bundle, timing each."""
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
     from projections.export.bundle import export_bundle
     from projections.export.verify import verify_bundle
 
@@ -97,7 +97,7 @@ def record_file(url: str, path: str, clock: str) -> dict[str, Any]:
     """``record`` of a whole JSON Lines file in one command, on a store whose users are
     enrolled, the ledger clock set to ``clock``; the seconds it took and peak memory."""
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     lines = Path(path).read_bytes().splitlines()
     ledger = CaseLedger(parse_store(url), clock=BenchClock(datetime.fromisoformat(clock)))
@@ -147,7 +147,7 @@ def worker(inbox: Any, outbox: Any) -> None:
 
 def _ledger_task(ledgers: dict[str, Any], url: str, lines: Sequence[bytes], start: datetime) -> Any:
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     ledger = ledgers.get(url)
     if ledger is None:

@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 if TYPE_CHECKING:
     from .runner import Settings

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.application import CaseLedger
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 from .child import BenchClock, enrolled_recorder
 from .generate import batches, follow_up, iter_lines, open_cases, plan_ledger

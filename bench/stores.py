@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.application import CaseLedger, Clock
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 Row = tuple[Any, int, str, bytes]
 """One stored event as the events table holds it: originator id, version, topic, state."""

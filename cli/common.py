@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from ledger.application import CaseLedger
 from ledger.errors import InputErrors, LedgerError, UsageError
-from ledger.store.sqlite import NoStore, StoreLocation, parse_store
+from ledger.store.locations import NoStore, StoreLocation, parse_store
 
 app = typer.Typer(
     name="caseledger",

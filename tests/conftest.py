@@ -274,7 +274,7 @@ _OPENED: list[Any] = []
 def open_ledger(url: str, clock: Callable[[], datetime] | None = None) -> Any:
     """Open the real ledger on a store URL (closed at the end of the test)."""
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     ledger = CaseLedger(parse_store(url), clock=clock)
     _OPENED.append(ledger)

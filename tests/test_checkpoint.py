@@ -528,7 +528,7 @@ def test_a_reader_without_the_hints_grant_still_scans(pg_url: str) -> None:
     from ledger.application import CaseLedger
     from ledger.checkpoints.checkpoint import scan_store
     from ledger.checkpoints.hints import LeafHints
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     led = open_ledger(pg_url)
     led.record_lines(scenario_lines(), led.recorder_for())

@@ -794,7 +794,7 @@ def test_the_database_refuses_what_a_client_without_the_approval_check_writes(
 ) -> None:
     """The ledger's own write path with its approval check removed: the database still
     refuses the delay and the correction of its approver."""
-    import ledger.application as application
+    import ledger.application.recording as recording
 
     led = open_ledger(pg_url)
     led.record_lines(scenario_lines(), led.recorder_for())
@@ -806,7 +806,7 @@ def test_the_database_refuses_what_a_client_without_the_approval_check_writes(
         [orjson.dumps({**line, "approved_by": partner})], led.recorder_for()
     )
     before = led.count_events()
-    monkeypatch.setattr(application, "check_approval", lambda policy, users, event, *a: event)
+    monkeypatch.setattr(recording, "check_approval", lambda policy, users, event, *a: event)
     with pytest.raises(StoreUnavailable, match="may not approve a DecisionDelayed"):
         led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
     correction = {
@@ -827,8 +827,8 @@ def test_an_encrypted_store_checks_and_keeps_the_approver_it_is_given(
     """With entries encrypted the database cannot read approved_by: the client passes
     the approver in clear; the database checks it as it would the entry's and keeps it
     as provenance, and verify (which has the key) names an entry whose approver differs."""
-    import ledger.application as application
-    from ledger.store.sqlite import parse_store
+    import ledger.application.recording as recording
+    from ledger.store.locations import parse_store
 
     key = tmp_path / "store.key"
     assert cli(["keys", "new", "--out", str(key)]).exit_code == 0
@@ -850,26 +850,26 @@ def test_an_encrypted_store_checks_and_keeps_the_approver_it_is_given(
         assert led.verify().ok
         last = led.case_records("RR-2026-004")[-1]
         before = led.count_events()
-        real = application.provenance_approval
-        monkeypatch.setattr(application, "check_approval", lambda policy, users, event, *a: event)
+        real = recording.provenance_approval
+        monkeypatch.setattr(recording, "check_approval", lambda policy, users, event, *a: event)
         # the approver passed is no decision-maker: refused
         with pytest.raises(StoreUnavailable, match="may not approve a DecisionDelayed"):
             led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
         # no approver passed at all: refused
         monkeypatch.setattr(
-            application, "provenance_approval", lambda body, type_of: {"approval": None}
+            recording, "provenance_approval", lambda body, type_of: {"approval": None}
         )
         with pytest.raises(StoreUnavailable, match="must name its approver"):
             led.record_lines([orjson.dumps({**line, "approved_by": partner})], led.recorder_for())
         assert led.count_events() == before
         # a valid approver passed while the sealed entry names another: verify names it
         monkeypatch.setattr(
-            application,
+            recording,
             "provenance_approval",
             lambda body, type_of: {"approval": "DecisionDelayed", "approved_by": partner},
         )
         led.record_lines([orjson.dumps({**line, "approved_by": "Anyone"})], led.recorder_for())
-        monkeypatch.setattr(application, "provenance_approval", real)
+        monkeypatch.setattr(recording, "provenance_approval", real)
         result = led.verify()
         assert not result.ok and result.first_bad == f"RR-2026-004#{last['seq'] + 1}"
         assert "approver differs" in (result.reason or "")

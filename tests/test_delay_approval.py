@@ -288,8 +288,8 @@ NAMES = st.text(
 def test_approval_is_exactly_enrolment_in_an_approving_role(
     enrolled: dict[str, set[str]], named: str, regime: str
 ) -> None:
-    from ledger.application import normalise_user_name, parse_line
-    from ledger.domain.policy import check_approval
+    from ledger.application import parse_line
+    from ledger.domain.policy import check_approval, normalise_user_name
     from ledger.domain.register import Enrolment
 
     policy = default_policy()

@@ -175,7 +175,7 @@ def test_an_encrypted_store_wraps_each_case_key_with_the_store_key(
     env = {"CASELEDGER_KEY_FILE": str(key_file)}
     _record_two_cases(cli, store_url, env)
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     led = CaseLedger(parse_store(store_url), key_file=str(key_file))
     try:

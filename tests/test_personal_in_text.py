@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ledger.application import CaseLedger
 from ledger.catalogue import models as catalogue
 from ledger.domain.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 from tests.conftest import FIXED_TODAY, SCENARIO, open_ledger, person, scenario_lines
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py);

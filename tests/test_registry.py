@@ -39,7 +39,7 @@ from ledger.catalogue.registry import (
     kind_named,
 )
 from ledger.domain.register import REGISTER_TYPES
-from ledger.importing.tracker import PHASES
+from ledger.importing.mapping import PHASES
 from projections.export import report
 from projections.fold.case_view import GATHERING_TYPES
 from projections.fold.describe import describe

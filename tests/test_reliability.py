@@ -26,7 +26,7 @@ pytestmark = pytest.mark.real_clock
 WRITER = r"""
 import sys, orjson
 from ledger.application import CaseLedger
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 url, case, n, tag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 led = CaseLedger(parse_store(url))
 for i in range(n):

@@ -238,7 +238,7 @@ def test_encrypted_store_holds_no_plaintext_and_needs_its_key(
     good = cli(["--store", store_url, "verify", "--json"], env=with_key)
     assert good.exit_code == 0 and good.json()["ok"] is True
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     led = CaseLedger(parse_store(store_url), key_file=str(key))
     assert {r.field: orjson.loads(r.value) for r in led.personal_data("RR-2026-004")} == {

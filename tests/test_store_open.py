@@ -430,7 +430,7 @@ def test_a_location_holding_a_nul_is_refused_as_a_usage_error(url: str) -> None:
     than leaving the operating system's ValueError to whoever opens it (found by the fuzzer
     through ``checkpoint --witness-store``)."""
     from ledger.errors import UsageError
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
 
     with pytest.raises(UsageError, match="NUL") as refused:
         parse_store(url)

@@ -26,7 +26,7 @@ from rich.rule import Rule
 from cli.common import app, out, run
 from ledger.application import CaseLedger, Recorder
 from ledger.catalogue.models import LONDON, occurred_day
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", "rr-2026-031.jsonl")
 

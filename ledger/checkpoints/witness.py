@@ -39,7 +39,7 @@ from ledger.checkpoints.hints import LeafHints
 from ledger.checkpoints.keys import public_hex
 from ledger.errors import LedgerError, UsageError
 from ledger.integrity.merkle import verify_consistency
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 WITNESS_TABLE: Final = "caseledger_witnessed"
 HEAD_FILE: Final = "head.json"

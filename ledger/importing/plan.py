@@ -22,7 +22,7 @@ from ledger.importing.cells import RowProblem
 from ledger.importing.convert import SOURCE_TITLE, convert_row, with_sources
 from ledger.importing.mapping import TrackerMapping
 from ledger.importing.sheet import Tracker
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 
 RowStatus = Literal["new", "imported", "changed", "exists", "bad"]
 

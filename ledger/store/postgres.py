@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -33,6 +33,9 @@ from psycopg.types.json import Jsonb
 from ledger.domain.personal_screen import ScreenRow
 from ledger.errors import StoreUnavailable
 from ledger.store.sealing import PersonalKey, PersonalRow
+
+if TYPE_CHECKING:
+    from ledger.store.recorder import AuthorityRecorder
 
 
 @cache
@@ -527,6 +530,10 @@ class TolerantCreate:
 
 class ReadableLedgerPostgresRecorder(TolerantCreate, LedgerPostgresRecorder):
     """The ledger's recorder, openable by users who may only read."""
+
+
+if TYPE_CHECKING:
+    _SATISFIES: type[AuthorityRecorder] = ReadableLedgerPostgresRecorder  # checked by mypy
 
 
 class ReadablePostgresSnapshotRecorder(TolerantCreate, PostgresAggregateRecorder):

@@ -105,14 +105,14 @@ def _zip(folder: Path, out: Path, extra: list[tuple[str, bytes]] | None = None) 
 
 def make_good(work: Path) -> dict[str, Path]:
     """The good bundles, exported from one store."""
-    import ledger.application
+    import ledger.application.recording
     from ledger.application import CaseLedger
-    from ledger.store.sqlite import parse_store
+    from ledger.store.locations import parse_store
     from projections.export.bundle import export_bundle
 
     # Each command's command_id is a random UUID: number them instead (test code only).
     numbers = iter(range(1, 1 << 30))
-    ledger.application.uuid = SimpleNamespace(  # type: ignore[assignment]
+    ledger.application.recording.uuid = SimpleNamespace(  # type: ignore[assignment]
         uuid4=lambda: uuid.UUID(int=next(numbers)), UUID=uuid.UUID
     )
     key = test_key()

@@ -1,0 +1,322 @@
+"""The administration register's operations: who may use the store (enrolment, removal),
+the policy, legal holds, erasure of a case's personal data and signed checkpoints, each
+a hash-chained register entry checked against the register as it stands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ledger.application.personal import PersonalData
+from ledger.application.writes import Recorder, format_recorded_at, retrying
+from ledger.catalogue.models import ROLES
+from ledger.domain.policy import (
+    ACTION_OF_REGISTER_TYPE,
+    default_policy,
+    default_policy_text,
+    normalise_user_name,
+    policy_from_text,
+    policy_sha256,
+)
+from ledger.domain.register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
+from ledger.errors import InputError, UsageError
+from ledger.integrity.canonical import event_hash
+
+
+class RegisterOperations(PersonalData):
+    """Identities, authorisation and the register's entries."""
+
+    def recorder_for(self, role: str | None = None) -> Recorder:
+        """The store identity, recording under ``role`` (default: its usual role)."""
+        who = self.identity()
+        if role is None:
+            enrolment = self.register_state().users.get(who)
+            roles = set() if enrolment is None else set(enrolment.roles)
+            if not roles or "business-unit" in roles:
+                role = "business-unit"
+            else:
+                role = sorted(roles - {"admin"} or roles)[0]
+        if role not in ROLES:
+            raise UsageError(
+                f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
+            )
+        return Recorder(who, role)
+
+    def recorder_for_action(self, action: str) -> Recorder:
+        """The store identity under one of its roles that the policy allows ``action``
+        (``users``, ``hold``, ``erase-personal``, ``checkpoint``, ``policy``); the check
+        itself is made again when the action runs."""
+        state = self.register_state()
+        who = self.identity()
+        enrolment = state.users.get(who)
+        if enrolment is None and not state.initialised:
+            return Recorder(who, "admin")  # the first user of a new store
+        roles = sorted(enrolment.roles) if enrolment is not None else []
+        allowed = [
+            r for r in roles if r in state.policy.roles and action in state.policy.roles[r].actions
+        ]
+        return Recorder(who, allowed[0] if allowed else (roles or ["admin"])[0])
+
+    def _register_entry(
+        self, fields: dict[str, Any], recorder: Recorder, after: RegisterState
+    ) -> dict[str, Any]:
+        """A hashed register entry that follows ``after``'s head (not yet written)."""
+        assert fields["type"] in REGISTER_TYPES
+        entry = {
+            **fields,
+            "seq": after.seq + 1,
+            "recorded_at": format_recorded_at(self.clock()),
+            "actor": recorder.actor,
+            "role": recorder.role,
+            "prev_hash": after.head_hash,
+        }
+        entry["hash"] = event_hash(entry)
+        return entry
+
+    def _genesis(self, actor: str) -> list[dict[str, Any]]:
+        """What a new store's first command writes with its own entries, in the same
+        transaction: the shipped policy, recorded as the store's policy, and the first
+        user enrolled as admin and business-unit (so a single user needs no set-up)."""
+        first = Recorder(actor, "admin")
+        text = default_policy_text()
+        policy = self._register_entry(
+            {
+                "type": "PolicyChanged",
+                "policy": default_policy().document(),
+                "text": text,
+                "sha256": policy_sha256(text),
+                "reason": "the policy in force when the store was created",
+            },
+            first,
+            RegisterState(),
+        )
+        enrolment = self._register_entry(
+            {
+                "type": "UserEnrolled",
+                "user": actor,
+                "roles": ["admin", "business-unit"],
+                "reason": "the first user of the store",
+            },
+            first,
+            fold_register([policy]),
+        )
+        return [policy, enrolment]
+
+    def authorise(
+        self, recorder: Recorder, state: RegisterState | None = None
+    ) -> tuple[Enrolment, RegisterState, list[dict[str, Any]]]:
+        """The recorder's enrolment, the register state it was checked against, and the
+        entries a new store's first command must write with its own (none otherwise):
+        nothing is written here, so a refused command leaves no trace."""
+        state = state if state is not None else self.register_state()
+        genesis: list[dict[str, Any]] = []
+        if not state.initialised:
+            genesis = self._genesis(recorder.actor)
+            state = fold_register(genesis)
+        enrolment = state.users.get(recorder.actor)
+        if enrolment is None:
+            raise InputError(
+                f"{recorder.actor} is not enrolled in this store; an admin can enrol them "
+                f"with: caseledger users add {recorder.actor} --role ROLE",
+                field="actor",
+            )
+        if recorder.role not in enrolment.roles:
+            raise InputError(
+                f"{recorder.actor} is enrolled as {', '.join(sorted(enrolment.roles))}, "
+                f"not {recorder.role}; choose one of those with --role",
+                field="role",
+            )
+        return enrolment, state, genesis
+
+    def check_action(self, recorder: Recorder, action: str) -> None:
+        """Refuse, before any work, an administrative action the recorder may not run
+        (the check is made again when the action's register entry is written)."""
+        enrolment, state, _ = self.authorise(recorder)
+        state.policy.check_action(recorder.actor, enrolment.roles, action)
+
+    def _encode_register(self, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes]]:
+        return [(e, self.ledger_mapper.encode_state(e)) for e in entries]
+
+    def _append_register(
+        self,
+        fields: dict[str, Any],
+        recorder: Recorder,
+        erase_case: str | None = None,
+        check: Callable[[RegisterState], None] | None = None,
+    ) -> dict[str, Any]:
+        """Check and append one hash-chained register entry (after a new store's first
+        entries, in the same transaction), retrying if another writer won."""
+        action = ACTION_OF_REGISTER_TYPE[fields["type"]]
+
+        def append() -> dict[str, Any]:
+            enrolment, state, genesis = self.authorise(recorder)
+            policy = state.policy
+            policy.check_action(recorder.actor, enrolment.roles, action)
+            acting = recorder
+            rules = policy.roles.get(recorder.role)
+            if rules is None or action not in rules.actions:
+                # the entry names the role that allows the action
+                role = min(r for r in enrolment.roles if action in policy.roles[r].actions)
+                acting = Recorder(recorder.actor, role)
+            if check is not None:
+                check(state)
+            entry = self._register_entry(fields, acting, state)
+            self.ledger_recorder.insert_register(
+                self._encode_register([*genesis, entry]), erase_case
+            )
+            return entry
+
+        return retrying(
+            append, "the register kept changing under other writers; nothing was written"
+        )
+
+    def enrol(
+        self, user: str, roles: list[str], recorder: Recorder, agency: str | None = None
+    ) -> dict[str, Any]:
+        """Enrol (or re-enrol, replacing the roles) a user; needs the admin role.  Names
+        are normalised (NFC, no surrounding spaces) and refused when they could be
+        mistaken for another enrolled user's; the last admin keeps the admin role."""
+        bad = [r for r in roles if r not in ROLES]
+        if bad or not roles:
+            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="--role")
+        if "agency" in roles and not agency:
+            raise UsageError("a user with the agency role needs --agency NAME", field="--agency")
+        name = normalise_user_name(user)
+        fields: dict[str, Any] = {"type": "UserEnrolled", "user": name, "roles": sorted(set(roles))}
+        if agency:
+            fields["agency"] = agency
+
+        def check(state: RegisterState) -> None:
+            refuse_confusable(name, state)
+            after = fold_register([])
+            after.users = dict(state.users)
+            after.recorded_policy = state.recorded_policy
+            after.users[name] = Enrolment(name, frozenset(fields["roles"]), agency, "")
+            if state.admins() and not after.admins():
+                raise UsageError(
+                    f"{name} is the last admin; enrol another admin before taking "
+                    "the admin role away",
+                    field="--role",
+                )
+
+        return self._append_register(fields, recorder, check=check)
+
+    def remove_user(self, user: str, recorder: Recorder, reason: str) -> dict[str, Any]:
+        """Remove a user from the register; needs the admin role."""
+
+        def check(state: RegisterState) -> None:
+            if user not in state.users:
+                raise UsageError(f"{user} is not enrolled", field="NAME")
+            if state.admins() == [user]:
+                raise UsageError(
+                    f"{user} is the last admin; enrol another admin first", field="NAME"
+                )
+
+        return self._append_register(
+            {"type": "UserRemoved", "user": user, "reason": reason}, recorder, check=check
+        )
+
+    def set_policy(self, text: str, reason: str, recorder: Recorder, origin: str) -> dict[str, Any]:
+        """Record a new policy for the store (its TOML text, hash and parsed form); needs
+        a role the current policy allows ``policy``.  Refused when no enrolled user would
+        still be an admin under it."""
+        policy = policy_from_text(text, origin)
+        if not reason.strip():
+            raise UsageError("say why the policy changes", field="--reason")
+
+        def check(state: RegisterState) -> None:
+            after = fold_register([])
+            after.users = dict(state.users)
+            after.recorded_policy = policy
+            if not after.admins():
+                raise UsageError(
+                    "under this policy no enrolled user could enrol users or change the "
+                    "policy again; give the admin role the actions 'users' and 'policy'",
+                    field="FILE",
+                )
+
+        return self._append_register(
+            {
+                "type": "PolicyChanged",
+                "policy": policy.document(),
+                "text": text,
+                "sha256": policy_sha256(text),
+                "reason": reason,
+            },
+            recorder,
+            check=check,
+        )
+
+    def place_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """A legal hold: the case's personal data cannot be erased until it is released."""
+        self._require_case(case)
+
+        def check(state: RegisterState) -> None:
+            if case in state.holds:
+                raise UsageError(f"case {case} is already on hold", field="CASE")
+
+        return self._append_register(
+            {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder, check=check
+        )
+
+    def release_hold(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """Release a legal hold."""
+
+        def check(state: RegisterState) -> None:
+            if case not in state.holds:
+                raise UsageError(f"case {case} is not on hold", field="CASE")
+
+        return self._append_register(
+            {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder, check=check
+        )
+
+    def erase_personal(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+        """Destroy a case's keys and delete its sealed values and salts, in the same
+        transaction as the register entry recording who erased what and why; SQLite then
+        truncates its WAL, PostgreSQL vacuums the tables (when the user owns them).
+
+        The hashed entries keep their commitments, so every hash still verifies."""
+        self._require_case(case)
+        fields = self.personal_fields(case)
+
+        def check(state: RegisterState) -> None:
+            hold = state.holds.get(case)
+            if hold is not None:
+                raise InputError(
+                    f"case {case} is under a legal hold ({hold['reason']}); release it first",
+                    field="CASE",
+                )
+            if not fields:
+                raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+
+        return self._append_register(
+            {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
+            recorder,
+            erase_case=self.personal_key(case),
+            check=check,
+        )
+
+    def record_checkpoint(self, checkpoint: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
+        """Keep a signed checkpoint in the register (it is also lodged elsewhere)."""
+        return self._append_register({"type": "CheckpointSigned", **checkpoint}, recorder)
+
+    def _require_case(self, case: str) -> None:
+        if not self.has_case(case):
+            raise UsageError(f"case {case} does not exist in this store", field="CASE")
+
+
+def refuse_confusable(name: str, state: RegisterState) -> None:
+    """Refuse a new user name that could be mistaken for an enrolled user's (the same
+    letters in another case, or look-alike characters such as Cyrillic "а" for "a",
+    per Unicode's confusables list)."""
+    from confusables import is_confusable
+
+    for other in state.users:
+        if other == name:
+            continue
+        if other.casefold() == name.casefold() or is_confusable(other, name):
+            raise UsageError(
+                f"{name!r} could be mistaken for the enrolled user {other!r}; choose a "
+                "name that cannot",
+                field="NAME",
+            )
