@@ -122,3 +122,22 @@ def test_every_function_level_import_says_what_it_saves() -> None:
                 if "lazy:" not in text or " ms" not in text:
                     missing.append(f"{path.relative_to(ROOT)}:{line}")
     assert not missing, f"function-level imports without a '# lazy: ... ms' comment: {missing}"
+
+
+#: Past this many lines a module must say at its top why it is one module.
+LONG_MODULE = 600
+
+
+def test_no_long_module_without_its_reason() -> None:
+    """Issue 14: no module over about 600 lines without a reason written at its top (a
+    paragraph of its docstring starting "Why one module:")."""
+    unexplained = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            lines = path.read_text(encoding="utf-8").count("\n")
+            if lines <= LONG_MODULE:
+                continue
+            docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            if "\nWhy one module:" not in f"\n{docstring}":
+                unexplained.append(f"{path.relative_to(ROOT)} ({lines} lines)")
+    assert not unexplained, unexplained

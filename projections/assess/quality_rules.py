@@ -1,7 +1,7 @@
 """The nine QM2 rules (``docs/quality.md``), each answering one question from the entries
 before the decision in force, with the refs that evidence it and one sentence saying why.
 
-It is a little over 600 lines and one job: the nine rules read as one list against
+Why one module: a little over 600 lines and one job, the nine rules read as one list against
 ``docs/quality.md``, and share the helpers and the context at the top of the module.
 """
 

@@ -17,9 +17,13 @@ docs/bundle-format.md in caseledger's source, and shares no code with caseledger
 implementation, so that a fault in one is caught by the other.  Its functions follow the
 specification's steps (section 5): layout (1), seal and manifest (2), listing (3), files
 (4), checkpoint (5), entries (6), totals (7), cases (8), signed log (9), personal data (10),
-bundle root (11).  It is one long file on purpose: it travels alone, in every bundle and to
-every inspector.  Canonical JSON: ``json.dumps(value, sort_keys=True, separators=(",",
-":"), ensure_ascii=False)`` in UTF-8.
+bundle root (11).
+
+Why one module: it travels alone, in every bundle and to every inspector, so it is one
+long file on purpose.
+
+Canonical JSON: ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` in UTF-8.
 """
 
 from __future__ import annotations
