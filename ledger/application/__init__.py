@@ -24,7 +24,7 @@ from ledger.application.reading import project_case
 from ledger.application.recording import Recording
 from ledger.application.verification import Verification, VerifyResult
 from ledger.application.writes import Clock, Receipt, Recorder, format_recorded_at
-from ledger.domain.case import Case, CaseSnapshot
+from ledger.domain.case import CaseSnapshot
 from ledger.store.locations import APPLICATION_NAME
 
 
@@ -32,8 +32,9 @@ class CaseLedger(Recording, Verification):
     """The case ledger on one store (SQLite file or PostgreSQL database)."""
 
     name = APPLICATION_NAME  # the library names an application's tables after its class otherwise
-    snapshotting_intervals = {Case: 50}  # noqa: RUF012 - the library's class attribute
-    snapshotting_projectors = {Case: project_case}  # noqa: RUF012
+    # Snapshots are read by the library's repository and taken by
+    # Recording._snapshot_crossed after each save (SNAPSHOT_INTERVAL).
+    is_snapshotting_enabled = True
     snapshot_class = CaseSnapshot
 
 

@@ -23,6 +23,9 @@ from ledger.errors import InputError
 from ledger.integrity.canonical import GENESIS_HASH, event_hash
 from ledger.store.sealing import PersonalKey, PersonalRow
 
+#: A case is snapshotted each time its entries cross a multiple of this.
+SNAPSHOT_INTERVAL = 50
+
 #: An entry's fields the database checks and keeps as its provenance on PostgreSQL.
 ENVELOPE_META = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
 
@@ -71,21 +74,20 @@ class Recording(RegisterOperations):
             if collecting:
                 gc.enable()
 
-    def _take_snapshots(self, processing_event: Any) -> None:
-        """Snapshot each saved case whose entries crossed a multiple of the interval,
-        from the aggregate in memory, all in one transaction (the library re-reads and
-        re-projects each case and writes each snapshot in a transaction of its own)."""
+    def _snapshot_crossed(self, saved: list[Case], starts: dict[Any, int]) -> None:
+        """Snapshot each saved case whose entries crossed a multiple of
+        :data:`SNAPSHOT_INTERVAL`, from the aggregate in memory, all in one transaction (the
+        library's own snapshotting re-reads and re-projects each case and writes each
+        snapshot in a transaction of its own); through the public snapshot store, so no
+        protected method of the library is overridden."""
         if self.snapshots is None:
             return
-        interval = self.snapshotting_intervals[Case]
-        first: dict[Any, int] = {}
-        for event in processing_event.events:
-            first.setdefault(event.originator_id, event.originator_version)
-        taken = []
-        for aggregate_id, aggregate in processing_event.aggregates.items():
-            start = first.get(aggregate_id)
-            if start is not None and aggregate.version // interval > (start - 1) // interval:
-                taken.append(CaseSnapshot.take(aggregate))
+        interval = SNAPSHOT_INTERVAL
+        taken = [
+            CaseSnapshot.take(case)
+            for case in saved
+            if case.version // interval > (starts[case.id] - 1) // interval
+        ]
         if taken:
             self.snapshots.put(taken)
 
@@ -186,14 +188,17 @@ class Recording(RegisterOperations):
             }
             receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
         problems.raise_if_any()
+        saved = [c for c in cases.values() if c is not None]
+        starts = {case.id: case.version - len(case.pending_events) + 1 for case in saved}
         self.save(
-            *[c for c in cases.values() if c is not None],
+            *saved,
             personal_rows=personal_rows,
             register_rows=self._encode_register(genesis),
             entry_meta=entry_meta,
             personal_keys=personal_keys,
             screen_rows=digests,
         )
+        self._snapshot_crossed(saved, starts)
         return receipts
 
 
