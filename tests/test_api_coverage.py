@@ -13,6 +13,7 @@ from typing import Any
 import click
 import pytest
 import typer.main
+from typer.core import TyperGroup
 
 from cli.main import app
 
@@ -25,15 +26,16 @@ FACADES = ("ledger.api", "projections.api")
 def commands() -> Iterator[tuple[str, click.Command]]:
     """Every leaf command of ``caseledger``, as typed (``users add``)."""
 
-    def walk(group: click.Group, prefix: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
+    def walk(group: TyperGroup, prefix: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
         for name, command in sorted(group.commands.items()):
-            if isinstance(command, click.Group):
+            if isinstance(command, TyperGroup):
                 yield from walk(command, (*prefix, name))
             else:
                 yield " ".join((*prefix, name)), command
 
     root = typer.main.get_command(app)
-    assert isinstance(root, click.Group)
+    # typer >= 0.22 carries its own click: its groups are no click.Group, all are TyperGroup.
+    assert isinstance(root, TyperGroup)
     return walk(root, ())
 
 
