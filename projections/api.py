@@ -48,6 +48,7 @@ __all__ = [
     "CLI_COMMANDS",
     "ClockReport",
     "DelayReport",
+    "Moment",
     "Progress",
     "QualityReport",
     "Reindexed",
@@ -77,18 +78,25 @@ Moment = str | datetime | None
 or None (now)."""
 
 
+def _moment(
+    value: Moment, name: str, parse: Callable[[str, datetime], datetime], now: datetime
+) -> datetime | None:
+    """One time option as an aware datetime, or None when not given."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise UsageError(
+                "a time given as a datetime must be aware (carry an offset)", field=name
+            )
+        return value
+    return parse(value, now) if value else None
+
+
 def _moments(
     ledger: CaseLedger, as_of: Moment, on: Moment
 ) -> tuple[datetime | None, datetime | None, datetime]:
     """``as_of`` and ``on`` as aware datetimes (None where not given), and now."""
     now = ledger.clock()
-    as_of_time = parse_as_of(as_of, now) if isinstance(as_of, str) and as_of else None
-    on_time = parse_on(on, now) if isinstance(on, str) and on else None
-    if isinstance(as_of, datetime):
-        as_of_time = parse_as_of(None, as_of)
-    if isinstance(on, datetime):
-        on_time = parse_on(None, on)
-    return as_of_time, on_time, now
+    return _moment(as_of, "as_of", parse_as_of, now), _moment(on, "on", parse_on, now), now
 
 
 # --- status, timeline, why ------------------------------------------------------------------

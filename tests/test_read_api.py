@@ -6,12 +6,14 @@ there: the clock status filter, ``delays`` of one case, the verdict on a store o
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from ledger.catalogue.models import LONDON
 from ledger.errors import UsageError
 from projections import api
 from tests.conftest import CliResult, open_ledger
@@ -116,3 +118,13 @@ def test_one_verdict_for_a_store_and_for_its_bundle(
     assert not wrong.ok and wrong.first_bad is not None and "DOES NOT VERIFY" in wrong.summary()
     with pytest.raises(UsageError, match="--since"):
         api.verify(led, tmp_path / "bundle", since=tmp_path / "checkpoint.json")
+
+
+def test_times_are_the_command_lines_forms_or_aware_datetimes(scenario_store: str) -> None:
+    led = open_ledger(scenario_store)
+    day = api.status(led, CASE, on="2026-02-24")
+    moment = api.status(led, CASE, on=datetime(2026, 2, 24, 23, 59, 59, 999999, tzinfo=LONDON))
+    assert day.on == moment.on and day.to_json() == moment.to_json()
+    with pytest.raises(UsageError, match="must be aware") as refused:
+        api.why(led, CASE, as_of=datetime(2026, 3, 10))
+    assert refused.value.field == "as_of"
