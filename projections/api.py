@@ -48,6 +48,7 @@ __all__ = [
     "CLI_COMMANDS",
     "ClockReport",
     "DelayReport",
+    "LedgerOrOpener",
     "Moment",
     "Progress",
     "QualityReport",
@@ -76,6 +77,16 @@ Progress = Callable[[str, int, int | None], None]
 Moment = str | datetime | None
 """A time option: the command line's forms (``YYYY-MM-DD``, ISO 8601), an aware datetime,
 or None (now)."""
+
+
+LedgerOrOpener = CaseLedger | Callable[[], CaseLedger]
+"""The opened ledger, or a function that opens it: called once the options are found
+good, so that a mistaken option is named before the store is opened (as the CLI does)."""
+
+
+def _opened(ledger: LedgerOrOpener) -> CaseLedger:
+    """The ledger, opened now if it was given as an opener."""
+    return ledger if isinstance(ledger, CaseLedger) else ledger()
 
 
 def _moment(
@@ -120,7 +131,7 @@ class StatusReport:
 
 
 def status(
-    ledger: CaseLedger,
+    ledger: LedgerOrOpener,
     case: str | None = None,
     *,
     as_of: Moment = None,
@@ -132,25 +143,26 @@ def status(
     """``caseledger status [CASE]``: one case (folded, exactly current), or every case
     (from the cross-case index, caught up first, with ``progress``; folded case by case
     when a time is given), filtered by ``stage`` and ``regime``."""
-    as_of_time, on_time, now = _moments(ledger, as_of, on)
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
     if case is not None:
         if stage is not None or regime is not None:
             raise UsageError(
                 "--stage and --regime filter the list of every case; give no CASE with them",
                 field="--stage" if stage is not None else "--regime",
             )
-        row = _cases.status(ledger, case, as_of_time, on_time, now=now)
+        row = _cases.status(led, case, as_of_time, on_time, now=now)
         return StatusReport(case, (row,), as_of_time, on_time)
     index = None
     if as_of_time is None and on_time is None:
         # lazy: the index (with the clock facts) costs ~55 ms at start-up
         from projections.index.case_index import CaseIndex
 
-        index = CaseIndex(ledger)
+        index = CaseIndex(led)
         told = progress
         index.catch_up(None if told is None else lambda done, total: told("updating", done, total))
     rows = _cases.statuses(
-        ledger, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
+        led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
     )
     return StatusReport(None, tuple(rows), as_of_time, on_time)
 
@@ -191,11 +203,14 @@ class Timeline:
         ]
 
 
-def timeline(ledger: CaseLedger, case: str, *, as_of: Moment = None, on: Moment = None) -> Timeline:
+def timeline(
+    ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None
+) -> Timeline:
     """``caseledger timeline CASE``: with ``on``, only entries that happened by then (a
     later correction still applies to the entry it corrects)."""
-    as_of_time, on_time, _ = _moments(ledger, as_of, on)
-    view = _cases.case_view(ledger, case, as_of_time, on_time)
+    led = _opened(ledger)
+    as_of_time, on_time, _ = _moments(led, as_of, on)
+    view = _cases.case_view(led, case, as_of_time, on_time)
     entries = _cases.timeline_entries(view, on_time)
     rows = _cases.timeline_rows(entries)
     return Timeline(view.case, view.subject, entries, tuple(rows), as_of_time, on_time)
@@ -214,11 +229,12 @@ class WhyReport:
         return self.answer.as_dict()
 
 
-def why(ledger: CaseLedger, case: str, *, as_of: Moment = None, on: Moment = None) -> WhyReport:
+def why(ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None) -> WhyReport:
     """``caseledger why CASE``: who decided what and why, what was known then, what it
     relied on, what has been learned since, and any flags."""
-    as_of_time, on_time, now = _moments(ledger, as_of, on)
-    return WhyReport(_cases.why(ledger, case, as_of_time, on_time, now=now), as_of_time, on_time)
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    return WhyReport(_cases.why(led, case, as_of_time, on_time, now=now), as_of_time, on_time)
 
 
 # --- reindex --------------------------------------------------------------------------------
@@ -252,15 +268,16 @@ class Reindexed:
 
 
 def reindex(
-    ledger: CaseLedger, *, catch_up: bool = False, progress: Progress | None = None
+    ledger: LedgerOrOpener, *, catch_up: bool = False, progress: Progress | None = None
 ) -> Reindexed:
     """``caseledger reindex``: rebuild the cross-case index from the log (or, with
     ``catch_up``, apply only what was recorded since its position and refresh the clock
     facts).  Only a user who may write the index does this (else exit 4)."""
+    led = _opened(ledger)
     # lazy: the index (with the clock facts) costs ~55 ms at start-up
     from projections.index.case_index import CaseIndex
 
-    index = CaseIndex(ledger)
+    index = CaseIndex(led)
     index.require_keeper()
     what = "updating" if catch_up else "rebuilding"
 
@@ -301,7 +318,7 @@ class ClockReport:
 
 
 def clocks(
-    ledger: CaseLedger,
+    ledger: LedgerOrOpener,
     case: str | None = None,
     *,
     as_of: Moment = None,
@@ -325,13 +342,14 @@ def clocks(
                 f"{name!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
                 field="--status",
             )
-    as_of_time, on_time, now = _moments(ledger, as_of, on)
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     if case is not None:
-        view = _cases.case_view(ledger, case, as_of_time, moment)
+        view = _cases.case_view(led, case, as_of_time, moment)
         states = case_clocks(view, moment, include_not_started=True)
     else:
-        states = all_clocks(ledger, moment, as_of=as_of_time, include_not_started=True)
+        states = all_clocks(led, moment, as_of=as_of_time, include_not_started=True)
     shown = [
         s
         for s in states
@@ -372,7 +390,7 @@ class DelayReport:
 
 
 def delays(
-    ledger: CaseLedger,
+    ledger: LedgerOrOpener,
     *,
     from_type: str,
     to_type: str,
@@ -395,10 +413,11 @@ def delays(
 
     check_event_type(from_type, "--from")
     check_event_type(to_type, "--to")
-    as_of_time, on_time, now = _moments(ledger, as_of, on)
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     if case is not None:
-        records = ledger.case_records(case)
+        records = led.case_records(case)
         if not records:
             raise UsageError(
                 f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
@@ -408,7 +427,7 @@ def delays(
         found = view_interval(view, from_type, to_type, moment) if view is not None else None
         intervals = [found] if found is not None else []
     else:
-        intervals = indexed_intervals(ledger, from_type, to_type, moment, as_of=as_of_time)
+        intervals = indexed_intervals(led, from_type, to_type, moment, as_of=as_of_time)
     chosen = filter_over(intervals, over)
     return DelayReport(from_type, to_type, over, tuple(chosen), as_of_time, moment)
 
@@ -428,7 +447,7 @@ class QualityReport:
 
 
 def quality(
-    ledger: CaseLedger,
+    ledger: LedgerOrOpener,
     case: str,
     *,
     as_of: Moment = None,
@@ -450,9 +469,10 @@ def quality(
         config = load_config(rules) if rules is not None else default_config()
     except QualityConfigError as exc:
         raise UsageError(str(exc), field="--rules") from None
-    as_of_time, on_time, now = _moments(ledger, as_of, on)
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
-    view = _cases.case_view(ledger, case, as_of_time, moment)
+    view = _cases.case_view(led, case, as_of_time, moment)
     answers = answer_questions(view, moment, config=config)
     return QualityReport(case, tuple(answers), as_of_time, moment)
 
@@ -512,7 +532,7 @@ REPORT_MODES: Final[Mapping[str, bool | None]] = {"auto": None, "full": True, "i
 
 
 def export(
-    ledger: CaseLedger,
+    ledger: LedgerOrOpener,
     cases: Sequence[str] | None = None,
     *,
     out_path: Path | str,
@@ -532,6 +552,7 @@ def export(
     register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``."""
     if report not in REPORT_MODES:
         raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
+    led = _opened(ledger)
     # lazy: the exporter (templates, report) costs ~100 ms at start-up
     from projections.export.bundle import export_bundle
 
@@ -541,17 +562,17 @@ def export(
         from ledger.checkpoints.checkpoint import load_signing_key
 
         key = load_signing_key(str(signing_key))
-        recorder = ledger.recorder_for_action("checkpoint")
+        recorder = led.recorder_for_action("checkpoint")
     told: Callable[[int], None] | None = None
     if progress is not None:
-        total = None if cases else ledger.count_events()
+        total = None if cases else led.count_events()
         report_to = progress
 
         def told(done: int) -> None:
             report_to("exporting", done, total)
 
     return export_bundle(
-        ledger,
+        led,
         out_path,
         cases=list(cases) if cases else None,
         occurred_from=occurred_from,
@@ -678,7 +699,7 @@ def _hex64(name: str, value: str | None) -> None:
 
 
 def verify(
-    ledger: CaseLedger | None,
+    ledger: LedgerOrOpener | None,
     bundle: Path | str | None = None,
     *,
     since: Path | str | None = None,
@@ -689,7 +710,8 @@ def verify(
 ) -> Verdict:
     """``caseledger verify [BUNDLE]``: the verdict on the store (``ledger``; against a
     lodged checkpoint file or witness folder with ``since``, under ``public_key`` when
-    given), or on a bundle (``bundle``: no store is needed, ``ledger`` may be None;
+    given), or on a bundle (``bundle``: no store is needed, ``ledger`` is not opened and
+    may be None;
     checked against ``expect_root``, ``expect_manifest`` and the signer's
     ``public_key`` when given).  A verdict that fails is a result, not an error."""
     if since is not None and bundle is not None:
@@ -724,28 +746,31 @@ def verify(
         trusted = trusted_key_hex(public_key)
         lodged_at = Path(since)
         lodged = read_checkpoint(lodged_at / "head.json" if lodged_at.is_dir() else lodged_at)
-        chains = ledger.verify()
-        extends = verify_since(ledger, lodged, trusted)
+        led = _opened(ledger)
+        chains = led.verify()
+        extends = verify_since(led, lodged, trusted)
         return Verdict(
             chains.ok and extends.ok,
-            store=ledger.location.describe(),
+            store=led.location.describe(),
             chains=chains,
             checkpoint=extends,
         )
     # lazy: the index check costs ~20 ms beyond the index at start-up
     from projections.queries.index_trust import check_index
 
+    led = _opened(ledger)
+
     def told(what: str, total: int | None) -> Callable[[int], None] | None:
         if progress is None:
             return None
         return lambda done: progress(what, done, total)
 
-    chains = ledger.verify(told("verifying", ledger.count_events() if progress else None))
+    chains = led.verify(told("verifying", led.count_events() if progress else None))
     # The cross-case index is checked against the fold of the verified events only.
-    index = check_index(ledger, told("checking the index", chains.cases)) if chains.ok else None
+    index = check_index(led, told("checking the index", chains.cases)) if chains.ok else None
     return Verdict(
         chains.ok and (index is None or index.ok),
-        store=ledger.location.describe(),
+        store=led.location.describe(),
         chains=chains,
         index=index,
     )

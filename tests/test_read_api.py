@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from ledger.catalogue.models import LONDON
-from ledger.errors import UsageError
+from ledger.errors import InputError, UsageError
 from projections import api
 from tests.conftest import CliResult, open_ledger
 
@@ -128,3 +128,23 @@ def test_times_are_the_command_lines_forms_or_aware_datetimes(scenario_store: st
     with pytest.raises(UsageError, match="must be aware") as refused:
         api.why(led, CASE, as_of=datetime(2026, 3, 10))
     assert refused.value.field == "as_of"
+
+
+def test_a_mistaken_option_is_named_before_the_store_is_opened() -> None:
+    """Given an opener, a function checks its options first (as the CLI did before the
+    facade): a bad option is exit 2 even where no store is."""
+    opened: list[bool] = []
+
+    def opener() -> Any:
+        opened.append(True)
+        raise AssertionError("the store was opened")
+
+    with pytest.raises(UsageError, match="not a clock status"):
+        api.clocks(opener, status=["lost"])
+    with pytest.raises(UsageError, match="not an event type"):
+        api.delays(opener, from_type="Bogus", to_type="DecisionMade")
+    with pytest.raises(UsageError, match="--report must be"):
+        api.export(opener, out_path="bundle", report="bogus")
+    with pytest.raises(InputError, match="cannot be read"):
+        api.verify(opener, since="no-such-checkpoint.json")
+    assert opened == []

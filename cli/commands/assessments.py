@@ -98,7 +98,7 @@ def clocks(
     from projections import api
 
     answer = api.clocks(
-        ledger(ctx),
+        lambda: ledger(ctx),  # opened once the options are found good
         case,
         as_of=as_of,
         on=on,
@@ -235,7 +235,13 @@ def delays(
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both", field="--csv")
     answer = api.delays(
-        ledger(ctx), from_type=from_type, to_type=to_type, case=case, over=over, as_of=as_of, on=on
+        lambda: ledger(ctx),
+        from_type=from_type,
+        to_type=to_type,
+        case=case,
+        over=over,
+        as_of=as_of,
+        on=on,
     )
     if as_json:
         emit_json(answer.to_json())
@@ -343,7 +349,7 @@ def quality(
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
-    answer = api.quality(ledger(ctx), case, as_of=as_of, on=on, rules=rules)
+    answer = api.quality(lambda: ledger(ctx), case, as_of=as_of, on=on, rules=rules)
     if as_json:
         emit_json(answer.to_json())
         return

@@ -91,7 +91,7 @@ def export(
 
     with phase_progress(not as_json) as progress:
         summary = api.export(
-            ledger(ctx),
+            lambda: ledger(ctx),  # opened once the options are found good
             cases,
             out_path=out_path,
             as_zip=as_zip,

@@ -141,7 +141,7 @@ def verify(
 
     with phase_progress(not as_json) as progress:
         verdict = api.verify(
-            ledger(ctx) if bundle is None else None,
+            lambda: ledger(ctx),  # opened only for the store, once the options are good
             bundle,
             since=since,
             public_key=public_key,
