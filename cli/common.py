@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,11 +205,12 @@ def debug_enabled() -> bool:
 
 
 @contextmanager
-def counting_progress(label: str, total: int | None, enabled: bool) -> Iterator[Any]:
-    """A transient progress bar on standard error for a long operation; yields a
-    callback taking the count done.  Silent for programs (``--json``) and pipes."""
+def phase_progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A transient progress bar on standard error for each phase of a long operation
+    (``projections.api``'s ``progress``: what, done, total); silent for programs
+    (``--json``) and pipes."""
     if not enabled or not err.is_terminal:
-        yield lambda done: None
+        yield lambda what, done, total: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -220,5 +221,11 @@ def counting_progress(label: str, total: int | None, enabled: bool) -> Iterator[
         console=err,
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda done: bar.update(task, completed=done)
+        tasks: dict[str, Any] = {}
+
+        def advance(what: str, done: int, total: int | None) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        yield advance

@@ -461,6 +461,7 @@ def test_the_read_path_swallows_no_refused_write() -> None:
             "projections/assess/clocks.py",
             "projections/queries/delays.py",
             "projections/queries/index_trust.py",
+            "projections/api.py",
             "cli/commands/queries.py",
         )
     }

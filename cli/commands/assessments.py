@@ -1,10 +1,9 @@
-"""Assessment commands: ``clocks``, ``delays`` and ``quality``.
+"""Assessment commands: ``clocks``, ``delays``, ``quality`` and ``rules``.
 
-Thin by design: parse the options, call :mod:`projections.assess.clocks`,
-:mod:`projections.queries.delays` and :mod:`projections.assess.quality`, render.  One case is folded
-(exactly current); every case at once is answered from the cross-case index's milestone
-rows.  ``--json`` (and ``--csv`` for ``delays``) print the content for programs and
-nothing else on standard output.
+Thin by design: parse the options, call one function of :mod:`projections.api`, render.
+One case is folded (exactly current); every case at once is answered from the cross-case
+index's milestone rows.  ``--json`` (and ``--csv`` for ``delays``) print the content for
+programs and nothing else on standard output.
 """
 
 from __future__ import annotations
@@ -22,13 +21,12 @@ from rich.table import Table
 
 from cli.common import app, emit_json, ledger, out
 from ledger.errors import UsageError
-from projections.fold.when import LONDON, parse_as_of, parse_on
+from projections.fold.when import LONDON
 
 if TYPE_CHECKING:
-    from ledger.application import CaseLedger
+    from projections.api import DelayReport
     from projections.assess.clocks import ClockState
     from projections.assess.quality import Answer
-    from projections.queries.delays import Interval
 
 AS_OF_HELP = (
     "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
@@ -53,17 +51,6 @@ STATUS_STYLE = {
 PEOPLE_ROWS = 200
 
 ANSWER_STYLE = {"yes": "bold green", "partly": "yellow", "no": "bold red", "not-applicable": "dim"}
-
-
-def _times(
-    ctx: typer.Context, as_of: str | None, on: str | None
-) -> tuple[CaseLedger, datetime | None, datetime]:
-    """The ledger, the ``--as-of`` time (None: no limit) and the ``--on`` time (now)."""
-    led = ledger(ctx)
-    now = led.clock()
-    as_of_time = parse_as_of(as_of, now) if as_of else None
-    on_time = parse_on(on, now)
-    return led, as_of_time, on_time
 
 
 def _when(as_of: datetime | None, on: datetime) -> str:
@@ -107,33 +94,21 @@ def clocks(
     DecisionDelayed recorded by the day the clock ended is justified, shown with its
     reason (one recorded later is listed, and does not justify it).
     """
-    # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
-    # costs ~55 ms; the queries cost ~8 ms at start-up
-    from projections.assess.clocks import STATUSES, case_clocks
-    from projections.index.records import all_clocks
-    from projections.queries.cases import case_view
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    for wanted in status or []:
-        if wanted not in STATUSES:
-            raise UsageError(
-                f"{wanted!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
-                field="--status",
-            )
-    led, as_of_time, on_time = _times(ctx, as_of, on)
-    if case is not None:
-        view = case_view(led, case, as_of_time, on_time)
-        states = case_clocks(view, on_time, include_not_started=True)
-    else:
-        states = all_clocks(led, on_time, as_of=as_of_time, include_not_started=True)
-    shown = [
-        s
-        for s in states
-        if (include_not_started or s.status != "not-started") and (not status or s.status in status)
-    ]
+    answer = api.clocks(
+        lambda: ledger(ctx),  # opened once the options are found good
+        case,
+        as_of=as_of,
+        on=on,
+        status=status,
+        include_not_started=include_not_started,
+    )
     if as_json:
-        emit_json([s.as_dict() for s in shown])
+        emit_json(answer.to_json())
         return
-    _show_clocks(shown, states, case, as_of_time, on_time)
+    _show_clocks(list(answer.shown), list(answer.states), case, answer.as_of, answer.on)
 
 
 def _clock_note(state: ClockState) -> str:
@@ -254,63 +229,38 @@ def delays(
     Per case, from the first --from entry to the first --to entry on or after it (by
     occurred_at); an interval still open runs to --on.
     """
-    # lazy: the delays and the index cost ~60 ms at start-up
-    from projections.queries.delays import check_event_type, filter_over, indexed_intervals
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both", field="--csv")
-    check_event_type(from_type, "--from")
-    check_event_type(to_type, "--to")
-    led, as_of_time, on_time = _times(ctx, as_of, on)
-    if case is not None:
-        # --case filters the list: a case not yet referred as of T / on D has no row;
-        # a case the store does not hold at all is a usage error.
-        # lazy: the fold costs ~4 ms; the delays and the index cost ~60 ms at start-up
-        from projections.fold.case_view import fold
-        from projections.queries.delays import view_interval
-
-        records = led.case_records(case)
-        if not records:
-            raise UsageError(
-                f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
-                field="--case",
-            )
-        view = fold(records, as_of_time=as_of_time, on_time=on_time)
-        found = view_interval(view, from_type, to_type, on_time) if view is not None else None
-        intervals = [found] if found is not None else []
-    else:
-        intervals = indexed_intervals(led, from_type, to_type, on_time, as_of=as_of_time)
-    intervals = filter_over(intervals, over)
+    answer = api.delays(
+        lambda: ledger(ctx),
+        from_type=from_type,
+        to_type=to_type,
+        case=case,
+        over=over,
+        as_of=as_of,
+        on=on,
+    )
     if as_json:
-        emit_json([i.as_dict() for i in intervals])
+        emit_json(answer.to_json())
     elif as_csv:
-        _write_csv(intervals)
+        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
+        sys.stdout.flush()
     else:
-        _show_delays(intervals, from_type, to_type, over, as_of_time, on_time)
+        _show_delays(answer)
 
 
-def _write_csv(intervals: list[Interval]) -> None:
-    # lazy: the delays and the index cost ~60 ms at start-up
-    from projections.queries.delays import CSV_COLUMNS
-
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for i in intervals:
-        writer.writerow(i.csv_row())
-    sys.stdout.flush()
-
-
-def _show_delays(
-    intervals: list[Interval],
-    from_type: str,
-    to_type: str,
-    over: int | None,
-    as_of: datetime | None,
-    on: datetime,
-) -> None:
-    # lazy: the delays and the index cost ~60 ms at start-up
-    from projections.queries.delays import summarise
-
+def _show_delays(answer: DelayReport) -> None:
+    intervals = list(answer.intervals)
+    from_type, to_type, over, as_of, on = (
+        answer.from_type,
+        answer.to_type,
+        answer.over,
+        answer.as_of,
+        answer.on,
+    )
     heading = f"{from_type} to {to_type}"
     if over is not None:
         heading += f", over {over} working days"
@@ -345,7 +295,7 @@ def _show_delays(
     else:
         out.print(f"No case has a {escape(from_type)} entry to measure from ({_when(as_of, on)}).")
         return
-    s = summarise(intervals)
+    s = answer.summary()
     if s.count:
         out.print(
             f"[bold]{s.count}[/] completed: working days median {s.median_working_days:g}, "
@@ -396,26 +346,14 @@ def quality(
     Each is yes, partly, no or not-applicable, with the entries that evidence it and one
     sentence saying why (the rules: docs/quality.md).
     """
-    # lazy: the quality questions cost ~45 ms; the queries cost ~8 ms at start-up
-    from projections.assess.quality import (
-        QualityConfigError,
-        answer_questions,
-        default_config,
-        load_config,
-    )
-    from projections.queries.cases import case_view
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    try:
-        config = load_config(rules) if rules is not None else default_config()
-    except QualityConfigError as exc:
-        raise UsageError(str(exc), field="--rules") from None
-    led, as_of_time, on_time = _times(ctx, as_of, on)
-    view = case_view(led, case, as_of_time, on_time)
-    answers = answer_questions(view, on_time, config=config)
+    answer = api.quality(lambda: ledger(ctx), case, as_of=as_of, on=on, rules=rules)
     if as_json:
-        emit_json([a.as_dict() for a in answers])
+        emit_json(answer.to_json())
         return
-    _show_quality(case, answers, as_of_time, on_time)
+    _show_quality(case, list(answer.answers), answer.as_of, answer.on)
 
 
 def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: datetime) -> None:
@@ -454,37 +392,14 @@ def rules(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The statutory clocks of each regime's rule pack, with their public sources."""
-    # lazy: the rule packs cost ~25 ms at start-up
-    from projections.assess.rules import REGIMES, all_rule_packs, describe
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    packs = all_rule_packs()
-    if regime is not None and regime not in REGIMES:
-        raise UsageError(
-            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="REGIME"
-        )
-    chosen = [packs[regime]] if regime is not None else list(packs.values())
+    answer = api.rules(regime)
     if as_json:
-        emit_json(
-            [
-                {
-                    "regime": pack.regime,
-                    "title": pack.title,
-                    "calendar": pack.calendar,
-                    "clock": rule.name,
-                    "clock_title": rule.title,
-                    "limit": rule.limit,
-                    "unit": rule.unit,
-                    "note": rule.note,
-                    "source": rule.source,
-                    "justifiable_by": list(rule.justifiable_by),
-                    "description": describe(rule),
-                }
-                for pack in chosen
-                for rule in pack.clocks
-            ]
-        )
+        emit_json(answer.to_json())
         return
-    for pack in chosen:
+    for pack in answer.packs:
         out.print(f"[bold]{escape(pack.regime)}[/]: {escape(pack.title)} ({pack.calendar})")
-        for rule in pack.clocks:
-            out.print(f"  {escape(describe(rule))}")
+        for text in answer.descriptions(pack):
+            out.print(f"  {escape(text)}")

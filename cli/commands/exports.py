@@ -11,8 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import app, counting_progress, emit_json, ledger, out
-from ledger.errors import UsageError
+from cli.common import app, emit_json, ledger, out, phase_progress
 
 EPILOG = (
     "Examples: caseledger export RR-2026-004 --out bundle  |  "
@@ -87,40 +86,26 @@ def export(
     Personal data is left out unless --include-personal-data is given. A bundle of some
     cases, or of a date range, still verifies: left-out entries are listed as gaps.
     """
-    modes = {"auto": None, "full": True, "index": False}
-    if report not in modes:
-        raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
-    led = ledger(ctx)
-    # lazy: the exporter (templates, report) costs ~100 ms at start-up
-    from projections.export.bundle import export_bundle  # imported when used: start-up time
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    key = recorder = None
-    if signing_key is not None:
-        # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
-        from ledger.checkpoints.checkpoint import load_signing_key
-
-        key = load_signing_key(str(signing_key))
-        recorder = led.recorder_for_action("checkpoint")
-
-    total = None if cases else led.count_events()
-    with counting_progress("exporting", total, not as_json) as progress:
-        summary = export_bundle(
-            led,
-            out_path,
-            cases=cases or None,
+    with phase_progress(not as_json) as progress:
+        summary = api.export(
+            lambda: ledger(ctx),  # opened once the options are found good
+            cases,
+            out_path=out_path,
+            as_zip=as_zip,
+            replace=replace,
             occurred_from=occurred_from,
             occurred_to=occurred_to,
             as_of=as_of,
             include_personal_data=include_personal_data,
-            as_zip=True if as_zip else None,
-            full_report=modes[report],
+            report=report,
+            signing_key=signing_key,
             progress=progress,
-            signing_key=key,
-            recorder=recorder,
-            replace=replace,
         )
     if as_json:
-        emit_json(summary.as_dict())
+        emit_json(summary.to_json())
         return
     table = Table(title=f"Audit bundle {escape(str(summary.out))}")
     table.add_column("file")

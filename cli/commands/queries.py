@@ -1,6 +1,6 @@
 """Read commands: ``status``, ``timeline``, ``why`` and ``reindex``.
 
-Thin by design: parse the options, call :mod:`projections.queries.cases` / the index, render.
+Thin by design: parse the options, call one function of :mod:`projections.api`, render.
 ``--json`` prints the same content for programs and nothing else on standard output.
 """
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -20,11 +21,11 @@ from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
@@ -32,7 +33,10 @@ from cli.common import app, emit_json, err, ledger, out
 from ledger.catalogue.models import ALL_CRITERIA, FACTORS
 from ledger.errors import UsageError
 from projections.fold.describe import describe
-from projections.fold.when import LONDON, parse_as_of, parse_on
+from projections.fold.when import LONDON
+
+if TYPE_CHECKING:
+    from projections.api import Progress
 
 AS_OF_HELP = (
     "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
@@ -58,16 +62,6 @@ def _open(ctx: typer.Context) -> Any:
     led = ledger(ctx)
     ctx.call_on_close(led.close)
     return led
-
-
-def _times(
-    ctx: typer.Context, as_of: str | None, on: str | None
-) -> tuple[Any, datetime | None, datetime | None, datetime]:
-    led = _open(ctx)
-    now = led.clock()
-    as_of_time = parse_as_of(as_of, now) if as_of else None
-    on_time = parse_on(on, now) if on else None
-    return led, as_of_time, on_time, now
 
 
 def _when_line(as_of: datetime | None, on: datetime | None) -> str:
@@ -99,52 +93,38 @@ def status(
 ) -> None:
     """Where a case stands (stage, decision in force, open requests, overdue clocks), or
     every case, answered from the cross-case index."""
-    # lazy: the queries cost ~8 ms at start-up
-    from projections.queries import cases as queries
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    led, as_of_time, on_time, now = _times(ctx, as_of, on)
-    if case is not None:
-        if stage is not None or regime is not None:
-            raise UsageError(
-                "--stage and --regime filter the list of every case; give no CASE with them",
-                field="--stage" if stage is not None else "--regime",
-            )
-        payload = queries.status(led, case, as_of_time, on_time, now=now)
-        if as_json:
-            emit_json(payload)
-        else:
-            _show_status(payload, as_of_time, on_time)
-        return
-    index = _caught_up_index(led) if as_of_time is None and on_time is None else None
-    rows = queries.statuses(
-        led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
-    )
+    with _index_progress() as progress:
+        answer = api.status(
+            _open(ctx), case, as_of=as_of, on=on, stage=stage, regime=regime, progress=progress
+        )
     if as_json:
-        emit_json(rows)
+        emit_json(answer.to_json())
+    elif case is not None:
+        _show_status(answer.to_json(), answer.as_of, answer.on)
     else:
-        _show_statuses(rows, as_of_time, on_time)
+        _show_statuses(answer.to_json(), answer.as_of, answer.on)
 
 
 BACKLOG_BAR = 20_000
 """A catch-up of more entries than this shows a progress bar (on standard error)."""
 
 
-def _caught_up_index(led: Any) -> Any:
-    """The cross-case index, caught up, with a transient progress bar on standard error
-    when there is a large backlog (the first query after a big import).  A user who may
-    only read the index gets it with the backlog folded in memory, nothing written."""
-    # lazy: the index (with the clock facts) costs ~55 ms at start-up
-    from projections.index.case_index import CaseIndex
-
-    bar: Progress | None = None
+@contextmanager
+def _index_progress() -> Iterator[Progress]:
+    """A transient progress bar on standard error while the cross-case index catches up
+    with a large backlog (the first query after a big import); nothing otherwise."""
+    bar: RichProgress | None = None
     task: Any = None
 
-    def progress(done: int, total: int) -> None:
+    def progress(what: str, done: int, total: int | None) -> None:
         nonlocal bar, task
         if bar is None:
-            if total < BACKLOG_BAR:
+            if total is None or total < BACKLOG_BAR:
                 return
-            bar = Progress(
+            bar = RichProgress(
                 TextColumn("[bold]Updating the case index"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -157,12 +137,10 @@ def _caught_up_index(led: Any) -> Any:
         bar.update(task, completed=done, total=total)
 
     try:
-        index = CaseIndex(led)
-        index.catch_up(progress)
+        yield progress
     finally:
         if bar is not None:
             bar.stop()
-    return index
 
 
 def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime | None) -> None:
@@ -285,38 +263,28 @@ def timeline(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per entry)."),
 ) -> None:
     """Every entry of a case in the order it happened (occurred_at), corrections applied."""
-    # lazy: the queries cost ~8 ms at start-up
-    from projections.queries.cases import (
-        TIMELINE_FIELDS,
-        case_view,
-        timeline_entries,
-        timeline_rows,
-    )
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv", field="--csv")
-    led, as_of_time, on_time, _ = _times(ctx, as_of, on)
-    view = case_view(led, case, as_of_time, on_time)
-    entries = timeline_entries(view, on_time)
-    rows = timeline_rows(entries)
+    answer = api.timeline(_open(ctx), case, as_of=as_of, on=on)
     if as_json:
-        emit_json(rows)
+        emit_json(answer.to_json())
         return
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(TIMELINE_FIELDS)
-        for row in rows:
-            writer.writerow([_csv_cell(v) for v in (row[f] for f in TIMELINE_FIELDS)])
+        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
         sys.stdout.flush()
         return
 
     table = Table(
-        title=f"{escape(view.case)} · {escape(view.subject)} · {_when_line(as_of_time, on_time)}",
+        title=f"{escape(answer.case)} · {escape(answer.subject)} · "
+        f"{_when_line(answer.as_of, answer.on)}",
         box=box.SIMPLE_HEAD,
     )
     for column in ("occurred", "ref", "type", "what", "recorded (UTC)", "by"):
         table.add_column(column, overflow="fold")
-    for entry, row in zip(entries, rows, strict=True):
+    for entry, row in zip(answer.entries, answer.rows, strict=True):
         what = escape(describe(entry.type, entry.body))
         if entry.corrected:
             was = row["original_occurred_at"]
@@ -331,15 +299,6 @@ def timeline(
             escape(entry.actor),
         )
     out.print(table)
-
-
-def _csv_cell(value: Any) -> Any:
-    """Lists as space-separated refs, booleans as true/false, None as empty."""
-    if isinstance(value, list):
-        return " ".join(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else value
 
 
 # --- why ------------------------------------------------------------------------------
@@ -360,15 +319,14 @@ def why(
 ) -> None:
     """The decision in force as the record stood at T: who decided what and why, what was
     known then, what it relied on, what has been learned since, and any flags."""
-    # lazy: the queries cost ~8 ms at start-up
-    from projections.queries import cases as queries
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    led, as_of_time, on_time, now = _times(ctx, as_of, on)
-    answer = queries.why(led, case, as_of_time, on_time, now=now)
+    answer = api.why(_open(ctx), case, as_of=as_of, on=on)
     if as_json:
-        emit_json(answer.as_dict())
+        emit_json(answer.to_json())
     else:
-        _show_why(answer, as_of_time, on_time)
+        _show_why(answer.answer, answer.as_of, answer.on)
 
 
 def _entry_table(title: str, entries: Any, marks: dict[str, str] | None = None) -> Table:
@@ -502,50 +460,40 @@ def reindex(
     """Rebuild the cross-case index from zero, from the store's log, or bring it up to
     date (--catch-up). Only a user who may write the index does this (the store's owner
     or the indexer role); everybody else's queries fold what it has not applied yet."""
-    # lazy: the index (with the clock facts) costs ~55 ms at start-up
-    from projections.index.case_index import CaseIndex
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
 
-    led = _open(ctx)
-    index = CaseIndex(led)
-    index.require_keeper()
-    started = time.perf_counter()
-    with Progress(
-        TextColumn(
-            "[bold]Updating the case index" if catch_up else "[bold]Rebuilding the case index"
-        ),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("entries"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=as_json,
-    ) as progress:
-        task = progress.add_task("reindex", total=None)
+    bar: RichProgress | None = None
+    task: Any = None
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+    def progress(what: str, done: int, total: int | None) -> None:
+        # The bar starts once the index may be written (a refused user sees none).
+        nonlocal bar, task
+        if bar is None:
+            bar = RichProgress(
+                TextColumn(f"[bold]{what.capitalize()} the case index"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("entries"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=as_json,
+            )
+            bar.start()
+            task = bar.add_task("reindex", total=None)
+        bar.update(task, completed=done, total=total)
 
-        if catch_up:
-            applied = index.catch_up(advance)
-            index.refresh_clock_facts()
-        else:
-            applied = index.rebuild(advance)
-        progress.update(task, completed=applied, total=applied)
-    seconds = time.perf_counter() - started
-    cases = index.count_cases()
-    payload = {
-        "entries": applied,
-        "cases": cases,
-        "position": index.position(),
-        "seconds": round(seconds, 3),
-        "entries_per_second": int(applied / seconds) if seconds > 0 else applied,
-    }
+    try:
+        done = api.reindex(_open(ctx), catch_up=catch_up, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
     if as_json:
-        emit_json(payload)
+        emit_json(done.to_json())
     else:
         out.print(
-            f"[green]ok[/green] {'applied' if catch_up else 'indexed'} {applied} entries "
-            f"({cases} cases) in "
-            f"{seconds:.2f} s ({payload['entries_per_second']} entries/s)"
+            f"[green]ok[/green] {'applied' if catch_up else 'indexed'} {done.entries} entries "
+            f"({done.cases} cases) in "
+            f"{done.seconds:.2f} s ({done.entries_per_second} entries/s)"
         )

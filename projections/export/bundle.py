@@ -152,6 +152,10 @@ class ExportSummary:
             "files": self.files,
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """``export --json`` (the facade's name for :meth:`as_dict`)."""
+        return self.as_dict()
+
     def summary(self) -> str:
         n = len(self.cases)
         return (

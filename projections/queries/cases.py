@@ -1,4 +1,4 @@
-"""The read side's Python API: ``status``, ``timeline`` and ``why`` as the CLI prints them.
+"""``status``, ``timeline`` and ``why`` as the CLI prints them, under :mod:`projections.api`.
 
 Every function takes the ledger and optional ``as_of`` / ``on`` times (aware datetimes;
 :mod:`projections.fold.when` parses the command-line forms).  ``None`` means "now": nothing

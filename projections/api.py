@@ -1,0 +1,792 @@
+"""The read side's Python API: every question the CLI can ask of a store, one function each.
+
+Open a store with :func:`ledger.api.open_store` (or construct a
+:class:`ledger.application.CaseLedger`), then ask::
+
+    answer = status(ledger, "RR-2026-004", on="2026-03-01")
+    answer.to_json()        # exactly what `caseledger status RR-2026-004 --on ... --json` prints
+
+Each function is named after its command and takes the command's options as keyword
+parameters of the same names (``as_of``, ``on``, ``case``, ``status``, ``from_type``, ...);
+times are the command line's forms (``"2026-03-10"``, ISO 8601) or aware datetimes.  Each
+returns a frozen result holding what every rendering needs, with ``to_json()`` giving the
+``--json`` shape, so the CLI, a web view or a digest render the same answer.  Mistakes
+raise :mod:`ledger.errors` types (a usage error for an unknown case, a bad option).
+
+Long operations take ``progress``, a :data:`Progress` callback told what is being done and
+how far it has got.  ``docs/api.md`` shows each function with a runnable example.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ledger.application import CaseLedger, VerifyResult
+from ledger.errors import UsageError
+from projections.fold.case_view import Entry
+from projections.fold.when import parse_as_of, parse_on
+from projections.fold.why import WhyAnswer
+from projections.queries import cases as _cases
+
+if TYPE_CHECKING:
+    from ledger.checkpoints.checkpoint import CheckpointResult
+    from projections.assess.clocks import ClockState
+    from projections.assess.quality import Answer
+    from projections.assess.rules import RulePack
+    from projections.export.bundle import ExportSummary
+    from projections.export.verify import BundleVerifyResult
+    from projections.queries.delays import Interval, Summary
+    from projections.queries.index_trust import IndexCheck
+
+__all__ = [
+    "CLI_COMMANDS",
+    "ClockReport",
+    "DelayReport",
+    "LedgerOrOpener",
+    "Moment",
+    "Progress",
+    "QualityReport",
+    "Reindexed",
+    "RulesReport",
+    "StatusReport",
+    "Timeline",
+    "Verdict",
+    "WhyReport",
+    "clocks",
+    "delays",
+    "export",
+    "quality",
+    "reindex",
+    "rules",
+    "status",
+    "timeline",
+    "verify",
+    "why",
+]
+
+Progress = Callable[[str, int, int | None], None]
+"""Told ``(what, done, total)`` as a long operation advances, e.g. ``("verifying", 1200,
+50000)``; ``total`` is None while unknown."""
+
+Moment = str | datetime | None
+"""A time option: the command line's forms (``YYYY-MM-DD``, ISO 8601), an aware datetime,
+or None (now)."""
+
+
+LedgerOrOpener = CaseLedger | Callable[[], CaseLedger]
+"""The opened ledger, or a function that opens it: called once the options are found
+good, so that a mistaken option is named before the store is opened (as the CLI does)."""
+
+
+def _opened(ledger: LedgerOrOpener) -> CaseLedger:
+    """The ledger, opened now if it was given as an opener."""
+    return ledger if isinstance(ledger, CaseLedger) else ledger()
+
+
+def _moment(
+    value: Moment, name: str, parse: Callable[[str, datetime], datetime], now: datetime
+) -> datetime | None:
+    """One time option as an aware datetime, or None when not given."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise UsageError(
+                "a time given as a datetime must be aware (carry an offset)", field=name
+            )
+        return value
+    return parse(value, now) if value else None
+
+
+def _moments(
+    ledger: CaseLedger, as_of: Moment, on: Moment
+) -> tuple[datetime | None, datetime | None, datetime]:
+    """``as_of`` and ``on`` as aware datetimes (None where not given), and now."""
+    now = ledger.clock()
+    return _moment(as_of, "as_of", parse_as_of, now), _moment(on, "on", parse_on, now), now
+
+
+# --- status, timeline, why ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Where one case stands (``case`` given), or every case, in ``status``'s JSON shape."""
+
+    case: str | None
+    rows: tuple[dict[str, Any], ...]
+    """One row per case (one only when ``case`` is given), ``cli.md``'s keys first."""
+    as_of: datetime | None
+    on: datetime | None
+
+    def to_json(self) -> Any:
+        """``status --json``: an object for one case, an array for every case."""
+        if self.case is not None:
+            return self.rows[0]
+        return list(self.rows)
+
+
+def status(
+    ledger: LedgerOrOpener,
+    case: str | None = None,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    stage: str | None = None,
+    regime: str | None = None,
+    progress: Progress | None = None,
+) -> StatusReport:
+    """``caseledger status [CASE]``: one case (folded, exactly current), or every case
+    (from the cross-case index, caught up first, with ``progress``; folded case by case
+    when a time is given), filtered by ``stage`` and ``regime``."""
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    if case is not None:
+        if stage is not None or regime is not None:
+            raise UsageError(
+                "--stage and --regime filter the list of every case; give no CASE with them",
+                field="--stage" if stage is not None else "--regime",
+            )
+        row = _cases.status(led, case, as_of_time, on_time, now=now)
+        return StatusReport(case, (row,), as_of_time, on_time)
+    index = None
+    if as_of_time is None and on_time is None:
+        # lazy: the index (with the clock facts) costs ~55 ms at start-up
+        from projections.index.case_index import CaseIndex
+
+        index = CaseIndex(led)
+        told = progress
+        index.catch_up(None if told is None else lambda done, total: told("updating", done, total))
+    rows = _cases.statuses(
+        led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
+    )
+    return StatusReport(None, tuple(rows), as_of_time, on_time)
+
+
+#: The columns of ``timeline --csv``, in order (``cli.md``'s keys first).
+TIMELINE_FIELDS: Final = _cases.TIMELINE_FIELDS
+
+
+def _csv_cell(value: Any) -> Any:
+    """Lists as space-separated refs, booleans as true/false, None as empty."""
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Every entry of a case in the order it happened, corrections applied."""
+
+    case: str
+    subject: str
+    entries: tuple[Entry, ...]
+    rows: tuple[dict[str, Any], ...]
+    """One per entry, as ``timeline --json`` prints it."""
+    as_of: datetime | None
+    on: datetime | None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``timeline --json``."""
+        return list(self.rows)
+
+    def csv_rows(self) -> list[list[Any]]:
+        """``timeline --csv``: the header, then one row per entry."""
+        return [list(TIMELINE_FIELDS)] + [
+            [_csv_cell(row[f]) for f in TIMELINE_FIELDS] for row in self.rows
+        ]
+
+
+def timeline(
+    ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None
+) -> Timeline:
+    """``caseledger timeline CASE``: with ``on``, only entries that happened by then (a
+    later correction still applies to the entry it corrects)."""
+    led = _opened(ledger)
+    as_of_time, on_time, _ = _moments(led, as_of, on)
+    view = _cases.case_view(led, case, as_of_time, on_time)
+    entries = _cases.timeline_entries(view, on_time)
+    rows = _cases.timeline_rows(entries)
+    return Timeline(view.case, view.subject, entries, tuple(rows), as_of_time, on_time)
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    """The decision in force as the record stood at ``as_of``, and its reasons."""
+
+    answer: WhyAnswer
+    as_of: datetime | None
+    on: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """``why --json``."""
+        return self.answer.as_dict()
+
+
+def why(ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None) -> WhyReport:
+    """``caseledger why CASE``: who decided what and why, what was known then, what it
+    relied on, what has been learned since, and any flags."""
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    return WhyReport(_cases.why(led, case, as_of_time, on_time, now=now), as_of_time, on_time)
+
+
+# --- reindex --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    """What ``reindex`` did to the cross-case index."""
+
+    catch_up: bool
+    entries: int
+    """Entries applied."""
+    cases: int
+    position: int
+    seconds: float
+
+    @property
+    def entries_per_second(self) -> int:
+        """The rate, for people and for a cron job's log."""
+        return int(self.entries / self.seconds) if self.seconds > 0 else self.entries
+
+    def to_json(self) -> dict[str, Any]:
+        """``reindex --json``."""
+        return {
+            "entries": self.entries,
+            "cases": self.cases,
+            "position": self.position,
+            "seconds": round(self.seconds, 3),
+            "entries_per_second": self.entries_per_second,
+        }
+
+
+def reindex(
+    ledger: LedgerOrOpener, *, catch_up: bool = False, progress: Progress | None = None
+) -> Reindexed:
+    """``caseledger reindex``: rebuild the cross-case index from the log (or, with
+    ``catch_up``, apply only what was recorded since its position and refresh the clock
+    facts).  Only a user who may write the index does this (else exit 4)."""
+    led = _opened(ledger)
+    # lazy: the index (with the clock facts) costs ~55 ms at start-up
+    from projections.index.case_index import CaseIndex
+
+    index = CaseIndex(led)
+    index.require_keeper()
+    what = "updating" if catch_up else "rebuilding"
+
+    def advance(done: int, total: int) -> None:
+        if progress is not None:
+            progress(what, done, total)
+
+    started = time.perf_counter()
+    if catch_up:
+        applied = index.catch_up(advance)
+        index.refresh_clock_facts()
+    else:
+        applied = index.rebuild(advance)
+    if progress is not None:
+        progress(what, applied, applied)
+    seconds = time.perf_counter() - started
+    return Reindexed(catch_up, applied, index.count_cases(), index.position(), seconds)
+
+
+# --- clocks, delays, quality, rules ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClockReport:
+    """The statutory clocks of one case (``case``) or of every case, on ``on``."""
+
+    case: str | None
+    shown: tuple[ClockState, ...]
+    """The clocks asked for (``status``, ``include_not_started``)."""
+    states: tuple[ClockState, ...]
+    """Every clock, not-started ones included (for counts and "not started yet")."""
+    as_of: datetime | None
+    on: datetime
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``clocks --json``: the clocks asked for."""
+        return [s.as_dict() for s in self.shown]
+
+
+def clocks(
+    ledger: LedgerOrOpener,
+    case: str | None = None,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    status: Sequence[str] | None = None,
+    include_not_started: bool = False,
+) -> ClockReport:
+    """``caseledger clocks [CASE]``: started, due, ended, and met, late, running, overdue
+    or withdrawn on ``on``; only those with a ``status`` in the list when given, and
+    not-started ones only with ``include_not_started``.  One case is folded; every case
+    is answered from the cross-case index."""
+    # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
+    # costs ~55 ms at start-up
+    from projections.assess.clocks import STATUSES, case_clocks
+    from projections.index.records import all_clocks
+
+    wanted = list(status or [])
+    for name in wanted:
+        if name not in STATUSES:
+            raise UsageError(
+                f"{name!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
+                field="--status",
+            )
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    moment = on_time or now
+    if case is not None:
+        view = _cases.case_view(led, case, as_of_time, moment)
+        states = case_clocks(view, moment, include_not_started=True)
+    else:
+        states = all_clocks(led, moment, as_of=as_of_time, include_not_started=True)
+    shown = [
+        s
+        for s in states
+        if (include_not_started or s.status != "not-started") and (not wanted or s.status in wanted)
+    ]
+    return ClockReport(case, tuple(shown), tuple(states), as_of_time, moment)
+
+
+@dataclass(frozen=True)
+class DelayReport:
+    """Per case, the time from a ``from_type`` entry to the first ``to_type`` entry on or
+    after it, in calendar and working days."""
+
+    from_type: str
+    to_type: str
+    over: int | None
+    intervals: tuple[Interval, ...]
+    as_of: datetime | None
+    on: datetime
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``delays --json``."""
+        return [i.as_dict() for i in self.intervals]
+
+    def csv_rows(self) -> list[list[Any]]:
+        """``delays --csv``: ``cli.md``'s columns, then one row per interval."""
+        # lazy: the delays and the index cost ~60 ms at start-up
+        from projections.queries.delays import CSV_COLUMNS
+
+        return [list(CSV_COLUMNS)] + [i.csv_row() for i in self.intervals]
+
+    def summary(self) -> Summary:
+        """Median, 90th percentile and maximum of the completed intervals."""
+        # lazy: the delays and the index cost ~60 ms at start-up
+        from projections.queries.delays import summarise
+
+        return summarise(self.intervals)
+
+
+def delays(
+    ledger: LedgerOrOpener,
+    *,
+    from_type: str,
+    to_type: str,
+    case: str | None = None,
+    over: int | None = None,
+    as_of: Moment = None,
+    on: Moment = None,
+) -> DelayReport:
+    """``caseledger delays --from TYPE --to TYPE``: every case from the cross-case index,
+    or one (``case``: folded; no interval when it was not referred by then, a usage error
+    when the store does not hold it); only intervals longer than ``over`` working days."""
+    # lazy: the fold costs ~4 ms; the delays and the index cost ~60 ms at start-up
+    from projections.fold.case_view import fold
+    from projections.queries.delays import (
+        check_event_type,
+        filter_over,
+        indexed_intervals,
+        view_interval,
+    )
+
+    check_event_type(from_type, "--from")
+    check_event_type(to_type, "--to")
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    moment = on_time or now
+    if case is not None:
+        records = led.case_records(case)
+        if not records:
+            raise UsageError(
+                f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
+                field="--case",
+            )
+        view = fold(records, as_of_time=as_of_time, on_time=moment)
+        found = view_interval(view, from_type, to_type, moment) if view is not None else None
+        intervals = [found] if found is not None else []
+    else:
+        intervals = indexed_intervals(led, from_type, to_type, moment, as_of=as_of_time)
+    chosen = filter_over(intervals, over)
+    return DelayReport(from_type, to_type, over, tuple(chosen), as_of_time, moment)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The nine QM2 (decision making) questions answered from one case's record."""
+
+    case: str
+    answers: tuple[Answer, ...]
+    as_of: datetime | None
+    on: datetime
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``quality --json``."""
+        return [a.as_dict() for a in self.answers]
+
+
+def quality(
+    ledger: LedgerOrOpener,
+    case: str,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    rules: Path | str | None = None,
+) -> QualityReport:
+    """``caseledger quality CASE``: each question yes, partly, no or not-applicable, with
+    its evidence; ``rules`` is a quality data file instead of the shipped one (or
+    ``$CASELEDGER_QUALITY_RULES``)."""
+    # lazy: the quality questions cost ~45 ms at start-up
+    from projections.assess.quality import (
+        QualityConfigError,
+        answer_questions,
+        default_config,
+        load_config,
+    )
+
+    try:
+        config = load_config(rules) if rules is not None else default_config()
+    except QualityConfigError as exc:
+        raise UsageError(str(exc), field="--rules") from None
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    moment = on_time or now
+    view = _cases.case_view(led, case, as_of_time, moment)
+    answers = answer_questions(view, moment, config=config)
+    return QualityReport(case, tuple(answers), as_of_time, moment)
+
+
+@dataclass(frozen=True)
+class RulesReport:
+    """The rule packs asked for: each regime's statutory clocks with their sources."""
+
+    packs: tuple[RulePack, ...]
+
+    def descriptions(self, pack: RulePack) -> list[str]:
+        """One sentence per clock of ``pack``, for people."""
+        # lazy: the rule packs cost ~25 ms at start-up
+        from projections.assess.rules import describe
+
+        return [describe(rule) for rule in pack.clocks]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``rules --json``: one object per clock of each pack."""
+        return [
+            {
+                "regime": pack.regime,
+                "title": pack.title,
+                "calendar": pack.calendar,
+                "clock": rule.name,
+                "clock_title": rule.title,
+                "limit": rule.limit,
+                "unit": rule.unit,
+                "note": rule.note,
+                "source": rule.source,
+                "justifiable_by": list(rule.justifiable_by),
+                "description": text,
+            }
+            for pack in self.packs
+            for rule, text in zip(pack.clocks, self.descriptions(pack), strict=True)
+        ]
+
+
+def rules(regime: str | None = None) -> RulesReport:
+    """``caseledger rules [REGIME]``: the shipped rule packs (one regime's, or all); no
+    store is needed."""
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import REGIMES, all_rule_packs
+
+    packs = all_rule_packs()
+    if regime is not None and regime not in REGIMES:
+        raise UsageError(
+            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="REGIME"
+        )
+    return RulesReport(tuple([packs[regime]] if regime is not None else packs.values()))
+
+
+# --- export and verify ----------------------------------------------------------------------
+
+#: ``export``'s ``report`` choices, and whether each forces the full report.
+REPORT_MODES: Final[Mapping[str, bool | None]] = {"auto": None, "full": True, "index": False}
+
+
+def export(
+    ledger: LedgerOrOpener,
+    cases: Sequence[str] | None = None,
+    *,
+    out_path: Path | str,
+    as_zip: bool = False,
+    replace: bool = False,
+    occurred_from: Moment = None,
+    occurred_to: Moment = None,
+    as_of: Moment = None,
+    include_personal_data: bool = False,
+    report: str = "auto",
+    signing_key: Path | str | None = None,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """``caseledger export``: write an audit bundle of ``cases`` (default: every case) to
+    ``out_path`` (a new or empty folder, or with ``as_zip`` a ``.zip`` file).  With
+    ``signing_key`` (an Ed25519 key file) a fresh checkpoint is signed and kept in the
+    register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``."""
+    if report not in REPORT_MODES:
+        raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
+    led = _opened(ledger)
+    # lazy: the exporter (templates, report) costs ~100 ms at start-up
+    from projections.export.bundle import export_bundle
+
+    key = recorder = None
+    if signing_key is not None:
+        # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
+        from ledger.checkpoints.checkpoint import load_signing_key
+
+        key = load_signing_key(str(signing_key))
+        recorder = led.recorder_for_action("checkpoint")
+    told: Callable[[int], None] | None = None
+    if progress is not None:
+        total = None if cases else led.count_events()
+        report_to = progress
+
+        def told(done: int) -> None:
+            report_to("exporting", done, total)
+
+    return export_bundle(
+        led,
+        out_path,
+        cases=list(cases) if cases else None,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        as_of=as_of,
+        include_personal_data=include_personal_data,
+        as_zip=True if as_zip else None,
+        full_report=REPORT_MODES[report],
+        progress=told,
+        signing_key=key,
+        recorder=recorder,
+        replace=replace,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict on a store or a bundle: whether it verifies, where it first does not,
+    and what was checked.
+
+    A store: every hash and chain link (cases, snapshots, register), then the
+    cross-case index against the fold of the verified entries; with a lodged checkpoint,
+    its signature and that the store still extends it (RFC 9162 consistency proofs)
+    instead of the index.  A bundle: its own checks (``bundle``)."""
+
+    ok: bool
+    store: str | None = None
+    """The store checked, described without a password (None for a bundle)."""
+    chains: VerifyResult | None = None
+    index: IndexCheck | None = None
+    checkpoint: CheckpointResult | None = None
+    bundle: BundleVerifyResult | None = None
+
+    @property
+    def events(self) -> int:
+        """How many entries were checked."""
+        if self.bundle is not None:
+            return self.bundle.events
+        return self.chains.events if self.chains is not None else 0
+
+    @property
+    def first_bad(self) -> str | None:
+        """The first entry (or part) that does not verify."""
+        if self.bundle is not None:
+            return self.bundle.first_bad
+        for part in (self.chains, self.checkpoint, self.index):
+            if part is not None and part.first_bad:
+                return part.first_bad
+        return None
+
+    @property
+    def reason(self) -> str | None:
+        """Why it does not verify."""
+        if self.bundle is not None:
+            return self.bundle.failure
+        for part in (self.chains, self.checkpoint, self.index):
+            if part is not None and part.reason:
+                return part.reason
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """``verify --json``."""
+        if self.bundle is not None:
+            return self.bundle.as_dict()
+        chains = self.chains
+        assert chains is not None
+        if self.checkpoint is not None:
+            return {
+                "ok": self.ok,
+                "events": chains.events,
+                "first_bad": self.first_bad,
+                "reason": self.reason,
+                "proof": "consistency",
+                "signature": self.checkpoint.signature,
+                "checkpoint": self.checkpoint.as_dict(),
+                "store": self.store,
+            }
+        return {
+            "ok": self.ok,
+            "events": chains.events,
+            "cases": chains.cases,
+            "register_entries": chains.register_entries,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+            "store": self.store,
+            "index": self.index.as_dict() if self.index is not None else None,
+        }
+
+    def summary(self) -> str:
+        """The verdict for people, in a sentence (a few lines for a bundle)."""
+        if self.bundle is not None:
+            return self.bundle.summary()
+        chains = self.chains
+        assert chains is not None
+        if not self.ok:
+            text = f"DOES NOT VERIFY at {self.first_bad}: {self.reason}"
+            cp = self.checkpoint
+            if cp is not None and not chains.ok and not cp.ok:
+                text += f"; against the checkpoint, at {cp.first_bad}: {cp.reason}"
+            return text
+        if self.checkpoint is not None:
+            trees = ", ".join(
+                f"{name} {v.old_size}→{v.new_size} ({v.proof_nodes} proof nodes)"
+                for name, v in self.checkpoint.trees.items()
+            )
+            return (
+                f"the store ({chains.events} entries) verifies and extends the checkpoint: "
+                f"{trees}; signature {self.checkpoint.signature}"
+            )
+        return (
+            f"verified {chains.events} entries in {chains.cases} cases and "
+            f"{chains.register_entries} register entries: every hash and chain link "
+            f"holds; {self.index.summary() if self.index is not None else ''}"
+        )
+
+
+_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _hex64(name: str, value: str | None) -> None:
+    """A hash or key given to check a bundle against: 64 hexadecimal characters."""
+    if value is not None and not _HEX64.match(value.lower()):
+        raise UsageError(f"{name} must be 64 hexadecimal characters", field=name)
+
+
+def verify(
+    ledger: LedgerOrOpener | None,
+    bundle: Path | str | None = None,
+    *,
+    since: Path | str | None = None,
+    public_key: str | None = None,
+    expect_root: str | None = None,
+    expect_manifest: str | None = None,
+    progress: Progress | None = None,
+) -> Verdict:
+    """``caseledger verify [BUNDLE]``: the verdict on the store (``ledger``; against a
+    lodged checkpoint file or witness folder with ``since``, under ``public_key`` when
+    given), or on a bundle (``bundle``: no store is needed, ``ledger`` is not opened and
+    may be None;
+    checked against ``expect_root``, ``expect_manifest`` and the signer's
+    ``public_key`` when given).  A verdict that fails is a result, not an error."""
+    if since is not None and bundle is not None:
+        raise UsageError(
+            "--since checks the store against a lodged checkpoint; it does not apply to a "
+            "bundle (check a bundle with --public-key and --expect-root instead)",
+            field="--since",
+        )
+    if bundle is not None:
+        for name, value in (
+            ("--public-key", public_key),
+            ("--expect-root", expect_root),
+            ("--expect-manifest-sha256", expect_manifest),
+        ):
+            _hex64(name, value)
+        # lazy: the bundle verifier costs ~12 ms at start-up
+        from projections.export.verify import verify_bundle
+
+        result = verify_bundle(
+            Path(bundle),
+            expect_root=expect_root,
+            expect_manifest_sha256=expect_manifest,
+            trusted_key=public_key,
+        )
+        return Verdict(result.ok, bundle=result)
+    if ledger is None:
+        raise UsageError("give the store to verify, or a bundle", field="ledger")
+    if since is not None:
+        # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
+        from ledger.checkpoints.checkpoint import read_checkpoint, trusted_key_hex, verify_since
+
+        trusted = trusted_key_hex(public_key)
+        lodged_at = Path(since)
+        lodged = read_checkpoint(lodged_at / "head.json" if lodged_at.is_dir() else lodged_at)
+        led = _opened(ledger)
+        chains = led.verify()
+        extends = verify_since(led, lodged, trusted)
+        return Verdict(
+            chains.ok and extends.ok,
+            store=led.location.describe(),
+            chains=chains,
+            checkpoint=extends,
+        )
+    # lazy: the index check costs ~20 ms beyond the index at start-up
+    from projections.queries.index_trust import check_index
+
+    led = _opened(ledger)
+
+    def told(what: str, total: int | None) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        return lambda done: progress(what, done, total)
+
+    chains = led.verify(told("verifying", led.count_events() if progress else None))
+    # The cross-case index is checked against the fold of the verified events only.
+    index = check_index(led, told("checking the index", chains.cases)) if chains.ok else None
+    return Verdict(
+        chains.ok and (index is None or index.ok),
+        store=led.location.describe(),
+        chains=chains,
+        index=index,
+    )
+
+
+#: The commands this module serves, as typed, and the function each calls
+#: (``tests/test_api_coverage.py`` checks each takes the command's options).
+CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
+    "status": status,
+    "timeline": timeline,
+    "why": why,
+    "reindex": reindex,
+    "clocks": clocks,
+    "delays": delays,
+    "quality": quality,
+    "rules": rules,
+    "export": export,
+    "verify": verify,
+}
