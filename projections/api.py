@@ -15,6 +15,10 @@ raise :mod:`ledger.errors` types (a usage error for an unknown case, a bad optio
 
 Long operations take ``progress``, a :data:`Progress` callback told what is being done and
 how far it has got.  ``docs/api.md`` shows each function with a runnable example.
+
+Why one module: it is the read side's one documented entry point, a page a front end's
+author reads top to bottom; each function is a few lines over the module that does the
+work, and the result types sit beside the functions that return them.
 """
 
 from __future__ import annotations
