@@ -160,8 +160,9 @@ def cipher_env(key_file: str | None) -> dict[str, str]:
         raw = b""
     if len(raw) != 32:
         raise StoreUnavailable(
-            f"{path} is not a caseledger key (expected a base64 AES-256 key; "
-            "make one with: caseledger keys new --out FILE)"
+            f"{path} is not a caseledger key (expected a base64 AES-256 key of 32 random bytes)",
+            code="not-a-key-file",
+            params={"path": path},
         )
     return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
 
@@ -964,9 +965,7 @@ class CaseLedger(Application[uuid.UUID]):
             else:
                 role = sorted(roles - {"admin"} or roles)[0]
         if role not in ROLES:
-            raise UsageError(
-                f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
-            )
+            raise UsageError(f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="role")
         return Recorder(who, role)
 
     def recorder_for_action(self, action: str) -> Recorder:
@@ -1058,15 +1057,19 @@ class CaseLedger(Application[uuid.UUID]):
         enrolment = state.users.get(recorder.actor)
         if enrolment is None:
             raise InputError(
-                f"{recorder.actor} is not enrolled in this store; an admin can enrol them "
-                f"with: caseledger users add {recorder.actor} --role ROLE",
+                f"{recorder.actor} is not enrolled in this store; an admin can enrol them",
                 field="actor",
+                code="not-enrolled",
+                params={"actor": recorder.actor},
             )
         if recorder.role not in enrolment.roles:
+            roles = ", ".join(sorted(enrolment.roles))
             raise InputError(
-                f"{recorder.actor} is enrolled as {', '.join(sorted(enrolment.roles))}, "
-                f"not {recorder.role}; choose one of those with --role",
+                f"{recorder.actor} is enrolled as {roles}, not {recorder.role}; choose one "
+                "of those roles",
                 field="role",
+                code="not-enrolled-as",
+                params={"actor": recorder.actor, "roles": roles, "role": recorder.role},
             )
         return enrolment, state, genesis
 
@@ -1120,9 +1123,11 @@ class CaseLedger(Application[uuid.UUID]):
         mistaken for another enrolled user's; the last admin keeps the admin role."""
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles:
-            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="--role")
+            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="role")
         if "agency" in roles and not agency:
-            raise UsageError("a user with the agency role needs --agency NAME", field="--agency")
+            raise UsageError(
+                "a user with the agency role needs an agency", field="agency", code="agency-needed"
+            )
         name = normalise_user_name(user)
         fields: dict[str, Any] = {"type": "UserEnrolled", "user": name, "roles": sorted(set(roles))}
         if agency:
@@ -1138,7 +1143,7 @@ class CaseLedger(Application[uuid.UUID]):
                 raise UsageError(
                     f"{name} is the last admin; enrol another admin before taking "
                     "the admin role away",
-                    field="--role",
+                    field="role",
                 )
 
         return self._append_register(fields, recorder, check=check)
@@ -1164,7 +1169,7 @@ class CaseLedger(Application[uuid.UUID]):
         still be an admin under it."""
         policy = policy_from_text(text, origin)
         if not reason.strip():
-            raise UsageError("say why the policy changes", field="--reason")
+            raise UsageError("say why the policy changes", field="reason")
 
         def check(state: RegisterState) -> None:
             after = fold_register([])

@@ -259,8 +259,8 @@ def delays(
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both", field="--csv")
-    check_event_type(from_type, "--from")
-    check_event_type(to_type, "--to")
+    check_event_type(from_type, "from_type")
+    check_event_type(to_type, "to_type")
     led, as_of_time, on_time = _times(ctx, as_of, on)
     if case is not None:
         # --case filters the list: a case not yet referred as of T / on D has no row;

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import app, counting_progress, emit_json, err, ledger, out
+from cli.common import app, counting_progress, emit_json, err, input_in_cli_words, ledger, out
 from ledger.application import Receipt
 from ledger.catalogue.models import input_schema
 from ledger.errors import InputError, StoreUnavailable, UsageError, problem_list
@@ -50,7 +50,7 @@ def problems_as_json(as_json: bool) -> Iterator[None]:
         yield
     except InputError as exc:
         if as_json:
-            emit_json(problem_list(exc))
+            emit_json(problem_list(input_in_cli_words(exc)))
         raise
 
 

@@ -277,9 +277,11 @@ class RowProblem(InputError):
         field: str | None = None,
         line: int | None = None,
         case: str | None = None,
+        code: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self.case = case
-        super().__init__(reason, field=field, line=line)
+        super().__init__(reason, field=field, line=line, code=code, params=params)
 
     def describe(self) -> str:
         where = f"row {self.line}" if self.line is not None else "a row"
@@ -675,11 +677,11 @@ def load_mapping(path: Path | str) -> TrackerMapping:
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MappingError(f"mapping {where} does not exist", field="--mapping") from None
+        raise MappingError(f"mapping {where} does not exist", field="mapping") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"cannot read mapping {where}: {exc}", field="--mapping") from None
+        raise MappingError(f"cannot read mapping {where}: {exc}", field="mapping") from None
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"mapping {where} is not valid TOML: {exc}", field="--mapping") from None
+        raise MappingError(f"mapping {where} is not valid TOML: {exc}", field="mapping") from None
     return parse_mapping(data, where.name)
 
 
@@ -945,7 +947,7 @@ def check_columns(tracker: Tracker, mapping: TrackerMapping) -> None:
             f"{tracker.name}: the mapping names column(s) not in the header row "
             f"{mapping.header_row}: {'; '.join(missing)}. The header holds: "
             f"{', '.join(c for c in tracker.columns if c)}",
-            field="--mapping",
+            field="mapping",
         )
 
 
@@ -1896,7 +1898,14 @@ def _mark_bad(plan: RowPlan, index: int, problem: InputError) -> None:
     if column:
         where += f" ({column})"
     plan.status = "bad"
-    plan.problem = RowProblem(problem.reason, field=where, line=plan.number, case=plan.case)
+    plan.problem = RowProblem(
+        problem.reason,
+        field=where,
+        line=plan.number,
+        case=plan.case,
+        code=problem.code,
+        params=problem.params,
+    )
 
 
 def _classify_existing(led: CaseLedger, plans: list[RowPlan], mapping: TrackerMapping) -> None:

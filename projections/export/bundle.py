@@ -129,8 +129,6 @@ CHAIN_RULE: Final = (
 class StoreDoesNotVerify(LedgerError):
     """The store itself fails its hash chain while exporting (exit code 1)."""
 
-    exit_code = 1
-
 
 class _Ledger(Protocol):
     """What the export needs of :class:`ledger.application.CaseLedger`."""
@@ -451,7 +449,7 @@ def export_bundle(
     if not out.name or out.name in (".", ".."):  # "/", ".": no name of its own
         if as_zip or not out.resolve().name:
             raise UsageError(
-                f"{out} cannot hold a bundle: name a new folder or a .zip file", field="--out"
+                f"{out} cannot hold a bundle: name a new folder or a .zip file", field="out_path"
             )
         out = out.resolve()
     if as_zip and out.suffix.lower() != ".zip":
@@ -459,23 +457,27 @@ def export_bundle(
     filters = _Filters(
         cases=tuple(dict.fromkeys(cases)) if cases else None,
         occurred_from=(
-            parse_moment(occurred_from, end_of_day=False, name="--from")
+            parse_moment(occurred_from, end_of_day=False, name="occurred_from")
             if occurred_from is not None
             else None
         ),
         occurred_to=(
-            parse_moment(occurred_to, end_of_day=True, name="--to")
+            parse_moment(occurred_to, end_of_day=True, name="occurred_to")
             if occurred_to is not None
             else None
         ),
-        as_of=parse_moment(as_of, end_of_day=True, name="--as-of") if as_of is not None else None,
+        as_of=parse_moment(as_of, end_of_day=True, name="as_of") if as_of is not None else None,
     )
     if (
         filters.occurred_from
         and filters.occurred_to
         and filters.occurred_from.instant > filters.occurred_to.instant
     ):
-        raise UsageError("--from is after --to", field="--from")
+        raise UsageError(
+            "the period starts after it ends (occurred_from is after occurred_to)",
+            field="occurred_from",
+            code="period-reversed",
+        )
     for ref in filters.cases or ():
         if not ledger.has_case(ref):
             raise UsageError(f"there is no case {ref} in the store", field="CASE")
@@ -487,7 +489,7 @@ def export_bundle(
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     except OSError as exc:
         raise UsageError(
-            f"cannot write a bundle in {parent}: {exc.strerror}", field="--out"
+            f"cannot write a bundle in {parent}: {exc.strerror}", field="out_path"
         ) from None
     try:
         checkpoint: dict[str, Any] | None
@@ -510,7 +512,7 @@ def export_bundle(
             os.replace(work, out)
     except OSError as exc:  # e.g. the disk filled: nothing is left behind, said plainly
         shutil.rmtree(work, ignore_errors=True)
-        raise UsageError(f"cannot write the bundle {out}: {exc}", field="--out") from None
+        raise UsageError(f"cannot write the bundle {out}: {exc}", field="out_path") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -526,25 +528,31 @@ def _check_destination(out: Path, as_zip: bool, replace: bool = False) -> bool:
         why_not = _not_an_earlier_bundle(out, as_zip)
         if why_not is not None:
             raise UsageError(
-                f"{out} is not an earlier caseledger bundle ({why_not}), so --replace does "
-                "not replace it; nothing was changed: choose a new name",
-                field="--out",
+                f"{out} is not an earlier caseledger bundle ({why_not}), so it is not "
+                "replaced; nothing was changed: choose a new name",
+                field="out_path",
+                code="not-an-earlier-bundle",
+                params={"out": str(out), "why_not": why_not},
             )
         return True
     if as_zip:
         if out.exists():
             raise UsageError(
-                f"{out} already exists; choose a new file name, or --replace an earlier bundle",
-                field="--out",
+                f"{out} already exists; choose a new file name, or replace an earlier bundle",
+                field="out_path",
+                code="bundle-file-exists",
+                params={"out": str(out)},
             )
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
             f"{out} already exists and is not an empty folder; choose a new folder, or "
-            "--replace an earlier bundle",
-            field="--out",
+            "replace an earlier bundle",
+            field="out_path",
+            code="bundle-folder-taken",
+            params={"out": str(out)},
         )
     if not out.resolve().parent.is_dir():
-        raise UsageError(f"the folder {out.resolve().parent} does not exist", field="--out")
+        raise UsageError(f"the folder {out.resolve().parent} does not exist", field="out_path")
     return False
 
 

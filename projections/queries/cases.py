@@ -123,15 +123,15 @@ def status(
 
 
 def check_filters(stage: str | None, regime: str | None) -> None:
-    """``--stage`` and ``--regime`` must name a stage / regime."""
+    """``stage`` and ``regime`` must name a stage / regime."""
     if stage is not None and stage not in STAGES:
         raise UsageError(
-            f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}", field="--stage"
+            f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}", field="stage"
         )
     if regime is not None and regime not in CRITERIA:
         raise UsageError(
             f"{regime!r} is not a regime; the regimes are {', '.join(CRITERIA)}",
-            field="--regime",
+            field="regime",
         )
 
 
