@@ -250,8 +250,8 @@ def _problem_in_cli_words(problem: InputError, names: dict[str, str]) -> InputEr
     template = CLI_REASONS.get(problem.code or "")
     reason = template.format_map(problem.params) if template else problem.reason
     field = problem.field
-    if field is not None and problem.line is None:  # an input line's fields are its own
-        field = names.get(field, field)
+    if field is not None and problem.line is None and problem.within is None:
+        field = names.get(field, field)  # not a field of an input line or a document
     if reason == problem.reason and field == problem.field:
         return problem
     return problem.restated(reason, field)

@@ -32,7 +32,10 @@ class LedgerError(Exception):
 
 
 class InputError(LedgerError):
-    """Bad input: names the line, the field and the reason."""
+    """Bad input: names the line, the field and the reason.
+
+    ``within`` names the document whose field it is (a checkpoint file), when the field
+    is not a parameter of the call; a field on an input ``line`` is that line's."""
 
     def __init__(
         self,
@@ -42,16 +45,23 @@ class InputError(LedgerError):
         line: int | None = None,
         code: str | None = None,
         params: Mapping[str, str] | None = None,
+        within: str | None = None,
     ):
         self.reason = reason
         self.field = field
         self.line = line
+        self.within = within
         super().__init__(self.describe(), code=code, params=params)
 
     def at_line(self, line: int) -> InputError:
         """The same problem, placed on an input line."""
         return InputError(
-            self.reason, field=self.field, line=line, code=self.code, params=self.params
+            self.reason,
+            field=self.field,
+            line=line,
+            code=self.code,
+            params=self.params,
+            within=self.within,
         )
 
     def restated(self, reason: str, field: str | None) -> InputError:

@@ -103,6 +103,21 @@ def test_the_cli_still_names_its_options(store_url: str, cli: Any) -> None:
     assert delays.exit_code == 2 and "field `--from`: 'Nope' is not an event type" in delays.stderr
 
 
+def test_a_field_of_a_document_is_not_taken_for_an_option(
+    sqlite_url: str, cli: Any, tmp_path: Path
+) -> None:
+    """A checkpoint file's ``store`` and ``public_key`` are its own fields, not the
+    ``--store`` and ``--public-key`` of ``verify``."""
+    assert cli(["--store", sqlite_url, "record", "-"], stdin=scenario_lines()[0]).exit_code == 0
+    lodged = {"version": 1, "count": 0, "root": "0" * 64, "signature": "0" * 128}
+    for name, value in (("public_key", "xyz"), ("store", 5)):
+        document = {**lodged, "public_key": "0" * 64, name: value}
+        path = tmp_path / "cp.json"
+        path.write_bytes(orjson.dumps(document))
+        result = cli(["--store", sqlite_url, "verify", "--since", str(path)])
+        assert result.exit_code == 2 and f"field `{name}`: " in result.stderr, result.stderr
+
+
 def test_the_cli_words_a_refusal_with_its_commands() -> None:
     missing = _refused(load_signing_key, None)
     told = in_cli_words(missing)

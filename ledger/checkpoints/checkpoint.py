@@ -334,7 +334,9 @@ def check_checkpoint(data: Any, where: str) -> dict[str, Any]:
     the field otherwise.  Version 1 checkpoints (one events tree) are read too."""
 
     def bad(name: str, reason: str) -> InputError:
-        return InputError(f"{where} is not a valid checkpoint: {name} {reason}", field=name)
+        return InputError(
+            f"{where} is not a valid checkpoint: {name} {reason}", field=name, within=where
+        )
 
     if not isinstance(data, dict):
         raise InputError(f"{where} is not a caseledger checkpoint (not a JSON object)")
