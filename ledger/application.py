@@ -1179,7 +1179,7 @@ class CaseLedger(Application[uuid.UUID]):
                 raise UsageError(
                     "under this policy no enrolled user could enrol users or change the "
                     "policy again; give the admin role the actions 'users' and 'policy'",
-                    field="FILE",
+                    field="file",
                 )
 
         return self._append_register(
@@ -1200,7 +1200,7 @@ class CaseLedger(Application[uuid.UUID]):
 
         def check(state: RegisterState) -> None:
             if case in state.holds:
-                raise UsageError(f"case {case} is already on hold", field="CASE")
+                raise UsageError(f"case {case} is already on hold", field="case")
 
         return self._append_register(
             {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder, check=check
@@ -1211,7 +1211,7 @@ class CaseLedger(Application[uuid.UUID]):
 
         def check(state: RegisterState) -> None:
             if case not in state.holds:
-                raise UsageError(f"case {case} is not on hold", field="CASE")
+                raise UsageError(f"case {case} is not on hold", field="case")
 
         return self._append_register(
             {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder, check=check
@@ -1231,10 +1231,10 @@ class CaseLedger(Application[uuid.UUID]):
             if hold is not None:
                 raise InputError(
                     f"case {case} is under a legal hold ({hold['reason']}); release it first",
-                    field="CASE",
+                    field="case",
                 )
             if not fields:
-                raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+                raise UsageError(f"case {case} holds no personal data to erase", field="case")
 
         return self._append_register(
             {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
@@ -1249,7 +1249,7 @@ class CaseLedger(Application[uuid.UUID]):
 
     def _require_case(self, case: str) -> None:
         if not self.has_case(case):
-            raise UsageError(f"case {case} does not exist in this store", field="CASE")
+            raise UsageError(f"case {case} does not exist in this store", field="case")
 
     # --- integrity --------------------------------------------------------------
 

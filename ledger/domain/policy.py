@@ -393,7 +393,7 @@ def read_policy_text(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the policy file {path}: {exc}", field="FILE") from None
+        raise InputError(f"cannot read the policy file {path}: {exc}", field="file") from None
 
 
 def policy_from_text(text: str, origin: str) -> Policy:
@@ -402,12 +402,12 @@ def policy_from_text(text: str, origin: str) -> Policy:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(
-            f"the policy cannot be used: {origin} is not TOML ({exc})", field="FILE"
+            f"the policy cannot be used: {origin} is not TOML ({exc})", field="file"
         ) from None
     try:
         return require_approvers(parse_policy(document, origin), origin)
     except ValueError as exc:
-        raise InputError(f"the policy cannot be used: {exc}", field="FILE") from None
+        raise InputError(f"the policy cannot be used: {exc}", field="file") from None
 
 
 POLICY_ENV = "CASELEDGER_POLICY"

@@ -71,7 +71,7 @@ def case_view(
     if not records:
         raise UsageError(
             f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
-            field="CASE",
+            field="case",
         )
     view = fold(records, as_of_time=as_of, on_time=on)
     if view is None:
@@ -83,7 +83,7 @@ def case_view(
         raise UsageError(
             f"case {case} was not yet referred {' and '.join(when)}: its CaseReferred was "
             f"recorded at {records[0]['recorded_at']} and occurred {records[0]['occurred_at']}",
-            field="CASE",
+            field="case",
         )
     return view
 
