@@ -103,6 +103,17 @@ def test_the_cli_still_names_its_options(store_url: str, cli: Any) -> None:
     assert delays.exit_code == 2 and "field `--from`: 'Nope' is not an event type" in delays.stderr
 
 
+def test_recording_under_a_role_not_enrolled(store_url: str, cli: Any) -> None:
+    """The ledger says which roles the recorder has; the CLI adds the option to choose."""
+    led = open_ledger(store_url)
+    led.record_lines(scenario_lines()[:1], led.recorder_for())
+    refused = _refused(led.record_lines, scenario_lines()[1:2], led.recorder_for("chair"))
+    assert refused.field == "role" and refused.reason.endswith("choose one of those roles")
+    told = cli(["--store", store_url, "record", "-", "--role", "chair"], stdin=scenario_lines()[1])
+    assert told.exit_code == 2, told.stderr
+    assert "field `--role`: " in told.stderr and "choose one of those with --role" in told.stderr
+
+
 def test_a_field_of_a_document_is_not_taken_for_an_option(
     sqlite_url: str, cli: Any, tmp_path: Path
 ) -> None:
