@@ -243,12 +243,21 @@ def _parameter_names() -> dict[str, str]:
     return names
 
 
+def _cli_reason(error: LedgerError) -> str | None:
+    """The CLI's wording of a refusal with a ``code``, or None to keep the ledger's (no
+    code, or a wording that needs a value the error does not give)."""
+    template = CLI_REASONS.get(error.code or "")
+    try:
+        return template.format_map(error.params) if template is not None else None
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
 def _problem_in_cli_words(problem: InputError, names: dict[str, str]) -> InputError:
     if isinstance(problem, InputErrors):
         worded = [_problem_in_cli_words(p, names) for p in problem.problems]
         return InputErrors(worded, more_lines=problem.more_lines)
-    template = CLI_REASONS.get(problem.code or "")
-    reason = template.format_map(problem.params) if template else problem.reason
+    reason = _cli_reason(problem) or problem.reason
     field = problem.field
     if field is not None and problem.line is None and problem.within is None:
         field = names.get(field, field)  # not a field of an input line or a document
@@ -269,10 +278,10 @@ def in_cli_words(error: LedgerError) -> LedgerError:
     of :data:`CLI_REASONS` worded with the command or option that helps."""
     if isinstance(error, InputError):
         return input_in_cli_words(error)
-    template = CLI_REASONS.get(error.code or "")
-    if template is None:
+    reason = _cli_reason(error)
+    if reason is None:
         return error
-    return LedgerError(template.format_map(error.params), code=error.code, params=error.params)
+    return LedgerError(reason, code=error.code, params=error.params)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -282,6 +291,8 @@ def run(argv: list[str] | None = None) -> None:
     Usage errors found by typer already exit 2 with typer's own message.  Arguments that
     are not UTF-8 are refused first, and no message sends a control character raw.
     """
+    outer = _INVOKED[:]  # a run inside a command (the demo's tour) gives it back after
+    _INVOKED.clear()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         undecodable = _undecodable(args)
@@ -298,7 +309,7 @@ def run(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     finally:
         close_open_ledgers()
-        _INVOKED.clear()
+        _INVOKED[:] = outer
 
 
 def show_error(exc: LedgerError) -> None:
