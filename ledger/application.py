@@ -1153,10 +1153,10 @@ class CaseLedger(Application[uuid.UUID]):
 
         def check(state: RegisterState) -> None:
             if user not in state.users:
-                raise UsageError(f"{user} is not enrolled", field="NAME")
+                raise UsageError(f"{user} is not enrolled", field="name")
             if state.admins() == [user]:
                 raise UsageError(
-                    f"{user} is the last admin; enrol another admin first", field="NAME"
+                    f"{user} is the last admin; enrol another admin first", field="name"
                 )
 
         return self._append_register(
@@ -1489,7 +1489,7 @@ def refuse_confusable(name: str, state: RegisterState) -> None:
             raise UsageError(
                 f"{name!r} could be mistaken for the enrolled user {other!r}; choose a "
                 "name that cannot",
-                field="NAME",
+                field="name",
             )
 
 

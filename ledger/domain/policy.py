@@ -431,7 +431,7 @@ def normalise_user_name(user: str) -> str:
     with control characters are refused."""
     name = unicodedata.normalize("NFC", user.strip())
     if not name:
-        raise UsageError("the user name is empty", field="NAME")
+        raise UsageError("the user name is empty", field="name")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise UsageError("the user name holds a control or format character", field="NAME")
+        raise UsageError("the user name holds a control or format character", field="name")
     return name
