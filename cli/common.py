@@ -13,18 +13,43 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
 from ledger.application import CaseLedger
-from ledger.errors import InputErrors, LedgerError, UsageError
+from ledger.errors import (
+    ConflictError,
+    InputError,
+    InputErrors,
+    LedgerError,
+    StoreUnavailable,
+    UsageError,
+)
 from ledger.store.locations import NoStore, StoreLocation, parse_store
 
+_INVOKED: list[Any] = []
+"""The groups and the command this invocation runs, outermost first (by
+:class:`CommandGroup`): the parameters whose option names an error's fields become."""
+
+
+class CommandGroup(typer.core.TyperGroup):
+    """A command group that remembers the command it runs, so that an error from below
+    can be told in that command's option names (:func:`in_cli_words`).  Every group of
+    the app is one (``typer.Typer(cls=CommandGroup)``)."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        _INVOKED.extend(c for c in (self, command) if c is not None and c not in _INVOKED)
+        return name, command, rest
+
+
 app = typer.Typer(
+    cls=CommandGroup,
     name="caseledger",
     help=(
         "An immutable, verifiable ledger of the decisions that follow a child's death or "
@@ -138,12 +163,143 @@ def _undecodable(argv: list[str]) -> str | None:
     return None
 
 
+EXIT_CODES: Final[dict[type[LedgerError], int]] = {
+    InputError: 2,
+    ConflictError: 3,
+    StoreUnavailable: 4,
+    LedgerError: 1,
+}
+"""The exit code of each kind of error (``cli.md``); an error has that of the nearest of
+these classes it is an instance of (a failed verification, a refused witness: 1)."""
+
+
+def exit_code(error: LedgerError) -> int:
+    """The exit code ``cli.md`` gives ``error``."""
+    return next(EXIT_CODES[c] for c in type(error).__mro__ if c in EXIT_CODES)
+
+
+CLI_REASONS: Final[dict[str, str]] = {
+    "no-signing-key": (
+        "checkpoints are signed: give --signing-key FILE or set CASELEDGER_SIGNING_KEY "
+        "(make a key with: caseledger keys signing --out FILE)"
+    ),
+    "not-a-key-file": (
+        "{path} is not a caseledger key (expected a base64 AES-256 key; "
+        "make one with: caseledger keys new --out FILE)"
+    ),
+    "not-enrolled": (
+        "{actor} is not enrolled in this store; an admin can enrol them "
+        "with: caseledger users add {actor} --role ROLE"
+    ),
+    "not-enrolled-as": (
+        "{actor} is enrolled as {roles}, not {role}; choose one of those with --role"
+    ),
+    "agency-needed": "a user with the agency role needs --agency NAME",
+    "no-approver": (
+        "{why}; a {kind} in a case under {regime} is approved only by a user enrolled as "
+        "{roles} (nobody enrolled may; an admin enrols the decision-maker with: "
+        "caseledger users add NAME --role {role})"
+    ),
+    "client-policy": (
+        "{env} is no longer read: a store's policy is part of its record. An admin changes "
+        "it with: caseledger policy set FILE --reason TEXT (unset {env} to go on)"
+    ),
+    "no-store": (
+        "there is no caseledger store at {where}: nothing was created (only recording "
+        "commands and `caseledger demo` create a store; check --store or CASELEDGER_STORE)"
+    ),
+    "period-reversed": "--from is after --to",
+    "since-with-bundle": (
+        "--since checks the store against a lodged checkpoint; it does not apply to a "
+        "bundle (check a bundle with --public-key and --expect-root instead)"
+    ),
+    "filter-with-case": (
+        "--stage and --regime filter the list of every case; give no CASE with them"
+    ),
+    "not-an-earlier-bundle": (
+        "{out} is not an earlier caseledger bundle ({why_not}), so --replace does not "
+        "replace it; nothing was changed: choose a new name"
+    ),
+    "bundle-file-exists": (
+        "{out} already exists; choose a new file name, or --replace an earlier bundle"
+    ),
+    "bundle-folder-taken": (
+        "{out} already exists and is not an empty folder; choose a new folder, or "
+        "--replace an earlier bundle"
+    ),
+    "personal-value-in-bundle": (
+        "the bundle would hold a personal value: {where}. Nothing was exported. The entry "
+        "was recorded before the ledger refused personal values in the hashed record (or "
+        "written around it); an export that includes personal data "
+        "(--include-personal-data) is still possible, or ask the store's operator."
+    ),
+}
+"""How the CLI words the refusals (by the ledger's ``code``) whose help is a command or
+an option: the ledger says what is wrong in its own words, the CLI says what to type."""
+
+
+def _parameter_names() -> dict[str, str]:
+    """Each parameter of the running command (and of its groups) by its Python name: the
+    option that sets it (``as_of``: ``--as-of``), or an argument's metavar (``CASE``)."""
+    names: dict[str, str] = {}
+    for command in _INVOKED:
+        for param in command.params:
+            if param.name and param.opts:
+                option = param.param_type_name == "option"
+                names[param.name] = param.opts[0] if option else param.name.upper()
+    return names
+
+
+def _cli_reason(error: LedgerError) -> str | None:
+    """The CLI's wording of a refusal with a ``code``, or None to keep the ledger's (no
+    code, or a wording that needs a value the error does not give)."""
+    template = CLI_REASONS.get(error.code or "")
+    try:
+        return template.format_map(error.params) if template is not None else None
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _problem_in_cli_words(problem: InputError, names: dict[str, str]) -> InputError:
+    if isinstance(problem, InputErrors):
+        worded = [_problem_in_cli_words(p, names) for p in problem.problems]
+        return InputErrors(worded, more_lines=problem.more_lines)
+    reason = _cli_reason(problem) or problem.reason
+    field = problem.field
+    if field is not None and problem.line is None and problem.within is None:
+        field = names.get(field, field)  # not a field of an input line or a document
+    if reason == problem.reason and field == problem.field:
+        return problem
+    return problem.restated(reason, field)
+
+
+def input_in_cli_words(error: InputError) -> InputError:
+    """Bad input as this command tells it (:func:`in_cli_words`), still an input error:
+    for ``--json``'s list of problems too."""
+    return _problem_in_cli_words(error, _parameter_names())
+
+
+def in_cli_words(error: LedgerError) -> LedgerError:
+    """``error`` as this command tells it: a field that is one of the command's
+    parameters named by its option (``role``: ``--role``), and a refusal with a ``code``
+    of :data:`CLI_REASONS` worded with the command or option that helps."""
+    if isinstance(error, InputError):
+        return input_in_cli_words(error)
+    reason = _cli_reason(error)
+    if reason is None:
+        return error
+    return LedgerError(reason, code=error.code, params=error.params)
+
+
 def run(argv: list[str] | None = None) -> None:
-    """The console entry point: map the ledger's errors to ``cli.md``'s exit codes.
+    """The console entry point: each of the ledger's errors told in the command's words
+    (:func:`in_cli_words`) and ended with ``cli.md``'s exit code (:data:`EXIT_CODES`).
 
     Usage errors found by typer already exit 2 with typer's own message.  Arguments that
     are not UTF-8 are refused first, and no message sends a control character raw.
     """
+    outer = _INVOKED[:]  # a run inside a command (the demo's tour) gives it back after
+    _INVOKED.clear()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         undecodable = _undecodable(args)
@@ -151,8 +307,8 @@ def run(argv: list[str] | None = None) -> None:
             raise UsageError(undecodable)
         app(args=hoist_store(args), prog_name="caseledger")
     except LedgerError as exc:
-        show_error(exc)
-        raise SystemExit(exc.exit_code) from None
+        show_error(in_cli_words(exc))
+        raise SystemExit(exit_code(exc)) from None
     except BrokenPipeError:
         raise SystemExit(0) from None
     except KeyboardInterrupt:
@@ -160,6 +316,7 @@ def run(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     finally:
         close_open_ledgers()
+        _INVOKED[:] = outer
 
 
 def show_error(exc: LedgerError) -> None:

@@ -1,28 +1,77 @@
-"""Errors a user can cause or meet, each with the CLI exit code of ``cli.md``."""
+"""Errors a user can cause or meet, in the domain's words.
+
+An error names what was wrong by its domain name: ``field`` is the parameter of the Python
+API that carried the value (``as_of``, ``role``, ``signing_key``: the names the facade
+functions and the CLI's options share) or the field of an entry (``occurred_at``), never a
+command-line option.  A front end words an error its own way: the CLI turns each class into
+an exit code of ``cli.md``, names its options for the fields, and says in its own words the
+refusals that carry a ``code`` (``cli.common``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class LedgerError(Exception):
-    """Base of every error the ledger reports to a user; never shown as a traceback."""
+    """Base of every error the ledger reports to a user; never shown as a traceback.
 
-    exit_code = 1
+    ``code`` names a refusal that a front end may put in its own words (the CLI names
+    the command or option that helps); ``params`` holds the values its wording needs."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.params: dict[str, str] = dict(params or {})
+        super().__init__(message)
 
 
 class InputError(LedgerError):
-    """Bad input: names the line, the field and the reason.  Exit code 2."""
+    """Bad input: names the line, the field and the reason.
 
-    exit_code = 2
+    ``within`` names the document whose field it is (a checkpoint file), when the field
+    is not a parameter of the call; a field on an input ``line`` is that line's."""
 
-    def __init__(self, reason: str, *, field: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        line: int | None = None,
+        code: str | None = None,
+        params: Mapping[str, str] | None = None,
+        within: str | None = None,
+    ):
         self.reason = reason
         self.field = field
         self.line = line
-        super().__init__(self.describe())
+        self.within = within
+        super().__init__(self.describe(), code=code, params=params)
 
     def at_line(self, line: int) -> InputError:
         """The same problem, placed on an input line."""
-        return InputError(self.reason, field=self.field, line=line)
+        return InputError(
+            self.reason,
+            field=self.field,
+            line=line,
+            code=self.code,
+            params=self.params,
+            within=self.within,
+        )
+
+    def restated(self, reason: str, field: str | None) -> InputError:
+        """The same problem (its class, line and code) with another reason and field: how
+        a front end says it in its own words."""
+        other = type(self).__new__(type(self))  # no __init__: a subclass keeps its own state
+        other.__dict__.update(self.__dict__)
+        other.reason, other.field = reason, field
+        other.args = (other.describe(),)
+        return other
 
     def describe(self) -> str:
         """``line 7, field `criteria`: reason`` in words a business manager understands."""
@@ -100,12 +149,8 @@ class UsageError(InputError):
 
 
 class ConflictError(LedgerError):
-    """A concurrent write conflicted and retrying did not resolve it.  Exit code 3."""
-
-    exit_code = 3
+    """A concurrent write conflicted and retrying did not resolve it."""
 
 
 class StoreUnavailable(LedgerError):
-    """The store cannot be reached or opened.  Exit code 4."""
-
-    exit_code = 4
+    """The store cannot be reached or opened."""

@@ -152,8 +152,9 @@ def status(
     if case is not None:
         if stage is not None or regime is not None:
             raise UsageError(
-                "--stage and --regime filter the list of every case; give no CASE with them",
-                field="--stage" if stage is not None else "--regime",
+                "stage and regime filter the list of every case; give no case with them",
+                field="stage" if stage is not None else "regime",
+                code="filter-with-case",
             )
         row = _cases.status(led, case, as_of_time, on_time, now=now)
         return StatusReport(case, (row,), as_of_time, on_time)
@@ -344,7 +345,7 @@ def clocks(
         if name not in STATUSES:
             raise UsageError(
                 f"{name!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
-                field="--status",
+                field="status",
             )
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
@@ -415,8 +416,8 @@ def delays(
         view_interval,
     )
 
-    check_event_type(from_type, "--from")
-    check_event_type(to_type, "--to")
+    check_event_type(from_type, "from_type")
+    check_event_type(to_type, "to_type")
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
@@ -425,7 +426,7 @@ def delays(
         if not records:
             raise UsageError(
                 f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
-                field="--case",
+                field="case",
             )
         view = fold(records, as_of_time=as_of_time, on_time=moment)
         found = view_interval(view, from_type, to_type, moment) if view is not None else None
@@ -472,7 +473,7 @@ def quality(
     try:
         config = load_config(rules) if rules is not None else default_config()
     except QualityConfigError as exc:
-        raise UsageError(str(exc), field="--rules") from None
+        raise UsageError(str(exc), field="rules") from None
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
@@ -555,7 +556,7 @@ def export(
     ``signing_key`` (an Ed25519 key file) a fresh checkpoint is signed and kept in the
     register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``."""
     if report not in REPORT_MODES:
-        raise UsageError(f"--report must be auto, full or index, not {report!r}", field="--report")
+        raise UsageError(f"must be auto, full or index, not {report!r}", field="report")
     led = _opened(ledger)
     # lazy: the exporter (templates, report) costs ~100 ms at start-up
     from projections.export.bundle import export_bundle
@@ -699,7 +700,7 @@ _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 def _hex64(name: str, value: str | None) -> None:
     """A hash or key given to check a bundle against: 64 hexadecimal characters."""
     if value is not None and not _HEX64.match(value.lower()):
-        raise UsageError(f"{name} must be 64 hexadecimal characters", field=name)
+        raise UsageError("must be 64 hexadecimal characters", field=name)
 
 
 def verify(
@@ -720,15 +721,16 @@ def verify(
     ``public_key`` when given).  A verdict that fails is a result, not an error."""
     if since is not None and bundle is not None:
         raise UsageError(
-            "--since checks the store against a lodged checkpoint; it does not apply to a "
-            "bundle (check a bundle with --public-key and --expect-root instead)",
-            field="--since",
+            "a lodged checkpoint is checked against the store, not a bundle (check a bundle "
+            "against the signer's public key and its expected root instead)",
+            field="since",
+            code="since-with-bundle",
         )
     if bundle is not None:
         for name, value in (
-            ("--public-key", public_key),
-            ("--expect-root", expect_root),
-            ("--expect-manifest-sha256", expect_manifest),
+            ("public_key", public_key),
+            ("expect_root", expect_root),
+            ("expect_manifest", expect_manifest),
         ):
             _hex64(name, value)
         # lazy: the bundle verifier costs ~12 ms at start-up

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.common import in_cli_words
 from ledger.domain.policy import (
     APPROVABLE,
     default_policy,
@@ -188,7 +189,9 @@ def test_a_removed_decision_maker_no_longer_approves(store_url: str, clock: Any)
     with pytest.raises(InputError, match="not enrolled") as refused:
         led.record_lines([_delay(PARTNER)], led.recorder_for())
     assert "nobody enrolled may" in refused.value.reason
-    assert "caseledger users add NAME --role safeguarding-partner" in refused.value.reason
+    assert "enrols the decision-maker as safeguarding-partner" in refused.value.reason
+    told = str(in_cli_words(refused.value))  # the CLI names the command that enrols
+    assert "caseledger users add NAME --role safeguarding-partner" in told
     assert led.verify().ok  # the earlier delay is not re-judged
 
 

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.common import exit_code
 from ledger.catalogue import models as catalogue
 from ledger.domain.policy import parse_policy
 from ledger.errors import InputError
@@ -667,7 +668,7 @@ def test_hostile_lines_are_refused_cleanly_and_change_nothing(scenario_store: st
     def attempt(text: bytes) -> None:
         with pytest.raises(InputError) as caught:
             led.record_lines([text], recorder)
-        assert caught.value.exit_code == 2
+        assert exit_code(caught.value) == 2
         message = str(caught.value)
         assert message.startswith("line 1")
         assert not any(0x80 <= ord(c) < 0xA0 or (ord(c) < 0x20 and c != "\n") for c in message)

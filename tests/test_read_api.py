@@ -143,7 +143,7 @@ def test_a_mistaken_option_is_named_before_the_store_is_opened() -> None:
         api.clocks(opener, status=["lost"])
     with pytest.raises(UsageError, match="not an event type"):
         api.delays(opener, from_type="Bogus", to_type="DecisionMade")
-    with pytest.raises(UsageError, match="--report must be"):
+    with pytest.raises(UsageError, match="must be auto, full or index"):
         api.export(opener, out_path="bundle", report="bogus")
     with pytest.raises(InputError, match="cannot be read"):
         api.verify(opener, since="no-such-checkpoint.json")

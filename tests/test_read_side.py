@@ -573,7 +573,7 @@ def test_when_parsing() -> None:
     for bad in ("2026-7-1", "1 July 2026", "2026-07-01T10", "2026-02-29"):
         with pytest.raises(UsageError) as caught:
             parse_as_of(bad, now)
-        assert caught.value.field == "--as-of"
+        assert caught.value.field == "as_of"  # the CLI names it --as-of
 
 
 # --- random histories (also used by tests/test_index.py) --------------------------------

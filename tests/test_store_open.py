@@ -434,4 +434,4 @@ def test_a_location_holding_a_nul_is_refused_as_a_usage_error(url: str) -> None:
 
     with pytest.raises(UsageError, match="NUL") as refused:
         parse_store(url)
-    assert refused.value.field == "--store"
+    assert refused.value.field == "store"  # the CLI names it --store

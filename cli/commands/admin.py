@@ -12,16 +12,22 @@ from typing import Any, BinaryIO, TypeVar
 import typer
 from rich.table import Table
 
-from cli.common import app, emit_json, ledger, out
+from cli.common import CommandGroup, app, emit_json, in_cli_words, ledger, out
 from ledger.domain.policy import read_policy_text
 from ledger.errors import StoreUnavailable, UsageError
 
-users_app = typer.Typer(help="Who may record what: the enrolment register.", no_args_is_help=True)
+users_app = typer.Typer(
+    cls=CommandGroup, help="Who may record what: the enrolment register.", no_args_is_help=True
+)
 keys_app = typer.Typer(
-    help="Make keys: encryption at rest and checkpoint signing.", no_args_is_help=True
+    cls=CommandGroup,
+    help="Make keys: encryption at rest and checkpoint signing.",
+    no_args_is_help=True,
 )
 policy_app = typer.Typer(
-    help="The store's policy (who may record what): part of the record.", no_args_is_help=True
+    cls=CommandGroup,
+    help="The store's policy (who may record what): part of the record.",
+    no_args_is_help=True,
 )
 app.add_typer(users_app, name="users", rich_help_panel="Administration")
 app.add_typer(policy_app, name="policy", rich_help_panel="Administration")
@@ -323,4 +329,4 @@ def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
     try:
         return opener(url)
     except StoreUnavailable as exc:
-        raise StoreUnavailable(f"the witness store cannot be used: {exc}") from None
+        raise StoreUnavailable(f"the witness store cannot be used: {in_cli_words(exc)}") from None

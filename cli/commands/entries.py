@@ -209,12 +209,15 @@ def on_options(error: InputError, options: dict[str, str]) -> InputError:
     for problem in each_problem(error):
         parts = _PATH_PART.findall((problem.field or "").replace(".[key]", ""))
         top = parts[0] if parts else ""
+        code, params = problem.code, problem.params  # kept for the CLI's own words
         if top not in options:  # not an option (type, actor): the reason says it all
-            named.append((-1, InputError(problem.reason)))
+            named.append((-1, InputError(problem.reason, code=code, params=params)))
             continue
         inner = ".".join(f"item {int(p) + 1}" if p.isdigit() else p for p in parts[1:])
         field = f"{options[top]} {inner}" if inner else options[top]
-        named.append((order[top], InputError(problem.reason, field=field)))
+        named.append(
+            (order[top], InputError(problem.reason, field=field, code=code, params=params))
+        )
     named.sort(key=lambda item: item[0])
     return gathered([problem for _, problem in named])
 

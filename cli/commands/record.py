@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import app, emit_json, err, ledger, out, phase_progress
+from cli.common import app, emit_json, err, input_in_cli_words, ledger, out, phase_progress
 from ledger.application import Receipt
 from ledger.catalogue.models import input_schema
 from ledger.errors import InputError, StoreUnavailable, problem_list
@@ -46,7 +46,7 @@ def problems_as_json(as_json: bool) -> Iterator[None]:
         yield
     except InputError as exc:
         if as_json:
-            emit_json(problem_list(exc))
+            emit_json(problem_list(input_in_cli_words(exc)))
         raise
 
 

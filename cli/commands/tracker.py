@@ -17,7 +17,7 @@ from ledger.errors import InputError
 if TYPE_CHECKING:
     from ledger.importing.tracker import ImportPlan, RowPlan
 
-from cli.common import app, emit_json, err, ledger, out
+from cli.common import app, emit_json, err, input_in_cli_words, ledger, out
 
 EPILOG = (
     "Example: caseledger import-tracker docs/examples/tracker-sample.csv "
@@ -131,6 +131,11 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def _told(row: RowPlan) -> InputError | None:
+    """Why the row cannot be imported, in the CLI's words (:func:`input_in_cli_words`)."""
+    return input_in_cli_words(row.problem) if row.problem is not None else None
+
+
 def _row_json(row: RowPlan) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "line": row.number,
@@ -139,9 +144,10 @@ def _row_json(row: RowPlan) -> dict[str, Any]:
         "row_hash": row.row_hash,
         "entries": len(row.lines) if row.status == "new" else 0,
     }
-    if row.problem is not None:
-        entry["field"] = row.problem.field
-        entry["reason"] = row.problem.reason
+    problem = _told(row)
+    if problem is not None:
+        entry["field"] = problem.field
+        entry["reason"] = problem.reason
     if row.status in ("changed", "exists", "imported"):
         entry["imported_from"] = row.imported_from
         entry["reason"] = row.message()
@@ -167,7 +173,7 @@ def _report(
         "bad": [
             {"line": r.number, "case": r.case, "field": p.field, "reason": p.reason}
             for r in plan.having("bad")
-            if (p := r.problem) is not None
+            if (p := _told(r)) is not None
         ],
         "changed": [_row_json(row) for row in plan.having("changed", "exists")],
     }
@@ -231,7 +237,8 @@ def _show(plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: 
         )
         err.print(f"[bold red]{len(bad)} row{'s' if len(bad) != 1 else ''} {heading}:[/]")
         for row in bad:
-            err.print(f"  {escape(row.message())}")
+            problem = _told(row)
+            err.print(f"  {escape(problem.describe() if problem else row.message())}")
 
 
 __all__ = ["import_tracker"]

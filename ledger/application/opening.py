@@ -43,8 +43,9 @@ def cipher_env(key_file: str | None) -> dict[str, str]:
         raw = b""
     if len(raw) != 32:
         raise StoreUnavailable(
-            f"{path} is not a caseledger key (expected a base64 AES-256 key; "
-            "make one with: caseledger keys new --out FILE)"
+            f"{path} is not a caseledger key (expected a base64 AES-256 key of 32 random bytes)",
+            code="not-a-key-file",
+            params={"path": path},
         )
     return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
 

@@ -37,9 +37,7 @@ class RegisterOperations(PersonalData):
             else:
                 role = sorted(roles - {"admin"} or roles)[0]
         if role not in ROLES:
-            raise UsageError(
-                f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="--role"
-            )
+            raise UsageError(f"{role!r} is not a role; roles are {', '.join(ROLES)}", field="role")
         return Recorder(who, role)
 
     def recorder_for_action(self, action: str) -> Recorder:
@@ -116,15 +114,19 @@ class RegisterOperations(PersonalData):
         enrolment = state.users.get(recorder.actor)
         if enrolment is None:
             raise InputError(
-                f"{recorder.actor} is not enrolled in this store; an admin can enrol them "
-                f"with: caseledger users add {recorder.actor} --role ROLE",
+                f"{recorder.actor} is not enrolled in this store; an admin can enrol them",
                 field="actor",
+                code="not-enrolled",
+                params={"actor": recorder.actor},
             )
         if recorder.role not in enrolment.roles:
+            roles = ", ".join(sorted(enrolment.roles))
             raise InputError(
-                f"{recorder.actor} is enrolled as {', '.join(sorted(enrolment.roles))}, "
-                f"not {recorder.role}; choose one of those with --role",
+                f"{recorder.actor} is enrolled as {roles}, not {recorder.role}; choose one "
+                "of those roles",
                 field="role",
+                code="not-enrolled-as",
+                params={"actor": recorder.actor, "roles": roles, "role": recorder.role},
             )
         return enrolment, state, genesis
 
@@ -178,9 +180,11 @@ class RegisterOperations(PersonalData):
         mistaken for another enrolled user's; the last admin keeps the admin role."""
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles:
-            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="--role")
+            raise UsageError(f"roles must be some of {', '.join(ROLES)}", field="role")
         if "agency" in roles and not agency:
-            raise UsageError("a user with the agency role needs --agency NAME", field="--agency")
+            raise UsageError(
+                "a user with the agency role needs an agency", field="agency", code="agency-needed"
+            )
         name = normalise_user_name(user)
         fields: dict[str, Any] = {"type": "UserEnrolled", "user": name, "roles": sorted(set(roles))}
         if agency:
@@ -196,7 +200,7 @@ class RegisterOperations(PersonalData):
                 raise UsageError(
                     f"{name} is the last admin; enrol another admin before taking "
                     "the admin role away",
-                    field="--role",
+                    field="role",
                 )
 
         return self._append_register(fields, recorder, check=check)
@@ -206,10 +210,10 @@ class RegisterOperations(PersonalData):
 
         def check(state: RegisterState) -> None:
             if user not in state.users:
-                raise UsageError(f"{user} is not enrolled", field="NAME")
+                raise UsageError(f"{user} is not enrolled", field="name")
             if state.admins() == [user]:
                 raise UsageError(
-                    f"{user} is the last admin; enrol another admin first", field="NAME"
+                    f"{user} is the last admin; enrol another admin first", field="name"
                 )
 
         return self._append_register(
@@ -222,7 +226,7 @@ class RegisterOperations(PersonalData):
         still be an admin under it."""
         policy = policy_from_text(text, origin)
         if not reason.strip():
-            raise UsageError("say why the policy changes", field="--reason")
+            raise UsageError("say why the policy changes", field="reason")
 
         def check(state: RegisterState) -> None:
             after = fold_register([])
@@ -232,7 +236,7 @@ class RegisterOperations(PersonalData):
                 raise UsageError(
                     "under this policy no enrolled user could enrol users or change the "
                     "policy again; give the admin role the actions 'users' and 'policy'",
-                    field="FILE",
+                    field="file",
                 )
 
         return self._append_register(
@@ -253,7 +257,7 @@ class RegisterOperations(PersonalData):
 
         def check(state: RegisterState) -> None:
             if case in state.holds:
-                raise UsageError(f"case {case} is already on hold", field="CASE")
+                raise UsageError(f"case {case} is already on hold", field="case")
 
         return self._append_register(
             {"type": "LegalHoldPlaced", "case": case, "reason": reason}, recorder, check=check
@@ -264,7 +268,7 @@ class RegisterOperations(PersonalData):
 
         def check(state: RegisterState) -> None:
             if case not in state.holds:
-                raise UsageError(f"case {case} is not on hold", field="CASE")
+                raise UsageError(f"case {case} is not on hold", field="case")
 
         return self._append_register(
             {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder, check=check
@@ -284,10 +288,10 @@ class RegisterOperations(PersonalData):
             if hold is not None:
                 raise InputError(
                     f"case {case} is under a legal hold ({hold['reason']}); release it first",
-                    field="CASE",
+                    field="case",
                 )
             if not fields:
-                raise UsageError(f"case {case} holds no personal data to erase", field="CASE")
+                raise UsageError(f"case {case} holds no personal data to erase", field="case")
 
         return self._append_register(
             {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
@@ -302,7 +306,7 @@ class RegisterOperations(PersonalData):
 
     def _require_case(self, case: str) -> None:
         if not self.has_case(case):
-            raise UsageError(f"case {case} does not exist in this store", field="CASE")
+            raise UsageError(f"case {case} does not exist in this store", field="case")
 
 
 def refuse_confusable(name: str, state: RegisterState) -> None:
@@ -318,5 +322,5 @@ def refuse_confusable(name: str, state: RegisterState) -> None:
             raise UsageError(
                 f"{name!r} could be mistaken for the enrolled user {other!r}; choose a "
                 "name that cannot",
-                field="NAME",
+                field="name",
             )

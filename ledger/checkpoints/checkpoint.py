@@ -232,7 +232,9 @@ def check_checkpoint(data: Any, where: str) -> dict[str, Any]:
     the field otherwise.  Version 1 checkpoints (one events tree) are read too."""
 
     def bad(name: str, reason: str) -> InputError:
-        return InputError(f"{where} is not a valid checkpoint: {name} {reason}", field=name)
+        return InputError(
+            f"{where} is not a valid checkpoint: {name} {reason}", field=name, within=where
+        )
 
     if not isinstance(data, dict):
         raise InputError(f"{where} is not a caseledger checkpoint (not a JSON object)")
@@ -265,16 +267,17 @@ def check_checkpoint(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
-def read_checkpoint(path: Path, option: str = "--since") -> dict[str, Any]:
-    """Load and check a checkpoint file; exit 2 with the reason if it is not one."""
+def read_checkpoint(path: Path, field: str = "since") -> dict[str, Any]:
+    """Load and check a checkpoint file; an :class:`InputError` with the reason if it is
+    not one, naming ``field``: the parameter that gave the file."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path} cannot be read: {exc.strerror}", field=option) from None
+        raise InputError(f"{path} cannot be read: {exc.strerror}", field=field) from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON: {exc}", field=option) from None
+        raise InputError(f"{path} is not JSON: {exc}", field=field) from None
     return check_checkpoint(data, str(path))
 
 

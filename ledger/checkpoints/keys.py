@@ -37,16 +37,18 @@ def write_new_key_file(path: Path, secret: bytes) -> None:
     """Write a key to a new file (mode 0600), never over an existing one.
 
     Any path that cannot be written (a missing folder, a name too long for the file
-    system, a NUL byte, a folder in its place) is a usage error naming the reason
-    (exit 2), for both ``keys new`` and ``keys signing``.
+    system, a NUL byte, a folder in its place) is a usage error naming the reason, on
+    the field ``out_file`` (the key file asked for), for both kinds of key.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UsageError(f"{path} exists; choose a new file for the key", field="--out") from None
+        raise UsageError(
+            f"{path} exists; choose a new file for the key", field="out_file"
+        ) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
+        raise UsageError(f"{path} cannot be written: {reason}", field="out_file") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(secret)
 
@@ -57,27 +59,30 @@ def public_hex(key: Ed25519PublicKey) -> str:
 
 
 def load_signing_key(path: str | None) -> Ed25519PrivateKey:
-    """The checkpoint signing key from ``--signing-key`` or ``CASELEDGER_SIGNING_KEY``."""
+    """The checkpoint signing key from the file ``path`` (the ``signing_key`` given) or
+    ``CASELEDGER_SIGNING_KEY``."""
     chosen = path or os.environ.get(SIGNING_KEY_ENV)
     if not chosen:
         raise UsageError(
-            "checkpoints are signed: give --signing-key FILE or set CASELEDGER_SIGNING_KEY "
-            "(make a key with: caseledger keys signing --out FILE)",
-            field="--signing-key",
+            "checkpoints are signed: give a signing key file or set CASELEDGER_SIGNING_KEY "
+            "(make one with new_signing_key)",
+            field="signing_key",
+            code="no-signing-key",
         )
     try:
         key = serialization.load_pem_private_key(Path(chosen).read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
         raise UsageError(
-            f"{chosen} is not a readable signing key: {exc}", field="--signing-key"
+            f"{chosen} is not a readable signing key: {exc}", field="signing_key"
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise UsageError(f"{chosen} is not an Ed25519 key", field="--signing-key")
+        raise UsageError(f"{chosen} is not an Ed25519 key", field="signing_key")
     return key
 
 
 def trusted_key_hex(value: str | None) -> str | None:
-    """A ``--public-key`` value checked and normalised: 64 hex characters, or None."""
+    """A trusted public key (``public_key``) checked and normalised: 64 hex characters,
+    or None."""
     if value is None:
         return None
     key = value.strip().lower()
@@ -85,6 +90,6 @@ def trusted_key_hex(value: str | None) -> str | None:
         raise UsageError(
             "a public key is 64 hexadecimal characters (the one printed by "
             "`caseledger keys signing`)",
-            field="--public-key",
+            field="public_key",
         )
     return key

@@ -50,8 +50,6 @@ class WitnessRefused(LedgerError):
     """A witness holds a head the new checkpoint does not extend.  Exit code 1, as for
     a record that does not verify."""
 
-    exit_code = 1
-
 
 class Witness(Protocol):
     """Somewhere outside the store that keeps the last accepted checkpoint."""
@@ -76,14 +74,14 @@ class FileWitness:
         self.name = str(path)
         parent = self.path.parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise UsageError(f"cannot write the witness {path}", field="--witness")
+            raise UsageError(f"cannot write the witness {path}", field="witness")
 
     def head(self, public_key: str) -> dict[str, Any] | None:
         """The checkpoint in the head file (checked: exit 2 if it is not one); a head of
         another key is refused, since one file witnesses one log."""
         if not self.path.exists():
             return None
-        head = read_checkpoint(self.path, "--witness")
+        head = read_checkpoint(self.path, "witness")
         if head["public_key"] != public_key:
             raise WitnessRefused(
                 f"the witness {self.name} holds a checkpoint signed by "
@@ -160,7 +158,7 @@ class StoreWitness:
         except orjson.JSONDecodeError as exc:
             raise UsageError(
                 f"the witness {self.name} holds an unreadable checkpoint: {exc}",
-                field="--witness-store",
+                field="witness_store",
             ) from None
         return check_checkpoint(data, f"the witness {self.name}'s head")
 

@@ -223,7 +223,7 @@ def check_approval(
             changes = {**event.changes, APPROVER_FIELD: name}  # type: ignore[attr-defined]
             return event.model_copy(update={"changes": changes})
         return event.model_copy(update={APPROVER_FIELD: name})
-    raise InputError(_refusal(name, kind, regime, roles, users, enrolment), field=field)
+    raise _refusal(name, kind, regime, roles, users, enrolment, field)
 
 
 def _refusal(
@@ -233,14 +233,16 @@ def _refusal(
     roles: list[str],
     users: Mapping[str, _Enrolled],
     enrolment: _Enrolled | None,
-) -> str:
+    field: str,
+) -> InputError:
     """Why ``name`` cannot approve: who may, who is enrolled that could, and how to fix."""
     if not roles:
-        return (
+        return InputError(
             f"no role of this store's policy approves {kind} entries in a case under "
             f"{regime}, so none can be recorded; an admin records a policy that says who "
             "does (approves = [...] in a role, see caseledger policy show and "
-            "caseledger policy set)"
+            "caseledger policy set)",
+            field=field,
         )
     could = sorted(u for u, e in users.items() if any(r in roles for r in e.roles))
     if enrolment is None:
@@ -250,15 +252,26 @@ def _refusal(
             why += f" (did you mean {alike[0]!r}?)"
     else:
         why = f"{name!r} is enrolled as {', '.join(sorted(enrolment.roles))}"
-    enrolled = (
-        f"enrolled who may: {', '.join(repr(u) for u in could)}"
-        if could
-        else f"nobody enrolled may; an admin enrols the decision-maker with: "
-        f"caseledger users add NAME --role {roles[0]}"
-    )
-    return (
+    approvers = " or ".join(roles)
+    if not could:
+        return InputError(
+            f"{why}; a {kind} in a case under {regime} is approved only by a user enrolled "
+            f"as {approvers} (nobody enrolled may; an admin enrols the decision-maker as "
+            f"{roles[0]})",
+            field=field,
+            code="no-approver",
+            params={
+                "why": why,
+                "kind": kind,
+                "regime": regime,
+                "roles": approvers,
+                "role": roles[0],
+            },
+        )
+    return InputError(
         f"{why}; a {kind} in a case under {regime} is approved only by a user enrolled as "
-        f"{' or '.join(roles)} ({enrolled})"
+        f"{approvers} (enrolled who may: {', '.join(repr(u) for u in could)})",
+        field=field,
     )
 
 
@@ -380,7 +393,7 @@ def read_policy_text(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the policy file {path}: {exc}", field="FILE") from None
+        raise InputError(f"cannot read the policy file {path}: {exc}", field="file") from None
 
 
 def policy_from_text(text: str, origin: str) -> Policy:
@@ -389,12 +402,12 @@ def policy_from_text(text: str, origin: str) -> Policy:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(
-            f"the policy cannot be used: {origin} is not TOML ({exc})", field="FILE"
+            f"the policy cannot be used: {origin} is not TOML ({exc})", field="file"
         ) from None
     try:
         return require_approvers(parse_policy(document, origin), origin)
     except ValueError as exc:
-        raise InputError(f"the policy cannot be used: {exc}", field="FILE") from None
+        raise InputError(f"the policy cannot be used: {exc}", field="file") from None
 
 
 POLICY_ENV = "CASELEDGER_POLICY"
@@ -405,10 +418,11 @@ def refuse_client_policy(environ: dict[str, str]) -> None:
     do.  Setting it is refused with the reason, rather than silently ignored."""
     if environ.get(POLICY_ENV):
         raise UsageError(
-            f"{POLICY_ENV} is no longer read: a store's policy is part of its record. "
-            "An admin changes it with: caseledger policy set FILE --reason TEXT "
-            f"(unset {POLICY_ENV} to go on)",
+            f"{POLICY_ENV} is no longer read: a store's policy is part of its record, which "
+            f"an admin changes by recording a new policy (unset {POLICY_ENV} to go on)",
             field=POLICY_ENV,
+            code="client-policy",
+            params={"env": POLICY_ENV},
         )
 
 
@@ -417,7 +431,7 @@ def normalise_user_name(user: str) -> str:
     with control characters are refused."""
     name = unicodedata.normalize("NFC", user.strip())
     if not name:
-        raise UsageError("the user name is empty", field="NAME")
+        raise UsageError("the user name is empty", field="name")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise UsageError("the user name holds a control or format character", field="NAME")
+        raise UsageError("the user name holds a control or format character", field="name")
     return name

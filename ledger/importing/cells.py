@@ -6,7 +6,7 @@ naming the spreadsheet row, the column and the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 
 from ledger.catalogue.models import EARLIEST_DATE, LATEST_DATE
@@ -37,9 +37,11 @@ class RowProblem(InputError):
         field: str | None = None,
         line: int | None = None,
         case: str | None = None,
+        code: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self.case = case
-        super().__init__(reason, field=field, line=line)
+        super().__init__(reason, field=field, line=line, code=code, params=params)
 
     def describe(self) -> str:
         where = f"row {self.line}" if self.line is not None else "a row"

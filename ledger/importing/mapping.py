@@ -562,9 +562,9 @@ def load_mapping(path: Path | str) -> TrackerMapping:
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MappingError(f"mapping {where} does not exist", field="--mapping") from None
+        raise MappingError(f"mapping {where} does not exist", field="mapping") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"cannot read mapping {where}: {exc}", field="--mapping") from None
+        raise MappingError(f"cannot read mapping {where}: {exc}", field="mapping") from None
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"mapping {where} is not valid TOML: {exc}", field="--mapping") from None
+        raise MappingError(f"mapping {where} is not valid TOML: {exc}", field="mapping") from None
     return parse_mapping(data, where.name)

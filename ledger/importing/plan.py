@@ -217,7 +217,14 @@ def _mark_bad(plan: RowPlan, index: int, problem: InputError) -> None:
     if column:
         where += f" ({column})"
     plan.status = "bad"
-    plan.problem = RowProblem(problem.reason, field=where, line=plan.number, case=plan.case)
+    plan.problem = RowProblem(
+        problem.reason,
+        field=where,
+        line=plan.number,
+        case=plan.case,
+        code=problem.code,
+        params=problem.params,
+    )
 
 
 def _classify_existing(led: CaseLedger, plans: list[RowPlan], mapping: TrackerMapping) -> None:

@@ -69,7 +69,7 @@ def _rows(name: str, grid: Iterable[Sequence[Cell]], header_row: int) -> Tracker
     for number, cells in enumerate(grid, start=1):
         if number > MAX_TRACKER_ROWS + header_row:
             raise InputError(
-                f"{name} holds more than {MAX_TRACKER_ROWS} rows; split it", field="FILE"
+                f"{name} holds more than {MAX_TRACKER_ROWS} rows; split it", field="file"
             )
         if number < header_row:
             continue
@@ -101,7 +101,7 @@ def read_tracker(path: Path | str, mapping: TrackerMapping) -> Tracker:
     """Read a CSV or ``.xlsx`` tracker and check its header against the mapping."""
     where = Path(path)
     if not where.is_file():
-        raise InputError(f"{where} is not a file", field="FILE")
+        raise InputError(f"{where} is not a file", field="file")
     suffix = where.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         tracker = _read_xlsx(where, mapping)
@@ -110,10 +110,10 @@ def read_tracker(path: Path | str, mapping: TrackerMapping) -> Tracker:
     elif suffix == ".xls":
         raise InputError(
             f"{where.name} is an old-style Excel file: open it and save it as .xlsx or CSV",
-            field="FILE",
+            field="file",
         )
     else:
-        raise InputError(f"{where.name}: a tracker is a .csv or an .xlsx file", field="FILE")
+        raise InputError(f"{where.name}: a tracker is a .csv or an .xlsx file", field="file")
     check_columns(tracker, mapping)
     return tracker
 
@@ -131,15 +131,15 @@ def _read_csv(where: Path, mapping: TrackerMapping) -> Tracker:
     if text is None:
         raise InputError(
             f"{where.name} is not UTF-8 or Windows-1252 text: set tracker.encoding in the mapping",
-            field="FILE",
+            field="file",
         )
     if "\x00" in text:
-        raise InputError(f"{where.name} is not a text (CSV) file", field="FILE")
+        raise InputError(f"{where.name} is not a text (CSV) file", field="file")
     delimiter = "\t" if where.suffix.lower() == ".tsv" else mapping.delimiter
     try:
         grid = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
-        raise InputError(f"{where.name} is not a readable CSV file: {exc}", field="FILE") from None
+        raise InputError(f"{where.name} is not a readable CSV file: {exc}", field="file") from None
     return _rows(where.name, grid, mapping.header_row)
 
 
@@ -160,13 +160,13 @@ def check_workbook_archive(where: Path) -> None:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(
-            f"{where.name} cannot be read as an Excel workbook: {exc}", field="FILE"
+            f"{where.name} cannot be read as an Excel workbook: {exc}", field="file"
         ) from None
     if len(members) > MAX_XLSX_MEMBERS:
         raise InputError(
             f"{where.name} holds {len(members)} files; a workbook may hold at most "
             f"{MAX_XLSX_MEMBERS}",
-            field="FILE",
+            field="file",
         )
     total = sum(m.file_size for m in members)
     if total > MAX_XLSX_UNCOMPRESSED:
@@ -174,7 +174,7 @@ def check_workbook_archive(where: Path) -> None:
             f"{where.name} would expand to {total} bytes; a workbook may expand to at most "
             f"{MAX_XLSX_UNCOMPRESSED} bytes ({MAX_XLSX_UNCOMPRESSED // 1_048_576} MiB): "
             "save it as CSV or split it",
-            field="FILE",
+            field="file",
         )
     for member in members:
         ratio = member.file_size / max(member.compress_size, 1)
@@ -182,7 +182,7 @@ def check_workbook_archive(where: Path) -> None:
             raise InputError(
                 f"{where.name}: {member.filename} expands {ratio:.0f} times (at most "
                 f"{MAX_XLSX_RATIO}); this is not an ordinary workbook",
-                field="FILE",
+                field="file",
             )
 
 
@@ -193,12 +193,12 @@ def _bounded_grid(where: Path, sheet: Any) -> list[list[Cell]]:
     if isinstance(rows, int) and rows > MAX_TRACKER_ROWS:
         raise InputError(
             f"{name} declares {rows} rows; a tracker holds at most {MAX_TRACKER_ROWS}",
-            field="FILE",
+            field="file",
         )
     if isinstance(columns, int) and columns > MAX_TRACKER_COLUMNS:
         raise InputError(
             f"{name} declares {columns} columns; a tracker holds at most {MAX_TRACKER_COLUMNS}",
-            field="FILE",
+            field="file",
         )
     grid: list[list[Cell]] = []
     cells = 0
@@ -210,19 +210,19 @@ def _bounded_grid(where: Path, sheet: Any) -> list[list[Cell]]:
                 f"{name} holds more than {MAX_TRACKER_ROWS} rows or {MAX_TRACKER_CELLS} "
                 "cells (empty ones included); delete the unused rows and columns or save "
                 "it as CSV",
-                field="FILE",
+                field="file",
             )
         if len(row) > MAX_TRACKER_COLUMNS:
             if any(v is not None for v in row[MAX_TRACKER_COLUMNS:]):
                 raise InputError(
                     f"{name} row {len(grid) + 1} has more than {MAX_TRACKER_COLUMNS} columns",
-                    field="FILE",
+                    field="file",
                 )
             row = row[:MAX_TRACKER_COLUMNS]
         if len(grid) % 1_000 == 0 and time_module.monotonic() > deadline:
             raise InputError(
                 f"{name} took more than {MAX_XLSX_SECONDS:.0f} seconds to read; save it as CSV",
-                field="FILE",
+                field="file",
             )
         grid.append(list(row))
     return grid
@@ -234,13 +234,13 @@ def _read_book(where: Path, mapping: TrackerMapping, load_workbook: Any) -> Trac
         book = load_workbook(where, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(
-            f"{where.name} cannot be read as an Excel workbook: {exc}", field="FILE"
+            f"{where.name} cannot be read as an Excel workbook: {exc}", field="file"
         ) from None
     except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
         raise InputError(
             f"{where.name} cannot be read as an Excel workbook ({type(exc).__name__}: {exc}); "
             "open it in Excel and save it again, or save it as CSV",
-            field="FILE",
+            field="file",
         ) from None
     try:
         if mapping.sheet is not None:
@@ -261,7 +261,7 @@ def _read_book(where: Path, mapping: TrackerMapping, load_workbook: Any) -> Trac
             raise InputError(
                 f"{where.name}: sheet {sheet.title!r} cannot be read ({type(exc).__name__}: "
                 f"{exc}); open it in Excel and save it again, or save it as CSV",
-                field="FILE",
+                field="file",
             ) from None
     finally:
         book.close()
@@ -297,5 +297,5 @@ def check_columns(tracker: Tracker, mapping: TrackerMapping) -> None:
             f"{tracker.name}: the mapping names column(s) not in the header row "
             f"{mapping.header_row}: {'; '.join(missing)}. The header holds: "
             f"{', '.join(c for c in tracker.columns if c)}",
-            field="--mapping",
+            field="mapping",
         )

@@ -80,7 +80,7 @@ def parse_store(url: str | None) -> StoreLocation:
     """Parse ``--store`` / ``CASELEDGER_STORE`` per ``cli.md``."""
     url = url or os.environ.get("CASELEDGER_STORE") or DEFAULT_STORE
     if "\x00" in url:  # no file name or URL holds one; the OS would refuse it later
-        raise UsageError(f"{url!r} cannot name a store: it holds a NUL character", field="--store")
+        raise UsageError(f"{url!r} cannot name a store: it holds a NUL character", field="store")
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlparse(url)
         query = parse_qs(parts.query)
@@ -96,7 +96,7 @@ def parse_store(url: str | None) -> StoreLocation:
             raise UsageError(
                 f"{url!r} is not a PostgreSQL URL of the form "
                 "postgresql://user[:password]@host[:port]/dbname",
-                field="--store",
+                field="store",
             )
         return StoreLocation(
             kind="postgres",
@@ -112,12 +112,12 @@ def parse_store(url: str | None) -> StoreLocation:
     elif "://" in url:
         raise UsageError(
             f"{url!r} is neither a file path, a sqlite:/// URL nor a postgresql:// URL",
-            field="--store",
+            field="store",
         )
     else:
         path = url
     if not path:
-        raise UsageError("the SQLite store needs a file path", field="--store")
+        raise UsageError("the SQLite store needs a file path", field="store")
     if path.startswith("file:"):
         # An SQLite URI (e.g. file:/data/ledger.db?mode=ro), passed to SQLite as it is.
         file_part = unquote(urlparse(path).path)
@@ -155,7 +155,9 @@ def no_store(location: StoreLocation) -> NoStore:
     where = location.path if location.kind == "sqlite" else location.describe()
     return NoStore(
         f"there is no caseledger store at {where}: nothing was created (only recording "
-        "commands and `caseledger demo` create a store; check --store or CASELEDGER_STORE)"
+        "creates a store; check the store's location or CASELEDGER_STORE)",
+        code="no-store",
+        params={"where": where},
     )
 
 

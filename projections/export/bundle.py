@@ -205,7 +205,7 @@ def export_bundle(
     if not out.name or out.name in (".", ".."):  # "/", ".": no name of its own
         if as_zip or not out.resolve().name:
             raise UsageError(
-                f"{out} cannot hold a bundle: name a new folder or a .zip file", field="--out"
+                f"{out} cannot hold a bundle: name a new folder or a .zip file", field="out_path"
             )
         out = out.resolve()
     if as_zip and out.suffix.lower() != ".zip":
@@ -213,23 +213,27 @@ def export_bundle(
     filters = ExportFilters(
         cases=tuple(dict.fromkeys(cases)) if cases else None,
         occurred_from=(
-            parse_moment(occurred_from, end_of_day=False, name="--from")
+            parse_moment(occurred_from, end_of_day=False, name="occurred_from")
             if occurred_from is not None
             else None
         ),
         occurred_to=(
-            parse_moment(occurred_to, end_of_day=True, name="--to")
+            parse_moment(occurred_to, end_of_day=True, name="occurred_to")
             if occurred_to is not None
             else None
         ),
-        as_of=parse_moment(as_of, end_of_day=True, name="--as-of") if as_of is not None else None,
+        as_of=parse_moment(as_of, end_of_day=True, name="as_of") if as_of is not None else None,
     )
     if (
         filters.occurred_from
         and filters.occurred_to
         and filters.occurred_from.instant > filters.occurred_to.instant
     ):
-        raise UsageError("--from is after --to", field="--from")
+        raise UsageError(
+            "the period starts after it ends (occurred_from is after occurred_to)",
+            field="occurred_from",
+            code="period-reversed",
+        )
     for ref in filters.cases or ():
         if not ledger.has_case(ref):
             raise UsageError(f"there is no case {ref} in the store", field="CASE")
@@ -241,7 +245,7 @@ def export_bundle(
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     except OSError as exc:
         raise UsageError(
-            f"cannot write a bundle in {parent}: {exc.strerror}", field="--out"
+            f"cannot write a bundle in {parent}: {exc.strerror}", field="out_path"
         ) from None
     try:
         checkpoint: dict[str, Any] | None
@@ -264,7 +268,7 @@ def export_bundle(
             os.replace(work, out)
     except OSError as exc:  # e.g. the disk filled: nothing is left behind, said plainly
         shutil.rmtree(work, ignore_errors=True)
-        raise UsageError(f"cannot write the bundle {out}: {exc}", field="--out") from None
+        raise UsageError(f"cannot write the bundle {out}: {exc}", field="out_path") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

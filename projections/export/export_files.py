@@ -92,25 +92,31 @@ def check_destination(out: Path, as_zip: bool, replace: bool = False) -> bool:
         why_not = _not_an_earlier_bundle(out, as_zip)
         if why_not is not None:
             raise UsageError(
-                f"{out} is not an earlier caseledger bundle ({why_not}), so --replace does "
-                "not replace it; nothing was changed: choose a new name",
-                field="--out",
+                f"{out} is not an earlier caseledger bundle ({why_not}), so it is not "
+                "replaced; nothing was changed: choose a new name",
+                field="out_path",
+                code="not-an-earlier-bundle",
+                params={"out": str(out), "why_not": why_not},
             )
         return True
     if as_zip:
         if out.exists():
             raise UsageError(
-                f"{out} already exists; choose a new file name, or --replace an earlier bundle",
-                field="--out",
+                f"{out} already exists; choose a new file name, or replace an earlier bundle",
+                field="out_path",
+                code="bundle-file-exists",
+                params={"out": str(out)},
             )
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
             f"{out} already exists and is not an empty folder; choose a new folder, or "
-            "--replace an earlier bundle",
-            field="--out",
+            "replace an earlier bundle",
+            field="out_path",
+            code="bundle-folder-taken",
+            params={"out": str(out)},
         )
     if not out.resolve().parent.is_dir():
-        raise UsageError(f"the folder {out.resolve().parent} does not exist", field="--out")
+        raise UsageError(f"the folder {out.resolve().parent} does not exist", field="out_path")
     return False
 
 

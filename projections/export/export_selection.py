@@ -25,8 +25,6 @@ MERGE_LIMIT: Final = 64
 class StoreDoesNotVerify(LedgerError):
     """The store itself fails its hash chain while exporting (exit code 1)."""
 
-    exit_code = 1
-
 
 class LedgerToExport(Protocol):
     """What the export needs of :class:`ledger.application.CaseLedger`."""

@@ -42,8 +42,6 @@ _HEX = re.compile(rb"[0-9a-f]{32,}")
 class PersonalDataInBundle(LedgerError):
     """A file of the bundle would hold a personal value of a case (exit code 1)."""
 
-    exit_code = 1
-
 
 class _Ledger(Protocol):
     def personal_data(self, ref: str) -> Sequence[Any]: ...
@@ -182,5 +180,7 @@ def _refuse(where: str) -> None:
         f"the bundle would hold a personal value: {where}. Nothing was exported. The "
         "entry was recorded before the ledger refused personal values in the hashed "
         "record (or written around it); an export that includes personal data "
-        "(--include-personal-data) is still possible, or ask the store's operator."
+        "(include_personal_data) is still possible, or ask the store's operator.",
+        code="personal-value-in-bundle",
+        params={"where": where},
     )

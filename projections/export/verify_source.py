@@ -46,21 +46,21 @@ class BundleSource:
                 raise BundleFailure(path.name, f"the zip file cannot be read ({exc})") from None
             self._names = self._scan_zip(path, infos)
         elif not path.exists():
-            raise NotABundle(f"{path} does not exist", field="BUNDLE")
+            raise NotABundle(f"{path} does not exist", field="bundle")
         else:
-            raise NotABundle(f"{path} is not a bundle folder or .zip file", field="BUNDLE")
+            raise NotABundle(f"{path} is not a bundle folder or .zip file", field="bundle")
 
     @staticmethod
     def _scan_folder(path: Path) -> list[str]:
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError as exc:
-            raise NotABundle(f"{path} cannot be read: {exc}", field="BUNDLE") from None
+            raise NotABundle(f"{path} cannot be read: {exc}", field="bundle") from None
         names = [e.name for e in entries]
         if MANIFEST not in names and MANIFEST_SHA not in names:
             raise NotABundle(
                 f"{path} is not a bundle: it holds no {MANIFEST} or {MANIFEST_SHA}",
-                field="BUNDLE",
+                field="bundle",
             )
         for entry in entries:
             if entry.is_symlink():
@@ -102,7 +102,7 @@ class BundleSource:
             else:
                 raise NotABundle(
                     f"{path} is not a bundle: it holds no {MANIFEST} or {MANIFEST_SHA}",
-                    field="BUNDLE",
+                    field="bundle",
                 )
         inside = sorted(n[len(self._prefix) :] for n in names if n.startswith(self._prefix))
         return inside + sorted(n for n in names if not n.startswith(self._prefix))

@@ -14,7 +14,7 @@ functions, so the rule lives in one place::
     >>> parse_on(None, now) == now
     True
 
-Bad input raises :class:`ledger.errors.UsageError` naming the option (exit code 2).
+Bad input raises :class:`ledger.errors.UsageError` naming the parameter (``as_of``, ``on``).
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, _END_OF_DAY, LONDON)
 
 
-def parse_moment(text: str, option: str, *, upper: bool = True) -> datetime:
-    """Parse one time option (``--as-of``, ``--on``, ``export --from/--to``) into an
-    aware datetime, by :func:`ledger.catalogue.models.read_moment`: the grammar of ``cli.md``
-    and of ``occurred_at``, one function for every command.
+def parse_moment(text: str, field: str, *, upper: bool = True) -> datetime:
+    """Parse one time (``as_of``, ``on``, an export's ``occurred_from``/``occurred_to``:
+    ``field`` names it in a refusal) into an aware datetime, by
+    :func:`ledger.catalogue.models.read_moment`: the grammar of ``cli.md`` and of
+    ``occurred_at``, one function for every command.
 
     ``YYYY-MM-DD`` is the end of that day in Europe/London (its start when ``upper`` is
     false, for the lower bound of a period); a date and time without an offset is
@@ -55,7 +56,7 @@ def parse_moment(text: str, option: str, *, upper: bool = True) -> datetime:
     try:
         moment = read_moment(text)
     except ValueError as exc:
-        raise UsageError(f"{text!r}: {exc}", field=option) from None
+        raise UsageError(f"{text!r}: {exc}", field=field) from None
     if isinstance(moment, datetime):
         return moment
     return end_of_day(moment) if upper else datetime.combine(moment, time.min, LONDON)
@@ -65,14 +66,14 @@ def parse_as_of(text: str | None, now: datetime) -> datetime:
     """``--as-of T``: the knowledge time.  ``None`` means ``now`` (which must be aware)."""
     if text is None or not text.strip():
         return _aware(now)
-    return parse_moment(text, "--as-of")
+    return parse_moment(text, "as_of")
 
 
 def parse_on(text: str | None, now: datetime) -> datetime:
     """``--on D``: the world time.  ``None`` means ``now`` (which must be aware)."""
     if text is None or not text.strip():
         return _aware(now)
-    return parse_moment(text, "--on")
+    return parse_moment(text, "on")
 
 
 def on_day(moment: datetime) -> date:

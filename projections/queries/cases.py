@@ -71,7 +71,7 @@ def case_view(
     if not records:
         raise UsageError(
             f"case {case} is unknown: no CaseReferred has been recorded for it in this store",
-            field="CASE",
+            field="case",
         )
     view = fold(records, as_of_time=as_of, on_time=on)
     if view is None:
@@ -83,7 +83,7 @@ def case_view(
         raise UsageError(
             f"case {case} was not yet referred {' and '.join(when)}: its CaseReferred was "
             f"recorded at {records[0]['recorded_at']} and occurred {records[0]['occurred_at']}",
-            field="CASE",
+            field="case",
         )
     return view
 
@@ -123,15 +123,15 @@ def status(
 
 
 def check_filters(stage: str | None, regime: str | None) -> None:
-    """``--stage`` and ``--regime`` must name a stage / regime."""
+    """``stage`` and ``regime`` must name a stage / regime."""
     if stage is not None and stage not in STAGES:
         raise UsageError(
-            f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}", field="--stage"
+            f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}", field="stage"
         )
     if regime is not None and regime not in CRITERIA:
         raise UsageError(
             f"{regime!r} is not a regime; the regimes are {', '.join(CRITERIA)}",
-            field="--regime",
+            field="regime",
         )
 
 

@@ -62,9 +62,9 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-def check_event_type(name: str, option: str) -> str:
-    """An event type given on the command line; :class:`UsageError` (exit 2) listing the
-    valid types when it is not one."""
+def check_event_type(name: str, field: str) -> str:
+    """An event type given for ``field`` (``from_type``, ``to_type``); :class:`UsageError`
+    listing the valid types when it is not one."""
     if name in EVENT_TYPES:
         return name
     folded = {t.casefold(): t for t in EVENT_TYPES}
@@ -72,7 +72,7 @@ def check_event_type(name: str, option: str) -> str:
     did_you_mean = f" (did you mean {hint}?)" if hint else ""
     raise UsageError(
         f"{name!r} is not an event type{did_you_mean}; the types are {', '.join(EVENT_TYPES)}",
-        field=option,
+        field=field,
     )
 
 
