@@ -26,7 +26,7 @@ from ledger.errors import (
     StoreUnavailable,
     UsageError,
 )
-from ledger.store.sqlite import parse_store
+from ledger.store.locations import parse_store
 from projections.export.bundle import export_bundle
 from projections.fold.when import parse_as_of, parse_on
 from tests.conftest import CliResult, open_ledger, scenario_lines

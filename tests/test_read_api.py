@@ -116,8 +116,11 @@ def test_one_verdict_for_a_store_and_for_its_bundle(
     assert bundle.ok and bundle.to_json() == printed.json()
     wrong = api.verify(None, tmp_path / "bundle", expect_root="0" * 64)
     assert not wrong.ok and wrong.first_bad is not None and "DOES NOT VERIFY" in wrong.summary()
-    with pytest.raises(UsageError, match="--since"):
+    with pytest.raises(UsageError, match="lodged checkpoint") as refused:
         api.verify(led, tmp_path / "bundle", since=tmp_path / "checkpoint.json")
+    assert refused.value.field == "since"
+    wrong_way = cli(["verify", str(tmp_path / "bundle"), "--since", str(tmp_path / "c.json")])
+    assert wrong_way.exit_code == 2 and "--since checks the store" in wrong_way.stderr
 
 
 def test_times_are_the_command_lines_forms_or_aware_datetimes(scenario_store: str) -> None:
