@@ -20,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.api import open_store
 from ledger.application import CaseLedger
 from ledger.errors import InputErrors, LedgerError, UsageError
-from ledger.store.sqlite import NoStore, StoreLocation, parse_store
 
 app = typer.Typer(
     name="caseledger",
@@ -54,12 +54,7 @@ class Session:
         nothing).  ``vacant_as_empty`` (a dry run) answers from an empty store in memory
         where none exists yet, so checking a first import creates nothing either."""
         if self.ledger is None:
-            try:
-                self.ledger = CaseLedger(parse_store(self.store), create=create)
-            except NoStore:
-                if not vacant_as_empty:
-                    raise
-                self.ledger = CaseLedger(StoreLocation(kind="sqlite", path=":memory:"))
+            self.ledger = open_store(self.store, create=create, vacant_as_empty=vacant_as_empty)
             _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
 

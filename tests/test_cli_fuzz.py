@@ -35,11 +35,11 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.commands.demo import decision_makers, record_sample, sample_lines
 from cli.commands.entries import COMMAND_NAMES
 from cli.main import app
 from ledger.catalogue import models as catalogue
 from ledger.catalogue.models import MODELS_BY_TYPE
+from ledger.importing.sample import decision_makers, record_sample, sample_lines
 from tests.conftest import FIXED_TODAY, CliResult, invoke, open_ledger, pg_store_url
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
