@@ -148,9 +148,8 @@ def record_entry(
     problem is refused at once, each named by its field, before the store is opened."""
     parsed = validated_entry(entry_type, case, fields)
     led = _opened(ledger)
-    recorder = led.recorder_for(role)
-    try:
-        receipts = led.record(parsed, recorder)
+    try:  # who records is checked with the entry: a bad role is a problem of the entry
+        receipts = led.record(parsed, led.recorder_for(role))
     except InputError as exc:
         raise on_fields(exc, field_order(entry_type)) from None
     return Recorded(tuple(receipts))
