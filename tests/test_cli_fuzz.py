@@ -785,7 +785,7 @@ def test_an_uncaught_exception_reaches_the_test(monkeypatch: pytest.MonkeyPatch)
     def broken() -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli.commands.record, "input_schema", broken)
+    monkeypatch.setattr(cli.commands.record, "entry_schema", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         invoke(["schema"])
     schema = next(c for c in COMMANDS if c.id == "schema")
