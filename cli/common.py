@@ -20,8 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.api import open_store
-from ledger.application import CaseLedger
+from ledger.application import CaseLedger, open_store
 from ledger.errors import InputErrors, LedgerError, UsageError
 
 app = typer.Typer(

@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from ledger.application import CaseLedger, Clock, Receipt
+from ledger.application import CaseLedger, Receipt, open_store
 from ledger.catalogue.models import input_schema
 from ledger.domain.policy import Policy, read_policy_text
 from ledger.errors import InputError
 from ledger.importing.entry_form import ENTRY_COMMANDS, field_order, on_fields, validated_entry
-from ledger.store.sqlite import NoStore, StoreLocation, parse_store
 
 if TYPE_CHECKING:
     from ledger.importing.tracker import ImportReport
@@ -53,31 +52,6 @@ so that input refused before anything is written creates no store."""
 
 def _opened(ledger: LedgerOrOpener) -> CaseLedger:
     return ledger if isinstance(ledger, CaseLedger) else ledger()
-
-
-# --- the store -----------------------------------------------------------------------------
-
-
-def open_store(
-    store: str | None = None,
-    *,
-    create: bool = False,
-    key_file: str | None = None,
-    vacant_as_empty: bool = False,
-    clock: Clock | None = None,
-) -> CaseLedger:
-    """Open the store at ``store`` (a file path, ``sqlite:///path`` or
-    ``postgresql://user@host/db``; default ``CASELEDGER_STORE``, else ``caseledger.db``
-    here), as the CLI's ``--store`` does.  Only with ``create`` is a store that is not
-    there yet created (else :class:`~ledger.store.sqlite.NoStore`, exit 4); with
-    ``vacant_as_empty`` a missing store reads as an empty one in memory (a dry run).
-    ``key_file``: the AES key of an encrypted store (default ``CASELEDGER_KEY_FILE``)."""
-    try:
-        return CaseLedger(parse_store(store), create=create, key_file=key_file, clock=clock)
-    except NoStore:
-        if not vacant_as_empty:
-            raise
-        return CaseLedger(StoreLocation(kind="sqlite", path=":memory:"), key_file=key_file)
 
 
 # --- recording -----------------------------------------------------------------------------

@@ -96,6 +96,7 @@ from ledger.store.sealing import (
 from ledger.store.sqlite import (
     APPLICATION_NAME,
     LedgerMapper,
+    NoStore,
     OrjsonTranscoder,
     PersonalKey,
     PersonalRow,
@@ -1672,3 +1673,27 @@ def _describe_error(error: Any, kind: str) -> InputError:
         if error_type not in ("model_type",) and isinstance(given, (str, int, bool)):
             reason = f"{reason} (given {_shown(given)})"
     return InputError(reason, field=field)
+
+
+def open_store(
+    store: str | None = None,
+    *,
+    create: bool = False,
+    key_file: str | None = None,
+    vacant_as_empty: bool = False,
+    clock: Clock | None = None,
+) -> CaseLedger:
+    """Open the store at ``store`` (a file path, ``sqlite:///path`` or
+    ``postgresql://user@host/db``; default ``CASELEDGER_STORE``, else ``caseledger.db``
+    here), as the CLI's ``--store`` does.  Only with ``create`` is a store that is not
+    there yet created (else :class:`~ledger.store.sqlite.NoStore`, exit 4); with
+    ``vacant_as_empty`` a missing store reads as an empty one in memory (a dry run).
+    ``key_file``: the AES key of an encrypted store (default ``CASELEDGER_KEY_FILE``).
+    The facade's :func:`ledger.api.open_store`; defined here so that opening a store
+    costs no more than the application (the CLI opens every store with it)."""
+    try:
+        return CaseLedger(parse_store(store), create=create, key_file=key_file, clock=clock)
+    except NoStore:
+        if not vacant_as_empty:
+            raise
+        return CaseLedger(StoreLocation(kind="sqlite", path=":memory:"), key_file=key_file)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from cli.common import app, emit_json, ledger, out
-from ledger import api
-from ledger.api import RegisterEntry
+
+if TYPE_CHECKING:
+    from ledger.api import RegisterEntry
 
 users_app = typer.Typer(help="Who may record what: the enrolment register.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -45,6 +47,9 @@ def users_add(
     as_json: bool = JSON,
 ) -> None:
     """Enrol a user with one or more roles (replaces their roles if already enrolled)."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     entry = api.add_user(ledger(ctx, create=True), name, role=role, agency=agency)
     _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry.entry['roles'])}")
 
@@ -57,6 +62,9 @@ def users_remove(
     as_json: bool = JSON,
 ) -> None:
     """Remove a user from the register; their past entries stay as recorded."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     entry = api.remove_user(ledger(ctx), name, reason=reason)
     _show_entry(entry, as_json, f"removed {name}")
 
@@ -64,6 +72,9 @@ def users_remove(
 @policy_app.command("show", epilog="Example: caseledger policy show --json")
 def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
     """The policy in force: who may record what, and which register entry recorded it."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     shown = api.show_policy(ledger(ctx))
     if as_json:
         emit_json(shown.to_json())
@@ -95,6 +106,9 @@ def policy_set(
 ) -> None:
     """Record a new policy for the store (needs the admin role): a register entry with
     the policy's text and SHA-256, in force from then on."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     # the file is read and checked before the store is opened
     entry = api.set_policy(lambda: ledger(ctx, create=True), file, reason=reason)
     _show_entry(entry, as_json, f"recorded the policy {entry.entry['sha256'][:12]}")
@@ -103,6 +117,9 @@ def policy_set(
 @users_app.command("list", epilog="Example: caseledger users list --json")
 def users_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     """Who is enrolled, with which roles."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     users = api.list_users(ledger(ctx))
     if as_json:
         emit_json(users.to_json())
@@ -123,6 +140,9 @@ def keys_new(
 
     Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
     it the store cannot be read."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     written = api.new_key(out_file)
     out.print(f"wrote a new key to {written.path}; set CASELEDGER_KEY_FILE={written.path}")
 
@@ -132,6 +152,9 @@ def keys_signing(
     out_file: Path = typer.Option(..., "--out", help="Where to write the private key (0600)."),
 ) -> None:
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     written = api.new_signing_key(out_file)
     out.print(f"wrote a signing key to {written.path}\npublic key: {written.public_key}")
 
@@ -150,6 +173,9 @@ def erase_personal(
     """Delete a case's personal data (names, dates of birth) and their salts.
 
     Every hash still verifies; the register records who erased what and why."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     entry = api.erase_personal(ledger(ctx), case, reason=reason)
     _show_entry(entry, as_json, f"erased {len(entry.entry['fields'])} personal value(s) of {case}")
 
@@ -168,6 +194,9 @@ def hold(
     as_json: bool = JSON,
 ) -> None:
     """Place (or release) a legal hold: personal data cannot be erased while it holds."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     entry = api.hold(ledger(ctx), case, reason=reason, release=release)
     _show_entry(
         entry, as_json, f"released the hold on {case}" if release else f"{case} is on legal hold"
@@ -212,6 +241,9 @@ def checkpoint(
     Each witness first checks a consistency proof from the checkpoint it holds; if any
     refuses, nothing is recorded. Lodge the checkpoint outside the store too; `verify
     --since FILE --public-key HEX` then proves the store still extends it."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     made = api.checkpoint(
         ledger(ctx),
         signing_key=signing_key,

@@ -22,7 +22,6 @@ from rich.panel import Panel
 from rich.rule import Rule
 
 from cli.common import app, out, run
-from ledger.api import record_demo
 
 #: The day the tour's questions are asked about (``--on``): after the sample's last entry
 #: (13 November 2026) and after RR-2026-031's rapid review fell due (26 November), so each
@@ -122,6 +121,9 @@ def demo(
     tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
 ) -> None:
     """Build a sample store of realistic fictional cases in a new file and walk through it."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger.api import record_demo
+
     prog, hint = program()
     made = record_demo()
     path, count = made.path, made.entries

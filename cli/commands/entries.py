@@ -23,7 +23,6 @@ import typer
 
 from cli.commands.record import ROLE_HELP, problems_as_json, show_receipts
 from cli.common import app, ledger
-from ledger.api import record_entry
 from ledger.catalogue.models import FACTORS, MODELS_BY_TYPE, Envelope
 from ledger.errors import InputError, each_problem, gathered
 from ledger.importing.entry_form import ENTRY_COMMANDS, field_kind, unwrap
@@ -185,6 +184,9 @@ def _build_command(event_type: str, model: type[Envelope]) -> None:
     def command(ctx: typer.Context, case: str, **given: Any) -> None:
         role = given.pop("role")
         as_json = given.pop("as_json")
+        # lazy: ledger.api (its result types) costs ~5 ms at start-up
+        from ledger.api import record_entry
+
         with problems_as_json(as_json):
             try:  # the options are checked before the store is opened
                 recorded = record_entry(

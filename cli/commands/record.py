@@ -6,14 +6,16 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from cli.common import app, counting_progress, emit_json, err, ledger, out
-from ledger.api import Recorded, entry_schema, record_file
+
+if TYPE_CHECKING:
+    from ledger.api import Recorded
 from ledger.errors import InputError, StoreUnavailable, UsageError, problem_list
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -77,6 +79,9 @@ def record(
     Every line is validated, then checked against its case (a refused line changes
     nothing the later lines are checked against); then all are written in one
     transaction, or none and every problem is listed: line, field and reason."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger.api import record_file
+
     with problems_as_json(as_json):  # the file is read before the store is opened
         recorded = record_file(lambda: ledger(ctx, create=True), file, role=role)
     show_receipts(recorded, as_json)
@@ -85,6 +90,9 @@ def record(
 @app.command(epilog="Example: caseledger schema > input-line.schema.json")
 def schema() -> None:
     """Print the JSON Schema of one input line (the event catalogue)."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger.api import entry_schema
+
     emit_json(entry_schema())
 
 

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from cli.common import app, emit_json, err, ledger, out
-from ledger import api
 from ledger.application import Receipt
 
 if TYPE_CHECKING:
@@ -51,6 +50,9 @@ def import_tracker(
     evidences, every entry citing its row in `sources`. All new rows are recorded in one
     batch; rows already imported are skipped; a row that cannot be converted is listed
     with its row number and reason, and then nothing is written (unless --skip-bad-rows)."""
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
     with _Bars(enabled=not as_json) as bars:  # the files are read before the store is opened
         report = api.import_tracker(
             lambda: ledger(ctx, create=not dry_run, vacant_as_empty=dry_run),
