@@ -17,12 +17,13 @@ Refusals are :mod:`ledger.errors` types: :class:`~ledger.errors.InputError` (bad
 naming its field), :class:`~ledger.errors.ConflictError`,
 :class:`~ledger.errors.StoreUnavailable`.
 
-The functions that check what they are given before anything is written
-(:func:`record_file`, :func:`record_lines`, :func:`record_entry`, :func:`set_policy`,
-:func:`import_tracker`) take either the opened ledger or a function that opens it
-(:data:`LedgerOrOpener`), called only once the input is found good: so a refused entry
-creates no store.  The read side's questions (status, why, clocks, export, verify) are in
-``projections.api``; ``docs/api.md`` shows every function at work.
+The functions that read their input before they write (:func:`record_file`,
+:func:`record_lines`, :func:`record_entry`, :func:`set_policy`, :func:`import_tracker`)
+take either the opened ledger or a function that opens it (:data:`LedgerOrOpener`),
+called only once the input is read (a file, a mapping, a tracker) and, for one entry,
+validated: so a missing file or a refused entry creates no store.  The read side's
+questions (status, why, clocks, export, verify) are in ``projections.api``;
+``docs/api.md`` shows every function at work.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
     from ledger.importing.tracker import ImportReport
 
 LedgerOrOpener = CaseLedger | Callable[[], CaseLedger]
-"""The opened ledger, or a function that opens it: called once the input is found good,
-so that input refused before anything is written creates no store."""
+"""The opened ledger, or a function that opens it: called once the input is read (and an
+entry validated), so that input refused before then creates no store."""
 
 
 def _opened(ledger: LedgerOrOpener) -> CaseLedger:
