@@ -780,12 +780,12 @@ def test_no_traceback_from_any_option_on_postgres(pg_files: Files, command: Comm
 def test_an_uncaught_exception_reaches_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-process CLI does not swallow a bug (as CliRunner would, into an exit code
     of 1): it propagates, so :func:`run_once` reports it with its traceback."""
-    import cli.commands.record
+    import ledger.api
 
     def broken() -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli.commands.record, "entry_schema", broken)
+    monkeypatch.setattr(ledger.api, "entry_schema", broken)  # what `schema` calls
     with pytest.raises(RuntimeError, match="a bug"):
         invoke(["schema"])
     schema = next(c for c in COMMANDS if c.id == "schema")
