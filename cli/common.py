@@ -21,7 +21,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.application import CaseLedger
+from ledger.application import CaseLedger, open_store
 from ledger.errors import (
     ConflictError,
     InputError,
@@ -30,7 +30,6 @@ from ledger.errors import (
     StoreUnavailable,
     UsageError,
 )
-from ledger.store.locations import NoStore, StoreLocation, parse_store
 
 _INVOKED: list[Any] = []
 """The groups and the command this invocation runs, outermost first (by
@@ -79,12 +78,7 @@ class Session:
         nothing).  ``vacant_as_empty`` (a dry run) answers from an empty store in memory
         where none exists yet, so checking a first import creates nothing either."""
         if self.ledger is None:
-            try:
-                self.ledger = CaseLedger(parse_store(self.store), create=create)
-            except NoStore:
-                if not vacant_as_empty:
-                    raise
-                self.ledger = CaseLedger(StoreLocation(kind="sqlite", path=":memory:"))
+            self.ledger = open_store(self.store, create=create, vacant_as_empty=vacant_as_empty)
             _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
 
@@ -209,6 +203,11 @@ CLI_REASONS: Final[dict[str, str]] = {
         "commands and `caseledger demo` create a store; check --store or CASELEDGER_STORE)"
     ),
     "period-reversed": "--from is after --to",
+    "bad-rows-blocked": (
+        "{bad} {rows} of {tracker} cannot be imported (listed above); nothing was written. "
+        "Fix them in the tracker or the mapping, or pass --skip-bad-rows to record the "
+        "other rows."
+    ),
     "since-with-bundle": (
         "--since checks the store against a lodged checkpoint; it does not apply to a "
         "bundle (check a bundle with --public-key and --expect-root instead)"

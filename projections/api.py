@@ -525,7 +525,7 @@ def rules(regime: str | None = None) -> RulesReport:
     packs = all_rule_packs()
     if regime is not None and regime not in REGIMES:
         raise UsageError(
-            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="REGIME"
+            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="regime"
         )
     return RulesReport(tuple([packs[regime]] if regime is not None else packs.values()))
 

@@ -31,10 +31,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.is_dir():  # a CI clone may have shared/ beside the checkout
     SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_SCENARIO = SHARED / "scenarios" / "rr-2026-004.jsonl"
-#: The demo ships the scenario (``cli/demo/rr-2026-004.jsonl``); the tests use the shared
+#: The demo ships the scenario (``ledger/data/demo/rr-2026-004.jsonl``); the tests use the shared
 #: copy when the checkout has ``shared/`` beside it, and the demo's copy otherwise (a
 #: clone elsewhere), and ``test_demo`` checks that the two are the same bytes.
-DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "cli" / "demo" / "rr-2026-004.jsonl"
+DEMO_SCENARIO = (
+    Path(__file__).resolve().parents[1] / "ledger" / "data" / "demo" / "rr-2026-004.jsonl"
+)
 SCENARIO = SHARED_SCENARIO if SHARED_SCENARIO.is_file() else DEMO_SCENARIO
 DATA = Path(__file__).resolve().parent / "data"
 

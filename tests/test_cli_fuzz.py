@@ -35,11 +35,11 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.commands.demo import decision_makers, record_sample, sample_lines
 from cli.commands.entries import COMMAND_NAMES
 from cli.main import app
 from ledger.catalogue import models as catalogue
 from ledger.catalogue.models import MODELS_BY_TYPE
+from ledger.importing.sample import decision_makers, record_sample, sample_lines
 from tests.conftest import FIXED_TODAY, CliResult, invoke, open_ledger, pg_store_url
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -780,12 +780,12 @@ def test_no_traceback_from_any_option_on_postgres(pg_files: Files, command: Comm
 def test_an_uncaught_exception_reaches_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-process CLI does not swallow a bug (as CliRunner would, into an exit code
     of 1): it propagates, so :func:`run_once` reports it with its traceback."""
-    import cli.commands.record
+    import ledger.api
 
     def broken() -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli.commands.record, "input_schema", broken)
+    monkeypatch.setattr(ledger.api, "entry_schema", broken)  # what `schema` calls
     with pytest.raises(RuntimeError, match="a bug"):
         invoke(["schema"])
     schema = next(c for c in COMMANDS if c.id == "schema")

@@ -325,7 +325,7 @@ def test_the_shipped_policy_file_is_the_documented_one(tmp_path: Path) -> None:
 
 
 def test_the_demo_enrols_the_decision_makers_it_names(tmp_path: Path) -> None:
-    from cli.commands.demo import decision_makers, record_sample
+    from ledger.importing.sample import decision_makers, record_sample
 
     assert ("Independent chair, Eastborough LSCB", "chair") in decision_makers()
     path = tmp_path / "demo.db"

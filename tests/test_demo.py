@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from cli.commands.demo import DEMO_DAY, TOUR, record_sample
+from cli.commands.demo import DEMO_DAY, TOUR
+from ledger.importing.sample import record_sample
 from tests.conftest import SCENARIO, invoke
 
 #: The console script of the environment running the tests (the README's ``.venv``).

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import os
-import stat
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from cli.common import CommandGroup, app, emit_json, in_cli_words, ledger, out
-from ledger.domain.policy import read_policy_text
-from ledger.errors import StoreUnavailable, UsageError
+from cli.common import CommandGroup, app, emit_json, ledger, out
+
+if TYPE_CHECKING:
+    from ledger.api import RegisterEntry
 
 users_app = typer.Typer(
     cls=CommandGroup, help="Who may record what: the enrolment register.", no_args_is_help=True
@@ -34,14 +31,13 @@ app.add_typer(policy_app, name="policy", rich_help_panel="Administration")
 app.add_typer(keys_app, name="keys", rich_help_panel="Administration")
 
 JSON = typer.Option(False, "--json", help="Print JSON for programs.")
-T = TypeVar("T")
 
 
-def _show_entry(entry: dict[str, Any], as_json: bool, sentence: str) -> None:
+def _show_entry(entry: RegisterEntry, as_json: bool, sentence: str) -> None:
     if as_json:
-        emit_json(entry)
+        emit_json(entry.to_json())
     else:
-        out.print(f"{sentence} (register#{entry['seq']}, by {entry['actor']})")
+        out.print(f"{sentence} (register#{entry.seq}, by {entry.actor})")
 
 
 @users_app.command(
@@ -57,9 +53,11 @@ def users_add(
     as_json: bool = JSON,
 ) -> None:
     """Enrol a user with one or more roles (replaces their roles if already enrolled)."""
-    led = ledger(ctx, create=True)
-    entry = led.enrol(name, role, led.recorder_for_action("users"), agency=agency)
-    _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry['roles'])}")
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    entry = api.add_user(ledger(ctx, create=True), name, role=role, agency=agency)
+    _show_entry(entry, as_json, f"enrolled {name} as {', '.join(entry.entry['roles'])}")
 
 
 @users_app.command("remove", epilog="Example: caseledger users remove jsmith --reason 'Left'")
@@ -70,24 +68,27 @@ def users_remove(
     as_json: bool = JSON,
 ) -> None:
     """Remove a user from the register; their past entries stay as recorded."""
-    led = ledger(ctx)
-    entry = led.remove_user(name, led.recorder_for_action("users"), reason)
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    entry = api.remove_user(ledger(ctx), name, reason=reason)
     _show_entry(entry, as_json, f"removed {name}")
 
 
 @policy_app.command("show", epilog="Example: caseledger policy show --json")
 def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
     """The policy in force: who may record what, and which register entry recorded it."""
-    state = ledger(ctx).register_state()
-    document = state.policy.document()
-    shown = {"ref": state.policy_ref, **document}
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    shown = api.show_policy(ledger(ctx))
     if as_json:
-        emit_json(shown)
+        emit_json(shown.to_json())
         return
-    table = Table(title=f"Policy in force ({state.policy_ref or 'the shipped default'})")
+    table = Table(title=f"Policy in force ({shown.ref or 'the shipped default'})")
     for column in ("role", "may record", "regimes", "own agency only", "approves", "actions"):
         table.add_column(column)
-    for role, spec in sorted(state.policy.roles.items()):  # the rows of ``document``
+    for role, spec in sorted(shown.policy.roles.items()):  # the rows of ``to_json()``
         table.add_row(
             role,
             ", ".join(sorted(spec.record)) or "-",
@@ -111,28 +112,29 @@ def policy_set(
 ) -> None:
     """Record a new policy for the store (needs the admin role): a register entry with
     the policy's text and SHA-256, in force from then on."""
-    text = read_policy_text(str(file))
-    led = ledger(ctx, create=True)
-    entry = led.set_policy(text, reason, led.recorder_for_action("policy"), str(file))
-    _show_entry(entry, as_json, f"recorded the policy {entry['sha256'][:12]}")
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    # the file is read and checked before the store is opened
+    entry = api.set_policy(lambda: ledger(ctx, create=True), file, reason=reason)
+    _show_entry(entry, as_json, f"recorded the policy {entry.entry['sha256'][:12]}")
 
 
 @users_app.command("list", epilog="Example: caseledger users list --json")
 def users_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     """Who is enrolled, with which roles."""
-    state = ledger(ctx).register_state()
-    rows: list[dict[str, Any]] = [
-        {"user": e.user, "roles": sorted(e.roles), "agency": e.agency, "ref": e.ref}
-        for e in sorted(state.users.values(), key=lambda e: e.user)
-    ]
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    users = api.list_users(ledger(ctx))
     if as_json:
-        emit_json(rows)
+        emit_json(users.to_json())
         return
     table = Table(title="Enrolled users")
     for column in ("user", "roles", "agency", "enrolled by"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(row["user"], ", ".join(row["roles"]), row["agency"] or "", row["ref"])
+    for user in users.users:
+        table.add_row(user.user, ", ".join(user.roles), user.agency or "", user.ref)
     out.print(table)
 
 
@@ -144,11 +146,11 @@ def keys_new(
 
     Use it with CASELEDGER_KEY_FILE when creating a store, and keep a copy safe: without
     it the store cannot be read."""
-    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
-    from ledger.checkpoints.checkpoint import write_new_key_file
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
 
-    write_new_key_file(out_file, base64.b64encode(os.urandom(32)) + b"\n")
-    out.print(f"wrote a new key to {out_file}; set CASELEDGER_KEY_FILE={out_file}")
+    written = api.new_key(out_file)
+    out.print(f"wrote a new key to {written.path}; set CASELEDGER_KEY_FILE={written.path}")
 
 
 @keys_app.command("signing", epilog="Example: caseledger keys signing --out /secure/sign.pem")
@@ -156,11 +158,11 @@ def keys_signing(
     out_file: Path = typer.Option(..., "--out", help="Where to write the private key (0600)."),
 ) -> None:
     """Make an Ed25519 key for signing checkpoints; prints the public key to publish."""
-    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
-    from ledger.checkpoints.checkpoint import new_signing_key
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
 
-    public = new_signing_key(out_file)
-    out.print(f"wrote a signing key to {out_file}\npublic key: {public}")
+    written = api.new_signing_key(out_file)
+    out.print(f"wrote a signing key to {written.path}\npublic key: {written.public_key}")
 
 
 @app.command(
@@ -177,9 +179,11 @@ def erase_personal(
     """Delete a case's personal data (names, dates of birth) and their salts.
 
     Every hash still verifies; the register records who erased what and why."""
-    led = ledger(ctx)
-    entry = led.erase_personal(case, reason, led.recorder_for_action("erase-personal"))
-    _show_entry(entry, as_json, f"erased {len(entry['fields'])} personal value(s) of {case}")
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    entry = api.erase_personal(ledger(ctx), case, reason=reason)
+    _show_entry(entry, as_json, f"erased {len(entry.entry['fields'])} personal value(s) of {case}")
 
 
 @app.command(
@@ -196,14 +200,13 @@ def hold(
     as_json: bool = JSON,
 ) -> None:
     """Place (or release) a legal hold: personal data cannot be erased while it holds."""
-    led = ledger(ctx)
-    who = led.recorder_for_action("hold")
-    if release:
-        entry = led.release_hold(case, reason, who)
-        _show_entry(entry, as_json, f"released the hold on {case}")
-    else:
-        entry = led.place_hold(case, reason, who)
-        _show_entry(entry, as_json, f"{case} is on legal hold")
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    entry = api.hold(ledger(ctx), case, reason=reason, release=release)
+    _show_entry(
+        entry, as_json, f"released the hold on {case}" if release else f"{case} is on legal hold"
+    )
 
 
 @app.command(
@@ -244,89 +247,24 @@ def checkpoint(
     Each witness first checks a consistency proof from the checkpoint it holds; if any
     refuses, nothing is recorded. Lodge the checkpoint outside the store too; `verify
     --since FILE --public-key HEX` then proves the store still extends it."""
-    # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms; the witnesses cost ~13 ms at start-up
-    from ledger.checkpoints.checkpoint import load_signing_key
-    from ledger.checkpoints.witness import (
-        FileWitness,
-        StoreWitness,
-        Witness,
-        checkpoint_to_witnesses,
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
+
+    made = api.checkpoint(
+        ledger(ctx),
+        signing_key=signing_key,
+        out_file=out_file,
+        witness=witness,
+        witness_store=witness_store,
     )
-
-    led = ledger(ctx)
-    key = load_signing_key(signing_key)
-    witnesses: list[Witness] = [FileWitness(p) for p in witness]
-    stores: list[StoreWitness] = []
-    lodged = _open_out(out_file) if out_file is not None else None  # before anything is signed
-    try:
-        for url in witness_store:
-            stores.append(_open_witness_store(url, StoreWitness))
-        witnesses.extend(stores)
-        cp, reports = checkpoint_to_witnesses(
-            led, key, led.recorder_for_action("checkpoint"), witnesses
-        )
-    except BaseException:
-        if lodged is not None:
-            lodged.abandon()
-        raise
-    finally:
-        for store in stores:
-            store.close()
-    if lodged is not None:
-        import orjson
-
-        lodged.write(orjson.dumps(cp, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:
-        emit_json({**cp, "witnesses": reports})
-    else:
-        sizes = ", ".join(f"{cp[t]['size']} {t}" for t in ("events", "register", "personal"))
-        out.print(
-            f"checkpoint: {sizes}; events root {cp['events']['root']}, signed by "
-            f"{cp['public_key'][:16]}…"
-            + (f"; written to {out_file}" if out_file else "")
-            + "".join(f"\nwitnessed by {r['witness']} ({r['proof']})" for r in reports)
-        )
-
-
-class _OutFile:
-    """A file opened for ``checkpoint --out`` before the checkpoint is signed, so that
-    an unwritable place stops the command (exit 2) with nothing recorded."""
-
-    def __init__(self, path: Path, handle: BinaryIO, existed: bool) -> None:
-        self.path, self.handle, self.existed = path, handle, existed
-
-    def write(self, data: bytes) -> None:
-        """Replace the file's content with ``data``."""
-        with self.handle:
-            if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):  # not /dev/null, a pipe
-                self.handle.seek(0)
-                self.handle.truncate()
-            self.handle.write(data)
-
-    def abandon(self) -> None:
-        """The checkpoint failed: close, and remove the file if this command made it."""
-        self.handle.close()
-        if not self.existed:
-            self.path.unlink(missing_ok=True)
-
-
-def _open_out(path: Path) -> _OutFile:
-    """Open ``path`` for writing without truncating it yet; a usage error naming the
-    reason if it cannot be (a folder, a missing folder, a name too long, no permission)."""
-    existed = os.path.lexists(path)
-    try:
-        handle = path.open("ab")
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path} cannot be written: {reason}", field="--out") from None
-    return _OutFile(path, handle, existed)
-
-
-def _open_witness_store(url: str, opener: Callable[[str], T]) -> T:
-    """Open a ``--witness-store`` before anything is signed; one that cannot be used
-    exits as store opening says (4: not a store, unreachable; 2: not a location),
-    naming it as the witness store."""
-    try:
-        return opener(url)
-    except StoreUnavailable as exc:
-        raise StoreUnavailable(f"the witness store cannot be used: {in_cli_words(exc)}") from None
+        emit_json(made.to_json())
+        return
+    cp = made.checkpoint
+    sizes = ", ".join(f"{cp[t]['size']} {t}" for t in ("events", "register", "personal"))
+    out.print(
+        f"checkpoint: {sizes}; events root {cp['events']['root']}, signed by "
+        f"{cp['public_key'][:16]}…"
+        + (f"; written to {out_file}" if out_file else "")
+        + "".join(f"\nwitnessed by {r['witness']} ({r['proof']})" for r in made.witnesses)
+    )

@@ -1,10 +1,11 @@
 """``caseledger demo``: build a sample store of realistic fictional cases and walk a
 newcomer through it, one real command at a time.
 
-The sample (shipped in ``cli/demo/``) is recorded through the Python API with the
-ledger clock set as if each entry had been recorded on the day it happened, except the
-few entries the tour shows being recorded late (a backdated reply, a correction).  The
-store is a new file the demo names; the user's own store is never touched.
+The sample (shipped in ``ledger/data/demo/``) is recorded by :func:`ledger.api.record_demo`,
+with the ledger clock set as if each entry had been recorded on the day it happened,
+except the few entries the tour shows being recorded late (a backdated reply, a
+correction).  The store is a new file the demo names; the user's own store is never
+touched.
 """
 
 from __future__ import annotations
@@ -13,28 +14,14 @@ import os
 import shlex
 import shutil
 import sys
-from datetime import UTC, datetime, time, timedelta
-from importlib import resources
 from pathlib import Path
 
-import orjson
 import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 
 from cli.common import app, out, run
-from ledger.application import CaseLedger, Recorder
-from ledger.catalogue.models import LONDON, occurred_day
-from ledger.store.locations import parse_store
-
-SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", "rr-2026-031.jsonl")
-
-#: Entries the business unit recorded later than they happened: (case, line) -> day.
-RECORDED_LATE = {
-    ("RR-2025-017", 15): "2025-03-31",  # education's reply arrived after the decision
-    ("RR-2025-017", 19): "2025-04-28",  # the correction of its date
-}
 
 #: The day the tour's questions are asked about (``--on``): after the sample's last entry
 #: (13 November 2026) and after RR-2026-031's rapid review fell due (26 November), so each
@@ -89,74 +76,6 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def sample_lines() -> list[tuple[str, int, bytes]]:
-    """The sample entries in recording order: (case, line number, JSON line)."""
-    lines = []
-    folder = resources.files("cli") / "demo"
-    for name in SAMPLE_FILES:
-        text = (folder / name).read_bytes()
-        for number, line in enumerate((x for x in text.splitlines() if x.strip()), start=1):
-            case = orjson.loads(line)["case"]
-            lines.append((case, number, line))
-    return lines
-
-
-def decision_makers() -> list[tuple[str, str]]:
-    """The decision-makers the sample names (``decided_by``, ``approved_by``), each with
-    the role that decides and approves in its case's regime: ``(name, role)``."""
-    regimes: dict[str, str] = {}
-    found: dict[str, str] = {}
-    for case, _number, line in sample_lines():
-        data = orjson.loads(line)
-        if data["type"] == "CaseReferred":
-            regimes[case] = data["regime"]
-        role = "chair" if regimes.get(case) == "wt2015" else "safeguarding-partner"
-        for name in [*data.get("decided_by", []), data.get("approved_by")]:
-            if name:
-                found.setdefault(name, role)
-    return sorted(found.items())
-
-
-def record_sample(ledger_path: str) -> int:
-    """Record the sample into a new SQLite store; returns the number of entries."""
-    moment = datetime(2000, 1, 1, tzinfo=UTC)
-
-    def clock() -> datetime:
-        return moment
-
-    led = CaseLedger(parse_store(ledger_path), clock=clock)
-    who = Recorder("demo.business.manager", "business-unit")
-    count = 0
-    try:
-        # The decision-makers the sample names are enrolled first: only they approve a
-        # delay (the policy's ``approves``), and the decisions name them.
-        for name, role in decision_makers():
-            led.enrol(name, [role], Recorder(who.actor, "admin"))
-        for case, number, line in sample_lines():
-            data = orjson.loads(line)
-            late = RECORDED_LATE.get((case, number))
-            day = occurred_day(late or data.get("occurred_at") or "2000-01-01")
-            at = datetime.combine(day, time(17, 0), LONDON).astimezone(UTC)
-            moment = max(moment + timedelta(seconds=1), at)
-            led.record_lines([line], who)
-            count += 1
-        # The person running the demo may record in its store too.
-        led.enrol(led.identity(), ["admin", "business-unit"], Recorder(who.actor, "admin"))
-    finally:
-        led.close()
-    return count
-
-
-def fresh_name(base: str = "caseledger-demo") -> Path:
-    """A store file name in the current folder that does not exist yet."""
-    candidate = Path(f"{base}.db")
-    n = 2
-    while candidate.exists():
-        candidate = Path(f"{base}-{n}.db")
-        n += 1
-    return candidate
-
-
 def _shown_path(path: Path) -> str:
     """A path as the user would type it here: relative to the current folder when that is
     shorter (with ``./`` so the shell does not search PATH), else absolute."""
@@ -202,9 +121,12 @@ def demo(
     tour: bool = typer.Option(True, "--tour/--no-tour", help="Walk through the queries."),
 ) -> None:
     """Build a sample store of realistic fictional cases in a new file and walk through it."""
-    path = fresh_name()
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger.api import record_demo
+
     prog, hint = program()
-    count = record_sample(str(path))
+    made = record_demo()
+    path, count = made.path, made.entries
     bundle = Path(f"{path.stem}-bundle")
     out.print(
         Panel(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from cli.common import app, emit_json, err, input_in_cli_words, ledger, out
 from ledger.application import Receipt
 from ledger.errors import InputError
 
 if TYPE_CHECKING:
     from ledger.importing.tracker import ImportPlan, RowPlan
-
-from cli.common import app, emit_json, err, input_in_cli_words, ledger, out
 
 EPILOG = (
     "Example: caseledger import-tracker docs/examples/tracker-sample.csv "
@@ -52,64 +51,76 @@ def import_tracker(
     evidences, every entry citing its row in `sources`. All new rows are recorded in one
     batch; rows already imported are skipped; a row that cannot be converted is listed
     with its row number and reason, and then nothing is written (unless --skip-bad-rows)."""
-    # lazy: the tracker import (openpyxl) costs ~17 ms at start-up
-    from ledger.importing.tracker import (  # imported when used: start-up time
-        load_mapping,
-        plan_import,
-        read_tracker,
-        record_plan,
-    )
+    # lazy: ledger.api (its result types) costs ~5 ms at start-up
+    from ledger import api
 
-    spec = load_mapping(mapping)
-    tracker = read_tracker(file, spec)
-    led = ledger(ctx, create=not dry_run, vacant_as_empty=dry_run)
-    who = led.recorder_for(role)
-    show_progress = not as_json and err.is_terminal and len(tracker.rows) > 0
-    with Progress(
-        TextColumn(f"checking {len(tracker.rows)} rows"),
-        BarColumn(),
-        TaskProgressColumn(),
-        console=err,
-        transient=True,
-        disable=not show_progress,
-    ) as progress:
-        task = progress.add_task("rows", total=len(tracker.rows))
-        plan = plan_import(
-            led,
-            tracker,
-            spec,
-            who,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+    with _Bars(enabled=not as_json) as bars:  # the files are read before the store is opened
+        report = api.import_tracker(
+            lambda: ledger(ctx, create=not dry_run, vacant_as_empty=dry_run),
+            file,
+            mapping=mapping,
+            dry_run=dry_run,
+            skip_bad_rows=skip_bad_rows,
+            role=role,
+            progress=bars.checking,
+            recording=bars.recording,
         )
-
-    bad = plan.having("bad")
-    blocked = bool(bad) and not skip_bad_rows
-    receipts: list[Receipt] = []
-    if not dry_run and not blocked and plan.having("new"):
-        with (
-            err.status(f"recording {len(plan.lines)} entries in one batch", spinner="dots")
-            if show_progress
-            else nullcontext()
-        ):
-            receipts = record_plan(led, plan, who)
-
     if as_json:
-        emit_json(_report(plan, receipts, dry_run=dry_run, blocked=blocked))
+        emit_json(report.to_json(told=input_in_cli_words))
     else:
-        _show(plan, receipts, dry_run=dry_run, blocked=blocked)
+        _show(report.plan, report.receipts, dry_run=dry_run, blocked=report.blocked)
+    refusal = report.refusal()
+    if refusal is not None:
+        raise refusal
 
-    if blocked:
-        raise InputError(
-            f"{len(bad)} row{'s' if len(bad) != 1 else ''} of {tracker.name} cannot be "
-            "imported (listed above); nothing was written. Fix them in the tracker or the "
-            "mapping, or pass --skip-bad-rows to record the other rows."
-        )
-    if bad and not plan.having("new"):
-        raise InputError(
-            f"{len(bad)} row{'s' if len(bad) != 1 else ''} of {tracker.name} cannot be "
-            "imported (listed above) and no other row holds anything new; nothing was "
-            "written."
-        )
+
+def _told(row: RowPlan) -> InputError | None:
+    """Why the row cannot be imported, in the CLI's words (:func:`input_in_cli_words`)."""
+    return input_in_cli_words(row.problem) if row.problem is not None else None
+
+
+class _Bars:
+    """A transient progress bar on standard error while the rows are checked, then a
+    spinner while they are recorded; nothing for programs (``--json``) or pipes."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def checking(self, done: int, total: int) -> None:
+        """Rows checked so far (each row is two steps)."""
+        if not self.enabled or total == 0:
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn(f"checking {total // 2} rows"),
+                BarColumn(),
+                TaskProgressColumn(),
+                console=err,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("rows", total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def recording(self, entries: int) -> AbstractContextManager[object]:
+        """The spinner around the one batch of ``entries``."""
+        self._stop()
+        if not self.enabled:
+            return nullcontext()
+        return err.status(f"recording {entries} entries in one batch", spinner="dots")
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 SHOWN_ROWS = 100
@@ -129,54 +140,6 @@ def _ranges(numbers: list[int]) -> str:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-def _told(row: RowPlan) -> InputError | None:
-    """Why the row cannot be imported, in the CLI's words (:func:`input_in_cli_words`)."""
-    return input_in_cli_words(row.problem) if row.problem is not None else None
-
-
-def _row_json(row: RowPlan) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "line": row.number,
-        "case": row.case,
-        "status": row.status,
-        "row_hash": row.row_hash,
-        "entries": len(row.lines) if row.status == "new" else 0,
-    }
-    problem = _told(row)
-    if problem is not None:
-        entry["field"] = problem.field
-        entry["reason"] = problem.reason
-    if row.status in ("changed", "exists", "imported"):
-        entry["imported_from"] = row.imported_from
-        entry["reason"] = row.message()
-    if row.status == "changed":
-        entry["differences"] = row.differences
-    return entry
-
-
-def _report(
-    plan: ImportPlan, receipts: list[Receipt], *, dry_run: bool, blocked: bool
-) -> dict[str, Any]:
-    """What ``--json`` prints: every row's fate, and the entries recorded or to record."""
-    would_record = not blocked
-    return {
-        "file": plan.file,
-        "dry_run": dry_run,
-        "written": bool(receipts),
-        "recorded": [
-            {"ref": r.ref, "hash": r.hash, "recorded_at": r.recorded_at} for r in receipts
-        ],
-        "events": plan.lines if dry_run and would_record else [],
-        "rows": [_row_json(row) for row in plan.rows],
-        "bad": [
-            {"line": r.number, "case": r.case, "field": p.field, "reason": p.reason}
-            for r in plan.having("bad")
-            if (p := _told(r)) is not None
-        ],
-        "changed": [_row_json(row) for row in plan.having("changed", "exists")],
-    }
 
 
 def _more(table: Table, rows: int) -> None:

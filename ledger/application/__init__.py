@@ -25,7 +25,7 @@ from ledger.application.recording import Recording
 from ledger.application.verification import Verification, VerifyResult
 from ledger.application.writes import Clock, Receipt, Recorder, format_recorded_at
 from ledger.domain.case import CaseSnapshot
-from ledger.store.locations import APPLICATION_NAME
+from ledger.store.locations import APPLICATION_NAME, NoStore, StoreLocation, parse_store
 
 
 class CaseLedger(Recording, Verification):
@@ -47,7 +47,32 @@ __all__ = [
     "Recorder",
     "VerifyResult",
     "format_recorded_at",
+    "open_store",
     "parse_line",
     "project_case",
     "validate_lines",
 ]
+
+
+def open_store(
+    store: str | None = None,
+    *,
+    create: bool = False,
+    key_file: str | None = None,
+    vacant_as_empty: bool = False,
+    clock: Clock | None = None,
+) -> CaseLedger:
+    """Open the store at ``store`` (a file path, ``sqlite:///path`` or
+    ``postgresql://user@host/db``; default ``CASELEDGER_STORE``, else ``caseledger.db``
+    here), as the CLI's ``--store`` does.  Only with ``create`` is a store that is not
+    there yet created (else :class:`~ledger.store.locations.NoStore`, exit 4); with
+    ``vacant_as_empty`` a missing store reads as an empty one in memory (a dry run).
+    ``key_file``: the AES key of an encrypted store (default ``CASELEDGER_KEY_FILE``).
+    The facade's :func:`ledger.api.open_store`; defined here so that opening a store
+    costs no more than the application (the CLI opens every store with it)."""
+    try:
+        return CaseLedger(parse_store(store), create=create, key_file=key_file, clock=clock)
+    except NoStore:
+        if not vacant_as_empty:
+            raise
+        return CaseLedger(StoreLocation(kind="sqlite", path=":memory:"), key_file=key_file)

@@ -17,8 +17,9 @@ after that it holds the key of its head.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,8 +37,8 @@ from ledger.checkpoints.checkpoint import (
     signature_verifies,
 )
 from ledger.checkpoints.hints import LeafHints
-from ledger.checkpoints.keys import public_hex
-from ledger.errors import LedgerError, UsageError
+from ledger.checkpoints.keys import load_signing_key, public_hex
+from ledger.errors import LedgerError, StoreUnavailable, UsageError
 from ledger.integrity.merkle import verify_consistency
 from ledger.store.locations import parse_store
 
@@ -246,11 +247,94 @@ def checkpoint_to_witnesses(
     return checkpoint, reports
 
 
+class OutFile:
+    """A file opened for ``checkpoint --out`` before the checkpoint is signed, so that
+    an unwritable place stops the command (exit 2) with nothing recorded."""
+
+    def __init__(self, path: Path, handle: BinaryIO, existed: bool) -> None:
+        self.path, self.handle, self.existed = path, handle, existed
+
+    @classmethod
+    def open(cls, path: Path) -> OutFile:
+        """Open ``path`` for writing without truncating it yet; a usage error naming the
+        reason if it cannot be (a folder, a missing folder, a name too long, no
+        permission)."""
+        existed = os.path.lexists(path)
+        try:
+            handle = path.open("ab")
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"{path} cannot be written: {reason}", field="out_file") from None
+        return cls(path, handle, existed)
+
+    def write(self, data: bytes) -> None:
+        """Replace the file's content with ``data``."""
+        with self.handle:
+            if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):  # not /dev/null, a pipe
+                self.handle.seek(0)
+                self.handle.truncate()
+            self.handle.write(data)
+
+    def abandon(self) -> None:
+        """The checkpoint failed: close, and remove the file if this command made it."""
+        self.handle.close()
+        if not self.existed:
+            self.path.unlink(missing_ok=True)
+
+
+def open_witness_store(url: str) -> StoreWitness:
+    """Open a witness store before anything is signed; one that cannot be used fails as
+    store opening says (4: not a store, unreachable; 2: not a location), named as the
+    witness store."""
+    try:
+        return StoreWitness(url)
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"the witness store cannot be used: {exc}") from None
+
+
+def checkpoint_and_lodge(
+    ledger: CaseLedger,
+    *,
+    signing_key: str | None,
+    out_file: Path | None,
+    witness: list[Path],
+    witness_store: list[str],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The checkpoint command's whole sequence, as the store's policy lets its user
+    (``recorder_for_action("checkpoint")``): load the signing key, open the file to
+    lodge the checkpoint in and the witness stores (each refusal before anything is
+    signed), sign, have every witness check and accept it, record it in the register,
+    and write the file.  If anything fails, the file this made is removed again."""
+    key = load_signing_key(signing_key)
+    witnesses: list[Witness] = [FileWitness(p) for p in witness]
+    stores: list[StoreWitness] = []
+    lodged = OutFile.open(out_file) if out_file is not None else None
+    try:
+        for url in witness_store:
+            stores.append(open_witness_store(url))
+        witnesses.extend(stores)
+        recorder = ledger.recorder_for_action("checkpoint")
+        checkpoint, reports = checkpoint_to_witnesses(ledger, key, recorder, witnesses)
+    except BaseException:
+        if lodged is not None:
+            lodged.abandon()
+        raise
+    finally:
+        for store in stores:
+            store.close()
+    if lodged is not None:
+        lodged.write(orjson.dumps(checkpoint, option=orjson.OPT_INDENT_2) + b"\n")
+    return checkpoint, reports
+
+
 __all__ = [
     "FileWitness",
+    "OutFile",
     "StoreWitness",
     "Witness",
     "WitnessRefused",
+    "checkpoint_and_lodge",
     "checkpoint_to_witnesses",
+    "open_witness_store",
     "refusal",
 ]

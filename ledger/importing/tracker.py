@@ -43,6 +43,7 @@ from ledger.importing.mapping import (
     parse_mapping,
 )
 from ledger.importing.plan import ImportPlan, RowPlan, plan_import, record_plan
+from ledger.importing.report import ImportReport, run_import
 from ledger.importing.sheet import Tracker, TrackerRow, read_tracker
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "FieldInfo",
     "FieldSpec",
     "ImportPlan",
+    "ImportReport",
     "MappingError",
     "RowPlan",
     "RowProblem",
@@ -65,5 +67,6 @@ __all__ = [
     "read_tracker",
     "record_plan",
     "row_hash",
+    "run_import",
     "with_sources",
 ]
