@@ -91,16 +91,17 @@ def test_the_test_key_is_the_published_one() -> None:
     "name", ["good-case", "good-date", "proof-flipped", "covered-claimed-after", "good-whole"]
 )
 def test_worker_processes_give_the_same_verdict_with_proofs(
-    name: str, monkeypatch: pytest.MonkeyPatch
+    name: str,
 ) -> None:
     """Large bundles are checked by worker processes; the proofs beside them are read in
     order in this one, so the verdict is the sequential one."""
     import projections.export.verify as bundle_verify
 
-    monkeypatch.setattr(bundle_verify, "_PARALLEL_CHUNK", 1500)
     bundle = VECTORS / "bundles" / name
     public = (VECTORS / "keys" / "test-public-key.hex").read_text().strip()
     sequential = bundle_verify.verify_bundle(bundle, workers=1, trusted_key=public).as_dict()
-    parallel = bundle_verify.verify_bundle(bundle, workers=3, trusted_key=public).as_dict()
+    parallel = bundle_verify.verify_bundle(
+        bundle, workers=3, trusted_key=public, chunk_bytes=1500
+    ).as_dict()
     assert parallel == sequential
     assert sequential["ok"] is name.startswith("good-")

@@ -491,16 +491,13 @@ PARALLEL_CASES: dict[str, Callable[[Path], None]] = {
 
 @pytest.mark.parametrize("name", list(PARALLEL_CASES))
 def test_checking_in_worker_processes_gives_the_same_verdict(
-    copy: Callable[[], Path], name: str, monkeypatch: pytest.MonkeyPatch
+    copy: Callable[[], Path], name: str
 ) -> None:
     """Large bundles are checked by worker processes, in byte ranges of whole lines; the
     verdict, the first failure and the count must be the sequential ones."""
-    import projections.export.verify as bundle_verify
-
-    monkeypatch.setattr(bundle_verify, "_PARALLEL_CHUNK", 1500)  # many small ranges
     bundle = copy()
     PARALLEL_CASES[name](bundle)
     sequential = verify_bundle(bundle, workers=1).as_dict()
-    parallel = verify_bundle(bundle, workers=3).as_dict()
+    parallel = verify_bundle(bundle, workers=3, chunk_bytes=1500).as_dict()  # many ranges
     assert parallel == sequential
     assert (sequential["ok"] is True) == (name == "pristine")

@@ -78,7 +78,7 @@ __all__ = [
 #: The events of a bundle checked by worker processes (see
 #: :data:`~projections.export.verify_parallel.PARALLEL_FROM_BYTES`) go to them in byte ranges
 #: of about this many bytes.
-_PARALLEL_CHUNK: Final = 8 << 20
+PARALLEL_CHUNK: Final = 8 << 20
 
 
 def _check_events(
@@ -88,6 +88,7 @@ def _check_events(
     want_personal: bool,
     checkpoint: dict[str, Any] | None,
     workers: int | None = None,
+    chunk_bytes: int = PARALLEL_CHUNK,
 ) -> EventsPass:
     """Stream events.jsonl through the per-line and the sequential checks."""
     folder = source.folder_path(EVENTS)
@@ -99,9 +100,7 @@ def _check_events(
 
             sequence = SequenceCheck(manifest, counter, checkpoint, source)
             try:
-                return check_events_in_parallel(
-                    folder, sequence, want_personal, count, _PARALLEL_CHUNK
-                )
+                return check_events_in_parallel(folder, sequence, want_personal, count, chunk_bytes)
             except (BrokenProcessPool, PermissionError, NotImplementedError):
                 counter.reset()  # no worker processes here: check it in this one
             finally:
@@ -128,6 +127,7 @@ def verify_bundle(
     expect_manifest_sha256: str | None = None,
     trusted_key: str | None = None,
     workers: int | None = None,
+    chunk_bytes: int = PARALLEL_CHUNK,
 ) -> BundleVerifyResult:
     """Check a bundle folder or ``.zip``; never raises for a bad bundle, only
     :class:`NotABundle` for a path that is no bundle at all.
@@ -136,8 +136,8 @@ def verify_bundle(
     (the checkpoint signer's Ed25519 public key, hex) are what the recipient was told by
     another route; given a trusted key, the checkpoint is always applied and its absence
     fails.  ``workers``: how many processes check the lines of a folder bundle's
-    events.jsonl (default: up to 4 when it is at least 64 MB, else 1); the verdict is
-    the same.
+    events.jsonl (default: up to 4 when it is at least 64 MB, else 1), in byte ranges of
+    about ``chunk_bytes`` of whole lines; the verdict is the same either way.
     """
     path = Path(path)
     counter = EventCounter()
@@ -177,7 +177,9 @@ def verify_bundle(
                 )
             digests[entry["path"]] = digest
         checkpoint = check_checkpoint(source, manifest, trusted)
-        passed = _check_events(source, manifest, counter, included, checkpoint, workers)
+        passed = _check_events(
+            source, manifest, counter, included, checkpoint, workers, chunk_bytes
+        )
         result.events_root = passed.root
         if passed.sha256 != events_entry["sha256"]:
             raise BundleFailure(

@@ -14,7 +14,7 @@ from projections.export.verify_common import EVENTS, READ_CHUNK, BundleFailure
 from projections.export.verify_events import EventsPass, LineFacts, SequenceCheck, check_event_line
 
 #: Bundles whose events.jsonl is at least this big are checked by worker processes, in
-#: ranges of about ``projections.export.verify._PARALLEL_CHUNK`` bytes.
+#: ranges of about ``projections.export.verify.PARALLEL_CHUNK`` bytes.
 PARALLEL_FROM_BYTES: Final = 64 << 20
 
 
