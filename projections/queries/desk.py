@@ -104,7 +104,10 @@ class Deadline:
     due: date
     overdue: bool
     left: int
-    """Units left to the due day (0 on it), negative when overdue (the units over)."""
+    """Units left to the due day (0 on it), negative when overdue (the units over).  A
+    working-day clock is overdue from the day after its due day, as ``clocks`` says; on a
+    weekend or bank holiday straight after it no working day is over yet, so ``left`` is
+    0 then."""
     unit: str
     """``working-days`` or ``calendar-days``."""
     justified: bool
