@@ -22,7 +22,7 @@ import pytest
 from ledger.catalogue.models import LONDON, occurred_day
 from ledger.importing.sample import RECORDED_LATE, decision_makers, sample_lines
 from projections import api
-from tests.conftest import CliResult, FixedClock, open_ledger
+from tests.conftest import CliResult, FixedClock, open_ledger, person
 
 Cli = Callable[..., CliResult]
 
@@ -343,3 +343,27 @@ def test_the_facade(desk: str) -> None:
         "unit",
         "justified",
     ]
+
+
+def test_a_reader_sees_the_same_list_and_what_was_recorded_since(desk: str) -> None:
+    """A user who may only read (on PostgreSQL, SELECT only) gets the same list from the
+    index, with an entry recorded after the index last caught up folded in: a reply
+    received leaves the list."""
+    owner = open_ledger(desk)
+    expected = api.due(owner, on=DEMO_DAY).to_json()
+    reader = person(desk, "reader", "reader").ledger()
+    assert api.due(reader, on=DEMO_DAY).to_json() == expected
+    reply = {
+        "type": "InformationReceived",
+        "case": OPEN_CASE,
+        "occurred_at": "2026-11-30",
+        "agency": "Northshire Children's Social Care",
+        "involved": True,
+        "summary": "Known to the service since the birth.",
+    }
+    clock = FixedClock(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+    writer = open_ledger(desk, clock)
+    writer.record_lines([orjson.dumps(reply)], writer.recorder_for("business-unit"))
+    after = api.due(reader, on=DEMO_DAY).to_json()
+    assert [r["kind"] for r in after] == ["clock"]
+    assert after == api.due(owner, on=DEMO_DAY).to_json()
