@@ -304,6 +304,7 @@ def test_the_table_for_people(cli: Cli, desk: str) -> None:
     [
         (["--within", "-1"], "--within"),
         (["--within", "soon"], "--within"),
+        (["--within", "100000"], "--within"),
         (["--kind", "deadline"], "--kind"),
         (["--kind", "clocks"], "--kind"),
         (["--on", "yesterday-ish"], "--on"),
