@@ -585,9 +585,14 @@ def due(
     # lazy: the desk (with the clocks) costs ~35 ms at start-up
     from projections.queries import desk as _desk
 
-    if within is not None and (isinstance(within, bool) or within < 0):
+    if within is not None and (
+        isinstance(within, bool)
+        or not isinstance(within, int)
+        or not 0 <= within <= _desk.MOST_WITHIN
+    ):
         raise UsageError(
-            f"must be a number of working days, 0 or more, not {within}", field="within"
+            f"must be a number of working days from 0 to {_desk.MOST_WITHIN}, not {within}",
+            field="within",
         )
     if kind is not None and kind not in _desk.KINDS:
         raise UsageError(

@@ -117,19 +117,18 @@ def _show_due(answer: DueList) -> None:
     table = Table(title=f"{heading}, {when}", box=box.SIMPLE_HEAVY)
     # A case reference and a date are never cut; the words wrap, widest columns first.
     table.add_column("case", no_wrap=True)
-    table.add_column("what", min_width=10, overflow="fold")
+    table.add_column("what", min_width=12, overflow="fold")
     table.add_column("from", min_width=10, overflow="fold")
     table.add_column("due", no_wrap=True)
+    # Whether a delay justifies an overdue clock goes under how far over it is.
     table.add_column("left / over", min_width=10, overflow="fold")
-    table.add_column("justified", min_width=9, overflow="fold")
     for d in deadlines:
         table.add_row(
             escape(d.case),
             escape(_what(d)),
             escape(d.from_ or ""),
             d.due.isoformat(),
-            _left(d),
-            _justified(d),
+            "\n".join(part for part in (_left(d), _justified(d)) if part),
         )
     out.print(table)
     overdue = sum(1 for d in deadlines if d.overdue)
