@@ -280,7 +280,12 @@ def test_a_bad_config_file_names_the_field(sqlite_desk: str, tmp_path: Path, cli
 
 
 def test_recipients_are_asked_for_and_checked(sqlite_desk: str, cli: Any) -> None:
-    for args in (["--send"], ["--to", TO], ["--send", "--to", "not an address"]):
+    for args in (
+        ["--send"],
+        ["--to", TO],
+        ["--send", "--to", "not an address"],
+        ["--send", "--to", f"{TO}, chair@example.org"],
+    ):
         result = cli(["--store", sqlite_desk, "digest", "--on", ON, *args])
         assert result.exit_code == 2 and "field `--to`" in result.stderr, result.stderr
     with pytest.raises(UsageError) as refused:

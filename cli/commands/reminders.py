@@ -16,9 +16,10 @@ from cli.commands.assessments import JSON_HELP, ON_HELP
 from cli.common import app, emit_json, ledger, out
 
 SMTP_HELP = (
-    "The mail server is CASELEDGER_SMTP (smtp://user@host:587?starttls=1&password_file=PATH"
-    "&from=ADDR) or the [smtp] table of caseledger.toml (host, port, starttls, username, "
-    "password_file, from, ca_file); the password is read only from its file."
+    "The mail server: CASELEDGER_SMTP (a URL, smtp://USER@HOST:587, with starttls, "
+    "password_file and from in its query) or the \\[smtp] table of caseledger.toml (host, "
+    "port, starttls, username, password_file, from, ca_file); the password is read only "
+    "from its file."
 )
 
 
@@ -39,13 +40,14 @@ def digest(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The desk as an e-mail: overdue clocks, clocks due this week and next week, and
-    the agency replies to chase, with the counts in the subject.
+    """The desk as an e-mail: overdue clocks, clocks due this week and
+    next week, and the agency replies to chase; the counts in the subject.
 
-    A plain-text part and an HTML part, with case references, clocks, agencies and
-    dates only: no personal data (each part is checked against the personal values
-    recorded for its cases). Printed here, or with --send sent once through the mail
-    server (a server that cannot be reached: exit 4, nothing sent).
+    A plain-text part and an HTML part, with case references, clocks,
+    agencies and dates only: no personal data (each part is checked
+    against the personal values recorded for its cases). Printed here,
+    or with --send sent once through the mail server (a server that
+    cannot be reached: exit 4, nothing sent).
     """
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
@@ -88,13 +90,14 @@ def calendar(
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Every open deadline as an all-day calendar event (iCalendar), for a calendar to
-    import or subscribe to.
+    """Every open deadline as an all-day calendar event (iCalendar), for
+    a calendar to import or subscribe to.
 
-    Each event keeps its UID from run to run, so importing the file again updates it;
-    an alarm goes off at 09:00 on the working day before. Deadlines of the previous
-    file that are no longer open (met, or the case closed) are written as cancelled
-    events, so the calendar removes them.
+    Each event keeps its UID from run to run, so importing the file again
+    updates it; an alarm goes off at 09:00 on the working day before.
+    Deadlines of the previous file that are no longer open (met, or the
+    case closed) are written as cancelled events, so the calendar
+    removes them.
     """
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api

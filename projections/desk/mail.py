@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -118,6 +118,8 @@ def mail_address(value: str, field: str) -> str:
     """``value`` checked as one e-mail address (``name@example.org``, or with a display
     name, ``Business unit <bu@example.org>``): ASCII, no line breaks, one ``@``."""
     text = value.strip()
+    if len(getaddresses([text])) != 1:
+        raise UsageError(f"{value!r} is more than one address: give one at a time", field=field)
     _, address = parseaddr(text)
     local, at, domain = address.rpartition("@")
     if (
