@@ -17,7 +17,7 @@ from icalendar import Calendar, Event
 from ledger.errors import UsageError
 from projections import api
 from projections.assess.calendar import Calendar as WorkingDays
-from tests.conftest import FixedClock, open_ledger
+from tests.conftest import FixedClock, open_ledger, person
 from tests.desk_store import ON, personal_screen, record, record_desk
 
 NOTIFIED_051 = {
@@ -249,3 +249,23 @@ def test_the_uid_is_the_stores_not_the_files(
     record_desk(other_store, clock)
     three = api.calendar(open_ledger(other_store, clock), out_path=tmp_path / "c.ics", on=ON)
     assert not {e.uid for e in one.events} & {e.uid for e in three.events}
+
+
+def test_a_reader_gets_the_same_feed_and_digest(
+    desk_store: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """A user who may only read (on PostgreSQL a login role with the reader's grants)
+    writes the same events and the same digest; where the database keeps the personal
+    values from them, the screen is said not to have been made."""
+    owner = api.calendar(open_ledger(desk_store, clock), out_path=tmp_path / "o.ics", on=ON)
+    reader = person(desk_store, "desk.reader", "reader").ledger(clock)
+    theirs = api.calendar(reader, out_path=tmp_path / "r.ics", on=ON)
+    assert [e.uid for e in theirs.events] == [e.uid for e in owner.events]
+    assert [e.summary for e in theirs.events] == [e.summary for e in owner.events]
+    digest = api.digest(reader, on=ON)
+    assert digest.subject == api.digest(open_ledger(desk_store, clock), on=ON).subject
+    # SQLite: the file's permissions are the boundary, the values are read and looked
+    # for; PostgreSQL: the database gives a reader no personal value to look for.
+    on_postgres = desk_store.startswith("postgresql://")
+    assert digest.personal_checked is theirs.personal_checked is (not on_postgres)
+    assert digest.to_json()["personal_data_checked"] is (not on_postgres)
