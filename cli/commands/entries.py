@@ -10,7 +10,10 @@ Every option is optional at the click level (help marks the required ones), so o
 reports every missing and every bad option at once, each named by its option
 (``--rationale``), never as "line 1": the facade names each problem by its field, and
 the field names are mapped to option names in one place, :func:`on_options`, for every
-command.
+command.  At a terminal (never in a script, never with ``--json``) the required options
+left out are asked for first, with the choices of a vocabulary offered
+(:mod:`cli.commands.prompts`); the shell completes the case and those vocabularies
+(:mod:`cli.completion`).
 """
 
 from __future__ import annotations

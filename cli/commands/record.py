@@ -120,7 +120,9 @@ def record(
 
     Every line is validated, then checked against its case (a refused line changes
     nothing the later lines are checked against); then all are written in one
-    transaction, or none and every problem is listed: line, field and reason."""
+    transaction, or none and every problem is listed: line, field and reason.  At a
+    terminal a bar follows each phase; more than 20 entries are summed up per case and
+    per entry type instead of listed one by one (--json lists every receipt)."""
     # lazy: ledger.api (its result types) costs ~5 ms at start-up
     from ledger.api import record_file
 
