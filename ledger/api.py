@@ -31,14 +31,16 @@ from __future__ import annotations
 import base64
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from ledger.application import CaseLedger, Receipt, open_store
+from ledger.application import CaseLedger, Progress, Receipt, open_store
 from ledger.catalogue.models import input_schema
+from ledger.catalogue.registry import KINDS
 from ledger.domain.policy import Policy, read_policy_text
 from ledger.errors import InputError
 from ledger.importing.entry_form import ENTRY_COMMANDS, field_order, on_fields, validated_entry
@@ -59,8 +61,36 @@ def _opened(ledger: LedgerOrOpener) -> CaseLedger:
 
 
 @dataclass(frozen=True)
+class RecordSummary:
+    """A recording in a few lines, for people (``record`` of a large file): how many
+    entries each case and each entry type received, the first and last entry, and the
+    command that recorded them all (every entry carries its ``command_id``)."""
+
+    entries: int
+    by_case: tuple[tuple[str, int], ...]
+    """Each case and its number of new entries, in the order the cases first appear."""
+    by_type: tuple[tuple[str, int], ...]
+    """Each entry type and its number of new entries, in the catalogue's order."""
+    first_ref: str
+    last_ref: str
+    command_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON (not what ``record --json`` prints: that is the receipts)."""
+        return {
+            "entries": self.entries,
+            "by_case": dict(self.by_case),
+            "by_type": dict(self.by_type),
+            "first_ref": self.first_ref,
+            "last_ref": self.last_ref,
+            "command_id": self.command_id,
+        }
+
+
+@dataclass(frozen=True)
 class Recorded:
-    """The entries one recording stored, in order: each one's ref, hash and time."""
+    """The entries one recording stored, in order: each one's ref, hash and time (and
+    type and command), and :meth:`summary` of them all."""
 
     receipts: tuple[Receipt, ...]
 
@@ -68,15 +98,38 @@ class Recorded:
         """What ``record --json`` (and every entry command's ``--json``) prints."""
         return [{"ref": r.ref, "hash": r.hash, "recorded_at": r.recorded_at} for r in self.receipts]
 
+    def summary(self) -> RecordSummary:
+        """The entries counted per case and per entry type, the first and last ref, and
+        the command id: what a person reads after recording many entries at once."""
+        by_case: Counter[str] = Counter(r.ref.rpartition("#")[0] for r in self.receipts)
+        by_type: Counter[str] = Counter(r.type for r in self.receipts)
+        order = {kind.name: n for n, kind in enumerate(KINDS)}
+        receipts = self.receipts
+        return RecordSummary(
+            entries=len(receipts),
+            by_case=tuple(by_case.items()),
+            by_type=tuple(sorted(by_type.items(), key=lambda item: order.get(item[0], -1))),
+            first_ref=receipts[0].ref if receipts else "",
+            last_ref=receipts[-1].ref if receipts else "",
+            command_id=receipts[0].command_id if receipts else "",
+        )
+
 
 def record_lines(
-    ledger: LedgerOrOpener, lines: Iterable[str | bytes], *, role: str | None = None
+    ledger: LedgerOrOpener,
+    lines: Iterable[str | bytes],
+    *,
+    role: str | None = None,
+    progress: Progress | None = None,
 ) -> Recorded:
     """Append entries given as JSON lines in the catalogue's wire form, all or nothing,
     under ``role`` (one of the user's enrolled roles; default their usual one).  Every
-    problem of every line is refused at once (:class:`~ledger.errors.InputErrors`)."""
+    problem of every line is refused at once (:class:`~ledger.errors.InputErrors`).
+    ``progress(what, done, total)`` follows the lines being validated, checked against
+    their cases and saved (``"validating"``, ``"checking"``, ``"saving"``), once per
+    thousand lines, never per line."""
     led = _opened(ledger)
-    return Recorded(tuple(led.record_lines(lines, led.recorder_for(role))))
+    return Recorded(tuple(led.record_lines(lines, led.recorder_for(role), progress)))
 
 
 def _read_input(file: str | os.PathLike[str] | IO[bytes]) -> bytes:
@@ -100,12 +153,13 @@ def record_file(
     file: str | os.PathLike[str] | IO[bytes],
     *,
     role: str | None = None,
+    progress: Progress | None = None,
 ) -> Recorded:
     """Append the entries of a JSON Lines file (``-``: standard input; or an open binary
-    stream), all or nothing, as :func:`record_lines` does; the file is read before the
-    store is opened."""
+    stream), all or nothing, as :func:`record_lines` does (``progress`` too); the file is
+    read before the store is opened."""
     data = _read_input(file)
-    return record_lines(ledger, data.splitlines(), role=role)
+    return record_lines(ledger, data.splitlines(), role=role, progress=progress)
 
 
 def record_entry(
@@ -416,6 +470,7 @@ __all__ = [
     "KeyWritten",
     "LedgerOrOpener",
     "PolicyInForce",
+    "RecordSummary",
     "Recorded",
     "RegisterEntry",
     "Users",

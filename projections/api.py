@@ -68,6 +68,7 @@ __all__ = [
     "Verdict",
     "WhyReport",
     "calendar",
+    "case_refs",
     "clocks",
     "delays",
     "digest",
@@ -308,6 +309,23 @@ def reindex(
         progress(what, applied, applied)
     seconds = time.perf_counter() - started
     return Reindexed(catch_up, applied, index.count_cases(), index.position(), seconds)
+
+
+def case_refs(ledger: LedgerOrOpener, prefix: str = "") -> tuple[str, ...]:
+    """The references of the cases the cross-case index holds that start with ``prefix``
+    (in any letter case), sorted: what a shell offers after ``caseledger why`` (or a form
+    its choices).  The index is read as it stands, in one query: never caught up, never
+    created (a store whose index is not built yet offers none), never written."""
+    led = _opened(ledger)
+    # lazy: the index's recorders cost ~55 ms at start-up
+    from projections.index.case_index import index_recorder
+    from projections.index.sealing import Sealer
+
+    backend = index_recorder(led, Sealer(led.ledger_mapper.cipher))
+    if not backend.tables_exist():
+        return ()
+    start = prefix.casefold()
+    return tuple(ref for ref in backend.indexed_refs() if ref.casefold().startswith(start))
 
 
 # --- clocks, delays, quality, rules ---------------------------------------------------------

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import CommandGroup, app, emit_json, ledger, out
+from cli.completion import complete_case
 
 if TYPE_CHECKING:
     from ledger.api import RegisterEntry
@@ -172,7 +173,7 @@ def keys_signing(
 )
 def erase_personal(
     ctx: typer.Context,
-    case: str = typer.Argument(..., help="The case reference."),
+    case: str = typer.Argument(..., help="The case reference.", autocompletion=complete_case),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
     as_json: bool = JSON,
 ) -> None:
@@ -194,7 +195,7 @@ def erase_personal(
 )
 def hold(
     ctx: typer.Context,
-    case: str = typer.Argument(..., help="The case reference."),
+    case: str = typer.Argument(..., help="The case reference.", autocompletion=complete_case),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the register)."),
     release: bool = typer.Option(False, "--release", help="Release the hold instead."),
     as_json: bool = JSON,

@@ -20,6 +20,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import app, emit_json, ledger, out
+from cli.completion import (
+    complete_case,
+    complete_clock_status,
+    complete_entry_type,
+    complete_regime,
+)
 from ledger.errors import UsageError
 from projections.fold.when import LONDON
 
@@ -71,7 +77,9 @@ def _when(as_of: datetime | None, on: datetime) -> str:
 )
 def clocks(
     ctx: typer.Context,
-    case: str | None = typer.Argument(None, help="A case reference; without it, every case."),
+    case: str | None = typer.Argument(
+        None, help="A case reference; without it, every case.", autocompletion=complete_case
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     status: list[str] | None = typer.Option(
@@ -81,6 +89,7 @@ def clocks(
             "Only clocks with this status (running, met, overdue, late, withdrawn); repeat "
             "for several."
         ),
+        autocompletion=complete_clock_status,
     ),
     include_not_started: bool = typer.Option(
         False, "--all", help="Also list clocks that have not started (status not-started)."
@@ -210,12 +219,20 @@ def _show_clocks(
 def delays(
     ctx: typer.Context,
     from_type: str = typer.Option(
-        ..., "--from", help="The entry type that starts the interval (e.g. IncidentNotified)."
+        ...,
+        "--from",
+        help="The entry type that starts the interval (e.g. IncidentNotified).",
+        autocompletion=complete_entry_type,
     ),
     to_type: str = typer.Option(
-        ..., "--to", help="The entry type that ends it (the first one on or after the start)."
+        ...,
+        "--to",
+        help="The entry type that ends it (the first one on or after the start).",
+        autocompletion=complete_entry_type,
     ),
-    case: str | None = typer.Option(None, "--case", help="Only this case."),
+    case: str | None = typer.Option(
+        None, "--case", help="Only this case.", autocompletion=complete_case
+    ),
     over: int | None = typer.Option(
         None, "--over", min=0, help="Only intervals longer than N working days."
     ),
@@ -328,7 +345,7 @@ def _show_delays(answer: DelayReport) -> None:
 )
 def quality(
     ctx: typer.Context,
-    case: str = typer.Argument(..., help="A case reference."),
+    case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     rules: Path | None = typer.Option(
@@ -388,7 +405,9 @@ def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: 
 
 @app.command(epilog="Examples: caseledger rules  |  caseledger rules wt2015 --json")
 def rules(
-    regime: str | None = typer.Argument(None, help="One regime (wt2015, wt2018, wt2023)."),
+    regime: str | None = typer.Argument(
+        None, help="One regime (wt2015, wt2018, wt2023).", autocompletion=complete_regime
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The statutory clocks of each regime's rule pack, with their public sources."""

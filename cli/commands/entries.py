@@ -10,7 +10,10 @@ Every option is optional at the click level (help marks the required ones), so o
 reports every missing and every bad option at once, each named by its option
 (``--rationale``), never as "line 1": the facade names each problem by its field, and
 the field names are mapped to option names in one place, :func:`on_options`, for every
-command.
+command.  At a terminal (never in a script, never with ``--json``) the required options
+left out are asked for first, with the choices of a vocabulary offered
+(:mod:`cli.commands.prompts`); the shell completes the case and those vocabularies
+(:mod:`cli.completion`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Annotated, Any, Final, Literal, get_args, get_origin
+from typing import Annotated, Any, Final
 
 import typer
 
+from cli.commands.prompts import Asked, ask_missing, at_terminal, choices_of
 from cli.commands.record import ROLE_HELP, problems_as_json, show_receipts
 from cli.common import app, ledger
+from cli.completion import complete_case, completing
 from ledger.catalogue.models import FACTORS
 from ledger.catalogue.registry import KINDS, EventKind
 from ledger.errors import InputError, each_problem, gathered
@@ -33,18 +38,9 @@ from ledger.importing.entry_form import field_kind, unwrap
 COMMAND_NAMES: Final[Mapping[str, str]] = {kind.name: kind.command for kind in KINDS}
 
 
-def _choices(annotation: Any) -> list[str]:
-    core, _ = unwrap(annotation)
-    if get_origin(core) is list:
-        core, _ = unwrap(get_args(core)[0])
-    if get_origin(core) is Literal:
-        return [str(a) for a in get_args(core)]
-    return []
-
-
 def _help_for(name: str, annotation: Any, required: bool, kind: str) -> str:
     parts = []
-    choices = _choices(annotation)
+    choices = choices_of(annotation)
     if choices:
         parts.append("one of " + ", ".join(choices))
     core, _ = unwrap(annotation)
@@ -109,16 +105,23 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
             "case",
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             annotation=Annotated[
-                str, typer.Argument(help="The case reference, e.g. SCR-2026-001.")
+                str,
+                typer.Argument(
+                    help="The case reference, e.g. SCR-2026-001.", autocompletion=complete_case
+                ),
             ],
         ),
     ]
     options = {"case": "CASE", **{name: option_name(name) for name, _ in fields}}
     options["role"] = "--role"
+    asked: list[Asked] = []  # the required options a person at a terminal is asked for
     for name, info in fields:
         kind = field_kind(info.annotation)
         required = info.is_required() and name != "occurred_at"
         opt = options[name]
+        prompt = Asked.of(name, opt, kind, info.annotation)
+        if required:
+            asked.append(prompt)
         help_text = _help_for(name, info.annotation, required, kind)
         if name == "occurred_at":
             help_text = (
@@ -133,7 +136,13 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
                 inspect.Parameter.KEYWORD_ONLY,
                 default=None,
                 annotation=Annotated[
-                    py_type, typer.Option(opt, help=help_text, show_default=False)
+                    py_type,
+                    typer.Option(
+                        opt,
+                        help=help_text,
+                        show_default=False,
+                        autocompletion=completing(prompt.choices) if prompt.choices else None,
+                    ),
                 ],
             )
         )
@@ -157,6 +166,8 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
         # lazy: ledger.api (its result types) costs ~5 ms at start-up
         from ledger.api import record_entry
 
+        if not as_json and at_terminal():
+            given = ask_missing(event_kind.command, asked, given)
         with problems_as_json(as_json):
             try:  # the options are checked before the store is opened
                 recorded = record_entry(

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import app, emit_json, ledger, out, phase_progress
+from cli.completion import complete_case
 
 EPILOG = (
     "Examples: caseledger export RR-2026-004 --out bundle  |  "
@@ -28,6 +29,7 @@ def export(
         None,
         help="Case references to export (default: every case in the store).",
         show_default=False,
+        autocompletion=complete_case,
     ),
     out_path: Path = typer.Option(
         ...,

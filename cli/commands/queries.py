@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.common import app, emit_json, err, ledger, out
+from cli.completion import complete_case, complete_regime, complete_stage
 from ledger.catalogue.models import ALL_CRITERIA, FACTORS
 from ledger.errors import UsageError
 from projections.fold.describe import describe
@@ -84,11 +85,17 @@ def _when_line(as_of: datetime | None, on: datetime | None) -> str:
 )
 def status(
     ctx: typer.Context,
-    case: str | None = typer.Argument(None, help="A case reference; without it, every case."),
+    case: str | None = typer.Argument(
+        None, help="A case reference; without it, every case.", autocompletion=complete_case
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
-    stage: str | None = typer.Option(None, "--stage", help="Only cases at this stage."),
-    regime: str | None = typer.Option(None, "--regime", help="Only cases under this regime."),
+    stage: str | None = typer.Option(
+        None, "--stage", help="Only cases at this stage.", autocompletion=complete_stage
+    ),
+    regime: str | None = typer.Option(
+        None, "--regime", help="Only cases under this regime.", autocompletion=complete_regime
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Where a case stands (stage, decision in force, open requests, overdue clocks), or
@@ -256,7 +263,7 @@ def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datet
 )
 def timeline(
     ctx: typer.Context,
-    case: str = typer.Argument(..., help="A case reference."),
+    case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -312,7 +319,7 @@ def timeline(
 )
 def why(
     ctx: typer.Context,
-    case: str = typer.Argument(..., help="A case reference."),
+    case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import typer
+from rich.columns import Columns
 from rich.markup import escape
 from rich.table import Table
 
@@ -24,13 +25,57 @@ ROLE_HELP = (
 )
 
 
+#: Above this many entries, ``record`` prints a summary instead of one row per entry.
+SUMMARY_OVER: Final = 20
+
+#: The most cases the summary lists one by one; the others are counted in one row.
+SUMMARY_CASES: Final = 15
+
+
+def _entries(n: int) -> str:
+    return f"{n:,} entr{'y' if n == 1 else 'ies'}"
+
+
+def show_summary(recorded: Recorded) -> None:
+    """A large recording for people: entries per case (the first
+    :data:`SUMMARY_CASES`, the rest counted) and per entry type, the first and last ref
+    and the command id, instead of one row per entry."""
+    summary = recorded.summary()
+    cases = summary.by_case
+    out.print(
+        f"[bold]Recorded {_entries(summary.entries)}[/] in {len(cases):,} "
+        f"case{'' if len(cases) == 1 else 's'}, all in one command "
+        f"({escape(summary.command_id)}): first {escape(summary.first_ref)}, last "
+        f"{escape(summary.last_ref)}."
+    )
+    per_case = Table(title="Entries per case")
+    per_case.add_column("case", no_wrap=True)
+    per_case.add_column("entries", justify="right")
+    for case, count in cases[:SUMMARY_CASES]:
+        per_case.add_row(escape(case), f"{count:,}")
+    if len(cases) > SUMMARY_CASES:
+        rest = cases[SUMMARY_CASES:]
+        per_case.add_row(f"[dim]and {len(rest):,} more[/]", f"[dim]{sum(n for _, n in rest):,}[/]")
+    per_type = Table(title="Entries per type")
+    per_type.add_column("type", no_wrap=True)
+    per_type.add_column("entries", justify="right")
+    for kind, count in summary.by_type:
+        per_type.add_row(kind, f"{count:,}")
+    out.print(Columns([per_case, per_type], padding=(0, 4)))
+
+
 def show_receipts(recorded: Recorded, as_json: bool) -> None:
-    """Print what was stored: refs and hashes."""
+    """Print what was stored: for programs every receipt (``--json``); for people one
+    row per entry (ref, hash, time), or for more than :data:`SUMMARY_OVER` entries a
+    summary (:func:`show_summary`)."""
     if as_json:
         emit_json(recorded.to_json())
         return
     receipts = recorded.receipts
-    table = Table(title=f"Recorded {len(receipts)} entr{'y' if len(receipts) == 1 else 'ies'}")
+    if len(receipts) > SUMMARY_OVER:
+        show_summary(recorded)
+        return
+    table = Table(title=f"Recorded {_entries(len(receipts))}")
     table.add_column("ref")
     table.add_column("hash")
     table.add_column("recorded at (UTC)")
@@ -75,12 +120,15 @@ def record(
 
     Every line is validated, then checked against its case (a refused line changes
     nothing the later lines are checked against); then all are written in one
-    transaction, or none and every problem is listed: line, field and reason."""
+    transaction, or none and every problem is listed: line, field and reason.  At a
+    terminal a bar follows each phase; more than 20 entries are summed up per case and
+    per entry type instead of listed one by one (--json lists every receipt)."""
     # lazy: ledger.api (its result types) costs ~5 ms at start-up
     from ledger.api import record_file
 
-    with problems_as_json(as_json):  # the file is read before the store is opened
-        recorded = record_file(lambda: ledger(ctx, create=True), file, role=role)
+    # the file is read before the store is opened; at a terminal a bar follows each phase
+    with problems_as_json(as_json), phase_progress(not as_json) as progress:
+        recorded = record_file(lambda: ledger(ctx, create=True), file, role=role, progress=progress)
     show_receipts(recorded, as_json)
 
 
@@ -154,4 +202,12 @@ def verify(
         raise typer.Exit(1)
 
 
-__all__ = ["StoreUnavailable", "problems_as_json", "record", "schema", "show_receipts", "verify"]
+__all__ = [
+    "StoreUnavailable",
+    "problems_as_json",
+    "record",
+    "schema",
+    "show_receipts",
+    "show_summary",
+    "verify",
+]

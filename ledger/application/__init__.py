@@ -23,7 +23,7 @@ from ledger.application.lines import LineProblems, ParsedLine, parse_line, valid
 from ledger.application.reading import project_case
 from ledger.application.recording import Recording
 from ledger.application.verification import Verification, VerifyResult
-from ledger.application.writes import Clock, Receipt, Recorder, format_recorded_at
+from ledger.application.writes import Clock, Progress, Receipt, Recorder, format_recorded_at
 from ledger.domain.case import CaseSnapshot
 from ledger.store.locations import APPLICATION_NAME, NoStore, StoreLocation, parse_store
 
@@ -43,6 +43,7 @@ __all__ = [
     "Clock",
     "LineProblems",
     "ParsedLine",
+    "Progress",
     "Receipt",
     "Recorder",
     "VerifyResult",

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sized
 from datetime import datetime
 from typing import Any, get_args
 
 from ledger.application.lines import LineProblems, ParsedLine, validate_lines
 from ledger.application.register import RegisterOperations
-from ledger.application.writes import MAX_ATTEMPTS, Receipt, Recorder, format_recorded_at, retrying
+from ledger.application.writes import (
+    MAX_ATTEMPTS,
+    PROGRESS_EVERY,
+    Progress,
+    Receipt,
+    Recorder,
+    format_recorded_at,
+    retrying,
+)
 from ledger.catalogue.models import LONDON, MODELS_BY_TYPE, normalise_occurred_at
 from ledger.domain.case import Case, CaseSnapshot
 from ledger.domain.invariants import check_entry
@@ -49,27 +57,40 @@ class Recording(RegisterOperations):
         problems.raise_if_any()
         return parsed
 
-    def record_lines(self, lines: Iterable[str | bytes], recorder: Recorder) -> list[Receipt]:
+    def record_lines(
+        self,
+        lines: Iterable[str | bytes],
+        recorder: Recorder,
+        progress: Progress | None = None,
+    ) -> list[Receipt]:
         """``caseledger record``: validate every line, check every valid one against its
-        case, and store all, or nothing and every problem found (line, field, reason)."""
-        parsed, problems = validate_lines(lines)
+        case, and store all, or nothing and every problem found (line, field, reason).
+        ``progress`` follows the three phases: ``validating``, ``checking``, ``saving``."""
+        parsed, problems = validate_lines(lines if progress is None else _told(lines, progress))
         if not parsed:
             problems.raise_if_any()
             raise InputError("the input holds no entries")
-        return self.record(parsed, recorder, problems)
+        return self.record(parsed, recorder, problems, progress)
 
     def record(
-        self, parsed: list[ParsedLine], recorder: Recorder, earlier: LineProblems | None = None
+        self,
+        parsed: list[ParsedLine],
+        recorder: Recorder,
+        earlier: LineProblems | None = None,
+        progress: Progress | None = None,
     ) -> list[Receipt]:
         """Check and store validated lines in one transaction, retrying on conflict;
         with any problem (``earlier`` ones of validation, or a line's checks against its
-        case) nothing is stored and every problem is reported."""
+        case) nothing is stored and every problem is reported.  ``progress`` is told
+        ``("checking", done, total)`` every :data:`PROGRESS_EVERY` lines, then
+        ``("saving", 0, None)`` as the transaction starts and ``("saving", 1, 1)`` once
+        it is committed."""
         # A command allocates many short-lived objects and no cycles worth collecting:
         # pausing the cyclic collector for its duration makes large records ~20% faster.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._record_retrying(parsed, recorder, earlier or LineProblems())
+            return self._record_retrying(parsed, recorder, earlier or LineProblems(), progress)
         finally:
             if collecting:
                 gc.enable()
@@ -92,16 +113,24 @@ class Recording(RegisterOperations):
             self.snapshots.put(taken)
 
     def _record_retrying(
-        self, parsed: list[ParsedLine], recorder: Recorder, earlier: LineProblems
+        self,
+        parsed: list[ParsedLine],
+        recorder: Recorder,
+        earlier: LineProblems,
+        progress: Progress | None,
     ) -> list[Receipt]:
         return retrying(
-            lambda: self._record_once(parsed, recorder, earlier.copy()),
+            lambda: self._record_once(parsed, recorder, earlier.copy(), progress),
             f"another writer kept changing the same case(s); gave up after {MAX_ATTEMPTS} "
             "attempts. Nothing was written: run the command again.",
         )
 
     def _record_once(
-        self, parsed: list[ParsedLine], recorder: Recorder, problems: LineProblems
+        self,
+        parsed: list[ParsedLine],
+        recorder: Recorder,
+        problems: LineProblems,
+        progress: Progress | None,
     ) -> list[Receipt]:
         now = self.clock()
         if now.tzinfo is None:
@@ -118,7 +147,10 @@ class Recording(RegisterOperations):
         screens: dict[str, Screen] = {}
         digests: list[ScreenRow] = []
         receipts: list[Receipt] = []
-        for item in parsed:
+        total = len(parsed)
+        for done, item in enumerate(parsed):
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress("checking", done, total)
             event = item.event
             ref = event.case
             if ref not in cases:
@@ -186,8 +218,13 @@ class Recording(RegisterOperations):
                 "agency": entry.get("agency"),
                 **provenance_approval(entry, case.type_of),
             }
-            receipts.append(Receipt(f"{ref}#{seq}", entry["hash"], stamp))
+            receipts.append(
+                Receipt(f"{ref}#{seq}", entry["hash"], stamp, entry["type"], command_id)
+            )
         problems.raise_if_any()
+        if progress is not None:
+            progress("checking", total, total)
+            progress("saving", 0, None)
         saved = [c for c in cases.values() if c is not None]
         starts = {case.id: case.version - len(case.pending_events) + 1 for case in saved}
         self.save(
@@ -199,7 +236,21 @@ class Recording(RegisterOperations):
             screen_rows=digests,
         )
         self._snapshot_crossed(saved, starts)
+        if progress is not None:
+            progress("saving", 1, 1)
         return receipts
+
+
+def _told(lines: Iterable[str | bytes], progress: Progress) -> Iterator[str | bytes]:
+    """``lines`` as they are read, telling ``progress`` ``("validating", done, total)``
+    every :data:`PROGRESS_EVERY` lines (``total``: None when ``lines`` has no length)."""
+    total = len(lines) if isinstance(lines, Sized) else None
+    done = 0
+    for done, line in enumerate(lines, start=1):
+        if done % PROGRESS_EVERY == 0:
+            progress("validating", done, total)
+        yield line
+    progress("validating", done, done)
 
 
 def _type_of(case: Case | None) -> Callable[[int], str | None]:

@@ -68,11 +68,23 @@ def format_recorded_at(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What ``record`` reports for each stored entry."""
+    """What ``record`` reports for each stored entry: its ref, hash and time, and for a
+    summary of a large recording its entry type and the command that recorded it."""
 
     ref: str
     hash: str
     recorded_at: str
+    type: str
+    command_id: str
+
+
+Progress = Callable[[str, int, int | None], None]
+"""Told ``(what, done, total)`` as a long write advances (``"validating"``, ``"checking"``,
+``"saving"``); ``total`` is None while unknown.  Called once per :data:`PROGRESS_EVERY`
+lines, never per line, so that following a write costs it nothing measurable."""
+
+PROGRESS_EVERY = 1000
+"""How many lines a write handles between two calls of its :data:`Progress`."""
 
 
 @dataclass(frozen=True)
