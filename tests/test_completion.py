@@ -67,6 +67,7 @@ def test_case_references_from_the_index(store_url: str, clock: FixedClock) -> No
     # an entry command's CASE, an option's case, an export's cases
     assert offered(f"caseledger --store {store_url} decide RR-2025") == ["RR-2025-017"]
     assert offered(f"caseledger --store {store_url} delays --case SCR") == ["SCR-2019-003"]
+    assert offered(f"caseledger --store {store_url} due --case RR-2026") == ["RR-2026-004"]
     assert offered(f"caseledger --store {store_url} export RR-2026-004 SCR") == ["SCR-2019-003"]
     led = open_ledger(store_url)
     assert read.case_refs(led, "rr-2025") == ("RR-2025-017",)  # the facade: any letter case
@@ -120,6 +121,7 @@ def test_the_store_file_is_not_changed_by_completion(sqlite_url: str, clock: Fix
             ["not-started", "running", "met", "overdue", "late", "withdrawn"],
         ),
         ("caseledger clocks --status o", ["overdue"]),
+        ("caseledger due --kind ", ["clock", "reply"]),
         ("caseledger status --stage de", ["decided"]),
         (
             "caseledger status --stage ",

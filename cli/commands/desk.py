@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cli.commands.assessments import AS_OF_HELP, JSON_HELP, ON_HELP, _when
 from cli.common import app, emit_json, ledger, out
+from cli.completion import complete_case
 from ledger.errors import UsageError
 
 if TYPE_CHECKING:
@@ -37,9 +38,16 @@ def due(
         "--within",
         help="Only deadlines due within N working days of --on (0: today), and every overdue one.",
     ),
-    case: str | None = typer.Option(None, "--case", help="Only this case."),
+    case: str | None = typer.Option(
+        None, "--case", help="Only this case.", autocompletion=complete_case
+    ),
     kind: str | None = typer.Option(
-        None, "--kind", help="Only clocks (statutory clocks) or replies (due from agencies)."
+        None,
+        "--kind",
+        help="Only clocks (statutory clocks) or replies (due from agencies).",
+        autocompletion=lambda incomplete: [
+            k for k in ("clock", "reply") if k.startswith(incomplete)
+        ],
     ),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
