@@ -13,6 +13,7 @@ COMMAND_MODULES: Final = (
     "record",
     "entries",
     "queries",
+    "desk",
     "exports",
     "demo",
     "admin",

@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,7 +35,7 @@ from ledger.application import CaseLedger, VerifyResult
 from ledger.errors import UsageError
 from projections.fold.case_view import Entry
 from projections.fold.describe import describe
-from projections.fold.when import parse_as_of, parse_on
+from projections.fold.when import on_day, parse_as_of, parse_on
 from projections.fold.why import WhyAnswer
 from projections.queries import cases as _cases
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from projections.export.bundle import ExportSummary
     from projections.export.verify import BundleVerifyResult
     from projections.queries.delays import Interval, Summary
+    from projections.queries.desk import Deadline
     from projections.queries.index_trust import IndexCheck
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "STATUS_FIELDS",
     "ClockReport",
     "DelayReport",
+    "DueList",
     "LedgerOrOpener",
     "Moment",
     "Progress",
@@ -68,6 +70,7 @@ __all__ = [
     "clock_words",
     "clocks",
     "delays",
+    "due",
     "export",
     "quality",
     "reindex",
@@ -662,6 +665,73 @@ def rules(regime: str | None = None) -> RulesReport:
     return RulesReport(tuple([packs[regime]] if regime is not None else packs.values()))
 
 
+# --- the desk: what is due ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueList:
+    """Every open deadline across the open cases on ``on``: overdue first, then soonest."""
+
+    deadlines: tuple[Deadline, ...]
+    on: datetime
+    as_of: datetime | None
+    within: int | None
+    case: str | None
+    kind: str | None
+
+    @property
+    def day(self) -> date:
+        """The Europe/London day the deadlines are measured on."""
+        return on_day(self.on)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``due --json``: one object per deadline."""
+        return [d.as_dict() for d in self.deadlines]
+
+    def csv_rows(self) -> list[list[Any]]:
+        """``due --csv``: the header, then one row per deadline."""
+        # lazy: the desk (with the clocks) costs ~35 ms at start-up
+        from projections.queries.desk import CSV_COLUMNS
+
+        return [list(CSV_COLUMNS)] + [d.csv_row() for d in self.deadlines]
+
+
+def due(
+    ledger: LedgerOrOpener,
+    *,
+    within: int | None = None,
+    case: str | None = None,
+    kind: str | None = None,
+    on: Moment = None,
+    as_of: Moment = None,
+) -> DueList:
+    """``caseledger due``: every open deadline across the open cases on ``on`` (statutory
+    clocks running or overdue, and replies due from agencies), overdue first, then
+    soonest; with ``within``, only those due within that many working days of ``on``
+    (and every overdue one); ``case`` one case, ``kind`` ``clock`` or ``reply``."""
+    # lazy: the desk (with the clocks) costs ~35 ms at start-up
+    from projections.queries import desk as _desk
+
+    if within is not None and (isinstance(within, bool) or within < 0):
+        raise UsageError(
+            f"must be a number of working days, 0 or more, not {within}", field="within"
+        )
+    if kind is not None and kind not in _desk.KINDS:
+        raise UsageError(
+            f"{kind!r} is not a kind of deadline; the kinds are {', '.join(_desk.KINDS)}",
+            field="kind",
+        )
+    led = _opened(ledger)
+    as_of_time, on_time, now = _moments(led, as_of, on)
+    moment = on_time or now
+    found = _desk.open_deadlines(led, moment, as_of=as_of_time, case=case)
+    if kind is not None:
+        found = [d for d in found if d.kind == kind]
+    if within is not None:
+        found = _desk.within(found, within, on_day(moment))
+    return DueList(tuple(found), moment, as_of_time, within, case, kind)
+
+
 # --- export and verify ----------------------------------------------------------------------
 
 #: ``export``'s ``report`` choices, and whether each forces the full report.
@@ -923,6 +993,7 @@ CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
     "reindex": reindex,
     "clocks": clocks,
     "delays": delays,
+    "due": due,
     "quality": quality,
     "rules": rules,
     "export": export,

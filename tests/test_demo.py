@@ -174,7 +174,7 @@ def test_the_tour_answers_the_same_on_any_day(tmp_path: Path) -> None:
     store = str(tmp_path / "demo.db")
     record_sample(store)
     questions = [args for _, args in TOUR if "{bundle}" not in args]  # the bundle: made now
-    asks_now = ("status", "clocks", "delays", "quality")
+    asks_now = ("status", "due", "clocks", "delays", "quality")
     assert all(args[-2:] == ["--on", DEMO_DAY] for args in questions if args[0] in asks_now)
     seen = []
     for day in ("2026-01-15", "2026-11-10", "2040-01-01"):

@@ -142,6 +142,26 @@ def test_clocks_at_80_columns_show_every_reference_date_and_status_whole(
             assert day is None or day in one
 
 
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "piped"])
+def test_due_at_80_columns_shows_every_reference_date_and_agency_whole(
+    desk: str, cli: Any, terminal: bool
+) -> None:
+    shown = run(cli, desk, "due", "--on", ON, terminal=terminal).stdout
+    lines_fit(shown, 80)
+    assert "…" not in shown
+    deadlines = cli(["--store", desk, "due", "--on", ON, "--json"]).json()
+    assert {d["case"] for d in deadlines} == set(OPEN_CASES)  # the closed case left out
+    for deadline in deadlines:  # each on a line of its own with its due day, both whole
+        assert any(
+            deadline["case"] in line and deadline["due"] in line for line in shown.splitlines()
+        ), deadline
+    words = " ".join(shown.split())
+    for word in LONG_AGENCY.split():  # the agency to chase, no word of it cut
+        assert f" {word} " in words
+    assert "rapid review" in shown and "rapid_review" not in shown
+    assert "rapid_review" in {d["clock"] for d in deadlines}
+
+
 def test_a_narrow_terminal_leaves_out_columns_and_says_which(desk: str, cli: Any) -> None:
     wide = run(cli, desk, "status", "--on", ON, terminal=True, columns=200).stdout
     narrow = run(cli, desk, "status", "--on", ON, terminal=True).stdout

@@ -35,6 +35,11 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
         ["status", "--on", DEMO_DAY],
     ),
     (
+        "What is due on that day, overdue first: the open case's rapid review and the reply "
+        "it still waits for, in working days.",
+        ["due", "--on", DEMO_DAY],
+    ),
+    (
         "One case's history in the order things happened, with the correction applied.",
         ["timeline", "RR-2025-017"],
     ),
