@@ -60,6 +60,8 @@ class Fitted:
     table: Table
     dropped: tuple[str, ...]
     width: int
+    """The width it was fitted to (the table is wider only when the columns never left
+    out do not fit in it)."""
 
 
 def _cell(value: RenderableType | None) -> RenderableType:
@@ -158,7 +160,7 @@ def people_table(
         )
     for row in cells:
         table.add_row(*(row[i] for i in kept))
-    return Fitted(table, tuple(dropped), fitted)
+    return Fitted(table, tuple(dropped), room)
 
 
 def print_people_table(
