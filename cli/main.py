@@ -14,6 +14,7 @@ COMMAND_MODULES: Final = (
     "entries",
     "queries",
     "desk",
+    "reminders",
     "exports",
     "demo",
     "admin",

@@ -23,6 +23,7 @@ work, and the result types sit beside the functions that return them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from projections.assess.clocks import ClockState
     from projections.assess.quality import Answer
     from projections.assess.rules import RulePack
+    from projections.desk.digest import Digest
+    from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
     from projections.export.verify import BundleVerifyResult
     from projections.queries.delays import Interval, Summary
@@ -67,9 +70,11 @@ __all__ = [
     "Timeline",
     "Verdict",
     "WhyReport",
+    "calendar",
     "clock_words",
     "clocks",
     "delays",
+    "digest",
     "due",
     "export",
     "quality",
@@ -712,9 +717,14 @@ def due(
     # lazy: the desk (with the clocks) costs ~35 ms at start-up
     from projections.queries import desk as _desk
 
-    if within is not None and (isinstance(within, bool) or within < 0):
+    if within is not None and (
+        isinstance(within, bool)
+        or not isinstance(within, int)
+        or not 0 <= within <= _desk.MOST_WITHIN
+    ):
         raise UsageError(
-            f"must be a number of working days, 0 or more, not {within}", field="within"
+            f"must be a number of working days from 0 to {_desk.MOST_WITHIN}, not {within}",
+            field="within",
         )
     if kind is not None and kind not in _desk.KINDS:
         raise UsageError(
@@ -730,6 +740,82 @@ def due(
     if within is not None:
         found = _desk.within(found, within, on_day(moment))
     return DueList(tuple(found), moment, as_of_time, within, case, kind)
+
+
+# --- the desk where people look: the digest and the calendar feed -----------------------------
+
+
+def digest(
+    ledger: LedgerOrOpener,
+    *,
+    on: Moment = None,
+    send: bool = False,
+    to: Sequence[str] | str | None = None,
+    config: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    retry_delays: Sequence[float] | None = None,
+) -> Digest:
+    """``caseledger digest``: the desk on ``on`` as an e-mail (a plain-text and an HTML
+    part): overdue clocks, clocks due this week and next week, and the agency replies to
+    chase, with the counts in the subject; no personal data.  With ``send``, it is sent
+    to ``to`` (one address or several) through the mail server of ``CASELEDGER_SMTP`` or
+    of the ``[smtp]`` table of ``config`` (default ``caseledger.toml``; ``environ``
+    instead of the process's environment), at most once; ``retry_delays`` are the pauses
+    before trying again while nothing has been handed over (see
+    :mod:`projections.desk.mail`)."""
+    # lazy: the digest (templates, the personal check, the mail) costs ~30 ms at start-up
+    from projections.desk import store_identity
+    from projections.desk.digest import build_digest
+    from projections.desk.mail import RETRY_DELAYS, mail_address, send_message, smtp_settings
+
+    addresses = [to] if isinstance(to, str) else list(to or [])
+    recipients = [mail_address(address, "to") for address in addresses]
+    if send and not recipients:
+        raise UsageError("the digest is sent to an e-mail address: give one", field="to")
+    if recipients and not send:
+        raise UsageError(
+            "an address is given only to send the digest to it; ask for it to be sent",
+            field="to",
+        )
+    settings = smtp_settings(config, environ) if send else None
+    led = _opened(ledger)
+    listed = due(led, on=on)
+    built = build_digest(
+        led, listed.deadlines, listed.day, store_id=store_identity(led), to=recipients
+    )
+    if settings is None:
+        return built
+    message = built.message(settings.sender, recipients, led.clock())
+    delivery = send_message(
+        message,
+        settings,
+        recipients,
+        retry_delays=RETRY_DELAYS if retry_delays is None else retry_delays,
+    )
+    return dataclasses.replace(built, sent=delivery)
+
+
+def calendar(ledger: LedgerOrOpener, *, out_path: Path | str, on: Moment = None) -> CalendarFeed:
+    """``caseledger calendar --out FILE.ics``: every open deadline on ``on`` as an
+    all-day iCalendar event with a stable UID and an alarm the working day before, and a
+    cancelled event for each deadline of the previous file at ``out_path`` that is no
+    longer open; the file is replaced atomically (see :mod:`projections.desk.feed`)."""
+    # lazy: the feed (icalendar) costs ~50 ms at start-up
+    from projections.desk import store_identity
+    from projections.desk.feed import write_feed
+
+    if not str(out_path):
+        raise UsageError("give the file to write the calendar to", field="out_path")
+    led = _opened(ledger)
+    listed = due(led, on=on)
+    return write_feed(
+        led,
+        listed.deadlines,
+        out_path,
+        store_id=store_identity(led),
+        day=listed.day,
+        now=led.clock(),
+    )
 
 
 # --- export and verify ----------------------------------------------------------------------
@@ -994,6 +1080,8 @@ CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
     "clocks": clocks,
     "delays": delays,
     "due": due,
+    "digest": digest,
+    "calendar": calendar,
     "quality": quality,
     "rules": rules,
     "export": export,

@@ -61,6 +61,8 @@ QUERY_OPTIONS: list[tuple[list[str], str]] = [
     (["quality", CASE], "--as-of"),
     (["delays", "--from", "CaseReferred", "--to", "DecisionMade"], "--on"),
     (["delays", "--from", "CaseReferred", "--to", "DecisionMade"], "--as-of"),
+    (["due"], "--on"),
+    (["due"], "--as-of"),
     (["export", "--out", "{out}"], "--from"),
     (["export", "--out", "{out}"], "--to"),
     (["export", "--out", "{out}"], "--as-of"),

@@ -408,6 +408,7 @@ COMMANDS = [
     ["clocks", "RR-2026-004", "--json"],
     ["quality", "RR-2026-004", "--json"],
     ["delays", "--from", "CaseReferred", "--to", "DecisionMade", "--json"],
+    ["due", "--on", "2026-02-20", "--json"],
     ["users", "list", "--json"],
     ["policy", "show", "--json"],
     ["verify", "--json"],
@@ -441,6 +442,7 @@ def test_every_command_works_or_is_refused_cleanly_for_each_grant(
             "clocks",
             "quality",
             "delays",
+            "due",
             "verify",
             "export",
         ):

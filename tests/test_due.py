@@ -304,6 +304,7 @@ def test_the_table_for_people(cli: Cli, desk: str) -> None:
     [
         (["--within", "-1"], "--within"),
         (["--within", "soon"], "--within"),
+        (["--within", "100000"], "--within"),
         (["--kind", "deadline"], "--kind"),
         (["--kind", "clocks"], "--kind"),
         (["--on", "yesterday-ish"], "--on"),
@@ -367,3 +368,38 @@ def test_a_reader_sees_the_same_list_and_what_was_recorded_since(desk: str) -> N
     after = api.due(reader, on=DEMO_DAY).to_json()
     assert [r["kind"] for r in after] == ["clock"]
     assert after == api.due(owner, on=DEMO_DAY).to_json()
+
+
+# --- the pure part ----------------------------------------------------------------------
+
+
+def test_the_pure_part_on_a_weekend_after_a_friday() -> None:
+    """A reply due on Friday 2026-11-13 is not overdue on the Saturday (0 working days
+    left) and is one working day over on the Monday, as ``status`` counts it; a
+    working-day clock due that Friday is overdue on the Saturday (as ``clocks`` says)
+    with no working day over yet; a met clock is no deadline."""
+    from projections.assess.clock_states import ClockState, ClockStatus
+    from projections.assess.rules import rule_pack
+    from projections.queries.desk import clock_deadline, ordered, reply_deadline
+
+    friday, saturday, monday = date(2026, 11, 13), date(2026, 11, 14), date(2026, 11, 16)
+    request = {"agency": "Northshire ICB", "request_id": "R3", "due": friday.isoformat()}
+    on_saturday = reply_deadline("RR-2026-031", "wt2023", request, saturday)
+    on_monday = reply_deadline("RR-2026-031", "wt2023", request, monday)
+    assert on_saturday is not None and on_monday is not None
+    assert (on_saturday.overdue, on_saturday.left) == (False, 0)
+    assert (on_monday.overdue, on_monday.left) == (True, -1)
+    assert reply_deadline("RR-2026-031", "wt2023", {**request, "due": None}, monday) is None
+    rule = rule_pack("wt2023").clock("rapid_review")
+
+    def state(status: ClockStatus, on: date) -> ClockState:
+        return ClockState(
+            "RR-2026-031", "wt2023", rule, on, status, started=date(2026, 10, 23), due=friday
+        )
+
+    late = clock_deadline(state("overdue", saturday))
+    assert late is not None and late.overdue and late.left == 0
+    running = clock_deadline(state("running", date(2026, 11, 9)))
+    assert running is not None and running.left == working_days_after(date(2026, 11, 9), friday)
+    assert clock_deadline(state("met", monday)) is None
+    assert ordered([running, on_monday]) == [on_monday, running]

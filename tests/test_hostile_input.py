@@ -418,6 +418,7 @@ QUERIES = [
     ["clocks"],
     ["quality", CASE],
     ["delays", "--from", "CaseReferred", "--to", "DecisionMade"],
+    ["due"],
     ["export", "--out", "OUT"],
 ]
 

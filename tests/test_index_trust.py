@@ -251,6 +251,8 @@ QUERIES: list[list[str]] = [
     ["clocks", "--json"],
     ["clocks", CASE, "--json"],
     ["delays", "--from", "CaseReferred", "--to", "DecisionMade", "--json"],
+    ["due", "--json"],
+    ["due", "--on", "2026-05-06", "--json"],
     ["quality", CASE, "--json"],
     ["rules", "--json"],
     ["users", "list", "--json"],

@@ -63,6 +63,11 @@ ASKED: list[tuple[list[str], Callable[[Any], Any]]] = [
             led, from_type="IncidentNotified", to_type="DecisionMade", case=CASE, over=3
         ),
     ),
+    (["due", *OPTIONS], lambda led: api.due(led, **WHEN)),
+    (
+        ["due", "--on", "2026-02-18", "--within", "2", "--kind", "reply", "--case", CASE],
+        lambda led: api.due(led, on="2026-02-18", within=2, kind="reply", case=CASE),
+    ),
     (["quality", CASE, *OPTIONS], lambda led: api.quality(led, CASE, **WHEN)),
     (["rules", "wt2023"], lambda led: api.rules("wt2023")),
     (["verify"], lambda led: api.verify(led)),

@@ -38,6 +38,7 @@ QUERIES: dict[str, list[str]] = {
     "why": ["why", CASE, "--json"],
     "clocks": ["clocks", "--json"],
     "delays": ["delays", "--from", "CaseReferred", "--to", "DecisionMade", "--json"],
+    "due": ["due", "--json"],
     "quality": ["quality", CASE, "--json"],
     "export": ["export", "--out", "{dir}/bundle", "--json"],
     "verify": ["verify", "--json"],

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "KINDS",
+    "MOST_WITHIN",
     "UNITS",
     "Deadline",
     "clock_deadline",
@@ -55,6 +56,9 @@ DeadlineKind = Literal["clock", "reply"]
 
 #: The kinds of deadline, as ``--kind`` takes them.
 KINDS: Final[tuple[str, ...]] = ("clock", "reply")
+
+#: The most working days ``within`` may look ahead: about twenty years.
+MOST_WITHIN: Final = 5000
 
 #: The units ``left`` is counted in.
 UNITS: Final[tuple[str, ...]] = ("working-days", "calendar-days")
@@ -248,9 +252,14 @@ def reply_deadline(
 def within(deadlines: Iterable[Deadline], days: int, day: date) -> list[Deadline]:
     """The deadlines due within ``days`` working days of ``day`` (each case's calendar:
     due on or before the day ``days`` working days after ``day``), and every overdue one."""
+    limits: dict[str, date] = {}
     out = []
     for d in deadlines:
-        if d.overdue or d.due <= d.calendar.add_working_days(day, days):
+        calendar = d.calendar
+        limit = limits.get(calendar.nation)
+        if limit is None:
+            limit = limits[calendar.nation] = calendar.add_working_days(day, days)
+        if d.overdue or d.due <= limit:
             out.append(d)
     return out
 
