@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ledger.application import CaseLedger, VerifyResult
 from ledger.errors import UsageError
 from projections.fold.case_view import Entry
+from projections.fold.describe import describe
 from projections.fold.when import on_day, parse_as_of, parse_on
 from projections.fold.why import WhyAnswer
 from projections.queries import cases as _cases
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLI_COMMANDS",
+    "CLOCK_FIELDS",
+    "STATUS_FIELDS",
     "ClockReport",
     "DelayReport",
     "DueList",
@@ -69,6 +72,7 @@ __all__ = [
     "WhyReport",
     "calendar",
     "case_refs",
+    "clock_words",
     "clocks",
     "delays",
     "digest",
@@ -126,13 +130,46 @@ def _moments(
 # --- status, timeline, why ------------------------------------------------------------------
 
 
+#: The columns of ``status --csv``: ``cli.md``'s keys first (the decision and the next
+#: deadline spread over columns of their own, the open requests counted), then the rest.
+STATUS_FIELDS: Final = (
+    "case",
+    "regime",
+    "stage",
+    "decision",
+    "decision_ref",
+    "decided_on",
+    "open_requests",
+    "overdue_requests",
+    "overdue",
+    "next_deadline",
+    "next_deadline_due",
+    "next_deadline_days_left",
+    "subject",
+    "entries",
+    "last_recorded_at",
+)
+
+
+def clock_words(regime: str, clock: str) -> str:
+    """A clock's name in words for people (``rapid review``), from the regime's rule
+    pack (its ``label``); ``--json`` and ``--csv`` keep the name itself."""
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import REGIMES, rule_pack
+
+    if regime in REGIMES and clock in rule_pack(regime).names:
+        return rule_pack(regime).clock(clock).words
+    return clock.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class StatusReport:
     """Where one case stands (``case`` given), or every case, in ``status``'s JSON shape."""
 
     case: str | None
     rows: tuple[dict[str, Any], ...]
-    """One row per case (one only when ``case`` is given), ``cli.md``'s keys first."""
+    """One row per case (one only when ``case`` is given), ``cli.md``'s keys first; every
+    case in the order asked for (``sort``)."""
     as_of: datetime | None
     on: datetime | None
 
@@ -141,6 +178,33 @@ class StatusReport:
         if self.case is not None:
             return self.rows[0]
         return list(self.rows)
+
+    def csv_rows(self) -> list[list[Any]]:
+        """``status --csv``: the header (:data:`STATUS_FIELDS`), then one row per case."""
+        rows: list[list[Any]] = [list(STATUS_FIELDS)]
+        for row in self.rows:
+            decision = row["decision"] or {}
+            deadline = row.get("next_deadline") or {}
+            requests = row["open_requests"]
+            values = [
+                row["case"],
+                row["regime"],
+                row["stage"],
+                decision.get("outcome"),
+                decision.get("ref"),
+                decision.get("occurred_at"),
+                len(requests),
+                sum(1 for r in requests if r.get("overdue")),
+                list(row["overdue"]),
+                deadline.get("clock"),
+                deadline.get("due"),
+                deadline.get("days_left"),
+                row["subject"],
+                row["entries"],
+                row["last_recorded_at"],
+            ]
+            rows.append([_csv_cell(v) for v in values])
+        return rows
 
 
 def status(
@@ -151,11 +215,17 @@ def status(
     on: Moment = None,
     stage: str | None = None,
     regime: str | None = None,
+    sort: str = "urgency",
+    include_closed: bool = False,
     progress: Progress | None = None,
 ) -> StatusReport:
     """``caseledger status [CASE]``: one case (folded, exactly current), or every case
     (from the cross-case index, caught up first, with ``progress``; folded case by case
-    when a time is given), filtered by ``stage`` and ``regime``."""
+    when a time is given), filtered by ``stage`` and ``regime``.  Every case is ordered
+    by ``sort``: ``urgency`` (something overdue first, then the soonest next deadline,
+    then the rest) or ``ref``; closed cases are left out unless ``include_closed`` (or
+    ``stage`` is ``closed``)."""
+    _cases.arrange_statuses([], sort=sort)  # an unknown order is refused before opening
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     if case is not None:
@@ -178,7 +248,8 @@ def status(
     rows = _cases.statuses(
         led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
     )
-    return StatusReport(None, tuple(rows), as_of_time, on_time)
+    arranged = _cases.arrange_statuses(rows, sort=sort, include_closed=include_closed, stage=stage)
+    return StatusReport(None, tuple(arranged), as_of_time, on_time)
 
 
 #: The columns of ``timeline --csv``, in order (``cli.md``'s keys first).
@@ -205,10 +276,16 @@ class Timeline:
     """One per entry, as ``timeline --json`` prints it."""
     as_of: datetime | None
     on: datetime | None
+    full: bool = False
+    """Whether :meth:`what` gives each entry's account whole (else shortened to a line)."""
 
     def to_json(self) -> list[dict[str, Any]]:
         """``timeline --json``."""
         return list(self.rows)
+
+    def what(self, entry: Entry) -> str:
+        """What the entry says, in words: whole with ``full``, else on about one line."""
+        return describe(entry.type, entry.body, 0 if self.full else 90)
 
     def csv_rows(self) -> list[list[Any]]:
         """``timeline --csv``: the header, then one row per entry."""
@@ -218,16 +295,22 @@ class Timeline:
 
 
 def timeline(
-    ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None
+    ledger: LedgerOrOpener,
+    case: str,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    full: bool = False,
 ) -> Timeline:
     """``caseledger timeline CASE``: with ``on``, only entries that happened by then (a
-    later correction still applies to the entry it corrects)."""
+    later correction still applies to the entry it corrects); with ``full``, each
+    entry's account in words is given whole (:meth:`Timeline.what`)."""
     led = _opened(ledger)
     as_of_time, on_time, _ = _moments(led, as_of, on)
     view = _cases.case_view(led, case, as_of_time, on_time)
     entries = _cases.timeline_entries(view, on_time)
     rows = _cases.timeline_rows(entries)
-    return Timeline(view.case, view.subject, entries, tuple(rows), as_of_time, on_time)
+    return Timeline(view.case, view.subject, entries, tuple(rows), as_of_time, on_time, full)
 
 
 @dataclass(frozen=True)
@@ -237,18 +320,34 @@ class WhyReport:
     answer: WhyAnswer
     as_of: datetime | None
     on: datetime | None
+    full: bool = False
+    """Whether :meth:`what` gives each entry's account whole (else shortened to a line)."""
 
     def to_json(self) -> dict[str, Any]:
         """``why --json``."""
         return self.answer.as_dict()
 
+    def what(self, entry: Entry) -> str:
+        """What an entry (known then, learned since) says, in words: whole with
+        ``full``, else on about one line."""
+        return describe(entry.type, entry.body, 0 if self.full else 80)
 
-def why(ledger: LedgerOrOpener, case: str, *, as_of: Moment = None, on: Moment = None) -> WhyReport:
+
+def why(
+    ledger: LedgerOrOpener,
+    case: str,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    full: bool = False,
+) -> WhyReport:
     """``caseledger why CASE``: who decided what and why, what was known then, what it
-    relied on, what has been learned since, and any flags."""
+    relied on, what has been learned since, and any flags; with ``full``, each entry's
+    account in words is given whole (:meth:`WhyReport.what`)."""
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
-    return WhyReport(_cases.why(led, case, as_of_time, on_time, now=now), as_of_time, on_time)
+    answer = _cases.why(led, case, as_of_time, on_time, now=now)
+    return WhyReport(answer, as_of_time, on_time, full)
 
 
 # --- reindex --------------------------------------------------------------------------------
@@ -331,6 +430,31 @@ def case_refs(ledger: LedgerOrOpener, prefix: str = "") -> tuple[str, ...]:
 # --- clocks, delays, quality, rules ---------------------------------------------------------
 
 
+#: The columns of ``clocks --csv``: ``cli.md``'s keys, then the scalar extras of ``--json``.
+CLOCK_FIELDS: Final = (
+    "case",
+    "clock",
+    "started",
+    "due",
+    "ended",
+    "status",
+    "justified",
+    "regime",
+    "title",
+    "limit",
+    "unit",
+    "days_over",
+    "days_left",
+    "start_ref",
+    "end_ref",
+    "delay_refs",
+    "beyond_expected",
+    "flags",
+    "not_justified_reason",
+    "on",
+)
+
+
 @dataclass(frozen=True)
 class ClockReport:
     """The statutory clocks of one case (``case``) or of every case, on ``on``."""
@@ -346,6 +470,13 @@ class ClockReport:
     def to_json(self) -> list[dict[str, Any]]:
         """``clocks --json``: the clocks asked for."""
         return [s.as_dict() for s in self.shown]
+
+    def csv_rows(self) -> list[list[Any]]:
+        """``clocks --csv``: the header (:data:`CLOCK_FIELDS`), then one row per clock
+        asked for, with the values of ``--json``."""
+        return [list(CLOCK_FIELDS)] + [
+            [_csv_cell(row[f]) for f in CLOCK_FIELDS] for row in self.to_json()
+        ]
 
 
 def clocks(
@@ -530,6 +661,7 @@ class RulesReport:
                 "calendar": pack.calendar,
                 "clock": rule.name,
                 "clock_title": rule.title,
+                "clock_words": rule.words,
                 "limit": rule.limit,
                 "unit": rule.unit,
                 "note": rule.note,

@@ -126,7 +126,7 @@ def test_status_of_every_case_comes_from_the_index(
     from projections.index.case_index import CaseIndex
 
     cases = several_cases(ledger, clock)
-    rows = query(cli, store_url, "status")
+    rows = query(cli, store_url, "status", "--sort", "ref")
     assert [r["case"] for r in rows] == sorted(cases)
     for row in rows:
         assert row == query(cli, store_url, "status", row["case"])

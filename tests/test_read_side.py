@@ -475,8 +475,11 @@ def test_status_of_every_case_with_as_of_and_on(
     before = at(clock)
     clock.advance(days=1)
     record(scenario_store, clock, referral("SCR-2026-111"))
-    rows = query(cli, scenario_store, "status")
+    rows = query(cli, scenario_store, "status", "--sort", "ref")
     assert [r["case"] for r in rows] == [CASE, "SCR-2026-111"]
+    # By urgency (the default) the new referral, its notification overdue, comes first.
+    urgent = query(cli, scenario_store, "status")
+    assert [r["case"] for r in urgent] == ["SCR-2026-111", CASE]
     assert query(cli, scenario_store, "status", "--as-of", before) == [
         query(cli, scenario_store, "status", CASE, "--as-of", before)
     ]

@@ -26,6 +26,7 @@ from cli.completion import (
     complete_entry_type,
     complete_regime,
 )
+from cli.render import Column, print_people_table
 from ledger.errors import UsageError
 from projections.fold.when import LONDON
 
@@ -72,7 +73,8 @@ def _when(as_of: datetime | None, on: datetime) -> str:
 @app.command(
     epilog=(
         "Examples: caseledger clocks RR-2026-004  |  caseledger clocks RR-2026-004 --on "
-        "2026-03-05 --json  |  caseledger clocks --status overdue"
+        "2026-03-05 --json  |  caseledger clocks --status overdue  |  caseledger clocks "
+        "--csv > clocks.csv"
     )
 )
 def clocks(
@@ -95,6 +97,7 @@ def clocks(
         False, "--all", help="Also list clocks that have not started (status not-started)."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per clock)."),
 ) -> None:
     """The statutory clocks of a case's regime, or of every case.
 
@@ -106,6 +109,8 @@ def clocks(
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
+    if as_json and as_csv:
+        raise UsageError("give --json or --csv, not both", field="--csv")
     answer = api.clocks(
         lambda: ledger(ctx),  # opened once the options are found good
         case,
@@ -117,15 +122,28 @@ def clocks(
     if as_json:
         emit_json(answer.to_json())
         return
+    if as_csv:
+        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
+        sys.stdout.flush()
+        return
     _show_clocks(list(answer.shown), list(answer.states), case, answer.as_of, answer.on)
+
+
+#: The columns of ``clocks``: the case, dates and status whole; at a narrow terminal the
+#: day the clock ended goes first, then the day it started, then the note.
+CLOCK_COLUMNS = (
+    Column("case", whole=True),
+    Column("clock", min_width=12),
+    Column("started", whole=True, drop=3),
+    Column("due", whole=True),
+    Column("ended", whole=True, drop=4),
+    Column("status", whole=True),
+    Column("note", drop=2, min_width=16),
+)
 
 
 def _clock_note(state: ClockState) -> str:
     parts: list[str] = []
-    if state.days_over is not None:
-        parts.append(f"{state.days_over} day{'s' if state.days_over != 1 else ''} over")
-    if state.days_left is not None:
-        parts.append(f"{state.days_left} day{'s' if state.days_left != 1 else ''} left")
     if state.delay is not None and (state.justified or state.status == "running"):
         d = state.delay
         parts.append(
@@ -156,14 +174,7 @@ def _show_clocks(
         ranked = sorted(shown, key=lambda s: (order.get(s.status, 6), -(s.days_over or 0)))
         hidden = len(shown) - PEOPLE_ROWS
         shown = ranked[:PEOPLE_ROWS]
-    table = Table(title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
-    if case is None:
-        table.add_column("case", no_wrap=True)
-    table.add_column("clock")
-    for column in ("started", "due", "ended"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("note", overflow="fold")
+    rows = []
     for s in shown:
         rule = s.rule
         unit = rule.unit.replace("_", " ")
@@ -172,21 +183,28 @@ def _show_clocks(
         limit = f"{rule.limit} {unit}" + (f" ({rule.note})" if rule.note else "")
         style = STATUS_STYLE.get(s.status, "")
         status_text = f"[{style}]{s.status}[/]" if style else s.status
+        if s.days_over is not None:
+            status_text += f"\n{s.days_over} day{'s' if s.days_over != 1 else ''} over"
+        if s.days_left is not None:
+            status_text += f"\n{s.days_left} day{'s' if s.days_left != 1 else ''} left"
         if s.status in ("late", "overdue"):
             status_text += "\n[green]justified[/]" if s.justified else "\n[red]not justified[/]"
         row = [
-            f"{escape(s.clock)}\n[dim]{escape(limit)}[/]",
+            f"{escape(rule.words)}\n[dim]{escape(limit)}[/]",
             s.started.isoformat() if s.started else "",
             s.due.isoformat() if s.due else "",
             s.ended.isoformat() if s.ended else "",
             status_text,
             escape(_clock_note(s)),
         ]
-        table.add_row(*([escape(s.case)] if case is None else []), *row)
+        rows.append([*([escape(s.case)] if case is None else []), *row])
     if not shown:
         out.print(f"No clocks to show {_when(as_of, on)}.")
     else:
-        out.print(table)
+        columns = CLOCK_COLUMNS if case is None else CLOCK_COLUMNS[1:]
+        print_people_table(
+            columns, rows, console=out, title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY
+        )
     if hidden:
         out.print(
             f"[dim]{hidden} more not shown (overdue and running first, then the latest "
@@ -194,7 +212,7 @@ def _show_clocks(
         )
     not_started = [s for s in states if s.status == "not-started"]
     if case is not None and not_started and not any(s.status == "not-started" for s in shown):
-        names = ", ".join(s.clock for s in not_started)
+        names = ", ".join(s.rule.words for s in not_started)
         out.print(f"[dim]Not started yet: {escape(names)}.[/]")
     if case is None and states:
         counts: dict[str, int] = {}

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 import typer
 from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from cli.commands.assessments import AS_OF_HELP, JSON_HELP, ON_HELP, _when
 from cli.common import app, emit_json, ledger, out
 from cli.completion import complete_case
+from cli.render import Column, print_people_table
 from ledger.errors import UsageError
 
 if TYPE_CHECKING:
@@ -98,11 +98,20 @@ def _left(d: Deadline) -> str:
 
 
 def _what(d: Deadline) -> str:
-    """What is due, for the table: the clock in words, or the request (its agency is in
-    the next column)."""
-    if d.kind == "reply":
-        return f"reply to request {d.request_id}"
+    """What is due, for the table: the clock in words, or the reply with the agency to
+    chase and the request (``reply from Northshire Police (request R3)``)."""
     return d.what
+
+
+#: The columns of ``due``: the case, the due day and how far over whole; what is due
+#: (with the agency to chase) and how long is left wrap at word boundaries, so the table
+#: fits 80 columns without cutting a reference, a date or a word.
+DUE_COLUMNS = (
+    Column("case", whole=True),
+    Column("what", min_width=16),
+    Column("due", whole=True),
+    Column("left / over", min_width=10),
+)
 
 
 def _justified(d: Deadline) -> str:
@@ -122,23 +131,19 @@ def _show_due(answer: DueList) -> None:
     if not deadlines:
         out.print(f"Nothing is due {when}.")
         return
-    table = Table(title=f"{heading}, {when}", box=box.SIMPLE_HEAVY)
-    # A case reference and a date are never cut; the words wrap, widest columns first.
-    table.add_column("case", no_wrap=True)
-    table.add_column("what", min_width=12, overflow="fold")
-    table.add_column("from", min_width=10, overflow="fold")
-    table.add_column("due", no_wrap=True)
-    # Whether a delay justifies an overdue clock goes under how far over it is.
-    table.add_column("left / over", min_width=10, overflow="fold")
-    for d in deadlines:
-        table.add_row(
+    rows = [
+        [
             escape(d.case),
             escape(_what(d)),
-            escape(d.from_ or ""),
             d.due.isoformat(),
+            # Whether a delay justifies an overdue clock goes under how far over it is.
             "\n".join(part for part in (_left(d), _justified(d)) if part),
-        )
-    out.print(table)
+        ]
+        for d in deadlines
+    ]
+    print_people_table(
+        DUE_COLUMNS, rows, console=out, title=f"{heading}, {when}", box=box.SIMPLE_HEAVY
+    )
     overdue = sum(1 for d in deadlines if d.overdue)
     clocks = sum(1 for d in deadlines if d.kind == "clock")
     out.print(

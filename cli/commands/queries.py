@@ -31,9 +31,9 @@ from rich.text import Text
 
 from cli.common import app, emit_json, err, ledger, out
 from cli.completion import complete_case, complete_regime, complete_stage
+from cli.render import Column, people_table, print_people_table
 from ledger.catalogue.models import ALL_CRITERIA, FACTORS
 from ledger.errors import UsageError
-from projections.fold.describe import describe
 from projections.fold.when import LONDON
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ ON_HELP = (
     "run to D. Same forms as --as-of. Default: now."
 )
 JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
+FULL_HELP = "Show each entry's account in words whole, not shortened to a line."
 
 FINDING_STYLE = {"met": "bold green", "not-met": "red", "unclear": "yellow"}
 
@@ -80,7 +81,8 @@ def _when_line(as_of: datetime | None, on: datetime | None) -> str:
 @app.command(
     epilog=(
         "Examples: caseledger status RR-2026-004  |  caseledger status RR-2026-004 --on "
-        "2026-02-24 --json  |  caseledger status --stage decided --regime wt2023"
+        "2026-02-24 --json  |  caseledger status --stage decided --regime wt2023  |  "
+        "caseledger status --sort ref --all --csv > cases.csv"
     )
 )
 def status(
@@ -96,19 +98,42 @@ def status(
     regime: str | None = typer.Option(
         None, "--regime", help="Only cases under this regime.", autocompletion=complete_regime
     ),
+    sort: str = typer.Option(
+        "urgency",
+        "--sort",
+        help="The order of every case: urgency (overdue first, then the soonest next "
+        "deadline, then the rest) or ref (by case reference).",
+    ),
+    include_closed: bool = typer.Option(
+        False, "--all", help="Also list closed cases (left out otherwise)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per case)."),
 ) -> None:
     """Where a case stands (stage, decision in force, open requests, overdue clocks), or
-    every case, answered from the cross-case index."""
+    every open case, the most urgent first, answered from the cross-case index."""
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
+    if as_json and as_csv:
+        raise UsageError("choose one of --json and --csv", field="--csv")
     with _index_progress() as progress:
         answer = api.status(
-            _open(ctx), case, as_of=as_of, on=on, stage=stage, regime=regime, progress=progress
+            _open(ctx),
+            case,
+            as_of=as_of,
+            on=on,
+            stage=stage,
+            regime=regime,
+            sort=sort,
+            include_closed=include_closed,
+            progress=progress,
         )
     if as_json:
         emit_json(answer.to_json())
+    elif as_csv:
+        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
+        sys.stdout.flush()
     elif case is not None:
         _show_status(answer.to_json(), answer.as_of, answer.on)
     else:
@@ -169,28 +194,36 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
             f"[bold]{decision['outcome']}[/] ({decision['ref']}), made {decision['occurred_at']}, "
             f"recorded {decision['recorded_at']}",
         )
-    overdue = payload["overdue"]
-    grid.add_row("overdue clocks", "[bold red]" + ", ".join(overdue) + "[/]" if overdue else "none")
-    grid.add_row("next deadline", _deadline_text(payload.get("next_deadline")))
+    overdue = _clock_list(payload)
+    grid.add_row("overdue clocks", f"[bold red]{overdue}[/]" if overdue else "none")
+    grid.add_row("next deadline", _deadline_text(payload))
     grid.add_row("entries", f"{payload['entries']} (last recorded {payload['last_recorded_at']})")
     parts: list[Any] = [grid]
     requests = payload["open_requests"]
     if requests:
-        table = Table(title="Open information requests", box=box.SIMPLE_HEAD, title_justify="left")
-        for column in ("agency", "request", "due", "overdue", "ref"):
-            table.add_column(column)
+        cells = []
         for r in requests:
             late = r.get("days_overdue") or 0
-            table.add_row(
-                escape(r["agency"]),
-                escape(r["request_id"] or "-"),
-                r["due"] or "-",
-                f"[bold red]{late} working day{'s' if late != 1 else ''}[/]"
-                if r.get("overdue")
-                else "-",
-                r["ref"],
+            cells.append(
+                [
+                    escape(r["agency"]),
+                    escape(r["request_id"] or "-"),
+                    r["due"] or "-",
+                    f"[bold red]{late} working day{'s' if late != 1 else ''}[/]"
+                    if r.get("overdue")
+                    else "-",
+                    "#" + r["ref"].rsplit("#", 1)[-1],
+                ]
             )
-        parts.append(table)
+        fitted = people_table(
+            REQUEST_COLUMNS,
+            cells,
+            console=out,
+            title="Open information requests",
+            title_justify="left",
+            width=out.width - 4,  # inside the panel's borders and padding
+        )
+        parts.append(fitted.table)
     else:
         parts.append(Text("No open information requests.", style="dim"))
     show(
@@ -203,13 +236,35 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
     )
 
 
-def _deadline_text(deadline: dict[str, Any] | None) -> str:
-    """``rapid_review due 2026-11-26 (6 days left)``, or ``-``."""
+def _clock_list(row: dict[str, Any]) -> str:
+    """The case's overdue clocks in words (``rapid review, notification``), or ``""``."""
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections.api import clock_words
+
+    return ", ".join(clock_words(row["regime"], name) for name in row["overdue"])
+
+
+#: The columns of one case's open requests: request, dates and the entry whole.
+REQUEST_COLUMNS = (
+    Column("agency", min_width=12),
+    Column("request", whole=True),
+    Column("due", whole=True),
+    Column("overdue", whole=True),
+    Column("ref", whole=True),
+)
+
+
+def _deadline_text(row: dict[str, Any]) -> str:
+    """``rapid review due 2026-11-26 (6 days left)``, or ``-``: the case's next deadline."""
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections.api import clock_words
+
+    deadline = row.get("next_deadline")
     if not deadline:
         return "-"
     left = deadline.get("days_left")
     suffix = f" ({left} day{'s' if left != 1 else ''} left)" if left is not None else ""
-    return f"{deadline['clock']} due {deadline['due']}{suffix}"
+    return f"{clock_words(row['regime'], deadline['clock'])} due {deadline['due']}{suffix}"
 
 
 def _requests_text(requests: list[dict[str, Any]]) -> str:
@@ -220,36 +275,56 @@ def _requests_text(requests: list[dict[str, Any]]) -> str:
     return f"{len(requests)} ([red]{late} overdue[/])" if late else str(len(requests))
 
 
+#: The columns of the list of cases: the reference, stage, decision and dates whole; at a
+#: narrow terminal the regime goes first, then the decision's date, the decision, the
+#: requests (the deadlines, overdue replies included, always stay).
+STATUS_COLUMNS = (
+    Column("case", whole=True),
+    Column("regime", whole=True, drop=4),
+    Column("stage", whole=True),
+    Column("decision", whole=True, drop=2),
+    Column("made on", whole=True, drop=3),
+    Column("open requests", drop=1, min_width=8),
+    Column("deadlines", min_width=16),
+)
+
+
+def _deadlines_text(row: dict[str, Any]) -> str:
+    """What is overdue in a case (clocks in words, agency replies counted) and its next
+    deadline, one line each (markup)."""
+    lines = []
+    overdue = _clock_list(row)
+    if overdue:
+        lines.append(f"[red]overdue: {escape(overdue)}[/]")
+    late = sum(1 for r in row["open_requests"] if r.get("overdue"))
+    if late:
+        lines.append(f"[red]{late} agency repl{'y' if late == 1 else 'ies'} overdue[/]")
+    if row.get("next_deadline"):
+        lines.append(f"next: {escape(_deadline_text(row))}")
+    return "\n".join(lines) or "-"
+
+
 def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datetime | None) -> None:
-    table = Table(
-        title=f"{len(rows)} case{'s' if len(rows) != 1 else ''} · {_when_line(as_of, on)}",
-        box=box.SIMPLE_HEAD,
-    )
-    columns = (
-        "case",
-        "regime",
-        "stage",
-        "decision",
-        "made on",
-        "open requests",
-        "overdue",
-        "next deadline",
-    )
-    for column in columns:
-        table.add_column(column)
+    cells = []
     for r in rows:
         decision = r["decision"]
-        table.add_row(
-            escape(r["case"]),
-            r["regime"],
-            r["stage"],
-            decision["outcome"] if decision else "-",
-            decision["occurred_at"][:10] if decision else "-",
-            _requests_text(r["open_requests"]),
-            "[red]" + ", ".join(r["overdue"]) + "[/]" if r["overdue"] else "-",
-            _deadline_text(r.get("next_deadline")),
+        cells.append(
+            [
+                escape(r["case"]),
+                r["regime"],
+                r["stage"],
+                decision["outcome"] if decision else "-",
+                decision["occurred_at"][:10] if decision else "-",
+                _requests_text(r["open_requests"]),
+                _deadlines_text(r),
+            ]
         )
-    out.print(table)
+    print_people_table(
+        STATUS_COLUMNS,
+        cells,
+        console=out,
+        title=f"{len(rows)} case{'s' if len(rows) != 1 else ''} · {_when_line(as_of, on)}",
+    )
 
 
 # --- timeline -------------------------------------------------------------------------
@@ -266,6 +341,7 @@ def timeline(
     case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    full: bool = typer.Option(False, "--full", help=FULL_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per entry)."),
 ) -> None:
@@ -275,7 +351,7 @@ def timeline(
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv", field="--csv")
-    answer = api.timeline(_open(ctx), case, as_of=as_of, on=on)
+    answer = api.timeline(_open(ctx), case, as_of=as_of, on=on, full=full)
     if as_json:
         emit_json(answer.to_json())
         return
@@ -284,28 +360,42 @@ def timeline(
         sys.stdout.flush()
         return
 
-    table = Table(
-        title=f"{escape(answer.case)} · {escape(answer.subject)} · "
-        f"{_when_line(answer.as_of, answer.on)}",
-        box=box.SIMPLE_HEAD,
-    )
-    for column in ("occurred", "ref", "type", "what", "recorded (UTC)", "by"):
-        table.add_column(column, overflow="fold")
+    cells = []
     for entry, row in zip(answer.entries, answer.rows, strict=True):
-        what = escape(describe(entry.type, entry.body))
+        what = escape(answer.what(entry))
         if entry.corrected:
             was = row["original_occurred_at"]
             what += f" [magenta](corrected by {', '.join(entry.corrected_by)}"
             what += f"; was dated {was})[/]" if was else ")[/]"
-        table.add_row(
-            entry.occurred_at.replace("T", " ")[:16],
-            f"#{entry.seq}",
-            entry.type,
-            what,
-            entry.recorded_at[:16].replace("T", " "),
-            escape(entry.actor),
+        cells.append(
+            [
+                entry.occurred_at.replace("T", " ")[:16],
+                f"#{entry.seq}",
+                entry.type,
+                what,
+                entry.recorded_at[:16].replace("T", " "),
+                escape(entry.actor),
+            ]
         )
-    out.print(table)
+    print_people_table(
+        TIMELINE_COLUMNS,
+        cells,
+        console=out,
+        title=f"{escape(answer.case)} · {escape(answer.subject)} · "
+        f"{_when_line(answer.as_of, answer.on)}",
+    )
+
+
+#: The columns of a timeline: when and which entry whole; at a narrow terminal the time
+#: it was recorded goes first, then who recorded it, then its type (its words stay).
+TIMELINE_COLUMNS = (
+    Column("occurred", whole=True),
+    Column("ref", whole=True),
+    Column("type", drop=1, min_width=12),
+    Column("what", min_width=20),
+    Column("recorded (UTC)", drop=3, min_width=10),
+    Column("by", drop=2, min_width=8),
+)
 
 
 # --- why ------------------------------------------------------------------------------
@@ -322,6 +412,7 @@ def why(
     case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    full: bool = typer.Option(False, "--full", help=FULL_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The decision in force as the record stood at T: who decided what and why, what was
@@ -329,33 +420,46 @@ def why(
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
-    answer = api.why(_open(ctx), case, as_of=as_of, on=on)
+    answer = api.why(_open(ctx), case, as_of=as_of, on=on, full=full)
     if as_json:
         emit_json(answer.to_json())
     else:
-        _show_why(answer.answer, answer.as_of, answer.on)
+        _show_why(answer, answer.as_of, answer.on)
 
 
-def _entry_table(title: str, entries: Any, marks: dict[str, str] | None = None) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("ref", "occurred", "recorded (UTC)", "what", ""):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        table.add_row(
+#: The columns of ``why``'s lists of entries: the ref and dates whole; at a narrow
+#: terminal the time each was recorded goes first.
+WHY_ENTRY_COLUMNS = (
+    Column("ref", whole=True),
+    Column("occurred", whole=True),
+    Column("recorded (UTC)", drop=1, min_width=10),
+    Column("what", min_width=20),
+    Column("", min_width=8),
+)
+
+
+def _entry_table(
+    report: Any, title: str, entries: Any, marks: dict[str, str] | None = None
+) -> None:
+    cells = [
+        [
             f"#{e.seq}",
             e.occurred_at.replace("T", " ")[:16],
             e.recorded_at[:16].replace("T", " "),
-            escape(describe(e.type, e.body, 80)),
+            escape(report.what(e)),
             (marks or {}).get(e.ref, ""),
-        )
-    return table
+        ]
+        for e in entries
+    ]
+    print_people_table(WHY_ENTRY_COLUMNS, cells, console=out, title=title, title_justify="left")
 
 
-def _show_why(answer: Any, as_of: datetime | None, on: datetime | None) -> None:
+def _show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
     # lazy: the fold costs ~4 ms; the why answer costs ~7 ms at start-up
     from projections.fold.case_view import Decision
     from projections.fold.why import LATE_RECORDING_DAYS
 
+    answer = report.answer
     title = f"Why · {escape(answer.case)} · {escape(answer.subject)} ({answer.regime})"
     subtitle = _when_line(as_of, on) if (as_of or on) else "as the record stands now"
     decision: Decision | None = answer.decision
@@ -405,24 +509,21 @@ def _show_why(answer: Any, as_of: datetime | None, on: datetime | None) -> None:
             factors.add_row(name.replace("_", " "), escape(text))
         out.print(factors)
     relied = set(answer.relied_on)
-    out.print(
-        _entry_table(
-            f"Known when the decision was recorded ({len(answer.known_then)} entries; "
-            f"★ = relied on)",
-            answer.known_then,
-            {ref: "★ relied on" for ref in relied},
-        )
+    _entry_table(
+        report,
+        f"Known when the decision was recorded ({len(answer.known_then)} entries; ★ = relied on)",
+        answer.known_then,
+        {ref: "★ relied on" for ref in relied},
     )
     if not relied:
         out.print(Text("The decision names no entry it relied on.", style="yellow"))
     if answer.learned_since:
         backdated = {e.ref for e in answer.learned_since_backdated}
-        out.print(
-            _entry_table(
-                f"Learned since the decision was recorded ({len(answer.learned_since)})",
-                answer.learned_since,
-                {ref: "[magenta]dated before the decision[/]" for ref in backdated},
-            )
+        _entry_table(
+            report,
+            f"Learned since the decision was recorded ({len(answer.learned_since)})",
+            answer.learned_since,
+            {ref: "[magenta]dated before the decision[/]" for ref in backdated},
         )
     else:
         out.print(Text("Nothing has been recorded since the decision.", style="dim"))

@@ -17,6 +17,7 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
     [[clocks]]
     name = "rapid_review"                   # one of CLOCK_NAMES
     title = "Rapid review decision"
+    label = "rapid review"                  # the clock's name in words, in tables
     end = { event = "DecisionMade" }        # an inline table, or a sub-table as below
     limit = 15
     unit = "working_days"                   # one of projections.assess.calendar.UNITS
@@ -36,6 +37,9 @@ condition or a list of conditions, all of which must hold: ``{field, equals = va
 (the field's value is exactly ``value``) or ``{field, contains = value}`` (the field is a
 list holding ``value``).  A clock starts at the first matching start event and ends at
 the first matching end event on or after the start day.
+
+``label`` is the clock's name in words for tables and sentences ("rapid review"); a pack
+without one shows the name with spaces for underscores.  ``--json`` keeps ``name``.
 
 ``early_end`` names the flag (one of :data:`CLOCK_FLAGS`) of a clock whose end came
 *before* its start (a rapid review decided before the notification): such a clock is met
@@ -124,6 +128,7 @@ _CLOCK_KEYS: Final = {
     "unit": True,
     "source": True,
     "note": False,
+    "label": False,
     "justifiable_by": False,
     "early_end": False,
     "withdrawn_by": False,
@@ -190,6 +195,13 @@ class ClockRule:
     a clock is then not ended by that entry, and runs."""
     withdrawn_by: EventMatch | None = None
     """What stands the clock down (``withdrawn``) after its start and before its end."""
+    label: str = ""
+    """The clock's name in words for people ("rapid review"); see :attr:`words`."""
+
+    @property
+    def words(self) -> str:
+        """The clock's name for people: the pack's ``label``, or the name with spaces."""
+        return self.label or self.name.replace("_", " ")
 
     @property
     def needs_check(self) -> bool:
@@ -477,6 +489,7 @@ def _clock(value: object, place: _Place) -> ClockRule:
         for i, item in enumerate(justifiable)
     )
     note = _text(table["note"], place / "note") if "note" in table else None
+    label = _text(table["label"], place / "label") if "label" in table else ""
     early_end = (
         _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
         if "early_end" in table
@@ -499,6 +512,7 @@ def _clock(value: object, place: _Place) -> ClockRule:
         note=note,
         early_end=early_end,
         withdrawn_by=withdrawn_by,
+        label=label,
     )
 
 

@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from projections.index.case_index import CaseIndex
 
 __all__ = [
+    "STATUS_SORTS",
     "TIMELINE_FIELDS",
+    "arrange_statuses",
     "case_view",
     "check_filters",
+    "is_overdue",
     "status",
     "status_of",
     "statuses",
@@ -173,6 +176,44 @@ def statuses(
         if (stage is None or view.stage == stage) and (regime is None or view.regime == regime):
             out.append(status_of(view, moment))
     return out
+
+
+#: How ``status`` orders every case: by urgency (the default) or by case reference.
+STATUS_SORTS = ("urgency", "ref")
+
+
+def is_overdue(row: dict[str, Any]) -> bool:
+    """Whether a ``status`` row has something overdue: a clock, or an agency's reply."""
+    return bool(row["overdue"]) or any(r.get("overdue") for r in row["open_requests"])
+
+
+def _urgency(row: dict[str, Any]) -> tuple[int, str, str]:
+    """Overdue cases first, then those with a deadline to come (soonest first), then the
+    rest; by case reference within each."""
+    due = (row.get("next_deadline") or {}).get("due") or ""
+    rank = 0 if is_overdue(row) else 1 if due else 2
+    return rank, due or "9999-12-31", row["case"]
+
+
+def arrange_statuses(
+    rows: Sequence[dict[str, Any]],
+    *,
+    sort: str = "urgency",
+    include_closed: bool = False,
+    stage: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every case's ``status`` rows as the list shows them: closed cases left out (unless
+    ``include_closed``, or the ``stage`` asked for is ``closed``), ordered by ``sort``:
+    ``urgency`` (overdue first, then the soonest next deadline, then the rest) or
+    ``ref`` (by case reference)."""
+    if sort not in STATUS_SORTS:
+        raise UsageError(
+            f"{sort!r} is not an order; the orders are {', '.join(STATUS_SORTS)}", field="sort"
+        )
+    kept = [r for r in rows if include_closed or stage == "closed" or r["stage"] != "closed"]
+    if sort == "ref":
+        return sorted(kept, key=lambda r: r["case"])
+    return sorted(kept, key=_urgency)
 
 
 def timeline_rows(entries: Sequence[Entry]) -> list[dict[str, Any]]:

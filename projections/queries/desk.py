@@ -168,12 +168,9 @@ def _cell(value: Any) -> Any:
 
 
 def clock_words(rule: ClockRule) -> str:
-    """A clock's name in words for people ("rapid review"): the rule pack's ``label`` when
-    it has one, else the identifier with its underscores as spaces."""
-    label = getattr(rule, "label", None)
-    if isinstance(label, str) and label:
-        return label
-    return rule.name.replace("_", " ").replace("scr", "SCR")
+    """A clock's name in words for people ("rapid review"): the rule pack's ``label``
+    (:attr:`ClockRule.words`)."""
+    return rule.words
 
 
 def _calendar_of(regime: str) -> Calendar:
