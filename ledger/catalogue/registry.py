@@ -185,6 +185,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         IncidentNotified,
         command="notify",
+        example=(
+            "caseledger notify SCR-2026-001 --recipients national-panel --recipients "
+            "ofsted --reference NP-2026-0412"
+        ),
         lane=_NOTICES,
         index_facts=("recipients",),
         wording=lambda f: f"Notified {_list(f.get('recipients'))}",
@@ -237,6 +241,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         InformationDeclined,
         command="decline-info",
+        example=(
+            "caseledger decline-info SCR-2026-001 --agency 'Northshire Academy Trust' "
+            "--request-id R4 --reason 'Records held by the previous school'"
+        ),
         lane=_INFORMATION,
         index_facts=("agency", "request_id"),
         gathering=True,
@@ -248,6 +256,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         NeighbourCheckRequested,
         command="check-neighbour",
+        example=(
+            "caseledger check-neighbour SCR-2026-001 --area Southshire --reason 'The "
+            "family lived there until 2025'"
+        ),
         lane=_INFORMATION,
         index_facts=("area",),
         gathering=True,
@@ -259,6 +271,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         NeighbourCheckAnswered,
         command="neighbour-answered",
+        example=(
+            "caseledger neighbour-answered SCR-2026-001 --area Southshire --involved no "
+            "--summary 'No record of the family.'"
+        ),
         lane=_INFORMATION,
         index_facts=("area", "involved"),
         gathering=True,
@@ -274,6 +290,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         ContextRecorded,
         command="add-context",
+        example=(
+            "caseledger add-context SCR-2026-001 --topic parallel-process --summary "
+            "'Police investigation open.'"
+        ),
         lane=_INFORMATION,
         index_facts=("topic",),
         gathering=True,
@@ -301,6 +321,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         AgencyViewGiven,
         command="agency-view",
+        example=(
+            "caseledger agency-view SCR-2026-001 --agency 'Northshire ICB' --view review "
+            "--reasons 'Missed health appointments.'"
+        ),
         lane=_DISCUSSION,
         index_facts=("agency", "view"),
         gathering=True,
@@ -310,6 +334,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         RecommendationMade,
         command="recommend",
+        example=(
+            "caseledger recommend SCR-2026-001 --to partners --outcome review --rationale "
+            "'Reg 11 (a) met; learning on information sharing.'"
+        ),
         lane=_DISCUSSION,
         index_facts=("to", "outcome"),
         wording=lambda f: (
@@ -322,6 +350,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         PeerChallengeSought,
         command="seek-challenge",
+        example=(
+            "caseledger seek-challenge SCR-2026-001 --peer 'Southshire LSCP chair' "
+            "--question 'Is the threshold met?'"
+        ),
         lane=_DISCUSSION,
         index_facts=("peer",),
         gathering=True,
@@ -333,6 +365,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         PeerChallengeReceived,
         command="challenge-received",
+        example=(
+            "caseledger challenge-received SCR-2026-001 --peer 'Southshire LSCP chair' "
+            "--agrees yes --advice 'Agree: review.'"
+        ),
         lane=_DISCUSSION,
         index_facts=("peer", "agrees"),
         gathering=True,
@@ -376,15 +412,18 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
         example=(
             "caseledger decide SCR-2026-001 --outcome review --decided-by 'Northshire County "
-            "Council' --criteria abuse_or_neglect=met:'Injuries non-accidental' ... "
-            "--rationale 'Reg 11 (a) met.' --nature 'LCSPR, systems method' "
-            "--factors learning='Protocol gap' --relied-on SCR-2026-001#4   "
-            "(or --criteria @criteria.json)"
+            "Council' --criteria @criteria.json --rationale 'Reg 11 (a) met.' "
+            "--nature 'LCSPR, systems method' --factors learning='Protocol gap' "
+            "--relied-on SCR-2026-001#4"
         ),
     ),
     EventKind(
         DecisionCommunicated,
         command="communicate",
+        example=(
+            "caseledger communicate SCR-2026-001 --to national-panel --to ofsted "
+            "--reference NP-2026-0412"
+        ),
         lane=_NOTICES,
         index_facts=("to",),
         wording=lambda f: f"Decision sent to {_list(f.get('to'))}",
@@ -393,6 +432,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         PanelResponded,
         command="panel-response",
+        example=(
+            "caseledger panel-response SCR-2026-001 --response agree --summary 'The panel "
+            "agrees with the decision.'"
+        ),
         lane=_NOTICES,
         index_facts=("response",),
         wording=lambda f: f"National panel: {f.get('response')}. {f.get('summary')}",
@@ -403,6 +446,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         ScopeRevised,
         command="revise-scope",
+        example=(
+            "caseledger revise-scope SCR-2026-001 --scope 'From birth to the incident' "
+            "--reason 'Earlier contact found' --trigger new-information"
+        ),
         lane=_DECISION,
         index_facts=("trigger",),
         wording=lambda f: f"Scope revised ({f.get('trigger')}): {f.get('scope')}",
@@ -413,6 +460,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         ReviewerCommissioned,
         command="commission-reviewer",
+        example=(
+            "caseledger commission-reviewer SCR-2026-001 --reviewer 'Independent reviewer "
+            "(R. Associates)' --independence 'No work for the partnership since 2020'"
+        ),
         lane=_REVIEW,
         index_facts=("reviewer",),
         wording=lambda f: f"Reviewer commissioned: {f.get('reviewer')}",
@@ -423,6 +474,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         FamilyInformed,
         command="inform-family",
+        example=(
+            "caseledger inform-family SCR-2026-001 --who 'the parents' --how 'meeting "
+            "with the business manager'"
+        ),
         lane=_NOTICES,
         index_facts=(),
         wording=lambda f: f"{f.get('who')} informed ({f.get('how')})",
@@ -431,6 +486,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         ReviewCompleted,
         command="complete-review",
+        example=(
+            "caseledger complete-review SCR-2026-001 --summary 'Final report agreed by "
+            "the partners.'"
+        ),
         lane=_REVIEW,
         index_facts=(),
         wording=lambda f: "Review completed" + _when(f.get("summary"), f": {f.get('summary')}"),
@@ -441,6 +500,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         ReportPublished,
         command="publish",
+        example=(
+            "caseledger publish SCR-2026-001 --location "
+            "https://northshire.example.org/reviews/scr-2026-001"
+        ),
         lane=_REVIEW,
         index_facts=("location",),
         wording=lambda f: f"Report published: {f.get('location')}",
@@ -467,6 +530,10 @@ KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
         CaseClosed,
         command="close",
+        example=(
+            "caseledger close SCR-2026-001 --reason 'Review published; actions monitored "
+            "by the partnership.'"
+        ),
         lane=_REVIEW,
         index_facts=("reason",),
         wording=lambda f: f"Case closed: {f.get('reason')}",
