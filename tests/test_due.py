@@ -403,3 +403,16 @@ def test_the_pure_part_on_a_weekend_after_a_friday() -> None:
     assert running is not None and running.left == working_days_after(date(2026, 11, 9), friday)
     assert clock_deadline(state("met", monday)) is None
     assert ordered([running, on_monday]) == [on_monday, running]
+
+
+def test_a_clock_says_who_must_act(cli: Cli, desk: str) -> None:
+    """Issue 15 item 1, "from whom": a clock's `from` is who its rule pack says must act
+    before it is due (the pack's `owner`), shown beside the clock in the table; a reply's
+    is the agency (above)."""
+    (clock,) = _due(cli, desk, "--on", DEMO_DAY, "--kind", "clock")
+    assert clock["case"] == OPEN_CASE and clock["regime"] == "wt2023"
+    assert clock["from"] == "the lead safeguarding partners"
+    table = cli(
+        ["--store", desk, "due", "--on", DEMO_DAY, "--kind", "clock"], env={"COLUMNS": "120"}
+    )
+    assert "rapid review, by the lead safeguarding partners" in " ".join(table.stdout.split())

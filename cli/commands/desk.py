@@ -98,8 +98,11 @@ def _left(d: Deadline) -> str:
 
 
 def _what(d: Deadline) -> str:
-    """What is due, for the table: the clock in words, or the reply with the agency to
+    """What is due, for the table: the clock in words with who must act
+    (``rapid review, by the lead safeguarding partners``), or the reply with the agency to
     chase and the request (``reply from Northshire Police (request R3)``)."""
+    if d.kind == "clock" and d.from_:
+        return f"{d.what}, by {d.from_}"
     return d.what
 
 

@@ -18,6 +18,7 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
     name = "rapid_review"                   # one of CLOCK_NAMES
     title = "Rapid review decision"
     label = "rapid review"                  # the clock's name in words, in tables
+    owner = "the safeguarding partners"     # who must act before it is due (optional)
     end = { event = "DecisionMade" }        # an inline table, or a sub-table as below
     limit = 15
     unit = "working_days"                   # one of projections.assess.calendar.UNITS
@@ -40,6 +41,7 @@ the first matching end event on or after the start day.
 
 ``label`` is the clock's name in words for tables and sentences ("rapid review"); a pack
 without one shows the name with spaces for underscores.  ``--json`` keeps ``name``.
+``owner`` says who must act before the clock is due (``caseledger due`` shows it as "from").
 
 ``early_end`` names the flag (one of :data:`CLOCK_FLAGS`) of a clock whose end came
 *before* its start (a rapid review decided before the notification): such a clock is met
@@ -129,6 +131,7 @@ _CLOCK_KEYS: Final = {
     "source": True,
     "note": False,
     "label": False,
+    "owner": False,
     "justifiable_by": False,
     "early_end": False,
     "withdrawn_by": False,
@@ -196,6 +199,8 @@ class ClockRule:
     withdrawn_by: EventMatch | None = None
     """What stands the clock down (``withdrawn``) after its start and before its end."""
     label: str = ""
+    owner: str | None = None
+    """Who must act before the clock is due ("the local authority"), when the pack says."""
     """The clock's name in words for people ("rapid review"); see :attr:`words`."""
 
     @property
@@ -490,6 +495,7 @@ def _clock(value: object, place: _Place) -> ClockRule:
     )
     note = _text(table["note"], place / "note") if "note" in table else None
     label = _text(table["label"], place / "label") if "label" in table else ""
+    owner = _text(table["owner"], place / "owner") if "owner" in table else None
     early_end = (
         _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
         if "early_end" in table
@@ -513,6 +519,7 @@ def _clock(value: object, place: _Place) -> ClockRule:
         early_end=early_end,
         withdrawn_by=withdrawn_by,
         label=label,
+        owner=owner,
     )
 
 

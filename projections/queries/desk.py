@@ -202,7 +202,7 @@ def clock_deadline(state: ClockState) -> Deadline | None:
         case=state.case,
         kind="clock",
         what=clock_words(rule),
-        from_=None,
+        from_=rule.owner,
         due=state.due,
         overdue=state.status == "overdue",
         left=left,
