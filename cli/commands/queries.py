@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
@@ -29,12 +28,11 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
+from cli.commands.case_views import show, show_why, when_line
 from cli.common import app, emit_json, err, ledger, out
 from cli.completion import complete_case, complete_regime, complete_stage
 from cli.render import Column, people_table, print_people_table
-from ledger.catalogue.models import ALL_CRITERIA, FACTORS
 from ledger.errors import UsageError
-from projections.fold.when import LONDON
 
 if TYPE_CHECKING:
     from projections.api import Progress
@@ -51,28 +49,12 @@ ON_HELP = (
 JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
 FULL_HELP = "Show each entry's account in words whole, not shortened to a line."
 
-FINDING_STYLE = {"met": "bold green", "not-met": "red", "unclear": "yellow"}
-
-
-def show(renderable: Any) -> None:
-    """Print a panel for people, wrapping its text to the terminal."""
-    out.print(renderable, soft_wrap=False)
-
 
 def _open(ctx: typer.Context) -> Any:
     """The invocation's ledger, closed (its connections released) when the command ends."""
     led = ledger(ctx)
     ctx.call_on_close(led.close)
     return led
-
-
-def _when_line(as_of: datetime | None, on: datetime | None) -> str:
-    parts = []
-    if as_of is not None:
-        parts.append(f"as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)")
-    if on is not None:
-        parts.append(f"the world as at {on.astimezone(LONDON):%d %b %Y %H:%M} (London)")
-    return "; ".join(parts) or "now"
 
 
 # --- status ---------------------------------------------------------------------------
@@ -230,7 +212,7 @@ def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime |
         Panel(
             Group(*parts),
             title=f"[bold]{escape(payload['case'])}[/] · {escape(payload['subject'])}",
-            subtitle=_when_line(as_of, on),
+            subtitle=when_line(as_of, on),
             expand=False,
         )
     )
@@ -323,7 +305,7 @@ def _show_statuses(rows: list[dict[str, Any]], as_of: datetime | None, on: datet
         STATUS_COLUMNS,
         cells,
         console=out,
-        title=f"{len(rows)} case{'s' if len(rows) != 1 else ''} · {_when_line(as_of, on)}",
+        title=f"{len(rows)} case{'s' if len(rows) != 1 else ''} · {when_line(as_of, on)}",
     )
 
 
@@ -382,7 +364,7 @@ def timeline(
         cells,
         console=out,
         title=f"{escape(answer.case)} · {escape(answer.subject)} · "
-        f"{_when_line(answer.as_of, answer.on)}",
+        f"{when_line(answer.as_of, answer.on)}",
     )
 
 
@@ -424,134 +406,11 @@ def why(
     if as_json:
         emit_json(answer.to_json())
     else:
-        _show_why(answer, answer.as_of, answer.on)
+        show_why(answer, answer.as_of, answer.on)
 
 
 #: The columns of ``why``'s lists of entries: the ref and dates whole; at a narrow
 #: terminal the time each was recorded goes first.
-WHY_ENTRY_COLUMNS = (
-    Column("ref", whole=True),
-    Column("occurred", whole=True),
-    Column("recorded (UTC)", drop=1, min_width=10),
-    Column("what", min_width=20),
-    Column("", min_width=8),
-)
-
-
-def _entry_table(
-    report: Any, title: str, entries: Any, marks: dict[str, str] | None = None
-) -> None:
-    cells = [
-        [
-            f"#{e.seq}",
-            e.occurred_at.replace("T", " ")[:16],
-            e.recorded_at[:16].replace("T", " "),
-            escape(report.what(e)),
-            (marks or {}).get(e.ref, ""),
-        ]
-        for e in entries
-    ]
-    print_people_table(WHY_ENTRY_COLUMNS, cells, console=out, title=title, title_justify="left")
-
-
-def _show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
-    # lazy: the fold costs ~4 ms; the why answer costs ~7 ms at start-up
-    from projections.fold.case_view import Decision
-    from projections.fold.why import LATE_RECORDING_DAYS
-
-    answer = report.answer
-    title = f"Why · {escape(answer.case)} · {escape(answer.subject)} ({answer.regime})"
-    subtitle = _when_line(as_of, on) if (as_of or on) else "as the record stands now"
-    decision: Decision | None = answer.decision
-    if decision is None:
-        show(
-            Panel(
-                "[yellow]No decision is in force[/] in this view.\n"
-                f"The record held {answer.entries} entr{'y' if answer.entries == 1 else 'ies'} "
-                "for the case: [bold]caseledger timeline[/] with the same options lists them.",
-                title=title,
-                subtitle=subtitle,
-                expand=False,
-            )
-        )
-        return
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
-    facts.add_row("decision", f"[bold]{decision.outcome}[/] ({decision.ref})")
-    facts.add_row("decided by", escape(", ".join(decision.decided_by)))
-    facts.add_row("made on", decision.occurred_at)
-    facts.add_row("recorded", f"{decision.recorded_at} by {escape(decision.actor)}")
-    if decision.nature:
-        facts.add_row("nature", escape(decision.nature))
-    facts.add_row("rationale", escape(decision.rationale))
-    if decision.corrected_by:
-        facts.add_row("corrected by", ", ".join(decision.corrected_by))
-    show(Panel(facts, title=title, subtitle=subtitle, expand=False))
-
-    criteria = Table(title="The statutory criteria", box=box.SIMPLE_HEAD, title_justify="left")
-    criteria.add_column("criterion")
-    criteria.add_column("finding")
-    criteria.add_column("reason", overflow="fold")
-    order = {name: i for i, name in enumerate(ALL_CRITERIA)}
-    for name, found in sorted(decision.criteria.items(), key=lambda kv: order.get(kv[0], 99)):
-        style = FINDING_STYLE.get(found.finding, "")
-        criteria.add_row(
-            name.replace("_", " "), f"[{style}]{found.finding}[/]", escape(found.reason)
-        )
-    out.print(criteria)
-    if decision.factors:
-        factors = Table(title="Factors weighed", box=box.SIMPLE_HEAD, title_justify="left")
-        factors.add_column("factor")
-        factors.add_column("view", overflow="fold")
-        rank = {name: i for i, name in enumerate(FACTORS)}
-        for name, text in sorted(decision.factors.items(), key=lambda kv: rank.get(kv[0], 99)):
-            factors.add_row(name.replace("_", " "), escape(text))
-        out.print(factors)
-    relied = set(answer.relied_on)
-    _entry_table(
-        report,
-        f"Known when the decision was recorded ({len(answer.known_then)} entries; ★ = relied on)",
-        answer.known_then,
-        {ref: "★ relied on" for ref in relied},
-    )
-    if not relied:
-        out.print(Text("The decision names no entry it relied on.", style="yellow"))
-    if answer.learned_since:
-        backdated = {e.ref for e in answer.learned_since_backdated}
-        _entry_table(
-            report,
-            f"Learned since the decision was recorded ({len(answer.learned_since)})",
-            answer.learned_since,
-            {ref: "[magenta]dated before the decision[/]" for ref in backdated},
-        )
-    else:
-        out.print(Text("Nothing has been recorded since the decision.", style="dim"))
-    if answer.superseded:
-        table = Table(title="Superseded decisions", box=box.SIMPLE_HEAD, title_justify="left")
-        for column in ("ref", "made on", "recorded (UTC)", "outcome", "rationale"):
-            table.add_column(column, overflow="fold")
-        for d in answer.superseded:
-            table.add_row(d.ref, d.occurred_at, d.recorded_at[:16], d.outcome, escape(d.rationale))
-        out.print(table)
-    if answer.flags:
-        lines = "\n".join(f"[bold]{f.code}[/]: {escape(f.explanation)}" for f in answer.flags)
-        show(Panel(lines, title="[bold red]Flags[/]", border_style="red", expand=False))
-    else:
-        show(
-            Panel(
-                "[green]No flags.[/] The criteria and outcome agree, the decision names what "
-                "it relied on, no request was open when it was made, and it was recorded "
-                f"within {LATE_RECORDING_DAYS} days.",
-                border_style="green",
-                expand=False,
-            )
-        )
-
-
-# --- reindex --------------------------------------------------------------------------
-
-
 @app.command(
     epilog="Examples: caseledger reindex  |  caseledger reindex --catch-up --json (a cron job)"
 )
