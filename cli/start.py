@@ -8,8 +8,8 @@ imports :mod:`cli.commands.queries`, not the exporter's or the tracker's command
 commands: those come from :data:`cli.command_index.COMMANDS`, a table generated from the
 real commands by ``python -m cli.reference`` (and checked by ``--check``), so the help is
 the same text without importing a command.  Anything else (an unknown name, a root option
-other than ``--store`` and ``--help``, shell completion) imports every command, as
-:mod:`cli.main` does, so typer gives its usual answer.
+other than ``--store`` and ``--help``, shell completion, ``demo`` whose tour runs other
+commands) imports every command, as :mod:`cli.main` does, so typer gives its usual answer.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ import typer.main
 
 from cli.command_index import COMMANDS, IndexedCommand
 from cli.common import app, hoist_store, run
+
+RUNS_OTHERS: frozenset[str] = frozenset({"cli.commands.demo"})
+"""Command modules whose commands run other commands in-process (the demo's tour runs
+``status``, ``due``, ``export``...): every command is imported for them."""
 
 COMPLETING: str = "_CASELEDGER_COMPLETE"
 """Set by the shell when it asks for completions (click's protocol): every command then."""
@@ -40,7 +44,7 @@ def wanted_module(args: list[str]) -> str | None:
     if not rest or rest[0] in ("-h", "--help"):
         return ""
     entry = next((c for c in COMMANDS if c.name == rest[0]), None)
-    return None if entry is None else entry.module
+    return None if entry is None or entry.module in RUNS_OTHERS else entry.module
 
 
 def listed(entry: IndexedCommand) -> typer.core.TyperCommand:

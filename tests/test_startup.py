@@ -164,6 +164,7 @@ def test_the_command_name_picks_its_module_only() -> None:
     assert wanted_module(["--store=x", "users", "add"]) == "cli.commands.admin"
     assert wanted_module(["status", "--store", "x"]) == "cli.commands.queries"
     assert wanted_module(["nosuch"]) is None
+    assert wanted_module(["demo", "--no-tour"]) is None, "the tour runs other commands"
     assert wanted_module(["--install-completion"]) is None
 
 
