@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import typer
@@ -21,7 +21,6 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.application import CaseLedger, open_store
 from ledger.errors import (
     ConflictError,
     InputError,
@@ -30,6 +29,9 @@ from ledger.errors import (
     StoreUnavailable,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
 
 _INVOKED: list[Any] = []
 """The groups and the command this invocation runs, outermost first (by
@@ -78,6 +80,10 @@ class Session:
         nothing).  ``vacant_as_empty`` (a dry run) answers from an empty store in memory
         where none exists yet, so checking a first import creates nothing either."""
         if self.ledger is None:
+            # lazy: the write side's application (catalogue, domain, store) costs ~110 ms,
+            # which `caseledger --help` and a command's --help do not need
+            from ledger.application import open_store
+
             self.ledger = open_store(self.store, create=create, vacant_as_empty=vacant_as_empty)
             _OPEN_LEDGERS.append(self.ledger)
         return self.ledger
@@ -290,12 +296,14 @@ def in_cli_words(error: LedgerError) -> LedgerError:
     return LedgerError(reason, code=error.code, params=error.params)
 
 
-def run(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, *, group: Callable[..., Any] | None = None) -> None:
     """The console entry point: each of the ledger's errors told in the command's words
     (:func:`in_cli_words`) and ended with ``cli.md``'s exit code (:data:`EXIT_CODES`).
 
     Usage errors found by typer already exit 2 with typer's own message.  Arguments that
     are not UTF-8 are refused first, and no message sends a control character raw.
+    ``group`` is the click group to run instead of the whole app (:mod:`cli.start`'s root
+    help, built without importing the commands).
     """
     outer = _INVOKED[:]  # a run inside a command (the demo's tour) gives it back after
     _INVOKED.clear()
@@ -304,7 +312,7 @@ def run(argv: list[str] | None = None) -> None:
         undecodable = _undecodable(args)
         if undecodable is not None:
             raise UsageError(undecodable)
-        app(args=hoist_store(args), prog_name="caseledger")
+        (group or app)(args=hoist_store(args), prog_name="caseledger")
     except LedgerError as exc:
         show_error(in_cli_words(exc))
         raise SystemExit(exit_code(exc)) from None
