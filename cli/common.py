@@ -49,6 +49,18 @@ class CommandGroup(typer.core.TyperGroup):
         return name, command, rest
 
 
+#: The help of the options every question shares (``status``, ``why``, ``clocks``, ``due``...).
+AS_OF_HELP: Final = (
+    "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
+    "of that day, Europe/London) or an ISO 8601 date and time (with an offset, or "
+    "Europe/London). Default: now."
+)
+ON_HELP: Final = (
+    "The world as at D: only entries that happened (occurred_at) up to D count, and running "
+    "clocks are measured to D. Same forms as --as-of. Default: now."
+)
+JSON_HELP: Final = "Print JSON for programs (and nothing else on standard output)."
+
 app = typer.Typer(
     cls=CommandGroup,
     name="caseledger",

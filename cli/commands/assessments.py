@@ -19,7 +19,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import app, emit_json, ledger, out
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, ledger, out
 from cli.completion import (
     complete_case,
     complete_clock_status,
@@ -35,16 +35,6 @@ if TYPE_CHECKING:
     from projections.assess.clocks import ClockState
     from projections.assess.quality import Answer
 
-AS_OF_HELP = (
-    "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
-    "of that day, Europe/London) or an ISO 8601 date and time (with an offset, or "
-    "Europe/London). Default: now."
-)
-ON_HELP = (
-    "The world as at D: only entries that happened (occurred_at) up to D count, and running "
-    "clocks are measured to D. Same forms as --as-of. Default: now."
-)
-JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
 
 STATUS_STYLE = {
     "met": "green",

@@ -14,8 +14,8 @@ import typer
 from rich import box
 from rich.markup import escape
 
-from cli.commands.assessments import AS_OF_HELP, JSON_HELP, ON_HELP, _when
-from cli.common import app, emit_json, ledger, out
+from cli.commands.assessments import _when
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, ledger, out
 from cli.completion import complete_case
 from cli.render import Column, print_people_table
 from ledger.errors import UsageError

@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.commands.case_views import show, show_why, when_line
-from cli.common import app, emit_json, err, ledger, out
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, err, ledger, out
 from cli.completion import complete_case, complete_regime, complete_stage
 from cli.render import Column, people_table, print_people_table
 from ledger.errors import UsageError
@@ -37,16 +37,6 @@ from ledger.errors import UsageError
 if TYPE_CHECKING:
     from projections.api import Progress
 
-AS_OF_HELP = (
-    "The record as it stood at T: only entries recorded up to T count. YYYY-MM-DD (the end "
-    "of that day, Europe/London) or an ISO 8601 date and time (with an offset, or "
-    "Europe/London). Default: now."
-)
-ON_HELP = (
-    "The world as at D: only entries that happened (occurred_at) up to D count, and clocks "
-    "run to D. Same forms as --as-of. Default: now."
-)
-JSON_HELP = "Print JSON for programs (and nothing else on standard output)."
 FULL_HELP = "Show each entry's account in words whole, not shortened to a line."
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from cli.commands.assessments import JSON_HELP, ON_HELP
-from cli.common import app, emit_json, ledger, out
+from cli.common import JSON_HELP, ON_HELP, app, emit_json, ledger, out
 
 SMTP_HELP = (
     "The mail server: CASELEDGER_SMTP (a URL, smtp://USER@HOST:587, with starttls, "
