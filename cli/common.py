@@ -7,10 +7,11 @@ error and the exit code of ``cli.md``, never a traceback.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -148,6 +149,12 @@ def ledger(
 def emit_json(value: Any) -> None:
     """Print JSON for programs on standard output, and nothing else."""
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def emit_csv(rows: Iterable[Sequence[Any]]) -> None:
+    """Print CSV rows (the header first) for spreadsheets on standard output."""
+    csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
     sys.stdout.flush()
 
 

@@ -8,8 +8,6 @@ programs and nothing else on standard output.
 
 from __future__ import annotations
 
-import csv
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, ledger, out
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, ledger, out
 from cli.completion import (
     complete_case,
     complete_clock_status,
@@ -113,8 +111,7 @@ def clocks(
         emit_json(answer.to_json())
         return
     if as_csv:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
-        sys.stdout.flush()
+        emit_csv(answer.csv_rows())
         return
     _show_clocks(list(answer.shown), list(answer.states), case, answer.as_of, answer.on)
 
@@ -271,8 +268,7 @@ def delays(
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
-        sys.stdout.flush()
+        emit_csv(answer.csv_rows())
     else:
         _show_delays(answer)
 

@@ -6,8 +6,6 @@ people, or ``--json`` / ``--csv`` for programs (nothing else on standard output)
 
 from __future__ import annotations
 
-import csv
-import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,7 +13,7 @@ from rich import box
 from rich.markup import escape
 
 from cli.commands.assessments import _when
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, ledger, out
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, ledger, out
 from cli.completion import complete_case
 from cli.render import Column, print_people_table
 from ledger.errors import UsageError
@@ -78,8 +76,7 @@ def due(
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
-        sys.stdout.flush()
+        emit_csv(answer.csv_rows())
     else:
         _show_due(answer)
 

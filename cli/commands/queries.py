@@ -6,8 +6,6 @@ Thin by design: parse the options, call one function of :mod:`projections.api`, 
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.commands.case_views import show, show_why, when_line
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_json, err, ledger, out
+from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, err, ledger, out
 from cli.completion import complete_case, complete_regime, complete_stage
 from cli.render import Column, people_table, print_people_table
 from ledger.errors import UsageError
@@ -104,8 +102,7 @@ def status(
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
-        sys.stdout.flush()
+        emit_csv(answer.csv_rows())
     elif case is not None:
         _show_status(answer.to_json(), answer.as_of, answer.on)
     else:
@@ -328,8 +325,7 @@ def timeline(
         emit_json(answer.to_json())
         return
     if as_csv:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(answer.csv_rows())
-        sys.stdout.flush()
+        emit_csv(answer.csv_rows())
         return
 
     cells = []
