@@ -12,6 +12,7 @@ import orjson
 import pytest
 import typer.main
 
+from cli.commands.entries import field_for
 from cli.main import app
 from ledger.api import record_entry
 from ledger.catalogue.registry import KINDS, EventKind
@@ -42,7 +43,7 @@ def test_the_example_is_a_command_that_validates(
     case = given.pop("case")
     given.pop("as_json")
     role = given.pop("role")
-    fields = {name: value for name, value in given.items() if value not in (None, [])}
+    fields = {field_for(name): value for name, value in given.items() if value not in (None, [])}
     assert fields or kind.command == "complete-review"
     with pytest.raises(Validated):
         record_entry(_no_store, kind.name, case, role=role, **fields)

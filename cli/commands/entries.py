@@ -19,6 +19,7 @@ left out are asked for first, with the choices of a vocabulary offered
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Annotated, Any, Final
@@ -93,6 +94,17 @@ def on_options(error: InputError, options: dict[str, str]) -> InputError:
     return gathered(named)
 
 
+def _parameter(field: str) -> str:
+    """The Python parameter for a field: a keyword (``PartnersDelegated.from``) gets a ``_``."""
+    return f"{field}_" if keyword.iskeyword(field) else field
+
+
+def field_for(parameter: str) -> str:
+    """The field a parameter of :func:`_parameter` stands for."""
+    name = parameter.removesuffix("_")
+    return name if parameter.endswith("_") and keyword.iskeyword(name) else parameter
+
+
 def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
     """Add to ``target`` the command that records one entry of ``event_kind``."""
     event_type, model = event_kind.name, event_kind.model
@@ -132,7 +144,7 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
         )
         params.append(
             inspect.Parameter(
-                name,
+                _parameter(name),
                 inspect.Parameter.KEYWORD_ONLY,
                 default=None,
                 annotation=Annotated[
@@ -163,6 +175,7 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
     def command(ctx: typer.Context, case: str, **given: Any) -> None:
         role = given.pop("role")
         as_json = given.pop("as_json")
+        given = {field_for(name): value for name, value in given.items()}
         # lazy: ledger.api (its result types) costs ~5 ms at start-up
         from ledger.api import record_entry
 

@@ -11,13 +11,24 @@ one import for callers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
+from difflib import get_close_matches
+from functools import cache
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 __all__ = [
     "ALL_CRITERIA",
@@ -48,16 +59,21 @@ __all__ = [
     "CaseRef",
     "CommunicatedTo",
     "CriterionName",
+    "DeferralTrigger",
     "EventRef",
+    "FinalReportRecipient",
     "FindingValue",
     "LedgerDate",
     "Name",
     "NotifyRecipient",
     "OccurredAt",
     "Outcome",
+    "RapidReviewRecipient",
     "Regime",
+    "StatutoryPartner",
     "Subject",
     "Text",
+    "Theme",
     "check_moment",
     "check_personal_value",
     "normalise_occurred_at",
@@ -66,6 +82,7 @@ __all__ = [
     "read_moment",
     "reject_floats",
     "text_problem",
+    "themes_vocabulary",
 ]
 
 LONDON = ZoneInfo("Europe/London")
@@ -114,6 +131,15 @@ NotifyRecipient = Literal[
     "ofsted", "national-panel", "dfe", "secretary-of-state", "local-board", "other-area"
 ]
 CommunicatedTo = Literal["national-panel", "ofsted", "dfe", "board-members", "family", "agencies"]
+#: Who a rapid review is sent to (``RapidReviewSent.to``; it must include the national panel).
+RapidReviewRecipient = Literal["national-panel", "ofsted", "dfe", "secretary-of-state"]
+#: Who a final report is sent to before publication (SI 2018/789 reg 14).
+FinalReportRecipient = Literal["national-panel", "secretary-of-state"]
+#: What holds a publication back (``PublicationDeferred.trigger``).
+DeferralTrigger = Literal["criminal-proceedings", "family-wishes", "other"]
+#: The three statutory safeguarding partners (SI 2018/789 reg 3), as ``PartnersDelegated``
+#: names them.
+StatutoryPartner = Literal["local-authority", "health", "police"]
 ROLES = (
     "business-unit",
     "chair",
@@ -279,6 +305,47 @@ Subject = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS, pattern=SU
 """A pseudonymous reference to the child (:data:`SUBJECT_PATTERN`), never a name."""
 LedgerDate = Annotated[date, AfterValidator(_check_date)]
 """A calendar date between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
+
+
+@cache
+def themes_vocabulary() -> Mapping[str, str]:
+    """The practice themes a case may carry, each with its title (``ledger/data/themes.toml``).
+
+    Kept as data so that a partnership's vocabulary grows without a code change; read on
+    first use, so that commands that never see a theme do not pay for it.
+    """
+    import tomllib  # lazy: only entries with themes need the vocabulary
+    from importlib import resources  # lazy: as above
+
+    text = (resources.files("ledger") / "data" / "themes.toml").read_text(encoding="utf-8")
+    table = tomllib.loads(text)["themes"]
+    return MappingProxyType({str(k): str(v) for k, v in table.items()})
+
+
+def _check_theme(value: str) -> str:
+    """A theme of :func:`themes_vocabulary`; the error lists the nearest few."""
+    vocabulary = themes_vocabulary()
+    if value not in vocabulary:
+        close = get_close_matches(value, list(vocabulary), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"{value!r} is not a theme of the vocabulary (ledger/data/themes.toml){hint} "
+            f"Themes: {', '.join(vocabulary)}"
+        )
+    return value
+
+
+class _ThemeSchema:
+    """The JSON Schema of a theme: its vocabulary as an enum, read when the schema is built."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "enum": list(themes_vocabulary())}
+
+
+Theme = Annotated[str, AfterValidator(_check_theme), _ThemeSchema()]
+"""A practice theme from :func:`themes_vocabulary`."""
 
 
 def read_moment(text: str) -> date | datetime:

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -36,16 +37,21 @@ from ledger.catalogue.fields import (
     CaseRef,
     CommunicatedTo,
     CriterionName,
+    DeferralTrigger,
     EventRef,
+    FinalReportRecipient,
     FindingValue,
     LedgerDate,
     Name,
     NotifyRecipient,
     OccurredAt,
     Outcome,
+    RapidReviewRecipient,
     Regime,
+    StatutoryPartner,
     Subject,
     Text,
+    Theme,
     check_personal_value,
     reject_floats,
 )
@@ -385,6 +391,110 @@ class CaseClosed(Envelope):
     reason: Text
 
 
+# --- the lifecycle after the decision, and learning (second wave) ---------------------
+
+
+class RapidReviewSent(Envelope):
+    """The rapid review sent to the national panel: under wt2018/wt2023 this, not the
+    decision, ends the rapid review clock."""
+
+    type: Literal["RapidReviewSent"]
+    to: Annotated[list[RapidReviewRecipient], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+    reference: Name | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _to_the_panel(cls, value: list[str]) -> list[str]:
+        if "national-panel" not in value:
+            raise ValueError("a rapid review is sent to the national panel: include national-panel")
+        return value
+
+
+class FinalReportSent(Envelope):
+    """The final report sent to the national panel and the Secretary of State before it is
+    published (SI 2018/789 reg 14)."""
+
+    type: Literal["FinalReportSent"]
+    to: Annotated[list[FinalReportRecipient], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+    planned_publication: LedgerDate
+
+
+class PublicationDeferred(Envelope):
+    """Publication held back, with its reason and expected date: justifies a late
+    publication as an approved delay justifies a late decision."""
+
+    type: Literal["PublicationDeferred"]
+    reason: Text
+    trigger: DeferralTrigger
+    expected_by: LedgerDate
+    approved_by: Name
+
+
+class NotificationDeferred(Envelope):
+    """A late notification with its recorded reason and approval: justifies it as an
+    approved delay justifies a late decision."""
+
+    type: Literal["NotificationDeferred"]
+    reason: Text
+    approved_by: Name
+
+
+def _delegation_in_order(model: Any) -> Any:
+    """A delegation cannot end before it begins."""
+    begins, ends = getattr(model, "from"), model.to
+    if ends is not None and ends < begins:
+        raise ValueError(
+            f"to: the delegation ends ({ends.isoformat()}) before it begins ({begins.isoformat()})"
+        )
+    return model
+
+
+_DELEGATION_FIELDS: dict[str, Any] = {
+    "type": (Literal["PartnersDelegated"], ...),
+    "partner": (StatutoryPartner, ...),
+    "delegate": (Name, ...),
+    "from": (LedgerDate, ...),
+    "to": (LedgerDate | None, None),
+}
+
+# Built with create_model because the catalogue names a field ``from``, a Python keyword:
+# the field keeps its wire name, so every generic part (commands, corrections, the index,
+# the rule packs) sees the name the catalogue gives.
+PartnersDelegated: type[Envelope] = create_model(
+    "PartnersDelegated",
+    __base__=Envelope,
+    __doc__="A lead safeguarding partner's delegate (wt2023), in force from a date (to a date).",
+    __module__=__name__,
+    __validators__={"_in_order": model_validator(mode="after")(_delegation_in_order)},  # type: ignore[dict-item]
+    **_DELEGATION_FIELDS,
+)
+
+
+class ResponsibilityTransferred(Envelope):
+    """The case moves to another partnership, which accepts it."""
+
+    type: Literal["ResponsibilityTransferred"]
+    to_area: Name
+    reason: Text
+    accepted_by: Name
+
+
+class ThemesRecorded(Envelope):
+    """The case's practice themes, from the themes vocabulary kept as data."""
+
+    type: Literal["ThemesRecorded"]
+    themes: Annotated[list[Theme], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+
+
+class LearningRecorded(Envelope):
+    """What a review found, with its recommendations and themes."""
+
+    type: Literal["LearningRecorded"]
+    summary: Text
+    recommendations: Annotated[list[Text], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    themes: Annotated[list[Theme], Field(max_length=MAX_LIST_ITEMS)] | None = None
+
+
 AnyEvent = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic
         CaseReferred,
@@ -411,6 +521,14 @@ AnyEvent = Annotated[
         ReportPublished,
         EntryCorrected,
         CaseClosed,
+        RapidReviewSent,
+        FinalReportSent,
+        PublicationDeferred,
+        NotificationDeferred,
+        PartnersDelegated,
+        ResponsibilityTransferred,
+        ThemesRecorded,
+        LearningRecorded,
     ],
     Field(discriminator="type"),
 ]

@@ -12,6 +12,9 @@ information gathering has started (the ``gathering-information`` stage).
 
 Logic that differs per type (the fold, the clocks, the quality answers, the tracker's
 columns) stays where it is, keyed by these names.
+
+Why one module: it is one table, a row per event type in catalogue order; a new type is one
+more row here, and splitting the table would put the rows of one catalogue in several files.
 """
 
 from __future__ import annotations
@@ -32,20 +35,28 @@ from ledger.catalogue.models import (
     EntryCorrected,
     Envelope,
     FamilyInformed,
+    FinalReportSent,
     IncidentNotified,
     InformationDeclined,
     InformationReceived,
     InformationRequested,
+    LearningRecorded,
     NeighbourCheckAnswered,
     NeighbourCheckRequested,
+    NotificationDeferred,
     PanelResponded,
+    PartnersDelegated,
     PeerChallengeReceived,
     PeerChallengeSought,
+    PublicationDeferred,
+    RapidReviewSent,
     RecommendationMade,
     ReportPublished,
+    ResponsibilityTransferred,
     ReviewCompleted,
     ReviewerCommissioned,
     ScopeRevised,
+    ThemesRecorded,
 )
 
 __all__ = [
@@ -538,6 +549,132 @@ KINDS: Final[tuple[EventKind, ...]] = (
         index_facts=("reason",),
         wording=lambda f: f"Case closed: {f.get('reason')}",
         report_wording=lambda f: f"Case closed: {f.get('reason')}",
+    ),
+    EventKind(
+        RapidReviewSent,
+        command="send-rapid-review",
+        example=(
+            "caseledger send-rapid-review SCR-2026-001 --to national-panel --reference RR-0412"
+        ),
+        lane=_NOTICES,
+        index_facts=("to",),
+        wording=lambda f: f"Rapid review sent to {_list(f.get('to'))}",
+        report_wording=lambda f: (
+            f"Rapid review sent to {_join(f.get('to', []))}"
+            + _when(f.get("reference"), f" (reference {f.get('reference')})")
+        ),
+    ),
+    EventKind(
+        FinalReportSent,
+        command="send-final-report",
+        example=(
+            "caseledger send-final-report SCR-2026-001 --to national-panel "
+            "--to secretary-of-state --planned-publication 2026-10-15"
+        ),
+        lane=_REVIEW,
+        index_facts=("to", "planned_publication"),
+        wording=lambda f: (
+            f"Final report sent to {_list(f.get('to'))}; publication planned for "
+            f"{f.get('planned_publication')}"
+        ),
+        report_wording=lambda f: (
+            f"Final report sent to {_join(f.get('to', []))} before publication "
+            f"(planned for {f.get('planned_publication')})"
+        ),
+    ),
+    EventKind(
+        PublicationDeferred,
+        command="defer-publication",
+        example=(
+            "caseledger defer-publication SCR-2026-001 --reason 'The trial starts in "
+            "October' --trigger criminal-proceedings --expected-by 2027-01-31 "
+            "--approved-by 'Northshire Police'"
+        ),
+        lane=_REVIEW,
+        index_facts=("reason", "trigger", "expected_by", "approved_by"),
+        wording=lambda f: (
+            f"Publication deferred ({f.get('trigger')}) to {f.get('expected_by')}: "
+            f"{f.get('reason')}"
+        ),
+        report_wording=lambda f: (
+            f"Publication deferred ({f.get('trigger')}), expected by {f.get('expected_by')}, "
+            f"approved by {f.get('approved_by')}: {f.get('reason')}"
+        ),
+    ),
+    EventKind(
+        NotificationDeferred,
+        command="defer-notification",
+        example=(
+            "caseledger defer-notification SCR-2026-001 --reason 'The death was first "
+            "treated as natural causes' --approved-by 'Northshire County Council'"
+        ),
+        lane=_NOTICES,
+        index_facts=("reason", "approved_by"),
+        wording=lambda f: f"Notification late, with reason: {f.get('reason')}",
+        report_wording=lambda f: (
+            f"Late notification explained, approved by {f.get('approved_by')}: {f.get('reason')}"
+        ),
+    ),
+    EventKind(
+        PartnersDelegated,
+        command="delegate-partner",
+        example=(
+            "caseledger delegate-partner SCR-2026-001 --partner health --delegate "
+            "'Director of Nursing, Northshire ICB' --from 2026-01-01"
+        ),
+        lane=_DECISION,
+        index_facts=("partner", "delegate", "from", "to"),
+        wording=lambda f: (
+            f"{f.get('partner')} delegated to {f.get('delegate')} from {f.get('from')}"
+            + _when(f.get("to"), f" to {f.get('to')}")
+        ),
+        report_wording=lambda f: (
+            f"The {f.get('partner')} partner delegated to {f.get('delegate')} from "
+            f"{f.get('from')}" + _when(f.get("to"), f" to {f.get('to')}")
+        ),
+    ),
+    EventKind(
+        ResponsibilityTransferred,
+        command="transfer",
+        example=(
+            "caseledger transfer SCR-2026-001 --to-area Westmoor --reason 'The child lived "
+            "in Westmoor' --accepted-by 'Westmoor Safeguarding Partnership'"
+        ),
+        lane=_NOTICES,
+        index_facts=("to_area",),
+        wording=lambda f: f"Responsibility transferred to {f.get('to_area')}: {f.get('reason')}",
+        report_wording=lambda f: (
+            f"Responsibility transferred to {f.get('to_area')}, accepted by "
+            f"{f.get('accepted_by')}: {f.get('reason')}"
+        ),
+    ),
+    EventKind(
+        ThemesRecorded,
+        command="record-themes",
+        example="caseledger record-themes SCR-2026-001 --themes neglect --themes unsafe-sleep",
+        lane=_DISCUSSION,
+        index_facts=("themes",),
+        wording=lambda f: f"Themes: {_list(f.get('themes'))}",
+        report_wording=lambda f: f"Practice themes recorded: {_join(f.get('themes', []))}",
+    ),
+    EventKind(
+        LearningRecorded,
+        command="record-learning",
+        example=(
+            "caseledger record-learning SCR-2026-001 --summary 'Bruising in a non-mobile "
+            "baby was not escalated' --recommendations 'Adopt the bruising protocol' "
+            "--themes bruising-in-non-mobile-infants"
+        ),
+        lane=_REVIEW,
+        index_facts=("themes",),
+        wording=lambda f: f"Learning: {f.get('summary')}",
+        report_wording=lambda f: (
+            f"Learning recorded: {f.get('summary')}"
+            + _when(
+                f.get("recommendations"),
+                f" Recommendations: {'; '.join(map(str, f.get('recommendations') or []))}",
+            )
+        ),
     ),
 )
 
