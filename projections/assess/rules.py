@@ -73,12 +73,14 @@ from projections.assess.calendar import NATIONS, UNITS, Calendar, due_date
 
 __all__ = [
     "CLOCK_FLAGS",
+    "CLOCK_KINDS",
     "CLOCK_NAMES",
     "OPERATORS",
     "REGIMES",
     "ClockRule",
     "Condition",
     "EventMatch",
+    "Mark",
     "RuleError",
     "RulePack",
     "all_rule_packs",
@@ -102,6 +104,9 @@ CLOCK_NAMES: Final[tuple[str, ...]] = (
     "no_scr_explanation",
     "rapid_review",
     "review_completion",
+    "ofsted_notification",
+    "panel_follow_up",
+    "final_report",
 )
 
 #: The flags a clock can carry (``early_end``), each with what it means.
@@ -115,10 +120,15 @@ CLOCK_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 #: The comparison operators a ``where`` condition may use.
-OPERATORS: Final[tuple[str, ...]] = ("equals", "contains")
+OPERATORS: Final[tuple[str, ...]] = ("equals", "contains", "in")
 
-Operator = Literal["equals", "contains"]
+Operator = Literal["equals", "contains", "in"]
 Scalar = str | int | bool
+
+#: How a clock counts: ``after`` its start (every clock but one), or ``lead``: due a limit
+#: *before* the day its ``before`` entry names (a final report sent to the panel no later
+#: than seven working days before publication).
+CLOCK_KINDS: Final[tuple[str, ...]] = ("after", "lead")
 
 _PACK_KEYS: Final = {"regime": True, "title": True, "calendar": False, "clocks": True}
 _CLOCK_KEYS: Final = {
@@ -135,8 +145,14 @@ _CLOCK_KEYS: Final = {
     "justifiable_by": False,
     "early_end": False,
     "withdrawn_by": False,
+    "marks": False,
+    "kind": False,
+    "before": False,
+    "effective_from": False,
+    "effective_to": False,
 }
 _MATCH_KEYS: Final = {"event": True, "field": False, "where": False}
+_MARK_KEYS: Final = {"label": True, "event": True, "field": False, "where": False}
 _UNIT_WORDS: Final = {
     "working_days": ("working day", "working days"),
     "calendar_days": ("calendar day", "calendar days"),
@@ -151,20 +167,22 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One test on a field of an event: ``equals`` a value or ``contains`` it (a list)."""
+    """One test on a field of an event: ``equals`` a value, ``contains`` it (a list field),
+    or is ``in`` a list of values (``value`` is then a tuple)."""
 
     field: str
     op: Operator
-    value: Scalar
+    value: Scalar | tuple[Scalar, ...]
 
     def holds(self, record: Mapping[str, Any]) -> bool:
         """Whether the record's field passes this test; a missing field never does."""
         actual = record.get(self.field)
+        options = self.value if isinstance(self.value, tuple) else (self.value,)
         if self.op == "contains":
             return isinstance(actual, list | tuple) and any(
-                _same(item, self.value) for item in actual
+                _same(item, options[0]) for item in actual
             )
-        return _same(actual, self.value)
+        return any(_same(actual, option) for option in options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +199,22 @@ class EventMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A date shown beside a clock without ending it: the first entry matching ``match`` on
+    or after the clock's start (the rapid review's ``decided`` day beside its ``sent`` end)."""
+
+    label: str
+    match: EventMatch
+
+
+@dataclass(frozen=True, slots=True)
 class ClockRule:
-    """One statutory clock of a regime: where it starts and ends, its limit and source."""
+    """One statutory clock of a regime, as in force from ``effective_from`` (to
+    ``effective_to``): where it starts and ends, its limit and source.
+
+    A pack may hold several rules of one name, each in force for its own dates; a case's
+    clock uses the one in force on the clock's start day (:meth:`RulePack.in_force`).
+    """
 
     name: str
     title: str
@@ -199,9 +231,35 @@ class ClockRule:
     withdrawn_by: EventMatch | None = None
     """What stands the clock down (``withdrawn``) after its start and before its end."""
     label: str = ""
+    """The clock's name in words for people ("rapid review"); see :attr:`words`."""
     owner: str | None = None
     """Who must act before the clock is due ("the local authority"), when the pack says."""
-    """The clock's name in words for people ("rapid review"); see :attr:`words`."""
+    also_ends: tuple[EventMatch, ...] = ()
+    """Other entries that end the clock as ``end`` does (the first of any of them ends it):
+    a TOML ``end`` given as a list of tables is ``end`` (the first) and these."""
+    marks: tuple[Mark, ...] = ()
+    """Dates shown beside the clock (``decided``), never ending it."""
+    kind: str = "after"
+    """``after`` (due ``limit`` after the start) or ``lead`` (due ``limit`` before the
+    first day of :attr:`before`); see :data:`CLOCK_KINDS`."""
+    before: tuple[EventMatch, ...] = ()
+    """For a ``lead`` clock: the entries whose day the clock is due ahead of, in order of
+    preference (the publication itself, else the publication planned)."""
+    effective_from: date | None = None
+    """The first start day this rule judges (None: since the regime began)."""
+    effective_to: date | None = None
+    """The last start day this rule judges (None: still in force)."""
+
+    @property
+    def ends(self) -> tuple[EventMatch, ...]:
+        """Every description of an entry that ends the clock: ``end`` then ``also_ends``."""
+        return (self.end, *self.also_ends)
+
+    def in_force_on(self, day: date) -> bool:
+        """Whether this rule judges a clock that started on ``day``."""
+        if self.effective_from is not None and day < self.effective_from:
+            return False
+        return self.effective_to is None or day <= self.effective_to
 
     @property
     def words(self) -> str:
@@ -230,15 +288,47 @@ class RulePack:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The clock names, in the file's order."""
-        return tuple(c.name for c in self.clocks)
+        """The clock names, in the file's order (a name once however many rules it has)."""
+        return tuple(dict.fromkeys(c.name for c in self.clocks))
+
+    def versions(self, name: str) -> tuple[ClockRule, ...]:
+        """Every rule of the clock called ``name``, earliest ``effective_from`` first."""
+        found = [rule for rule in self.clocks if rule.name == name]
+        return tuple(sorted(found, key=lambda r: r.effective_from or date.min))
+
+    def in_force(self, name: str, day: date) -> ClockRule | None:
+        """The rule of clock ``name`` in force on ``day`` (a clock's start day), or None
+        when none of its rules judges that day; a day before the earliest rule's
+        ``effective_from`` is judged by the earliest rule (a case handled under a regime
+        before its first rule was written: transitional)."""
+        versions = self.versions(name)
+        for rule in versions:
+            if rule.in_force_on(day):
+                return rule
+        if versions and versions[0].effective_from is not None and day < versions[0].effective_from:
+            return versions[0]
+        return None
+
+    def current(self, name: str) -> ClockRule:
+        """The latest rule of clock ``name`` (for describing a clock without a start day)."""
+        versions = self.versions(name)
+        if not versions:
+            raise KeyError(f"{self.regime} has no clock {name!r}; it has {', '.join(self.names)}")
+        return versions[-1]
 
     def clock(self, name: str) -> ClockRule:
-        """The clock called ``name``; KeyError naming the regime's clocks if absent."""
-        for rule in self.clocks:
-            if rule.name == name:
-                return rule
-        raise KeyError(f"{self.regime} has no clock {name!r}; it has {', '.join(self.names)}")
+        """The latest rule of the clock called ``name``; KeyError naming the regime's clocks
+        if absent (use :meth:`in_force` to judge a clock that started on a known day)."""
+        return self.current(name)
+
+    def rules_on(self, day: date) -> tuple[ClockRule, ...]:
+        """The rules in force on ``day``, one per clock name that has one, in pack order."""
+        chosen = []
+        for name in self.names:
+            rule = next((r for r in self.versions(name) if r.in_force_on(day)), None)
+            if rule is not None:
+                chosen.append(rule)
+        return tuple(chosen)
 
     def working_calendar(self) -> Calendar:
         """The working-day calendar this pack's clocks count in."""
@@ -437,31 +527,68 @@ def _is_list(annotation: object) -> bool:
 
 
 def _condition(value: object, place: _Place, event: str) -> Condition:
-    table = _table(value, place, {"field": True, "equals": False, "contains": False})
+    table = _table(value, place, {"field": True, "equals": False, "contains": False, "in": False})
     ops = [op for op in OPERATORS if op in table]
     if len(ops) != 1:
         raise place.error(f"give exactly one of {', '.join(OPERATORS)}")
     op = cast(Operator, ops[0])
     field = _text(table["field"], place / "field")
     annotation = _field_annotation(event, field, place / "field")
-    expected = table[op]
-    if not isinstance(expected, str | int | bool):
-        raise place.error(f"{op}: expected text, a whole number or true/false")
+    raw = table[op]
+    if op == "in":
+        if not isinstance(raw, list) or not raw:
+            raise place.error("in: expected a non-empty list of values")
+        values = list(raw)
+    else:
+        values = [raw]
+    for expected in values:
+        if not isinstance(expected, str | int | bool):
+            raise place.error(f"{op}: expected text, a whole number or true/false")
     if op == "contains" and not _is_list(annotation):
         raise place.error(f"contains: {event}.{field} is not a list; use equals")
-    if op == "equals" and _is_list(annotation):
-        raise place.error(f"equals: {event}.{field} is a list; use contains")
+    if op in ("equals", "in") and _is_list(annotation):
+        raise place.error(f"{op}: {event}.{field} is a list; use contains")
     allowed = _literal_values(annotation)
-    if allowed is not None and expected not in allowed:
-        raise place.error(
-            f"{op}: {expected!r} is not a value of {event}.{field}; "
-            f"expected one of {', '.join(sorted(map(str, allowed)))}"
-        )
-    return Condition(field=field, op=op, value=expected)
+    for expected in values:
+        if allowed is not None and expected not in allowed:
+            raise place.error(
+                f"{op}: {expected!r} is not a value of {event}.{field}; "
+                f"expected one of {', '.join(sorted(map(str, allowed)))}"
+            )
+    checked = cast(list[Scalar], values)
+    tested: Scalar | tuple[Scalar, ...] = tuple(checked) if op == "in" else checked[0]
+    return Condition(field=field, op=op, value=tested)
 
 
-def _event_match(value: object, place: _Place) -> EventMatch:
-    table = _table(value, place, _MATCH_KEYS)
+def _event_matches(value: object, place: _Place) -> tuple[EventMatch, ...]:
+    """One match table, or a non-empty list of them (any of which matches)."""
+    if isinstance(value, list):
+        if not value:
+            raise place.error("expected a table or a non-empty list of tables")
+        return tuple(_event_match(item, place / i) for i, item in enumerate(value))
+    return (_event_match(value, place),)
+
+
+def _mark(value: object, place: _Place) -> Mark:
+    table = _table(value, place, _MARK_KEYS)
+    label = _text(table["label"], place / "label")
+    rest = {k: v for k, v in table.items() if k != "label"}
+    return Mark(label=label, match=_event_match(rest, place))
+
+
+def _optional_date(table: Mapping[str, Any], key: str, place: _Place) -> date | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise (place / key).error("expected a date, written 2018-06-29 without quotes")
+    return value
+
+
+def _event_match(
+    value: object, place: _Place, keys: Mapping[str, bool] = _MATCH_KEYS
+) -> EventMatch:
+    table = _table(value, place, keys)
     event = _choice(table["event"], place / "event", MODELS_BY_TYPE, "event type")
     field: str | None = None
     if "field" in table:
@@ -506,11 +633,32 @@ def _clock(value: object, place: _Place) -> ClockRule:
         if "withdrawn_by" in table
         else None
     )
+    ends = _event_matches(table["end"], place / "end")
+    raw_marks = table.get("marks", [])
+    if not isinstance(raw_marks, list):
+        raise (place / "marks").error("expected a list of {label, event, ...} tables")
+    marks = tuple(_mark(item, place / "marks" / i) for i, item in enumerate(raw_marks))
+    kind = _choice(table.get("kind", "after"), place / "kind", CLOCK_KINDS, "clock kind")
+    before = _event_matches(table["before"], place / "before") if "before" in table else ()
+    if kind == "lead" and not before:
+        raise (place / "before").error("a lead clock must say what it is due before")
+    if kind != "lead" and before:
+        raise (place / "before").error('only a clock of kind = "lead" is due before an entry')
+    effective_from = _optional_date(table, "effective_from", place)
+    effective_to = _optional_date(table, "effective_to", place)
+    if effective_from and effective_to and effective_to < effective_from:
+        raise (place / "effective_to").error("the rule ends before it begins")
     return ClockRule(
         name=name,
         title=_text(table["title"], place / "title"),
         start=_event_match(table["start"], place / "start"),
-        end=_event_match(table["end"], place / "end"),
+        end=ends[0],
+        also_ends=ends[1:],
+        marks=marks,
+        kind=kind,
+        before=before,
+        effective_from=effective_from,
+        effective_to=effective_to,
         limit=limit,
         unit=unit,
         source=_text(table["source"], place / "source"),
@@ -521,6 +669,13 @@ def _clock(value: object, place: _Place) -> ClockRule:
         label=label,
         owner=owner,
     )
+
+
+def _overlap(a: ClockRule, b: ClockRule) -> bool:
+    """Whether two rules are in force on a common day."""
+    a_from, b_from = a.effective_from or date.min, b.effective_from or date.min
+    a_to, b_to = a.effective_to or date.max, b.effective_to or date.max
+    return a_from <= b_to and b_from <= a_to
 
 
 def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
@@ -538,11 +693,13 @@ def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePa
     if not isinstance(raw_clocks, list) or not raw_clocks:
         raise (top / "clocks").error("expected at least one [[clocks]] table")
     clocks = tuple(_clock(item, top / "clocks" / i) for i, item in enumerate(raw_clocks))
-    seen: set[str] = set()
     for i, rule in enumerate(clocks):
-        if rule.name in seen:
-            raise (top / "clocks" / i / "name").error(f"clock {rule.name!r} given twice")
-        seen.add(rule.name)
+        for other in clocks[:i]:
+            if other.name == rule.name and _overlap(other, rule):
+                raise (top / "clocks" / i / "name").error(
+                    f"clock {rule.name!r} given twice for the same dates: give each rule "
+                    "of one clock its own effective_from and effective_to"
+                )
     return RulePack(
         regime=regime,
         title=_text(table["title"], top / "title"),
