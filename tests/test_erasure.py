@@ -165,6 +165,39 @@ def test_the_erased_case_s_key_is_in_no_byte_of_the_store(store_url: str, cli: A
         assert not wal.exists() or wal.stat().st_size == 0
 
 
+def test_the_erasure_waits_for_a_reader_that_could_still_see_the_key(pg_url: str, cli: Any) -> None:
+    """A transaction that began before the erasure may still read the deleted key, so
+    VACUUM cannot remove its bytes yet: the erasure waits for that reader to finish
+    (bounded), then vacuums, and the key is in no byte of the store."""
+    import threading
+
+    import psycopg
+
+    _record_two_cases(cli, pg_url)
+    keys = _case_keys(pg_url)
+    base = pg_url.partition("?schema=")[0]
+    reader = psycopg.connect(base)
+    reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    reader.execute("SELECT 1")  # the snapshot is taken: it predates the erasure
+    released = threading.Event()
+
+    def finish_later() -> None:
+        released.wait(1.0)
+        reader.rollback()
+
+    finisher = threading.Thread(target=finish_later)
+    finisher.start()
+    try:
+        _erase(cli, pg_url)
+    finally:
+        released.set()
+        finisher.join()
+        reader.close()
+    raw = _raw(pg_url)
+    for key in keys:
+        assert key not in raw
+
+
 def test_an_encrypted_store_wraps_each_case_key_with_the_store_key(
     store_url: str, cli: Any, tmp_path: Path
 ) -> None:

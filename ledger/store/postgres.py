@@ -12,6 +12,7 @@ PostgreSQL driver.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -416,8 +417,35 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             if row is None or not row["own"]:
                 return False
+            self._await_older_snapshots(curs)
             curs.execute(SQL("VACUUM {k}, {p}").format(k=self._keys, p=self._personal))
             return True
+
+    #: How long an erasure waits for transactions that could still see the erased rows.
+    SNAPSHOT_WAIT_SECONDS = 15.0
+
+    def _await_older_snapshots(self, curs: Cursor[DictRow]) -> None:
+        """Wait (bounded) until no other session of this database holds a snapshot taken
+        before the erasure: VACUUM may not remove a row such a session could still read,
+        so vacuuming earlier would leave the deleted keys' bytes in the heap."""
+        curs.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon")
+        row = curs.fetchone()
+        assert row is not None
+        horizon = int(row["horizon"])
+        deadline = time.monotonic() + self.SNAPSHOT_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            curs.execute(
+                "SELECT count(*) AS older FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_xmin IS NOT NULL "
+                "AND pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+                "- age(backend_xmin) < %s",
+                (horizon,),
+            )
+            found = curs.fetchone()
+            if found is None or int(found["older"]) == 0:
+                return
+            time.sleep(0.05)
 
     def count_events(self) -> int:
         """How many entries the store holds."""
