@@ -24,8 +24,10 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 """The ledger's own clock: returns an aware UTC datetime.  Injectable for tests only."""
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12
 """How many times a conflicting write is retried before exit code 3."""
+BACKOFF_CAP_SECONDS = 0.8
+"""The longest pause between two attempts (the pauses double from 10 ms up to this)."""
 
 
 def retrying(write: Callable[[], T], gave_up: str) -> T:
@@ -41,7 +43,10 @@ def retrying(write: Callable[[], T], gave_up: str) -> T:
                 ) from None
             if attempt == MAX_ATTEMPTS:
                 raise ConflictError(gave_up) from None
-            time.sleep(random.uniform(0.005, 0.05) * attempt)
+            # Exponential backoff with full jitter: writers that collided spread out
+            # instead of colliding again in step (a fixed small pause made four writers on
+            # one case give up under load).
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))
     raise AssertionError("unreachable")
 
 
