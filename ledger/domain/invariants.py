@@ -235,7 +235,7 @@ def check_correction(
                     f"its fields are {', '.join(sorted(allowed))}"
                 )
             raise InputError(reason, field=f"changes.{name}")
-    original = load_body(seq)
+    original = corrected_so_far(case, seq, load_body)
     wire = {k: v for k, v in original.items() if k in ENVELOPE_FIELDS or k in allowed}
     corrected_body = {**wire, **event.changes}
     try:
@@ -320,6 +320,22 @@ def check_lifecycle(
         check_transfer(case, event.to_area, occurred_at, seq, load_body)
     if isinstance(event, (ThemesRecorded, LearningRecorded)):
         check_themes_once(event.themes or [])
+
+
+def corrected_so_far(case: Case, seq: int, load_body: BodyLoader) -> dict[str, Any]:
+    """Entry ``seq`` as the corrections recorded so far leave it (field by field, in
+    order, as the read side folds them), so that a new correction is checked against the
+    entry as it stands, not as first recorded (``personal`` aside: its values are kept
+    apart from the entry)."""
+    body = dict(load_body(seq))
+    for number, kind in enumerate(case.types, 1):
+        if kind != "EntryCorrected" or number <= seq:
+            continue
+        correction = load_body(number)
+        if parse_ref(str(correction["corrects"]))[1] == seq:
+            changes = correction.get("changes") or {}
+            body.update({k: v for k, v in changes.items() if k != "personal"})
+    return body
 
 
 def current_bodies(
