@@ -569,3 +569,54 @@ def test_the_database_refuses_a_deferred_publication_no_approver_approved(
     )
     assert [r["approved_by"] for r in led.recorder.iter_provenance()][-1] == partner.name
     assert led.verify().ok
+    # nor may a correction hand the deferral's approval to someone who may not approve
+    deferred = led.case_records(CASE)[-1]
+    assert deferred["type"] == "PublicationDeferred"
+    correction = {
+        "type": "EntryCorrected",
+        "case": CASE,
+        "reason": "crafted",
+        "corrects": f"{CASE}#{deferred['seq']}",
+        "changes": {"approved_by": chair.name},
+    }
+    with monkeypatch.context() as patched:
+        patched.setattr(recording, "check_approval", lambda policy, users, event, *a: event)
+        with pytest.raises(StoreUnavailable, match="may not approve a PublicationDeferred"):
+            led.record_lines([orjson.dumps(correction)], led.recorder_for())
+    assert led.verify().ok
+
+
+@pytest.mark.real_clock
+def test_the_database_screens_learning_a_client_did_not_screen(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reviewer (who may not read the personal values) with the client's screen
+    removed cannot write the child's name or date of birth into a LearningRecorded's
+    summary or recommendations: the database's own screen refuses it."""
+    from ledger.application import CaseLedger
+
+    owner = open_ledger(pg_url)
+    owner.record_lines(_scenario_until_decided(), owner.recorder_for())
+    reviewer = person(pg_url, "a.reviewer")
+    owner.enrol(reviewer.name, ["reviewer"], owner.recorder_for("admin"))
+    monkeypatch.setattr(CaseLedger, "_refuse_personal_in_text", lambda *args: None)
+    before = owner.count_events()
+    learning = {
+        "type": "LearningRecorded",
+        "case": CASE,
+        "occurred_at": "2026-08-01",
+        "summary": "Escalation failed",
+        "themes": ["escalation"],
+    }
+    writing = reviewer.ledger()
+    for given in (
+        {"summary": "KAI EXAMPLE was not seen"},
+        {"recommendations": ["See the baby born 14 August 2025 weekly"]},
+    ):
+        with pytest.raises(StoreUnavailable, match="database's screen"):
+            writing.record_lines(
+                [orjson.dumps({**learning, **given})], reviewer.recorder("reviewer")
+            )
+    assert owner.count_events() == before
+    writing.record_lines([orjson.dumps(learning)], reviewer.recorder("reviewer"))
+    assert owner.count_events() == before + 1
