@@ -620,3 +620,26 @@ def test_the_database_screens_learning_a_client_did_not_screen(
     assert owner.count_events() == before
     writing.record_lines([orjson.dumps(learning)], reviewer.recorder("reviewer"))
     assert owner.count_events() == before + 1
+
+
+def test_themes_are_offered_from_the_vocabulary() -> None:
+    """At the tab key and at a terminal's prompt, the themes options offer the
+    vocabulary kept as data (read only then)."""
+    import typer.main
+
+    from cli.commands.prompts import Asked
+    from cli.main import app
+    from ledger.catalogue.fields import themes_vocabulary
+    from ledger.catalogue.models import LearningRecorded, ThemesRecorded
+
+    root = typer.main.get_command(app)
+    for command in ("record-themes", "record-learning"):
+        click_command = root.commands[command]  # type: ignore[attr-defined]
+        (option,) = [p for p in click_command.params if "--themes" in p.opts]
+        with click_command.make_context(command, ["RR-2026-004"]) as ctx:
+            shown = [item.value for item in option.shell_complete(ctx, "bru")]
+        assert shown == ["bruising-in-non-mobile-infants"], command
+    for model in (ThemesRecorded, LearningRecorded):
+        info = model.model_fields["themes"]
+        asked = Asked.of("themes", "--themes", "list", info.annotation)
+        assert asked.offered == tuple(themes_vocabulary()) and "neglect" in asked.offered
