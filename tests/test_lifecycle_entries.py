@@ -8,6 +8,10 @@ decision to review or dated before itself, a delegation outside wt2023, a transf
 area already responsible, a theme given twice, the child's name in free text, an approval
 by someone who may not approve; corrections of these types obey the same rules, and on
 PostgreSQL the database refuses an approval the client did not check.
+
+Why one module: the tests share one store set-up (the scenario until its decision, a
+partner enrolled) and the tables of the eight types' commands; split, each part would
+repeat them.
 """
 
 from __future__ import annotations
