@@ -375,6 +375,13 @@ def test_a_batch_sees_its_own_earlier_lines(store_url: str, cli: Any, tmp_path: 
         },
     ]
     path = tmp_path / "lines.jsonl"
+    rapid = {"type": "RapidReviewSent", "case": "SCR-2017-001", "to": ["national-panel"]}
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in [*lines, rapid]))
+    before = _written(url)
+    result = cli(["--store", url, "record", str(path)])
+    assert result.exit_code == 2 and "line 3" in result.stderr, result.stderr
+    assert "no rapid review" in result.stderr and "line 2" not in result.stderr
+    assert _written(url) == before
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
     _ok(cli(["--store", url, "record", str(path)]))
     assert [r["type"] for r in open_ledger(url).case_records("RR-2026-010")][-2:] == [
