@@ -323,33 +323,29 @@ def check_lifecycle(
 
 
 def corrected_so_far(case: Case, seq: int, load_body: BodyLoader) -> dict[str, Any]:
-    """Entry ``seq`` as the corrections recorded so far leave it (field by field, in
-    order, as the read side folds them), so that a new correction is checked against the
-    entry as it stands, not as first recorded (``personal`` aside: its values are kept
-    apart from the entry)."""
-    body = dict(load_body(seq))
-    for number, kind in enumerate(case.types, 1):
-        if kind != "EntryCorrected" or number <= seq:
-            continue
-        correction = load_body(number)
-        if parse_ref(str(correction["corrects"]))[1] == seq:
-            changes = correction.get("changes") or {}
-            body.update({k: v for k, v in changes.items() if k != "personal"})
-    return body
+    """Entry ``seq`` as the corrections recorded so far leave it, so that a new
+    correction is checked against the entry as it stands, not as first recorded."""
+    return current_bodies(case, (), load_body, seqs=(seq,))[seq]
 
 
 def current_bodies(
-    case: Case, kinds: Collection[str], load_body: BodyLoader
+    case: Case, kinds: Collection[str], load_body: BodyLoader, seqs: Collection[int] = ()
 ) -> dict[int, dict[str, Any]]:
-    """The case's entries of the given types by ``seq``, each with every correction
-    recorded so far applied in order (as the read side folds them)."""
-    bodies = {seq: dict(load_body(seq)) for seq, kind in enumerate(case.types, 1) if kind in kinds}
+    """The case's entries of the given types (or numbers) by ``seq``, each with every
+    correction recorded so far applied field by field in order, as the read side folds
+    them (``personal`` aside: its values are kept apart from the entry)."""
+    bodies = {
+        seq: dict(load_body(seq))
+        for seq, kind in enumerate(case.types, 1)
+        if kind in kinds or seq in seqs
+    }
     for seq, kind in enumerate(case.types, 1):
         if kind == "EntryCorrected" and bodies:
             correction = load_body(seq)
             _, target = parse_ref(str(correction["corrects"]))
             if target in bodies:
-                bodies[target].update(correction.get("changes") or {})
+                changes = correction.get("changes") or {}
+                bodies[target].update({k: v for k, v in changes.items() if k != "personal"})
     return bodies
 
 
