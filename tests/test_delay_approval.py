@@ -9,6 +9,7 @@ nothing written, whoever records it, on both stores.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,18 @@ def _unchanged(led: Any) -> tuple[int, int]:
 
 def test_the_default_policy_says_who_approves_what() -> None:
     policy = default_policy()
-    assert APPROVABLE == ("DecisionDelayed",)
+    approvable = ["DecisionDelayed", "NotificationDeferred", "PublicationDeferred"]
+    assert sorted(APPROVABLE) == approvable
     assert {r: sorted(p.approves) for r, p in policy.roles.items() if p.approves} == {
-        "chair": ["DecisionDelayed"],
-        "safeguarding-partner": ["DecisionDelayed"],
+        "chair": approvable,
+        "safeguarding-partner": approvable,
     }
-    assert policy.approving_roles("DecisionDelayed", "wt2015") == ["chair"]
-    assert policy.approving_roles("DecisionDelayed", "wt2018") == ["safeguarding-partner"]
-    assert policy.approving_roles("DecisionDelayed", "wt2023") == ["safeguarding-partner"]
+    for kind in approvable:
+        assert policy.approving_roles(kind, "wt2015") == ["chair"]
+        assert policy.approving_roles(kind, "wt2018") == ["safeguarding-partner"]
+        assert policy.approving_roles(kind, "wt2023") == ["safeguarding-partner"]
     document: Any = policy.document()
-    assert document["roles"]["chair"]["approves"] == ["DecisionDelayed"]
+    assert document["roles"]["chair"]["approves"] == approvable
     assert document["roles"]["business-unit"]["approves"] == []
 
 
@@ -92,24 +95,32 @@ def test_the_default_policy_says_who_approves_what() -> None:
     ],
 )
 def test_a_policy_naming_what_cannot_be_approved_is_refused(approves: str, message: str) -> None:
-    text = default_policy_text().replace(
-        'regimes = ["wt2015"]\napproves = ["DecisionDelayed"]',
+    shipped = 'regimes = ["wt2015"]\napproves = ["DecisionDelayed", "PublicationDeferred", '
+    assert shipped in default_policy_text()
+    text = re.sub(
+        r'regimes = \["wt2015"\]\napproves = \[[^]]*\]',
         f'regimes = ["wt2015"]\napproves = {approves}',
+        default_policy_text(),
     )
     with pytest.raises(InputError, match=message):
         policy_from_text(text, "mine.toml")
 
 
 def test_a_new_policy_must_say_who_approves_delays() -> None:
-    text = default_policy_text().replace('approves = ["DecisionDelayed"]\n', "")
-    with pytest.raises(InputError, match="no role approves DecisionDelayed"):
+    text = re.sub(r'approves = \["DecisionDelayed"[^]]*\]\n', "", default_policy_text())
+    assert "approves = [" not in text.split("[roles.", 1)[1]
+    with pytest.raises(InputError, match="no role approves DecisionDelayed, PublicationDeferred"):
         policy_from_text(text, "mine.toml")
 
 
 def test_policy_show_lists_approves(store_url: str, cli: Any) -> None:
     assert cli(["--store", store_url, "record", "-"], stdin=scenario_lines()[0]).exit_code == 0
     shown = cli(["--store", store_url, "policy", "show", "--json"]).json()
-    assert shown["roles"]["safeguarding-partner"]["approves"] == ["DecisionDelayed"]
+    assert shown["roles"]["safeguarding-partner"]["approves"] == [
+        "DecisionDelayed",
+        "NotificationDeferred",
+        "PublicationDeferred",
+    ]
     assert shown["roles"]["panel-member"]["approves"] == []
     table = cli(["--store", store_url, "policy", "show"])
     assert table.exit_code == 0 and "approves" in table.stdout

@@ -26,7 +26,14 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from cli.commands.prompts import Asked, ask_missing, at_terminal, choices_of
+from cli.commands.prompts import (
+    Asked,
+    ask_missing,
+    at_terminal,
+    choices_of,
+    complete_theme,
+    is_themes,
+)
 from cli.commands.record import ROLE_HELP, problems_as_json, show_receipts
 from cli.common import app, ledger
 from cli.completion import complete_case, completing
@@ -49,6 +56,10 @@ def _help_for(name: str, annotation: Any, required: bool, kind: str) -> str:
         parts.append("a date, YYYY-MM-DD")
     if kind == "bool":
         parts.append("yes or no" + (" (or unknown)" if not required else ""))
+    if is_themes(annotation):
+        parts.append(
+            "a theme of the vocabulary (ledger/data/themes.toml; the shell completes them)"
+        )
     if kind == "list":
         parts.append("repeat the option for each item")
     if kind == "mapping":
@@ -153,7 +164,13 @@ def _build_command(event_kind: EventKind, target: typer.Typer) -> None:
                         opt,
                         help=help_text,
                         show_default=False,
-                        autocompletion=completing(prompt.choices) if prompt.choices else None,
+                        autocompletion=(
+                            completing(prompt.choices)
+                            if prompt.choices
+                            else complete_theme
+                            if prompt.themes
+                            else None
+                        ),
                     ),
                 ],
             )

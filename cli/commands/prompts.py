@@ -23,10 +23,19 @@ from rich.markup import escape
 from rich.prompt import Prompt
 
 from cli.common import err, out
+from ledger.catalogue.fields import Theme, themes_vocabulary
 from ledger.catalogue.models import FACTORS
 from ledger.importing.entry_form import unwrap
 
-__all__ = ["Asked", "ask_missing", "at_terminal", "choices_of", "key_choices_of"]
+__all__ = [
+    "Asked",
+    "ask_missing",
+    "at_terminal",
+    "choices_of",
+    "complete_theme",
+    "is_themes",
+    "key_choices_of",
+]
 
 
 def choices_of(annotation: Any) -> list[str]:
@@ -38,6 +47,21 @@ def choices_of(annotation: Any) -> list[str]:
     if get_origin(core) is Literal:
         return [str(a) for a in get_args(core)]
     return []
+
+
+def is_themes(annotation: Any) -> bool:
+    """Whether a field takes practice themes (``ThemesRecorded.themes``): its choices are
+    the themes vocabulary, kept as data and read only when they are offered."""
+    core, _ = unwrap(annotation)
+    if get_origin(core) is list:
+        core = get_args(core)[0]
+    return bool(core == Theme)
+
+
+def complete_theme(incomplete: str) -> list[str]:
+    """The themes of the vocabulary that start with what is typed (the tab key)."""
+    start = incomplete.casefold()
+    return [theme for theme in themes_vocabulary() if theme.casefold().startswith(start)]
 
 
 def key_choices_of(annotation: Any) -> list[str]:
@@ -63,6 +87,13 @@ class Asked:
     """The values offered (a ``Literal`` vocabulary; yes/no for a flag), or none."""
     hint: str
     """What an answer looks like, in a few words."""
+    themes: bool = False
+    """Whether the values offered are the themes vocabulary (read when asked, not before)."""
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        """The values offered: the choices, or the themes of the vocabulary."""
+        return tuple(themes_vocabulary()) if self.themes else self.choices
 
     @classmethod
     def of(cls, name: str, option: str, kind: str, annotation: Any) -> Asked:
@@ -85,15 +116,15 @@ class Asked:
             hint = "title|ref or title|ref|sha256"
         if kind in ("list", "mapping", "object-list"):
             hint = "; ".join(p for p in (hint, "one per answer, empty to finish") if p)
-        return cls(name, option, kind, tuple(choices), hint)
+        return cls(name, option, kind, tuple(choices), hint, themes=is_themes(annotation))
 
     def _label(self, item: int | None) -> str:
         label = f"[bold]{escape(self.option)}[/]"
         if item is not None:
             label += f" item {item}"
         notes = [self.hint] if self.hint and item in (None, 1) else []
-        if self.choices:
-            notes.append("one of " + ", ".join(self.choices))
+        if self.offered:
+            notes.append("one of " + ", ".join(self.offered))
         return label + (f" [dim]({escape('; '.join(notes))})[/]" if notes else "")
 
     def _answer(self, item: int | None) -> str:
@@ -101,9 +132,10 @@ class Asked:
         while True:
             answer = Prompt.ask(self._label(item), console=out, default="", show_default=False)
             answer = answer.strip()
-            if not answer or not self.choices or answer in self.choices:
+            offered = self.offered
+            if not answer or not offered or answer in offered:
                 return answer
-            err.print(f"'{escape(answer)}' is not one of: {escape(', '.join(self.choices))}")
+            err.print(f"'{escape(answer)}' is not one of: {escape(', '.join(offered))}")
 
     def ask(self) -> str | list[str] | None:
         """The answer as the option would have been typed (a list of items for a

@@ -396,7 +396,8 @@ class CaseClosed(Envelope):
 
 class RapidReviewSent(Envelope):
     """The rapid review sent to the national panel: under wt2018/wt2023 this, not the
-    decision, ends the rapid review clock."""
+    decision, ends the rapid review clock.  Only in cases under wt2018 or wt2023 (wt2015
+    has no rapid review)."""
 
     type: Literal["RapidReviewSent"]
     to: Annotated[list[RapidReviewRecipient], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
@@ -412,7 +413,8 @@ class RapidReviewSent(Envelope):
 
 class FinalReportSent(Envelope):
     """The final report sent to the national panel and the Secretary of State before it is
-    published (SI 2018/789 reg 14)."""
+    published (SI 2018/789 reg 14).  Only after a decision to review (outcome review or
+    other-review) in force on its day; planned_publication is not before that day."""
 
     type: Literal["FinalReportSent"]
     to: Annotated[list[FinalReportRecipient], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
@@ -421,7 +423,9 @@ class FinalReportSent(Envelope):
 
 class PublicationDeferred(Envelope):
     """Publication held back, with its reason and expected date: justifies a late
-    publication as an approved delay justifies a late decision."""
+    publication as an approved delay justifies a late decision.  Only after a decision to
+    review; expected_by is not before its own day; approved_by names a user whose
+    role approves it, as for DecisionDelayed."""
 
     type: Literal["PublicationDeferred"]
     reason: Text
@@ -432,7 +436,7 @@ class PublicationDeferred(Envelope):
 
 class NotificationDeferred(Envelope):
     """A late notification with its recorded reason and approval: justifies it as an
-    approved delay justifies a late decision."""
+    approved delay justifies a late decision (approved_by as for DecisionDelayed)."""
 
     type: Literal["NotificationDeferred"]
     reason: Text
@@ -457,13 +461,16 @@ _DELEGATION_FIELDS: dict[str, Any] = {
     "to": (LedgerDate | None, None),
 }
 
-# Built with create_model because the catalogue names a field ``from``, a Python keyword:
+# Built with create_model because the catalogue names a field from, a Python keyword:
 # the field keeps its wire name, so every generic part (commands, corrections, the index,
 # the rule packs) sees the name the catalogue gives.
 PartnersDelegated: type[Envelope] = create_model(
     "PartnersDelegated",
     __base__=Envelope,
-    __doc__="A lead safeguarding partner's delegate (wt2023), in force from a date (to a date).",
+    __doc__=(
+        "A lead safeguarding partner's delegate, in force from a date (to a date); only in "
+        "cases under wt2023."
+    ),
     __module__=__name__,
     __validators__={"_in_order": model_validator(mode="after")(_delegation_in_order)},  # type: ignore[dict-item]
     **_DELEGATION_FIELDS,
@@ -471,7 +478,8 @@ PartnersDelegated: type[Envelope] = create_model(
 
 
 class ResponsibilityTransferred(Envelope):
-    """The case moves to another partnership, which accepts it."""
+    """The case moves to another partnership, which accepts it: to_area is another
+    area than the one responsible then (the home_area, or the last transfer's)."""
 
     type: Literal["ResponsibilityTransferred"]
     to_area: Name
@@ -480,14 +488,14 @@ class ResponsibilityTransferred(Envelope):
 
 
 class ThemesRecorded(Envelope):
-    """The case's practice themes, from the themes vocabulary kept as data."""
+    """The case's practice themes, from the themes vocabulary kept as data, each once."""
 
     type: Literal["ThemesRecorded"]
     themes: Annotated[list[Theme], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
 
 class LearningRecorded(Envelope):
-    """What a review found, with its recommendations and themes."""
+    """What a review found, with its recommendations and themes (each theme once)."""
 
     type: Literal["LearningRecorded"]
     summary: Text

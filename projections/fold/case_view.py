@@ -73,8 +73,11 @@ STAGES: Final[tuple[str, ...]] = (
     "discussed",
     "recommended",
     "decided",
+    "rapid-review-sent",
     "under-review",
     "completed",
+    "final-report-sent",
+    "publication-deferred",
     "published",
     "closed",
 )
@@ -100,11 +103,17 @@ def stage_of(types: Collection[str], decision_outcome: str | None) -> str:
         return "closed"
     if "ReportPublished" in types:
         return "published"
+    if "PublicationDeferred" in types:
+        return "publication-deferred"
+    if "FinalReportSent" in types:
+        return "final-report-sent"
     if "ReviewCompleted" in types:
         return "completed"
     if decision_outcome is not None:
         if decision_outcome in REVIEW_OUTCOMES and "ReviewerCommissioned" in types:
             return "under-review"
+        if "RapidReviewSent" in types:
+            return "rapid-review-sent"
         return "decided"
     if "RecommendationMade" in types:
         return "recommended"
