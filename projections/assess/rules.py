@@ -417,6 +417,8 @@ def _describe_condition(condition: Condition) -> str:
         return f"to {condition.value}"
     if condition.op == "contains":
         return f"with {condition.value} in {condition.field}"
+    if isinstance(condition.value, tuple):
+        return f"with {condition.field} {' or '.join(map(str, condition.value))}"
     return f"with {condition.field} {condition.value}"
 
 
@@ -442,9 +444,19 @@ def describe(rule: ClockRule) -> str:
         limit += f", withdrawn by a later {_describe_match(rule.withdrawn_by, first=False)}"
     if rule.early_end is not None:
         limit += f", met at its start if a {rule.end.event} came before it ({rule.early_end})"
+    if rule.marks:
+        limit += ", showing " + ", ".join(
+            f"{m.label} ({_describe_match(m.match, first=True)})" for m in rule.marks
+        )
+    ends = " or ".join(_describe_match(m, first=False) for m in rule.ends)
+    if rule.kind == "lead":
+        ahead = ", else ".join(_describe_match(m, first=True) for m in rule.before)
+        return (
+            f"{rule.name}: the first {ends}, due {limit} before {ahead} — {rule.source}"
+        )
     return (
         f"{rule.name}: from {_describe_match(rule.start, first=True)} "
-        f"to the first {_describe_match(rule.end, first=False)}, {limit} — {rule.source}"
+        f"to the first {ends}, {limit} — {rule.source}"
     )
 
 
