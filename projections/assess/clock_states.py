@@ -120,8 +120,8 @@ class ClockState:
             after, day = f"the day asked about ({self.on})", self.on
         elif self.rule.end.event == "DecisionMade":
             after, day = "the decision", self.ended
-        else:
-            after, day = "the clock ended", self.ended
+        else:  # e.g. a rapid review, which ends when it is sent to the panel
+            after, day = f"the {self.rule.words} ended", self.ended
         told = "; ".join(
             f"{d.ref} was recorded on {recorded_day(d.recorded_at)}"
             for d in self.late_delays
