@@ -86,7 +86,9 @@ def test_a_delay_recorded_after_the_decision_does_not_justify_it(
         (listed,) = rapid["delays_recorded_late"]
         assert listed["ref"] == "AFTER#3"
         assert listed["recorded_at"].startswith("2026-09-01")
-        assert rapid["not_justified_reason"].startswith("delay recorded after the rapid review ended")
+        assert rapid["not_justified_reason"].startswith(
+            "delay recorded after the rapid review ended"
+        )
         kept = by_clock(rows, "IN-TIME")["rapid_review"]
         assert (kept["status"], kept["justified"]) == ("late", True)
         assert kept["delay"]["ref"] == "IN-TIME#3"

@@ -68,8 +68,28 @@ def test_the_packs_on_disk_are_the_ones_loaded() -> None:
     ("regime", "names"),
     [
         ("wt2015", ("notification", "scr_decision", "no_scr_explanation", "review_completion")),
-        ("wt2018", ("notification", "rapid_review", "review_completion", "ofsted_notification", "panel_follow_up", "final_report")),
-        ("wt2023", ("notification", "rapid_review", "review_completion", "ofsted_notification", "panel_follow_up", "final_report")),
+        (
+            "wt2018",
+            (
+                "notification",
+                "rapid_review",
+                "review_completion",
+                "ofsted_notification",
+                "panel_follow_up",
+                "final_report",
+            ),
+        ),
+        (
+            "wt2023",
+            (
+                "notification",
+                "rapid_review",
+                "review_completion",
+                "ofsted_notification",
+                "panel_follow_up",
+                "final_report",
+            ),
+        ),
     ],
 )
 def test_clock_names_per_regime(regime: str, names: tuple[str, ...]) -> None:

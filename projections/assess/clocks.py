@@ -531,9 +531,7 @@ def clock_state(
     (entries that happened after ``on`` are ignored)."""
     moment, day = _on_moment(on)
     timeline = timeline_of(records, moment)
-    return _clock_state(
-        case, regime, rule, timeline, day, calendar, clock_start(rule, timeline)
-    )
+    return _clock_state(case, regime, rule, timeline, day, calendar, clock_start(rule, timeline))
 
 
 def clock_states(

@@ -451,9 +451,7 @@ def describe(rule: ClockRule) -> str:
     ends = " or ".join(_describe_match(m, first=False) for m in rule.ends)
     if rule.kind == "lead":
         ahead = ", else ".join(_describe_match(m, first=True) for m in rule.before)
-        return (
-            f"{rule.name}: the first {ends}, due {limit} before {ahead} — {rule.source}"
-        )
+        return f"{rule.name}: the first {ends}, due {limit} before {ahead} — {rule.source}"
     return (
         f"{rule.name}: from {_describe_match(rule.start, first=True)} "
         f"to the first {ends}, {limit} — {rule.source}"
