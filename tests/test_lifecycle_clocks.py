@@ -423,3 +423,53 @@ def test_facts_keep_marks_and_the_day_a_lead_clock_is_due_ahead_of() -> None:
     assert states_from_facts(facts, on) == clock_states("P-1", "wt2023", records, on)
     assert facts.clocks["final_report"].due_before == d("2026-04-07")
     assert [m.label for m in facts.clocks["rapid_review"].marks] == ["decided"]
+
+
+# --- the rule in force on the clock's start day -----------------------------------------
+
+CHANGED_PACK = """
+regime = "wt2023"
+title = "A pack whose notification limit changed on 1 April 2026"
+
+[[clocks]]
+name = "notification"
+title = "Notified"
+start = { event = "CaseReferred", field = "aware_date" }
+end = { event = "IncidentNotified", where = { field = "recipients", contains = "national-panel" } }
+limit = 5
+unit = "working_days"
+source = "test"
+effective_to = 2026-03-31
+
+[[clocks]]
+name = "notification"
+title = "Notified"
+start = { event = "CaseReferred", field = "aware_date" }
+end = { event = "IncidentNotified", where = { field = "recipients", contains = "national-panel" } }
+limit = 10
+unit = "working_days"
+source = "test"
+effective_from = 2026-04-01
+"""
+
+
+def test_each_case_is_judged_by_the_rule_in_force_when_its_clock_started() -> None:
+    from projections.assess.rules import loads_rule_pack
+
+    pack = loads_rule_pack(CHANGED_PACK)
+    before = [
+        {**referral("P-1", "2026-03-23"), "seq": 1},
+        {**notified("P-1", "2026-04-07"), "seq": 2},
+    ]
+    after = [
+        {**referral("P-2", "2026-04-07"), "seq": 1},
+        {**notified("P-2", "2026-04-20"), "seq": 2},
+    ]
+    on = d("2026-06-01")
+    (old,) = clock_states("P-1", "wt2023", before, on, pack=pack)
+    (new,) = clock_states("P-2", "wt2023", after, on, pack=pack)
+    # Aware Mon 23 Mar, 5 working days: Mon 30 Mar; notified Tue 7 Apr (after Easter): late,
+    # though the 10-day rule in force by then would have had it on time.
+    assert (old.rule.limit, old.due, old.status) == (5, d("2026-03-30"), "late")
+    # Aware Tue 7 Apr, 10 working days: Tue 21 Apr; notified Mon 20 Apr: met.
+    assert (new.rule.limit, new.due, new.status) == (10, d("2026-04-21"), "met")

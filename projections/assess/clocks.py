@@ -9,7 +9,16 @@ entries, as ``shared/domain.md`` ("Timescales") says:
   the first entry that matches the clock's start (or the date field it names, e.g.
   ``CaseReferred.aware_date``); the end is the first matching entry *on or after* the
   start day, so a revisited decision never restarts a clock an earlier decision ended.
-* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0).
+* The end may be a list (:attr:`ClockRule.ends`): the first entry matching any of them
+  ends the clock.  ``marks`` are dates shown beside a clock (a rapid review's
+  ``decided`` beside the day it was sent), never ending it (:func:`clock_marks`).
+* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0); a
+  ``lead`` clock is due ``limit`` *before* the day of the first of its ``before`` matches
+  found (:func:`due_before`: the publication, else the one planned), and starts at the
+  first of its start and ``before`` entries (:func:`clock_start`), so its due day may
+  come before its start (a report published without a final report sent: overdue).
+* Each clock of a case is judged by the pack's rule in force on its start day
+  (:func:`rule_for`), so a rule changed later never re-judges a case started before.
 * On the ``--on`` day D, with only the entries that had happened by D:
   ``met`` (ended on or before due), ``late`` (ended after due), ``running`` (not ended,
   D on or before due), ``overdue`` (not ended, D after due), ``withdrawn`` (stood down
@@ -39,6 +48,11 @@ See ``docs/clocks.md``.
 What a clock's answer is (its status, its state, a delay that justifies it, the summary of
 a case's clocks) is :mod:`projections.assess.clock_states`; the names are importable from
 here too.
+
+Why one module: the timeline, a clock's start, ends, marks, lead due day, the choice of
+the rule in force and the status are one computation that the cross-case index's facts
+(:mod:`projections.index.clock_facts`) must repeat exactly (its property test compares the
+two); split, each piece would import the others' private helpers.
 """
 
 from __future__ import annotations
