@@ -49,6 +49,10 @@ on the day it started, with the flag, instead of running for ever.  ``withdrawn_
 describes an entry that stands the clock down when it comes after the start and before
 the end (a review stood down by a later no-review decision): the clock then ends as
 ``withdrawn`` on that entry's day.
+
+Why one module: the rule dataclasses, their matching, their description and the loader
+that validates them against the catalogue are one schema; each part changes with the
+others whenever a key is added (issue 16 added list ends, marks, lead clocks and dates).
 """
 
 from __future__ import annotations
