@@ -55,12 +55,13 @@ def quality(cli: Cli, url: str, case: str, *args: str) -> dict[int, dict[str, An
 
 def late_case(case: str) -> list[dict[str, Any]]:
     """Aware Mon 2 Feb 2026, notified Wed 4 Feb (rapid review due Wed 25 Feb), a delay
-    approved on Fri 20 Feb, decided Fri 13 Mar: 16 days late."""
+    approved on Fri 20 Feb, decided and sent to the panel Fri 13 Mar: 16 days late."""
     return [
         referral(case, "2026-02-02"),
         notified(case, "2026-02-04"),
         delayed(case, "2026-02-20"),
         decided(case, "2026-03-13", decided_by=PARTNERS),
+        event("RapidReviewSent", case, "2026-03-13", to=["national-panel"]),
     ]
 
 
@@ -85,7 +86,9 @@ def test_a_delay_recorded_after_the_decision_does_not_justify_it(
         (listed,) = rapid["delays_recorded_late"]
         assert listed["ref"] == "AFTER#3"
         assert listed["recorded_at"].startswith("2026-09-01")
-        assert rapid["not_justified_reason"].startswith("delay recorded after the decision")
+        assert rapid["not_justified_reason"].startswith(
+            "delay recorded after the rapid review ended"
+        )
         kept = by_clock(rows, "IN-TIME")["rapid_review"]
         assert (kept["status"], kept["justified"]) == ("late", True)
         assert kept["delay"]["ref"] == "IN-TIME#3"
@@ -108,13 +111,13 @@ def test_a_delay_recorded_after_the_decision_does_not_justify_it(
     )
     people = cli(["--store", store_url, "clocks", "AFTER", "--on", "2026-09-02"])
     assert people.exit_code == 0, people.stderr
-    assert "recorded after the decision" in " ".join(people.stdout.split())
+    assert "recorded after the rapid review ended" in " ".join(people.stdout.split())
     # The inspector's report says so too.
     bundle = tmp_path / "bundle"
     exported = cli(["--store", store_url, "export", "AFTER", "--out", str(bundle)])
     assert exported.exit_code == 0, exported.stderr
     report = (bundle / "report.html").read_text(encoding="utf-8")
-    assert "not justified: delay recorded after the decision" in report
+    assert "not justified: delay recorded after the rapid review ended" in report
     assert "delay-approved-after-the-fact" in report
 
 
@@ -133,6 +136,7 @@ def test_a_review_stood_down_by_a_no_review_decision_is_withdrawn(
             notified(case, "2026-02-04"),
             decided(case, "2026-02-20", "review", decided_by=PARTNERS),
             decided(case, "2026-04-10", "no-review", decided_by=PARTNERS),
+            event("RapidReviewSent", case, "2026-02-20", to=["national-panel"]),
         ],
     )
     # Six months after the review decision (due 20 Aug), the review would be overdue.
@@ -180,6 +184,7 @@ def test_a_rapid_review_decided_before_the_notification_is_met_on_its_first_day(
         [
             referral(case, "2026-02-02"),
             decided(case, "2026-02-03", "no-review", decided_by=PARTNERS),
+            event("RapidReviewSent", case, "2026-02-03", to=["national-panel"]),
             notified(case, "2026-02-05"),
         ],
     )
@@ -189,8 +194,9 @@ def test_a_rapid_review_decided_before_the_notification_is_met_on_its_first_day(
             "met",
             "2026-02-05",
             "2026-02-05",
-            f"{case}#2",
+            f"{case}#3",
         )
+        assert rapid["marks"] == {"decided": "2026-02-03"}
         assert rapid["flags"] == ["decided-before-notification"]
     assert ok(cli, store_url, "status", case, "--on", "2026-06-01")["overdue"] == []
     assert ok(cli, store_url, "status")[0]["overdue"] == []

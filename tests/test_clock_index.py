@@ -51,7 +51,14 @@ KINDS = (
     "ReviewCompleted",
     "ReportPublished",
     "ContextRecorded",
+    # issue 16: list ends, marks, lead clocks, 'in' conditions, other justifying entries
+    "RapidReviewSent",
+    "PanelResponded",
+    "FinalReportSent",
+    "PublicationDeferred",
+    "NotificationDeferred",
 )
+RESPONSES = ("agree", "disagree", "advice", "request-info")
 TIMES = ("", "T00:30:00+00:00", "T09:15:00+01:00", "T23:30:00+00:00")
 
 
@@ -64,10 +71,12 @@ def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], date]:
     aware = draw(st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 6, 30)))
     records: list[dict[str, Any]] = [
         {"type": "CaseReferred", "case": "F-1", "seq": 1, "occurred_at": aware.isoformat(),
-         "aware_date": aware.isoformat(), "regime": regime}
+         "aware_date": aware.isoformat(), "regime": regime,
+         "harm": draw(st.sampled_from(["death", "serious-harm"])),
+         "looked_after": draw(st.booleans())}
     ]  # fmt: skip
     latest = aware
-    for seq, (kind, offset, time, outcome, national) in enumerate(
+    for seq, (kind, offset, time, outcome, national, response, planned) in enumerate(
         draw(
             st.lists(
                 st.tuples(
@@ -76,6 +85,8 @@ def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], date]:
                     st.sampled_from(TIMES),
                     st.sampled_from(["review", "no-review", "other-review"]),
                     st.booleans(),
+                    st.sampled_from(RESPONSES),
+                    st.integers(-10, 60),
                 ),
                 max_size=10,
             )
@@ -91,10 +102,14 @@ def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], date]:
             "seq": seq,
             "occurred_at": occurred,
             "outcome": outcome,
-            "recipients": [NATIONAL[regime] if national else "dfe"],
-            "to": ["national-panel"] if national else ["family"],
+            "recipients": [NATIONAL[regime] if national else "dfe", *(["ofsted"] * (seq % 3 == 0))],
+            "to": ["national-panel"] if national else ["ofsted" if seq % 2 else "family"],
+            "response": response,
+            "planned_publication": (day + timedelta(days=planned)).isoformat(),
         }
-        if kind == "DecisionDelayed":
+        if kind == "NotificationDeferred":
+            body |= {"reason": f"Reason {seq}", "approved_by": "Council"}
+        if kind in ("DecisionDelayed", "PublicationDeferred"):
             body |= {
                 "reason": f"Reason {seq}",
                 "approved_by": "Chair",

@@ -184,6 +184,8 @@ SCENARIO_CLOCKS = {
     "notification": ("2026-02-09", "2026-02-16", "2026-02-13", "met"),
     "rapid_review": ("2026-02-13", "2026-03-06", "2026-03-06", "met"),
     "review_completion": ("2026-03-06", "2026-09-06", "2026-08-28", "met"),
+    # Published on 28 Aug without a final report sent: due 7 working days before, overdue.
+    "final_report": ("2026-08-28", "2026-08-19", None, "overdue"),
 }
 
 
@@ -210,7 +212,10 @@ def test_scenario_clocks_after_publication(scenario_store: str, cli: Cli, on: st
         refs = by_clock(rows)
         assert refs["notification"]["start_ref"] == f"{CASE}#1"
         assert refs["notification"]["end_ref"] == f"{CASE}#2"
-        assert refs["rapid_review"]["end_ref"] == f"{CASE}#19"
+        # Ended when sent (the decision communicated to the panel, #20), decided #19.
+        assert refs["rapid_review"]["end_ref"] == f"{CASE}#20"
+        assert refs["rapid_review"]["marks"] == {"decided": "2026-03-06"}
+        assert refs["rapid_review"]["mark_refs"] == {"decided": f"{CASE}#19"}
         assert refs["review_completion"]["end_ref"] == f"{CASE}#22"
 
 
@@ -299,11 +304,12 @@ def test_status_filter(scenario_store: str, cli: Cli) -> None:
 
 def _late_case(case: str, with_delay: bool) -> list[dict[str, Any]]:
     # Aware Mon 2 Feb 2026, notified Wed 4 Feb: the rapid review is due 15 working days
-    # later, Wed 25 Feb.  Decided Fri 13 Mar 2026: 16 calendar days late.
+    # later, Wed 25 Feb.  Decided and sent Fri 13 Mar 2026: 16 calendar days late.
     events = [referral(case, "2026-02-02"), notified(case, "2026-02-04")]
     if with_delay:
         events.append(delayed(case, "2026-02-20"))
     events.append(decided(case, "2026-03-13"))
+    events.append(event("RapidReviewSent", case, "2026-03-13", to=["national-panel"]))
     return events
 
 
@@ -651,14 +657,19 @@ def test_a_revisited_decision_never_restarts_the_decision_clock(
          "occurred_at": notified_day.isoformat(), "recipients": ["national-panel"]},
         {"type": "DecisionMade", "case": "P-1", "seq": 3, "outcome": outcome,
          "occurred_at": first_day.isoformat()},
+        {"type": "RapidReviewSent", "case": "P-1", "seq": 4, "to": ["national-panel"],
+         "occurred_at": first_day.isoformat()},
     ]  # fmt: skip
-    revisit = {"type": "DecisionMade", "case": "P-1", "seq": 4, "outcome": "review",
+    revisit = {"type": "DecisionMade", "case": "P-1", "seq": 5, "outcome": "review",
                "occurred_at": second_day.isoformat()}  # fmt: skip
+    resent = {"type": "RapidReviewSent", "case": "P-1", "seq": 6, "to": ["national-panel"],
+              "occurred_at": second_day.isoformat()}  # fmt: skip
     on = second_day + timedelta(days=400)
     once = _one(base, on, "rapid_review")
-    twice = _one([*base, revisit], on, "rapid_review")
+    twice = _one([*base, revisit, resent], on, "rapid_review")
     assert once.ended == twice.ended == first_day
     assert once.status == twice.status
+    assert once.marks[0].day == twice.marks[0].day == first_day  # decided, beside sent
     completion = _one([*base, revisit], on, "review_completion")
     assert completion.started == (first_day if outcome == "review" else second_day)
 

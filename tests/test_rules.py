@@ -68,8 +68,28 @@ def test_the_packs_on_disk_are_the_ones_loaded() -> None:
     ("regime", "names"),
     [
         ("wt2015", ("notification", "scr_decision", "no_scr_explanation", "review_completion")),
-        ("wt2018", ("notification", "rapid_review", "review_completion")),
-        ("wt2023", ("notification", "rapid_review", "review_completion")),
+        (
+            "wt2018",
+            (
+                "notification",
+                "rapid_review",
+                "review_completion",
+                "ofsted_notification",
+                "panel_follow_up",
+                "final_report",
+            ),
+        ),
+        (
+            "wt2023",
+            (
+                "notification",
+                "rapid_review",
+                "review_completion",
+                "ofsted_notification",
+                "panel_follow_up",
+                "final_report",
+            ),
+        ),
     ],
 )
 def test_clock_names_per_regime(regime: str, names: tuple[str, ...]) -> None:
@@ -86,7 +106,7 @@ def test_notification_clock() -> None:
             "IncidentNotified", where=(Condition("recipients", "contains", to),)
         )
         assert (rule.limit, rule.unit) == (5, "working_days")
-        assert rule.justifiable_by == ()
+        assert rule.justifiable_by == ("NotificationDeferred",)
     assert rule_pack("wt2015").clock("notification").source == "WT2015 ch.4"
     assert "Children Act 2004 s16C" in rule_pack("wt2023").clock("notification").source
 
@@ -116,7 +136,12 @@ def test_rapid_review_clock(regime: str) -> None:
     pack = rule_pack(regime)
     rule = pack.clock("rapid_review")
     assert rule.start == pack.clock("notification").end
-    assert rule.end == EventMatch("DecisionMade")
+    # Ended when sent to the panel (issue 16), the decision shown beside it.
+    assert rule.ends == (
+        EventMatch("RapidReviewSent"),
+        EventMatch("DecisionCommunicated", where=(Condition("to", "contains", "national-panel"),)),
+    )
+    assert [(m.label, m.match) for m in rule.marks] == [("decided", EventMatch("DecisionMade"))]
     assert (rule.limit, rule.unit) == (15, "working_days")
     assert rule.justifiable_by == ("DecisionDelayed",)
     assert rule.needs_check
@@ -132,17 +157,30 @@ def test_review_completion_clock(regime: str, end: str) -> None:
     )
     assert rule.end == EventMatch(end)
     assert (rule.limit, rule.unit) == (6, "calendar_months")
-    assert rule.justifiable_by == ()
+    assert rule.justifiable_by == (() if regime == "wt2015" else ("PublicationDeferred",))
 
 
-def test_only_decision_clocks_are_justifiable() -> None:
+def test_which_clocks_are_justifiable_and_by_what() -> None:
     justifiable = {
-        (p.regime, c.name) for p in all_rule_packs().values() for c in p.clocks if c.justifiable_by
+        (p.regime, c.name): c.justifiable_by
+        for p in all_rule_packs().values()
+        for c in p.clocks
+        if c.justifiable_by
+    }
+    later = {
+        (regime, name): by
+        for regime in ("wt2018", "wt2023")
+        for name, by in (
+            ("notification", ("NotificationDeferred",)),
+            ("rapid_review", ("DecisionDelayed",)),
+            ("review_completion", ("PublicationDeferred",)),
+            ("ofsted_notification", ("NotificationDeferred",)),
+        )
     }
     assert justifiable == {
-        ("wt2015", "scr_decision"),
-        ("wt2018", "rapid_review"),
-        ("wt2023", "rapid_review"),
+        ("wt2015", "notification"): ("NotificationDeferred",),
+        ("wt2015", "scr_decision"): ("DecisionDelayed",),
+        **later,
     }
 
 
@@ -156,7 +194,15 @@ def test_unknown_clock_and_regime() -> None:
 def test_describe() -> None:
     assert describe(rule_pack("wt2018").clock("notification")) == (
         "notification: from CaseReferred.aware_date to the first IncidentNotified to "
-        "national-panel, 5 working days — WT2018/2023; Children Act 2004 s16C"
+        "national-panel, 5 working days, lateness justifiable by NotificationDeferred — "
+        "WT2018/2023; Children Act 2004 s16C"
+    )
+    assert describe(rule_pack("wt2018").clock("final_report")).startswith(
+        "final_report: the first FinalReportSent, due 7 working days before the first "
+        "ReportPublished, else FinalReportSent.planned_publication — "
+    )
+    assert "to the first RapidReviewSent or DecisionCommunicated to national-panel" in (
+        describe(rule_pack("wt2023").clock("rapid_review"))
     )
     assert describe(rule_pack("wt2015").clock("scr_decision")) == (
         "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
@@ -165,8 +211,8 @@ def test_describe() -> None:
     )
     assert describe(rule_pack("wt2023").clock("review_completion")) == (
         "review_completion: from the first DecisionMade with outcome review to the first "
-        "ReportPublished, 6 calendar months, withdrawn by a later DecisionMade with outcome "
-        "no-review — WT2018/2023"
+        "ReportPublished, 6 calendar months, lateness justifiable by PublicationDeferred, "
+        "withdrawn by a later DecisionMade with outcome no-review — WT2018/2023"
     )
     assert describe(rule_pack("wt2015").clock("no_scr_explanation")).startswith(
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
@@ -301,11 +347,13 @@ def test_the_scenarios_clocks_from_its_records() -> None:
     found = {}
     for rule in pack.clocks:
         start = first_match(rule.start, records)
-        assert start is not None, rule.name
+        if start is None:  # a looked-after child's, the panel's and the final report's
+            continue
         started = event_day(rule.start, start)
-        end = first_match(rule.end, records, on_or_after=started)
-        assert end is not None, rule.name
-        found[rule.name] = (started, rule.due(started, cal), event_day(rule.end, end))
+        ends = [(m, first_match(m, records, on_or_after=started)) for m in rule.ends]
+        days = [event_day(m, end) for m, end in ends if end is not None]
+        assert days, rule.name
+        found[rule.name] = (started, rule.due(started, cal), min(days))
     assert found == {
         "notification": (d("2026-02-09"), d("2026-02-16"), d("2026-02-13")),
         "rapid_review": (d("2026-02-13"), d("2026-03-06"), d("2026-03-06")),

@@ -143,6 +143,9 @@ def _clock_note(state: ClockState) -> str:
     if state.status == "withdrawn":
         parts.append(f"stood down by {state.end_ref}")
     parts.extend(state.flags)
+    parts.extend(f"{m.label} {m.day}" for m in state.marks)  # e.g. "decided 2026-03-06"
+    if state.due_before is not None:
+        parts.append(f"due ahead of {state.due_before}")
     return "; ".join(parts)
 
 

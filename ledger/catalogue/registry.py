@@ -171,6 +171,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
             "incident_date",
             "aware_date",
             "harm",
+            "looked_after",
             "abuse_or_neglect",
             "route",
             "home_area",

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from ledger.catalogue.models import LONDON
 from projections.assess.rules import ClockRule
@@ -61,6 +61,15 @@ class Justification:
         return self.recorded_at is None or recorded_day(self.recorded_at) <= day
 
 
+class ClockMark(NamedTuple):
+    """A date shown beside a clock without ending it (the pack's ``marks``): the rapid
+    review's ``decided`` day beside the day it was sent."""
+
+    label: str
+    day: date
+    ref: str
+
+
 @dataclass(frozen=True, slots=True)
 class ClockState:
     """One clock of one case on one day."""
@@ -85,6 +94,11 @@ class ClockState:
     late_delays: tuple[Justification, ...] = ()
     """Justifying entries dated within the period but recorded after it ended (or after
     the ``--on`` day while it runs): listed, never counted."""
+    marks: tuple[ClockMark, ...] = ()
+    """The pack's ``marks`` found by the ``--on`` day (``decided`` beside ``sent``)."""
+    due_before: date | None = None
+    """For a ``lead`` clock: the day it is due ahead of (the publication, else the
+    publication planned); ``due`` is ``limit`` before it, and may precede ``started``."""
 
     @property
     def clock(self) -> str:
@@ -106,8 +120,8 @@ class ClockState:
             after, day = f"the day asked about ({self.on})", self.on
         elif self.rule.end.event == "DecisionMade":
             after, day = "the decision", self.ended
-        else:
-            after, day = "the clock ended", self.ended
+        else:  # e.g. a rapid review, which ends when it is sent to the panel
+            after, day = f"the {self.rule.words} ended", self.ended
         told = "; ".join(
             f"{d.ref} was recorded on {recorded_day(d.recorded_at)}"
             for d in self.late_delays
@@ -170,6 +184,10 @@ class ClockState:
             "flags": list(self.flags),
             "delays_recorded_late": [d.as_dict() for d in self.late_delays],
             "not_justified_reason": self.not_justified_reason,
+            "kind": rule.kind,
+            "due_before": _iso(self.due_before),
+            "marks": {m.label: m.day.isoformat() for m in self.marks},
+            "mark_refs": {m.label: m.ref for m in self.marks},
         }
 
 

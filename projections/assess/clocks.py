@@ -9,7 +9,16 @@ entries, as ``shared/domain.md`` ("Timescales") says:
   the first entry that matches the clock's start (or the date field it names, e.g.
   ``CaseReferred.aware_date``); the end is the first matching entry *on or after* the
   start day, so a revisited decision never restarts a clock an earlier decision ended.
-* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0).
+* The end may be a list (:attr:`ClockRule.ends`): the first entry matching any of them
+  ends the clock.  ``marks`` are dates shown beside a clock (a rapid review's
+  ``decided`` beside the day it was sent), never ending it (:func:`clock_marks`).
+* ``due`` is the last on-time day (:meth:`ClockRule.due`, the start being day 0); a
+  ``lead`` clock is due ``limit`` *before* the day of the first of its ``before`` matches
+  found (:func:`due_before`: the publication, else the one planned), and starts at the
+  first of its start and ``before`` entries (:func:`clock_start`), so its due day may
+  come before its start (a report published without a final report sent: overdue).
+* Each clock of a case is judged by the pack's rule in force on its start day
+  (:func:`rule_for`), so a rule changed later never re-judges a case started before.
 * On the ``--on`` day D, with only the entries that had happened by D:
   ``met`` (ended on or before due), ``late`` (ended after due), ``running`` (not ended,
   D on or before due), ``overdue`` (not ended, D after due), ``withdrawn`` (stood down
@@ -39,6 +48,11 @@ See ``docs/clocks.md``.
 What a clock's answer is (its status, its state, a delay that justifies it, the summary of
 a case's clocks) is :mod:`projections.assess.clock_states`; the names are importable from
 here too.
+
+Why one module: the timeline, a clock's start, ends, marks, lead due day, the choice of
+the rule in force and the status are one computation that the cross-case index's facts
+(:mod:`projections.index.clock_facts`) must repeat exactly (its property test compares the
+two); split, each piece would import the others' private helpers.
 """
 
 from __future__ import annotations
@@ -48,12 +62,13 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from ledger.catalogue.models import LONDON, occurred_instant
+from ledger.catalogue.models import LONDON, MODELS_BY_TYPE, occurred_instant
 from projections.assess.calendar import Calendar, due_date
 from projections.assess.clock_states import (
     ACTIVE_STATUSES,
     DELAY_FIELDS,
     STATUSES,
+    ClockMark,
     ClockState,
     ClockStatus,
     ClockSummary,
@@ -82,6 +97,7 @@ from projections.fold.when import end_of_day, on_day
 __all__ = [
     "ACTIVE_STATUSES",
     "STATUSES",
+    "ClockMark",
     "ClockState",
     "ClockStatus",
     "ClockSummary",
@@ -91,10 +107,14 @@ __all__ = [
     "case_clocks",
     "clock_end",
     "clock_event_types",
+    "clock_marks",
+    "clock_start",
     "clock_state",
     "clock_states",
     "clocks_from_records",
     "deadline_of",
+    "due_before",
+    "first_of",
     "first_on",
     "judge_delays",
     "justification_of",
@@ -104,6 +124,7 @@ __all__ = [
     "record_ref",
     "recorded_day",
     "requests_on",
+    "rule_for",
     "status_on",
     "summary_of",
     "timeline_of",
@@ -161,6 +182,24 @@ def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
     # Keyed on plain values: hashing a ClockRule (nested frozen dataclasses) on every
     # call costs more than the lookup saves.
     return due_date(start, limit, unit, _calendar(nation))
+
+
+def _lead_due(rule: ClockRule, before: date, calendar: Calendar) -> date:
+    """A ``lead`` clock's due date: ``limit`` before the day it is due ahead of."""
+    return _lead_due_cached(rule.limit, rule.unit, before, calendar.nation)
+
+
+@lru_cache(maxsize=65536)
+def _lead_due_cached(limit: int, unit: str, before: date, nation: str) -> date:
+    return due_date(before, -limit, unit, _calendar(nation))
+
+
+def rule_due(rule: ClockRule, started: date, before: date | None, calendar: Calendar) -> date:
+    """The last on-time day of a clock that started on ``started``: ``limit`` after it, or
+    for a ``lead`` clock ``limit`` before ``before`` (the start day when nothing says)."""
+    if rule.kind == "lead":
+        return _lead_due(rule, before if before is not None else started, calendar)
+    return _due(rule, started, calendar)
 
 
 @lru_cache(maxsize=8)
@@ -249,6 +288,106 @@ def first_on(
     return None
 
 
+def _order(found: tuple[Mapping[str, Any], date], timeline: Timeline) -> tuple[Any, ...]:
+    placed = _placed(found[0], timeline)
+    return (found[1],) if placed is None else (found[1], placed[1], placed[2])
+
+
+def first_of(
+    matches: Sequence[EventMatch], timeline: Timeline, on_or_after: date | None = None
+) -> tuple[Mapping[str, Any], date] | None:
+    """The first record matching any of ``matches`` (a clock's ``ends``), with its day:
+    by day, then instant, then given order, as :func:`first_on` orders one match."""
+    if len(matches) == 1:
+        return first_on(matches[0], timeline, on_or_after)
+    best: tuple[Mapping[str, Any], date] | None = None
+    best_key: tuple[Any, ...] | None = None
+    for event_match in matches:
+        found = first_on(event_match, timeline, on_or_after)
+        if found is None:
+            continue
+        key = _order(found, timeline)
+        if best_key is None or key < best_key:
+            best, best_key = found, key
+    return best
+
+
+@lru_cache(maxsize=256)
+def _happened(event_match: EventMatch) -> EventMatch:
+    """The same entries, measured on the day they happened (not a date field of theirs)."""
+    return EventMatch(event_match.event, None, event_match.where)
+
+
+def clock_start(rule: ClockRule, timeline: Timeline) -> tuple[Mapping[str, Any], date] | None:
+    """Where a clock starts on ``timeline``: its first ``start`` entry; for a ``lead``
+    clock, the first of that and its ``before`` entries (on the day they happened: once a
+    publication has happened or is planned, the clock is due ahead of it)."""
+    if rule.kind != "lead":
+        return first_on(rule.start, timeline)
+    return first_of((rule.start, *(_happened(b) for b in rule.before)), timeline)
+
+
+def due_before(rule: ClockRule, timeline: Timeline) -> date | None:
+    """For a ``lead`` clock, the day it is due ahead of: the day of the first of its
+    ``before`` matches found on ``timeline`` (the publication once it happened, else the
+    publication planned); None for other clocks or when none is found."""
+    if rule.kind != "lead":
+        return None
+    for event_match in rule.before:
+        found = first_on(event_match, timeline)
+        if found is not None:
+            return found[1]
+    return None
+
+
+def clock_marks(rule: ClockRule, timeline: Timeline, started: date) -> tuple[ClockMark, ...]:
+    """The clock's ``marks`` on ``timeline``: for each, the first matching entry on or after
+    the start day, else the first before it (a rapid review decided before its
+    notification still shows the day it was decided)."""
+    if not rule.marks:
+        return ()
+    out = []
+    for mark in rule.marks:
+        found = first_on(mark.match, timeline, on_or_after=started) or first_on(
+            mark.match, timeline
+        )
+        if found is not None:
+            out.append(ClockMark(mark.label, found[1], record_ref(found[0])))
+    return tuple(out)
+
+
+_VERSIONS: dict[int, tuple[RulePack, Mapping[str, tuple[ClockRule, ...]]]] = {}
+
+
+def _versions(pack: RulePack) -> Mapping[str, tuple[ClockRule, ...]]:
+    """:meth:`RulePack.versions` of every name of ``pack``, computed once per pack."""
+    held = _VERSIONS.get(id(pack))
+    if held is None or held[0] is not pack:
+        held = (pack, {name: pack.versions(name) for name in pack.names})
+        _VERSIONS[id(pack)] = held
+    return held[1]
+
+
+def rule_for(
+    pack: RulePack, name: str, timeline: Timeline
+) -> tuple[ClockRule, tuple[Mapping[str, Any], date] | None]:
+    """The rule of clock ``name`` that judges this case, with where the clock starts.
+
+    The rule in force on the clock's start day (:meth:`RulePack.in_force`), so that a rule
+    changed later never re-judges a case that started before; each version's own start
+    description finds its start day.  A pack with one rule per name uses it as it is.
+    When no rule is in force on the start day the clock does not apply: the latest rule
+    is returned with no start (not started)."""
+    versions = _versions(pack)[name]
+    if len(versions) == 1:
+        return versions[0], clock_start(versions[0], timeline)
+    for rule in versions:
+        start = clock_start(rule, timeline)
+        if start is not None and pack.in_force(name, start[1]) is rule:
+            return rule, start
+    return versions[-1], None
+
+
 def justification_of(day: date, record: Mapping[str, Any]) -> Justification:
     """The :class:`Justification` a justifying record gives (it happened on ``day``)."""
     reason = record.get("reason")
@@ -309,18 +448,20 @@ def clock_end(
     rule: ClockRule, timeline: Timeline, start: tuple[Mapping[str, Any], date]
 ) -> tuple[Mapping[str, Any], date, str] | None:
     """How a started clock ends on the whole ``timeline``: (record, day, kind), kind
-    ``end`` (its end entry), ``early`` (an end entry before its start, when the rule has
+    ``end`` (the first of its ``ends`` entries on or after the start day), ``early`` (an
+    end entry before its start, when the rule has
     ``early_end``: the clock is met on its start day, which is the day returned) or
     ``withdrawn`` (its ``withdrawn_by`` entry came after the start and before any end,
     and no entry matching its start came after that to put it back: a review stood down
     and then decided on again runs on from its first start, never restarted).
     None while it runs."""
     start_record, started = start
+    ends = rule.ends
     if rule.early_end is not None:
-        first = first_on(rule.end, timeline)
+        first = first_of(ends, timeline)
         if first is not None and first[1] < started:
             return first[0], started, "early"
-    end = first_on(rule.end, timeline, on_or_after=started)
+    end = first_of(ends, timeline, on_or_after=started)
     withdrawn_by = rule.withdrawn_by
     if withdrawn_by is not None:
         begun = _placed(start_record, timeline)
@@ -352,12 +493,13 @@ def _clock_state(
     timeline: Timeline,
     on: date,
     calendar: Calendar,
+    start: tuple[Mapping[str, Any], date] | None,
 ) -> ClockState:
-    start = first_on(rule.start, timeline)
     if start is None or start[1] > on:
         return ClockState(case, regime, rule, on, "not-started")
     start_record, started = start
-    due = _due(rule, started, calendar)
+    before = due_before(rule, timeline)
+    due = rule_due(rule, started, before, calendar)
     end = clock_end(rule, timeline, start)
     if end is not None and end[1] > on:
         end = None
@@ -386,6 +528,8 @@ def _clock_state(
         delay_refs=delay_refs,
         flags=(rule.early_end,) if kind == "early" and rule.early_end is not None else (),
         late_delays=late,
+        marks=clock_marks(rule, timeline, started),
+        due_before=before,
     )
 
 
@@ -400,7 +544,8 @@ def clock_state(
     """One clock of a case on ``on``, from its records with corrections applied
     (entries that happened after ``on`` are ignored)."""
     moment, day = _on_moment(on)
-    return _clock_state(case, regime, rule, timeline_of(records, moment), day, calendar)
+    timeline = timeline_of(records, moment)
+    return _clock_state(case, regime, rule, timeline, day, calendar, clock_start(rule, timeline))
 
 
 def clock_states(
@@ -413,7 +558,8 @@ def clock_states(
     pack: RulePack | None = None,
     include_not_started: bool = False,
 ) -> list[ClockState]:
-    """Every clock of the case's regime on ``on``, in the rule pack's order.
+    """Every clock of the case's regime on ``on``, in the rule pack's order, each judged
+    by its rule in force on the clock's start day (:func:`rule_for`).
 
     ``records`` are the case's entries with corrections already applied (a view's
     bodies, or the index's milestone rows as records: ``type``, ``occurred_at``, ``seq``,
@@ -425,7 +571,10 @@ def clock_states(
     chosen = pack if pack is not None else rule_pack(regime)
     cal = calendar if calendar is not None else chosen.working_calendar()
     timeline = timeline_of(records, moment)
-    states = [_clock_state(case, regime, rule, timeline, day, cal) for rule in chosen.clocks]
+    states = []
+    for name in chosen.names:
+        rule, start = rule_for(chosen, name, timeline)
+        states.append(_clock_state(case, regime, rule, timeline, day, cal, start))
     if include_not_started:
         return states
     return [s for s in states if s.status != "not-started"]
@@ -538,23 +687,31 @@ def clock_event_types(packs: Iterable[RulePack] | None = None) -> tuple[str, ...
     types: dict[str, None] = {"CaseReferred": None}
     for pack in chosen:
         for rule in pack.clocks:
-            types[rule.start.event] = None
-            types[rule.end.event] = None
-            if rule.withdrawn_by is not None:
-                types[rule.withdrawn_by.event] = None
+            for event_match in _matches(rule):
+                types[event_match.event] = None
             for kind in rule.justifiable_by:
                 types[kind] = None
     return tuple(types)
 
 
+def _matches(rule: ClockRule) -> list[EventMatch]:
+    """Every entry description a rule reads: start, ends, before, marks, withdrawn_by."""
+    found = [rule.start, *rule.ends, *rule.before, *(m.match for m in rule.marks)]
+    if rule.withdrawn_by is not None:
+        found.append(rule.withdrawn_by)
+    return found
+
+
 def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
     fields = []
-    matches = [rule.start, rule.end]
-    if rule.withdrawn_by is not None:
-        matches.append(rule.withdrawn_by)
-    for event_match in matches:
+    for event_match in _matches(rule):
         if event_match.field is not None:
             fields.append((event_match.event, event_match.field))
         fields.extend((event_match.event, c.field) for c in event_match.where)
-    fields.extend((kind, name) for kind in rule.justifiable_by for name in DELAY_FIELDS)
+    fields.extend(
+        (kind, name)
+        for kind in rule.justifiable_by
+        for name in DELAY_FIELDS
+        if name in MODELS_BY_TYPE[kind].model_fields  # NotificationDeferred has no expected_by
+    )
     return fields

@@ -347,7 +347,9 @@ def _q4_discussion(c: _Context) -> Answer:
 
 def _q5_delay(c: _Context) -> Answer:
     pack = rule_pack(c.view.regime)
-    decision_clocks = {r.name for r in pack.clocks if r.justifiable_by}
+    # The decision clocks: those a DecisionDelayed justifies (not the notification and
+    # publication clocks, which their own deferral entries justify).
+    decision_clocks = {r.name for r in pack.clocks if "DecisionDelayed" in r.justifiable_by}
     states = [s for s in c.clocks if s.clock in decision_clocks and s.status != "not-started"]
     if not states:
         return Answer(
@@ -360,14 +362,20 @@ def _q5_delay(c: _Context) -> Answer:
     on_time = [s for s in states if s not in delayed]
     if not delayed:
         s = on_time[0]
-        refs = [r for r in (s.start_ref, s.end_ref) if r]
+        # The decision itself is a mark of a clock that ends when the review is sent.
+        refs = [r for r in (s.start_ref, *(m.ref for m in s.marks), s.end_ref) if r]
         if s.status == "met":
             what = f"the decision met its {s.clock} clock ({s.ended} on or before {s.due})"
         else:
             what = f"the {s.clock} clock is still running and due {s.due}"
         return Answer(5, "not-applicable", _unique(refs), f"There is no delay: {what}.")
     justified = [s for s in delayed if s.justified]
-    refs = [r for s in delayed for r in (s.start_ref, s.end_ref, *s.delay_refs) if r]
+    refs = [
+        r
+        for s in delayed
+        for r in (s.start_ref, *(m.ref for m in s.marks), s.end_ref, *s.delay_refs)
+        if r
+    ]
     if justified and len(justified) == len(delayed):
         s = justified[0]
         assert s.delay is not None

@@ -49,6 +49,10 @@ on the day it started, with the flag, instead of running for ever.  ``withdrawn_
 describes an entry that stands the clock down when it comes after the start and before
 the end (a review stood down by a later no-review decision): the clock then ends as
 ``withdrawn`` on that entry's day.
+
+Why one module: the rule dataclasses, their matching, their description and the loader
+that validates them against the catalogue are one schema; each part changes with the
+others whenever a key is added (issue 16 added list ends, marks, lead clocks and dates).
 """
 
 from __future__ import annotations
@@ -417,6 +421,8 @@ def _describe_condition(condition: Condition) -> str:
         return f"to {condition.value}"
     if condition.op == "contains":
         return f"with {condition.value} in {condition.field}"
+    if isinstance(condition.value, tuple):
+        return f"with {condition.field} {' or '.join(map(str, condition.value))}"
     return f"with {condition.field} {condition.value}"
 
 
@@ -442,9 +448,17 @@ def describe(rule: ClockRule) -> str:
         limit += f", withdrawn by a later {_describe_match(rule.withdrawn_by, first=False)}"
     if rule.early_end is not None:
         limit += f", met at its start if a {rule.end.event} came before it ({rule.early_end})"
+    if rule.marks:
+        limit += ", showing " + ", ".join(
+            f"{m.label} ({_describe_match(m.match, first=True)})" for m in rule.marks
+        )
+    ends = " or ".join(_describe_match(m, first=False) for m in rule.ends)
+    if rule.kind == "lead":
+        ahead = ", else ".join(_describe_match(m, first=True) for m in rule.before)
+        return f"{rule.name}: the first {ends}, due {limit} before {ahead} — {rule.source}"
     return (
         f"{rule.name}: from {_describe_match(rule.start, first=True)} "
-        f"to the first {_describe_match(rule.end, first=False)}, {limit} — {rule.source}"
+        f"to the first {ends}, {limit} — {rule.source}"
     )
 
 

@@ -41,17 +41,20 @@ from typing import Any, Final, NamedTuple
 
 from projections.assess.calendar import Calendar
 from projections.assess.clocks import (
+    ClockMark,
     ClockState,
     ClockSummary,
     Justification,
-    _due,
     _due_cached,
     _iso,
     clock_end,
-    first_on,
+    clock_marks,
+    due_before,
     judge_delays,
     justifying,
     record_ref,
+    rule_due,
+    rule_for,
     status_on,
     timeline_of,
 )
@@ -71,7 +74,7 @@ __all__ = [
     "summary_from_spans",
 ]
 
-FACTS_VERSION: Final = 2
+FACTS_VERSION: Final = 3
 """Bumped when the facts' layout or derivation changes: every stored row is then stale."""
 
 _END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
@@ -81,7 +84,8 @@ _END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
 def rules_fingerprint() -> str:
     """A digest of what the facts depend on in the shipped rule packs: each clock's name,
     start, end and justifying entry types (limits, titles and calendars are applied when
-    a state is read, so changing them needs no recomputation)."""
+    a state is read, so changing them needs no recomputation), and since a case's rule is
+    chosen by its start day, each rule's dates, ends, marks and lead ``before``."""
     digest = hashlib.sha256(f"case_clocks v{FACTS_VERSION}".encode())
     for regime, pack in all_rule_packs().items():
         for rule in pack.clocks:
@@ -95,6 +99,12 @@ def rules_fingerprint() -> str:
                         rule.justifiable_by,
                         rule.early_end,
                         rule.withdrawn_by,
+                        rule.also_ends,
+                        rule.marks,
+                        rule.kind,
+                        rule.before,
+                        rule.effective_from,
+                        rule.effective_to,
                     )
                 ).encode()
             )
@@ -156,15 +166,26 @@ class ClockFacts(NamedTuple):
     how: str = "end"
     """What ended it: ``end`` (its end entry, or nothing yet), ``withdrawn`` or ``early``
     (see :func:`projections.assess.clocks.clock_end`)."""
+    due_before: date | None = None
+    """A ``lead`` clock's day it is due ahead of (:func:`~projections.assess.clocks.due_before`)."""
+    marks: tuple[ClockMark, ...] = ()
+    """The rule's ``marks`` found (:func:`~projections.assess.clocks.clock_marks`)."""
 
     def span(self) -> str:
-        """``clock,started,start_ref,ended,end_ref,mark`` (ended and end_ref empty while
-        it runs; mark ``w`` withdrawn, ``e`` ended before its start, else empty)."""
+        """``clock,started,start_ref,ended,end_ref,how,due_before,marks`` (ended and
+        end_ref empty while it runs; how ``w`` withdrawn, ``e`` ended before its start,
+        else empty; due_before empty but for a lead clock; marks ``label=day=ref`` joined
+        by ``|``, empty when none)."""
         if "," in self.clock or ";" in self.clock:
             raise ValueError(f"a clock name cannot hold ',' or ';': {self.clock!r}")
+        for mark in self.marks:
+            if any(c in mark.label for c in ",;=|"):
+                raise ValueError(f"a mark label cannot hold ',', ';', '=' or '|': {mark.label!r}")
+        marks = "|".join(f"{m.label}={m.day.isoformat()}={m.ref}" for m in self.marks)
         return (
             f"{self.clock},{self.started.isoformat()},{self.start_ref},"
-            f"{_iso(self.ended) or ''},{self.end_ref or ''},{_MARKS.get(self.how, '')}"
+            f"{_iso(self.ended) or ''},{self.end_ref or ''},{_MARKS.get(self.how, '')},"
+            f"{_iso(self.due_before) or ''},{marks}"
         )
 
     def delays_json(self) -> list[list[Any]]:
@@ -202,9 +223,20 @@ def _how(mark: str) -> str:
     return {v: k for k, v in _MARKS.items()}.get(mark, "end")
 
 
+def _marks_of(text: str) -> tuple[ClockMark, ...]:
+    """The marks of a span's last part (``label=day=ref|...``)."""
+    if not text:
+        return ()
+    out = []
+    for item in text.split("|"):
+        label, day, ref = item.split("=", 2)
+        out.append(ClockMark(label, date.fromisoformat(day), ref))
+    return tuple(out)
+
+
 def _spans(text: str) -> dict[str, list[str]]:
     """The ``spans`` column split: clock name -> [clock, started, start_ref, ended,
-    end_ref, mark] (empty strings for no end)."""
+    end_ref, how, due_before, marks] (empty strings for none)."""
     if not text:
         return {}
     out = {}
@@ -293,9 +325,11 @@ class CaseClockFacts:
                     date.fromisoformat(ended) if ended else None,
                     end_ref or None,
                     _delay_facts(delays.get(name, ())),
-                    _how(mark),
+                    _how(how),
+                    date.fromisoformat(before) if before else None,
+                    _marks_of(marks),
                 )
-                for name, (_, started, start_ref, ended, end_ref, mark) in _spans(
+                for name, (_, started, start_ref, ended, end_ref, how, before, marks) in _spans(
                     self.spans
                 ).items()
             }
@@ -323,8 +357,9 @@ def case_clock_facts(
     until = format_instant(max(item[1] for item in timeline.items)) if timeline.items else None
     clocks: list[ClockFacts] = []
     if regime in REGIMES:
-        for rule in rule_pack(regime).clocks:
-            start = first_on(rule.start, timeline)
+        pack = rule_pack(regime)
+        for name in pack.names:
+            rule, start = rule_for(pack, name, timeline)
             if start is None:
                 continue
             start_record, started = start
@@ -339,6 +374,8 @@ def case_clock_facts(
                     end_ref=record_ref(end[0]) if end is not None else None,
                     delays=delays,
                     how=end[2] if end is not None else "end",
+                    due_before=due_before(rule, timeline),
+                    marks=clock_marks(rule, timeline, started),
                 )
             )
     return CaseClockFacts.of(case, regime, position, last_recorded_at, until, clocks)
@@ -359,7 +396,7 @@ def state_from_facts(
     """
     if facts is None or facts.started > on:
         return ClockState(case, regime, rule, on, "not-started")
-    due = _due(rule, facts.started, calendar)
+    due = rule_due(rule, facts.started, facts.due_before, calendar)
     ended = facts.ended if facts.ended is not None and facts.ended <= on else None
     how = facts.how if ended is not None else "end"
     status = status_on(ended, due, on, withdrawn=how == "withdrawn")
@@ -385,6 +422,8 @@ def state_from_facts(
         delay_refs=refs,
         flags=(rule.early_end,) if how == "early" and rule.early_end is not None else (),
         late_delays=late,
+        marks=facts.marks,
+        due_before=facts.due_before,
     )
 
 
@@ -403,11 +442,14 @@ def states_from_facts(
     spans = _spans(facts.spans)
     delays = facts.delays
     states = []
-    for rule in pack.clocks:
-        span = spans.get(rule.name)
+    for name in pack.names:
+        span = spans.get(name)
         if span is None or span[1] > today:
             if include_not_started:
-                states.append(ClockState(case, regime, rule, on, "not-started"))
+                states.append(ClockState(case, regime, pack.current(name), on, "not-started"))
+            continue
+        rule = pack.in_force(name, date.fromisoformat(span[1]))
+        if rule is None:  # not reached: the facts keep only clocks a rule judges
             continue
         if delays is not None and rule.name in delays:
             states.append(
@@ -416,8 +458,8 @@ def states_from_facts(
                 )
             )
             continue
-        _, begun, start_ref, finished, end_ref, mark = span
-        if mark:
+        _, begun, start_ref, finished, end_ref, how, before, marks = span
+        if how or before or marks:
             states.append(
                 state_from_facts(
                     case, regime, rule, facts.clocks[rule.name], on, pack.working_calendar()
@@ -458,20 +500,28 @@ def summary_from_spans(regime: str, spans: str, on: date) -> ClockSummary | None
     if not spans or regime not in REGIMES:
         return None
     today = on.isoformat()
-    started_on = {name: (span[1], span[3]) for name, span in _spans(spans).items()}
+    started_on = {name: (span[1], span[3], span[6]) for name, span in _spans(spans).items()}
     pack = rule_pack(regime)
+    calendar = pack.working_calendar()
     overdue: list[str] = []
     soonest: tuple[date, ClockRule, date] | None = None
     started_any = False
-    for rule in pack.clocks:
-        found = started_on.get(rule.name)
+    for name in pack.names:
+        found = started_on.get(name)
         if found is None or found[0] > today:
             continue
         started_any = True
         if found[1] and found[1] <= today:
             continue
         started = date.fromisoformat(found[0])
-        due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
+        rule = pack.in_force(name, started)
+        if rule is None:
+            continue
+        if rule.kind == "lead":
+            before = found[2]
+            due = rule_due(rule, started, date.fromisoformat(before) if before else None, calendar)
+        else:
+            due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
         if on > due:
             overdue.append(rule.name)
         elif soonest is None or due < soonest[0]:
