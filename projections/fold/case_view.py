@@ -49,12 +49,16 @@ __all__ = [
     "GATHERING_TYPES",
     "REVIEW_OUTCOMES",
     "STAGES",
+    "THEME_TYPES",
     "CaseView",
     "Decision",
+    "Delegation",
     "Entry",
     "Finding",
+    "Learning",
     "OpenRequest",
     "apply_corrections",
+    "areas_of",
     "as_of",
     "corrected_occurred_at",
     "decision_key",
@@ -62,6 +66,7 @@ __all__ = [
     "on",
     "stage_of",
     "status_payload",
+    "themes_of",
     "timeline_key",
 ]
 
@@ -292,6 +297,51 @@ class OpenRequest:
 
 
 @dataclass(frozen=True)
+class Learning:
+    """A ``LearningRecorded`` entry, corrections applied: what a review found."""
+
+    ref: str
+    occurred_at: str
+    summary: str
+    recommendations: tuple[str, ...]
+    themes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{ref, summary, recommendations}`` as ``related`` prints it."""
+        return {
+            "ref": self.ref,
+            "summary": self.summary,
+            "recommendations": list(self.recommendations),
+        }
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A ``PartnersDelegated`` entry, corrections applied: a lead partner's delegate,
+    in force from ``from_day`` to ``to_day`` (inclusive; None: open-ended)."""
+
+    ref: str
+    partner: str
+    delegate: str
+    from_day: date
+    to_day: date | None
+
+    def in_force(self, day: date) -> bool:
+        """Whether the delegation is in force on ``day`` (from <= day <= to)."""
+        return self.from_day <= day and (self.to_day is None or day <= self.to_day)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{partner, delegate, from, to, ref}`` (the wire names)."""
+        return {
+            "partner": self.partner,
+            "delegate": self.delegate,
+            "from": self.from_day.isoformat(),
+            "to": self.to_day.isoformat() if self.to_day is not None else None,
+            "ref": self.ref,
+        }
+
+
+@dataclass(frozen=True)
 class CaseView:
     """Where a case stands in one view (as of a knowledge time, on a world time)."""
 
@@ -309,6 +359,19 @@ class CaseView:
     """Every entry in the view, in record (``seq``) order, corrections applied."""
     types: frozenset[str] = field(default_factory=frozenset)
     """The entry types present (corrections excluded)."""
+    themes: tuple[str, ...] = ()
+    """The case's practice themes: those of every ``ThemesRecorded`` and
+    ``LearningRecorded``, corrections applied, each once, in the order first recorded."""
+    learning: tuple[Learning, ...] = ()
+    """Its ``LearningRecorded`` entries, in record order."""
+    delegations: tuple[Delegation, ...] = ()
+    """Its ``PartnersDelegated`` entries, in record order."""
+    area: str = ""
+    """The area responsible: ``home_area``, then each ``ResponsibilityTransferred``'s
+    ``to_area`` in timeline order (the last one wins)."""
+    areas: tuple[str, ...] = ()
+    """Every area the case involves, each once: home, incident, ``other_areas``, then
+    the areas it was transferred to."""
 
     def timeline(self) -> tuple[Entry, ...]:
         """The entries in ``occurred_at`` order (then ``seq``)."""
@@ -469,6 +532,7 @@ def derive(entries: Sequence[Entry]) -> CaseView:
                 del open_entries[closed]
     decisions.sort(key=lambda d: decision_key(d.occurred_at, d.seq))
     in_force = decisions[-1] if decisions else None
+    area, areas = areas_of(entries)
     return CaseView(
         case=referral.case,
         regime=referral.get("regime", ""),
@@ -488,7 +552,67 @@ def derive(entries: Sequence[Entry]) -> CaseView:
         ),
         entries=tuple(entries),
         types=frozenset(types),
+        themes=themes_of(entries),
+        learning=tuple(
+            Learning(
+                ref=e.ref,
+                occurred_at=e.occurred_at,
+                summary=str(e.get("summary", "")),
+                recommendations=tuple(str(r) for r in e.get("recommendations") or ()),
+                themes=tuple(str(t) for t in e.get("themes") or ()),
+            )
+            for e in entries
+            if e.type == "LearningRecorded"
+        ),
+        delegations=tuple(
+            Delegation(
+                ref=e.ref,
+                partner=str(e.get("partner", "")),
+                delegate=str(e.get("delegate", "")),
+                from_day=date.fromisoformat(str(e.get("from"))),
+                to_day=date.fromisoformat(str(e.get("to"))) if e.get("to") else None,
+            )
+            for e in entries
+            if e.type == "PartnersDelegated"
+        ),
+        area=area,
+        areas=areas,
     )
+
+
+#: The entry types that carry practice themes (``themes`` field).
+THEME_TYPES: Final[tuple[str, ...]] = ("ThemesRecorded", "LearningRecorded")
+
+
+def themes_of(entries: Iterable[Entry | Mapping[str, Any]]) -> tuple[str, ...]:
+    """The themes of a case's entries (or records, as the index keeps them) of
+    :data:`THEME_TYPES`, each once, in the order given."""
+    out: dict[str, None] = {}
+    for e in entries:
+        if e.get("type") in THEME_TYPES:
+            for theme in e.get("themes") or ():
+                out.setdefault(str(theme), None)
+    return tuple(out)
+
+
+def areas_of(entries: Sequence[Entry]) -> tuple[str, tuple[str, ...]]:
+    """The area responsible and every area involved, from a case's entries (the first
+    the referral): see :attr:`CaseView.area` and :attr:`CaseView.areas`."""
+    referral = entries[0]
+    home = str(referral.get("home_area") or "")
+    involved: dict[str, None] = {}
+    for name in (home, referral.get("incident_area"), *(referral.get("other_areas") or ())):
+        if name:
+            involved.setdefault(str(name), None)
+    responsible = home
+    transfers = sorted(
+        (e for e in entries if e.type == "ResponsibilityTransferred"),
+        key=lambda e: timeline_key(e.occurred_at, e.seq),
+    )
+    for e in transfers:
+        responsible = str(e.get("to_area"))
+        involved.setdefault(responsible, None)
+    return responsible, tuple(involved)
 
 
 def status_payload(

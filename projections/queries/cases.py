@@ -98,7 +98,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     from projections.assess.clocks import case_clocks, requests_on, summary_of
 
     clocks = summary_of(case_clocks(view, on))
-    return status_payload(
+    answer = status_payload(
         case=view.case,
         regime=view.regime,
         subject=view.subject,
@@ -110,6 +110,8 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
         entries=len(view.entries),
         last_recorded_at=view.last_recorded_at,
     )
+    answer["area"] = view.area
+    return answer
 
 
 def status(
@@ -158,15 +160,17 @@ def statuses(
         # `timeline` (one case, a new process each time) would pay for nothing.
         from projections.assess.clocks import requests_on
         from projections.index.case_index import CaseIndex
-        from projections.index.records import indexed_statuses
+        from projections.index.records import indexed_areas, indexed_statuses
 
         # A user who may only read the index answers from it too: the entries beyond
         # its tracked position are folded in memory, and nothing is written.
         if index is None:
             index = CaseIndex(ledger)
         answers = indexed_statuses(index, moment, stage, regime)
+        areas = indexed_areas(index)
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
+            answer["area"] = areas.get(answer["case"], "")
         return answers
     out = []
     for ref in sorted(ledger.case_refs()):
