@@ -43,6 +43,15 @@ from ledger.catalogue.models import normalise_occurred_at, occurred_day, occurre
 from ledger.catalogue.registry import KINDS
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
+from projections.fold.facets import (
+    THEME_TYPES,
+    Delegation,
+    Learning,
+    areas_of,
+    delegations_of,
+    learning_of,
+    themes_of,
+)
 from projections.fold.when import format_instant
 
 __all__ = [
@@ -297,51 +306,6 @@ class OpenRequest:
 
 
 @dataclass(frozen=True)
-class Learning:
-    """A ``LearningRecorded`` entry, corrections applied: what a review found."""
-
-    ref: str
-    occurred_at: str
-    summary: str
-    recommendations: tuple[str, ...]
-    themes: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{ref, summary, recommendations}`` as ``related`` prints it."""
-        return {
-            "ref": self.ref,
-            "summary": self.summary,
-            "recommendations": list(self.recommendations),
-        }
-
-
-@dataclass(frozen=True)
-class Delegation:
-    """A ``PartnersDelegated`` entry, corrections applied: a lead partner's delegate,
-    in force from ``from_day`` to ``to_day`` (inclusive; None: open-ended)."""
-
-    ref: str
-    partner: str
-    delegate: str
-    from_day: date
-    to_day: date | None
-
-    def in_force(self, day: date) -> bool:
-        """Whether the delegation is in force on ``day`` (from <= day <= to)."""
-        return self.from_day <= day and (self.to_day is None or day <= self.to_day)
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{partner, delegate, from, to, ref}`` (the wire names)."""
-        return {
-            "partner": self.partner,
-            "delegate": self.delegate,
-            "from": self.from_day.isoformat(),
-            "to": self.to_day.isoformat() if self.to_day is not None else None,
-            "ref": self.ref,
-        }
-
-
-@dataclass(frozen=True)
 class CaseView:
     """Where a case stands in one view (as of a knowledge time, on a world time)."""
 
@@ -553,66 +517,11 @@ def derive(entries: Sequence[Entry]) -> CaseView:
         entries=tuple(entries),
         types=frozenset(types),
         themes=themes_of(entries),
-        learning=tuple(
-            Learning(
-                ref=e.ref,
-                occurred_at=e.occurred_at,
-                summary=str(e.get("summary", "")),
-                recommendations=tuple(str(r) for r in e.get("recommendations") or ()),
-                themes=tuple(str(t) for t in e.get("themes") or ()),
-            )
-            for e in entries
-            if e.type == "LearningRecorded"
-        ),
-        delegations=tuple(
-            Delegation(
-                ref=e.ref,
-                partner=str(e.get("partner", "")),
-                delegate=str(e.get("delegate", "")),
-                from_day=date.fromisoformat(str(e.get("from"))),
-                to_day=date.fromisoformat(str(e.get("to"))) if e.get("to") else None,
-            )
-            for e in entries
-            if e.type == "PartnersDelegated"
-        ),
+        learning=learning_of(entries),
+        delegations=delegations_of(entries),
         area=area,
         areas=areas,
     )
-
-
-#: The entry types that carry practice themes (``themes`` field).
-THEME_TYPES: Final[tuple[str, ...]] = ("ThemesRecorded", "LearningRecorded")
-
-
-def themes_of(entries: Iterable[Entry | Mapping[str, Any]]) -> tuple[str, ...]:
-    """The themes of a case's entries (or records, as the index keeps them) of
-    :data:`THEME_TYPES`, each once, in the order given."""
-    out: dict[str, None] = {}
-    for e in entries:
-        if e.get("type") in THEME_TYPES:
-            for theme in e.get("themes") or ():
-                out.setdefault(str(theme), None)
-    return tuple(out)
-
-
-def areas_of(entries: Sequence[Entry]) -> tuple[str, tuple[str, ...]]:
-    """The area responsible and every area involved, from a case's entries (the first
-    the referral): see :attr:`CaseView.area` and :attr:`CaseView.areas`."""
-    referral = entries[0]
-    home = str(referral.get("home_area") or "")
-    involved: dict[str, None] = {}
-    for name in (home, referral.get("incident_area"), *(referral.get("other_areas") or ())):
-        if name:
-            involved.setdefault(str(name), None)
-    responsible = home
-    transfers = sorted(
-        (e for e in entries if e.type == "ResponsibilityTransferred"),
-        key=lambda e: timeline_key(e.occurred_at, e.seq),
-    )
-    for e in transfers:
-        responsible = str(e.get("to_area"))
-        involved.setdefault(responsible, None)
-    return responsible, tuple(involved)
 
 
 def status_payload(
