@@ -225,3 +225,33 @@ def test_transfer_moves_the_area_and_q3_asks_for_the_home_area(
     )
     answers = {r["question"]: r for r in ok(cli, store_url, "quality", "MOVE-1")}
     assert answers[3]["answer"] == "yes"
+
+
+def test_a_corrected_theme_relates_by_the_correction_and_as_of_before_by_the_original(
+    store_url: str, clock: FixedClock
+) -> None:
+    record(store_url, clock, three_cases())
+    before = clock.now.isoformat()
+    clock.advance(hours=1)
+    # MID-1's theme was neglect, not unsafe sleep.
+    record(
+        store_url,
+        clock,
+        [
+            {
+                "type": "EntryCorrected",
+                "case": "MID-1",
+                "occurred_at": "2026-02-01",
+                "corrects": "MID-1#2",
+                "changes": {"themes": ["neglect"]},
+                "reason": "The rapid review meeting named neglect, not unsafe sleep.",
+            }
+        ],
+    )
+    led = open_ledger(store_url, clock)
+    found = api.related(led, "NEW-1").to_json()
+    assert [(r["case"], r["themes"], r["learning"]) for r in found] == [
+        ("OLD-1", ["neglect", "escalation"], found[0]["learning"]),
+        ("MID-1", ["neglect"], []),
+    ]
+    assert [r["case"] for r in api.related(led, "NEW-1", as_of=before).to_json()] == ["OLD-1"]
