@@ -26,7 +26,7 @@ from projections.assess.clocks import (
     view_records,
 )
 from projections.assess.rules import REGIMES, RulePack, all_rule_packs
-from projections.fold.case_view import STAGES, fold, timeline_key
+from projections.fold.case_view import STAGES, fold
 from projections.fold.when import format_instant, on_day
 from projections.index.case_index import CaseIndex
 from projections.index.clock_facts import (
@@ -45,7 +45,6 @@ __all__ = [
     "all_clocks",
     "folded_case_records",
     "index_covers",
-    "indexed_areas",
     "indexed_case_records",
     "indexed_statuses",
     "summaries_by_case",
@@ -273,22 +272,3 @@ def indexed_statuses(
             summary = summaries.get(row.case) or summary_of(())
             answers[at] = row.status(opener, summary.overdue, summary.next_deadline)
     return [answer for answer in answers if answer is not None]
-
-
-def indexed_areas(index: CaseIndex, *, catch_up: bool = False) -> dict[str, str]:
-    """Every indexed case's area responsible (``home_area``, then each
-    ``ResponsibilityTransferred``'s ``to_area`` in timeline order), from its milestone
-    rows, by reference; what ``status`` carries as ``area``."""
-    transfers: dict[str, list[Milestone]] = {}
-    out: dict[str, str] = {}
-    for row in index.milestones(
-        None, ("CaseReferred", "ResponsibilityTransferred"), catch_up=catch_up
-    ):
-        if row.type == "CaseReferred":
-            out[row.case] = str(row.facts.get("home_area") or "")
-        else:
-            transfers.setdefault(row.case, []).append(row)
-    for case, rows in transfers.items():
-        rows.sort(key=lambda m: timeline_key(m.occurred_at, m.seq))
-        out[case] = str(rows[-1].facts.get("to_area") or out.get(case, ""))
-    return out

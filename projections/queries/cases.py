@@ -159,15 +159,16 @@ def statuses(
         # lazy: the index and the clocks cost ~55 ms at start-up, which `why` and
         # `timeline` (one case, a new process each time) would pay for nothing.
         from projections.assess.clocks import requests_on
+        from projections.index.areas import indexed_areas
         from projections.index.case_index import CaseIndex
-        from projections.index.records import indexed_areas, indexed_statuses
+        from projections.index.records import indexed_statuses
 
         # A user who may only read the index answers from it too: the entries beyond
         # its tracked position are folded in memory, and nothing is written.
         if index is None:
             index = CaseIndex(ledger)
         answers = indexed_statuses(index, moment, stage, regime)
-        areas = indexed_areas(index)
+        areas = indexed_areas(index) if answers else {}
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
             answer["area"] = areas.get(answer["case"], "")
