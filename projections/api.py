@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
     from projections.export.verify import BundleVerifyResult
+    from projections.fold.related import RelatedCase
     from projections.queries.delays import Interval, Summary
     from projections.queries.desk import Deadline
     from projections.queries.index_trust import IndexCheck
@@ -65,6 +66,7 @@ __all__ = [
     "Progress",
     "QualityReport",
     "Reindexed",
+    "RelatedReport",
     "RulesReport",
     "StatusReport",
     "Timeline",
@@ -80,6 +82,7 @@ __all__ = [
     "export",
     "quality",
     "reindex",
+    "related",
     "rules",
     "status",
     "timeline",
@@ -635,8 +638,50 @@ def quality(
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     view = _cases.case_view(led, case, as_of_time, moment)
-    answers = answer_questions(view, moment, config=config)
+    # lazy: the cross-case index costs ~55 ms at start-up
+    from projections.queries.related import related_to
+
+    found = related_to(led, view, as_of=as_of_time, on=moment)
+    answers = answer_questions(view, moment, config=config, related=found)
     return QualityReport(case, tuple(answers), as_of_time, moment)
+
+
+@dataclass(frozen=True)
+class RelatedReport:
+    """The earlier cases sharing practice themes with one case, with their learning."""
+
+    case: str
+    themes: tuple[str, ...]
+    """The case's own themes (empty: nothing to relate by)."""
+    cases: tuple[RelatedCase, ...]
+    """Most shared themes first, then the most recently referred."""
+    as_of: datetime | None
+    on: datetime | None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``related --json``: an array of ``{case, themes, learning}``."""
+        return [c.as_dict() for c in self.cases]
+
+
+def related(
+    ledger: LedgerOrOpener,
+    case: str,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+) -> RelatedReport:
+    """``caseledger related CASE``: the cases referred before ``case`` that share at least
+    one of its practice themes (``ThemesRecorded``, ``LearningRecorded``), each with the
+    shared themes and the learning it recorded, from the cross-case index (caught up
+    first); only the related cases are folded."""
+    # lazy: the cross-case index costs ~55 ms at start-up
+    from projections.queries.related import related_to
+
+    led = _opened(ledger)
+    as_of_time, on_time, _ = _moments(led, as_of, on)
+    view = _cases.case_view(led, case, as_of_time, on_time)
+    found = related_to(led, view, as_of=as_of_time, on=on_time)
+    return RelatedReport(case, view.themes, tuple(found), as_of_time, on_time)
 
 
 @dataclass(frozen=True)
@@ -1101,6 +1146,7 @@ CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
     "digest": digest,
     "calendar": calendar,
     "quality": quality,
+    "related": related,
     "rules": rules,
     "export": export,
     "verify": verify,

@@ -54,6 +54,11 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
         ["why", "RR-2025-017", "--as-of", "2025-04-01"],
     ),
     (
+        "Its rapid review was sent to the national panel on 27 March 2025; the panel disagreed "
+        "on 14 April, and the partners answered it on 25 April with a revisited decision.",
+        ["timeline", "RR-2025-017", "--on", "2025-04-30"],
+    ),
+    (
         "The statutory clocks of an old-regime SCR: the decision was late, but an approved "
         "delay justifies it.",
         ["clocks", "SCR-2016-011", "--on", DEMO_DAY],
@@ -70,6 +75,12 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
         "The nine quality-marker questions answered from the record, with the entries that "
         "evidence each.",
         ["quality", "RR-2026-004", "--on", DEMO_DAY],
+    ),
+    (
+        "The open case's practice themes are neglect, unsafe sleep, parental substance misuse "
+        "and information sharing: the earlier cases that share them, with what their reviews "
+        "taught.",
+        ["related", "RR-2026-031", "--on", DEMO_DAY],
     ),
     (
         "An audit bundle for an inspector: events, timeline, report, manifest and a checker "
@@ -137,9 +148,11 @@ def demo(
         Panel(
             f"Recorded {count} entries of 4 fictional cases into [bold]{path}[/bold]\n"
             "(a new file: your own store is untouched). The cases: an SCR under Working "
-            "Together 2015 with a justified late decision; a rapid review whose first "
-            "decision was revisited after the national panel disagreed, with a late reply "
-            "and a correction; the shared scenario RR-2026-004; and a case still open. The tour "
+            "Together 2015 with a justified late decision and the learning its review "
+            "recorded; a rapid review sent to the national panel, whose first decision was "
+            "revisited after the panel disagreed, with a late reply, a correction and its "
+            "learning; the shared scenario RR-2026-004; and a case still open, whose themes "
+            "relate it to the two earlier reviews. The tour "
             "asks about 1 December 2026, so its answers do not change with the day.",
             title="caseledger demo",
         ),

@@ -1,4 +1,4 @@
-"""Read commands: ``status``, ``timeline``, ``why`` and ``reindex``.
+"""Read commands: ``status``, ``timeline``, ``why``, ``related`` and ``reindex``.
 
 Thin by design: parse the options, call one function of :mod:`projections.api`, render.
 ``--json`` prints the same content for programs and nothing else on standard output.
@@ -393,6 +393,80 @@ def why(
         emit_json(answer.to_json())
     else:
         show_why(answer, answer.as_of, answer.on)
+
+
+# --- related --------------------------------------------------------------------------
+
+#: The columns of ``related``: the case and its shared themes whole; at a narrow terminal
+#: the recommendations go first.
+RELATED_COLUMNS = (
+    Column("case", whole=True),
+    Column("aware", whole=True, drop=2),
+    Column("shared themes", min_width=12),
+    Column("learning", min_width=20),
+    Column("recommendations", drop=1, min_width=16),
+)
+
+
+@app.command(
+    epilog=(
+        "Examples: caseledger related RR-2026-031  |  caseledger related RR-2026-031 "
+        "--as-of 2026-05-01 --json"
+    )
+)
+def related(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="A case reference.", autocompletion=complete_case),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    on: str | None = typer.Option(None, "--on", help=ON_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Earlier cases sharing this case's practice themes, with the learning they recorded.
+
+    Earlier means referred before it; most shared themes first, then the most recent.
+    """
+    # lazy: the read-side API (the queries) costs ~8 ms at start-up
+    from projections import api
+
+    report = api.related(_open(ctx), case, as_of=as_of, on=on)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    if not report.themes:
+        out.print(
+            f"{escape(case)} has no practice themes recorded "
+            f"({when_line(report.as_of, report.on)}): record them with "
+            "[bold]caseledger record-themes[/] to find related cases."
+        )
+        return
+    themes = ", ".join(report.themes)
+    if not report.cases:
+        out.print(
+            f"No earlier case shares the themes of {escape(case)} ({escape(themes)}); "
+            f"{when_line(report.as_of, report.on)}."
+        )
+        return
+    rows = []
+    for found in report.cases:
+        learning = found.learning or ()
+        rows.append(
+            [
+                found.case,
+                found.aware_date,
+                escape(", ".join(found.themes)),
+                escape("\n".join(f"{item.summary} ({item.ref})" for item in learning))
+                or "[dim]none recorded[/]",
+                escape("\n".join(r for item in learning for r in item.recommendations)),
+            ]
+        )
+    print_people_table(
+        RELATED_COLUMNS,
+        rows,
+        console=out,
+        title=f"Related to {escape(case)} (themes: {escape(themes)}) · "
+        f"{when_line(report.as_of, report.on)}",
+        title_justify="left",
+    )
 
 
 #: The columns of ``why``'s lists of entries: the ref and dates whole; at a narrow

@@ -23,8 +23,8 @@ SAMPLE_FILES = ("scr-2016-011.jsonl", "rr-2025-017.jsonl", "rr-2026-004.jsonl", 
 
 #: Entries the business unit recorded later than they happened: (case, line) -> day.
 RECORDED_LATE = {
-    ("RR-2025-017", 15): "2025-03-31",  # education's reply arrived after the decision
-    ("RR-2025-017", 19): "2025-04-28",  # the correction of its date
+    ("RR-2025-017", 16): "2025-03-31",  # education's reply arrived after the decision
+    ("RR-2025-017", 21): "2025-04-28",  # the correction of its date
 }
 
 

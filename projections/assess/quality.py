@@ -20,7 +20,7 @@ is where callers import the questions' names from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from projections.assess.quality_config import (
 )
 from projections.assess.quality_rules import ANSWERS, QUESTIONS, RULES, Answer, rule_context
 from projections.fold.case_view import CaseView, fold
+from projections.fold.related import RelatedCase
 from projections.fold.when import parse_as_of, parse_on
 
 __all__ = [
@@ -60,14 +61,18 @@ def answer_questions(
     on: date | datetime,
     *,
     config: QualityConfig | None = None,
+    related: Sequence[RelatedCase] | None = None,
 ) -> list[Answer]:
     """The nine QM2 answers for a folded case (already filtered as of T and on D).
 
-    ``on`` is the ``--on`` time, for question 5's clocks.
+    ``on`` is the ``--on`` time, for question 5's clocks.  ``related`` are the earlier
+    cases sharing its themes (:func:`projections.queries.related.related_to`, as of the
+    same times), for question 8; None when they were not looked up (question 8 then
+    answers from this case's record alone, as before themes existed).
     """
     chosen = config if config is not None else default_config()
     clocks = case_clocks(view, on, include_not_started=True)
-    context = rule_context(view, chosen, clocks)
+    context = rule_context(view, chosen, clocks, related)
     return [rule(context) for rule in RULES]
 
 

@@ -1,8 +1,9 @@
 """The nine QM2 rules (``docs/quality.md``), each answering one question from the entries
 before the decision in force, with the refs that evidence it and one sentence saying why.
 
-Why one module: a little over 600 lines and one job, the nine rules read as one list against
-``docs/quality.md``, and share the helpers and the context at the top of the module.
+Why one module: about 750 lines and one job, the nine rules read as one list against
+``docs/quality.md``, and share the helpers and the context at the top of the module
+(question 8 reads the related cases, :mod:`projections.fold.related`, passed in).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from ledger.domain.case import answered_request
 from projections.assess.clocks import ClockState, recorded_day
 from projections.assess.quality_config import TEXT_FIELDS, QualityConfig, normalise_text
 from projections.assess.rules import rule_pack
-from projections.fold.case_view import REVIEW_OUTCOMES, CaseView, Decision, Entry
+from projections.fold.case_view import REVIEW_OUTCOMES, CaseView, Decision, Entry, areas_of
+from projections.fold.related import RelatedCase
 from projections.fold.why import mandatory_review
 
 AnswerValue = Literal["yes", "partly", "no", "not-applicable"]
@@ -124,6 +126,8 @@ class _Context:
     decision: Decision | None
     config: QualityConfig
     clocks: tuple[ClockState, ...]
+    related: tuple[RelatedCase, ...] | None = None
+    """The earlier cases sharing the case's themes (None: not looked up)."""
 
     @property
     def so_far(self) -> str:
@@ -133,7 +137,12 @@ class _Context:
         return [e for e in self.before if e.type in types]
 
 
-def rule_context(view: CaseView, config: QualityConfig, clocks: Sequence[ClockState]) -> _Context:
+def rule_context(
+    view: CaseView,
+    config: QualityConfig,
+    clocks: Sequence[ClockState],
+    related: Sequence[RelatedCase] | None = None,
+) -> _Context:
     decision = view.decision
     entries = [e for e in view.timeline() if e.type != "EntryCorrected"]
     if decision is not None:
@@ -142,7 +151,14 @@ def rule_context(view: CaseView, config: QualityConfig, clocks: Sequence[ClockSt
             for e in entries
             if e.seq != decision.seq and _not_after(e.occurred_at, decision.occurred_at)
         ]
-    return _Context(view, tuple(entries), decision, config, tuple(clocks))
+    return _Context(
+        view,
+        tuple(entries),
+        decision,
+        config,
+        tuple(clocks),
+        tuple(related) if related is not None else None,
+    )
 
 
 # --- the nine rules -----------------------------------------------------------------
@@ -236,8 +252,13 @@ def _same_area(a: str, b: str) -> bool:
 
 
 def _q3_neighbours(c: _Context) -> Answer:
+    """Every area the case involves before the decision (home, incident, ``other_areas``,
+    an area it was transferred from or to) other than the one responsible then needs a
+    ``NeighbourCheckRequested``; answered checks are named."""
     referral = c.view.referral
-    areas = [str(a) for a in (referral.get("other_areas") or [])]
+    transfers = c.of_type("ResponsibilityTransferred")
+    responsible, involved = areas_of([referral, *transfers])
+    areas = [a for a in involved if not _same_area(a, responsible)]
     checks = c.of_type("NeighbourCheckRequested")
     answers = c.of_type("NeighbourCheckAnswered")
     checked = [str(e.get("area", "")) for e in checks]
@@ -263,13 +284,19 @@ def _q3_neighbours(c: _Context) -> Answer:
     relevant_answers = [
         e for e in answers if any(_same_area(str(e.get("area", "")), a) for a in areas)
     ]
-    evidence = _unique([referral.ref, *_refs(relevant), *_refs(relevant_answers)])
+    evidence = _unique(
+        [referral.ref, *_refs(transfers), *_refs(relevant), *_refs(relevant_answers)]
+    )
+    where = (
+        f"{responsible} is responsible{' after the transfer' if transfers else ''}; the case "
+        f"also involves {_list_names(areas)}"
+    )
     if not covered:
         return Answer(
             3,
             "no",
             evidence,
-            f"The family lived in {_list_names(areas)}, but no check with that board or "
+            f"{where}, but no check with {'that' if len(areas) == 1 else 'any'} board or "
             f"partnership was requested{c.so_far}.",
         )
     if missing:
@@ -277,7 +304,7 @@ def _q3_neighbours(c: _Context) -> Answer:
             3,
             "partly",
             evidence,
-            f"Checks were requested with {_list_names(covered)} but not with "
+            f"{where}: checks were requested with {_list_names(covered)} but not with "
             f"{_list_names(missing)}{c.so_far}.",
         )
     answered = [a for a in areas if any(_same_area(a, str(e.get("area"))) for e in answers)]
@@ -290,8 +317,7 @@ def _q3_neighbours(c: _Context) -> Answer:
         3,
         "yes",
         evidence,
-        f"The family also lived in {_list_names(areas)}; a check was requested with "
-        f"{'each' if len(areas) > 1 else 'it'} {tail}.",
+        f"{where}; a check was requested with {'each' if len(areas) > 1 else 'it'} {tail}.",
     )
 
 
@@ -530,7 +556,9 @@ def _q7_criteria(c: _Context) -> Answer:
     )
 
 
-def _q8_nature(c: _Context) -> Answer:
+def _q8_local(c: _Context) -> Answer:
+    """Question 8 from this case's own record: local learning and needs recorded
+    (``ContextRecorded`` topics) and weighed (factors) or relied on."""
     decision = c.decision
     if decision is None:
         return Answer(8, "not-applicable", (), "No decision has been made yet.")
@@ -587,6 +615,94 @@ def _q8_nature(c: _Context) -> Answer:
         evidence,
         "Neither local learning nor local needs are recorded or weighed for the nature of "
         "the review.",
+    )
+
+
+def _q8_nature(c: _Context) -> Answer:
+    """Question 8 (``docs/quality.md``): where the case has practice themes and the
+    related cases were looked up, ``yes`` only when the decision cites related learning
+    (relies on a ``previous-learning`` context, or gives a ``previous_learning`` factor)
+    and earlier cases sharing its themes recorded learning by the decision, or says
+    there is none (the same, when none had); without themes, the case's own record
+    decides (:func:`_q8_local`)."""
+    base = _q8_local(c)
+    decision = c.decision
+    if (
+        c.related is None
+        or decision is None
+        or base.answer == "not-applicable"
+        or not (decision.nature or "").strip()
+    ):
+        return base
+    if not c.view.themes:
+        return Answer(
+            8,
+            base.answer,
+            base.evidence,
+            f"{base.explanation} No practice themes are recorded for this case, so no earlier "
+            "case's learning can be related to it: the answer rests on its own record.",
+        )
+    available = [
+        (r, [item for item in r.learning if _not_after(item.occurred_at, decision.occurred_at)])
+        for r in c.related
+    ]
+    taught = [(r, items) for r, items in available if items]
+    silent = [r.case for r, items in available if not items]
+    contexts = [e for e in c.of_type("ContextRecorded") if e.get("topic") == "previous-learning"]
+    cited = [e for e in contexts if e.ref in decision.relied_on]
+    factor = str(decision.factors.get("previous_learning") or "").strip()
+    how = [f"relies on {_list_names(_refs(cited))}"] if cited else []
+    if factor:
+        how.append("weighs previous learning among its factors")
+    themes = _list_names(list(c.view.themes))
+    cases = "; ".join(
+        f"{r.case} on {', '.join(r.themes)}: {', '.join(item.ref for item in items)}"
+        for r, items in taught
+    )
+    evidence = _unique([decision.ref, *_refs(cited)])
+    quiet = (
+        f" {_list_names(silent)} {'shares' if len(silent) == 1 else 'share'} its themes but "
+        "had recorded no learning by then."
+        if silent
+        else ""
+    )
+    weaker: AnswerValue = "partly" if base.answer in ("yes", "partly") else "no"
+    if taught:
+        if how:
+            return Answer(
+                8,
+                "yes",
+                evidence,
+                f"Earlier cases sharing its themes had recorded learning ({cases}), and the "
+                f"decision cites previous learning: it {' and '.join(how)}.{quiet}",
+            )
+        return Answer(
+            8,
+            weaker,
+            evidence,
+            f"Earlier cases sharing its themes had recorded learning ({cases}), but the "
+            "decision does not cite it (no previous-learning context it relies on, no "
+            f"previous_learning factor).{quiet}",
+        )
+    said = how or (
+        [f"records previous learning in {_list_names(_refs(contexts))}"] if contexts else []
+    )
+    evidence = _unique([decision.ref, *_refs(cited or contexts)])
+    if said:
+        return Answer(
+            8,
+            "yes",
+            evidence,
+            f"No earlier case sharing its themes ({themes}) had recorded learning, and the "
+            f"decision addresses previous learning: it {' and '.join(said)}.{quiet}",
+        )
+    return Answer(
+        8,
+        weaker,
+        evidence,
+        f"No earlier case sharing its themes ({themes}) had recorded learning, but the "
+        "decision does not say there is none (no previous-learning context or "
+        f"previous_learning factor).{quiet}",
     )
 
 

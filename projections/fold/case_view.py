@@ -43,18 +43,31 @@ from ledger.catalogue.models import normalise_occurred_at, occurred_day, occurre
 from ledger.catalogue.registry import KINDS
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
+from projections.fold.facets import (
+    THEME_TYPES,
+    Delegation,
+    Learning,
+    areas_of,
+    delegations_of,
+    learning_of,
+    themes_of,
+)
 from projections.fold.when import format_instant
 
 __all__ = [
     "GATHERING_TYPES",
     "REVIEW_OUTCOMES",
     "STAGES",
+    "THEME_TYPES",
     "CaseView",
     "Decision",
+    "Delegation",
     "Entry",
     "Finding",
+    "Learning",
     "OpenRequest",
     "apply_corrections",
+    "areas_of",
     "as_of",
     "corrected_occurred_at",
     "decision_key",
@@ -62,6 +75,7 @@ __all__ = [
     "on",
     "stage_of",
     "status_payload",
+    "themes_of",
     "timeline_key",
 ]
 
@@ -318,6 +332,19 @@ class CaseView:
     """Every entry in the view, in record (``seq``) order, corrections applied."""
     types: frozenset[str] = field(default_factory=frozenset)
     """The entry types present (corrections excluded)."""
+    themes: tuple[str, ...] = ()
+    """The case's practice themes: those of every ``ThemesRecorded`` and
+    ``LearningRecorded``, corrections applied, each once, in the order first recorded."""
+    learning: tuple[Learning, ...] = ()
+    """Its ``LearningRecorded`` entries, in record order."""
+    delegations: tuple[Delegation, ...] = ()
+    """Its ``PartnersDelegated`` entries, in record order."""
+    area: str = ""
+    """The area responsible: ``home_area``, then each ``ResponsibilityTransferred``'s
+    ``to_area`` in timeline order (the last one wins)."""
+    areas: tuple[str, ...] = ()
+    """Every area the case involves, each once: home, incident, ``other_areas``, then
+    the areas it was transferred to."""
 
     def timeline(self) -> tuple[Entry, ...]:
         """The entries in ``occurred_at`` order (then ``seq``)."""
@@ -478,6 +505,7 @@ def derive(entries: Sequence[Entry]) -> CaseView:
                 del open_entries[closed]
     decisions.sort(key=lambda d: decision_key(d.occurred_at, d.seq))
     in_force = decisions[-1] if decisions else None
+    area, areas = areas_of(entries)
     return CaseView(
         case=referral.case,
         regime=referral.get("regime", ""),
@@ -497,6 +525,11 @@ def derive(entries: Sequence[Entry]) -> CaseView:
         ),
         entries=tuple(entries),
         types=frozenset(types),
+        themes=themes_of(entries),
+        learning=learning_of(entries),
+        delegations=delegations_of(entries),
+        area=area,
+        areas=areas,
     )
 
 

@@ -25,7 +25,14 @@ from typing import Any, Final
 
 from ledger.catalogue.models import LONDON, occurred_day, occurred_instant
 from ledger.domain.case import answered_request
-from projections.fold.case_view import CaseView, Decision, Entry, decision_key, timeline_key
+from projections.fold.case_view import (
+    CaseView,
+    Decision,
+    Delegation,
+    Entry,
+    decision_key,
+    timeline_key,
+)
 from projections.fold.when import format_instant
 
 __all__ = [
@@ -34,8 +41,11 @@ __all__ = [
     "NATIONAL_BODY",
     "STATUTORY_PARTNERS",
     "Flag",
+    "PartnerCheck",
     "WhyAnswer",
     "mandatory_review",
+    "partners_check",
+    "partners_missing",
     "why_of",
 ]
 
@@ -72,6 +82,14 @@ STATUTORY_PARTNERS: Final[Mapping[str, tuple[str, ...]]] = {
     "the police": ("police", "constabulary", "chief constable"),
 }
 
+#: The partners as ``PartnersDelegated`` names them, to their names in
+#: :data:`STATUTORY_PARTNERS`.
+DELEGATING_PARTNERS: Final[Mapping[str, str]] = {
+    "local-authority": "the local authority",
+    "health": "health",
+    "police": "the police",
+}
+
 #: Regimes whose decision-makers are the three safeguarding partners.
 PARTNER_REGIMES: Final = frozenset({"wt2018", "wt2023"})
 """A decision recorded more than this many days after it occurred (or, for a case opened
@@ -95,7 +113,8 @@ FLAGS: Final[Mapping[str, str]] = {
     ),
     "not-all-partners-decided": (
         "wt2018/wt2023: the decision does not name all three statutory safeguarding partners "
-        "(the local authority, health and the police) among those who decided"
+        "(the local authority, health and the police), or a delegate of theirs in force on "
+        "the decision's date, among those who decided"
     ),
     "decided-before-notification": (
         "the decision was made before the serious incident was notified to the national body "
@@ -228,15 +247,63 @@ def _after(occurred_at: str, limit: str) -> bool:
 _DATE_LEN: Final = 10
 
 
-def partners_missing(decision: Decision) -> list[str]:
-    """The statutory partners (:data:`STATUTORY_PARTNERS`) ``decided_by`` does not name."""
-    names = [" ".join(n.replace("\u2019", "'").split()).casefold() for n in decision.decided_by]
-    missing = []
+def _plain(name: str) -> str:
+    """A name as compared: curly apostrophes straightened, spaces collapsed, case folded."""
+    return " ".join(name.replace("\u2019", "'").split()).casefold()
+
+
+@dataclass(frozen=True)
+class PartnerCheck:
+    """Which statutory partners a decision's ``decided_by`` names, directly or through a
+    delegate (``PartnersDelegated``) in force on the decision's date."""
+
+    missing: tuple[str, ...]
+    """The partners (:data:`STATUTORY_PARTNERS` names) neither named nor delegated."""
+    delegated: tuple[Delegation, ...]
+    """The delegations that counted: a name in ``decided_by`` equal to the delegate, in
+    force on the decision's date, for a partner not named directly."""
+    out_of_force: tuple[Delegation, ...]
+    """Delegations whose delegate is named in ``decided_by`` but which were not in force
+    on the decision's date, so they did not count."""
+
+
+def partners_check(decision: Decision, delegations: Sequence[Delegation] = ()) -> PartnerCheck:
+    """The statutory partners ``decided_by`` names, by their words
+    (:data:`STATUTORY_PARTNERS`) or by a delegate in force on the decision's London day
+    (``from <= day <= to``); a delegate out of force does not count (wt2023: the lead
+    partners act through the delegates in force)."""
+    names = [_plain(n) for n in decision.decided_by]
+    day = occurred_day(decision.occurred_at)
+    missing: list[str] = []
+    used: list[Delegation] = []
+    out_of_force: list[Delegation] = []
     for partner, words in STATUTORY_PARTNERS.items():
         pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
-        if not any(pattern.search(name) for name in names):
-            missing.append(partner)
-    return missing
+        if any(pattern.search(name) for name in names):
+            continue
+        named = [
+            d
+            for d in delegations
+            if DELEGATING_PARTNERS.get(d.partner) == partner and _plain(d.delegate) in names
+        ]
+        in_force = [d for d in named if d.in_force(day)]
+        if in_force:
+            used.append(in_force[-1])
+            continue
+        out_of_force.extend(named)
+        missing.append(partner)
+    return PartnerCheck(tuple(missing), tuple(used), tuple(out_of_force))
+
+
+def partners_missing(decision: Decision, delegations: Sequence[Delegation] = ()) -> list[str]:
+    """The statutory partners (:data:`STATUTORY_PARTNERS`) ``decided_by`` does not name,
+    directly or through a delegate in force on the decision's date."""
+    return list(partners_check(decision, delegations).missing)
+
+
+def _delegation_words(d: Delegation) -> str:
+    until = f" to {d.to_day.isoformat()}" if d.to_day is not None else ""
+    return f"{d.delegate} for {d.partner} ({d.ref}, from {d.from_day.isoformat()}{until})"
 
 
 def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
@@ -282,15 +349,34 @@ def decision_flags(view: CaseView, decision: Decision) -> tuple[Flag, ...]:
             )
         )
     if view.regime in PARTNER_REGIMES:
-        missing = partners_missing(decision)
-        if missing:
+        check = partners_check(decision, view.delegations)
+        if check.missing:
+            used = (
+                " Delegation counted: "
+                + "; ".join(_delegation_words(d) for d in check.delegated)
+                + "."
+                if check.delegated
+                else ""
+            )
+            stale = (
+                " Not in force on "
+                + occurred_day(decision.occurred_at).isoformat()
+                + ": "
+                + "; ".join(_delegation_words(d) for d in check.out_of_force)
+                + "."
+                if check.out_of_force
+                else ""
+            )
             flags.append(
                 Flag(
                     "not-all-partners-decided",
                     "The decision names "
                     + (", ".join(decision.decided_by) or "no one")
-                    + f" but not {' or '.join(missing)}: under {view.regime} the three "
-                    "safeguarding partners decide.",
+                    + f" but not {' or '.join(check.missing)}"
+                    + (" nor a delegate of theirs in force" if view.delegations else "")
+                    + f": under {view.regime} the three safeguarding partners decide."
+                    + used
+                    + stale,
                 )
             )
     notice = national_notification(view)

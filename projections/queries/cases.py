@@ -98,7 +98,7 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
     from projections.assess.clocks import case_clocks, requests_on, summary_of
 
     clocks = summary_of(case_clocks(view, on))
-    return status_payload(
+    answer = status_payload(
         case=view.case,
         regime=view.regime,
         subject=view.subject,
@@ -110,6 +110,8 @@ def status_of(view: CaseView, on: datetime) -> dict[str, Any]:
         entries=len(view.entries),
         last_recorded_at=view.last_recorded_at,
     )
+    answer["area"] = view.area
+    return answer
 
 
 def status(
@@ -157,6 +159,7 @@ def statuses(
         # lazy: the index and the clocks cost ~55 ms at start-up, which `why` and
         # `timeline` (one case, a new process each time) would pay for nothing.
         from projections.assess.clocks import requests_on
+        from projections.index.areas import indexed_areas
         from projections.index.case_index import CaseIndex
         from projections.index.records import indexed_statuses
 
@@ -165,8 +168,10 @@ def statuses(
         if index is None:
             index = CaseIndex(ledger)
         answers = indexed_statuses(index, moment, stage, regime)
+        areas = indexed_areas(index) if answers else {}
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
+            answer["area"] = areas.get(answer["case"], "")
         return answers
     out = []
     for ref in sorted(ledger.case_refs()):

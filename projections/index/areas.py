@@ -1,0 +1,34 @@
+"""Every case's area responsible, from the cross-case index's milestone rows: what
+``status`` over every case carries as ``area`` (``cli.md``: on a multi-area store every
+case-level object carries ``area``).
+
+The area responsible is the referral's ``home_area``, then each
+``ResponsibilityTransferred``'s ``to_area`` in timeline order, as the fold has it
+(:func:`projections.fold.facets.areas_of`).  The case rows do not keep it, so it is read
+from the ``CaseReferred`` and ``ResponsibilityTransferred`` milestones (one indexed
+select by type).
+"""
+
+from __future__ import annotations
+
+from projections.fold.case_view import timeline_key
+from projections.index.case_index import CaseIndex
+from projections.index.rows import Milestone
+
+__all__ = ["indexed_areas"]
+
+
+def indexed_areas(index: CaseIndex, *, catch_up: bool = False) -> dict[str, str]:
+    """Every indexed case's area responsible, by reference."""
+    transfers: dict[str, list[Milestone]] = {}
+    out: dict[str, str] = {}
+    wanted = ("CaseReferred", "ResponsibilityTransferred")
+    for row in index.milestones(None, wanted, catch_up=catch_up):
+        if row.type == "CaseReferred":
+            out[row.case] = str(row.facts.get("home_area") or "")
+        else:
+            transfers.setdefault(row.case, []).append(row)
+    for case, rows in transfers.items():
+        rows.sort(key=lambda m: timeline_key(m.occurred_at, m.seq))
+        out[case] = str(rows[-1].facts.get("to_area") or out.get(case, ""))
+    return out
