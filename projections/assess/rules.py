@@ -53,15 +53,18 @@ the end (a review stood down by a later no-review decision): the clock then ends
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, cast, get_args, get_origin
+from typing import Any, Final, Literal
 
 from ledger.catalogue.models import (
     MODELS_BY_TYPE,
@@ -80,6 +83,7 @@ __all__ = [
     "ClockRule",
     "Condition",
     "EventMatch",
+    "LocalRules",
     "Mark",
     "RuleError",
     "RulePack",
@@ -87,11 +91,17 @@ __all__ = [
     "describe",
     "event_day",
     "first_match",
+    "load_local_rules",
     "load_rule_pack",
     "loads_rule_pack",
+    "local_rules",
     "match",
+    "overlay",
     "parse_rule_pack",
     "rule_pack",
+    "shipped_rule_pack",
+    "shipped_rules_sha256",
+    "using_rules",
 ]
 
 #: The regimes that ship a rule pack, in date order.
@@ -130,29 +140,6 @@ Scalar = str | int | bool
 #: than seven working days before publication).
 CLOCK_KINDS: Final[tuple[str, ...]] = ("after", "lead")
 
-_PACK_KEYS: Final = {"regime": True, "title": True, "calendar": False, "clocks": True}
-_CLOCK_KEYS: Final = {
-    "name": True,
-    "title": True,
-    "start": True,
-    "end": True,
-    "limit": True,
-    "unit": True,
-    "source": True,
-    "note": False,
-    "label": False,
-    "owner": False,
-    "justifiable_by": False,
-    "early_end": False,
-    "withdrawn_by": False,
-    "marks": False,
-    "kind": False,
-    "before": False,
-    "effective_from": False,
-    "effective_to": False,
-}
-_MATCH_KEYS: Final = {"event": True, "field": False, "where": False}
-_MARK_KEYS: Final = {"label": True, "event": True, "field": False, "where": False}
 _UNIT_WORDS: Final = {
     "working_days": ("working day", "working days"),
     "calendar_days": ("calendar day", "calendar days"),
@@ -449,226 +436,8 @@ def describe(rule: ClockRule) -> str:
 
 
 # --- loading and validation -------------------------------------------------------
-
-
-class _Place:
-    """Where in which file a value sits, for error messages."""
-
-    def __init__(self, origin: str, path: str = "") -> None:
-        self.origin = origin
-        self.path = path
-
-    def __truediv__(self, part: str | int) -> _Place:
-        if isinstance(part, int):
-            return _Place(self.origin, f"{self.path}[{part}]")
-        return _Place(self.origin, f"{self.path}.{part}" if self.path else part)
-
-    def error(self, message: str) -> RuleError:
-        where = f"{self.origin}: {self.path}" if self.path else self.origin
-        return RuleError(f"{where}: {message}")
-
-
-def _table(value: object, place: _Place, keys: Mapping[str, bool]) -> Mapping[str, Any]:
-    """Check that ``value`` is a table with only known keys and every required one."""
-    if not isinstance(value, dict):
-        raise place.error(f"expected a table, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise place.error(
-            f"unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(keys))}"
-        )
-    missing = [k for k, required in keys.items() if required and k not in value]
-    if missing:
-        raise place.error(f"missing key {', '.join(map(repr, missing))}")
-    return cast(Mapping[str, Any], value)
-
-
-def _text(value: object, place: _Place) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise place.error("expected non-empty text")
-    return value
-
-
-def _choice(value: object, place: _Place, allowed: Iterable[str], what: str) -> str:
-    options = tuple(allowed)
-    if not isinstance(value, str) or value not in options:
-        raise place.error(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
-    return value
-
-
-def _field_annotation(event: str, field: str, place: _Place) -> object:
-    fields = MODELS_BY_TYPE[event].model_fields
-    if field not in fields:
-        raise place.error(f"{event} has no field {field!r}; it has {', '.join(sorted(fields))}")
-    return fields[field].annotation
-
-
-def _flatten(annotation: object) -> list[object]:
-    """Every type inside an annotation (through Optional, list, Annotated, ...)."""
-    found = [annotation]
-    for arg in get_args(annotation):
-        found.extend(_flatten(arg))
-    return found
-
-
-def _literal_values(annotation: object) -> set[object] | None:
-    """The values a field may take if its annotation is built on Literal, else None."""
-    values: set[object] = set()
-    literal = False
-    for part in _flatten(annotation):
-        if get_origin(part) is Literal:
-            literal = True
-            values.update(get_args(part))
-    return values if literal else None
-
-
-def _is_list(annotation: object) -> bool:
-    return any(get_origin(part) in (list, tuple) for part in _flatten(annotation))
-
-
-def _condition(value: object, place: _Place, event: str) -> Condition:
-    table = _table(value, place, {"field": True, "equals": False, "contains": False, "in": False})
-    ops = [op for op in OPERATORS if op in table]
-    if len(ops) != 1:
-        raise place.error(f"give exactly one of {', '.join(OPERATORS)}")
-    op = cast(Operator, ops[0])
-    field = _text(table["field"], place / "field")
-    annotation = _field_annotation(event, field, place / "field")
-    raw = table[op]
-    if op == "in":
-        if not isinstance(raw, list) or not raw:
-            raise place.error("in: expected a non-empty list of values")
-        values = list(raw)
-    else:
-        values = [raw]
-    for expected in values:
-        if not isinstance(expected, str | int | bool):
-            raise place.error(f"{op}: expected text, a whole number or true/false")
-    if op == "contains" and not _is_list(annotation):
-        raise place.error(f"contains: {event}.{field} is not a list; use equals")
-    if op in ("equals", "in") and _is_list(annotation):
-        raise place.error(f"{op}: {event}.{field} is a list; use contains")
-    allowed = _literal_values(annotation)
-    for expected in values:
-        if allowed is not None and expected not in allowed:
-            raise place.error(
-                f"{op}: {expected!r} is not a value of {event}.{field}; "
-                f"expected one of {', '.join(sorted(map(str, allowed)))}"
-            )
-    checked = cast(list[Scalar], values)
-    tested: Scalar | tuple[Scalar, ...] = tuple(checked) if op == "in" else checked[0]
-    return Condition(field=field, op=op, value=tested)
-
-
-def _event_matches(value: object, place: _Place) -> tuple[EventMatch, ...]:
-    """One match table, or a non-empty list of them (any of which matches)."""
-    if isinstance(value, list):
-        if not value:
-            raise place.error("expected a table or a non-empty list of tables")
-        return tuple(_event_match(item, place / i) for i, item in enumerate(value))
-    return (_event_match(value, place),)
-
-
-def _mark(value: object, place: _Place) -> Mark:
-    table = _table(value, place, _MARK_KEYS)
-    label = _text(table["label"], place / "label")
-    rest = {k: v for k, v in table.items() if k != "label"}
-    return Mark(label=label, match=_event_match(rest, place))
-
-
-def _optional_date(table: Mapping[str, Any], key: str, place: _Place) -> date | None:
-    if key not in table:
-        return None
-    value = table[key]
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise (place / key).error("expected a date, written 2018-06-29 without quotes")
-    return value
-
-
-def _event_match(
-    value: object, place: _Place, keys: Mapping[str, bool] = _MATCH_KEYS
-) -> EventMatch:
-    table = _table(value, place, keys)
-    event = _choice(table["event"], place / "event", MODELS_BY_TYPE, "event type")
-    field: str | None = None
-    if "field" in table:
-        field = _text(table["field"], place / "field")
-        annotation = _field_annotation(event, field, place / "field")
-        if date not in _flatten(annotation):
-            raise place.error(f"field: {event}.{field} is not a date")
-    where_raw = table.get("where", [])
-    if isinstance(where_raw, list):
-        where = tuple(
-            _condition(item, place / "where" / i, event) for i, item in enumerate(where_raw)
-        )
-    else:  # a single condition may be written without the list brackets
-        where = (_condition(where_raw, place / "where", event),)
-    return EventMatch(event=event, field=field, where=where)
-
-
-def _clock(value: object, place: _Place) -> ClockRule:
-    table = _table(value, place, _CLOCK_KEYS)
-    name = _choice(table["name"], place / "name", CLOCK_NAMES, "clock name")
-    limit = table["limit"]
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise (place / "limit").error("expected a whole number of at least 0")
-    unit = _choice(table["unit"], place / "unit", UNITS, "unit")
-    justifiable = table.get("justifiable_by", [])
-    if not isinstance(justifiable, list):
-        raise (place / "justifiable_by").error("expected a list of event types")
-    justifiable_by = tuple(
-        _choice(item, place / "justifiable_by" / i, MODELS_BY_TYPE, "event type")
-        for i, item in enumerate(justifiable)
-    )
-    note = _text(table["note"], place / "note") if "note" in table else None
-    label = _text(table["label"], place / "label") if "label" in table else ""
-    owner = _text(table["owner"], place / "owner") if "owner" in table else None
-    early_end = (
-        _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
-        if "early_end" in table
-        else None
-    )
-    withdrawn_by = (
-        _event_match(table["withdrawn_by"], place / "withdrawn_by")
-        if "withdrawn_by" in table
-        else None
-    )
-    ends = _event_matches(table["end"], place / "end")
-    raw_marks = table.get("marks", [])
-    if not isinstance(raw_marks, list):
-        raise (place / "marks").error("expected a list of {label, event, ...} tables")
-    marks = tuple(_mark(item, place / "marks" / i) for i, item in enumerate(raw_marks))
-    kind = _choice(table.get("kind", "after"), place / "kind", CLOCK_KINDS, "clock kind")
-    before = _event_matches(table["before"], place / "before") if "before" in table else ()
-    if kind == "lead" and not before:
-        raise (place / "before").error("a lead clock must say what it is due before")
-    if kind != "lead" and before:
-        raise (place / "before").error('only a clock of kind = "lead" is due before an entry')
-    effective_from = _optional_date(table, "effective_from", place)
-    effective_to = _optional_date(table, "effective_to", place)
-    if effective_from and effective_to and effective_to < effective_from:
-        raise (place / "effective_to").error("the rule ends before it begins")
-    return ClockRule(
-        name=name,
-        title=_text(table["title"], place / "title"),
-        start=_event_match(table["start"], place / "start"),
-        end=ends[0],
-        also_ends=ends[1:],
-        marks=marks,
-        kind=kind,
-        before=before,
-        effective_from=effective_from,
-        effective_to=effective_to,
-        limit=limit,
-        unit=unit,
-        source=_text(table["source"], place / "source"),
-        justifiable_by=justifiable_by,
-        note=note,
-        early_end=early_end,
-        withdrawn_by=withdrawn_by,
-        label=label,
-        owner=owner,
-    )
+# The schema itself is pydantic models in projections.assess.rule_schema, imported when a
+# pack is first parsed (not at start-up).
 
 
 def _overlap(a: ClockRule, b: ClockRule) -> bool:
@@ -678,44 +447,46 @@ def _overlap(a: ClockRule, b: ClockRule) -> bool:
     return a_from <= b_to and b_from <= a_to
 
 
-def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
-    """Validate a decoded TOML document and build its :class:`RulePack`.
-
-    Raises :class:`RuleError` naming ``origin`` and the offending key.
-    """
-    top = _Place(origin)
-    table = _table(dict(data), top, _PACK_KEYS)
-    regime = _choice(table["regime"], top / "regime", REGIMES, "regime")
-    nation = _choice(
-        table.get("calendar", "england-and-wales"), top / "calendar", NATIONS, "calendar"
-    )
-    raw_clocks = table["clocks"]
-    if not isinstance(raw_clocks, list) or not raw_clocks:
-        raise (top / "clocks").error("expected at least one [[clocks]] table")
-    clocks = tuple(_clock(item, top / "clocks" / i) for i, item in enumerate(raw_clocks))
+def _refuse_overlaps(clocks: Sequence[ClockRule], origin: str, places: Sequence[str]) -> None:
+    """Refuse two rules of one clock in force on a common day (``places[i]`` names rule i)."""
     for i, rule in enumerate(clocks):
         for other in clocks[:i]:
             if other.name == rule.name and _overlap(other, rule):
-                raise (top / "clocks" / i / "name").error(
-                    f"clock {rule.name!r} given twice for the same dates: give each rule "
-                    "of one clock its own effective_from and effective_to"
+                raise RuleError(
+                    f"{origin}: {places[i]}.name: clock {rule.name!r} given twice for the same "
+                    "dates: give each rule of one clock its own effective_from and effective_to"
                 )
+
+
+def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
+    """Validate a decoded TOML document and build its :class:`RulePack`.
+
+    Raises :class:`RuleError` naming ``origin``, the offending place and the reason.
+    """
+    # lazy: the pydantic schema is built only when a pack is parsed
+    from projections.assess.rule_schema import parse_pack
+
+    model, clocks = parse_pack(data, origin)
+    _refuse_overlaps(clocks, origin, [f"clocks[{i}]" for i in range(len(clocks))])
     return RulePack(
-        regime=regime,
-        title=_text(table["title"], top / "title"),
-        calendar=nation,
+        regime=model.regime,
+        title=model.title,
+        calendar=model.calendar,
         clocks=clocks,
         origin=origin,
     )
 
 
-def loads_rule_pack(text: str, origin: str = "<string>") -> RulePack:
-    """Parse and validate a rule pack given as TOML text."""
+def _decoded(text: str, origin: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{origin}: not valid TOML: {exc}") from None
-    return parse_rule_pack(data, origin)
+
+
+def loads_rule_pack(text: str, origin: str = "<string>") -> RulePack:
+    """Parse and validate a rule pack given as TOML text."""
+    return parse_rule_pack(_decoded(text, origin), origin)
 
 
 def load_rule_pack(path: Path | str) -> RulePack:
@@ -724,9 +495,16 @@ def load_rule_pack(path: Path | str) -> RulePack:
     return loads_rule_pack(file.read_text(encoding="utf-8"), origin=file.name)
 
 
+def _shipped_text(regime: str) -> str:
+    return (resources.files("projections") / "rules" / f"{regime}.toml").read_text(
+        encoding="utf-8"
+    )
+
+
 @cache
-def rule_pack(regime: str) -> RulePack:
-    """The shipped rule pack of ``regime`` (``projections/rules/<regime>.toml``), cached.
+def shipped_rule_pack(regime: str) -> RulePack:
+    """The shipped rule pack of ``regime`` (``projections/rules/<regime>.toml``), cached,
+    whatever local rules are in use.
 
     Raises :class:`RuleError` for an unknown regime or a pack whose ``regime`` key
     disagrees with its file name.
@@ -734,13 +512,148 @@ def rule_pack(regime: str) -> RulePack:
     if regime not in REGIMES:
         raise RuleError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
     name = f"{regime}.toml"
-    text = (resources.files("projections") / "rules" / name).read_text(encoding="utf-8")
-    pack = loads_rule_pack(text, origin=name)
+    pack = loads_rule_pack(_shipped_text(regime), origin=name)
     if pack.regime != regime:
         raise RuleError(f"{name}: regime is {pack.regime!r}, expected {regime!r}")
     return pack
 
 
+@cache
+def shipped_rules_sha256() -> str:
+    """The SHA-256 of the shipped packs: each regime's name and file bytes, in date order
+    (what an export's manifest records as ``rules.shipped``)."""
+    digest = hashlib.sha256()
+    for regime in REGIMES:
+        data = _shipped_text(regime).encode("utf-8")
+        digest.update(f"{regime}.toml\n{len(data)}\n".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def rule_pack(regime: str) -> RulePack:
+    """The rule pack of ``regime`` in use: the shipped one, or with the local rules of
+    :func:`using_rules` laid over it."""
+    local = _LOCAL.get()
+    if local is not None and regime in local.packs:
+        return local.packs[regime]
+    return shipped_rule_pack(regime)
+
+
 def all_rule_packs() -> Mapping[str, RulePack]:
-    """Every shipped rule pack, by regime, in date order."""
-    return MappingProxyType({regime: rule_pack(regime) for regime in REGIMES})
+    """Every rule pack in use (see :func:`rule_pack`), by regime, in date order."""
+    local = _LOCAL.get()
+    if local is not None:
+        return local.packs
+    return MappingProxyType({regime: shipped_rule_pack(regime) for regime in REGIMES})
+
+
+# --- local rules: an override file laid over the shipped packs -----------------------------
+
+
+@dataclass(frozen=True)
+class LocalRules:
+    """A local override file (``--rules FILE``) and the packs it makes: never silent, so
+    every output that judges clocks with it names :attr:`path` and :attr:`sha256`."""
+
+    path: str
+    """The file as it was given."""
+    sha256: str
+    """The SHA-256 of the file's bytes."""
+    packs: Mapping[str, RulePack]
+    """Every regime's pack with the file's rules laid over the shipped ones."""
+
+    def disclosure(self) -> str:
+        """The line every table judged with these rules prints."""
+        return f"Clocks judged with local rules {self.path} (sha256 {self.sha256})"
+
+    def as_dict(self) -> dict[str, str]:
+        """What JSON outputs and an export's manifest record: the file and its hash."""
+        return {"path": self.path, "sha256": self.sha256}
+
+
+_LOCAL: ContextVar[LocalRules | None] = ContextVar("caseledger_local_rules", default=None)
+
+
+def local_rules() -> LocalRules | None:
+    """The local rules in use in this context (None: the shipped packs)."""
+    return _LOCAL.get()
+
+
+def _clipped(rule: ClockRule, by: ClockRule) -> list[ClockRule]:
+    """``rule`` without the days ``by`` is in force on: none, one or two rules."""
+    if not _overlap(rule, by):
+        return [rule]
+    kept = []
+    if by.effective_from is not None and (rule.effective_from or date.min) < by.effective_from:
+        kept.append(replace(rule, effective_to=by.effective_from - timedelta(days=1)))
+    if by.effective_to is not None and by.effective_to < (rule.effective_to or date.max):
+        kept.append(replace(rule, effective_from=by.effective_to + timedelta(days=1)))
+    return kept
+
+
+def overlay(
+    shipped: Mapping[str, RulePack], extra: Iterable[tuple[str, ClockRule]], origin: str
+) -> Mapping[str, RulePack]:
+    """The packs with an override's rules laid over them: a rule with the regime, name and
+    ``effective_from`` of a shipped one replaces it; any other adds a version, and the
+    versions it overlaps keep only the days outside it."""
+    added: dict[str, list[ClockRule]] = {regime: [] for regime in shipped}
+    for regime, rule in extra:
+        added[regime].append(rule)
+    packs: dict[str, RulePack] = {}
+    for regime, pack in shipped.items():
+        mine = added[regime]
+        _refuse_overlaps(mine, origin, [f"clocks ({regime} {r.name})" for r in mine])
+        clocks: list[ClockRule] = []
+        for rule in pack.clocks:
+            others = [r for r in mine if r.name == rule.name]
+            if any(r.effective_from == rule.effective_from for r in others):
+                continue  # replaced by the override's rule of the same dates
+            clocks.extend(_clip_all(rule, others))
+        final = [*clocks, *mine]
+        packs[regime] = replace(pack, clocks=tuple(final), origin=f"{pack.origin} + {origin}")
+    return MappingProxyType(packs)
+
+
+def _clip_all(rule: ClockRule, by: Sequence[ClockRule]) -> list[ClockRule]:
+    parts = [rule]
+    for other in by:
+        parts = [piece for part in parts for piece in _clipped(part, other)]
+    return parts
+
+
+def load_local_rules(path: Path | str) -> LocalRules:
+    """Read and validate an override file and lay it over the shipped packs (RuleError
+    naming the file, the place and the reason when it cannot be used)."""
+    # lazy: the pydantic schema is built only when a file is parsed
+    from projections.assess.rule_schema import parse_override
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleError(f"{file}: not UTF-8 text") from None
+    origin = str(path)
+    extra = parse_override(_decoded(text, origin), origin)
+    shipped = {regime: shipped_rule_pack(regime) for regime in REGIMES}
+    packs = overlay(shipped, extra, origin)
+    return LocalRules(path=origin, sha256=hashlib.sha256(data).hexdigest(), packs=packs)
+
+
+@contextmanager
+def using_rules(path: Path | str | None) -> Iterator[LocalRules | None]:
+    """Judge clocks with the override file at ``path`` within the block (None: the shipped
+    packs, or the local rules already in use)."""
+    if path is None or str(path) == "":
+        yield _LOCAL.get()
+        return
+    local = load_local_rules(path)
+    token = _LOCAL.set(local)
+    try:
+        yield local
+    finally:
+        _LOCAL.reset(token)
