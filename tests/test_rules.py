@@ -194,7 +194,7 @@ def test_describe() -> None:
     assert describe(rule_pack("wt2023").clock("review_completion")) == (
         "review_completion: from the first DecisionMade with outcome review to the first "
         "ReportPublished, 6 calendar months, withdrawn by a later DecisionMade with outcome "
-        "no-review — WT2018/2023"
+        "no-review — " + rule_pack("wt2023").clock("review_completion").source
     )
     assert describe(rule_pack("wt2015").clock("no_scr_explanation")).startswith(
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
