@@ -87,8 +87,10 @@ def test_notification_clock() -> None:
         )
         assert (rule.limit, rule.unit) == (5, "working_days")
         assert rule.justifiable_by == ()
-    assert rule_pack("wt2015").clock("notification").source.startswith(
-        "Working Together 2015, chapter 4"
+    assert (
+        rule_pack("wt2015")
+        .clock("notification")
+        .source.startswith("Working Together 2015, chapter 4")
     )
     assert "Children Act 2004 s16C" in rule_pack("wt2023").clock("notification").source
 

@@ -425,7 +425,19 @@ def clock_states(
     chosen = pack if pack is not None else rule_pack(regime)
     cal = calendar if calendar is not None else chosen.working_calendar()
     timeline = timeline_of(records, moment)
-    states = [_clock_state(case, regime, rule, timeline, day, cal) for rule in chosen.clocks]
+    states = []
+    for name in chosen.names:
+        # The rule in force on the clock's start day judges it (a later rule never re-judges
+        # a case that started before it); a clock not started yet shows the latest rule.
+        versions = chosen.versions(name)
+        state = _clock_state(case, regime, versions[-1], timeline, day, cal)
+        if len(versions) > 1 and state.started is not None:
+            rule = chosen.in_force(name, state.started)
+            if rule is None:
+                continue
+            if rule is not versions[-1]:
+                state = _clock_state(case, regime, rule, timeline, day, cal)
+        states.append(state)
     if include_not_started:
         return states
     return [s for s in states if s.status != "not-started"]

@@ -16,7 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    TypeAlias,
+    cast,
+    get_args,
+    get_origin,
+)
 
 from pydantic import (
     BaseModel,
@@ -104,13 +114,22 @@ Text = Annotated[str, BeforeValidator(_text)]
 Whole = Annotated[int, BeforeValidator(_whole)]
 Day = Annotated[date, BeforeValidator(_day)]
 Value = Annotated[str | int | bool, BeforeValidator(_scalar)]
-EventType = _choice("event type", MODELS_BY_TYPE)
-ClockName = _choice("clock name", CLOCK_NAMES)
-Unit = _choice("unit", UNITS)
-ClockFlag = _choice("clock flag", CLOCK_FLAGS)
-ClockKind = _choice("clock kind", CLOCK_KINDS)
-Regime = _choice("regime", REGIMES)
-Nation = _choice("calendar", NATIONS)
+if TYPE_CHECKING:  # each is text to the type checker; pydantic checks the vocabulary
+    EventType: TypeAlias = str
+    ClockName: TypeAlias = str
+    Unit: TypeAlias = str
+    ClockFlag: TypeAlias = str
+    ClockKind: TypeAlias = str
+    Regime: TypeAlias = str
+    Nation: TypeAlias = str
+else:
+    EventType = _choice("event type", MODELS_BY_TYPE)
+    ClockName = _choice("clock name", CLOCK_NAMES)
+    Unit = _choice("unit", UNITS)
+    ClockFlag = _choice("clock flag", CLOCK_FLAGS)
+    ClockKind = _choice("clock kind", CLOCK_KINDS)
+    Regime = _choice("regime", REGIMES)
+    Nation = _choice("calendar", NATIONS)
 
 
 def _values(value: object) -> object:
@@ -151,7 +170,7 @@ class _Table(BaseModel):
 class ConditionModel(_Table):
     """``{field, equals = v}``, ``{field, contains = v}`` or ``{field, in = [v, ...]}``."""
 
-    required = ("field",)
+    required: ClassVar[tuple[str, ...]] = ("field",)
     field: Text
     equals: Value | None = None
     contains: Value | None = None
@@ -177,7 +196,7 @@ Where = ConditionModel | list[ConditionModel]
 class MatchModel(_Table):
     """Which entry starts, ends or stands down a clock: ``{event, field?, where?}``."""
 
-    required = ("event",)
+    required: ClassVar[tuple[str, ...]] = ("event",)
     event: EventType
     field: Text | None = None
     where: Where = []
@@ -186,7 +205,7 @@ class MatchModel(_Table):
 class MarkModel(MatchModel):
     """A date shown beside a clock: a match with a ``label``."""
 
-    required = ("label", "event")
+    required: ClassVar[tuple[str, ...]] = ("label", "event")
     label: Text
 
 
@@ -196,7 +215,15 @@ Matches = MatchModel | list[MatchModel]
 class ClockModel(_Table):
     """One ``[[clocks]]`` table of a pack."""
 
-    required = ("name", "title", "start", "end", "limit", "unit", "source")
+    required: ClassVar[tuple[str, ...]] = (
+        "name",
+        "title",
+        "start",
+        "end",
+        "limit",
+        "unit",
+        "source",
+    )
     name: ClockName
     title: Text
     start: MatchModel
@@ -232,7 +259,7 @@ class ClockModel(_Table):
 class PackFile(_Table):
     """A shipped pack: ``regime``, ``title``, ``calendar`` and its ``[[clocks]]``."""
 
-    required = ("regime", "title", "clocks")
+    required: ClassVar[tuple[str, ...]] = ("regime", "title", "clocks")
     regime: Regime
     title: Text
     calendar: Nation = "england-and-wales"
@@ -242,14 +269,14 @@ class PackFile(_Table):
 class OverrideClock(ClockModel):
     """One ``[[clocks]]`` table of a local override: the regime it belongs to, then a clock."""
 
-    required = ("regime", *ClockModel.required)
+    required: ClassVar[tuple[str, ...]] = ("regime", *ClockModel.required)
     regime: Regime
 
 
 class OverrideFile(_Table):
     """A local override file (``--rules FILE``): only ``[[clocks]]`` tables."""
 
-    required = ("clocks",)
+    required: ClassVar[tuple[str, ...]] = ("clocks",)
     clocks: Annotated[list[OverrideClock], _list_of("[[clocks]] tables"), Field(min_length=1)]
 
 
@@ -270,7 +297,7 @@ def _located(error: Mapping[str, Any], data: object) -> tuple[str, ...] | None:
     value = data
     kept: list[int | str] = []
     loc = list(error["loc"])
-    for i, part in enumerate(loc):
+    for part in loc:
         if isinstance(part, int) and isinstance(value, list) and part < len(value):
             kept.append(part)
             value = value[part]
@@ -437,9 +464,7 @@ def _convert(model: ClockModel, place: _Place) -> ClockRule:
     )
 
 
-def parse_pack(
-    data: Mapping[str, Any], origin: str
-) -> tuple[PackFile, tuple[ClockRule, ...]]:
+def parse_pack(data: Mapping[str, Any], origin: str) -> tuple[PackFile, tuple[ClockRule, ...]]:
     """A decoded pack validated: its model and its clocks as dataclasses (RuleError naming
     ``origin``, the place and the reason otherwise)."""
     raw = dict(data)
@@ -452,9 +477,7 @@ def parse_pack(
     return pack, clocks
 
 
-def parse_override(
-    data: Mapping[str, Any], origin: str
-) -> tuple[tuple[str, ClockRule], ...]:
+def parse_override(data: Mapping[str, Any], origin: str) -> tuple[tuple[str, ClockRule], ...]:
     """A decoded override file validated: each clock with its regime, in the file's order."""
     raw = dict(data)
     try:
@@ -462,6 +485,4 @@ def parse_override(
     except ValidationError as exc:
         raise _rule_error(exc, raw, origin) from None
     top = _Place(origin)
-    return tuple(
-        (c.regime, _convert(c, top / "clocks" / i)) for i, c in enumerate(override.clocks)
-    )
+    return tuple((c.regime, _convert(c, top / "clocks" / i)) for i, c in enumerate(override.clocks))

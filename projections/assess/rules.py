@@ -67,12 +67,11 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from ledger.catalogue.models import (
-    MODELS_BY_TYPE,
     normalise_occurred_at,
     occurred_day,
     occurred_instant,
 )
-from projections.assess.calendar import NATIONS, UNITS, Calendar, due_date
+from projections.assess.calendar import Calendar, due_date
 
 __all__ = [
     "CLOCK_FLAGS",
@@ -91,6 +90,7 @@ __all__ = [
     "describe",
     "event_day",
     "first_match",
+    "judged_with",
     "load_local_rules",
     "load_rule_pack",
     "loads_rule_pack",
@@ -496,9 +496,7 @@ def load_rule_pack(path: Path | str) -> RulePack:
 
 
 def _shipped_text(regime: str) -> str:
-    return (resources.files("projections") / "rules" / f"{regime}.toml").read_text(
-        encoding="utf-8"
-    )
+    return (resources.files("projections") / "rules" / f"{regime}.toml").read_text(encoding="utf-8")
 
 
 @cache
@@ -652,6 +650,17 @@ def using_rules(path: Path | str | None) -> Iterator[LocalRules | None]:
         yield _LOCAL.get()
         return
     local = load_local_rules(path)
+    token = _LOCAL.set(local)
+    try:
+        yield local
+    finally:
+        _LOCAL.reset(token)
+
+
+@contextmanager
+def judged_with(local: LocalRules | None) -> Iterator[LocalRules | None]:
+    """Judge clocks with already loaded local rules within the block (None: the shipped
+    packs, whatever was in use around the block)."""
     token = _LOCAL.set(local)
     try:
         yield local
