@@ -980,17 +980,19 @@ def export(
     report: str = "auto",
     signing_key: Path | str | None = None,
     progress: Progress | None = None,
+    rules: Path | str | None = None,
 ) -> ExportSummary:
     """``caseledger export``: write an audit bundle of ``cases`` (default: every case) to
     ``out_path`` (a new or empty folder, or with ``as_zip`` a ``.zip`` file).  With
     ``signing_key`` (an Ed25519 key file) a fresh checkpoint is signed and kept in the
-    register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``."""
+    register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``.
+    ``rules`` is a local clock rules file: the bundle records it (``rules.json``, the
+    manifest's ``rules``, a banner in ``report.html``) and ``verify --shipped-rules``
+    then fails it."""
     if report not in REPORT_MODES:
         raise UsageError(f"must be auto, full or index, not {report!r}", field="report")
+    local = _local_rules(rules)
     led = _opened(ledger)
-    # lazy: the exporter (templates, report) costs ~100 ms at start-up
-    from projections.export.bundle import export_bundle
-
     key = recorder = None
     if signing_key is not None:
         # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
@@ -1005,6 +1007,43 @@ def export(
 
         def told(done: int) -> None:
             report_to("exporting", done, total)
+
+    with _judged_with(local):
+        return _export(
+            led,
+            out_path,
+            cases,
+            occurred_from,
+            occurred_to,
+            as_of,
+            include_personal_data,
+            as_zip,
+            report,
+            told,
+            key,
+            recorder,
+            replace,
+        )
+
+
+def _export(
+    led: CaseLedger,
+    out_path: Path | str,
+    cases: Sequence[str] | None,
+    occurred_from: Moment,
+    occurred_to: Moment,
+    as_of: Moment,
+    include_personal_data: bool,
+    as_zip: bool,
+    report: str,
+    told: Callable[[int], None] | None,
+    key: Any,
+    recorder: Any,
+    replace: bool,
+) -> ExportSummary:
+    """:func:`export` with the clock rules in use chosen: the bundle written."""
+    # lazy: the exporter (templates, report) costs ~100 ms at start-up
+    from projections.export.bundle import export_bundle
 
     return export_bundle(
         led,

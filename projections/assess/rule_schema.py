@@ -3,9 +3,10 @@ override file) into the frozen dataclasses of :mod:`projections.assess.rules`.
 
 Validation happens in two steps, both naming the file and the place (``clocks[2].end.where.field``)
 in the error: the pydantic models check the shape (strict types, no unknown keys, every required
-one, the closed vocabularies of names, units, calendars and kinds), then :func:`_convert` checks
-what only the catalogue knows (that an event type exists, that a field is a date, a list or takes
-a given literal value: ``ledger.catalogue.models.MODELS_BY_TYPE``).  Pydantic's own messages are
+one, the closed vocabularies of names, units, calendars and kinds), then
+:mod:`projections.assess.rules` checks what only the catalogue knows (that a field exists,
+is a date, a list or takes a given literal value: ``MODELS_BY_TYPE``) as it builds its
+dataclasses.  Pydantic's own messages are
 translated into the words the packs' authors read ("unknown key 'limt'; allowed: ...").
 
 Imported only by the loader (:func:`projections.assess.rules.loads_rule_pack`), never at
@@ -21,11 +22,8 @@ from typing import (
     Annotated,
     Any,
     ClassVar,
-    Literal,
     TypeAlias,
     cast,
-    get_args,
-    get_origin,
 )
 
 from pydantic import (
@@ -40,22 +38,25 @@ from pydantic_core import PydanticCustomError
 
 from ledger.catalogue.models import MODELS_BY_TYPE
 from projections.assess.calendar import NATIONS, UNITS
-from projections.assess.rules import (
+from projections.assess.rule_terms import (
     CLOCK_FLAGS,
     CLOCK_KINDS,
     CLOCK_NAMES,
     OPERATORS,
     REGIMES,
-    ClockRule,
-    Condition,
-    EventMatch,
-    Mark,
-    Operator,
     RuleError,
-    Scalar,
 )
 
-__all__ = ["OverrideFile", "PackFile", "parse_override", "parse_pack"]
+__all__ = [
+    "ClockModel",
+    "ConditionModel",
+    "MatchModel",
+    "Matches",
+    "OverrideFile",
+    "PackFile",
+    "parse_override",
+    "parse_pack",
+]
 
 
 # --- field types ------------------------------------------------------------------------------
@@ -338,151 +339,21 @@ def _rule_error(exc: ValidationError, data: object, origin: str) -> RuleError:
     return RuleError(f"{origin}: {exc.errors()[0]['msg']}")
 
 
-# --- what only the catalogue knows ------------------------------------------------------------
-
-
-class _Place:
-    """Where in which file a value sits, for error messages."""
-
-    def __init__(self, origin: str, path: str = "") -> None:
-        self.origin = origin
-        self.path = path
-
-    def __truediv__(self, part: str | int) -> _Place:
-        if isinstance(part, int):
-            return _Place(self.origin, f"{self.path}[{part}]")
-        return _Place(self.origin, f"{self.path}.{part}" if self.path else part)
-
-    def error(self, message: str) -> RuleError:
-        where = f"{self.origin}: {self.path}" if self.path else self.origin
-        return RuleError(f"{where}: {message}")
-
-
-def _field_annotation(event: str, field: str, place: _Place) -> object:
-    fields = MODELS_BY_TYPE[event].model_fields
-    if field not in fields:
-        raise place.error(f"{event} has no field {field!r}; it has {', '.join(sorted(fields))}")
-    return fields[field].annotation
-
-
-def _flatten(annotation: object) -> list[object]:
-    """Every type inside an annotation (through Optional, list, Annotated, ...)."""
-    found = [annotation]
-    for arg in get_args(annotation):
-        found.extend(_flatten(arg))
-    return found
-
-
-def _literal_values(annotation: object) -> set[object] | None:
-    """The values a field may take if its annotation is built on Literal, else None."""
-    values: set[object] = set()
-    literal = False
-    for part in _flatten(annotation):
-        if get_origin(part) is Literal:
-            literal = True
-            values.update(get_args(part))
-    return values if literal else None
-
-
-def _is_list(annotation: object) -> bool:
-    return any(get_origin(part) in (list, tuple) for part in _flatten(annotation))
-
-
-def _condition(model: ConditionModel, place: _Place, event: str) -> Condition:
-    op = cast(Operator, next(op for op in OPERATORS if model.operand(op) is not None))
-    annotation = _field_annotation(event, model.field, place / "field")
-    raw = model.operand(op)
-    values: list[Scalar] = list(raw) if op == "in" else [raw]
-    if op == "contains" and not _is_list(annotation):
-        raise place.error(f"contains: {event}.{model.field} is not a list; use equals")
-    if op in ("equals", "in") and _is_list(annotation):
-        raise place.error(f"{op}: {event}.{model.field} is a list; use contains")
-    allowed = _literal_values(annotation)
-    for expected in values:
-        if allowed is not None and expected not in allowed:
-            raise place.error(
-                f"{op}: {expected!r} is not a value of {event}.{model.field}; "
-                f"expected one of {', '.join(sorted(map(str, allowed)))}"
-            )
-    tested: Scalar | tuple[Scalar, ...] = tuple(values) if op == "in" else values[0]
-    return Condition(field=model.field, op=op, value=tested)
-
-
-def _match(model: MatchModel, place: _Place) -> EventMatch:
-    event = model.event
-    if model.field is not None:
-        annotation = _field_annotation(event, model.field, place / "field")
-        if date not in _flatten(annotation):
-            raise place.error(f"field: {event}.{model.field} is not a date")
-    if isinstance(model.where, list):
-        where = tuple(
-            _condition(item, place / "where" / i, event) for i, item in enumerate(model.where)
-        )
-    else:  # a single condition may be written without the list brackets
-        where = (_condition(model.where, place / "where", event),)
-    return EventMatch(event=event, field=model.field, where=where)
-
-
-def _matches(model: Matches, place: _Place) -> tuple[EventMatch, ...]:
-    if isinstance(model, list):
-        if not model:
-            raise place.error("expected a table or a non-empty list of tables")
-        return tuple(_match(item, place / i) for i, item in enumerate(model))
-    return (_match(model, place),)
-
-
-def _convert(model: ClockModel, place: _Place) -> ClockRule:
-    """The :class:`ClockRule` of a validated clock table, checked against the catalogue."""
-    ends = _matches(model.end, place / "end")
-    return ClockRule(
-        name=model.name,
-        title=model.title,
-        start=_match(model.start, place / "start"),
-        end=ends[0],
-        also_ends=ends[1:],
-        marks=tuple(
-            Mark(label=m.label, match=_match(m, place / "marks" / i))
-            for i, m in enumerate(model.marks)
-        ),
-        kind=model.kind,
-        before=_matches(model.before, place / "before") if model.before is not None else (),
-        effective_from=model.effective_from,
-        effective_to=model.effective_to,
-        limit=model.limit,
-        unit=model.unit,
-        source=model.source,
-        justifiable_by=tuple(model.justifiable_by),
-        note=model.note,
-        early_end=model.early_end,
-        withdrawn_by=(
-            _match(model.withdrawn_by, place / "withdrawn_by")
-            if model.withdrawn_by is not None
-            else None
-        ),
-        label=model.label or "",
-        owner=model.owner,
-    )
-
-
-def parse_pack(data: Mapping[str, Any], origin: str) -> tuple[PackFile, tuple[ClockRule, ...]]:
-    """A decoded pack validated: its model and its clocks as dataclasses (RuleError naming
-    ``origin``, the place and the reason otherwise)."""
+def parse_pack(data: Mapping[str, Any], origin: str) -> PackFile:
+    """A decoded pack validated against the models (RuleError naming ``origin``, the place
+    and the reason otherwise); :mod:`projections.assess.rules` checks it against the
+    catalogue and builds the dataclasses."""
     raw = dict(data)
     try:
-        pack = PackFile.model_validate(raw)
+        return PackFile.model_validate(raw)
     except ValidationError as exc:
         raise _rule_error(exc, raw, origin) from None
-    top = _Place(origin)
-    clocks = tuple(_convert(c, top / "clocks" / i) for i, c in enumerate(pack.clocks))
-    return pack, clocks
 
 
-def parse_override(data: Mapping[str, Any], origin: str) -> tuple[tuple[str, ClockRule], ...]:
-    """A decoded override file validated: each clock with its regime, in the file's order."""
+def parse_override(data: Mapping[str, Any], origin: str) -> OverrideFile:
+    """A decoded override file validated against the models, as :func:`parse_pack`."""
     raw = dict(data)
     try:
-        override = OverrideFile.model_validate(raw)
+        return OverrideFile.model_validate(raw)
     except ValidationError as exc:
         raise _rule_error(exc, raw, origin) from None
-    top = _Place(origin)
-    return tuple((c.regime, _convert(c, top / "clocks" / i)) for i, c in enumerate(override.clocks))

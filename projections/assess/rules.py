@@ -64,14 +64,28 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args, get_origin
 
 from ledger.catalogue.models import (
+    MODELS_BY_TYPE,
     normalise_occurred_at,
     occurred_day,
     occurred_instant,
 )
 from projections.assess.calendar import Calendar, due_date
+from projections.assess.rule_terms import (
+    CLOCK_FLAGS,
+    CLOCK_KINDS,
+    CLOCK_NAMES,
+    OPERATORS,
+    REGIMES,
+    Operator,
+    RuleError,
+    Scalar,
+)
+
+if TYPE_CHECKING:
+    from projections.assess.rule_schema import ClockModel, ConditionModel, Matches, MatchModel
 
 __all__ = [
     "CLOCK_FLAGS",
@@ -104,52 +118,12 @@ __all__ = [
     "using_rules",
 ]
 
-#: The regimes that ship a rule pack, in date order.
-REGIMES: Final[tuple[str, ...]] = ("wt2015", "wt2018", "wt2023")
-
-#: The clock names ``shared/domain.md`` defines; the CLI reports them as they are.
-CLOCK_NAMES: Final[tuple[str, ...]] = (
-    "notification",
-    "scr_decision",
-    "no_scr_explanation",
-    "rapid_review",
-    "review_completion",
-    "ofsted_notification",
-    "panel_follow_up",
-    "final_report",
-)
-
-#: The flags a clock can carry (``early_end``), each with what it means.
-CLOCK_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "decided-before-notification": (
-            "the decision came before the notification that starts the clock, so the clock "
-            "is met on the day it started"
-        ),
-    }
-)
-
-#: The comparison operators a ``where`` condition may use.
-OPERATORS: Final[tuple[str, ...]] = ("equals", "contains", "in")
-
-Operator = Literal["equals", "contains", "in"]
-Scalar = str | int | bool
-
-#: How a clock counts: ``after`` its start (every clock but one), or ``lead``: due a limit
-#: *before* the day its ``before`` entry names (a final report sent to the panel no later
-#: than seven working days before publication).
-CLOCK_KINDS: Final[tuple[str, ...]] = ("after", "lead")
-
 _UNIT_WORDS: Final = {
     "working_days": ("working day", "working days"),
     "calendar_days": ("calendar day", "calendar days"),
     "calendar_months": ("calendar month", "calendar months"),
 }
 _RECIPIENT_FIELDS: Final = ("recipients", "to")
-
-
-class RuleError(ValueError):
-    """A rule pack that cannot be used, with the file and the place in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +409,132 @@ def describe(rule: ClockRule) -> str:
     )
 
 
+# --- what only the catalogue knows (after the schema checked the shape) -----------
+
+
+class _Place:
+    """Where in which file a value sits, for error messages."""
+
+    def __init__(self, origin: str, path: str = "") -> None:
+        self.origin = origin
+        self.path = path
+
+    def __truediv__(self, part: str | int) -> _Place:
+        if isinstance(part, int):
+            return _Place(self.origin, f"{self.path}[{part}]")
+        return _Place(self.origin, f"{self.path}.{part}" if self.path else part)
+
+    def error(self, message: str) -> RuleError:
+        where = f"{self.origin}: {self.path}" if self.path else self.origin
+        return RuleError(f"{where}: {message}")
+
+
+def _field_annotation(event: str, field: str, place: _Place) -> object:
+    fields = MODELS_BY_TYPE[event].model_fields
+    if field not in fields:
+        raise place.error(f"{event} has no field {field!r}; it has {', '.join(sorted(fields))}")
+    return fields[field].annotation
+
+
+def _flatten(annotation: object) -> list[object]:
+    """Every type inside an annotation (through Optional, list, Annotated, ...)."""
+    found = [annotation]
+    for arg in get_args(annotation):
+        found.extend(_flatten(arg))
+    return found
+
+
+def _literal_values(annotation: object) -> set[object] | None:
+    """The values a field may take if its annotation is built on Literal, else None."""
+    values: set[object] = set()
+    literal = False
+    for part in _flatten(annotation):
+        if get_origin(part) is Literal:
+            literal = True
+            values.update(get_args(part))
+    return values if literal else None
+
+
+def _is_list(annotation: object) -> bool:
+    return any(get_origin(part) in (list, tuple) for part in _flatten(annotation))
+
+
+def _condition(model: ConditionModel, place: _Place, event: str) -> Condition:
+    op = cast(Operator, next(op for op in OPERATORS if model.operand(op) is not None))
+    annotation = _field_annotation(event, model.field, place / "field")
+    raw = model.operand(op)
+    values: list[Scalar] = list(raw) if op == "in" else [raw]
+    if op == "contains" and not _is_list(annotation):
+        raise place.error(f"contains: {event}.{model.field} is not a list; use equals")
+    if op in ("equals", "in") and _is_list(annotation):
+        raise place.error(f"{op}: {event}.{model.field} is a list; use contains")
+    allowed = _literal_values(annotation)
+    for expected in values:
+        if allowed is not None and expected not in allowed:
+            raise place.error(
+                f"{op}: {expected!r} is not a value of {event}.{model.field}; "
+                f"expected one of {', '.join(sorted(map(str, allowed)))}"
+            )
+    tested: Scalar | tuple[Scalar, ...] = tuple(values) if op == "in" else values[0]
+    return Condition(field=model.field, op=op, value=tested)
+
+
+def _match(model: MatchModel, place: _Place) -> EventMatch:
+    event = model.event
+    if model.field is not None:
+        annotation = _field_annotation(event, model.field, place / "field")
+        if date not in _flatten(annotation):
+            raise place.error(f"field: {event}.{model.field} is not a date")
+    if isinstance(model.where, list):
+        where = tuple(
+            _condition(item, place / "where" / i, event) for i, item in enumerate(model.where)
+        )
+    else:  # a single condition may be written without the list brackets
+        where = (_condition(model.where, place / "where", event),)
+    return EventMatch(event=event, field=model.field, where=where)
+
+
+def _matches(model: Matches, place: _Place) -> tuple[EventMatch, ...]:
+    if isinstance(model, list):
+        if not model:
+            raise place.error("expected a table or a non-empty list of tables")
+        return tuple(_match(item, place / i) for i, item in enumerate(model))
+    return (_match(model, place),)
+
+
+def _convert(model: ClockModel, place: _Place) -> ClockRule:
+    """The :class:`ClockRule` of a validated clock table, checked against the catalogue."""
+    ends = _matches(model.end, place / "end")
+    return ClockRule(
+        name=model.name,
+        title=model.title,
+        start=_match(model.start, place / "start"),
+        end=ends[0],
+        also_ends=ends[1:],
+        marks=tuple(
+            Mark(label=m.label, match=_match(m, place / "marks" / i))
+            for i, m in enumerate(model.marks)
+        ),
+        kind=model.kind,
+        before=_matches(model.before, place / "before") if model.before is not None else (),
+        effective_from=model.effective_from,
+        effective_to=model.effective_to,
+        limit=model.limit,
+        unit=model.unit,
+        source=model.source,
+        justifiable_by=tuple(model.justifiable_by),
+        note=model.note,
+        early_end=model.early_end,
+        withdrawn_by=(
+            _match(model.withdrawn_by, place / "withdrawn_by")
+            if model.withdrawn_by is not None
+            else None
+        ),
+        label=model.label or "",
+        owner=model.owner,
+    )
+
+
 # --- loading and validation -------------------------------------------------------
 # The schema itself is pydantic models in projections.assess.rule_schema, imported when a
 # pack is first parsed (not at start-up).
@@ -466,7 +566,9 @@ def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePa
     # lazy: the pydantic schema is built only when a pack is parsed
     from projections.assess.rule_schema import parse_pack
 
-    model, clocks = parse_pack(data, origin)
+    model = parse_pack(data, origin)
+    top = _Place(origin)
+    clocks = tuple(_convert(c, top / "clocks" / i) for i, c in enumerate(model.clocks))
     _refuse_overlaps(clocks, origin, [f"clocks[{i}]" for i in range(len(clocks))])
     return RulePack(
         regime=model.regime,
@@ -636,7 +738,9 @@ def load_local_rules(path: Path | str) -> LocalRules:
     except UnicodeDecodeError:
         raise RuleError(f"{file}: not UTF-8 text") from None
     origin = str(path)
-    extra = parse_override(_decoded(text, origin), origin)
+    model = parse_override(_decoded(text, origin), origin)
+    top = _Place(origin)
+    extra = tuple((c.regime, _convert(c, top / "clocks" / i)) for i, c in enumerate(model.clocks))
     shipped = {regime: shipped_rule_pack(regime) for regime in REGIMES}
     packs = overlay(shipped, extra, origin)
     return LocalRules(path=origin, sha256=hashlib.sha256(data).hexdigest(), packs=packs)

@@ -40,7 +40,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -51,6 +51,7 @@ from ledger.checkpoints.checkpoint import latest_checkpoint, make_checkpoint
 from ledger.errors import UsageError
 from ledger.integrity.canonical import canonical_json, personal_commitments
 from ledger.integrity.merkle import MerkleTree
+from projections.assess.rules import all_rule_packs, local_rules, shipped_rules_sha256
 from projections.export.export_cases import (
     QUOTE,
     QUOTES,
@@ -135,6 +136,9 @@ class ExportSummary:
     events_root: str = ""
     checkpoint: bool = False
     covered: int = 0
+    local_rules: Any = None
+    """The :class:`~projections.assess.rules.LocalRules` the clocks were judged with, or
+    None for the shipped packs (recorded in the manifest's ``rules`` and ``rules.json``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +154,7 @@ class ExportSummary:
             "manifest_sha256": self.manifest_sha256,
             "generated_at": self.generated_at,
             "files": self.files,
+            "rules": rules_record(self.local_rules),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +168,55 @@ class ExportSummary:
             f"bundle root {self.root}, manifest SHA-256 {self.manifest_sha256}; personal "
             f"data {'INCLUDED' if self.personal_data else 'left out'}"
         )
+
+
+RULES_FILE: Final = "rules.json"
+"""The clock rules the bundle's judgements used, as canonical JSON."""
+
+
+def rules_record(local: Any) -> dict[str, Any]:
+    """The manifest's ``rules``: the SHA-256 of the shipped packs, and the local override
+    file the clocks were judged with (None when they were judged with the shipped packs)."""
+    return {
+        "file": RULES_FILE,
+        "shipped": shipped_rules_sha256(),
+        "override": None if local is None else local.as_dict(),
+    }
+
+
+def rules_json() -> bytes:
+    """``rules.json``: every rule pack in use (shipped, or with the override laid over),
+    each clock rule with its dates, limit and source, as canonical JSON."""
+    packs = {
+        regime: {
+            "title": pack.title,
+            "calendar": pack.calendar,
+            "clocks": [
+                {
+                    "name": rule.name,
+                    "limit": rule.limit,
+                    "unit": rule.unit,
+                    "effective_from": _day(rule.effective_from),
+                    "effective_to": _day(rule.effective_to),
+                    "source": rule.source,
+                    "rule": repr(rule),
+                }
+                for rule in pack.clocks
+            ],
+        }
+        for regime, pack in all_rule_packs().items()
+    }
+    local = local_rules()
+    body = {
+        "shipped": shipped_rules_sha256(),
+        "override": None if local is None else local.as_dict(),
+        "packs": packs,
+    }
+    return canonical_json(body) + b"\n"
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def export_bundle(
@@ -415,6 +469,7 @@ def _write_bundle(
         if check is None
         else check.statement()
     )
+    local = local_rules()
     # Pass 2: one case at a time, the files for people and the personal data.
     detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
     personal_values, pass2_files = write_case_files(
@@ -437,8 +492,10 @@ def _write_bundle(
             "personal_checked": check is not None and check.made,
             "personal_statement": statement,
             "root": root,
+            "local_rules": local.as_dict() if local is not None else None,
         },
     )
+    files.append(write_file(work / RULES_FILE, rules_json()))
     files.extend(pass2_files)
     subset = bool(filters.cases) or filters.narrowing
     checkpoint_manifest: dict[str, Any] | None = None
@@ -482,6 +539,7 @@ def _write_bundle(
         PERSONAL_FILE,
         TIMELINE_FILE,
         REPORT_FILE,
+        RULES_FILE,
         CHECKPOINT_FILE,
         VERIFY_MD,
         VERIFY_PY,
@@ -533,6 +591,7 @@ def _write_bundle(
         "bundle_root": BUNDLE_ROOT_RULE,
         "chain": CHAIN_RULE,
         "checkpoint": checkpoint_manifest,
+        "rules": rules_record(local),
         "cases": cases_manifest,
         "files": files,
         "manifest_hash": (
@@ -563,4 +622,5 @@ def _write_bundle(
         generated_at=generated_at,
         checkpoint=checkpoint is not None,
         covered=covered,
+        local_rules=local,
     )
