@@ -1,14 +1,19 @@
-"""The statutory-clock rule packs: one TOML file of clocks per regime, loaded as data.
+"""The statutory-clock rule packs: one TOML file of clocks per regime, loaded as data, and
+a local override file laid over them.
 
 Each regime's clocks (``shared/domain.md``, "Timescales") live in
 ``projections/rules/<regime>.toml`` so that a limit or a source can be changed, and cited,
 without touching code.  This module loads a pack into frozen dataclasses, rejects anything
 it does not understand (unknown keys, units, event types, fields or vocabulary) with a
-message naming the file and the place, and matches stored event records against a pack's
-start and end descriptions.
+message naming the file and the place (``clocks[2].end.where.field``), and matches stored
+event records against a pack's start and end descriptions.  The shape is checked by the
+pydantic v2 models of :mod:`projections.assess.rule_schema` (strict, no unknown key); what
+only the catalogue knows (a field exists, is a date or a list, takes a literal value) is
+checked here as the dataclasses are built.
 
-Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable_by`` and
-``calendar`` are optional)::
+Schema of a pack (every key shown; ``note``, ``label``, ``owner``, ``field``, ``where``,
+``justifiable_by``, ``early_end``, ``withdrawn_by``, ``marks``, ``kind``, ``before``,
+``effective_from``, ``effective_to`` and ``calendar`` are optional)::
 
     regime = "wt2018"
     title = "Working Together to Safeguard Children 2018"
@@ -18,15 +23,19 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
     name = "rapid_review"                   # one of CLOCK_NAMES
     title = "Rapid review decision"
     label = "rapid review"                  # the clock's name in words, in tables
-    owner = "the safeguarding partners"     # who must act before it is due (optional)
-    end = { event = "DecisionMade" }        # an inline table, or a sub-table as below
+    owner = "the safeguarding partners"     # who must act before it is due
+    end = { event = "DecisionMade" }        # a table, or a list of tables (any ends it)
     limit = 15
     unit = "working_days"                   # one of projections.assess.calendar.UNITS
     note = "normally"                       # qualifies the limit, shown to people
-    source = "panel guidance; described as non-statutory (check)"
+    source = "Working Together 2018, chapter 4, paragraph 19"   # "(check)": to confirm
+    effective_from = 2018-06-29             # the first start day this rule judges
+    effective_to = 2023-12-14               # the last one (absent: still in force)
     justifiable_by = ["DecisionDelayed"]    # events that can make lateness justified
     early_end = "decided-before-notification"   # an end before the start: met at day 0
     withdrawn_by = { event = "DecisionMade", where = { field = "outcome", equals = "no-review" } }
+    marks = [{ label = "decided", event = "DecisionMade" }]   # dates shown, never ending it
+    kind = "after"                          # or "lead", with before = {...}: due before it
 
     [clocks.start]
     event = "IncidentNotified"              # a catalogue event type
@@ -35,9 +44,9 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
 ``start``/``end`` name an event type; the day measured is the event's ``occurred_at``
 (its Europe/London day) or, with ``field``, that date field of the event.  ``where`` is one
 condition or a list of conditions, all of which must hold: ``{field, equals = value}``
-(the field's value is exactly ``value``) or ``{field, contains = value}`` (the field is a
-list holding ``value``).  A clock starts at the first matching start event and ends at
-the first matching end event on or after the start day.
+(the field's value is exactly ``value``), ``{field, contains = value}`` (the field is a
+list holding ``value``) or ``{field, in = [values]}``.  A clock starts at the first
+matching start event and ends at the first matching end event on or after the start day.
 
 ``label`` is the clock's name in words for tables and sentences ("rapid review"); a pack
 without one shows the name with spaces for underscores.  ``--json`` keeps ``name``.
@@ -49,6 +58,25 @@ on the day it started, with the flag, instead of running for ever.  ``withdrawn_
 describes an entry that stands the clock down when it comes after the start and before
 the end (a review stood down by a later no-review decision): the clock then ends as
 ``withdrawn`` on that entry's day.
+
+**Rules that change.**  A pack may hold several rules of one clock, each in force for its
+own ``effective_from``..``effective_to`` (two may not overlap); a case's clock is judged by
+the rule in force on the clock's start day (:meth:`RulePack.in_force`), so a later rule
+never re-judges a case that started before it.
+
+**Local rules.**  An override file (``--rules FILE``, ``CASELEDGER_RULES``) holds
+``[[clocks]]`` tables, each a clock as above with its ``regime``; a rule with the regime,
+name and ``effective_from`` of a shipped one replaces it, any other adds a version (the
+shipped versions it overlaps keep only the days outside it).  :func:`load_local_rules`
+validates it with the same models; :func:`judged_with` makes it the rules in use (a
+context variable read by :func:`rule_pack` and :func:`all_rule_packs`), and every answer
+judged with it discloses the file and its SHA-256 (:meth:`LocalRules.disclosure`).
+
+Why one module: the dataclasses, their matching, the loader and the override are one
+contract (what a rule says, how it is read and which rule is in use), read together by
+whoever changes a pack; the pydantic models and the vocabulary sit in
+:mod:`~projections.assess.rule_schema` and :mod:`~projections.assess.rule_terms` only so
+that the schema need not be built before a pack is parsed.
 """
 
 from __future__ import annotations
@@ -563,7 +591,7 @@ def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePa
 
     Raises :class:`RuleError` naming ``origin``, the offending place and the reason.
     """
-    # lazy: the pydantic schema is built only when a pack is parsed
+    # lazy: the pydantic schema (~30 ms to build its models) only when a pack is parsed
     from projections.assess.rule_schema import parse_pack
 
     model = parse_pack(data, origin)
@@ -725,7 +753,7 @@ def _clip_all(rule: ClockRule, by: Sequence[ClockRule]) -> list[ClockRule]:
 def load_local_rules(path: Path | str) -> LocalRules:
     """Read and validate an override file and lay it over the shipped packs (RuleError
     naming the file, the place and the reason when it cannot be used)."""
-    # lazy: the pydantic schema is built only when a file is parsed
+    # lazy: the pydantic schema (~30 ms to build its models) only when a file is parsed
     from projections.assess.rule_schema import parse_override
 
     file = Path(path)

@@ -6,7 +6,8 @@ things happened (``occurred_at``) and by what the record showed at a time (``as_
 - ``events.jsonl``: each entry's canonical JSON (the exact bytes that were hashed, plus
   ``position`` and ``hash``), one per line, in global position order;
 - ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
-- ``timeline.csv`` and ``report.html`` for people;
+- ``timeline.csv`` and ``report.html`` for people, and ``rules.json`` (the clock rules
+  they were judged with: the shipped packs, or a local override, said in a banner);
 - ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
 - ``checkpoint.json`` (the store's signed version 2 checkpoint) and, for a subset,
   ``proofs.jsonl`` (an RFC 9162 inclusion proof per entry against the checkpoint);
@@ -27,7 +28,8 @@ checks a bundle; ``verify.py`` checks it again, independently.
 This module is the export itself, its two passes and the manifest; the rest are modules of
 their own in :mod:`projections.export`: what an export selects and reads from the store
 (``export_selection``), the bundle's files written and hashed, its destination and the zip
-(``export_files``), the manifest's rules and the bundle root (``export_manifest``), a
+(``export_files``), the manifest's rules and the bundle root (``export_manifest``), the
+clock rules the bundle's judgements used (``export_rules``: ``rules.json``), a
 subset's inclusion proofs against the checkpoint (``export_proofs``), and the files for
 people, one case at a time (``export_cases``).
 """
@@ -40,7 +42,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -51,7 +53,7 @@ from ledger.checkpoints.checkpoint import latest_checkpoint, make_checkpoint
 from ledger.errors import UsageError
 from ledger.integrity.canonical import canonical_json, personal_commitments
 from ledger.integrity.merkle import MerkleTree
-from projections.assess.rules import all_rule_packs, local_rules, shipped_rules_sha256
+from projections.assess.rules import local_rules
 from projections.export.export_cases import (
     QUOTE,
     QUOTES,
@@ -91,6 +93,7 @@ from projections.export.export_manifest import (
     generator_version,
 )
 from projections.export.export_proofs import log_index
+from projections.export.export_rules import RULES_FILE, rules_json, rules_record
 from projections.export.export_selection import (
     ExportFilters,
     LedgerToExport,
@@ -168,55 +171,6 @@ class ExportSummary:
             f"bundle root {self.root}, manifest SHA-256 {self.manifest_sha256}; personal "
             f"data {'INCLUDED' if self.personal_data else 'left out'}"
         )
-
-
-RULES_FILE: Final = "rules.json"
-"""The clock rules the bundle's judgements used, as canonical JSON."""
-
-
-def rules_record(local: Any) -> dict[str, Any]:
-    """The manifest's ``rules``: the SHA-256 of the shipped packs, and the local override
-    file the clocks were judged with (None when they were judged with the shipped packs)."""
-    return {
-        "file": RULES_FILE,
-        "shipped": shipped_rules_sha256(),
-        "override": None if local is None else local.as_dict(),
-    }
-
-
-def rules_json() -> bytes:
-    """``rules.json``: every rule pack in use (shipped, or with the override laid over),
-    each clock rule with its dates, limit and source, as canonical JSON."""
-    packs = {
-        regime: {
-            "title": pack.title,
-            "calendar": pack.calendar,
-            "clocks": [
-                {
-                    "name": rule.name,
-                    "limit": rule.limit,
-                    "unit": rule.unit,
-                    "effective_from": _day(rule.effective_from),
-                    "effective_to": _day(rule.effective_to),
-                    "source": rule.source,
-                    "rule": repr(rule),
-                }
-                for rule in pack.clocks
-            ],
-        }
-        for regime, pack in all_rule_packs().items()
-    }
-    local = local_rules()
-    body = {
-        "shipped": shipped_rules_sha256(),
-        "override": None if local is None else local.as_dict(),
-        "packs": packs,
-    }
-    return canonical_json(body) + b"\n"
-
-
-def _day(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
 
 
 def export_bundle(
