@@ -1181,13 +1181,20 @@ def verify(
     expect_root: str | None = None,
     expect_manifest: str | None = None,
     progress: Progress | None = None,
+    shipped_rules: bool = False,
 ) -> Verdict:
     """``caseledger verify [BUNDLE]``: the verdict on the store (``ledger``; against a
     lodged checkpoint file or witness folder with ``since``, under ``public_key`` when
     given), or on a bundle (``bundle``: no store is needed, ``ledger`` is not opened and
     may be None;
     checked against ``expect_root``, ``expect_manifest`` and the signer's
-    ``public_key`` when given).  A verdict that fails is a result, not an error."""
+    ``public_key`` when given; with ``shipped_rules``, failing unless its clocks were
+    judged with the shipped rule packs).  A verdict that fails is a result, not an error."""
+    if shipped_rules and bundle is None:
+        raise UsageError(
+            "--shipped-rules checks a bundle's clock judgements: give the bundle",
+            field="shipped_rules",
+        )
     if since is not None and bundle is not None:
         raise UsageError(
             "a lodged checkpoint is checked against the store, not a bundle (check a bundle "
@@ -1210,6 +1217,7 @@ def verify(
             expect_root=expect_root,
             expect_manifest_sha256=expect_manifest,
             trusted_key=public_key,
+            shipped_rules=shipped_rules,
         )
         return Verdict(result.ok, bundle=result)
     if ledger is None:
