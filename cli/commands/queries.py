@@ -115,7 +115,8 @@ def status(
             progress=progress,
             rules=rules,
         )
-    disclose_rules(answer.local_rules, to_stderr=as_csv or (as_json and case is None))
+    if not (as_json and case is not None):  # one case's JSON object says it: local_rules
+        disclose_rules(answer.local_rules, to_stderr=as_json or as_csv)
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:

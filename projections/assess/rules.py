@@ -731,6 +731,9 @@ def overlay(
     packs: dict[str, RulePack] = {}
     for regime, pack in shipped.items():
         mine = added[regime]
+        if not mine:
+            packs[regime] = pack  # a regime the file does not touch is the shipped pack
+            continue
         _refuse_overlaps(mine, origin, [f"clocks ({regime} {r.name})" for r in mine])
         clocks: list[ClockRule] = []
         for rule in pack.clocks:

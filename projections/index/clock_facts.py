@@ -55,7 +55,14 @@ from projections.assess.clocks import (
     status_on,
     timeline_of,
 )
-from projections.assess.rules import REGIMES, ClockRule, all_rule_packs, local_rules, rule_pack
+from projections.assess.rules import (
+    REGIMES,
+    ClockRule,
+    RulePack,
+    all_rule_packs,
+    local_rules,
+    rule_pack,
+)
 from projections.fold.when import format_instant
 
 __all__ = [
@@ -336,7 +343,10 @@ def case_clock_facts(
     until = format_instant(max(item[1] for item in timeline.items)) if timeline.items else None
     clocks: list[ClockFacts] = []
     if regime in REGIMES:
-        for rule in rule_pack(regime).clocks:
+        pack = rule_pack(regime)
+        # One fact per clock, from its latest rule: the versions of a clock differ in their
+        # limits and dates, which are applied when a state is read.
+        for rule in (pack.current(name) for name in pack.names):
             start = first_on(rule.start, timeline)
             if start is None:
                 continue
@@ -416,7 +426,7 @@ def states_from_facts(
     spans = _spans(facts.spans)
     delays = facts.delays
     states = []
-    for rule in pack.clocks:
+    for rule in _rules_in_force(pack, spans):
         span = spans.get(rule.name)
         if span is None or span[1] > today:
             if include_not_started:
@@ -458,6 +468,22 @@ def states_from_facts(
     return states
 
 
+def _rules_in_force(pack: RulePack, spans: Mapping[str, Any]) -> list[ClockRule]:
+    """Each clock's rule in force on the day its span started (the latest rule for a clock
+    not started), in pack order; a clock none of whose rules judges its start is left out."""
+    chosen = []
+    for name in pack.names:
+        span = spans.get(name)
+        rule = (
+            pack.in_force(name, date.fromisoformat(span[1]))
+            if span is not None
+            else pack.current(name)
+        )
+        if rule is not None:
+            chosen.append(rule)
+    return chosen
+
+
 def summary_from_facts(facts: CaseClockFacts, on: date) -> ClockSummary | None:
     """What ``status`` shows of the case's clocks on ``on`` (None when none has started)."""
     return summary_from_spans(facts.regime, facts.spans, on)
@@ -476,7 +502,7 @@ def summary_from_spans(regime: str, spans: str, on: date) -> ClockSummary | None
     overdue: list[str] = []
     soonest: tuple[date, ClockRule, date] | None = None
     started_any = False
-    for rule in pack.clocks:
+    for rule in _rules_in_force(pack, _spans(spans)):
         found = started_on.get(rule.name)
         if found is None or found[0] > today:
             continue
