@@ -828,66 +828,66 @@ def compare_file(name: str, digest: str, size: int, item: dict[str, Any]) -> Non
         raise Refusal(name, f"is {size} bytes, the manifest says {item['bytes']}")
 
 
-def rules_record(value: object, where: str) -> dict[str, Any]:
-    """A ``{shipped, override}`` record of which clock rules judged the report."""
-    if not isinstance(value, dict) or not isinstance(value.get("shipped"), str):
-        raise Refusal(where, "rules: expected {file, shipped, override}")
-    override = value.get("override")
-    if override is not None and (
-        not isinstance(override, dict) or not isinstance(override.get("sha256"), str)
-    ):
-        raise Refusal(where, "rules.override: expected null or {path, sha256}")
-    return {"shipped": value["shipped"], "override": override}
+def judged_by(table: Any, name: str) -> tuple[str, Any]:
+    """The pair (shipped packs' hash, override or None) a rules table states."""
+    shape_ok = type(table) is dict and type(table.get("shipped")) is str
+    extra = table.get("override") if shape_ok else None
+    if shape_ok and extra is not None:
+        shape_ok = type(extra) is dict and type(extra.get("sha256")) is str
+    if not shape_ok:
+        raise Refusal(name, "rules: not the {file, shipped, override} record of the spec")
+    return table["shipped"], extra
 
 
-def check_rules(source: Source, manifest: dict[str, Any], tally: Tally, shipped_only: bool) -> None:
-    """After step 4: the clock rules the report was judged with, rules.json (already
-    hashed) agreeing with the manifest's ``rules``; with ``shipped_only``, refused unless
-    they were the shipped rule packs."""
-    if "rules" not in manifest:
-        if shipped_only:
+def check_rules(source: Source, manifest: dict[str, Any], tally: Tally, strict: bool) -> None:
+    """After step 4: which clock rules judged the report (the manifest's ``rules``, and
+    rules.json saying the same); ``strict`` (--shipped-rules) refuses an override, or a
+    bundle that does not say."""
+    stated = manifest.get("rules")
+    if stated is None:
+        if strict:
             raise Refusal(
                 MANIFEST_FILE,
-                "the manifest does not say which clock rules the report was judged with, so "
-                "it cannot be shown to be the shipped rule packs (--shipped-rules)",
+                "no rules record: nothing shows its clocks were judged with the shipped "
+                "rule packs (--shipped-rules)",
             )
         return
-    said = rules_record(manifest["rules"], MANIFEST_FILE)
-    name = manifest["rules"].get("file")
-    if not isinstance(name, str) or name not in {f["path"] for f in manifest["files"]}:
-        raise Refusal(MANIFEST_FILE, "rules.file: not one of the files the manifest lists")
+    pair = judged_by(stated, MANIFEST_FILE)
+    kept_name = stated.get("file")
+    listed_names = [item["path"] for item in manifest["files"]]
+    if kept_name not in listed_names:
+        raise Refusal(MANIFEST_FILE, "rules.file names no file of the manifest's list")
     try:
-        kept = json.loads(whole(source, name))
+        kept_pair = judged_by(json.loads(whole(source, kept_name)), kept_name)
     except ValueError:
-        raise Refusal(name, "is not JSON") from None
-    if not isinstance(kept, dict):
-        raise Refusal(name, "expected an object")
-    if rules_record(kept, name) != said:
-        raise Refusal(name, "names other rules than the manifest's rules")
-    tally.rules = said
+        raise Refusal(kept_name, "cannot be read as JSON") from None
+    if kept_pair != pair:
+        raise Refusal(kept_name, "disagrees with the manifest about the rules used")
+    tally.rules = {"shipped": pair[0], "override": pair[1]}
     tally.checked.append("rules")
-    override = said["override"]
-    if shipped_only:
-        if override is not None:
-            raise Refusal(
-                name,
-                f"clocks were judged with local rules {override.get('path')} (sha256 "
-                f"{override['sha256']}), not the shipped rule packs (--shipped-rules)",
-            )
-        tally.checked.append("shipped-rules")
+    if not strict:
+        return
+    if pair[1] is not None:
+        who = pair[1].get("path")
+        raise Refusal(
+            kept_name,
+            f"the report's clocks come from a local override ({who}, sha256 "
+            f"{pair[1]['sha256']}): not the shipped rule packs (--shipped-rules)",
+        )
+    tally.checked.append("shipped-rules")
 
 
 def rules_sentence(rules: dict[str, Any] | None) -> str:
-    """One line for people: which clock rules the report's judgements used."""
-    if rules is None:
-        return "rules: the bundle does not say which clock rules judged it (an older export)"
-    override = rules["override"]
-    if override is None:
-        return f"rules: clocks judged with the shipped rule packs (sha256 {rules['shipped']})"
-    return (
-        f"rules: clocks judged with LOCAL rules {override.get('path')} (sha256 "
-        f"{override['sha256']}), not the shipped rule packs (sha256 {rules['shipped']})"
-    )
+    """Which clock rules judged the report, in a line for people."""
+    if not rules:
+        return "rules: not stated by this bundle (made before exports recorded them)"
+    extra, base = rules["override"], rules["shipped"]
+    if extra:
+        return (
+            f"rules: LOCAL override {extra.get('path')} (sha256 {extra['sha256']}) judged "
+            f"the clocks, not the shipped rule packs (sha256 {base})"
+        )
+    return f"rules: the shipped rule packs (sha256 {base}) judged the clocks"
 
 
 def check_files(source: Source, manifest: dict[str, Any]) -> dict[str, str]:
