@@ -181,6 +181,10 @@ def verify_bundle(
                 )
             digests[entry["path"]] = digest
         result.rules = check_rules(source, manifest, shipped_only=shipped_rules)
+        if result.rules is not None:
+            checked.append("rules")
+        if shipped_rules:
+            checked.append("shipped-rules")
         checkpoint = check_checkpoint(source, manifest, trusted)
         passed = _check_events(
             source, manifest, counter, included, checkpoint, workers, chunk_bytes
@@ -196,10 +200,6 @@ def verify_bundle(
             )
         digests[EVENTS] = passed.sha256
         checked.append("files")
-        if result.rules is not None:
-            checked.append("rules")
-        if shipped_rules:
-            checked.append("shipped-rules")
         count = manifest["events"]["count"]
         if counter.events != count:
             raise BundleFailure(
