@@ -335,3 +335,16 @@ def _env_without() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "CASELEDGER_RULES"}
+
+
+def test_the_override_sample_in_the_docs_runs(tmp_path: Path, cli: Cli) -> None:
+    """docs/clocks.md's sample override file, as written there, is accepted and does what
+    the page says: 5 working days up to 28 February 2026, 10 from 1 March."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "clocks.md").read_text("utf-8")
+    start = page.index("```toml\n# local-rules.toml") + len("```toml\n")
+    sample = _rules_file(tmp_path, "local-rules.toml", page[start : page.index("```", start)])
+    args = ["rules", "wt2023", "--json", "--rules", str(sample), "--on"]
+    for day, limit in (("2026-02-28", 5), ("2026-03-01", 10)):
+        shown = cli([*args, day])
+        assert shown.exit_code == 0, shown.stderr
+        assert {r["clock"]: r["limit"] for r in shown.json()}["notification"] == limit
