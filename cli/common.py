@@ -152,6 +152,25 @@ def emit_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+#: The help of ``--rules FILE`` on every command that judges clocks, written once.
+RULES_HELP = (
+    "A local clock rules file ([[clocks]] tables with a regime) laid over the shipped rule "
+    "packs, or $CASELEDGER_RULES; every answer judged with it says so (docs/clocks.md, "
+    '"Rules that change").'
+)
+RULES_ENV = "CASELEDGER_RULES"
+
+
+def disclose_rules(local: Any, *, to_stderr: bool) -> None:
+    """Say that clocks were judged with local rules (``local``: a
+    :class:`projections.assess.rules.LocalRules`, or None for the shipped packs): on
+    standard output under a table, on standard error beside JSON arrays and CSV, whose
+    shape on standard output stays the contract's."""
+    if local is None:
+        return
+    (err if to_stderr else out).print(escape(local.disclosure()))
+
+
 def emit_csv(rows: Iterable[Sequence[Any]]) -> None:
     """Print CSV rows (the header first) for spreadsheets on standard output."""
     csv.writer(sys.stdout, lineterminator="\n").writerows(rows)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from ledger.checkpoints.checkpoint import CheckpointResult
     from projections.assess.clocks import ClockState
     from projections.assess.quality import Answer
-    from projections.assess.rules import RulePack
+    from projections.assess.rules import LocalRules, RulePack
     from projections.desk.digest import Digest
     from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
@@ -80,6 +81,7 @@ __all__ = [
     "digest",
     "due",
     "export",
+    "local_rules",
     "quality",
     "reindex",
     "related",
@@ -102,6 +104,41 @@ or None (now)."""
 LedgerOrOpener = CaseLedger | Callable[[], CaseLedger]
 """The opened ledger, or a function that opens it: called once the options are found
 good, so that a mistaken option is named before the store is opened (as the CLI does)."""
+
+
+def local_rules(rules: Path | str | None) -> LocalRules | None:
+    """The local clock rules file ``rules`` (None: the shipped packs), loaded and checked:
+    what a command judged with, for a front end to disclose (a usage error naming the
+    file, the place and the reason when it cannot be used)."""
+    return _local_rules(rules)
+
+
+def _local_rules(rules: Path | str | None, field: str = "rules") -> LocalRules | None:
+    """The local clock rules file asked for (``--rules FILE``), loaded and checked before
+    anything else happens: a file that cannot be used is a usage error naming the file,
+    the place in it and the reason."""
+    if rules is None or not str(rules):
+        return None
+    # lazy: the rule packs and their schema cost ~25 ms at start-up
+    from projections.assess.rules import RuleError, load_local_rules
+
+    try:
+        return load_local_rules(rules)
+    except RuleError as exc:
+        raise UsageError(str(exc), field=field) from None
+
+
+@contextmanager
+def _judged_with(local: LocalRules | None) -> Iterator[None]:
+    """Clocks inside the block are judged with ``local`` (None: the shipped packs)."""
+    if local is None:
+        yield
+        return
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import judged_with
+
+    with judged_with(local):
+        yield
 
 
 def _opened(ledger: LedgerOrOpener) -> CaseLedger:
@@ -175,10 +212,15 @@ class StatusReport:
     case in the order asked for (``sort``)."""
     as_of: datetime | None
     on: datetime | None
+    local_rules: LocalRules | None = None
+    """The local clock rules the clocks were judged with (None: the shipped packs)."""
 
     def to_json(self) -> Any:
-        """``status --json``: an object for one case, an array for every case."""
+        """``status --json``: an object for one case (with ``local_rules`` when clocks were
+        judged with a local file), an array for every case."""
         if self.case is not None:
+            if self.local_rules is not None:
+                return {**self.rows[0], "local_rules": self.local_rules.as_dict()}
             return self.rows[0]
         return list(self.rows)
 
@@ -221,14 +263,45 @@ def status(
     sort: str = "urgency",
     include_closed: bool = False,
     progress: Progress | None = None,
+    rules: Path | str | None = None,
 ) -> StatusReport:
     """``caseledger status [CASE]``: one case (folded, exactly current), or every case
     (from the cross-case index, caught up first, with ``progress``; folded case by case
     when a time is given), filtered by ``stage`` and ``regime``.  Every case is ordered
     by ``sort``: ``urgency`` (something overdue first, then the soonest next deadline,
     then the rest) or ``ref``; closed cases are left out unless ``include_closed`` (or
-    ``stage`` is ``closed``)."""
+    ``stage`` is ``closed``); ``rules`` is a local clock rules file (disclosed in the
+    answer's ``local_rules``)."""
     _cases.arrange_statuses([], sort=sort)  # an unknown order is refused before opening
+    local = _local_rules(rules)
+    with _judged_with(local):
+        report = _status(
+            ledger,
+            case,
+            as_of,
+            on,
+            stage,
+            regime,
+            sort,
+            include_closed=include_closed,
+            progress=progress,
+        )
+    return dataclasses.replace(report, local_rules=local)
+
+
+def _status(
+    ledger: LedgerOrOpener,
+    case: str | None,
+    as_of: Moment,
+    on: Moment,
+    stage: str | None,
+    regime: str | None,
+    sort: str,
+    *,
+    include_closed: bool,
+    progress: Progress | None,
+) -> StatusReport:
+    """:func:`status` with the clock rules in use already chosen."""
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     if case is not None:
@@ -469,6 +542,8 @@ class ClockReport:
     """Every clock, not-started ones included (for counts and "not started yet")."""
     as_of: datetime | None
     on: datetime
+    local_rules: LocalRules | None = None
+    """The local clock rules the clocks were judged with (None: the shipped packs)."""
 
     def to_json(self) -> list[dict[str, Any]]:
         """``clocks --json``: the clocks asked for."""
@@ -490,11 +565,13 @@ def clocks(
     on: Moment = None,
     status: Sequence[str] | None = None,
     include_not_started: bool = False,
+    rules: Path | str | None = None,
 ) -> ClockReport:
     """``caseledger clocks [CASE]``: started, due, ended, and met, late, running, overdue
     or withdrawn on ``on``; only those with a ``status`` in the list when given, and
     not-started ones only with ``include_not_started``.  One case is folded; every case
-    is answered from the cross-case index."""
+    is answered from the cross-case index.  ``rules`` is a local clock rules file (the
+    answer's ``local_rules`` discloses it)."""
     # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
     # costs ~55 ms at start-up
     from projections.assess.clocks import STATUSES, case_clocks
@@ -507,20 +584,22 @@ def clocks(
                 f"{name!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
                 field="status",
             )
+    local = _local_rules(rules)
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
-    if case is not None:
-        view = _cases.case_view(led, case, as_of_time, moment)
-        states = case_clocks(view, moment, include_not_started=True)
-    else:
-        states = all_clocks(led, moment, as_of=as_of_time, include_not_started=True)
+    with _judged_with(local):
+        if case is not None:
+            view = _cases.case_view(led, case, as_of_time, moment)
+            states = case_clocks(view, moment, include_not_started=True)
+        else:
+            states = all_clocks(led, moment, as_of=as_of_time, include_not_started=True)
     shown = [
         s
         for s in states
         if (include_not_started or s.status != "not-started") and (not wanted or s.status in wanted)
     ]
-    return ClockReport(case, tuple(shown), tuple(states), as_of_time, moment)
+    return ClockReport(case, tuple(shown), tuple(states), as_of_time, moment, local)
 
 
 @dataclass(frozen=True)
@@ -605,6 +684,8 @@ class QualityReport:
     answers: tuple[Answer, ...]
     as_of: datetime | None
     on: datetime
+    local_rules: LocalRules | None = None
+    """The local clock rules the clocks were judged with (None: the shipped packs)."""
 
     def to_json(self) -> list[dict[str, Any]]:
         """``quality --json``."""
@@ -618,10 +699,12 @@ def quality(
     as_of: Moment = None,
     on: Moment = None,
     rules: Path | str | None = None,
+    clock_rules: Path | str | None = None,
 ) -> QualityReport:
     """``caseledger quality CASE``: each question yes, partly, no or not-applicable, with
     its evidence; ``rules`` is a quality data file instead of the shipped one (or
-    ``$CASELEDGER_QUALITY_RULES``)."""
+    ``$CASELEDGER_QUALITY_RULES``), ``clock_rules`` a local clock rules file (the
+    ``--rules`` of the other commands: this command's ``--rules`` was taken first)."""
     # lazy: the quality questions cost ~45 ms at start-up
     from projections.assess.quality import (
         QualityConfigError,
@@ -634,16 +717,18 @@ def quality(
         config = load_config(rules) if rules is not None else default_config()
     except QualityConfigError as exc:
         raise UsageError(str(exc), field="rules") from None
+    local = _local_rules(clock_rules, "clock_rules")
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
-    view = _cases.case_view(led, case, as_of_time, moment)
-    # lazy: the cross-case index costs ~55 ms at start-up
-    from projections.queries.related import related_to
+    with _judged_with(local):
+        view = _cases.case_view(led, case, as_of_time, moment)
+        # lazy: the cross-case index costs ~55 ms at start-up
+        from projections.queries.related import related_to
 
-    found = related_to(led, view, as_of=as_of_time, on=moment)
-    answers = answer_questions(view, moment, config=config, related=found)
-    return QualityReport(case, tuple(answers), as_of_time, moment)
+        found = related_to(led, view, as_of=as_of_time, on=moment)
+        answers = answer_questions(view, moment, config=config, related=found)
+    return QualityReport(case, tuple(answers), as_of_time, moment, local)
 
 
 @dataclass(frozen=True)
@@ -686,9 +771,14 @@ def related(
 
 @dataclass(frozen=True)
 class RulesReport:
-    """The rule packs asked for: each regime's statutory clocks with their sources."""
+    """The rule packs asked for, as in force on ``on``: each regime's statutory clocks
+    with their limits, effective dates and sources."""
 
     packs: tuple[RulePack, ...]
+    """Each regime's pack, holding only the rules in force on ``on``."""
+    on: date
+    local_rules: LocalRules | None = None
+    """The local clock rules laid over the shipped packs (None: the shipped packs)."""
 
     def descriptions(self, pack: RulePack) -> list[str]:
         """One sentence per clock of ``pack``, for people."""
@@ -698,7 +788,7 @@ class RulesReport:
         return [describe(rule) for rule in pack.clocks]
 
     def to_json(self) -> list[dict[str, Any]]:
-        """``rules --json``: one object per clock of each pack."""
+        """``rules --json``: one object per clock of each pack in force on ``on``."""
         return [
             {
                 "regime": pack.regime,
@@ -711,6 +801,10 @@ class RulesReport:
                 "unit": rule.unit,
                 "note": rule.note,
                 "source": rule.source,
+                "needs_check": rule.needs_check,
+                "effective_from": _iso_day(rule.effective_from),
+                "effective_to": _iso_day(rule.effective_to),
+                "on": self.on.isoformat(),
                 "justifiable_by": list(rule.justifiable_by),
                 "description": text,
             }
@@ -719,18 +813,31 @@ class RulesReport:
         ]
 
 
-def rules(regime: str | None = None) -> RulesReport:
-    """``caseledger rules [REGIME]``: the shipped rule packs (one regime's, or all); no
-    store is needed."""
+def _iso_day(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def rules(
+    regime: str | None = None, *, on: Moment = None, rules: Path | str | None = None
+) -> RulesReport:
+    """``caseledger rules [REGIME]``: the rule packs (one regime's, or all) as in force on
+    ``on`` (default: today, in Europe/London), with a local clock rules file (``rules``)
+    laid over the shipped ones when given; no store is needed."""
     # lazy: the rule packs cost ~25 ms at start-up
     from projections.assess.rules import REGIMES, all_rule_packs
 
-    packs = all_rule_packs()
     if regime is not None and regime not in REGIMES:
         raise UsageError(
             f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="regime"
         )
-    return RulesReport(tuple([packs[regime]] if regime is not None else packs.values()))
+    local = _local_rules(rules)
+    now = datetime.now().astimezone()
+    day = on_day(_moment(on, "on", parse_on, now) or now)
+    with _judged_with(local):
+        packs = all_rule_packs()
+        chosen = [packs[regime]] if regime is not None else list(packs.values())
+    in_force = tuple(dataclasses.replace(p, clocks=p.rules_on(day)) for p in chosen)
+    return RulesReport(in_force, day, local)
 
 
 # --- the desk: what is due ------------------------------------------------------------------
@@ -746,6 +853,8 @@ class DueList:
     within: int | None
     case: str | None
     kind: str | None
+    local_rules: LocalRules | None = None
+    """The local clock rules the clocks were judged with (None: the shipped packs)."""
 
     @property
     def day(self) -> date:
@@ -772,11 +881,13 @@ def due(
     kind: str | None = None,
     on: Moment = None,
     as_of: Moment = None,
+    rules: Path | str | None = None,
 ) -> DueList:
     """``caseledger due``: every open deadline across the open cases on ``on`` (statutory
     clocks running or overdue, and replies due from agencies), overdue first, then
     soonest; with ``within``, only those due within that many working days of ``on``
-    (and every overdue one); ``case`` one case, ``kind`` ``clock`` or ``reply``."""
+    (and every overdue one); ``case`` one case, ``kind`` ``clock`` or ``reply``;
+    ``rules`` a local clock rules file (disclosed in ``local_rules``)."""
     # lazy: the desk (with the clocks) costs ~35 ms at start-up
     from projections.queries import desk as _desk
 
@@ -794,15 +905,17 @@ def due(
             f"{kind!r} is not a kind of deadline; the kinds are {', '.join(_desk.KINDS)}",
             field="kind",
         )
+    local = _local_rules(rules)
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
-    found = _desk.open_deadlines(led, moment, as_of=as_of_time, case=case)
+    with _judged_with(local):
+        found = _desk.open_deadlines(led, moment, as_of=as_of_time, case=case)
     if kind is not None:
         found = [d for d in found if d.kind == kind]
     if within is not None:
         found = _desk.within(found, within, on_day(moment))
-    return DueList(tuple(found), moment, as_of_time, within, case, kind)
+    return DueList(tuple(found), moment, as_of_time, within, case, kind, local)
 
 
 # --- the desk where people look: the digest and the calendar feed -----------------------------
@@ -817,6 +930,7 @@ def digest(
     config: Path | str | None = None,
     environ: Mapping[str, str] | None = None,
     retry_delays: Sequence[float] | None = None,
+    rules: Path | str | None = None,
 ) -> Digest:
     """``caseledger digest``: the desk on ``on`` as an e-mail (a plain-text and an HTML
     part): overdue clocks, clocks due this week and next week, and the agency replies to
@@ -825,7 +939,8 @@ def digest(
     of the ``[smtp]`` table of ``config`` (default ``caseledger.toml``; ``environ``
     instead of the process's environment), at most once; ``retry_delays`` are the pauses
     before trying again while nothing has been handed over (see
-    :mod:`projections.desk.mail`)."""
+    :mod:`projections.desk.mail`).  ``rules`` is a local clock rules file (the CLI
+    discloses it)."""
     # lazy: the digest (templates, the personal check, the mail) costs ~30 ms at start-up
     from projections.desk import store_identity
     from projections.desk.digest import build_digest
@@ -841,8 +956,9 @@ def digest(
             field="to",
         )
     settings = smtp_settings(config, environ) if send else None
+    _local_rules(rules)  # a bad file is refused before the store is opened
     led = _opened(ledger)
-    listed = due(led, on=on)
+    listed = due(led, on=on, rules=rules)
     built = build_digest(
         led, listed.deadlines, listed.day, store_id=store_identity(led), to=recipients
     )
@@ -858,19 +974,27 @@ def digest(
     return dataclasses.replace(built, sent=delivery)
 
 
-def calendar(ledger: LedgerOrOpener, *, out_path: Path | str, on: Moment = None) -> CalendarFeed:
+def calendar(
+    ledger: LedgerOrOpener,
+    *,
+    out_path: Path | str,
+    on: Moment = None,
+    rules: Path | str | None = None,
+) -> CalendarFeed:
     """``caseledger calendar --out FILE.ics``: every open deadline on ``on`` as an
     all-day iCalendar event with a stable UID and an alarm the working day before, and a
     cancelled event for each deadline of the previous file at ``out_path`` that is no
-    longer open; the file is replaced atomically (see :mod:`projections.desk.feed`)."""
+    longer open; the file is replaced atomically (see :mod:`projections.desk.feed`).
+    ``rules`` is a local clock rules file (the CLI discloses it)."""
     # lazy: the feed (icalendar) costs ~50 ms at start-up
     from projections.desk import store_identity
     from projections.desk.feed import write_feed
 
     if not str(out_path):
         raise UsageError("give the file to write the calendar to", field="out_path")
+    _local_rules(rules)  # a bad file is refused before the store is opened
     led = _opened(ledger)
-    listed = due(led, on=on)
+    listed = due(led, on=on, rules=rules)
     return write_feed(
         led,
         listed.deadlines,
@@ -901,17 +1025,19 @@ def export(
     report: str = "auto",
     signing_key: Path | str | None = None,
     progress: Progress | None = None,
+    rules: Path | str | None = None,
 ) -> ExportSummary:
     """``caseledger export``: write an audit bundle of ``cases`` (default: every case) to
     ``out_path`` (a new or empty folder, or with ``as_zip`` a ``.zip`` file).  With
     ``signing_key`` (an Ed25519 key file) a fresh checkpoint is signed and kept in the
-    register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``."""
+    register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``.
+    ``rules`` is a local clock rules file: the bundle records it (``rules.json``, the
+    manifest's ``rules``, a banner in ``report.html``) and ``verify --shipped-rules``
+    then fails it."""
     if report not in REPORT_MODES:
         raise UsageError(f"must be auto, full or index, not {report!r}", field="report")
+    local = _local_rules(rules)
     led = _opened(ledger)
-    # lazy: the exporter (templates, report) costs ~100 ms at start-up
-    from projections.export.bundle import export_bundle
-
     key = recorder = None
     if signing_key is not None:
         # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up
@@ -926,6 +1052,43 @@ def export(
 
         def told(done: int) -> None:
             report_to("exporting", done, total)
+
+    with _judged_with(local):
+        return _export(
+            led,
+            out_path,
+            cases,
+            occurred_from,
+            occurred_to,
+            as_of,
+            include_personal_data,
+            as_zip,
+            report,
+            told,
+            key,
+            recorder,
+            replace,
+        )
+
+
+def _export(
+    led: CaseLedger,
+    out_path: Path | str,
+    cases: Sequence[str] | None,
+    occurred_from: Moment,
+    occurred_to: Moment,
+    as_of: Moment,
+    include_personal_data: bool,
+    as_zip: bool,
+    report: str,
+    told: Callable[[int], None] | None,
+    key: Any,
+    recorder: Any,
+    replace: bool,
+) -> ExportSummary:
+    """:func:`export` with the clock rules in use chosen: the bundle written."""
+    # lazy: the exporter (templates, report) costs ~100 ms at start-up
+    from projections.export.bundle import export_bundle
 
     return export_bundle(
         led,
@@ -1063,13 +1226,20 @@ def verify(
     expect_root: str | None = None,
     expect_manifest: str | None = None,
     progress: Progress | None = None,
+    shipped_rules: bool = False,
 ) -> Verdict:
     """``caseledger verify [BUNDLE]``: the verdict on the store (``ledger``; against a
     lodged checkpoint file or witness folder with ``since``, under ``public_key`` when
     given), or on a bundle (``bundle``: no store is needed, ``ledger`` is not opened and
     may be None;
     checked against ``expect_root``, ``expect_manifest`` and the signer's
-    ``public_key`` when given).  A verdict that fails is a result, not an error."""
+    ``public_key`` when given; with ``shipped_rules``, failing unless its clocks were
+    judged with the shipped rule packs).  A verdict that fails is a result, not an error."""
+    if shipped_rules and bundle is None:
+        raise UsageError(
+            "--shipped-rules checks a bundle's clock judgements: give the bundle",
+            field="shipped_rules",
+        )
     if since is not None and bundle is not None:
         raise UsageError(
             "a lodged checkpoint is checked against the store, not a bundle (check a bundle "
@@ -1092,6 +1262,7 @@ def verify(
             expect_root=expect_root,
             expect_manifest_sha256=expect_manifest,
             trusted_key=public_key,
+            shipped_rules=shipped_rules,
         )
         return Verdict(result.ok, bundle=result)
     if ledger is None:

@@ -767,7 +767,8 @@ def test_rules_command(cli: Cli, tmp_path: Path) -> None:
     for line in (
         "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
         "1 calendar month (normally), lateness justifiable by DecisionDelayed, met at its "
-        "start if a DecisionMade came before it (decided-before-notification) — WT2015 ch.4",
+        "start if a DecisionMade came before it (decided-before-notification) — "
+        "Working Together 2015, chapter 4",
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "
         "DecisionCommunicated to national-panel, 14 calendar days",
     ):

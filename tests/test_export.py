@@ -135,6 +135,7 @@ def test_scenario_bundle_verifies_with_both_checkers(scenario_store: str, tmp_pa
         "manifest.json",
         "manifest.sha256",
         "report.html",
+        "rules.json",
         "timeline.csv",
         "verify.py",
     ]

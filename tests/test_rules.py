@@ -107,8 +107,34 @@ def test_notification_clock() -> None:
         )
         assert (rule.limit, rule.unit) == (5, "working_days")
         assert rule.justifiable_by == ("NotificationDeferred",)
-    assert rule_pack("wt2015").clock("notification").source == "WT2015 ch.4"
+    assert (
+        rule_pack("wt2015")
+        .clock("notification")
+        .source.startswith("Working Together 2015, chapter 4")
+    )
     assert "Children Act 2004 s16C" in rule_pack("wt2023").clock("notification").source
+
+
+@pytest.mark.parametrize(
+    ("regime", "cited", "since"),
+    [
+        ("wt2015", "Working Together 2015, chapter 4", date(2015, 3, 26)),
+        ("wt2018", "Working Together 2018, chapter 4", date(2018, 6, 29)),
+        ("wt2023", "Working Together 2023, chapter 5", date(2023, 12, 15)),
+    ],
+)
+def test_every_shipped_rule_cites_its_guidance_and_says_from_when(
+    regime: str, cited: str, since: date
+) -> None:
+    """Sources name the regime's own guidance (wt2023 cites Working Together 2023 itself,
+    not 2018), every rule is in force from the regime's start, and a paragraph number not
+    yet confirmed is marked "(check)" rather than invented."""
+    for rule in rule_pack(regime).clocks:
+        assert cited in rule.source, rule.name
+        assert rule.effective_from == since and rule.effective_to is None
+        assert "paragraph" not in rule.source or "(check)" in rule.source
+    if regime == "wt2023":
+        assert all("2018" not in rule.source for rule in rule_pack(regime).clocks)
 
 
 def test_wt2015_decision_clocks() -> None:
@@ -118,7 +144,8 @@ def test_wt2015_decision_clocks() -> None:
     assert scr.end == EventMatch("DecisionMade")  # any outcome
     assert (scr.limit, scr.unit, scr.note) == (1, "calendar_months", "normally")
     assert scr.justifiable_by == ("DecisionDelayed",)
-    assert not scr.needs_check
+    assert scr.needs_check  # its paragraph number is still to be confirmed
+    assert "LSCB Regulations 2006 reg 5" in scr.source
 
     explain = pack.clock("no_scr_explanation")
     assert explain.start == EventMatch(
@@ -195,7 +222,7 @@ def test_describe() -> None:
     assert describe(rule_pack("wt2018").clock("notification")) == (
         "notification: from CaseReferred.aware_date to the first IncidentNotified to "
         "national-panel, 5 working days, lateness justifiable by NotificationDeferred — "
-        "WT2018/2023; Children Act 2004 s16C"
+        + rule_pack("wt2018").clock("notification").source
     )
     assert describe(rule_pack("wt2018").clock("final_report")).startswith(
         "final_report: the first FinalReportSent, due 7 working days before the first "
@@ -207,12 +234,14 @@ def test_describe() -> None:
     assert describe(rule_pack("wt2015").clock("scr_decision")) == (
         "scr_decision: from the first IncidentNotified to ofsted to the first DecisionMade, "
         "1 calendar month (normally), lateness justifiable by DecisionDelayed, met at its "
-        "start if a DecisionMade came before it (decided-before-notification) — WT2015 ch.4"
+        "start if a DecisionMade came before it (decided-before-notification) — "
+        + rule_pack("wt2015").clock("scr_decision").source
     )
     assert describe(rule_pack("wt2023").clock("review_completion")) == (
         "review_completion: from the first DecisionMade with outcome review to the first "
         "ReportPublished, 6 calendar months, lateness justifiable by PublicationDeferred, "
-        "withdrawn by a later DecisionMade with outcome no-review — WT2018/2023"
+        "withdrawn by a later DecisionMade with outcome no-review — "
+        + rule_pack("wt2023").clock("review_completion").source
     )
     assert describe(rule_pack("wt2015").clock("no_scr_explanation")).startswith(
         "no_scr_explanation: from the first DecisionMade with outcome no-review to the first "

@@ -17,7 +17,19 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, ledger, out
+from cli.common import (
+    AS_OF_HELP,
+    JSON_HELP,
+    ON_HELP,
+    RULES_ENV,
+    RULES_HELP,
+    app,
+    disclose_rules,
+    emit_csv,
+    emit_json,
+    ledger,
+    out,
+)
 from cli.completion import (
     complete_case,
     complete_clock_status,
@@ -86,6 +98,7 @@ def clocks(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per clock)."),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """The statutory clocks of a case's regime, or of every case.
 
@@ -106,7 +119,9 @@ def clocks(
         on=on,
         status=status,
         include_not_started=include_not_started,
+        rules=rules,
     )
+    disclose_rules(answer.local_rules, to_stderr=as_json or as_csv)
     if as_json:
         emit_json(answer.to_json())
         return
@@ -364,6 +379,9 @@ def quality(
         ),
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    clock_rules: Path | None = typer.Option(
+        None, "--clock-rules", envvar=RULES_ENV, help=RULES_HELP + " (--rules is the quality file.)"
+    ),
 ) -> None:
     """The nine QM2 (decision making) questions answered from the record.
 
@@ -373,7 +391,10 @@ def quality(
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
-    answer = api.quality(lambda: ledger(ctx), case, as_of=as_of, on=on, rules=rules)
+    answer = api.quality(
+        lambda: ledger(ctx), case, as_of=as_of, on=on, rules=rules, clock_rules=clock_rules
+    )
+    disclose_rules(answer.local_rules, to_stderr=as_json)
     if as_json:
         emit_json(answer.to_json())
         return
@@ -410,22 +431,38 @@ def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: 
 # --- rules ----------------------------------------------------------------------------
 
 
-@app.command(epilog="Examples: caseledger rules  |  caseledger rules wt2015 --json")
+@app.command(
+    epilog=(
+        "Examples: caseledger rules  |  caseledger rules wt2015 --json  |  caseledger rules "
+        "--on 2019-01-15  |  caseledger rules --rules local-rules.toml --on 2025-01-06"
+    )
+)
 def rules(
     regime: str | None = typer.Argument(
         None, help="One regime (wt2015, wt2018, wt2023).", autocompletion=complete_regime
     ),
+    on: str | None = typer.Option(
+        None, "--on", help="The rules in force on this day (YYYY-MM-DD; default: today)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
-    """The statutory clocks of each regime's rule pack, with their public sources."""
+    """The statutory clocks of each regime's rule pack in force on a day: limit, unit,
+    effective dates and public source (a source marked (check) is still to be confirmed)."""
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
-    answer = api.rules(regime)
+    answer = api.rules(regime, on=on, rules=rules)
+    disclose_rules(answer.local_rules, to_stderr=as_json)
     if as_json:
         emit_json(answer.to_json())
         return
+    out.print(f"Rules in force on {answer.on:%d %b %Y}")
     for pack in answer.packs:
         out.print(f"[bold]{escape(pack.regime)}[/]: {escape(pack.title)} ({pack.calendar})")
-        for text in answer.descriptions(pack):
-            out.print(f"  {escape(text)}")
+        if not pack.clocks:
+            out.print("  no clock rule of this regime is in force on that day")
+        for rule, text in zip(pack.clocks, answer.descriptions(pack), strict=True):
+            since = rule.effective_from.isoformat() if rule.effective_from else "the start"
+            until = f" to {rule.effective_to.isoformat()}" if rule.effective_to else ""
+            out.print(f"  {escape(text)} [dim](in force from {since}{until})[/]")

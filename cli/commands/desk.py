@@ -6,6 +6,7 @@ people, or ``--json`` / ``--csv`` for programs (nothing else on standard output)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -13,7 +14,19 @@ from rich import box
 from rich.markup import escape
 
 from cli.commands.assessments import _when
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, ledger, out
+from cli.common import (
+    AS_OF_HELP,
+    JSON_HELP,
+    ON_HELP,
+    RULES_ENV,
+    RULES_HELP,
+    app,
+    disclose_rules,
+    emit_csv,
+    emit_json,
+    ledger,
+    out,
+)
 from cli.completion import complete_case
 from cli.render import Column, print_people_table
 from ledger.errors import UsageError
@@ -51,6 +64,7 @@ def due(
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (cli.md's keys, then ids)."),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """What is due: every open deadline across the open cases, overdue first, then soonest.
 
@@ -72,7 +86,9 @@ def due(
         kind=kind,
         on=on,
         as_of=as_of,
+        rules=rules,
     )
+    disclose_rules(answer.local_rules, to_stderr=as_json or as_csv)
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import app, emit_json, ledger, out, phase_progress
+from cli.common import RULES_ENV, RULES_HELP, app, emit_json, ledger, out, phase_progress
 from cli.completion import complete_case
 
 EPILOG = (
@@ -79,6 +79,7 @@ def export(
         "it. Without it the bundle carries the store's latest version 2 checkpoint.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """Write an audit bundle: the entries (events.jsonl), a timeline (timeline.csv), a
     report for people (report.html), a manifest of hashes with a Merkle root, and
@@ -105,6 +106,7 @@ def export(
             report=report,
             signing_key=signing_key,
             progress=progress,
+            rules=rules,
         )
     if as_json:
         emit_json(summary.to_json())
@@ -124,6 +126,11 @@ def export(
     out.print(f"bundle root      {summary.root}  (every file)")
     out.print(f"entries' root    {summary.events_root}")
     out.print(f"manifest SHA-256 {summary.manifest_sha256}")
+    if summary.local_rules is not None:
+        out.print(
+            f"[bold]{escape(summary.local_rules.disclosure())}[/bold]: recorded in the "
+            "manifest and rules.json; verify --shipped-rules fails this bundle"
+        )
     if summary.checkpoint:
         out.print(
             f"signed checkpoint: {summary.covered} of the {summary.events} entries are proven "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -27,7 +28,20 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.commands.case_views import show, show_why, when_line
-from cli.common import AS_OF_HELP, JSON_HELP, ON_HELP, app, emit_csv, emit_json, err, ledger, out
+from cli.common import (
+    AS_OF_HELP,
+    JSON_HELP,
+    ON_HELP,
+    RULES_ENV,
+    RULES_HELP,
+    app,
+    disclose_rules,
+    emit_csv,
+    emit_json,
+    err,
+    ledger,
+    out,
+)
 from cli.completion import complete_case, complete_regime, complete_stage
 from cli.render import Column, people_table, print_people_table
 from ledger.errors import UsageError
@@ -79,6 +93,7 @@ def status(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per case)."),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """Where a case stands (stage, decision in force, open requests, overdue clocks), or
     every open case, the most urgent first, answered from the cross-case index."""
@@ -98,7 +113,10 @@ def status(
             sort=sort,
             include_closed=include_closed,
             progress=progress,
+            rules=rules,
         )
+    if not (as_json and case is not None):  # one case's JSON object says it: local_rules
+        disclose_rules(answer.local_rules, to_stderr=as_json or as_csv)
     if as_json:
         emit_json(answer.to_json())
     elif as_csv:

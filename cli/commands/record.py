@@ -143,7 +143,8 @@ def schema() -> None:
 
 @app.command(
     epilog="Examples: caseledger verify  |  caseledger verify --since checkpoint.json  |  "
-    "caseledger verify bundle/ --expect-root HEX --json"
+    "caseledger verify bundle/ --expect-root HEX --json  |  caseledger verify bundle/ "
+    "--shipped-rules"
 )
 def verify(
     ctx: typer.Context,
@@ -174,6 +175,12 @@ def verify(
         "--expect-manifest-sha256",
         help="With BUNDLE: the manifest's SHA-256 you were sent separately.",
     ),
+    shipped_rules: bool = typer.Option(
+        False,
+        "--shipped-rules",
+        help="With BUNDLE: fail it unless its clocks were judged with the shipped rule "
+        "packs (an export made with local rules, --rules, says so and fails).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
 ) -> None:
     """Check the record: re-hash every chain in the store, or check an export bundle.
@@ -191,6 +198,7 @@ def verify(
             expect_root=expect_root,
             expect_manifest=expect_manifest,
             progress=progress,
+            shipped_rules=shipped_rules,
         )
     if as_json:
         emit_json(verdict.to_json())

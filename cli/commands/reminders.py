@@ -12,7 +12,17 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from cli.common import JSON_HELP, ON_HELP, app, emit_json, ledger, out
+from cli.common import (
+    JSON_HELP,
+    ON_HELP,
+    RULES_ENV,
+    RULES_HELP,
+    app,
+    disclose_rules,
+    emit_json,
+    ledger,
+    out,
+)
 
 SMTP_HELP = (
     "The mail server: CASELEDGER_SMTP (a URL, smtp://USER@HOST:587, with starttls, "
@@ -38,6 +48,7 @@ def digest(
         None, "--to", help="Whom to send it to: an e-mail address (again for each one more)."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """The desk as an e-mail: overdue clocks, clocks due this week and
     next week, and the agency replies to chase; the counts in the subject.
@@ -56,7 +67,9 @@ def digest(
         on=on,
         send=send,
         to=to,
+        rules=rules,
     )
+    disclose_rules(api.local_rules(rules), to_stderr=True)
     if as_json:
         emit_json(answer.to_json())
         return
@@ -88,6 +101,7 @@ def calendar(
     ),
     on: str | None = typer.Option(None, "--on", help=ON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    rules: Path | None = typer.Option(None, "--rules", envvar=RULES_ENV, help=RULES_HELP),
 ) -> None:
     """Every open deadline as an all-day calendar event (iCalendar), for
     a calendar to import or subscribe to.
@@ -101,7 +115,8 @@ def calendar(
     # lazy: the read-side API (the queries) costs ~8 ms at start-up
     from projections import api
 
-    feed = api.calendar(lambda: ledger(ctx), out_path=out_path, on=on)
+    feed = api.calendar(lambda: ledger(ctx), out_path=out_path, on=on, rules=rules)
+    disclose_rules(api.local_rules(rules), to_stderr=True)
     if as_json:
         emit_json(feed.to_json())
         return

@@ -7,6 +7,10 @@ register entries and snapshots are appended through the SECURITY DEFINER functio
 each chain's head, and keep a provenance row per entry (see ``docs/security.md``).
 Imported only when a ``postgresql://`` store is used, so the embedded store needs no
 PostgreSQL driver.
+
+Why one module: it is the one adapter between the library's PostgreSQL recorder and the
+database's authority; every method is a call through those SQL functions, and the tables,
+grants and erasure (vacuum) it names must agree with each other and with pgauthority.sql.
 """
 
 from __future__ import annotations

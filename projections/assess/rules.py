@@ -1,14 +1,19 @@
-"""The statutory-clock rule packs: one TOML file of clocks per regime, loaded as data.
+"""The statutory-clock rule packs: one TOML file of clocks per regime, loaded as data, and
+a local override file laid over them.
 
 Each regime's clocks (``shared/domain.md``, "Timescales") live in
 ``projections/rules/<regime>.toml`` so that a limit or a source can be changed, and cited,
 without touching code.  This module loads a pack into frozen dataclasses, rejects anything
 it does not understand (unknown keys, units, event types, fields or vocabulary) with a
-message naming the file and the place, and matches stored event records against a pack's
-start and end descriptions.
+message naming the file and the place (``clocks[2].end.where.field``), and matches stored
+event records against a pack's start and end descriptions.  The shape is checked by the
+pydantic v2 models of :mod:`projections.assess.rule_schema` (strict, no unknown key); what
+only the catalogue knows (a field exists, is a date or a list, takes a literal value) is
+checked here as the dataclasses are built.
 
-Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable_by`` and
-``calendar`` are optional)::
+Schema of a pack (every key shown; ``note``, ``label``, ``owner``, ``field``, ``where``,
+``justifiable_by``, ``early_end``, ``withdrawn_by``, ``marks``, ``kind``, ``before``,
+``effective_from``, ``effective_to`` and ``calendar`` are optional)::
 
     regime = "wt2018"
     title = "Working Together to Safeguard Children 2018"
@@ -18,15 +23,19 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
     name = "rapid_review"                   # one of CLOCK_NAMES
     title = "Rapid review decision"
     label = "rapid review"                  # the clock's name in words, in tables
-    owner = "the safeguarding partners"     # who must act before it is due (optional)
-    end = { event = "DecisionMade" }        # an inline table, or a sub-table as below
+    owner = "the safeguarding partners"     # who must act before it is due
+    end = { event = "DecisionMade" }        # a table, or a list of tables (any ends it)
     limit = 15
     unit = "working_days"                   # one of projections.assess.calendar.UNITS
     note = "normally"                       # qualifies the limit, shown to people
-    source = "panel guidance; described as non-statutory (check)"
+    source = "Working Together 2018, chapter 4, paragraph 19"   # "(check)": to confirm
+    effective_from = 2018-06-29             # the first start day this rule judges
+    effective_to = 2023-12-14               # the last one (absent: still in force)
     justifiable_by = ["DecisionDelayed"]    # events that can make lateness justified
     early_end = "decided-before-notification"   # an end before the start: met at day 0
     withdrawn_by = { event = "DecisionMade", where = { field = "outcome", equals = "no-review" } }
+    marks = [{ label = "decided", event = "DecisionMade" }]   # dates shown, never ending it
+    kind = "after"                          # or "lead", with before = {...}: due before it
 
     [clocks.start]
     event = "IncidentNotified"              # a catalogue event type
@@ -35,9 +44,9 @@ Schema of a pack (every key shown; ``note``, ``field``, ``where``, ``justifiable
 ``start``/``end`` name an event type; the day measured is the event's ``occurred_at``
 (its Europe/London day) or, with ``field``, that date field of the event.  ``where`` is one
 condition or a list of conditions, all of which must hold: ``{field, equals = value}``
-(the field's value is exactly ``value``) or ``{field, contains = value}`` (the field is a
-list holding ``value``).  A clock starts at the first matching start event and ends at
-the first matching end event on or after the start day.
+(the field's value is exactly ``value``), ``{field, contains = value}`` (the field is a
+list holding ``value``) or ``{field, in = [values]}``.  A clock starts at the first
+matching start event and ends at the first matching end event on or after the start day.
 
 ``label`` is the clock's name in words for tables and sentences ("rapid review"); a pack
 without one shows the name with spaces for underscores.  ``--json`` keeps ``name``.
@@ -50,22 +59,40 @@ describes an entry that stands the clock down when it comes after the start and 
 the end (a review stood down by a later no-review decision): the clock then ends as
 ``withdrawn`` on that entry's day.
 
-Why one module: the rule dataclasses, their matching, their description and the loader
-that validates them against the catalogue are one schema; each part changes with the
-others whenever a key is added (issue 16 added list ends, marks, lead clocks and dates).
+**Rules that change.**  A pack may hold several rules of one clock, each in force for its
+own ``effective_from``..``effective_to`` (two may not overlap); a case's clock is judged by
+the rule in force on the clock's start day (:meth:`RulePack.in_force`), so a later rule
+never re-judges a case that started before it.
+
+**Local rules.**  An override file (``--rules FILE``, ``CASELEDGER_RULES``) holds
+``[[clocks]]`` tables, each a clock as above with its ``regime``; a rule with the regime,
+name and ``effective_from`` of a shipped one replaces it, any other adds a version (the
+shipped versions it overlaps keep only the days outside it).  :func:`load_local_rules`
+validates it with the same models; :func:`judged_with` makes it the rules in use (a
+context variable read by :func:`rule_pack` and :func:`all_rule_packs`), and every answer
+judged with it discloses the file and its SHA-256 (:meth:`LocalRules.disclosure`).
+
+Why one module: the dataclasses, their matching, the loader and the override are one
+contract (what a rule says, how it is read and which rule is in use), read together by
+whoever changes a pack; the pydantic models and the vocabulary sit in
+:mod:`~projections.assess.rule_schema` and :mod:`~projections.assess.rule_terms` only so
+that the schema need not be built before a pack is parsed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args, get_origin
 
 from ledger.catalogue.models import (
     MODELS_BY_TYPE,
@@ -73,7 +100,20 @@ from ledger.catalogue.models import (
     occurred_day,
     occurred_instant,
 )
-from projections.assess.calendar import NATIONS, UNITS, Calendar, due_date
+from projections.assess.calendar import Calendar, due_date
+from projections.assess.rule_terms import (
+    CLOCK_FLAGS,
+    CLOCK_KINDS,
+    CLOCK_NAMES,
+    OPERATORS,
+    REGIMES,
+    Operator,
+    RuleError,
+    Scalar,
+)
+
+if TYPE_CHECKING:
+    from projections.assess.rule_schema import ClockModel, ConditionModel, Matches, MatchModel
 
 __all__ = [
     "CLOCK_FLAGS",
@@ -84,6 +124,7 @@ __all__ = [
     "ClockRule",
     "Condition",
     "EventMatch",
+    "LocalRules",
     "Mark",
     "RuleError",
     "RulePack",
@@ -91,82 +132,26 @@ __all__ = [
     "describe",
     "event_day",
     "first_match",
+    "judged_with",
+    "load_local_rules",
     "load_rule_pack",
     "loads_rule_pack",
+    "local_rules",
     "match",
+    "overlay",
     "parse_rule_pack",
     "rule_pack",
+    "shipped_rule_pack",
+    "shipped_rules_sha256",
+    "using_rules",
 ]
 
-#: The regimes that ship a rule pack, in date order.
-REGIMES: Final[tuple[str, ...]] = ("wt2015", "wt2018", "wt2023")
-
-#: The clock names ``shared/domain.md`` defines; the CLI reports them as they are.
-CLOCK_NAMES: Final[tuple[str, ...]] = (
-    "notification",
-    "scr_decision",
-    "no_scr_explanation",
-    "rapid_review",
-    "review_completion",
-    "ofsted_notification",
-    "panel_follow_up",
-    "final_report",
-)
-
-#: The flags a clock can carry (``early_end``), each with what it means.
-CLOCK_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "decided-before-notification": (
-            "the decision came before the notification that starts the clock, so the clock "
-            "is met on the day it started"
-        ),
-    }
-)
-
-#: The comparison operators a ``where`` condition may use.
-OPERATORS: Final[tuple[str, ...]] = ("equals", "contains", "in")
-
-Operator = Literal["equals", "contains", "in"]
-Scalar = str | int | bool
-
-#: How a clock counts: ``after`` its start (every clock but one), or ``lead``: due a limit
-#: *before* the day its ``before`` entry names (a final report sent to the panel no later
-#: than seven working days before publication).
-CLOCK_KINDS: Final[tuple[str, ...]] = ("after", "lead")
-
-_PACK_KEYS: Final = {"regime": True, "title": True, "calendar": False, "clocks": True}
-_CLOCK_KEYS: Final = {
-    "name": True,
-    "title": True,
-    "start": True,
-    "end": True,
-    "limit": True,
-    "unit": True,
-    "source": True,
-    "note": False,
-    "label": False,
-    "owner": False,
-    "justifiable_by": False,
-    "early_end": False,
-    "withdrawn_by": False,
-    "marks": False,
-    "kind": False,
-    "before": False,
-    "effective_from": False,
-    "effective_to": False,
-}
-_MATCH_KEYS: Final = {"event": True, "field": False, "where": False}
-_MARK_KEYS: Final = {"label": True, "event": True, "field": False, "where": False}
 _UNIT_WORDS: Final = {
     "working_days": ("working day", "working days"),
     "calendar_days": ("calendar day", "calendar days"),
     "calendar_months": ("calendar month", "calendar months"),
 }
 _RECIPIENT_FIELDS: Final = ("recipients", "to")
-
-
-class RuleError(ValueError):
-    """A rule pack that cannot be used, with the file and the place in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +447,7 @@ def describe(rule: ClockRule) -> str:
     )
 
 
-# --- loading and validation -------------------------------------------------------
+# --- what only the catalogue knows (after the schema checked the shape) -----------
 
 
 class _Place:
@@ -480,34 +465,6 @@ class _Place:
     def error(self, message: str) -> RuleError:
         where = f"{self.origin}: {self.path}" if self.path else self.origin
         return RuleError(f"{where}: {message}")
-
-
-def _table(value: object, place: _Place, keys: Mapping[str, bool]) -> Mapping[str, Any]:
-    """Check that ``value`` is a table with only known keys and every required one."""
-    if not isinstance(value, dict):
-        raise place.error(f"expected a table, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise place.error(
-            f"unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(keys))}"
-        )
-    missing = [k for k, required in keys.items() if required and k not in value]
-    if missing:
-        raise place.error(f"missing key {', '.join(map(repr, missing))}")
-    return cast(Mapping[str, Any], value)
-
-
-def _text(value: object, place: _Place) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise place.error("expected non-empty text")
-    return value
-
-
-def _choice(value: object, place: _Place, allowed: Iterable[str], what: str) -> str:
-    options = tuple(allowed)
-    if not isinstance(value, str) or value not in options:
-        raise place.error(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
-    return value
 
 
 def _field_annotation(event: str, field: str, place: _Place) -> object:
@@ -540,149 +497,85 @@ def _is_list(annotation: object) -> bool:
     return any(get_origin(part) in (list, tuple) for part in _flatten(annotation))
 
 
-def _condition(value: object, place: _Place, event: str) -> Condition:
-    table = _table(value, place, {"field": True, "equals": False, "contains": False, "in": False})
-    ops = [op for op in OPERATORS if op in table]
-    if len(ops) != 1:
-        raise place.error(f"give exactly one of {', '.join(OPERATORS)}")
-    op = cast(Operator, ops[0])
-    field = _text(table["field"], place / "field")
-    annotation = _field_annotation(event, field, place / "field")
-    raw = table[op]
-    if op == "in":
-        if not isinstance(raw, list) or not raw:
-            raise place.error("in: expected a non-empty list of values")
-        values = list(raw)
-    else:
-        values = [raw]
-    for expected in values:
-        if not isinstance(expected, str | int | bool):
-            raise place.error(f"{op}: expected text, a whole number or true/false")
+def _condition(model: ConditionModel, place: _Place, event: str) -> Condition:
+    op = cast(Operator, next(op for op in OPERATORS if model.operand(op) is not None))
+    annotation = _field_annotation(event, model.field, place / "field")
+    raw = model.operand(op)
+    values: list[Scalar] = list(raw) if op == "in" else [raw]
     if op == "contains" and not _is_list(annotation):
-        raise place.error(f"contains: {event}.{field} is not a list; use equals")
+        raise place.error(f"contains: {event}.{model.field} is not a list; use equals")
     if op in ("equals", "in") and _is_list(annotation):
-        raise place.error(f"{op}: {event}.{field} is a list; use contains")
+        raise place.error(f"{op}: {event}.{model.field} is a list; use contains")
     allowed = _literal_values(annotation)
     for expected in values:
         if allowed is not None and expected not in allowed:
             raise place.error(
-                f"{op}: {expected!r} is not a value of {event}.{field}; "
+                f"{op}: {expected!r} is not a value of {event}.{model.field}; "
                 f"expected one of {', '.join(sorted(map(str, allowed)))}"
             )
-    checked = cast(list[Scalar], values)
-    tested: Scalar | tuple[Scalar, ...] = tuple(checked) if op == "in" else checked[0]
-    return Condition(field=field, op=op, value=tested)
+    tested: Scalar | tuple[Scalar, ...] = tuple(values) if op == "in" else values[0]
+    return Condition(field=model.field, op=op, value=tested)
 
 
-def _event_matches(value: object, place: _Place) -> tuple[EventMatch, ...]:
-    """One match table, or a non-empty list of them (any of which matches)."""
-    if isinstance(value, list):
-        if not value:
-            raise place.error("expected a table or a non-empty list of tables")
-        return tuple(_event_match(item, place / i) for i, item in enumerate(value))
-    return (_event_match(value, place),)
-
-
-def _mark(value: object, place: _Place) -> Mark:
-    table = _table(value, place, _MARK_KEYS)
-    label = _text(table["label"], place / "label")
-    rest = {k: v for k, v in table.items() if k != "label"}
-    return Mark(label=label, match=_event_match(rest, place))
-
-
-def _optional_date(table: Mapping[str, Any], key: str, place: _Place) -> date | None:
-    if key not in table:
-        return None
-    value = table[key]
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise (place / key).error("expected a date, written 2018-06-29 without quotes")
-    return value
-
-
-def _event_match(
-    value: object, place: _Place, keys: Mapping[str, bool] = _MATCH_KEYS
-) -> EventMatch:
-    table = _table(value, place, keys)
-    event = _choice(table["event"], place / "event", MODELS_BY_TYPE, "event type")
-    field: str | None = None
-    if "field" in table:
-        field = _text(table["field"], place / "field")
-        annotation = _field_annotation(event, field, place / "field")
+def _match(model: MatchModel, place: _Place) -> EventMatch:
+    event = model.event
+    if model.field is not None:
+        annotation = _field_annotation(event, model.field, place / "field")
         if date not in _flatten(annotation):
-            raise place.error(f"field: {event}.{field} is not a date")
-    where_raw = table.get("where", [])
-    if isinstance(where_raw, list):
+            raise place.error(f"field: {event}.{model.field} is not a date")
+    if isinstance(model.where, list):
         where = tuple(
-            _condition(item, place / "where" / i, event) for i, item in enumerate(where_raw)
+            _condition(item, place / "where" / i, event) for i, item in enumerate(model.where)
         )
     else:  # a single condition may be written without the list brackets
-        where = (_condition(where_raw, place / "where", event),)
-    return EventMatch(event=event, field=field, where=where)
+        where = (_condition(model.where, place / "where", event),)
+    return EventMatch(event=event, field=model.field, where=where)
 
 
-def _clock(value: object, place: _Place) -> ClockRule:
-    table = _table(value, place, _CLOCK_KEYS)
-    name = _choice(table["name"], place / "name", CLOCK_NAMES, "clock name")
-    limit = table["limit"]
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise (place / "limit").error("expected a whole number of at least 0")
-    unit = _choice(table["unit"], place / "unit", UNITS, "unit")
-    justifiable = table.get("justifiable_by", [])
-    if not isinstance(justifiable, list):
-        raise (place / "justifiable_by").error("expected a list of event types")
-    justifiable_by = tuple(
-        _choice(item, place / "justifiable_by" / i, MODELS_BY_TYPE, "event type")
-        for i, item in enumerate(justifiable)
-    )
-    note = _text(table["note"], place / "note") if "note" in table else None
-    label = _text(table["label"], place / "label") if "label" in table else ""
-    owner = _text(table["owner"], place / "owner") if "owner" in table else None
-    early_end = (
-        _choice(table["early_end"], place / "early_end", CLOCK_FLAGS, "clock flag")
-        if "early_end" in table
-        else None
-    )
-    withdrawn_by = (
-        _event_match(table["withdrawn_by"], place / "withdrawn_by")
-        if "withdrawn_by" in table
-        else None
-    )
-    ends = _event_matches(table["end"], place / "end")
-    raw_marks = table.get("marks", [])
-    if not isinstance(raw_marks, list):
-        raise (place / "marks").error("expected a list of {label, event, ...} tables")
-    marks = tuple(_mark(item, place / "marks" / i) for i, item in enumerate(raw_marks))
-    kind = _choice(table.get("kind", "after"), place / "kind", CLOCK_KINDS, "clock kind")
-    before = _event_matches(table["before"], place / "before") if "before" in table else ()
-    if kind == "lead" and not before:
-        raise (place / "before").error("a lead clock must say what it is due before")
-    if kind != "lead" and before:
-        raise (place / "before").error('only a clock of kind = "lead" is due before an entry')
-    effective_from = _optional_date(table, "effective_from", place)
-    effective_to = _optional_date(table, "effective_to", place)
-    if effective_from and effective_to and effective_to < effective_from:
-        raise (place / "effective_to").error("the rule ends before it begins")
+def _matches(model: Matches, place: _Place) -> tuple[EventMatch, ...]:
+    if isinstance(model, list):
+        if not model:
+            raise place.error("expected a table or a non-empty list of tables")
+        return tuple(_match(item, place / i) for i, item in enumerate(model))
+    return (_match(model, place),)
+
+
+def _convert(model: ClockModel, place: _Place) -> ClockRule:
+    """The :class:`ClockRule` of a validated clock table, checked against the catalogue."""
+    ends = _matches(model.end, place / "end")
     return ClockRule(
-        name=name,
-        title=_text(table["title"], place / "title"),
-        start=_event_match(table["start"], place / "start"),
+        name=model.name,
+        title=model.title,
+        start=_match(model.start, place / "start"),
         end=ends[0],
         also_ends=ends[1:],
-        marks=marks,
-        kind=kind,
-        before=before,
-        effective_from=effective_from,
-        effective_to=effective_to,
-        limit=limit,
-        unit=unit,
-        source=_text(table["source"], place / "source"),
-        justifiable_by=justifiable_by,
-        note=note,
-        early_end=early_end,
-        withdrawn_by=withdrawn_by,
-        label=label,
-        owner=owner,
+        marks=tuple(
+            Mark(label=m.label, match=_match(m, place / "marks" / i))
+            for i, m in enumerate(model.marks)
+        ),
+        kind=model.kind,
+        before=_matches(model.before, place / "before") if model.before is not None else (),
+        effective_from=model.effective_from,
+        effective_to=model.effective_to,
+        limit=model.limit,
+        unit=model.unit,
+        source=model.source,
+        justifiable_by=tuple(model.justifiable_by),
+        note=model.note,
+        early_end=model.early_end,
+        withdrawn_by=(
+            _match(model.withdrawn_by, place / "withdrawn_by")
+            if model.withdrawn_by is not None
+            else None
+        ),
+        label=model.label or "",
+        owner=model.owner,
     )
+
+
+# --- loading and validation -------------------------------------------------------
+# The schema itself is pydantic models in projections.assess.rule_schema, imported when a
+# pack is first parsed (not at start-up).
 
 
 def _overlap(a: ClockRule, b: ClockRule) -> bool:
@@ -692,44 +585,48 @@ def _overlap(a: ClockRule, b: ClockRule) -> bool:
     return a_from <= b_to and b_from <= a_to
 
 
-def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
-    """Validate a decoded TOML document and build its :class:`RulePack`.
-
-    Raises :class:`RuleError` naming ``origin`` and the offending key.
-    """
-    top = _Place(origin)
-    table = _table(dict(data), top, _PACK_KEYS)
-    regime = _choice(table["regime"], top / "regime", REGIMES, "regime")
-    nation = _choice(
-        table.get("calendar", "england-and-wales"), top / "calendar", NATIONS, "calendar"
-    )
-    raw_clocks = table["clocks"]
-    if not isinstance(raw_clocks, list) or not raw_clocks:
-        raise (top / "clocks").error("expected at least one [[clocks]] table")
-    clocks = tuple(_clock(item, top / "clocks" / i) for i, item in enumerate(raw_clocks))
+def _refuse_overlaps(clocks: Sequence[ClockRule], origin: str, places: Sequence[str]) -> None:
+    """Refuse two rules of one clock in force on a common day (``places[i]`` names rule i)."""
     for i, rule in enumerate(clocks):
         for other in clocks[:i]:
             if other.name == rule.name and _overlap(other, rule):
-                raise (top / "clocks" / i / "name").error(
-                    f"clock {rule.name!r} given twice for the same dates: give each rule "
-                    "of one clock its own effective_from and effective_to"
+                raise RuleError(
+                    f"{origin}: {places[i]}.name: clock {rule.name!r} given twice for the same "
+                    "dates: give each rule of one clock its own effective_from and effective_to"
                 )
+
+
+def parse_rule_pack(data: Mapping[str, Any], origin: str = "<string>") -> RulePack:
+    """Validate a decoded TOML document and build its :class:`RulePack`.
+
+    Raises :class:`RuleError` naming ``origin``, the offending place and the reason.
+    """
+    # lazy: the pydantic schema (~30 ms to build its models) only when a pack is parsed
+    from projections.assess.rule_schema import parse_pack
+
+    model = parse_pack(data, origin)
+    top = _Place(origin)
+    clocks = tuple(_convert(c, top / "clocks" / i) for i, c in enumerate(model.clocks))
+    _refuse_overlaps(clocks, origin, [f"clocks[{i}]" for i in range(len(clocks))])
     return RulePack(
-        regime=regime,
-        title=_text(table["title"], top / "title"),
-        calendar=nation,
+        regime=model.regime,
+        title=model.title,
+        calendar=model.calendar,
         clocks=clocks,
         origin=origin,
     )
 
 
-def loads_rule_pack(text: str, origin: str = "<string>") -> RulePack:
-    """Parse and validate a rule pack given as TOML text."""
+def _decoded(text: str, origin: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{origin}: not valid TOML: {exc}") from None
-    return parse_rule_pack(data, origin)
+
+
+def loads_rule_pack(text: str, origin: str = "<string>") -> RulePack:
+    """Parse and validate a rule pack given as TOML text."""
+    return parse_rule_pack(_decoded(text, origin), origin)
 
 
 def load_rule_pack(path: Path | str) -> RulePack:
@@ -738,9 +635,14 @@ def load_rule_pack(path: Path | str) -> RulePack:
     return loads_rule_pack(file.read_text(encoding="utf-8"), origin=file.name)
 
 
+def _shipped_text(regime: str) -> str:
+    return (resources.files("projections") / "rules" / f"{regime}.toml").read_text(encoding="utf-8")
+
+
 @cache
-def rule_pack(regime: str) -> RulePack:
-    """The shipped rule pack of ``regime`` (``projections/rules/<regime>.toml``), cached.
+def shipped_rule_pack(regime: str) -> RulePack:
+    """The shipped rule pack of ``regime`` (``projections/rules/<regime>.toml``), cached,
+    whatever local rules are in use.
 
     Raises :class:`RuleError` for an unknown regime or a pack whose ``regime`` key
     disagrees with its file name.
@@ -748,13 +650,164 @@ def rule_pack(regime: str) -> RulePack:
     if regime not in REGIMES:
         raise RuleError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
     name = f"{regime}.toml"
-    text = (resources.files("projections") / "rules" / name).read_text(encoding="utf-8")
-    pack = loads_rule_pack(text, origin=name)
+    pack = loads_rule_pack(_shipped_text(regime), origin=name)
     if pack.regime != regime:
         raise RuleError(f"{name}: regime is {pack.regime!r}, expected {regime!r}")
     return pack
 
 
+@cache
+def shipped_rules_sha256() -> str:
+    """The SHA-256 of the shipped packs: each regime's name and file bytes, in date order
+    (what an export's manifest records as ``rules.shipped``)."""
+    digest = hashlib.sha256()
+    for regime in REGIMES:
+        data = _shipped_text(regime).encode("utf-8")
+        digest.update(f"{regime}.toml\n{len(data)}\n".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def rule_pack(regime: str) -> RulePack:
+    """The rule pack of ``regime`` in use: the shipped one, or with the local rules of
+    :func:`using_rules` laid over it."""
+    local = _LOCAL.get()
+    if local is not None and regime in local.packs:
+        return local.packs[regime]
+    return shipped_rule_pack(regime)
+
+
 def all_rule_packs() -> Mapping[str, RulePack]:
-    """Every shipped rule pack, by regime, in date order."""
-    return MappingProxyType({regime: rule_pack(regime) for regime in REGIMES})
+    """Every rule pack in use (see :func:`rule_pack`), by regime, in date order."""
+    local = _LOCAL.get()
+    if local is not None:
+        return local.packs
+    return MappingProxyType({regime: shipped_rule_pack(regime) for regime in REGIMES})
+
+
+# --- local rules: an override file laid over the shipped packs -----------------------------
+
+
+@dataclass(frozen=True)
+class LocalRules:
+    """A local override file (``--rules FILE``) and the packs it makes: never silent, so
+    every output that judges clocks with it names :attr:`path` and :attr:`sha256`."""
+
+    path: str
+    """The file as it was given."""
+    sha256: str
+    """The SHA-256 of the file's bytes."""
+    packs: Mapping[str, RulePack]
+    """Every regime's pack with the file's rules laid over the shipped ones."""
+
+    def disclosure(self) -> str:
+        """The line every table judged with these rules prints."""
+        return f"Clocks judged with local rules {self.path} (sha256 {self.sha256})"
+
+    def as_dict(self) -> dict[str, str]:
+        """What JSON outputs and an export's manifest record: the file and its hash."""
+        return {"path": self.path, "sha256": self.sha256}
+
+
+_LOCAL: ContextVar[LocalRules | None] = ContextVar("caseledger_local_rules", default=None)
+
+
+def local_rules() -> LocalRules | None:
+    """The local rules in use in this context (None: the shipped packs)."""
+    return _LOCAL.get()
+
+
+def _clipped(rule: ClockRule, by: ClockRule) -> list[ClockRule]:
+    """``rule`` without the days ``by`` is in force on: none, one or two rules."""
+    if not _overlap(rule, by):
+        return [rule]
+    kept = []
+    if by.effective_from is not None and (rule.effective_from or date.min) < by.effective_from:
+        kept.append(replace(rule, effective_to=by.effective_from - timedelta(days=1)))
+    if by.effective_to is not None and by.effective_to < (rule.effective_to or date.max):
+        kept.append(replace(rule, effective_from=by.effective_to + timedelta(days=1)))
+    return kept
+
+
+def overlay(
+    shipped: Mapping[str, RulePack], extra: Iterable[tuple[str, ClockRule]], origin: str
+) -> Mapping[str, RulePack]:
+    """The packs with an override's rules laid over them: a rule with the regime, name and
+    ``effective_from`` of a shipped one replaces it; any other adds a version, and the
+    versions it overlaps keep only the days outside it."""
+    added: dict[str, list[ClockRule]] = {regime: [] for regime in shipped}
+    for regime, rule in extra:
+        added[regime].append(rule)
+    packs: dict[str, RulePack] = {}
+    for regime, pack in shipped.items():
+        mine = added[regime]
+        if not mine:
+            packs[regime] = pack  # a regime the file does not touch is the shipped pack
+            continue
+        _refuse_overlaps(mine, origin, [f"clocks ({regime} {r.name})" for r in mine])
+        clocks: list[ClockRule] = []
+        for rule in pack.clocks:
+            others = [r for r in mine if r.name == rule.name]
+            if any(r.effective_from == rule.effective_from for r in others):
+                continue  # replaced by the override's rule of the same dates
+            clocks.extend(_clip_all(rule, others))
+        final = [*clocks, *mine]
+        packs[regime] = replace(pack, clocks=tuple(final), origin=f"{pack.origin} + {origin}")
+    return MappingProxyType(packs)
+
+
+def _clip_all(rule: ClockRule, by: Sequence[ClockRule]) -> list[ClockRule]:
+    parts = [rule]
+    for other in by:
+        parts = [piece for part in parts for piece in _clipped(part, other)]
+    return parts
+
+
+def load_local_rules(path: Path | str) -> LocalRules:
+    """Read and validate an override file and lay it over the shipped packs (RuleError
+    naming the file, the place and the reason when it cannot be used)."""
+    # lazy: the pydantic schema (~30 ms to build its models) only when a file is parsed
+    from projections.assess.rule_schema import parse_override
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleError(f"{file}: not UTF-8 text") from None
+    origin = str(path)
+    model = parse_override(_decoded(text, origin), origin)
+    top = _Place(origin)
+    extra = tuple((c.regime, _convert(c, top / "clocks" / i)) for i, c in enumerate(model.clocks))
+    shipped = {regime: shipped_rule_pack(regime) for regime in REGIMES}
+    packs = overlay(shipped, extra, origin)
+    return LocalRules(path=origin, sha256=hashlib.sha256(data).hexdigest(), packs=packs)
+
+
+@contextmanager
+def using_rules(path: Path | str | None) -> Iterator[LocalRules | None]:
+    """Judge clocks with the override file at ``path`` within the block (None: the shipped
+    packs, or the local rules already in use)."""
+    if path is None or str(path) == "":
+        yield _LOCAL.get()
+        return
+    local = load_local_rules(path)
+    token = _LOCAL.set(local)
+    try:
+        yield local
+    finally:
+        _LOCAL.reset(token)
+
+
+@contextmanager
+def judged_with(local: LocalRules | None) -> Iterator[LocalRules | None]:
+    """Judge clocks with already loaded local rules within the block (None: the shipped
+    packs, whatever was in use around the block)."""
+    token = _LOCAL.set(local)
+    try:
+        yield local
+    finally:
+        _LOCAL.reset(token)

@@ -2,12 +2,15 @@
 """A standalone checker of caseledger audit bundles (format ``caseledger-bundle/2``).
 
     python3 verify.py [BUNDLE] [--json] [--public-key HEX] [--expect-root HEX]
-                      [--expect-manifest-sha256 HEX]
+                      [--expect-manifest-sha256 HEX] [--shipped-rules]
 
 BUNDLE is a bundle folder or its .zip (by default the folder holding this file).  Give
 what you received from the sender by another route: --public-key, the Ed25519 key that
 signs the partnership's checkpoints (--trusted-key is its older name); --expect-root, the
-bundle root; --expect-manifest-sha256, the first word of manifest.sha256.
+bundle root; --expect-manifest-sha256, the first word of manifest.sha256.  The verdict
+says which clock rules the report was judged with (the shipped rule packs, or a local
+override file named with its SHA-256); --shipped-rules fails a bundle judged with an
+override.
 
 Exit status: 0 the bundle verifies (the verdict says against what), 1 it does not (the
 first failure is named), 2 a usage error or a path that is no bundle.
@@ -77,6 +80,10 @@ personal-data: every personal value against its commitment
 bundle-root: the bundle root over every file
 expected-root: the bundle root equals the one you gave
 expected-manifest-sha256: the manifest's SHA-256 equals the one you gave
+rules: which clock rules the report was judged with (rules.json against the manifest's
+    rules)
+shipped-rules: the report's clocks were judged with the shipped rule packs, no local
+    override
 sender: nothing was given separately (--public-key, --expect-root or
     --expect-manifest-sha256): the bundle is internally consistent only
 checkpoint-signer: who signed the checkpoint: no --public-key was given
@@ -144,6 +151,7 @@ class Tally:
     has_checkpoint: bool | None = None
     trusted: bool = False
     checked: list[str] = dataclasses.field(default_factory=list)
+    rules: dict[str, Any] | None = None
 
 
 def verdict_object(
@@ -171,6 +179,7 @@ def verdict_object(
         "empty": (tally.entries == 0) if passed else None,
         "checked": tally.checked,
         "not_checked": extra if passed else ["rest"],
+        "rules": tally.rules,
     }
 
 
@@ -819,6 +828,68 @@ def compare_file(name: str, digest: str, size: int, item: dict[str, Any]) -> Non
         raise Refusal(name, f"is {size} bytes, the manifest says {item['bytes']}")
 
 
+def judged_by(table: Any, name: str) -> tuple[str, Any]:
+    """The pair (shipped packs' hash, override or None) a rules table states."""
+    shape_ok = type(table) is dict and type(table.get("shipped")) is str
+    extra = table.get("override") if shape_ok else None
+    if shape_ok and extra is not None:
+        shape_ok = type(extra) is dict and type(extra.get("sha256")) is str
+    if not shape_ok:
+        raise Refusal(name, "rules: not the {file, shipped, override} record of the spec")
+    return table["shipped"], extra
+
+
+def check_rules(source: Source, manifest: dict[str, Any], tally: Tally, strict: bool) -> None:
+    """After step 4: which clock rules judged the report (the manifest's ``rules``, and
+    rules.json saying the same); ``strict`` (--shipped-rules) refuses an override, or a
+    bundle that does not say."""
+    stated = manifest.get("rules")
+    if stated is None:
+        if strict:
+            raise Refusal(
+                MANIFEST_FILE,
+                "no rules record: nothing shows its clocks were judged with the shipped "
+                "rule packs (--shipped-rules)",
+            )
+        return
+    pair = judged_by(stated, MANIFEST_FILE)
+    kept_name = stated.get("file")
+    listed_names = [item["path"] for item in manifest["files"]]
+    if kept_name not in listed_names:
+        raise Refusal(MANIFEST_FILE, "rules.file names no file of the manifest's list")
+    try:
+        kept_pair = judged_by(json.loads(whole(source, kept_name)), kept_name)
+    except ValueError:
+        raise Refusal(kept_name, "cannot be read as JSON") from None
+    if kept_pair != pair:
+        raise Refusal(kept_name, "disagrees with the manifest about the rules used")
+    tally.rules = {"shipped": pair[0], "override": pair[1]}
+    tally.checked.append("rules")
+    if not strict:
+        return
+    if pair[1] is not None:
+        who = pair[1].get("path")
+        raise Refusal(
+            kept_name,
+            f"the report's clocks come from a local override ({who}, sha256 "
+            f"{pair[1]['sha256']}): not the shipped rule packs (--shipped-rules)",
+        )
+    tally.checked.append("shipped-rules")
+
+
+def rules_sentence(rules: dict[str, Any] | None) -> str:
+    """Which clock rules judged the report, in a line for people."""
+    if not rules:
+        return "rules: not stated by this bundle (made before exports recorded them)"
+    extra, base = rules["override"], rules["shipped"]
+    if extra:
+        return (
+            f"rules: LOCAL override {extra.get('path')} (sha256 {extra['sha256']}) judged "
+            f"the clocks, not the shipped rule packs (sha256 {base})"
+        )
+    return f"rules: the shipped rule packs (sha256 {base}) judged the clocks"
+
+
 def check_files(source: Source, manifest: dict[str, Any]) -> dict[str, str]:
     """Step 4: each listed file but the entries, in ``files`` order; their SHA-256s."""
     found: dict[str, str] = {}
@@ -1428,6 +1499,7 @@ def verify(
     expect_root: str | None = None,
     expect_manifest: str | None = None,
     trusted_key: str | None = None,
+    shipped_rules: bool = False,
 ) -> dict[str, Any]:
     """Run section 5's checks in order on the bundle at ``path``; the verdict of section 6.
     Raises NoBundle (a usage error) when the path is no bundle at all."""
@@ -1443,6 +1515,7 @@ def verify(
         tally.has_checkpoint = manifest["checkpoint"] is not None
         check_listing(source, manifest)
         digests = check_files(source, manifest)
+        check_rules(source, manifest, tally, shipped_rules)
         digests[MANIFEST_FILE], digests[SEAL_FILE] = sealed, sha256_hex(seal)
         signed = check_checkpoint(source, manifest, key)
         walk = walk_entries(source, manifest, signed, tally)
@@ -1475,7 +1548,7 @@ def verify(
 
 USAGE = (
     "usage: python3 verify.py [BUNDLE] [--json] [--public-key HEX] [--expect-root HEX] "
-    "[--expect-manifest-sha256 HEX]"
+    "[--expect-manifest-sha256 HEX] [--shipped-rules]"
 )
 VALUED = {
     "--public-key": "--public-key",
@@ -1490,12 +1563,15 @@ class BadUsage(Exception):
 
 
 def parse_args(argv: Iterable[str]) -> tuple[Path, bool, dict[str, str]]:
-    """The bundle path, whether ``--json`` was given, and the options' values."""
+    """The bundle path, whether ``--json`` was given, and the options' values
+    (``--shipped-rules``, a flag, as the value "yes")."""
     as_json, values, positional = False, {}, []
     words = iter(argv)
     for word in words:
         if word == "--json":
             as_json = True
+        elif word == "--shipped-rules":
+            values[word] = "yes"
         elif word in VALUED:
             value = next(words, None)
             if value is None:
@@ -1506,7 +1582,7 @@ def parse_args(argv: Iterable[str]) -> tuple[Path, bool, dict[str, str]]:
     if len(positional) > 1 or any(word.startswith("-") for word in positional):
         raise BadUsage("")
     for option, value in values.items():
-        if not hex64(value.lower()):
+        if option != "--shipped-rules" and not hex64(value.lower()):
             raise BadUsage(f"{option} must be 64 hexadecimal characters")
     path = Path(positional[0]) if positional else Path(__file__).resolve().parent
     return path, as_json, values
@@ -1524,6 +1600,7 @@ def render(path: Path, result: dict[str, Any], as_json: bool) -> None:
         f"OK {path}: {result['verdict']}",
         f"  {result['events']} entries in {result['cases']} case(s)",
         f"  bundle root {result['root']}",
+        f"  {rules_sentence(result['rules'])}",
         *(f"  checked: {SAY[code]}" for code in result["checked"]),
         *(f"  NOT checked: {SAY[code]}" for code in result["not_checked"]),
     ]
@@ -1543,6 +1620,7 @@ def main(argv: list[str]) -> int:
             expect_root=values.get("--expect-root"),
             expect_manifest=values.get("--expect-manifest-sha256"),
             trusted_key=values.get("--public-key"),
+            shipped_rules="--shipped-rules" in values,
         )
     except NoBundle as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,7 +6,8 @@ things happened (``occurred_at``) and by what the record showed at a time (``as_
 - ``events.jsonl``: each entry's canonical JSON (the exact bytes that were hashed, plus
   ``position`` and ``hash``), one per line, in global position order;
 - ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
-- ``timeline.csv`` and ``report.html`` for people;
+- ``timeline.csv`` and ``report.html`` for people, and ``rules.json`` (the clock rules
+  they were judged with: the shipped packs, or a local override, said in a banner);
 - ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
 - ``checkpoint.json`` (the store's signed version 2 checkpoint) and, for a subset,
   ``proofs.jsonl`` (an RFC 9162 inclusion proof per entry against the checkpoint);
@@ -27,7 +28,8 @@ checks a bundle; ``verify.py`` checks it again, independently.
 This module is the export itself, its two passes and the manifest; the rest are modules of
 their own in :mod:`projections.export`: what an export selects and reads from the store
 (``export_selection``), the bundle's files written and hashed, its destination and the zip
-(``export_files``), the manifest's rules and the bundle root (``export_manifest``), a
+(``export_files``), the manifest's rules and the bundle root (``export_manifest``), the
+clock rules the bundle's judgements used (``export_rules``: ``rules.json``), a
 subset's inclusion proofs against the checkpoint (``export_proofs``), and the files for
 people, one case at a time (``export_cases``).
 """
@@ -51,6 +53,7 @@ from ledger.checkpoints.checkpoint import latest_checkpoint, make_checkpoint
 from ledger.errors import UsageError
 from ledger.integrity.canonical import canonical_json, personal_commitments
 from ledger.integrity.merkle import MerkleTree
+from projections.assess.rules import local_rules
 from projections.export.export_cases import (
     QUOTE,
     QUOTES,
@@ -90,6 +93,7 @@ from projections.export.export_manifest import (
     generator_version,
 )
 from projections.export.export_proofs import log_index
+from projections.export.export_rules import RULES_FILE, rules_json, rules_record
 from projections.export.export_selection import (
     ExportFilters,
     LedgerToExport,
@@ -135,6 +139,9 @@ class ExportSummary:
     events_root: str = ""
     checkpoint: bool = False
     covered: int = 0
+    local_rules: Any = None
+    """The :class:`~projections.assess.rules.LocalRules` the clocks were judged with, or
+    None for the shipped packs (recorded in the manifest's ``rules`` and ``rules.json``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +157,7 @@ class ExportSummary:
             "manifest_sha256": self.manifest_sha256,
             "generated_at": self.generated_at,
             "files": self.files,
+            "rules": rules_record(self.local_rules),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -415,6 +423,7 @@ def _write_bundle(
         if check is None
         else check.statement()
     )
+    local = local_rules()
     # Pass 2: one case at a time, the files for people and the personal data.
     detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
     personal_values, pass2_files = write_case_files(
@@ -437,8 +446,10 @@ def _write_bundle(
             "personal_checked": check is not None and check.made,
             "personal_statement": statement,
             "root": root,
+            "local_rules": local.as_dict() if local is not None else None,
         },
     )
+    files.append(write_file(work / RULES_FILE, rules_json()))
     files.extend(pass2_files)
     subset = bool(filters.cases) or filters.narrowing
     checkpoint_manifest: dict[str, Any] | None = None
@@ -482,6 +493,7 @@ def _write_bundle(
         PERSONAL_FILE,
         TIMELINE_FILE,
         REPORT_FILE,
+        RULES_FILE,
         CHECKPOINT_FILE,
         VERIFY_MD,
         VERIFY_PY,
@@ -533,6 +545,7 @@ def _write_bundle(
         "bundle_root": BUNDLE_ROOT_RULE,
         "chain": CHAIN_RULE,
         "checkpoint": checkpoint_manifest,
+        "rules": rules_record(local),
         "cases": cases_manifest,
         "files": files,
         "manifest_hash": (
@@ -563,4 +576,5 @@ def _write_bundle(
         generated_at=generated_at,
         checkpoint=checkpoint is not None,
         covered=covered,
+        local_rules=local,
     )

@@ -64,6 +64,7 @@ from projections.export.verify_events import (
 )
 from projections.export.verify_manifest import read_manifest
 from projections.export.verify_parallel import check_events_in_parallel, worker_count
+from projections.export.verify_rules import check_rules
 from projections.export.verify_source import BundleSource
 
 __all__ = [
@@ -128,6 +129,7 @@ def verify_bundle(
     trusted_key: str | None = None,
     workers: int | None = None,
     chunk_bytes: int = PARALLEL_CHUNK,
+    shipped_rules: bool = False,
 ) -> BundleVerifyResult:
     """Check a bundle folder or ``.zip``; never raises for a bad bundle, only
     :class:`NotABundle` for a path that is no bundle at all.
@@ -137,7 +139,9 @@ def verify_bundle(
     another route; given a trusted key, the checkpoint is always applied and its absence
     fails.  ``workers``: how many processes check the lines of a folder bundle's
     events.jsonl (default: up to 4 when it is at least 64 MB, else 1), in byte ranges of
-    about ``chunk_bytes`` of whole lines; the verdict is the same either way.
+    about ``chunk_bytes`` of whole lines; the verdict is the same either way.  The clock
+    rules the report was judged with are reported (``rules``); ``shipped_rules`` fails a
+    bundle judged with a local override (or one that does not say).
     """
     path = Path(path)
     counter = EventCounter()
@@ -176,6 +180,11 @@ def verify_bundle(
                     entry["path"], f"is {size} bytes, the manifest says {entry['bytes']}"
                 )
             digests[entry["path"]] = digest
+        result.rules = check_rules(source, manifest, shipped_only=shipped_rules)
+        if result.rules is not None:
+            checked.append("rules")
+        if shipped_rules:
+            checked.append("shipped-rules")
         checkpoint = check_checkpoint(source, manifest, trusted)
         passed = _check_events(
             source, manifest, counter, included, checkpoint, workers, chunk_bytes

@@ -53,6 +53,10 @@ CHECKED: Final = {
     "bundle-root": "the bundle root over every file",
     "expected-root": "the bundle root equals the one you gave",
     "expected-manifest-sha256": "the manifest's SHA-256 equals the one you gave",
+    "rules": "which clock rules the report was judged with (rules.json against the "
+    "manifest's rules)",
+    "shipped-rules": "the report's clocks were judged with the shipped rule packs, no "
+    "local override",
 }
 #: What each code in a verdict's ``not_checked`` list means (the same as verify.py's).
 NOT_CHECKED: Final = {
@@ -111,6 +115,9 @@ class BundleVerifyResult:
     empty: bool | None = None
     checked: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=lambda: ["rest"])
+    rules: dict[str, Any] | None = None
+    """The clock rules the report was judged with: ``{shipped, override}`` (None: the
+    bundle does not say)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +139,7 @@ class BundleVerifyResult:
             "empty": self.empty,
             "checked": list(self.checked),
             "not_checked": list(self.not_checked),
+            "rules": self.rules,
         }
 
     def summary(self) -> str:
@@ -142,10 +150,24 @@ class BundleVerifyResult:
         lines = [
             f"bundle {self.bundle}: {self.verdict}",
             f"  {self.events} entries in {cases}; bundle root {self.root}",
+            f"  {rules_line(self.rules)}",
         ]
         lines += [f"  checked: {CHECKED[c]}" for c in self.checked]
         lines += [f"  NOT checked: {NOT_CHECKED[c]}" for c in self.not_checked]
         return "\n".join(lines)
+
+
+def rules_line(rules: dict[str, Any] | None) -> str:
+    """One line for people: which clock rules the bundle's judgements used."""
+    if rules is None:
+        return "rules: the bundle does not say which clock rules judged it (an older export)"
+    override = rules["override"]
+    if override is None:
+        return f"rules: clocks judged with the shipped rule packs (sha256 {rules['shipped']})"
+    return (
+        f"rules: clocks judged with LOCAL rules {override.get('path')} (sha256 "
+        f"{override['sha256']}), not the shipped rule packs (sha256 {rules['shipped']})"
+    )
 
 
 # --- JSON, strictly ----------------------------------------------------------------------

@@ -58,7 +58,13 @@ from projections.assess.clocks import (
     status_on,
     timeline_of,
 )
-from projections.assess.rules import REGIMES, ClockRule, all_rule_packs, rule_pack
+from projections.assess.rules import (
+    REGIMES,
+    ClockRule,
+    all_rule_packs,
+    local_rules,
+    rule_pack,
+)
 from projections.fold.when import format_instant
 
 __all__ = [
@@ -80,12 +86,19 @@ FACTS_VERSION: Final = 3
 _END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
 
 
-@cache
 def rules_fingerprint() -> str:
-    """A digest of what the facts depend on in the shipped rule packs: each clock's name,
-    start, end and justifying entry types (limits, titles and calendars are applied when
-    a state is read, so changing them needs no recomputation), and since a case's rule is
-    chosen by its start day, each rule's dates, ends, marks and lead ``before``."""
+    """A digest of what the facts depend on in the rule packs in use: each clock's name,
+    start, end, justifying entry types and effective dates (limits, titles and calendars
+    are applied when a state is read, so changing them needs no recomputation), and the
+    SHA-256 of a local override file when one is in use, so that facts derived under a
+    user's override are never labelled, kept or read as the shipped packs' facts."""
+    local = local_rules()
+    return _fingerprint(local.sha256 if local is not None else None)
+
+
+@cache
+def _fingerprint(override_sha256: str | None) -> str:
+    """:func:`rules_fingerprint` for the shipped packs (None) or an override's hash."""
     digest = hashlib.sha256(f"case_clocks v{FACTS_VERSION}".encode())
     for regime, pack in all_rule_packs().items():
         for rule in pack.clocks:
@@ -108,6 +121,8 @@ def rules_fingerprint() -> str:
                     )
                 ).encode()
             )
+    if override_sha256 is not None:
+        digest.update(f"local rules {override_sha256}".encode())
     return digest.hexdigest()[:32]
 
 
