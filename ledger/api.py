@@ -480,6 +480,7 @@ CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
 
 __all__ = [
     "CLI_COMMANDS",
+    "CaseLedger",
     "Checkpoint",
     "DemoStore",
     "EnrolledUser",

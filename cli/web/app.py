@@ -1,0 +1,148 @@
+"""The Starlette application of ``caseledger serve``: routes, security headers, errors.
+
+:func:`create_app` builds it from a :class:`~cli.web.config.WebConfig`.  The store is opened
+once, on the first request that reads it, and closed when the server stops; every page then
+asks the read facade (:mod:`cli.web.pages`).  Every response carries a strict
+Content-Security-Policy (no script at all, styles from this server's own sheet only),
+frame denial, ``nosniff`` and a referrer policy: the pages hold special-category data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cli.web import pages
+from cli.web.config import WebConfig
+from cli.web.identity import identify
+from cli.web.respond import error_response, respond
+from ledger import api as ledger_api
+from ledger.errors import LedgerError
+
+STATIC: Final = Path(__file__).with_name("static")
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+#: The headers every response carries.
+SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+)
+
+
+class SecurityHeaders:
+    """ASGI middleware that adds :data:`SECURITY_HEADERS` to every HTTP response
+    (replacing any the route set), static files and errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        names = {name for name, _ in SECURITY_HEADERS}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + list(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Store:
+    """The store, opened once on first use (from any of the server's threads) and
+    closed when the server stops."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self._config = config
+        self._ledger: ledger_api.CaseLedger | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ledger_api.CaseLedger:
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = self._config.open()
+            return self._ledger
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+
+def _with_identity(
+    endpoint: Callable[[Request], Response], config: WebConfig
+) -> Callable[[Request], Response]:
+    """``endpoint`` with the request's identity found first (kept on ``request.state``)."""
+
+    def page(request: Request) -> Response:
+        try:
+            request.state.identity = identify(request, config)
+            return endpoint(request)
+        except LedgerError as error:
+            return error_response(request, error)
+
+    page.__name__ = endpoint.__name__
+    page.__doc__ = endpoint.__doc__
+    return page
+
+
+def _not_found(request: Request, exc: Exception) -> Response:
+    """An unknown address (or a method a page does not take), as a page or JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    problems = [{"field": None, "reason": f"nothing is served at {request.url.path}"}]
+    if status == 405:
+        problems = [{"field": None, "reason": f"{request.method} is not taken here"}]
+    title = "Not found" if status == 404 else "That cannot be done"
+    data = {"error": title, "status": status, "problems": problems}
+    return respond(request, "error.html", {**data, "title": title}, data, status)
+
+
+def create_app(config: WebConfig) -> Starlette:
+    """The web view over the store of ``config``: the read pages of :mod:`cli.web.pages`,
+    the style sheet under ``/static``, and security headers on every response."""
+    store = Store(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    routes: list[BaseRoute] = [
+        Route(path, _with_identity(endpoint, config), methods=methods, name=name)
+        for path, endpoint, methods, name in pages.ROUTES
+    ]
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC), name="static"))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: _not_found},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.ledger = store
+    return app
