@@ -10,12 +10,14 @@ frame denial, ``nosniff`` and a referrer policy: the pages hold special-category
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,12 +26,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cli.web import pages
+from cli.web import forms, pages
 from cli.web.config import WebConfig
-from cli.web.identity import identify
+from cli.web.identity import Refused, acting, identify
 from cli.web.respond import error_response, respond
 from ledger import api as ledger_api
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreUnavailable
 
 STATIC: Final = Path(__file__).with_name("static")
 
@@ -94,17 +96,54 @@ class Store:
                 self._ledger = None
 
 
+def refused_response(request: Request, status: int, title: str, reason: str) -> Response:
+    """A request the server will not serve (who sent it, or a form's token), as a page
+    or JSON saying why."""
+    problems = [{"field": None, "reason": reason}]
+    data = {"error": title, "status": status, "problems": problems}
+    return respond(request, "error.html", {**data, "title": title}, data, status)
+
+
 def _with_identity(
     endpoint: Callable[[Request], Response], config: WebConfig
 ) -> Callable[[Request], Response]:
-    """``endpoint`` with the request's identity found first (kept on ``request.state``)."""
+    """``endpoint`` with the request's identity found first (kept on ``request.state``)
+    and the endpoint run as that identity (host mode: :func:`ledger.api.acting_as`)."""
 
     def page(request: Request) -> Response:
         try:
-            request.state.identity = identify(request, config)
-            return endpoint(request)
+            identity = identify(request, config)
+            request.state.identity = identity
+            with acting(request, identity):
+                return endpoint(request)
+        except Refused as refusal:
+            return refused_response(request, refusal.status, refusal.title, refusal.reason)
+        except StoreUnavailable as error:
+            if error.code != "cannot-act-as":
+                return error_response(request, error)
+            return refused_response(request, 403, "Not allowed", str(error))
         except LedgerError as error:
             return error_response(request, error)
+
+    page.__name__ = endpoint.__name__
+    page.__doc__ = endpoint.__doc__
+    return page
+
+
+def _posted(
+    endpoint: Callable[[Request, FormData], Response], config: WebConfig
+) -> Callable[[Request], Awaitable[Response]]:
+    """A POST ``endpoint``: the submitted form read first (the CSRF middleware has
+    checked its token), then the endpoint run in a worker thread as :func:`_with_identity`
+    runs a page (the facades block)."""
+
+    async def page(request: Request) -> Response:
+        data = await request.form(max_files=10, max_fields=2000)
+        try:
+            run = _with_identity(lambda r: endpoint(r, data), config)
+            return await run_in_threadpool(run, request)
+        finally:
+            await data.close()
 
     page.__name__ = endpoint.__name__
     page.__doc__ = endpoint.__doc__
@@ -134,12 +173,25 @@ def create_app(config: WebConfig) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route(path, _with_identity(endpoint, config), methods=methods, name=name)
-        for path, endpoint, methods, name in pages.ROUTES
+        for path, endpoint, methods, name in (*pages.ROUTES, *forms.ROUTES)
+    ]
+    routes += [
+        Route(path, _posted(endpoint, config), methods=methods, name=name)
+        for path, endpoint, methods, name in forms.POST_ROUTES
     ]
     routes.append(Mount("/static", app=StaticFiles(directory=STATIC), name="static"))
+
+    def refuse_post(scope: MutableMapping[str, Any], status: int, reason: str) -> Response:
+        title = "Refused" if status == 403 else "Too large"
+        return refused_response(Request(scope), status, title, reason)
+
+    guard = forms.CsrfGuard(secure=config.host_mode)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(forms.CsrfMiddleware, guard=guard, refuse=refuse_post),
+        ],
         exception_handlers={HTTPException: _not_found},
         lifespan=lifespan,
     )

@@ -1,10 +1,10 @@
 """The business unit's forms: one per entry type, built from the catalogue, recorded
 through the CLI's own path.
 
-A form is read from the entry type's pydantic model (:data:`ledger.catalogue.registry.KINDS`),
+A form is read from the entry type's pydantic model (``ledger.catalogue.registry.KINDS``),
 the same source the one-entry commands (``caseledger decide``) are generated from: each
-field becomes an input, a ``Literal`` vocabulary a choice (``cli.commands.prompts.choices_of``),
-a required field a required mark, so a form cannot offer what the catalogue refuses nor
+field becomes an input, a ``Literal`` vocabulary a choice (``choices_of``, which the
+commands' prompts offer), a required field a required mark, so a form cannot offer what the catalogue refuses nor
 leave out what it needs.  A submission is turned into the fields a person would have typed
 at the command line and given to :func:`ledger.api.record_entry` (the same validation,
 policy, personal-data screen and hash chain as ``caseledger decide``); every problem the
@@ -13,9 +13,9 @@ gets a confirmation page with its reference and hash.
 
 Cross-site request forgery: every POST must carry the token of the form it came from
 (:class:`CsrfGuard`): a random session value in a ``SameSite=Strict``, ``HttpOnly``
-cookie, and in the form the same value signed (``itsdangerous``) together with the user
-it was issued to; :class:`CsrfMiddleware` refuses any POST without a valid pair (403)
-before an endpoint runs.
+cookie, and in the form the same value signed (``itsdangerous``);
+:class:`CsrfMiddleware` refuses any POST without a valid pair (403) before an endpoint
+runs.
 
 Why one module: the form's description, the reading of a submission back into fields,
 the CSRF guard and the routes are one feature whose parts change together (a new widget
@@ -25,7 +25,7 @@ kind is described, read back and rendered at once).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, get_args
@@ -35,11 +35,19 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cli.commands.prompts import choices_of, key_choices_of
+from cli.web.identity import Identity
+from cli.web.respond import respond
+from ledger import api as ledger_api
 from ledger.catalogue.fields import MAX_TEXT_CHARS
 from ledger.catalogue.registry import KINDS, EventKind
-from ledger.errors import InputError, LedgerError, each_problem
-from ledger.importing.entry_form import field_kind, unwrap
+from ledger.errors import InputError, each_problem, gathered
+from ledger.importing.entry_form import (
+    choices_of,
+    field_kind,
+    key_choices_of,
+    unwrap,
+    validated_entry,
+)
 
 #: The entries a business unit records every day, in the order the index offers them;
 #: every other type of the catalogue has a form too, listed after them.
@@ -134,8 +142,12 @@ def _form_field(name: str, annotation: Any, required: bool) -> FormField:
     label = _label(name)
     if name == "occurred_at":
         return FormField(
-            name, "When it happened", kind, "text", False, hint="YYYY-MM-DD or "
-            "YYYY-MM-DDTHH:MM (Europe/London); empty: now"
+            name,
+            "When it happened",
+            kind,
+            "text",
+            False,
+            hint="YYYY-MM-DD or YYYY-MM-DDTHH:MM (Europe/London); empty: now",
         )
     if kind == "bool":
         offered = ("yes", "no", "unknown") if optional else ("yes", "no")
@@ -145,21 +157,37 @@ def _form_field(name: str, annotation: Any, required: bool) -> FormField:
             return FormField(name, label, kind, "checkboxes", required, choices)
         return FormField(name, label, kind, "lines", required, hint="one a line")
     if kind == "object-list":
-        return FormField(name, label, kind, "lines", required, hint="one a line: title|ref or title|ref|sha256")
+        return FormField(
+            name, label, kind, "lines", required, hint="one a line: title|ref or title|ref|sha256"
+        )
     if kind == "mapping":
         keys = tuple(key_choices_of(annotation))
         if keys:  # criteria: a finding and a reason for each of the regime's criteria
             return FormField(
-                name, label, kind, "criteria", required, keys,
+                name,
+                label,
+                kind,
+                "criteria",
+                required,
+                keys,
                 hint="a finding and its reason for each criterion of the case's regime",
             )
         if isinstance(core, type) and issubclass(core, BaseModel):  # factors
             return FormField(
-                name, label, kind, "subfields", required, tuple(core.model_fields),
+                name,
+                label,
+                kind,
+                "subfields",
+                required,
+                tuple(core.model_fields),
                 hint="each optional",
             )
         return FormField(
-            name, label, kind, "lines", required,
+            name,
+            label,
+            kind,
+            "lines",
+            required,
             hint="one a line: key=value (values in JSON where not plain text)",
         )
     if choices:
@@ -241,7 +269,9 @@ def read_submission(form: EntryForm, data: FormData) -> Submission:
                 items = _lines(text)
                 if any(item.startswith("@") for item in items):
                     sub.problems.append(
-                        InputError("a form cannot name a file (@...): type the values", field=f.name)
+                        InputError(
+                            "a form cannot name a file (@...): type the values", field=f.name
+                        )
                     )
                     continue
                 sub.fields[f.name] = items or None
@@ -250,9 +280,7 @@ def read_submission(form: EntryForm, data: FormData) -> Submission:
     return sub
 
 
-def problems_by_field(
-    error: InputError, form: EntryForm
-) -> tuple[dict[str, list[str]], list[str]]:
+def problems_by_field(error: InputError, form: EntryForm) -> tuple[dict[str, list[str]], list[str]]:
     """The facade's problems placed on the form: each under its top field
     (``criteria harm.reason`` under ``criteria``, with its inner part kept in the words),
     and those of no field of the form (the case, who records, the store) apart."""
@@ -287,15 +315,17 @@ class CsrfGuard:
 
     The session value is random (32 bytes) and lives in a ``SameSite=Strict``,
     ``HttpOnly`` cookie (``Secure`` in host mode, served over HTTPS); each form carries
-    ``itsdangerous``'s signature of that value and the user's name under a secret of the
-    server's, so a token is good only with its own cookie, for its own user, for
-    :data:`CSRF_MAX_AGE`.  Another site can neither read the cookie nor the form (the
-    same-origin policy), and the browser sends no cookie with its cross-site POST."""
+    ``itsdangerous``'s timed signature of that value under a secret of the server's, so a
+    token is good only with its own cookie, for :data:`CSRF_MAX_AGE`.  Another site can
+    read neither the cookie nor the form (the same-origin policy), and the browser sends
+    no cookie with its cross-site POST."""
 
     def __init__(self, secret: bytes | None = None, *, secure: bool = False) -> None:
         from itsdangerous import URLSafeTimedSerializer
 
-        self._signer = URLSafeTimedSerializer(secret or secrets.token_bytes(32), salt="caseledger-form")
+        self._signer = URLSafeTimedSerializer(
+            secret or secrets.token_bytes(32), salt="caseledger-form"
+        )
         self.secure = secure
 
     def session_of(self, request: Request) -> str | None:
@@ -303,12 +333,12 @@ class CsrfGuard:
         value = request.cookies.get(CSRF_COOKIE)
         return value if value and len(value) <= 100 else None
 
-    def token(self, session: str, user: str) -> str:
-        """The token a form of ``user``'s session carries."""
-        return str(self._signer.dumps({"s": session, "u": user}))
+    def token(self, session: str) -> str:
+        """The token the forms of a session carry."""
+        return str(self._signer.dumps({"s": session}))
 
-    def valid(self, session: str | None, user: str, token: str | None) -> bool:
-        """Whether ``token`` was issued by this server for this session and user."""
+    def valid(self, session: str | None, token: str | None) -> bool:
+        """Whether ``token`` was issued by this server for this session, not too long ago."""
         from itsdangerous import BadData
 
         if not session or not token:
@@ -317,10 +347,8 @@ class CsrfGuard:
             payload = self._signer.loads(token, max_age=CSRF_MAX_AGE)
         except BadData:
             return False
-        return (
-            isinstance(payload, dict)
-            and secrets.compare_digest(str(payload.get("s", "")), session)
-            and payload.get("u") == user
+        return isinstance(payload, dict) and secrets.compare_digest(
+            str(payload.get("s", "")), session
         )
 
     def set_cookie(self, response: Response, session: str) -> None:
@@ -341,24 +369,30 @@ ASGIApp = Callable[
 ]
 
 
+def csrf_token(request: Request) -> str:
+    """The token the forms of this request's page carry (:class:`CsrfMiddleware` put it
+    on the request)."""
+    return str(request.scope.get("state", {}).get("csrf_token", ""))
+
+
 class CsrfMiddleware:
-    """Refuses every POST (PUT, PATCH, DELETE) that does not carry a valid token (403),
-    before any endpoint reads it: the body is read once (at most :data:`MAX_BODY`), its
-    ``csrf_token`` field checked against the session cookie and the request's user, and
-    handed on unchanged.  A cross-site request (``Sec-Fetch-Site: cross-site``) is
-    refused whatever it carries.  ``user_of(scope)`` is who the request is for (the
-    identity middleware's answer); ``refuse(scope, reason)`` renders the 403 page."""
+    """Gives every browser its session value and every page its forms' token, and
+    refuses every POST (PUT, PATCH, DELETE) without a valid token (403), before any
+    endpoint reads it.
+
+    The body is read once (at most :data:`MAX_BODY`, else 413), its ``csrf_token`` field
+    checked against the session cookie, and handed on unchanged.  A cross-site request
+    (``Sec-Fetch-Site: cross-site``) is refused whatever it carries.
+    ``refuse(scope, status, reason)`` is the page that says so."""
 
     def __init__(
         self,
         app: ASGIApp,
         guard: CsrfGuard,
-        user_of: Callable[[MutableMapping[str, Any]], str | None],
         refuse: Callable[[MutableMapping[str, Any], int, str], Response],
     ) -> None:
         self.app = app
         self.guard = guard
-        self.user_of = user_of
         self.refuse = refuse
 
     async def __call__(
@@ -367,8 +401,27 @@ class CsrfMiddleware:
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
-        if scope["type"] != "http" or scope["method"] not in _UNSAFE:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        session = self.guard.session_of(Request(scope))
+        fresh = session is None
+        if session is None:
+            session = new_session()
+        scope.setdefault("state", {})["csrf_token"] = self.guard.token(session)
+
+        async def send_with_cookie(message: Any) -> None:
+            if fresh and message["type"] == "http.response.start":
+                cookie = Response()
+                self.guard.set_cookie(cookie, session)
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in cookie.raw_headers if h[0] == b"set-cookie"),
+                ]
+            await send(message)
+
+        if scope["method"] not in _UNSAFE:
+            await self.app(scope, receive, send_with_cookie)
             return
         body = bytearray()
         while True:
@@ -378,14 +431,16 @@ class CsrfMiddleware:
             body.extend(message.get("body", b""))
             if len(body) > MAX_BODY:
                 await self.refuse(scope, 413, "The form sent more than the server accepts.")(
-                    scope, receive, send
+                    scope, receive, send_with_cookie
                 )
                 return
             if not message.get("more_body", False):
                 break
-        reason = await self._problem(scope, bytes(body))
+        reason = None if not fresh else "The form came without this browser's session."
+        if reason is None:
+            reason = await self._problem(scope, bytes(body), session)
         if reason is not None:
-            await self.refuse(scope, 403, reason)(scope, receive, send)
+            await self.refuse(scope, 403, reason)(scope, receive, send_with_cookie)
             return
         sent = False
 
@@ -396,12 +451,14 @@ class CsrfMiddleware:
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        await self.app(scope, replay, send_with_cookie)
 
-    async def _problem(self, scope: MutableMapping[str, Any], body: bytes) -> str | None:
+    async def _problem(
+        self, scope: MutableMapping[str, Any], body: bytes, session: str
+    ) -> str | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if headers.get("sec-fetch-site") == "cross-site":
-            return "A form of another site cannot send entries here."
+            return "A form of another site cannot send anything here."
         delivered = False
 
         async def once() -> Any:
@@ -411,35 +468,217 @@ class CsrfMiddleware:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        request = Request(scope, once)
         try:
-            data = await request.form(max_files=10, max_fields=2000)
-        except Exception:  # a malformed body has no token to find
+            data = await Request(scope, once).form(max_files=10, max_fields=2000)
+        except Exception:  # a body that is no form has no token to find: refused below
             return "The form could not be read; reload the page and send it again."
         token = data.get(CSRF_FIELD)
         await data.close()
-        user = self.user_of(scope)
-        if user is None:
-            return "Nobody is identified for this request."
-        if not self.guard.valid(
-            self.guard.session_of(request), user, token if isinstance(token, str) else None
-        ):
+        if not self.guard.valid(session, token if isinstance(token, str) else None):
             return (
-                "The form's security token is missing, expired or not yours: reload the "
-                "page and send it again (nothing was recorded)."
+                "The form's security token is missing, expired or not this browser's: "
+                "reload the page and send it again (nothing was recorded)."
             )
         return None
 
 
-def may_record(policy_roles: Mapping[str, Iterable[str]], roles: Sequence[str], entry_type: str) -> list[str]:
-    """Which of a user's ``roles`` the policy (each role's ``record`` list) lets record
-    ``entry_type``."""
+# --- the pages ----------------------------------------------------------------------------
+
+
+def _ledger(request: Request) -> ledger_api.CaseLedger:
+    store: Callable[[], ledger_api.CaseLedger] = request.app.state.ledger
+    return store()
+
+
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.state.identity
+    return identity
+
+
+def recording_roles(request: Request, entry_type: str) -> list[str]:
+    """Which of the user's enrolled roles the store's recorded policy lets record
+    ``entry_type`` (the facade checks it again when the entry is recorded)."""
+    policy = ledger_api.show_policy(_ledger(request)).policy
     return [
-        r for r in roles if entry_type in set(policy_roles.get(r, ())) or "*" in set(policy_roles.get(r, ()))
+        r
+        for r in _identity(request).roles
+        if r in policy.roles and policy.roles[r].may_record(entry_type)
     ]
 
 
-def refused_by_store(error: LedgerError) -> bool:
-    """Whether a refusal is the store's (the database refusing the user) rather than
-    the entry's."""
-    return not isinstance(error, InputError)
+def _own_agency(request: Request, roles: Sequence[str]) -> str | None:
+    """The user's agency, where the policy binds every role they record under to it."""
+    policy = ledger_api.show_policy(_ledger(request)).policy
+    identity = _identity(request)
+    if identity.agency and roles and all(policy.roles[r].own_agency for r in roles):
+        return identity.agency
+    return None
+
+
+def _form(request: Request) -> EntryForm:
+    command = request.path_params["command"]
+    form = FORMS.get(command)
+    if form is None:
+        raise InputError(
+            f"{command!r} records no entry type; the forms are "
+            + ", ".join(f.command for f in form_order()),
+            field="command",
+        )
+    return form
+
+
+def _refusal(request: Request, form: EntryForm, case: str) -> Response:
+    identity = _identity(request)
+    roles = ", ".join(identity.roles) or "none"
+    reason = (
+        f"{identity.name} (roles: {roles}) may not record {form.entry_type} entries under "
+        "this store's policy; nothing was recorded."
+    )
+    data = {"error": "Not allowed", "status": 403, "problems": [{"field": None, "reason": reason}]}
+    context = {"title": "Not allowed", "status": 403, "problems": data["problems"], "case": case}
+    return respond(request, "error.html", context, data, 403)
+
+
+def _page(
+    request: Request,
+    form: EntryForm,
+    case: str,
+    roles: Sequence[str],
+    *,
+    shown: Mapping[str, Any] | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+    apart: Sequence[str] = (),
+    role: str | None = None,
+    status: int = 200,
+) -> Response:
+    agency = _own_agency(request, roles)
+    values = dict(shown or {})
+    if agency and not values.get("agency"):
+        values["agency"] = agency
+    problems: list[dict[str, str | None]] = [
+        {"field": name, "reason": r} for name, rs in (errors or {}).items() for r in rs
+    ]
+    problems += [{"field": None, "reason": r} for r in apart]
+    data = {
+        "case": case,
+        "form": form.to_json(),
+        "roles": list(roles),
+        "own_agency": agency,
+        "problems": problems,
+        "csrf_token": csrf_token(request),
+    }
+    context = {
+        "title": f"{form.entry_type} · {case}",
+        "page": "form",
+        "case": case,
+        "form": form,
+        "roles": roles,
+        "role": role or (roles[0] if roles else ""),
+        "own_agency": agency,
+        "values": values,
+        "errors": errors or {},
+        "apart": apart,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": csrf_token(request),
+        "count": len(problems),
+    }
+    return respond(request, "form.html", context, data, status)
+
+
+def forms_index(request: Request) -> Response:
+    """``/cases/{case}/record``: the forms of one case, the everyday ones first, each
+    marked with whether the user may record it."""
+    case = request.path_params["case"]
+    offered = [
+        {
+            "command": f.command,
+            "type": f.entry_type,
+            "description": f.description,
+            "allowed": bool(recording_roles(request, f.entry_type)),
+        }
+        for f in form_order()
+    ]
+    data = {"case": case, "forms": offered}
+    context = {
+        "title": f"Record in {case}",
+        "page": "form",
+        "case": case,
+        "forms": offered,
+        "everyday": len(EVERYDAY),
+    }
+    return respond(request, "forms.html", context, data)
+
+
+def show_form(request: Request) -> Response:
+    """``GET /cases/{case}/record/{command}``: the empty form (403 for a user whose roles
+    may not record its type: an inspector never gets a form)."""
+    form = _form(request)
+    case = request.path_params["case"]
+    roles = recording_roles(request, form.entry_type)
+    if not roles:
+        return _refusal(request, form, case)
+    return _page(request, form, case, roles)
+
+
+def record(request: Request, data: FormData) -> Response:
+    """``POST /cases/{case}/record/{command}``: the submission recorded through
+    :func:`ledger.api.record_entry`, as the entry command records it, or shown again with
+    every problem next to its field (422, nothing written)."""
+    form = _form(request)
+    case = request.path_params["case"]
+    roles = recording_roles(request, form.entry_type)
+    if not roles:
+        return _refusal(request, form, case)
+    sub = read_submission(form, data)
+    role = str(data.get("role") or "") or None
+    if role is not None and role not in roles:
+        sub.problems.append(
+            InputError(f"{role} is not one of your roles that may record this", field="role")
+        )
+    errors: dict[str, list[str]] = {}
+    apart: list[str] = []
+    if sub.problems:
+        errors, apart = problems_by_field(gathered(sub.problems), form)
+    try:
+        if sub.problems:  # the facade's own problems too, all at once; nothing is written
+            rest = {k: v for k, v in sub.fields.items() if k not in errors}
+            validated_entry(form.entry_type, case, rest)
+        else:
+            recorded = ledger_api.record_entry(
+                _ledger(request), form.entry_type, case, role=role, **sub.fields
+            )
+            receipt = recorded.receipts[0]
+            out = {"case": case, "type": form.entry_type, **recorded.to_json()[0]}
+            context = {
+                "title": f"Recorded: {receipt.ref}",
+                "page": "form",
+                "case": case,
+                "receipt": receipt,
+                "form": form,
+            }
+            return respond(request, "form_done.html", context, out, 201)
+    except InputError as error:
+        more, more_apart = problems_by_field(error, form)
+        for name, reasons in more.items():
+            errors.setdefault(name, []).extend(reasons)
+        apart.extend(more_apart)
+    return _page(
+        request,
+        form,
+        case,
+        roles,
+        shown=sub.shown,
+        errors=errors,
+        apart=apart,
+        role=role,
+        status=422,
+    )
+
+
+#: The forms' pages: path, function, methods, name (``app.py`` mounts them).
+ROUTES: Final = (
+    ("/cases/{case}/record", forms_index, ["GET"], "forms"),
+    ("/cases/{case}/record/{command}", show_form, ["GET"], "form"),
+)
+#: The one POST: its function reads the submitted form first.
+POST_ROUTES: Final = (("/cases/{case}/record/{command}", record, ["POST"], "record"),)

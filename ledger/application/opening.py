@@ -117,7 +117,7 @@ class LedgerStore(Application[uuid.UUID]):
             from ledger.store.postgres import install_role_switch
 
             # before any recorder takes a connection: every one acts as the acting user
-            install_role_switch(factory.datastore)
+            install_role_switch(factory.datastore)  # type: ignore[attr-defined]
         return factory
 
     def construct_snapshot_store(self) -> Any:
