@@ -5,8 +5,8 @@ A form is read from the entry type's pydantic model (``ledger.catalogue.registry
 the same source the one-entry commands (``caseledger decide``) are generated from: each
 field becomes an input, a ``Literal`` vocabulary a choice (``choices_of``, which the
 commands' prompts offer), a required field a required mark, so a form cannot offer what
-the catalogue refuses nor leave out what it needs.  A submission is turned into the fields a person would have typed
-at the command line and given to :func:`ledger.api.record_entry` (the same validation,
+the catalogue refuses nor leave out what it needs.  A submission is turned into the fields
+a person would have typed at the command line and given to :func:`ledger.api.record_entry` (the same validation,
 policy, personal-data screen and hash chain as ``caseledger decide``); every problem the
 facade names is shown next to its field at once and nothing is written; a recorded entry
 gets a confirmation page with its reference and hash.
