@@ -1,25 +1,24 @@
-"""The business unit's forms: one per entry type, built from the catalogue, recorded
-through the CLI's own path.
+"""The business unit's forms: one per entry type, built from the catalogue, recorded through
+the CLI's own path.
 
 A form is read from the entry type's pydantic model (``ledger.catalogue.registry.KINDS``),
 the same source the one-entry commands (``caseledger decide``) are generated from: each
 field becomes an input, a ``Literal`` vocabulary a choice (``choices_of``, which the
-commands' prompts offer), a required field a required mark, so a form cannot offer what
-the catalogue refuses nor leave out what it needs.  A submission is turned into the fields
-a person would have typed at the command line and given to :func:`ledger.api.record_entry` (the same validation,
-policy, personal-data screen and hash chain as ``caseledger decide``); every problem the
-facade names is shown next to its field at once and nothing is written; a recorded entry
-gets a confirmation page with its reference and hash.
+commands' prompts offer), a required field a required mark, so a form cannot offer what the
+catalogue refuses nor leave out what it needs. A submission is turned into the fields a
+person would have typed at the command line and given to :func:`ledger.api.record_entry`
+(the same validation, policy, personal-data screen and hash chain as ``caseledger decide``);
+every problem the facade names is shown next to its field at once and nothing is written; a
+recorded entry gets a confirmation page with its reference and hash.
 
 Cross-site request forgery: every POST must carry the token of the form it came from
-(:class:`CsrfGuard`): a random session value in a ``SameSite=Strict``, ``HttpOnly``
-cookie, and in the form the same value signed (``itsdangerous``);
-:class:`CsrfMiddleware` refuses any POST without a valid pair (403) before an endpoint
-runs.
+(:class:`CsrfGuard`): a random session value in a ``SameSite=Strict``, ``HttpOnly`` cookie,
+and in the form the same value signed (``itsdangerous``); :class:`CsrfMiddleware` refuses
+any POST without a valid pair (403) before an endpoint runs.
 
-Why one module: the form's description, the reading of a submission back into fields,
-the CSRF guard and the routes are one feature whose parts change together (a new widget
-kind is described, read back and rendered at once).
+Why one module: the form's description, the reading of a submission back into fields, the
+CSRF guard and the routes are one feature whose parts change together (a new widget kind is
+described, read back and rendered at once).
 """
 
 from __future__ import annotations
