@@ -24,7 +24,7 @@ from cli.web.config import WebConfig
 from cli.web.server import checked_config
 from ledger import api
 from ledger.catalogue.fields import ALL_CRITERIA, Outcome
-from ledger.catalogue.models import DecisionMade, DiscussionHeld
+from ledger.catalogue.models import DecisionMade
 from ledger.errors import UsageError
 from tests.conftest import _ROLES, CliResult, open_ledger, person, scenario_lines
 
