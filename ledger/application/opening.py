@@ -114,7 +114,7 @@ class LedgerStore(Application[uuid.UUID]):
         factory = super().construct_factory(env)
         if self.location.kind == "postgres":
             # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
-            from ledger.store.postgres import install_role_switch
+            from ledger.store.pgroles import install_role_switch
 
             # before any recorder takes a connection: every one acts as the acting user
             install_role_switch(factory.datastore)  # type: ignore[attr-defined]
