@@ -21,6 +21,7 @@ import pytest
 
 from cli.web.app import create_app
 from cli.web.config import WebConfig
+from cli.web.forms import ENVELOPE
 from cli.web.server import checked_config
 from ledger import api
 from ledger.catalogue.fields import ALL_CRITERIA, Outcome
@@ -79,7 +80,9 @@ def test_a_form_is_the_catalogue_and_records_what_the_command_records(
         # the form is the model: its fields in order, the vocabularies, the required marks
         spec = web.get(decide, headers=JSON).json()["form"]
         fields = {f["name"]: f for f in spec["fields"]}
-        assert list(fields) == [n for n in DecisionMade.model_fields if n not in ("type", "case")]
+        own = [n for n in DecisionMade.model_fields if n not in ("type", "case", *ENVELOPE)]
+        assert list(fields) == [*own, *ENVELOPE]
+        assert spec["title"] == "Decision made" and fields["rationale"]["widget"] == "textarea"
         assert fields["outcome"]["choices"] == list(get_args(Outcome))
         assert fields["criteria"]["widget"] == "criteria"
         assert fields["criteria"]["choices"] == list(ALL_CRITERIA)

@@ -23,6 +23,7 @@ described, read back and rendered at once).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from datetime import date
 from typing import Any, Final, get_args
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -107,12 +109,15 @@ class EntryForm:
     command: str
     description: str
     fields: tuple[FormField, ...]
+    title: str
+    """The type in words (``Discussion held``)."""
 
     def to_json(self) -> dict[str, Any]:
         """What the form's page answers with ``Accept: application/json``."""
         return {
             "type": self.entry_type,
             "command": self.command,
+            "title": self.title,
             "description": self.description,
             "fields": [f.to_json() for f in self.fields],
         }
@@ -134,7 +139,8 @@ def _long_text(annotation: Any) -> bool:
     return False
 
 
-def _form_field(name: str, annotation: Any, required: bool) -> FormField:
+def _form_field(name: str, info: FieldInfo) -> FormField:
+    annotation, required = info.annotation, info.is_required()
     kind = field_kind(annotation)
     core, optional = unwrap(annotation)
     choices = tuple(choices_of(annotation))
@@ -193,18 +199,31 @@ def _form_field(name: str, annotation: Any, required: bool) -> FormField:
         return FormField(name, label, kind, "select", required, choices)
     if core is date:
         return FormField(name, label, kind, "date", required, hint="YYYY-MM-DD")
-    return FormField(name, label, kind, "textarea" if _long_text(annotation) else "text", required)
+    long = _long_text(annotation) or any(
+        getattr(meta, "max_length", None) == MAX_TEXT_CHARS for meta in info.metadata
+    )  # pydantic keeps a required field's constraints apart from its annotation
+    return FormField(name, label, kind, "textarea" if long else "text", required)
+
+
+#: The fields every entry has (the envelope's), shown after the type's own.
+ENVELOPE: Final[tuple[str, ...]] = ("occurred_at", "sources", "note")
 
 
 def form_of(kind: EventKind) -> EntryForm:
-    """The form of an entry type: every field of its model but ``type`` and ``case``, in
-    the catalogue's order (as the command's options)."""
-    fields = tuple(
-        _form_field(name, info.annotation, info.is_required())
-        for name, info in kind.model.model_fields.items()
-        if name not in ("type", "case")
+    """The form of an entry type: every field of its model but ``type`` and ``case``, as
+    the catalogue types it; the type's own fields first, in the catalogue's order, then
+    when it happened, its sources and a note (the envelope every entry shares)."""
+    named = {n: i for n, i in kind.model.model_fields.items() if n not in ("type", "case")}
+    order = [n for n in named if n not in ENVELOPE] + [n for n in ENVELOPE if n in named]
+    fields = tuple(_form_field(name, named[name]) for name in order)
+    title = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", kind.name)
+    return EntryForm(
+        kind.name,
+        kind.command,
+        (kind.model.__doc__ or "").strip(),
+        fields,
+        title[:1] + title[1:].lower(),
     )
-    return EntryForm(kind.name, kind.command, (kind.model.__doc__ or "").strip(), fields)
 
 
 FORMS: Final[Mapping[str, EntryForm]] = {kind.command: form_of(kind) for kind in KINDS}
@@ -592,6 +611,7 @@ def forms_index(request: Request) -> Response:
         {
             "command": f.command,
             "type": f.entry_type,
+            "title": f.title,
             "description": f.description,
             "allowed": bool(recording_roles(request, f.entry_type)),
         }
