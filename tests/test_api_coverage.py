@@ -76,8 +76,10 @@ def test_each_command_is_served_by_a_facade_function(name: str, command: click.C
     assert name in served, f"`caseledger {name}` calls no function of {' or '.join(FACADES)}"
     function = served[name]
     presented = f"{function.__module__}.{function.__name__}" == PRESENTATION.get(name)
-    assert presented or function.__module__ in FACADES or function.__module__.startswith(
-        ("ledger.", "projections.")
+    assert (
+        presented
+        or function.__module__ in FACADES
+        or function.__module__.startswith(("ledger.", "projections."))
     ), function
     parameters = inspect.signature(function).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())

@@ -9,13 +9,15 @@ frame denial, ``nosniff`` and a referrer policy: the pages hold special-category
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cli.web import pages
 from cli.web.config import WebConfig
 from cli.web.identity import identify
+from cli.web.pages import Endpoint, TooLarge
 from cli.web.respond import error_response, respond
 from ledger import api as ledger_api
 from ledger.errors import LedgerError
@@ -94,17 +97,34 @@ class Store:
                 self._ledger = None
 
 
-def _with_identity(
-    endpoint: Callable[[Request], Response], config: WebConfig
-) -> Callable[[Request], Response]:
-    """``endpoint`` with the request's identity found first (kept on ``request.state``)."""
+def _refused(request: Request, error: Exception) -> Response:
+    """A refusal the page raised, as a page (or JSON)."""
+    if isinstance(error, TooLarge):
+        limit = request.app.state.config.max_upload_bytes // (1024 * 1024)
+        problems = [
+            {"field": "bundle", "reason": f"is larger than this server takes ({limit} MiB)"}
+        ]
+        data = {"error": "Too large", "status": 413, "problems": problems}
+        return respond(request, "error.html", {**data, "title": "Too large"}, data, 413)
+    assert isinstance(error, LedgerError)
+    return error_response(request, error)
 
-    def page(request: Request) -> Response:
+
+def _with_identity(
+    endpoint: Endpoint, config: WebConfig
+) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` with the request's identity found first (kept on ``request.state``)
+    and the ledger's refusals answered as pages; a plain function runs in a worker thread
+    (the store's calls block)."""
+
+    async def page(request: Request) -> Response:
         try:
-            request.state.identity = identify(request, config)
-            return endpoint(request)
-        except LedgerError as error:
-            return error_response(request, error)
+            request.state.identity = await run_in_threadpool(identify, request, config)
+            if inspect.iscoroutinefunction(endpoint):
+                return cast("Response", await endpoint(request))
+            return cast("Response", await run_in_threadpool(endpoint, request))
+        except (LedgerError, TooLarge) as error:
+            return _refused(request, error)
 
     page.__name__ = endpoint.__name__
     page.__doc__ = endpoint.__doc__
