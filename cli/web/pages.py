@@ -209,6 +209,7 @@ def _verify_context(config: WebConfig) -> dict[str, Any]:
         "limit_mib": config.max_upload_bytes // (1024 * 1024),
         "verdict": None,
         "filename": None,
+        "summary": None,
     }
 
 
@@ -238,8 +239,11 @@ async def verify(request: Request) -> Response:
                 out.write(chunk)
         await upload.close()
         verdict = await run_in_threadpool(api.verify, None, path)
-    context.update(verdict=verdict, filename=upload.filename)
-    return respond(request, "verify.html", context, verdict.to_json())
+        summary = verdict.summary().replace(str(path), upload.filename)
+    # The verdict names the upload as it was sent, never the server's temporary path.
+    data = {**verdict.to_json(), "bundle": upload.filename}
+    context.update(verdict=verdict, filename=upload.filename, summary=summary)
+    return respond(request, "verify.html", context, data)
 
 
 Endpoint = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
