@@ -139,8 +139,11 @@ def checker(browser: Any) -> Iterator[Any]:
 
 
 def _shot(page: Any, name: str) -> None:
+    """The whole page (``NAME.png``) and what the window shows (``NAME-top.png``: the
+    size ``docs/images/web-*.png`` are copied from)."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}-top.png"))
 
 
 def test_desk_lists_the_cases_in_urgency_order(
