@@ -19,7 +19,7 @@ from cli.web.app import CONTENT_SECURITY_POLICY, create_app
 from cli.web.config import WebConfig
 from ledger import api as ledger_api
 from projections import api
-from tests.conftest import CliResult, invoke
+from tests.conftest import CliResult, FixedClock, invoke, open_ledger
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note on its test client's HTTP library
@@ -189,6 +189,22 @@ def test_verify_gives_the_verifiers_verdict_on_an_upload(
     none = client.post("/verify", data={"other": "x"}, headers=JSON)
     assert none.status_code == 400 and none.json()["problems"][0]["field"] == "bundle"
     assert set(temporary.glob("caseledger-verify-*")) <= before  # each upload's folder is gone
+
+
+def test_the_pages_read_both_stores(scenario_store: str, clock: FixedClock) -> None:
+    """The same page on SQLite and PostgreSQL answers what the facade answers there."""
+    opened = open_ledger(scenario_store, clock)
+    app = create_app(WebConfig(opener=lambda: open_ledger(scenario_store, clock)))
+    times = {"as_of": "2026-09-02", "on": "2026-03-10"}  # recorded by the fixed clock
+    with TestClient(app) as client:
+        page = get_json(client, f"/cases/{CASE}", **times)
+        html = client.get(f"/cases/{CASE}", params=times).text
+        desk = get_json(client, "/", on=times["on"])
+    assert page["why"] == api.why(opened, CASE, **times).to_json()
+    assert page["timeline"] == api.timeline(opened, CASE, **times).to_json()
+    assert page["why"]["decision"]["outcome"] == "review"
+    assert page["why"]["decision"]["rationale"].split(";")[0] in html
+    assert [row["case"] for row in desk["cases"]] == [CASE]
 
 
 def test_serve_refuses_a_host_beyond_this_machine(demo: Path) -> None:

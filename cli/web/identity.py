@@ -30,6 +30,11 @@ class Identity:
 
 
 def identify(request: Request, config: WebConfig) -> Identity:
-    """The identity ``request`` acts as under ``config`` (local mode: the server's user)."""
-    ledger = request.app.state.ledger()
-    return Identity(ledger.identity(), "local")
+    """The identity ``request`` acts as under ``config`` (local mode: the server's user,
+    asked of the store once and kept: on PostgreSQL it is a query)."""
+    state = request.app.state
+    known: Identity | None = getattr(state, "local_identity", None)
+    if known is None:
+        known = Identity(state.ledger().identity(), "local")
+        state.local_identity = known
+    return known
