@@ -17,6 +17,7 @@ HTML page, of its JSON, of the facade calls, and the ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="caseledger-bench-web-"))
     try:
-        ledger = build(args.store or str(work / "ledger.db"), args.events, args.seed)
+        with contextlib.redirect_stdout(sys.stderr):  # build's progress is not the answer
+            ledger = build(args.store or str(work / "ledger.db"), args.events, args.seed)
         spec = plan_ledger(args.seed, args.events)
         case = max(spec.cases, key=lambda c: (c.length, -c.index)).ref
         events = ledger.count_events()
