@@ -9,11 +9,12 @@ frame denial, ``nosniff`` and a referrer policy: the pages hold special-category
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cli.web import forms, pages
 from cli.web.config import WebConfig
 from cli.web.identity import Refused, acting, identify
+from cli.web.pages import Endpoint, TooLarge
 from cli.web.respond import error_response, respond
 from ledger import api as ledger_api
 from ledger.errors import LedgerError, StoreUnavailable
@@ -104,26 +106,42 @@ def refused_response(request: Request, status: int, title: str, reason: str) -> 
     return respond(request, "error.html", {**data, "title": title}, data, status)
 
 
-def _with_identity(
-    endpoint: Callable[[Request], Response], config: WebConfig
-) -> Callable[[Request], Response]:
-    """``endpoint`` with the request's identity found first (kept on ``request.state``)
-    and the endpoint run as that identity (host mode: :func:`ledger.api.acting_as`)."""
+def _refused(request: Request, error: Exception) -> Response:
+    """A refusal the page raised, as a page (or JSON)."""
+    if isinstance(error, TooLarge):
+        limit = request.app.state.config.max_upload_bytes // (1024 * 1024)
+        problems = [
+            {"field": "bundle", "reason": f"is larger than this server takes ({limit} MiB)"}
+        ]
+        data = {"error": "Too large", "status": 413, "problems": problems}
+        return respond(request, "error.html", {**data, "title": "Too large"}, data, 413)
+    assert isinstance(error, LedgerError)
+    return error_response(request, error)
 
-    def page(request: Request) -> Response:
+
+def _with_identity(
+    endpoint: Endpoint, config: WebConfig
+) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` with the request's identity found first (kept on ``request.state``)
+    and the ledger's refusals answered as pages; a plain function runs in a worker thread
+    (the store's calls block)."""
+
+    async def page(request: Request) -> Response:
         try:
-            identity = identify(request, config)
+            identity = await run_in_threadpool(identify, request, config)
             request.state.identity = identity
-            with acting(request, identity):
-                return endpoint(request)
+            with acting(request, identity):  # the worker threads inherit who acts
+                if inspect.iscoroutinefunction(endpoint):
+                    return cast("Response", await endpoint(request))
+                return cast("Response", await run_in_threadpool(endpoint, request))
         except Refused as refusal:
             return refused_response(request, refusal.status, refusal.title, refusal.reason)
         except StoreUnavailable as error:
             if error.code != "cannot-act-as":
-                return error_response(request, error)
+                return _refused(request, error)
             return refused_response(request, 403, "Not allowed", str(error))
-        except LedgerError as error:
-            return error_response(request, error)
+        except (LedgerError, TooLarge) as error:
+            return _refused(request, error)
 
     page.__name__ = endpoint.__name__
     page.__doc__ = endpoint.__doc__
@@ -133,21 +151,20 @@ def _with_identity(
 def _posted(
     endpoint: Callable[[Request, FormData], Response], config: WebConfig
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A POST ``endpoint``: the submitted form read first (the CSRF middleware has
-    checked its token), then the endpoint run in a worker thread as :func:`_with_identity`
-    runs a page (the facades block)."""
+    """A form's POST ``endpoint`` as a page of :func:`_with_identity`: the submitted form
+    read first (the CSRF middleware has checked its token), then the endpoint run in a
+    worker thread (the facades block) as the request's user."""
 
-    async def page(request: Request) -> Response:
+    async def posted(request: Request) -> Response:
         data = await request.form(max_files=10, max_fields=2000)
         try:
-            run = _with_identity(lambda r: endpoint(r, data), config)
-            return await run_in_threadpool(run, request)
+            return await run_in_threadpool(endpoint, request, data)
         finally:
             await data.close()
 
-    page.__name__ = endpoint.__name__
-    page.__doc__ = endpoint.__doc__
-    return page
+    posted.__name__ = endpoint.__name__
+    posted.__doc__ = endpoint.__doc__
+    return _with_identity(posted, config)
 
 
 def _not_found(request: Request, exc: Exception) -> Response:

@@ -36,7 +36,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cli.web.identity import Identity
+from cli.web.identity import Identity, enrolment
 from cli.web.respond import respond
 from ledger import api as ledger_api
 from ledger.catalogue.fields import MAX_TEXT_CHARS
@@ -513,23 +513,25 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
-def recording_roles(request: Request, entry_type: str) -> list[str]:
-    """Which of the user's enrolled roles the store's recorded policy lets record
-    ``entry_type`` (the facade checks it again when the entry is recorded)."""
+def recording_roles(request: Request) -> Callable[[str], list[str]]:
+    """For an entry type, which of the user's enrolled roles the store's recorded policy
+    lets record it (the facade checks it again when the entry is recorded); the register
+    is read once."""
     policy = ledger_api.show_policy(_ledger(request)).policy
-    return [
-        r
-        for r in _identity(request).roles
-        if r in policy.roles and policy.roles[r].may_record(entry_type)
-    ]
+    roles, _ = enrolment(request, _identity(request))
+
+    def allowed(entry_type: str) -> list[str]:
+        return [r for r in roles if r in policy.roles and policy.roles[r].may_record(entry_type)]
+
+    return allowed
 
 
 def _own_agency(request: Request, roles: Sequence[str]) -> str | None:
     """The user's agency, where the policy binds every role they record under to it."""
     policy = ledger_api.show_policy(_ledger(request)).policy
-    identity = _identity(request)
-    if identity.agency and roles and all(policy.roles[r].own_agency for r in roles):
-        return identity.agency
+    _, agency = enrolment(request, _identity(request))
+    if agency and roles and all(policy.roles[r].own_agency for r in roles):
+        return agency
     return None
 
 
@@ -547,7 +549,7 @@ def _form(request: Request) -> EntryForm:
 
 def _refusal(request: Request, form: EntryForm, case: str) -> Response:
     identity = _identity(request)
-    roles = ", ".join(identity.roles) or "none"
+    roles = ", ".join(enrolment(request, identity)[0]) or "none"
     reason = (
         f"{identity.name} (roles: {roles}) may not record {form.entry_type} entries under "
         "this store's policy; nothing was recorded."
@@ -607,13 +609,14 @@ def forms_index(request: Request) -> Response:
     """``/cases/{case}/record``: the forms of one case, the everyday ones first, each
     marked with whether the user may record it."""
     case = request.path_params["case"]
+    allowed = recording_roles(request)
     offered = [
         {
             "command": f.command,
             "type": f.entry_type,
             "title": f.title,
             "description": f.description,
-            "allowed": bool(recording_roles(request, f.entry_type)),
+            "allowed": bool(allowed(f.entry_type)),
         }
         for f in form_order()
     ]
@@ -633,7 +636,7 @@ def show_form(request: Request) -> Response:
     may not record its type: an inspector never gets a form)."""
     form = _form(request)
     case = request.path_params["case"]
-    roles = recording_roles(request, form.entry_type)
+    roles = recording_roles(request)(form.entry_type)
     if not roles:
         return _refusal(request, form, case)
     return _page(request, form, case, roles)
@@ -645,7 +648,7 @@ def record(request: Request, data: FormData) -> Response:
     every problem next to its field (422, nothing written)."""
     form = _form(request)
     case = request.path_params["case"]
-    roles = recording_roles(request, form.entry_type)
+    roles = recording_roles(request)(form.entry_type)
     if not roles:
         return _refusal(request, form, case)
     sub = read_submission(form, data)

@@ -85,14 +85,19 @@ def _enrolment(ledger: ledger_api.CaseLedger, name: str) -> ledger_api.EnrolledU
 
 
 def identify(request: Request, config: WebConfig) -> Identity:
-    """The identity ``request`` acts as under ``config``, or :class:`Refused`."""
-    ledger = request.app.state.ledger()
+    """The identity ``request`` acts as under ``config``, or :class:`Refused`.  Local mode:
+    the server's user, asked of the store once and kept (on PostgreSQL it is a query);
+    their roles are read by the pages that need them (:func:`enrolment`).  Host mode: the
+    proxy's user, whose enrolment is read for every request, so a user removed from the
+    register is refused at once."""
+    state = request.app.state
     if not config.host_mode:
-        name = ledger.identity()
-        enrolled = _enrolment(ledger, name)
-        if enrolled is None:
-            return Identity(name, "local")
-        return Identity(name, "local", enrolled.roles, enrolled.agency)
+        known: Identity | None = getattr(state, "local_identity", None)
+        if known is None:
+            known = Identity(state.ledger().identity(), "local")
+            state.local_identity = known
+        return known
+    ledger = state.ledger()
     peer = request.client.host if request.client else None
     if not peer_trusted(peer, config.proxy_addresses):
         raise Refused(
@@ -126,6 +131,14 @@ def identify(request: Request, config: WebConfig) -> Identity:
             "(caseledger users add).",
         )
     return Identity(name, "host", enrolled.roles, enrolled.agency)
+
+
+def enrolment(request: Request, identity: Identity) -> tuple[tuple[str, ...], str | None]:
+    """The roles and agency ``identity`` is enrolled with (none: not enrolled)."""
+    if identity.mode == "host":
+        return identity.roles, identity.agency
+    enrolled = _enrolment(request.app.state.ledger(), identity.name)
+    return (enrolled.roles, enrolled.agency) if enrolled is not None else ((), None)
 
 
 @contextmanager

@@ -87,7 +87,13 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> str:
     """The page ``template`` rendered with ``context`` and what every page shows."""
-    base = {"request": request, "identity": getattr(request.state, "identity", None), "page": ""}
+    base = {
+        "request": request,
+        "identity": getattr(request.state, "identity", None),
+        "page": "",
+        # every form's CSRF token (cli.web.forms.CsrfMiddleware puts it on the request)
+        "csrf_token": request.scope.get("state", {}).get("csrf_token", ""),
+    }
     return _ENV.get_template(template).render({**base, **context})
 
 
