@@ -85,7 +85,7 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status_code=status, media_type="application/json")
 
 
-def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> str:
+def render(request: Request, template: str, context: dict[str, Any]) -> str:
     """The page ``template`` rendered with ``context`` and what every page shows."""
     base = {"request": request, "identity": getattr(request.state, "identity", None), "page": ""}
     return _ENV.get_template(template).render({**base, **context})
