@@ -47,11 +47,6 @@ _ENV.filters["words"] = words
 _ENV.filters["days_left"] = days_left
 
 
-def environment() -> jinja2.Environment:
-    """The templates' environment (filters are added by :mod:`cli.web.pages`)."""
-    return _ENV
-
-
 def _quality(accept: str, kind: str) -> float:
     """The q-value ``accept`` gives the media type ``kind`` (0 when not listed)."""
     best = 0.0
