@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from cli.web.app import CONTENT_SECURITY_POLICY, create_app
@@ -218,6 +219,35 @@ def test_the_pages_read_both_stores(scenario_store: str, clock: FixedClock) -> N
     assert page["why"]["decision"]["outcome"] == "review"
     assert page["why"]["decision"]["rationale"].split(";")[0] in html
     assert [row["case"] for row in desk["cases"]] == [CASE]
+
+
+def test_what_the_record_says_is_shown_as_text_never_as_markup(tmp_path: Path) -> None:
+    """A summary holding markup is escaped on every page: the record is data, not HTML."""
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    led = ledger_api.open_store(str(tmp_path / "hostile.db"), create=True)
+    referral = {
+        "type": "CaseReferred",
+        "case": "RR-2026-666",
+        "occurred_at": "2026-02-09",
+        "regime": "wt2023",
+        "subject": "Child Z (RR-2026-666)",
+        "incident_date": "2026-02-06",
+        "aware_date": "2026-02-09",
+        "harm": "serious-harm",
+        "abuse_or_neglect": "suspected",
+        "looked_after": False,
+        "home_area": "Northshire",
+        "referrer": "Northshire Police",
+        "route": "statutory",
+        "summary": hostile,
+    }
+    ledger_api.record_lines(led, [orjson.dumps(referral).decode()])
+    with TestClient(create_app(WebConfig(opener=lambda: led))) as client:
+        for path in ("/", "/cases/RR-2026-666", "/cases/RR-2026-666/why", "/clocks"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "<script" not in page.text and "<img" not in page.text, path
+        assert "&lt;script&gt;" in client.get("/cases/RR-2026-666").text
 
 
 def test_serve_refuses_a_host_beyond_this_machine(demo: Path) -> None:

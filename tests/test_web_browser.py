@@ -228,3 +228,21 @@ def test_every_page_is_accessible_and_fits_390_px(checker: Any, server: str) -> 
         )
         assert wide[0] <= wide[1], f"{path} scrolls sideways at 390 px: {wide}"
         _shot(checker, f"{name}-390")
+
+
+def test_the_server_answers_requests_at_once(server: str) -> None:
+    """Pages run in the server's worker threads over one opened store: eight at a time
+    all answer, each with its own page."""
+    import concurrent.futures
+    import urllib.request
+
+    def fetch(path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(server + path, timeout=30) as response:
+            return response.status, response.read().decode()
+
+    paths = list(PAGES.values())[:4] * 6
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(fetch, paths))
+    assert all(status == 200 for status, _ in answers)
+    for path, (_, text) in zip(paths, answers, strict=True):
+        assert ("<h1>Desk</h1>" in text) == (path == "/"), path

@@ -47,11 +47,6 @@ _ENV.filters["words"] = words
 _ENV.filters["days_left"] = days_left
 
 
-def environment() -> jinja2.Environment:
-    """The templates' environment (filters are added by :mod:`cli.web.pages`)."""
-    return _ENV
-
-
 def _quality(accept: str, kind: str) -> float:
     """The q-value ``accept`` gives the media type ``kind`` (0 when not listed)."""
     best = 0.0
@@ -85,7 +80,7 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status_code=status, media_type="application/json")
 
 
-def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> str:
+def render(request: Request, template: str, context: dict[str, Any]) -> str:
     """The page ``template`` rendered with ``context`` and what every page shows."""
     base = {
         "request": request,
