@@ -271,7 +271,12 @@ def test_host_mode_believes_only_the_proxy_and_acts_as_each_enrolled_user(
         assert proxy.get(discuss, headers={**as_user("mallory"), **JSON}).json()["status"] == 403
 
         before = len(owner.case_records(CASE))
-        # an inspector reads but gets no form, and a forced POST records nothing
+        # an inspector reads every page (on PostgreSQL with the reader's grants only)...
+        for path in ("/", f"/cases/{CASE}", f"/cases/{CASE}/why", "/clocks"):
+            read = proxy.get(path, headers=as_user(people.inspector))
+            assert read.status_code == 200, (path, read.text[-500:])
+            assert f"Acting as <strong>{people.inspector}</strong> (host mode)" in read.text
+        # ...but gets no form, and a forced POST records nothing
         index = proxy.get(f"/cases/{CASE}/record", headers=as_user(people.inspector))
         assert index.status_code == 200 and "not for your roles" in index.text
         token = token_of(proxy.get(discuss, headers=as_user(people.business_unit)).text)
