@@ -160,10 +160,10 @@ def _form_field(name: str, info: FieldInfo) -> FormField:
     if kind == "list":
         if choices:
             return FormField(name, label, kind, "checkboxes", required, choices)
-        return FormField(name, label, kind, "lines", required, hint="one a line")
+        return FormField(name, label, kind, "lines", required, hint="one per line")
     if kind == "object-list":
         return FormField(
-            name, label, kind, "lines", required, hint="one a line: title|ref or title|ref|sha256"
+            name, label, kind, "lines", required, hint="one per line: title|ref or title|ref|sha256"
         )
     if kind == "mapping":
         keys = tuple(key_choices_of(annotation))
@@ -193,7 +193,7 @@ def _form_field(name: str, info: FieldInfo) -> FormField:
             kind,
             "lines",
             required,
-            hint="one a line: key=value (values in JSON where not plain text)",
+            hint="one per line: key=value (values in JSON where not plain text)",
         )
     if choices:
         return FormField(name, label, kind, "select", required, choices)
