@@ -27,7 +27,7 @@ from ledger import api
 from ledger.catalogue.fields import ALL_CRITERIA, Outcome
 from ledger.catalogue.models import DecisionMade
 from ledger.errors import UsageError
-from tests.conftest import _ROLES, CliResult, open_ledger, person, scenario_lines
+from tests.conftest import _ROLES, CliResult, invoke, open_ledger, person, scenario_lines
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note that httpx is deprecated for it
@@ -179,6 +179,8 @@ def test_serve_refuses_a_host_mode_that_could_not_tell_who_is_who() -> None:
         checked_config(None, host="0.0.0.0")
     config = checked_config(None, host="10.0.0.7", host_mode=True, trusted_proxy=["10.0.0.0/24"])
     assert config.proxy_addresses == ("10.0.0.0/24",) and config.trusted_header == "X-Remote-User"
+    told = invoke(["serve", "--host-mode", "--host", "10.0.0.7"])  # as typed: exit 2
+    assert told.exit_code == 2 and "--trusted-proxy" in told.stderr
 
 
 class People:
