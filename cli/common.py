@@ -217,6 +217,10 @@ def exit_code(error: LedgerError) -> int:
 
 
 CLI_REASONS: Final[dict[str, str]] = {
+    "cannot-act-as": (
+        "the database refuses to act as {user}: the server's login role must be a member "
+        "of {user}'s role (GRANT ... TO the login; docs/hosting.md)"
+    ),
     "no-signing-key": (
         "checkpoints are signed: give --signing-key FILE or set CASELEDGER_SIGNING_KEY "
         "(make a key with: caseledger keys signing --out FILE)"

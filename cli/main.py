@@ -20,6 +20,7 @@ COMMAND_MODULES: Final = (
     "admin",
     "assessments",
     "tracker",
+    "web",
 )
 
 for _module in COMMAND_MODULES:

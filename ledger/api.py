@@ -32,8 +32,8 @@ import base64
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -44,6 +44,7 @@ from ledger.catalogue.registry import KINDS
 from ledger.domain.policy import Policy, read_policy_text
 from ledger.errors import InputError
 from ledger.importing.entry_form import ENTRY_COMMANDS, field_order, on_fields, validated_entry
+from ledger.store.acting import acting_as as _acting_as
 
 if TYPE_CHECKING:
     from ledger.importing.tracker import ImportReport
@@ -187,6 +188,21 @@ def record_entry(
 def entry_schema() -> dict[str, Any]:
     """The JSON Schema of one input line: the event catalogue (``caseledger schema``)."""
     return input_schema()
+
+
+@contextmanager
+def acting_as(ledger: CaseLedger, user: str) -> Iterator[None]:
+    """Within the block, ``ledger`` acts as ``user`` (an enrolled user's name) in this
+    thread or task only: a web server serving that user.  Every function given this
+    ledger then records and reads as them, with their roles and the policy's rules; on
+    PostgreSQL every statement also runs under their own database role (``SET ROLE``,
+    reset before the connection returns to the pool), so the database's checks apply to
+    them exactly as to their own login.  The server's login must be a member of each
+    user's role (``docs/hosting.md``).  On SQLite it is the name recorded as the actor:
+    the file's permissions are the boundary (``docs/security.md``)."""
+    del ledger  # the identity is the thread's or task's, for every ledger it uses
+    with _acting_as(user):
+        yield
 
 
 # --- administration: the register ----------------------------------------------------------
@@ -464,6 +480,7 @@ CLI_COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
 
 __all__ = [
     "CLI_COMMANDS",
+    "CaseLedger",
     "Checkpoint",
     "DemoStore",
     "EnrolledUser",
@@ -474,6 +491,7 @@ __all__ = [
     "Recorded",
     "RegisterEntry",
     "Users",
+    "acting_as",
     "add_user",
     "checkpoint",
     "entry_schema",

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from projections.desk.digest import Digest
     from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
+    from projections.export.report import Chart
     from projections.export.verify import BundleVerifyResult
     from projections.fold.related import RelatedCase
     from projections.queries.delays import Interval, Summary
@@ -60,6 +61,7 @@ __all__ = [
     "CLOCK_FIELDS",
     "STATUS_FIELDS",
     "ClockReport",
+    "ClockTable",
     "DelayReport",
     "DueList",
     "LedgerOrOpener",
@@ -71,16 +73,21 @@ __all__ = [
     "RulesReport",
     "StatusReport",
     "Timeline",
+    "TimelineChart",
     "Verdict",
     "WhyReport",
     "calendar",
     "case_refs",
+    "clock_names",
+    "clock_table",
     "clock_words",
     "clocks",
+    "criterion_words",
     "delays",
     "digest",
     "due",
     "export",
+    "factor_words",
     "local_rules",
     "quality",
     "reindex",
@@ -88,6 +95,7 @@ __all__ = [
     "rules",
     "status",
     "timeline",
+    "timeline_chart",
     "verify",
     "why",
 ]
@@ -390,6 +398,38 @@ def timeline(
 
 
 @dataclass(frozen=True)
+class TimelineChart:
+    """A case's timeline drawn as the export's report draws it: one mark per entry by when it
+    happened, one bar per statutory clock (the web view's case page shows it)."""
+
+    case: str
+    chart: Chart
+
+    def svg(self, anchor: str = "case") -> str:
+        """The chart as SVG markup (the report's own macro, ``timeline_chart.html``), safe
+        to place in a page: no script, ids starting with ``anchor``."""
+        # lazy: the exporter's templates cost ~100 ms at start-up
+        from projections.export.export_cases import load_template
+
+        macros = load_template("timeline_chart.html").make_module()
+        draw = macros.timeline_svg  # type: ignore[attr-defined]  # a macro, made at run time
+        return str(draw(anchor, self.case, self.chart))
+
+    def to_json(self) -> dict[str, Any]:
+        """The chart's layout: lanes, marks, clock bars, ticks (coordinates of the SVG)."""
+        return dataclasses.asdict(self.chart)
+
+
+def timeline_chart(line: Timeline, clocks: ClockReport) -> TimelineChart:
+    """The chart of ``line`` (a :func:`timeline`) with the clocks of ``clocks`` (a
+    :func:`clocks` of the same case, at the same times): no store is read again."""
+    # lazy: the report's layout costs ~40 ms (quality, clocks) at start-up
+    from projections.export.report import build_chart
+
+    return TimelineChart(line.case, build_chart(line.entries, clocks.to_json()))
+
+
+@dataclass(frozen=True)
 class WhyReport:
     """The decision in force as the record stood at ``as_of``, and its reasons."""
 
@@ -600,6 +640,95 @@ def clocks(
         if (include_not_started or s.status != "not-started") and (not wanted or s.status in wanted)
     ]
     return ClockReport(case, tuple(shown), tuple(states), as_of_time, moment, local)
+
+
+@dataclass(frozen=True)
+class ClockTable:
+    """The statutory clocks across every case, filtered as the web view's clocks page asks:
+    by ``regime``, ``clock`` name, the ``year`` a clock started and ``status``."""
+
+    rows: tuple[ClockState, ...]
+    regime: str | None
+    clock: str | None
+    year: int | None
+    status: tuple[str, ...]
+    as_of: datetime | None
+    on: datetime
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One object per clock, as ``clocks --json`` gives it."""
+        return [s.as_dict() for s in self.rows]
+
+    def counts(self) -> list[tuple[str, dict[str, int]]]:
+        """Per clock name (in the order first met), how many clocks have each status."""
+        found: dict[str, dict[str, int]] = {}
+        for state in self.rows:
+            by_status = found.setdefault(state.clock, {})
+            by_status[state.status] = by_status.get(state.status, 0) + 1
+        return list(found.items())
+
+
+def clock_table(
+    ledger: LedgerOrOpener,
+    *,
+    regime: str | None = None,
+    clock: str | None = None,
+    year: int | None = None,
+    status: Sequence[str] | None = None,
+    as_of: Moment = None,
+    on: Moment = None,
+) -> ClockTable:
+    """Every case's started clocks (:func:`clocks` without a case, from the index) of
+    ``regime``, named ``clock``, started in ``year``, with a ``status`` in the list."""
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import REGIMES
+
+    if regime is not None and regime not in REGIMES:
+        raise UsageError(
+            f"{regime!r} is not a regime; the regimes are {', '.join(REGIMES)}", field="regime"
+        )
+    names = clock_names()
+    if clock is not None and clock not in names:
+        raise UsageError(
+            f"{clock!r} is not a statutory clock; the clocks are {', '.join(names)}",
+            field="clock",
+        )
+    if year is not None and not 1900 <= year <= 2200:
+        raise UsageError(f"must be a year such as 2026, not {year}", field="year")
+    report = clocks(ledger, as_of=as_of, on=on, status=status)
+    rows = tuple(
+        s
+        for s in report.shown
+        if (regime is None or s.regime == regime)
+        and (clock is None or s.clock == clock)
+        and (year is None or (s.started is not None and s.started.year == year))
+    )
+    return ClockTable(rows, regime, clock, year, tuple(status or ()), report.as_of, report.on)
+
+
+def clock_names() -> tuple[str, ...]:
+    """Every statutory clock's name across the shipped rule packs, sorted (a form's choices)."""
+    # lazy: the rule packs cost ~25 ms at start-up
+    from projections.assess.rules import all_rule_packs
+
+    return tuple(sorted({r.name for pack in all_rule_packs().values() for r in pack.clocks}))
+
+
+def criterion_words(name: str) -> str:
+    """A statutory criterion's name in words (``child_died``: "The child died"), as the
+    export's report words it."""
+    # lazy: the report's labels come with its layout (~40 ms at start-up)
+    from projections.export.report import CRITERION_LABELS
+
+    return CRITERION_LABELS.get(name, name.replace("_", " "))
+
+
+def factor_words(name: str) -> str:
+    """A factor the decision-maker weighed in words (``learning``: "Useful learning")."""
+    # lazy: the report's labels come with its layout (~40 ms at start-up)
+    from projections.export.report import FACTOR_LABELS
+
+    return FACTOR_LABELS.get(name, name.replace("_", " "))
 
 
 @dataclass(frozen=True)

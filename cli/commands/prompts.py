@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from rich.markup import escape
 from rich.prompt import Prompt
@@ -25,7 +25,7 @@ from rich.prompt import Prompt
 from cli.common import err, out
 from ledger.catalogue.fields import Theme, themes_vocabulary
 from ledger.catalogue.models import FACTORS
-from ledger.importing.entry_form import unwrap
+from ledger.importing.entry_form import choices_of, key_choices_of, unwrap
 
 __all__ = [
     "Asked",
@@ -36,17 +36,6 @@ __all__ = [
     "is_themes",
     "key_choices_of",
 ]
-
-
-def choices_of(annotation: Any) -> list[str]:
-    """The vocabulary of a field (or of a list field's items): the values of its
-    ``Literal``, or none."""
-    core, _ = unwrap(annotation)
-    if get_origin(core) is list:
-        core, _ = unwrap(get_args(core)[0])
-    if get_origin(core) is Literal:
-        return [str(a) for a in get_args(core)]
-    return []
 
 
 def is_themes(annotation: Any) -> bool:
@@ -62,15 +51,6 @@ def complete_theme(incomplete: str) -> list[str]:
     """The themes of the vocabulary that start with what is typed (the tab key)."""
     start = incomplete.casefold()
     return [theme for theme in themes_vocabulary() if theme.casefold().startswith(start)]
-
-
-def key_choices_of(annotation: Any) -> list[str]:
-    """The vocabulary of a mapping field's keys (``criteria``: the criteria's names), or
-    none."""
-    core, _ = unwrap(annotation)
-    if get_origin(core) is dict:
-        return choices_of(get_args(core)[0])
-    return []
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger.application.writes import Clock, utc_now
 from ledger.domain.policy import refuse_client_policy
 from ledger.errors import StoreUnavailable
+from ledger.store.acting import acting_user
 from ledger.store.locations import StoreLocation, check_sqlite_location, no_store, parse_store
 from ledger.store.mapper import LedgerMapper, OrjsonTranscoder
 
@@ -109,6 +110,16 @@ class LedgerStore(Application[uuid.UUID]):
         base.setdefault("IS_SNAPSHOTTING_ENABLED", "y")
         return Environment(name, base)
 
+    def construct_factory(self, env: Any) -> Any:
+        factory = super().construct_factory(env)
+        if self.location.kind == "postgres":
+            # lazy: psycopg costs ~70 ms at start-up; SQLite stores never need it
+            from ledger.store.pgroles import install_role_switch
+
+            # before any recorder takes a connection: every one acts as the acting user
+            install_role_switch(factory.datastore)  # type: ignore[attr-defined]
+        return factory
+
     def construct_snapshot_store(self) -> Any:
         if self.location.kind != "postgres":
             return super().construct_snapshot_store()
@@ -185,13 +196,16 @@ class LedgerStore(Application[uuid.UUID]):
         return cast("AuthorityRecorder", self.recorder)
 
     def identity(self) -> str:
-        """Who is using the store: the OS user (SQLite) or the database session user."""
+        """Who is using the store: the OS user (SQLite) or the database user (the session
+        user, or the role it has set), or inside :func:`ledger.store.acting.acting_as`
+        (a server's request) the user it acts as, which on PostgreSQL is the role every
+        connection has set (``SET ROLE``), so the database sees the same name."""
         if self.location.kind == "postgres":
             datastore = self.authority_recorder.datastore
             with datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute("SELECT session_user AS u")
+                curs.execute("SELECT current_user AS u")
                 return str(curs.fetchone()["u"])
-        return getpass.getuser()
+        return acting_user() or getpass.getuser()
 
     def count_events(self) -> int:
         """How many entries the store holds."""

@@ -1,7 +1,8 @@
 -- caseledger on PostgreSQL: the database is the authority.
 --
 -- Users hold no INSERT, UPDATE or DELETE on any table.  Entries are appended only through
--- the SECURITY DEFINER functions below, which take the actor from session_user, check it
+-- the SECURITY DEFINER functions below, which take the actor from caseledger_me()
+-- (the session user, or the role it set), check it
 -- against the enrolments and the policy the register recorded (kept here in
 -- caseledger_users and caseledger_policy, changed only through register entries), check
 -- seq and prev_hash against the case's head, and keep a provenance row per entry that
@@ -119,6 +120,17 @@ CREATE OR REPLACE TRIGGER caseledger_provenance_no_truncate
     BEFORE TRUNCATE ON __S__.caseledger_provenance
     FOR EACH STATEMENT EXECUTE FUNCTION __S__.caseledger_refuse_change()
 -- ;;
+-- Who is acting: the role the session has set (SET ROLE, as a web server does per request
+-- for the user it serves: its login is a member of each user's role, NOINHERIT), else the
+-- session user (the CLI).  PostgreSQL allows SET ROLE only to a role the session user is a
+-- member of, and a SECURITY DEFINER function changes current_user but not this setting,
+-- so the functions below read the caller's own choice, never their definer.
+CREATE OR REPLACE FUNCTION __S__.caseledger_me() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT CASE WHEN current_setting('role') = 'none' THEN session_user::text
+                ELSE current_setting('role') END
+$body$
+-- ;;
 -- Whether the store's entries are readable by SQL (not encrypted at rest).  An encrypted
 -- store's checks of an entry's content are made by `verify`, which has the key.
 CREATE OR REPLACE FUNCTION __S__.caseledger_clear() RETURNS boolean
@@ -133,10 +145,10 @@ $body$
 -- a fixed clock).  Everyone else's recorded_at must be within 5 minutes of the database's.
 CREATE OR REPLACE FUNCTION __S__.caseledger_operator() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-    SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper)
+    SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = __S__.caseledger_me() AND rolsuper)
         OR EXISTS (
             SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
-            WHERE n.nspname = __SCHEMA__ AND r.rolname = session_user
+            WHERE n.nspname = __SCHEMA__ AND r.rolname = __S__.caseledger_me()
         )
 $body$
 -- ;;
@@ -253,7 +265,7 @@ CREATE OR REPLACE FUNCTION __S__.caseledger_register_append(
 ) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
-    me text := session_user;
+    me text := __S__.caseledger_me();
     clear boolean := __S__.caseledger_clear();
     e jsonb;
     i int;
@@ -393,7 +405,7 @@ CREATE OR REPLACE FUNCTION __S__.caseledger_append(
 ) RETURNS SETOF bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
-    me text := session_user;
+    me text := __S__.caseledger_me();
     clear boolean := __S__.caseledger_clear();
     operator boolean := __S__.caseledger_operator();
     my_roles text[];
@@ -625,8 +637,8 @@ DECLARE
     prov record;
     body jsonb;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = session_user) THEN
-        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', session_user));
+    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = __S__.caseledger_me()) THEN
+        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', __S__.caseledger_me()));
     END IF;
     FOREACH sn IN ARRAY p_snaps LOOP
         SELECT hash, regime INTO prov FROM __S__.caseledger_provenance
@@ -658,11 +670,11 @@ BEGIN
     IF NOT EXISTS (
         SELECT 1 FROM __S__.caseledger_users u
         JOIN __S__.caseledger_policy p ON p.role = ANY (u.roles)
-        WHERE u.name = session_user AND 'export-personal' = ANY (p.actions)
+        WHERE u.name = __S__.caseledger_me() AND 'export-personal' = ANY (p.actions)
     ) THEN
         RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format(
             'the database refuses %s the personal-data keys: export-personal needs a role '
-            'the policy allows it, given by an admin', session_user);
+            'the policy allows it, given by an admin', __S__.caseledger_me());
     END IF;
     RETURN QUERY SELECT k.seq, k.key FROM __S__.caseledger_personal_keys k
         WHERE k.case_ref = p_case ORDER BY k.seq;
@@ -780,7 +792,7 @@ BEGIN
         SELECT * FROM unnest(p_case, p_seq, p_salt, p_length, p_digest)
         ON CONFLICT DO NOTHING;
     IF __S__.caseledger_clear() AND __S__.caseledger_screened(
-            (SELECT u.roles FROM __S__.caseledger_users u WHERE u.name = session_user)) THEN
+            (SELECT u.roles FROM __S__.caseledger_users u WHERE u.name = __S__.caseledger_me())) THEN
         -- the entries that gave these values, and the rest of this transaction's entries
         -- of their cases, are screened against them too
         FOR ref, n, st IN
@@ -826,8 +838,8 @@ DECLARE
     n int;
     s bytea;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = session_user) THEN
-        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', session_user));
+    IF NOT EXISTS (SELECT 1 FROM __S__.caseledger_users WHERE name = __S__.caseledger_me()) THEN
+        PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', __S__.caseledger_me()));
     END IF;
     IF (SELECT coalesce(sum(octet_length(x)), 0) FROM unnest(p_texts) AS x) > 4194304 THEN
         PERFORM __S__.caseledger_refuse('the texts to screen are larger than one entry can be');

@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 import orjson
 from pydantic import BaseModel
@@ -45,6 +45,27 @@ def unwrap(annotation: Any) -> tuple[Any, bool]:
             annotation = args[0] if len(args) == 1 else str
         else:
             return annotation, optional
+
+
+def choices_of(annotation: Any) -> list[str]:
+    """The vocabulary of a field (or of a list field's items): the values of its
+    ``Literal``, or none.  The entry commands offer it (prompts, completion) and the web
+    forms show it as their choices, so neither can disagree with the catalogue."""
+    core, _ = unwrap(annotation)
+    if get_origin(core) is list:
+        core, _ = unwrap(get_args(core)[0])
+    if get_origin(core) is Literal:
+        return [str(a) for a in get_args(core)]
+    return []
+
+
+def key_choices_of(annotation: Any) -> list[str]:
+    """The vocabulary of a mapping field's keys (``criteria``: the criteria's names), or
+    none."""
+    core, _ = unwrap(annotation)
+    if get_origin(core) is dict:
+        return choices_of(get_args(core)[0])
+    return []
 
 
 def field_kind(annotation: Any) -> str:
@@ -253,9 +274,11 @@ def validated_entry(entry_type: str, case: str, fields: Mapping[str, Any]) -> li
 __all__ = [
     "ENTRY_COMMANDS",
     "assemble",
+    "choices_of",
     "entry_fields",
     "field_kind",
     "field_order",
+    "key_choices_of",
     "on_fields",
     "parse_bool",
     "parse_mapping",

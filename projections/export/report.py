@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ledger.catalogue.models import LONDON
 from ledger.catalogue.registry import KINDS, OUTCOME_LABELS, TIMELINE_LANES, kind_named
@@ -306,7 +306,19 @@ class Chart:
     last_day: str
 
 
-def build_chart(entries: Sequence[Entry], clocks: Sequence[dict[str, Any]]) -> Chart:
+class Charted(Protocol):
+    """What the chart reads of an entry: a report :class:`Entry` or a view's entry (the web
+    view's case page draws the entries of ``projections.api.timeline``)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def occurred_at(self) -> str: ...
+
+
+def build_chart(entries: Sequence[Charted], clocks: Sequence[dict[str, Any]]) -> Chart:
     """Lay out one mark per entry (by ``occurred_at``, in lanes) and one bar per clock."""
     points = [occurred_point(e.occurred_at) for e in entries]
     clock_days: list[float] = []
@@ -326,7 +338,7 @@ def build_chart(entries: Sequence[Entry], clocks: Sequence[dict[str, Any]]) -> C
 
     # Stack marks that fall on the same day in the same lane.
     stacks: dict[tuple[int, int], int] = {}
-    placed: list[tuple[int, int, Entry, float]] = []
+    placed: list[tuple[int, int, Charted, float]] = []
     for entry, point in zip(entries, points, strict=True):
         lane = _LANE_OF.get(entry.type, len(LANES) - 1)
         key = (lane, int(point))

@@ -1,0 +1,177 @@
+"""``python -m bench.web``: each page of the web view against the facade calls it makes.
+
+Issue 17, part 6: every page should answer in under 100 ms (median) at the 10,000-case
+benchmark store (1,000,000 events, the size of ``python -m bench``).  Each page is asked
+through Starlette's test client (the whole ASGI app: routing, security headers, the
+templates or the JSON), and the same question is asked of :mod:`projections.api` directly;
+the ratio page / facade is what the web view adds.  The case and why pages use the
+largest case.  The store is built once (``--store`` keeps it between runs)::
+
+    python -m bench.web --events 1000000 --store /tmp/bench-1m.db
+    python -m bench.web --events 100000 --json
+
+Prints a table, or with ``--json`` one object: per page, the median milliseconds of the
+HTML page, of its JSON, of the facade calls, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cli.web.app import create_app
+from cli.web.config import WebConfig
+from ledger.application import CaseLedger
+from projections import api
+
+from .generate import plan_ledger
+from .profile import build
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note on its test client's HTTP library
+    from starlette.testclient import TestClient
+
+TARGET_MS = 100.0
+
+
+def median_ms(call: Callable[[], Any], repeat: int) -> float:
+    """The median wall time of ``call`` in milliseconds, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def facade_calls(ledger: CaseLedger, case: str, bundle: Path) -> dict[str, Callable[[], Any]]:
+    """What each page asks of the facade, asked directly (and made JSON, as a program
+    using the facade would)."""
+
+    def case_page() -> Any:
+        line = api.timeline(ledger, case, full=True)
+        clocks = api.clocks(ledger, case)
+        chart = api.timeline_chart(line, clocks)
+        return (
+            api.status(ledger, case).to_json(),
+            api.due(ledger, case=case).to_json(),
+            api.why(ledger, case, full=True).to_json(),
+            clocks.to_json(),
+            api.quality(ledger, case).to_json(),
+            line.to_json(),
+            chart.svg(),
+        )
+
+    return {
+        "desk": lambda: (
+            api.status(ledger, sort="urgency").to_json(),
+            api.due(ledger).to_json(),
+        ),
+        "case": case_page,
+        "why": lambda: api.why(ledger, case, full=True).to_json(),
+        "clocks": lambda: api.clock_table(ledger, regime="wt2023").to_json(),
+        "verify": lambda: api.verify(None, bundle).to_json(),
+    }
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token a page's form carries (every POST must send it back)."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def measure(ledger: CaseLedger, case: str, work: Path, repeat: int) -> dict[str, Any]:
+    """Per page: the median ms of the page (HTML, JSON) and of its facade calls."""
+    bundle = work / "case.zip"
+    api.export(ledger, [case], out_path=bundle, as_zip=True)
+    upload = bundle.read_bytes()
+    direct = facade_calls(ledger, case, bundle)
+    paths = {
+        "desk": "/",
+        "case": f"/cases/{case}",
+        "why": f"/cases/{case}/why",
+        "clocks": "/clocks?regime=wt2023",
+    }
+    figures: dict[str, Any] = {}
+    with TestClient(create_app(WebConfig(opener=lambda: ledger))) as client:
+
+        def page(name: str, as_json: bool) -> Callable[[], Any]:
+            headers = {"accept": "application/json"} if as_json else {}
+            if name == "verify":
+                files = {"bundle": ("case.zip", upload)}
+                token = {"csrf_token": csrf_token(client.get("/verify").text)}
+                return lambda: client.post("/verify", data=token, files=files, headers=headers)
+            return lambda: client.get(paths[name], headers=headers)
+
+        for name, call in direct.items():
+            for as_json in (False, True):
+                response = page(name, as_json)()
+                assert response.status_code == 200, (name, response.text[:500])
+            facade = median_ms(call, repeat)
+            html = median_ms(page(name, False), repeat)
+            json = median_ms(page(name, True), repeat)
+            figures[name] = {
+                "html_ms": round(html, 2),
+                "json_ms": round(json, 2),
+                "facade_ms": round(facade, 2),
+                "html_ratio": round(html / facade, 2),
+                "json_ratio": round(json / facade, 2),
+                "under_target": html < TARGET_MS and json < TARGET_MS,
+            }
+            print(f"{name}: {figures[name]}", file=sys.stderr)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.web", description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", help="an SQLite file to build once and reuse")
+    parser.add_argument("--repeat", type=int, default=15, help="timed calls per figure")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="caseledger-bench-web-"))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # build's progress is not the answer
+            ledger = build(args.store or str(work / "ledger.db"), args.events, args.seed)
+        spec = plan_ledger(args.seed, args.events)
+        case = max(spec.cases, key=lambda c: (c.length, -c.index)).ref
+        events = ledger.count_events()
+        figures = measure(ledger, case, work, args.repeat)  # the app closes the store after
+        result = {
+            "events": events,
+            "cases": len(spec.cases),
+            "case": case,
+            "target_ms": TARGET_MS,
+            "pages": figures,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    print(f"web pages at {result['events']:,} events, {result['cases']:,} cases (median ms)")
+    print(f"{'page':<8}{'HTML':>9}{'JSON':>9}{'facade':>9}{'HTML/f':>8}{'JSON/f':>8}")
+    for name, f in figures.items():
+        print(
+            f"{name:<8}{f['html_ms']:>9.1f}{f['json_ms']:>9.1f}{f['facade_ms']:>9.1f}"
+            f"{f['html_ratio']:>8.2f}{f['json_ratio']:>8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

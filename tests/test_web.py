@@ -1,0 +1,259 @@
+"""The web view without a browser (issue 17): each page's JSON is the facade's own answer,
+every response carries the security headers, mistakes are pages naming the field, the
+bundle upload gives the verifier's verdict, and ``caseledger serve`` refuses to listen
+beyond this machine outside host mode.  The browser tests are ``test_web_browser.py``."""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cli.web.app import CONTENT_SECURITY_POLICY, create_app
+from cli.web.config import WebConfig
+from ledger import api as ledger_api
+from projections import api
+from tests.conftest import CliResult, FixedClock, invoke, open_ledger
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note on its test client's HTTP library
+    from starlette.testclient import TestClient
+
+CASE = "RR-2026-004"
+JSON = {"accept": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's store (``caseledger demo``'s cases), recorded once for the module."""
+    return Path(ledger_api.record_demo(tmp_path_factory.mktemp("demo")).path)
+
+
+@pytest.fixture(scope="module")
+def led(demo: Path) -> Iterator[ledger_api.CaseLedger]:
+    ledger = ledger_api.open_store(str(demo))
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(WebConfig(store=str(demo), max_upload_bytes=200_000))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def times(led: ledger_api.CaseLedger) -> dict[str, str]:
+    """Fixed times from the demo's own record (never today): the day the decision was
+    recorded, and the day the last entry of the case happened."""
+    decision = api.why(led, CASE).answer.decision
+    assert decision is not None
+    last = api.timeline(led, CASE).entries[-1]
+    return {"as_of": decision.recorded_at[:10], "on": str(last.occurred_at)[:10]}
+
+
+def get_json(client: TestClient, path: str, **params: str) -> Any:
+    response = client.get(path, params=params, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+def test_each_page_answers_json_equal_to_the_facade(
+    client: TestClient, led: ledger_api.CaseLedger, times: dict[str, str]
+) -> None:
+    as_of, on = times["as_of"], times["on"]
+    assert get_json(client, "/", on=on) == {
+        "cases": api.status(led, on=on, sort="urgency").to_json(),
+        "due": api.due(led, on=on).to_json(),
+    }
+    page = get_json(client, f"/cases/{CASE}", as_of=as_of, on=on)
+    assert page == {
+        "status": api.status(led, CASE, as_of=as_of, on=on).to_json(),
+        "due": api.due(led, case=CASE, as_of=as_of, on=on).to_json(),
+        "why": api.why(led, CASE, as_of=as_of, on=on).to_json(),
+        "clocks": api.clocks(led, CASE, as_of=as_of, on=on).to_json(),
+        "quality": api.quality(led, CASE, as_of=as_of, on=on).to_json(),
+        "timeline": api.timeline(led, CASE, as_of=as_of, on=on).to_json(),
+    }
+    assert page["why"]["decision"]["outcome"] == "review"
+    why = get_json(client, f"/cases/{CASE}/why", as_of=as_of, on=on)
+    assert why == api.why(led, CASE, as_of=as_of, on=on).to_json()
+    clocks = get_json(client, "/clocks", regime="wt2023", status="met", on=on)
+    expected = api.clock_table(led, regime="wt2023", status=["met"], on=on).to_json()
+    assert clocks == expected
+    assert clocks and all(c["regime"] == "wt2023" and c["status"] == "met" for c in clocks)
+    everything = get_json(client, "/clocks", on=on)
+    assert len(everything) > len(clocks)
+
+
+def test_html_pages_show_the_answer_and_carry_the_security_headers(
+    client: TestClient, led: ledger_api.CaseLedger, times: dict[str, str]
+) -> None:
+    decision = api.why(led, CASE).answer.decision
+    assert decision is not None
+    for path in (
+        "/",
+        f"/cases/{CASE}",
+        f"/cases/{CASE}/why",
+        "/clocks",
+        "/verify",
+        "/static/web.css",
+        "/no/such/page",
+    ):
+        response = client.get(path)
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert "script-src" not in CONTENT_SECURITY_POLICY
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        if response.headers["content-type"].startswith("text/html"):
+            assert "<script" not in response.text and " style=" not in response.text, path
+            assert "<style" not in response.text
+    case_page = client.get(f"/cases/{CASE}").text
+    assert decision.rationale.replace("'", "&#39;") in case_page
+    assert 'id="as_of"' in case_page and 'id="on"' in case_page
+    assert "As the record stood on" in case_page and "As the world was on" in case_page
+    assert case_page.count("<svg") == 1 and 'data-marks="' in case_page
+    before = client.get(f"/cases/{CASE}", params={"as_of": "2026-02-20"}).text
+    assert 'id="no-decision"' in before and decision.rationale not in before
+    desk = client.get("/").text
+    order = [row["case"] for row in api.status(led, sort="urgency").rows]
+    positions = [desk.index(f'href="/cases/{ref}"') for ref in order]
+    assert positions == sorted(positions)
+
+
+def test_mistakes_are_pages_naming_the_field(client: TestClient) -> None:
+    unknown = client.get("/cases/RR-1999-404")
+    assert unknown.status_code == 404
+    assert "RR-1999-404" in unknown.text and "Not found" in unknown.text
+    as_json = client.get("/cases/RR-1999-404", headers=JSON)
+    assert as_json.status_code == 404
+    assert as_json.json()["problems"][0]["field"] == "case"
+    bad_on = client.get(f"/cases/{CASE}", params={"on": "2026-13-01"})
+    assert bad_on.status_code == 400
+    assert "<strong>on</strong>" in bad_on.text and "2026-13-01" in bad_on.text
+    bad = client.get("/clocks", params={"year": "last", "regime": "wt1999"}, headers=JSON)
+    assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "year"
+    regime = client.get("/clocks", params={"regime": "wt1999"}, headers=JSON)
+    assert regime.status_code == 400 and regime.json()["problems"][0]["field"] == "regime"
+    assert client.post("/").status_code == 403  # no CSRF token: refused before any page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/verify").text)
+    assert token and client.post("/", data={"csrf_token": token[1]}).status_code == 405
+    assert client.get("/nowhere", headers=JSON).json()["status"] == 404
+
+
+def _bundle(led: ledger_api.CaseLedger, folder: Path) -> bytes:
+    out = folder / "bundle.zip"
+    api.export(led, [CASE], out_path=out, as_zip=True)
+    return out.read_bytes()
+
+
+def _tampered(bundle: bytes) -> bytes:
+    """The bundle with one entry's text changed in ``events.jsonl``."""
+    source = zipfile.ZipFile(io.BytesIO(bundle))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("events.jsonl"):
+                data = data.replace(b"Health visitor", b"Health Visitor", 1)
+                assert data != source.read(item.filename)
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def test_verify_gives_the_verifiers_verdict_on_an_upload(
+    client: TestClient, led: ledger_api.CaseLedger, tmp_path: Path
+) -> None:
+    bundle = _bundle(led, tmp_path)
+    # every POST carries the form's CSRF token (cli/web/forms.py), as the page's form does
+    token = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', client.get("/verify").text)[1]
+    }
+    temporary = Path(tempfile.gettempdir())
+    before = set(temporary.glob("caseledger-verify-*"))
+    expected = {**api.verify(None, tmp_path / "bundle.zip").to_json(), "bundle": "mine.zip"}
+    good = client.post("/verify", data=token, files={"bundle": ("mine.zip", bundle)}, headers=JSON)
+    assert good.status_code == 200 and good.json() == expected and expected["ok"] is True
+    page = client.post("/verify", data=token, files={"bundle": ("../../etc/mine.zip", bundle)})
+    assert "verifies" in page.text and "does not verify" not in page.text
+    bad = client.post(
+        "/verify", data=token, files={"bundle": ("bad.zip", _tampered(bundle))}, headers=JSON
+    )
+    assert bad.status_code == 200 and bad.json()["ok"] is False
+    first = bad.json()["first_bad"]
+    assert first
+    shown = client.post(
+        "/verify", data=token, files={"bundle": ("bad.zip", _tampered(bundle))}
+    ).text
+    assert "does not verify" in shown and first in shown
+    big = client.post(
+        "/verify", data=token, files={"bundle": ("big.zip", b"0" * 300_000)}, headers=JSON
+    )
+    assert big.status_code == 413 and big.json()["problems"][0]["field"] == "bundle"
+    none = client.post("/verify", data={**token, "other": "x"}, headers=JSON)
+    assert none.status_code == 400 and none.json()["problems"][0]["field"] == "bundle"
+    assert set(temporary.glob("caseledger-verify-*")) <= before  # each upload's folder is gone
+
+
+def test_the_pages_read_both_stores(scenario_store: str, clock: FixedClock) -> None:
+    """The same page on SQLite and PostgreSQL answers what the facade answers there."""
+    opened = open_ledger(scenario_store, clock)
+    app = create_app(WebConfig(opener=lambda: open_ledger(scenario_store, clock)))
+    times = {"as_of": "2026-09-02", "on": "2026-03-10"}  # recorded by the fixed clock
+    with TestClient(app) as client:
+        page = get_json(client, f"/cases/{CASE}", **times)
+        html = client.get(f"/cases/{CASE}", params=times).text
+        desk = get_json(client, "/", on=times["on"])
+    assert page["why"] == api.why(opened, CASE, **times).to_json()
+    assert page["timeline"] == api.timeline(opened, CASE, **times).to_json()
+    assert page["why"]["decision"]["outcome"] == "review"
+    assert page["why"]["decision"]["rationale"].split(";")[0] in html
+    assert [row["case"] for row in desk["cases"]] == [CASE]
+
+
+def test_what_the_record_says_is_shown_as_text_never_as_markup(tmp_path: Path) -> None:
+    """A summary holding markup is escaped on every page: the record is data, not HTML."""
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    led = ledger_api.open_store(str(tmp_path / "hostile.db"), create=True)
+    referral = {
+        "type": "CaseReferred",
+        "case": "RR-2026-666",
+        "occurred_at": "2026-02-09",
+        "regime": "wt2023",
+        "subject": "Child Z (RR-2026-666)",
+        "incident_date": "2026-02-06",
+        "aware_date": "2026-02-09",
+        "harm": "serious-harm",
+        "abuse_or_neglect": "suspected",
+        "looked_after": False,
+        "home_area": "Northshire",
+        "referrer": "Northshire Police",
+        "route": "statutory",
+        "summary": hostile,
+    }
+    ledger_api.record_lines(led, [orjson.dumps(referral).decode()])
+    with TestClient(create_app(WebConfig(opener=lambda: led))) as client:
+        for path in ("/", "/cases/RR-2026-666", "/cases/RR-2026-666/why", "/clocks"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "<script" not in page.text and "<img" not in page.text, path
+        assert "&lt;script&gt;" in client.get("/cases/RR-2026-666").text
+
+
+def test_serve_refuses_a_host_beyond_this_machine(demo: Path) -> None:
+    result: CliResult = invoke(["--store", str(demo), "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "0.0.0.0" in result.stderr and "host mode" in result.stderr
+    missing = invoke(["--store", str(demo.with_name("absent.db")), "serve", "--port", "9"])
+    assert missing.exit_code == 4 and "no caseledger store" in missing.stderr
+    assert not demo.with_name("absent.db").exists()
