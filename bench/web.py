@@ -94,7 +94,9 @@ def csrf_token(page: str) -> str:
     return match.group(1)
 
 
-def measure(ledger: CaseLedger, case: str, work: Path, repeat: int) -> dict[str, Any]:
+def measure(
+    ledger: CaseLedger, case: str, work: Path, repeat: int, pages: list[str] | None = None
+) -> dict[str, Any]:
     """Per page: the median ms of the page (HTML, JSON) and of its facade calls."""
     bundle = work / "case.zip"
     api.export(ledger, [case], out_path=bundle, as_zip=True)
@@ -118,6 +120,8 @@ def measure(ledger: CaseLedger, case: str, work: Path, repeat: int) -> dict[str,
             return lambda: client.get(paths[name], headers=headers)
 
         for name, call in direct.items():
+            if pages and name not in pages:
+                continue
             for as_json in (False, True):
                 response = page(name, as_json)()
                 assert response.status_code == 200, (name, response.text[:500])
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", help="an SQLite file to build once and reuse")
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--pages", help="comma-separated: desk, case, why, clocks, verify")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="caseledger-bench-web-"))
     try:
@@ -151,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = plan_ledger(args.seed, args.events)
         case = max(spec.cases, key=lambda c: (c.length, -c.index)).ref
         events = ledger.count_events()
-        figures = measure(ledger, case, work, args.repeat)  # the app closes the store after
+        chosen = args.pages.split(",") if args.pages else None
+        figures = measure(ledger, case, work, args.repeat, chosen)  # the app closes the store after
         result = {
             "events": events,
             "cases": len(spec.cases),

@@ -33,6 +33,9 @@ AGENCY_TYPES: Final = ("InformationReceived", "InformationDeclined", "AgencyView
 DISCUSSION_TYPES: Final = ("DiscussionHeld", "RecommendationMade")
 PANEL_TYPES: Final = ("PanelResponded",)
 DECLINED_TYPE: Final = "InformationDeclined"
+#: The most clocks the clocks page lists (its JSON has every one): past this a table is
+#: no longer read, and rendering it would cost more than the question (bench/web.py).
+MOST_ROWS: Final = 500
 
 AS_OF_ON: Final = (
     "“As the record stood on” shows only what had been recorded by then (what a reader "
@@ -177,6 +180,7 @@ def clocks(request: Request) -> Response:
             "on": _param(request, "on") or "",
         },
         "clock_words": api.clock_words,
+        "shown_rows": MOST_ROWS,
     }
     return respond(request, "clocks.html", context, table.to_json())
 
