@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 import typer
@@ -338,6 +338,17 @@ def in_cli_words(error: LedgerError) -> LedgerError:
     return LedgerError(reason, code=error.code, params=error.params)
 
 
+def fit_consoles() -> None:
+    """Size both consoles from ``COLUMNS`` as it is now (rich reads it only when a console
+    is built): a run in a process that ran others (the demo's tour, the tests) fits the
+    width it is given, not the one the first run saw."""
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
+    for console in (out, err):
+        # rich's width setter; None (typed int there) means "ask the terminal", as at start
+        console.width = cast(int, width)
+
+
 def run(argv: list[str] | None = None, *, group: Callable[..., Any] | None = None) -> None:
     """The console entry point: each of the ledger's errors told in the command's words
     (:func:`in_cli_words`) and ended with ``cli.md``'s exit code (:data:`EXIT_CODES`).
@@ -349,6 +360,7 @@ def run(argv: list[str] | None = None, *, group: Callable[..., Any] | None = Non
     """
     outer = _INVOKED[:]  # a run inside a command (the demo's tour) gives it back after
     _INVOKED.clear()
+    fit_consoles()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         undecodable = _undecodable(args)

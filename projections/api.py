@@ -1039,7 +1039,9 @@ def due(
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     with _judged_with(local):
-        found = _desk.open_deadlines(led, moment, as_of=as_of_time, case=case)
+        found = _desk.open_deadlines(
+            led, moment, as_of=as_of_time, case=case, current=on_time is None
+        )
     if kind is not None:
         found = [d for d in found if d.kind == kind]
     if within is not None:

@@ -141,12 +141,11 @@ def test_the_open_case_overdue_clock_and_reply_with_their_working_days(cli: Cli,
     """On the demo's day: RR-2026-031's rapid review (15 working days from the
     notification on 2026-11-05) and Children's Social Care's reply (due 2026-11-12) are
     overdue, by the working days between the dates; nothing else is open but the final
-    reports of the two published cases (published without one sent to the panel: overdue,
-    issue 16)."""
+    report of RR-2026-004 (the shared scenario, published without one sent to the panel:
+    overdue, issue 16; RR-2025-017 sent its report before publishing)."""
     on = date(2026, 12, 1)
     everything = _due(cli, desk, "--on", DEMO_DAY)
     assert {(r["case"], r["clock"]) for r in everything if r["case"] != OPEN_CASE} == {
-        ("RR-2025-017", "final_report"),
         ("RR-2026-004", "final_report"),
     }
     listed = [r for r in everything if r["case"] == OPEN_CASE]
@@ -424,3 +423,33 @@ def test_a_clock_says_who_must_act(cli: Cli, desk: str) -> None:
         ["--store", desk, "due", "--on", DEMO_DAY, "--kind", "clock"], env={"COLUMNS": "120"}
     )
     assert "rapid review, by the lead safeguarding partners" in " ".join(table.stdout.split())
+
+
+def test_now_reads_the_replies_from_the_index_rows_with_the_same_answer(desk: str) -> None:
+    """Without ``--on`` or ``--as-of`` the replies come from each case's index row (as
+    ``status`` reads them) rather than from every request entry: the same deadlines as
+    the entry-by-entry reading, for the owner and for a reader whose index lags behind."""
+    from projections.queries.desk import open_deadlines
+
+    moment = datetime.combine(date.fromisoformat(DEMO_DAY), time(23, 0), LONDON)
+    owner = open_ledger(desk)
+    assert open_deadlines(owner, moment, current=True) == open_deadlines(owner, moment)
+    reader = person(desk, "reader", "reader").ledger()  # granted once the index exists
+    assert open_deadlines(reader, moment, current=True) == open_deadlines(reader, moment)
+    reply = {
+        "type": "InformationReceived",
+        "case": OPEN_CASE,
+        "occurred_at": "2026-11-30",
+        "agency": "Northshire Children's Social Care",
+        "involved": True,
+        "summary": "Known to the service since the birth.",
+    }
+    clock = FixedClock(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+    writer = open_ledger(desk, clock)
+    before = open_deadlines(reader, moment, current=True)
+    writer.record_lines([orjson.dumps(reply)], writer.recorder_for("business-unit"))
+    after = open_deadlines(reader, moment, current=True)
+    assert after == open_deadlines(reader, moment)
+    assert len([d for d in after if d.kind == "reply"]) == (
+        len([d for d in before if d.kind == "reply"]) - 1
+    )

@@ -9,6 +9,7 @@ application/json``: the facade's own ``to_json()``.
 Modules: :mod:`cli.web.config` (what the server is told), :mod:`cli.web.identity` (who a
 request acts as), :mod:`cli.web.respond` (HTML or JSON, and errors as pages),
 :mod:`cli.web.pages` (the read pages), :mod:`cli.web.app` (the Starlette app, with the
-security headers), :mod:`cli.web.server` (where it may listen, and uvicorn).  Starlette and uvicorn are imported only here, never by the CLI's other
-commands (``tests/test_startup.py``).
+security headers), :mod:`cli.web.server` (where it may listen, and uvicorn).  Starlette and
+uvicorn are imported only here, never by the CLI's other commands
+(``tests/test_startup.py``).
 """
