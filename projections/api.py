@@ -1368,7 +1368,8 @@ def verify(
     judged with the shipped rule packs).  A verdict that fails is a result, not an error."""
     if shipped_rules and bundle is None:
         raise UsageError(
-            "--shipped-rules checks a bundle's clock judgements: give the bundle",
+            "only a bundle's clock judgements can be checked against the shipped rules: "
+            "give the bundle",
             field="shipped_rules",
         )
     if since is not None and bundle is not None:

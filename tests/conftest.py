@@ -97,6 +97,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _TRAVEL.pop().stop()
 
 
+# pytest-xdist's workers are told the terminal's size through COLUMNS and LINES (80x24 when
+# not at a terminal); the tests size the CLI's tables themselves, as a serial run does.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     """Say at the top of the run that the clock is moved, and to when."""
     return (

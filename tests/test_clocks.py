@@ -184,9 +184,7 @@ SCENARIO_CLOCKS = {
     "notification": ("2026-02-09", "2026-02-16", "2026-02-13", "met"),
     "rapid_review": ("2026-02-13", "2026-03-06", "2026-03-06", "met"),
     "review_completion": ("2026-03-06", "2026-09-06", "2026-08-28", "met"),
-    # Published on 28 Aug without a final report sent: due 7 working days before, overdue.
-    "final_report": ("2026-08-28", "2026-08-19", None, "overdue"),
-}
+}  # no final report is recorded as sent, so the scenario has no final-report clock
 
 
 # --- the scenario -----------------------------------------------------------------------

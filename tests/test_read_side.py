@@ -131,8 +131,8 @@ def test_scenario_status_now(scenario_store: str, cli: Cli) -> None:
     assert status["decision"]["outcome"] == "review"
     assert status["decision"]["occurred_at"] == "2026-03-06"
     assert status["open_requests"] == []
-    # Published on 28 Aug with no final report sent to the panel (issue 16): overdue.
-    assert status["overdue"] == ["final_report"]
+    # Published on 28 Aug; no final report recorded as sent, so no final-report clock.
+    assert status["overdue"] == []
 
 
 def test_scenario_status_on_24_february_only_education_open(scenario_store: str, cli: Cli) -> None:
@@ -478,11 +478,11 @@ def test_status_of_every_case_with_as_of_and_on(
     record(scenario_store, clock, referral("SCR-2026-111"))
     rows = query(cli, scenario_store, "status", "--sort", "ref")
     assert [r["case"] for r in rows] == [CASE, "SCR-2026-111"]
-    # By urgency (the default): both are overdue (the new referral's notification, the
-    # scenario's final report, issue 16), so by reference.
+    # By urgency (the default): the new referral's notification is overdue, the
+    # published scenario has nothing due.
     urgent = query(cli, scenario_store, "status")
-    assert [r["case"] for r in urgent] == [CASE, "SCR-2026-111"]
-    assert [r["overdue"] for r in urgent] == [["final_report"], ["notification"]]
+    assert [r["case"] for r in urgent] == ["SCR-2026-111", CASE]
+    assert [r["overdue"] for r in urgent] == [["notification"], []]
     assert query(cli, scenario_store, "status", "--as-of", before) == [
         query(cli, scenario_store, "status", CASE, "--as-of", before)
     ]

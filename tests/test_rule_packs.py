@@ -217,7 +217,14 @@ def test_rules_on_a_day_shows_the_rules_in_force_then(tmp_path: Path, cli: Cli) 
     shown = cli(["rules", "wt2018", "--on", "2019-01-15", "--json"])
     assert shown.exit_code == 0, shown.stderr
     rows = shown.json()
-    assert {r["clock"] for r in rows} == {"notification", "rapid_review", "review_completion"}
+    assert {r["clock"] for r in rows} == {
+        "notification",
+        "rapid_review",
+        "review_completion",
+        "ofsted_notification",
+        "panel_follow_up",
+        "final_report",
+    }
     assert all(r["effective_from"] == "2018-06-29" and r["on"] == "2019-01-15" for r in rows)
     assert all("Working Together 2018, chapter 4" in r["source"] for r in rows)
     before = cli(["rules", "wt2018", "--on", "2018-01-15"])

@@ -219,9 +219,9 @@ def test_status_lists_open_cases_the_most_urgent_first(desk: str, cli: Any) -> N
     assert cases("--on", ON, "--sort", "ref") == sorted(OPEN_CASES)
     assert cases("--on", ON, "--all", "--sort", "ref") == sorted((*OPEN_CASES, CLOSED))
     assert cases("--on", ON, "--stage", "closed") == [CLOSED]
-    # From the index (today: the other two overdue, and the scenario published without a
-    # final report sent, so overdue too, issue 16): the overdue cases, by reference.
-    assert cases() == [OVERDUE, LATER, SOON]
+    # From the index (today: the scenario is published, the other two overdue): the
+    # overdue cases, by reference, then the case with nothing due.
+    assert cases() == [OVERDUE, SOON, LATER]
     assert cases("--sort", "ref") == sorted(OPEN_CASES)
     assert CLOSED in cases("--all")
     text = run(cli, desk, "status", "--on", ON, terminal=False, columns=200).stdout

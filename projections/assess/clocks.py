@@ -312,19 +312,12 @@ def first_of(
     return best
 
 
-@lru_cache(maxsize=256)
-def _happened(event_match: EventMatch) -> EventMatch:
-    """The same entries, measured on the day they happened (not a date field of theirs)."""
-    return EventMatch(event_match.event, None, event_match.where)
-
-
 def clock_start(rule: ClockRule, timeline: Timeline) -> tuple[Mapping[str, Any], date] | None:
-    """Where a clock starts on ``timeline``: its first ``start`` entry; for a ``lead``
-    clock, the first of that and its ``before`` entries (on the day they happened: once a
-    publication has happened or is planned, the clock is due ahead of it)."""
-    if rule.kind != "lead":
-        return first_on(rule.start, timeline)
-    return first_of((rule.start, *(_happened(b) for b in rule.before)), timeline)
+    """Where a clock starts on ``timeline``: its first ``start`` entry (for the lead
+    clock of a final report, the report sent: a case published with no report recorded as
+    sent, as every case recorded before the entry existed was, shows no such clock rather
+    than one overdue for ever)."""
+    return first_on(rule.start, timeline)
 
 
 def due_before(rule: ClockRule, timeline: Timeline) -> date | None:
