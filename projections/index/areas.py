@@ -18,12 +18,15 @@ from projections.index.rows import Milestone
 __all__ = ["indexed_areas"]
 
 
-def indexed_areas(index: CaseIndex, *, catch_up: bool = False) -> dict[str, str]:
-    """Every indexed case's area responsible, by reference."""
+def indexed_areas(
+    index: CaseIndex, *, catch_up: bool = False, open_only: bool = False
+) -> dict[str, str]:
+    """Every indexed case's (with ``open_only``, every case not closed) area responsible,
+    by reference."""
     transfers: dict[str, list[Milestone]] = {}
     out: dict[str, str] = {}
     wanted = ("CaseReferred", "ResponsibilityTransferred")
-    for row in index.milestones(None, wanted, catch_up=catch_up):
+    for row in index.milestones(None, wanted, catch_up=catch_up, open_only=open_only):
         if row.type == "CaseReferred":
             out[row.case] = str(row.facts.get("home_area") or "")
         else:

@@ -347,11 +347,13 @@ class CaseIndex:
         types: Sequence[str] | None = None,
         *,
         catch_up: bool = True,
+        open_only: bool = False,
     ) -> list[Milestone]:
-        """Milestone rows (of one case and/or of some entry types), by case then seq."""
+        """Milestone rows (of one case and/or of some entry types; with ``open_only``, of
+        the cases not closed), by case then seq."""
         if catch_up:
             self.catch_up()
-        return self.reads.select_milestones(case, types)
+        return self.reads.select_milestones(case, types, open_only)
 
     def entry_times(
         self, types: Sequence[str], *, catch_up: bool = True
@@ -384,19 +386,20 @@ class CaseIndex:
     # --- clocks ---------------------------------------------------------------------
 
     def clock_facts(
-        self, case: str | None = None, *, catch_up: bool = True
+        self, case: str | None = None, *, catch_up: bool = True, open_only: bool = False
     ) -> dict[str, CaseClockFacts]:
-        """Every case's (or one case's) clock facts (:mod:`projections.index.clock_facts`), by
-        reference, each consistent with the position it is labelled with: read from
-        ``case_clocks`` where current, derived again from the milestones where not (and
-        kept, unless the store may only be read)."""
+        """Every case's (or one case's; with ``open_only``, every case not closed) clock
+        facts (:mod:`projections.index.clock_facts`), by reference, each consistent with the
+        position it is labelled with: read from ``case_clocks`` where current, derived
+        again from the milestones where not (and kept, unless the store may only be
+        read)."""
         if catch_up:
             self.catch_up()
         derived = self.refresh_clock_facts(case)
         fingerprint = rules_fingerprint()
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
-        for row in self.reads.select_clock_facts(case):
+        for row in self.reads.select_clock_facts(case, open_only):
             if row.case in derived:
                 out[row.case] = derived[row.case]
             elif (

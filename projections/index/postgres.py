@@ -383,9 +383,17 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 for row in curs.fetchall()
             ]
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
         clauses: list[Composable] = []
         params: list[Any] = []
+        if open_only:
+            clauses.append(
+                SQL("case_ref IN (SELECT case_ref FROM {} WHERE stage <> 'closed')").format(
+                    self._index
+                )
+            )
         if case is not None:
             clauses.append(SQL("case_ref=%s"))
             params.append(case)
@@ -431,8 +439,10 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return [row["case_ref"] for row in curs.fetchall()]
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
-        clauses: list[Composable] = []
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
+        clauses: list[Composable] = [SQL("i.stage <> 'closed'")] if open_only else []
         params: list[str] = []
         for name, value in (("stage", stage), ("regime", regime)):
             if value is not None:
@@ -450,8 +460,11 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return list(map(StatusRow._make, curs.fetchall()))
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
-        where = SQL(" WHERE i.case_ref=%s") if case is not None else SQL("")
+    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
+        clauses = ([SQL("i.case_ref=%s")] if case is not None else []) + (
+            [SQL("i.stage <> 'closed'")] if open_only else []
+        )
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(

@@ -141,8 +141,10 @@ def all_clocks(
     include_not_started: bool = False,
     index: CaseIndex | None = None,
     case: str | None = None,
+    open_only: bool = False,
 ) -> list[ClockState]:
-    """``clocks`` over every case (or one, ``case``), from the cross-case index (see
+    """``clocks`` over every case (or one, ``case``; with ``open_only``, only the cases
+    whose index row is not closed, as the desk asks), from the cross-case index (see
     :func:`indexed_case_records`).
 
     Each case's clocks come from its clock facts kept in the index
@@ -160,7 +162,7 @@ def all_clocks(
     moment, day = _on_moment(on)
     moment_text = format_instant(moment)
     as_of_text = format_instant(as_of) if as_of is not None else None
-    facts = chosen_index.clock_facts(case)
+    facts = chosen_index.clock_facts(case, open_only=open_only)
     out: list[ClockState] = []
     left: list[str] = []
     for ref in sorted(facts):
@@ -207,11 +209,15 @@ def summaries_by_case(
     as_of: datetime | None = None,
     index: CaseIndex | None = None,
     case: str | None = None,
+    open_only: bool = False,
 ) -> dict[str, ClockSummary]:
-    """:class:`ClockSummary` of every case (or one, ``case``), from the index in one pass,
-    for ``status`` over every case.  Cases with no started clock are absent."""
+    """:class:`ClockSummary` of every case (or one, ``case``; ``open_only``: the cases not
+    closed), from the index in one pass, for ``status`` over every case.  Cases with no
+    started clock are absent."""
     grouped: dict[str, list[ClockState]] = {}
-    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case):
+    for state in all_clocks(
+        ledger, on, as_of=as_of, index=index, case=case, open_only=open_only
+    ):
         grouped.setdefault(state.case, []).append(state)
     return {case: summary_of(states) for case, states in grouped.items()}
 
@@ -221,8 +227,11 @@ def indexed_statuses(
     on: datetime,
     stage: str | None = None,
     regime: str | None = None,
+    *,
+    open_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """``status`` of every case (filtered), answered from ``index``, caught up first: each
+    """``status`` of every case (filtered; with ``open_only`` the closed cases are not
+    read), answered from ``index``, caught up first: each
     case's overdue clocks and next deadline come from the ``spans`` of its clock facts
     (:mod:`projections.index.clock_facts`), read with its row; a case whose facts do not
     hold for ``on`` (an entry dated after it) is computed from its milestones."""
@@ -237,7 +246,7 @@ def indexed_statuses(
     answers: list[dict[str, Any] | None] = []
     opener = index.reads.opener
     left: dict[int, StatusRow] = {}
-    for row in index.reads.select_status_rows(stage, regime):
+    for row in index.reads.select_status_rows(stage, regime, open_only):
         summary = None
         if not covered:
             left[len(answers)] = row
@@ -263,7 +272,7 @@ def indexed_statuses(
             answers.append(row.status(opener, summary.overdue, summary.next_deadline))
     if left:
         if len(left) > len(answers) // 4:
-            summaries = summaries_by_case(index.ledger, on, index=index)
+            summaries = summaries_by_case(index.ledger, on, index=index, open_only=open_only)
         else:
             summaries = {}
             for row in left.values():

@@ -218,8 +218,10 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
             return [IndexRow.from_values(row, self.opener) for row in c.fetchall()]
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
-        clauses: list[str] = []
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
+        clauses: list[str] = [_OPEN_CASES] if open_only else []
         params: list[Any] = []
         if case is not None:
             clauses.append("case_ref=?")
@@ -265,9 +267,13 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return [row[0] for row in c.fetchall()]
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
         where, params = _filters(stage=stage, regime=regime, mark="?")
         where = where.replace("stage=", "i.stage=").replace("regime=", "i.regime=")
+        if open_only:
+            where += " AND i.stage <> 'closed'" if where else " WHERE i.stage <> 'closed'"
         columns = ", ".join(f"i.{c}" for c in STATUS_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
@@ -279,8 +285,11 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return list(map(StatusRow._make, c.fetchall()))
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
-        where = " WHERE i.case_ref=?" if case is not None else ""
+    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
+        clauses = (["i.case_ref=?"] if case is not None else []) + (
+            ["i.stage <> 'closed'"] if open_only else []
+        )
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
@@ -387,6 +396,10 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             for row in c.fetchall():
                 clocks[row[0]] = clock_row(row, self.opener)
         return IndexSnapshot(position, rows, milestones, clocks)
+
+
+#: The milestones of the cases not closed (``open_only``), by their ``case_index`` stage.
+_OPEN_CASES = "case_ref IN (SELECT case_ref FROM case_index WHERE stage <> 'closed')"
 
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
