@@ -30,7 +30,8 @@ class IndexReads(Protocol):
 
     ``open_only`` keeps only the cases whose ``case_index`` stage is not ``closed``: a
     closed case has no deadline and the lists of open cases leave it out, so the pages
-    that show only open cases do not read (or unseal) the closed ones' rows."""
+    that show only open cases do not read (or unseal) the closed ones' rows; ``regime``
+    in :meth:`select_clock_facts` keeps one regime's cases (the clocks page's filter)."""
 
     opener: Opener | None
 
@@ -51,7 +52,7 @@ class IndexReads(Protocol):
     ) -> list[Milestone]: ...
 
     def select_clock_facts(
-        self, case: str | None, open_only: bool = False
+        self, case: str | None, open_only: bool = False, regime: str | None = None
     ) -> list[StoredClocks]: ...
 
     def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]: ...
@@ -158,7 +159,9 @@ class EmptyIndex:
     ) -> list[Milestone]:
         return []
 
-    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
         return []
 
     def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:

@@ -386,10 +386,16 @@ class CaseIndex:
     # --- clocks ---------------------------------------------------------------------
 
     def clock_facts(
-        self, case: str | None = None, *, catch_up: bool = True, open_only: bool = False
+        self,
+        case: str | None = None,
+        *,
+        catch_up: bool = True,
+        open_only: bool = False,
+        regime: str | None = None,
     ) -> dict[str, CaseClockFacts]:
-        """Every case's (or one case's; with ``open_only``, every case not closed) clock
-        facts (:mod:`projections.index.clock_facts`), by reference, each consistent with the
+        """Every case's (or one case's; with ``open_only``, every case not closed; with
+        ``regime``, every case of that regime) clock facts
+        (:mod:`projections.index.clock_facts`), by reference, each consistent with the
         position it is labelled with: read from ``case_clocks`` where current, derived
         again from the milestones where not (and kept, unless the store may only be
         read)."""
@@ -399,7 +405,7 @@ class CaseIndex:
         fingerprint = rules_fingerprint()
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
-        for row in self.reads.select_clock_facts(case, open_only):
+        for row in self.reads.select_clock_facts(case, open_only, regime):
             if row.case in derived:
                 out[row.case] = derived[row.case]
             elif (

@@ -167,14 +167,22 @@ class TailOverlay:
                 rows.append(StatusRow.without_clocks(tail.stored))
         return sorted(rows, key=lambda r: r.case)
 
-    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
         touched = self.cases
-        rows = [r for r in self.base.select_clock_facts(case, open_only) if r.case not in touched]
+        rows = [
+            r
+            for r in self.base.select_clock_facts(case, open_only, regime)
+            if r.case not in touched
+        ]
         for ref, tail in touched.items():
             row = tail.row
             if row is None or (case is not None and ref != case):
                 continue
             if open_only and row.stage == "closed":
+                continue
+            if regime is not None and row.regime != regime:
                 continue
             rows.append(
                 StoredClocks(

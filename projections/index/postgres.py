@@ -460,11 +460,16 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return list(map(StatusRow._make, curs.fetchall()))
 
-    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
-        clauses = ([SQL("i.case_ref=%s")] if case is not None else []) + (
-            [SQL("i.stage <> 'closed'")] if open_only else []
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
+        clauses = (
+            ([SQL("i.case_ref=%s")] if case is not None else [])
+            + ([SQL("i.stage <> 'closed'")] if open_only else [])
+            + ([SQL("i.regime=%s")] if regime is not None else [])
         )
         where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        params = tuple(v for v in (case, regime) if v is not None)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(
@@ -472,7 +477,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                     "k.last_position, k.rules, k.until, k.spans, k.delays "
                     "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
                 ).format(self._index, self._clocks, where),
-                (case,) if case is not None else (),
+                params,
             )
             opener = self.opener
             return [StoredClocks.from_values(row, opener) for row in curs.fetchall()]

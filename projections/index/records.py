@@ -142,9 +142,11 @@ def all_clocks(
     index: CaseIndex | None = None,
     case: str | None = None,
     open_only: bool = False,
+    regime: str | None = None,
 ) -> list[ClockState]:
     """``clocks`` over every case (or one, ``case``; with ``open_only``, only the cases
-    whose index row is not closed, as the desk asks), from the cross-case index (see
+    whose index row is not closed, as the desk asks; with ``regime``, only that regime's
+    cases, as the clocks page asks), from the cross-case index (see
     :func:`indexed_case_records`).
 
     Each case's clocks come from its clock facts kept in the index
@@ -154,15 +156,18 @@ def all_clocks(
     field the index does not keep.
     """
     if not index_covers():
+        # (``open_only`` only spares reading: folded, the closed cases' clocks are kept,
+        # and the callers that ask for it keep only the open cases they read.)
+        folded = folded_case_records(ledger, as_of=as_of, case=case)
         return _clocks_of(
-            folded_case_records(ledger, as_of=as_of, case=case), on, include_not_started
+            (c for c in folded if regime is None or c.regime == regime), on, include_not_started
         )
 
     chosen_index = index if index is not None else CaseIndex(ledger)
     moment, day = _on_moment(on)
     moment_text = format_instant(moment)
     as_of_text = format_instant(as_of) if as_of is not None else None
-    facts = chosen_index.clock_facts(case, open_only=open_only)
+    facts = chosen_index.clock_facts(case, open_only=open_only, regime=regime)
     out: list[ClockState] = []
     left: list[str] = []
     for ref in sorted(facts):
@@ -215,9 +220,7 @@ def summaries_by_case(
     closed), from the index in one pass, for ``status`` over every case.  Cases with no
     started clock are absent."""
     grouped: dict[str, list[ClockState]] = {}
-    for state in all_clocks(
-        ledger, on, as_of=as_of, index=index, case=case, open_only=open_only
-    ):
+    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case, open_only=open_only):
         grouped.setdefault(state.case, []).append(state)
     return {case: summary_of(states) for case, states in grouped.items()}
 

@@ -285,18 +285,23 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return list(map(StatusRow._make, c.fetchall()))
 
-    def select_clock_facts(self, case: str | None, open_only: bool = False) -> list[StoredClocks]:
-        clauses = (["i.case_ref=?"] if case is not None else []) + (
-            ["i.stage <> 'closed'"] if open_only else []
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
+        clauses = (
+            (["i.case_ref=?"] if case is not None else [])
+            + (["i.stage <> 'closed'"] if open_only else [])
+            + (["i.regime=?"] if regime is not None else [])
         )
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params = tuple(v for v in (case, regime) if v is not None)
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
                 "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
                 "k.last_position, k.rules, k.until, k.spans, k.delays FROM case_index i "
                 f"LEFT JOIN case_clocks k ON k.case_ref = i.case_ref{where} ORDER BY i.case_ref",
-                (case,) if case is not None else (),
+                params,
             )
             return [StoredClocks.from_values(row, self.opener) for row in c.fetchall()]
 
