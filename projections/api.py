@@ -205,9 +205,21 @@ def clock_words(regime: str, clock: str) -> str:
     # lazy: the rule packs cost ~25 ms at start-up
     from projections.assess.rules import REGIMES, rule_pack
 
-    if regime in REGIMES and clock in rule_pack(regime).names:
-        return rule_pack(regime).clock(clock).words
-    return clock.replace("_", " ")
+    if regime not in REGIMES:
+        return clock.replace("_", " ")
+    pack = rule_pack(regime)
+    known = _CLOCK_WORDS.get((regime, clock))
+    if known is not None and known[0] is pack:  # the same pack (a local file swaps it)
+        return known[1]
+    words = pack.clock(clock).words if clock in pack.names else clock.replace("_", " ")
+    _CLOCK_WORDS[(regime, clock)] = (pack, words)
+    return words
+
+
+#: :func:`clock_words` already found, by regime and clock, with the rule pack they came
+#: from (the clocks page asks for up to 500 rows' words: each look-up sorts the pack's
+#: rules).
+_CLOCK_WORDS: dict[tuple[str, str], tuple[object, str]] = {}
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ class IndexReads(Protocol):
         self, case: str | None, open_only: bool = False, regime: str | None = None
     ) -> list[StoredClocks]: ...
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]: ...
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]: ...
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]: ...
 
@@ -164,7 +166,9 @@ class EmptyIndex:
     ) -> list[StoredClocks]:
         return []
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         return []
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:

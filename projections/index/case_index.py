@@ -401,7 +401,7 @@ class CaseIndex:
         read)."""
         if catch_up:
             self.catch_up()
-        derived = self.refresh_clock_facts(case)
+        derived = self.refresh_clock_facts(case, open_only=open_only)
         fingerprint = rules_fingerprint()
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
@@ -426,14 +426,17 @@ class CaseIndex:
             out.update(self._derive_clock_facts(stale))
         return out
 
-    def refresh_clock_facts(self, case: str | None = None) -> dict[str, CaseClockFacts]:
-        """Derive and keep the clock facts of every case (or of ``case``) whose kept
-        facts are missing, older than its index row, or from other rule packs; return
-        what was derived (nothing when every case was current)."""
-        stale = self.reads.stale_clock_cases(rules_fingerprint(), case)
+    def refresh_clock_facts(
+        self, case: str | None = None, *, open_only: bool = False
+    ) -> dict[str, CaseClockFacts]:
+        """Derive and keep the clock facts of every case (or of ``case``; ``open_only``:
+        of every case not closed) whose kept facts are missing, older than its index row,
+        or from other rule packs; return what was derived (nothing when every case was
+        current)."""
+        stale = self.reads.stale_clock_cases(rules_fingerprint(), case, open_only)
         if not stale:
             return {}
-        everything = case is None and len(stale) == self.reads.count_cases()
+        everything = case is None and not open_only and len(stale) == self.reads.count_cases()
         return self._derive_clock_facts(None if everything else stale)
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:

@@ -199,13 +199,19 @@ class TailOverlay:
             )
         return sorted(rows, key=lambda r: r.case)
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         touched = self.cases
-        out = [c for c in self.base.stale_clock_cases(fingerprint, case) if c not in touched]
+        out = [
+            c for c in self.base.stale_clock_cases(fingerprint, case, open_only) if c not in touched
+        ]
         out.extend(
             ref
             for ref, tail in touched.items()
-            if tail.row is not None and (case is None or ref == case)
+            if tail.row is not None
+            and (case is None or ref == case)
+            and not (open_only and tail.row.stage == "closed")
         )
         return out
 

@@ -426,8 +426,12 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             curs.execute(SQL("SELECT case_ref, regime FROM {}").format(self._index))
             return dict(curs.fetchall())
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
-        only = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
+        only: Composable = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
+        if open_only:
+            only = only + SQL(" AND i.stage <> 'closed'")
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(

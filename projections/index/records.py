@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
 
 from projections.assess.clocks import (
     ClockState,
@@ -25,11 +27,12 @@ from projections.assess.clocks import (
     summary_of,
     view_records,
 )
-from projections.assess.rules import REGIMES, RulePack, all_rule_packs
+from projections.assess.rules import REGIMES, RulePack, all_rule_packs, rule_pack
 from projections.fold.case_view import STAGES, fold
 from projections.fold.when import format_instant, on_day
 from projections.index.case_index import CaseIndex
 from projections.index.clock_facts import (
+    CaseClockFacts,
     rules_fingerprint,
     states_from_facts,
     summary_from_facts,
@@ -173,7 +176,7 @@ def all_clocks(
     for ref in sorted(facts):
         found = facts[ref]
         if found.holds(moment_text, as_of_text):
-            out.extend(states_from_facts(found, day, include_not_started=include_not_started))
+            out.extend(_states_of(found, day, include_not_started))
         else:
             left.append(ref)
     if left:
@@ -190,6 +193,34 @@ def all_clocks(
         out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
         out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
     return out
+
+
+#: The most case-day answers :func:`_states_of` keeps (then it starts again): about two
+#: days of every clock of the 10,000-case benchmark store, a few tens of megabytes.
+_MOST_KEPT: Final = 40_000
+
+_KEPT: dict[tuple[Any, ...], tuple[RulePack, tuple[ClockState, ...]]] = {}
+
+
+def _states_of(facts: CaseClockFacts, day: date, include_not_started: bool) -> list[ClockState]:
+    """:func:`states_from_facts`, kept for the next question about the same case on the
+    same day: the states depend only on the facts' stored form (regime, ``spans``,
+    ``delays``), the day and the rule pack in use (checked by identity: a local rules
+    file swaps the pack), so a page asked again (a web desk, the clocks page) does not
+    build every state again.  States are immutable; each answer is a new list."""
+    pack = rule_pack(facts.regime) if facts.regime in REGIMES else None
+    if pack is None:
+        return states_from_facts(facts, day, include_not_started=include_not_started)
+    delays = orjson.dumps(facts.delays, option=orjson.OPT_SORT_KEYS) if facts.delays else None
+    key = (facts.case, facts.regime, facts.spans, delays, day, include_not_started)
+    kept = _KEPT.get(key)
+    if kept is not None and kept[0] is pack:
+        return list(kept[1])
+    states = states_from_facts(facts, day, include_not_started=include_not_started)
+    if len(_KEPT) >= _MOST_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = (pack, tuple(states))
+    return states
 
 
 def _clocks_of(
@@ -242,7 +273,7 @@ def indexed_statuses(
         raise ValueError(f"unknown stage {stage!r}")
     index.catch_up()
     covered = index_covers()
-    derived = index.refresh_clock_facts() if covered else {}
+    derived = index.refresh_clock_facts(open_only=open_only) if covered else {}
     fingerprint = rules_fingerprint()
     day = on_day(on)
     moment = format_instant(on)

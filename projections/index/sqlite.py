@@ -255,8 +255,12 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             c.execute("SELECT case_ref, regime FROM case_index")
             return dict(c.fetchall())
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         only = " AND i.case_ref=?" if case is not None else ""
+        if open_only:
+            only += " AND i.stage <> 'closed'"
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
