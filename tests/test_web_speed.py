@@ -14,6 +14,7 @@ answers as the full ones, never timed here (``python -m bench.web`` times them).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +111,47 @@ def test_a_reader_whose_index_lags_behind_agrees(sqlite_url: str, clock: FixedCl
     assert cases[1] not in {r["case"] for r in fast}
     assert cases[2] in {r["case"] for r in fast}
     reader.close()
+
+
+def test_kept_clock_states_follow_a_local_rules_file(
+    sqlite_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """The clock states kept between questions are never the answer under other rules:
+    with a local file that shortens wt2023's notification clock, every case's clocks
+    (asked after the shipped packs' answer was kept) equal each case folded with it."""
+    events = _random_cases(31, 30)
+    clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
+    record(sqlite_url, clock, events)
+    led = open_ledger(sqlite_url, clock)
+    rules = tmp_path / "local-rules.toml"
+    rules.write_text(LOCAL_NOTIFICATION, encoding="utf-8")
+    shipped = api.clock_table(led, regime="wt2023", on=ON).rows  # kept
+    local = api.clocks(led, on=ON, rules=rules).shown
+    folded = tuple(
+        s
+        for case in sorted(led.case_refs())
+        for s in api.clocks(led, case, on=ON, rules=rules).shown
+    )
+    assert local == folded
+    ours = tuple(s for s in local if s.regime == "wt2023")
+    assert [s.due for s in ours if s.clock == "notification"] != [
+        s.due for s in shipped if s.clock == "notification"
+    ]
+    assert api.clock_table(led, regime="wt2023", on=ON).rows == shipped  # the shipped again
+    led.close()
+
+
+#: A local rules file: wt2023's notification clock in 1 working day, not 5.
+LOCAL_NOTIFICATION = """
+[[clocks]]
+regime = "wt2023"
+name = "notification"
+title = "Serious incident notified to the national panel"
+label = "notification"
+start = { event = "CaseReferred", field = "aware_date" }
+end = { event = "IncidentNotified", where = { field = "recipients", contains = "national-panel" } }
+limit = 1
+unit = "working_days"
+source = "A local procedure (check)"
+effective_from = 2000-01-01
+"""
