@@ -31,7 +31,9 @@ class IndexReads(Protocol):
     ``open_only`` keeps only the cases whose ``case_index`` stage is not ``closed``: a
     closed case has no deadline and the lists of open cases leave it out, so the pages
     that show only open cases do not read (or unseal) the closed ones' rows; ``regime``
-    in :meth:`select_clock_facts` keeps one regime's cases (the clocks page's filter)."""
+    in :meth:`select_clock_facts` keeps one regime's cases (the clocks page's filter).
+    :meth:`select_referrals` is each case's ``CaseReferred`` milestone (its entry 1), by
+    case, found by key rather than through the ``type`` index."""
 
     opener: Opener | None
 
@@ -50,6 +52,8 @@ class IndexReads(Protocol):
     def select_milestones(
         self, case: str | None, types: Sequence[str] | None, open_only: bool = False
     ) -> list[Milestone]: ...
+
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]: ...
 
     def select_clock_facts(
         self, case: str | None, open_only: bool = False, regime: str | None = None
@@ -159,6 +163,9 @@ class EmptyIndex:
     def select_milestones(
         self, case: str | None, types: Sequence[str] | None, open_only: bool = False
     ) -> list[Milestone]:
+        return []
+
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
         return []
 
     def select_clock_facts(

@@ -133,6 +133,15 @@ class TailOverlay:
                 rows.extend(m for m in tail.listed() if wanted is None or m.type in wanted)
         return sorted(rows, key=lambda m: (m.case, m.seq))
 
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        touched = self.cases
+        rows = [m for m in self.base.select_referrals(open_only) if m.case not in touched]
+        for tail in touched.values():
+            if tail.row is None or (open_only and tail.row.stage == "closed"):
+                continue
+            rows.extend(m for m in tail.listed() if m.seq == 1 and m.type == "CaseReferred")
+        return sorted(rows, key=lambda m: m.case)
+
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         touched = self.cases
         out = [t for t in self.base.select_times(types) if t[0] not in touched]

@@ -411,6 +411,18 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return [self._milestone(row) for row in curs.fetchall()]
 
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        stage = SQL(" WHERE i.stage <> 'closed'") if open_only else SQL("")
+        columns = SQL(", ").join(SQL("m.{}").format(Identifier(c)) for c in MILESTONE_COLUMNS)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT {} FROM {} i JOIN {} m ON m.case_ref = i.case_ref AND m.seq = 1 "
+                    "AND m.type = 'CaseReferred'{} ORDER BY m.case_ref"
+                ).format(columns, self._index, self._milestones, stage)
+            )
+            return [self._milestone(row) for row in curs.fetchall()]
+
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(

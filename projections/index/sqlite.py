@@ -239,6 +239,20 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
 
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        stage = " WHERE i.stage <> 'closed'" if open_only else ""
+        columns = ", ".join(f"m.{c}" for c in MILESTONE_COLUMNS)
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                # CROSS JOIN and +type: SQLite then walks the cases and finds each
+                # entry 1 by key, rather than every referral through the type index.
+                f"SELECT {columns} FROM case_index i CROSS JOIN case_milestones m "
+                f"ON m.case_ref = i.case_ref AND m.seq = 1 AND +m.type = 'CaseReferred'{stage} "
+                "ORDER BY m.case_ref",
+            )
+            return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
+
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
