@@ -11,7 +11,10 @@ largest case.  The store is built once (``--store`` keeps it between runs)::
     python -m bench.web --events 100000 --json
 
 Prints a table, or with ``--json`` one object: per page, the median milliseconds of the
-HTML page, of its JSON, of the facade calls, and the ratios.
+HTML page, of its JSON, of the facade calls (the three taken in turn in each repetition,
+so that a busy moment on a shared machine slows all three), and the ratios; and the
+facade's first call with no clock states kept (``facade_cold_ms``: the first page of a
+day, before :func:`projections.index.records._states_of` has kept them).
 """
 
 from __future__ import annotations
@@ -48,13 +51,34 @@ TARGET_MS = 100.0
 
 def median_ms(call: Callable[[], Any], repeat: int) -> float:
     """The median wall time of ``call`` in milliseconds, after one warm-up call."""
-    call()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+    return medians_ms([call], repeat)[0]
+
+
+def medians_ms(calls: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """The median wall time of each call in milliseconds, after one warm-up call each,
+    the calls taken in turn in every repetition: on a shared machine a busy moment
+    then slows all of them alike, so their ratios hold."""
+    for call in calls:
         call()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeat):
+        for call, kept in zip(calls, times, strict=True):
+            start = time.perf_counter()
+            call()
+            kept.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(kept) for kept in times]
+
+
+def cold_ms(call: Callable[[], Any]) -> float:
+    """The wall time of one call in milliseconds, with the clock states kept between
+    questions (:func:`projections.index.records._states_of`) forgotten first: what the
+    first page of a day costs."""
+    from projections.index import records
+
+    records._KEPT.clear()
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
 
 
 def facade_calls(ledger: CaseLedger, case: str, bundle: Path) -> dict[str, Callable[[], Any]]:
@@ -125,13 +149,13 @@ def measure(
             for as_json in (False, True):
                 response = page(name, as_json)()
                 assert response.status_code == 200, (name, response.text[:500])
-            facade = median_ms(call, repeat)
-            html = median_ms(page(name, False), repeat)
-            json = median_ms(page(name, True), repeat)
+            cold = cold_ms(call)
+            facade, html, json = medians_ms([call, page(name, False), page(name, True)], repeat)
             figures[name] = {
                 "html_ms": round(html, 2),
                 "json_ms": round(json, 2),
                 "facade_ms": round(facade, 2),
+                "facade_cold_ms": round(cold, 2),
                 "html_ratio": round(html / facade, 2),
                 "json_ratio": round(json / facade, 2),
                 "under_target": html < TARGET_MS and json < TARGET_MS,

@@ -205,9 +205,21 @@ def clock_words(regime: str, clock: str) -> str:
     # lazy: the rule packs cost ~25 ms at start-up
     from projections.assess.rules import REGIMES, rule_pack
 
-    if regime in REGIMES and clock in rule_pack(regime).names:
-        return rule_pack(regime).clock(clock).words
-    return clock.replace("_", " ")
+    if regime not in REGIMES:
+        return clock.replace("_", " ")
+    pack = rule_pack(regime)
+    known = _CLOCK_WORDS.get((regime, clock))
+    if known is not None and known[0] is pack:  # the same pack (a local file swaps it)
+        return known[1]
+    words = pack.clock(clock).words if clock in pack.names else clock.replace("_", " ")
+    _CLOCK_WORDS[(regime, clock)] = (pack, words)
+    return words
+
+
+#: :func:`clock_words` already found, by regime and clock, with the rule pack they came
+#: from (the clocks page asks for up to 500 rows' words: each look-up sorts the pack's
+#: rules).
+_CLOCK_WORDS: dict[tuple[str, str], tuple[object, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -329,8 +341,18 @@ def _status(
         index = CaseIndex(led)
         told = progress
         index.catch_up(None if told is None else lambda done, total: told("updating", done, total))
+    # The list leaves closed cases out unless asked (arrange_statuses): then they are not
+    # read at all (at the benchmark store nine cases in ten are closed).
+    open_only = not include_closed and stage is None
     rows = _cases.statuses(
-        led, as_of_time, on_time, stage=stage, regime=regime, now=now, index=index
+        led,
+        as_of_time,
+        on_time,
+        stage=stage,
+        regime=regime,
+        now=now,
+        index=index,
+        open_only=open_only,
     )
     arranged = _cases.arrange_statuses(rows, sort=sort, include_closed=include_closed, stage=stage)
     return StatusReport(None, tuple(arranged), as_of_time, on_time)
@@ -612,10 +634,21 @@ def clocks(
     not-started ones only with ``include_not_started``.  One case is folded; every case
     is answered from the cross-case index.  ``rules`` is a local clock rules file (the
     answer's ``local_rules`` discloses it)."""
-    # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
-    # costs ~55 ms at start-up
-    from projections.assess.clocks import STATUSES, case_clocks
-    from projections.index.records import all_clocks
+    return _clocks(
+        ledger,
+        case,
+        as_of=as_of,
+        on=on,
+        status=status,
+        include_not_started=include_not_started,
+        rules=rules,
+    )
+
+
+def _clock_statuses(status: Sequence[str] | None) -> list[str]:
+    """The clock statuses asked for, each checked (a usage error names the statuses)."""
+    # lazy: the clocks and their calendars cost ~35 ms at start-up
+    from projections.assess.clocks import STATUSES
 
     wanted = list(status or [])
     for name in wanted:
@@ -624,6 +657,28 @@ def clocks(
                 f"{name!r} is not a clock status; the statuses are {', '.join(STATUSES)}",
                 field="status",
             )
+    return wanted
+
+
+def _clocks(
+    ledger: LedgerOrOpener,
+    case: str | None = None,
+    *,
+    as_of: Moment = None,
+    on: Moment = None,
+    status: Sequence[str] | None = None,
+    include_not_started: bool = False,
+    rules: Path | str | None = None,
+    regime: str | None = None,
+) -> ClockReport:
+    """:func:`clocks`, and for :func:`clock_table` every case of one ``regime`` only (read
+    in the index's query: the other regimes' clocks are never built)."""
+    # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
+    # costs ~55 ms at start-up
+    from projections.assess.clocks import case_clocks
+    from projections.index.records import all_clocks
+
+    wanted = _clock_statuses(status)
     local = _local_rules(rules)
     led = _opened(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
@@ -633,7 +688,9 @@ def clocks(
             view = _cases.case_view(led, case, as_of_time, moment)
             states = case_clocks(view, moment, include_not_started=True)
         else:
-            states = all_clocks(led, moment, as_of=as_of_time, include_not_started=True)
+            states = all_clocks(
+                led, moment, as_of=as_of_time, include_not_started=True, regime=regime
+            )
     shown = [
         s
         for s in states
@@ -695,7 +752,7 @@ def clock_table(
         )
     if year is not None and not 1900 <= year <= 2200:
         raise UsageError(f"must be a year such as 2026, not {year}", field="year")
-    report = clocks(ledger, as_of=as_of, on=on, status=status)
+    report = _clocks(ledger, as_of=as_of, on=on, status=status, regime=regime)
     rows = tuple(
         s
         for s in report.shown

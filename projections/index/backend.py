@@ -26,7 +26,14 @@ __all__ = ["EmptyIndex", "IndexBackend", "IndexReads"]
 
 class IndexReads(Protocol):
     """What answering from the index reads: the stored tables, or the stored tables with
-    the tail folded in memory (:class:`~projections.index.overlay.TailOverlay`)."""
+    the tail folded in memory (:class:`~projections.index.overlay.TailOverlay`).
+
+    ``open_only`` keeps only the cases whose ``case_index`` stage is not ``closed``: a
+    closed case has no deadline and the lists of open cases leave it out, so the pages
+    that show only open cases do not read (or unseal) the closed ones' rows; ``regime``
+    in :meth:`select_clock_facts` keeps one regime's cases (the clocks page's filter).
+    :meth:`select_referrals` is each case's ``CaseReferred`` milestone (its entry 1), by
+    case, found by key rather than through the ``type`` index."""
 
     opener: Opener | None
 
@@ -43,18 +50,26 @@ class IndexReads(Protocol):
     ) -> list[IndexRow]: ...
 
     def select_milestones(
-        self, case: str | None, types: Sequence[str] | None
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
     ) -> list[Milestone]: ...
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]: ...
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]: ...
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]: ...
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]: ...
+
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]: ...
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]: ...
 
     def select_regimes(self) -> dict[str, str]: ...
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]: ...
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]: ...
 
     def load_clock_inputs(
         self, cases: Sequence[str] | None, types: Sequence[str]
@@ -145,13 +160,22 @@ class EmptyIndex:
     ) -> list[IndexRow]:
         return []
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
         return []
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
         return []
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
+        return []
+
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         return []
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
@@ -160,7 +184,9 @@ class EmptyIndex:
     def select_regimes(self) -> dict[str, str]:
         return {}
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
         return []
 
     def load_clock_inputs(

@@ -347,11 +347,13 @@ class CaseIndex:
         types: Sequence[str] | None = None,
         *,
         catch_up: bool = True,
+        open_only: bool = False,
     ) -> list[Milestone]:
-        """Milestone rows (of one case and/or of some entry types), by case then seq."""
+        """Milestone rows (of one case and/or of some entry types; with ``open_only``, of
+        the cases not closed), by case then seq."""
         if catch_up:
             self.catch_up()
-        return self.reads.select_milestones(case, types)
+        return self.reads.select_milestones(case, types, open_only)
 
     def entry_times(
         self, types: Sequence[str], *, catch_up: bool = True
@@ -384,19 +386,26 @@ class CaseIndex:
     # --- clocks ---------------------------------------------------------------------
 
     def clock_facts(
-        self, case: str | None = None, *, catch_up: bool = True
+        self,
+        case: str | None = None,
+        *,
+        catch_up: bool = True,
+        open_only: bool = False,
+        regime: str | None = None,
     ) -> dict[str, CaseClockFacts]:
-        """Every case's (or one case's) clock facts (:mod:`projections.index.clock_facts`), by
-        reference, each consistent with the position it is labelled with: read from
-        ``case_clocks`` where current, derived again from the milestones where not (and
-        kept, unless the store may only be read)."""
+        """Every case's (or one case's; with ``open_only``, every case not closed; with
+        ``regime``, every case of that regime) clock facts
+        (:mod:`projections.index.clock_facts`), by reference, each consistent with the
+        position it is labelled with: read from ``case_clocks`` where current, derived
+        again from the milestones where not (and kept, unless the store may only be
+        read)."""
         if catch_up:
             self.catch_up()
-        derived = self.refresh_clock_facts(case)
+        derived = self.refresh_clock_facts(case, open_only=open_only)
         fingerprint = rules_fingerprint()
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
-        for row in self.reads.select_clock_facts(case):
+        for row in self.reads.select_clock_facts(case, open_only, regime):
             if row.case in derived:
                 out[row.case] = derived[row.case]
             elif (
@@ -417,14 +426,17 @@ class CaseIndex:
             out.update(self._derive_clock_facts(stale))
         return out
 
-    def refresh_clock_facts(self, case: str | None = None) -> dict[str, CaseClockFacts]:
-        """Derive and keep the clock facts of every case (or of ``case``) whose kept
-        facts are missing, older than its index row, or from other rule packs; return
-        what was derived (nothing when every case was current)."""
-        stale = self.reads.stale_clock_cases(rules_fingerprint(), case)
+    def refresh_clock_facts(
+        self, case: str | None = None, *, open_only: bool = False
+    ) -> dict[str, CaseClockFacts]:
+        """Derive and keep the clock facts of every case (or of ``case``; ``open_only``:
+        of every case not closed) whose kept facts are missing, older than its index row,
+        or from other rule packs; return what was derived (nothing when every case was
+        current)."""
+        stale = self.reads.stale_clock_cases(rules_fingerprint(), case, open_only)
         if not stale:
             return {}
-        everything = case is None and len(stale) == self.reads.count_cases()
+        everything = case is None and not open_only and len(stale) == self.reads.count_cases()
         return self._derive_clock_facts(None if everything else stale)
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:

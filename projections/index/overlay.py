@@ -118,14 +118,29 @@ class TailOverlay:
                 rows.append(row)
         return sorted(rows, key=lambda r: r.case)
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
         touched = self.cases
-        rows = [m for m in self.base.select_milestones(case, types) if m.case not in touched]
+        rows = [
+            m for m in self.base.select_milestones(case, types, open_only) if m.case not in touched
+        ]
         wanted = set(types) if types else None
         for ref, tail in touched.items():
+            if open_only and (tail.row is None or tail.row.stage == "closed"):
+                continue
             if case is None or ref == case:
                 rows.extend(m for m in tail.listed() if wanted is None or m.type in wanted)
         return sorted(rows, key=lambda m: (m.case, m.seq))
+
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        touched = self.cases
+        rows = [m for m in self.base.select_referrals(open_only) if m.case not in touched]
+        for tail in touched.values():
+            if tail.row is None or (open_only and tail.row.stage == "closed"):
+                continue
+            rows.extend(m for m in tail.listed() if m.seq == 1 and m.type == "CaseReferred")
+        return sorted(rows, key=lambda m: m.case)
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         touched = self.cases
@@ -144,23 +159,39 @@ class TailOverlay:
                 out[ref] = tail.row.regime
         return out
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
         touched = self.cases
-        rows = [r for r in self.base.select_status_rows(stage, regime) if r.case not in touched]
+        rows = [
+            r
+            for r in self.base.select_status_rows(stage, regime, open_only)
+            if r.case not in touched
+        ]
         for tail in touched.values():
             row = tail.row
-            if row is None:
+            if row is None or (open_only and row.stage == "closed"):
                 continue
             if (stage is None or row.stage == stage) and (regime is None or row.regime == regime):
                 rows.append(StatusRow.without_clocks(tail.stored))
         return sorted(rows, key=lambda r: r.case)
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
         touched = self.cases
-        rows = [r for r in self.base.select_clock_facts(case) if r.case not in touched]
+        rows = [
+            r
+            for r in self.base.select_clock_facts(case, open_only, regime)
+            if r.case not in touched
+        ]
         for ref, tail in touched.items():
             row = tail.row
             if row is None or (case is not None and ref != case):
+                continue
+            if open_only and row.stage == "closed":
+                continue
+            if regime is not None and row.regime != regime:
                 continue
             rows.append(
                 StoredClocks(
@@ -177,13 +208,19 @@ class TailOverlay:
             )
         return sorted(rows, key=lambda r: r.case)
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         touched = self.cases
-        out = [c for c in self.base.stale_clock_cases(fingerprint, case) if c not in touched]
+        out = [
+            c for c in self.base.stale_clock_cases(fingerprint, case, open_only) if c not in touched
+        ]
         out.extend(
             ref
             for ref, tail in touched.items()
-            if tail.row is not None and (case is None or ref == case)
+            if tail.row is not None
+            and (case is None or ref == case)
+            and not (open_only and tail.row.stage == "closed")
         )
         return out
 

@@ -383,9 +383,17 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 for row in curs.fetchall()
             ]
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
         clauses: list[Composable] = []
         params: list[Any] = []
+        if open_only:
+            clauses.append(
+                SQL("case_ref IN (SELECT case_ref FROM {} WHERE stage <> 'closed')").format(
+                    self._index
+                )
+            )
         if case is not None:
             clauses.append(SQL("case_ref=%s"))
             params.append(case)
@@ -400,6 +408,18 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                     columns, self._milestones, where
                 ),
                 params,
+            )
+            return [self._milestone(row) for row in curs.fetchall()]
+
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        stage = SQL(" WHERE i.stage <> 'closed'") if open_only else SQL("")
+        columns = SQL(", ").join(SQL("m.{}").format(Identifier(c)) for c in MILESTONE_COLUMNS)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT {} FROM {} i JOIN {} m ON m.case_ref = i.case_ref AND m.seq = 1 "
+                    "AND m.type = 'CaseReferred'{} ORDER BY m.case_ref"
+                ).format(columns, self._index, self._milestones, stage)
             )
             return [self._milestone(row) for row in curs.fetchall()]
 
@@ -418,8 +438,12 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             curs.execute(SQL("SELECT case_ref, regime FROM {}").format(self._index))
             return dict(curs.fetchall())
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
-        only = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
+        only: Composable = SQL(" AND i.case_ref=%s") if case is not None else SQL("")
+        if open_only:
+            only = only + SQL(" AND i.stage <> 'closed'")
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
@@ -431,8 +455,10 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return [row["case_ref"] for row in curs.fetchall()]
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
-        clauses: list[Composable] = []
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
+        clauses: list[Composable] = [SQL("i.stage <> 'closed'")] if open_only else []
         params: list[str] = []
         for name, value in (("stage", stage), ("regime", regime)):
             if value is not None:
@@ -450,8 +476,16 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return list(map(StatusRow._make, curs.fetchall()))
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
-        where = SQL(" WHERE i.case_ref=%s") if case is not None else SQL("")
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
+        clauses = (
+            ([SQL("i.case_ref=%s")] if case is not None else [])
+            + ([SQL("i.stage <> 'closed'")] if open_only else [])
+            + ([SQL("i.regime=%s")] if regime is not None else [])
+        )
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        params = tuple(v for v in (case, regime) if v is not None)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(
@@ -459,7 +493,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                     "k.last_position, k.rules, k.until, k.spans, k.delays "
                     "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
                 ).format(self._index, self._clocks, where),
-                (case,) if case is not None else (),
+                params,
             )
             opener = self.opener
             return [StoredClocks.from_values(row, opener) for row in curs.fetchall()]

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
 
 from projections.assess.clocks import (
     ClockState,
@@ -25,11 +27,12 @@ from projections.assess.clocks import (
     summary_of,
     view_records,
 )
-from projections.assess.rules import REGIMES, RulePack, all_rule_packs
+from projections.assess.rules import REGIMES, RulePack, all_rule_packs, rule_pack
 from projections.fold.case_view import STAGES, fold
 from projections.fold.when import format_instant, on_day
 from projections.index.case_index import CaseIndex
 from projections.index.clock_facts import (
+    CaseClockFacts,
     rules_fingerprint,
     states_from_facts,
     summary_from_facts,
@@ -141,8 +144,12 @@ def all_clocks(
     include_not_started: bool = False,
     index: CaseIndex | None = None,
     case: str | None = None,
+    open_only: bool = False,
+    regime: str | None = None,
 ) -> list[ClockState]:
-    """``clocks`` over every case (or one, ``case``), from the cross-case index (see
+    """``clocks`` over every case (or one, ``case``; with ``open_only``, only the cases
+    whose index row is not closed, as the desk asks; with ``regime``, only that regime's
+    cases, as the clocks page asks), from the cross-case index (see
     :func:`indexed_case_records`).
 
     Each case's clocks come from its clock facts kept in the index
@@ -152,21 +159,24 @@ def all_clocks(
     field the index does not keep.
     """
     if not index_covers():
+        # (``open_only`` only spares reading: folded, the closed cases' clocks are kept,
+        # and the callers that ask for it keep only the open cases they read.)
+        folded = folded_case_records(ledger, as_of=as_of, case=case)
         return _clocks_of(
-            folded_case_records(ledger, as_of=as_of, case=case), on, include_not_started
+            (c for c in folded if regime is None or c.regime == regime), on, include_not_started
         )
 
     chosen_index = index if index is not None else CaseIndex(ledger)
     moment, day = _on_moment(on)
     moment_text = format_instant(moment)
     as_of_text = format_instant(as_of) if as_of is not None else None
-    facts = chosen_index.clock_facts(case)
+    facts = chosen_index.clock_facts(case, open_only=open_only, regime=regime)
     out: list[ClockState] = []
     left: list[str] = []
     for ref in sorted(facts):
         found = facts[ref]
         if found.holds(moment_text, as_of_text):
-            out.extend(states_from_facts(found, day, include_not_started=include_not_started))
+            out.extend(_states_of(found, day, include_not_started))
         else:
             left.append(ref)
     if left:
@@ -183,6 +193,34 @@ def all_clocks(
         out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
         out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
     return out
+
+
+#: The most case-day answers :func:`_states_of` keeps (then it starts again): about two
+#: days of every clock of the 10,000-case benchmark store, a few tens of megabytes.
+_MOST_KEPT: Final = 40_000
+
+_KEPT: dict[tuple[Any, ...], tuple[RulePack, tuple[ClockState, ...]]] = {}
+
+
+def _states_of(facts: CaseClockFacts, day: date, include_not_started: bool) -> list[ClockState]:
+    """:func:`states_from_facts`, kept for the next question about the same case on the
+    same day: the states depend only on the facts' stored form (regime, ``spans``,
+    ``delays``), the day and the rule pack in use (checked by identity: a local rules
+    file swaps the pack), so a page asked again (a web desk, the clocks page) does not
+    build every state again.  States are immutable; each answer is a new list."""
+    pack = rule_pack(facts.regime) if facts.regime in REGIMES else None
+    if pack is None:
+        return states_from_facts(facts, day, include_not_started=include_not_started)
+    delays = orjson.dumps(facts.delays, option=orjson.OPT_SORT_KEYS) if facts.delays else None
+    key = (facts.case, facts.regime, facts.spans, delays, day, include_not_started)
+    kept = _KEPT.get(key)
+    if kept is not None and kept[0] is pack:
+        return list(kept[1])
+    states = states_from_facts(facts, day, include_not_started=include_not_started)
+    if len(_KEPT) >= _MOST_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = (pack, tuple(states))
+    return states
 
 
 def _clocks_of(
@@ -207,11 +245,13 @@ def summaries_by_case(
     as_of: datetime | None = None,
     index: CaseIndex | None = None,
     case: str | None = None,
+    open_only: bool = False,
 ) -> dict[str, ClockSummary]:
-    """:class:`ClockSummary` of every case (or one, ``case``), from the index in one pass,
-    for ``status`` over every case.  Cases with no started clock are absent."""
+    """:class:`ClockSummary` of every case (or one, ``case``; ``open_only``: the cases not
+    closed), from the index in one pass, for ``status`` over every case.  Cases with no
+    started clock are absent."""
     grouped: dict[str, list[ClockState]] = {}
-    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case):
+    for state in all_clocks(ledger, on, as_of=as_of, index=index, case=case, open_only=open_only):
         grouped.setdefault(state.case, []).append(state)
     return {case: summary_of(states) for case, states in grouped.items()}
 
@@ -221,8 +261,11 @@ def indexed_statuses(
     on: datetime,
     stage: str | None = None,
     regime: str | None = None,
+    *,
+    open_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """``status`` of every case (filtered), answered from ``index``, caught up first: each
+    """``status`` of every case (filtered; with ``open_only`` the closed cases are not
+    read), answered from ``index``, caught up first: each
     case's overdue clocks and next deadline come from the ``spans`` of its clock facts
     (:mod:`projections.index.clock_facts`), read with its row; a case whose facts do not
     hold for ``on`` (an entry dated after it) is computed from its milestones."""
@@ -230,14 +273,14 @@ def indexed_statuses(
         raise ValueError(f"unknown stage {stage!r}")
     index.catch_up()
     covered = index_covers()
-    derived = index.refresh_clock_facts() if covered else {}
+    derived = index.refresh_clock_facts(open_only=open_only) if covered else {}
     fingerprint = rules_fingerprint()
     day = on_day(on)
     moment = format_instant(on)
     answers: list[dict[str, Any] | None] = []
     opener = index.reads.opener
     left: dict[int, StatusRow] = {}
-    for row in index.reads.select_status_rows(stage, regime):
+    for row in index.reads.select_status_rows(stage, regime, open_only):
         summary = None
         if not covered:
             left[len(answers)] = row
@@ -263,7 +306,7 @@ def indexed_statuses(
             answers.append(row.status(opener, summary.overdue, summary.next_deadline))
     if left:
         if len(left) > len(answers) // 4:
-            summaries = summaries_by_case(index.ledger, on, index=index)
+            summaries = summaries_by_case(index.ledger, on, index=index, open_only=open_only)
         else:
             summaries = {}
             for row in left.values():

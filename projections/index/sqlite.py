@@ -218,8 +218,10 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             c.execute(f"SELECT {columns} FROM case_index{where} ORDER BY case_ref", params)
             return [IndexRow.from_values(row, self.opener) for row in c.fetchall()]
 
-    def select_milestones(self, case: str | None, types: Sequence[str] | None) -> list[Milestone]:
-        clauses: list[str] = []
+    def select_milestones(
+        self, case: str | None, types: Sequence[str] | None, open_only: bool = False
+    ) -> list[Milestone]:
+        clauses: list[str] = [_OPEN_CASES] if open_only else []
         params: list[Any] = []
         if case is not None:
             clauses.append("case_ref=?")
@@ -234,6 +236,20 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 f"SELECT {', '.join(MILESTONE_COLUMNS)} FROM case_milestones{where} "
                 "ORDER BY case_ref, seq",
                 params,
+            )
+            return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
+
+    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+        stage = " WHERE i.stage <> 'closed'" if open_only else ""
+        columns = ", ".join(f"m.{c}" for c in MILESTONE_COLUMNS)
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(
+                # CROSS JOIN and +type: SQLite then walks the cases and finds each
+                # entry 1 by key, rather than every referral through the type index.
+                f"SELECT {columns} FROM case_index i CROSS JOIN case_milestones m "
+                f"ON m.case_ref = i.case_ref AND m.seq = 1 AND +m.type = 'CaseReferred'{stage} "
+                "ORDER BY m.case_ref",
             )
             return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
 
@@ -253,8 +269,12 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             c.execute("SELECT case_ref, regime FROM case_index")
             return dict(c.fetchall())
 
-    def stale_clock_cases(self, fingerprint: str, case: str | None) -> list[str]:
+    def stale_clock_cases(
+        self, fingerprint: str, case: str | None, open_only: bool = False
+    ) -> list[str]:
         only = " AND i.case_ref=?" if case is not None else ""
+        if open_only:
+            only += " AND i.stage <> 'closed'"
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
@@ -265,9 +285,13 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return [row[0] for row in c.fetchall()]
 
-    def select_status_rows(self, stage: str | None, regime: str | None) -> list[StatusRow]:
+    def select_status_rows(
+        self, stage: str | None, regime: str | None, open_only: bool = False
+    ) -> list[StatusRow]:
         where, params = _filters(stage=stage, regime=regime, mark="?")
         where = where.replace("stage=", "i.stage=").replace("regime=", "i.regime=")
+        if open_only:
+            where += " AND i.stage <> 'closed'" if where else " WHERE i.stage <> 'closed'"
         columns = ", ".join(f"i.{c}" for c in STATUS_COLUMNS)
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
@@ -279,15 +303,23 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return list(map(StatusRow._make, c.fetchall()))
 
-    def select_clock_facts(self, case: str | None) -> list[StoredClocks]:
-        where = " WHERE i.case_ref=?" if case is not None else ""
+    def select_clock_facts(
+        self, case: str | None, open_only: bool = False, regime: str | None = None
+    ) -> list[StoredClocks]:
+        clauses = (
+            (["i.case_ref=?"] if case is not None else [])
+            + (["i.stage <> 'closed'"] if open_only else [])
+            + (["i.regime=?"] if regime is not None else [])
+        )
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params = tuple(v for v in (case, regime) if v is not None)
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
                 "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
                 "k.last_position, k.rules, k.until, k.spans, k.delays FROM case_index i "
                 f"LEFT JOIN case_clocks k ON k.case_ref = i.case_ref{where} ORDER BY i.case_ref",
-                (case,) if case is not None else (),
+                params,
             )
             return [StoredClocks.from_values(row, self.opener) for row in c.fetchall()]
 
@@ -387,6 +419,10 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             for row in c.fetchall():
                 clocks[row[0]] = clock_row(row, self.opener)
         return IndexSnapshot(position, rows, milestones, clocks)
+
+
+#: The milestones of the cases not closed (``open_only``), by their ``case_index`` stage.
+_OPEN_CASES = "case_ref IN (SELECT case_ref FROM case_index WHERE stage <> 'closed')"
 
 
 def _filters(mark: str, **values: str | None) -> tuple[str, list[str]]:

@@ -149,10 +149,12 @@ def statuses(
     regime: str | None = None,
     now: datetime | None = None,
     index: CaseIndex | None = None,
+    open_only: bool = False,
 ) -> list[dict[str, Any]]:
     """``caseledger status`` (every case, by reference): from the index, caught up first;
     with ``as_of`` or ``on``, by folding each case (cases not yet referred then are left
-    out)."""
+    out).  ``open_only`` leaves the closed cases out (from the index: in its query, so
+    their rows are neither read nor unsealed)."""
     check_filters(stage, regime)
     moment = on or _now(ledger, now)
     if as_of is None and on is None:
@@ -167,8 +169,8 @@ def statuses(
         # its tracked position are folded in memory, and nothing is written.
         if index is None:
             index = CaseIndex(ledger)
-        answers = indexed_statuses(index, moment, stage, regime)
-        areas = indexed_areas(index) if answers else {}
+        answers = indexed_statuses(index, moment, stage, regime, open_only=open_only)
+        areas = indexed_areas(index, open_only=open_only) if answers else {}
         for answer in answers:
             answer["open_requests"] = requests_on(answer["open_requests"], answer["regime"], moment)
             answer["area"] = areas.get(answer["case"], "")
@@ -177,6 +179,8 @@ def statuses(
     for ref in sorted(ledger.case_refs()):
         view = fold(ledger.case_records(ref), as_of_time=as_of, on_time=on)
         if view is None:
+            continue
+        if open_only and view.stage == "closed":
             continue
         if (stage is None or view.stage == stage) and (regime is None or view.regime == regime):
             out.append(status_of(view, moment))

@@ -340,17 +340,18 @@ def open_deadlines(
         # lazy: part of the index, ~55 ms with it at start-up (as above)
         from projections.index.sealing import json_column
 
+        # Only the open cases' rows and clock facts are read (closed ones have no
+        # deadline), in the index's queries.
         opener = chosen.reads.opener
-        for row in chosen.reads.select_status_rows(None, None):
-            if row.stage == "closed":
-                closed.add(row.case)
-                continue
+        opened: set[str] = set()
+        for row in chosen.reads.select_status_rows(None, None, open_only=True):
+            opened.add(row.case)
             found.extend(
                 reply_deadline(row.case, row.regime, r, day)
                 for r in json_column(row.open_requests, opener)
             )
-        for state in all_clocks(ledger, moment, as_of=as_of, index=chosen):
-            if state.case not in closed:
+        for state in all_clocks(ledger, moment, index=chosen, open_only=True):
+            if state.case in opened:
                 found.append(clock_deadline(state))
         return ordered(d for d in found if d is not None)
     for item in indexed_case_records(
