@@ -87,7 +87,15 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
         emit_json(shown.to_json())
         return
     table = Table(title=f"Policy in force ({shown.ref or 'the shipped default'})")
-    for column in ("role", "may record", "regimes", "own agency only", "approves", "sees", "actions"):
+    for column in (
+        "role",
+        "may record",
+        "regimes",
+        "own agency only",
+        "approves",
+        "sees",
+        "actions",
+    ):
         table.add_column(column)
     for role, spec in sorted(shown.policy.roles.items()):  # the rows of ``to_json()``
         table.add_row(
