@@ -12,10 +12,9 @@ so the web view in host mode and the CLI run as that user answer the same.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import orjson
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from cli.web.app import create_app
 from cli.web.config import WebConfig
 from ledger import api
-from ledger.domain.policy import policy_from_text
+from ledger.domain.policy import default_policy_text, policy_from_text
 from ledger.errors import InputError
 from projections import api as read_api
 from tests.conftest import FixedClock, invoke, open_ledger, scenario_lines
@@ -156,11 +155,14 @@ def _login_of(store_url: str, role: str) -> str:
     return store_url.replace(f"://{user_part}@", f"://{quote(role, safe='')}@", 1)
 
 
-def test_sees_is_checked_recorded_and_shown(store_url: str, clock: FixedClock) -> None:
+def test_sees_is_checked_recorded_and_shown(
+    store_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
     """A bad ``sees`` is refused with the reason; a good one is recorded in the register
     (and on PostgreSQL the database's copy agrees: verify checks it); ``policy show``
     gives it; a role changed to ``all`` reads everything again."""
-    shipped = read_api_policy_text()
+    shipped = default_policy_text()
+    assert 'sees = "own-agency"' in shipped
     with pytest.raises(InputError, match=r"roles\.agency\.sees must be one of"):
         policy_from_text(shipped.replace('sees = "own-agency"', 'sees = "own"'), "bad.toml")
     led = open_ledger(store_url, clock)
@@ -177,23 +179,8 @@ def test_sees_is_checked_recorded_and_shown(store_url: str, clock: FixedClock) -
         assert {e.type for e in narrowed.entries} == set(POLICE_SEES)
         assert not any("personal" in e.body for e in narrowed.entries)
     # an admin widens the agency role: it reads every entry again
-    wide = tmp_policy(shipped.replace('sees = "own-agency"', 'sees = "all"'))
+    wide = tmp_path / "wide.toml"
+    wide.write_text(shipped.replace('sees = "own-agency"', 'sees = "all"'), encoding="utf-8")
     api.set_policy(led, wide, reason="Board decision: agencies read whole cases")
     with api.acting_as(led, "police-user"):
         assert len(read_api.timeline(led, CASE).entries) == len(scenario_lines())
-
-
-def tmp_policy(text: str) -> str:
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as out:
-        out.write(text)
-    return out.name
-
-
-def read_api_policy_text() -> str:
-    from ledger.domain.policy import default_policy_text
-
-    text = default_policy_text()
-    assert re.search(r'sees = "own-agency"', text)
-    return text
