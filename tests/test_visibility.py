@@ -174,10 +174,19 @@ def test_sees_is_checked_recorded_and_shown(
     if store_url.startswith("postgresql://"):
         return  # acting as a user there needs their database role (the test above)
     api.add_user(led, "police-user", role=["agency"], agency=POLICE)
+    assert len(read_api.status(led).rows) == 1  # builds the cross-case index
     with api.acting_as(led, "police-user"):
         narrowed = read_api.timeline(led, CASE)
         assert {e.type for e in narrowed.entries} == set(POLICE_SEES)
         assert not any("personal" in e.body for e in narrowed.entries)
+        # every other facade answers the same narrowed record
+        assert read_api.case_refs(led) == (CASE,)
+        assert read_api.related(led, CASE).cases == ()
+        assert read_api.quality(led, CASE).answers == ()
+        assert read_api.clocks(led).shown == ()
+        assert {d.kind for d in read_api.due(led).deadlines} <= {"reply"}
+        spans = read_api.delays(led, from_type="CaseReferred", to_type="DecisionMade")
+        assert [i.to_ref for i in spans.intervals] == [None]  # the decision is the partners'
     # an admin widens the agency role: it reads every entry again
     wide = tmp_path / "wide.toml"
     wide.write_text(shipped.replace('sees = "own-agency"', 'sees = "all"'), encoding="utf-8")
