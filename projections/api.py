@@ -40,6 +40,7 @@ from projections.fold.describe import describe
 from projections.fold.when import on_day, parse_as_of, parse_on
 from projections.fold.why import WhyAnswer
 from projections.queries import cases as _cases
+from projections.queries import visibility as _visibility
 
 if TYPE_CHECKING:
     from ledger.checkpoints.checkpoint import CheckpointResult
@@ -152,6 +153,13 @@ def _judged_with(local: LocalRules | None) -> Iterator[None]:
 def _opened(ledger: LedgerOrOpener) -> CaseLedger:
     """The ledger, opened now if it was given as an opener."""
     return ledger if isinstance(ledger, CaseLedger) else ledger()
+
+
+def _read(ledger: LedgerOrOpener) -> CaseLedger:
+    """The ledger as the user it acts for may read it: every read facade reads through
+    this, so the policy's ``sees`` narrows the CLI's and the web's answers alike
+    (:mod:`projections.queries.visibility`)."""
+    return _visibility.narrowed(_opened(ledger))
 
 
 def _moment(
@@ -322,7 +330,8 @@ def _status(
     progress: Progress | None,
 ) -> StatusReport:
     """:func:`status` with the clock rules in use already chosen."""
-    led = _opened(ledger)
+    led = _read(ledger)
+    reader = _visibility.reader_in(led)
     as_of_time, on_time, now = _moments(led, as_of, on)
     if case is not None:
         if stage is not None or regime is not None:
@@ -332,7 +341,22 @@ def _status(
                 code="filter-with-case",
             )
         row = _cases.status(led, case, as_of_time, on_time, now=now)
+        if reader is not None:
+            row = _visibility.without_clocks(row)
         return StatusReport(case, (row,), as_of_time, on_time)
+    if reader is not None:
+        # A narrowed reader's cases are folded from what they may see (the index holds
+        # every entry), each case as it stands now unless a time is given.
+        rows = [
+            _visibility.without_clocks(row)
+            for row in _cases.statuses(
+                led, as_of_time, on_time or now, stage=stage, regime=regime, now=now
+            )
+        ]
+        arranged = _cases.arrange_statuses(
+            rows, sort=sort, include_closed=include_closed, stage=stage
+        )
+        return StatusReport(None, tuple(arranged), as_of_time, on_time)
     index = None
     if as_of_time is None and on_time is None:
         # lazy: the index (with the clock facts) costs ~55 ms at start-up
@@ -411,7 +435,7 @@ def timeline(
     """``caseledger timeline CASE``: with ``on``, only entries that happened by then (a
     later correction still applies to the entry it corrects); with ``full``, each
     entry's account in words is given whole (:meth:`Timeline.what`)."""
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, _ = _moments(led, as_of, on)
     view = _cases.case_view(led, case, as_of_time, on_time)
     entries = _cases.timeline_entries(view, on_time)
@@ -482,7 +506,7 @@ def why(
     """``caseledger why CASE``: who decided what and why, what was known then, what it
     relied on, what has been learned since, and any flags; with ``full``, each entry's
     account in words is given whole (:meth:`WhyReport.what`)."""
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     answer = _cases.why(led, case, as_of_time, on_time, now=now)
     return WhyReport(answer, as_of_time, on_time, full)
@@ -552,8 +576,9 @@ def case_refs(ledger: LedgerOrOpener, prefix: str = "") -> tuple[str, ...]:
     """The references of the cases the cross-case index holds that start with ``prefix``
     (in any letter case), sorted: what a shell offers after ``caseledger why`` (or a form
     its choices).  The index is read as it stands, in one query: never caught up, never
-    created (a store whose index is not built yet offers none), never written."""
-    led = _opened(ledger)
+    created (a store whose index is not built yet offers none), never written; a reader
+    the policy narrows is offered only their own cases."""
+    led = _read(ledger)
     # lazy: the index's recorders cost ~55 ms at start-up
     from projections.index.case_index import index_recorder
     from projections.index.sealing import Sealer
@@ -562,7 +587,11 @@ def case_refs(ledger: LedgerOrOpener, prefix: str = "") -> tuple[str, ...]:
     if not backend.tables_exist():
         return ()
     start = prefix.casefold()
-    return tuple(ref for ref in backend.indexed_refs() if ref.casefold().startswith(start))
+    refs = [ref for ref in backend.indexed_refs() if ref.casefold().startswith(start)]
+    if _visibility.reader_in(led) is not None:
+        theirs = set(led.case_refs())
+        refs = [ref for ref in refs if ref in theirs]
+    return tuple(refs)
 
 
 # --- clocks, delays, quality, rules ---------------------------------------------------------
@@ -680,13 +709,17 @@ def _clocks(
 
     wanted = _clock_statuses(status)
     local = _local_rules(rules)
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     with _judged_with(local):
         if case is not None:
             view = _cases.case_view(led, case, as_of_time, moment)
             states = case_clocks(view, moment, include_not_started=True)
+            if _visibility.reader_in(led) is not None:
+                states = []  # the statutory clocks are the partners' (visibility.py)
+        elif _visibility.reader_in(led) is not None:
+            states = []
         else:
             states = all_clocks(
                 led, moment, as_of=as_of_time, include_not_started=True, regime=regime
@@ -843,7 +876,7 @@ def delays(
 
     check_event_type(from_type, "from_type")
     check_event_type(to_type, "to_type")
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     if case is not None:
@@ -856,6 +889,12 @@ def delays(
         view = fold(records, as_of_time=as_of_time, on_time=moment)
         found = view_interval(view, from_type, to_type, moment) if view is not None else None
         intervals = [found] if found is not None else []
+    elif _visibility.reader_in(led) is not None:
+        intervals = []
+        for ref in led.case_refs():
+            view = fold(led.case_records(ref), as_of_time=as_of_time, on_time=moment)
+            found = view_interval(view, from_type, to_type, moment) if view is not None else None
+            intervals.extend([found] if found is not None else [])
     else:
         intervals = indexed_intervals(led, from_type, to_type, moment, as_of=as_of_time)
     chosen = filter_over(intervals, over)
@@ -904,7 +943,7 @@ def quality(
     except QualityConfigError as exc:
         raise UsageError(str(exc), field="rules") from None
     local = _local_rules(clock_rules, "clock_rules")
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     with _judged_with(local):
@@ -912,8 +951,16 @@ def quality(
         # lazy: the cross-case index costs ~55 ms at start-up
         from projections.queries.related import related_to
 
-        found = related_to(led, view, as_of=as_of_time, on=moment)
-        answers = answer_questions(view, moment, config=config, related=found)
+        found = (
+            related_to(led, view, as_of=as_of_time, on=moment)
+            if _visibility.reader_in(led) is None
+            else []  # other cases' learning is the partners'
+        )
+        answers = (
+            answer_questions(view, moment, config=config, related=found)
+            if _visibility.reader_in(led) is None
+            else []  # the QM2 questions judge the partners' decision making, not theirs
+        )
     return QualityReport(case, tuple(answers), as_of_time, moment, local)
 
 
@@ -948,10 +995,14 @@ def related(
     # lazy: the cross-case index costs ~55 ms at start-up
     from projections.queries.related import related_to
 
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, _ = _moments(led, as_of, on)
     view = _cases.case_view(led, case, as_of_time, on_time)
-    found = related_to(led, view, as_of=as_of_time, on=on_time)
+    found = (
+        related_to(led, view, as_of=as_of_time, on=on_time)
+        if _visibility.reader_in(led) is None
+        else []  # other cases' learning is the partners'
+    )
     return RelatedReport(case, view.themes, tuple(found), as_of_time, on_time)
 
 
@@ -1092,13 +1143,27 @@ def due(
             field="kind",
         )
     local = _local_rules(rules)
-    led = _opened(ledger)
+    led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
     with _judged_with(local):
-        found = _desk.open_deadlines(
-            led, moment, as_of=as_of_time, case=case, current=on_time is None
-        )
+        if _visibility.reader_in(led) is None:
+            found = _desk.open_deadlines(
+                led, moment, as_of=as_of_time, case=case, current=on_time is None
+            )
+        else:
+            # A narrowed reader: their own cases folded one by one, and of each only the
+            # replies due from their agency (the statutory clocks are the partners').
+            found = []
+            for ref in (
+                [case] if case is not None else _visibility.cases_on(led, as_of_time, moment)
+            ):
+                found.extend(
+                    d
+                    for d in _desk.open_deadlines(led, moment, as_of=as_of_time, case=ref)
+                    if d.kind != "clock"
+                )
+            found = _desk.ordered(found)
     if kind is not None:
         found = [d for d in found if d.kind == kind]
     if within is not None:
@@ -1225,7 +1290,13 @@ def export(
     if report not in REPORT_MODES:
         raise UsageError(f"must be auto, full or index, not {report!r}", field="report")
     local = _local_rules(rules)
-    led = _opened(ledger)
+    led = _read(ledger)
+    _visibility.refuse_narrowed(
+        led,
+        "export a bundle",
+        "a bundle holds every entry of its cases, so that anyone can check their hash "
+        "chains; ask the business unit for what you need",
+    )
     key = recorder = None
     if signing_key is not None:
         # lazy: checkpoints (Ed25519, Merkle) cost ~12 ms at start-up

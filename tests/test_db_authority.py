@@ -40,8 +40,9 @@ def _permissive_policy(tmp_path: Path) -> Path:
     """A policy file that lets an agency user record anything and administer the store."""
     text = default_policy_text().replace(
         '[roles.agency]\ndescription = "A member agency: records only information and views '
-        'for its own agency."\nrecord = ["InformationReceived", "InformationDeclined", '
-        '"AgencyViewGiven"]\nown_agency = true\nactions = []',
+        "for its own agency, and reads only its own agency's part of the cases it is in.\"\n"
+        'record = ["InformationReceived", "InformationDeclined", '
+        '"AgencyViewGiven"]\nown_agency = true\nsees = "own-agency"\nactions = []',
         '[roles.agency]\ndescription = "x"\nrecord = ["*"]\n'
         'actions = ["users", "hold", "erase-personal", "checkpoint", "policy"]',
     )

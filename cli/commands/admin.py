@@ -87,7 +87,15 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
         emit_json(shown.to_json())
         return
     table = Table(title=f"Policy in force ({shown.ref or 'the shipped default'})")
-    for column in ("role", "may record", "regimes", "own agency only", "approves", "actions"):
+    for column in (
+        "role",
+        "may record",
+        "regimes",
+        "own agency only",
+        "approves",
+        "sees",
+        "actions",
+    ):
         table.add_column(column)
     for role, spec in sorted(shown.policy.roles.items()):  # the rows of ``to_json()``
         table.add_row(
@@ -96,6 +104,7 @@ def policy_show(ctx: typer.Context, as_json: bool = JSON) -> None:
             ", ".join(sorted(spec.regimes or [])) or "all",
             "yes" if spec.own_agency else "",
             ", ".join(sorted(spec.approves)) or "-",
+            spec.sees,
             ", ".join(sorted(spec.actions)) or "-",
         )
     out.print(table)

@@ -8,7 +8,9 @@ without its proxy-header rewriting, so the peer is the connection's own), and ma
 the enrolment register: a name the register does not hold is refused (403) before any
 page is asked.  Every request of a host-mode server then runs inside
 :func:`ledger.api.acting_as` for that user, so the policy decides what they may record and,
-on PostgreSQL, the database's own rules apply to their role (``docs/hosting.md``).
+on PostgreSQL, the database's own rules apply to their role (``docs/hosting.md``); the read
+facades ask the store who acts and narrow what they answer to what the policy lets that user
+see (``projections/queries/visibility.py``), so the pages need not pass the reader on.
 """
 
 from __future__ import annotations

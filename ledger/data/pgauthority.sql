@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS __S__.caseledger_policy (
     regimes text[],
     own_agency boolean NOT NULL,
     actions text[] NOT NULL,
-    approves text[] NOT NULL DEFAULT '{}'
+    approves text[] NOT NULL DEFAULT '{}',
+    sees text NOT NULL DEFAULT 'all'
 )
 -- ;;
 -- The personal-data screen: salted SHA-256 digests of each folded form of a case's
@@ -71,6 +72,9 @@ ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS agency text
 ALTER TABLE __S__.caseledger_provenance ADD COLUMN IF NOT EXISTS approved_by text
 -- ;;
 ALTER TABLE __S__.caseledger_policy ADD COLUMN IF NOT EXISTS approves text[] NOT NULL DEFAULT '{}'
+-- ;;
+-- A policy table made before roles said what they read gains it ('all': as it was).
+ALTER TABLE __S__.caseledger_policy ADD COLUMN IF NOT EXISTS sees text NOT NULL DEFAULT 'all'
 -- ;;
 -- A register table made before the register's clear columns existed gains them.
 DO $migrate$
@@ -241,6 +245,10 @@ BEGIN
                 WHERE jsonb_typeof(x) <> 'string') THEN
                 RETURN format('roles.%s.approves must be a list of entry types', r.key);
             END IF;
+            IF (r.value ? 'sees') AND (r.value ->> 'sees') IS DISTINCT FROM 'all'
+               AND (r.value ->> 'sees') IS DISTINCT FROM 'own-agency' THEN
+                RETURN format('roles.%s.sees must be all or own-agency', r.key);
+            END IF;
             IF jsonb_typeof(r.value -> 'own_agency') IS DISTINCT FROM 'boolean' THEN
                 RETURN format('roles.%s.own_agency must be true or false', r.key);
             END IF;
@@ -357,7 +365,8 @@ BEGIN
                        ARRAY(SELECT jsonb_array_elements_text(r.value -> 'actions')),
                        ARRAY(SELECT jsonb_array_elements_text(
                            CASE WHEN jsonb_typeof(r.value -> 'approves') = 'array'
-                                THEN r.value -> 'approves' ELSE '[]'::jsonb END))
+                                THEN r.value -> 'approves' ELSE '[]'::jsonb END)),
+                       coalesce(r.value ->> 'sees', 'all')
                 FROM jsonb_each(e -> 'policy' -> 'roles') AS r;
         ELSIF kind = 'UserEnrolled' THEN
             INSERT INTO __S__.caseledger_users

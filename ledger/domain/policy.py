@@ -1,4 +1,4 @@
-"""Who may record what: the store's policy and its checks.
+"""Who may record and read what: the store's policy and its checks.
 
 The policy is part of the record: a store's policy is the one its register last
 recorded (a ``PolicyChanged`` entry, made by an admin), starting with the policy shipped
@@ -32,6 +32,9 @@ from ledger.errors import InputError, UsageError
 
 ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy", "export-personal")
 REGIMES = tuple(CRITERIA)
+#: What a role may read: ``all`` (every case and entry) or ``own-agency`` (only the cases
+#: and entries naming the reader's enrolled agency, ``projections.queries.visibility``).
+SEES = ("all", "own-agency")
 
 APPROVER_FIELD = "approved_by"
 #: The entry types that need someone's approval: every catalogue type with an
@@ -63,6 +66,9 @@ class RolePolicy:
     own_agency: bool
     actions: frozenset[str]
     approves: frozenset[str] = frozenset()
+    sees: str = "all"
+    """What the role reads (one of :data:`SEES`); a policy recorded before ``sees``
+    existed reads as ``all`` for every role, as it was then."""
 
     def may_approve(self, event_type: str, regime: str) -> bool:
         """Whether the role's approval counts for entries of this type in a case under
@@ -91,6 +97,7 @@ class Policy:
                     "own_agency": r.own_agency,
                     "actions": sorted(r.actions),
                     "approves": sorted(r.approves),
+                    "sees": r.sees,
                 }
                 for name, r in sorted(self.roles.items())
             }
@@ -314,6 +321,7 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
             "own_agency",
             "actions",
             "approves",
+            "sees",
         }
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
@@ -336,6 +344,11 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
         own_agency = spec.get("own_agency", False)
         if not isinstance(own_agency, bool):
             raise ValueError(f"{where}.own_agency must be true or false, not {own_agency!r}")
+        sees = spec.get("sees", "all")
+        if sees not in SEES:
+            raise ValueError(
+                f"{where}.sees must be one of {', '.join(repr(v) for v in SEES)}, not {sees!r}"
+            )
         description = spec.get("description", "")
         if not isinstance(description, str):
             raise ValueError(f"{where}.description must be a string, not {description!r}")
@@ -347,6 +360,7 @@ def _parse_roles(data: dict[str, object], origin: str) -> Policy:
             own_agency=own_agency,
             actions=actions,
             approves=approves,
+            sees=str(sees),
         )
     if "admin" not in roles or "users" not in roles["admin"].actions:
         raise ValueError(

@@ -339,7 +339,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             }
             curs.execute(
                 SQL(
-                    "SELECT role, record, regimes, own_agency, actions, approves "
+                    "SELECT role, record, regimes, own_agency, actions, approves, sees "
                     "FROM {}.caseledger_policy"
                 ).format(schema)
             )
@@ -350,6 +350,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     "own_agency": r["own_agency"],
                     "actions": sorted(r["actions"]),
                     "approves": sorted(r["approves"]),
+                    "sees": r["sees"],
                 }
                 for r in curs.fetchall()
             }
