@@ -426,8 +426,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("VACUUM {k}, {p}").format(k=self._keys, p=self._personal))
             return True
 
-    #: How long an erasure waits for transactions that could still see the erased rows.
-    SNAPSHOT_WAIT_SECONDS = 15.0
+    #: How long an erasure waits for transactions that could still see the erased rows (a
+    #: long import or reindex elsewhere in the database can hold one for a minute or more;
+    #: erasure is a rare administrative act, so it waits rather than leave the bytes).
+    SNAPSHOT_WAIT_SECONDS = 120.0
 
     def _await_older_snapshots(self, curs: Cursor[DictRow]) -> None:
         """Wait (bounded) until no other session of this database holds a snapshot taken
