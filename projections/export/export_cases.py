@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select
 
 from ledger.catalogue.models import CRITERIA, LONDON, occurred_instant
 from ledger.integrity.canonical import GENESIS_HASH, canonical_json, personal_commitments
+from projections.export.chart import build_chart
 from projections.export.export_files import PERSONAL_FILE, REPORT_FILE, HashingFile
 from projections.export.export_selection import ExportFilters, LedgerToExport, StoreDoesNotVerify
 from projections.export.report import (
@@ -28,7 +29,6 @@ from projections.export.report import (
     Entry,
     analyse_case,
     apply_corrections,
-    build_chart,
 )
 
 #: Up to this many cases, report.html has a full section per case (about 5 ms each);
