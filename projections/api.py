@@ -453,7 +453,8 @@ class TimelineChart:
 
     def svg(self, anchor: str = "case") -> str:
         """The chart as SVG markup (the report's own macro, ``timeline_chart.html``), safe
-        to place in a page: no script, ids starting with ``anchor``."""
+        to place in a page: no script, ids starting with ``anchor``, in a focusable region
+        that scrolls sideways when the page is narrower than the chart can be read at."""
         # lazy: the exporter's templates cost ~100 ms at start-up
         from projections.export.export_cases import load_template
 

@@ -74,10 +74,8 @@ COLOURS: Final[Mapping[str, str]] = MappingProxyType(
         "decision": "#b42416",
         "allowed": "#e8f1f8",
         "allowed_edge": "#1d70b8",
-        "met": "#00703c",
-        "running": "#1d70b8",
+        "ran": "#505a5f",
         "late": "#b42416",
-        "withdrawn": "#505a5f",
         "due": "#b42416",
         "moment": "#1b1b1b",
     }
@@ -88,10 +86,8 @@ DRAWN_ON: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         **{f"lane{i}": ("band",) for i in range(6)},
         "decision": ("band",),
         "allowed_edge": ("paper",),
-        "met": ("allowed", "paper"),
-        "running": ("allowed", "paper"),
+        "ran": ("allowed", "paper"),
         "late": ("paper", "allowed"),
-        "withdrawn": ("allowed", "paper"),
         "due": ("band", "paper", "allowed"),
         "moment": ("band", "paper", "allowed"),
         "ink": ("paper", "band"),
@@ -130,9 +126,10 @@ class ClockBar:
     """One statutory clock: the allowed period, the elapsed period and the due date.
 
     The elapsed period is drawn in two parts: up to ``x_on_time`` (the due day, or the end
-    if earlier) in the status's colour, and for a late or overdue clock from the due day
-    to ``x_end``, solid when not ``justified`` and hatched in a dashed outline when it is.
-    A clock with no end is drawn to the chart's moment (``running``).
+    if earlier) in one grey whatever the status (the words say it), and for a late or
+    overdue clock from the due day to ``x_end``, solid red when not ``justified`` and
+    hatched in a dashed outline when it is.  A clock with no end is drawn to the chart's
+    moment (``running``), with an arrowhead there.
     """
 
     label: str
@@ -312,9 +309,6 @@ def build_chart(
     )
 
 
-_STATUS_COLOUR: Final = {"met": "met", "running": "running", "late": "late", "overdue": "late"}
-
-
 def _runs_on(clock: Mapping[str, Any]) -> bool:
     """Whether a clock is drawn to the moment: started, not ended, running or overdue."""
     return (
@@ -382,7 +376,7 @@ def _bar(
         justified=justified,
         over=over,
         running=running,
-        colour=COLOURS[_STATUS_COLOUR.get(status, "withdrawn")],
+        colour=COLOURS["ran"],
         note=note,
         note_x=round(note_x, 2),
         note_anchor=anchor,
