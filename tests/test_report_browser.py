@@ -327,6 +327,42 @@ def test_justified_and_unjustified_late_clocks_differ_in_the_charts_markup(page:
     assert all("not justified" in c["text"] for c in unjustified)
 
 
+_GREY = """async (svg) => {
+  const xml = new XMLSerializer().serializeToString(svg);
+  const image = new Image();
+  image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(xml);
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = +svg.getAttribute("width");
+  canvas.height = +svg.getAttribute("height");
+  const ink = canvas.getContext("2d");
+  ink.filter = "grayscale(1)";
+  ink.drawImage(image, 0, 0);
+  const spread = (rect) => {
+    const at = (name) => parseFloat(rect.getAttribute(name));
+    const box = [at("x") + 2, at("y") + 2, at("width") - 4, at("height") - 4];
+    const pixels = ink.getImageData(...box).data;
+    const grey = [];
+    for (let i = 0; i < pixels.length; i += 4) grey.push(pixels[i]);
+    const mean = grey.reduce((a, b) => a + b, 0) / grey.length;
+    return Math.sqrt(grey.reduce((a, b) => a + (b - mean) ** 2, 0) / grey.length);
+  };
+  return {
+    justified: [...svg.querySelectorAll("rect.over-justified")].map(spread),
+    unjustified: [...svg.querySelectorAll("rect.over-unjustified")].map(spread),
+  };
+}"""
+
+
+def test_justified_and_unjustified_lateness_differ_in_black_and_white(page: Any) -> None:
+    """Drawn in grey only, the justified lateness is a pattern of light and dark (hatched)
+    and the unjustified one a flat dark bar: they differ without colour."""
+    spread = page.locator("#case-SCR-2016-011 svg.timeline").evaluate(_GREY)
+    assert len(spread["justified"]) == 1 and len(spread["unjustified"]) == 1, spread
+    assert spread["justified"][0] > 40, spread  # stripes: grey levels far apart
+    assert spread["unjustified"][0] < 5, spread  # one flat grey
+
+
 _PAINT = """(svg) => {
   const paint = (el, what) => getComputedStyle(el)[what];
   const all = (css, what) => [...svg.querySelectorAll(css)].map((el) => paint(el, what));
