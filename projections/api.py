@@ -453,7 +453,8 @@ class TimelineChart:
 
     def svg(self, anchor: str = "case") -> str:
         """The chart as SVG markup (the report's own macro, ``timeline_chart.html``), safe
-        to place in a page: no script, ids starting with ``anchor``."""
+        to place in a page: no script, ids starting with ``anchor``, in a focusable region
+        that scrolls sideways when the page is narrower than the chart can be read at."""
         # lazy: the exporter's templates cost ~100 ms at start-up
         from projections.export.export_cases import load_template
 
@@ -468,11 +469,12 @@ class TimelineChart:
 
 def timeline_chart(line: Timeline, clocks: ClockReport) -> TimelineChart:
     """The chart of ``line`` (a :func:`timeline`) with the clocks of ``clocks`` (a
-    :func:`clocks` of the same case, at the same times): no store is read again."""
+    :func:`clocks` of the same case, at the same times): no store is read again.  A clock
+    still running is drawn up to ``clocks.on``, the moment the clocks were computed on."""
     # lazy: the report's layout costs ~40 ms (quality, clocks) at start-up
     from projections.export.chart import build_chart
 
-    return TimelineChart(line.case, build_chart(line.entries, clocks.to_json()))
+    return TimelineChart(line.case, build_chart(line.entries, clocks.to_json(), clocks.on))
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,9 @@ def write_case_files(
         analysis = analyse_case(
             records, as_of=filters.as_of.instant if filters.as_of else None, on=on, now=now
         )
-        context = _case_context(ref, records, entries, chosen, analysis, personal_rows, filters)
+        context = _case_context(
+            ref, records, entries, chosen, analysis, personal_rows, filters, on or now
+        )
         report.write(case_template.render(c=context).encode("utf-8"))
     report.write(load_template("report_foot.html").render(bundle=bundle).encode("utf-8"))
     files = [report.close()]
@@ -239,8 +241,10 @@ def _case_context(
     analysis: Any,
     personal_rows: list[dict[str, Any]],
     filters: ExportFilters,
+    moment: datetime,
 ) -> dict[str, Any]:
-    """Everything ``report_case.html`` shows for one case."""
+    """Everything ``report_case.html`` shows for one case; ``moment`` is the one its
+    clocks were computed on (the chart draws a running clock up to it)."""
     by_ref = {e.ref: e for e in entries}
 
     def entry(value: str) -> dict[str, Any]:
@@ -367,7 +371,7 @@ def _case_context(
         "quality": quality,
         "sources": analysis.sources,
         "entries": ordered,
-        "chart": build_chart(ordered, analysis.clocks),
+        "chart": build_chart(ordered, analysis.clocks, moment),
     }
 
 
