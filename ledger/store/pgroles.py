@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
@@ -63,4 +64,26 @@ def install_role_switch(datastore: PostgresDatastore) -> None:
     datastore.get_connection = get_connection  # type: ignore[method-assign]
 
 
-__all__ = ["install_role_switch"]
+def seen_entries(datastore: PostgresDatastore, case: UUID | None) -> list[tuple[int, bytes, bool]]:
+    """``(position, state, rebuilt)`` of the entries the acting user may read when the
+    policy narrows them to their agency, of one case (its aggregate id) or of all, in
+    stored order, as the database chooses them (``caseledger_seen_entries`` in
+    ``ledger/data/pgauthority.sql``): row security hides the bodies that hold
+    personal-data commitments, so they come from this function with the commitments
+    taken out (``rebuilt``: re-serialised by the database, not canonical JSON).  Empty
+    for a user who reads every entry (they read the table itself)."""
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(
+            SQL(
+                "SELECT notification_id, state, rebuilt FROM {}.caseledger_seen_entries(%s)"
+            ).format(Identifier(datastore.schema)),
+            (case,),
+            binary=True,
+        )
+        return [
+            (int(row["notification_id"]), bytes(row["state"]), bool(row["rebuilt"]))
+            for row in curs.fetchall()
+        ]
+
+
+__all__ = ["install_role_switch", "seen_entries"]
