@@ -949,7 +949,7 @@ WITH (
 -- correction, whose scope is its target's), the entry a correction corrects, and whether
 -- its body holds personal-data commitments (a referral's `personal`, a correction's
 -- `changes.personal`).  Kept only for a store whose entries SQL can read (not encrypted
--- at rest): an encrypted store's narrowed readers are shown no entry.
+-- at rest; see caseledger_sees_all).
 CREATE TABLE IF NOT EXISTS __S__.caseledger_scope (
     originator_id uuid NOT NULL,
     seq bigint NOT NULL,
@@ -1033,11 +1033,14 @@ $fill$
 -- ;;
 -- Whether the acting role (caseledger_me()) reads every case and entry: not enrolled, or
 -- enrolled with a role the recorded policy lets see 'all', or with no role the policy
--- names (as visibility.reader_of).  STABLE, and used in the policies as a scalar
--- subquery, so it is asked once per statement: a reader who sees all pays nothing per row.
+-- names (as visibility.reader_of); and everyone in a store encrypted at rest, whose
+-- entries the database cannot read to keep their scope (there the facades narrow, and
+-- an entry is ciphertext to whoever lacks the store's key).  STABLE, and used in the
+-- policies as a scalar subquery, so it is asked once per statement: a reader who sees
+-- all pays nothing per row.
 CREATE OR REPLACE FUNCTION __S__.caseledger_sees_all() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-    SELECT NOT EXISTS (
+    SELECT NOT __S__.caseledger_clear() OR NOT EXISTS (
         SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
             ON p.role = ANY (u.roles)
         WHERE u.name = __S__.caseledger_me()

@@ -142,9 +142,9 @@ class _Narrowed:
     """A ledger read through a :class:`Reader`: its cases and their records narrowed,
     everything else the ledger's own (the clock, the register, identity).
 
-    On PostgreSQL the database chooses the records (:func:`_database_records`): row
-    security hides the rest from the reader's role, and the referral's body comes with
-    its personal commitments taken out.  The reader's own rule is applied to what it
+    On PostgreSQL (a store not encrypted at rest) the database chooses the records
+    (:func:`_database_records`): row security hides the rest from the reader's role, and
+    the referral's body comes with its personal commitments taken out.  The reader's own rule is applied to what it
     returns as well, so both stores answer alike."""
 
     def __init__(self, ledger: CaseLedger, reader: Reader) -> None:
@@ -152,7 +152,8 @@ class _Narrowed:
         self.reader = reader
         self._visible: list[str] | None = None
         self._by_case: dict[str, list[dict[str, Any]]] | None = None
-        self._in_database = ledger.location.kind == "postgres"
+        # an encrypted store's entries are ciphertext to the database: it keeps no scope
+        self._in_database = ledger.location.kind == "postgres" and not ledger.encrypted
 
     def _stored(self, ref: str) -> list[dict[str, Any]]:
         """The case's stored records as this reader's store gives them."""
