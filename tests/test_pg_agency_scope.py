@@ -129,36 +129,46 @@ def _expected(store: Store) -> set[int]:
 
 
 @pytest.mark.real_clock  # the police's own role records below: the server dates it
-def test_an_agency_role_reads_by_sql_nothing_of_a_case_not_theirs(store: Store) -> None:
-    """The shipped policy: the police (who record replies, and so check each against
-    their case's whole chain) read every entry of their own case, never another case's
-    entry, snapshot, provenance, index row or personal row."""
+def test_an_agency_role_reads_by_sql_only_what_the_facades_show(store: Store) -> None:
+    """The police's own role, by plain SQL: only the entries the facades show them (the
+    referral, which holds personal commitments, only through the screened function),
+    never another case's entry, a snapshot, a personal row or the index; and they still
+    record their reply, checked against what they may read and the case's head."""
     import psycopg
+    from psycopg.rows import dict_row
 
+    shown = _expected(store)
+    assert 1 in shown and len(shown) < len(scenario_lines())
     events = store.rows(store.police, "caseledger_events")
-    assert set(_seqs(events)) == {CASE}  # nothing of the case without the police
-    assert _seqs(events)[CASE] == set(range(1, len(scenario_lines()) + 1))
+    assert _seqs(events) == {CASE: shown - {1}}  # the referral's row holds commitments
+    assert all(b'"personal"' not in bytes(r["state"]) for r in events)
     assert store.rows(store.police, "caseledger_snapshots") == []
     assert store.rows(store.police, "caseledger_personal") == []
     for table in INDEX_TABLES:
         assert store.rows(store.police, table) == [], table
         assert store.rows(store.owner_login(), table), table
-    # provenance and scope: only the entries the facades show them
-    assert _seqs(store.rows(store.police, "caseledger_provenance"), "seq") == {
-        CASE: _expected(store)
-    }
-    assert _seqs(store.rows(store.police, "caseledger_scope"), "seq") == {CASE: _expected(store)}
+    for table in ("caseledger_provenance", "caseledger_scope"):
+        assert _seqs(store.rows(store.police, table), "seq") == {CASE: shown}, table
     for table in ("caseledger_personal_screen", "caseledger_personal_keys"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             store.rows(store.police, table)
-    # their facades still answer, through the CLI as their own login
+    # the screened read path: every entry shown, the referral without `personal`
+    with psycopg.connect(store._base(store.police), autocommit=True, row_factory=dict_row) as c:
+        seen = c.execute(
+            SQL("SELECT * FROM {}.caseledger_seen_entries(NULL)").format(Identifier(store.schema))
+        ).fetchall()
+    assert [int(r["originator_version"]) for r in seen] == sorted(shown)
+    assert all(b"personal" not in bytes(r["state"]) for r in seen)
+    referral = orjson.loads(bytes(seen[0]["state"]))
+    assert referral["type"] == "CaseReferred" and referral["regime"] == "wt2023"
+    # their facades answer, through the CLI as their own login
     line = invoke(["--store", store.police.url, "timeline", CASE, "--json"])
     assert line.exit_code == 0, line.stderr
     assert {e["type"] for e in line.json()} == POLICE_SEES
     hidden = invoke(["--store", store.police.url, "status", OTHER, "--json"])
     assert hidden.exit_code == 2 and "not one" in hidden.stderr
-    # and they still record their reply (checked against the case's chain)
-    reply = {
+    # and they record their view (and may not reply in a case not theirs)
+    view = {
         "type": "AgencyViewGiven",
         "case": CASE,
         "agency": POLICE,
@@ -167,11 +177,16 @@ def test_an_agency_role_reads_by_sql_nothing_of_a_case_not_theirs(store: Store) 
         "reasons": "A further view from the police.",
     }
     recorded = invoke(
-        ["--store", store.police.url, "record", "-", "--role", "agency"],
-        stdin=orjson.dumps(reply),
+        ["--store", store.police.url, "record", "-", "--role", "agency"], stdin=orjson.dumps(view)
     )
     assert recorded.exit_code == 0, recorded.stderr
     assert store.owner.case_records(CASE)[-1]["actor"] == store.police.name
+    elsewhere = invoke(
+        ["--store", store.police.url, "record", "-", "--role", "agency"],
+        stdin=orjson.dumps({**view, "case": OTHER}),
+    )
+    assert elsewhere.exit_code == 2, elsewhere.stderr
+    assert store.owner.verify().ok  # no snapshot or entry the chain does not hold
 
 
 def test_a_reader_who_sees_all_still_reads_every_row(store: Store) -> None:
@@ -189,49 +204,36 @@ def test_a_reader_who_sees_all_still_reads_every_row(store: Store) -> None:
     assert store.inspector.ledger().verify().ok
 
 
-def test_a_narrowed_reader_who_records_nothing_reads_only_what_the_facades_show(
+def test_the_agencys_answers_on_postgresql_equal_those_on_sqlite(
     store: Store, tmp_path: Path, clock: FixedClock
 ) -> None:
-    """A policy whose agency role records nothing: its database role reads, by SQL, only
-    the entries the facades show (the referral only through the screened function,
-    without its personal commitments), and its CLI answers equal the narrowed answers
-    of an SQLite store holding the same entries."""
-    api.set_policy(store.owner, _observer_policy(tmp_path), reason="Agencies observe")
-    events = store.rows(store.police, "caseledger_events")
-    shown = _expected(store)
-    assert 1 in shown  # the referral is shown by the facades ...
-    assert _seqs(events) == {CASE: shown - {1}}  # ... but its row holds commitments
-    assert all(b'"personal"' not in bytes(r["state"]) for r in events)
-    # the screened read path: every entry shown, the referral without `personal`
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(
-        store.police.url.partition("?schema=")[0], autocommit=True, row_factory=dict_row
-    ) as conn:
-        seen = conn.execute(
-            SQL("SELECT * FROM {}.caseledger_seen_entries(NULL)").format(Identifier(store.schema))
-        ).fetchall()
-    assert [int(r["originator_version"]) for r in seen] == sorted(shown)
-    assert all(b"personal" not in bytes(r["state"]) for r in seen)
-    referral = orjson.loads(bytes(seen[0]["state"]))
-    assert referral["type"] == "CaseReferred" and "regime" in referral
-
-    # the same entries, enrolments and policy in an SQLite store: the same answers
+    """The police's CLI answers, read through what PostgreSQL lets their role read, equal
+    the narrowed answers of an SQLite store holding the same entries; and so under a
+    policy whose agency role records nothing."""
     sqlite_url = str(tmp_path / "same.db")
     same = open_ledger(sqlite_url, clock)
     same.record_lines(scenario_lines(), same.recorder_for())
     same.record_lines(_other_case(), same.recorder_for())
     api.add_user(same, store.police.name, role=["agency"], agency=POLICE)
-    api.set_policy(same, _observer_policy(tmp_path), reason="Agencies observe")
     env = {"LOGNAME": store.police.name, "USER": store.police.name}
-    for args in (["timeline", CASE, "--json"], ["status", "--json"], ["status", CASE, "--json"]):
-        on_pg = invoke(["--store", store.police.url, *args])
-        on_sqlite = invoke(["--store", sqlite_url, *args], env=env)
-        assert on_pg.exit_code == on_sqlite.exit_code == 0, (on_pg.stderr, on_sqlite.stderr)
-        assert _same_but_actor(on_pg.json(), store.owner.identity()) == _same_but_actor(
-            on_sqlite.json(), same.identity()
-        ), args
+    asked = (
+        ["timeline", CASE, "--json"],
+        ["status", "--json"],
+        ["status", CASE, "--json"],
+        ["why", CASE, "--on", "2026-12-01", "--as-of", "2026-12-01", "--json"],
+        ["due", "--on", "2026-12-01", "--as-of", "2026-12-01", "--json"],
+    )
+    for policy in (None, _observer_policy(tmp_path)):
+        if policy is not None:
+            api.set_policy(store.owner, policy, reason="Agencies observe")
+            api.set_policy(same, policy, reason="Agencies observe")
+        for args in asked:
+            on_pg = invoke(["--store", store.police.url, *args])
+            on_sqlite = invoke(["--store", sqlite_url, *args], env=env)
+            assert on_pg.exit_code == on_sqlite.exit_code == 0, (on_pg.stderr, on_sqlite.stderr)
+            assert _same_but_actor(on_pg.json(), store.owner.identity()) == _same_but_actor(
+                on_sqlite.json(), same.identity()
+            ), args
 
 
 def _same_but_actor(answer: Any, actor: str) -> Any:

@@ -1076,27 +1076,27 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b
            AND (t.agency = me.agency OR t.type IN ('CaseReferred', 'CaseClosed', 'ReportPublished')))
 $body$
 -- ;;
--- Whether the acting role is enrolled with a role the recorded policy lets record case
--- entries.  Such a narrowed user (an agency) checks each entry it records against its
--- case's state, which the client builds by replaying every entry of the case
--- (ledger/application/reading.py), so the row security of the entries gives it every
--- entry of its own cases (never another case's); a narrowed user who records nothing
--- reads only what the facades show.
-CREATE OR REPLACE FUNCTION __S__.caseledger_may_record() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-    SELECT EXISTS (
-        SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
-            ON p.role = ANY (u.roles)
-        WHERE u.name = __S__.caseledger_me() AND cardinality(p.record) > 0
-    )
-$body$
--- ;;
 -- The cases of a narrowed acting role: those where some entry names their agency.
 CREATE OR REPLACE FUNCTION __S__.caseledger_their_cases() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
     SELECT DISTINCT s.originator_id FROM __S__.caseledger_scope s
     JOIN __S__.caseledger_users u ON u.agency = s.agency
     WHERE u.name = __S__.caseledger_me()
+$body$
+-- ;;
+-- The head of one of a narrowed acting role's cases (its last entry's number, hash and
+-- time, and the case's regime), so that it can check an entry it records against the
+-- case without reading the entries hidden from it (ledger/application/reading.py).
+-- Nothing for a case not theirs.
+CREATE OR REPLACE FUNCTION __S__.caseledger_case_head(p_case uuid)
+RETURNS TABLE (seq bigint, hash text, recorded_at timestamptz, regime text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT p.seq, p.hash, p.recorded_at, p.regime FROM __S__.caseledger_provenance p
+    WHERE p.originator_id = p_case
+      AND p_case IN (SELECT __S__.caseledger_their_cases())
+      AND has_table_privilege(__S__.caseledger_me(), format('%I.caseledger_events', __SCHEMA__),
+                              'SELECT')
+    ORDER BY p.seq DESC LIMIT 1
 $body$
 -- ;;
 -- A narrowed reader's entries with the personal-data commitments taken out of the
@@ -1139,6 +1139,7 @@ CREATE OR REPLACE FUNCTION __S__.caseledger_guard_reads() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     t text;
+    old name;
     rel regclass;
     cond text;
     sees_all text := format('(SELECT %I.caseledger_sees_all())', __SCHEMA__);
@@ -1155,17 +1156,21 @@ BEGIN
             current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE');
         cond := CASE t
             WHEN 'caseledger_events' THEN format(
-                '%s OR (originator_id, originator_version) IN (%s WHERE NOT v.personal) '
-                'OR ((SELECT %I.caseledger_may_record()) '
-                'AND originator_id IN (SELECT %I.caseledger_their_cases()))',
-                sees_all, visible, __SCHEMA__, __SCHEMA__)
+                '%s OR (originator_id, originator_version) IN (%s WHERE NOT v.personal)',
+                sees_all, visible)
             WHEN 'caseledger_provenance' THEN format('%s OR (originator_id, seq) IN (%s)',
                                                      sees_all, visible)
             WHEN 'caseledger_scope' THEN format('%s OR (originator_id, seq) IN (%s)',
                                                 sees_all, visible)
             ELSE sees_all END;
-        IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rel AND polname = 'caseledger_reads') THEN
-            EXECUTE format('CREATE POLICY caseledger_reads ON %s USING (%s) WITH CHECK (%s)',
+        -- the policy's name carries its version: an older one is replaced once
+        FOR old IN SELECT polname FROM pg_policy
+                   WHERE polrelid = rel AND polname LIKE 'caseledger_reads%'
+                     AND polname <> 'caseledger_reads_1' LOOP
+            EXECUTE format('DROP POLICY %I ON %s', old, rel);
+        END LOOP;
+        IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rel AND polname = 'caseledger_reads_1') THEN
+            EXECUTE format('CREATE POLICY caseledger_reads_1 ON %s USING (%s) WITH CHECK (%s)',
                            rel, cond, sees_all);
         END IF;
         IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = rel) THEN

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -86,4 +87,32 @@ def seen_entries(datastore: PostgresDatastore, case: UUID | None) -> list[tuple[
         ]
 
 
-__all__ = ["install_role_switch", "seen_entries"]
+def narrowed_case(
+    datastore: PostgresDatastore, case: UUID
+) -> tuple[list[tuple[int, bytes, bool]], tuple[int, str, datetime, str] | None] | None:
+    """What a user the database narrows to their agency may know of one case, to check
+    an entry they record: the entries they may read (as :func:`seen_entries`) and the
+    case's head (its last entry's number, hash and time, and its regime; None: the case
+    is not theirs, or not there).  None when the database does not narrow them."""
+    schema = Identifier(datastore.schema)
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(SQL("SELECT {}.caseledger_sees_all() AS all").format(schema))
+        row = curs.fetchone()
+        if row is None or row["all"]:
+            return None
+        curs.execute(
+            SQL("SELECT seq, hash, recorded_at, regime FROM {}.caseledger_case_head(%s)").format(
+                schema
+            ),
+            (case,),
+        )
+        found = curs.fetchone()
+    head = (
+        None
+        if found is None
+        else (int(found["seq"]), str(found["hash"]), found["recorded_at"], str(found["regime"]))
+    )
+    return seen_entries(datastore, case), head
+
+
+__all__ = ["install_role_switch", "narrowed_case", "seen_entries"]

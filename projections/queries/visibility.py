@@ -144,8 +144,8 @@ class _Narrowed:
 
     On PostgreSQL (a store not encrypted at rest) the database chooses the records
     (:func:`_database_records`): row security hides the rest from the reader's role, and
-    the referral's body comes with its personal commitments taken out.  The reader's own rule is applied to what it
-    returns as well, so both stores answer alike."""
+    the referral's body comes with its personal commitments taken out.  The reader's own
+    rule is applied to what it returns as well, so both stores answer alike."""
 
     def __init__(self, ledger: CaseLedger, reader: Reader) -> None:
         self._ledger = ledger
