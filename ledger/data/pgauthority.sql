@@ -974,7 +974,9 @@ DECLARE
     target text;
     target_seq bigint;
 BEGIN
-    IF NOT __S__.caseledger_clear() THEN
+    -- caseledger_clear() written out: a PL/pgSQL statement's plan is kept for the session
+    IF coalesce((SELECT m.value FROM __S__.caseledger_meta m WHERE m.key = 'encryption'),
+                'none'::bytea) <> 'none'::bytea THEN
         RETURN;
     END IF;
     b := convert_from(p_state, 'UTF8')::jsonb;
@@ -1037,18 +1039,26 @@ $fill$
 -- entries the database cannot read to keep their scope (there the facades narrow, and
 -- an entry is ciphertext to whoever lacks the store's key).  STABLE, and used in the
 -- policies as a scalar subquery, so it is asked once per statement: a reader who sees
--- all pays nothing per row.
+-- all pays nothing per row.  PL/pgSQL, with caseledger_me() and caseledger_clear()
+-- written out, so its plans are kept for the session (an SQL function's are made again
+-- at every statement: 2 ms a read).
 CREATE OR REPLACE FUNCTION __S__.caseledger_sees_all() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-    SELECT NOT __S__.caseledger_clear() OR NOT EXISTS (
-        SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
-            ON p.role = ANY (u.roles)
-        WHERE u.name = __S__.caseledger_me()
-    ) OR EXISTS (
-        SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
-            ON p.role = ANY (u.roles)
-        WHERE u.name = __S__.caseledger_me() AND p.sees IS DISTINCT FROM 'own-agency'
-    )
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    me text := CASE WHEN current_setting('role') = 'none' THEN session_user::text
+                    ELSE current_setting('role') END;
+BEGIN
+    RETURN coalesce((SELECT m.value FROM __S__.caseledger_meta m WHERE m.key = 'encryption'),
+                    'none'::bytea) <> 'none'::bytea
+        OR NOT EXISTS (
+            SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
+                ON p.role = ANY (u.roles)
+            WHERE u.name = me)
+        OR EXISTS (
+            SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
+                ON p.role = ANY (u.roles)
+            WHERE u.name = me AND p.sees IS DISTINCT FROM 'own-agency');
+END
 $body$
 -- ;;
 -- The entries a narrowed acting role may read, as visibility.Reader.records chooses them:
@@ -1057,7 +1067,8 @@ $body$
 -- and the corrections of those; `personal` says the entry's body holds commitments.
 CREATE OR REPLACE FUNCTION __S__.caseledger_visible()
 RETURNS TABLE (originator_id uuid, seq bigint, personal boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+ROWS 100 AS $body$
     WITH me AS (
         SELECT u.agency FROM __S__.caseledger_users u
         WHERE u.name = __S__.caseledger_me() AND u.agency IS NOT NULL
