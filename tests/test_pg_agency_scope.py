@@ -18,11 +18,12 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg.sql import SQL, Identifier
 
 from ledger import api
 from ledger.domain.case import case_id
-from ledger.domain.policy import default_policy_text
 from projections import api as read_api
 from projections.queries.visibility import Reader
 from tests.conftest import FixedClock, invoke, open_ledger, person, scenario_lines
@@ -52,17 +53,6 @@ def _other_case() -> list[bytes]:
         entry.pop("command_id", None)
         lines.append(orjson.dumps(entry))
     return lines
-
-
-def _observer_policy(tmp_path: Path) -> Path:
-    """The shipped policy with the agency role recording nothing: a narrowed reader
-    whose database role reads exactly what the facades show."""
-    line = 'record = ["InformationReceived", "InformationDeclined", "AgencyViewGiven"]'
-    text = default_policy_text()
-    assert text.count(line) == 1
-    path = tmp_path / "observers.toml"
-    path.write_text(text.replace(line, "record = []"), encoding="utf-8")
-    return path
 
 
 class Store:
@@ -208,8 +198,7 @@ def test_the_agencys_answers_on_postgresql_equal_those_on_sqlite(
     store: Store, tmp_path: Path, clock: FixedClock
 ) -> None:
     """The police's CLI answers, read through what PostgreSQL lets their role read, equal
-    the narrowed answers of an SQLite store holding the same entries; and so under a
-    policy whose agency role records nothing."""
+    the narrowed answers of an SQLite store holding the same entries."""
     sqlite_url = str(tmp_path / "same.db")
     same = open_ledger(sqlite_url, clock)
     same.record_lines(scenario_lines(), same.recorder_for())
@@ -223,17 +212,13 @@ def test_the_agencys_answers_on_postgresql_equal_those_on_sqlite(
         ["why", CASE, "--on", "2026-12-01", "--as-of", "2026-12-01", "--json"],
         ["due", "--on", "2026-12-01", "--as-of", "2026-12-01", "--json"],
     )
-    for policy in (None, _observer_policy(tmp_path)):
-        if policy is not None:
-            api.set_policy(store.owner, policy, reason="Agencies observe")
-            api.set_policy(same, policy, reason="Agencies observe")
-        for args in asked:
-            on_pg = invoke(["--store", store.police.url, *args])
-            on_sqlite = invoke(["--store", sqlite_url, *args], env=env)
-            assert on_pg.exit_code == on_sqlite.exit_code == 0, (on_pg.stderr, on_sqlite.stderr)
-            assert _same_but_actor(on_pg.json(), store.owner.identity()) == _same_but_actor(
-                on_sqlite.json(), same.identity()
-            ), args
+    for args in asked:
+        on_pg = invoke(["--store", store.police.url, *args])
+        on_sqlite = invoke(["--store", sqlite_url, *args], env=env)
+        assert on_pg.exit_code == on_sqlite.exit_code == 0, (on_pg.stderr, on_sqlite.stderr)
+        assert _same_but_actor(on_pg.json(), store.owner.identity()) == _same_but_actor(
+            on_sqlite.json(), same.identity()
+        ), args
 
 
 def _same_but_actor(answer: Any, actor: str) -> Any:
@@ -324,3 +309,65 @@ def test_a_store_made_before_the_scope_gains_it(store: Store) -> None:
 
 def _key(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(repr(sorted(r.items())) for r in rows)
+
+
+AGENCIES = (POLICE, "Northshire ICB", "Northshire Education")
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), st.sampled_from(AGENCIES), st.just(0)),
+        st.tuples(st.just("move"), st.sampled_from(AGENCIES), st.integers(0, 5)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+_CASES = iter(range(1, 1000))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=_STEPS)
+def test_the_databases_scope_is_the_facades_rule(store: Store, steps: list[Any]) -> None:
+    """Whatever requests are made of which agencies and however corrections then move
+    them between agencies, the entries the database lets the police read are the ones
+    the facades' own rule (``Reader.records``) shows them, judged as corrected."""
+    ref = f"RR-2031-{next(_CASES):03d}"
+    referral = orjson.loads(scenario_lines()[0])
+    referral.pop("command_id", None)
+    lines = [{**referral, "case": ref}]
+    requests: list[int] = []
+    for kind, agency, pick in steps:
+        if kind == "request":
+            requests.append(len(lines) + 1)
+            lines.append(
+                {
+                    "type": "InformationRequested",
+                    "case": ref,
+                    "occurred_at": "2026-02-13",
+                    "agency": agency,
+                    "asked_for": "minimum-data",
+                    "due": "2026-02-20",
+                }
+            )
+        elif requests:
+            target = requests[pick % len(requests)]
+            lines.append(
+                {
+                    "type": "EntryCorrected",
+                    "case": ref,
+                    "corrects": f"{ref}#{target}",
+                    "changes": {"agency": agency},
+                    "reason": "Asked of the wrong agency.",
+                }
+            )
+    store.owner.record_lines([orjson.dumps(x) for x in lines], store.owner.recorder_for())
+    records = store.owner.case_records(ref)
+    shown = {int(r["seq"]) for r in Reader(store.police.name, POLICE).records(records)}
+    rows = [r for r in store.rows(store.police, "caseledger_scope") if r["case_ref"] == ref]
+    assert {int(r["seq"]) for r in rows} == shown
+    events = store.rows(store.police, "caseledger_events", "originator_id, originator_version")
+    assert {int(r["originator_version"]) for r in events if r["originator_id"] == case_id(ref)} == (
+        shown - {1}
+    )
