@@ -157,6 +157,8 @@ def test_an_agency_role_reads_by_sql_only_what_the_facades_show(store: Store) ->
     assert {e["type"] for e in line.json()} == POLICE_SEES
     hidden = invoke(["--store", store.police.url, "status", OTHER, "--json"])
     assert hidden.exit_code == 2 and "not one" in hidden.stderr
+    unread = invoke(["--store", store.police.url, "verify"])  # not "DOES NOT VERIFY"
+    assert unread.exit_code == 2 and "may not verify the store" in unread.stderr
     # and they record their view (and may not reply in a case not theirs)
     view = {
         "type": "AgencyViewGiven",

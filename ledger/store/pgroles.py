@@ -1,4 +1,6 @@
-"""PostgreSQL per-request roles: every pooled connection acts as the request's user.
+"""PostgreSQL per-request roles: every pooled connection acts as the request's user; and
+what the database lets a user it narrows to their agency read (row security,
+``ledger/data/pgauthority.sql``): their entries, screened, and their cases' heads.
 
 Imported only when a ``postgresql://`` store is opened (by
 ``ledger.application.opening``), so the embedded store never loads a PostgreSQL driver.

@@ -21,7 +21,13 @@ role sees"):
   answers (they judge the partners' decision making) or other cases' learning.
 
 A user not enrolled, or enrolled with any role that sees ``all``, is not narrowed (on
-SQLite the file's permissions are then the boundary, as for recording).  Personal values
+SQLite the file's permissions are then the boundary, as for recording).
+
+On PostgreSQL (a store not encrypted at rest) the database enforces the same rule for the
+narrowed user's own role, by row-level security (``ledger/data/pgauthority.sql``): their
+SQL reads no more than this module would show them, and the facades read their records
+through the database's choice (``caseledger_seen_entries``), so the database is the
+authority and both stores answer alike.  Personal values
 are never opened by a read facade for anyone; only ``export --include-personal-data``
 opens them, for a role with the ``export-personal`` action.
 """
@@ -50,6 +56,7 @@ __all__ = [
     "reader_in",
     "reader_of",
     "refuse_narrowed",
+    "refuse_store_check",
     "without_clocks",
 ]
 
@@ -256,4 +263,17 @@ def refuse_narrowed(ledger: CaseLedger, what: str, why: str) -> None:
             f"{reader.name} may not {what}: the policy lets their role read only their own "
             f"agency's entries, and {why}",
             field="role",
+        )
+
+
+def refuse_store_check(ledger: CaseLedger) -> None:
+    """Refuse ``verify`` of a PostgreSQL store to a narrowed reader: the database lets
+    them read only their part of the record (row security), so every chain would look
+    broken to them; a bundle, or the business unit, can give them a verdict."""
+    if ledger.location.kind == "postgres" and not ledger.encrypted:
+        refuse_narrowed(
+            narrowed(ledger),
+            "verify the store",
+            "verifying reads every entry of every case, and the database lets them read "
+            "only their own part; verify a bundle the business unit exports instead",
         )
