@@ -1144,8 +1144,9 @@ $body$
 -- provenance and their scope: the narrowed reader's own (no entry whose body holds
 -- personal commitments: caseledger_seen_entries gives it screened).  Snapshots (whole
 -- case states), personal values, the screen, the key table, the cross-case index, its
--- clock facts and tracking, the checkpoint's leaf hints: nothing.  Applied to each table
--- that exists and has none yet, by its owner (run again from the index's creation).
+-- clock facts and tracking: nothing.  Applied to each table that exists and has none yet,
+-- by its owner (run again from the index's creation).  Not the checkpoint's leaf hints,
+-- which a checkpoint writes with COPY (refused under row security): docs/security.md.
 CREATE OR REPLACE FUNCTION __S__.caseledger_guard_reads() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
@@ -1161,7 +1162,7 @@ BEGIN
         'caseledger_events', 'caseledger_provenance', 'caseledger_scope',
         'caseledger_snapshots', 'caseledger_personal', 'caseledger_personal_screen',
         'caseledger_personal_keys', 'case_index', 'case_milestones', 'case_clocks',
-        'case_index_tracking', 'caseledger_checkpoint_leaves'] LOOP
+        'case_index_tracking'] LOOP
         rel := to_regclass(format('%I.%I', __SCHEMA__, t));
         CONTINUE WHEN rel IS NULL OR NOT pg_has_role(
             current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE');
