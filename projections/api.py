@@ -1537,6 +1537,7 @@ def verify(
         lodged_at = Path(since)
         lodged = read_checkpoint(lodged_at / "head.json" if lodged_at.is_dir() else lodged_at)
         led = _opened(ledger)
+        _visibility.refuse_store_check(led)
         chains = led.verify()
         extends = verify_since(led, lodged, trusted)
         return Verdict(
@@ -1549,6 +1550,7 @@ def verify(
     from projections.queries.index_trust import check_index
 
     led = _opened(ledger)
+    _visibility.refuse_store_check(led)
 
     def told(what: str, total: int | None) -> Callable[[int], None] | None:
         if progress is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -113,11 +114,20 @@ class LedgerReads(LedgerStore):
         """Enrolments, holds, erasures, checkpoints and the policy as the register stands."""
         return fold_register(self.register_entries())
 
-    def _load_case(self, ref: str) -> Case | None:
+    def _load_case(self, ref: str, *, narrowed: bool = False) -> Case | None:
         """The case's state to check the next entry against: from its latest snapshot
         when that snapshot matches the chain it claims to summarise, else replayed from
-        every entry (a snapshot is a cache, never an authority)."""
+        every entry (a snapshot is a cache, never an authority).  ``narrowed`` says the
+        writer's role sees only its own agency's part: on PostgreSQL the database then
+        hides the rest of the case from them (:meth:`_narrowed_case`)."""
         aggregate_id = case_id(ref)
+        if narrowed and self.location.kind == "postgres" and not self.encrypted:
+            # lazy: PostgreSQL stores only
+            from ledger.store.pgroles import narrowed_case
+
+            given = narrowed_case(self.factory.datastore, aggregate_id)  # type: ignore[attr-defined]
+            if given is not None:
+                return self._narrowed_case(ref, *given)
         snapshot = self._trusted_snapshot(aggregate_id)
         try:
             if snapshot is None:
@@ -130,6 +140,50 @@ class LedgerReads(LedgerStore):
                 case = project_case(case, self.events.get(aggregate_id, gt=case.version))
         except AggregateNotFoundError:
             return None
+        assert isinstance(case, Case)
+        return case
+
+    def _narrowed_case(
+        self,
+        ref: str,
+        rows: list[tuple[int, bytes, bool]],
+        head: tuple[int, str, datetime, str] | None,
+    ) -> Case | None:
+        """The state a writer the database narrows to their agency checks their entry
+        against, from the entries it lets them read (their agency's, the referral, the
+        closing) and the case's head: their requests, replies and the case's regime,
+        dates and closing are all in what they read; the types of the entries hidden
+        from them are unknown (``""``).  Such a state is never snapshotted
+        (``Recording._snapshot_crossed``).  None: the case is not theirs."""
+        decode = self.ledger_mapper.decode_state
+        records = [decode(state) for _, state, _ in rows]
+        if head is None or not records or records[0].get("type") != "CaseReferred":
+            return None
+        seq, head_hash, recorded_at, regime = head
+        shell = object.__new__(Case)  # the state only, as a snapshot holds it
+        shell.open(records[0])
+        for record in records[1:]:
+            shell.apply_entry(record)
+        types = [""] * seq
+        for record in records:
+            types[int(record["seq"]) - 1] = str(record["type"])
+        state: dict[str, Any] = {name: getattr(shell, name) for name in SNAPSHOT_FIELDS}
+        state.update(
+            types=types,
+            regime=regime,
+            head_hash=head_hash,
+            last_recorded_at=format_recorded_at(recorded_at),
+            _created_on=datetime.fromisoformat(records[0]["recorded_at"].replace("Z", "+00:00")),
+            _modified_on=recorded_at,
+        )
+        snapshot = CaseSnapshot(
+            originator_id=case_id(ref),
+            originator_version=seq,
+            timestamp=recorded_at,
+            topic=CASE_TOPIC,
+            state=state,
+        )
+        case = snapshot.mutate(None)
         assert isinstance(case, Case)
         return case
 

@@ -108,6 +108,7 @@ class Recording(RegisterOperations):
             CaseSnapshot.take(case)
             for case in saved
             if case.version // interval > (starts[case.id] - 1) // interval
+            and "" not in case.types  # a narrowed writer's state lacks the hidden types
         ]
         if taken:
             self.snapshots.put(taken)
@@ -139,6 +140,8 @@ class Recording(RegisterOperations):
         command_id = str(uuid.uuid4())
         enrolment, register, genesis = self.authorise(recorder)
         policy = register.policy
+        # a writer whose role sees only its agency's part (the database may hide the rest)
+        narrowed = getattr(policy.roles.get(recorder.role), "sees", "all") != "all"
         cases: dict[str, Case | None] = {}
         pending: dict[str, dict[int, dict[str, Any]]] = {}
         personal_rows: list[PersonalRow] = []
@@ -154,7 +157,7 @@ class Recording(RegisterOperations):
             event = item.event
             ref = event.case
             if ref not in cases:
-                cases[ref] = self._load_case(ref)
+                cases[ref] = self._load_case(ref, narrowed=narrowed)
                 pending[ref] = {}
             case = cases[ref]
             occurred_at = event.occurred_at or now.astimezone(LONDON).isoformat(timespec="seconds")

@@ -920,3 +920,276 @@ REVOKE ALL ON FUNCTION __S__.caseledger_put_snapshots(__S__.stored_event_uuid[])
 REVOKE ALL ON FUNCTION __S__.caseledger_clear() FROM PUBLIC
 -- ;;
 REVOKE ALL ON FUNCTION __S__.caseledger_operator() FROM PUBLIC
+-- ;;
+-- ---------------------------------------------------------------------------------------
+-- What each role reads (docs/security.md, "What each role sees"), enforced by row-level
+-- security: a role whose enrolled roles all see 'own-agency' (a narrowed reader, as
+-- projections/queries/visibility.py judges it from the same register) reads, by any SQL
+-- its grants allow, only the entries the read facades would show it.
+--
+-- The snapshot table is made here, as the library makes it (the library's own statement,
+-- run after this file, then finds it), so that its row security is in place from the
+-- store's first open.
+CREATE TABLE IF NOT EXISTS __S__.caseledger_snapshots (
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    topic text,
+    state bytea,
+    PRIMARY KEY (originator_id, originator_version))
+WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
+)
+-- ;;
+-- Each entry's reading scope, written by the database as the entry is appended (the
+-- trigger below): its case, type, the agency it names as corrected (NULL for a
+-- correction, whose scope is its target's), the entry a correction corrects, and whether
+-- its body holds personal-data commitments (a referral's `personal`, a correction's
+-- `changes.personal`).  Kept only for a store whose entries SQL can read (not encrypted
+-- at rest; see caseledger_sees_all).
+CREATE TABLE IF NOT EXISTS __S__.caseledger_scope (
+    originator_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    case_ref text NOT NULL,
+    type text NOT NULL,
+    agency text,
+    corrects bigint,
+    personal boolean NOT NULL,
+    PRIMARY KEY (originator_id, seq)
+)
+-- ;;
+CREATE INDEX IF NOT EXISTS caseledger_scope_agency ON __S__.caseledger_scope (agency)
+-- ;;
+-- The scope of one stored entry (the rule of visibility.Reader.records): a correction
+-- that changes `agency` moves its target's scope to that agency.
+CREATE OR REPLACE FUNCTION __S__.caseledger_scope_entry(
+    p_id uuid, p_seq bigint, p_topic text, p_state bytea
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    b jsonb;
+    target text;
+    target_seq bigint;
+BEGIN
+    -- caseledger_clear() written out: a PL/pgSQL statement's plan is kept for the session
+    IF coalesce((SELECT m.value FROM __S__.caseledger_meta m WHERE m.key = 'encryption'),
+                'none'::bytea) <> 'none'::bytea THEN
+        RETURN;
+    END IF;
+    b := convert_from(p_state, 'UTF8')::jsonb;
+    IF p_topic = 'EntryCorrected' THEN
+        target := regexp_replace(coalesce(b ->> 'corrects', ''), '^.*#', '');
+        target_seq := CASE WHEN target ~ '^[0-9]{1,18}$' THEN target::bigint END;
+        IF jsonb_typeof(b -> 'changes') = 'object' AND (b -> 'changes') ? 'agency' THEN
+            UPDATE __S__.caseledger_scope SET agency = b -> 'changes' ->> 'agency'
+                WHERE originator_id = p_id AND seq = target_seq;
+        END IF;
+    END IF;
+    INSERT INTO __S__.caseledger_scope VALUES (
+        p_id, p_seq, coalesce(b ->> 'case', ''), p_topic,
+        CASE WHEN p_topic <> 'EntryCorrected' THEN b ->> 'agency' END,
+        target_seq,
+        coalesce(b ? 'personal' OR (jsonb_typeof(b -> 'changes') = 'object'
+                                    AND (b -> 'changes') ? 'personal'), false))
+        ON CONFLICT DO NOTHING;
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_scope_entry(uuid, bigint, text, bytea) FROM PUBLIC
+-- ;;
+CREATE OR REPLACE FUNCTION __S__.caseledger_scope_appended() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+    PERFORM __S__.caseledger_scope_entry(
+        NEW.originator_id, NEW.originator_version, NEW.topic, NEW.state);
+    RETURN NULL;
+END
+$body$
+-- ;;
+CREATE OR REPLACE TRIGGER caseledger_events_scope
+    AFTER INSERT ON __S__.caseledger_events
+    FOR EACH ROW EXECUTE FUNCTION __S__.caseledger_scope_appended()
+-- ;;
+-- A store whose entries were appended before the scope was kept gains it (once: the
+-- owner's first open with this version), entry by entry in the order they were stored.
+DO $fill$
+DECLARE
+    ev record;
+BEGIN
+    IF pg_has_role(current_user, (SELECT relowner FROM pg_class
+                                  WHERE oid = to_regclass(format('%I.caseledger_scope', __SCHEMA__))),
+                   'USAGE')
+       AND NOT EXISTS (SELECT 1 FROM __S__.caseledger_scope)
+       AND EXISTS (SELECT 1 FROM __S__.caseledger_events) THEN
+        FOR ev IN SELECT originator_id, originator_version, topic, state
+                  FROM __S__.caseledger_events ORDER BY notification_id LOOP
+            PERFORM __S__.caseledger_scope_entry(
+                ev.originator_id, ev.originator_version, ev.topic, ev.state);
+        END LOOP;
+    END IF;
+END
+$fill$
+-- ;;
+-- Whether the acting role (caseledger_me()) reads every case and entry: not enrolled, or
+-- enrolled with a role the recorded policy lets see 'all', or with no role the policy
+-- names (as visibility.reader_of); and everyone in a store encrypted at rest, whose
+-- entries the database cannot read to keep their scope (there the facades narrow, and
+-- an entry is ciphertext to whoever lacks the store's key).  STABLE, and used in the
+-- policies as a scalar subquery, so it is asked once per statement: a reader who sees
+-- all pays nothing per row.  PL/pgSQL, with caseledger_me() and caseledger_clear()
+-- written out, so its plans are kept for the session (an SQL function's are made again
+-- at every statement: 2 ms a read).
+CREATE OR REPLACE FUNCTION __S__.caseledger_sees_all() RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    me text := CASE WHEN current_setting('role') = 'none' THEN session_user::text
+                    ELSE current_setting('role') END;
+BEGIN
+    RETURN coalesce((SELECT m.value FROM __S__.caseledger_meta m WHERE m.key = 'encryption'),
+                    'none'::bytea) <> 'none'::bytea
+        OR NOT EXISTS (
+            SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
+                ON p.role = ANY (u.roles)
+            WHERE u.name = me)
+        OR EXISTS (
+            SELECT 1 FROM __S__.caseledger_users u JOIN __S__.caseledger_policy p
+                ON p.role = ANY (u.roles)
+            WHERE u.name = me AND p.sees IS DISTINCT FROM 'own-agency');
+END
+$body$
+-- ;;
+-- The entries a narrowed acting role may read, as visibility.Reader.records chooses them:
+-- in each case where some entry names their enrolled agency (as corrected), the shared
+-- entries (CaseReferred, CaseClosed, ReportPublished), the entries naming their agency,
+-- and the corrections of those; `personal` says the entry's body holds commitments.
+CREATE OR REPLACE FUNCTION __S__.caseledger_visible()
+RETURNS TABLE (originator_id uuid, seq bigint, personal boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+ROWS 100 AS $body$
+    WITH me AS (
+        SELECT u.agency FROM __S__.caseledger_users u
+        WHERE u.name = __S__.caseledger_me() AND u.agency IS NOT NULL
+    ), theirs AS (
+        SELECT DISTINCT s.originator_id FROM __S__.caseledger_scope s JOIN me ON s.agency = me.agency
+    )
+    SELECT s.originator_id, s.seq, s.personal
+    FROM __S__.caseledger_scope s
+    JOIN theirs ON theirs.originator_id = s.originator_id
+    CROSS JOIN me
+    LEFT JOIN __S__.caseledger_scope t
+        ON s.type = 'EntryCorrected' AND t.originator_id = s.originator_id AND t.seq = s.corrects
+    WHERE (s.type <> 'EntryCorrected'
+           AND (s.type IN ('CaseReferred', 'CaseClosed', 'ReportPublished') OR s.agency = me.agency))
+       OR (s.type = 'EntryCorrected'
+           AND (t.agency = me.agency OR t.type IN ('CaseReferred', 'CaseClosed', 'ReportPublished')))
+$body$
+-- ;;
+-- The cases of a narrowed acting role: those where some entry names their agency.
+CREATE OR REPLACE FUNCTION __S__.caseledger_their_cases() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT DISTINCT s.originator_id FROM __S__.caseledger_scope s
+    JOIN __S__.caseledger_users u ON u.agency = s.agency
+    WHERE u.name = __S__.caseledger_me()
+$body$
+-- ;;
+-- The head of one of a narrowed acting role's cases (its last entry's number, hash and
+-- time, and the case's regime), so that it can check an entry it records against the
+-- case without reading the entries hidden from it (ledger/application/reading.py).
+-- Nothing for a case not theirs.
+CREATE OR REPLACE FUNCTION __S__.caseledger_case_head(p_case uuid)
+RETURNS TABLE (seq bigint, hash text, recorded_at timestamptz, regime text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT p.seq, p.hash, p.recorded_at, p.regime FROM __S__.caseledger_provenance p
+    WHERE p.originator_id = p_case
+      AND p_case IN (SELECT __S__.caseledger_their_cases())
+      AND has_table_privilege(__S__.caseledger_me(), format('%I.caseledger_events', __SCHEMA__),
+                              'SELECT')
+    ORDER BY p.seq DESC LIMIT 1
+$body$
+-- ;;
+-- A narrowed reader's entries with the personal-data commitments taken out of the
+-- bodies that hold them (re-serialised by jsonb; `rebuilt` says which), in stored order:
+-- the read path of the facades for such a reader, since row security cannot show part
+-- of a row.  One case (its aggregate id) or, given NULL, all.  Nothing for a role that
+-- reads all (it reads the table) or that lacks SELECT on the entries.
+CREATE OR REPLACE FUNCTION __S__.caseledger_seen_entries(p_case uuid)
+RETURNS TABLE (notification_id bigint, originator_id uuid, originator_version bigint,
+               state bytea, rebuilt boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT e.notification_id, e.originator_id, e.originator_version,
+           CASE WHEN v.personal THEN convert_to((
+               (convert_from(e.state, 'UTF8')::jsonb - 'personal')
+               || CASE WHEN jsonb_typeof(convert_from(e.state, 'UTF8')::jsonb -> 'changes') = 'object'
+                       THEN jsonb_build_object('changes',
+                                (convert_from(e.state, 'UTF8')::jsonb -> 'changes') - 'personal')
+                       ELSE '{}'::jsonb END)::text, 'UTF8')
+                ELSE e.state END,
+           v.personal
+    FROM __S__.caseledger_visible() v
+    JOIN __S__.caseledger_events e
+        ON e.originator_id = v.originator_id AND e.originator_version = v.seq
+    WHERE (p_case IS NULL OR v.originator_id = p_case)
+      AND NOT __S__.caseledger_sees_all()
+      AND has_table_privilege(__S__.caseledger_me(), format('%I.caseledger_events', __SCHEMA__),
+                              'SELECT')
+    ORDER BY e.notification_id
+$body$
+-- ;;
+-- Row security on every table that holds a case's content, for whoever is not the
+-- tables' owner (the owner, and so the SECURITY DEFINER functions above, which append
+-- and check entries, are not subject to it: FORCE is not set).  The entries, their
+-- provenance and their scope: the narrowed reader's own (no entry whose body holds
+-- personal commitments: caseledger_seen_entries gives it screened).  Snapshots (whole
+-- case states), personal values, the screen, the key table, the cross-case index, its
+-- clock facts and tracking: nothing.  Applied to each table that exists and has none yet,
+-- by its owner (run again from the index's creation).  Not the checkpoint's leaf hints,
+-- which a checkpoint writes with COPY (refused under row security): docs/security.md.
+CREATE OR REPLACE FUNCTION __S__.caseledger_guard_reads() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    t text;
+    old name;
+    rel regclass;
+    cond text;
+    sees_all text := format('(SELECT %I.caseledger_sees_all())', __SCHEMA__);
+    visible text := format('SELECT v.originator_id, v.seq FROM %I.caseledger_visible() v',
+                           __SCHEMA__);
+BEGIN
+    FOREACH t IN ARRAY ARRAY[
+        'caseledger_events', 'caseledger_provenance', 'caseledger_scope',
+        'caseledger_snapshots', 'caseledger_personal', 'caseledger_personal_screen',
+        'caseledger_personal_keys', 'case_index', 'case_milestones', 'case_clocks',
+        'case_index_tracking'] LOOP
+        rel := to_regclass(format('%I.%I', __SCHEMA__, t));
+        CONTINUE WHEN rel IS NULL OR NOT pg_has_role(
+            current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE');
+        cond := CASE t
+            WHEN 'caseledger_events' THEN format(
+                '%s OR (originator_id, originator_version) IN (%s WHERE NOT v.personal)',
+                sees_all, visible)
+            WHEN 'caseledger_provenance' THEN format('%s OR (originator_id, seq) IN (%s)',
+                                                     sees_all, visible)
+            WHEN 'caseledger_scope' THEN format('%s OR (originator_id, seq) IN (%s)',
+                                                sees_all, visible)
+            ELSE sees_all END;
+        -- the policy's name carries its version: an older one is replaced once
+        FOR old IN SELECT polname FROM pg_policy
+                   WHERE polrelid = rel AND polname LIKE 'caseledger_reads%'
+                     AND polname <> 'caseledger_reads_1' LOOP
+            EXECUTE format('DROP POLICY %I ON %s', old, rel);
+        END LOOP;
+        IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rel AND polname = 'caseledger_reads_1') THEN
+            EXECUTE format('CREATE POLICY caseledger_reads_1 ON %s USING (%s) WITH CHECK (%s)',
+                           rel, cond, sees_all);
+        END IF;
+        IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = rel) THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', rel);
+        END IF;
+    END LOOP;
+END
+$body$
+-- ;;
+SELECT __S__.caseledger_guard_reads()

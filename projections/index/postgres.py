@@ -17,7 +17,7 @@ from typing import Any, Final
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from projections.index.rows import (
     INDEX_COLUMNS,
@@ -98,6 +98,25 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                     "last_recorded_at text NOT NULL, rules text NOT NULL, until text, "
                     "spans text NOT NULL, delays jsonb)"
                 ).format(self._clocks),
+                # Row security as on the entries (ledger/data/pgauthority.sql): a reader
+                # the policy narrows to their agency reads none of the index's rows.
+                SQL("SELECT {}.caseledger_guard_reads()").format(schema),
+                # Whoever may read the entries may read the index made after their
+                # grants were given (GRANT ... ON ALL TABLES covers only tables that
+                # exist): the same SELECT, given by the tables' owner as they are made.
+                SQL(
+                    "DO $grant$ DECLARE r text; BEGIN FOR r IN SELECT DISTINCT "
+                    "a.grantee::regrole::text FROM pg_class c, aclexplode(c.relacl) a "
+                    "WHERE c.oid = to_regclass({events}) AND a.privilege_type = 'SELECT' "
+                    "AND a.grantee <> 0 AND a.grantee <> c.relowner LOOP EXECUTE format("
+                    "'GRANT SELECT ON %s, %s, %s, %s TO %s', {tables}, r); END LOOP; END $grant$"
+                ).format(
+                    events=Literal(f'"{self.datastore.schema}".caseledger_events'),
+                    tables=SQL(", ").join(
+                        Literal(SQL("{}.{}").format(schema, Identifier(t)).as_string(None))
+                        for t in (*INDEX_TABLES, TRACKING_TABLE)
+                    ),
+                ),
             ]
         )
         self._copy_milestones = SQL("COPY {} ({}) FROM STDIN").format(
@@ -106,6 +125,39 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         self._copy_index = SQL("COPY {} ({}) FROM STDIN").format(
             self._index, SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS)
         )
+        self._insert_milestones = SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            self._milestones,
+            SQL(", ").join(Identifier(c) for c in MILESTONE_COLUMNS),
+            SQL(", ").join(SQL("%s::jsonb" if c == "facts" else "%s") for c in MILESTONE_COLUMNS),
+        )
+        self._insert_index = SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            self._index,
+            SQL(", ").join(Identifier(c) for c in INDEX_COLUMNS),
+            SQL(", ").join(
+                SQL("%s::jsonb" if c == "open_requests" else "%s") for c in INDEX_COLUMNS
+            ),
+        )
+        self._index_name = f'"{self.datastore.schema}".case_index'
+        #: Whether row security applies to this user here (asked at the first batch).
+        self._row_security: bool | None = None
+
+    def _put_rows(
+        self, curs: Any, copy_sql: Composable, insert_sql: Composable, rows: Sequence[Any]
+    ) -> None:
+        """Write new rows with ``COPY``, or with ``INSERT`` where row security applies to
+        this user (PostgreSQL refuses ``COPY FROM`` then: the indexer role, who does not
+        own the tables; ``caseledger_guard_reads`` in ledger/data/pgauthority.sql)."""
+        if self._row_security is None:
+            curs.execute("SELECT row_security_active(%s::regclass) AS on", (self._index_name,))
+            found = curs.fetchone()
+            self._row_security = bool(found and found["on"])
+        if self._row_security:
+            if rows:
+                curs.executemany(insert_sql, rows)
+            return
+        with curs.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _lock(self, curs: Any) -> None:
         curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
@@ -209,9 +261,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 current = (found["max"] if found else None) or 0
                 if current != start:
                     raise _Stale
-                with curs.copy(self._copy_milestones) as copy:
-                    for values in new:
-                        copy.write_row(values)
+                self._put_rows(curs, self._copy_milestones, self._insert_milestones, new)
                 if changed:
                     curs.executemany(
                         SQL(
@@ -224,9 +274,7 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                     SQL("DELETE FROM {} WHERE case_ref = ANY(%s)").format(self._index),
                     ([row[0] for row in rows],),
                 )
-                with curs.copy(self._copy_index) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                self._put_rows(curs, self._copy_index, self._insert_index, rows)
                 self._insert_tracking(curs, Tracking(INDEX_NAME, end))
         except _Stale:
             return False

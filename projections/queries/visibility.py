@@ -21,7 +21,13 @@ role sees"):
   answers (they judge the partners' decision making) or other cases' learning.
 
 A user not enrolled, or enrolled with any role that sees ``all``, is not narrowed (on
-SQLite the file's permissions are then the boundary, as for recording).  Personal values
+SQLite the file's permissions are then the boundary, as for recording).
+
+On PostgreSQL (a store not encrypted at rest) the database enforces the same rule for the
+narrowed user's own role, by row-level security (``ledger/data/pgauthority.sql``): their
+SQL reads no more than this module would show them, and the facades read their records
+through the database's choice (``caseledger_seen_entries``), so the database is the
+authority and both stores answer alike.  Personal values
 are never opened by a read facade for anyone; only ``export --include-personal-data``
 opens them, for a role with the ``export-personal`` action.
 """
@@ -33,6 +39,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import orjson
+
+from ledger.domain.case import case_id
 from ledger.domain.invariants import parse_ref
 from ledger.errors import InputError, UsageError
 
@@ -47,6 +56,7 @@ __all__ = [
     "reader_in",
     "reader_of",
     "refuse_narrowed",
+    "refuse_store_check",
     "without_clocks",
 ]
 
@@ -137,33 +147,76 @@ def reader_of(ledger: CaseLedger) -> Reader | None:
 
 class _Narrowed:
     """A ledger read through a :class:`Reader`: its cases and their records narrowed,
-    everything else the ledger's own (the clock, the register, identity)."""
+    everything else the ledger's own (the clock, the register, identity).
+
+    On PostgreSQL (a store not encrypted at rest) the database chooses the records
+    (:func:`_database_records`): row security hides the rest from the reader's role, and
+    the referral's body comes with its personal commitments taken out.  The reader's own
+    rule is applied to what it returns as well, so both stores answer alike."""
 
     def __init__(self, ledger: CaseLedger, reader: Reader) -> None:
         self._ledger = ledger
         self.reader = reader
         self._visible: list[str] | None = None
+        self._by_case: dict[str, list[dict[str, Any]]] | None = None
+        # an encrypted store's entries are ciphertext to the database: it keeps no scope
+        self._in_database = ledger.location.kind == "postgres" and not ledger.encrypted
+
+    def _stored(self, ref: str) -> list[dict[str, Any]]:
+        """The case's stored records as this reader's store gives them."""
+        if not self._in_database:
+            return self._ledger.case_records(ref)
+        if self._by_case is not None:
+            return self._by_case.get(ref, [])
+        return _database_records(self._ledger, ref)
 
     def case_records(self, ref: str) -> list[dict[str, Any]]:
         """The case's records this reader sees; a case not theirs is unknown."""
-        records = self.reader.records(self._ledger.case_records(ref))
+        records = self.reader.records(self._stored(ref))
         if not records:
             raise self.reader.unknown(ref)
         return records
 
     def case_refs(self) -> list[str]:
         """The cases naming the reader's agency, in the order they were opened (each case
-        is read once, then kept for this facade call)."""
+        is read once, then kept for this facade call; on PostgreSQL every record the
+        database lets them see is read in one query)."""
         if self._visible is None:
-            self._visible = [
-                ref
-                for ref in self._ledger.case_refs()
-                if self.reader.records(self._ledger.case_records(ref))
-            ]
+            if self._in_database:
+                self._by_case = {}
+                for record in _database_records(self._ledger, None):
+                    self._by_case.setdefault(str(record["case"]), []).append(record)
+                refs = list(self._by_case)
+            else:
+                refs = self._ledger.case_refs()
+            self._visible = [ref for ref in refs if self.reader.records(self._stored(ref))]
         return list(self._visible)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ledger, name)
+
+
+def _database_records(ledger: CaseLedger, ref: str | None) -> list[dict[str, Any]]:
+    """The records of one case (or, for None, of all) that PostgreSQL lets the acting
+    narrowed user read, in stored order, each with its ``position``: through
+    ``caseledger_seen_entries`` (``ledger/data/pgauthority.sql``), which applies the same
+    rule as :meth:`Reader.records` and takes the personal commitments out of the bodies
+    that hold them (those come back re-serialised, and are put in canonical key order
+    again, as every other record is stored)."""
+    # lazy: PostgreSQL stores only (the driver costs ~70 ms at start-up)
+    from ledger.integrity.canonical import canonical_json
+    from ledger.store.pgroles import seen_entries
+
+    decode = ledger.ledger_mapper.decode_state
+    datastore = ledger.factory.datastore  # type: ignore[attr-defined]
+    out: list[dict[str, Any]] = []
+    for position, state, rebuilt in seen_entries(datastore, None if ref is None else case_id(ref)):
+        record = decode(state)
+        if rebuilt:
+            record = orjson.loads(canonical_json(record))
+        record["position"] = position
+        out.append(record)
+    return out
 
 
 def narrowed(ledger: CaseLedger) -> CaseLedger:
@@ -210,4 +263,17 @@ def refuse_narrowed(ledger: CaseLedger, what: str, why: str) -> None:
             f"{reader.name} may not {what}: the policy lets their role read only their own "
             f"agency's entries, and {why}",
             field="role",
+        )
+
+
+def refuse_store_check(ledger: CaseLedger) -> None:
+    """Refuse ``verify`` of a PostgreSQL store to a narrowed reader: the database lets
+    them read only their part of the record (row security), so every chain would look
+    broken to them; a bundle, or the business unit, can give them a verdict."""
+    if ledger.location.kind == "postgres" and not ledger.encrypted:
+        refuse_narrowed(
+            narrowed(ledger),
+            "verify the store",
+            "verifying reads every entry of every case, and the database lets them read "
+            "only their own part; verify a bundle the business unit exports instead",
         )
