@@ -230,6 +230,11 @@ def test_the_pages_end_to_end_are_the_whole_answer(
     assert clocks == list(table.rows)
     every = api.clock_table(led, regime=regime, on=ON, page=seen[-1].pages, per_page=per_page)
     assert every.counts() == table.counts()  # the chart's counts are every page's
+    counted: dict[str, dict[str, int]] = {}
+    for state in table.rows:  # in the order first met, as the chart lists them
+        by_status = counted.setdefault(state.clock, {})
+        by_status[state.status] = by_status.get(state.status, 0) + 1
+    assert table.counts() == list(counted.items())
     past = api.clock_table(led, regime=regime, on=ON, page=seen[-1].pages + 1, per_page=per_page)
     assert past.rows == () and past.paging is not None and past.paging.next_page is None
     assert past.paging.previous_page == seen[-1].pages

@@ -29,8 +29,8 @@ from ledger.store.acting import acting_user
 @dataclasses.dataclass(frozen=True)
 class _KeptRegister:
     """The register as one database role last read it: the decoded entries, the last
-    stored row (its ``seq`` and stored bytes, to check it is still the register's last
-    but one or last), and their fold."""
+    stored row (its ``seq`` and stored bytes, found again at the head of the next read
+    while the register is unchanged up to it), and their fold."""
 
     entries: tuple[dict[str, Any], ...]
     last: tuple[int, bytes] | None
@@ -96,14 +96,12 @@ class RegisterOperations(PersonalData):
     def _keep_register(
         self, key: str | None, entries: tuple[dict[str, Any], ...], last: tuple[int, bytes] | None
     ) -> RegisterState:
-        """Fold ``entries`` and keep them for ``key``'s role, unless a fold of a later
-        position was kept meanwhile by another thread; a copy of the fold."""
+        """Fold ``entries`` and keep them for ``key``'s role; a copy of the fold.  Two
+        threads keeping at once leave either's (each call checks what it finds)."""
         state = fold_register(entries)
         kept_all = self._kept_registers()
         with self._register_lock:
-            other = kept_all.get(key)
-            if other is None or other.state.seq <= state.seq:
-                kept_all[key] = _KeptRegister(entries, last, state)
+            kept_all[key] = _KeptRegister(entries, last, state)
         return _copy_state(state)
 
     def recorder_for(self, role: str | None = None) -> Recorder:
