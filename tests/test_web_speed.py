@@ -86,6 +86,25 @@ def assert_fast_readings_agree(led: Any) -> None:
         for status in ("met", "overdue"):
             only = api.clock_table(led, regime=regime, on=ON, status=[status])
             assert only.rows == tuple(s for s in table.rows if s.status == status)
+    assert_pages_agree(led, per_page=4)
+
+
+def assert_pages_agree(led: Any, per_page: int) -> None:
+    """The pages of ``status``, ``due`` and ``clock_table``, end to end, are the whole
+    answers (as read from this store, whatever its kind)."""
+    for ask, rows_of in (
+        (lambda **k: api.status(led, sort="urgency", on=ON, **k), lambda r: r.rows),
+        (lambda **k: api.due(led, on=ON, **k), lambda r: r.deadlines),
+        (lambda **k: api.clock_table(led, on=ON, **k), lambda r: r.rows),
+    ):
+        whole = list(rows_of(ask()))
+        paged, _ = pages(
+            lambda n, k, ask=ask, rows_of=rows_of: (lambda r: (rows_of(r), r.paging))(
+                ask(page=n, per_page=k)
+            ),
+            per_page,
+        )
+        assert paged == whole and len(whole) > per_page
 
 
 def test_open_only_and_one_regime_answer_as_every_case_does(
