@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import api as ledger_api
+from ledger.application import register as register_module
 from ledger.errors import UsageError
 from projections import api
 from projections.queries import cases as queries
@@ -304,13 +305,18 @@ def in_another_process(url: str, name: str, roles: str = "", agency: str = "") -
     )
 
 
+@pytest.mark.parametrize("most_roles", [256, 1])
 def test_the_kept_register_follows_another_processs_appends(
     scoped_store: tuple[str, People],  # noqa: F811
     clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    most_roles: int,
 ) -> None:
     """A server's ledger stays open; between its facade calls another process changes
     the police user's enrolment, and the next call answers by the register as it then
-    stands (a kept fold of the register before would answer the police wrongly)."""
+    stands (a kept fold of the register before would answer the police wrongly).  With
+    room for one role's fold only, each other role starts again, and answers the same."""
+    monkeypatch.setattr(register_module, "MOST_KEPT_ROLES", most_roles)
     store_url, people = scoped_store
     server = open_ledger(people.server_url, clock)  # on PostgreSQL: a login of no grants
     police = people.police

@@ -25,6 +25,10 @@ from ledger.errors import InputError, UsageError
 from ledger.integrity.canonical import event_hash
 from ledger.store.acting import acting_user
 
+#: The most database roles a ledger keeps a register fold for (a server acting for many
+#: users on PostgreSQL keeps one per user): past this it starts again.
+MOST_KEPT_ROLES = 256
+
 
 @dataclasses.dataclass(frozen=True)
 class _KeptRegister:
@@ -68,7 +72,8 @@ class RegisterOperations(PersonalData):
 
         Kept per ledger (each store its own) and, on PostgreSQL, per database role (the
         user a server acts for, :func:`ledger.store.acting.acting_user`, is the role
-        every connection sets): what one role may read is never answered to another.
+        every connection sets; at most :data:`MOST_KEPT_ROLES`): what one role may read
+        is never answered to another, and each call's query runs as its own role.
         Each call returns its own copy, so a caller changing it changes nothing kept."""
         key = acting_user() if self.location.kind == "postgres" else None
         kept_all = self._kept_registers()
@@ -101,6 +106,8 @@ class RegisterOperations(PersonalData):
         state = fold_register(entries)
         kept_all = self._kept_registers()
         with self._register_lock:
+            if key not in kept_all and len(kept_all) >= MOST_KEPT_ROLES:
+                kept_all.clear()
             kept_all[key] = _KeptRegister(entries, last, state)
         return _copy_state(state)
 
