@@ -26,10 +26,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLI_COMMANDS",
     "CLOCK_FIELDS",
+    "PER_PAGE",
     "STATUS_FIELDS",
     "ClockReport",
     "ClockTable",
@@ -67,6 +70,7 @@ __all__ = [
     "DueList",
     "LedgerOrOpener",
     "Moment",
+    "Paging",
     "Progress",
     "QualityReport",
     "Reindexed",
@@ -183,6 +187,92 @@ def _moments(
     return _moment(as_of, "as_of", parse_as_of, now), _moment(on, "on", parse_on, now), now
 
 
+# --- pages of a long answer -----------------------------------------------------------------
+
+#: The rows a page holds when ``page`` is asked without ``per_page`` (the web view's desk
+#: and clocks pages): about a screen and a half, and what a person reads before filtering.
+PER_PAGE: Final = 50
+#: The most rows a page may hold (a larger page is the whole answer: ask without ``page``).
+MOST_PER_PAGE: Final = 1000
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which rows of a longer answer a report holds: page ``page`` (from 1) of
+    ``per_page`` rows, of ``total`` rows in the whole answer, in the answer's order.
+    A page past the last holds no rows (and says which page is the last)."""
+
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the whole answer fills (1 when it is empty)."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def start(self) -> int:
+        """The index, from 0, of the page's first row in the whole answer."""
+        return (self.page - 1) * self.per_page
+
+    @property
+    def first(self) -> int:
+        """The number, from 1, of the page's first row (0: the page holds none)."""
+        return self.start + 1 if self.start < self.total else 0
+
+    @property
+    def last(self) -> int:
+        """The number, from 1, of the page's last row (0: the page holds none)."""
+        return min(self.total, self.start + self.per_page) if self.first else 0
+
+    @property
+    def next_page(self) -> int | None:
+        """The page after this one, None when this is the last (or past it)."""
+        return self.page + 1 if self.page < self.pages else None
+
+    @property
+    def previous_page(self) -> int | None:
+        """The page before this one (the last page when this one is past it), None on
+        the first."""
+        return min(self.page - 1, self.pages) if self.page > 1 else None
+
+    def rows(self, rows: Sequence[Any]) -> tuple[Any, ...]:
+        """This page's rows of the whole answer's ``rows``."""
+        return tuple(rows[self.start : self.start + self.per_page])
+
+    def to_json(self) -> dict[str, Any]:
+        """The paging as the web view's JSON gives it."""
+        return {
+            "page": self.page,
+            "per_page": self.per_page,
+            "total": self.total,
+            "pages": self.pages,
+            "first": self.first,
+            "last": self.last,
+            "next_page": self.next_page,
+            "previous_page": self.previous_page,
+        }
+
+
+def _check_page(page: int | None, per_page: int) -> None:
+    """Refuse a ``page`` that is not a whole number from 1, or a ``per_page`` out of
+    1 to :data:`MOST_PER_PAGE`, naming the field (before the store is read)."""
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+        raise UsageError(f"must be a page number from 1, not {page!r}", field="page")
+    if isinstance(per_page, bool) or not isinstance(per_page, int):
+        raise UsageError(f"must be a number of rows, not {per_page!r}", field="per_page")
+    if not 1 <= per_page <= MOST_PER_PAGE:
+        raise UsageError(
+            f"must be from 1 to {MOST_PER_PAGE} rows a page, not {per_page}", field="per_page"
+        )
+
+
+def _paging(page: int | None, per_page: int, total: int) -> Paging | None:
+    """The paging of an answer of ``total`` rows (None: every row, no ``page`` asked)."""
+    return None if page is None else Paging(page, per_page, total)
+
+
 # --- status, timeline, why ------------------------------------------------------------------
 
 
@@ -242,10 +332,12 @@ class StatusReport:
     on: datetime | None
     local_rules: LocalRules | None = None
     """The local clock rules the clocks were judged with (None: the shipped packs)."""
+    paging: Paging | None = None
+    """With ``page`` asked, which rows of every case's answer ``rows`` are (None: all)."""
 
     def to_json(self) -> Any:
         """``status --json``: an object for one case (with ``local_rules`` when clocks were
-        judged with a local file), an array for every case."""
+        judged with a local file), an array for every case (this page's, when paged)."""
         if self.case is not None:
             if self.local_rules is not None:
                 return {**self.rows[0], "local_rules": self.local_rules.as_dict()}
@@ -292,6 +384,8 @@ def status(
     include_closed: bool = False,
     progress: Progress | None = None,
     rules: Path | str | None = None,
+    page: int | None = None,
+    per_page: int = PER_PAGE,
 ) -> StatusReport:
     """``caseledger status [CASE]``: one case (folded, exactly current), or every case
     (from the cross-case index, caught up first, with ``progress``; folded case by case
@@ -299,8 +393,13 @@ def status(
     by ``sort``: ``urgency`` (something overdue first, then the soonest next deadline,
     then the rest) or ``ref``; closed cases are left out unless ``include_closed`` (or
     ``stage`` is ``closed``); ``rules`` is a local clock rules file (disclosed in the
-    answer's ``local_rules``)."""
+    answer's ``local_rules``).  With ``page`` (from 1), every case's answer is cut into
+    pages of ``per_page`` rows in that order and only that page's rows are given (the
+    answer's ``paging`` says of how many; the command gives every row)."""
     _cases.arrange_statuses([], sort=sort)  # an unknown order is refused before opening
+    _check_page(page, per_page)
+    if case is not None and page is not None:
+        raise UsageError("page cuts the list of every case; give no case with it", field="page")
     local = _local_rules(rules)
     with _judged_with(local):
         report = _status(
@@ -314,6 +413,9 @@ def status(
             include_closed=include_closed,
             progress=progress,
         )
+    paging = _paging(page, per_page, len(report.rows))
+    if paging is not None:
+        report = dataclasses.replace(report, rows=paging.rows(report.rows), paging=paging)
     return dataclasses.replace(report, local_rules=local)
 
 
@@ -740,24 +842,40 @@ class ClockTable:
     by ``regime``, ``clock`` name, the ``year`` a clock started and ``status``."""
 
     rows: tuple[ClockState, ...]
+    """The clocks that match (this page's, when paged)."""
     regime: str | None
     clock: str | None
     year: int | None
     status: tuple[str, ...]
     as_of: datetime | None
     on: datetime
+    tally: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    """Per clock name (in the order first met), how many of every matching clock (every
+    page's) have each status."""
+    paging: Paging | None = None
+    """With ``page`` asked, which of the matching clocks ``rows`` are (None: all)."""
 
     def to_json(self) -> list[dict[str, Any]]:
-        """One object per clock, as ``clocks --json`` gives it."""
+        """One object per clock (this page's, when paged), as ``clocks --json`` gives it."""
         return [s.as_dict() for s in self.rows]
 
     def counts(self) -> list[tuple[str, dict[str, int]]]:
-        """Per clock name (in the order first met), how many clocks have each status."""
-        found: dict[str, dict[str, int]] = {}
-        for state in self.rows:
-            by_status = found.setdefault(state.clock, {})
-            by_status[state.status] = by_status.get(state.status, 0) + 1
-        return list(found.items())
+        """Per clock name (in the order first met), how many clocks have each status:
+        of every matching clock, not only this page's."""
+        return [(name, dict(by_status)) for name, by_status in self.tally]
+
+
+def _tally(states: Sequence[ClockState]) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """Per clock name (in the order first met), how many ``states`` have each status
+    (counted by rule and status in C, then by name: every clock of every case is 28,000
+    states at the benchmark store, and the chart counts them all whichever page shows)."""
+    rules, statuses = map(attrgetter("rule"), states), map(attrgetter("status"), states)
+    pairs = Counter(zip(rules, statuses, strict=True))
+    found: dict[str, dict[str, int]] = {}
+    for (rule, status), count in pairs.items():  # in the order first met
+        by_status = found.setdefault(rule.name, {})
+        by_status[status] = by_status.get(status, 0) + count
+    return tuple((name, tuple(by.items())) for name, by in found.items())
 
 
 def clock_table(
@@ -769,9 +887,14 @@ def clock_table(
     status: Sequence[str] | None = None,
     as_of: Moment = None,
     on: Moment = None,
+    page: int | None = None,
+    per_page: int = PER_PAGE,
 ) -> ClockTable:
     """Every case's started clocks (:func:`clocks` without a case, from the index) of
-    ``regime``, named ``clock``, started in ``year``, with a ``status`` in the list."""
+    ``regime``, named ``clock``, started in ``year``, with a ``status`` in the list; with
+    ``page`` (from 1) only that page's ``per_page`` clocks, in the same order (the
+    answer's ``paging`` says of how many, and its ``counts`` are of every page's)."""
+    _check_page(page, per_page)
     # lazy: the rule packs cost ~25 ms at start-up
     from projections.assess.rules import REGIMES
 
@@ -788,14 +911,27 @@ def clock_table(
     if year is not None and not 1900 <= year <= 2200:
         raise UsageError(f"must be a year such as 2026, not {year}", field="year")
     report = _clocks(ledger, as_of=as_of, on=on, status=status, regime=regime)
-    rows = tuple(
-        s
-        for s in report.shown
-        if (regime is None or s.regime == regime)
-        and (clock is None or s.clock == clock)
-        and (year is None or (s.started is not None and s.started.year == year))
+    rows = report.shown
+    if regime is not None or clock is not None or year is not None:
+        rows = tuple(
+            s
+            for s in rows
+            if (regime is None or s.regime == regime)
+            and (clock is None or s.clock == clock)
+            and (year is None or (s.started is not None and s.started.year == year))
+        )
+    paging = _paging(page, per_page, len(rows))
+    return ClockTable(
+        rows if paging is None else paging.rows(rows),
+        regime,
+        clock,
+        year,
+        tuple(status or ()),
+        report.as_of,
+        report.on,
+        _tally(rows),
+        paging,
     )
-    return ClockTable(rows, regime, clock, year, tuple(status or ()), report.as_of, report.on)
 
 
 def clock_names() -> tuple[str, ...]:
@@ -1094,6 +1230,8 @@ class DueList:
     kind: str | None
     local_rules: LocalRules | None = None
     """The local clock rules the clocks were judged with (None: the shipped packs)."""
+    paging: Paging | None = None
+    """With ``page`` asked, which of every open deadline ``deadlines`` are (None: all)."""
 
     @property
     def day(self) -> date:
@@ -1121,15 +1259,20 @@ def due(
     on: Moment = None,
     as_of: Moment = None,
     rules: Path | str | None = None,
+    page: int | None = None,
+    per_page: int = PER_PAGE,
 ) -> DueList:
     """``caseledger due``: every open deadline across the open cases on ``on`` (statutory
     clocks running or overdue, and replies due from agencies), overdue first, then
     soonest; with ``within``, only those due within that many working days of ``on``
     (and every overdue one); ``case`` one case, ``kind`` ``clock`` or ``reply``;
-    ``rules`` a local clock rules file (disclosed in ``local_rules``)."""
+    ``rules`` a local clock rules file (disclosed in ``local_rules``); with ``page``
+    (from 1) only that page's ``per_page`` deadlines, in the same order (``paging`` says
+    of how many)."""
     # lazy: the desk (with the clocks) costs ~35 ms at start-up
     from projections.queries import desk as _desk
 
+    _check_page(page, per_page)
     if within is not None and (
         isinstance(within, bool)
         or not isinstance(within, int)
@@ -1170,7 +1313,9 @@ def due(
         found = [d for d in found if d.kind == kind]
     if within is not None:
         found = _desk.within(found, within, on_day(moment))
-    return DueList(tuple(found), moment, as_of_time, within, case, kind, local)
+    paging = _paging(page, per_page, len(found))
+    shown = tuple(found) if paging is None else paging.rows(found)
+    return DueList(shown, moment, as_of_time, within, case, kind, local, paging)
 
 
 # --- the desk where people look: the digest and the calendar feed -----------------------------

@@ -29,6 +29,8 @@ with warnings.catch_warnings():
 
 CASE = "RR-2026-004"
 JSON = {"accept": "application/json"}
+#: A day of the demo's record with more than one deadline open (for paging them).
+BUSY = "2026-02-20"
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +73,13 @@ def test_each_page_answers_json_equal_to_the_facade(
     client: TestClient, led: ledger_api.CaseLedger, times: dict[str, str]
 ) -> None:
     as_of, on = times["as_of"], times["on"]
-    assert get_json(client, "/", on=on) == {
+    desk = get_json(client, "/", on=on)
+    assert {"cases": desk["cases"], "due": desk["due"]} == {
         "cases": api.status(led, on=on, sort="urgency").to_json(),
         "due": api.due(led, on=on).to_json(),
-    }
+    }  # the demo's cases and deadlines fill less than a page
+    assert desk["paging"]["cases"]["total"] == len(desk["cases"])
+    assert desk["paging"]["due"]["next_link"] is None
     page = get_json(client, f"/cases/{CASE}", as_of=as_of, on=on)
     assert page == {
         "status": api.status(led, CASE, as_of=as_of, on=on).to_json(),
@@ -87,12 +92,98 @@ def test_each_page_answers_json_equal_to_the_facade(
     assert page["why"]["decision"]["outcome"] == "review"
     why = get_json(client, f"/cases/{CASE}/why", as_of=as_of, on=on)
     assert why == api.why(led, CASE, as_of=as_of, on=on).to_json()
-    clocks = get_json(client, "/clocks", regime="wt2023", status="met", on=on)
+    clocks = get_json(client, "/clocks", regime="wt2023", status="met", on=on)["clocks"]
     expected = api.clock_table(led, regime="wt2023", status=["met"], on=on).to_json()
     assert clocks == expected
     assert clocks and all(c["regime"] == "wt2023" and c["status"] == "met" for c in clocks)
-    everything = get_json(client, "/clocks", on=on)
+    everything = get_json(client, "/clocks", on=on)["clocks"]
     assert len(everything) > len(clocks)
+
+
+def pages_of(client: TestClient, path: str, key: str, per_page: int, **params: str) -> list[Any]:
+    """Every row of the list ``key`` of a paged page's JSON, following its ``next_link``
+    from the first page to the last (each page checked to hold what its paging says)."""
+    rows: list[Any] = []
+    link: str | None = path
+    query: dict[str, str] | None = {**params, "per_page": str(per_page)}
+    seen = 0
+    while link is not None:
+        answer = client.get(link, params=query, headers=JSON)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        paging = data["paging"][key] if key in ("cases", "due") else data["paging"]
+        got = data[key]
+        seen += 1
+        assert paging["page"] == seen and paging["per_page"] == per_page
+        assert len(got) == (paging["last"] - paging["first"] + 1 if paging["first"] else 0)
+        assert paging["first"] == (len(rows) + 1 if got else 0)
+        rows.extend(got)
+        assert paging["total"] >= len(rows)
+        link, query = paging["next_link"], None  # the link keeps every other parameter
+    assert len(rows) == paging["total"] and seen == paging["pages"]
+    return rows
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 3, 7])
+def test_the_paged_rows_are_the_whole_answer_in_order(
+    client: TestClient, led: ledger_api.CaseLedger, times: dict[str, str], per_page: int
+) -> None:
+    """Page after page, the desk's cases and deadlines and the clocks page's clocks are
+    the facade's whole answer, in its order; the chart's counts are of every clock."""
+    on = times["on"]
+    cases = pages_of(client, "/", "cases", per_page, on=on)
+    assert cases == api.status(led, on=on, sort="urgency").to_json()
+    due = pages_of(client, "/", "due", per_page, on=BUSY)
+    assert due == api.due(led, on=BUSY).to_json() and len(due) > 1
+    clocks = pages_of(client, "/clocks", "clocks", per_page, on=on, status="met")
+    whole = api.clock_table(led, on=on, status=["met"])
+    assert clocks == whole.to_json() and len(clocks) > per_page
+    first = get_json(client, "/clocks", on=on, status="met", per_page=str(per_page))
+    assert first["counts"] == dict(whole.counts())
+    assert sum(sum(by.values()) for by in first["counts"].values()) == len(clocks)
+
+
+def test_a_page_past_the_last_and_a_bad_page_number(
+    client: TestClient, led: ledger_api.CaseLedger
+) -> None:
+    total = len(api.clock_table(led).rows)
+    past = get_json(client, "/clocks", page="99", per_page="2")
+    assert past["clocks"] == [] and past["paging"]["total"] == total
+    assert past["paging"]["next_link"] is None
+    assert past["paging"]["previous_link"] == f"/clocks?per_page=2&page={-(-total // 2)}"
+    html = client.get("/clocks", params={"page": "99", "per_page": "2"})
+    assert html.status_code == 200 and "past the last page of clocks" in html.text
+    for name, value in [
+        ("page", "0"),
+        ("page", "two"),
+        ("page", "-1"),
+        ("page", "1" * 50),
+        ("page", "²"),
+        ("due_page", "1.5"),
+        ("per_page", "0"),
+        ("per_page", "5000"),
+    ]:
+        path = "/" if name != "page" or value != "two" else "/clocks"
+        bad = client.get(path, params={name: value}, headers=JSON)
+        assert bad.status_code == 400, (name, value, bad.text)
+        assert bad.json()["problems"][0]["field"] == name
+        page = client.get(path, params={name: value})
+        assert page.status_code == 400 and f"<strong>{name}</strong>" in page.text
+        assert "Traceback" not in page.text
+
+
+def test_the_desk_links_each_page_keeping_the_others(client: TestClient) -> None:
+    """Plain links (no script): the next page of cases keeps the day and the deadlines'
+    page; showing "1–1 of N" with N the whole answer's count."""
+    on = BUSY
+    html = client.get("/", params={"on": on, "per_page": "1", "due_page": "2"}).text
+    total = len(get_json(client, "/", on=on)["cases"])
+    assert f"Showing 1–1 of {total} open cases" in html
+    assert f'href="/?on={on}&amp;per_page=1&amp;due_page=2&amp;page=2"' in html
+    assert "Previous page of deadlines" in html
+    due = get_json(client, "/", on=on, per_page="1", due_page="2")["paging"]["due"]
+    assert (due["first"], due["last"], due["previous_page"]) == (2, 2, 1)
+    assert f"Showing 2–2 of {due['total']} deadlines" in html
 
 
 def test_html_pages_show_the_answer_and_carry_the_security_headers(

@@ -45,6 +45,9 @@ PAGES = {
     "why": f"/cases/{CASE}/why",
     "clocks": "/clocks",
     "verify": "/verify",
+    # a middle page of each paged list, with its links to the others
+    "desk-paged": "/?per_page=1&page=2&due_page=2",
+    "clocks-paged": "/clocks?per_page=3&page=2",
 }
 
 

@@ -8,22 +8,37 @@ answers as the full ones, never timed here (``python -m bench.web`` times them).
   case's clocks filtered by regime afterwards;
 * both on SQLite and PostgreSQL, and for a reader of an SQLite store that may only be
   read, whose index lags behind (the entries beyond it folded in memory: a case closed
-  and one reopened to new entries in the tail).
+  and one reopened to new entries in the tail);
+* the pages of ``status``, ``due`` and ``clock_table`` (``page``, ``per_page``), put end
+  to end, are the whole answer in its order, and the clocks' counts are every page's;
+* the register's fold kept by its last position (``register_state``) follows what
+  another process appends: enrolling, re-enrolling and removing a reader between two
+  facade calls of one long-lived ledger changes what the second call answers, on both
+  stores, and on PostgreSQL each database role reads its own.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ledger import api as ledger_api
+from ledger.application import register as register_module
+from ledger.errors import UsageError
 from projections import api
 from projections.queries import cases as queries
 from projections.queries.cases import arrange_statuses
 from tests.conftest import FixedClock, open_ledger
 from tests.test_clocks import _random_cases, record
+from tests.test_visibility import CASE, OTHER, POLICE, scoped_store  # noqa: F401
+from tests.test_web_forms import People
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("fixed_today")
@@ -72,6 +87,25 @@ def assert_fast_readings_agree(led: Any) -> None:
         for status in ("met", "overdue"):
             only = api.clock_table(led, regime=regime, on=ON, status=[status])
             assert only.rows == tuple(s for s in table.rows if s.status == status)
+    assert_pages_agree(led, per_page=4)
+
+
+def assert_pages_agree(led: Any, per_page: int) -> None:
+    """The pages of ``status``, ``due`` and ``clock_table``, end to end, are the whole
+    answers (as read from this store, whatever its kind)."""
+    for ask, rows_of in (
+        (lambda **k: api.status(led, sort="urgency", on=ON, **k), lambda r: r.rows),
+        (lambda **k: api.due(led, on=ON, **k), lambda r: r.deadlines),
+        (lambda **k: api.clock_table(led, on=ON, **k), lambda r: r.rows),
+    ):
+        whole = list(rows_of(ask()))
+        paged, _ = pages(
+            lambda n, k, ask=ask, rows_of=rows_of: (lambda r: (rows_of(r), r.paging))(
+                ask(page=n, per_page=k)
+            ),
+            per_page,
+        )
+        assert paged == whole and len(whole) > per_page
 
 
 def test_open_only_and_one_regime_answer_as_every_case_does(
@@ -155,3 +189,178 @@ unit = "working_days"
 source = "A local procedure (check)"
 effective_from = 2000-01-01
 """
+
+
+def pages(ask: Any, per_page: int) -> tuple[list[Any], list[Any]]:
+    """Every page of ``ask(page, per_page)`` (a paged report's rows and its paging) from
+    the first to the last, end to end; and the paging of each page."""
+    rows: list[Any] = []
+    seen: list[Any] = []
+    page: int | None = 1
+    while page is not None:
+        got, paging = ask(page, per_page)
+        assert paging.page == page and len(got) <= per_page
+        assert paging.first == (len(rows) + 1 if got else 0)
+        rows.extend(got)
+        seen.append(paging)
+        page = paging.next_page
+    assert len(rows) == seen[-1].total and len(seen) == seen[-1].pages
+    return rows, seen
+
+
+@pytest.fixture(scope="module")
+def paged_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store of 40 random cases, a third of them closed (recorded once)."""
+    url = str(tmp_path_factory.mktemp("paged") / "ledger.db")
+    events = _random_cases(37, 40)
+    clock = FixedClock(datetime(2026, 8, 31, 12, tzinfo=UTC))
+    record(url, clock, [*events, *closures(events, 3)])
+    return url
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(per_page=st.integers(1, 60), regime=st.sampled_from([None, *REGIMES]))
+def test_the_pages_end_to_end_are_the_whole_answer(
+    paged_store: str, per_page: int, regime: str | None
+) -> None:
+    led = open_ledger(paged_store, FixedClock(NOW))
+    status = api.status(led, sort="urgency", on=ON)
+    rows, _ = pages(
+        lambda n, k: (lambda r: (r.rows, r.paging))(
+            api.status(led, sort="urgency", on=ON, page=n, per_page=k)
+        ),
+        per_page,
+    )
+    assert rows == list(status.rows) and len(rows) > 1
+    due = api.due(led, on=ON)
+    deadlines, _ = pages(
+        lambda n, k: (lambda r: (r.deadlines, r.paging))(api.due(led, on=ON, page=n, per_page=k)),
+        per_page,
+    )
+    assert deadlines == list(due.deadlines)
+    table = api.clock_table(led, regime=regime, on=ON)
+    clocks, seen = pages(
+        lambda n, k: (lambda r: (r.rows, r.paging))(
+            api.clock_table(led, regime=regime, on=ON, page=n, per_page=k)
+        ),
+        per_page,
+    )
+    assert clocks == list(table.rows)
+    every = api.clock_table(led, regime=regime, on=ON, page=seen[-1].pages, per_page=per_page)
+    assert every.counts() == table.counts()  # the chart's counts are every page's
+    counted: dict[str, dict[str, int]] = {}
+    for state in table.rows:  # in the order first met, as the chart lists them
+        by_status = counted.setdefault(state.clock, {})
+        by_status[state.status] = by_status.get(state.status, 0) + 1
+    assert table.counts() == list(counted.items())
+    past = api.clock_table(led, regime=regime, on=ON, page=seen[-1].pages + 1, per_page=per_page)
+    assert past.rows == () and past.paging is not None and past.paging.next_page is None
+    assert past.paging.previous_page == seen[-1].pages
+    led.close()
+
+
+@pytest.mark.parametrize(
+    ("asked", "field"),
+    [
+        ({"page": 0}, "page"),
+        ({"page": -2}, "page"),
+        ({"page": True}, "page"),
+        ({"page": "2"}, "page"),
+        ({"page": 1, "per_page": 0}, "per_page"),
+        ({"page": 1, "per_page": 100_000}, "per_page"),
+    ],
+)
+def test_a_bad_page_is_named_before_the_store_is_opened(asked: dict[str, Any], field: str) -> None:
+    def never() -> Any:
+        raise AssertionError("the store was opened")
+
+    for ask in (api.status, api.due, api.clock_table):
+        with pytest.raises(UsageError) as refused:
+            ask(never, **asked)
+        assert refused.value.field == field
+
+
+OTHER_PROCESS = """
+import sys
+from ledger import api
+led = api.open_store(sys.argv[1])
+name, roles, agency = sys.argv[2], sys.argv[3], sys.argv[4] or None
+if roles:
+    api.add_user(led, name, role=roles.split(","), agency=agency)
+else:
+    api.remove_user(led, name, reason="Left the partnership.")
+led.close()
+"""
+
+
+def in_another_process(url: str, name: str, roles: str = "", agency: str = "") -> None:
+    """Enrol ``name`` with ``roles`` (removed: no roles) in a process of its own."""
+    subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, url, name, roles, agency],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("most_roles", [256, 1])
+def test_the_kept_register_follows_another_processs_appends(
+    scoped_store: tuple[str, People],  # noqa: F811
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    most_roles: int,
+) -> None:
+    """A server's ledger stays open; between its facade calls another process changes
+    the police user's enrolment, and the next call answers by the register as it then
+    stands (a kept fold of the register before would answer the police wrongly).  With
+    room for one role's fold only, each other role starts again, and answers the same."""
+    monkeypatch.setattr(register_module, "MOST_KEPT_ROLES", most_roles)
+    store_url, people = scoped_store
+    server = open_ledger(people.server_url, clock)  # on PostgreSQL: a login of no grants
+    police = people.police
+
+    def refs() -> set[str]:
+        with ledger_api.acting_as(server, police):
+            return {row["case"] for row in api.status(server, include_closed=True).rows}
+
+    assert refs() == {CASE}  # enrolled as an agency: their own case only
+    in_another_process(store_url, police, "inspector")
+    assert refs() == {CASE, OTHER}  # an inspector reads every case
+    in_another_process(store_url, police, "agency", POLICE)
+    assert refs() == {CASE}
+    with ledger_api.acting_as(server, people.inspector):
+        assert {row["case"] for row in api.status(server, include_closed=True).rows} == {
+            CASE,
+            OTHER,
+        }
+    in_another_process(store_url, police)  # removed: not narrowed by the policy any more
+    with ledger_api.acting_as(server, police):
+        assert police not in server.register_state().users
+    assert police not in open_ledger(store_url, clock).register_state().users
+    if store_url.startswith("postgresql://"):
+        # the server's own login may not read the register: each call asks the database
+        # as the role it acts for, so it is refused, never answered from the fold the
+        # police's or the inspector's role read
+        with pytest.raises(Exception, match="permission denied"):
+            server.register_state()
+
+
+def test_a_kept_register_is_a_copy_each_call(sqlite_url: str, clock: FixedClock) -> None:
+    """Changing the state one call returned changes nothing the next call returns."""
+    led = open_ledger(sqlite_url, clock)
+    led.record_lines(
+        [b'{"type":"CaseReferred","case":"RR-2026-001","occurred_at":"2026-08-03",'
+         b'"regime":"wt2023","subject":"Child A","incident_date":"2026-08-01",'
+         b'"aware_date":"2026-08-03","harm":"serious-harm","abuse_or_neglect":"suspected",'
+         b'"looked_after":false,"home_area":"Northshire","referrer":"Northshire Police",'
+         b'"route":"statutory","summary":"A referral."}'],
+        led.recorder_for(),
+    )  # fmt: skip
+    first = led.register_state()
+    before = dict(first.users)
+    first.users.clear()
+    first.erasures.append({"case": "RR-2026-001"})
+    again = led.register_state()
+    assert again.users == before and again.erasures == []

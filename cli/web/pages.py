@@ -33,9 +33,9 @@ AGENCY_TYPES: Final = ("InformationReceived", "InformationDeclined", "AgencyView
 DISCUSSION_TYPES: Final = ("DiscussionHeld", "RecommendationMade")
 PANEL_TYPES: Final = ("PanelResponded",)
 DECLINED_TYPE: Final = "InformationDeclined"
-#: The most clocks the clocks page lists (its JSON has every one): past this a table is
-#: no longer read, and rendering it would cost more than the question (bench/web.py).
-MOST_ROWS: Final = 500
+#: The longest page number a page takes (more digits would be past any store's last page,
+#: and Python refuses to read numbers of thousands of digits).
+MOST_PAGE_DIGITS: Final = 9
 
 AS_OF_ON: Final = (
     "“As the record stood on” shows only what had been recorded by then (what a reader "
@@ -56,15 +56,67 @@ def _param(request: Request, name: str) -> str | None:
     return value or None
 
 
+def _page(request: Request, name: str) -> int:
+    """The page number parameter ``name`` (1 when absent), a mistake named as the field."""
+    text = _param(request, name)
+    if text is None:
+        return 1
+    if not (text.isascii() and text.isdigit()) or len(text) > MOST_PAGE_DIGITS or int(text) < 1:
+        raise UsageError(f"must be a page number such as 2, not {text!r}", field=name)
+    return int(text)
+
+
+def _per_page(request: Request) -> int:
+    """The ``per_page`` parameter (:data:`projections.api.PER_PAGE` when absent); the
+    facade checks its range, naming the field."""
+    text = _param(request, "per_page")
+    if text is None:
+        return api.PER_PAGE
+    if not (text.isascii() and text.isdigit()) or len(text) > MOST_PAGE_DIGITS:
+        raise UsageError(f"must be a number of rows such as 50, not {text!r}", field="per_page")
+    return int(text)
+
+
+def _pager(request: Request, name: str, paging: api.Paging | None) -> dict[str, Any]:
+    """``paging`` (from the facade) with the address of each page it links to: this
+    page's address with the parameter ``name`` changed (every other parameter kept, so
+    the filters and the other list's page hold)."""
+    assert paging is not None  # the page asked the facade for a page
+
+    def link(number: int | None) -> str | None:
+        if number is None:
+            return None
+        url = request.url.include_query_params(**{name: number})
+        return f"{url.path}?{url.query}"
+
+    return {
+        **paging.to_json(),
+        "first_link": link(1),
+        "previous_link": link(paging.previous_page),
+        "next_link": link(paging.next_page),
+        "last_link": link(paging.pages),
+    }
+
+
 def desk(request: Request) -> Response:
-    """``/``: every open case by urgency (``status``), and every open deadline, overdue
-    clocks and replies first (``due``)."""
+    """``/``: the open cases by urgency (``status``), and the open deadlines, overdue
+    clocks and replies first (``due``), each a page at a time (``page`` and
+    ``due_page``, ``per_page`` rows a page: :data:`projections.api.PER_PAGE` unless
+    asked)."""
     led = _ledger(request)
     on = _param(request, "on")
-    cases = api.status(led, on=on, sort="urgency")
-    deadlines = api.due(led, on=on)
-    data = {"cases": cases.to_json(), "due": deadlines.to_json()}
+    page, due_page, per_page = (
+        _page(request, "page"),
+        _page(request, "due_page"),
+        _per_page(request),
+    )
+    cases = api.status(led, on=on, sort="urgency", page=page, per_page=per_page)
+    deadlines = api.due(led, on=on, page=due_page, per_page=per_page)
+    paging = {"cases": _pager(request, "page", cases.paging)}
+    paging["due"] = _pager(request, "due_page", deadlines.paging)
+    data = {"cases": cases.to_json(), "due": deadlines.to_json(), "paging": paging}
     context = {"title": "Desk", "cases": cases, "due": deadlines, "on": on or ""}
+    context.update(cases_pages=paging["cases"], due_pages=paging["due"])
     return respond(request, "desk.html", context, data)
 
 
@@ -151,7 +203,8 @@ def _year(request: Request) -> int | None:
 
 def clocks(request: Request) -> Response:
     """``/clocks``: every case's statutory clocks, filtered by regime, clock, the year
-    it started and status (``clock_table``), drawn as counts per clock and listed."""
+    it started and status (``clock_table``), drawn as counts per clock (of every
+    matching clock) and listed a page at a time (``page``, ``per_page``)."""
     led = _ledger(request)
     statuses = [s for s in request.query_params.getlist("status") if s]
     table = api.clock_table(
@@ -162,8 +215,16 @@ def clocks(request: Request) -> Response:
         status=statuses or None,
         as_of=_param(request, "as_of"),
         on=_param(request, "on"),
+        page=_page(request, "page"),
+        per_page=_per_page(request),
     )
     counts = table.counts()
+    paging = _pager(request, "page", table.paging)
+    data = {
+        "clocks": table.to_json(),
+        "counts": {name: by_status for name, by_status in counts},
+        "paging": paging,
+    }
     context = {
         "title": "Clocks and delays across cases",
         "table": table,
@@ -180,9 +241,9 @@ def clocks(request: Request) -> Response:
             "on": _param(request, "on") or "",
         },
         "clock_words": api.clock_words,
-        "shown_rows": MOST_ROWS,
+        "paging": paging,
     }
-    return respond(request, "clocks.html", context, table.to_json())
+    return respond(request, "clocks.html", context, data)
 
 
 class TooLarge(Exception):

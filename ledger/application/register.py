@@ -4,6 +4,8 @@ a hash-chained register entry checked against the register as it stands."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +23,93 @@ from ledger.domain.policy import (
 from ledger.domain.register import REGISTER_TYPES, Enrolment, RegisterState, fold_register
 from ledger.errors import InputError, UsageError
 from ledger.integrity.canonical import event_hash
+from ledger.store.acting import acting_user
+
+#: The most database roles a ledger keeps a register fold for (a server acting for many
+#: users on PostgreSQL keeps one per user): past this it starts again.
+MOST_KEPT_ROLES = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeptRegister:
+    """The register as one database role last read it: the decoded entries, the last
+    stored row (its ``seq`` and stored bytes, found again at the head of the next read
+    while the register is unchanged up to it), and their fold."""
+
+    entries: tuple[dict[str, Any], ...]
+    last: tuple[int, bytes] | None
+    state: RegisterState
+
+
+def _copy_state(state: RegisterState) -> RegisterState:
+    """A copy of a kept fold that a caller may change without changing the one kept (the
+    state is a plain dataclass of dicts and lists; the policy is frozen)."""
+    return dataclasses.replace(
+        state,
+        users=dict(state.users),
+        holds={case: dict(hold) for case, hold in state.holds.items()},
+        erasures=[dict(e) for e in state.erasures],
+        checkpoints=[dict(c) for c in state.checkpoints],
+    )
 
 
 class RegisterOperations(PersonalData):
     """Identities, authorisation and the register's entries."""
+
+    _register_lock = threading.Lock()
+    """Guards the creation of each ledger's own kept registers (:meth:`register_state`)."""
+
+    def register_state(self) -> RegisterState:
+        """The register's state as it stands, from the fold kept by its last position.
+
+        The register is append-only (on PostgreSQL a trigger refuses any change to its
+        rows), so a fold kept with its last row stays the register's state until a row
+        follows it.  Each call asks the store for the rows from the kept last ``seq`` on:
+        one indexed query that returns that row alone while nothing was appended (the
+        kept fold is then the answer), the new rows when another process or connection
+        appended some (folded again), or, when the kept last row is no longer there as
+        it was (a store replaced under a long-lived process), every row again.
+
+        Kept per ledger (each store its own) and, on PostgreSQL, per database role (the
+        user a server acts for, :func:`ledger.store.acting.acting_user`, is the role
+        every connection sets; at most :data:`MOST_KEPT_ROLES`): what one role may read
+        is never answered to another, and each call's query runs as its own role.
+        Each call returns its own copy, so a caller changing it changes nothing kept."""
+        key = acting_user() if self.location.kind == "postgres" else None
+        kept_all = self._kept_registers()
+        kept = kept_all.get(key)
+        decode = self.ledger_mapper.decode_state
+        if kept is not None and kept.last is not None:
+            rows = self.ledger_recorder.select_register(kept.last[0])
+            if rows and rows[0] == kept.last:
+                if len(rows) == 1:
+                    return _copy_state(kept.state)
+                entries = kept.entries + tuple(decode(state) for _, state in rows[1:])
+                return self._keep_register(key, entries, rows[-1])
+        rows = self.ledger_recorder.select_register()
+        entries = tuple(decode(state) for _, state in rows)
+        return self._keep_register(key, entries, rows[-1] if rows else None)
+
+    def _kept_registers(self) -> dict[str | None, _KeptRegister]:
+        """This ledger's kept registers, by database role (made on first use)."""
+        kept: dict[str | None, _KeptRegister] | None = self.__dict__.get("_kept_register")
+        if kept is None:
+            with self._register_lock:
+                kept = self.__dict__.setdefault("_kept_register", {})
+        return kept
+
+    def _keep_register(
+        self, key: str | None, entries: tuple[dict[str, Any], ...], last: tuple[int, bytes] | None
+    ) -> RegisterState:
+        """Fold ``entries`` and keep them for ``key``'s role; a copy of the fold.  Two
+        threads keeping at once leave either's (each call checks what it finds)."""
+        state = fold_register(entries)
+        kept_all = self._kept_registers()
+        with self._register_lock:
+            if key not in kept_all and len(kept_all) >= MOST_KEPT_ROLES:
+                kept_all.clear()
+            kept_all[key] = _KeptRegister(entries, last, state)
+        return _copy_state(state)
 
     def recorder_for(self, role: str | None = None) -> Recorder:
         """The store identity, recording under ``role`` (default: its usual role)."""

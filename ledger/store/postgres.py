@@ -268,10 +268,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 (key, value),
             )
 
-    def select_register(self) -> list[tuple[int, bytes]]:
-        """``(seq, state)`` of every register entry."""
+    def select_register(self, from_seq: int = 0) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of every register entry from ``seq`` ``from_seq`` on."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT seq, state FROM {t} ORDER BY seq").format(t=self._register))
+            curs.execute(
+                SQL("SELECT seq, state FROM {t} WHERE seq>=%s ORDER BY seq").format(
+                    t=self._register
+                ),
+                (from_seq,),
+            )
             return [(row["seq"], bytes(row["state"])) for row in curs.fetchall()]
 
     def insert_register(

@@ -21,8 +21,8 @@ class LedgerRecorder(Protocol):
     def put_meta_if_absent(self, key: str, value: bytes) -> None:
         """Set a metadata value once; a later call never overwrites it."""
 
-    def select_register(self) -> list[tuple[int, bytes]]:
-        """``(seq, state)`` of every register entry."""
+    def select_register(self, from_seq: int = 0) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of every register entry from ``seq`` ``from_seq`` on."""
 
     def insert_register(
         self, entries: Sequence[tuple[dict[str, Any], bytes]], erase_case: str | None = None

@@ -102,10 +102,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute("INSERT OR IGNORE INTO ledger_meta VALUES (?, ?)", (key, value))
 
-    def select_register(self) -> list[tuple[int, bytes]]:
-        """``(seq, state)`` of every register entry."""
+    def select_register(self, from_seq: int = 0) -> list[tuple[int, bytes]]:
+        """``(seq, state)`` of every register entry from ``seq`` ``from_seq`` on."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT seq, state FROM ledger_register ORDER BY seq")
+            c.execute(
+                "SELECT seq, state FROM ledger_register WHERE seq>=? ORDER BY seq", (from_seq,)
+            )
             return [(row[0], bytes(row[1])) for row in c.fetchall()]
 
     def insert_register(
