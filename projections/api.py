@@ -470,7 +470,7 @@ def timeline_chart(line: Timeline, clocks: ClockReport) -> TimelineChart:
     """The chart of ``line`` (a :func:`timeline`) with the clocks of ``clocks`` (a
     :func:`clocks` of the same case, at the same times): no store is read again."""
     # lazy: the report's layout costs ~40 ms (quality, clocks) at start-up
-    from projections.export.report import build_chart
+    from projections.export.chart import build_chart
 
     return TimelineChart(line.case, build_chart(line.entries, clocks.to_json()))
 

@@ -16,6 +16,7 @@ No personal value is ever read here unless the caller passes it in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,8 +24,9 @@ from typing import Any, Final
 
 from ledger.catalogue.models import LONDON
 from ledger.catalogue.registry import OUTCOME_LABELS, kind_named
-from projections.assess.clocks import case_clocks, requests_on
+from projections.assess.clocks import case_clocks, requests_on, summary_of
 from projections.assess.quality import QUESTIONS, answer_questions
+from projections.assess.rules import rule_pack
 from projections.fold import case_view
 from projections.fold.why import why_of
 
@@ -36,7 +38,12 @@ __all__ = [
     "CaseAnalysis",
     "analyse_case",
     "apply_corrections",
+    "citation",
+    "clock_name",
+    "day_text",
     "describe",
+    "limit_words",
+    "moment_text",
     "occurred_point",
 ]
 
@@ -70,6 +77,81 @@ REGIME_LABELS: Final[dict[str, str]] = {
     "wt2018": "Working Together 2018 (rapid review and LCSPR; the three safeguarding partners)",
     "wt2023": "Working Together 2023 (rapid review and LCSPR; lead safeguarding partners)",
 }
+
+REGIME_SHORT: Final[dict[str, str]] = {
+    "wt2015": "Working Together 2015",
+    "wt2018": "Working Together 2018",
+    "wt2023": "Working Together 2023",
+}
+"""A regime's name in a table cell (the overview across cases)."""
+
+# --- words for people ---------------------------------------------------------------
+
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+_UNITS: Final[dict[str, tuple[str, str]]] = {
+    "working_days": ("working day", "working days"),
+    "calendar_days": ("calendar day", "calendar days"),
+    "calendar_months": ("calendar month", "calendar months"),
+}
+
+
+def day_text(day: date) -> str:
+    """A day as the report writes every date: ``6 Mar 2026`` (no leading zero, the month's
+    English abbreviation, whatever the machine's locale)."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def moment_text(moment: datetime, *, seconds: bool = False) -> str:
+    """A moment as the report writes it: ``6 Mar 2026, 14:05`` (in the moment's own time
+    zone: the caller converts it to London or UTC first)."""
+    clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{day_text(moment.date())}, {clock}"
+
+
+def limit_words(limit: Any, unit: Any) -> str:
+    """A clock's limit in words, singular or plural as the number needs: ``1 calendar
+    month``, ``15 working days``; a unit the report does not know is written with spaces."""
+    if limit in (None, "") or not unit:
+        return ""
+    singular, plural = _UNITS.get(str(unit), (str(unit).replace("_", " "),) * 2)
+    return f"{limit} {singular if limit == 1 else plural}"
+
+
+def clock_name(words: str, limit: Any, unit: Any) -> str:
+    """A clock as people name it: its pack's label, capitalised, with its limit:
+    ``Rapid review (15 working days)``."""
+    name = words[:1].upper() + words[1:]
+    limit_text = limit_words(limit, unit)
+    return f"{name} ({limit_text})" if limit_text else name
+
+
+_CHECK_AFTER_PARAGRAPH: Final = re.compile(r"[;,]?\s*paragraph numbers? \(check\)")
+_CHECK: Final = re.compile(r"\s*\(check\)")
+_EMPTY_BRACKETS: Final = re.compile(r"\s*\(\s*\)")
+
+
+def citation(source: str) -> str:
+    """A clock's source as a citation for the report: the rule packs' ``(check)`` markers
+    (a paragraph number or a reading still to confirm, see ``domain.md``) are left out
+    here, with a "paragraph number (check)" placeholder; the packs keep them, and
+    ``rules.json`` in the bundle carries them as the packs have them."""
+    text = _CHECK_AFTER_PARAGRAPH.sub("", source)
+    text = _CHECK.sub("", text)
+    return _EMPTY_BRACKETS.sub("", text).strip()
+
 
 # --- reading records ----------------------------------------------------------------
 
@@ -179,13 +261,18 @@ class CaseAnalysis:
     open_requests: list[dict[str, Any]] = field(default_factory=list)
     """The open information requests on ``on``, with ``overdue`` and ``days_overdue``
     (the same answer as ``caseledger status``)."""
+    status: dict[str, Any] = field(default_factory=dict)
+    """The case's ``status`` row on ``on`` (stage, decision, overdue clocks, next
+    deadline, open requests): what the overview across cases shows and sorts by
+    (:func:`projections.fold.case_view.urgency`, the order of ``caseledger status``)."""
 
 
 SOURCES: Final = {
-    "why": "projections.fold.why (the same answer as caseledger why)",
-    "clocks": "projections.assess.clocks (the same answer as caseledger clocks)",
-    "quality": "projections.assess.quality (the same answer as caseledger quality)",
+    "why": "the same answer as caseledger why gives",
+    "clocks": "the same answer as caseledger clocks gives",
+    "quality": "the same answer as caseledger quality gives",
 }
+"""Where each section's answer comes from, in words for the report (no module names)."""
 
 
 def analyse_case(
@@ -220,11 +307,43 @@ def analyse_case(
             sources={**SOURCES, "quality": "nothing of the case is on record by then"},
         )
     answer = why_of(view, as_of_time, on_time)
+    states = case_clocks(view, on_time)
+    calendar = rule_pack(view.regime).working_calendar()
+    clocks = []
+    for state in states:
+        row = dict(state.as_dict())
+        row["words"] = state.rule.words
+        row["working_days_over"] = _working_days_over(state, calendar)
+        clocks.append(row)
+    open_requests = requests_on([r.as_dict() for r in view.open_requests], view.regime, on_time)
+    summary = summary_of(states)
+    status = case_view.status_payload(
+        case=view.case,
+        regime=view.regime,
+        subject=view.subject,
+        stage=view.stage,
+        decision=view.decision.summary() if view.decision is not None else None,
+        open_requests=open_requests,
+        overdue=summary.overdue,
+        next_deadline=summary.next_deadline,
+        entries=len(view.entries),
+        last_recorded_at=view.last_recorded_at,
+    )
     return CaseAnalysis(
         why=dict(answer.as_dict()),
-        clocks=[dict(s.as_dict()) for s in case_clocks(view, on_time)],
+        clocks=clocks,
         quality=[dict(a.as_dict()) for a in answer_questions(view, on_time)],
         sources=dict(SOURCES),
         flag_texts={str(f.code): str(f.explanation) for f in answer.flags},
-        open_requests=requests_on([r.as_dict() for r in view.open_requests], view.regime, on_time),
+        open_requests=open_requests,
+        status=status,
     )
+
+
+def _working_days_over(state: Any, calendar: Any) -> int | None:
+    """Working days a late or overdue clock is past its due day (to its end, or to the
+    day it is measured on), in its pack's calendar; None for a clock not past due."""
+    if state.due is None or state.status not in ("late", "overdue"):
+        return None
+    end = state.ended if state.status == "late" and state.ended is not None else state.on
+    return int(calendar.working_days_between(state.due, end))
