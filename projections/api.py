@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from projections.desk.digest import Digest
     from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
-    from projections.export.report import Chart
+    from projections.export.chart import Chart
     from projections.export.verify import BundleVerifyResult
     from projections.fold.related import RelatedCase
     from projections.queries.delays import Interval, Summary
