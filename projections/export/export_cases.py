@@ -13,6 +13,7 @@ it, so that no page grows too heavy to open (292 cases made a 24 MB report.html)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -108,6 +109,7 @@ def _templates() -> Environment:
         _ENV.filters["limit_words"] = limit_words
         _ENV.filters["citation"] = citation
         _ENV.filters["words"] = _words
+        _ENV.filters["people"] = show_text
     return _ENV
 
 
@@ -167,6 +169,29 @@ def show_recorded(value: Any) -> Markup | str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return _date_span(moment_text(moment.astimezone(UTC)) + " UTC")
+
+
+_ISO_MOMENT: Final = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d-])"
+)
+_SNAKE_NAME: Final = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def show_text(value: Any, names: bool = False) -> Markup:
+    """Text the analyses wrote (a flag's explanation, a QM2 answer's, an entry's summary)
+    for people: every ISO date in it written as the report writes dates (``6 Mar 2026``,
+    a moment with its time, in UTC when it says so), and with ``names`` a clock's name
+    (``rapid_review``) in words.  Escaped; the analyses' own answers are unchanged."""
+    text = str(escape("" if value is None else value))
+
+    def moment(found: re.Match[str]) -> str:
+        shown = show_recorded(found.group(0)) if found.group(2) else show_day(found.group(1))
+        return str(shown) if isinstance(shown, Markup) else found.group(0)
+
+    text = _ISO_MOMENT.sub(moment, text)
+    if names:
+        text = _SNAKE_NAME.sub(lambda found: found.group(0).replace("_", " "), text)
+    return Markup(text)
 
 
 def _words(value: Any) -> str:
