@@ -69,9 +69,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     led = ledger_api.open_store(str(demo.path))
     try:
         api.export(led, out_path=root / "one")
-        from projections.export.bundle import export_bundle
-
-        export_bundle(led, root / "pages", case_pages_above=0)
+        api.export(led, out_path=root / "pages", case_pages_above=0)
         urgency = [row["case"] for row in api.status(led, include_closed=True).rows]
     finally:
         led.close()

@@ -54,7 +54,7 @@ REPORT_DETAIL_CASES: Final = 1000
 #: Up to this many cases, report.html holds the overview and every case's full section;
 #: beyond, each case gets its own page (``case-<REF>.html``) and report.html the overview
 #: with a link to each.  Fifty full sections make a report.html of about 4 MB (a case
-#: with a long record takes 80 KB): a browser opens it at once and it still prints as one
+#: takes about 85 KB, the longest 290 KB): a browser opens it at once and it prints as one
 #: document.  ``export_bundle(case_pages_above=...)`` chooses another threshold.
 CASE_PAGES_ABOVE: Final = 50
 #: How a case page's file name starts (``case-RR-2026-004.html``).
