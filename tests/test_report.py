@@ -374,3 +374,19 @@ def test_a_one_month_clock_and_a_generated_store_read_as_people_say_them(
             assert_words_for_people(path.read_text(), f"{bundle.name}/{path.name}")
     # The clocks' words in the bundle's rules.json are the packs' own, markers and all.
     assert "(check)" in (tmp_path / "one" / "rules.json").read_text()
+
+
+def test_the_web_view_writes_limits_as_the_report_does(tmp_path: Path) -> None:
+    """``caseledger serve``'s case page of the demo's wt2015 case: its SCR decision is due in
+    "1 calendar month", as the report says, never "1 calendar months"."""
+    from starlette.testclient import TestClient
+
+    from cli.web.app import create_app
+    from cli.web.config import WebConfig
+
+    demo = ledger_api.record_demo(tmp_path)
+    with TestClient(create_app(WebConfig(store=str(demo.path)))) as client:
+        page = client.get("/cases/SCR-2016-011", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "(1 calendar month)" in page.text and "(6 calendar months)" in page.text
+    assert ONE_PLURAL.search(page.text) is None
