@@ -390,3 +390,20 @@ def test_the_web_view_writes_limits_as_the_report_does(tmp_path: Path) -> None:
     assert page.status_code == 200
     assert "(1 calendar month)" in page.text and "(6 calendar months)" in page.text
     assert ONE_PLURAL.search(page.text) is None
+
+
+def test_personal_data_shown_on_a_case_page_only_when_included(
+    scenario_store: str, tmp_path: Path
+) -> None:
+    """A case page is a file of the bundle like report.html: it shows the child's name only
+    in a bundle that includes personal data, and the export's screen finds none otherwise."""
+    from tests.test_export import CASE, NAME
+
+    led = open_ledger(scenario_store)
+    export_bundle(led, tmp_path / "with", include_personal_data=True, case_pages_above=0)
+    export_bundle(led, tmp_path / "without", case_pages_above=0)
+    led.close()
+    page = f"case-{CASE}.html"
+    assert NAME in (tmp_path / "with" / page).read_text()
+    assert all(NAME not in p.read_text() for p in pages_of(tmp_path / "without"))
+    assert both_verdicts(tmp_path / "with")[0]["ok"]
