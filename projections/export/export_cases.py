@@ -584,9 +584,16 @@ def _clock_row(clock: dict[str, Any]) -> dict[str, Any]:
         )
     elif clock.get("not_justified_reason"):
         reason = f"not justified: {clock['not_justified_reason']}"
+    status = str(clock.get("status") or "")
+    judgement: str | Markup = ""
+    if justified:
+        judgement = Markup("justified: {}").format(reason) if reason else "justified"
+    elif status in ("late", "overdue"):
+        judgement = reason or "not justified"
     words = str(clock.get("words") or str(clock.get("clock") or "").replace("_", " "))
     return {
         "title": str(clock.get("title") or clock.get("clock") or ""),
+        "label": words[:1].upper() + words[1:],
         "name": clock_name(words, clock.get("limit"), clock.get("unit")),
         "limit": limit_words(clock.get("limit"), clock.get("unit")),
         "source": citation(str(clock.get("source") or "")),
@@ -599,6 +606,7 @@ def _clock_row(clock: dict[str, Any]) -> dict[str, Any]:
         "justifiable": bool(clock.get("justifiable")),
         "working_days_over": clock.get("working_days_over"),
         "reason": reason,
+        "judgement": judgement,
     }
 
 
