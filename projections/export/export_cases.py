@@ -392,6 +392,9 @@ def _anchor(ref: str) -> str:
 
 
 _GAP_ANSWERS: Final = ("no", "partly", "unclear")
+#: Clocks the overview names on one line (``Met: Notification, Rapid review``): nothing
+#: about them needs a look; the others (overdue, late, running) get a line each.
+_QUIET: Final = ("met", "withdrawn")
 
 
 def _overview_row(ref: str, context: dict[str, Any], analysis: Any, link: str) -> dict[str, Any]:
@@ -422,7 +425,11 @@ def _overview_row(ref: str, context: dict[str, Any], analysis: Any, link: str) -
             if decision
             else None
         ),
-        "clocks": context["clocks"],
+        "clocks": [k for k in context["clocks"] if k["status"] not in _QUIET],
+        "quiet": {
+            status: [k["label"] for k in context["clocks"] if k["status"] == status]
+            for status in _QUIET
+        },
         "overdue_replies": overdue_replies,
         "flags": list(analysis.why.get("flags") or []),
         "gaps": gaps,
