@@ -27,14 +27,15 @@ from ledger.catalogue.fields import CASE_REF_PATTERN
 from ledger.errors import UsageError
 from projections import api
 from projections.export.bundle import export_bundle
-from projections.export.export_cases import (
-    CASE_PAGES_ABOVE,
-    page_names,
+from projections.export.export_cases import CASE_PAGES_ABOVE, page_names
+from projections.export.report import (
+    citation,
+    clock_name,
+    limit_words,
     show_day,
     show_occurred,
     show_recorded,
 )
-from projections.export.report import citation, clock_name, limit_words
 from projections.export.verify_common import name_problem
 from tests.conftest import FixedClock, open_ledger
 from tests.test_clocks import decided, delayed, event, notified, record, referral

@@ -6,9 +6,8 @@ things happened (``occurred_at``) and by what the record showed at a time (``as_
 - ``events.jsonl``: each entry's canonical JSON (the exact bytes that were hashed, plus
   ``position`` and ``hash``), one per line, in global position order;
 - ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
-- ``timeline.csv`` and ``report.html`` for people (the overview across cases, then each
-  case; above ``case_pages_above`` cases each case on a page of its own,
-  ``case-<REF>.html``), and ``rules.json`` (the clock rules they were judged with: the
+- ``timeline.csv`` and ``report.html`` (in a large bundle with a ``case-<REF>.html`` per
+  case) for people, and ``rules.json`` (the clock rules they were judged with: the
   shipped packs, or a local override, said in a banner);
 - ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
 - ``checkpoint.json`` (the store's signed version 2 checkpoint) and, for a subset,
@@ -210,12 +209,9 @@ def export_bundle(
     ``.zip`` suffix, one is added.  ``report.html`` gives every case its full section
     (decision, reasons, chart, clocks, QM2) when the bundle holds at most
     :data:`REPORT_DETAIL_CASES` cases, else an index of the cases; ``full_report``
-    forces one or the other.  With full sections, report.html opens with the overview
-    across cases and holds every section when the bundle has at most
-    ``case_pages_above`` cases; beyond, each case's section is a page of its own
-    (``case-<REF>.html``, listed in the manifest like every file) and report.html holds
-    the overview, linking to them.  The bundle appears whole or not at all: it is written
-    beside ``out`` and moved into place at the end.
+    forces one or the other; above ``case_pages_above`` cases each section is a page of
+    its own (:func:`~projections.export.export_cases.write_case_files`).  The bundle
+    appears whole or not at all: it is written beside ``out`` and moved into place at the end.
     """
     check_case_pages_above(case_pages_above)
     out = Path(out)
@@ -445,8 +441,7 @@ def _write_bundle(
     local = local_rules()
     # Pass 2: one case at a time, the files for people and the personal data.
     detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
-    case_pages = detail and len(exported) > case_pages_above
-    personal_values, pass2_files = write_case_files(
+    personal_values, pass2_files, report_form = write_case_files(
         ledger,
         work,
         filters,
@@ -455,7 +450,7 @@ def _write_bundle(
         include_personal,
         now=now,
         detail=detail,
-        case_pages=case_pages,
+        case_pages=detail and len(exported) > case_pages_above,
         bundle={
             "title": filters.describe().removeprefix("Exported: ").rstrip("."),
             "version": version,
@@ -519,9 +514,8 @@ def _write_bundle(
         VERIFY_MD,
         VERIFY_PY,
     ]
-    # The case pages (case-<REF>.html) come right after report.html, in reference order.
-    after_report = order.index(REPORT_FILE) + 0.5
-    files.sort(key=lambda f: after_report if is_case_page(f["path"]) else order.index(f["path"]))
+    # A stable sort: the case pages (written after report.html) stay right after it.
+    files.sort(key=lambda f: order.index(REPORT_FILE if is_case_page(f["path"]) else f["path"]))
     if check is not None:
         for written in files:
             scan_file(check, work / written["path"])
@@ -536,13 +530,7 @@ def _write_bundle(
         "generated_at": generated_at,
         "filters": filters.as_dict(),
         "subset": subset,
-        "report": (
-            "a page per case"
-            if case_pages
-            else "a section per case"
-            if detail
-            else "an index of the cases"
-        ),
+        "report": report_form,
         "personal_data": {
             "included": include_personal,
             "file": PERSONAL_FILE if include_personal else None,

@@ -13,18 +13,17 @@ it, so that no page grows too heavy to open (292 cases made a 24 MB report.html)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from ledger.catalogue.models import CRITERIA, LONDON, occurred_instant
+from ledger.catalogue.models import CRITERIA, occurred_instant
 from ledger.errors import UsageError
 from ledger.integrity.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from projections.export.chart import build_chart
@@ -42,9 +41,12 @@ from projections.export.report import (
     apply_corrections,
     citation,
     clock_name,
-    day_text,
     limit_words,
-    moment_text,
+    show_day,
+    show_occurred,
+    show_recorded,
+    show_text,
+    words,
 )
 from projections.fold.case_view import urgency
 
@@ -108,95 +110,9 @@ def _templates() -> Environment:
         _ENV.filters["day"] = show_day
         _ENV.filters["limit_words"] = limit_words
         _ENV.filters["citation"] = citation
-        _ENV.filters["words"] = _words
+        _ENV.filters["words"] = words
         _ENV.filters["people"] = show_text
     return _ENV
-
-
-def _date_span(text: str) -> Markup:
-    """A date or time the report shows, in a span of class ``date`` (never broken across
-    lines: the report's style keeps it on one)."""
-    return Markup('<span class="date" style="white-space: nowrap">%s</span>') % text
-
-
-def show_day(value: Any) -> Markup | str:
-    """A day for people, ``6 Mar 2026`` in a ``date`` span: a ``YYYY-MM-DD`` (or a date, or a
-    date and time, whose London day is shown); empty for nothing, and text that is no date
-    as it is (escaped)."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, datetime):
-        return _date_span(day_text(value.astimezone(LONDON).date()))
-    if isinstance(value, date):
-        return _date_span(day_text(value))
-    text = str(value)
-    try:
-        if len(text) == 10:
-            return _date_span(day_text(date.fromisoformat(text)))
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return escape(text)
-    if moment.tzinfo is None:
-        return _date_span(day_text(moment.date()))
-    return _date_span(day_text(moment.astimezone(LONDON).date()))
-
-
-def show_occurred(value: Any) -> Markup | str:
-    """An ``occurred_at`` for people: the day (``6 Mar 2026``), or the day and London time
-    to the minute (``6 Mar 2026, 14:05``), in a ``date`` span."""
-    text = str(value or "")
-    if len(text) <= 10:
-        return show_day(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return escape(text)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(LONDON)
-    return _date_span(moment_text(moment))
-
-
-def show_recorded(value: Any) -> Markup | str:
-    """A ``recorded_at`` for people: the day and UTC time to the minute
-    (``6 Mar 2026, 14:05 UTC``), in a ``date`` span; the exact instant is in events.jsonl."""
-    text = str(value or "")
-    if not text:
-        return ""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return escape(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _date_span(moment_text(moment.astimezone(UTC)) + " UTC")
-
-
-_ISO_MOMENT: Final = re.compile(
-    r"\b(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d-])"
-)
-_SNAKE_NAME: Final = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
-
-
-def show_text(value: Any, names: bool = False) -> Markup:
-    """Text the analyses wrote (a flag's explanation, a QM2 answer's, an entry's summary)
-    for people: every ISO date in it written as the report writes dates (``6 Mar 2026``,
-    a moment with its time, in UTC when it says so), and with ``names`` a clock's name
-    (``rapid_review``) in words.  Escaped; the analyses' own answers are unchanged."""
-    text = str(escape("" if value is None else value))
-
-    def moment(found: re.Match[str]) -> str:
-        shown = show_recorded(found.group(0)) if found.group(2) else show_day(found.group(1))
-        return str(shown) if isinstance(shown, Markup) else found.group(0)
-
-    text = _ISO_MOMENT.sub(moment, text)
-    if names:
-        text = _SNAKE_NAME.sub(lambda found: found.group(0).replace("_", " "), text)
-    return Markup(text)
-
-
-def _words(value: Any) -> str:
-    """A name from the record (``gathering-information``, ``rapid_review``) in words."""
-    return "" if value is None else str(value).replace("_", " ").replace("-", " ")
 
 
 def load_template(name: str) -> Template:
@@ -288,15 +204,15 @@ def write_case_files(
     now: datetime,
     detail: bool,
     case_pages: bool = False,
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, list[dict[str, Any]], str]:
     """``report.html``, the case pages and ``personal.jsonl``, one case at a time.
 
     With ``detail`` report.html opens with the overview across cases, and each case gets
     its full section (decision, reasons, chart, clocks, QM2): in report.html, or with
     ``case_pages`` in a page of its own (:func:`page_names`) that the overview links to.
     Without ``detail``, the report lists the cases and says how to get one case's report.
-    The files are returned in that order: report.html, the pages (by reference), then
-    personal.jsonl.
+    Returns the personal values written, the files in order (report.html, the pages by
+    reference, personal.jsonl) and the report's form for the manifest's ``report``.
     """
     limit = filters.recorded_limit
     personal = HashingFile(work / PERSONAL_FILE) if include_personal else None
@@ -384,7 +300,10 @@ def write_case_files(
     files = [report.close(), *page_files]
     if personal is not None:
         files.append(personal.close())
-    return values, files
+    form = (
+        "a page per case" if pages else "a section per case" if detail else "an index of the cases"
+    )
+    return values, files, form
 
 
 def _anchor(ref: str) -> str:
@@ -472,8 +391,8 @@ def _case_context(
         facts += [
             ("Child (pseudonymous reference)", str(referral.get("subject", ""))),
             ("Regime", REGIME_LABELS.get(regime, regime)),
-            ("Harm", _words(referral.get("harm", ""))),
-            ("Abuse or neglect", _words(referral.get("abuse_or_neglect", ""))),
+            ("Harm", words(referral.get("harm", ""))),
+            ("Abuse or neglect", words(referral.get("abuse_or_neglect", ""))),
             ("Incident date", show_day(referral.get("incident_date", ""))),
             ("Local authority aware", show_day(referral.get("aware_date", ""))),
             ("Home area", str(referral.get("home_area", ""))),

@@ -10,6 +10,11 @@ below.  Where one is missing the adapter derives the minimum itself (the latest 
 ``occurred_at`` is in force; what was known then is what was recorded before it), and
 the report says which source each section came from.
 
+The words for people are here too: every date in one form (``6 Mar 2026``, a time
+``6 Mar 2026, 14:05``) in a span that never breaks across lines, a clock's name as people
+say it (``Rapid review (15 working days)``), units singular or plural as the number needs,
+and sources as citations (the rule packs' ``(check)`` markers left to the packs).
+
 Everything here works on one case's records at a time, so the export stays streaming.
 No personal value is ever read here unless the caller passes it in.
 """
@@ -19,8 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
+
+from markupsafe import Markup, escape
 
 from ledger.catalogue.models import LONDON
 from ledger.catalogue.registry import OUTCOME_LABELS, kind_named
@@ -45,6 +52,11 @@ __all__ = [
     "limit_words",
     "moment_text",
     "occurred_point",
+    "show_day",
+    "show_occurred",
+    "show_recorded",
+    "show_text",
+    "words",
 ]
 
 CRITERION_LABELS: Final[dict[str, str]] = {
@@ -151,6 +163,92 @@ def citation(source: str) -> str:
     text = _CHECK_AFTER_PARAGRAPH.sub("", source)
     text = _CHECK.sub("", text)
     return _EMPTY_BRACKETS.sub("", text).strip()
+
+
+def _date_span(text: str) -> Markup:
+    """A date or time the report shows, in a span of class ``date`` (never broken across
+    lines: the report's style keeps it on one)."""
+    return Markup('<span class="date" style="white-space: nowrap">%s</span>') % text
+
+
+def show_day(value: Any) -> Markup | str:
+    """A day for people, ``6 Mar 2026`` in a ``date`` span: a ``YYYY-MM-DD`` (or a date, or a
+    date and time, whose London day is shown); empty for nothing, and text that is no date
+    as it is (escaped)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        return _date_span(day_text(value.astimezone(LONDON).date()))
+    if isinstance(value, date):
+        return _date_span(day_text(value))
+    text = str(value)
+    try:
+        if len(text) == 10:
+            return _date_span(day_text(date.fromisoformat(text)))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return escape(text)
+    if moment.tzinfo is None:
+        return _date_span(day_text(moment.date()))
+    return _date_span(day_text(moment.astimezone(LONDON).date()))
+
+
+def show_occurred(value: Any) -> Markup | str:
+    """An ``occurred_at`` for people: the day (``6 Mar 2026``), or the day and London time
+    to the minute (``6 Mar 2026, 14:05``), in a ``date`` span."""
+    text = str(value or "")
+    if len(text) <= 10:
+        return show_day(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return escape(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LONDON)
+    return _date_span(moment_text(moment))
+
+
+def show_recorded(value: Any) -> Markup | str:
+    """A ``recorded_at`` for people: the day and UTC time to the minute
+    (``6 Mar 2026, 14:05 UTC``), in a ``date`` span; the exact instant is in events.jsonl."""
+    text = str(value or "")
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return escape(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _date_span(moment_text(moment.astimezone(UTC)) + " UTC")
+
+
+_ISO_MOMENT: Final = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d-])"
+)
+_SNAKE_NAME: Final = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def show_text(value: Any, names: bool = False) -> Markup:
+    """Text the analyses wrote (a flag's explanation, a QM2 answer's, an entry's summary)
+    for people: every ISO date in it written as the report writes dates (``6 Mar 2026``,
+    a moment with its time, in UTC when it says so), and with ``names`` a clock's name
+    (``rapid_review``) in words.  Escaped; the analyses' own answers are unchanged."""
+    text = str(escape("" if value is None else value))
+
+    def moment(found: re.Match[str]) -> str:
+        shown = show_recorded(found.group(0)) if found.group(2) else show_day(found.group(1))
+        return str(shown) if isinstance(shown, Markup) else found.group(0)
+
+    text = _ISO_MOMENT.sub(moment, text)
+    if names:
+        text = _SNAKE_NAME.sub(lambda found: found.group(0).replace("_", " "), text)
+    return Markup(text)
+
+
+def words(value: Any) -> str:
+    """A name from the record (``gathering-information``, ``rapid_review``) in words."""
+    return "" if value is None else str(value).replace("_", " ").replace("-", " ")
 
 
 # --- reading records ----------------------------------------------------------------
