@@ -250,6 +250,21 @@ def test_a_zipped_large_bundle_holds_its_case_pages(
     assert ours["ok"], ours
 
 
+def test_a_bundle_with_case_pages_is_replaced_whole(
+    sqlite_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """``replace`` takes an earlier bundle with case pages for one of its own (its manifest
+    lists them), and the new bundle, one report.html, keeps no page of the old one."""
+    record(sqlite_url, clock, cases_of_every_urgency())
+    led = open_ledger(sqlite_url, clock)
+    export_bundle(led, tmp_path / "b", case_pages_above=0)
+    assert len(list((tmp_path / "b").glob("case-*.html"))) == 7
+    export_bundle(led, tmp_path / "b", replace=True)
+    led.close()
+    assert not list((tmp_path / "b").glob("case-*.html"))
+    assert both_verdicts(tmp_path / "b")[0]["ok"]
+
+
 def test_a_small_bundle_keeps_every_case_in_report_html(
     many_cases: str, clock: FixedClock, tmp_path: Path
 ) -> None:
