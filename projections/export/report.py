@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from markupsafe import Markup, escape
@@ -167,8 +168,9 @@ def citation(source: str) -> str:
 
 def _date_span(text: str) -> Markup:
     """A date or time the report shows, in a span of class ``date`` (never broken across
-    lines: the report's style keeps it on one)."""
-    return Markup('<span class="date" style="white-space: nowrap">%s</span>') % text
+    lines: the report's style keeps it on one).  ``text`` is made here from digits and
+    month names, so it needs no escaping."""
+    return Markup('<span class="date" style="white-space: nowrap">' + text + "</span>")
 
 
 def show_day(value: Any) -> Markup | str:
@@ -181,7 +183,12 @@ def show_day(value: Any) -> Markup | str:
         return _date_span(day_text(value.astimezone(LONDON).date()))
     if isinstance(value, date):
         return _date_span(day_text(value))
-    text = str(value)
+    return _day_of_text(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _day_of_text(text: str) -> Markup | str:
+    """:func:`show_day` of a string (a case's dates repeat from table to table)."""
     try:
         if len(text) == 10:
             return _date_span(day_text(date.fromisoformat(text)))
@@ -196,7 +203,12 @@ def show_day(value: Any) -> Markup | str:
 def show_occurred(value: Any) -> Markup | str:
     """An ``occurred_at`` for people: the day (``6 Mar 2026``), or the day and London time
     to the minute (``6 Mar 2026, 14:05``), in a ``date`` span."""
-    text = str(value or "")
+    return _occurred_of_text(str(value or ""))
+
+
+@lru_cache(maxsize=8192)
+def _occurred_of_text(text: str) -> Markup | str:
+    """:func:`show_occurred` of a string."""
     if len(text) <= 10:
         return show_day(text)
     try:
