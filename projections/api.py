@@ -1426,6 +1426,7 @@ def export(
     signing_key: Path | str | None = None,
     progress: Progress | None = None,
     rules: Path | str | None = None,
+    case_pages_above: int = 50,
 ) -> ExportSummary:
     """``caseledger export``: write an audit bundle of ``cases`` (default: every case) to
     ``out_path`` (a new or empty folder, or with ``as_zip`` a ``.zip`` file).  With
@@ -1433,7 +1434,8 @@ def export(
     register (the checkpoint action); ``report`` is ``auto``, ``full`` or ``index``.
     ``rules`` is a local clock rules file: the bundle records it (``rules.json``, the
     manifest's ``rules``, a banner in ``report.html``) and ``verify --shipped-rules``
-    then fails it."""
+    then fails it.  A bundle of more than ``case_pages_above`` cases gives each case a
+    page of its own (``case-<REF>.html``), ``report.html`` keeping the overview."""
     if report not in REPORT_MODES:
         raise UsageError(f"must be auto, full or index, not {report!r}", field="report")
     local = _local_rules(rules)
@@ -1474,6 +1476,7 @@ def export(
             key,
             recorder,
             replace,
+            case_pages_above,
         )
 
 
@@ -1491,6 +1494,7 @@ def _export(
     key: Any,
     recorder: Any,
     replace: bool,
+    case_pages_above: int = 50,
 ) -> ExportSummary:
     """:func:`export` with the clock rules in use chosen: the bundle written."""
     # lazy: the exporter (templates, report) costs ~100 ms at start-up
@@ -1510,6 +1514,7 @@ def _export(
         signing_key=key,
         recorder=recorder,
         replace=replace,
+        case_pages_above=case_pages_above,
     )
 
 

@@ -925,13 +925,15 @@ def test_standalone_ed25519_agrees_with_the_cryptography_package() -> None:
 
 def test_report_uses_the_read_side_modules(scenario_store: str, tmp_path: Path) -> None:
     """The decision, clocks and QM2 answers come from projections.fold.why / clocks / quality
-    (the same answers as the ``why``, ``clocks`` and ``quality`` commands)."""
+    (the same answers as the ``why``, ``clocks`` and ``quality`` commands), and the report
+    says so in words, naming the commands, never the modules."""
     led = open_ledger(scenario_store)
     export_bundle(led, tmp_path / "b")
     led.close()
     html = (tmp_path / "b" / "report.html").read_text()
-    assert "Decision analysis by projections.fold.why" in html
-    assert "Clocks computed by projections.assess.clocks" in html
+    assert "The decision analysis is the same answer as caseledger why gives" in html
+    assert "The clocks are the same answer as caseledger clocks gives" in html
+    assert "projections." not in html
     assert "could not be answered" not in html
     rows = re.findall(r'<span class="tag (yes|no|partly|not-applicable)">', html)
     assert len(rows) == 9  # the nine QM2 answers

@@ -43,7 +43,17 @@ def days_left(value: int | None) -> str:
     return f"{value} working day{'s' if value != 1 else ''} left"
 
 
+def limit(value: int | None, unit: str | None) -> str:
+    """A clock's limit in words, singular or plural as the number needs (``1 calendar
+    month``, ``15 working days``), as the export's report writes it."""
+    if value is None or not unit:
+        return ""
+    text = words(unit)
+    return f"{value} {text.removesuffix('s') if value == 1 else text}"
+
+
 _ENV.filters["words"] = words
+_ENV.filters["limit"] = limit
 _ENV.filters["days_left"] = days_left
 
 

@@ -6,8 +6,9 @@ things happened (``occurred_at``) and by what the record showed at a time (``as_
 - ``events.jsonl``: each entry's canonical JSON (the exact bytes that were hashed, plus
   ``position`` and ``hash``), one per line, in global position order;
 - ``personal.jsonl`` (only with ``include_personal_data``): values and salts;
-- ``timeline.csv`` and ``report.html`` for people, and ``rules.json`` (the clock rules
-  they were judged with: the shipped packs, or a local override, said in a banner);
+- ``timeline.csv`` and ``report.html`` (in a large bundle with a ``case-<REF>.html`` per
+  case) for people, and ``rules.json`` (the clock rules they were judged with: the
+  shipped packs, or a local override, said in a banner);
 - ``VERIFY.md`` and ``verify.py`` (a standard-library-only checker) for checking by hand;
 - ``checkpoint.json`` (the store's signed version 2 checkpoint) and, for a subset,
   ``proofs.jsonl`` (an RFC 9162 inclusion proof per entry against the checkpoint);
@@ -55,12 +56,15 @@ from ledger.integrity.canonical import canonical_json, personal_commitments
 from ledger.integrity.merkle import MerkleTree
 from projections.assess.rules import local_rules
 from projections.export.export_cases import (
+    CASE_PAGES_ABOVE,
     QUOTE,
     QUOTES,
     REPORT_DETAIL_CASES,
     TIMELINE_COLUMNS,
     CaseState,
+    check_case_pages_above,
     csv_line,
+    is_case_page,
     load_template,
     text_cell,
     write_case_files,
@@ -188,6 +192,7 @@ def export_bundle(
     signing_key: Any = None,
     recorder: Any = None,
     replace: bool = False,
+    case_pages_above: int = CASE_PAGES_ABOVE,
 ) -> ExportSummary:
     """Write an audit bundle to ``out`` (a new or empty folder, or a ``.zip`` file).
 
@@ -204,9 +209,11 @@ def export_bundle(
     ``.zip`` suffix, one is added.  ``report.html`` gives every case its full section
     (decision, reasons, chart, clocks, QM2) when the bundle holds at most
     :data:`REPORT_DETAIL_CASES` cases, else an index of the cases; ``full_report``
-    forces one or the other.  The bundle appears whole or not at all: it is written
-    beside ``out`` and moved into place at the end.
+    forces one or the other; above ``case_pages_above`` cases each section is a page of
+    its own (:func:`~projections.export.export_cases.write_case_files`).  The bundle
+    appears whole or not at all: it is written beside ``out`` and moved into place at the end.
     """
+    check_case_pages_above(case_pages_above)
     out = Path(out)
     if as_zip is None:
         as_zip = out.suffix.lower() == ".zip"
@@ -263,7 +270,14 @@ def export_bundle(
             checkpoint = latest_checkpoint(ledger)
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the bundle from its readers
         summary = _write_bundle(
-            ledger, work, filters, include_personal_data, full_report, progress, checkpoint
+            ledger,
+            work,
+            filters,
+            include_personal_data,
+            full_report,
+            progress,
+            checkpoint,
+            case_pages_above,
         )
         if as_zip:
             zip_folder(work, out, summary.files, top=out.stem)  # replaces it atomically
@@ -297,6 +311,7 @@ def _write_bundle(
     full_report: bool | None,
     progress: Callable[[int], None] | None = None,
     checkpoint: dict[str, Any] | None = None,
+    case_pages_above: int = CASE_PAGES_ABOVE,
 ) -> ExportSummary:
     states: dict[str, CaseState] = {}
     read = 0
@@ -426,7 +441,7 @@ def _write_bundle(
     local = local_rules()
     # Pass 2: one case at a time, the files for people and the personal data.
     detail = full_report if full_report is not None else len(exported) <= REPORT_DETAIL_CASES
-    personal_values, pass2_files = write_case_files(
+    personal_values, pass2_files, report_form = write_case_files(
         ledger,
         work,
         filters,
@@ -435,6 +450,7 @@ def _write_bundle(
         include_personal,
         now=now,
         detail=detail,
+        case_pages=detail and len(exported) > case_pages_above,
         bundle={
             "title": filters.describe().removeprefix("Exported: ").rstrip("."),
             "version": version,
@@ -498,7 +514,8 @@ def _write_bundle(
         VERIFY_MD,
         VERIFY_PY,
     ]
-    files.sort(key=lambda f: order.index(f["path"]))
+    # A stable sort: the case pages (written after report.html) stay right after it.
+    files.sort(key=lambda f: order.index(REPORT_FILE if is_case_page(f["path"]) else f["path"]))
     if check is not None:
         for written in files:
             scan_file(check, work / written["path"])
@@ -513,7 +530,7 @@ def _write_bundle(
         "generated_at": generated_at,
         "filters": filters.as_dict(),
         "subset": subset,
-        "report": "a section per case" if detail else "an index of the cases",
+        "report": report_form,
         "personal_data": {
             "included": include_personal,
             "file": PERSONAL_FILE if include_personal else None,

@@ -1,21 +1,30 @@
-"""The bundle's files for people: ``report.html`` (through the Jinja templates) and, when
-personal data is included, ``personal.jsonl``, written one case at a time after the entries;
-and the CSV cells of ``timeline.csv``, whose rows the export writes with the entries.
+"""The bundle's files for people: ``report.html`` (through the Jinja templates), a page per
+case (``case-<REF>.html``) in a large bundle and, when personal data is included,
+``personal.jsonl``, written one case at a time after the entries; and the CSV cells of
+``timeline.csv``, whose rows the export writes with the entries.
+
+``report.html`` opens with the overview across cases: one row per case (regime, stage,
+decision in force, each clock's status, flags, QM2 gaps) in the urgency order of
+``caseledger status`` (:func:`projections.fold.case_view.urgency`).  Up to
+:data:`CASE_PAGES_ABOVE` cases (a parameter of the export) each case's full section
+follows in ``report.html``; beyond, each case has its own page and the overview links to
+it, so that no page grows too heavy to open (292 cases made a 24 MB report.html).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
+from markupsafe import Markup
 
-from ledger.catalogue.models import CRITERIA, LONDON, occurred_instant
+from ledger.catalogue.models import CRITERIA, occurred_instant
+from ledger.errors import UsageError
 from ledger.integrity.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from projections.export.chart import build_chart
 from projections.export.export_files import PERSONAL_FILE, REPORT_FILE, HashingFile
@@ -26,14 +35,32 @@ from projections.export.report import (
     OUTCOME_LABELS,
     QM2_QUESTIONS,
     REGIME_LABELS,
+    REGIME_SHORT,
     Entry,
     analyse_case,
     apply_corrections,
+    citation,
+    clock_name,
+    limit_words,
+    show_day,
+    show_occurred,
+    show_recorded,
+    show_text,
+    words,
 )
+from projections.fold.case_view import urgency
 
 #: Up to this many cases, report.html has a full section per case (about 5 ms each);
 #: beyond, it lists the cases, so a whole-store export of millions of entries stays fast.
 REPORT_DETAIL_CASES: Final = 1000
+#: Up to this many cases, report.html holds the overview and every case's full section;
+#: beyond, each case gets its own page (``case-<REF>.html``) and report.html the overview
+#: with a link to each.  Fifty full sections make a report.html of about 4 MB (a case
+#: takes about 85 KB, the longest 290 KB): a browser opens it at once and it prints as one
+#: document.  ``export_bundle(case_pages_above=...)`` chooses another threshold.
+CASE_PAGES_ABOVE: Final = 50
+#: How a case page's file name starts (``case-RR-2026-004.html``).
+CASE_PAGE_PREFIX: Final = "case-"
 QUOTE: Final = '"'
 QUOTES: Final = '""'
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -80,29 +107,12 @@ def _templates() -> Environment:
         )
         _ENV.filters["occurred"] = show_occurred
         _ENV.filters["recorded"] = show_recorded
+        _ENV.filters["day"] = show_day
+        _ENV.filters["limit_words"] = limit_words
+        _ENV.filters["citation"] = citation
+        _ENV.filters["words"] = words
+        _ENV.filters["people"] = show_text
     return _ENV
-
-
-def show_occurred(value: Any) -> str:
-    """An ``occurred_at`` for people: the date, or date and London time to the minute."""
-    text = str(value or "")
-    if len(text) <= 10:
-        return text
-    try:
-        moment = datetime.fromisoformat(text).astimezone(LONDON)
-    except ValueError:
-        return text
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def show_recorded(value: Any) -> str:
-    """A ``recorded_at`` for people: UTC to the second."""
-    text = str(value or "")
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def load_template(name: str) -> Template:
@@ -142,6 +152,47 @@ def text_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+def check_case_pages_above(value: Any) -> int:
+    """``case_pages_above`` must be a whole number of cases, 0 or more (exit 2 if not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(
+            f"case_pages_above must be a whole number of cases, 0 or more, not {value!r}",
+            field="case_pages_above",
+        )
+    return value
+
+
+def _safe(ref: str) -> str:
+    """A case reference as a file name or an HTML id: references hold only letters, digits,
+    ``_``, ``-`` and ``/`` (``CASE_REF_PATTERN``); ``/``, the one a file name cannot
+    hold, becomes ``~``, which no reference holds, so two references never meet."""
+    return ref.replace("/", "~")
+
+
+def page_names(refs: Sequence[str]) -> dict[str, str]:
+    """Each case's page in a large bundle: ``case-<REF>.html`` with ``/`` written ``~``
+    (``case-RR-2026-004.html``).  A reference that differs from an earlier one (in code
+    point order) only in upper and lower case gets ``.2``, ``.3`` ... before ``.html``,
+    so that no two pages share a name on a file system that ignores case (Windows, macOS);
+    references hold no ``.``, so the names stay distinct."""
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+    for ref in sorted(refs):
+        stem = CASE_PAGE_PREFIX + _safe(ref)
+        name, n = f"{stem}.html", 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{stem}.{n}.html"
+        taken.add(name.casefold())
+        names[ref] = name
+    return names
+
+
+def is_case_page(name: str) -> bool:
+    """Whether a bundle file name is a case page (``case-....html``)."""
+    return name.startswith(CASE_PAGE_PREFIX) and name.endswith(".html")
+
+
 def write_case_files(
     ledger: LedgerToExport,
     work: Path,
@@ -152,15 +203,20 @@ def write_case_files(
     bundle: dict[str, Any],
     now: datetime,
     detail: bool,
-) -> tuple[int, list[dict[str, Any]]]:
-    """``report.html`` and ``personal.jsonl``, one case at a time.
+    case_pages: bool = False,
+) -> tuple[int, list[dict[str, Any]], str]:
+    """``report.html``, the case pages and ``personal.jsonl``, one case at a time.
 
-    With ``detail`` each case gets its full section (decision, reasons, chart, clocks,
-    QM2); without, the report lists the cases and says how to get one case's report.
+    With ``detail`` report.html opens with the overview across cases, and each case gets
+    its full section (decision, reasons, chart, clocks, QM2): in report.html, or with
+    ``case_pages`` in a page of its own (:func:`page_names`) that the overview links to.
+    Without ``detail``, the report lists the cases and says how to get one case's report.
+    Returns the personal values written, the files in order (report.html, the pages by
+    reference, personal.jsonl) and the report's form for the manifest's ``report``.
     """
     limit = filters.recorded_limit
-    report = HashingFile(work / REPORT_FILE)
     personal = HashingFile(work / PERSONAL_FILE) if include_personal else None
+    pages = page_names(list(exported)) if detail and case_pages else {}
     toc = [
         {
             "ref": ref,
@@ -173,14 +229,14 @@ def write_case_files(
         }
         for ref, st in exported.items()
     ]
-    report.write(
-        load_template("report_head.html")
-        .render(bundle={**bundle, "toc": toc, "detail": detail})
-        .encode()
-    )
     case_template = load_template("report_case.html")
+    page_template = load_template("report_case_page.html") if pages else None
     on = filters.occurred_to.instant if filters.occurred_to else None
     values = 0
+    sections: list[str] = []
+    overview: list[tuple[tuple[int, str, str], dict[str, Any]]] = []
+    page_files: list[dict[str, Any]] = []
+    page_bundle = {**bundle, "detail": detail, "pages": bool(pages)}
     for ref, state in exported.items():
         if not detail and not (personal is not None and state.personal_seqs):
             continue
@@ -221,16 +277,85 @@ def write_case_files(
         context = _case_context(
             ref, records, entries, chosen, analysis, personal_rows, filters, on or now
         )
-        report.write(case_template.render(c=context).encode("utf-8"))
+        link = pages[ref] if pages else f"#{context['anchor']}"
+        row = _overview_row(ref, context, analysis, link)
+        overview.append((urgency(row["status"]), row))
+        if page_template is not None:
+            page = HashingFile(work / pages[ref])
+            page.write(page_template.render(bundle=page_bundle, c=context).encode("utf-8"))
+            page_files.append(page.close())
+        else:
+            sections.append(case_template.render(c=context))
+    overview.sort(key=lambda pair: pair[0])
+    report = HashingFile(work / REPORT_FILE)
+    report.write(
+        load_template("report_head.html")
+        .render(
+            bundle={**page_bundle, "toc": toc, "overview": [row for _, row in overview]},
+            page=None,
+        )
+        .encode("utf-8")
+    )
+    for section in sections:
+        report.write(section.encode("utf-8"))
     report.write(load_template("report_foot.html").render(bundle=bundle).encode("utf-8"))
-    files = [report.close()]
+    files = [report.close(), *page_files]
     if personal is not None:
         files.append(personal.close())
-    return values, files
+    form = (
+        "a page per case" if pages else "a section per case" if detail else "an index of the cases"
+    )
+    return values, files, form
 
 
 def _anchor(ref: str) -> str:
-    return "case-" + re.sub(r"[^A-Za-z0-9_-]", "-", ref)
+    return "case-" + _safe(ref)
+
+
+_GAP_ANSWERS: Final = ("no", "partly", "unclear")
+#: Clocks the overview names on one line (``Met: Notification, Rapid review``): nothing
+#: about them needs a look; the others (overdue, late, running) get a line each.
+_QUIET: Final = ("met", "withdrawn")
+
+
+def _overview_row(ref: str, context: dict[str, Any], analysis: Any, link: str) -> dict[str, Any]:
+    """One case's row of the overview across cases: what ``report_overview.html`` shows,
+    and the case's ``status`` row it is sorted by."""
+    status = analysis.status or {
+        "case": ref,
+        "stage": "",
+        "overdue": [],
+        "open_requests": [],
+        "next_deadline": None,
+    }
+    regime = str(status.get("regime") or "")
+    decision = context["decision"]
+    gaps = [
+        {"question": q["question"], "answer": q["answer"]}
+        for q in context["quality"] or []
+        if q["answer"] in _GAP_ANSWERS
+    ]
+    overdue_replies = sum(1 for r in status["open_requests"] if r.get("overdue"))
+    return {
+        "ref": ref,
+        "link": link,
+        "regime": REGIME_SHORT.get(regime, regime),
+        "stage": status.get("stage") or "",
+        "decision": (
+            {"outcome": decision["outcome_label"], "occurred_at": decision["occurred_at"]}
+            if decision
+            else None
+        ),
+        "clocks": [k for k in context["clocks"] if k["status"] not in _QUIET],
+        "quiet": {
+            status: [k["label"] for k in context["clocks"] if k["status"] == status]
+            for status in _QUIET
+        },
+        "overdue_replies": overdue_replies,
+        "flags": list(analysis.why.get("flags") or []),
+        "gaps": gaps,
+        "status": status,
+    }
 
 
 def _case_context(
@@ -264,16 +389,16 @@ def _case_context(
         }
 
     referral = entries[0].body if entries and entries[0].type == "CaseReferred" else {}
-    facts: list[tuple[str, str]] = []
+    facts: list[tuple[str, str | Markup]] = []
     if referral:
         regime = str(referral.get("regime", ""))
         facts += [
             ("Child (pseudonymous reference)", str(referral.get("subject", ""))),
             ("Regime", REGIME_LABELS.get(regime, regime)),
-            ("Harm", str(referral.get("harm", ""))),
-            ("Abuse or neglect", str(referral.get("abuse_or_neglect", ""))),
-            ("Incident date", str(referral.get("incident_date", ""))),
-            ("Local authority aware", str(referral.get("aware_date", ""))),
+            ("Harm", words(referral.get("harm", ""))),
+            ("Abuse or neglect", words(referral.get("abuse_or_neglect", ""))),
+            ("Incident date", show_day(referral.get("incident_date", ""))),
+            ("Local authority aware", show_day(referral.get("aware_date", ""))),
             ("Home area", str(referral.get("home_area", ""))),
             ("Other areas lived in", ", ".join(referral.get("other_areas") or []) or "none"),
             ("Referred by", f"{referral.get('referrer', '')} ({referral.get('route', '')})"),
@@ -380,26 +505,38 @@ def _clock_row(clock: dict[str, Any]) -> dict[str, Any]:
     delay = clock.get("delay") if isinstance(clock.get("delay"), dict) else None
     reason = ""
     if justified and delay:
-        reason = (
-            f"delay approved by {delay.get('approved_by')}: {delay.get('reason')} "
-            f"(expected by {delay.get('expected_by')}; {delay.get('ref')})"
+        expected = show_day(delay.get("expected_by")) if delay.get("expected_by") else ""
+        reason = Markup("delay approved by {by}: {why} (expected by {when}; {ref})").format(
+            by=delay.get("approved_by"),
+            why=delay.get("reason"),
+            when=expected or "no date given",
+            ref=delay.get("ref"),
         )
     elif clock.get("not_justified_reason"):
         reason = f"not justified: {clock['not_justified_reason']}"
-    limit = ""
-    if clock.get("limit") and clock.get("unit"):
-        limit = f"{clock['limit']} {str(clock['unit']).replace('_', ' ')}"
+    status = str(clock.get("status") or "")
+    judgement: str | Markup = ""
+    if justified:
+        judgement = Markup("justified: {}").format(reason) if reason else "justified"
+    elif status in ("late", "overdue"):
+        judgement = reason or "not justified"
+    words = str(clock.get("words") or str(clock.get("clock") or "").replace("_", " "))
     return {
         "title": str(clock.get("title") or clock.get("clock") or ""),
-        "limit": limit,
-        "source": str(clock.get("source") or ""),
+        "label": words[:1].upper() + words[1:],
+        "name": clock_name(words, clock.get("limit"), clock.get("unit")),
+        "limit": limit_words(clock.get("limit"), clock.get("unit")),
+        "source": citation(str(clock.get("source") or "")),
         "clock": str(clock.get("clock") or clock.get("name") or ""),
         "started": clock.get("started") or "",
         "due": clock.get("due") or "",
         "ended": clock.get("ended"),
         "status": str(clock.get("status") or ""),
         "justified": bool(justified),
-        "reason": str(reason) if reason else "",
+        "justifiable": bool(clock.get("justifiable")),
+        "working_days_over": clock.get("working_days_over"),
+        "reason": reason,
+        "judgement": judgement,
     }
 
 

@@ -72,11 +72,13 @@ __all__ = [
     "corrected_occurred_at",
     "decision_key",
     "fold",
+    "is_overdue",
     "on",
     "stage_of",
     "status_payload",
     "themes_of",
     "timeline_key",
+    "urgency",
 ]
 
 #: The stages of a case, from first to last (see ``docs/stages.md``).
@@ -531,6 +533,20 @@ def derive(entries: Sequence[Entry]) -> CaseView:
         area=area,
         areas=areas,
     )
+
+
+def is_overdue(row: Mapping[str, Any]) -> bool:
+    """Whether a ``status`` row has something overdue: a clock, or an agency's reply."""
+    return bool(row["overdue"]) or any(r.get("overdue") for r in row["open_requests"])
+
+
+def urgency(row: Mapping[str, Any]) -> tuple[int, str, str]:
+    """How urgent a ``status`` row is, as a sort key: overdue cases first, then those with
+    a deadline to come (soonest first), then the rest; by case reference within each.
+    ``caseledger status`` and the export's overview across cases both sort by it."""
+    due = (row.get("next_deadline") or {}).get("due") or ""
+    rank = 0 if is_overdue(row) else 1 if due else 2
+    return rank, due or "9999-12-31", row["case"]
 
 
 def status_payload(

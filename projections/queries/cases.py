@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.catalogue.models import CRITERIA, occurred_instant
 from ledger.errors import UsageError
-from projections.fold.case_view import STAGES, CaseView, Entry, fold, status_payload
+from projections.fold.case_view import (
+    STAGES,
+    CaseView,
+    Entry,
+    fold,
+    is_overdue,
+    status_payload,
+    urgency,
+)
 from projections.fold.when import format_instant
 from projections.fold.why import WhyAnswer, why_of
 
@@ -191,19 +199,6 @@ def statuses(
 STATUS_SORTS = ("urgency", "ref")
 
 
-def is_overdue(row: dict[str, Any]) -> bool:
-    """Whether a ``status`` row has something overdue: a clock, or an agency's reply."""
-    return bool(row["overdue"]) or any(r.get("overdue") for r in row["open_requests"])
-
-
-def _urgency(row: dict[str, Any]) -> tuple[int, str, str]:
-    """Overdue cases first, then those with a deadline to come (soonest first), then the
-    rest; by case reference within each."""
-    due = (row.get("next_deadline") or {}).get("due") or ""
-    rank = 0 if is_overdue(row) else 1 if due else 2
-    return rank, due or "9999-12-31", row["case"]
-
-
 def arrange_statuses(
     rows: Sequence[dict[str, Any]],
     *,
@@ -222,7 +217,7 @@ def arrange_statuses(
     kept = [r for r in rows if include_closed or stage == "closed" or r["stage"] != "closed"]
     if sort == "ref":
         return sorted(kept, key=lambda r: r["case"])
-    return sorted(kept, key=_urgency)
+    return sorted(kept, key=urgency)
 
 
 def timeline_rows(entries: Sequence[Entry]) -> list[dict[str, Any]]:
