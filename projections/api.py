@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from projections.desk.digest import Digest
     from projections.desk.feed import CalendarFeed
     from projections.export.bundle import ExportSummary
-    from projections.export.report import Chart
+    from projections.export.chart import Chart
     from projections.export.verify import BundleVerifyResult
     from projections.fold.related import RelatedCase
     from projections.queries.delays import Interval, Summary
@@ -470,7 +470,7 @@ def timeline_chart(line: Timeline, clocks: ClockReport) -> TimelineChart:
     """The chart of ``line`` (a :func:`timeline`) with the clocks of ``clocks`` (a
     :func:`clocks` of the same case, at the same times): no store is read again."""
     # lazy: the report's layout costs ~40 ms (quality, clocks) at start-up
-    from projections.export.report import build_chart
+    from projections.export.chart import build_chart
 
     return TimelineChart(line.case, build_chart(line.entries, clocks.to_json()))
 
