@@ -263,3 +263,18 @@ assert common.out.width == 61
 assert common.escape("[b]") == "\\\\[b]"
 """
     )
+
+
+def test_the_startup_bench_times_each_command_against_the_baseline(scenario_db: str) -> None:
+    """``python -m bench.startup``'s measurement: every command ran (exit 0, else it
+    stops), each with its medians and its ratios to ``python -c pass``."""
+    from bench.startup import measure
+
+    only = ("--help", "why --json")
+    result = measure(scenario_db, "RR-2026-004", rounds=1, only=only, warm_up=False)
+    figures = result["figures"]
+    assert list(figures) == ["python -c pass", *only]
+    assert figures["python -c pass"]["cpu_ratio"] == 1.0
+    for name, figure in figures.items():
+        assert figure["wall_ms"] > 0 and figure["cpu_ms"] > 0, name
+        assert figure["cpu_ratio"] > 1.0 or name == "python -c pass", name
