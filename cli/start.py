@@ -22,19 +22,21 @@ use, so both are loaded only if ever used.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer.core
 import typer.main
 
 from cli.command_index import COMMANDS, IndexedCommand
 from cli.common import app, hoist_store, run
+
+if TYPE_CHECKING:  # importlib.abc imports importlib.resources: ~8 ms for two base classes
+    from importlib.abc import Loader, MetaPathFinder
 
 RUNS_OTHERS: frozenset[str] = frozenset({"cli.commands.demo"})
 """Command modules whose commands run other commands in-process (the demo's tour runs
@@ -69,12 +71,13 @@ class _Deferred(type):
         return getattr(cls.real(), name)
 
 
-class _WithStandIns(importlib.abc.Loader):
+class _WithStandIns:
     """``typer.rich_utils``'s own loader, run with stand-ins in ``sys.modules`` for the
     modules of :data:`DEFERRED` not imported yet; they are taken out again afterwards,
-    so a later ``import rich.markdown`` imports the real module."""
+    so a later ``import rich.markdown`` imports the real module.  (A loader by its
+    methods, as the import system asks: not a subclass of ``importlib.abc.Loader``.)"""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
@@ -95,9 +98,10 @@ class _WithStandIns(importlib.abc.Loader):
                     del sys.modules[name]
 
 
-class _TyperExtrasFinder(importlib.abc.MetaPathFinder):
+class _TyperExtrasFinder:
     """Finds ``typer.rich_utils`` as the path finder does, with :class:`_WithStandIns`
-    around its loader; every other module is left to the other finders."""
+    around its loader; every other module is left to the other finders (a meta path
+    finder by its method, as :class:`_WithStandIns` is a loader)."""
 
     def find_spec(
         self,
@@ -109,7 +113,7 @@ class _TyperExtrasFinder(importlib.abc.MetaPathFinder):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is not None and spec.loader is not None:
-            spec.loader = _WithStandIns(spec.loader)
+            spec.loader = cast("Loader", _WithStandIns(spec.loader))
         return spec
 
 
@@ -119,7 +123,7 @@ def defer_typer_extras() -> None:
     if "typer.rich_utils" in sys.modules:
         return
     if not any(isinstance(f, _TyperExtrasFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _TyperExtrasFinder())
+        sys.meta_path.insert(0, cast("MetaPathFinder", _TyperExtrasFinder()))
 
 
 def wanted_module(args: list[str]) -> str | None:
