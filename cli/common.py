@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import orjson
 import typer
 import typer.core
 
@@ -190,6 +189,8 @@ def ledger(
 
 def emit_json(value: Any) -> None:
     """Print JSON for programs on standard output, and nothing else."""
+    import orjson  # lazy: loading its library costs ~10 ms of a cold `--help`
+
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
 

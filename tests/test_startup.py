@@ -71,6 +71,7 @@ NEVER: dict[str, tuple[str, ...]] = {
         "projections",
         "cli.commands",
         "sqlite3",
+        "orjson",
         *TYPER_EXTRAS,
     ),
     "why": (
@@ -84,7 +85,7 @@ NEVER: dict[str, tuple[str, ...]] = {
         "cli.commands.assessments",
     ),
     "why (people)": ("psycopg", "openpyxl", "jinja2", "projections.export", *TYPER_EXTRAS),
-    "why --help": ("ledger.catalogue", *APPLICATION, *TYPER_EXTRAS),
+    "why --help": ("ledger.catalogue", "orjson", *APPLICATION, *TYPER_EXTRAS),
     "status": ("rich", "psycopg", "openpyxl", "jinja2", "projections.export"),
     "timeline": ("rich", "psycopg", "openpyxl", "jinja2", "cli.commands.record"),
     "decide --help": (
