@@ -39,20 +39,20 @@ finally:
 """
 
 BUDGET: dict[str, int] = {
-    "--help": 168,
-    "why": 300,
-    "why (people)": 354,
-    "why --help": 270,
-    "status": 638,
-    "timeline": 300,
-    "decide --help": 346,
-    "record": 343,
-    "verify": 410,
+    "--help": 154,
+    "why": 275,
+    "why (people)": 328,
+    "why --help": 263,
+    "status": 612,
+    "timeline": 275,
+    "decide --help": 321,
+    "record": 340,
+    "verify": 385,
 }
 """The most modules each command may import beyond a bare interpreter, about 3% over what
-each imported when set (``--help`` 163, ``why`` 291 and 343 for people, ``why --help``
-262, ``status`` 619 (about 300 of them the ``holidays`` package's countries),
-``timeline`` 291, ``decide --help`` 336, ``record`` 333, ``verify`` 398): see
+each imported when set (``--help`` 149, ``why`` 266 and 318 for people, ``why --help``
+255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
+``timeline`` 266, ``decide --help`` 311, ``record`` 330, ``verify`` 373): see
 docs/performance.md, "CLI start-up"."""
 
 #: What typer's help formatter imports at its top but the app never uses (Markdown help,
