@@ -108,6 +108,17 @@ class LazyConsole:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self.built(), name, value)
 
+    # Special methods are looked up on the type, never through __getattr__: those of
+    # rich's Console (its buffering context, which rich's live displays enter) by hand.
+    def __enter__(self) -> Console:
+        return self.built().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.built().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return repr(self.built())
+
 
 out = cast("Console", LazyConsole(highlight=False, soft_wrap=True))
 err = cast("Console", LazyConsole(stderr=True, highlight=False, soft_wrap=True))
