@@ -262,6 +262,8 @@ assert common.err.width == 61
 common.fit_consoles()
 assert common.out.width == 61
 assert common.escape("[b]") == "\\\\[b]"
+with common.err as console:  # rich's live displays enter the console they are given
+    assert type(console).__name__ == "Console"
 """
     )
 
