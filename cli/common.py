@@ -16,11 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import orjson
 import typer
 import typer.core
-from rich.console import Console
-from rich.markup import escape
 
 from ledger.errors import (
     ConflictError,
@@ -32,6 +29,8 @@ from ledger.errors import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ledger.application import CaseLedger
 
 _INVOKED: list[Any] = []
@@ -76,8 +75,61 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class LazyConsole:
+    """A rich console built on first use: importing rich costs ~40 ms at start-up, which a
+    command that prints only JSON (``why --json``) or exits in typer does not need.
+    Every attribute is the built console's; its width is fitted when it is built, as
+    :func:`fit_consoles` fits a built one (``COLUMNS`` as it is then)."""
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def built(self) -> Console:
+        """The console (built now, if it was not yet)."""
+        console: Console | None = object.__getattribute__(self, "_console")
+        if console is None:
+            from rich.console import Console
+
+            console = Console(**object.__getattribute__(self, "_options"))
+            # rich's width setter; None (typed int there) means "ask the terminal"
+            console.width = cast(int, fitted_width())
+            object.__setattr__(self, "_console", console)
+        return console
+
+    def is_built(self) -> bool:
+        """Whether anything has used it yet."""
+        return object.__getattribute__(self, "_console") is not None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.built(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.built(), name, value)
+
+    # Special methods are looked up on the type, never through __getattr__: those of
+    # rich's Console (its buffering context, which rich's live displays enter) by hand.
+    def __enter__(self) -> Console:
+        return self.built().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.built().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return repr(self.built())
+
+
+out = cast("Console", LazyConsole(highlight=False, soft_wrap=True))
+err = cast("Console", LazyConsole(stderr=True, highlight=False, soft_wrap=True))
+
+
+def escape(markup: str) -> str:
+    """``markup`` with rich's markup escaped (``rich.markup.escape``), rich imported on
+    first use (see :class:`LazyConsole`)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(markup)
 
 
 @dataclass
@@ -148,6 +200,8 @@ def ledger(
 
 def emit_json(value: Any) -> None:
     """Print JSON for programs on standard output, and nothing else."""
+    import orjson  # lazy: loading its library costs ~10 ms of a cold `--help`
+
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
 
@@ -338,13 +392,21 @@ def in_cli_words(error: LedgerError) -> LedgerError:
     return LedgerError(reason, code=error.code, params=error.params)
 
 
+def fitted_width() -> int | None:
+    """The consoles' width from ``COLUMNS`` as it is now, or None to ask the terminal."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
 def fit_consoles() -> None:
     """Size both consoles from ``COLUMNS`` as it is now (rich reads it only when a console
     is built): a run in a process that ran others (the demo's tour, the tests) fits the
-    width it is given, not the one the first run saw."""
-    columns = os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
+    width it is given, not the one the first run saw.  A console not built yet is
+    fitted when it is (:class:`LazyConsole`)."""
+    width = fitted_width()
     for console in (out, err):
+        if isinstance(console, LazyConsole) and not console.is_built():
+            continue
         # rich's width setter; None (typed int there) means "ask the terminal", as at start
         console.width = cast(int, width)
 

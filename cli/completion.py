@@ -16,9 +16,6 @@ from typing import Any
 
 import typer
 
-from ledger.application import open_store
-from ledger.catalogue.registry import KINDS
-
 __all__ = [
     "complete_case",
     "complete_clock_name",
@@ -70,7 +67,9 @@ def _store_of(ctx: typer.Context) -> str | None:
 
 def complete_case(ctx: typer.Context, incomplete: str) -> list[str]:
     """The case references of the store's index that start with what is typed."""
-    # lazy: the read-side API costs ~15 ms at start-up
+    # lazy: the read-side API and the store's application cost ~150 ms at start-up,
+    # which a command's --help does not need
+    from ledger.application import open_store
     from projections import api
 
     try:
@@ -87,6 +86,9 @@ def complete_case(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def complete_entry_type(incomplete: str) -> list[tuple[str, str]]:
     """The catalogue's entry types (``--from``, ``--to``), each with its description."""
+    # lazy: the catalogue (its pydantic models) costs ~60 ms at start-up
+    from ledger.catalogue.registry import KINDS
+
     start = incomplete.casefold()
     return [
         (kind.name, kind.model.__doc__.splitlines()[0] if kind.model.__doc__ else kind.name)

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from rich import box as boxes
-from rich.box import Box
-from rich.console import Console, RenderableType
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when a table is drawn: ~40 ms that --json does not need
+    from rich.box import Box
+    from rich.console import Console, RenderableType
+    from rich.table import Table
 
 __all__ = ["Column", "Fitted", "people_table", "print_people_table"]
 
@@ -67,6 +65,8 @@ class Fitted:
 def _cell(value: RenderableType | None) -> RenderableType:
     """Markup text as rich text (measured and printed the same); other renderables as
     they are."""
+    from rich.text import Text
+
     if value is None:
         return Text("")
     if isinstance(value, str):
@@ -97,7 +97,7 @@ def people_table(
     *,
     console: Console,
     title: str | None = None,
-    box: Box = boxes.SIMPLE_HEAD,
+    box: Box | None = None,
     show_lines: bool = False,
     title_justify: Justify = "center",
     width: int | None = None,
@@ -106,7 +106,12 @@ def people_table(
     ``console`` (or ``width`` columns of it, for a table inside a panel): whole columns
     at their widest cell, the others wrapped at word boundaries, columns dropped
     (``Column.drop``, highest first) only when the console is too narrow for the rest.
-    See the module's docstring."""
+    See the module's docstring.  ``box``: rich's ``SIMPLE_HEAD`` unless given."""
+    from rich import box as boxes
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
     room = console.width if width is None else width
     cells = [[_cell(value) for value in row] for row in rows]
     options = console.options.update_width(_MEASURE_WIDTH)
@@ -144,7 +149,7 @@ def people_table(
     table = Table(
         title=title,
         title_justify=title_justify,
-        box=box,
+        box=boxes.SIMPLE_HEAD if box is None else box,
         show_lines=show_lines,
         width=sum(widths[i] + padding for i in kept) + 2 + (len(kept) - 1),
     )
@@ -169,12 +174,12 @@ def print_people_table(
     *,
     console: Console,
     title: str | None = None,
-    box: Box = boxes.SIMPLE_HEAD,
+    box: Box | None = None,
     show_lines: bool = False,
     title_justify: Justify = "center",
 ) -> Fitted:
     """Print :func:`people_table`, and under it which columns were left out to fit the
-    console's width (and how to see them)."""
+    console's width (and how to see them); ``box`` as there."""
     fitted = people_table(
         columns,
         rows,

@@ -27,27 +27,40 @@ _PROBE = r"""
 import sys
 sys.argv = ["caseledger", *sys.argv[2:]]
 target = sys.argv and __import__("os").environ["STARTUP_PROBE_OUT"]
+code = 0
 try:
     from cli.start import main
     main()
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 finally:
     with open(target, "w", encoding="utf-8") as out:
-        out.write("\n".join(sorted(sys.modules)))
+        out.write("\n".join([f"exit={code}", *sorted(sys.modules)]))
 """
 
 BUDGET: dict[str, int] = {
-    "--help": 275,
-    "why": 360,
-    "status": 690,
-    "timeline": 360,
-    "decide --help": 455,
+    "--help": 154,
+    "why": 275,
+    "why (people)": 328,
+    "why --help": 263,
+    "status": 612,
+    "timeline": 275,
+    "decide --help": 321,
+    "record": 340,
+    "verify": 385,
 }
-"""The most modules each command may import beyond a bare interpreter (measured when
-set: ``--help`` 265, ``why`` and ``timeline`` 346, ``status`` 672 (of them about 300 are
-the ``holidays`` package's countries, loaded for the working-day clocks), ``decide
---help`` 442); about 3% headroom."""
+"""The most modules each command may import beyond a bare interpreter, about 3% over what
+each imported when set (``--help`` 149, ``why`` 266 and 318 for people, ``why --help``
+255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
+``timeline`` 266, ``decide --help`` 311, ``record`` 330, ``verify`` 373): see
+docs/performance.md, "CLI start-up"."""
+
+#: What typer's help formatter imports at its top but the app never uses (Markdown help,
+#: pretty tracebacks): :func:`cli.start.defer_typer_extras` keeps them out.
+TYPER_EXTRAS = ("rich.markdown", "rich.traceback", "rich.pretty", "markdown_it")
+
+#: The write side's application and what only it needs: a command's help needs none.
+APPLICATION = ("ledger.application", "eventsourcing", "cryptography", "sqlite3", "projections")
 
 NEVER: dict[str, tuple[str, ...]] = {
     "--help": (
@@ -58,13 +71,37 @@ NEVER: dict[str, tuple[str, ...]] = {
         "projections",
         "cli.commands",
         "sqlite3",
+        "orjson",
+        *TYPER_EXTRAS,
     ),
-    "why": ("psycopg", "openpyxl", "jinja2", "projections.export", "cli.commands.assessments"),
-    "status": ("psycopg", "openpyxl", "jinja2", "projections.export", "cli.commands.exports"),
-    "timeline": ("psycopg", "openpyxl", "jinja2", "cli.commands.record", "cli.commands.tracker"),
-    "decide --help": ("psycopg", "openpyxl", "jinja2", "projections", "cli.commands.queries"),
+    "why": (
+        "rich",
+        "psycopg",
+        "openpyxl",
+        "jinja2",
+        "projections.export",
+        "projections.assess",
+        "holidays",
+        "cli.commands.assessments",
+    ),
+    "why (people)": ("psycopg", "openpyxl", "jinja2", "projections.export", *TYPER_EXTRAS),
+    "why --help": ("ledger.catalogue", "orjson", *APPLICATION, *TYPER_EXTRAS),
+    "status": ("rich", "psycopg", "openpyxl", "jinja2", "projections.export"),
+    "timeline": ("rich", "psycopg", "openpyxl", "jinja2", "cli.commands.record"),
+    "decide --help": (
+        "psycopg",
+        "openpyxl",
+        "jinja2",
+        "projections",
+        "cli.commands.queries",
+        *TYPER_EXTRAS,
+    ),
+    "record": ("psycopg", "openpyxl", "jinja2", "projections.export", "cli.commands.queries"),
+    "verify": ("psycopg", "openpyxl", "jinja2", "projections.export", "cli.commands.queries"),
 }
-"""What each must not import: a module here, or any module under it."""
+"""What each must not import: a module here, or any module under it.  ``why``,
+``status`` and ``timeline`` print ``--json`` (no rich: :class:`cli.common.LazyConsole`);
+``why (people)`` draws its panels."""
 
 
 def _bare() -> set[str]:
@@ -90,7 +127,9 @@ def imported_by(args: list[str], tmp_path: Path) -> set[str]:
         stderr=subprocess.DEVNULL,
         check=False,
     )
-    return set(out.read_text(encoding="utf-8").split()) - _bare()
+    first, *modules = out.read_text(encoding="utf-8").split()
+    assert first == "exit=0", f"`caseledger {' '.join(args)}` ended with {first}"
+    return set(modules) - _bare()
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +144,27 @@ def scenario_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _args(name: str, store: str) -> list[str]:
+def _args(name: str, store: str, tmp_path: Path) -> list[str]:
+    if name == "record":
+        lines = tmp_path / "entries.jsonl"
+        lines.write_bytes(b"\n".join(scenario_lines()) + b"\n")
+        fresh = f"sqlite:///{tmp_path / 'new.db'}"
+        return ["--store", fresh, "record", str(lines), "--json"]
     return {
         "--help": ["--help"],
         "why": ["--store", store, "why", "RR-2026-004", "--json"],
+        "why (people)": ["--store", store, "why", "RR-2026-004"],
+        "why --help": ["why", "--help"],
         "status": ["--store", store, "status", "--json", "--on", "2026-06-01"],
         "timeline": ["--store", store, "timeline", "RR-2026-004", "--json"],
         "decide --help": ["decide", "--help"],
+        "verify": ["--store", store, "verify", "--json"],
     }[name]
 
 
 @pytest.mark.parametrize("name", list(BUDGET))
 def test_a_command_imports_within_its_budget(name: str, scenario_db: str, tmp_path: Path) -> None:
-    modules = imported_by(_args(name, scenario_db), tmp_path)
+    modules = imported_by(_args(name, scenario_db, tmp_path), tmp_path)
     assert "cli" in modules, "the probe ran the command"
     banned = sorted(m for m in modules for b in NEVER[name] if m == b or m.startswith(b + "."))
     assert not banned, f"`caseledger {name}` imports {banned[:10]}"
@@ -171,3 +218,66 @@ def test_the_command_name_picks_its_module_only() -> None:
 def test_completion_loads_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(COMPLETING, "bash_complete")
     assert wanted_module(["why"]) is None
+
+
+def _python(code: str) -> None:
+    """Run ``code`` in a new interpreter (this one may have imported rich already)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_typers_extras_are_the_real_ones_when_used() -> None:
+    """The stand-ins typer's help formatter gets for ``Markdown`` and ``Traceback`` give
+    the real classes on first use, and a later ``import rich.markdown`` is the real one."""
+    _python(
+        """
+import sys
+from cli.start import defer_typer_extras
+defer_typer_extras()
+import typer.rich_utils as ru
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+text = ru._make_rich_text(text="*a*", markup_mode="markdown")
+import rich.markdown, rich.traceback
+assert type(text) is rich.markdown.Markdown, type(text)
+assert ru.Traceback.from_exception.__self__ is rich.traceback.Traceback
+defer_typer_extras()
+assert sum(type(f).__name__ == "_TyperExtrasFinder" for f in sys.meta_path) == 1
+"""
+    )
+
+
+def test_the_consoles_are_built_on_first_use_at_the_width_given() -> None:
+    """Importing the CLI builds no console (rich is not imported); the first use builds
+    it at ``COLUMNS`` as it is then, as :func:`cli.common.fit_consoles` fits a built one."""
+    _python(
+        """
+import os, sys
+import cli.common as common
+assert not any(m == "rich" or m.startswith("rich.") for m in sys.modules)
+common.fit_consoles()
+os.environ["COLUMNS"] = "57"
+assert common.out.width == 57 and "rich.console" in sys.modules
+os.environ["COLUMNS"] = "61"
+assert common.err.width == 61
+common.fit_consoles()
+assert common.out.width == 61
+assert common.escape("[b]") == "\\\\[b]"
+with common.err as console:  # rich's live displays enter the console they are given
+    assert type(console).__name__ == "Console"
+"""
+    )
+
+
+def test_the_startup_bench_times_each_command_against_the_baseline(scenario_db: str) -> None:
+    """``python -m bench.startup``'s measurement: every command ran (exit 0, else it
+    stops), each with its medians and its ratios to ``python -c pass``."""
+    from bench.startup import measure
+
+    only = ("--help", "why --json")
+    result = measure(scenario_db, "RR-2026-004", rounds=1, only=only, warm_up=False)
+    figures = result["figures"]
+    assert list(figures) == ["python -c pass", *only]
+    assert figures["python -c pass"]["cpu_ratio"] == 1.0
+    for name, figure in figures.items():
+        assert figure["wall_ms"] > 0 and figure["cpu_ms"] > 0, name
+        assert figure["cpu_ratio"] > 1.0 or name == "python -c pass", name

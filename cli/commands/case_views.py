@@ -7,16 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rich import box
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
-
-from cli.common import out
+from cli.common import escape, out
 from cli.render import Column, print_people_table
-from ledger.catalogue.models import ALL_CRITERIA, FACTORS
-from projections.fold.when import LONDON
 
 FINDING_STYLE = {"met": "bold green", "not-met": "red", "unclear": "yellow"}
 
@@ -27,6 +19,9 @@ def show(renderable: Any) -> None:
 
 
 def when_line(as_of: datetime | None, on: datetime | None) -> str:
+    # lazy: the catalogue's pydantic models (under the moments) cost ~60 ms at start-up
+    from projections.fold.when import LONDON
+
     parts = []
     if as_of is not None:
         parts.append(f"as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)")
@@ -61,7 +56,14 @@ def _entry_table(
 
 
 def show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
-    # lazy: the fold costs ~4 ms; the why answer costs ~7 ms at start-up
+    # lazy: the fold costs ~4 ms; the why answer costs ~7 ms at start-up; rich's
+    # panels and tables ~40 ms, which `why --json` does not need
+    from rich import box
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from ledger.catalogue.models import ALL_CRITERIA, FACTORS
     from projections.fold.case_view import Decision
     from projections.fold.why import LATE_RECORDING_DAYS
 

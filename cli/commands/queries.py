@@ -13,19 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Group
-from rich.markup import escape
-from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
-from rich.table import Table
-from rich.text import Text
 
 from cli.commands.case_views import show, show_why, when_line
 from cli.common import (
@@ -39,6 +26,7 @@ from cli.common import (
     emit_csv,
     emit_json,
     err,
+    escape,
     ledger,
     out,
 )
@@ -47,6 +35,8 @@ from cli.render import Column, people_table, print_people_table
 from ledger.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+
     from projections.api import Progress
 
 FULL_HELP = "Show each entry's account in words whole, not shortened to a line."
@@ -143,6 +133,10 @@ def _index_progress() -> Iterator[Progress]:
         if bar is None:
             if total is None or total < BACKLOG_BAR:
                 return
+            # lazy: rich's progress bars cost ~10 ms at start-up, for a rare backlog
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
             bar = RichProgress(
                 TextColumn("[bold]Updating the case index"),
                 BarColumn(),
@@ -163,7 +157,12 @@ def _index_progress() -> Iterator[Progress]:
 
 
 def _show_status(payload: dict[str, Any], as_of: datetime | None, on: datetime | None) -> None:
-    # lazy: the fold costs ~4 ms at start-up
+    # lazy: the fold costs ~4 ms at start-up; rich's tables ~40 ms, for people only
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     from projections.fold.case_view import STAGES
 
     grid = Table.grid(padding=(0, 2))
@@ -515,6 +514,16 @@ def reindex(
         # The bar starts once the index may be written (a refused user sees none).
         nonlocal bar, task
         if bar is None:
+            # lazy: rich's progress bars cost ~10 ms at start-up
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
             bar = RichProgress(
                 TextColumn(f"[bold]{what.capitalize()} the case index"),
                 BarColumn(),

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT = b"\x01"
 NONCE_BYTES = 12
@@ -48,9 +47,17 @@ class SealBroken(Exception):
     """A sealed value does not open with the key given (wrong key, or moved or altered)."""
 
 
+def _aesgcm() -> type[AESGCM]:
+    """The AES-GCM cipher class: ``cryptography`` is imported on first use (~15 ms at
+    start-up, which a read that opens no personal value does not need)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM
+
+
 def new_case_key() -> bytes:
     """A fresh AES-256 key for one entry's personal values."""
-    return AESGCM.generate_key(bit_length=256)
+    return _aesgcm().generate_key(bit_length=256)
 
 
 def associated_data(case_ref: str, seq: int, field: str, part: str) -> bytes:
@@ -62,16 +69,18 @@ def associated_data(case_ref: str, seq: int, field: str, part: str) -> bytes:
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt and authenticate ``plaintext`` under ``key``, bound to ``aad``."""
     nonce = os.urandom(NONCE_BYTES)
-    return FORMAT + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return FORMAT + nonce + _aesgcm()(key).encrypt(nonce, plaintext, aad)
 
 
 def unseal(key: bytes, sealed: bytes, aad: bytes) -> bytes:
     """The inverse of :func:`seal`; raises :class:`SealBroken` if it does not open."""
     if sealed[:1] != FORMAT or len(sealed) < 1 + NONCE_BYTES + 16:
         raise SealBroken("not a sealed personal value")
+    from cryptography.exceptions import InvalidTag
+
     nonce = sealed[1 : 1 + NONCE_BYTES]
     try:
-        return AESGCM(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], aad)
+        return _aesgcm()(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], aad)
     except InvalidTag:
         raise SealBroken("the value does not open with this key") from None
 
@@ -79,6 +88,9 @@ def unseal(key: bytes, sealed: bytes, aad: bytes) -> bytes:
 def wrapping_key(store_key: bytes) -> bytes:
     """The key that seals case keys in a store encrypted at rest, derived from the store
     key so that one key file opens both, and never used for anything else."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(
         algorithm=hashes.SHA256(),
         length=KEY_BYTES,
