@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ledger.domain.personal_screen import Screen, fold_words
+from ledger.domain.personal_screen import Screen, fold_words, value_needles
 from ledger.errors import LedgerError, StoreUnavailable
 
 _TAG = re.compile(r"<[^>]*>")
@@ -118,12 +118,20 @@ def _case_values(ledger: _Ledger, ref: str) -> list[tuple[str, Any]]:
 
 def _add_case(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
     """The case's own screen (for its entries in ``events.jsonl``) and its quick test."""
-    screen = check.by_case[ref] = Screen()
+    screen = check.by_case[ref] = _case_screen(values)
+    check.squashed[ref] = _squashed(screen.needles)
+
+
+def _case_screen(values: list[tuple[str, Any]]) -> Screen:
+    screen = Screen()
     for name, value in values:
         screen.add(name, value)
-    check.squashed[ref] = tuple(
-        {"".join(c for c in n if c.isalnum()).encode() for n in screen.needles}
-    )
+    return screen
+
+
+def _squashed(needles: Iterable[str]) -> tuple[bytes, ...]:
+    """The needles with their letters and digits run together (the quick test's)."""
+    return tuple({"".join(c for c in n if c.isalnum()).encode() for n in needles})
 
 
 def _add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
@@ -148,7 +156,9 @@ class EntryScreen:
     they could hold one, screened in full.  The first refusal (the lowest line) is kept
     and raised by :meth:`raise_first` where the export scans its files.
 
-    Memory: each case's values and screen (a few per case), and one batch.  If a case's
+    Memory: each case's values and quick test (a few per case), and one batch; a case's
+    full screen (every prefix of every form of its values) is built only when one of its
+    lines is screened in full.  If a case's
     values cannot be read (``complete`` false), the export reads them afterwards as
     :func:`read_personal_values` does and scans the written file instead.
     """
@@ -192,7 +202,10 @@ class EntryScreen:
                     break
                 if not check.could_hold(ref, lines[i]):
                     continue
-                found_in = check.by_case[ref].hit_body(records[i])
+                screen = check.by_case.get(ref)
+                if screen is None:  # built when first needed: most cases never need it
+                    screen = check.by_case[ref] = _case_screen(self._values[ref])
+                found_in = screen.hit_body(records[i])
                 if found_in is not None:
                     where, personal_field = found_in
                     number = first_line + i
@@ -210,7 +223,10 @@ class EntryScreen:
         except StoreUnavailable:
             self.complete = False  # read again afterwards, in the order the check reads
             return False
-        _add_case(self._check, ref, values)
+        needles: set[str] = set()
+        for name, value in values:
+            needles.update(value_needles(name, value))
+        self._check.squashed[ref] = _squashed(needles)
         return True
 
     def finish(self, refs: Iterable[str]) -> PersonalCheck:
@@ -227,7 +243,6 @@ class EntryScreen:
                     values = self._values[ref] = _case_values(self._ledger, ref)
                 except StoreUnavailable as exc:
                     return PersonalCheck(unreadable=str(exc).rstrip("."))
-                _add_case(check, ref, values)
             _add_everywhere(check, ref, values)
         return check
 
