@@ -131,7 +131,7 @@ def _case_screen(values: list[tuple[str, Any]]) -> Screen:
 
 def _squashed(needles: Iterable[str]) -> tuple[bytes, ...]:
     """The needles with their letters and digits run together (the quick test's)."""
-    return tuple({"".join(c for c in n if c.isalnum()).encode() for n in needles})
+    return tuple({"".join(filter(str.isalnum, n)).encode() for n in needles})
 
 
 def _add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
