@@ -5,7 +5,8 @@ the personal values recorded for its cases and looks for them, by the one rule o
 :mod:`ledger.domain.personal_screen`, in every file it wrote:
 
 - ``events.jsonl``: every string of each entry's hashed body, for the values of that
-  entry's case, exactly as recording screens an entry (structured dates left out);
+  entry's case, exactly as recording screens an entry (structured dates left out),
+  screened while the export writes the entries (:class:`EntryScreen`), not read back;
 - every other file (``report.html`` with its tags removed and its characters unescaped,
   ``timeline.csv``, ``VERIFY.md``, ``checkpoint.json``, ``proofs.jsonl``, ``verify.py``,
   ``manifest.json``): as text, for every case's values but dates of birth, because these
