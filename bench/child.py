@@ -2,8 +2,10 @@
 
 ``python -m bench.child record URL FILE CLOCK`` records a JSON Lines file in one command
 (one transaction); ``python -m bench.child export URL OUT`` exports the whole store to
-``OUT`` and then verifies the bundle.  Each prints one JSON object: the seconds taken and
-the process's peak resident memory (for the export, read before the verify starts).
+``OUT`` and then verifies the bundle (``verify OUT``, in a process of its own), each
+beside its streamed baseline (:mod:`bench.export`).  Each prints one JSON object: the
+seconds taken and the process's peak resident memory (for the export, read before the
+verify starts; for the verify, summed over its processes).
 
 :func:`worker` is the body of one process of the pool of concurrent writers.
 """
@@ -11,7 +13,9 @@ the process's peak resident memory (for the export, read before the verify start
 from __future__ import annotations
 
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -52,31 +56,87 @@ class BenchClock:
 
 
 def export_and_verify(url: str, out: str) -> dict[str, Any]:
-    """Export the whole store to ``out`` and verify the bundle, timing each."""
+    """Export the whole store to ``out`` and verify the bundle, timing each, with the
+    streamed baselines of :mod:`bench.export` measured right before and right after
+    each (their mean is the figure's baseline).  The verify runs in a fresh process of
+    its own, as ``caseledger verify`` does (not forked from this one, whose pages its
+    worker processes would share and count), and its peak memory is summed over its
+    processes."""
     from ledger.application import CaseLedger
     from ledger.store.locations import parse_store
     from projections.export.bundle import export_bundle
-    from projections.export.verify import verify_bundle
 
+    from .export import TreeRss, export_baseline, verify_baseline
+
+    bundle = Path(out)
+    scratch = bundle.with_name(bundle.name + "-baseline")
+    export_base = [export_baseline(url, None, scratch)]
     ledger = CaseLedger(parse_store(url))
     before = peak_rss_mb()
+    cpu = time.process_time()
     start = time.perf_counter()
     summary = export_bundle(ledger, out)
     exported = time.perf_counter() - start
+    export_cpu = time.process_time() - cpu
     peak = peak_rss_mb()
     ledger.close()
-    start = time.perf_counter()
-    result = verify_bundle(out)
-    verified = time.perf_counter() - start
+    export_base.append(export_baseline(url, bundle, scratch))
+    # the first baseline ran before there was a bundle to copy: the second's copy counts
+    export_base[0]["copy_s"] = export_base[1]["copy_s"]
+    export_base[0]["seconds"] += export_base[1]["copy_s"]
+    verify_base = [verify_baseline(bundle)]
+    command = [sys.executable, "-m", "bench.child", "verify", out]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile() as printed:
+        proc = subprocess.Popen(command, stdout=printed)
+        with TreeRss(proc.pid) as tree:
+            proc.wait()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        verify_cpu = (used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime)
+        printed.seek(0)
+        verified = orjson.loads(printed.read())
+    verify_base.append(verify_baseline(bundle))
+    export_base_s = sum(b["seconds"] for b in export_base) / len(export_base)
+    verify_base_s = sum(b["seconds"] for b in verify_base) / len(verify_base)
+    export_base_cpu = sum(b["cpu_s"] for b in export_base) / len(export_base)
+    verify_base_cpu = sum(b["cpu_s"] for b in verify_base) / len(verify_base)
     return {
         "events": summary.events,
         "export_s": exported,
         "export_peak_rss_mb": peak,
         "rss_before_export_mb": before,
-        "verify_s": verified,
-        "verify_ok": result.ok,
-        "verify_events": result.events,
-        "verify_failure": None if result.ok else str(result.failure),
+        "export_baseline_s": export_base_s,
+        "export_baseline_runs": export_base,
+        "export_ratio_baseline": exported / export_base_s,
+        "export_cpu_s": export_cpu,
+        "export_baseline_cpu_s": export_base_cpu,
+        "export_cpu_ratio_baseline": export_cpu / export_base_cpu,
+        "verify_s": verified["verify_s"],
+        "verify_baseline_s": verify_base_s,
+        "verify_baseline_runs": verify_base,
+        "verify_ratio_baseline": verified["verify_s"] / verify_base_s,
+        "verify_cpu_s": verify_cpu,
+        "verify_baseline_cpu_s": verify_base_cpu,
+        "verify_cpu_ratio_baseline": verify_cpu / verify_base_cpu,
+        "verify_peak_rss_total_mb": tree.peak_mb,
+        "verify_processes": tree.processes,
+        "verify_ok": verified["ok"],
+        "verify_events": verified["events"],
+        "verify_failure": verified["failure"],
+    }
+
+
+def verify_only(out: str) -> dict[str, Any]:
+    """Verify the bundle ``out``; the seconds it took and the verdict."""
+    from projections.export.verify import verify_bundle
+
+    start = time.perf_counter()
+    result = verify_bundle(out)
+    return {
+        "verify_s": time.perf_counter() - start,
+        "ok": result.ok,
+        "events": result.events,
+        "failure": None if result.ok else str(result.failure),
     }
 
 
@@ -200,10 +260,14 @@ def main(argv: list[str]) -> None:
     """``python -m bench.child export URL OUT`` or ``... record URL FILE CLOCK``."""
     if len(argv) == 3 and argv[0] == "export":
         figures = export_and_verify(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "verify":
+        figures = verify_only(argv[1])
     elif len(argv) == 4 and argv[0] == "record":
         figures = record_file(argv[1], argv[2], argv[3])
     else:
-        raise SystemExit("usage: python -m bench.child export URL OUT | record URL FILE CLOCK")
+        raise SystemExit(
+            "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK"
+        )
     sys.stdout.buffer.write(orjson.dumps(figures) + b"\n")
 
 

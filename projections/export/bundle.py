@@ -107,7 +107,7 @@ from projections.export.export_selection import (
     parse_moment,
     recorded_key,
 )
-from projections.export.personal_check import read_personal_values, scan_bytes, scan_file
+from projections.export.personal_check import EntryScreen, scan_bytes, scan_file
 from projections.export.report import describe
 from projections.export.verify import BundleVerifyResult, verify_bundle
 
@@ -334,6 +334,10 @@ def _write_bundle(
     lines: list[bytes] = []
     rows: list[str] = []
     proof_lines: list[bytes] = []
+    # The personal values are looked for in each entry as it is written (see below).
+    screen = None if include_personal else EntryScreen(ledger)
+    refs: list[str] = []
+    records: list[dict[str, Any]] = []
     add_leaf = tree.add
     known = filters.known
     in_window = filters.in_window
@@ -369,6 +373,9 @@ def _write_bundle(
         state.last_seq = seq
         state.last_hash = own
         lines.append(line)
+        if screen is not None:
+            refs.append(ref)
+            records.append(record)
         add_leaf(own)
         if tree.size == signed_size and checkpoint is not None and log is None:
             prefix_root = tree.root()
@@ -389,6 +396,10 @@ def _write_bundle(
         if len(lines) >= _BATCH:
             events.write(b"".join(lines))
             timeline.write("".join(rows).encode())
+            if screen is not None:
+                screen.screen(tree.size - len(lines) + 1, refs, lines, records)
+                refs.clear()
+                records.clear()
             lines.clear()
             rows.clear()
             if proofs is not None:
@@ -401,6 +412,8 @@ def _write_bundle(
                 state.personal_seqs.add(seq)
     events.write(b"".join(lines))
     timeline.write("".join(rows).encode())
+    if screen is not None:
+        screen.screen(tree.size - len(lines) + 1, refs, lines, records)
     files = [events.close(), timeline.close()]
     if proofs is not None:
         proofs.write(b"".join(proof_lines))
@@ -431,7 +444,7 @@ def _write_bundle(
     generated_at = recorded_key(now)
     version = generator_version()
     # The personal values to look for in every file before the bundle says none is there.
-    check = None if include_personal else read_personal_values(ledger, exported)
+    check = None if screen is None else screen.finish(exported)
     statement = (
         "Personal data is included in personal.jsonl (value and salt per field); "
         "check each against its commitment."
@@ -517,8 +530,12 @@ def _write_bundle(
     # A stable sort: the case pages (written after report.html) stay right after it.
     files.sort(key=lambda f: order.index(REPORT_FILE if is_case_page(f["path"]) else f["path"]))
     if check is not None:
+        assert screen is not None
         for written in files:
-            scan_file(check, work / written["path"])
+            if written["path"] == EVENTS_FILE and screen.complete:
+                screen.raise_first(check)  # screened as it was written
+            else:
+                scan_file(check, work / written["path"])
     cases_manifest: dict[str, Any] = {}
     for ref, st in listed.items():
         cases_manifest[ref] = st.manifest()

@@ -5,7 +5,8 @@ the personal values recorded for its cases and looks for them, by the one rule o
 :mod:`ledger.domain.personal_screen`, in every file it wrote:
 
 - ``events.jsonl``: every string of each entry's hashed body, for the values of that
-  entry's case, exactly as recording screens an entry (structured dates left out);
+  entry's case, exactly as recording screens an entry (structured dates left out),
+  screened while the export writes the entries (:class:`EntryScreen`), not read back;
 - every other file (``report.html`` with its tags removed and its characters unescaped,
   ``timeline.csv``, ``VERIFY.md``, ``checkpoint.json``, ``proofs.jsonl``, ``verify.py``,
   ``manifest.json``): as text, for every case's values but dates of birth, because these
@@ -22,14 +23,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
-from ledger.domain.personal_screen import Screen, fold_words
+from ledger.domain.personal_screen import Screen, fold_words, value_needles
 from ledger.errors import LedgerError, StoreUnavailable
 
 _TAG = re.compile(r"<[^>]*>")
@@ -70,9 +71,7 @@ class PersonalCheck:
             return False
         if not line.isascii() or b"\\u" in line:
             return True
-        for escape in _JSON_SPACES:
-            line = line.replace(escape, b" ")
-        run = _HEX.sub(b" ", line).lower().translate(None, _NOT_ALNUM)
+        run = _squash(line)
         return any(needle in run for needle in needles)
 
     @property
@@ -105,21 +104,154 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
     check = PersonalCheck()
     for ref in refs:
         try:
-            rows = ledger.personal_data(ref)
+            values = _case_values(ledger, ref)
         except StoreUnavailable as exc:
             return PersonalCheck(unreadable=str(exc).rstrip("."))
-        screen = check.by_case[ref] = Screen()
-        for row in rows:
-            value = orjson.loads(row.value)
-            screen.add(row.field, value)
-            check.everywhere.add(
-                row.field, value, dates=False, label=f"case {ref}, personal.{row.field}"
-            )
-            check.values += 1
-        check.squashed[ref] = tuple(
-            {"".join(c for c in n if c.isalnum()).encode() for n in screen.needles}
-        )
+        _add_case(check, ref, values)
+        _add_everywhere(check, ref, values)
     return check
+
+
+def _case_values(ledger: _Ledger, ref: str) -> list[tuple[str, Any]]:
+    """``(field, value)`` of each personal value recorded for a case, in the store's order."""
+    return [(row.field, orjson.loads(row.value)) for row in ledger.personal_data(ref)]
+
+
+def _add_case(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
+    """The case's own screen (for its entries in ``events.jsonl``) and its quick test."""
+    screen = check.by_case[ref] = _case_screen(values)
+    check.squashed[ref] = _squashed(screen.needles)
+
+
+def _case_screen(values: list[tuple[str, Any]]) -> Screen:
+    screen = Screen()
+    for name, value in values:
+        screen.add(name, value)
+    return screen
+
+
+def _squashed(needles: Iterable[str]) -> tuple[bytes, ...]:
+    """The needles with their letters and digits run together (the quick test's)."""
+    return tuple({"".join(filter(str.isalnum, n)).encode() for n in needles})
+
+
+def _add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
+    """The case's values, but dates, in the screen of every other file (a hit names the
+    first case added with that value)."""
+    for name, value in values:
+        check.everywhere.add(name, value, dates=False, label=f"case {ref}, personal.{name}")
+        check.values += 1
+
+
+class EntryScreen:
+    """The ``events.jsonl`` half of the check, made while the export writes the entries:
+    the same rule and the same first refusal as :func:`scan_file` reading the written
+    file, without reading it again or decoding each line again.
+
+    The export hands over each batch of lines it writes (with their decoded records);
+    each case's values are read when its first line comes.  The lines of one case in a
+    batch are tested together first: their letters and digits, run together as
+    :meth:`PersonalCheck.could_hold` runs one line's, are the concatenation of each
+    line's, so a batch holding none of the case's needles has no line that could hold
+    one; only the lines of a case whose batch does are tested one by one and, where
+    they could hold one, screened in full.  The first refusal (the lowest line) is kept
+    and raised by :meth:`raise_first` where the export scans its files.
+
+    Memory: each case's values and quick test (a few per case), and one batch; a case's
+    full screen (every prefix of every form of its values) is built only when one of its
+    lines is screened in full.  If a case's
+    values cannot be read (``complete`` false), the export reads them afterwards as
+    :func:`read_personal_values` does and scans the written file instead.
+    """
+
+    def __init__(self, ledger: _Ledger) -> None:
+        self._ledger = ledger
+        self._values: dict[str, list[tuple[str, Any]]] = {}
+        self._check = PersonalCheck()
+        self.complete = True
+        self._first: tuple[int, str] | None = None
+
+    def screen(
+        self, first_line: int, refs: Sequence[str], lines: Sequence[bytes], records: Sequence[Any]
+    ) -> None:
+        """Screen a batch: line ``first_line + i`` of ``events.jsonl`` is ``lines[i]``,
+        of case ``refs[i]``, decoded as ``records[i]``."""
+        if not self.complete or self._first is not None:
+            return
+        groups: dict[str, list[int]] = {}
+        for i, ref in enumerate(refs):
+            found = groups.get(ref)
+            if found is None:
+                groups[ref] = [i]
+            else:
+                found.append(i)
+        check = self._check
+        first: tuple[int, str] | None = None
+        for ref, members in groups.items():
+            if ref not in self._values and not self._read(ref):
+                return
+            needles = check.squashed.get(ref)
+            if not needles:
+                continue
+            joined = b"".join([lines[i] for i in members])
+            if joined.isascii() and b"\\u" not in joined:
+                run = _squash(joined)
+                if not any(needle in run for needle in needles):
+                    continue
+            for i in members:
+                if first is not None and first_line + i >= first[0]:
+                    break
+                if not check.could_hold(ref, lines[i]):
+                    continue
+                screen = check.by_case.get(ref)
+                if screen is None:  # built when first needed: most cases never need it
+                    screen = check.by_case[ref] = _case_screen(self._values[ref])
+                found_in = screen.hit_body(records[i])
+                if found_in is not None:
+                    where, personal_field = found_in
+                    number = first_line + i
+                    first = (
+                        number,
+                        f"events.jsonl line {number} ({ref}#{records[i].get('seq')}), field "
+                        f"{where}, holds {personal_field} of case {ref}",
+                    )
+                    break
+        self._first = first
+
+    def _read(self, ref: str) -> bool:
+        try:
+            values = self._values[ref] = _case_values(self._ledger, ref)
+        except StoreUnavailable:
+            self.complete = False  # read again afterwards, in the order the check reads
+            return False
+        needles: set[str] = set()
+        for name, value in values:
+            needles.update(value_needles(name, value))
+        self._check.squashed[ref] = _squashed(needles)
+        return True
+
+    def finish(self, refs: Iterable[str]) -> PersonalCheck:
+        """The whole check for the exported cases (``refs``, in the manifest's order), as
+        :func:`read_personal_values` reads it; the values already read are not read
+        again."""
+        if not self.complete:
+            return read_personal_values(self._ledger, refs)
+        check = self._check
+        for ref in refs:
+            values = self._values.get(ref)
+            if values is None:  # after a refusal the batches are no longer screened
+                try:
+                    values = self._values[ref] = _case_values(self._ledger, ref)
+                except StoreUnavailable as exc:
+                    return PersonalCheck(unreadable=str(exc).rstrip("."))
+            _add_everywhere(check, ref, values)
+        return check
+
+    def raise_first(self, check: PersonalCheck) -> None:
+        """Refuse the bundle for the first line of ``events.jsonl`` holding a value of
+        its case, as :func:`scan_file` would."""
+        if check.made and check.values and self._first is not None:
+            _refuse(self._first[1])
 
 
 def scan_file(check: PersonalCheck, path: Path) -> None:
@@ -128,7 +260,14 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
     The file is read a line at a time (a bundle may be gigabytes).  An entry of
     ``events.jsonl`` is screened in full only when its line could hold one of its case's
     values (:meth:`PersonalCheck.could_hold`); every other file's lines are screened with
-    the line before them, so that a value wrapped across a line break is found."""
+    the line before them, so that a value wrapped across a line break is found.
+
+    Lines are read in blocks of about a megabyte.  An ASCII block of a file other than
+    ``report.html`` is folded at once (letters lower-cased, every other character a
+    space: for ASCII text, :func:`fold_words` exactly) and its words, with the line
+    before it, screened together first: that finds every value the line-by-line screen
+    would (and values across more lines), so only a block where it finds one is
+    screened again line by line, which decides."""
     if not check.made or not check.values:
         return
     if path.name == "events.jsonl":
@@ -148,19 +287,46 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
         return
     screen = check.everywhere
     span = screen.longest
+    is_html = path.suffix == ".html"
     tail: list[str] = []  # the previous line's last words, where a wrapped value begins
-    with path.open("rb") as lines:
-        for raw in lines:
-            text = raw.decode("utf-8", errors="replace")
-            if path.suffix == ".html":
-                text = html.unescape(_TAG.sub(" ", text))
-            words = fold_words(text)
-            held = screen.hit_words(words) or (
-                screen.hit_words(tail + words[:span]) if tail else None
-            )
-            if held is not None:
-                _refuse(f"{path.name} holds {held}")
-            tail = words[-span:]
+    with path.open("rb") as stream:
+        for block in _blocks(stream):
+            if not is_html and block.isascii():
+                folded = block.translate(_ASCII_FOLD).decode("ascii")
+                if screen.hit_words(tail + folded.split()) is None:
+                    body = folded[:-1] if folded.endswith("\n") else folded
+                    tail = body[body.rfind("\n") + 1 :].split()[-span:]  # its last line's
+                    continue
+            raws = block.split(b"\n")
+            if not raws[-1]:
+                raws.pop()  # the block ends with a newline
+            for raw in raws:
+                text = raw.decode("utf-8", errors="replace")
+                if is_html:
+                    text = html.unescape(_TAG.sub(" ", text))
+                words = fold_words(text)
+                held = screen.hit_words(words) or (
+                    screen.hit_words(tail + words[:span]) if tail else None
+                )
+                if held is not None:
+                    _refuse(f"{path.name} holds {held}")
+                tail = words[-span:]
+
+
+def _blocks(stream: Any) -> Iterator[bytes]:
+    """A binary stream's content in blocks of whole lines (about ``_BLOCK`` bytes each;
+    the last one may end without a newline)."""
+    rest = b""
+    while block := stream.read(_BLOCK):
+        block = rest + block
+        end = block.rfind(b"\n") + 1
+        if end == 0:
+            rest = block
+            continue
+        rest = block[end:]
+        yield block[:end]
+    if rest:
+        yield rest
 
 
 def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
@@ -184,3 +350,45 @@ def _refuse(where: str) -> None:
         code="personal-value-in-bundle",
         params={"where": where},
     )
+
+
+#: Blocks of about this many bytes are read from a file to scan.
+_BLOCK = 1 << 20
+#: ASCII folded as :func:`fold_words` folds ASCII text: letters lower-cased, digits kept,
+#: a newline kept, every other byte a space (``bytes.translate``).
+_ASCII_FOLD = bytes(
+    c + 32 if 65 <= c <= 90 else c if (chr(c).isalnum() and c < 128) or c == 10 else 32
+    for c in range(256)
+)
+#: Hex digits to ``x``, every other byte to ``.`` (to find the hex digests fast).
+_HEX_MARKS = bytes(ord("x") if chr(c) in "0123456789abcdef" else ord(".") for c in range(256))
+_HEX_RUN = b"x" * 32
+
+
+def _drop_hex(data: bytes) -> bytes:
+    """``_HEX.sub(b" ", data)``: each run of 32 or more lower-case hex digits (a hash, a
+    commitment, a salt) replaced by a space, found without the regular expression's
+    retrying at every digit."""
+    marks = data.translate(_HEX_MARKS)
+    at = marks.find(_HEX_RUN)
+    if at < 0:
+        return data
+    pieces = []
+    done = 0
+    while at >= 0:
+        end = marks.find(b".", at)
+        if end < 0:
+            end = len(data)
+        pieces.append(data[done:at])
+        done = end
+        at = marks.find(_HEX_RUN, end)
+    pieces.append(data[done:])
+    return b" ".join(pieces)
+
+
+def _squash(line: bytes) -> bytes:
+    """A line's letters and digits, lower case and run together, with JSON's escaped
+    white space and the hex digests taken out first (what a needle is looked for in)."""
+    for escape in _JSON_SPACES:
+        line = line.replace(escape, b" ")
+    return _drop_hex(line).lower().translate(None, _NOT_ALNUM)
