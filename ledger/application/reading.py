@@ -122,7 +122,7 @@ class LedgerReads(LedgerStore):
         hides the rest of the case from them (:meth:`_narrowed_case`)."""
         aggregate_id = case_id(ref)
         if narrowed and self.location.kind == "postgres" and not self.encrypted:
-            # lazy: PostgreSQL stores only
+            # lazy: PostgreSQL stores only (psycopg's roles module, ~1 ms, never on SQLite)
             from ledger.store.pgroles import narrowed_case
 
             given = narrowed_case(self.factory.datastore, aggregate_id)  # type: ignore[attr-defined]

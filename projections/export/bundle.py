@@ -33,6 +33,11 @@ their own in :mod:`projections.export`: what an export selects and reads from th
 clock rules the bundle's judgements used (``export_rules``: ``rules.json``), a
 subset's inclusion proofs against the checkpoint (``export_proofs``), and the files for
 people, one case at a time (``export_cases``).
+
+Why one module: what is left here is the one streaming run, whose two passes share its
+state as they go (the incremental Merkle root, each case's chain head and gaps, the
+personal-data screen of every line written); splitting the passes apart would pass that
+state between modules for no reader's benefit.
 """
 
 from __future__ import annotations
