@@ -12,18 +12,29 @@ backdating and corrections, that every indexed status equals the fold's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
 
-from ledger.catalogue.models import occurred_day
+from ledger.catalogue.models import occurred_day, occurred_instant
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
-from projections.fold.case_view import corrected_occurred_at, stage_of, timeline_key
+from projections.fold.case_view import corrected_occurred_at, stage_of
 from projections.index.rows import FACT_FIELDS, MILESTONE_TIMES, IndexRow, Milestone
 
-__all__ = ["NATIONAL_RECIPIENT", "CaseSummary", "facts_of", "milestone_row", "patch_milestone"]
+__all__ = [
+    "FOLDED",
+    "NATIONAL_RECIPIENT",
+    "CaseSummary",
+    "day_of",
+    "facts_of",
+    "milestone_row",
+    "patch_milestone",
+    "timeline_key",
+]
 
 #: The national recipient whose notification ends the notification clock, per regime.
 NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
@@ -31,6 +42,26 @@ NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 _FACTS: Final[dict[str, tuple[str, ...]]] = dict(FACT_FIELDS)
+
+_instant: Final = lru_cache(maxsize=1 << 15)(occurred_instant)
+"""The instant of an ``occurred_at`` (:func:`~ledger.catalogue.models.occurred_instant`),
+remembered: a rebuild meets the same few thousand days and times again and again, and
+parsing one (a bare date combined with Europe/London) costs more than the rest of folding
+its entry."""
+
+
+def timeline_key(occurred_at: str, seq: int) -> tuple[datetime, int]:
+    """:func:`projections.fold.case_view.timeline_key`, with the instant remembered."""
+    return (_instant(occurred_at), seq)
+
+
+@lru_cache(maxsize=1 << 15)
+def day_of(occurred_at: str) -> str:
+    """The Europe/London day of a stored ``occurred_at`` as ISO text (the
+    ``occurred_day`` column), remembered like :data:`_instant`."""
+    if len(occurred_at) == 10:
+        return occurred_at
+    return occurred_day(occurred_at).isoformat()
 
 
 def facts_of(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,7 +82,7 @@ def milestone_row(record: Mapping[str, Any]) -> list[Any]:
         record["seq"],
         record["type"],
         occurred,
-        occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
+        day_of(occurred),
         record["recorded_at"],
         record["position"],
         record.get("actor", ""),
@@ -70,7 +101,7 @@ def patch_milestone(row: list[Any], changes: Mapping[str, Any]) -> None:
     if "occurred_at" in changes:
         occurred = corrected_occurred_at(changes["occurred_at"])
         row[3] = occurred
-        row[4] = occurred_day(occurred).isoformat()
+        row[4] = day_of(occurred)
     row[8] = True
     row[9] = facts
 
@@ -191,6 +222,29 @@ class CaseSummary:
             self._exchange(
                 [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
             )
+
+    def add_plain(self, recorded_at: str, position: int, kind: str) -> None:
+        """Fold the next entry of a kind that feeds nothing but the counts (not in
+        :data:`FOLDED`): what :meth:`add` does for it, without the rest."""
+        self.entries += 1
+        if recorded_at > self.last_recorded_at:
+            self.last_recorded_at = recorded_at
+        if position > self.last_position:
+            self.last_position = position
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
+
+    def add_counted(self, kind: str, count: int, recorded_at: str, position: int) -> None:
+        """Fold ``count`` entries of one kind not in :data:`FOLDED` at once, given the
+        latest ``recorded_at`` and ``position`` among them: what as many calls of
+        :meth:`add_plain` do (their order does not matter)."""
+        self.entries += count
+        if recorded_at > self.last_recorded_at:
+            self.last_recorded_at = recorded_at
+        if position > self.last_position:
+            self.last_position = position
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + count
 
     def _exchange(self, item: list[Any]) -> None:
         self.exchanges.append(item)
@@ -338,3 +392,7 @@ class CaseSummary:
 _EXCHANGES: Final = frozenset(
     {"InformationRequested", "InformationReceived", "InformationDeclined"}
 )
+
+FOLDED: Final = frozenset({*MILESTONE_TIMES, *_EXCHANGES, "EntryCorrected"})
+"""The entry types whose fields :meth:`CaseSummary.add` reads; every other type only adds
+to the counts (:meth:`CaseSummary.add_plain`)."""
