@@ -65,12 +65,12 @@ REBUILD_BATCH_SIZE: Final = 10000
 rewrites of busy cases' rows), small enough that the batch being folded and the one read
 ahead stay a few tens of MiB whatever the size of the log."""
 
-CACHE_LIMIT: Final = 4000
+CACHE_LIMIT: Final = 1500
 """Most case summaries kept in memory between batches; beyond it the least recently
 touched are dropped (and loaded again from their milestones if they are touched again),
 so a rebuild's memory stays flat however many cases the store holds."""
 
-BULK_SPAN: Final = 50000
+BULK_SPAN: Final = 20000
 """Positions per transaction when SQLite rebuilds the index from the stored JSON."""
 
 CLOCK_CHUNK: Final = 1000
