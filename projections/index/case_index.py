@@ -60,7 +60,7 @@ __all__ = [
 BATCH_SIZE: Final = 5000
 """Entries per transaction when catching up."""
 
-REBUILD_BATCH_SIZE: Final = 10000
+REBUILD_BATCH_SIZE: Final = 5000
 """Entries per transaction when rebuilding from zero: larger than a catch-up's (fewer
 rewrites of busy cases' rows), small enough that the batch being folded and the one read
 ahead stay a few tens of MiB whatever the size of the log."""

@@ -301,12 +301,13 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 c.sqlite_cursor.row_factory = None  # plain tuples: faster
                 c.execute(
                     "SELECT m.case_ref, m.seq, m.type, m.occurred_at, m.recorded_at, "
+                    # +m.type: by position (a range of the rowid), never the type index.
                     "m.position, m.facts, CASE WHEN m.type = 'EntryCorrected' THEN "
                     "(SELECT e.state ->> 'corrects' FROM stored_events e "
                     "WHERE e.rowid = m.position) END, CASE WHEN m.type = 'EntryCorrected' "
                     "THEN (SELECT e.state -> 'changes' FROM stored_events e "
                     "WHERE e.rowid = m.position) END FROM case_milestones m "
-                    f"WHERE m.position > ? AND m.position <= ? AND m.type IN ({_FOLDED_MARKS}) "
+                    f"WHERE m.position > ? AND m.position <= ? AND +m.type IN ({_FOLDED_MARKS}) "
                     "ORDER BY m.position",
                     (start, end, *FOLDED),
                 )

@@ -11,6 +11,7 @@ backdating and corrections, that every indexed status equals the fold's.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -48,6 +49,12 @@ _instant: Final = lru_cache(maxsize=1 << 15)(occurred_instant)
 remembered: a rebuild meets the same few thousand days and times again and again, and
 parsing one (a bare date combined with Europe/London) costs more than the rest of folding
 its entry."""
+
+
+def _kept(value: Any) -> Any:
+    """A text a summary keeps, interned: the same agency, request id and day recur in
+    many entries, and the summaries cached across a rebuild hold every one of them."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def timeline_key(occurred_at: str, seq: int) -> tuple[datetime, int]:
@@ -191,11 +198,17 @@ class CaseSummary:
         if kind not in MILESTONE_TIMES:
             if kind in _EXCHANGES:
                 self._exchange(
-                    [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+                    [
+                        seq,
+                        kind,
+                        _kept(facts.get("agency")),
+                        _kept(facts.get("request_id")),
+                        _kept(facts.get("due")),
+                    ]
                 )
             return
         key = timeline_key(occurred_at, seq)
-        self.times.setdefault(kind, []).append([occurred_at, seq])
+        self.times.setdefault(kind, []).append([_kept(occurred_at), seq])
         first = self._first.get(kind)
         if first is None or key < first[0]:
             self._first[kind] = (key, occurred_at)
@@ -220,7 +233,13 @@ class CaseSummary:
                 self._decision = (key, made)
         elif kind == "InformationRequested":
             self._exchange(
-                [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+                [
+                    seq,
+                    kind,
+                    _kept(facts.get("agency")),
+                    _kept(facts.get("request_id")),
+                    _kept(facts.get("due")),
+                ]
             )
 
     def add_plain(self, recorded_at: str, position: int, kind: str) -> None:
