@@ -3,9 +3,11 @@
 ``python -m bench.child record URL FILE CLOCK`` records a JSON Lines file in one command
 (one transaction); ``python -m bench.child export URL OUT`` exports the whole store to
 ``OUT`` and then verifies the bundle (``verify OUT``, in a process of its own), each
-beside its streamed baseline (:mod:`bench.export`).  Each prints one JSON object: the
-seconds taken and the process's peak resident memory (for the export, read before the
-verify starts; for the verify, summed over its processes).
+beside its streamed baseline (:mod:`bench.export`); ``reindex URL`` rebuilds the
+cross-case index and ``sqlfold URL`` runs its baseline, the same fold in SQL
+(:mod:`bench.sqlfold`).  Each prints one JSON object: the seconds taken and the process's
+peak resident memory (for the export, read before the verify starts; for the verify,
+summed over its processes).
 
 :func:`worker` is the body of one process of the pool of concurrent writers.
 """
@@ -153,6 +155,47 @@ def enrolled_recorder(ledger: Any) -> Any:
     return ledger.recorder_for()
 
 
+def reindex(url: str) -> dict[str, Any]:
+    """``reindex`` (``CaseIndex.rebuild``) of the whole store: seconds, entries, and the
+    process's peak memory before and after."""
+    from ledger.application import CaseLedger
+    from ledger.store.locations import parse_store
+    from projections.index.case_index import CaseIndex
+
+    ledger = CaseLedger(parse_store(url))
+    index = CaseIndex(ledger)
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    cpu = time.process_time()
+    applied = index.rebuild()
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    peak = peak_rss_mb()
+    ledger.close()
+    return {
+        "events": applied,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": peak,
+        "rss_before_mb": before,
+    }
+
+
+def sql_fold(url: str) -> dict[str, Any]:
+    """The index's fold written in SQL (:mod:`bench.sqlfold`) on the same store: seconds
+    and this process's peak memory (the database's own is not in it)."""
+    from ledger.application import CaseLedger
+    from ledger.store.locations import parse_store
+
+    from .sqlfold import sql_fold as fold
+
+    ledger = CaseLedger(parse_store(url))
+    before = peak_rss_mb()
+    figures = fold(ledger)
+    ledger.close()
+    return {**figures, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
+
+
 def record_file(url: str, path: str, clock: str) -> dict[str, Any]:
     """``record`` of a whole JSON Lines file in one command, on a store whose users are
     enrolled, the ledger clock set to ``clock``; the seconds it took and peak memory."""
@@ -264,9 +307,12 @@ def main(argv: list[str]) -> None:
         figures = verify_only(argv[1])
     elif len(argv) == 4 and argv[0] == "record":
         figures = record_file(argv[1], argv[2], argv[3])
+    elif len(argv) == 2 and argv[0] in ("reindex", "sqlfold"):
+        figures = reindex(argv[1]) if argv[0] == "reindex" else sql_fold(argv[1])
     else:
         raise SystemExit(
-            "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK"
+            "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK "
+            "| reindex URL | sqlfold URL"
         )
     sys.stdout.buffer.write(orjson.dumps(figures) + b"\n")
 

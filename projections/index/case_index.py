@@ -19,6 +19,7 @@ statuses, each case's records) are in :mod:`projections.index.records`.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import time
@@ -38,15 +39,17 @@ from projections.index.clock_facts import CaseClockFacts, case_clock_facts, rule
 from projections.index.overlay import TailOverlay
 from projections.index.rows import IndexRow, Milestone, milestone_record, sealed_index_row
 from projections.index.sealing import Sealer
-from projections.index.sqlite import IndexSQLiteRecorder
-from projections.index.summary import CaseSummary, milestone_row, patch_milestone
+from projections.index.sqlite import BulkReads, IndexSQLiteRecorder
+from projections.index.summary import FOLDED, CaseSummary, milestone_row, patch_milestone
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
 
 __all__ = [
     "BATCH_SIZE",
+    "BULK_SPAN",
     "CACHE_LIMIT",
+    "CLOCK_CHUNK",
     "REBUILD_BATCH_SIZE",
     "CaseIndex",
     "Progress",
@@ -57,11 +60,21 @@ __all__ = [
 BATCH_SIZE: Final = 5000
 """Entries per transaction when catching up."""
 
-REBUILD_BATCH_SIZE: Final = 50000
-"""Entries per transaction when rebuilding from zero (fewer rewrites of busy cases)."""
+REBUILD_BATCH_SIZE: Final = 5000
+"""Entries per transaction when rebuilding from zero: larger than a catch-up's (fewer
+rewrites of busy cases' rows), small enough that the batch being folded and the one read
+ahead stay a few tens of MiB whatever the size of the log."""
 
-CACHE_LIMIT: Final = 200_000
-"""Most case summaries kept in memory between batches."""
+CACHE_LIMIT: Final = 1500
+"""Most case summaries kept in memory between batches; beyond it the least recently
+touched are dropped (and loaded again from their milestones if they are touched again),
+so a rebuild's memory stays flat however many cases the store holds."""
+
+BULK_SPAN: Final = 20000
+"""Positions per transaction when SQLite rebuilds the index from the stored JSON."""
+
+CLOCK_CHUNK: Final = 1000
+"""Cases whose clock facts are derived (and kept) together."""
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (entries applied so far, entries to apply in all)."""
@@ -134,6 +147,9 @@ class CaseIndex:
         self.clock_facts_kept = self.keeps
         """Whether derived clock facts are written back (never for a reader)."""
         self._overlay: TailOverlay | None = None
+        self.rebuild_in_sql = True
+        """Whether :meth:`rebuild` may make the milestone rows in SQL where it can (the
+        tests turn it off to compare the two ways)."""
 
     @property
     def reads(self) -> IndexReads:
@@ -238,9 +254,107 @@ class CaseIndex:
         self.require_keeper()
         self.backend.reset()
         self._forget()
-        applied = self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
+        applied = 0
+        mapper = self.ledger.ledger_mapper
+        if (
+            self.rebuild_in_sql
+            and isinstance(self.backend, IndexSQLiteRecorder)
+            and mapper.cipher is None
+            and mapper.compressor is None
+        ):
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                applied = self._rebuild_in_sql(progress)
+            finally:
+                if collecting:
+                    gc.enable()
+        applied += self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
         self.clock_facts(catch_up=False)
         return applied
+
+    def _rebuild_in_sql(self, progress: Progress | None) -> int:
+        """From an empty index on SQLite, in a store in clear: every entry recorded so
+        far indexed :data:`BULK_SPAN` positions per transaction, its milestone row made
+        by SQLite from the stored JSON (:meth:`IndexSQLiteRecorder.bulk_batch`) and
+        only the entries that the case rows are folded from read back into Python
+        (the others counted by SQL).  Returns how many entries; what is recorded
+        meanwhile is left to the catch-up that follows."""
+        backend = self.backend
+        assert isinstance(backend, IndexSQLiteRecorder)
+        last = backend.last_position()
+        start = 0
+        applied = 0
+        self._complete = True
+        self._cache_at = 0
+        while start < last:
+            end = min(start + BULK_SPAN, last)
+            summaries: dict[str, CaseSummary] = {}
+            fold = functools.partial(self._fold_bulk, start, summaries)
+            try:
+                count = backend.bulk_batch(start, end, fold)
+            except BaseException:
+                self._forget()  # cached summaries may hold the failed span's entries
+                raise
+            if count is None:  # another process moved the index on
+                self._forget()
+                break
+            self._keep(summaries, end)
+            applied += count
+            start = end
+            if progress is not None:
+                progress(applied, max(applied, last))
+        return applied
+
+    def _fold_bulk(
+        self,
+        start: int,
+        summaries: dict[str, CaseSummary],
+        folded: Sequence[Sequence[Any]],
+        plain: Sequence[Sequence[Any]],
+        reads: BulkReads,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The fold of one :meth:`_rebuild_in_sql` span (see :data:`BulkFold`): the same
+        :class:`CaseSummary` steps as :meth:`_apply`, in the same order per case."""
+        cache = self._cache
+        if not self._complete:
+            touched = {row[0] for row in folded} | {row[0] for row in plain}
+            unknown = sorted(touched - cache.keys())
+            if unknown:
+                for case, kept in reads.cases(unknown, start).items():
+                    summaries[case] = CaseSummary.from_milestones(case, kept)
+        loads = orjson.loads
+        patches: dict[tuple[str, int], dict[str, Any]] = {}
+        for case, seq, kind, occurred, recorded, position, facts, corrects, changes in folded:
+            summary = summaries.get(case)
+            if summary is None:
+                summary = cache.get(case) or CaseSummary(case)
+                summaries[case] = summary
+            if kind == "EntryCorrected":
+                changed = loads(changes)
+                summary.add(seq, kind, occurred, recorded, position, loads(facts), changed)
+                patches.setdefault((case, parse_ref(corrects)[1]), {}).update(changed)
+            else:
+                summary.add(seq, kind, occurred, recorded, position, loads(facts))
+        for case, kind, count, recorded, position in plain:
+            summary = summaries.get(case)
+            if summary is None:
+                summary = cache.get(case) or CaseSummary(case)
+                summaries[case] = summary
+            summary.add_counted(kind, count, recorded, position)
+        seal = self.sealer.seal_json
+        changed_rows = []
+        if patches:
+            stored = reads.rows(list(patches))
+            for key, changes in patches.items():
+                found = stored.get(key)
+                if found is not None:
+                    row = list(found.values())
+                    row[9] = dict(found.facts)
+                    patch_milestone(row, changes)
+                    changed_rows.append((row[3], row[4], seal(row[9]), row[0], row[1]))
+        rows = [sealed_index_row(self.sealer, s.values()) for s in summaries.values()]
+        return changed_rows, rows
 
     def _forget(self) -> None:
         self._cache = {}
@@ -250,7 +364,7 @@ class CaseIndex:
     def _apply(self, start: int, records: Sequence[dict[str, Any]]) -> bool:
         """Fold one batch into the touched cases' rows and write it in one transaction."""
         end = int(records[-1]["position"])
-        if self._cache_at != start or len(self._cache) > CACHE_LIMIT:
+        if self._cache_at != start:
             self._forget()
         if start == 0:
             self._complete = True  # every indexed case will be in the cache
@@ -263,23 +377,22 @@ class CaseIndex:
                     summaries[case] = CaseSummary.from_milestones(case, kept)
         new: dict[tuple[str, int], list[Any]] = {}
         patches: dict[tuple[str, int], dict[str, Any]] = {}
+        folded = FOLDED
         for record in records:
             case = record["case"]
-            seq = record["seq"]
-            kind = record["type"]
-            occurred = record["occurred_at"]
-            recorded = record["recorded_at"]
-            position = record["position"]
             row = milestone_row(record)
-            facts = row[9]
+            seq = row[1]
+            kind = row[2]
             new[(case, seq)] = row
             summary = summaries.get(case)
             if summary is None:
                 summary = cache.get(case) or CaseSummary(case)
                 summaries[case] = summary
-            if kind == "EntryCorrected":
+            if kind not in folded:
+                summary.add_plain(row[5], row[6], kind)
+            elif kind == "EntryCorrected":
                 changes = record["changes"]
-                summary.add(seq, kind, occurred, recorded, position, facts, changes)
+                summary.add(seq, kind, row[3], row[5], row[6], row[9], changes)
                 target = (case, parse_ref(record["corrects"])[1])
                 pending = new.get(target)
                 if pending is not None:
@@ -287,7 +400,7 @@ class CaseIndex:
                 else:
                     patches.setdefault(target, {}).update(changes)
             else:
-                summary.add(seq, kind, occurred, recorded, position, facts)
+                summary.add(seq, kind, row[3], row[5], row[6], row[9])
         seal = self.sealer.seal_json
         changed = []
         if patches:
@@ -310,10 +423,22 @@ class CaseIndex:
                 row[9] = seal(row[9])
         ok = self.backend.write_batch(start, end, values, changed, rows)
         if ok:
-            cache.update(summaries)
-            self._cache = cache
-            self._cache_at = end
+            self._keep(summaries, end)
         return ok
+
+    def _keep(self, summaries: dict[str, CaseSummary], end: int) -> None:
+        """Keep a committed batch's summaries as the cache at ``end``, the most recently
+        touched last, dropping the least recently touched beyond :data:`CACHE_LIMIT`."""
+        cache = self._cache
+        for case, summary in summaries.items():
+            cache.pop(case, None)  # to the end: the most recently touched
+            cache[case] = summary
+        excess = len(cache) - CACHE_LIMIT
+        if excess > 0:
+            for case in list(itertools.islice(cache, excess)):
+                del cache[case]
+            self._complete = False  # a dropped case is loaded again when touched
+        self._cache_at = end
 
     # --- reading ----------------------------------------------------------------------
 
@@ -436,11 +561,19 @@ class CaseIndex:
         stale = self.reads.stale_clock_cases(rules_fingerprint(), case, open_only)
         if not stale:
             return {}
-        everything = case is None and not open_only and len(stale) == self.reads.count_cases()
-        return self._derive_clock_facts(None if everything else stale)
+        return self._derive_clock_facts(sorted(stale))
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:
-        """Derive the clock facts of ``cases`` (None: every case) and keep them."""
+        """Derive the clock facts of ``cases`` (None: every case) and keep them, a chunk
+        of :data:`CLOCK_CHUNK` cases at a time (each chunk's labels and milestones read
+        in one snapshot), so memory stays flat however many cases there are."""
+        refs = sorted(self.reads.select_regimes()) if cases is None else list(cases)
+        out: dict[str, CaseClockFacts] = {}
+        for i in range(0, len(refs), CLOCK_CHUNK):
+            out.update(self._derive_clock_chunk(refs[i : i + CLOCK_CHUNK]))
+        return out
+
+    def _derive_clock_chunk(self, cases: Sequence[str]) -> dict[str, CaseClockFacts]:
         heads, milestones = self.reads.load_clock_inputs(cases, clock_event_types())
         grouped: dict[str, list[Milestone]] = {}
         for milestone in milestones:

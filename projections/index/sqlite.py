@@ -9,14 +9,16 @@ and moves the tracking position.  ``facts`` and ``open_requests`` are JSON text.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlparse
 
+import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from projections.index import summary
 from projections.index.rows import (
     INDEX_COLUMNS,
     INDEX_NAME,
@@ -31,8 +33,85 @@ from projections.index.rows import (
     clock_row,
 )
 from projections.index.sealing import Opener
+from projections.index.summary import FOLDED, day_of
 
-__all__ = ["IndexSQLiteRecorder", "sqlite_read_only"]
+__all__ = ["BulkFold", "BulkReads", "IndexSQLiteRecorder", "sqlite_read_only"]
+
+
+class BulkReads:
+    """Reads of the index's milestone rows inside a :meth:`IndexSQLiteRecorder.bulk_batch`
+    transaction (so they see its new rows)."""
+
+    def __init__(self, cursor: Any, opener: Opener | None) -> None:
+        self._cursor = cursor
+        self._opener = opener
+
+    def rows(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Milestone]:
+        """The milestone rows of some ``(case, seq)`` keys (those that exist)."""
+        out: dict[tuple[str, int], Milestone] = {}
+        columns = ", ".join(MILESTONE_COLUMNS)
+        c = self._cursor
+        for case, seq in keys:
+            c.execute(
+                f"SELECT {columns} FROM case_milestones WHERE case_ref=? AND seq=?", (case, seq)
+            )
+            row = c.fetchone()
+            if row is not None:
+                out[(case, seq)] = Milestone.from_values(row, self._opener)
+        return out
+
+    def cases(self, cases: Sequence[str], upto: int) -> dict[str, list[Milestone]]:
+        """The milestone rows of some cases at positions up to ``upto``, by case then seq."""
+        out: dict[str, list[Milestone]] = {}
+        columns = ", ".join(MILESTONE_COLUMNS)
+        c = self._cursor
+        for chunk in _chunks(cases, 500):
+            marks = ",".join("?" * len(chunk))
+            c.execute(
+                f"SELECT {columns} FROM case_milestones WHERE case_ref IN ({marks}) "
+                "AND position <= ? ORDER BY case_ref, seq",
+                (*chunk, upto),
+            )
+            for row in c.fetchall():
+                milestone = Milestone.from_values(row, self._opener)
+                out.setdefault(milestone.case, []).append(milestone)
+        return out
+
+
+BulkFold = Callable[
+    [Sequence[Sequence[Any]], Sequence[Sequence[Any]], BulkReads],
+    tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]],
+]
+"""What :meth:`IndexSQLiteRecorder.bulk_batch` calls inside its transaction, with the
+new milestone rows of the kinds the case rows are folded from (:data:`FOLDED`, in
+position order: ``case_ref, seq, type, occurred_at, recorded_at, position, facts``
+as JSON text, and for a correction its ``corrects`` and ``changes`` as JSON text), the
+other kinds counted per case and type (``case_ref, type, count, max recorded_at, max
+position``), and the reads of that transaction (:class:`BulkReads`); it returns the
+corrected milestone rows to update (as :meth:`write_batch`'s ``changed``) and the
+touched cases' ``case_index`` rows."""
+
+_MILESTONES_SQL: Final = (
+    "INSERT INTO case_milestones SELECT e.state ->> 'case', e.state ->> 'seq', e.topic, "
+    "e.state ->> 'occurred_at', CASE WHEN length(e.state ->> 'occurred_at') = 10 "
+    "THEN e.state ->> 'occurred_at' ELSE index_day(e.state ->> 'occurred_at') END, "
+    "e.state ->> 'recorded_at', e.rowid, coalesce(e.state ->> 'actor', ''), 0, "
+    "index_facts(e.state) FROM stored_events e WHERE e.rowid > ? AND e.rowid <= ? "
+    "ORDER BY e.rowid"
+)
+"""The milestone rows of the entries at some positions, made by SQLite from the stored
+JSON; the day of a time (``index_day``) and the ``facts`` (``index_facts``: the same
+function as the catch-up's, :func:`~projections.index.summary.facts_of`, on the entry
+decoded by orjson: building them in SQL with ``json_each`` cost three times as much) are
+Python functions called by SQLite."""
+
+
+def _index_facts(state: bytes) -> str:
+    """``case_milestones.facts`` of a stored entry's JSON (in a store in clear)."""
+    return orjson.dumps(summary.facts_of(orjson.loads(state))).decode()
+
+
+_FOLDED_MARKS: Final = ",".join("?" * len(FOLDED))
 
 
 def sqlite_read_only(db_name: str) -> bool:
@@ -191,6 +270,72 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             finally:
                 c.sqlite_cursor.close()
         return True
+
+    def last_position(self) -> int:
+        """The store's last position (the notification log's highest id)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT max(rowid) FROM stored_events")
+            return int(c.fetchone()[0] or 0)
+
+    def bulk_batch(self, start: int, end: int, fold: BulkFold) -> int | None:
+        """Index the entries at positions ``start < p <= end`` in one ``BEGIN IMMEDIATE``
+        transaction, their milestone rows made by SQLite itself from the stored JSON
+        (only for a store in clear: the caller checks) and the rest by ``fold``;
+        how many entries, or None (nothing written) when the tracked position is no
+        longer ``start``."""
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            raw.create_function("index_day", 1, day_of, deterministic=True)
+            raw.create_function("index_facts", 1, _index_facts, deterministic=True)
+            c = conn.cursor()
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute(self.select_max_tracking_id_statement, (INDEX_NAME,))
+                current = c.fetchone()[0] or 0
+                if current != start:
+                    conn.rollback()
+                    return None
+                c.execute(_MILESTONES_SQL, (start, end))
+                c.execute("SELECT changes()")
+                count = int(c.fetchone()[0])
+                c.sqlite_cursor.row_factory = None  # plain tuples: faster
+                c.execute(
+                    "SELECT m.case_ref, m.seq, m.type, m.occurred_at, m.recorded_at, "
+                    # +m.type: by position (a range of the rowid), never the type index.
+                    "m.position, m.facts, CASE WHEN m.type = 'EntryCorrected' THEN "
+                    "(SELECT e.state ->> 'corrects' FROM stored_events e "
+                    "WHERE e.rowid = m.position) END, CASE WHEN m.type = 'EntryCorrected' "
+                    "THEN (SELECT e.state -> 'changes' FROM stored_events e "
+                    "WHERE e.rowid = m.position) END FROM case_milestones m "
+                    f"WHERE m.position > ? AND m.position <= ? AND +m.type IN ({_FOLDED_MARKS}) "
+                    "ORDER BY m.position",
+                    (start, end, *FOLDED),
+                )
+                folded = c.fetchall()
+                c.execute(
+                    "SELECT case_ref, type, count(*), max(recorded_at), max(position) "
+                    "FROM case_milestones WHERE position > ? AND position <= ? "
+                    f"AND type NOT IN ({_FOLDED_MARKS}) GROUP BY case_ref, type",
+                    (start, end, *FOLDED),
+                )
+                plain = c.fetchall()
+
+                changed, rows = fold(folded, plain, BulkReads(c, self.opener))
+                c.executemany(
+                    "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
+                    "facts=? WHERE case_ref=? AND seq=?",
+                    changed,
+                )
+                marks = ",".join("?" * len(INDEX_COLUMNS))
+                c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
+                self._insert_tracking(c, Tracking(INDEX_NAME, end))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                c.sqlite_cursor.close()
+        return count
 
     def reset(self) -> None:
         with self.datastore.get_connection(commit=True) as conn:

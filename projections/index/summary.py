@@ -11,19 +11,31 @@ backdating and corrections, that every indexed status equals the fold's.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
 
-from ledger.catalogue.models import occurred_day
+from ledger.catalogue.models import occurred_day, occurred_instant
 from ledger.domain.case import answered_request
 from ledger.domain.invariants import parse_ref
-from projections.fold.case_view import corrected_occurred_at, stage_of, timeline_key
+from projections.fold.case_view import corrected_occurred_at, stage_of
 from projections.index.rows import FACT_FIELDS, MILESTONE_TIMES, IndexRow, Milestone
 
-__all__ = ["NATIONAL_RECIPIENT", "CaseSummary", "facts_of", "milestone_row", "patch_milestone"]
+__all__ = [
+    "FOLDED",
+    "NATIONAL_RECIPIENT",
+    "CaseSummary",
+    "day_of",
+    "facts_of",
+    "milestone_row",
+    "patch_milestone",
+    "timeline_key",
+]
 
 #: The national recipient whose notification ends the notification clock, per regime.
 NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
@@ -31,6 +43,32 @@ NATIONAL_RECIPIENT: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 _FACTS: Final[dict[str, tuple[str, ...]]] = dict(FACT_FIELDS)
+
+_instant: Final = lru_cache(maxsize=1 << 15)(occurred_instant)
+"""The instant of an ``occurred_at`` (:func:`~ledger.catalogue.models.occurred_instant`),
+remembered: a rebuild meets the same few thousand days and times again and again, and
+parsing one (a bare date combined with Europe/London) costs more than the rest of folding
+its entry."""
+
+
+def _kept(value: Any) -> Any:
+    """A text a summary keeps, interned: the same agency, request id and day recur in
+    many entries, and the summaries cached across a rebuild hold every one of them."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def timeline_key(occurred_at: str, seq: int) -> tuple[datetime, int]:
+    """:func:`projections.fold.case_view.timeline_key`, with the instant remembered."""
+    return (_instant(occurred_at), seq)
+
+
+@lru_cache(maxsize=1 << 15)
+def day_of(occurred_at: str) -> str:
+    """The Europe/London day of a stored ``occurred_at`` as ISO text (the
+    ``occurred_day`` column), remembered like :data:`_instant`."""
+    if len(occurred_at) == 10:
+        return occurred_at
+    return occurred_day(occurred_at).isoformat()
 
 
 def facts_of(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,7 +89,7 @@ def milestone_row(record: Mapping[str, Any]) -> list[Any]:
         record["seq"],
         record["type"],
         occurred,
-        occurred if len(occurred) == 10 else occurred_day(occurred).isoformat(),
+        day_of(occurred),
         record["recorded_at"],
         record["position"],
         record.get("actor", ""),
@@ -70,7 +108,7 @@ def patch_milestone(row: list[Any], changes: Mapping[str, Any]) -> None:
     if "occurred_at" in changes:
         occurred = corrected_occurred_at(changes["occurred_at"])
         row[3] = occurred
-        row[4] = occurred_day(occurred).isoformat()
+        row[4] = day_of(occurred)
     row[8] = True
     row[9] = facts
 
@@ -160,11 +198,17 @@ class CaseSummary:
         if kind not in MILESTONE_TIMES:
             if kind in _EXCHANGES:
                 self._exchange(
-                    [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+                    [
+                        seq,
+                        kind,
+                        _kept(facts.get("agency")),
+                        _kept(facts.get("request_id")),
+                        _kept(facts.get("due")),
+                    ]
                 )
             return
         key = timeline_key(occurred_at, seq)
-        self.times.setdefault(kind, []).append([occurred_at, seq])
+        self.times.setdefault(kind, []).append([_kept(occurred_at), seq])
         first = self._first.get(kind)
         if first is None or key < first[0]:
             self._first[kind] = (key, occurred_at)
@@ -189,8 +233,37 @@ class CaseSummary:
                 self._decision = (key, made)
         elif kind == "InformationRequested":
             self._exchange(
-                [seq, kind, facts.get("agency"), facts.get("request_id"), facts.get("due")]
+                [
+                    seq,
+                    kind,
+                    _kept(facts.get("agency")),
+                    _kept(facts.get("request_id")),
+                    _kept(facts.get("due")),
+                ]
             )
+
+    def add_plain(self, recorded_at: str, position: int, kind: str) -> None:
+        """Fold the next entry of a kind that feeds nothing but the counts (not in
+        :data:`FOLDED`): what :meth:`add` does for it, without the rest."""
+        self.entries += 1
+        if recorded_at > self.last_recorded_at:
+            self.last_recorded_at = recorded_at
+        if position > self.last_position:
+            self.last_position = position
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
+
+    def add_counted(self, kind: str, count: int, recorded_at: str, position: int) -> None:
+        """Fold ``count`` entries of one kind not in :data:`FOLDED` at once, given the
+        latest ``recorded_at`` and ``position`` among them: what as many calls of
+        :meth:`add_plain` do (their order does not matter)."""
+        self.entries += count
+        if recorded_at > self.last_recorded_at:
+            self.last_recorded_at = recorded_at
+        if position > self.last_position:
+            self.last_position = position
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + count
 
     def _exchange(self, item: list[Any]) -> None:
         self.exchanges.append(item)
@@ -338,3 +411,7 @@ class CaseSummary:
 _EXCHANGES: Final = frozenset(
     {"InformationRequested", "InformationReceived", "InformationDeclined"}
 )
+
+FOLDED: Final = frozenset({*MILESTONE_TIMES, *_EXCHANGES, "EntryCorrected"})
+"""The entry types whose fields :meth:`CaseSummary.add` reads; every other type only adds
+to the counts (:meth:`CaseSummary.add_plain`)."""
