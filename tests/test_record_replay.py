@@ -37,9 +37,7 @@ def test_the_vector_is_a_valid_chain() -> None:
     assert len(heads) >= 10
 
 
-def test_sqlite_stores_the_pinned_bytes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sqlite_stores_the_pinned_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with deterministic(monkeypatch):
         stored = replay(open_ledger(str(tmp_path / "replay.db"), StepClock()))
     want = expected()

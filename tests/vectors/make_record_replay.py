@@ -78,14 +78,12 @@ def deterministic(monkeypatch: Any) -> Iterator[None]:
 def commands() -> list[tuple[datetime, list[bytes]]]:
     """The input, as ``(clock, lines)`` per command."""
     out: list[tuple[datetime, list[bytes]]] = []
-    for command, group in itertools.groupby(
+    for _command, group in itertools.groupby(
         (orjson.loads(line) for line in INPUT.read_bytes().splitlines() if line.strip()),
         key=lambda item: item["command"],
     ):
         items = list(group)
-        out.append(
-            (datetime.fromisoformat(items[0]["clock"]), [i["line"].encode() for i in items])
-        )
+        out.append((datetime.fromisoformat(items[0]["clock"]), [i["line"].encode() for i in items]))
     return out
 
 
@@ -140,8 +138,11 @@ def _make_input() -> None:  # pragma: no cover - run by hand only
         for moment, line in iter_lines(plan_ledger(1, 4000))
         if orjson.loads(line)["case"] in GENERATED_CASES
     ]
-    for n, chunk in enumerate(itertools.batched(picked, 60) if hasattr(itertools, "batched")
-                              else [picked[i : i + 60] for i in range(0, len(picked), 60)]):
+    for n, chunk in enumerate(
+        itertools.batched(picked, 60)
+        if hasattr(itertools, "batched")
+        else [picked[i : i + 60] for i in range(0, len(picked), 60)]
+    ):
         command += 1
         clock = (chunk[-1][0] + timedelta(seconds=1)).isoformat()
         for _, line in chunk:
