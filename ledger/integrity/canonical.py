@@ -72,7 +72,7 @@ def sealed_record(entry: dict[str, Any]) -> tuple[str, bytes]:
     stored bytes the two with the hash between them.  Keys beyond ASCII (never a
     catalogue field) take the plain two-pass way, as the two orders could differ.
     """
-    if not all(key.isascii() for key in entry) or "hash" in entry or "position" in entry:
+    if not "".join(entry).isascii() or "hash" in entry or "position" in entry:
         digest = event_hash(entry)
         return digest, canonical_json({**entry, "hash": digest})
     before = {k: v for k, v in entry.items() if k < "hash"}
