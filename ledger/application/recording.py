@@ -29,6 +29,7 @@ from ledger.catalogue.models import (
     LONDON,
     MODELS_BY_TYPE,
     EntryCorrected,
+    Envelope,
     normalise_occurred_at,
 )
 from ledger.domain.case import Case, CaseSnapshot
@@ -41,7 +42,7 @@ from ledger.store.sealing import PersonalKey, PersonalRow
 
 #: The event types whose lines can need an approver (``check_approval``): the approvable
 #: ones and corrections (of an approver); for every other line the check is skipped.
-APPROVAL_TYPES = (
+APPROVAL_TYPES: tuple[type[Envelope], ...] = (
     *(MODELS_BY_TYPE[kind] for kind in APPROVABLE),
     EntryCorrected,
 )
