@@ -7,12 +7,18 @@ for the same input and actor."""
 from __future__ import annotations
 
 import hashlib
+import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from eventsourcing.persistence import StoredEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledger.integrity.canonical import event_hash
+from ledger.integrity.canonical import canonical_json, event_hash, sealed_record
 from tests.conftest import open_ledger
 from tests.vectors.make_record_replay import EXPECTED, StepClock, deterministic, replay
 
@@ -61,3 +67,44 @@ def test_postgres_stores_what_sqlite_stores(
         hashlib.sha256(s).hexdigest() for *_, s in on_sqlite
     ]
     assert len(on_pg) == len(expected())
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6).filter(lambda k: k not in ("hash", "position")), _JSON))
+def test_one_serialisation_gives_the_hash_and_the_stored_bytes(entry: dict[str, Any]) -> None:
+    """``sealed_record`` (the write path's one serialisation) equals hashing the entry
+    and serialising it with its hash, whatever its keys (beyond ASCII too) and values."""
+    digest, stored = sealed_record(entry)
+    assert digest == event_hash(entry)
+    assert stored == canonical_json({**entry, "hash": digest})
+
+
+def test_sqlite_notification_ids_are_the_rows_positions(tmp_path: Path) -> None:
+    """The rows of one command, inserted at once, get the next positions in order: the
+    ids the recorder returns are the rows' own."""
+    from ledger.application import Recorder
+
+    led = open_ledger(str(tmp_path / "ids.db"), StepClock())
+    led.clock.now = datetime.fromisoformat("2026-11-30T09:00:00+00:00")
+    from tests.conftest import scenario_lines
+
+    led.record_lines(scenario_lines(), Recorder("ids.recorder", "business-unit"))
+    positions = [p for p, _ in led.ledger_recorder.iter_states()]
+    assert positions == list(range(1, len(positions) + 1))
+    other = uuid.uuid4()
+    rows = [StoredEvent(other, v, "Probe", b"{}") for v in (1, 2, 3)]
+    returned = led.recorder.insert_events(rows)
+    assert list(returned) == [len(positions) + n for n in (1, 2, 3)]
+    found = led.recorder.select_notifications(start=len(positions) + 1, limit=10)
+    assert [(n.id, n.originator_version) for n in found] == list(
+        zip(returned, (1, 2, 3), strict=True)
+    )
