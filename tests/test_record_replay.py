@@ -108,3 +108,27 @@ def test_sqlite_notification_ids_are_the_rows_positions(tmp_path: Path) -> None:
     assert [(n.id, n.originator_version) for n in found] == list(
         zip(returned, (1, 2, 3), strict=True)
     )
+
+
+def test_postgres_in_small_calls_stores_the_same(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command sent to the database in several calls of ``caseledger_append`` (one
+    transaction) stores the same entries, personal rows and keys as one call would, and
+    what SQLite stores."""
+    from ledger.store import postgres
+
+    monkeypatch.setattr(postgres, "APPEND_CHUNK", 7)
+    pg = open_ledger(pg_url, StepClock())
+    actor = pg.identity()
+    with deterministic(monkeypatch):
+        on_pg = replay(pg, actor)
+    sqlite = open_ledger(str(tmp_path / "replay.db"), StepClock())
+    with deterministic(monkeypatch):
+        on_sqlite = replay(sqlite, actor)
+    assert on_pg == on_sqlite
+    for case in sorted({c for c, *_ in on_sqlite}):
+        assert [(r.seq, r.field, r.value) for r in pg.personal_data(case)] == [
+            (r.seq, r.field, r.value) for r in sqlite.personal_data(case)
+        ]
+    assert pg.verify().ok

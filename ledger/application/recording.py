@@ -32,7 +32,7 @@ from ledger.catalogue.models import (
     Envelope,
     normalise_occurred_at,
 )
-from ledger.domain.case import Case, CaseSnapshot
+from ledger.domain.case import Case, CaseSnapshot, case_id
 from ledger.domain.invariants import check_entry
 from ledger.domain.personal_screen import Screen, ScreenRow
 from ledger.domain.policy import APPROVABLE, check_approval, provenance_approval
@@ -168,6 +168,7 @@ class Recording(RegisterOperations):
         personal_rows: list[PersonalRow] = []
         entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
         personal_keys: list[PersonalKey] = []
+        personal_cases: dict[str, uuid.UUID] = {}  # how the personal rows name each case
         screens: dict[str, Screen] = {}
         digests: list[ScreenRow] = []
         receipts: list[Receipt] = []
@@ -221,7 +222,10 @@ class Recording(RegisterOperations):
                 problems.refuse(item, case, exc)
                 continue
             self._keep_screen_digests(body, ref, seq, digests)
+            kept = len(personal_keys)
             body = self._commit_personal(body, ref, seq, personal_rows, personal_keys)
+            if len(personal_keys) > kept:
+                personal_cases[personal_keys[-1].case_ref] = case_id(ref)
             if body["type"] == "InformationRequested" and "request_id" not in body:
                 body["request_id"] = _new_request_id(case, seq)
             body["seq"] = seq
@@ -278,6 +282,7 @@ class Recording(RegisterOperations):
             register_rows=self._encode_register(genesis),
             entry_meta=entry_meta,
             personal_keys=personal_keys,
+            personal_cases=personal_cases,
             screen_rows=digests,
         )
         del rows
