@@ -132,3 +132,35 @@ def test_postgres_in_small_calls_stores_the_same(
             (r.seq, r.field, r.value) for r in sqlite.personal_data(case)
         ]
     assert pg.verify().ok
+
+
+def test_a_retried_record_validates_its_released_lines_again(store_url: str) -> None:
+    """A record that loses the race to another writer (who records in the same case
+    just before the first attempt's commit) is checked again from its lines' text, the
+    models having been released, and stores every line after the other writer's."""
+    from ledger.application import Recorder
+    from tests.conftest import scenario_lines
+
+    clock = StepClock()
+    clock.now = datetime.fromisoformat("2026-11-30T09:00:00+00:00")
+    led = open_ledger(store_url, clock)
+    actor = led.identity() if store_url.startswith("postgresql") else "race.recorder"
+    who = Recorder(actor, "business-unit")
+    lines = scenario_lines()
+    led.record_lines(lines[:5], who)
+    other = open_ledger(store_url, clock)
+    raced: list[int] = []
+
+    def progress(what: str, done: int, total: int | None) -> None:
+        if what == "saving" and done == 0 and not raced:
+            note = {"type": "ContextRecorded", "case": "RR-2026-004", "topic": "other"}
+            note["summary"] = "Recorded by another writer meanwhile."
+            raced.append(len(other.record_lines([orjson.dumps(note)], who)))
+
+    receipts = led.record_lines(lines[5:], who, progress=progress)
+    assert raced == [1]
+    assert [r.ref for r in receipts] == [f"RR-2026-004#{n}" for n in range(7, 7 + len(lines) - 5)]
+    records = led.case_records("RR-2026-004")
+    assert records[5]["summary"] == "Recorded by another writer meanwhile."
+    assert [r["seq"] for r in records] == list(range(1, len(lines) + 2))
+    assert led.verify().ok

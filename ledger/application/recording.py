@@ -267,6 +267,7 @@ class Recording(RegisterOperations):
                     **provenance_approval(entry, case.type_of),
                 }
             receipts.append(Receipt(f"{ref}#{seq}", digest, stamp, entry["type"], command_id))
+            item.release()  # its row is built: the model goes (made again if retried)
         problems.raise_if_any()
         if progress is not None:
             progress("checking", total, total)
