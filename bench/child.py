@@ -1,13 +1,15 @@
 """Work the runner does in child processes: a big ``record``, an export, writers.
 
 ``python -m bench.child record URL FILE CLOCK`` records a JSON Lines file in one command
-(one transaction); ``python -m bench.child export URL OUT`` exports the whole store to
-``OUT`` and then verifies the bundle (``verify OUT``, in a process of its own), each
-beside its streamed baseline (:mod:`bench.export`); ``reindex URL`` rebuilds the
-cross-case index and ``sqlfold URL`` runs its baseline, the same fold in SQL
-(:mod:`bench.sqlfold`).  Each prints one JSON object: the seconds taken and the process's
-peak resident memory (for the export, read before the verify starts; for the verify,
-summed over its processes).
+(one transaction); ``library`` saves the same events with the plain library in one
+transaction, and ``raw`` inserts the rows a record stored with one ``executemany`` (the
+baselines of the record, each in a process of its own for its memory);
+``python -m bench.child export URL OUT`` exports the whole store to ``OUT`` and then
+verifies the bundle (``verify OUT``, in a process of its own), each beside its streamed
+baseline (:mod:`bench.export`); ``reindex URL`` rebuilds the cross-case index and
+``sqlfold URL`` runs its baseline, the same fold in SQL (:mod:`bench.sqlfold`).  Each
+prints one JSON object: the seconds taken and the process's peak resident memory (for the
+export, read before the verify starts; for the verify, summed over its processes).
 
 :func:`worker` is the body of one process of the pool of concurrent writers.
 """
@@ -218,6 +220,57 @@ def record_file(url: str, path: str, clock: str) -> dict[str, Any]:
     }
 
 
+def library_file(url: str, path: str, kind: str, base_url: str, schema: str) -> dict[str, Any]:
+    """The plain ``eventsourcing`` library saving the events of a JSON Lines file in one
+    transaction (:func:`bench.library.library_batch`); seconds and peak memory."""
+    from .library import library_batch, library_env
+
+    env = library_env(url, kind, base_url, schema)
+    lines = Path(path).read_bytes().splitlines()
+    before = peak_rss_mb()
+    events, seconds = library_batch(env, lines)
+    return {
+        "events": events,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+    }
+
+
+def raw_file(rows_path: str, target: str, durability: str) -> dict[str, Any]:
+    """The raw baseline in a process of its own: one ``executemany`` of the stored rows
+    in ``rows_path`` (JSON Lines ``[id, version, topic, state]``, what a ``record`` of
+    the same input stored) in one transaction; seconds and peak memory, to compare the
+    ledger's peak memory with.  ``target``: an SQLite file, or ``BASE_URL#SCHEMA``."""
+    from uuid import UUID
+
+    from .stores import PostgresRaw, SQLiteRaw
+
+    settings = orjson.loads(durability)
+    rows: list[Any] = []
+    with open(rows_path, "rb") as f:
+        for line in f:
+            origin, version, topic, state = orjson.loads(line)
+            rows.append((origin, version, topic, state.encode()))
+    if "#" in target:
+        base_url, schema = target.rsplit("#", 1)
+        rows = [(UUID(r[0]), r[1], r[2], r[3]) for r in rows]
+        raw: Any = PostgresRaw(base_url, schema, settings)
+    else:
+        raw = SQLiteRaw(Path(target), settings)
+    try:
+        before = peak_rss_mb()
+        seconds = raw.insert_many(rows)
+    finally:
+        raw.close()
+    return {
+        "events": len(rows),
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+    }
+
+
 def worker(inbox: Any, outbox: Any) -> None:
     """One writer process of the runner's pool (started once, with ``spawn``).
 
@@ -300,7 +353,8 @@ def _raw_task(
 
 
 def main(argv: list[str]) -> None:
-    """``python -m bench.child export URL OUT`` or ``... record URL FILE CLOCK``."""
+    """``python -m bench.child export URL OUT``, ``... record URL FILE CLOCK``,
+    ``... library URL FILE KIND BASE_URL SCHEMA`` or ``... raw ROWS TARGET DURABILITY``."""
     if len(argv) == 3 and argv[0] == "export":
         figures = export_and_verify(argv[1], argv[2])
     elif len(argv) == 2 and argv[0] == "verify":
@@ -309,10 +363,15 @@ def main(argv: list[str]) -> None:
         figures = record_file(argv[1], argv[2], argv[3])
     elif len(argv) == 2 and argv[0] in ("reindex", "sqlfold"):
         figures = reindex(argv[1]) if argv[0] == "reindex" else sql_fold(argv[1])
+    elif len(argv) == 6 and argv[0] == "library":
+        figures = library_file(*argv[1:])
+    elif len(argv) == 4 and argv[0] == "raw":
+        figures = raw_file(argv[1], argv[2], argv[3])
     else:
         raise SystemExit(
             "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK "
-            "| reindex URL | sqlfold URL"
+            "| reindex URL | sqlfold URL | library URL FILE KIND BASE_URL SCHEMA "
+            "| raw ROWS TARGET DURABILITY"
         )
     sys.stdout.buffer.write(orjson.dumps(figures) + b"\n")
 

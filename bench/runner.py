@@ -58,6 +58,8 @@ KEYS = (
     "append_single_ratio_raw",
     "append_batch_events_per_s",
     "append_batch_ratio_raw",
+    "append_batch_ratio_library",
+    "append_batch_memory_ratio_raw",
     "index_rebuild_events_per_s",
     "index_rebuild_ratio_sql",
     "index_rebuild_peak_rss_mb",
@@ -78,15 +80,18 @@ KEYS = (
     "pg_writers_4_vs_1",
 )
 """The figures of issue 6, in its order (with issue 18's cold ``--help`` and the two cold
-commands as multiples of ``python -c pass``, issue 18's export and bundle verify as
-multiples of their streamed baselines, :mod:`bench.export`, with the verifier's peak memory
-summed over its processes, and the rebuild's time as a multiple of the same fold in SQL and
-its peak memory): exactly the keys of the JSON's top level."""
+commands as multiples of ``python -c pass``, the record against the plain library saving
+the same events and its peak memory against the raw baseline's, issue 18's export and
+bundle verify as multiples of their streamed baselines, :mod:`bench.export`, with the
+verifier's peak memory summed over its processes, and the rebuild's time as a multiple of
+the same fold in SQL and its peak memory): exactly the keys of the JSON's top level."""
 
 TARGETS: dict[str, tuple[str, float]] = {
     "append_single_ratio_raw": (">=", 0.6),
     "append_batch_events_per_s": (">=", 30_000),
     "append_batch_ratio_raw": (">=", 0.35),
+    "append_batch_ratio_library": (">=", 1.5),
+    "append_batch_memory_ratio_raw": ("<=", 1.2),
     "index_rebuild_events_per_s": (">=", 150_000),
     "index_rebuild_ratio_sql": ("<=", 1.5),
     "index_rebuild_peak_rss_mb": ("<=", 150),
@@ -253,7 +258,15 @@ class StoreBench:
 
     def run(self) -> StoreResult:
         steps: list[tuple[tuple[str, ...], Callable[[], None]]] = [
-            (("append_batch_events_per_s", "append_batch_ratio_raw"), self.append_batch),
+            (
+                (
+                    "append_batch_events_per_s",
+                    "append_batch_ratio_raw",
+                    "append_batch_ratio_library",
+                    "append_batch_memory_ratio_raw",
+                ),
+                self.append_batch,
+            ),
             ((), self.load),
             (("append_single_ratio_raw",), self.append_single),
             (
@@ -413,10 +426,14 @@ class StoreBench:
 
     def append_batch(self) -> None:
         """``record`` of the first N lines in one command (one transaction) on an empty
-        store, in a child process, vs a raw ``executemany`` of the same bytes in one
-        transaction."""
+        store, in a child process, against two baselines measured in the same rounds:
+        the plain library saving the same events in one transaction (a child process
+        too), and a raw ``executemany`` of the rows the record stored, in one
+        transaction, timed here and again in a child process for its peak memory.  The
+        three alternate round by round, so the machine's load weighs on each alike."""
         settings = self.settings
         path = self.target.workdir / "batch.jsonl"
+        rows_path = self.target.workdir / "batch-rows.jsonl"
         last = after_horizon()
         with path.open("wb") as f:
             for moment, line in itertools.islice(
@@ -426,25 +443,57 @@ class StoreBench:
                 last = moment
         clock = (last + timedelta(seconds=1)).isoformat()
         runs: list[dict[str, Any]] = []
+        library: list[dict[str, Any]] = []
+        raw_children: list[dict[str, Any]] = []
+        library_failed: str | None = None
         rows: list[Any] = []
+        # Generous: ten times what the issue's target (30,000/s) would take.
+        limit = 60 + settings.append_batch_lines / 3_000
         try:
             for rep in range(settings.batch_reps):
                 target = self.target.sibling(f"batch-{rep}")
                 try:
                     target.open().close()  # create the store's tables, untimed
-                    # Generous: ten times what the issue's target (30,000/s) would take.
-                    limit = 60 + settings.append_batch_lines / 3_000
                     runs.append(self._child("record", target.url, str(path), clock, timeout=limit))
                     if not rows:
                         rows = target.rows_after(0)
+                        with rows_path.open("wb") as f:
+                            for origin, version, topic, state in rows:
+                                f.write(orjson.dumps([str(origin), version, topic, state.decode()]))
+                                f.write(b"\n")
                 finally:
                     target.drop()
                 self.log(
                     f"  record of {runs[-1]['events']:,} lines: {runs[-1]['seconds']:.2f}s, "
                     f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MiB"
                 )
+                if library_failed is None:
+                    library_failed = self._library_batch(rep, path, limit, library)
+                raw_target = self.target.sibling(f"batch-raw-{rep}")
+                where = (
+                    raw_target.url
+                    if raw_target.kind == "sqlite"
+                    else f"{raw_target.base_url}#{self.target.schema}"
+                )
+                try:
+                    raw_children.append(
+                        self._child(
+                            "raw",
+                            str(rows_path),
+                            where,
+                            orjson.dumps(self.durability).decode(),
+                            timeout=limit,
+                        )
+                    )
+                finally:
+                    raw_target.drop()
+                self.log(
+                    f"  raw executemany (own process): {raw_children[-1]['seconds']:.2f}s, "
+                    f"peak RSS {raw_children[-1]['peak_rss_mb']:.0f} MiB"
+                )
         finally:
             path.unlink(missing_ok=True)
+            rows_path.unlink(missing_ok=True)
         raw_times = []
         for _ in range(max(settings.reps, settings.batch_reps)):
             self.raw.reset()
@@ -453,15 +502,67 @@ class StoreBench:
         events = runs[0]["events"]
         ledger_rate = events / median([r["seconds"] for r in runs])
         raw_rate = len(rows) / median(raw_times)
+        library_rate = (
+            library[0]["events"] / median([r["seconds"] for r in library]) if library else None
+        )
+        ledger_peak = median([r["peak_rss_mb"] for r in runs])
+        raw_peak = median([r["peak_rss_mb"] for r in raw_children])
         self.result.details["append_batch"] = {
             "lines": events,
             "ledger_seconds": [round(r["seconds"], 3) for r in runs],
+            "ledger_events_per_s": round(ledger_rate),
             "ledger_peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in runs],
+            "ledger_rss_before_mb": [round(r["rss_before_mb"], 1) for r in runs],
             "raw_seconds": [round(t, 4) for t in raw_times],
             "raw_events_per_s": round(raw_rate),
+            "raw_child_seconds": [round(r["seconds"], 4) for r in raw_children],
+            "raw_child_peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in raw_children],
+            "library_seconds": [round(r["seconds"], 3) for r in library],
+            "library_events_per_s": None if library_rate is None else round(library_rate),
+            "library_failed": library_failed,
+            "library_peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in library],
         }
         self._set("append_batch_events_per_s", ledger_rate, 0)
         self._set("append_batch_ratio_raw", ledger_rate / raw_rate)
+        self._set("append_batch_memory_ratio_raw", ledger_peak / raw_peak)
+        if library_rate is None:
+            self.result.figures["append_batch_ratio_library"] = None
+            self.result.reasons["append_batch_ratio_library"] = (
+                f"the plain library's batch failed: {library_failed}"
+            )
+        else:
+            self._set("append_batch_ratio_library", ledger_rate / library_rate)
+
+    def _library_batch(
+        self, rep: int, path: Path, limit: float, library: list[dict[str, Any]]
+    ) -> str | None:
+        """One round of the plain library saving the record's events in one transaction
+        (appended to ``library``); why it failed, if it did (on PostgreSQL the
+        library's pipelined insert of a large transaction can hang: docs/performance.md),
+        which leaves the record's other figures measured."""
+        plain = self.target.sibling(f"batch-library-{rep}")
+        try:
+            library.append(
+                self._child(
+                    "library",
+                    plain.url,
+                    str(path),
+                    plain.kind,
+                    plain.base_url,
+                    plain.schema,
+                    timeout=limit,
+                )
+            )
+        except MeasurementFailed as exc:
+            self.log(f"  plain library, same events: {exc}")
+            return str(exc)
+        finally:
+            plain.drop()
+        self.log(
+            f"  plain library, same events: {library[-1]['seconds']:.2f}s, "
+            f"peak RSS {library[-1]['peak_rss_mb']:.0f} MiB"
+        )
+        return None
 
     # --- the read side ----------------------------------------------------------------
 

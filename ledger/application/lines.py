@@ -30,12 +30,36 @@ from ledger.domain.case import Case
 from ledger.errors import InputError, InputErrors, gathered
 
 
-@dataclass
 class ParsedLine:
-    """One validated input line, before it is checked against its case."""
+    """One validated input line, before it is checked against its case.
 
-    line: int
-    event: Envelope
+    Given the line's ``text`` too, the validated model can be :meth:`released` once the
+    line is checked and its row built (a large record then holds no model per line
+    until its commit), and is validated again from the text if it is asked for later
+    (a retried write checks every line again)."""
+
+    __slots__ = ("_event", "line", "text")
+
+    def __init__(self, line: int, event: Envelope, text: bytes | None = None) -> None:
+        self.line = line
+        self._event: Envelope | None = event
+        self.text = text
+
+    @property
+    def event(self) -> Envelope:
+        """The validated event (validated again from the text after :meth:`release`)."""
+        if self._event is None:
+            assert self.text is not None  # released only when it has its text
+            self._event = parse_line(self.text)
+        return self._event
+
+    def release(self) -> None:
+        """Let the validated model go when it can be made again from the text."""
+        if self.text is not None:
+            self._event = None
+
+    def __repr__(self) -> str:
+        return f"ParsedLine(line={self.line}, event={self._event!r})"
 
 
 @dataclass
@@ -88,7 +112,7 @@ def validate_lines(lines: Iterable[str | bytes]) -> tuple[list[ParsedLine], Line
         if not text.strip():
             continue
         try:
-            parsed.append(ParsedLine(number, parse_line(text)))
+            parsed.append(ParsedLine(number, parse_line(text), text))
         except InputError as exc:
             problems.invalid(exc, number, text)
     return parsed, problems

@@ -11,6 +11,9 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from datetime import datetime
 from typing import Any, get_args
 
+import orjson
+from eventsourcing.persistence import StoredEvent
+
 from ledger.application.lines import LineProblems, ParsedLine, validate_lines
 from ledger.application.register import RegisterOperations
 from ledger.application.writes import (
@@ -22,14 +25,27 @@ from ledger.application.writes import (
     format_recorded_at,
     retrying,
 )
-from ledger.catalogue.models import LONDON, MODELS_BY_TYPE, normalise_occurred_at
-from ledger.domain.case import Case, CaseSnapshot
+from ledger.catalogue.models import (
+    LONDON,
+    MODELS_BY_TYPE,
+    EntryCorrected,
+    Envelope,
+    normalise_occurred_at,
+)
+from ledger.domain.case import Case, CaseSnapshot, case_id
 from ledger.domain.invariants import check_entry
 from ledger.domain.personal_screen import Screen, ScreenRow
-from ledger.domain.policy import check_approval, provenance_approval
+from ledger.domain.policy import APPROVABLE, check_approval, provenance_approval
 from ledger.errors import InputError
-from ledger.integrity.canonical import GENESIS_HASH, event_hash
+from ledger.integrity.canonical import GENESIS_HASH, sealed_record
 from ledger.store.sealing import PersonalKey, PersonalRow
+
+#: The event types whose lines can need an approver (``check_approval``): the approvable
+#: ones and corrections (of an approver); for every other line the check is skipped.
+APPROVAL_TYPES: tuple[type[Envelope], ...] = (
+    *(MODELS_BY_TYPE[kind] for kind in APPROVABLE),
+    EntryCorrected,
+)
 
 #: A case is snapshotted each time its entries cross a multiple of this.
 SNAPSHOT_INTERVAL = 50
@@ -142,34 +158,49 @@ class Recording(RegisterOperations):
         policy = register.policy
         # a writer whose role sees only its agency's part (the database may hide the rest)
         narrowed = getattr(policy.roles.get(recorder.role), "sees", "all") != "all"
+        on_postgres = self.location.kind == "postgres"
+        mapper = self.ledger_mapper
+        sealed = mapper.cipher is not None or mapper.compressor is not None
         cases: dict[str, Case | None] = {}
-        pending: dict[str, dict[int, dict[str, Any]]] = {}
+        starts: dict[str, int] = {}
+        # The canonical bytes of each entry of this command, by case and seq: what the
+        # checks of later lines read back (decoded when asked, rarely), kept as bytes so
+        # that a large command does not hold a dict per entry until its commit.
+        pending: dict[str, dict[int, bytes]] = {}
+        rows: dict[str, list[StoredEvent]] = {}
         personal_rows: list[PersonalRow] = []
         entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
         personal_keys: list[PersonalKey] = []
+        personal_cases: dict[str, uuid.UUID] = {}  # how the personal rows name each case
         screens: dict[str, Screen] = {}
         digests: list[ScreenRow] = []
         receipts: list[Receipt] = []
         total = len(parsed)
+        default_occurred = now.astimezone(LONDON).isoformat(timespec="seconds")
         for done, item in enumerate(parsed):
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress("checking", done, total)
             event = item.event
             ref = event.case
             if ref not in cases:
-                cases[ref] = self._load_case(ref, narrowed=narrowed)
+                loaded = cases[ref] = self._load_case(ref, narrowed=narrowed)
+                starts[ref] = 1 if loaded is None else loaded.version + 1
                 pending[ref] = {}
+                rows[ref] = []
             case = cases[ref]
-            occurred_at = event.occurred_at or now.astimezone(LONDON).isoformat(timespec="seconds")
+            occurred_at = event.occurred_at or default_occurred
+            written = pending[ref]
 
-            def load_body(seq: int, _ref: str = ref) -> dict[str, Any]:
-                return pending[_ref].get(seq) or self.entry(_ref, seq)
+            def load_body(seq: int, _ref: str = ref, _written: dict[int, bytes] = written) -> Any:
+                found = _written.get(seq)
+                return orjson.loads(found) if found is not None else self.entry(_ref, seq)
 
             try:
                 check_entry(case, event, occurred_at, now, load_body)
                 regime = case.regime if case is not None else getattr(event, "regime", "")
                 policy.check_entry(recorder.actor, recorder.role, event, regime, enrolment.agency)
-                event = check_approval(policy, register.users, event, regime, _type_of(case))
+                if isinstance(event, APPROVAL_TYPES):  # none other can need an approver
+                    event = check_approval(policy, register.users, event, regime, _type_of(case))
             except InputError as exc:
                 problems.refuse(item, case, exc)  # later lines see the case without it
                 continue
@@ -194,51 +225,73 @@ class Recording(RegisterOperations):
                 problems.refuse(item, case, exc)
                 continue
             self._keep_screen_digests(body, ref, seq, digests)
+            kept = len(personal_keys)
             body = self._commit_personal(body, ref, seq, personal_rows, personal_keys)
+            if len(personal_keys) > kept:
+                personal_cases[personal_keys[-1].case_ref] = case_id(ref)
             if body["type"] == "InformationRequested" and "request_id" not in body:
                 body["request_id"] = _new_request_id(case, seq)
-            entry = {
-                **body,
-                "seq": seq,
-                "recorded_at": stamp,
-                "actor": recorder.actor,
-                "role": recorder.role,
-                "command_id": command_id,
-                "prev_hash": GENESIS_HASH if case is None else case.head_hash,
-            }
-            entry["hash"] = event_hash(entry)
+            body["seq"] = seq
+            body["recorded_at"] = stamp
+            body["actor"] = recorder.actor
+            body["role"] = recorder.role
+            body["command_id"] = command_id
+            body["prev_hash"] = GENESIS_HASH if case is None else case.head_hash
+            digest, canonical = sealed_record(body)
+            entry = body
+            entry["hash"] = digest
             moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
             if case is None:
                 case = Case.refer(entry, moment)
+                case.collect_events()  # stored below, as every other entry is
                 cases[ref] = case
             else:
-                case.record(entry, moment)
-            pending[ref][seq] = entry
-            entry_meta[(case.id, seq)] = {
-                **{name: entry[name] for name in ENVELOPE_META},
-                "case": self.provenance_case(ref),
-                "regime": case.regime,
-                "agency": entry.get("agency"),
-                **provenance_approval(entry, case.type_of),
-            }
-            receipts.append(
-                Receipt(f"{ref}#{seq}", entry["hash"], stamp, entry["type"], command_id)
+                # The case moves on without a library event object per entry: the entry
+                # is stored below from its canonical bytes, and the case's state and
+                # version change as the library's event would change them.
+                case.apply_entry(entry)
+                case.version = seq
+                case.modified_on = moment
+            written[seq] = canonical
+            rows[ref].append(
+                StoredEvent(
+                    originator_id=case.id,
+                    originator_version=seq,
+                    topic=entry["type"],
+                    state=mapper.seal_state(canonical) if sealed else canonical,
+                )
             )
+            if on_postgres:
+                entry_meta[(case.id, seq)] = {
+                    **{name: entry[name] for name in ENVELOPE_META},
+                    "case": self.provenance_case(ref),
+                    "regime": case.regime,
+                    "agency": entry.get("agency"),
+                    **provenance_approval(entry, case.type_of),
+                }
+            receipts.append(Receipt(f"{ref}#{seq}", digest, stamp, entry["type"], command_id))
+            item.release()  # its row is built: the model goes (made again if retried)
         problems.raise_if_any()
         if progress is not None:
             progress("checking", total, total)
             progress("saving", 0, None)
-        saved = [c for c in cases.values() if c is not None]
-        starts = {case.id: case.version - len(case.pending_events) + 1 for case in saved}
-        self.save(
-            *saved,
+        pending.clear()
+        # One transaction, through the store's recorder as the library's save would
+        # call it: the primary key (case, seq) refuses a lost race (retried above) and
+        # the notification log numbers the rows in the order the library's save gave
+        # them (case by case, in the order the cases first appear in the input).
+        self.recorder.insert_events(
+            [row for case_rows in rows.values() for row in case_rows],
             personal_rows=personal_rows,
             register_rows=self._encode_register(genesis),
             entry_meta=entry_meta,
             personal_keys=personal_keys,
+            personal_cases=personal_cases,
             screen_rows=digests,
         )
-        self._snapshot_crossed(saved, starts)
+        del rows
+        saved = [c for c in cases.values() if c is not None]
+        self._snapshot_crossed(saved, {c.id: starts[c.ref] for c in saved})
         if progress is not None:
             progress("saving", 1, 1)
         return receipts

@@ -221,7 +221,10 @@ class Screen:
         """The personal field (``personal.name``) whose value the text holds, or None."""
         if not self.needles:
             return None
-        return self.hit_words(fold_words(text))
+        words = fold_words(text)
+        if self.prefixes.isdisjoint(words):
+            return None  # no value begins at any word: the common case, decided in C
+        return self.hit_words(words)
 
     def hit_words(self, words: list[str], first: int = 0) -> str | None:
         """:meth:`hit` for a text already folded into ``words``, looking only at values
@@ -252,6 +255,8 @@ class Screen:
     def hit_body(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """``(field of the entry, personal field)`` of the first string of an entry's
         hashed body that holds a personal value, or None."""
+        if not self.needles:
+            return None  # nothing to look for: no string need be walked
         for path, text in hashed_strings(body):
             found = self.hit(text)
             if found is not None:

@@ -60,3 +60,30 @@ def personal_commitments(record: dict[str, Any]) -> dict[str, Any]:
         if isinstance(inner, dict):
             return inner
     return {}
+
+
+def sealed_record(entry: dict[str, Any]) -> tuple[str, bytes]:
+    """The hash of a new entry (holding neither ``hash`` nor ``position``) and the
+    canonical JSON of the entry with that hash, from one serialisation.
+
+    The same bytes as ``event_hash(entry)`` and ``canonical_json({**entry, "hash": ...})``
+    (``tests/test_canonical.py`` proves it): the fields sorting before ``hash`` and
+    those after are serialised apart, so the hashed bytes are the two joined and the
+    stored bytes the two with the hash between them.  Keys beyond ASCII (never a
+    catalogue field) take the plain two-pass way, as the two orders could differ.
+    """
+    if not "".join(entry).isascii() or "hash" in entry or "position" in entry:
+        digest = event_hash(entry)
+        return digest, canonical_json({**entry, "hash": digest})
+    before = {k: v for k, v in entry.items() if k < "hash"}
+    after = {k: v for k, v in entry.items() if k > "hash"}
+    head = canonical_json(before)[:-1]  # "{...", without the closing brace
+    tail = canonical_json(after)[1:]  # "...}", without the opening brace
+    if before and after:
+        hashed = head + b"," + tail
+    else:
+        hashed = head + tail
+    digest = hashlib.sha256(hashed).hexdigest()
+    field = b'"hash":"' + digest.encode() + b'"'
+    stored = (head + b"," if before else head) + field + (b"," + tail if after else tail)
+    return digest, stored

@@ -91,7 +91,11 @@ class LedgerMapper(Mapper[UUID]):
 
     def encode_state(self, payload: Any) -> bytes:
         """Canonical JSON, then compressed and encrypted when configured."""
-        state = self.transcoder.encode(payload)
+        return self.seal_state(self.transcoder.encode(payload))
+
+    def seal_state(self, state: bytes) -> bytes:
+        """Canonical JSON already made (:func:`~ledger.integrity.canonical.sealed_record`)
+        as stored: compressed and encrypted when configured, else as it is."""
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:

@@ -58,6 +58,37 @@ def authority_statements(schema: str) -> list[Composed]:
     return [Composed([SQL(p)]) for p in parts if p]
 
 
+APPEND_CHUNK = 5_000
+"""Entries per call of ``caseledger_append`` within one command's transaction."""
+
+
+def _chunks(
+    events: Sequence[StoredEvent],
+    rows: Sequence[PersonalRow],
+    keys: Sequence[PersonalKey],
+    cases: dict[str, UUID] | None,
+) -> Iterator[tuple[Sequence[StoredEvent], Sequence[PersonalRow], Sequence[PersonalKey]]]:
+    """The command's entries in runs of :data:`APPEND_CHUNK`, each with the personal
+    rows and keys of its entries; one run of everything when the command is small or
+    does not say which case each personal name is."""
+    if len(events) <= APPEND_CHUNK or cases is None:
+        yield events, rows, keys
+        return
+    every = {(UUID(str(e.originator_id)), e.originator_version) for e in events}
+    # a row of no entry of the command goes with the first run, for the database to refuse
+    stray_rows = [r for r in rows if (cases.get(r.case_ref), r.seq) not in every]
+    stray_keys = [k for k in keys if (cases.get(k.case_ref), k.seq) not in every]
+    for start in range(0, len(events), APPEND_CHUNK):
+        chunk = events[start : start + APPEND_CHUNK]
+        entries = {(UUID(str(e.originator_id)), e.originator_version) for e in chunk}
+        yield (
+            chunk,
+            [r for r in rows if (cases.get(r.case_ref), r.seq) in entries] + stray_rows,
+            [k for k in keys if (cases.get(k.case_ref), k.seq) in entries] + stray_keys,
+        )
+        stray_rows, stray_keys = [], []
+
+
 #: The columns of a provenance row that ``verify`` compares with the stored entry.
 PROVENANCE_FIELDS = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
 
@@ -119,6 +150,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         """Append entries through ``caseledger_append`` (and a new store's first register
         entries through ``caseledger_register_append``) in one transaction.
 
+        A large command is sent in calls of :data:`APPEND_CHUNK` entries, each with the
+        personal rows and keys of its own entries (``personal_cases`` says which case
+        each stored personal name is), all in the one transaction: the client never
+        builds one parameter for the whole command, and the database checks each call's
+        chains against the rows the earlier calls inserted, as it would in one call.
+
         ``entry_meta`` gives each entry's clear envelope, keyed by ``(case id, seq)``: the
         database checks it (against the stored entry itself when entries are not
         encrypted) and keeps it as the entry's provenance.  Personal rows go in the same
@@ -128,13 +165,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         meta: dict[tuple[UUID, int], dict[str, Any]] = kwargs.get("entry_meta") or {}
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         register: Sequence[tuple[dict[str, Any], bytes]] = kwargs.get("register_rows") or ()
-        events = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        envelopes = [
-            meta[(UUID(str(e.originator_id)), e.originator_version)] for e in stored_events
-        ]
+        keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
@@ -144,23 +175,34 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._call_register_append(curs, register, None)
             if not stored_events:
                 return []
-            keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
-            curs.execute(
-                self._append,
-                (
-                    events,
-                    Jsonb(envelopes),
-                    [r.case_ref for r in rows],
-                    [r.seq for r in rows],
-                    [r.field for r in rows],
-                    [r.value for r in rows],
-                    [r.salt for r in rows],
-                    [k.case_ref for k in keys],
-                    [k.seq for k in keys],
-                    [k.key for k in keys],
-                ),
-            )
-            appended = [row["caseledger_append"] for row in curs.fetchall()]
+            appended: list[int] = []
+            for chunk, chunk_rows, chunk_keys in _chunks(
+                stored_events, rows, keys, kwargs.get("personal_cases")
+            ):
+                envelopes = [
+                    meta[(UUID(str(e.originator_id)), e.originator_version)] for e in chunk
+                ]
+                curs.execute(
+                    self._append,
+                    (
+                        [
+                            self.construct_pg_stored_event(
+                                e.originator_id, e.originator_version, e.topic, e.state
+                            )
+                            for e in chunk
+                        ],
+                        Jsonb(envelopes),
+                        [r.case_ref for r in chunk_rows],
+                        [r.seq for r in chunk_rows],
+                        [r.field for r in chunk_rows],
+                        [r.value for r in chunk_rows],
+                        [r.salt for r in chunk_rows],
+                        [k.case_ref for k in chunk_keys],
+                        [k.seq for k in chunk_keys],
+                        [k.key for k in chunk_keys],
+                    ),
+                )
+                appended.extend(row["caseledger_append"] for row in curs.fetchall())
             screen: Sequence[ScreenRow] = kwargs.get("screen_rows") or ()
             if screen:
                 curs.execute(

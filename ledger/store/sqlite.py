@@ -156,7 +156,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(
                 "INSERT INTO ledger_register VALUES (?, ?)", [(e["seq"], s) for e, s in register]
             )
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        ids = self._insert_rows(c, stored_events)
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         if rows:
             c.executemany(
@@ -170,6 +170,29 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 [(k.case_ref, k.seq, k.key) for k in keys],
             )
         return ids
+
+    def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The library's insert of the event rows, in one ``executemany`` rather than a
+        statement per row; the same rows, and the same notification ids: in one write
+        transaction SQLite gives consecutive rows the next rowids, so the ids are the
+        run that ends at the last one inserted."""
+        if not stored_events:
+            return []
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for s in stored_events
+            ],
+        )
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        return list(range(last - len(stored_events) + 1, last + 1))
 
     def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
         """``(position, state)`` of every entry of one case, in ``seq`` order."""
