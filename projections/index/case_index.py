@@ -15,6 +15,10 @@ Each case row is derived by :class:`~projections.index.summary.CaseSummary`; a u
 only read the index folds the entries beyond its tracked position in memory
 (:mod:`projections.index.overlay`).  The answers over every case built on the index (clocks,
 statuses, each case's records) are in :mod:`projections.index.records`.
+
+Why one module: :class:`CaseIndex` is one object whose catch-up, rebuilds (per entry, or
+in SQL on a clear SQLite store) and reads share its tracked position, its lock and its
+bounded cache of case summaries; the backends' SQL is already in modules of its own.
 """
 
 from __future__ import annotations
