@@ -175,6 +175,28 @@ def test_kept_clock_states_follow_a_local_rules_file(
     led.close()
 
 
+def test_kept_clock_facts_follow_what_is_recorded_since(store_url: str, clock: FixedClock) -> None:
+    """A server's ledger stays open and keeps every case's clock facts by the index's
+    position: a case recorded by another writer between two questions is in the next
+    answer, which equals a newly opened ledger's; asked again with nothing recorded, the
+    kept answer is the same."""
+    events = _random_cases(37, 30)
+    later = sorted({e["case"] for e in events})[-1]
+    clock.now = datetime(2026, 8, 31, 12, tzinfo=UTC)
+    record(store_url, clock, [e for e in events if e["case"] != later])
+    server = open_ledger(store_url, clock)
+    before = api.clock_table(server, on=ON).rows
+    assert before and later not in {s.case for s in before}
+    assert api.clock_table(server, on=ON).rows == before  # kept: the same answer
+    record(store_url, clock, [e for e in events if e["case"] == later])  # another writer
+    after = api.clock_table(server, on=ON).rows
+    fresh = open_ledger(store_url, clock)
+    assert after == api.clock_table(fresh, on=ON).rows
+    assert later in {s.case for s in after}
+    fresh.close()
+    server.close()
+
+
 #: A local rules file: wt2023's notification clock in 1 working day, not 5.
 LOCAL_NOTIFICATION = """
 [[clocks]]

@@ -36,6 +36,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.domain.invariants import parse_ref
 from ledger.errors import StoreUnavailable
+from ledger.store.acting import acting_user
 from projections.assess.clocks import clock_event_types
 from projections.fold.case_view import STAGES
 from projections.index.backend import EmptyIndex, IndexBackend, IndexReads
@@ -127,6 +128,10 @@ def open_backend(ledger: CaseLedger, sealer: Sealer) -> tuple[IndexBackend, bool
                 raise
             time.sleep(0.02 * attempt)
     return backend, backend.may_keep()
+
+
+#: The most questions (role, case, regime ...) whose clock facts a ledger keeps at once.
+MOST_KEPT_FACTS: Final = 64
 
 
 class CaseIndex:
@@ -527,11 +532,39 @@ class CaseIndex:
         (:mod:`projections.index.clock_facts`), by reference, each consistent with the
         position it is labelled with: read from ``case_clocks`` where current, derived
         again from the milestones where not (and kept, unless the store may only be
-        read)."""
+        read).
+
+        The answer is kept on the ledger by the index's position (and, for a reader, the
+        end of the tail it folded), per database role and question: asked again with
+        nothing recorded since, it is the same facts, so a server's clocks page does not
+        read and build every case's facts (and the objects whose garbage collection cost
+        as much again) on each request.  Facts do not depend on the day or ``as_of``
+        (the caller checks :meth:`CaseClockFacts.holds`); the rule packs' fingerprint is
+        part of the question, and an index rebuilt at the same position holds the same
+        facts.  Each call returns its own dict."""
         if catch_up:
             self.catch_up()
-        derived = self.refresh_clock_facts(case, open_only=open_only)
         fingerprint = rules_fingerprint()
+        key = (acting_user(), case, open_only, regime, fingerprint)
+        at = (self.reads.tracked_position(), None if self._overlay is None else self._overlay.end)
+        kept_all: dict[Any, tuple[Any, dict[str, CaseClockFacts]]] = (
+            self.ledger.__dict__.setdefault("_kept_clock_facts", {})
+        )
+        kept = kept_all.get(key)
+        if catch_up and kept is not None and kept[0] == at:
+            return dict(kept[1])
+        out = self._read_clock_facts(case, open_only, regime, fingerprint)
+        if catch_up:
+            if key not in kept_all and len(kept_all) >= MOST_KEPT_FACTS:
+                kept_all.clear()
+            kept_all[key] = (at, out)
+        return dict(out)
+
+    def _read_clock_facts(
+        self, case: str | None, open_only: bool, regime: str | None, fingerprint: str
+    ) -> dict[str, CaseClockFacts]:
+        """:meth:`clock_facts` read from the index (and derived again where stale)."""
+        derived = self.refresh_clock_facts(case, open_only=open_only)
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
         for row in self.reads.select_clock_facts(case, open_only, regime):
