@@ -34,12 +34,13 @@ from typing import Any
 import pytest
 
 from projections.export.bundle import export_bundle
+from tests.browser import AXE, REQUIRED, ROOT, require_browser
+from tests.browser import chromium as launched_chromium
 from tests.conftest import open_ledger
 
 pytestmark = pytest.mark.browser
 
 CASE = "RR-2026-004"
-REQUIRED = os.environ.get("CASELEDGER_REQUIRE_BROWSER") == "1"
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -194,9 +195,6 @@ def test_report_prints_to_pdf(chromium: str, report: Path, tmp_path: Path) -> No
 
 # --- the demo's bundle through Playwright (issue 19) ---------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = ROOT / "tests" / "artefacts" / "report"
 #: The demo's cases in the report's order, and the day it is exported on (a fixed clock:
 #: RR-2026-031's rapid review, due 26 Nov 2026, is then overdue by six working days).
@@ -206,22 +204,6 @@ EXPORTED = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 #: issue 19 (whole tables kept from breaking left pages half empty); 18 A4 and 19 Letter
 #: pages after it, with a little room for the words to change.
 MOST_PAGES = {"A4": 20, "Letter": 22}
-
-
-def _playwright_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    try:
-        import pypdf  # noqa: F401
-    except ImportError:
-        return "pypdf is not installed (pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return "Debian's chromium is not installed (apt-get install -y chromium)"
-    if not AXE.exists():
-        return f"axe-core is not installed ({AXE}; .ci/run installs it from the npm registry)"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -241,23 +223,13 @@ def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def page(demo_report: Path) -> Iterator[Any]:
     """A page of the demo's report, with scripts on and the CSP bypassed only so that
     axe-core can be injected and the layout measured; the report itself runs no script."""
-    reason = _playwright_missing()
-    if reason is not None:
-        if REQUIRED:
-            pytest.fail(f"{reason}; it is required here (CASELEDGER_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+    require_browser("pypdf")
+    with launched_chromium() as browser:
         context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
         opened = context.new_page()
         opened.goto(demo_report.as_uri())
         yield opened
         context.close()
-        browser.close()
 
 
 _CHART = """(svg) => {

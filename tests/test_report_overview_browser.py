@@ -15,7 +15,6 @@ them these tests skip with the reason; with ``CASELEDGER_REQUIRE_BROWSER=1`` (se
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,26 +24,11 @@ import pytest
 
 from ledger import api as ledger_api
 from projections import api
+from tests.browser import AXE, ROOT, chromium, require_browser
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = ROOT / "tests" / "artefacts" / "report"
-REQUIRED = os.environ.get("CASELEDGER_REQUIRE_BROWSER") == "1"
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return "Debian's chromium is not installed (apt-get install -y chromium)"
-    if not AXE.exists():
-        return f"axe-core is not installed ({AXE}; .ci/run installs it from the npm registry)"
-    return None
 
 
 @dataclass(frozen=True)
@@ -59,11 +43,7 @@ class Bundles:
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
-    reason = _missing()
-    if reason is not None:
-        if REQUIRED:
-            pytest.fail(f"{reason}; it is required here (CASELEDGER_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
+    require_browser()
     root = tmp_path_factory.mktemp("overview")
     demo = ledger_api.record_demo(root)
     led = ledger_api.open_store(str(demo.path))
@@ -78,14 +58,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
 
 @pytest.fixture(scope="module")
 def browser(bundles: Bundles) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,6 @@ Without them these tests skip with the reason; with ``CASELEDGER_REQUIRE_BROWSER
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,14 +27,11 @@ from cli.web.app import create_app
 from cli.web.config import WebConfig
 from ledger import api as ledger_api
 from projections import api
+from tests.browser import AXE, ROOT, chromium, free_port, require_browser
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = ROOT / "tests" / "artefacts" / "web"
-REQUIRED = os.environ.get("CASELEDGER_REQUIRE_BROWSER") == "1"
 CASE = "RR-2026-004"
 #: Every page, by the name its screenshot takes.
 PAGES = {
@@ -49,24 +44,6 @@ PAGES = {
     "desk-paged": "/?per_page=1&page=2&due_page=2",
     "clocks-paged": "/clocks?per_page=3&page=2",
 }
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return "Debian's chromium is not installed (apt-get install -y chromium)"
-    if not AXE.exists():
-        return f"axe-core is not installed ({AXE}; .ci/run installs it from the npm registry)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +61,10 @@ def led(demo: Path) -> Iterator[ledger_api.CaseLedger]:
 @pytest.fixture(scope="module")
 def server(demo: Path) -> Iterator[str]:
     """The web view of the demo store, served by uvicorn on 127.0.0.1 in a thread."""
-    reason = _missing()
-    if reason is not None:
-        if REQUIRED:
-            pytest.fail(f"{reason}; it is required here (CASELEDGER_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
+    require_browser()
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(WebConfig(store=str(demo), port=port)),
         host="127.0.0.1",
@@ -112,14 +85,8 @@ def server(demo: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

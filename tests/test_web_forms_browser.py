@@ -15,12 +15,9 @@ Without Chromium or axe-core these tests skip with the reason; with
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,47 +25,22 @@ import pytest
 from cli.web.app import create_app
 from cli.web.config import WebConfig
 from ledger import api
+from tests.browser import AXE, ROOT, chromium, free_port, require_browser
 from tests.conftest import invoke, open_ledger, scenario_lines
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = ROOT / "tests" / "artefacts" / "web"
-REQUIRED = os.environ.get("CASELEDGER_REQUIRE_BROWSER") == "1"
 CASE = "RR-2026-004"
 CLERK = "clerk"
 INSPECTOR = "inspector"
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return "Debian's chromium is not installed (apt-get install -y chromium)"
-    if not AXE.exists():
-        return f"axe-core is not installed ({AXE}: npm install --prefix .ci/node axe-core@4)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (the test extra) is not installed"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """uvicorn serving the forms of a store holding the scenario's opening entries, in
     host mode with 127.0.0.1 as the proxy; yields the base URL and the store."""
-    missing = _missing()
-    if missing:
-        if REQUIRED:
-            pytest.fail(f"{missing}; it is required here (CASELEDGER_REQUIRE_BROWSER=1)")
-        pytest.skip(missing)
+    require_browser()
     import uvicorn
 
     store = str(tmp_path_factory.mktemp("web") / "ledger.db")
@@ -78,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     api.add_user(led, CLERK, role=["business-unit"])
     api.add_user(led, INSPECTOR, role=["inspector"])
     led.close()
-    port = _free_port()
+    port = free_port()
     config = WebConfig(
         store=store, host_mode=True, proxy_addresses=("127.0.0.1",), host="127.0.0.1", port=port
     )
@@ -101,14 +73,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 @pytest.fixture(scope="module")
 def browser(server: tuple[str, str]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def axe_violations(page: Any) -> list[str]:
