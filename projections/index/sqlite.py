@@ -255,14 +255,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                     return False
                 marks = ",".join("?" * len(MILESTONE_COLUMNS))
                 c.executemany(f"INSERT INTO case_milestones VALUES ({marks})", new)
-                c.executemany(
-                    "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
-                    "facts=? WHERE case_ref=? AND seq=?",
-                    changed,
-                )
-                marks = ",".join("?" * len(INDEX_COLUMNS))
-                c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
-                self._insert_tracking(c, Tracking(INDEX_NAME, end))
+                self._write_batch(c, changed, rows, end)
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -270,6 +263,18 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             finally:
                 c.sqlite_cursor.close()
         return True
+
+    def _write_batch(self, c: Any, changed: Any, rows: Any, end: int) -> None:
+        """A batch's corrected milestones, its case rows and the position it reached,
+        inside the batch's transaction (the catch-up's and the rebuild in SQL's)."""
+        c.executemany(
+            "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
+            "facts=? WHERE case_ref=? AND seq=?",
+            changed,
+        )
+        marks = ",".join("?" * len(INDEX_COLUMNS))
+        c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
+        self._insert_tracking(c, Tracking(INDEX_NAME, end))
 
     def last_position(self) -> int:
         """The store's last position (the notification log's highest id)."""
@@ -321,14 +326,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 plain = c.fetchall()
 
                 changed, rows = fold(folded, plain, BulkReads(c, self.opener))
-                c.executemany(
-                    "UPDATE case_milestones SET occurred_at=?, occurred_day=?, corrected=1, "
-                    "facts=? WHERE case_ref=? AND seq=?",
-                    changed,
-                )
-                marks = ",".join("?" * len(INDEX_COLUMNS))
-                c.executemany(f"INSERT OR REPLACE INTO case_index VALUES ({marks})", rows)
-                self._insert_tracking(c, Tracking(INDEX_NAME, end))
+                self._write_batch(c, changed, rows, end)
                 conn.commit()
             except BaseException:
                 conn.rollback()
