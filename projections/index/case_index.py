@@ -27,7 +27,7 @@ import functools
 import gc
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
@@ -351,19 +351,23 @@ class CaseIndex:
                 summary = cache.get(case) or CaseSummary(case)
                 summaries[case] = summary
             summary.add_counted(kind, count, recorded, position)
-        seal = self.sealer.seal_json
-        changed_rows = []
-        if patches:
-            stored = reads.rows(list(patches))
-            for key, changes in patches.items():
-                found = stored.get(key)
-                if found is not None:
-                    row = list(found.values())
-                    row[9] = dict(found.facts)
-                    patch_milestone(row, changes)
-                    changed_rows.append((row[3], row[4], seal(row[9]), row[0], row[1]))
+        changed_rows = self._patched(patches, reads.rows(list(patches)) if patches else {})
         rows = [sealed_index_row(self.sealer, s.values()) for s in summaries.values()]
         return changed_rows, rows
+
+    def _patched(self, patches: dict[Any, Any], stored: Mapping[Any, Any]) -> list[tuple[Any, ...]]:
+        """The stored milestone rows that corrections change, patched, as the values of
+        the batch's UPDATE (occurred_at, occurred_day, sealed facts, case, seq)."""
+        seal = self.sealer.seal_json
+        changed = []
+        for key, changes in patches.items():
+            found = stored.get(key)
+            if found is not None:
+                row = list(found.values())
+                row[9] = dict(found.facts)
+                patch_milestone(row, changes)
+                changed.append((row[3], row[4], seal(row[9]), row[0], row[1]))
+        return changed
 
     def _forget(self) -> None:
         self._cache = {}
@@ -410,17 +414,9 @@ class CaseIndex:
                     patches.setdefault(target, {}).update(changes)
             else:
                 summary.add(seq, kind, row[3], row[5], row[6], row[9])
-        seal = self.sealer.seal_json
-        changed = []
-        if patches:
-            stored = self.backend.load_milestone_rows(list(patches))
-            for key, changes in patches.items():
-                found = stored.get(key)
-                if found is not None:
-                    row = list(found.values())
-                    row[9] = dict(found.facts)
-                    patch_milestone(row, changes)
-                    changed.append((row[3], row[4], seal(row[9]), row[0], row[1]))
+        changed = self._patched(
+            patches, self.backend.load_milestone_rows(list(patches)) if patches else {}
+        )
         rows = [sealed_index_row(self.sealer, s.values()) for s in summaries.values()]
         values = list(new.values())
         if self.sealer.cipher is None:
@@ -429,7 +425,7 @@ class CaseIndex:
                 row[9] = dumps(row[9]).decode()
         else:
             for row in values:
-                row[9] = seal(row[9])
+                row[9] = self.sealer.seal_json(row[9])
         ok = self.backend.write_batch(start, end, values, changed, rows)
         if ok:
             self._keep(summaries, end)
