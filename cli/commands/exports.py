@@ -68,8 +68,10 @@ def export(
     report: str = typer.Option(
         "auto",
         "--report",
-        help="report.html: 'full' (a section per case: decision, reasons, chart, clocks, "
-        "QM2), 'index' (a list of the cases), or 'auto' (full up to 1000 cases).",
+        help="report.html: 'full' (every case's decision, reasons, chart, clocks and "
+        "QM2: a section per case, or above 50 cases a page per case, case-REF.html, "
+        "linked from the overview), 'index' (a list of the cases), or 'auto' (full up "
+        "to 1000 cases).",
     ),
     signing_key: Path | None = typer.Option(
         None,
