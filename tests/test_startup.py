@@ -40,8 +40,8 @@ finally:
 
 BUDGET: dict[str, int] = {
     "--help": 154,
-    "why": 275,
-    "why (people)": 328,
+    "why": 197,
+    "why (people)": 297,
     "why --help": 263,
     "status": 612,
     "timeline": 275,
@@ -50,7 +50,8 @@ BUDGET: dict[str, int] = {
     "verify": 385,
 }
 """The most modules each command may import beyond a bare interpreter, about 3% over what
-each imported when set (``--help`` 149, ``why`` 266 and 318 for people, ``why --help``
+each imported when set (``--help`` 149, ``why`` 191 and 288 for people since the fast
+path of issue 18 (no typer for ``--json``, no typer coercion for people), ``why --help``
 255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
 ``timeline`` 266, ``decide --help`` 311, ``record`` 330, ``verify`` 373): see
 docs/performance.md, "CLI start-up"."""
@@ -75,6 +76,8 @@ NEVER: dict[str, tuple[str, ...]] = {
         *TYPER_EXTRAS,
     ),
     "why": (
+        "typer",
+        "click",
         "rich",
         "psycopg",
         "openpyxl",
@@ -84,7 +87,14 @@ NEVER: dict[str, tuple[str, ...]] = {
         "holidays",
         "cli.commands.assessments",
     ),
-    "why (people)": ("psycopg", "openpyxl", "jinja2", "projections.export", *TYPER_EXTRAS),
+    "why (people)": (
+        "typer._adapters",
+        "psycopg",
+        "openpyxl",
+        "jinja2",
+        "projections.export",
+        *TYPER_EXTRAS,
+    ),
     "why --help": ("ledger.catalogue", "orjson", *APPLICATION, *TYPER_EXTRAS),
     "status": ("rich", "psycopg", "openpyxl", "jinja2", "projections.export"),
     "timeline": ("rich", "psycopg", "openpyxl", "jinja2", "cli.commands.record"),
