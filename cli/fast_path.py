@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from cli.command_index import FAST_COMMANDS, ROOT_OPTIONS, FastCommand, ParsedOption
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
 
 COMPLETING = "_CASELEDGER_COMPLETE"
 """Set by the shell when it asks for completions (click's protocol): typer answers."""
@@ -140,15 +143,17 @@ def answer(call: FastCall) -> None:
     """Run ``why`` as :func:`cli.commands.queries.why` does; :class:`_GiveUp` on any of
     the ledger's errors, before anything is printed."""
     # lazy: the store and the read side (~150 ms at start-up), once the arguments are plain
-    from ledger.application import open_store
+    from ledger.application.reading import open_reader
     from ledger.errors import LedgerError
     from projections import api
 
     p = call.params
     led = None
     try:
-        led = open_store(p["store"])
-        report = api.why(led, p["case"], as_of=p["as_of"], on=p["on"], full=p["full"])
+        led = open_reader(p["store"])
+        report = api.why(
+            cast("CaseLedger", led), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"]
+        )
     except LedgerError as exc:
         raise _GiveUp from exc
     finally:
