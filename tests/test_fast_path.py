@@ -230,3 +230,29 @@ def test_the_fast_table_is_the_real_commands() -> None:
     assert "FastCommand('why', 'case'" in text
     for option in WHY.options:
         assert f"ParsedOption{tuple(option)!r}" in text
+
+
+def test_the_policys_written_out_types_are_the_catalogues() -> None:
+    """The policy names its entry types without the pydantic models (a cold ``why`` folds
+    the register's policy): exactly the catalogue's types, and those with ``approved_by``."""
+    from ledger.catalogue import models
+    from ledger.domain import policy
+
+    assert policy.EVENT_TYPES == models.EVENT_TYPES
+    approvable = [t for t in models.EVENT_TYPES if "approved_by" in models.body_fields(t)]
+    assert policy.APPROVABLE == tuple(approvable)
+
+
+def test_a_cold_why_imports_no_pydantic_model() -> None:
+    """What a plain ``why --json`` needs is importable without pydantic or typer."""
+    import subprocess
+
+    code = (
+        "import sys, cli.start, cli.fast_path, ledger.application.reading, projections.api\n"
+        "import ledger.domain.register, projections.queries.cases\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pydantic', 'typer')]\n"
+        "bad += [m for m in sys.modules if m.startswith('ledger.catalogue.models')]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

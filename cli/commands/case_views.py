@@ -64,7 +64,7 @@ def show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
     from rich.text import Text
 
     # lazy: the catalogue's criteria and the fold cost ~4 ms at start-up
-    from ledger.catalogue.moments import ALL_CRITERIA, FACTORS
+    from ledger.catalogue.terms import ALL_CRITERIA, FACTORS
     from projections.fold.case_view import Decision
     from projections.fold.why import LATE_RECORDING_DAYS
 

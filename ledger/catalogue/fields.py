@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from ledger.catalogue.moments import (
+from ledger.catalogue.terms import (
     ALL_CRITERIA,
     CRITERIA,
     EARLIEST_DATE,
@@ -38,13 +38,14 @@ from ledger.catalogue.moments import (
     LONDON,
     MAX_UTC_OFFSET,
     MOMENT_FORMS,
+    ROLES,
     check_moment,
     normalise_occurred_at,
     occurred_day,
     occurred_instant,
     read_moment,
 )
-from ledger.catalogue.moments import check_date as _check_date
+from ledger.catalogue.terms import check_date as _check_date
 
 __all__ = [
     "ALL_CRITERIA",
@@ -130,17 +131,6 @@ DeferralTrigger = Literal["criminal-proceedings", "family-wishes", "other"]
 #: The three statutory safeguarding partners (SI 2018/789 reg 3), as ``PartnersDelegated``
 #: names them.
 StatutoryPartner = Literal["local-authority", "health", "police"]
-ROLES = (
-    "business-unit",
-    "chair",
-    "safeguarding-partner",
-    "panel-member",
-    "agency",
-    "peer",
-    "reviewer",
-    "inspector",
-    "admin",
-)
 
 CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
 EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"

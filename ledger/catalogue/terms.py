@@ -1,6 +1,6 @@
-"""The catalogue's moments and criteria without its pydantic models: the time zone of the
-record, the grammar of ``occurred_at`` and of every time option, the dates the ledger
-works with, and the statutory criteria and factors of each regime.
+"""The catalogue's terms without its pydantic models: the time zone of the record, the
+grammar of ``occurred_at`` and of every time option, the dates the ledger works with, the
+statutory criteria and factors of each regime, the roles, and an entry's reference.
 
 The read side needs only these to fold and answer a case (``why``, ``status``): kept
 apart from :mod:`ledger.catalogue.fields` (which builds pydantic's field types on them
@@ -24,11 +24,13 @@ __all__ = [
     "LONDON",
     "MAX_UTC_OFFSET",
     "MOMENT_FORMS",
+    "ROLES",
     "check_date",
     "check_moment",
     "normalise_occurred_at",
     "occurred_day",
     "occurred_instant",
+    "parse_ref",
     "read_moment",
 ]
 
@@ -59,6 +61,19 @@ FACTORS = (
     "other_reviews",
     "media",
     "public_trust",
+)
+
+#: The roles a user may be enrolled with (``users add --role``).
+ROLES = (
+    "business-unit",
+    "chair",
+    "safeguarding-partner",
+    "panel-member",
+    "agency",
+    "peer",
+    "reviewer",
+    "inspector",
+    "admin",
 )
 
 # --- moments ----------------------------------------------------------------------
@@ -163,3 +178,9 @@ def occurred_instant(occurred_at: str) -> datetime:
     if len(occurred_at) == 10:
         return datetime.combine(date.fromisoformat(occurred_at), datetime.min.time(), LONDON)
     return datetime.fromisoformat(occurred_at)
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    """Split ``CASE#seq`` into the case reference and the sequence number."""
+    case_ref, _, seq = ref.rpartition("#")
+    return case_ref, int(seq)
