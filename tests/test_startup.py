@@ -41,7 +41,7 @@ finally:
 BUDGET: dict[str, int] = {
     "--help": 154,
     "why": 135,
-    "why (people)": 238,
+    "why (people)": 194,
     "why --help": 263,
     "status": 612,
     "timeline": 275,
@@ -50,8 +50,8 @@ BUDGET: dict[str, int] = {
     "verify": 385,
 }
 """The most modules each command may import beyond a bare interpreter, about 3% over what
-each imported when set (``--help`` 149, ``why`` 131 and 231 for people since the fast
-path of issue 18 (no typer for ``--json``, no typer coercion and no pydantic for either),
+each imported when set (``--help`` 149, ``why`` 131 and 188 for people since the fast
+path of issue 18 (neither imports typer or pydantic),
 ``why --help`` 255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
 ``timeline`` 266, ``decide --help`` 311, ``record`` 330, ``verify`` 373): see
 docs/performance.md, "CLI start-up"."""
@@ -92,7 +92,7 @@ NEVER: dict[str, tuple[str, ...]] = {
         "cli.commands.assessments",
     ),
     "why (people)": (
-        "typer._adapters",
+        "typer",
         "pydantic",
         "psycopg",
         "openpyxl",

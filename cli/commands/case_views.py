@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cli.common import escape, out
+from cli.consoles import escape, out
 from cli.render import Column, print_people_table
 
 FINDING_STYLE = {"met": "bold green", "not-met": "red", "unclear": "yellow"}
