@@ -22,6 +22,25 @@ class IndexedCommand(NamedTuple):
     deprecated: bool
 
 
+class ParsedOption(NamedTuple):
+    """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
+    one spelling, whether it is a flag (else it takes one value), and its variable."""
+
+    name: str
+    opt: str
+    flag: bool
+    envvar: str | None
+
+
+class FastCommand(NamedTuple):
+    """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
+    required argument's parameter name, and its options (each at most once)."""
+
+    name: str
+    argument: str
+    options: tuple[ParsedOption, ...]
+
+
 COMMANDS: tuple[IndexedCommand, ...] = (
     IndexedCommand('record', 'cli.commands.record', 'Append the events of a JSON Lines file, all or nothing.\n\nEvery line is validated, then checked against its case (a refused line changes\nnothing the later lines are checked against); then all are written in one\ntransaction, or none and every problem is listed: line, field and reason.  At a\nterminal a bar follows each phase; more than 20 entries are summed up per case and\nper entry type instead of listed one by one (--json lists every receipt).', None, None, False, False),
     IndexedCommand('schema', 'cli.commands.record', 'Print the JSON Schema of one input line (the event catalogue).', None, None, False, False),
@@ -80,4 +99,17 @@ COMMANDS: tuple[IndexedCommand, ...] = (
     IndexedCommand('users', 'cli.commands.admin', 'Who may record what: the enrolment register.', None, 'Administration', False, False),
     IndexedCommand('policy', 'cli.commands.admin', "The store's policy (who may record what): part of the record.", None, 'Administration', False, False),
     IndexedCommand('keys', 'cli.commands.admin', 'Make keys: encryption at rest and checkpoint signing.', None, 'Administration', False, False),
+)
+
+#: The root option the fast path parses (typer's others: the slow path).
+ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE'),)
+
+#: The read commands the fast path parses (anything else: typer).
+FAST_COMMANDS: tuple[FastCommand, ...] = (
+    FastCommand('why', 'case', (
+        ParsedOption('as_of', '--as-of', False, None),
+        ParsedOption('on', '--on', False, None),
+        ParsedOption('full', '--full', True, None),
+        ParsedOption('as_json', '--json', True, None),
+    )),
 )

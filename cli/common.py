@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import typer
 import typer.core
 
+# The consoles are cli.consoles' (re-exported: every command imports them from here).
+from cli.consoles import LazyConsole as LazyConsole
+from cli.consoles import err as err
+from cli.consoles import escape as escape
+from cli.consoles import fitted_width as fitted_width
+from cli.consoles import out as out
 from ledger.errors import (
     ConflictError,
     InputError,
@@ -29,8 +35,6 @@ from ledger.errors import (
 )
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from ledger.application import CaseLedger
 
 _INVOKED: list[Any] = []
@@ -74,62 +78,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class LazyConsole:
-    """A rich console built on first use: importing rich costs ~40 ms at start-up, which a
-    command that prints only JSON (``why --json``) or exits in typer does not need.
-    Every attribute is the built console's; its width is fitted when it is built, as
-    :func:`fit_consoles` fits a built one (``COLUMNS`` as it is then)."""
-
-    def __init__(self, **options: Any) -> None:
-        object.__setattr__(self, "_options", options)
-        object.__setattr__(self, "_console", None)
-
-    def built(self) -> Console:
-        """The console (built now, if it was not yet)."""
-        console: Console | None = object.__getattribute__(self, "_console")
-        if console is None:
-            from rich.console import Console
-
-            console = Console(**object.__getattribute__(self, "_options"))
-            # rich's width setter; None (typed int there) means "ask the terminal"
-            console.width = cast(int, fitted_width())
-            object.__setattr__(self, "_console", console)
-        return console
-
-    def is_built(self) -> bool:
-        """Whether anything has used it yet."""
-        return object.__getattribute__(self, "_console") is not None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.built(), name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self.built(), name, value)
-
-    # Special methods are looked up on the type, never through __getattr__: those of
-    # rich's Console (its buffering context, which rich's live displays enter) by hand.
-    def __enter__(self) -> Console:
-        return self.built().__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.built().__exit__(*exc)
-
-    def __repr__(self) -> str:
-        return repr(self.built())
-
-
-out = cast("Console", LazyConsole(highlight=False, soft_wrap=True))
-err = cast("Console", LazyConsole(stderr=True, highlight=False, soft_wrap=True))
-
-
-def escape(markup: str) -> str:
-    """``markup`` with rich's markup escaped (``rich.markup.escape``), rich imported on
-    first use (see :class:`LazyConsole`)."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(markup)
 
 
 @dataclass
@@ -390,12 +338,6 @@ def in_cli_words(error: LedgerError) -> LedgerError:
     if reason is None:
         return error
     return LedgerError(reason, code=error.code, params=error.params)
-
-
-def fitted_width() -> int | None:
-    """The consoles' width from ``COLUMNS`` as it is now, or None to ask the terminal."""
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def fit_consoles() -> None:

@@ -199,6 +199,25 @@ class IndexedCommand(NamedTuple):
     deprecated: bool
 
 
+class ParsedOption(NamedTuple):
+    """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
+    one spelling, whether it is a flag (else it takes one value), and its variable."""
+
+    name: str
+    opt: str
+    flag: bool
+    envvar: str | None
+
+
+class FastCommand(NamedTuple):
+    """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
+    required argument's parameter name, and its options (each at most once)."""
+
+    name: str
+    argument: str
+    options: tuple[ParsedOption, ...]
+
+
 '''
 
 
@@ -234,7 +253,59 @@ def command_index() -> str:
             bool(command.deprecated),
         )
         rows.append(f"    IndexedCommand{row!r},\n")
-    return INDEX_HEADER + "COMMANDS: tuple[IndexedCommand, ...] = (\n" + "".join(rows) + ")\n"
+    return (
+        INDEX_HEADER
+        + "COMMANDS: tuple[IndexedCommand, ...] = (\n"
+        + "".join(rows)
+        + ")\n"
+        + fast_table(root)
+    )
+
+
+FAST_COMMANDS: tuple[str, ...] = ("why",)
+"""The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``)."""
+
+
+def _parsed_option(param: Any) -> str:
+    """One option of the fast table, or AssertionError if the fast parser cannot give
+    what typer gives for it (a second spelling, a repeat, a callback, a default that is
+    not None or False, more than one value)."""
+    flag = bool(param.is_flag)
+    assert param.param_type_name == "option" and len(param.opts) == 1, param.name
+    assert not param.secondary_opts and not param.multiple and not param.count, param.name
+    assert param.nargs == 1 and param.callback is None and not param.is_eager, param.name
+    assert param.default is (False if flag else None) and param.prompt is None, param.name
+    assert param.expose_value and not param.required, param.name
+    envvar = param.envvar
+    assert envvar is None or isinstance(envvar, str), param.name
+    row = (param.name, param.opts[0], flag, envvar)
+    return f"ParsedOption{row!r}"
+
+
+def fast_table(root: Any) -> str:
+    """The part of ``cli/command_index.py`` that :mod:`cli.fast_path` parses with: the
+    root's ``--store`` and each of :data:`FAST_COMMANDS` as typer built them."""
+    store = next(p for p in root.params if p.name == "store")
+    lines = [
+        "",
+        "#: The root option the fast path parses (typer's others: the slow path).",
+        f"ROOT_OPTIONS: tuple[ParsedOption, ...] = ({_parsed_option(store)},)",
+        "",
+        "#: The read commands the fast path parses (anything else: typer).",
+        "FAST_COMMANDS: tuple[FastCommand, ...] = (",
+    ]
+    for name in FAST_COMMANDS:
+        command = root.commands[name]
+        arguments = [p for p in command.params if p.param_type_name == "argument"]
+        assert len(arguments) == 1 and arguments[0].required and arguments[0].nargs == 1
+        assert command.allow_interspersed_args and not command.ignore_unknown_options
+        assert arguments[0].callback is None, name
+        options = [_parsed_option(p) for p in command.params if p.param_type_name == "option"]
+        lines.append(f"    FastCommand({name!r}, {arguments[0].name!r}, (")
+        lines.extend(f"        {option}," for option in options)
+        lines.append("    )),")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

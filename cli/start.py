@@ -11,6 +11,10 @@ the same text without importing a command.  Anything else (an unknown name, a ro
 other than ``--store`` and ``--help``, shell completion, ``demo`` whose tour runs other
 commands) imports every command, as :mod:`cli.main` does, so typer gives its usual answer.
 
+A plain ``why`` (``caseledger why CASE --json``) does not import typer at all: the fast
+path (:mod:`cli.fast_path`) parses it from a table generated from the real command, and
+leaves every other form, and every error, to typer.
+
 Every help and every usage error is drawn by ``typer.rich_utils``, which imports
 ``rich.markdown`` (with ``markdown_it``) and ``rich.traceback`` (with ``rich.pretty``) at
 its top although it uses them only for Markdown help (the app's markup is rich, not
@@ -29,14 +33,13 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-import typer.core
-import typer.main
-
 from cli.command_index import COMMANDS, IndexedCommand
-from cli.common import app, hoist_store, run
+from cli.fast_path import hoisted, run_fast
 
 if TYPE_CHECKING:  # importlib.abc imports importlib.resources: ~8 ms for two base classes
     from importlib.abc import Loader, MetaPathFinder
+
+    import typer.core
 
 RUNS_OTHERS: frozenset[str] = frozenset({"cli.commands.demo"})
 """Command modules whose commands run other commands in-process (the demo's tour runs
@@ -131,7 +134,8 @@ def wanted_module(args: list[str]) -> str | None:
     ``None`` for all of them (completion, an unknown name, another root option)."""
     if COMPLETING in os.environ:
         return None
-    rest = hoist_store(args)
+    front, rest = hoisted(args)
+    rest = front + rest
     while rest and (rest[0] == "--store" or rest[0].startswith("--store=")):
         rest = rest[2:] if rest[0] == "--store" else rest[1:]
     if not rest or rest[0] in ("-h", "--help"):
@@ -143,6 +147,9 @@ def wanted_module(args: list[str]) -> str | None:
 def listed(entry: IndexedCommand) -> typer.core.TyperCommand:
     """A command as the root help lists it (name, help, panel), built from the index
     without importing its module; never run (the root help exits first)."""
+    # lazy: typer and its vendored click cost ~55 ms at start-up, which the fast path skips
+    import typer.core
+
     command = typer.core.TyperCommand(
         entry.name,
         help=entry.help,
@@ -157,6 +164,13 @@ def listed(entry: IndexedCommand) -> typer.core.TyperCommand:
 
 def root_group() -> Any:
     """The root group with every command listed from the index, none imported."""
+    # lazy: typer and the app cost ~55 ms at start-up, which the fast path skips
+    import typer.core
+    import typer.main
+
+    # lazy: the app's callback and options (typer's, ~55 ms), which the fast path skips
+    from cli.common import app
+
     group = typer.main.get_command(app)
     assert isinstance(group, typer.core.TyperGroup)
     for entry in COMMANDS:
@@ -167,7 +181,12 @@ def root_group() -> Any:
 def main(argv: list[str] | None = None) -> None:
     """The console entry point: :func:`cli.common.run` after importing what is needed."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if run_fast(args):
+        return
     defer_typer_extras()
+    # lazy: typer and the app cost ~55 ms at start-up, which the fast path skips
+    from cli.common import run
+
     module = wanted_module(args)
     if module == "":
         run(args, group=root_group())

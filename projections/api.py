@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from ledger.application import CaseLedger, VerifyResult
+from ledger.application.opening import LedgerStore
 from ledger.errors import UsageError
 from projections.fold.case_view import Entry
 from projections.fold.describe import describe
@@ -45,6 +45,7 @@ from projections.queries import cases as _cases
 from projections.queries import visibility as _visibility
 
 if TYPE_CHECKING:
+    from ledger.application import CaseLedger, VerifyResult
     from ledger.checkpoints.checkpoint import CheckpointResult
     from projections.assess.clocks import ClockState
     from projections.assess.quality import Answer
@@ -114,9 +115,10 @@ Moment = str | datetime | None
 or None (now)."""
 
 
-LedgerOrOpener = CaseLedger | Callable[[], CaseLedger]
+LedgerOrOpener: TypeAlias = "CaseLedger | Callable[[], CaseLedger]"
 """The opened ledger, or a function that opens it: called once the options are found
-good, so that a mistaken option is named before the store is opened (as the CLI does)."""
+good, so that a mistaken option is named before the store is opened (as the CLI does).
+(A :class:`~ledger.application.reading.CaseReader` reads as the ledger does.)"""
 
 
 def local_rules(rules: Path | str | None) -> LocalRules | None:
@@ -156,7 +158,8 @@ def _judged_with(local: LocalRules | None) -> Iterator[None]:
 
 def _opened(ledger: LedgerOrOpener) -> CaseLedger:
     """The ledger, opened now if it was given as an opener."""
-    return ledger if isinstance(ledger, CaseLedger) else ledger()
+    # any opened store (CaseLedger, or the CLI's CaseReader for a cold why) is not called
+    return ledger if isinstance(ledger, LedgerStore) else ledger()
 
 
 def _read(ledger: LedgerOrOpener) -> CaseLedger:

@@ -40,8 +40,8 @@ finally:
 
 BUDGET: dict[str, int] = {
     "--help": 154,
-    "why": 275,
-    "why (people)": 328,
+    "why": 135,
+    "why (people)": 194,
     "why --help": 263,
     "status": 612,
     "timeline": 275,
@@ -50,8 +50,9 @@ BUDGET: dict[str, int] = {
     "verify": 385,
 }
 """The most modules each command may import beyond a bare interpreter, about 3% over what
-each imported when set (``--help`` 149, ``why`` 266 and 318 for people, ``why --help``
-255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
+each imported when set (``--help`` 149, ``why`` 131 and 188 for people since the fast
+path of issue 18 (neither imports typer or pydantic),
+``why --help`` 255, ``status`` 594 (about 300 of them the ``holidays`` package's countries),
 ``timeline`` 266, ``decide --help`` 311, ``record`` 330, ``verify`` 373): see
 docs/performance.md, "CLI start-up"."""
 
@@ -75,6 +76,12 @@ NEVER: dict[str, tuple[str, ...]] = {
         *TYPER_EXTRAS,
     ),
     "why": (
+        "typer",
+        "click",
+        "pydantic",
+        "ledger.catalogue.models",
+        "ledger.application.lines",
+        "ledger.application.recording",
         "rich",
         "psycopg",
         "openpyxl",
@@ -84,7 +91,15 @@ NEVER: dict[str, tuple[str, ...]] = {
         "holidays",
         "cli.commands.assessments",
     ),
-    "why (people)": ("psycopg", "openpyxl", "jinja2", "projections.export", *TYPER_EXTRAS),
+    "why (people)": (
+        "typer",
+        "pydantic",
+        "psycopg",
+        "openpyxl",
+        "jinja2",
+        "projections.export",
+        *TYPER_EXTRAS,
+    ),
     "why --help": ("ledger.catalogue", "orjson", *APPLICATION, *TYPER_EXTRAS),
     "status": ("rich", "psycopg", "openpyxl", "jinja2", "projections.export"),
     "timeline": ("rich", "psycopg", "openpyxl", "jinja2", "cli.commands.record"),

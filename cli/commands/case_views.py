@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cli.common import escape, out
+from cli.consoles import escape, out
 from cli.render import Column, print_people_table
 
 FINDING_STYLE = {"met": "bold green", "not-met": "red", "unclear": "yellow"}
@@ -64,7 +64,7 @@ def show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
     from rich.text import Text
 
     # lazy: the catalogue's criteria and the fold cost ~4 ms at start-up
-    from ledger.catalogue.models import ALL_CRITERIA, FACTORS
+    from ledger.catalogue.terms import ALL_CRITERIA, FACTORS
     from projections.fold.case_view import Decision
     from projections.fold.why import LATE_RECORDING_DAYS
 

@@ -14,29 +14,26 @@ One class, one job per module, each a layer of it over the one it reads:
 :mod:`~ledger.application.recording` (checking and storing entries) and
 :mod:`~ledger.application.verification` (hashes, chains, provenance and snapshots);
 :mod:`~ledger.application.lines` validates input lines and
-:mod:`~ledger.application.writes` holds what every write shares.
+:mod:`~ledger.application.writes` holds what every write shares;
+:mod:`~ledger.application.case_ledger` puts them together.
+
+Each name below is imported from its module on first use (PEP 562): a cold read of one
+case (``caseledger why``) opens the store with
+:func:`~ledger.application.reading.open_reader` without the write side's modules, which
+importing them all here cost it (issue 18).
 """
 
 from __future__ import annotations
 
-from ledger.application.lines import LineProblems, ParsedLine, parse_line, validate_lines
-from ledger.application.reading import project_case
-from ledger.application.recording import Recording
-from ledger.application.verification import Verification, VerifyResult
-from ledger.application.writes import Clock, Progress, Receipt, Recorder, format_recorded_at
-from ledger.domain.case import CaseSnapshot
-from ledger.store.locations import APPLICATION_NAME, NoStore, StoreLocation, parse_store
+import importlib
+from typing import TYPE_CHECKING, Any
 
-
-class CaseLedger(Recording, Verification):
-    """The case ledger on one store (SQLite file or PostgreSQL database)."""
-
-    name = APPLICATION_NAME  # the library names an application's tables after its class otherwise
-    # Snapshots are read by the library's repository and taken by
-    # Recording._snapshot_crossed after each save (SNAPSHOT_INTERVAL).
-    is_snapshotting_enabled = True
-    snapshot_class = CaseSnapshot
-
+if TYPE_CHECKING:
+    from ledger.application.case_ledger import CaseLedger, open_store
+    from ledger.application.lines import LineProblems, ParsedLine, parse_line, validate_lines
+    from ledger.application.reading import project_case
+    from ledger.application.verification import VerifyResult
+    from ledger.application.writes import Clock, Progress, Receipt, Recorder, format_recorded_at
 
 __all__ = [
     "CaseLedger",
@@ -54,26 +51,29 @@ __all__ = [
     "validate_lines",
 ]
 
+_HOMES: dict[str, str] = {
+    "CaseLedger": "case_ledger",
+    "open_store": "case_ledger",
+    "LineProblems": "lines",
+    "ParsedLine": "lines",
+    "parse_line": "lines",
+    "validate_lines": "lines",
+    "project_case": "reading",
+    "VerifyResult": "verification",
+    "Clock": "writes",
+    "Progress": "writes",
+    "Receipt": "writes",
+    "Recorder": "writes",
+    "format_recorded_at": "writes",
+}
+"""The module of each name of :data:`__all__`."""
 
-def open_store(
-    store: str | None = None,
-    *,
-    create: bool = False,
-    key_file: str | None = None,
-    vacant_as_empty: bool = False,
-    clock: Clock | None = None,
-) -> CaseLedger:
-    """Open the store at ``store`` (a file path, ``sqlite:///path`` or
-    ``postgresql://user@host/db``; default ``CASELEDGER_STORE``, else ``caseledger.db``
-    here), as the CLI's ``--store`` does.  Only with ``create`` is a store that is not
-    there yet created (else :class:`~ledger.store.locations.NoStore`, exit 4); with
-    ``vacant_as_empty`` a missing store reads as an empty one in memory (a dry run).
-    ``key_file``: the AES key of an encrypted store (default ``CASELEDGER_KEY_FILE``).
-    The facade's :func:`ledger.api.open_store`; defined here so that opening a store
-    costs no more than the application (the CLI opens every store with it)."""
-    try:
-        return CaseLedger(parse_store(store), create=create, key_file=key_file, clock=clock)
-    except NoStore:
-        if not vacant_as_empty:
-            raise
-        return CaseLedger(StoreLocation(kind="sqlite", path=":memory:"), key_file=key_file)
+
+def __getattr__(name: str) -> Any:
+    """A name of :data:`__all__`, imported from its module now (then kept here)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -18,6 +18,7 @@ from ledger.domain.case import Case, CaseSnapshot, case_id, corrects_referral
 from ledger.domain.policy import Policy
 from ledger.domain.register import RegisterState, fold_register
 from ledger.errors import UsageError
+from ledger.store.locations import APPLICATION_NAME, parse_store
 from ledger.store.sqlite import LedgerSQLiteRecorder
 
 #: The case state a snapshot must repeat exactly (checked by ``verify``).
@@ -237,3 +238,22 @@ class LedgerReads(LedgerStore):
             if record["type"] == "EntryCorrected" and corrects_referral(record):
                 regime = record.get("changes", {}).get("regime", regime)
         return records[-1]["hash"], regime, records[-1]["recorded_at"]
+
+
+class CaseReader(LedgerReads):
+    """The ledger opened to read it back only, by :func:`open_reader`: the same store,
+    tables, key check and reads as :class:`~ledger.application.CaseLedger`'s, without
+    the write side's modules (checking lines, recording, verifying, the register's
+    writes), which a cold read of one case (``caseledger why``) need not import."""
+
+    name = APPLICATION_NAME  # the library names an application's tables after its class otherwise
+    # the same snapshot store as the ledger's (nothing here reads or takes a snapshot)
+    is_snapshotting_enabled = True
+    snapshot_class = CaseSnapshot
+
+
+def open_reader(store: str | None = None) -> CaseReader:
+    """Open the store at ``store`` (as :func:`ledger.application.open_store` reads the
+    location and its key) to read it: a store that is not there is refused (exit 4),
+    never created."""
+    return CaseReader(parse_store(store), create=False)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date
 from difflib import get_close_matches
 from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import orjson
 from pydantic import (
@@ -29,6 +28,24 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
+
+from ledger.catalogue.terms import (
+    ALL_CRITERIA,
+    CRITERIA,
+    EARLIEST_DATE,
+    FACTORS,
+    LATEST_DATE,
+    LONDON,
+    MAX_UTC_OFFSET,
+    MOMENT_FORMS,
+    ROLES,
+    check_moment,
+    normalise_occurred_at,
+    occurred_day,
+    occurred_instant,
+    read_moment,
+)
+from ledger.catalogue.terms import check_date as _check_date
 
 __all__ = [
     "ALL_CRITERIA",
@@ -85,28 +102,12 @@ __all__ = [
     "themes_vocabulary",
 ]
 
-LONDON = ZoneInfo("Europe/London")
-
 # --- vocabularies -----------------------------------------------------------------
 
 Regime = Literal["wt2015", "wt2018", "wt2023"]
 Outcome = Literal["review", "no-review", "other-review", "national-review-referral"]
 FindingValue = Literal["met", "not-met", "unclear"]
 
-CRITERIA: dict[str, tuple[str, ...]] = {
-    "wt2015": ("abuse_or_neglect", "child_died", "seriously_harmed", "agency_concern"),
-    "wt2018": (
-        "abuse_or_neglect",
-        "child_died",
-        "seriously_harmed",
-        "improvements_needed",
-        "recurring_themes",
-        "multi_agency_concern",
-        "panel_view",
-    ),
-}
-CRITERIA["wt2023"] = CRITERIA["wt2018"]
-ALL_CRITERIA = tuple(dict.fromkeys(CRITERIA["wt2015"] + CRITERIA["wt2018"]))
 CriterionName = Literal[
     "abuse_or_neglect",
     "child_died",
@@ -117,16 +118,6 @@ CriterionName = Literal[
     "multi_agency_concern",
     "panel_view",
 ]
-FACTORS = (
-    "learning",
-    "previous_learning",
-    "resources",
-    "practitioners",
-    "family",
-    "other_reviews",
-    "media",
-    "public_trust",
-)
 NotifyRecipient = Literal[
     "ofsted", "national-panel", "dfe", "secretary-of-state", "local-board", "other-area"
 ]
@@ -140,34 +131,9 @@ DeferralTrigger = Literal["criminal-proceedings", "family-wishes", "other"]
 #: The three statutory safeguarding partners (SI 2018/789 reg 3), as ``PartnersDelegated``
 #: names them.
 StatutoryPartner = Literal["local-authority", "health", "police"]
-ROLES = (
-    "business-unit",
-    "chair",
-    "safeguarding-partner",
-    "panel-member",
-    "agency",
-    "peer",
-    "reviewer",
-    "inspector",
-    "admin",
-)
 
 CASE_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}$"
 EVENT_REF_PATTERN = r"^[A-Za-z0-9_/-]{1,40}#[1-9][0-9]*$"
-_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: A date and time as ``cli.md`` writes it: ASCII digits, minutes, optional seconds and
-#: up to six fraction digits, optional ``Z`` or ``+HH:MM`` offset.  Nothing else that
-#: :meth:`datetime.fromisoformat` would read (week or ordinal dates, basic format, seven
-#: fraction digits, trailing digits, other scripts' digits) is a time people meant.
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-MOMENT_FORMS = (
-    "a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM, seconds and up to six "
-    "fraction digits allowed; Europe/London unless an offset such as Z or +01:00 is given)"
-)
-
 # --- limits -----------------------------------------------------------------------
 # Every bound on what one input line may hold lives here, so that the validators, the
 # JSON Schema (``caseledger schema``, ``docs/reference/events.md``) and the messages
@@ -192,12 +158,7 @@ MAX_PERSONAL_FIELDS = 20
 """The fields of one case's ``personal`` object."""
 MAX_PERSONAL_VALUE_CHARS = 1_000
 """Each personal value, as its canonical JSON (a name, a date of birth, an address)."""
-EARLIEST_DATE = date(1900, 1, 1)
-"""The earliest date any date field, ``occurred_at`` or query time may name."""
-LATEST_DATE = date(2199, 12, 31)
-"""The latest such date: the bank-holiday calendars are built year by year up to it."""
-MAX_UTC_OFFSET = timedelta(hours=14)
-"""No time zone is further than this from UTC (Kiribati, +14:00)."""
+
 
 #: When each regime was in force (``shared/domain.md``, "Regimes"); a referral's regime
 #: must have been in force on its incident date or on its aware date (a child harmed
@@ -266,33 +227,6 @@ def text_problem(value: str, *, name: bool = False) -> str:
     return "is not valid text"
 
 
-def _check_date(value: date) -> date:
-    """A date inside the range the ledger works with."""
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(
-            f"{value.isoformat()} is outside the dates the ledger works with "
-            f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})"
-        )
-    return value
-
-
-def check_moment(moment: datetime) -> datetime:
-    """An instant inside the ledger's dates, with a real UTC offset; raises ValueError.
-
-    Shared by ``occurred_at`` and every time option of the CLI, so that no extreme year
-    or offset reaches date arithmetic (where it would overflow).
-    """
-    offset = moment.utcoffset()
-    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-        minutes = int(offset.total_seconds()) // 60
-        shown = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-        raise ValueError(
-            f"the offset {shown} is not a real time zone's (offsets run from -12:00 to +14:00)"
-        )
-    _check_date(moment.date())
-    return moment
-
-
 # --- field types ------------------------------------------------------------------
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
@@ -348,46 +282,6 @@ Theme = Annotated[str, AfterValidator(_check_theme), _ThemeSchema()]
 """A practice theme from :func:`themes_vocabulary`."""
 
 
-def read_moment(text: str) -> date | datetime:
-    """Read a date or a date and time as people write them: the one grammar of
-    ``occurred_at`` and of every time option on the command line (``--as-of``, ``--on``,
-    ``export --from/--to``), so that none accepts what another refuses.
-
-    A bare date comes back as a :class:`date`; a date and time as an aware datetime
-    (Europe/London when no offset is given).  Raises ValueError saying why: not one of
-    :data:`MOMENT_FORMS`, not a real date or time, or outside :func:`check_moment`.
-    """
-    value = text.strip()
-    if _DATE_ONLY.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{value} is not a real date ({exc})") from None
-        return _check_date(day)
-    if not _DATE_TIME.fullmatch(value):
-        raise ValueError(f"must be {MOMENT_FORMS}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value} is not a real date and time ({exc})") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
-    return check_moment(moment)
-
-
-def normalise_occurred_at(value: Any) -> Any:
-    """Parse an ``occurred_at`` value (:func:`read_moment`), keeping day precision for a
-    bare date.
-
-    A datetime without an offset is Europe/London local time; the stored form always
-    carries an offset so that it means one instant.
-    """
-    if not isinstance(value, str):
-        return value
-    moment = read_moment(value)
-    return moment.isoformat()
-
-
 OccurredAt = Annotated[
     str,
     BeforeValidator(normalise_occurred_at),
@@ -403,20 +297,6 @@ OccurredAt = Annotated[
         }
     ),
 ]
-
-
-def occurred_day(occurred_at: str) -> date:
-    """The calendar day (Europe/London) of a stored ``occurred_at`` value."""
-    if len(occurred_at) == 10:
-        return date.fromisoformat(occurred_at)
-    return datetime.fromisoformat(occurred_at).astimezone(LONDON).date()
-
-
-def occurred_instant(occurred_at: str) -> datetime:
-    """The instant of a stored ``occurred_at``; a bare date means the start of that day."""
-    if len(occurred_at) == 10:
-        return datetime.combine(date.fromisoformat(occurred_at), datetime.min.time(), LONDON)
-    return datetime.fromisoformat(occurred_at)
 
 
 def reject_floats(value: Any, where: str = "value") -> Any:

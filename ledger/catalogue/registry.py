@@ -19,45 +19,13 @@ more row here, and splitting the table would put the rows of one catalogue in se
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from ledger.catalogue.models import (
-    AgencyViewGiven,
-    CaseClosed,
-    CaseReferred,
-    ContextRecorded,
-    DecisionCommunicated,
-    DecisionDelayed,
-    DecisionMade,
-    DiscussionHeld,
-    EntryCorrected,
-    Envelope,
-    FamilyInformed,
-    FinalReportSent,
-    IncidentNotified,
-    InformationDeclined,
-    InformationReceived,
-    InformationRequested,
-    LearningRecorded,
-    NeighbourCheckAnswered,
-    NeighbourCheckRequested,
-    NotificationDeferred,
-    PanelResponded,
-    PartnersDelegated,
-    PeerChallengeReceived,
-    PeerChallengeSought,
-    PublicationDeferred,
-    RapidReviewSent,
-    RecommendationMade,
-    ReportPublished,
-    ResponsibilityTransferred,
-    ReviewCompleted,
-    ReviewerCommissioned,
-    ScopeRevised,
-    ThemesRecorded,
-)
+if TYPE_CHECKING:  # the models are imported on first use of EventKind.model (pydantic)
+    from ledger.catalogue.models import Envelope
 
 __all__ = [
     "KINDS",
@@ -98,8 +66,9 @@ OUTCOME_LABELS: Final[dict[str, str]] = {
 class EventKind:
     """Everything the program keeps per event type, apart from the model's own fields."""
 
-    model: type[Envelope]
-    """The catalogue model: its name is the type, its docstring the type's description."""
+    catalogued: str | type[Envelope]
+    """The catalogue model, or its name in :mod:`ledger.catalogue.models` (as every row
+    here gives it: the model is imported on first use of :attr:`model`)."""
     command: str
     """The CLI command that records one entry of this type (``caseledger refer``)."""
     lane: str
@@ -118,8 +87,19 @@ class EventKind:
 
     @property
     def name(self) -> str:
-        """The event type, as written in ``type``."""
-        return self.model.__name__
+        """The event type, as written in ``type``: its model's name."""
+        given = self.catalogued
+        return given if isinstance(given, str) else given.__name__
+
+    @property
+    def model(self) -> type[Envelope]:
+        """The catalogue model (its docstring the type's description), imported on first
+        use: the fold and the people views need only the names and the wordings, and a
+        cold read (``caseledger why``) does not import pydantic for them."""
+        if not isinstance(self.catalogued, str):
+            return self.catalogued
+        models = importlib.import_module("ledger.catalogue.models")
+        return cast("type[Envelope]", getattr(models, self.catalogued))
 
     @property
     def help(self) -> str:
@@ -162,7 +142,7 @@ def _when(value: Any, text: str) -> str:
 
 KINDS: Final[tuple[EventKind, ...]] = (
     EventKind(
-        CaseReferred,
+        "CaseReferred",
         command="refer",
         lane=_NOTICES,
         index_facts=(
@@ -195,7 +175,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        IncidentNotified,
+        "IncidentNotified",
         command="notify",
         example=(
             "caseledger notify SCR-2026-001 --recipients national-panel --recipients "
@@ -210,7 +190,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        InformationRequested,
+        "InformationRequested",
         command="request-info",
         lane=_INFORMATION,
         index_facts=("agency", "request_id", "due", "asked_for"),
@@ -231,7 +211,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        InformationReceived,
+        "InformationReceived",
         command="receive-info",
         lane=_INFORMATION,
         index_facts=("agency", "request_id", "involved"),
@@ -251,7 +231,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        InformationDeclined,
+        "InformationDeclined",
         command="decline-info",
         example=(
             "caseledger decline-info SCR-2026-001 --agency 'Northshire Academy Trust' "
@@ -266,7 +246,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        NeighbourCheckRequested,
+        "NeighbourCheckRequested",
         command="check-neighbour",
         example=(
             "caseledger check-neighbour SCR-2026-001 --area Southshire --reason 'The "
@@ -281,7 +261,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        NeighbourCheckAnswered,
+        "NeighbourCheckAnswered",
         command="neighbour-answered",
         example=(
             "caseledger neighbour-answered SCR-2026-001 --area Southshire --involved no "
@@ -300,7 +280,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ContextRecorded,
+        "ContextRecorded",
         command="add-context",
         example=(
             "caseledger add-context SCR-2026-001 --topic parallel-process --summary "
@@ -313,7 +293,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Context ({f.get('topic')}): {f.get('summary')}",
     ),
     EventKind(
-        DiscussionHeld,
+        "DiscussionHeld",
         command="discuss",
         lane=_DISCUSSION,
         index_facts=("forum", "attendees"),
@@ -331,7 +311,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        AgencyViewGiven,
+        "AgencyViewGiven",
         command="agency-view",
         example=(
             "caseledger agency-view SCR-2026-001 --agency 'Northshire ICB' --view review "
@@ -344,7 +324,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"{f.get('agency')} view: {f.get('view')}. {f.get('reasons')}",
     ),
     EventKind(
-        RecommendationMade,
+        "RecommendationMade",
         command="recommend",
         example=(
             "caseledger recommend SCR-2026-001 --to partners --outcome review --rationale "
@@ -360,7 +340,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        PeerChallengeSought,
+        "PeerChallengeSought",
         command="seek-challenge",
         example=(
             "caseledger seek-challenge SCR-2026-001 --peer 'Southshire LSCP chair' "
@@ -375,7 +355,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        PeerChallengeReceived,
+        "PeerChallengeReceived",
         command="challenge-received",
         example=(
             "caseledger challenge-received SCR-2026-001 --peer 'Southshire LSCP chair' "
@@ -393,7 +373,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        DecisionDelayed,
+        "DecisionDelayed",
         command="delay-decision",
         lane=_DECISION,
         index_facts=("reason", "expected_by", "approved_by"),
@@ -411,7 +391,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        DecisionMade,
+        "DecisionMade",
         command="decide",
         lane=_DECISION,
         index_facts=("outcome", "decided_by"),
@@ -430,7 +410,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        DecisionCommunicated,
+        "DecisionCommunicated",
         command="communicate",
         example=(
             "caseledger communicate SCR-2026-001 --to national-panel --to ofsted "
@@ -442,7 +422,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Decision communicated to {_join(f.get('to', []))}",
     ),
     EventKind(
-        PanelResponded,
+        "PanelResponded",
         command="panel-response",
         example=(
             "caseledger panel-response SCR-2026-001 --response agree --summary 'The panel "
@@ -456,7 +436,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ScopeRevised,
+        "ScopeRevised",
         command="revise-scope",
         example=(
             "caseledger revise-scope SCR-2026-001 --scope 'From birth to the incident' "
@@ -470,7 +450,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ReviewerCommissioned,
+        "ReviewerCommissioned",
         command="commission-reviewer",
         example=(
             "caseledger commission-reviewer SCR-2026-001 --reviewer 'Independent reviewer "
@@ -484,7 +464,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        FamilyInformed,
+        "FamilyInformed",
         command="inform-family",
         example=(
             "caseledger inform-family SCR-2026-001 --who 'the parents' --how 'meeting "
@@ -496,7 +476,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Family informed: {f.get('who')}, {f.get('how')}",
     ),
     EventKind(
-        ReviewCompleted,
+        "ReviewCompleted",
         command="complete-review",
         example=(
             "caseledger complete-review SCR-2026-001 --summary 'Final report agreed by "
@@ -510,7 +490,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ReportPublished,
+        "ReportPublished",
         command="publish",
         example=(
             "caseledger publish SCR-2026-001 --location "
@@ -522,7 +502,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Report published at {f.get('location')}",
     ),
     EventKind(
-        EntryCorrected,
+        "EntryCorrected",
         command="correct",
         lane=_CORRECTIONS,
         index_facts=("corrects",),
@@ -540,7 +520,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        CaseClosed,
+        "CaseClosed",
         command="close",
         example=(
             "caseledger close SCR-2026-001 --reason 'Review published; actions monitored "
@@ -552,7 +532,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Case closed: {f.get('reason')}",
     ),
     EventKind(
-        RapidReviewSent,
+        "RapidReviewSent",
         command="send-rapid-review",
         example=(
             "caseledger send-rapid-review SCR-2026-001 --to national-panel --reference RR-0412"
@@ -566,7 +546,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        FinalReportSent,
+        "FinalReportSent",
         command="send-final-report",
         example=(
             "caseledger send-final-report SCR-2026-001 --to national-panel "
@@ -584,7 +564,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        PublicationDeferred,
+        "PublicationDeferred",
         command="defer-publication",
         example=(
             "caseledger defer-publication SCR-2026-001 --reason 'The trial starts in "
@@ -603,7 +583,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        NotificationDeferred,
+        "NotificationDeferred",
         command="defer-notification",
         example=(
             "caseledger defer-notification SCR-2026-001 --reason 'The death was first "
@@ -617,7 +597,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        PartnersDelegated,
+        "PartnersDelegated",
         command="delegate-partner",
         example=(
             "caseledger delegate-partner SCR-2026-001 --partner health --delegate "
@@ -635,7 +615,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ResponsibilityTransferred,
+        "ResponsibilityTransferred",
         command="transfer",
         example=(
             "caseledger transfer SCR-2026-001 --to-area Westmoor --reason 'The child lived "
@@ -650,7 +630,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         ),
     ),
     EventKind(
-        ThemesRecorded,
+        "ThemesRecorded",
         command="record-themes",
         example="caseledger record-themes SCR-2026-001 --themes neglect --themes unsafe-sleep",
         lane=_DISCUSSION,
@@ -659,7 +639,7 @@ KINDS: Final[tuple[EventKind, ...]] = (
         report_wording=lambda f: f"Practice themes recorded: {_join(f.get('themes', []))}",
     ),
     EventKind(
-        LearningRecorded,
+        "LearningRecorded",
         command="record-learning",
         example=(
             "caseledger record-learning SCR-2026-001 --summary 'Bruising in a non-mobile "

@@ -40,6 +40,7 @@ from ledger.catalogue.models import (
     occurred_instant,
     text_problem,
 )
+from ledger.catalogue.terms import parse_ref as parse_ref  # re-exported: its home before issue 18
 from ledger.domain.case import Case, agency_key
 from ledger.errors import InputError
 from ledger.integrity.canonical import canonical_json
@@ -186,12 +187,6 @@ def check_criteria(regime: str, criteria: Collection[str], *, exact: bool) -> No
             f"missing {', '.join(missing)}",
             field=f"criteria.{missing[0]}",
         )
-
-
-def parse_ref(ref: str) -> tuple[str, int]:
-    """Split ``CASE#seq`` into the case reference and the sequence number."""
-    case_ref, _, seq = ref.rpartition("#")
-    return case_ref, int(seq)
 
 
 def check_backward_ref(case: Case, ref: str, field: str, before: int | None = None) -> int:

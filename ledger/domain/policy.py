@@ -18,17 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ledger.catalogue.models import (
-    CRITERIA,
-    EVENT_TYPES,
-    ROLES,
-    EntryCorrected,
-    Envelope,
-    body_fields,
-)
+from ledger.catalogue.registry import KINDS
+from ledger.catalogue.terms import CRITERIA, ROLES
 from ledger.errors import InputError, UsageError
+
+if TYPE_CHECKING:  # the catalogue's pydantic models: only checking an entry needs them
+    from ledger.catalogue.models import Envelope
 
 ACTIONS = ("users", "hold", "erase-personal", "checkpoint", "policy", "export-personal")
 REGIMES = tuple(CRITERIA)
@@ -40,8 +37,12 @@ APPROVER_FIELD = "approved_by"
 #: The entry types that need someone's approval: every catalogue type with an
 #: ``approved_by`` field (``DecisionDelayed`` today; ``PublicationDeferred`` and
 #: ``NotificationDeferred`` join by being added to the catalogue).  A role's ``approves``
-#: may name only these.
-APPROVABLE = tuple(t for t in EVENT_TYPES if APPROVER_FIELD in body_fields(t))
+#: may name only these.  Written out so that reading a policy imports no pydantic model (a
+#: cold ``why`` folds the register's); ``tests/test_fast_path.py`` checks it is exactly
+#: the catalogue's types with that field.
+APPROVABLE: tuple[str, ...] = ("DecisionDelayed", "PublicationDeferred", "NotificationDeferred")
+#: Every entry type of the catalogue, in its order (``tests/test_registry.py``).
+EVENT_TYPES: tuple[str, ...] = tuple(kind.name for kind in KINDS)
 
 #: The register entry types each administrative action appends.
 ACTION_OF_REGISTER_TYPE = {
@@ -212,6 +213,9 @@ def check_approval(
     kind = approval_of(body, type_of)
     if kind is None:
         return event
+    # lazy: the catalogue's pydantic models cost ~150 ms at start-up; only a write checks
+    from ledger.catalogue.models import EntryCorrected
+
     correction = isinstance(event, EntryCorrected)
     field = f"changes.{APPROVER_FIELD}" if correction else APPROVER_FIELD
     given = approver_named(body)

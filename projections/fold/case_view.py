@@ -39,10 +39,9 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from ledger.catalogue.models import normalise_occurred_at, occurred_day, occurred_instant
 from ledger.catalogue.registry import KINDS
+from ledger.catalogue.terms import normalise_occurred_at, occurred_day, occurred_instant, parse_ref
 from ledger.domain.case import answered_request
-from ledger.domain.invariants import parse_ref
 from projections.fold.facets import (
     THEME_TYPES,
     Delegation,

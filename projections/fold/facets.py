@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Protocol
 
-from ledger.catalogue.models import occurred_instant
+from ledger.catalogue.terms import occurred_instant
 
 __all__ = [
     "THEME_TYPES",

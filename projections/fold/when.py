@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Final
 
-from ledger.catalogue.models import LONDON, read_moment
+from ledger.catalogue.terms import LONDON, read_moment
 from ledger.errors import UsageError
 
 __all__ = [

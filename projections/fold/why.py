@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
-from ledger.catalogue.models import LONDON, occurred_day, occurred_instant
+from ledger.catalogue.terms import LONDON, occurred_day, occurred_instant
 from ledger.domain.case import answered_request
 from projections.fold.case_view import (
     CaseView,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.catalogue.models import CRITERIA, occurred_instant
+from ledger.catalogue.terms import CRITERIA, occurred_instant
 from ledger.errors import UsageError
 from projections.fold.case_view import (
     STAGES,

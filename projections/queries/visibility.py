@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
+from ledger.catalogue.terms import parse_ref
 from ledger.domain.case import case_id
-from ledger.domain.invariants import parse_ref
 from ledger.errors import InputError, UsageError
 
 if TYPE_CHECKING:

@@ -1,0 +1,194 @@
+"""A cold ``caseledger why`` without typer: its plain forms parsed from a generated table.
+
+typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
+its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
+``python -c pass``).  The read commands of :data:`cli.command_index.FAST_COMMANDS` (a table
+``python -m cli.reference`` generates from the real typer commands, and ``--check``
+checks) are parsed here when they are given in a plain form: the root's ``--store`` (or
+``CASELEDGER_STORE``), the command's one argument, and each of its options at most once,
+as ``--opt VALUE``, ``--opt=VALUE`` or a flag, in any order.  Anything else (a help, an
+unknown or repeated option, a value that starts with ``-``, ``--``, a missing or second
+argument, completion, text that is not UTF-8) is left to typer, and so is every error the
+command meets: :func:`answer` then gives up before printing anything, and typer runs the
+command again from the start, so every message and exit code is typer's own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from cli.command_index import FAST_COMMANDS, ROOT_OPTIONS, FastCommand, ParsedOption
+
+if TYPE_CHECKING:
+    from ledger.application import CaseLedger
+
+COMPLETING = "_CASELEDGER_COMPLETE"
+"""Set by the shell when it asks for completions (click's protocol): typer answers."""
+
+
+class FastCall(NamedTuple):
+    """A command the fast path runs: its name and its parameters by their Python names
+    (every option of the table: its value, None where not given, a flag True or False)."""
+
+    command: str
+    params: dict[str, Any]
+
+
+def _option_in(arg: str, options: dict[str, ParsedOption]) -> tuple[ParsedOption, str | None]:
+    """The option ``arg`` spells (``--opt`` or ``--opt=VALUE``) and its inline value;
+    KeyError if it is none of ``options``."""
+    name, equals, value = arg.partition("=")
+    return options[name], (value if equals else None)
+
+
+def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | None:
+    """The fast call these arguments make, or None for typer to parse them (any form
+    this parser does not take exactly as typer would)."""
+    env = os.environ if environ is None else environ
+    if COMPLETING in env:
+        return None
+    front, rest = hoisted(args)
+    command = next((c for c in FAST_COMMANDS if rest[:1] == [c.name]), None)
+    if command is None:
+        return None
+    root = _parsed(front, {o.opt: o for o in ROOT_OPTIONS}, None)
+    own = _parsed(rest[1:], {o.opt: o for o in command.options}, command)
+    if root is None or own is None:
+        return None
+    for option in ROOT_OPTIONS:
+        if root[option.name] is None and option.envvar is not None:
+            root[option.name] = env.get(option.envvar) or None  # click: empty is unset
+    return FastCall(command.name, {**own, **root})
+
+
+def hoisted(args: list[str]) -> tuple[list[str], list[str]]:
+    """The ``--store`` forms, and the rest, as :func:`cli.common.hoist_store` moves them
+    to the front (``--store X`` with its value, ``--store=X``; nothing after ``--``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--store" and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 2
+            continue
+        (front if arg.startswith("--store=") else rest).append(arg)
+        i += 1
+    return front, rest
+
+
+def _parsed(
+    args: list[str], options: dict[str, ParsedOption], command: FastCommand | None
+) -> dict[str, Any] | None:
+    """Each option's value (and, for a command, its argument's) from ``args``, or None
+    if any of them is not in a form this parser takes exactly as typer does."""
+    values: dict[str, Any] = {o.name: (False if o.flag else None) for o in options.values()}
+    seen: set[str] = set()
+    argument: str | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            try:
+                option, inline = _option_in(arg, options)
+            except KeyError:
+                return None  # a help, --, an option typer knows and this table not
+            if option.name in seen:
+                return None
+            seen.add(option.name)
+            if option.flag:
+                if inline is not None:
+                    return None
+                values[option.name] = True
+            elif inline is not None:
+                values[option.name] = inline
+            elif i + 1 < len(args) and not args[i + 1].startswith("-"):
+                values[option.name] = args[i + 1]
+                i += 1
+            else:
+                return None
+        elif command is None or argument is not None:
+            return None  # the root takes no argument here; a command one
+        else:
+            argument = arg
+        i += 1
+    if command is not None:
+        if argument is None:
+            return None
+        values[command.argument] = argument
+    return values
+
+
+def _plain_text(args: list[str]) -> bool:
+    """Whether every argument is UTF-8 text (else typer's run refuses it, in its words)."""
+    try:
+        for arg in args:
+            arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _GiveUp(Exception):
+    """The fast path met an error: typer runs the command again and tells it."""
+
+
+def answer(call: FastCall) -> None:
+    """Run ``why`` as :func:`cli.commands.queries.why` does; :class:`_GiveUp` on any of
+    the ledger's errors, before anything is printed."""
+    # lazy: the store and the read side (~150 ms at start-up), once the arguments are plain
+    from ledger.application.reading import open_reader
+    from ledger.errors import LedgerError
+    from projections import api
+
+    if call.command != "why":
+        raise _GiveUp(call.command)  # a command added to the table runs here only once written
+    p = call.params
+    led = None
+    try:
+        led = open_reader(p["store"])
+        report = api.why(
+            cast("CaseLedger", led), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"]
+        )
+    except LedgerError as exc:
+        raise _GiveUp from exc
+    finally:
+        if led is not None:
+            led.close()
+    if p["as_json"]:
+        # cli.common.emit_json's bytes; cli.common imports typer
+        import orjson  # lazy: only the JSON answer needs it
+
+        sys.stdout.buffer.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        return
+    # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
+    from cli.commands.case_views import show_why
+
+    show_why(report, report.as_of, report.on)
+
+
+def run_fast(args: list[str]) -> bool:
+    """Run these arguments on the fast path; False if typer must (nothing was printed)."""
+    call = parse(args)
+    if call is None or not _plain_text(args):
+        return False
+    try:
+        answer(call)
+    except _GiveUp:
+        return False
+    except BrokenPipeError:
+        raise SystemExit(0) from None
+    except KeyboardInterrupt:
+        # lazy: the console (rich, ~60 ms at start-up) only to say so, as cli.common.run does
+        from cli.consoles import err
+
+        err.print("interrupted: nothing more was written")
+        raise SystemExit(130) from None
+    return True

@@ -1,0 +1,258 @@
+"""The fast path of a cold ``why`` (:mod:`cli.fast_path`) answers as typer does.
+
+Both paths run in this process over the same arguments and the same SQLite store (the
+shared scenario): :func:`cli.start.main` (the fast path where it applies) and
+:func:`cli.common.run` (typer always, every command loaded).  Hypothesis writes the
+arguments in every order and form typer takes (``--opt V``, ``--opt=V``, ``--store``
+before or after the command or from ``CASELEDGER_STORE``), and mixes in the forms the
+fast path must leave to typer (a help, a repeat, ``--``, an unknown option, a missing or
+second argument, a flag given a value, a value that looks like an option, an unknown
+case, a bad time); standard output, standard error and the exit code must be the same.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cli.main  # every command registered: typer's answer is the whole app's
+from cli import fast_path
+from cli.command_index import FAST_COMMANDS
+from cli.common import run
+from cli.start import main
+from tests.conftest import open_ledger, scenario_lines
+
+NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+CASES = ("RR-2026-004", "RR-2026-999")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite store holding the shared scenario."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('fast') / 'ledger.db'}"
+    led = open_ledger(url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    led.close()
+    return url
+
+
+@contextmanager
+def _captured() -> Iterator[list[bytes]]:
+    """Standard output and error as bytes (filled in when the block ends)."""
+    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)] * 1
+    streams.append(io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True))
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = streams
+    found: list[bytes] = []
+    try:
+        yield found
+    finally:
+        sys.stdout, sys.stderr = saved
+        for stream in streams:
+            stream.flush()
+            raw = stream.detach()
+            assert isinstance(raw, io.BytesIO)
+            found.append(raw.getvalue())
+
+
+def _outcome(entry: object, args: list[str]) -> tuple[int, bytes, bytes]:
+    """Exit code, standard output and standard error of ``entry(args)``."""
+    code = 0
+    with time_machine.travel(NOW, tick=False), _captured() as found:
+        try:
+            entry(args)  # type: ignore[operator]
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, found[0], found[1]
+
+
+def _same_outcome(args: list[str], env_store: str | None = None) -> tuple[int, bytes, bytes]:
+    """Both paths' outcome for ``args``, asserted equal."""
+    saved = os.environ.pop("CASELEDGER_STORE", None)
+    if env_store is not None:
+        os.environ["CASELEDGER_STORE"] = env_store
+    try:
+        fast = _outcome(main, args)
+        typer_ = _outcome(run, args)
+    finally:
+        os.environ.pop("CASELEDGER_STORE", None)
+        if saved is not None:
+            os.environ["CASELEDGER_STORE"] = saved
+    assert fast == typer_, args
+    return fast
+
+
+WHY = next(c for c in FAST_COMMANDS if c.name == "why")
+VALUES = st.sampled_from(["2026-03-01", "2026-05-01T10:00", "", "2026-13-40", "tomorrow"])
+
+
+@st.composite
+def plain_why(draw: st.DrawFn, store: str) -> tuple[list[str], str | None]:
+    """A plain ``why``: the argument and a subset of the options in any order and form,
+    ``--store`` before the command, after it, or from the environment."""
+    parts: list[list[str]] = [[draw(st.sampled_from(CASES))]]
+    for option in WHY.options:
+        if draw(st.booleans()):
+            if option.flag:
+                parts.append([option.opt])
+            else:
+                value = draw(VALUES)
+                eq = draw(st.booleans()) or value == ""
+                parts.append([f"{option.opt}={value}"] if eq else [option.opt, value])
+    parts = draw(st.permutations(parts))
+    where = draw(st.sampled_from(["front", "after", "env", "front="]))
+    tail = [a for part in parts for a in part]
+    if where == "front":
+        return ["--store", store, "why", *tail], None
+    if where == "front=":
+        return [f"--store={store}", "why", *tail], None
+    if where == "after":
+        at = draw(st.integers(0, len(parts)))
+        moved = [a for part in parts[:at] for a in part]
+        rest = [a for part in parts[at:] for a in part]
+        return ["why", *moved, "--store", store, *rest], None
+    return ["why", *tail], store
+
+
+UNUSUAL = st.sampled_from(
+    [
+        ["--help"],
+        ["-h"],
+        ["--json"],
+        ["--full"],
+        ["--"],
+        ["--as-of", "--json"],
+        ["--json=yes"],
+        ["--nosuch"],
+        ["RR-2026-005"],
+        ["-"],
+        ["--store"],
+    ]
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_both_paths_answer_a_why_alike(store: str, data: st.DataObject) -> None:
+    args, env_store = data.draw(plain_why(store))
+    if data.draw(st.booleans()):
+        extra = data.draw(UNUSUAL)
+        at = data.draw(st.integers(1, len(args)))
+        args = [*args[:at], *extra, *args[at:]]
+    _same_outcome(args, env_store)
+
+
+def test_the_plain_forms_take_the_fast_path(store: str) -> None:
+    """A plain ``why`` is parsed here; the option's value and the store's are typer's."""
+    call = fast_path.parse(["why", "--on=2026-03-01", "RR-2026-004", "--store", store], {})
+    assert call == fast_path.FastCall(
+        "why",
+        {
+            "case": "RR-2026-004",
+            "as_of": None,
+            "on": "2026-03-01",
+            "full": False,
+            "as_json": False,
+            "store": store,
+        },
+    )
+    env = {"CASELEDGER_STORE": store}
+    assert fast_path.parse(["why", "X", "--json"], env) == fast_path.FastCall(
+        "why",
+        {"case": "X", "as_of": None, "on": None, "full": False, "as_json": True, "store": store},
+    )
+    assert fast_path.parse(["why", "X"], {"CASELEDGER_STORE": ""}).params["store"] is None  # type: ignore[union-attr]
+    code, out, _ = _same_outcome(["--store", store, "why", "RR-2026-004", "--json"])
+    assert code == 0 and b'"case": "RR-2026-004"' in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["why", "X", "--help"],
+        ["why", "X", "-h"],
+        ["why", "X", "--json", "--json"],
+        ["why", "X", "--on", "1", "--on=2"],
+        ["--store", "a", "why", "X", "--store", "b"],
+        ["why", "X", "Y"],
+        ["why"],
+        ["why", "--", "X"],
+        ["why", "X", "--as-of", "-1"],
+        ["why", "X", "--as-of"],
+        ["why", "X", "--full=1"],
+        ["why", "X", "--nosuch"],
+        ["--json", "why", "X"],
+        ["status", "X"],
+        [],
+    ],
+)
+def test_every_other_form_is_left_to_typer(args: list[str]) -> None:
+    assert fast_path.parse(args, {}) is None
+
+
+def test_completion_is_left_to_typer() -> None:
+    assert fast_path.parse(["why", "X"], {fast_path.COMPLETING: "bash_complete"}) is None
+
+
+def test_an_error_on_the_fast_path_is_typers(store: str, tmp_path: Path) -> None:
+    """An unknown case, a bad time, a store that is not there: typer's words and code."""
+    for args in (
+        ["--store", store, "why", "RR-2026-999", "--json"],
+        ["--store", store, "why", "RR-2026-004", "--on", "2026-13-40"],
+        ["--store", f"sqlite:///{tmp_path / 'none.db'}", "why", "RR-2026-004"],
+    ):
+        assert fast_path.parse(args, {}) is not None
+        code, out, err = _same_outcome(args)
+        assert code in (2, 4) and out == b"" and err.startswith(b"error:"), (args, err)
+    assert not (tmp_path / "none.db").exists(), "a query creates no store"
+
+
+def test_the_fast_table_is_the_real_commands() -> None:
+    """The table is generated from typer's commands (``python -m cli.reference --check``
+    fails when it is stale), so an option added to ``why`` reaches the fast parser."""
+    import typer.main
+
+    from cli.reference import fast_table
+
+    assert cli.main.app is not None
+    root = typer.main.get_command(cli.main.app)
+    text = fast_table(root)
+    assert "FastCommand('why', 'case'" in text
+    for option in WHY.options:
+        assert f"ParsedOption{tuple(option)!r}" in text
+
+
+def test_the_policys_written_out_types_are_the_catalogues() -> None:
+    """The policy names its entry types without the pydantic models (a cold ``why`` folds
+    the register's policy): exactly the catalogue's types, and those with ``approved_by``."""
+    from ledger.catalogue import models
+    from ledger.domain import policy
+
+    assert policy.EVENT_TYPES == models.EVENT_TYPES
+    approvable = [t for t in models.EVENT_TYPES if "approved_by" in models.body_fields(t)]
+    assert policy.APPROVABLE == tuple(approvable)
+
+
+def test_a_cold_why_imports_no_pydantic_model() -> None:
+    """What a plain ``why --json`` needs is importable without pydantic or typer."""
+    import subprocess
+
+    code = (
+        "import sys, cli.start, cli.fast_path, ledger.application.reading, projections.api\n"
+        "import ledger.domain.register, projections.queries.cases\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pydantic', 'typer')]\n"
+        "bad += [m for m in sys.modules if m.startswith('ledger.catalogue.models')]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
