@@ -108,7 +108,7 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
         except StoreUnavailable as exc:
             return PersonalCheck(unreadable=str(exc).rstrip("."))
         _add_case(check, ref, values)
-        _add_everywhere(check, ref, values)
+        add_everywhere(check, ref, values)
     return check
 
 
@@ -135,7 +135,7 @@ def _squashed(needles: Iterable[str]) -> tuple[bytes, ...]:
     return tuple({"".join(filter(str.isalnum, n)).encode() for n in needles})
 
 
-def _add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
+def add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
     """The case's values, but dates, in the screen of every other file (a hit names the
     first case added with that value)."""
     for name, value in values:
@@ -244,14 +244,26 @@ class EntryScreen:
                     values = self._values[ref] = _case_values(self._ledger, ref)
                 except StoreUnavailable as exc:
                     return PersonalCheck(unreadable=str(exc).rstrip("."))
-            _add_everywhere(check, ref, values)
+            add_everywhere(check, ref, values)
         return check
+
+    @property
+    def first(self) -> tuple[int, str] | None:
+        """The first line found holding a value of its case (its number) and what the
+        refusal says of it, or None."""
+        return self._first
 
     def raise_first(self, check: PersonalCheck) -> None:
         """Refuse the bundle for the first line of ``events.jsonl`` holding a value of
         its case, as :func:`scan_file` would."""
-        if check.made and check.values and self._first is not None:
-            _refuse(self._first[1])
+        refuse_entry(check, self._first)
+
+
+def refuse_entry(check: PersonalCheck, first: tuple[int, str] | None) -> None:
+    """Refuse the bundle for ``first`` (:attr:`EntryScreen.first`), the first line of
+    ``events.jsonl`` found holding a value of its case, if the check is made."""
+    if check.made and check.values and first is not None:
+        _refuse(first[1])
 
 
 def scan_file(check: PersonalCheck, path: Path) -> None:
