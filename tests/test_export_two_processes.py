@@ -20,12 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.export import export_timeline
+from projections.export import export_timeline, personal_check
 from projections.export.bundle import export_bundle, verify_bundle
 from projections.export.export_timeline import EntryRows, PipedEntryRows
-from projections.export.personal_check import EntryScreen, PersonalDataInBundle
+from projections.export.personal_check import (
+    EntryScreen,
+    PersonalCheck,
+    PersonalDataInBundle,
+    scan_file,
+)
 from tests.conftest import FixedClock, open_ledger
-from tests.test_bundle_personal_scan import CASE, OTHER, SUMMARIES
+from tests.test_bundle_personal_scan import CASE, OTHER, SEPARATORS, SUMMARIES, WORDS
 
 pytestmark = pytest.mark.usefixtures("fixed_today")
 
@@ -132,22 +137,29 @@ def test_the_second_process_screens_the_lines_as_this_one_does(
         for n, (ref, summary) in enumerate(entries, start=1)
     ]
     lines = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n" for r in records]
-    folder = tmp_path_factory.mktemp("rows")
-    here = EntryRows(folder / "one.csv", EntryScreen(ledger))
-    there = PipedEntryRows(ledger, folder / "two.csv", screening=True)
+    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    here = EntryRows(one / "timeline.csv", EntryScreen(ledger))
+    there = PipedEntryRows(ledger, two / "timeline.csv", screening=True)
     for rows in (here, there):
         for start in range(0, len(lines), batch):
             chunk = lines[start : start + batch]
             rows.add(start + 1, b"".join(chunk), chunk, records[start : start + batch])
-    one, two = here.close(), there.close()
-    assert (folder / "two.csv").read_bytes() == (folder / "one.csv").read_bytes()
-    assert {**two, "path": ""} == {**one, "path": ""}
+    assert there.close() == here.close()
+    assert (two / "timeline.csv").read_bytes() == (one / "timeline.csv").read_bytes()
     assert there.complete and here.complete
     assert there.first_refusal() == here.first_refusal()
     refs = sorted({r["case"] for r in records})
     assert _refusal(there, refs) == _refusal(here, refs)
     if any(ref == CASE and summary == SUMMARIES[1] for ref, summary in entries):
         assert _refusal(there, refs) is not None  # the plain name is always found
+    # timeline.csv, scanned in halves (the first in the second process) or whole.
+    check_here, check_there = here.finish(refs), there.finish(refs)
+    there.start_timeline_scan(check_there, refs)
+    expected = _refused(here.scan_timeline, check_here)
+    assert _refused(there.scan_timeline, check_there) == expected
+    if any(ref == CASE and summary == SUMMARIES[1] for ref, summary in entries):
+        assert expected is not None
+    there.end()
     assert multiprocessing.active_children() == []
 
 
@@ -175,3 +187,42 @@ def test_an_export_failing_in_either_process_ends_the_second_and_leaves_nothing(
         export_bundle(led, out / "failed")
     assert multiprocessing.active_children() == []
     assert list(out.iterdir()) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=60),
+    st.integers(min_value=1, max_value=40),
+)
+def test_a_file_scanned_in_two_halves_is_refused_as_scanned_whole(
+    tmp_path_factory: pytest.TempPathFactory,
+    pieces: list[tuple[str, str]],
+    block: int,
+) -> None:
+    """Split at every line boundary (a value wrapped across it included), in blocks of any
+    size: the first half's refusal, else the second's, is the whole file's, word for
+    word."""
+    check = PersonalCheck()
+    check.everywhere.add("name", "Kai Example", dates=False, label="case X, personal.name")
+    check.everywhere.add("name", "Zoe Sample", dates=False, label="case Y, personal.name")
+    check.values = 2
+    path = tmp_path_factory.mktemp("halves") / "timeline.csv"
+    data = "".join(w + s for w, s in pieces).encode()
+    path.write_bytes(data)
+    splits = [i + 1 for i, byte in enumerate(data) if byte == 10] + [0, len(data)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(personal_check, "_BLOCK", block)
+        whole = _refused(scan_file, check, path)
+        for split in splits:
+            first = _refused(scan_file, check, path, end=split)
+            second = _refused(scan_file, check, path, start=split)
+            assert (first or second) == whole, split
+    assert personal_check.split_point(path) in splits
+
+
+def _refused(call: Any, *args: Any, **kwargs: Any) -> str | None:
+    try:
+        call(*args, **kwargs)
+    except PersonalDataInBundle as exc:
+        return str(exc)
+    return None

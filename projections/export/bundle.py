@@ -337,6 +337,8 @@ def _write_bundle(
     except BaseException:
         screen.abort()
         raise
+    finally:
+        screen.end()
 
 
 def _write_files(
@@ -460,6 +462,8 @@ def _write_files(
     version = generator_version()
     # The personal values to look for in every file before the bundle says none is there.
     check = None if include_personal else screen.finish(exported)
+    if check is not None:
+        screen.start_timeline_scan(check, list(exported))
     statement = (
         "Personal data is included in personal.jsonl (value and salt per field); "
         "check each against its commitment."
@@ -548,6 +552,8 @@ def _write_files(
         for written in files:
             if written["path"] == EVENTS_FILE and screen.complete:
                 screen.raise_first(check)  # screened as it was written
+            elif written["path"] == TIMELINE_FILE:
+                screen.scan_timeline(check)  # in two halves for a large store
             else:
                 scan_file(check, work / written["path"])
     cases_manifest: dict[str, Any] = {}

@@ -34,9 +34,13 @@ from projections.export.export_files import HashingFile
 from projections.export.personal_check import (
     EntryScreen,
     PersonalCheck,
+    PersonalDataInBundle,
     add_everywhere,
     read_personal_values,
     refuse_entry,
+    refuse_in_file,
+    scan_file,
+    split_point,
 )
 from projections.export.report import describe
 
@@ -110,6 +114,16 @@ class EntryRows:
         """Refuse the bundle for the first line holding a value of its case, if any."""
         refuse_entry(check, self.first_refusal())
 
+    def start_timeline_scan(self, check: PersonalCheck, refs: Sequence[str]) -> None:
+        """Made by :meth:`scan_timeline` in this process."""
+
+    def scan_timeline(self, check: PersonalCheck) -> None:
+        """Fail if ``timeline.csv`` holds a personal value (:func:`scan_file`)."""
+        scan_file(check, self._timeline.path)
+
+    def end(self) -> None:
+        """Nothing is left running."""
+
 
 class _Row(NamedTuple):
     field: str
@@ -129,6 +143,10 @@ class _SentValues:
             raise StoreUnavailable(values)
         return [_Row(name, value) for name, value in values]
 
+    def opened(self, ref: str) -> list[tuple[str, Any]]:
+        """``(field, value)`` of a case's values, as the export reads them."""
+        return [(row.field, orjson.loads(row.value)) for row in self.personal_data(ref)]
+
 
 def _second_process(conn: Any, path: str, screening: bool) -> None:
     """The second process: decode each batch of lines, write the rows, screen the lines;
@@ -147,11 +165,30 @@ def _second_process(conn: Any, path: str, screening: bool) -> None:
         result = ("done", rows.close(), rows.complete, rows.first_refusal())
     except BaseException as exc:  # sent back and raised by the export
         result = ("error", exc)
+    _send(conn, result)
+    # Then, if asked, the scan of timeline.csv's first half for every exported case's
+    # values (the same check as the export's, from the same values).
+    while result[0] == "done" and (ask := conn.recv()) is not None:
+        _, refs, end = ask
+        try:
+            check = PersonalCheck()
+            for ref in refs:
+                add_everywhere(check, ref, values.opened(ref))
+            scan_file(check, Path(path), end=end)
+            result = ("done", None)
+        except PersonalDataInBundle as exc:
+            result = ("done", exc.params["where"])
+        except BaseException as exc:  # sent back and raised by the export
+            result = ("error", exc)
+        _send(conn, result)
+    conn.close()
+
+
+def _send(conn: Any, result: tuple[Any, ...]) -> None:
     try:
         conn.send(result)
     except Exception as exc:  # e.g. the error would not pickle: sent as its text
         conn.send(("error", RuntimeError(f"the export's second process failed: {exc!r}")))
-    conn.close()
 
 
 class PipedEntryRows:
@@ -171,6 +208,8 @@ class PipedEntryRows:
         self._unreadable = False
         self._complete = False
         self._first: tuple[int, str] | None = None
+        self._path = path
+        self._split: int | None = None
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=_QUEUED)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._feed, name="export-rows", daemon=True)
@@ -232,11 +271,45 @@ class PipedEntryRows:
                 f"the export's second process ended without its result ({exc!r}; exit "
                 f"code {self._process.exitcode})"
             ) from None
-        self._conn.close()
-        self._process.join()
         if result[0] == "error":
+            self.end()
             raise result[1]
         return result
+
+    def start_timeline_scan(self, check: PersonalCheck, refs: Sequence[str]) -> None:
+        """Have the second process scan the first half of ``timeline.csv`` for the
+        values of the exported cases ``refs`` (the check's), if it holds them all."""
+        if check.made and check.values and all(ref in self._values for ref in refs):
+            self._split = split_point(self._path)
+            self._conn.send(("scan", list(refs), self._split))
+
+    def scan_timeline(self, check: PersonalCheck) -> None:
+        """:meth:`EntryRows.scan_timeline`: the second half here, the first there; the
+        first half's refusal first."""
+        if self._split is None:
+            scan_file(check, self._path)
+            return
+        mine: PersonalDataInBundle | None = None
+        try:
+            scan_file(check, self._path, start=self._split)
+        except PersonalDataInBundle as exc:
+            mine = exc
+        _, where = self._result()
+        self._split = None
+        if where is not None:
+            refuse_in_file(where)
+        if mine is not None:
+            raise mine
+
+    def end(self) -> None:
+        """Let the second process end (it waits for a request or the end)."""
+        if self._process.is_alive():
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass  # it has ended
+            self._process.join(timeout=10)
+        self.abort()
 
     def abort(self) -> None:
         """The export failed: end the second process (the caller removes the files)."""
@@ -246,7 +319,8 @@ class PipedEntryRows:
         if self._thread.is_alive():  # its sends fail on the ended process's pipe
             self._queue.put(None)
             self._thread.join()
-        self._conn.close()
+        if not self._conn.closed:
+            self._conn.close()
 
     @property
     def complete(self) -> bool:
