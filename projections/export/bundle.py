@@ -408,7 +408,7 @@ def _write_files(
         lines.append(line)
         records.append(record)
         add_leaf(own)
-        if tree.size == signed_size and checkpoint is not None and log is None:
+        if checkpoint is not None and log is None and tree.size == signed_size:
             prefix_root = tree.root()
         if log is not None:
             proof = log.entry_proof(ref, seq, position, own)
