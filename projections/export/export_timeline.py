@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -355,11 +356,13 @@ def entry_rows(
     ledger: Any, path: Path, *, screening: bool, stored: int
 ) -> EntryRows | PipedEntryRows:
     """The rows and screen of an export of a store of ``stored`` entries: in a second
-    process above :data:`PIPELINE_ABOVE` where there are two cores and processes can
-    be forked, else in this one."""
+    process above :data:`PIPELINE_ABOVE` on Linux with two cores or more (where a
+    process is forked safely beside threads: not macOS, whose system libraries may not
+    be), else in this one."""
     if (
         stored > PIPELINE_ABOVE
         and (os.cpu_count() or 1) > 1
+        and sys.platform.startswith("linux")
         and "fork" in multiprocessing.get_all_start_methods()
     ):
         return PipedEntryRows(ledger, path, screening)
