@@ -77,11 +77,15 @@ def export_and_verify(url: str, out: str) -> dict[str, Any]:
     export_base = [export_baseline(url, None, scratch)]
     ledger = CaseLedger(parse_store(url))
     before = peak_rss_mb()
+    forked = resource.getrusage(resource.RUSAGE_CHILDREN)  # the export's second process
     cpu = time.process_time()
     start = time.perf_counter()
     summary = export_bundle(ledger, out)
     exported = time.perf_counter() - start
     export_cpu = time.process_time() - cpu
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    second_cpu = (done.ru_utime + done.ru_stime) - (forked.ru_utime + forked.ru_stime)
+    export_cpu += second_cpu  # the CPU time of both processes
     peak = peak_rss_mb()
     ledger.close()
     export_base.append(export_baseline(url, bundle, scratch))
@@ -113,6 +117,7 @@ def export_and_verify(url: str, out: str) -> dict[str, Any]:
         "export_baseline_runs": export_base,
         "export_ratio_baseline": exported / export_base_s,
         "export_cpu_s": export_cpu,
+        "export_second_process_cpu_s": second_cpu,
         "export_baseline_cpu_s": export_base_cpu,
         "export_cpu_ratio_baseline": export_cpu / export_base_cpu,
         "verify_s": verified["verify_s"],

@@ -62,16 +62,11 @@ from ledger.integrity.merkle import MerkleTree
 from projections.assess.rules import local_rules
 from projections.export.export_cases import (
     CASE_PAGES_ABOVE,
-    QUOTE,
-    QUOTES,
     REPORT_DETAIL_CASES,
-    TIMELINE_COLUMNS,
     CaseState,
     check_case_pages_above,
-    csv_line,
     is_case_page,
     load_template,
-    text_cell,
     write_case_files,
 )
 from projections.export.export_files import (
@@ -112,8 +107,8 @@ from projections.export.export_selection import (
     parse_moment,
     recorded_key,
 )
-from projections.export.personal_check import EntryScreen, scan_bytes, scan_file
-from projections.export.report import describe
+from projections.export.export_timeline import EntryRows, PipedEntryRows, entry_rows
+from projections.export.personal_check import scan_bytes, scan_file
 from projections.export.verify import BundleVerifyResult, verify_bundle
 
 __all__ = [
@@ -318,6 +313,45 @@ def _write_bundle(
     checkpoint: dict[str, Any] | None = None,
     case_pages_above: int = CASE_PAGES_ABOVE,
 ) -> ExportSummary:
+    # The timeline's rows, and the personal values looked for in each entry as it is
+    # written: in a second process for a large store (started before any thread).
+    count = getattr(ledger, "count_events", None)
+    screen = entry_rows(
+        ledger,
+        work / TIMELINE_FILE,
+        screening=not include_personal,
+        stored=count() if callable(count) else 0,
+    )
+    try:
+        return _write_files(
+            ledger,
+            work,
+            filters,
+            include_personal,
+            full_report,
+            progress,
+            checkpoint,
+            case_pages_above,
+            screen,
+        )
+    except BaseException:
+        screen.abort()
+        raise
+    finally:
+        screen.end()
+
+
+def _write_files(
+    ledger: LedgerToExport,
+    work: Path,
+    filters: ExportFilters,
+    include_personal: bool,
+    full_report: bool | None,
+    progress: Callable[[int], None] | None,
+    checkpoint: dict[str, Any] | None,
+    case_pages_above: int,
+    screen: EntryRows | PipedEntryRows,
+) -> ExportSummary:
     states: dict[str, CaseState] = {}
     read = 0
     tree = MerkleTree()
@@ -333,15 +367,9 @@ def _write_bundle(
     prefix_root = tree.root() if checkpoint is not None and signed_size == 0 else None
     covered = 0
     events = HashingFile(work / EVENTS_FILE, background=True)
-    timeline = HashingFile(work / TIMELINE_FILE, background=True)
     proofs = HashingFile(work / PROOFS_FILE) if log is not None else None
-    timeline.write(csv_line(TIMELINE_COLUMNS).encode())
     lines: list[bytes] = []
-    rows: list[str] = []
     proof_lines: list[bytes] = []
-    # The personal values are looked for in each entry as it is written (see below).
-    screen = None if include_personal else EntryScreen(ledger)
-    refs: list[str] = []
     records: list[dict[str, Any]] = []
     add_leaf = tree.add
     known = filters.known
@@ -378,48 +406,32 @@ def _write_bundle(
         state.last_seq = seq
         state.last_hash = own
         lines.append(line)
-        if screen is not None:
-            refs.append(ref)
-            records.append(record)
+        records.append(record)
         add_leaf(own)
-        if tree.size == signed_size and checkpoint is not None and log is None:
+        if checkpoint is not None and log is None and tree.size == signed_size:
             prefix_root = tree.root()
         if log is not None:
             proof = log.entry_proof(ref, seq, position, own)
             covered += proof["index"] is not None
             proof_lines.append(canonical_json(proof) + b"\n")
-        kind = record["type"]
-        actor = str(record.get("actor", ""))
-        summary = describe(record)
-        # One CSV row (RFC 4180, text quoted); only free text can hold a quote.
-        rows.append(
-            f'"{ref}#{seq}","{ref}",{seq},{position},"{kind}","{record["occurred_at"]}",'
-            f'"{record["recorded_at"]}","{text_cell(actor).replace(QUOTE, QUOTES)}",'
-            f'"{record.get("role", "")}","{record.get("corrects", "")}",'
-            f'"{text_cell(summary).replace(QUOTE, QUOTES)}","{own}"\r\n'
-        )
         if len(lines) >= _BATCH:
-            events.write(b"".join(lines))
-            timeline.write("".join(rows).encode())
-            if screen is not None:
-                screen.screen(tree.size - len(lines) + 1, refs, lines, records)
-                refs.clear()
-                records.clear()
-            lines.clear()
-            rows.clear()
+            joined = b"".join(lines)
+            events.write(joined)
+            screen.add(tree.size - len(lines) + 1, joined, lines, records)
+            lines = []
+            records = []
             if proofs is not None:
                 proofs.write(b"".join(proof_lines))
                 proof_lines.clear()
-        if "personal" in record or kind == "EntryCorrected":
+        if "personal" in record or record["type"] == "EntryCorrected":
             found = personal_commitments(record)
             if found:
                 commitments += len(found)
                 state.personal_seqs.add(seq)
-    events.write(b"".join(lines))
-    timeline.write("".join(rows).encode())
-    if screen is not None:
-        screen.screen(tree.size - len(lines) + 1, refs, lines, records)
-    files = [events.close(), timeline.close()]
+    joined = b"".join(lines)
+    events.write(joined)
+    screen.add(tree.size - len(lines) + 1, joined, lines, records)
+    files = [events.close(), screen.close()]
     if proofs is not None:
         proofs.write(b"".join(proof_lines))
         files.append(proofs.close())
@@ -449,7 +461,9 @@ def _write_bundle(
     generated_at = recorded_key(now)
     version = generator_version()
     # The personal values to look for in every file before the bundle says none is there.
-    check = None if screen is None else screen.finish(exported)
+    check = None if include_personal else screen.finish(exported)
+    if check is not None:
+        screen.start_timeline_scan(check, list(exported))
     statement = (
         "Personal data is included in personal.jsonl (value and salt per field); "
         "check each against its commitment."
@@ -535,10 +549,11 @@ def _write_bundle(
     # A stable sort: the case pages (written after report.html) stay right after it.
     files.sort(key=lambda f: order.index(REPORT_FILE if is_case_page(f["path"]) else f["path"]))
     if check is not None:
-        assert screen is not None
         for written in files:
             if written["path"] == EVENTS_FILE and screen.complete:
                 screen.raise_first(check)  # screened as it was written
+            elif written["path"] == TIMELINE_FILE:
+                screen.scan_timeline(check)  # in two halves for a large store
             else:
                 scan_file(check, work / written["path"])
     cases_manifest: dict[str, Any] = {}

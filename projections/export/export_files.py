@@ -75,6 +75,11 @@ class HashingFile:
             raise self._error
         self._queue.put(data)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the file is closed (written, or abandoned)."""
+        return self._file.closed
+
     def close(self) -> dict[str, Any]:
         if self._queue is not None and self._thread is not None:
             self._queue.put(None)

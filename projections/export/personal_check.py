@@ -108,7 +108,7 @@ def read_personal_values(ledger: _Ledger, refs: Iterable[str]) -> PersonalCheck:
         except StoreUnavailable as exc:
             return PersonalCheck(unreadable=str(exc).rstrip("."))
         _add_case(check, ref, values)
-        _add_everywhere(check, ref, values)
+        add_everywhere(check, ref, values)
     return check
 
 
@@ -135,7 +135,7 @@ def _squashed(needles: Iterable[str]) -> tuple[bytes, ...]:
     return tuple({"".join(filter(str.isalnum, n)).encode() for n in needles})
 
 
-def _add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
+def add_everywhere(check: PersonalCheck, ref: str, values: list[tuple[str, Any]]) -> None:
     """The case's values, but dates, in the screen of every other file (a hit names the
     first case added with that value)."""
     for name, value in values:
@@ -244,17 +244,29 @@ class EntryScreen:
                     values = self._values[ref] = _case_values(self._ledger, ref)
                 except StoreUnavailable as exc:
                     return PersonalCheck(unreadable=str(exc).rstrip("."))
-            _add_everywhere(check, ref, values)
+            add_everywhere(check, ref, values)
         return check
+
+    @property
+    def first(self) -> tuple[int, str] | None:
+        """The first line found holding a value of its case (its number) and what the
+        refusal says of it, or None."""
+        return self._first
 
     def raise_first(self, check: PersonalCheck) -> None:
         """Refuse the bundle for the first line of ``events.jsonl`` holding a value of
         its case, as :func:`scan_file` would."""
-        if check.made and check.values and self._first is not None:
-            _refuse(self._first[1])
+        refuse_entry(check, self._first)
 
 
-def scan_file(check: PersonalCheck, path: Path) -> None:
+def refuse_entry(check: PersonalCheck, first: tuple[int, str] | None) -> None:
+    """Refuse the bundle for ``first`` (:attr:`EntryScreen.first`), the first line of
+    ``events.jsonl`` found holding a value of its case, if the check is made."""
+    if check.made and check.values and first is not None:
+        _refuse(first[1])
+
+
+def scan_file(check: PersonalCheck, path: Path, *, start: int = 0, end: int | None = None) -> None:
     """Fail if a file of the bundle holds a personal value (see the module's rule).
 
     The file is read a line at a time (a bundle may be gigabytes).  An entry of
@@ -267,7 +279,12 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
     space: for ASCII text, :func:`fold_words` exactly) and its words, with the line
     before it, screened together first: that finds every value the line-by-line screen
     would (and values across more lines), so only a block where it finds one is
-    screened again line by line, which decides."""
+    screened again line by line, which decides.
+
+    ``start`` and ``end`` (line boundaries) scan only the lines between, as the whole
+    scan would scan them (the line before ``start`` carried in), so that two processes
+    can scan the two halves of a large file: the first refusal is the first half's, else
+    the second's."""
     if not check.made or not check.values:
         return
     if path.name == "events.jsonl":
@@ -290,7 +307,11 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
     is_html = path.suffix == ".html"
     tail: list[str] = []  # the previous line's last words, where a wrapped value begins
     with path.open("rb") as stream:
-        for block in _blocks(stream):
+        if start:
+            tail = fold_words(_line_before(stream, start).decode("utf-8", errors="replace"))
+            tail = tail[-span:]
+            stream.seek(start)
+        for block in _blocks(stream, None if end is None else end - start):
             if not is_html and block.isascii():
                 folded = block.translate(_ASCII_FOLD).decode("ascii")
                 if screen.hit_words(tail + folded.split()) is None:
@@ -313,11 +334,35 @@ def scan_file(check: PersonalCheck, path: Path) -> None:
                 tail = words[-span:]
 
 
-def _blocks(stream: Any) -> Iterator[bytes]:
+def _line_before(stream: Any, at: int) -> bytes:
+    """The line ending just before byte ``at`` (a line boundary), without its newline."""
+    back = _BLOCK
+    while True:
+        begin = max(0, at - back)
+        stream.seek(begin)
+        data: bytes = stream.read(at - begin)[:-1]
+        cut = data.rfind(b"\n")
+        if cut >= 0 or begin == 0:
+            return data[cut + 1 :]
+        back *= 2
+
+
+def split_point(path: Path) -> int:
+    """A line boundary near the middle of a file (its size if there is none)."""
+    with path.open("rb") as stream:
+        stream.seek(path.stat().st_size // 2)
+        stream.readline()
+        return stream.tell()
+
+
+def _blocks(stream: Any, limit: int | None = None) -> Iterator[bytes]:
     """A binary stream's content in blocks of whole lines (about ``_BLOCK`` bytes each;
-    the last one may end without a newline)."""
+    the last one may end without a newline), up to ``limit`` bytes if given."""
     rest = b""
-    while block := stream.read(_BLOCK):
+    left = -1 if limit is None else limit
+    while left and (block := stream.read(_BLOCK if left < 0 else min(_BLOCK, left))):
+        if left > 0:
+            left -= len(block)
         block = rest + block
         end = block.rfind(b"\n") + 1
         if end == 0:
@@ -339,6 +384,11 @@ def scan_bytes(check: PersonalCheck, name: str, data: bytes) -> None:
 
 #: JSON's escapes of white space, which would otherwise run a letter into a value.
 _JSON_SPACES = (b"\\n", b"\\r", b"\\t")
+
+
+def refuse_in_file(where: str) -> None:
+    """Refuse the bundle: ``where`` (a file and what it holds) would hold a value."""
+    _refuse(where)
 
 
 def _refuse(where: str) -> None:
