@@ -433,7 +433,14 @@ DECLARE
     settled bigint;
     writers text[];
     deadline timestamptz := clock_timestamp() + interval '30 seconds';
+    pause float8 := 0.0002;
 BEGIN
+    IF pg_is_in_recovery() THEN
+        -- a standby sees neither the primary's locks nor the numbers it handed out
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE =
+            'a standby cannot tell which positions of the entries'' log are settled: '
+            'follow the log on the primary';
+    END IF;
     IF (SELECT s.seqcache FROM pg_sequence s WHERE s.seqrelid = ids) IS DISTINCT FROM 1 THEN
         RAISE EXCEPTION 'the sequence % caches numbers in each session: the settled '
             'position needs CACHE 1', ids;
@@ -449,7 +456,8 @@ BEGIN
                 'the entries'' log has not settled: transaction(s) %s appending to it stayed '
                 'open for 30 seconds', array_to_string(writers, ', '));
         END IF;
-        PERFORM pg_sleep(0.0005);
+        PERFORM pg_sleep(pause);  -- reading pg_locks takes every lock partition: back off
+        pause := least(pause * 2, 0.01);
         -- each holder keeps the lock to its end: it ended when it holds it no longer
         SELECT array_agg(l.virtualtransaction) INTO writers FROM pg_locks l
         WHERE l.locktype = 'relation' AND l.relation = events
@@ -501,9 +509,14 @@ BEGIN
         PERFORM __S__.caseledger_refuse('one envelope per entry is needed');
     END IF;
     PERFORM set_config('lock_timeout', '30s', true);
-    -- No table lock: writers of different cases append at once (a case's own writers are
-    -- serialised by its head check and the unique (case_ref, seq)); readers of the log
-    -- read only its settled prefix (caseledger_settled_position, above).
+    -- No exclusive table lock: writers of different cases append at once (a case's own
+    -- writers are serialised by its head check and the unique (case_ref, seq)); readers
+    -- of the log read only its settled prefix (caseledger_settled_position, above).  The
+    -- INSERT's own lock is taken here, first, as the exclusive one was: it conflicts with
+    -- no other writer, and a writer still queues behind the DDL of a store being opened
+    -- (its triggers on these tables) before it holds a lock on any other table, so the
+    -- two cannot deadlock.
+    LOCK TABLE __S__.caseledger_events IN ROW EXCLUSIVE MODE;
     SELECT roles, agency INTO my_roles, my_agency FROM __S__.caseledger_users WHERE name = me;
     IF NOT FOUND THEN
         PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));
