@@ -7,7 +7,8 @@ baselines of the record, each in a process of its own for its memory);
 ``python -m bench.child export URL OUT`` exports the whole store to ``OUT`` and then
 verifies the bundle (``verify OUT``, in a process of its own), each beside its streamed
 baseline (:mod:`bench.export`); ``reindex URL`` rebuilds the cross-case index and
-``sqlfold URL`` runs its baseline, the same fold in SQL (:mod:`bench.sqlfold`).  Each
+``sqlfold URL`` runs its baseline, the same fold in SQL (:mod:`bench.sqlfold`);
+``writers PG_URL EVENTS OPS`` runs the PostgreSQL writers measurement alone.  Each
 prints one JSON object: the seconds taken and the process's peak resident memory (for the
 export, read before the verify starts; for the verify, summed over its processes).
 
@@ -279,9 +280,12 @@ def raw_file(rows_path: str, target: str, durability: str) -> dict[str, Any]:
 def worker(inbox: Any, outbox: Any) -> None:
     """One writer process of the runner's pool (started once, with ``spawn``).
 
-    Each task is ``("ledger", url, lines, start)``: record ``lines[0]`` (warm-up: the
-    connection, the enrolment), report ready, wait for ``"go"``, then record each other
-    line as one command (as ``caseledger record`` of a one-line file does); or
+    Each task is ``("ledger", url, lines, start, locked)``: record ``lines[0]`` (warm-up:
+    the connection, the enrolment), report ready, wait for ``"go"``, then record each
+    other line as one command (as ``caseledger record`` of a one-line file does), with
+    ``locked`` each command's append first taking the table lock the ledger took before
+    its log had a settled position (:func:`_lock_appends`: the old design, measured
+    beside the new in the same run); or
     ``("raw", base_url, schema, table, rows, lock, synchronous_commit)``: the same with
     psycopg INSERT and COMMIT of each row, optionally taking the library's
     ``LOCK TABLE ... IN EXCLUSIVE MODE`` first.  Each reports ``(began, ended, ops)``.
@@ -292,8 +296,8 @@ def worker(inbox: Any, outbox: Any) -> None:
         if task is None:
             break
         if task[0] == "ledger":
-            _, url, lines, start = task
-            run = _ledger_task(ledgers, url, lines, start)
+            _, url, lines, start, locked = task
+            run = _ledger_task(ledgers, url, lines, start, locked)
         else:
             run = _raw_task(*task[1:])
         outbox.put("ready")
@@ -306,13 +310,17 @@ def worker(inbox: Any, outbox: Any) -> None:
         ledger.close()
 
 
-def _ledger_task(ledgers: dict[str, Any], url: str, lines: Sequence[bytes], start: datetime) -> Any:
+def _ledger_task(
+    ledgers: dict[str, Any], url: str, lines: Sequence[bytes], start: datetime, locked: bool
+) -> Any:
     from ledger.application import CaseLedger
     from ledger.store.locations import parse_store
 
     ledger = ledgers.get(url)
     if ledger is None:
         ledger = ledgers[url] = CaseLedger(parse_store(url))
+        ledger.ledger_recorder.bench_append = ledger.ledger_recorder._append
+    _lock_appends(ledger, locked)
     ledger.clock = BenchClock(start, timedelta(milliseconds=1))
     recorder = enrolled_recorder(ledger)  # the store's identity, enrolled
     ledger.record_lines(lines[:1], recorder)
@@ -323,6 +331,40 @@ def _ledger_task(ledgers: dict[str, Any], url: str, lines: Sequence[bytes], star
         return len(lines) - 1
 
     return run
+
+
+def _lock_appends(ledger: Any, locked: bool) -> None:
+    """Make the ledger's appends take ``LOCK TABLE caseledger_events IN EXCLUSIVE MODE``
+    first (as ``caseledger_append`` did before the settled position), or not: through
+    ``bench_locked_append``, a wrapper of the bench's own in the bench's schema (made
+    once, by the database superuser the bench runs as), which locks and then calls the
+    ledger's function in the same transaction, as the same session user."""
+    from psycopg.sql import SQL, Identifier
+
+    recorder = ledger.ledger_recorder
+    if not locked:
+        recorder._append = recorder.bench_append
+        return
+    schema = Identifier(recorder.datastore.schema)
+    args = (
+        "{s}.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[], "
+        "text[], bigint[], bytea[]"
+    )
+    with recorder.datastore.transaction(commit=True) as curs:
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext('bench_locked_append'))")
+        curs.execute(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {s}.bench_locked_append(" + args + ") "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $f$ BEGIN "
+                "LOCK TABLE {s}.caseledger_events IN EXCLUSIVE MODE; "
+                "RETURN QUERY SELECT * FROM {s}.caseledger_append("
+                "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10); END $f$"
+            ).format(s=schema)
+        )
+    recorder._append = SQL(
+        "SELECT * FROM {s}.bench_locked_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "AS caseledger_append"
+    ).format(s=schema)
 
 
 def _raw_task(
@@ -357,6 +399,33 @@ def _raw_task(
     return run
 
 
+def writers_only(pg_url: str, events: str, ops: str) -> dict[str, Any]:
+    """The runner's PostgreSQL writers measurement alone (``pg_writers``), on a fresh
+    schema loaded with a ledger of ``events`` entries, ``ops`` commands per writer, 3
+    repetitions; the schema is dropped afterwards."""
+    from . import runner
+    from .generate import plan_ledger
+    from .stores import Target
+
+    settings = runner.settings_for(
+        "tiny", events=int(events), writer_ops=int(ops), writer_reps=3, stores=("postgres",)
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        target = Target.postgres(pg_url, Path(workdir))
+        try:
+            bench = runner.StoreBench(
+                settings, target, plan_ledger(settings.seed, settings.events), lambda m: None
+            )
+            bench.load()
+            bench.pg_writers()
+        finally:
+            target.drop()
+    return {
+        "pg_writers_4_vs_1": bench.result.figures.get("pg_writers_4_vs_1"),
+        "pg_writers": bench.result.details["pg_writers"],
+    }
+
+
 def main(argv: list[str]) -> None:
     """``python -m bench.child export URL OUT``, ``... record URL FILE CLOCK``,
     ``... library URL FILE KIND BASE_URL SCHEMA`` or ``... raw ROWS TARGET DURABILITY``."""
@@ -372,11 +441,13 @@ def main(argv: list[str]) -> None:
         figures = library_file(*argv[1:])
     elif len(argv) == 4 and argv[0] == "raw":
         figures = raw_file(argv[1], argv[2], argv[3])
+    elif len(argv) == 4 and argv[0] == "writers":
+        figures = writers_only(argv[1], argv[2], argv[3])
     else:
         raise SystemExit(
             "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK "
             "| reindex URL | sqlfold URL | library URL FILE KIND BASE_URL SCHEMA "
-            "| raw ROWS TARGET DURABILITY"
+            "| raw ROWS TARGET DURABILITY | writers PG_URL EVENTS OPS"
         )
     sys.stdout.buffer.write(orjson.dumps(figures) + b"\n")
 

@@ -805,13 +805,21 @@ class StoreBench:
         counter = itertools.count()
         one: list[float] = []
         four: list[float] = []
+        # the same commands, each append under the table lock the ledger took before
+        locked: dict[int, list[float]] = {1: [], 4: []}
+        cpu: dict[str, list[float]] = {}  # the writer processes' CPU ms per command
         raw: dict[tuple[bool, int], list[float]] = {}
         sync = str(self.durability.get("synchronous_commit", "on"))
         state = b"x" * 600  # about one stored entry
         with WriterPool(4) as pool:
             for rep in range(settings.writer_reps):
                 start = after_horizon(2 + rep)
-                for writers, rates in ((1, one), (4, four)):
+                for writers, rates, lock in (
+                    (1, one, False),
+                    (4, four, False),
+                    (1, locked[1], True),
+                    (4, locked[4], True),
+                ):
                     tasks: list[tuple[Any, ...]] = []
                     for w in range(writers):
                         group = groups[w]
@@ -819,9 +827,14 @@ class StoreBench:
                             follow_up(group[i % len(group)].ref, next(counter), start.date())
                             for i in range(settings.writer_ops + 1)
                         ]
-                        tasks.append(("ledger", self.target.url, lines, start))
+                        tasks.append(("ledger", self.target.url, lines, start, lock))
                     rates.append(pool.run(tasks))
-                self.log(f"  writers: 1 → {one[-1]:.0f} ops/s, 4 → {four[-1]:.0f} ops/s")
+                    name = f"ledger_{'with_lock' if lock else 'no_lock'}_{writers}"
+                    cpu.setdefault(name, []).append(pool.cpu_ms_per_op[-1])
+                self.log(
+                    f"  writers: 1 → {one[-1]:.0f} ops/s, 4 → {four[-1]:.0f} ops/s; "
+                    f"with the old table lock 1 → {locked[1][-1]:.0f}, 4 → {locked[4][-1]:.0f}"
+                )
                 for lock in (False, True):
                     for writers in (1, 4):
                         self.raw.reset()
@@ -844,6 +857,8 @@ class StoreBench:
                                 )
                             )
                         raw.setdefault((lock, writers), []).append(pool.run(tasks))
+                        name = f"raw_{'with_lock' if lock else 'no_lock'}_{writers}"
+                        cpu.setdefault(name, []).append(pool.cpu_ms_per_op[-1])
         self.raw.reset()
         diagnostics: dict[str, float] = {}
         for (lock, writers), rates in sorted(raw.items()):
@@ -857,6 +872,10 @@ class StoreBench:
             "ops_per_writer": settings.writer_ops,
             "one_writer_ops_per_s": [round(r, 1) for r in one],
             "four_writers_ops_per_s": [round(r, 1) for r in four],
+            "one_writer_with_table_lock_ops_per_s": [round(r, 1) for r in locked[1]],
+            "four_writers_with_table_lock_ops_per_s": [round(r, 1) for r in locked[4]],
+            "with_table_lock_4_vs_1": round(median(locked[4]) / median(locked[1]), 3),
+            "writers_cpu_ms_per_op": cpu,
             **diagnostics,
         }
         self.log(f"  raw writers: {diagnostics}")
@@ -890,6 +909,8 @@ class WriterPool:
         ]
         for proc in self.procs:
             proc.start()
+        #: Each run's CPU time (user + sys) of its writer processes per operation, in ms.
+        self.cpu_ms_per_op: list[float] = []
 
     def __enter__(self) -> WriterPool:
         return self
@@ -909,9 +930,14 @@ class WriterPool:
             inbox.put(task)
         for _ in tasks:
             self._get("ready")
+        procs = self.procs[: len(tasks)]
+        cpu = [_cpu_seconds(p.pid) or 0.0 for p in procs]
         for inbox in self.inboxes[: len(tasks)]:
             inbox.put("go")
         reports = [self._get(None) for _ in tasks]
+        ops = sum(int(r[2]) for r in reports)
+        used = sum((_cpu_seconds(p.pid) or 0.0) - c for p, c in zip(procs, cpu, strict=True))
+        self.cpu_ms_per_op.append(round(1000 * used / max(ops, 1), 2))
         span = float(max(r[1] for r in reports) - min(r[0] for r in reports))
         return float(sum(r[2] for r in reports)) / span
 

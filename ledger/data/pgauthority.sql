@@ -400,6 +400,73 @@ BEGIN
 END
 $body$
 -- ;;
+-- The settled position of the entries' log: the highest position p such that no
+-- transaction still in flight can commit an entry at a position <= p.  caseledger_append
+-- takes no table lock (several writers append at once), so entries commit out of
+-- position order; whoever follows the log (the index's catch-up, checkpoints, exports,
+-- verify) reads only up to this position, in a statement run after this one returns
+-- (READ COMMITTED: a new snapshot), and then never sees a lower position appear later.
+-- Why it holds:
+--   1. V is the id sequence's last value: every position handed out so far, committed,
+--      in flight or rolled back (nextval is not transactional).  With CACHE 1 (the
+--      serial's default, checked) a backend holds no numbers ahead of the sequence.
+--   2. An INSERT takes RowExclusiveLock on its table before its DEFAULT nextval is
+--      evaluated: in parse analysis (parser/analyze.c, transformInsertStmt ->
+--      setTargetTable), or, for a PL/pgSQL statement's cached plan, in GetCachedPlan ->
+--      CheckCachedPlan -> AcquireExecutorLocks (utils/cache/plancache.c), which locks
+--      every relation of the plan's range table in its rellockmode before the executor
+--      runs; the default is a target-list expression evaluated only in ExecutorRun.
+--      A relation lock is held to the end of the transaction.  So a transaction that
+--      took a position <= V held the lock before V was read, and if it is still running
+--      it is among the holders seen in pg_locks after V was read (fast-path locks
+--      included: pg_locks reads each backend's fast-path slots).
+--   3. Waiting until every one of those holders has ended (committed or rolled back)
+--      leaves no transaction that could still commit a position <= V.
+-- Executable by every role that may use the schema (as the other read functions): it
+-- reveals the number of positions handed out and waits; it reads no entry.
+CREATE OR REPLACE FUNCTION __S__.caseledger_settled_position() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    events regclass := to_regclass(format('%I.caseledger_events', __SCHEMA__));
+    ids regclass := pg_get_serial_sequence(format('%I.caseledger_events', __SCHEMA__),
+                                           'notification_id')::regclass;
+    settled bigint;
+    writers text[];
+    deadline timestamptz := clock_timestamp() + interval '30 seconds';
+    pause float8 := 0.0002;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        -- a standby sees neither the primary's locks nor the numbers it handed out
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE =
+            'a standby cannot tell which positions of the entries'' log are settled: '
+            'follow the log on the primary';
+    END IF;
+    IF (SELECT s.seqcache FROM pg_sequence s WHERE s.seqrelid = ids) IS DISTINCT FROM 1 THEN
+        RAISE EXCEPTION 'the sequence % caches numbers in each session: the settled '
+            'position needs CACHE 1', ids;
+    END IF;
+    settled := coalesce(pg_sequence_last_value(ids), 0);
+    SELECT array_agg(l.virtualtransaction) INTO writers FROM pg_locks l
+    WHERE l.locktype = 'relation' AND l.relation = events AND l.mode = 'RowExclusiveLock'
+      AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
+      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+    WHILE writers IS NOT NULL LOOP
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION USING ERRCODE = '55P03', MESSAGE = format(
+                'the entries'' log has not settled: transaction(s) %s appending to it stayed '
+                'open for 30 seconds', array_to_string(writers, ', '));
+        END IF;
+        PERFORM pg_sleep(pause);  -- reading pg_locks takes every lock partition: back off
+        pause := least(pause * 2, 0.01);
+        -- each holder keeps the lock to its end: it ended when it holds it no longer
+        SELECT array_agg(l.virtualtransaction) INTO writers FROM pg_locks l
+        WHERE l.locktype = 'relation' AND l.relation = events
+          AND l.mode = 'RowExclusiveLock' AND l.virtualtransaction = ANY (writers);
+    END LOOP;
+    RETURN settled;
+END
+$body$
+-- ;;
 -- The append function of the first authority version had no key arrays.
 DROP FUNCTION IF EXISTS __S__.caseledger_append(
     __S__.stored_event_uuid[], jsonb, text[], bigint[], text[], bytea[], bytea[])
@@ -442,7 +509,14 @@ BEGIN
         PERFORM __S__.caseledger_refuse('one envelope per entry is needed');
     END IF;
     PERFORM set_config('lock_timeout', '30s', true);
-    LOCK TABLE __S__.caseledger_events IN EXCLUSIVE MODE;
+    -- No exclusive table lock: writers of different cases append at once (a case's own
+    -- writers are serialised by its head check and the unique (case_ref, seq)); readers
+    -- of the log read only its settled prefix (caseledger_settled_position, above).  The
+    -- INSERT's own lock is taken here, first, as the exclusive one was: it conflicts with
+    -- no other writer, and a writer still queues behind the DDL of a store being opened
+    -- (its triggers on these tables) before it holds a lock on any other table, so the
+    -- two cannot deadlock.
+    LOCK TABLE __S__.caseledger_events IN ROW EXCLUSIVE MODE;
     SELECT roles, agency INTO my_roles, my_agency FROM __S__.caseledger_users WHERE name = me;
     IF NOT FOUND THEN
         PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));

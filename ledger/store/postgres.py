@@ -31,6 +31,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from psycopg import Cursor
+from psycopg.errors import UndefinedFunction
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
@@ -89,6 +90,10 @@ def _chunks(
         stray_rows, stray_keys = [], []
 
 
+#: Above every position (bigint's largest): the bound of a read where every committed
+#: entry is settled.
+_NO_POSITION_ABOVE = 2**63 - 1
+
 #: The columns of a provenance row that ``verify`` compares with the stored entry.
 PROVENANCE_FIELDS = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
 
@@ -135,6 +140,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT {schema}.caseledger_register_append(%s, %s, %s)"
         ).format(schema=schema)
         self._provenance = SQL("{schema}.caseledger_provenance").format(schema=schema)
+        self._settled = SQL("SELECT {schema}.caseledger_settled_position() AS settled").format(
+            schema=schema
+        )
         self._meta = SQL("{schema}.{table}").format(schema=schema, table=self.meta_table)
         self._register = SQL("{schema}.{table}").format(schema=schema, table=self.register_table)
         self._events = SQL("{schema}.{table}").format(
@@ -258,15 +266,21 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
 
     def iter_states(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
-        """``(position, state)`` of every entry in global order, after a position."""
+        """``(position, state)`` of every entry in global order, after a position, up to
+        the log's settled position when the call starts (:meth:`settled_position`):
+        writers append without a table lock, so only that prefix can no longer gain an
+        entry below a position already read."""
+        upto: int | None = None
         while True:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                if upto is None:
+                    upto = self.settled_position(curs)
                 curs.execute(
                     SQL(
                         "SELECT notification_id, state FROM {t} WHERE notification_id>%s "
-                        "ORDER BY notification_id LIMIT %s"
+                        "AND notification_id<=%s ORDER BY notification_id LIMIT %s"
                     ).format(t=self._events),
-                    (after, batch),
+                    (after, upto, batch),
                     binary=True,
                 )
                 rows = [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
@@ -274,6 +288,21 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             if len(rows) < batch:
                 return
             after = rows[-1][0]
+
+    def settled_position(self, curs: Cursor[DictRow]) -> int:
+        """The highest position below which no entry can still be committed
+        (``caseledger_settled_position``: it waits for the transactions that may still
+        commit one), read in a statement of its own so that the next statement's
+        snapshot holds every entry up to it.  A store whose functions predate it (not yet
+        opened by its owner with this version) still appends under the table lock, which
+        keeps its log gap-free in commit order: everything committed is settled there."""
+        try:
+            curs.execute(self._settled)
+        except UndefinedFunction:
+            return _NO_POSITION_ABOVE
+        row = curs.fetchone()
+        assert row is not None
+        return int(row["settled"])
 
     def select_personal(self, case_ref: str) -> list[PersonalRow]:
         """The personal values and salts kept for a case."""
@@ -334,18 +363,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def iter_provenance(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The database's provenance rows in global order: who appended each entry (the
-        session user), under which role, with which hashes and time."""
+        session user), under which role, with which hashes and time; up to the settled
+        position, as :meth:`iter_states` (a row is written with its entry)."""
         after = 0
+        upto: int | None = None
         while True:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                if upto is None:
+                    upto = self.settled_position(curs)
                 curs.execute(
                     SQL(
                         "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
                         "hash, recorded_at, regime, agency, approved_by FROM {t} "
-                        "WHERE notification_id>%s "
+                        "WHERE notification_id>%s AND notification_id<=%s "
                         "ORDER BY notification_id LIMIT %s"
                     ).format(t=self._provenance),
-                    (after, batch),
+                    (after, upto, batch),
                 )
                 rows = curs.fetchall()
             yield from rows
