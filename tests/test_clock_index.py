@@ -147,6 +147,12 @@ def test_states_from_facts_equal_the_clocks_of_the_records(
     expected = clock_states("F-1", regime, records, on, include_not_started=True)
     got = states_from_facts(facts, on, include_not_started=True)
     assert [s.as_dict() for s in got] == [s.as_dict() for s in expected]
+    assert got == expected  # every field, not only those the JSON shows
+    # The JSON of a plain clock (no delay, flag or lead day) is built from a template:
+    # the same keys in the same order, the same values, as from every field and property.
+    for state in got:
+        full = state._full_dict(state.rule)
+        assert list(state.as_dict().items()) == list(full.items())
     # Built whole (facts.clocks), the same.
     pack = rule_pack(regime)
     whole = [
