@@ -262,6 +262,22 @@ def _spans(text: str) -> dict[str, list[str]]:
     return out
 
 
+def _clock_facts(span: Sequence[str], delays: Sequence[Sequence[Any]]) -> ClockFacts:
+    """One started clock's facts from its part of ``spans`` (split) and its ``delays``."""
+    name, started, start_ref, ended, end_ref, how, before, marks = span
+    return ClockFacts(
+        name,
+        date.fromisoformat(started),
+        start_ref,
+        date.fromisoformat(ended) if ended else None,
+        end_ref or None,
+        _delay_facts(delays),
+        _how(how),
+        date.fromisoformat(before) if before else None,
+        _marks_of(marks),
+    )
+
+
 class CaseClockFacts:
     """A case's clock facts, labelled with the index state they were derived at.
 
@@ -334,20 +350,8 @@ class CaseClockFacts:
         if self._clocks is None:
             delays = self.delays or {}
             self._clocks = {
-                name: ClockFacts(
-                    name,
-                    date.fromisoformat(started),
-                    start_ref,
-                    date.fromisoformat(ended) if ended else None,
-                    end_ref or None,
-                    _delay_facts(delays.get(name, ())),
-                    _how(how),
-                    date.fromisoformat(before) if before else None,
-                    _marks_of(marks),
-                )
-                for name, (_, started, start_ref, ended, end_ref, how, before, marks) in _spans(
-                    self.spans
-                ).items()
+                name: _clock_facts(span, delays.get(name, ()))
+                for name, span in _spans(self.spans).items()
             }
         return self._clocks
 
@@ -518,11 +522,8 @@ def states_from_facts(
         if rule is None:  # not reached: the facts keep only clocks a rule judges
             continue
         if due is None or how or before or (delays is not None and rule.name in delays):
-            states.append(
-                state_from_facts(
-                    case, regime, rule, facts.clocks[rule.name], on, pack.working_calendar()
-                )
-            )
+            one = _clock_facts(span, delays.get(name, ()) if delays is not None else ())
+            states.append(state_from_facts(case, regime, rule, one, on, pack.working_calendar()))
             continue
         ended = date.fromisoformat(finished) if finished and finished <= today else None
         states.append(
@@ -559,27 +560,24 @@ def summary_from_spans(regime: str, spans: str, on: date) -> ClockSummary | None
         return None
     today = on.isoformat()
     started_on = {name: (span[1], span[3], span[6]) for name, span in _spans(spans).items()}
-    pack = rule_pack(regime)
-    calendar = pack.working_calendar()
+    plan = _plan(rule_pack(regime))
     overdue: list[str] = []
     soonest: tuple[date, ClockRule, date] | None = None
     started_any = False
-    for name in pack.names:
+    for name in plan.names:
         found = started_on.get(name)
         if found is None or found[0] > today:
             continue
         started_any = True
         if found[1] and found[1] <= today:
             continue
-        started = date.fromisoformat(found[0])
-        rule = pack.in_force(name, started)
+        rule, started, due = plan.started(name, found[0])
         if rule is None:
             continue
-        if rule.kind == "lead":
+        if due is None:  # a lead clock: due ahead of its day
             before = found[2]
+            calendar = plan.pack.working_calendar()
             due = rule_due(rule, started, date.fromisoformat(before) if before else None, calendar)
-        else:
-            due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
         if on > due:
             overdue.append(rule.name)
         elif soonest is None or due < soonest[0]:

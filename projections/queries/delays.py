@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Final
 from ledger.catalogue.models import EVENT_TYPES
 from ledger.errors import UsageError
 from projections.assess.calendar import Calendar, calendar_days_between
-from projections.assess.calendar import _weekdays_after_up_to as weekdays_after_up_to
 from projections.assess.clocks import _when, first_on, record_ref, timeline_of, view_records
 from projections.assess.rules import EventMatch, rule_pack
 from projections.fold.case_view import CaseView
@@ -379,7 +378,12 @@ class _WorkingDays:
         ``end`` <= ``start``)."""
         if end <= start:
             return 0
-        count = weekdays_after_up_to(start, end)
+        # Monday to Friday in (start, end]: weekdays from a fixed Monday (ordinal 1, Monday
+        # 1 January 0001) through each day, by arithmetic (as the calendar counts them).
+        weeks, rest = divmod(end.toordinal(), 7)
+        count = weeks * 5 + min(rest, 5)
+        weeks, rest = divmod(start.toordinal(), 7)
+        count -= weeks * 5 + min(rest, 5)
         for year in range(start.year, end.year + 1):
             days_off = self._days_off(year)
             count -= bisect_right(days_off, end) - bisect_right(days_off, start)
