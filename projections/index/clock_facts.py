@@ -506,6 +506,7 @@ def states_from_facts(
         return []
     pack = rule_pack(regime)
     plan = _plan(pack)
+    by_start = plan.by_start
     case = facts.case
     today = on.isoformat()
     spans = _spans(facts.spans)
@@ -518,7 +519,7 @@ def states_from_facts(
                 states.append(ClockState(case, regime, plan.current[name], on, "not-started"))
             continue
         _, begun, start_ref, finished, end_ref, how, before, marks = span
-        rule, started, due = plan.started(name, begun)
+        rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
         if rule is None:  # not reached: the facts keep only clocks a rule judges
             continue
         if due is None or how or before or (delays is not None and rule.name in delays):
