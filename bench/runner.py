@@ -614,8 +614,8 @@ class StoreBench:
 
     def all_cases(self) -> None:
         """``status --all``, ``delays`` and ``clocks`` over every case as the CLI answers
-        them (:mod:`bench.queries`: the facade and its ``--json`` bytes, in a new process
-        each time, so nothing kept from an earlier answer), from the caught-up index;
+        them (:mod:`bench.queries`: the facade and its ``--json`` bytes, each in a process
+        forked for it, so nothing kept from an earlier answer), from the caught-up index;
         ``status`` (the open cases, the command's default) beside them in the details."""
         case_index = features.case_index()
         case_index(self.ledger).catch_up()  # untimed: the index is current before timing
@@ -627,18 +627,14 @@ class StoreBench:
             "clocks": "clocks_all_ms",
             "status": None,
         }
-        runs: dict[str, list[dict[str, Any]]] = {query: [] for query in keys}
-        for _ in range(self.settings.reps):
-            for query in keys:  # interleaved: a busy moment slows every query alike
-                runs[query].append(
-                    self._child(
-                        self.target.url,
-                        query,
-                        self.now.isoformat(),
-                        timeout=300,
-                        module="bench.queries",
-                    )
-                )
+        runs = self._child(
+            self.target.url,
+            self.now.isoformat(),
+            str(self.settings.reps),
+            *keys,
+            timeout=600 + 60 * self.settings.reps,
+            module="bench.queries",
+        )
         details: dict[str, Any] = {"cases": len(self.spec.cases)}
         for query, key in keys.items():
             found = runs[query]
