@@ -147,6 +147,12 @@ def test_states_from_facts_equal_the_clocks_of_the_records(
     expected = clock_states("F-1", regime, records, on, include_not_started=True)
     got = states_from_facts(facts, on, include_not_started=True)
     assert [s.as_dict() for s in got] == [s.as_dict() for s in expected]
+    assert got == expected  # every field, not only those the JSON shows
+    # The JSON of a plain clock (no delay, flag or lead day) is built from a template:
+    # the same keys in the same order, the same values, as from every field and property.
+    for state in got:
+        full = state._full_dict(state.rule)
+        assert list(state.as_dict().items()) == list(full.items())
     # Built whole (facts.clocks), the same.
     pack = rule_pack(regime)
     whole = [
@@ -406,3 +412,21 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
     # The writers' delays are in (for the cases with a clock a delay can justify).
     assert any(f.delays for f in facts.values())
     led.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.dates(min_value=date(2012, 1, 1), max_value=date(2032, 12, 31)),
+    days=st.integers(1, 400),
+    nation=st.sampled_from(["england-and-wales", "scotland", "northern-ireland"]),
+)
+def test_a_due_date_in_working_days_by_jumps_equals_the_calendars(
+    start: date, days: int, nation: str
+) -> None:
+    # Every clock's due date is found by jumps over weekdays and the bank holidays they
+    # cross (projections.assess.clocks): the same day as counting one day at a time.
+    from projections.assess.clocks import _working_days_after
+
+    assert _working_days_after(start, days, nation) == Calendar(nation).add_working_days(
+        start, days
+    )

@@ -384,3 +384,22 @@ def test_intervals_from_times_equal_each_case_measured_from_its_records(
         is not None
     ]
     assert intervals_from_times(regimes, reversed(times), from_type, to_type, on) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spans=st.lists(st.tuples(DAYS, st.integers(-30, 3_000)), min_size=1, max_size=20),
+    nation=st.sampled_from(["england-and-wales", "scotland", "northern-ireland"]),
+)
+def test_working_days_of_many_intervals_equal_the_calendars_count(
+    spans: list[tuple[date, int]], nation: str
+) -> None:
+    # intervals_from_times counts every case's working days by bisecting each year's
+    # bank holidays (found once): the same count as the calendar's, over years of them.
+    from projections.queries.delays import _WorkingDays
+
+    calendar = Calendar(nation)
+    counter = _WorkingDays(calendar)
+    for start, length in spans:
+        end = start + timedelta(days=length)
+        assert counter.between(start, end) == calendar.working_days_between(start, end)

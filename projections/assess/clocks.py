@@ -57,6 +57,7 @@ two); split, each piece would import the others' private helpers.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
@@ -181,7 +182,35 @@ def _due(rule: ClockRule, start: date, calendar: Calendar) -> date:
 def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
     # Keyed on plain values: hashing a ClockRule (nested frozen dataclasses) on every
     # call costs more than the lookup saves.
+    if unit == "working_days" and limit > 0:
+        return _working_days_after(start, limit, nation)
     return due_date(start, limit, unit, _calendar(nation))
+
+
+def _working_days_after(start: date, n: int, nation: str) -> date:
+    """``Calendar(nation).add_working_days(start, n)`` for ``n`` > 0 by jumps instead of
+    day by day (every clock of every case asks for its due date, most in working days):
+    the ``n``-th weekday after by arithmetic on ordinals (ordinal 1 is a Monday), then as
+    many weekdays more as bank holidays fell on weekdays in the jump, until none did."""
+    day, remaining = start.toordinal(), n
+    while remaining:
+        weeks, rest = divmod(day, 7)
+        weeks, rest = divmod(weeks * 5 + min(rest, 5) + remaining - 1, 5)  # weekdays to then
+        target = weeks * 7 + rest + 1
+        remaining = 0
+        for year in range(date.fromordinal(day).year, date.fromordinal(target).year + 1):
+            days_off = _weekday_holidays(nation, year)
+            remaining += bisect_right(days_off, target) - bisect_right(days_off, day)
+        day = target
+    return date.fromordinal(day)
+
+
+@lru_cache(maxsize=256)
+def _weekday_holidays(nation: str, year: int) -> list[int]:
+    """The ordinals of ``nation``'s bank holidays of ``year`` that fall Monday to Friday."""
+    calendar = _calendar(nation)
+    found = calendar.holidays_between(date(year - 1, 12, 31), date(year, 12, 31))
+    return [day.toordinal() for day, _ in found]
 
 
 def _lead_due(rule: ClockRule, before: date, calendar: Calendar) -> date:

@@ -61,6 +61,7 @@ from projections.assess.clocks import (
 from projections.assess.rules import (
     REGIMES,
     ClockRule,
+    RulePack,
     all_rule_packs,
     local_rules,
     rule_pack,
@@ -261,6 +262,22 @@ def _spans(text: str) -> dict[str, list[str]]:
     return out
 
 
+def _clock_facts(span: Sequence[str], delays: Sequence[Sequence[Any]]) -> ClockFacts:
+    """One started clock's facts from its part of ``spans`` (split) and its ``delays``."""
+    name, started, start_ref, ended, end_ref, how, before, marks = span
+    return ClockFacts(
+        name,
+        date.fromisoformat(started),
+        start_ref,
+        date.fromisoformat(ended) if ended else None,
+        end_ref or None,
+        _delay_facts(delays),
+        _how(how),
+        date.fromisoformat(before) if before else None,
+        _marks_of(marks),
+    )
+
+
 class CaseClockFacts:
     """A case's clock facts, labelled with the index state they were derived at.
 
@@ -333,20 +350,8 @@ class CaseClockFacts:
         if self._clocks is None:
             delays = self.delays or {}
             self._clocks = {
-                name: ClockFacts(
-                    name,
-                    date.fromisoformat(started),
-                    start_ref,
-                    date.fromisoformat(ended) if ended else None,
-                    end_ref or None,
-                    _delay_facts(delays.get(name, ())),
-                    _how(how),
-                    date.fromisoformat(before) if before else None,
-                    _marks_of(marks),
-                )
-                for name, (_, started, start_ref, ended, end_ref, how, before, marks) in _spans(
-                    self.spans
-                ).items()
+                name: _clock_facts(span, delays.get(name, ()))
+                for name, span in _spans(self.spans).items()
             }
         return self._clocks
 
@@ -442,6 +447,54 @@ def state_from_facts(
     )
 
 
+class _PackPlan:
+    """What :func:`states_from_facts` looks up in one rule pack, found once: its clock
+    names, each clock's current rule, and per clock and start day the rule in force and
+    the due date (every clock of every case is 28,000 at the benchmark store, started
+    on a few thousand days; the pack's own look-ups sort its rules at each call)."""
+
+    __slots__ = ("by_start", "current", "names", "pack")
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+        self.names = pack.names
+        self.current = {name: pack.current(name) for name in self.names}
+        self.by_start: dict[tuple[str, str], tuple[ClockRule | None, date, date | None]] = {}
+
+    def started(self, name: str, begun: str) -> tuple[ClockRule | None, date, date | None]:
+        """The rule of clock ``name`` in force on the ISO day ``begun``, that day, and the
+        due date of a clock started then (None for a ``lead`` clock, due ahead of a day)."""
+        key = (name, begun)
+        found = self.by_start.get(key)
+        if found is None:
+            started = date.fromisoformat(begun)
+            rule = self.pack.in_force(name, started)
+            due = None
+            if rule is not None and rule.kind != "lead":
+                due = _due_cached(rule.limit, rule.unit, started, self.pack.calendar)
+            if len(self.by_start) >= _MOST_STARTS:
+                self.by_start.clear()
+            found = self.by_start[key] = (rule, started, due)
+        return found
+
+
+#: The most (clock, start day) pairs a :class:`_PackPlan` keeps (then it starts again).
+_MOST_STARTS: Final = 100_000
+
+#: The plans of the packs met, by the pack's id, each holding its pack (so an id reused
+#: by another pack, a local rules file's, is never answered with this one's plan).
+_PLANS: dict[int, _PackPlan] = {}
+
+
+def _plan(pack: RulePack) -> _PackPlan:
+    plan = _PLANS.get(id(pack))
+    if plan is None or plan.pack is not pack:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        plan = _PLANS[id(pack)] = _PackPlan(pack)
+    return plan
+
+
 def states_from_facts(
     facts: CaseClockFacts, on: date, *, include_not_started: bool = False
 ) -> list[ClockState]:
@@ -452,51 +505,43 @@ def states_from_facts(
     if regime not in REGIMES:
         return []
     pack = rule_pack(regime)
+    plan = _plan(pack)
+    by_start = plan.by_start
     case = facts.case
     today = on.isoformat()
     spans = _spans(facts.spans)
     delays = facts.delays
     states = []
-    for name in pack.names:
+    for name in plan.names:
         span = spans.get(name)
         if span is None or span[1] > today:
             if include_not_started:
-                states.append(ClockState(case, regime, pack.current(name), on, "not-started"))
-            continue
-        rule = pack.in_force(name, date.fromisoformat(span[1]))
-        if rule is None:  # not reached: the facts keep only clocks a rule judges
-            continue
-        if delays is not None and rule.name in delays:
-            states.append(
-                state_from_facts(
-                    case, regime, rule, facts.clocks[rule.name], on, pack.working_calendar()
-                )
-            )
+                states.append(ClockState(case, regime, plan.current[name], on, "not-started"))
             continue
         _, begun, start_ref, finished, end_ref, how, before, marks = span
-        if how or before or marks:
-            states.append(
-                state_from_facts(
-                    case, regime, rule, facts.clocks[rule.name], on, pack.working_calendar()
-                )
-            )
+        rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
+        if rule is None:  # not reached: the facts keep only clocks a rule judges
             continue
-        started = date.fromisoformat(begun)
-        due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
+        if due is None or how or before or (delays is not None and rule.name in delays):
+            one = _clock_facts(span, delays.get(name, ()) if delays is not None else ())
+            states.append(state_from_facts(case, regime, rule, one, on, pack.working_calendar()))
+            continue
         ended = date.fromisoformat(finished) if finished and finished <= today else None
-        status = status_on(ended, due, on)
         states.append(
             ClockState(
                 case,
                 regime,
                 rule,
                 on,
-                status,
+                ("met" if ended <= due else "late")
+                if ended is not None
+                else ("running" if on <= due else "overdue"),
                 started,
                 start_ref,
                 due,
                 ended,
                 end_ref if ended is not None else None,
+                marks=_marks_of(marks) if marks else (),
             )
         )
     return states
@@ -516,27 +561,24 @@ def summary_from_spans(regime: str, spans: str, on: date) -> ClockSummary | None
         return None
     today = on.isoformat()
     started_on = {name: (span[1], span[3], span[6]) for name, span in _spans(spans).items()}
-    pack = rule_pack(regime)
-    calendar = pack.working_calendar()
+    plan = _plan(rule_pack(regime))
     overdue: list[str] = []
     soonest: tuple[date, ClockRule, date] | None = None
     started_any = False
-    for name in pack.names:
+    for name in plan.names:
         found = started_on.get(name)
         if found is None or found[0] > today:
             continue
         started_any = True
         if found[1] and found[1] <= today:
             continue
-        started = date.fromisoformat(found[0])
-        rule = pack.in_force(name, started)
+        rule, started, due = plan.started(name, found[0])
         if rule is None:
             continue
-        if rule.kind == "lead":
+        if due is None:  # a lead clock: due ahead of its day
             before = found[2]
+            calendar = plan.pack.working_calendar()
             due = rule_due(rule, started, date.fromisoformat(before) if before else None, calendar)
-        else:
-            due = _due_cached(rule.limit, rule.unit, started, pack.calendar)
         if on > due:
             overdue.append(rule.name)
         elif soonest is None or due < soonest[0]:

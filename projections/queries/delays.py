@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -318,33 +319,72 @@ def intervals_from_times(
             froms.setdefault(case, []).append(placed)
         if kind == to_type:
             tos.setdefault(case, []).append(placed)
-    calendars: dict[str | None, Calendar] = {}
+    counters: dict[str | None, _WorkingDays] = {}
     out: list[Interval] = []
+    no_ends: list[_Placed] = []
     for case in sorted(froms):
         if case not in regimes:
             continue
         first = min(froms[case])
-        start = first[0]
-        ends = [p for p in tos.get(case, ()) if p[0] >= start and p[2] != first[2]]
+        start, _, first_seq = first
+        ends = [p for p in tos.get(case, no_ends) if p[0] >= start and p[2] != first_seq]
         last = min(ends) if ends else None
         end = last[0] if last is not None else None
         measured_to = end if end is not None else max(day, start)
         regime = regimes[case]
-        calendar = calendars.get(regime)
-        if calendar is None:
-            calendar = calendars[regime] = calendar_of(regime)
+        counter = counters.get(regime)
+        if counter is None:
+            counter = counters[regime] = _WorkingDays(calendar_of(regime))
         out.append(
             Interval(
-                case=case,
-                from_type=from_type,
-                to_type=to_type,
-                from_ref=f"{case}#{first[2]}",
-                start=start,
-                to_ref=f"{case}#{last[2]}" if last is not None else None,
-                end=end,
-                measured_to=measured_to,
-                calendar_days=calendar_days_between(start, measured_to),
-                working_days=calendar.working_days_between(start, measured_to),
+                case,
+                from_type,
+                to_type,
+                f"{case}#{first_seq}",
+                start,
+                f"{case}#{last[2]}" if last is not None else None,
+                end,
+                measured_to,
+                max(0, (measured_to - start).days),  # calendar_days_between
+                counter.between(start, measured_to),
             )
         )
     return out
+
+
+class _WorkingDays:
+    """:meth:`Calendar.working_days_between` for many intervals of one calendar: the
+    weekdays by arithmetic, less the bank holidays on weekdays counted by bisecting each
+    year's sorted list (found once per year), instead of testing every holiday of every
+    year the interval spans (every case's interval is 10,000 at the benchmark store)."""
+
+    __slots__ = ("calendar", "years")
+
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self.years: dict[int, list[date]] = {}
+
+    def _days_off(self, year: int) -> list[date]:
+        found = self.years.get(year)
+        if found is None:
+            before = date(year - 1, 12, 31)
+            found = self.years[year] = [
+                d for d, _ in self.calendar.holidays_between(before, date(year, 12, 31))
+            ]
+        return found
+
+    def between(self, start: date, end: date) -> int:
+        """How many working days fall after ``start`` up to and including ``end`` (0 if
+        ``end`` <= ``start``)."""
+        if end <= start:
+            return 0
+        # Monday to Friday in (start, end]: weekdays from a fixed Monday (ordinal 1, Monday
+        # 1 January 0001) through each day, by arithmetic (as the calendar counts them).
+        weeks, rest = divmod(end.toordinal(), 7)
+        count = weeks * 5 + min(rest, 5)
+        weeks, rest = divmod(start.toordinal(), 7)
+        count -= weeks * 5 + min(rest, 5)
+        for year in range(start.year, end.year + 1):
+            days_off = self._days_off(year)
+            count -= bisect_right(days_off, end) - bisect_right(days_off, start)
+        return count
