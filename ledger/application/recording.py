@@ -197,7 +197,8 @@ class Recording(RegisterOperations):
         """``caseledger record``: validate every line, check every valid one against its
         case, and store all, or nothing and every problem found (line, field, reason).
         ``progress`` follows the three phases: ``validating``, ``checking``, ``saving``."""
-        parsed, problems = validate_lines(lines if progress is None else _told(lines, progress))
+        read = lines if progress is None else _told(lines, progress)
+        parsed, problems = validate_lines(read, later=True)  # validated as each is checked
         if not parsed:
             problems.raise_if_any()
             raise InputError("the input holds no entries")
@@ -295,7 +296,12 @@ class Recording(RegisterOperations):
         for done, item in enumerate(parsed):
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress("checking", done, total)
-            event = item.event
+            try:
+                event = item.event  # a line read without validation is validated here
+            except InputError as exc:
+                assert item.text is not None  # only a line with its text is validated late
+                problems.invalid(exc, item.line, item.text)
+                continue
             ref = event.case
             if ref not in cases:
                 loaded = cases[ref] = self._load_case(ref, narrowed=narrowed)
