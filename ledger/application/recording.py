@@ -175,7 +175,7 @@ class Recording(RegisterOperations):
         user = acting_user() if self.location.kind == "postgres" else None
         if len(kept) + len(saved) > MOST_KEPT_HEADS:
             kept.clear()
-        for case in saved:
+        for case in saved[-MOST_KEPT_HEADS:]:
             if "" not in case.types:
                 kept[(user, case.id)] = (
                     case.version,
