@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "default $CASELEDGER_BENCH_POSTGRES or %(default)s",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only", default="", help="only the figures starting with this, e.g. append_"
+    )
     parser.add_argument("--dir", default="", help="folder for the SQLite files (default: tmp)")
     parser.add_argument(
         "--library",
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         pg_url=args.pg_url,
         workdir=args.dir,
         library_reference=args.library,
+        only=args.only,
     )
     errors = Console(stderr=True, highlight=False)
     result = run(settings, lambda message: errors.print(message, markup=False))

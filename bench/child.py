@@ -226,6 +226,48 @@ def record_file(url: str, path: str, clock: str) -> dict[str, Any]:
     }
 
 
+def single_entries(store: str, ops: str, kept: str) -> dict[str, Any]:
+    """``ops`` one-entry commands through the API, round the open cases of a copy of an
+    SQLite store of ``bench.profile``'s ledger (seed 1, 20,000 events), each kept case
+    state dropped before every command unless ``kept`` is ``kept`` (as a new process
+    has none); the CPU and wall time per command.  Run by one version, then another,
+    on the same store, it compares two versions of the write path."""
+    import itertools
+    import shutil
+
+    from ledger.application import CaseLedger
+    from ledger.store.locations import parse_store
+
+    from .generate import follow_up, open_cases, plan_ledger
+    from .runner import after_horizon
+
+    count = int(ops)
+    with tempfile.TemporaryDirectory() as work:
+        copy = str(Path(work) / "single.db")
+        shutil.copy(store, copy)
+        now = after_horizon()
+        clock = BenchClock(now, timedelta(milliseconds=1))
+        ledger = CaseLedger(parse_store(copy), clock=clock)
+        recorder = enrolled_recorder(ledger)
+        cases = open_cases(plan_ledger(1, 20_000))
+        counter = itertools.count(10_000)
+        lines = [
+            follow_up(cases[i % len(cases)].ref, next(counter), now.date()) for i in range(count)
+        ]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for line in lines:
+            if kept != "kept":
+                ledger.__dict__.pop("_kept_heads_by_case", None)
+            ledger.record_lines([line], recorder)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        ledger.close()
+    return {
+        "ops": count,
+        "wall_ms_per_op": 1000 * wall / count,
+        "cpu_ms_per_op": 1000 * cpu / count,
+    }
+
+
 def library_file(url: str, path: str, kind: str, base_url: str, schema: str) -> dict[str, Any]:
     """The plain ``eventsourcing`` library saving the events of a JSON Lines file in one
     transaction (:func:`bench.library.library_batch`); seconds and peak memory."""
@@ -428,7 +470,8 @@ def writers_only(pg_url: str, events: str, ops: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     """``python -m bench.child export URL OUT``, ``... record URL FILE CLOCK``,
-    ``... library URL FILE KIND BASE_URL SCHEMA`` or ``... raw ROWS TARGET DURABILITY``."""
+    ``... library URL FILE KIND BASE_URL SCHEMA``, ``... raw ROWS TARGET DURABILITY``,
+    ``... writers PG_URL EVENTS OPS`` or ``... single STORE OPS kept|fresh``."""
     if len(argv) == 3 and argv[0] == "export":
         figures = export_and_verify(argv[1], argv[2])
     elif len(argv) == 2 and argv[0] == "verify":
@@ -443,11 +486,14 @@ def main(argv: list[str]) -> None:
         figures = raw_file(argv[1], argv[2], argv[3])
     elif len(argv) == 4 and argv[0] == "writers":
         figures = writers_only(argv[1], argv[2], argv[3])
+    elif len(argv) == 4 and argv[0] == "single":
+        figures = single_entries(argv[1], argv[2], argv[3])
     else:
         raise SystemExit(
             "usage: python -m bench.child export URL OUT | verify OUT | record URL FILE CLOCK "
             "| reindex URL | sqlfold URL | library URL FILE KIND BASE_URL SCHEMA "
-            "| raw ROWS TARGET DURABILITY | writers PG_URL EVENTS OPS"
+            "| raw ROWS TARGET DURABILITY | writers PG_URL EVENTS OPS "
+            "| single STORE OPS kept|fresh"
         )
     sys.stdout.buffer.write(orjson.dumps(figures) + b"\n")
 

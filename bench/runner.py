@@ -153,6 +153,7 @@ class Settings:
     pg_url: str = DEFAULT_PG_URL
     workdir: str = ""
     library_reference: bool = True
+    only: str = ""  # run only the figures whose names start with this (and the load)
 
 
 SIZES: dict[str, dict[str, int]] = {
@@ -303,6 +304,8 @@ class StoreBench:
             steps.append((("pg_writers_4_vs_1",), self.pg_writers))
         if self.settings.library_reference:
             steps.append(((), self.library_reference))
+        if self.settings.only:  # the steps without figures (the load) are kept
+            steps = [s for s in steps if not s[0] or s[0][0].startswith(self.settings.only)]
         try:
             for keys, step in steps:
                 self._step(keys, step)

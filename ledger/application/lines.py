@@ -40,14 +40,16 @@ class ParsedLine:
 
     __slots__ = ("_event", "line", "text")
 
-    def __init__(self, line: int, event: Envelope, text: bytes | None = None) -> None:
+    def __init__(self, line: int, event: Envelope | None, text: bytes | None = None) -> None:
         self.line = line
         self._event: Envelope | None = event
         self.text = text
 
     @property
     def event(self) -> Envelope:
-        """The validated event (validated again from the text after :meth:`release`)."""
+        """The validated event (validated again from the text after :meth:`release`, or
+        first validated here for a line read by ``validate_lines(..., later=True)``:
+        then an :class:`InputError` says why the line is not valid)."""
         if self._event is None:
             assert self.text is not None  # released only when it has its text
             self._event = parse_line(self.text)
@@ -102,14 +104,25 @@ class LineProblems:
             raise gathered(self.found)
 
 
-def validate_lines(lines: Iterable[str | bytes]) -> tuple[list[ParsedLine], LineProblems]:
+def validate_lines(
+    lines: Iterable[str | bytes], *, later: bool = False
+) -> tuple[list[ParsedLine], LineProblems]:
     """Every non-blank line validated against the catalogue: the valid ones, and the
-    problems of all the others (validation goes on after a bad line)."""
+    problems of all the others (validation goes on after a bad line).
+
+    With ``later``, only referrals (and lines with an escape, which could spell one)
+    are validated here, so that every refused referral is known before any line is
+    checked, as the checks' words need; every other line
+    is kept as its text and validated when it is checked (:attr:`ParsedLine.event`), so
+    a large record holds one line's model at a time rather than every line's."""
     parsed: list[ParsedLine] = []
     problems = LineProblems()
     for number, raw in enumerate(lines, start=1):
         text = raw.encode() if isinstance(raw, str) else raw
         if not text.strip():
+            continue
+        if later and b"CaseReferred" not in text and b"\\" not in text:  # no escaped type
+            parsed.append(ParsedLine(number, None, text))
             continue
         try:
             parsed.append(ParsedLine(number, parse_line(text), text))

@@ -15,6 +15,7 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from ledger.application.lines import LineProblems, ParsedLine, validate_lines
+from ledger.application.reading import CASE_TOPIC, SNAPSHOT_FIELDS
 from ledger.application.register import RegisterOperations
 from ledger.application.writes import (
     MAX_ATTEMPTS,
@@ -32,13 +33,15 @@ from ledger.catalogue.models import (
     Envelope,
     normalise_occurred_at,
 )
-from ledger.domain.case import Case, CaseSnapshot, case_id
+from ledger.domain.case import Case, CaseSnapshot, case_id, corrects_referral
 from ledger.domain.invariants import check_entry
 from ledger.domain.personal_screen import Screen, ScreenRow
 from ledger.domain.policy import APPROVABLE, check_approval, provenance_approval
 from ledger.errors import InputError
 from ledger.integrity.canonical import GENESIS_HASH, sealed_record
+from ledger.store.acting import acting_user
 from ledger.store.sealing import PersonalKey, PersonalRow
+from ledger.store.sqlite import LedgerSQLiteRecorder
 
 #: The event types whose lines can need an approver (``check_approval``): the approvable
 #: ones and corrections (of an approver); for every other line the check is skipped.
@@ -64,8 +67,120 @@ REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The most case heads a ledger keeps in memory: past this it starts again.
+MOST_KEPT_HEADS = 10_000
+
+HEAD_KEYS = frozenset(SNAPSHOT_FIELDS)
+
+
 class Recording(RegisterOperations):
     """``caseledger record``: checking, chaining and storing entries."""
+
+    def _load_case(self, ref: str, *, narrowed: bool = False) -> Case | None:
+        """The case's state to check the next entry against: from its head (on SQLite
+        the head row the last write kept, on PostgreSQL the state this process kept
+        after its last write) when the stored chain agrees with it, else as
+        :meth:`LedgerReads._load_case` loads it (a snapshot and a replay)."""
+        if not (narrowed and self.location.kind == "postgres"):
+            case = self._case_at_head(ref)
+            if case is not None:
+                return case
+        return super()._load_case(ref, narrowed=narrowed)
+
+    def _case_at_head(self, ref: str) -> Case | None:
+        """The case from its head, if the stored chain agrees with the head; None
+        otherwise (no head, or one the chain contradicts: the case is then loaded as
+        before).  First the state this process kept after its own last write to the
+        case, then (SQLite) the head row the last write of any process kept."""
+        aggregate_id = case_id(ref)
+        case = self._kept_case(aggregate_id)
+        if case is not None or self.location.kind == "postgres":
+            return case
+        return self._head_row_case(ref, aggregate_id)
+
+    def _kept_case(self, aggregate_id: uuid.UUID) -> Case | None:
+        """The state this process kept after its last write to the case (its own fold),
+        while the chain's last entry is still the one it followed: the same ``seq``,
+        hash and recorded time (and, on PostgreSQL, regime), from the database's
+        provenance on PostgreSQL, from the stored entry on SQLite."""
+        user = acting_user() if self.location.kind == "postgres" else None
+        kept = self._kept_heads().get((user, aggregate_id))
+        if kept is None:
+            return None
+        version, state = kept
+        claimed = (version, state["head_hash"], state["last_recorded_at"])
+        if self.location.kind == "postgres":
+            row = self.authority_recorder.select_provenance_last(aggregate_id)
+            if row is None or row["regime"] != state["regime"]:
+                return None
+            found = (row["seq"], row["hash"], format_recorded_at(row["recorded_at"]))
+        else:
+            recorder = self.recorder
+            assert isinstance(recorder, LedgerSQLiteRecorder)
+            last = recorder.select_last_entry(aggregate_id)
+            if last is None:
+                return None
+            record = self.ledger_mapper.decode_state(last[1])
+            found = (last[0], record["hash"], record["recorded_at"])
+        if found != claimed:
+            return None
+        fresh = {
+            **state,
+            "types": list(state["types"]),  # the write moves the case on, not what is kept
+            "request_ids": list(state["request_ids"]),
+            "open_requests": dict(state["open_requests"]),
+        }
+        return _case_from(aggregate_id, version, fresh)
+
+    def _head_row_case(self, ref: str, aggregate_id: uuid.UUID) -> Case | None:
+        """The case from its SQLite head row, checked against the chain in the same
+        read (the row is in the user's own file): its version is the chain's last
+        ``seq``; its head hash and recorded time are that entry's; its reference, regime
+        and incident date are the referral's as its corrections leave them; it is
+        closed exactly when a ``CaseClosed`` entry is stored; and it names those
+        entries' types at their ``seq``."""
+        recorder = self.recorder
+        if not isinstance(recorder, LedgerSQLiteRecorder):
+            return None
+        found = recorder.select_case_head(aggregate_id)
+        if found is None:
+            return None
+        version, stored, facts = found
+        decode = self.ledger_mapper.decode_state
+        try:
+            claimed = decode(stored)
+            created = _head_agrees(ref, version, claimed, facts, decode)
+        except Exception:  # a head row that cannot even be read is a miss
+            return None
+        if created is None:
+            return None
+        claimed["_created_on"] = created
+        return _case_from(aggregate_id, version, claimed)
+
+    def _kept_heads(self) -> dict[tuple[str | None, uuid.UUID], tuple[int, dict[str, Any]]]:
+        """This ledger's kept case heads, by database role (on PostgreSQL; else None)
+        and case: each its version and state (:func:`_head_state`, with
+        ``_created_on``)."""
+        kept: dict[tuple[str | None, uuid.UUID], tuple[int, dict[str, Any]]] | None
+        kept = self.__dict__.get("_kept_heads_by_case")
+        if kept is None:
+            kept = self.__dict__.setdefault("_kept_heads_by_case", {})
+        return kept
+
+    def _keep_heads(self, saved: list[Case]) -> None:
+        """After a committed write, keep each written case's state (a narrowed writer's
+        state, which lacks the hidden types, is never kept); at most
+        :data:`MOST_KEPT_HEADS`, then it starts again."""
+        kept = self._kept_heads()
+        user = acting_user() if self.location.kind == "postgres" else None
+        if len(kept) + len(saved) > MOST_KEPT_HEADS:
+            kept.clear()
+        for case in saved[-MOST_KEPT_HEADS:]:
+            if "" not in case.types:
+                kept[(user, case.id)] = (
+                    case.version,
+                    {**_head_state(case), "_created_on": case.created_on},
+                )
 
     def parse_lines(self, lines: Iterable[str | bytes]) -> list[ParsedLine]:
         """Validate every line against the catalogue; report all bad lines, write nothing."""
@@ -82,7 +197,8 @@ class Recording(RegisterOperations):
         """``caseledger record``: validate every line, check every valid one against its
         case, and store all, or nothing and every problem found (line, field, reason).
         ``progress`` follows the three phases: ``validating``, ``checking``, ``saving``."""
-        parsed, problems = validate_lines(lines if progress is None else _told(lines, progress))
+        read = lines if progress is None else _told(lines, progress)
+        parsed, problems = validate_lines(read, later=True)  # validated as each is checked
         if not parsed:
             problems.raise_if_any()
             raise InputError("the input holds no entries")
@@ -180,7 +296,12 @@ class Recording(RegisterOperations):
         for done, item in enumerate(parsed):
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress("checking", done, total)
-            event = item.event
+            try:
+                event = item.event  # a line read without validation is validated here
+            except InputError as exc:
+                assert item.text is not None  # only a line with its text is validated late
+                problems.invalid(exc, item.line, item.text)
+                continue
             ref = event.case
             if ref not in cases:
                 loaded = cases[ref] = self._load_case(ref, narrowed=narrowed)
@@ -280,6 +401,8 @@ class Recording(RegisterOperations):
         # call it: the primary key (case, seq) refuses a lost race (retried above) and
         # the notification log numbers the rows in the order the library's save gave
         # them (case by case, in the order the cases first appear in the input).
+        saved = [c for c in cases.values() if c is not None]
+        heads = [] if on_postgres else _encoded_heads(saved, mapper.encode_state)
         self.recorder.insert_events(
             [row for case_rows in rows.values() for row in case_rows],
             personal_rows=personal_rows,
@@ -288,13 +411,88 @@ class Recording(RegisterOperations):
             personal_keys=personal_keys,
             personal_cases=personal_cases,
             screen_rows=digests,
+            case_heads=heads,
         )
-        del rows
-        saved = [c for c in cases.values() if c is not None]
+        del rows, heads
+        self._keep_heads(saved)
         self._snapshot_crossed(saved, {c.id: starts[c.ref] for c in saved})
         if progress is not None:
             progress("saving", 1, 1)
         return receipts
+
+
+def _head_state(case: Case) -> dict[str, Any]:
+    """What a case's head keeps: the case state a snapshot keeps, but its times (given
+    again by the chain it is checked against), as plain values (copies)."""
+    state = {name: getattr(case, name) for name in SNAPSHOT_FIELDS}
+    state["types"] = list(case.types)
+    state["request_ids"] = list(case.request_ids)
+    state["open_requests"] = dict(case.open_requests)
+    return state
+
+
+def _encoded_heads(
+    saved: list[Case], encode: Callable[[Any], bytes]
+) -> list[tuple[uuid.UUID, int, bytes]]:
+    """The head rows of the written cases, as stored (a narrowed writer's state, which
+    lacks the hidden types, is never kept)."""
+    return [(c.id, c.version, encode(_head_state(c))) for c in saved if "" not in c.types]
+
+
+def _head_agrees(
+    ref: str,
+    version: int,
+    claimed: Any,
+    facts: list[tuple[int, str, bytes]],
+    decode: Callable[[bytes], Any],
+) -> datetime | None:
+    """When a head row's claims are what the chain's facts (``(seq, type, state)`` of
+    the referral, the corrections, the closings and the last entry) say, the case's
+    creation time (the referral's recorded time); None when any is not."""
+    if not isinstance(claimed, dict) or set(claimed) != HEAD_KEYS or not facts:
+        return None
+    types = claimed["types"]
+    if not isinstance(types, list) or len(types) != version:
+        return None
+    if facts[0][0] != 1 or facts[-1][0] != version:
+        return None
+    referral = decode(facts[0][2])
+    last = referral if version == 1 else decode(facts[-1][2])
+    regime, incident, closed = referral["regime"], referral["incident_date"], False
+    for seq, topic, state in facts:
+        if types[seq - 1] != topic:
+            return None
+        if topic == "CaseClosed":
+            closed = True
+        elif topic == "EntryCorrected":
+            record = decode(state)
+            if corrects_referral(record):
+                changes = record.get("changes", {})
+                regime = changes.get("regime", regime)
+                incident = changes.get("incident_date", incident)
+    expected = (ref, regime, incident, closed, last["hash"], last["recorded_at"])
+    given = tuple(
+        claimed[name]
+        for name in ("ref", "regime", "incident_date", "closed", "head_hash", "last_recorded_at")
+    )
+    if given != expected or referral["type"] != "CaseReferred":
+        return None
+    return datetime.fromisoformat(referral["recorded_at"].replace("Z", "+00:00"))
+
+
+def _case_from(aggregate_id: uuid.UUID, version: int, state: dict[str, Any]) -> Case:
+    """The case at ``version`` from a head's state (with its ``_created_on``)."""
+    modified = datetime.fromisoformat(state["last_recorded_at"].replace("Z", "+00:00"))
+    snapshot = CaseSnapshot(
+        originator_id=aggregate_id,
+        originator_version=version,
+        timestamp=modified,
+        topic=CASE_TOPIC,
+        state={**state, "_modified_on": modified},
+    )
+    case = snapshot.mutate(None)
+    assert isinstance(case, Case)
+    return case
 
 
 def _told(lines: Iterable[str | bytes], progress: Progress) -> Iterator[str | bytes]:

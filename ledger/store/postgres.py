@@ -408,6 +408,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None else dict(row)
 
+    def select_provenance_last(self, originator_id: UUID) -> dict[str, Any] | None:
+        """The provenance of a case's last entry (``seq``, hash, regime, recorded time):
+        what a case head kept in memory is checked against before use."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT seq, hash, regime, recorded_at FROM {t} WHERE originator_id=%s "
+                    "ORDER BY seq DESC LIMIT 1"
+                ).format(t=self._provenance),
+                (originator_id,),
+            )
+            row = curs.fetchone()
+            return None if row is None else dict(row)
+
     def select_authority(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The database's own enrolments and policy (kept from the register)."""
         schema = Identifier(self.datastore.schema)

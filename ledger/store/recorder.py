@@ -69,5 +69,8 @@ class AuthorityRecorder(LedgerRecorder, Protocol):
     def select_provenance_head(self, originator_id: UUID, seq: int) -> dict[str, Any] | None:
         """The provenance of one entry (for checking a snapshot before use)."""
 
+    def select_provenance_last(self, originator_id: UUID) -> dict[str, Any] | None:
+        """The provenance of a case's last entry (for checking a kept case head)."""
+
     def select_authority(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The database's own enrolments and policy (kept from the register)."""

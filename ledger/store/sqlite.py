@@ -11,6 +11,7 @@ keys of their case's own, kept in a key table that erasure empties for the case 
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,15 @@ from ledger.store.sealing import PersonalKey, PersonalRow
 
 if TYPE_CHECKING:
     from ledger.store.recorder import LedgerRecorder
+
+
+#: Each case's head row: its version and the state its next entry is checked against,
+#: written in the transaction of every write to the case (a cache the chain is checked
+#: against before use, never an authority).
+CREATE_CASE_HEADS = (
+    "CREATE TABLE IF NOT EXISTS case_heads (originator_id TEXT PRIMARY KEY, "
+    "version INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID"
+)
 
 
 def sqlite_file(db_name: str) -> Path | None:
@@ -157,6 +167,16 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 "INSERT INTO ledger_register VALUES (?, ?)", [(e["seq"], s) for e, s in register]
             )
         ids = self._insert_rows(c, stored_events)
+        heads: Sequence[tuple[UUID, int, bytes]] = kwargs.get("case_heads") or ()
+        if heads:
+            # Created here, in the write's own transaction, rather than with the other
+            # tables: a store made before head rows existed still opens read-only.
+            c.execute(CREATE_CASE_HEADS)
+            c.executemany(
+                "INSERT INTO case_heads VALUES (?, ?, ?) ON CONFLICT (originator_id) DO "
+                "UPDATE SET version=excluded.version, state=excluded.state",
+                [(case.hex, version, state) for case, version, state in heads],
+            )
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         if rows:
             c.executemany(
@@ -215,6 +235,46 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 (originator_id.hex, version, version),
             )
             return [(row[0], row[1]) for row in c.fetchall()]
+
+    def select_last_entry(self, originator_id: UUID) -> tuple[int, bytes] | None:
+        """``(seq, state)`` of a case's last entry (None: no such case)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_version, state FROM stored_events WHERE originator_id=? "
+                "ORDER BY originator_version DESC LIMIT 1",
+                (originator_id.hex,),
+            )
+            row = c.fetchone()
+            return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def select_case_head(
+        self, originator_id: UUID
+    ) -> tuple[int, bytes, list[tuple[int, str, bytes]]] | None:
+        """A case's head row ``(version, state)`` and, read in the same transaction, the
+        chain facts it is checked against: ``(seq, type, state)`` of the referral, every
+        correction and closing, and the chain's last entry.  None: no head row (or a
+        store made before head rows, which has no table for them yet)."""
+        with self.datastore.transaction(commit=False) as c:
+            try:
+                c.execute(
+                    "SELECT version, state FROM case_heads WHERE originator_id=?",
+                    (originator_id.hex,),
+                )
+            except sqlite3.OperationalError:
+                return None  # no such table: no write has kept a head row here yet
+            head = c.fetchone()
+            if head is None:
+                return None
+            c.execute(
+                "SELECT originator_version, topic, state FROM stored_events "
+                "WHERE originator_id=?1 AND (originator_version=1 "
+                "OR topic IN ('EntryCorrected', 'CaseClosed') OR originator_version="
+                "(SELECT MAX(originator_version) FROM stored_events WHERE originator_id=?1)) "
+                "ORDER BY originator_version",
+                (originator_id.hex,),
+            )
+            facts = [(int(row[0]), str(row[1]), bytes(row[2])) for row in c.fetchall()]
+            return int(head[0]), bytes(head[1]), facts
 
     def iter_states(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
         """``(position, state)`` of every entry in global order, after a position."""
