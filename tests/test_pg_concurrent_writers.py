@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -224,22 +225,30 @@ def test_an_entry_committed_late_with_a_lower_position_is_not_skipped(
 
     reader = threading.Thread(target=read)
     reader.start()
-    reader.join(timeout=1.0)
-    reader_waited = reader.is_alive()  # it may not pass B's entry while A is open
+    reader.join(timeout=WAIT)
+    # the reader neither waited for A nor passed A's position: it read up to A's bound
+    assert not reader.is_alive(), "the reader waited for an open writer"
+    assert "error" not in seen
+    held_back = dict(seen)
     conn.rollback()  # A goes on and commits
     a.join(timeout=WAIT)
     b.join(timeout=WAIT)
-    reader.join(timeout=WAIT)
     assert "a" not in outcome and not a.is_alive()
-    assert "error" not in seen and not reader.is_alive()
     assert b_committed, "B waited for A: the writers are serialised"
-    assert reader_waited, "the reader passed an open transaction's position"
-    # the index, the log the reader read and its tree hold A's entry (n) and B's (n+1)
+    assert held_back["positions"] == [p for p, _, _ in positions(led)][:2], (
+        "the reader passed an open transaction's position"
+    )
+    assert held_back["tree"]["size"] == 2
+    seen.clear()
+    read()
+    assert "error" not in seen
+    # the index, the log the reader read and its tree now hold A's entry (n) and B's (n+1)
     final = positions(led)
     assert [(c, s) for _, c, s in final[-2:]] == [("LATE-2026-1", 2), ("LATE-2026-2", 2)]
     assert seen["positions"] == [p for p, _, _ in final]
     assert seen["tree"]["size"] == 4
-    assert consistent(led, tree_before) and consistent(led, seen["tree"])
+    assert consistent(led, tree_before) and consistent(led, held_back["tree"])
+    assert consistent(led, seen["tree"])
     assert index.position() == final[-1][0]
     assert index.backend.count_milestones() == 4
     assert_index_matches_fold(led, index, ["LATE-2026-1", "LATE-2026-2"])
@@ -277,3 +286,114 @@ def test_the_settled_position_waits_only_for_writers_of_the_log(
             SQL("SELECT {}.caseledger_settled_position()").format(Identifier(schema))
         ).fetchone()
     assert row is not None and row[0] == led.count_events() == 2
+
+
+def _settled(url: str, schema: str) -> int:
+    with _connect(url) as reader:
+        reader.autocommit = True
+        row = reader.execute(
+            SQL("SELECT {}.caseledger_settled_position()").format(Identifier(schema))
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextmanager
+def _held_writer(
+    url: str, clock: FixedClock, conn: psycopg.Connection[Any], schema: str, case: str
+) -> Iterator[int]:
+    """A writer of ``case``'s second entry held open after it took its position (the
+    blocker's uncommitted provenance row of that seq stops it): yields the sequence's
+    value it saw first (its bound L); committed when the block ends."""
+    led = open_ledger(url, clock)
+    before = _last_value(conn, schema)
+    conn.execute(
+        SQL(
+            "INSERT INTO {}.caseledger_provenance (originator_id, seq, case_ref, "
+            "notification_id, type, actor, role, prev_hash, hash, recorded_at, regime) "
+            "VALUES (%s, 2, %s, -1, 'x', 'x', 'x', 'x', 'x', now(), 'x')"
+        ).format(Identifier(schema)),
+        (case_id(case), case),
+    )
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            record(led, request(case, "Northshire Police", "2026-05-05"))
+        except BaseException as exc:
+            failed.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert _wait_for_position(conn, schema, count=before + 1) is not None
+    try:
+        yield before
+    finally:
+        conn.rollback()
+        writer.join(timeout=WAIT)
+        led.close()
+    assert not failed and not writer.is_alive()
+
+
+def _last_value(conn: psycopg.Connection[Any], schema: str) -> int:
+    with psycopg.connect(conn.info.dsn, autocommit=True) as other:
+        row = other.execute(
+            SQL("SELECT last_value FROM {}.caseledger_events_notification_id_seq").format(
+                Identifier(schema)
+            )
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("start", [2**31 - 2, 2**32 - 2, 2**33 + 5])
+def test_an_open_writers_bound_is_said_exactly_across_32_bit_boundaries(
+    url: str, clock: FixedClock, blocker: tuple[psycopg.Connection[Any], str], start: int
+) -> None:
+    """The writer says its bound in two 32-bit halves (its low half a negative int4 past
+    2**31): the settled position is that bound exactly while it is open, with an entry
+    committed above it, and every position once it commits."""
+    conn, schema = blocker
+    led = open_ledger(url, clock)
+    record(led, referral("BIG-2026-1"), referral("BIG-2026-2"))
+    with psycopg.connect(conn.info.dsn, autocommit=True) as owner:
+        owner.execute(
+            SQL("SELECT setval(%s, %s)"),
+            (f"{schema}.caseledger_events_notification_id_seq", start),
+        )
+    with _held_writer(url, clock, conn, schema, "BIG-2026-1") as bound:
+        assert bound == start
+        record(led, request("BIG-2026-2", "Northshire Police", "2026-05-05"))  # start + 2
+        assert _last_value(conn, schema) == start + 2
+        assert _settled(url, schema) == start
+        assert [(c, s) for _, c, s in positions(led)] == [("BIG-2026-1", 1), ("BIG-2026-2", 1)]
+    assert _settled(url, schema) == start + 2
+    final = positions(led)
+    assert [p for p, _, _ in final[-2:]] == [start + 1, start + 2]
+
+
+def test_locks_a_user_takes_under_the_bound_keys_never_raise_the_settled_position(
+    url: str, clock: FixedClock, blocker: tuple[psycopg.Connection[Any], str]
+) -> None:
+    """Anyone may take advisory locks: a transaction holding the schema's two keys with
+    the largest bound there is cannot move the settled position past an open writer
+    (the append takes its own), and one holding a low bound only holds readers back."""
+    conn, schema = blocker
+    led = open_ledger(url, clock)
+    record(led, referral("KEY-2026-1"), referral("KEY-2026-2"))
+    keys = conn.execute(SQL("SELECT * FROM {}.caseledger_settle_keys()").format(Identifier(schema)))
+    hi, lo = keys.fetchone() or (0, 0)
+    with _held_writer(url, clock, conn, schema, "KEY-2026-1") as bound:
+        record(led, request("KEY-2026-2", "Northshire Police", "2026-05-05"))
+        with psycopg.connect(conn.info.dsn) as forger:
+            forger.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (hi, 2**31 - 1))
+            forger.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (lo, -1))
+            assert _settled(url, schema) == bound
+            forger.rollback()
+    assert _settled(url, schema) == 4
+    with psycopg.connect(conn.info.dsn) as laggard:
+        laggard.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", (hi,))
+        laggard.execute("SELECT pg_advisory_xact_lock_shared(%s, 1)", (lo,))
+        assert _settled(url, schema) == 1
+        laggard.rollback()
+    assert _settled(url, schema) == 4

@@ -36,9 +36,18 @@ class Verification(LedgerReads):
         heads: dict[str, tuple[int, str]] = {}
         count = 0
         decode = self.ledger_mapper.decode_state
-        provenance = self._provenance_rows()
+        states: Iterator[tuple[int, bytes]]
+        provenance: Iterator[dict[str, Any]] | None
+        if self.location.kind == "postgres":
+            # the entries and the database's rows of them up to one settled position:
+            # read each to its own, an entry committed between would look deleted
+            upto = self.authority_recorder.settled()
+            states = self.authority_recorder.iter_states(0, upto=upto)
+            provenance = self.authority_recorder.iter_provenance(upto=upto)
+        else:
+            states, provenance = self.ledger_recorder.iter_states(0), None
         regimes: dict[str, Any] = {}  # each case's regime as its entries give it
-        for position, state in self.ledger_recorder.iter_states(0):
+        for position, state in states:
             count += 1
             if progress is not None and count % 10_000 == 0:
                 progress(count)
@@ -123,13 +132,6 @@ class Verification(LedgerReads):
         if problem is not None:
             return VerifyResult(False, count, len(heads), problem[0], problem[1], entries)
         return VerifyResult(True, count, len(heads), None, None, entries)
-
-    def _provenance_rows(self) -> Iterator[dict[str, Any]] | None:
-        """The database's provenance rows in global order (PostgreSQL only)."""
-        if self.location.kind != "postgres":
-            return None
-        rows: Iterator[dict[str, Any]] = self.authority_recorder.iter_provenance()
-        return rows
 
     def _provenance_differs(
         self, record: dict[str, Any], position: int, row: dict[str, Any] | None, regime: Any

@@ -402,37 +402,73 @@ $body$
 -- ;;
 -- The settled position of the entries' log: the highest position p such that no
 -- transaction still in flight can commit an entry at a position <= p.  caseledger_append
--- takes no table lock (several writers append at once), so entries commit out of
--- position order; whoever follows the log (the index's catch-up, checkpoints, exports,
+-- takes no exclusive table lock (several writers append at once), so entries commit out
+-- of position order; whoever follows the log (the index's catch-up, checkpoints, exports,
 -- verify) reads only up to this position, in a statement run after this one returns
 -- (READ COMMITTED: a new snapshot), and then never sees a lower position appear later.
 -- Why it holds:
 --   1. V is the id sequence's last value: every position handed out so far, committed,
 --      in flight or rolled back (nextval is not transactional).  With CACHE 1 (the
 --      serial's default, checked) a backend holds no numbers ahead of the sequence.
---   2. An INSERT takes RowExclusiveLock on its table before its DEFAULT nextval is
---      evaluated: in parse analysis (parser/analyze.c, transformInsertStmt ->
---      setTargetTable), or, for a PL/pgSQL statement's cached plan, in GetCachedPlan ->
---      CheckCachedPlan -> AcquireExecutorLocks (utils/cache/plancache.c), which locks
---      every relation of the plan's range table in its rellockmode before the executor
---      runs; the default is a target-list expression evaluated only in ExecutorRun.
---      A relation lock is held to the end of the transaction.  So a transaction that
---      took a position <= V held the lock before V was read, and if it is still running
---      it is among the holders seen in pg_locks after V was read (fast-path locks
---      included: pg_locks reads each backend's fast-path slots).
---   3. Waiting until every one of those holders has ended (committed or rolled back)
---      leaves no transaction that could still commit a position <= V.
+--   2. Every append first takes its table's ROW EXCLUSIVE lock, then reads the
+--      sequence's last value L and holds two shared advisory locks that say it
+--      (caseledger_settle_bound: L's high and low 32 bits under this schema's two keys),
+--      and only then takes positions, each > L.  Both are held to the end of the
+--      transaction.  An INSERT's own ROW EXCLUSIVE lock is likewise taken before its
+--      DEFAULT nextval is evaluated: in parse analysis (parser/analyze.c,
+--      transformInsertStmt -> setTargetTable) or, for a PL/pgSQL statement's cached
+--      plan, in GetCachedPlan -> CheckCachedPlan -> AcquireExecutorLocks
+--      (utils/cache/plancache.c), before the executor runs.  So a transaction that
+--      took a position <= V held these locks before V was read, and if it is still
+--      running it is among the holders seen in pg_locks after V was read (fast-path
+--      locks included: pg_locks reads each backend's fast-path slots).
+--   3. A holder that says its L cannot commit a position <= L: the settled position is
+--      at most the least L of the transactions in flight, and it need not wait for
+--      them (a long `record` holds readers back at its L, it does not stall them).  A
+--      holder of the table lock that says no L yet (between its two first statements,
+--      or an append of a version before this one, during an upgrade) is waited for.
+--      Locks a user takes under the same keys can only lower the least L (the reader
+--      lags), never raise it: the append always takes its own.
+--   4. It waits up to PATIENCE for the holders in flight when V was read to end, so that
+--      a reader usually sees every entry committed before it asked (its own included).
 -- Executable by every role that may use the schema (as the other read functions): it
 -- reveals the number of positions handed out and waits; it reads no entry.
+CREATE OR REPLACE FUNCTION __S__.caseledger_settle_keys(OUT hi int, OUT lo int)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $body$
+    SELECT hashtext('caseledger settled hi ' || __SCHEMA__),
+           hashtext('caseledger settled lo ' || __SCHEMA__)
+$body$
+-- ;;
+CREATE OR REPLACE FUNCTION __S__.caseledger_settle_bound() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    ids regclass := pg_get_serial_sequence(format('%I.caseledger_events', __SCHEMA__),
+                                           'notification_id')::regclass;
+    keys record := __S__.caseledger_settle_keys();
+    low bigint := coalesce(pg_sequence_last_value(ids), 0);
+    part bigint := low & 4294967295;
+BEGIN
+    -- the high half first: a reader that sees it without the low half takes the low as 0
+    PERFORM pg_advisory_xact_lock_shared(keys.hi, (low >> 32)::int);
+    PERFORM pg_advisory_xact_lock_shared(
+        keys.lo, (CASE WHEN part >= 2147483648 THEN part - 4294967296 ELSE part END)::int);
+END
+$body$
+-- ;;
+REVOKE ALL ON FUNCTION __S__.caseledger_settle_bound() FROM PUBLIC
+-- ;;
 CREATE OR REPLACE FUNCTION __S__.caseledger_settled_position() RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     events regclass := to_regclass(format('%I.caseledger_events', __SCHEMA__));
     ids regclass := pg_get_serial_sequence(format('%I.caseledger_events', __SCHEMA__),
                                            'notification_id')::regclass;
+    keys record := __S__.caseledger_settle_keys();
+    here oid := (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
     settled bigint;
-    writers text[];
-    deadline timestamptz := clock_timestamp() + interval '30 seconds';
+    least_bound bigint;
+    unsaid text[];
+    started timestamptz := clock_timestamp();
     pause float8 := 0.0002;
 BEGIN
     IF pg_is_in_recovery() THEN
@@ -446,24 +482,44 @@ BEGIN
             'position needs CACHE 1', ids;
     END IF;
     settled := coalesce(pg_sequence_last_value(ids), 0);
-    SELECT array_agg(l.virtualtransaction) INTO writers FROM pg_locks l
-    WHERE l.locktype = 'relation' AND l.relation = events AND l.mode = 'RowExclusiveLock'
-      AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
-      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
-    WHILE writers IS NOT NULL LOOP
-        IF clock_timestamp() > deadline THEN
+    LOOP
+        -- every other transaction writing the log: its least L, or none said yet
+        SELECT min(w.bound), array_agg(w.vx) FILTER (WHERE w.bound IS NULL)
+          INTO least_bound, unsaid
+          FROM (
+            SELECT l.virtualtransaction AS vx,
+                   CASE WHEN bool_or(l.locktype = 'advisory') THEN
+                       (coalesce(min(l.objid::bigint) FILTER (
+                            WHERE l.locktype = 'advisory' AND l.classid::bigint
+                                  = (keys.hi::bigint & 4294967295)), 0) << 32)
+                       | coalesce(min(l.objid::bigint) FILTER (
+                            WHERE l.locktype = 'advisory' AND l.classid::bigint
+                                  = (keys.lo::bigint & 4294967295)), 0)
+                   END AS bound
+              FROM pg_locks l
+             WHERE l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
+               AND l.database = here
+               AND ((l.locktype = 'relation' AND l.relation = events
+                     AND l.mode = 'RowExclusiveLock')
+                    OR (l.locktype = 'advisory' AND l.objsubid = 2
+                        AND l.classid::bigint IN (keys.hi::bigint & 4294967295,
+                                                  keys.lo::bigint & 4294967295)))
+             GROUP BY l.virtualtransaction
+          ) w;
+        IF unsaid IS NULL
+           AND (least_bound IS NULL OR least_bound >= settled
+                OR clock_timestamp() - started > interval '50 milliseconds') THEN
+            RETURN least(settled, coalesce(least_bound, settled));
+        END IF;
+        IF clock_timestamp() - started > interval '30 seconds' THEN
             RAISE EXCEPTION USING ERRCODE = '55P03', MESSAGE = format(
-                'the entries'' log has not settled: transaction(s) %s appending to it stayed '
-                'open for 30 seconds', array_to_string(writers, ', '));
+                'the entries'' log has not settled: transaction(s) %s writing to it without '
+                'saying where they append stayed open for 30 seconds',
+                array_to_string(unsaid, ', '));
         END IF;
         PERFORM pg_sleep(pause);  -- reading pg_locks takes every lock partition: back off
         pause := least(pause * 2, 0.01);
-        -- each holder keeps the lock to its end: it ended when it holds it no longer
-        SELECT array_agg(l.virtualtransaction) INTO writers FROM pg_locks l
-        WHERE l.locktype = 'relation' AND l.relation = events
-          AND l.mode = 'RowExclusiveLock' AND l.virtualtransaction = ANY (writers);
     END LOOP;
-    RETURN settled;
 END
 $body$
 -- ;;
@@ -517,6 +573,9 @@ BEGIN
     -- (its triggers on these tables) before it holds a lock on any other table, so the
     -- two cannot deadlock.
     LOCK TABLE __S__.caseledger_events IN ROW EXCLUSIVE MODE;
+    -- ...and then says, before it takes a position, that each it takes is above the
+    -- sequence's value now (caseledger_settled_position's point 2).
+    PERFORM __S__.caseledger_settle_bound();
     SELECT roles, agency INTO my_roles, my_agency FROM __S__.caseledger_users WHERE name = me;
     IF NOT FOUND THEN
         PERFORM __S__.caseledger_refuse(format('%s is not enrolled in this store', me));

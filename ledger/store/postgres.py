@@ -265,12 +265,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             )
             return [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
 
-    def iter_states(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
+    def iter_states(
+        self, after: int = 0, batch: int = 5000, upto: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
         """``(position, state)`` of every entry in global order, after a position, up to
-        the log's settled position when the call starts (:meth:`settled_position`):
-        writers append without a table lock, so only that prefix can no longer gain an
-        entry below a position already read."""
-        upto: int | None = None
+        the log's settled position when the call starts (:meth:`settled_position`), or
+        ``upto`` (a settled position read before): writers append without a table lock,
+        so only that prefix can no longer gain an entry below a position already read."""
         while True:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 if upto is None:
@@ -288,6 +289,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             if len(rows) < batch:
                 return
             after = rows[-1][0]
+
+    def settled(self) -> int:
+        """The log's settled position now (:meth:`settled_position`), for reading the
+        entries and their provenance up to the same position."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self.settled_position(curs)
 
     def settled_position(self, curs: Cursor[DictRow]) -> int:
         """The highest position below which no entry can still be committed
@@ -361,12 +368,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         if erase_case is not None:
             self.vacuum_personal()
 
-    def iter_provenance(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    def iter_provenance(
+        self, batch: int = 5000, upto: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The database's provenance rows in global order: who appended each entry (the
         session user), under which role, with which hashes and time; up to the settled
         position, as :meth:`iter_states` (a row is written with its entry)."""
         after = 0
-        upto: int | None = None
         while True:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 if upto is None:

@@ -60,8 +60,20 @@ class AuthorityRecorder(LedgerRecorder, Protocol):
     def screen_personal(self, case_ref: str, texts: Sequence[str]) -> set[int]:
         """The numbers of the folded texts that hold a personal value of the case."""
 
-    def iter_provenance(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
-        """The database's provenance rows in global order."""
+    def iter_states(
+        self, after: int = 0, batch: int = 5000, upto: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """``(position, state)`` of every entry in global order, after a position, up to
+        the settled position ``upto`` (read now if None)."""
+
+    def settled(self) -> int:
+        """The log's settled position: no entry can still be committed at or below it."""
+
+    def iter_provenance(
+        self, batch: int = 5000, upto: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The database's provenance rows in global order, up to the settled position
+        ``upto`` (read now if None)."""
 
     def select_register_provenance(self) -> list[dict[str, Any]]:
         """The clear columns the register function kept for each register entry."""
