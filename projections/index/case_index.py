@@ -23,7 +23,6 @@ bounded cache of case summaries; the backends' SQL is already in modules of its 
 
 from __future__ import annotations
 
-import functools
 import gc
 import itertools
 import time
@@ -45,7 +44,14 @@ from projections.index.overlay import TailOverlay
 from projections.index.rows import IndexRow, Milestone, milestone_record, sealed_index_row
 from projections.index.sealing import Sealer
 from projections.index.sqlite import BulkReads, IndexSQLiteRecorder
-from projections.index.summary import FOLDED, CaseSummary, milestone_row, patch_milestone
+from projections.index.summary import (
+    FOLDED,
+    CaseSummary,
+    day_of,
+    facts_of,
+    milestone_row,
+    patch_milestone,
+)
 
 if TYPE_CHECKING:
     from ledger.application import CaseLedger
@@ -285,10 +291,9 @@ class CaseIndex:
     def _rebuild_in_sql(self, progress: Progress | None) -> int:
         """From an empty index on SQLite, in a store in clear: every entry recorded so
         far indexed :data:`BULK_SPAN` positions per transaction, its milestone row made
-        by SQLite from the stored JSON (:meth:`IndexSQLiteRecorder.bulk_batch`) and
-        only the entries that the case rows are folded from read back into Python
-        (the others counted by SQL).  Returns how many entries; what is recorded
-        meanwhile is left to the catch-up that follows."""
+        by SQLite as each stored entry is parsed once and folded in the same pass
+        (:meth:`IndexSQLiteRecorder.bulk_batch`, :class:`_SpanFold`).  Returns how many
+        entries; what is recorded meanwhile is left to the catch-up that follows."""
         backend = self.backend
         assert isinstance(backend, IndexSQLiteRecorder)
         last = backend.last_position()
@@ -296,64 +301,30 @@ class CaseIndex:
         applied = 0
         self._complete = True
         self._cache_at = 0
+        met = _Met()
         while start < last:
             end = min(start + BULK_SPAN, last)
-            summaries: dict[str, CaseSummary] = {}
-            fold = functools.partial(self._fold_bulk, start, summaries)
+            fold = _SpanFold(self, start, met)
             try:
                 count = backend.bulk_batch(start, end, fold)
+            except _Unloaded as unloaded:
+                # A case met under an originator id it was not met under before: the
+                # span is rolled back and done again with the case loaded first.
+                self._forget()
+                met.also.add(unloaded.case)
+                continue
             except BaseException:
                 self._forget()  # cached summaries may hold the failed span's entries
                 raise
             if count is None:  # another process moved the index on
                 self._forget()
                 break
-            self._keep(summaries, end)
+            self._keep(fold.summaries, end)
             applied += count
             start = end
             if progress is not None:
                 progress(applied, max(applied, last))
         return applied
-
-    def _fold_bulk(
-        self,
-        start: int,
-        summaries: dict[str, CaseSummary],
-        folded: Sequence[Sequence[Any]],
-        plain: Sequence[Sequence[Any]],
-        reads: BulkReads,
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The fold of one :meth:`_rebuild_in_sql` span (see :data:`BulkFold`): the same
-        :class:`CaseSummary` steps as :meth:`_apply`, in the same order per case."""
-        cache = self._cache
-        if not self._complete:
-            touched = {row[0] for row in folded} | {row[0] for row in plain}
-            unknown = sorted(touched - cache.keys())
-            if unknown:
-                for case, kept in reads.cases(unknown, start).items():
-                    summaries[case] = CaseSummary.from_milestones(case, kept)
-        loads = orjson.loads
-        patches: dict[tuple[str, int], dict[str, Any]] = {}
-        for case, seq, kind, occurred, recorded, position, facts, corrects, changes in folded:
-            summary = summaries.get(case)
-            if summary is None:
-                summary = cache.get(case) or CaseSummary(case)
-                summaries[case] = summary
-            if kind == "EntryCorrected":
-                changed = loads(changes)
-                summary.add(seq, kind, occurred, recorded, position, loads(facts), changed)
-                patches.setdefault((case, parse_ref(corrects)[1]), {}).update(changed)
-            else:
-                summary.add(seq, kind, occurred, recorded, position, loads(facts))
-        for case, kind, count, recorded, position in plain:
-            summary = summaries.get(case)
-            if summary is None:
-                summary = cache.get(case) or CaseSummary(case)
-                summaries[case] = summary
-            summary.add_counted(kind, count, recorded, position)
-        changed_rows = self._patched(patches, reads.rows(list(patches)) if patches else {})
-        rows = [sealed_index_row(self.sealer, s.values()) for s in summaries.values()]
-        return changed_rows, rows
 
     def _patched(self, patches: dict[Any, Any], stored: Mapping[Any, Any]) -> list[tuple[Any, ...]]:
         """The stored milestone rows that corrections change, patched, as the values of
@@ -641,3 +612,112 @@ class CaseIndex:
             # the facts for its answer and the next query derives them again.
             self.backend.write_clock_facts(rows)
         return out
+
+
+class _Unloaded(Exception):
+    """A span met a case dropped from the cache that it had not loaded again."""
+
+    def __init__(self, case: str) -> None:
+        super().__init__(case)
+        self.case = case
+
+
+class _Met:
+    """What the spans of one :meth:`CaseIndex._rebuild_in_sql` have met: the cases met
+    under each ``originator_id``, every case met, and the cases to load again besides
+    (met under an id they were not met under before)."""
+
+    def __init__(self) -> None:
+        self.originators: dict[str, set[str]] = {}
+        self.cases: set[str] = set()
+        self.also: set[str] = set()
+
+
+class _SpanFold:
+    """The fold of one :meth:`CaseIndex._rebuild_in_sql` span (a
+    :class:`~projections.index.sqlite.BulkFold`): the same :class:`CaseSummary` steps as
+    :meth:`CaseIndex._apply`, in the same order per case, on each stored entry as SQLite
+    hands it over, parsed once for its milestone row and its fold.
+
+    A span whose cases may have been dropped from the cache loads them again before its
+    first entry, found by the span's ``originator_id``s alone (without parsing), through
+    what earlier spans met (:class:`_Met`); a case met again that was not loaded stops
+    the span (:class:`_Unloaded`), never folded from a partial summary."""
+
+    def __init__(self, index: CaseIndex, start: int, met: _Met) -> None:
+        self.index = index
+        self.start = start
+        self.met = met
+        self.summaries: dict[str, CaseSummary] = {}
+        self.patches: dict[tuple[str, int], dict[str, Any]] = {}
+        self.row: tuple[Any, ...] = ()
+        self.error: BaseException | None = None
+
+    @property
+    def needs_originators(self) -> bool:
+        return not self.index._complete
+
+    def begin(self, originators: Sequence[str], reads: BulkReads) -> None:
+        met = self.met
+        wanted = {case for o in originators for case in met.originators.get(o, ())}
+        unknown = sorted((wanted | met.also) - self.index._cache.keys())
+        if unknown:
+            loaded = reads.cases(unknown, self.start)
+            for case in unknown:
+                self.summaries[case] = CaseSummary.from_milestones(case, loaded.get(case, ()))
+
+    def entry(self, position: int, originator: str, topic: str, state: bytes) -> str:
+        try:
+            return self._entry(position, originator, topic, state)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _entry(self, position: int, originator: str, kind: str, state: bytes) -> str:
+        record = orjson.loads(state)
+        case: str = record["case"]
+        seq = record["seq"]
+        occurred = record["occurred_at"]
+        recorded = record["recorded_at"]
+        facts = facts_of(record)
+        self.row = (
+            case,
+            seq,
+            occurred,
+            day_of(occurred),
+            recorded,
+            record.get("actor", ""),
+            orjson.dumps(facts).decode(),
+        )
+        summary = self.summaries.get(case)
+        if summary is None:
+            index = self.index
+            summary = index._cache.get(case)
+            if summary is None:
+                met = self.met
+                if not index._complete and case in met.cases:
+                    raise _Unloaded(case)
+                met.cases.add(case)
+                met.originators.setdefault(originator, set()).add(case)
+                summary = CaseSummary(case)
+            self.summaries[case] = summary
+        if kind not in FOLDED:
+            summary.add_plain(recorded, position, kind)
+        elif kind == "EntryCorrected":
+            changes = record["changes"]
+            summary.add(seq, kind, occurred, recorded, position, facts, changes)
+            target = (case, parse_ref(record["corrects"])[1])
+            self.patches.setdefault(target, {}).update(changes)
+        else:
+            summary.add(seq, kind, occurred, recorded, position, facts)
+        return case
+
+    def column(self, i: int) -> Any:
+        return self.row[i]
+
+    def end(self, reads: BulkReads) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        index = self.index
+        patches = self.patches
+        changed = index._patched(patches, reads.rows(list(patches)) if patches else {})
+        rows = [sealed_index_row(index.sealer, s.values()) for s in self.summaries.values()]
+        return changed, rows

@@ -9,16 +9,14 @@ and moves the tracking position.  ``facts`` and ``open_requests`` are JSON text.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.index import summary
 from projections.index.rows import (
     INDEX_COLUMNS,
     INDEX_NAME,
@@ -33,7 +31,6 @@ from projections.index.rows import (
     clock_row,
 )
 from projections.index.sealing import Opener
-from projections.index.summary import FOLDED, day_of
 
 __all__ = ["BulkFold", "BulkReads", "IndexSQLiteRecorder", "sqlite_read_only"]
 
@@ -78,40 +75,51 @@ class BulkReads:
         return out
 
 
-BulkFold = Callable[
-    [Sequence[Sequence[Any]], Sequence[Sequence[Any]], BulkReads],
-    tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]],
-]
-"""What :meth:`IndexSQLiteRecorder.bulk_batch` calls inside its transaction, with the
-new milestone rows of the kinds the case rows are folded from (:data:`FOLDED`, in
-position order: ``case_ref, seq, type, occurred_at, recorded_at, position, facts``
-as JSON text, and for a correction its ``corrects`` and ``changes`` as JSON text), the
-other kinds counted per case and type (``case_ref, type, count, max recorded_at, max
-position``), and the reads of that transaction (:class:`BulkReads`); it returns the
-corrected milestone rows to update (as :meth:`write_batch`'s ``changed``) and the
-touched cases' ``case_index`` rows."""
+class BulkFold(Protocol):
+    """What :meth:`IndexSQLiteRecorder.bulk_batch` folds a span's entries with, inside its
+    transaction, while SQLite writes their milestone rows: each entry is parsed once, by
+    :meth:`entry`, which folds it and keeps its row's columns for :meth:`column`."""
+
+    def begin(self, originators: Sequence[str], reads: BulkReads) -> None:
+        """Before the span's rows are made: the span's distinct ``originator_id``s (only
+        when :attr:`needs_originators`), and the transaction's reads."""
+
+    @property
+    def needs_originators(self) -> bool:
+        """Whether :meth:`begin` needs the span's originators (some cases' summaries may
+        have to be loaded again)."""
+
+    def entry(self, position: int, originator: str, topic: str, state: bytes) -> str:
+        """Called by SQLite for each stored entry of the span, in position order: fold it
+        and return its ``case_ref`` (the row's other columns by :meth:`column`)."""
+
+    def column(self, i: int) -> Any:
+        """Column ``i`` of the row of the entry :meth:`entry` was last called with: 1 seq,
+        2 occurred_at, 3 occurred_day, 4 recorded_at, 5 actor, 6 facts (JSON text)."""
+
+    def end(self, reads: BulkReads) -> tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]:
+        """After the rows are made: the corrected milestone rows to update (as
+        :meth:`IndexSQLiteRecorder.write_batch`'s ``changed``) and the touched cases'
+        ``case_index`` rows."""
+
+    @property
+    def error(self) -> BaseException | None:
+        """What :meth:`entry` raised, if it did (SQLite reports only that a function
+        failed): raised again in its place."""
+
 
 _MILESTONES_SQL: Final = (
-    "INSERT INTO case_milestones SELECT e.state ->> 'case', e.state ->> 'seq', e.topic, "
-    "e.state ->> 'occurred_at', CASE WHEN length(e.state ->> 'occurred_at') = 10 "
-    "THEN e.state ->> 'occurred_at' ELSE index_day(e.state ->> 'occurred_at') END, "
-    "e.state ->> 'recorded_at', e.rowid, coalesce(e.state ->> 'actor', ''), 0, "
-    "index_facts(e.state) FROM stored_events e WHERE e.rowid > ? AND e.rowid <= ? "
-    "ORDER BY e.rowid"
+    "INSERT INTO case_milestones SELECT index_entry(e.rowid, e.originator_id, e.topic, "
+    "e.state), index_column(1), e.topic, index_column(2), index_column(3), index_column(4), "
+    "e.rowid, index_column(5), 0, index_column(6) FROM stored_events e "
+    "WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid"
 )
-"""The milestone rows of the entries at some positions, made by SQLite from the stored
-JSON; the day of a time (``index_day``) and the ``facts`` (``index_facts``: the same
-function as the catch-up's, :func:`~projections.index.summary.facts_of`, on the entry
-decoded by orjson: building them in SQL with ``json_each`` cost three times as much) are
-Python functions called by SQLite."""
-
-
-def _index_facts(state: bytes) -> str:
-    """``case_milestones.facts`` of a stored entry's JSON (in a store in clear)."""
-    return orjson.dumps(summary.facts_of(orjson.loads(state))).decode()
-
-
-_FOLDED_MARKS: Final = ",".join("?" * len(FOLDED))
+"""The milestone rows of the entries at some positions, written by SQLite as it reads the
+stored entries: each entry is parsed once, by a Python function (``index_entry``, which
+also folds it), and its other columns are taken from what that call kept
+(``index_column``: SQLite computes a row's columns in order, the first first).  Taking
+them out with six ``->>`` parsed the entry's JSON six more times (SQLite 3.40 has no
+JSONB), and folding afterwards read the rows back."""
 
 
 def sqlite_read_only(db_name: str) -> bool:
@@ -284,14 +292,15 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
 
     def bulk_batch(self, start: int, end: int, fold: BulkFold) -> int | None:
         """Index the entries at positions ``start < p <= end`` in one ``BEGIN IMMEDIATE``
-        transaction, their milestone rows made by SQLite itself from the stored JSON
-        (only for a store in clear: the caller checks) and the rest by ``fold``;
-        how many entries, or None (nothing written) when the tracked position is no
-        longer ``start``."""
+        transaction, their milestone rows made by SQLite as ``fold`` parses and folds
+        each stored entry (only for a store in clear: the caller checks), then the
+        corrected rows and case rows ``fold`` ends with; how many entries, or None
+        (nothing written) when the tracked position is no longer ``start``."""
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
-            raw.create_function("index_day", 1, day_of, deterministic=True)
-            raw.create_function("index_facts", 1, _index_facts, deterministic=True)
+            # Not deterministic: SQLite must call them for every row, in column order.
+            raw.create_function("index_entry", 4, fold.entry)
+            raw.create_function("index_column", 1, fold.column)
             c = conn.cursor()
             try:
                 c.execute("BEGIN IMMEDIATE")
@@ -300,32 +309,26 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 if current != start:
                     conn.rollback()
                     return None
-                c.execute(_MILESTONES_SQL, (start, end))
+                c.sqlite_cursor.row_factory = None  # plain tuples: faster
+                originators: list[str] = []
+                if fold.needs_originators:
+                    c.execute(
+                        "SELECT DISTINCT originator_id FROM stored_events "
+                        "WHERE rowid > ? AND rowid <= ?",
+                        (start, end),
+                    )
+                    originators = [row[0] for row in c.fetchall()]
+                reads = BulkReads(c, self.opener)
+                fold.begin(originators, reads)
+                try:
+                    c.execute(_MILESTONES_SQL, (start, end))
+                except Exception:
+                    if fold.error is not None:
+                        raise fold.error from None
+                    raise
                 c.execute("SELECT changes()")
                 count = int(c.fetchone()[0])
-                c.sqlite_cursor.row_factory = None  # plain tuples: faster
-                c.execute(
-                    "SELECT m.case_ref, m.seq, m.type, m.occurred_at, m.recorded_at, "
-                    # +m.type: by position (a range of the rowid), never the type index.
-                    "m.position, m.facts, CASE WHEN m.type = 'EntryCorrected' THEN "
-                    "(SELECT e.state ->> 'corrects' FROM stored_events e "
-                    "WHERE e.rowid = m.position) END, CASE WHEN m.type = 'EntryCorrected' "
-                    "THEN (SELECT e.state -> 'changes' FROM stored_events e "
-                    "WHERE e.rowid = m.position) END FROM case_milestones m "
-                    f"WHERE m.position > ? AND m.position <= ? AND +m.type IN ({_FOLDED_MARKS}) "
-                    "ORDER BY m.position",
-                    (start, end, *FOLDED),
-                )
-                folded = c.fetchall()
-                c.execute(
-                    "SELECT case_ref, type, count(*), max(recorded_at), max(position) "
-                    "FROM case_milestones WHERE position > ? AND position <= ? "
-                    f"AND type NOT IN ({_FOLDED_MARKS}) GROUP BY case_ref, type",
-                    (start, end, *FOLDED),
-                )
-                plain = c.fetchall()
-
-                changed, rows = fold(folded, plain, BulkReads(c, self.opener))
+                changed, rows = fold.end(reads)
                 self._write_batch(c, changed, rows, end)
                 conn.commit()
             except BaseException:
@@ -333,6 +336,8 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
                 raise
             finally:
                 c.sqlite_cursor.close()
+                raw.create_function("index_entry", 4, None)
+                raw.create_function("index_column", 1, None)
         return count
 
     def reset(self) -> None:
