@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.conftest import FixedClock, open_ledger
@@ -112,3 +113,24 @@ def test_a_case_met_again_under_another_originator_id_is_loaded_before_it_is_fol
     assert spans["n"] == 4  # three spans, the last done twice
     assert stored_index(in_sql) == expected
     assert in_sql.row(first, catch_up=False).entries == 4
+
+
+def test_the_fold_sqlite_calls_refuses_entries_out_of_order_and_columns_of_another_row(
+    ledger: Any, clock: FixedClock
+) -> None:
+    """The rebuild in SQL relies on SQLite handing the entries over in position order and
+    computing a row's columns after its first: the fold checks both, so a change in how
+    SQLite evaluates the statement fails the rebuild instead of writing wrong rows."""
+    from projections.index.case_index import CaseIndex, _Met, _SpanFold
+
+    several_cases(ledger, clock)
+    entries = list(ledger.ledger_recorder.iter_states(0))[:2]
+    fold = _SpanFold(CaseIndex(ledger), 0, _Met())
+    (first, first_state), (second, second_state) = entries
+    origin = str(uuid.uuid4())
+    fold.entry(second, origin, "CaseReferred", second_state)
+    assert fold.column(second, 1) == orjson.loads(second_state)["seq"]
+    with pytest.raises(RuntimeError, match="columns"):
+        fold.column(first, 1)
+    with pytest.raises(RuntimeError, match="after"):
+        fold.entry(first, origin, "CaseReferred", first_state)

@@ -651,6 +651,7 @@ class _SpanFold:
         self.summaries: dict[str, CaseSummary] = {}
         self.patches: dict[tuple[str, int], dict[str, Any]] = {}
         self.row: tuple[Any, ...] = ()
+        self.position = start  # the entry ``row`` is of: positions must rise
         self.error: BaseException | None = None
 
     @property
@@ -674,6 +675,11 @@ class _SpanFold:
             raise
 
     def _entry(self, position: int, originator: str, kind: str, state: bytes) -> str:
+        if position <= self.position:  # the fold's order is the log's: never assumed
+            raise RuntimeError(
+                f"SQLite handed position {position} to the fold after {self.position}"
+            )
+        self.position = position
         record = orjson.loads(state)
         case: str = record["case"]
         seq = record["seq"]
@@ -712,7 +718,12 @@ class _SpanFold:
             summary.add(seq, kind, occurred, recorded, position, facts)
         return case
 
-    def column(self, i: int) -> Any:
+    def column(self, position: int, i: int) -> Any:
+        if position != self.position:  # a column of another row than the one parsed
+            self.error = RuntimeError(
+                f"SQLite asked for position {position}'s columns after parsing {self.position}"
+            )
+            raise self.error
         return self.row[i]
 
     def end(self, reads: BulkReads) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -93,9 +93,10 @@ class BulkFold(Protocol):
         """Called by SQLite for each stored entry of the span, in position order: fold it
         and return its ``case_ref`` (the row's other columns by :meth:`column`)."""
 
-    def column(self, i: int) -> Any:
-        """Column ``i`` of the row of the entry :meth:`entry` was last called with: 1 seq,
-        2 occurred_at, 3 occurred_day, 4 recorded_at, 5 actor, 6 facts (JSON text)."""
+    def column(self, position: int, i: int) -> Any:
+        """Column ``i`` of the row of the entry :meth:`entry` was last called with (at
+        ``position``: refused for another): 1 seq, 2 occurred_at, 3 occurred_day, 4
+        recorded_at, 5 actor, 6 facts (JSON text)."""
 
     def end(self, reads: BulkReads) -> tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]:
         """After the rows are made: the corrected milestone rows to update (as
@@ -110,14 +111,17 @@ class BulkFold(Protocol):
 
 _MILESTONES_SQL: Final = (
     "INSERT INTO case_milestones SELECT index_entry(e.rowid, e.originator_id, e.topic, "
-    "e.state), index_column(1), e.topic, index_column(2), index_column(3), index_column(4), "
-    "e.rowid, index_column(5), 0, index_column(6) FROM stored_events e "
+    "e.state), index_column(e.rowid, 1), e.topic, index_column(e.rowid, 2), "
+    "index_column(e.rowid, 3), index_column(e.rowid, 4), e.rowid, index_column(e.rowid, 5), "
+    "0, index_column(e.rowid, 6) FROM stored_events e "
     "WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid"
 )
 """The milestone rows of the entries at some positions, written by SQLite as it reads the
 stored entries: each entry is parsed once, by a Python function (``index_entry``, which
 also folds it), and its other columns are taken from what that call kept
-(``index_column``: SQLite computes a row's columns in order, the first first).  Taking
+(``index_column``: SQLite computes a row's columns in order, the first first; each
+call names its row, and the fold refuses a position out of order or a column of another
+row, so a change of SQLite's evaluation order fails the rebuild instead of writing it).  Taking
 them out with six ``->>`` parsed the entry's JSON six more times (SQLite 3.40 has no
 JSONB), and folding afterwards read the rows back."""
 
@@ -300,7 +304,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             raw = conn._sqlite_conn
             # Not deterministic: SQLite must call them for every row, in column order.
             raw.create_function("index_entry", 4, fold.entry)
-            raw.create_function("index_column", 1, fold.column)
+            raw.create_function("index_column", 2, fold.column)
             c = conn.cursor()
             try:
                 c.execute("BEGIN IMMEDIATE")
@@ -337,7 +341,7 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             finally:
                 c.sqlite_cursor.close()
                 raw.create_function("index_entry", 4, None)
-                raw.create_function("index_column", 1, None)
+                raw.create_function("index_column", 2, None)
         return count
 
     def reset(self) -> None:
