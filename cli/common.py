@@ -20,6 +20,7 @@ import typer
 import typer.core
 
 # The consoles are cli.consoles' (re-exported: every command imports them from here).
+from cli.arguments import hoisted
 from cli.consoles import LazyConsole as LazyConsole
 from cli.consoles import err as err
 from cli.consoles import escape as escape
@@ -401,23 +402,7 @@ def hoist_store(args: list[str]) -> list[str]:
     """``--store`` is the app's option, but people write it after the command too
     (``caseledger status --store X``): move it to the front, where typer reads it.
     Nothing after ``--`` is touched."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            rest.extend(args[i:])
-            break
-        if arg == "--store" and i + 1 < len(args):
-            front.extend(args[i : i + 2])
-            i += 2
-            continue
-        if arg.startswith("--store="):
-            front.append(arg)
-        else:
-            rest.append(arg)
-        i += 1
+    front, rest = hoisted(args)
     return front + rest
 
 

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from cli.arguments import hoisted
 from cli.command_index import FAST_COMMANDS, ROOT_OPTIONS, FastCommand, ParsedOption
 
 if TYPE_CHECKING:
@@ -61,26 +62,6 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | 
         if root[option.name] is None and option.envvar is not None:
             root[option.name] = env.get(option.envvar) or None  # click: empty is unset
     return FastCall(command.name, {**own, **root})
-
-
-def hoisted(args: list[str]) -> tuple[list[str], list[str]]:
-    """The ``--store`` forms, and the rest, as :func:`cli.common.hoist_store` moves them
-    to the front (``--store X`` with its value, ``--store=X``; nothing after ``--``)."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            rest.extend(args[i:])
-            break
-        if arg == "--store" and i + 1 < len(args):
-            front.extend(args[i : i + 2])
-            i += 2
-            continue
-        (front if arg.startswith("--store=") else rest).append(arg)
-        i += 1
-    return front, rest
 
 
 def _parsed(

@@ -33,8 +33,9 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
+from cli.arguments import hoisted
 from cli.command_index import COMMANDS, IndexedCommand
-from cli.fast_path import hoisted, run_fast
+from cli.fast_path import run_fast
 
 if TYPE_CHECKING:  # importlib.abc imports importlib.resources: ~8 ms for two base classes
     from importlib.abc import Loader, MetaPathFinder
