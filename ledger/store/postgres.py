@@ -272,23 +272,28 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         the log's settled position when the call starts (:meth:`settled_position`), or
         ``upto`` (a settled position read before): writers append without a table lock,
         so only that prefix can no longer gain an entry below a position already read."""
+        query = SQL(
+            "SELECT notification_id, state FROM {t} WHERE notification_id>%s "
+            "AND notification_id<=%s ORDER BY notification_id LIMIT %s"
+        ).format(t=self._events)
+        for rows in self._settled_pages(query, after, upto, batch, binary=True):
+            yield from ((row["notification_id"], bytes(row["state"])) for row in rows)
+
+    def _settled_pages(
+        self, query: Composed, after: int, upto: int | None, batch: int, *, binary: bool = False
+    ) -> Iterator[list[DictRow]]:
+        """Pages of ``query`` (its parameters: after, up to, limit) over positions after
+        ``after`` up to ``upto``, or the settled position read with the first page."""
         while True:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 if upto is None:
                     upto = self.settled_position(curs)
-                curs.execute(
-                    SQL(
-                        "SELECT notification_id, state FROM {t} WHERE notification_id>%s "
-                        "AND notification_id<=%s ORDER BY notification_id LIMIT %s"
-                    ).format(t=self._events),
-                    (after, upto, batch),
-                    binary=True,
-                )
-                rows = [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
-            yield from rows
+                curs.execute(query, (after, upto, batch), binary=binary)
+                rows = curs.fetchall()
+            yield rows
             if len(rows) < batch:
                 return
-            after = rows[-1][0]
+            after = rows[-1]["notification_id"]
 
     def settled(self) -> int:
         """The log's settled position now (:meth:`settled_position`), for reading the
@@ -374,25 +379,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         """The database's provenance rows in global order: who appended each entry (the
         session user), under which role, with which hashes and time; up to the settled
         position, as :meth:`iter_states` (a row is written with its entry)."""
-        after = 0
-        while True:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                if upto is None:
-                    upto = self.settled_position(curs)
-                curs.execute(
-                    SQL(
-                        "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
-                        "hash, recorded_at, regime, agency, approved_by FROM {t} "
-                        "WHERE notification_id>%s AND notification_id<=%s "
-                        "ORDER BY notification_id LIMIT %s"
-                    ).format(t=self._provenance),
-                    (after, upto, batch),
-                )
-                rows = curs.fetchall()
+        query = SQL(
+            "SELECT notification_id, case_ref, seq, type, actor, role, prev_hash, "
+            "hash, recorded_at, regime, agency, approved_by FROM {t} "
+            "WHERE notification_id>%s AND notification_id<=%s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(t=self._provenance)
+        for rows in self._settled_pages(query, 0, upto, batch):
             yield from rows
-            if len(rows) < batch:
-                return
-            after = rows[-1]["notification_id"]
 
     def select_register_provenance(self) -> list[dict[str, Any]]:
         """The clear columns the register function kept for each register entry."""
