@@ -112,7 +112,7 @@ EXCLUDED: dict[str, str] = {}
 EXAMPLES = int(os.environ.get("CASELEDGER_FUZZ_EXAMPLES", "0")) or None
 #: Commands that take longer per run (a bundle, a tour, a spreadsheet): fewer examples.
 SLOW = {"demo": 2, "export": 8, "checkpoint": 8, "import-tracker": 8}
-DEFAULT_EXAMPLES = 18
+DEFAULT_EXAMPLES = 12
 PG_EXAMPLES = 3
 
 #: Exit codes of ``cli.md``; 1 ("does not verify") only where something is verified.

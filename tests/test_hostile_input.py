@@ -423,18 +423,21 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("value", EXTREME)
-@pytest.mark.parametrize("option", ["--as-of", "--on"])
 @pytest.mark.parametrize("command", QUERIES, ids=lambda c: c[0])
 def test_extreme_times_in_options_exit_2_with_the_reason(
-    scenario_store: str, cli: Cli, tmp_path: Path, command: list[str], option: str, value: str
+    scenario_store: str, cli: Cli, tmp_path: Path, command: list[str]
 ) -> None:
-    if command[0] == "export" and option == "--on":
-        option = "--from"  # export takes --from/--to for the world time
-    args = [str(tmp_path / "bundle") if a == "OUT" else a for a in command]
-    result = cli(["--store", scenario_store, *args, option, value])
-    refused(result, f"field `{option}`")
-    assert "dates the ledger works with" in result.stderr or "time zone" in result.stderr
+    """Each extreme value in each time option of the query is refused with the field and
+    the reason (one store per query, every option and value tried against it)."""
+    for option in ("--as-of", "--on"):
+        if command[0] == "export" and option == "--on":
+            option = "--from"  # export takes --from/--to for the world time
+        for value in EXTREME:
+            args = [str(tmp_path / "bundle") if a == "OUT" else a for a in command]
+            result = cli(["--store", scenario_store, *args, option, value])
+            refused(result, f"field `{option}`")
+            reason = "dates the ledger works with" in result.stderr or "time zone" in result.stderr
+            assert reason, (option, value, result.stderr)
 
 
 @pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31T23:59-23:59"])
