@@ -127,9 +127,10 @@ def refused(result: CliResult, *needles: str) -> None:
         assert needle in result.stderr, shown
 
 
-#: The values tried on PostgreSQL too: the dates are read before the store is touched, by
-#: the same code on both stores, so one of each kind (out of range, a bad offset, a leap
-#: second, very long, a NUL, other digits) shows PostgreSQL writes nothing either.
+#: The values tried on PostgreSQL too: the dates are parsed by the same code whatever the
+#: store, so what PostgreSQL adds is that it too writes nothing and answers with the field,
+#: which one value of each kind (out of range, a bad offset, a leap second, very long, a
+#: NUL, other digits) shows.
 POSTGRES_MOMENTS = [
     "9999-12-31",
     "2026-03-01T12:00+24:00",

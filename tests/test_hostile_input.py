@@ -438,6 +438,7 @@ def test_extreme_times_in_options_exit_2_with_the_reason(
             refused(result, f"field `{option}`")
             reason = "dates the ledger works with" in result.stderr or "time zone" in result.stderr
             assert reason, (option, value, result.stderr)
+            assert not (tmp_path / "bundle").exists()
 
 
 @pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31T23:59-23:59"])
