@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,43 @@ def _case_keys(url: str) -> list[bytes]:
     keys = [bytes(r[0]) for r in rows]
     assert keys, "the case has no key"
     return keys
+
+
+def test_the_erasure_waits_for_a_writer_that_holds_an_older_transaction_id(
+    pg_url: str, cli: Any
+) -> None:
+    """The attack on a shared server: another session's write transaction, begun before
+    the erasure and idle between statements, has a transaction id but no snapshot
+    (``backend_xmin`` is NULL), and still holds VACUUM's horizon back; an erasure that
+    waited only for snapshots vacuumed at once and left the key's bytes in the heap."""
+    import threading
+
+    import psycopg
+
+    _record_two_cases(cli, pg_url)
+    keys = _case_keys(pg_url)
+    base, _ = _schema(pg_url)
+    holding = threading.Event()
+    released: list[float] = []
+
+    def writer_elsewhere() -> None:
+        with psycopg.connect(base) as conn:
+            conn.execute("SELECT pg_current_xact_id()")  # takes a transaction id, then idles
+            holding.set()
+            time.sleep(2.0)
+            released.append(time.monotonic())
+            conn.commit()
+
+    other = threading.Thread(target=writer_elsewhere)
+    other.start()
+    assert holding.wait(30)
+    _erase(cli, pg_url)
+    erased_at = time.monotonic()
+    other.join()
+    assert released and released[0] <= erased_at, "the erasure did not wait for the writer"
+    raw = _raw(pg_url)
+    for key in keys:
+        assert key not in raw
 
 
 def test_the_erased_case_s_key_is_in_no_byte_of_the_store(store_url: str, cli: Any) -> None:

@@ -528,9 +528,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     SNAPSHOT_WAIT_SECONDS = 120.0
 
     def _await_older_snapshots(self, curs: Cursor[DictRow]) -> None:
-        """Wait (bounded) until no other session of this database holds a snapshot taken
-        before the erasure: VACUUM may not remove a row such a session could still read,
-        so vacuuming earlier would leave the deleted keys' bytes in the heap."""
+        """Wait (bounded) until no other session of this database holds a snapshot or a
+        transaction id older than the erasure: VACUUM may not remove a row such a
+        session could still read, and a write transaction idle between statements holds
+        its horizon back by its id alone (its ``backend_xmin`` is NULL), so vacuuming
+        earlier would leave the deleted keys' bytes in the heap."""
         curs.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon")
         row = curs.fetchone()
         assert row is not None
@@ -540,9 +542,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(
                 "SELECT count(*) AS older FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_xmin IS NOT NULL "
+                "AND coalesce(backend_xmin, backend_xid) IS NOT NULL "
                 "AND pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
-                "- age(backend_xmin) < %s",
+                "- greatest(age(backend_xmin), age(backend_xid)) < %s",
                 (horizon,),
             )
             found = curs.fetchone()
