@@ -17,12 +17,20 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import CaseLedger
 from ledger.catalogue import models as catalogue
-from ledger.domain.personal_screen import MIN_SCREENED_CHARS, Screen, date_forms, screen_of
+from ledger.domain.personal_screen import (
+    MIN_SCREENED_CHARS,
+    Screen,
+    date_forms,
+    fold_words,
+    hashed_strings,
+    hashed_texts,
+    screen_of,
+)
 from ledger.store.locations import parse_store
 from tests.conftest import FIXED_TODAY, SCENARIO, open_ledger, person, scenario_lines
 
@@ -197,6 +205,73 @@ def test_every_form_of_a_date_is_found_and_no_other_date_is(born: date, other: d
 def test_a_value_too_short_never_refuses_anything(value: str, text: str) -> None:
     assert Screen().hit(text) is None
     assert screen_of([("initial", value)]).hit(text) is None or len(value.strip()) >= 2
+
+
+# --- the quick test of a whole entry ----------------------------------------------------
+
+#: Keys the walk treats apart (``personal``, ``changes``, a structured date, the empty
+#: key, whose children keep an empty path) beside ordinary ones.
+BODY_KEYS = st.sampled_from(["personal", "changes", "occurred_at", "due", "", "summary", "x"])
+BODY_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["2014-03-07", "2026-05-02T09:00:00+00:00", "Kai Example", "kai-EXAMPLE"]),
+)
+BODIES = st.recursive(
+    st.one_of(BODY_TEXT, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BODY_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _hit_string_by_string(screen: Screen, body: dict[str, Any]) -> tuple[str, str] | None:
+    """The screen's answer as it was given before the quick test: each string folded
+    and looked at on its own."""
+    for where, text in hashed_strings(body):
+        found = screen.hit(text)
+        if found is not None:
+            return where, found
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(), max_size=6))
+def test_folding_strings_joined_by_a_nul_gives_each_string_s_words(texts: list[str]) -> None:
+    """The quick test's premise, for any text: no word runs across the separator and
+    folding one string never depends on its neighbours."""
+    each = [word for text in texts for word in fold_words(text)]
+    assert fold_words("\x00".join(texts)) == each
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.dictionaries(BODY_KEYS, BODIES, max_size=5))
+@example(body={"changes": {"personal": {"name": "a0", "dob": "b1"}, "summary": "s"}})
+@example(body={"": {"personal": {"name": "a0"}}, "x": {"personal": {"k": "v"}}})
+@example(body={"changes": [{"personal": {"name": "a0"}}], "due": "2026-01-01", "to": "x"})
+def test_the_quick_walk_gives_the_strings_the_named_walk_gives(body: dict[str, Any]) -> None:
+    assert hashed_texts(body) == [text for _, text in hashed_strings(body)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.dictionaries(BODY_KEYS, BODIES, max_size=5),
+    values=st.lists(
+        st.tuples(st.sampled_from(["name", "date_of_birth", "address"]), BODY_TEXT), max_size=3
+    ),
+)
+def test_an_entry_is_refused_exactly_when_one_of_its_strings_is(
+    body: dict[str, Any], values: list[tuple[str, str]]
+) -> None:
+    """The quick test of the whole entry never changes the answer, nor which field and
+    value a refusal names."""
+    screen = screen_of(values)
+    assert screen.hit_body(body) == _hit_string_by_string(screen, body)
+
+
+def test_an_entry_holding_the_name_deep_inside_is_refused_there() -> None:
+    screen = screen_of([("name", NAME)])
+    body = {"type": "DiscussionHeld", "summary": "ok", "attendees": ["Chair", "kai  EXAMPLE."]}
+    assert screen.hit_body(body) == ("attendees[1]", "personal.name")
+    assert screen.hit_body({**body, "attendees": ["Chair", "Kai Examples"]}) is None
 
 
 # --- the subject ------------------------------------------------------------------------
