@@ -15,6 +15,7 @@ from projections.index.rows import (
     Milestone,
     StatusRow,
     StoredClocks,
+    home_area,
     sealed_index_row,
 )
 from projections.index.sealing import Sealer
@@ -133,14 +134,18 @@ class TailOverlay:
                 rows.extend(m for m in tail.listed() if wanted is None or m.type in wanted)
         return sorted(rows, key=lambda m: (m.case, m.seq))
 
-    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+    def select_home_areas(self, open_only: bool = False) -> list[tuple[str, str]]:
         touched = self.cases
-        rows = [m for m in self.base.select_referrals(open_only) if m.case not in touched]
+        rows = [row for row in self.base.select_home_areas(open_only) if row[0] not in touched]
         for tail in touched.values():
             if tail.row is None or (open_only and tail.row.stage == "closed"):
                 continue
-            rows.extend(m for m in tail.listed() if m.seq == 1 and m.type == "CaseReferred")
-        return sorted(rows, key=lambda m: m.case)
+            rows.extend(
+                (m.case, home_area(m.facts))
+                for m in tail.listed()
+                if m.seq == 1 and m.type == "CaseReferred"
+            )
+        return sorted(rows)
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         touched = self.cases

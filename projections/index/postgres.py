@@ -32,8 +32,9 @@ from projections.index.rows import (
     StatusRow,
     StoredClocks,
     clock_row,
+    home_area,
 )
-from projections.index.sealing import Opener
+from projections.index.sealing import Opener, json_column
 
 __all__ = ["IndexPostgresRecorder"]
 
@@ -459,17 +460,21 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             )
             return [self._milestone(row) for row in curs.fetchall()]
 
-    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+    def select_home_areas(self, open_only: bool = False) -> list[tuple[str, str]]:
         stage = SQL(" WHERE i.stage <> 'closed'") if open_only else SQL("")
-        columns = SQL(", ").join(SQL("m.{}").format(Identifier(c)) for c in MILESTONE_COLUMNS)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # In clear, the server reads the one field; sealed, the facts are opened here.
+        facts = SQL("m.facts->>'home_area'") if self.opener is None else SQL("m.facts")
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(
-                    "SELECT {} FROM {} i JOIN {} m ON m.case_ref = i.case_ref AND m.seq = 1 "
-                    "AND m.type = 'CaseReferred'{} ORDER BY m.case_ref"
-                ).format(columns, self._index, self._milestones, stage)
+                    "SELECT m.case_ref, {} FROM {} i JOIN {} m ON m.case_ref = i.case_ref "
+                    "AND m.seq = 1 AND m.type = 'CaseReferred'{} ORDER BY m.case_ref"
+                ).format(facts, self._index, self._milestones, stage)
             )
-            return [self._milestone(row) for row in curs.fetchall()]
+            rows = curs.fetchall()
+        if self.opener is None:
+            return [(case, str(area or "")) for case, area in rows]
+        return [(case, home_area(json_column(value, self.opener))) for case, value in rows]
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:

@@ -51,6 +51,7 @@ __all__ = [
     "StatusRow",
     "StoredClocks",
     "clock_row",
+    "home_area",
     "milestone_record",
     "sealed_index_row",
 ]
@@ -124,6 +125,12 @@ MilestoneValues = tuple[str, int, str, str, str, str, int, str, bool, str]
 
 INDEX_TABLES: Final = ("case_index", "case_milestones", "case_clocks")
 """The index's own tables (besides the tracking table)."""
+
+
+def home_area(facts: Mapping[str, Any]) -> str:
+    """The area a referral's facts name as responsible (``""`` when none), as every read
+    of the referrals' areas gives it."""
+    return str(facts.get("home_area") or "")
 
 
 class Milestone(NamedTuple):

@@ -29,8 +29,9 @@ from projections.index.rows import (
     StatusRow,
     StoredClocks,
     clock_row,
+    home_area,
 )
-from projections.index.sealing import Opener
+from projections.index.sealing import Opener, json_column
 
 __all__ = ["BulkFold", "BulkReads", "IndexSQLiteRecorder", "sqlite_read_only"]
 
@@ -391,19 +392,23 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
             )
             return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
 
-    def select_referrals(self, open_only: bool = False) -> list[Milestone]:
+    def select_home_areas(self, open_only: bool = False) -> list[tuple[str, str]]:
         stage = " WHERE i.stage <> 'closed'" if open_only else ""
-        columns = ", ".join(f"m.{c}" for c in MILESTONE_COLUMNS)
+        # In clear, SQLite reads the one field; sealed, the facts are opened here.
+        facts = "json_extract(m.facts, '$.home_area')" if self.opener is None else "m.facts"
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples: faster
             c.execute(
                 # CROSS JOIN and +type: SQLite then walks the cases and finds each
                 # entry 1 by key, rather than every referral through the type index.
-                f"SELECT {columns} FROM case_index i CROSS JOIN case_milestones m "
+                f"SELECT m.case_ref, {facts} FROM case_index i CROSS JOIN case_milestones m "
                 f"ON m.case_ref = i.case_ref AND m.seq = 1 AND +m.type = 'CaseReferred'{stage} "
                 "ORDER BY m.case_ref",
             )
-            return [Milestone.from_values(row, self.opener) for row in c.fetchall()]
+            rows = c.fetchall()
+        if self.opener is None:
+            return [(case, str(area or "")) for case, area in rows]
+        return [(case, home_area(json_column(value, self.opener))) for case, value in rows]
 
     def select_times(self, types: Sequence[str]) -> list[tuple[str, int, str, str]]:
         with self.datastore.transaction(commit=False) as c:
