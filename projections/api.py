@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ledger.application.opening import LedgerStore
+from ledger.collection import cycles_collected_after
 from ledger.errors import UsageError
 from projections.fold.case_view import Entry
 from projections.fold.describe import describe
@@ -338,6 +339,7 @@ class StatusReport:
     paging: Paging | None = None
     """With ``page`` asked, which rows of every case's answer ``rows`` are (None: all)."""
 
+    @cycles_collected_after
     def to_json(self) -> Any:
         """``status --json``: an object for one case (with ``local_rules`` when clocks were
         judged with a local file), an array for every case (this page's, when paged)."""
@@ -375,6 +377,7 @@ class StatusReport:
         return rows
 
 
+@cycles_collected_after
 def status(
     ledger: LedgerOrOpener,
     case: str | None = None,
@@ -743,6 +746,7 @@ class ClockReport:
     local_rules: LocalRules | None = None
     """The local clock rules the clocks were judged with (None: the shipped packs)."""
 
+    @cycles_collected_after
     def to_json(self) -> list[dict[str, Any]]:
         """``clocks --json``: the clocks asked for."""
         return [s.as_dict() for s in self.shown]
@@ -755,6 +759,7 @@ class ClockReport:
         ]
 
 
+@cycles_collected_after
 def clocks(
     ledger: LedgerOrOpener,
     case: str | None = None,
@@ -975,6 +980,7 @@ class DelayReport:
     as_of: datetime | None
     on: datetime
 
+    @cycles_collected_after
     def to_json(self) -> list[dict[str, Any]]:
         """``delays --json``."""
         return [i.as_dict() for i in self.intervals]
@@ -994,6 +1000,7 @@ class DelayReport:
         return summarise(self.intervals)
 
 
+@cycles_collected_after
 def delays(
     ledger: LedgerOrOpener,
     *,

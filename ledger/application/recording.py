@@ -5,7 +5,6 @@ concurrent writer got there first."""
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sized
 from datetime import datetime
@@ -33,6 +32,7 @@ from ledger.catalogue.models import (
     Envelope,
     normalise_occurred_at,
 )
+from ledger.collection import without_cycle_collection
 from ledger.domain.case import Case, CaseSnapshot, case_id, corrects_referral
 from ledger.domain.invariants import check_entry
 from ledger.domain.personal_screen import Screen, ScreenRow
@@ -219,13 +219,8 @@ class Recording(RegisterOperations):
         it is committed."""
         # A command allocates many short-lived objects and no cycles worth collecting:
         # pausing the cyclic collector for its duration makes large records ~20% faster.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with without_cycle_collection():
             return self._record_retrying(parsed, recorder, earlier or LineProblems(), progress)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _snapshot_crossed(self, saved: list[Case], starts: dict[Any, int]) -> None:
         """Snapshot each saved case whose entries crossed a multiple of

@@ -23,7 +23,6 @@ bounded cache of case summaries; the backends' SQL is already in modules of its 
 
 from __future__ import annotations
 
-import gc
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 from eventsourcing.persistence import PersistenceError
 
+from ledger.collection import without_cycle_collection
 from ledger.domain.invariants import parse_ref
 from ledger.errors import StoreUnavailable
 from ledger.store.acting import acting_user
@@ -197,13 +197,8 @@ class CaseIndex:
         if not self.keeps:
             return self._fold_tail()
         size = batch_size or self.batch_size
-        collecting = gc.isenabled()
-        gc.disable()  # a batch makes many small objects, none of them cyclic
-        try:
+        with without_cycle_collection():  # a batch makes many small objects, no cycles
             return self._catch_up(size, progress)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _fold_tail(self) -> int:
         """For a user who may not write the index: fold the entries beyond the stored
@@ -277,13 +272,8 @@ class CaseIndex:
             and mapper.cipher is None
             and mapper.compressor is None
         ):
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
+            with without_cycle_collection():
                 applied = self._rebuild_in_sql(progress)
-            finally:
-                if collecting:
-                    gc.enable()
         applied += self.catch_up(progress, batch_size=max(self.batch_size, REBUILD_BATCH_SIZE))
         self.clock_facts(catch_up=False)
         return applied
