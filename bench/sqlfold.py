@@ -79,7 +79,8 @@ def _sqlite(ledger: Any) -> tuple[float, float | None, int, int]:
             "(case_ref, seq)"
         )
         c.execute(
-            "CREATE INDEX bench_fold_milestones_type ON bench_fold_milestones (type, occurred_day)"
+            "CREATE INDEX bench_fold_milestones_type ON bench_fold_milestones "
+            "(type, occurred_day, case_ref, seq, occurred_at)"  # as the index's own
         )
         c.execute(f"CREATE TABLE bench_fold_cases ({_CASE_TABLE}) WITHOUT ROWID")
         c.execute(

@@ -27,7 +27,7 @@ from projections.queries.delays import (
     nearest_rank,
     summarise,
 )
-from tests.conftest import CliResult, FixedClock
+from tests.conftest import CliResult, FixedClock, open_ledger, scenario_lines
 from tests.test_clocks import decided, event, notified, ok, record, referral
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -403,3 +403,41 @@ def test_working_days_of_many_intervals_equal_the_calendars_count(
     for start, length in spans:
         end = start + timedelta(days=length)
         assert counter.between(start, end) == calendar.working_days_between(start, end)
+
+
+def test_an_earlier_store_s_index_by_type_is_replaced_by_the_covering_one(
+    sqlite_url: str, cli: Cli
+) -> None:
+    """An SQLite store whose index was made with the index by (type, occurred_day) alone
+    gets the covering one at its next query, the old one dropped, and the same answers."""
+    import sqlite3
+
+    led = open_ledger(sqlite_url)
+    led.record_lines(scenario_lines(), led.recorder_for())
+    led.close()
+    path = scenario_store = sqlite_url
+    before = delays(cli, scenario_store, "--from", "IncidentNotified", "--to", "DecisionMade")
+
+    def indexes() -> set[str]:
+        with sqlite3.connect(path) as conn:
+            return {
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='index' "
+                    "AND tbl_name='case_milestones' AND name LIKE 'case_milestones_type%'"
+                )
+            }
+
+    assert indexes() == {"case_milestones_type_times"}
+    with sqlite3.connect(path) as conn:  # the layout of an earlier store
+        conn.execute("DROP INDEX case_milestones_type_times")
+        conn.execute("CREATE INDEX case_milestones_type ON case_milestones (type, occurred_day)")
+    after = delays(cli, scenario_store, "--from", "IncidentNotified", "--to", "DecisionMade")
+    assert indexes() == {"case_milestones_type_times"}
+    assert after == before != []
+    with sqlite3.connect(path) as conn:
+        (plan,) = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT case_ref, seq, type, occurred_at FROM case_milestones "
+            "WHERE type IN ('IncidentNotified', 'DecisionMade')"
+        ).fetchall()
+    assert "COVERING INDEX case_milestones_type_times" in plan[-1]
