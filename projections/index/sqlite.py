@@ -401,15 +401,25 @@ class IndexSQLiteRecorder(SQLiteTrackingRecorder):
         stage = " WHERE i.stage <> 'closed'" if open_only else ""
         # In clear, SQLite reads the one field; sealed, the facts are opened here.
         facts = "json_extract(m.facts, '$.home_area')" if self.opener is None else "m.facts"
-        with self.datastore.transaction(commit=False) as c:
-            c.sqlite_cursor.row_factory = None  # plain tuples: faster
-            c.execute(
-                # CROSS JOIN and +type: SQLite then walks the cases and finds each
-                # entry 1 by key, rather than every referral through the type index.
+        if open_only:
+            # CROSS JOIN and +type: SQLite then walks the cases and finds each open
+            # case's entry 1 by key, rather than every referral through the type index.
+            query = (
                 f"SELECT m.case_ref, {facts} FROM case_index i CROSS JOIN case_milestones m "
                 f"ON m.case_ref = i.case_ref AND m.seq = 1 AND +m.type = 'CaseReferred'{stage} "
-                "ORDER BY m.case_ref",
+                "ORDER BY m.case_ref"
             )
+        else:
+            # Every case: its referrals through the type index, met in the table in
+            # the order they were recorded (a third less than by case at 9,724 cases;
+            # every milestone row is an indexed case's, written in the same batch).
+            query = (
+                f"SELECT m.case_ref, {facts} FROM case_milestones m "
+                "WHERE m.type = 'CaseReferred' AND m.seq = 1 ORDER BY m.case_ref"
+            )
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: faster
+            c.execute(query)
             rows = c.fetchall()
         if self.opener is None:
             return [(case, str(area or "")) for case, area in rows]
