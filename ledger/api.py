@@ -228,6 +228,18 @@ class RegisterEntry:
         return dict(self.entry)
 
 
+@dataclass(frozen=True)
+class ErasureEntry(RegisterEntry):
+    """A ``PersonalDataErased`` entry, and what of the erased rows the store's files may
+    still hold (``remaining``: None when nothing; else where, why, and what to run)."""
+
+    remaining: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``erase-personal --json``: the register entry and ``remaining``."""
+        return {**self.entry, "remaining": self.remaining}
+
+
 def add_user(
     ledger: CaseLedger, name: str, *, role: Sequence[str], agency: str | None = None
 ) -> RegisterEntry:
@@ -322,12 +334,13 @@ def hold(ledger: CaseLedger, case: str, *, reason: str, release: bool = False) -
     return RegisterEntry(ledger.place_hold(case, reason, who))
 
 
-def erase_personal(ledger: CaseLedger, case: str, *, reason: str) -> RegisterEntry:
+def erase_personal(ledger: CaseLedger, case: str, *, reason: str) -> ErasureEntry:
     """Delete ``case``'s personal data (names, dates of birth) and their salts; every hash
-    still verifies, and the register records who erased what and why."""
-    return RegisterEntry(
-        ledger.erase_personal(case, reason, ledger.recorder_for_action("erase-personal"))
-    )
+    still verifies, and the register records who erased what and why.  ``remaining``
+    says what the store's files may still hold of them (a reader or an older transaction
+    elsewhere kept the WAL or the heap from being cleared), and what to run."""
+    erasure = ledger.erase_personal(case, reason, ledger.recorder_for_action("erase-personal"))
+    return ErasureEntry(erasure.entry, erasure.remaining)
 
 
 # --- keys and checkpoints ------------------------------------------------------------------

@@ -187,6 +187,86 @@ def test_the_erasure_waits_for_a_writer_that_holds_an_older_transaction_id(
         assert key not in raw
 
 
+def _erase_json(cli: Any, url: str) -> tuple[dict[str, Any], str]:
+    result = cli(["--store", url, "erase-personal", CASE, "--reason", "Retention ended", "--json"])
+    assert result.exit_code == 0, result.stderr
+    return orjson.loads(result.stdout), result.stderr
+
+
+def test_an_erasure_that_clears_the_files_says_nothing_remains(store_url: str, cli: Any) -> None:
+    _record_two_cases(cli, store_url)
+    entry, stderr = _erase_json(cli, store_url)
+    assert entry["type"] == "PersonalDataErased" and entry["case"] == CASE
+    assert entry["remaining"] is None
+    assert "warning" not in stderr
+
+
+def test_an_erasure_kept_from_vacuuming_by_an_older_transaction_says_so(
+    pg_url: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait before VACUUM is bounded: a transaction begun before the erasure and
+    still open when it ends keeps the deleted key in the heap.  The erasure used to
+    vacuum and report success; now it names the session and says what to run."""
+    import threading
+
+    import psycopg
+
+    from ledger.store.postgres import LedgerPostgresRecorder
+
+    monkeypatch.setattr(LedgerPostgresRecorder, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    _record_two_cases(cli, pg_url)
+    base, schema = _schema(pg_url)
+    holding, done = threading.Event(), threading.Event()
+    pids: list[int] = []
+
+    def writer_elsewhere() -> None:
+        with psycopg.connect(base) as conn:
+            row = conn.execute("SELECT pg_backend_pid(), pg_current_xact_id()").fetchone()
+            assert row is not None
+            pids.append(int(row[0]))
+            holding.set()
+            done.wait(30)  # idle in its transaction until the erasure has answered
+            conn.commit()
+
+    other = threading.Thread(target=writer_elsewhere)
+    other.start()
+    try:
+        assert holding.wait(30)
+        entry, stderr = _erase_json(cli, pg_url)
+    finally:
+        done.set()
+        other.join()
+    remaining = entry["remaining"]
+    assert isinstance(remaining, str)
+    assert f"pid {pids[0]}" in remaining and "VACUUM" in remaining and schema in remaining
+    assert "warning" in stderr and "not yet gone" in stderr
+    assert entry["type"] == "PersonalDataErased"  # the erasure itself stands
+
+
+def test_an_erasure_whose_wal_another_process_keeps_says_so(sqlite_url: str, cli: Any) -> None:
+    """SQLite: a reader holding a read transaction keeps the WAL from being emptied, so
+    its frames keep a copy of the erased key; the erasure says so and what to run, after
+    the five seconds it says it waits (each try used to wait the store's 30-second lock
+    timeout, 50 of them: 25 minutes)."""
+    import sqlite3
+
+    _record_two_cases(cli, sqlite_url)
+    reader = sqlite3.connect(sqlite_url, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM personal_keys").fetchone()  # a read snapshot
+        started = time.monotonic()
+        entry, stderr = _erase_json(cli, sqlite_url)
+        assert time.monotonic() - started < 20
+        assert Path(sqlite_url + "-wal").stat().st_size > 0  # what it says is so
+    finally:
+        reader.close()
+    remaining = entry["remaining"]
+    assert isinstance(remaining, str)
+    assert "-wal" in remaining and "wal_checkpoint(TRUNCATE)" in remaining
+    assert "not yet gone" in stderr
+
+
 def test_the_erased_case_s_key_is_in_no_byte_of_the_store(store_url: str, cli: Any) -> None:
     """Crypto-shredding holds only if the key itself is gone: SQLite overwrites freed
     cells (secure_delete) and truncates its WAL; on PostgreSQL the erasure vacuums the

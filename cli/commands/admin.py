@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from cli.common import CommandGroup, app, emit_json, ledger, out
+from cli.common import CommandGroup, app, emit_json, err, escape, ledger, out
 from cli.completion import complete_case
 
 if TYPE_CHECKING:
@@ -194,6 +194,10 @@ def erase_personal(
 
     entry = api.erase_personal(ledger(ctx), case, reason=reason)
     _show_entry(entry, as_json, f"erased {len(entry.entry['fields'])} personal value(s) of {case}")
+    if entry.remaining is not None:  # the erasure stands; the files are not clear yet
+        err.print(
+            f"[yellow]warning:[/] not yet gone from the store's files: {escape(entry.remaining)}"
+        )
 
 
 @app.command(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.application.personal import PersonalData
 from ledger.application.writes import Recorder, format_recorded_at, retrying
@@ -51,6 +51,14 @@ def _copy_state(state: RegisterState) -> RegisterState:
         erasures=[dict(e) for e in state.erasures],
         checkpoints=[dict(c) for c in state.checkpoints],
     )
+
+
+class Erasure(NamedTuple):
+    """A recorded erasure, and what of the erased rows the store's files may still hold
+    (None: nothing), with what to do about it."""
+
+    entry: dict[str, Any]
+    remaining: str | None
 
 
 class RegisterOperations(PersonalData):
@@ -359,10 +367,11 @@ class RegisterOperations(PersonalData):
             {"type": "LegalHoldReleased", "case": case, "reason": reason}, recorder, check=check
         )
 
-    def erase_personal(self, case: str, reason: str, recorder: Recorder) -> dict[str, Any]:
+    def erase_personal(self, case: str, reason: str, recorder: Recorder) -> Erasure:
         """Destroy a case's keys and delete its sealed values and salts, in the same
         transaction as the register entry recording who erased what and why; SQLite then
-        truncates its WAL, PostgreSQL vacuums the tables (when the user owns them).
+        truncates its WAL, PostgreSQL vacuums the tables (when the user owns them), and
+        what could not be removed from the store's files yet is said (``remaining``).
 
         The hashed entries keep their commitments, so every hash still verifies."""
         self._require_case(case)
@@ -378,12 +387,13 @@ class RegisterOperations(PersonalData):
             if not fields:
                 raise UsageError(f"case {case} holds no personal data to erase", field="case")
 
-        return self._append_register(
+        entry = self._append_register(
             {"type": "PersonalDataErased", "case": case, "fields": fields, "reason": reason},
             recorder,
             erase_case=self.personal_key(case),
             check=check,
         )
+        return Erasure(entry, self.ledger_recorder.clear_erased())
 
     def record_checkpoint(self, checkpoint: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
         """Keep a signed checkpoint in the register (it is also lodged elsewhere)."""

@@ -370,8 +370,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         raises IntegrityError."""
         with self.datastore.transaction(commit=True) as curs:
             self._call_register_append(curs, entries, erase_case)
-        if erase_case is not None:
-            self.vacuum_personal()
+
+    def clear_erased(self) -> str | None:
+        """VACUUM the key and personal tables (:meth:`vacuum_personal`)."""
+        return self.vacuum_personal()
 
     def iter_provenance(
         self, batch: int = 5000, upto: int | None = None
@@ -501,10 +503,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         read keys at all (the function refuses, or returns nothing for no case)."""
         self.select_personal_keys("")
 
-    def vacuum_personal(self) -> bool:
+    def vacuum_personal(self) -> str | None:
         """Vacuum the key and personal tables after an erasure, so the deleted tuples'
         bytes leave the heap now, when this user owns them (else autovacuum does it at
-        its next round); whether it ran."""
+        its next round); None when it ran with no older transaction left, else what
+        remains and why."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
@@ -516,40 +519,56 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 )
             )
             row = curs.fetchone()
+            schema = self.datastore.schema
+            tables = ", ".join(f'"{schema}"."{t}"' for t in (self._keys_name, self.personal_table))
             if row is None or not row["own"]:
-                return False
-            self._await_older_snapshots(curs)
+                return (
+                    f"this database user does not own {tables}, so it could not VACUUM "
+                    "them: the deleted key stays in their heap until autovacuum's next "
+                    f"round (a minute by default), or until their owner runs VACUUM {tables}"
+                )
+            older = self._await_older_snapshots(curs)
             curs.execute(SQL("VACUUM {k}, {p}").format(k=self._keys, p=self._personal))
-            return True
+            if older:
+                return (
+                    f"after {self.SNAPSHOT_WAIT_SECONDS:g} s, sessions of this database that "
+                    f"began before the erasure were still open ({older}), so VACUUM could "
+                    "not remove the deleted key from the heap; once they end, run "
+                    f"VACUUM {tables}"
+                )
+            return None
 
     #: How long an erasure waits for transactions that could still see the erased rows (a
     #: long import or reindex elsewhere in the database can hold one for a minute or more;
     #: erasure is a rare administrative act, so it waits rather than leave the bytes).
     SNAPSHOT_WAIT_SECONDS = 120.0
 
-    def _await_older_snapshots(self, curs: Cursor[DictRow]) -> None:
+    def _await_older_snapshots(self, curs: Cursor[DictRow]) -> str:
         """Wait (bounded) until no other session of this database holds a snapshot or a
         transaction id older than the erasure: VACUUM may not remove a row such a
         session could still read, and a write transaction idle between statements holds
         its horizon back by its id alone (its ``backend_xmin`` is NULL), so vacuuming
-        earlier would leave the deleted keys' bytes in the heap."""
+        earlier would leave the deleted keys' bytes in the heap.  Returns the sessions
+        still holding one when the wait ends (``pid 123 (user u)``, ...), or ``""``."""
         curs.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon")
         row = curs.fetchone()
         assert row is not None
         horizon = int(row["horizon"])
         deadline = time.monotonic() + self.SNAPSHOT_WAIT_SECONDS
-        while time.monotonic() < deadline:
+        while True:
             curs.execute(
-                "SELECT count(*) AS older FROM pg_stat_activity "
+                "SELECT pid, usename FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                 "AND coalesce(backend_xmin, backend_xid) IS NOT NULL "
                 "AND pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
-                "- greatest(age(backend_xmin), age(backend_xid)) < %s",
+                "- greatest(age(backend_xmin), age(backend_xid)) < %s ORDER BY pid",
                 (horizon,),
             )
-            found = curs.fetchone()
-            if found is None or int(found["older"]) == 0:
-                return
+            found = curs.fetchall()
+            if not found:
+                return ""
+            if time.monotonic() >= deadline:
+                return ", ".join(f"pid {r['pid']} (user {r['usename']})" for r in found)
             time.sleep(0.05)
 
     def count_events(self) -> int:

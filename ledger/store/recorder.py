@@ -30,6 +30,11 @@ class LedgerRecorder(Protocol):
         """Append register entries in one transaction (with ``erase_case``, deleting that
         case's personal values and keys in it); a taken ``seq`` raises IntegrityError."""
 
+    def clear_erased(self) -> str | None:
+        """After an erasure, remove the deleted rows' bytes from the store's files (SQLite:
+        truncate the WAL; PostgreSQL: VACUUM the tables); None when done, else what is
+        left where, and why (said to the user: the erasure itself stands)."""
+
     def check_personal_reader(self) -> None:
         """Refuse (exit 4), before anything is written, a user the store gives no keys."""
 

@@ -124,8 +124,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         self, entries: Sequence[tuple[dict[str, Any], bytes]], erase_case: str | None = None
     ) -> None:
         """Append register entries (each ``(entry, stored state)``) in one transaction;
-        with ``erase_case``, delete that case's personal values and their keys in it too,
-        then truncate the WAL so no frame keeps a copy.  A taken ``seq`` raises
+        with ``erase_case``, delete that case's personal values and their keys in it too
+        (:meth:`clear_erased` then truncates the WAL).  A taken ``seq`` raises
         IntegrityError."""
         with self.datastore.transaction(commit=True) as c:
             c.executemany(
@@ -134,19 +134,40 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             if erase_case is not None:
                 c.execute("DELETE FROM personal_keys WHERE case_ref=?", (erase_case,))
                 c.execute("DELETE FROM personal_data WHERE case_ref=?", (erase_case,))
-        if erase_case is not None:
-            self.truncate_wal()
 
-    def truncate_wal(self, attempts: int = 50) -> bool:
+    #: How many times (a tenth of a second apart) an erasure tries to truncate the WAL.
+    WAL_TRUNCATE_ATTEMPTS = 25
+
+    def clear_erased(self) -> str | None:
+        """Truncate the WAL so that no frame keeps a copy of the erased rows (the file's
+        own pages are overwritten as they are freed: ``secure_delete``)."""
+        if self.truncate_wal(self.WAL_TRUNCATE_ATTEMPTS):
+            return None
+        return (
+            "another process kept reading the store for 5 seconds, so its write-ahead log "
+            "(the -wal file beside it) could not be emptied and still holds a copy of the "
+            "erased key; once no other process has the store open, empty it with "
+            "sqlite3 STORE 'PRAGMA wal_checkpoint(TRUNCATE)' (or the store's next erasure does)"
+        )
+
+    def truncate_wal(self, attempts: int = 25) -> bool:
         """Checkpoint the WAL into the file and truncate it to nothing, waiting (up to
-        about five seconds) for readers in other processes; whether it was truncated."""
-        for _ in range(attempts):
-            with self.datastore.get_connection(commit=True) as conn:
-                busy = conn._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if busy is None or busy[0] == 0:
-                return True
-            time.sleep(0.1)
-        return False
+        about five seconds: each try waits a tenth of a second for readers, not the
+        store's 30-second lock timeout) for readers in other processes; whether it was
+        truncated."""
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
+            raw.execute("PRAGMA busy_timeout=100")
+            try:
+                for _ in range(attempts):
+                    busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if busy is None or busy[0] == 0:
+                        return True
+                    time.sleep(0.1)
+                return False
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
     def check_personal_reader(self) -> None:
         """On SQLite nothing below the ledger tells users apart: its own policy check,
