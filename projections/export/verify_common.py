@@ -73,8 +73,8 @@ NOT_CHECKED: Final = {
     "selection": "that the export's selection (its cases and filters) is the one you asked "
     "for: give --expect-root",
     "empty": "anything about entries: the bundle holds none",
-    "report-content": "that report.html and timeline.csv say what the entries say (only "
-    "their hashes are checked)",
+    "report-content": "that report.html, its case pages (case-*.html) and timeline.csv say "
+    "what the entries say (only their hashes are checked)",
     "register": "the register (who was enrolled, with which roles): it is not in a bundle",
     "rest": "the checks after the first failure",
 }
