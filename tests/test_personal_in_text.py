@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.application import CaseLedger
@@ -28,7 +28,6 @@ from ledger.domain.personal_screen import (
     date_forms,
     fold_words,
     hashed_strings,
-    hashed_texts,
     screen_of,
 )
 from ledger.store.locations import parse_store
@@ -240,15 +239,6 @@ def test_folding_strings_joined_by_a_nul_gives_each_string_s_words(texts: list[s
     folding one string never depends on its neighbours."""
     each = [word for text in texts for word in fold_words(text)]
     assert fold_words("\x00".join(texts)) == each
-
-
-@settings(max_examples=300, deadline=None)
-@given(body=st.dictionaries(BODY_KEYS, BODIES, max_size=5))
-@example(body={"changes": {"personal": {"name": "a0", "dob": "b1"}, "summary": "s"}})
-@example(body={"": {"personal": {"name": "a0"}}, "x": {"personal": {"k": "v"}}})
-@example(body={"changes": [{"personal": {"name": "a0"}}], "due": "2026-01-01", "to": "x"})
-def test_the_quick_walk_gives_the_strings_the_named_walk_gives(body: dict[str, Any]) -> None:
-    assert hashed_texts(body) == [text for _, text in hashed_strings(body)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -257,12 +257,13 @@ class Screen:
         hashed body that holds a personal value, or None."""
         if not self.needles:
             return None  # nothing to look for: no string need be walked
-        if self.prefixes.isdisjoint(fold_words("\x00".join(hashed_texts(body)))):
+        strings = list(hashed_strings(body))
+        if self.prefixes.isdisjoint(fold_words("\x00".join(text for _, text in strings))):
             # No value begins at any word of any string: the common case, decided with
             # one fold of all the strings (a NUL only separates words, and folding
             # never joins characters across it, so these are every string's words).
             return None
-        for path, text in hashed_strings(body):
+        for path, text in strings:
             found = self.hit(text)
             if found is not None:
                 return path, found
@@ -275,40 +276,6 @@ def hashed_strings(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     the keys of ``personal`` (chosen freely) included, its commitments (hex) and
     structured dates left out."""
     yield from _walk(body, "")
-
-
-def hashed_texts(body: dict[str, Any]) -> list[str]:
-    """The strings :func:`hashed_strings` gives, in its order, without their fields'
-    names (what the screen's quick test folds at once; building each field's name was
-    a third of screening an entry)."""
-    texts: list[str] = []
-    _texts_of(body, 0, texts)
-    return texts
-
-
-def _texts_of(value: Any, level: int, texts: list[str]) -> None:
-    """:func:`_walk` without the paths: ``level`` 0 is where :func:`_walk`'s path is
-    empty (the body), 1 where it is ``changes``, 2 anywhere else."""
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                if key in DATE_FIELDS and _ISO_DATE_OR_TIME.match(item):
-                    continue
-                texts.append(item)
-                continue
-            if key == "personal" and level < 2 and isinstance(item, dict):
-                texts.extend(str(name) for name in item)
-                continue
-            if level == 0:
-                name = str(key)
-                _texts_of(item, 0 if name == "" else 1 if name == "changes" else 2, texts)
-            else:
-                _texts_of(item, 2, texts)
-    elif isinstance(value, list):
-        for item in value:
-            _texts_of(item, 2, texts)
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:

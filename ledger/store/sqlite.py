@@ -135,32 +135,34 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 c.execute("DELETE FROM personal_keys WHERE case_ref=?", (erase_case,))
                 c.execute("DELETE FROM personal_data WHERE case_ref=?", (erase_case,))
 
-    #: How many times (a tenth of a second apart) an erasure tries to truncate the WAL.
+    #: How many times an erasure tries to truncate the WAL, each try waiting a tenth of a
+    #: second for readers and a tenth more before the next: about five seconds in all.
     WAL_TRUNCATE_ATTEMPTS = 25
 
     def clear_erased(self) -> str | None:
         """Truncate the WAL so that no frame keeps a copy of the erased rows (the file's
         own pages are overwritten as they are freed: ``secure_delete``)."""
-        if self.truncate_wal(self.WAL_TRUNCATE_ATTEMPTS):
+        if self.truncate_wal():
             return None
+        seconds = self.WAL_TRUNCATE_ATTEMPTS * 0.2
         return (
-            "another process kept reading the store for 5 seconds, so its write-ahead log "
+            f"another process kept reading the store for {seconds:g} seconds, so its "
+            "write-ahead log "
             "(the -wal file beside it) could not be emptied and still holds a copy of the "
             "erased key; once no other process has the store open, empty it with "
             "sqlite3 STORE 'PRAGMA wal_checkpoint(TRUNCATE)' (or the store's next erasure does)"
         )
 
-    def truncate_wal(self, attempts: int = 25) -> bool:
-        """Checkpoint the WAL into the file and truncate it to nothing, waiting (up to
-        about five seconds: each try waits a tenth of a second for readers, not the
-        store's 30-second lock timeout) for readers in other processes; whether it was
-        truncated."""
+    def truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the file and truncate it to nothing, waiting for readers
+        in other processes (:data:`WAL_TRUNCATE_ATTEMPTS` tries, each waiting a tenth of
+        a second, not the store's 30-second lock timeout); whether it was truncated."""
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
             (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
             raw.execute("PRAGMA busy_timeout=100")
             try:
-                for _ in range(attempts):
+                for _ in range(self.WAL_TRUNCATE_ATTEMPTS):
                     busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                     if busy is None or busy[0] == 0:
                         return True
