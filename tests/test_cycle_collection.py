@@ -9,6 +9,7 @@ threshold at one, every container object made starts one.
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,3 +94,58 @@ def test_a_failure_inside_the_pause_turns_the_collector_back_on() -> None:
     with pytest.raises(ValueError, match="refused"):
         fails()
     assert gc.isenabled()
+
+
+class _Node:
+    """A container the collector tracks, which can be made part of a cycle."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def _in_generation(objects: list[_Node], generation: int) -> int:
+    """How many of ``objects`` the collector holds in ``generation`` (by identity)."""
+    held = {id(o) for o in gc.get_objects(generation=generation)}
+    return sum(id(o) in held for o in objects)
+
+
+def test_what_the_pause_keeps_goes_to_the_oldest_generation_not_the_next_pass() -> None:
+    # Left in the youngest generation, the first pass after the pause walked every object
+    # the answer holds (48 ms of a clocks question over 10,000 cases).
+    made = 5_000
+
+    @cycles_collected_after
+    def answer() -> list[_Node]:
+        return [_Node() for _ in range(made)]
+
+    kept = answer()
+    assert _in_generation(kept, 0) == 0
+    assert _in_generation(kept, 2) == made
+
+
+def test_a_cycle_made_in_the_pause_is_still_collected_at_a_full_pass() -> None:
+    @cycles_collected_after
+    def leaves_a_cycle() -> weakref.ref[_Node]:
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first
+        return weakref.ref(first)
+
+    gone = leaves_a_cycle()
+    assert gone() is not None  # a cycle: reference counting alone cannot free it
+    gc.collect()
+    assert gone() is None
+
+
+def test_objects_frozen_by_someone_else_stay_frozen() -> None:
+    # A server may freeze its start-up before forking; the pause must not undo that.
+    frozen = _Node()
+    gc.freeze()
+    try:
+        held = gc.get_freeze_count()
+        assert held > 0
+        with without_cycle_collection():
+            _Node()
+        assert gc.get_freeze_count() == held
+        assert id(frozen) not in {id(o) for o in gc.get_objects()}  # still frozen
+    finally:
+        gc.unfreeze()
