@@ -31,12 +31,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ledger.application.opening import LedgerStore
-from ledger.collection import cycles_collected_after
+from ledger.collection import cycles_collected_after, without_cycle_collection
 from ledger.errors import UsageError
 from projections.fold.case_view import Entry
 from projections.fold.describe import describe
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from projections.export.chart import Chart
     from projections.export.verify import BundleVerifyResult
     from projections.fold.related import RelatedCase
+    from projections.index.records import EveryClock
     from projections.queries.delays import Interval, Summary
     from projections.queries.desk import Deadline
     from projections.queries.index_trust import IndexCheck
@@ -734,22 +736,47 @@ CLOCK_FIELDS: Final = (
 
 @dataclass(frozen=True)
 class ClockReport:
-    """The statutory clocks of one case (``case``) or of every case, on ``on``."""
+    """The statutory clocks of one case (``case``) or of every case, on ``on``.
+
+    The clocks are built when first asked for: as states (:attr:`shown`, :attr:`states`)
+    or, for ``--json``, as rows straight from the index's clock facts, which over every
+    case costs half as much (``docs/performance.md``, "Clock facts in the index")."""
 
     case: str | None
-    shown: tuple[ClockState, ...]
-    """The clocks asked for (``status``, ``include_not_started``)."""
-    states: tuple[ClockState, ...]
-    """Every clock, not-started ones included (for counts and "not started yet")."""
     as_of: datetime | None
     on: datetime
     local_rules: LocalRules | None = None
     """The local clock rules the clocks were judged with (None: the shipped packs)."""
+    include_not_started: bool = False
+    wanted: tuple[str, ...] = ()
+    """The statuses asked for (empty: every status)."""
+    source: EveryClock | None = None
+    """What the clocks are built from, read when the report was made (None: no clocks)."""
+
+    @cached_property
+    def states(self) -> tuple[ClockState, ...]:
+        """Every clock, not-started ones included (for counts and "not started yet")."""
+        if self.source is None:
+            return ()
+        with without_cycle_collection():
+            return tuple(self.source.states(include_not_started=True))
+
+    @cached_property
+    def shown(self) -> tuple[ClockState, ...]:
+        """The clocks asked for (``status``, ``include_not_started``)."""
+        return tuple(
+            s
+            for s in self.states
+            if (self.include_not_started or s.status != "not-started")
+            and (not self.wanted or s.status in self.wanted)
+        )
 
     @cycles_collected_after
     def to_json(self) -> list[dict[str, Any]]:
-        """``clocks --json``: the clocks asked for."""
-        return [s.as_dict() for s in self.shown]
+        """``clocks --json``: the clocks asked for (the JSON of :attr:`shown`)."""
+        if self.source is None:
+            return []
+        return self.source.rows(self.include_not_started, self.wanted)
 
     def csv_rows(self) -> list[list[Any]]:
         """``clocks --csv``: the header (:data:`CLOCK_FIELDS`), then one row per clock
@@ -817,31 +844,26 @@ def _clocks(
     # lazy: the clocks and their calendars cost ~35 ms; the index (with the clock facts)
     # costs ~55 ms at start-up
     from projections.assess.clocks import case_clocks
-    from projections.index.records import all_clocks
+    from projections.index.records import EveryClock, every_clock
 
     wanted = _clock_statuses(status)
     local = _local_rules(rules)
     led = _read(ledger)
     as_of_time, on_time, now = _moments(led, as_of, on)
     moment = on_time or now
+    source: EveryClock | None = None
     with _judged_with(local):
-        if case is not None:
+        if _visibility.reader_in(led) is not None:
+            if case is not None:
+                _cases.case_view(led, case, as_of_time, moment)  # an unknown case refused
+            # no clocks: the statutory clocks are the partners' (visibility.py)
+        elif case is not None:
             view = _cases.case_view(led, case, as_of_time, moment)
             states = case_clocks(view, moment, include_not_started=True)
-            if _visibility.reader_in(led) is not None:
-                states = []  # the statutory clocks are the partners' (visibility.py)
-        elif _visibility.reader_in(led) is not None:
-            states = []
+            source = EveryClock((), tuple(states), on_day(moment))
         else:
-            states = all_clocks(
-                led, moment, as_of=as_of_time, include_not_started=True, regime=regime
-            )
-    shown = [
-        s
-        for s in states
-        if (include_not_started or s.status != "not-started") and (not wanted or s.status in wanted)
-    ]
-    return ClockReport(case, tuple(shown), tuple(states), as_of_time, moment, local)
+            source = every_clock(led, moment, as_of=as_of_time, regime=regime)
+    return ClockReport(case, as_of_time, moment, local, include_not_started, tuple(wanted), source)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from ledger.errors import InputError
 from projections.assess.clocks import clock_states, summary_of
 from projections.fold.when import end_of_day, format_instant
-from projections.index.clock_facts import case_clock_facts, states_from_facts, summary_from_facts
+from projections.index.clock_answers import states_from_facts
+from projections.index.clock_facts import case_clock_facts, summary_from_facts
 from tests.conftest import CliResult, FixedClock, open_ledger
 from tests.test_clock_index import histories, stored
 from tests.test_clocks import (

@@ -26,11 +26,11 @@ from projections.assess.calendar import Calendar
 from projections.assess.clocks import clock_states, summary_of
 from projections.assess.rules import rule_pack
 from projections.fold.when import end_of_day, format_instant
+from projections.index.clock_answers import rows_from_facts, states_from_facts
 from projections.index.clock_facts import (
     CaseClockFacts,
     case_clock_facts,
     state_from_facts,
-    states_from_facts,
     summary_from_facts,
 )
 from tests.conftest import FixedClock, open_ledger
@@ -148,13 +148,31 @@ def test_states_from_facts_equal_the_clocks_of_the_records(
     got = states_from_facts(facts, on, include_not_started=True)
     assert [s.as_dict() for s in got] == [s.as_dict() for s in expected]
     assert got == expected  # every field, not only those the JSON shows
+    # The JSON rows made without the states (``clocks --json`` over every case): the same
+    # keys in the same order and the same values, for each way of asking.
+    pack = rule_pack(regime)
+    for include_not_started, wanted in [
+        (True, ()),
+        (False, ()),
+        (False, ("met", "late")),
+        (True, ("not-started", "overdue")),
+    ]:
+        rows = rows_from_facts(
+            facts, on, pack, include_not_started=include_not_started, wanted=wanted
+        )
+        asked = [
+            s
+            for s in expected
+            if (include_not_started or s.status != "not-started")
+            and (not wanted or s.status in wanted)
+        ]
+        assert [list(r.items()) for r in rows] == [list(s.as_dict().items()) for s in asked]
     # The JSON of a plain clock (no delay, flag or lead day) is built from a template:
     # the same keys in the same order, the same values, as from every field and property.
     for state in got:
         full = state._full_dict(state.rule)
         assert list(state.as_dict().items()) == list(full.items())
     # Built whole (facts.clocks), the same.
-    pack = rule_pack(regime)
     whole = [
         state_from_facts("F-1", regime, rule, facts.clocks.get(rule.name), on, Calendar())
         for rule in pack.clocks

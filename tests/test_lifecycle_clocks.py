@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from projections.assess.clocks import clock_states
-from projections.index.clock_facts import case_clock_facts, states_from_facts
+from projections.index.clock_answers import states_from_facts
+from projections.index.clock_facts import case_clock_facts
 from tests.conftest import CliResult
 from tests.test_clocks import (
     by_clock,

@@ -76,7 +76,6 @@ __all__ = [
     "case_clock_facts",
     "rules_fingerprint",
     "state_from_facts",
-    "states_from_facts",
     "summary_from_facts",
     "summary_from_spans",
 ]
@@ -493,58 +492,6 @@ def _plan(pack: RulePack) -> _PackPlan:
             _PLANS.clear()
         plan = _PLANS[id(pack)] = _PackPlan(pack)
     return plan
-
-
-def states_from_facts(
-    facts: CaseClockFacts, on: date, *, include_not_started: bool = False
-) -> list[ClockState]:
-    """Every clock of the case's regime on ``on``, in the rule pack's order (read from
-    the stored form: the same answers as :func:`state_from_facts` of :attr:`clocks
-    <CaseClockFacts.clocks>`)."""
-    regime = facts.regime
-    if regime not in REGIMES:
-        return []
-    pack = rule_pack(regime)
-    plan = _plan(pack)
-    by_start = plan.by_start
-    case = facts.case
-    today = on.isoformat()
-    spans = _spans(facts.spans)
-    delays = facts.delays
-    states = []
-    for name in plan.names:
-        span = spans.get(name)
-        if span is None or span[1] > today:
-            if include_not_started:
-                states.append(ClockState(case, regime, plan.current[name], on, "not-started"))
-            continue
-        _, begun, start_ref, finished, end_ref, how, before, marks = span
-        rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
-        if rule is None:  # not reached: the facts keep only clocks a rule judges
-            continue
-        if due is None or how or before or (delays is not None and rule.name in delays):
-            one = _clock_facts(span, delays.get(name, ()) if delays is not None else ())
-            states.append(state_from_facts(case, regime, rule, one, on, pack.working_calendar()))
-            continue
-        ended = date.fromisoformat(finished) if finished and finished <= today else None
-        states.append(
-            ClockState(
-                case,
-                regime,
-                rule,
-                on,
-                ("met" if ended <= due else "late")
-                if ended is not None
-                else ("running" if on <= due else "overdue"),
-                started,
-                start_ref,
-                due,
-                ended,
-                end_ref if ended is not None else None,
-                marks=_marks_of(marks) if marks else (),
-            )
-        )
-    return states
 
 
 def summary_from_facts(facts: CaseClockFacts, on: date) -> ClockSummary | None:

@@ -31,10 +31,10 @@ from projections.assess.rules import REGIMES, RulePack, all_rule_packs, rule_pac
 from projections.fold.case_view import STAGES, fold
 from projections.fold.when import format_instant, on_day
 from projections.index.case_index import CaseIndex
+from projections.index.clock_answers import rows_from_facts, states_from_facts
 from projections.index.clock_facts import (
     CaseClockFacts,
     rules_fingerprint,
-    states_from_facts,
     summary_from_facts,
     summary_from_spans,
 )
@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CaseRecords",
+    "EveryClock",
     "all_clocks",
+    "every_clock",
     "folded_case_records",
     "index_covers",
     "indexed_case_records",
@@ -149,8 +151,73 @@ def all_clocks(
 ) -> list[ClockState]:
     """``clocks`` over every case (or one, ``case``; with ``open_only``, only the cases
     whose index row is not closed, as the desk asks; with ``regime``, only that regime's
-    cases, as the clocks page asks), from the cross-case index (see
-    :func:`indexed_case_records`).
+    cases, as the clocks page asks), from the cross-case index: :func:`every_clock`'s
+    states."""
+    every = every_clock(
+        ledger, on, as_of=as_of, index=index, case=case, open_only=open_only, regime=regime
+    )
+    return every.states(include_not_started)
+
+
+@dataclass(frozen=True, slots=True)
+class EveryClock:
+    """Every case's clocks on ``day`` as read from the index, built when asked: as states
+    (:meth:`states`) or as ``clocks --json`` rows (:meth:`rows`, without the states).
+
+    ``held`` are the cases whose clock facts hold, each with the rule pack in use when
+    they were read (so a local rules file applies however late they are built); ``other``
+    are the states of every other case, computed when read.  Both by case reference;
+    they never share a case."""
+
+    held: tuple[tuple[CaseClockFacts, RulePack], ...]
+    other: tuple[ClockState, ...]
+    day: date
+
+    def states(self, include_not_started: bool = False) -> list[ClockState]:
+        """Every case's clock states, by reference, each case's in its pack's order."""
+        out: list[ClockState] = []
+        for facts, pack in self.held:
+            out.extend(_states_of(facts, self.day, include_not_started, pack))
+        if self.other:
+            out.extend(s for s in self.other if include_not_started or s.status != "not-started")
+            out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
+        return out
+
+    def rows(self, include_not_started: bool, wanted: Sequence[str]) -> list[dict[str, Any]]:
+        """``[s.as_dict() for s in states(...)]`` of the states with a status in
+        ``wanted`` (every status when empty), made without the states where the facts
+        allow (:func:`projections.index.clock_answers.rows_from_facts`)."""
+        keep = set(wanted)
+        by_case: list[tuple[str, list[dict[str, Any]]]] = [
+            (
+                facts.case,
+                rows_from_facts(
+                    facts, self.day, pack, include_not_started=include_not_started, wanted=keep
+                ),
+            )
+            for facts, pack in self.held
+        ]
+        if self.other:
+            for state in self.other:
+                if (include_not_started or state.status != "not-started") and (
+                    not keep or state.status in keep
+                ):
+                    by_case.append((state.case, [state.as_dict()]))
+            by_case.sort(key=lambda item: item[0])  # stable: each case's in pack order
+        return [row for _, rows in by_case for row in rows]
+
+
+def every_clock(
+    ledger: CaseLedger,
+    on: date | datetime,
+    *,
+    as_of: datetime | None = None,
+    index: CaseIndex | None = None,
+    case: str | None = None,
+    open_only: bool = False,
+    regime: str | None = None,
+) -> EveryClock:
+    """What :func:`all_clocks` answers from, read now (the options are its own).
 
     Each case's clocks come from its clock facts kept in the index
     (:mod:`projections.index.clock_facts`) when they hold for ``on`` and ``as_of``; the other
@@ -158,27 +225,29 @@ def all_clocks(
     their milestone rows.  Falls back to folding every case only if the rule packs read a
     field the index does not keep.
     """
+    moment, day = _on_moment(on)
     if not index_covers():
         # (``open_only`` only spares reading: folded, the closed cases' clocks are kept,
         # and the callers that ask for it keep only the open cases they read.)
         folded = folded_case_records(ledger, as_of=as_of, case=case)
-        return _clocks_of(
-            (c for c in folded if regime is None or c.regime == regime), on, include_not_started
-        )
+        chosen = (c for c in folded if regime is None or c.regime == regime)
+        return EveryClock((), tuple(_clocks_of(chosen, on, True)), day)
 
     chosen_index = index if index is not None else CaseIndex(ledger)
-    moment, day = _on_moment(on)
     moment_text = format_instant(moment)
     as_of_text = format_instant(as_of) if as_of is not None else None
     facts = chosen_index.clock_facts(case, open_only=open_only, regime=regime)
-    out: list[ClockState] = []
+    held: list[tuple[CaseClockFacts, RulePack]] = []
     left: list[str] = []
     for ref in sorted(facts):
         found = facts[ref]
+        if found.regime not in REGIMES:
+            continue  # no clocks: nothing to build
         if found.holds(moment_text, as_of_text):
-            out.extend(_states_of(found, day, include_not_started))
+            held.append((found, rule_pack(found.regime)))
         else:
             left.append(ref)
+    other: list[ClockState] = []
     if left:
         computed = indexed_case_records(
             ledger,
@@ -190,9 +259,8 @@ def all_clocks(
             catch_up=False,
         )
         wanted = set(left)
-        out.extend(_clocks_of((c for c in computed if c.case in wanted), on, include_not_started))
-        out.sort(key=lambda s: s.case)  # by reference, each case's clocks in pack order
-    return out
+        other = _clocks_of((c for c in computed if c.case in wanted), on, True)
+    return EveryClock(tuple(held), tuple(other), day)
 
 
 #: The most case-day answers :func:`_states_of` keeps (then it starts again): about two
@@ -202,21 +270,20 @@ _MOST_KEPT: Final = 40_000
 _KEPT: dict[tuple[Any, ...], tuple[RulePack, tuple[ClockState, ...]]] = {}
 
 
-def _states_of(facts: CaseClockFacts, day: date, include_not_started: bool) -> list[ClockState]:
-    """:func:`states_from_facts`, kept for the next question about the same case on the
-    same day: the states depend only on the facts' stored form (regime, ``spans``,
-    ``delays``), the day and the rule pack in use (checked by identity: a local rules
+def _states_of(
+    facts: CaseClockFacts, day: date, include_not_started: bool, pack: RulePack
+) -> list[ClockState]:
+    """:func:`states_from_facts` judged by ``pack``, kept for the next question about the
+    same case on the same day: the states depend only on the facts' stored form (regime,
+    ``spans``, ``delays``), the day and the rule pack (checked by identity: a local rules
     file swaps the pack), so a page asked again (a web desk, the clocks page) does not
     build every state again.  States are immutable; each answer is a new list."""
-    pack = rule_pack(facts.regime) if facts.regime in REGIMES else None
-    if pack is None:
-        return states_from_facts(facts, day, include_not_started=include_not_started)
     delays = orjson.dumps(facts.delays, option=orjson.OPT_SORT_KEYS) if facts.delays else None
     key = (facts.case, facts.regime, facts.spans, delays, day, include_not_started)
     kept = _KEPT.get(key)
     if kept is not None and kept[0] is pack:
         return list(kept[1])
-    states = states_from_facts(facts, day, include_not_started=include_not_started)
+    states = states_from_facts(facts, day, include_not_started=include_not_started, pack=pack)
     if len(_KEPT) >= _MOST_KEPT:
         _KEPT.clear()
     _KEPT[key] = (pack, tuple(states))
