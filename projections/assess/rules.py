@@ -140,6 +140,7 @@ __all__ = [
     "match",
     "overlay",
     "parse_rule_pack",
+    "rule_in_force",
     "rule_pack",
     "shipped_rule_pack",
     "shipped_rules_sha256",
@@ -290,13 +291,7 @@ class RulePack:
         when none of its rules judges that day; a day before the earliest rule's
         ``effective_from`` is judged by the earliest rule (a case handled under a regime
         before its first rule was written: transitional)."""
-        versions = self.versions(name)
-        for rule in versions:
-            if rule.in_force_on(day):
-                return rule
-        if versions and versions[0].effective_from is not None and day < versions[0].effective_from:
-            return versions[0]
-        return None
+        return rule_in_force(self.versions(name), day)
 
     def current(self, name: str) -> ClockRule:
         """The latest rule of clock ``name`` (for describing a clock without a start day)."""
@@ -322,6 +317,17 @@ class RulePack:
     def working_calendar(self) -> Calendar:
         """The working-day calendar this pack's clocks count in."""
         return Calendar(self.calendar)
+
+
+def rule_in_force(versions: Sequence[ClockRule], day: date) -> ClockRule | None:
+    """:meth:`RulePack.in_force` among one clock's ``versions`` (earliest first), for a
+    caller that keeps them rather than sorting the pack's rules at each call."""
+    for rule in versions:
+        if rule.in_force_on(day):
+            return rule
+    if versions and versions[0].effective_from is not None and day < versions[0].effective_from:
+        return versions[0]
+    return None
 
 
 # --- matching ---------------------------------------------------------------------

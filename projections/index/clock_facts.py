@@ -64,6 +64,7 @@ from projections.assess.rules import (
     RulePack,
     all_rule_packs,
     local_rules,
+    rule_in_force,
     rule_pack,
 )
 from projections.fold.when import format_instant
@@ -452,12 +453,13 @@ class _PackPlan:
     the due date (every clock of every case is 28,000 at the benchmark store, started
     on a few thousand days; the pack's own look-ups sort its rules at each call)."""
 
-    __slots__ = ("by_start", "current", "names", "pack")
+    __slots__ = ("by_start", "current", "names", "pack", "versions")
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
         self.names = pack.names
         self.current = {name: pack.current(name) for name in self.names}
+        self.versions = {name: pack.versions(name) for name in self.names}
         self.by_start: dict[tuple[str, str], tuple[ClockRule | None, date, date | None]] = {}
 
     def started(self, name: str, begun: str) -> tuple[ClockRule | None, date, date | None]:
@@ -467,7 +469,7 @@ class _PackPlan:
         found = self.by_start.get(key)
         if found is None:
             started = date.fromisoformat(begun)
-            rule = self.pack.in_force(name, started)
+            rule = rule_in_force(self.versions[name], started) if name in self.versions else None
             due = None
             if rule is not None and rule.kind != "lead":
                 due = _due_cached(rule.limit, rule.unit, started, self.pack.calendar)
