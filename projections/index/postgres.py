@@ -12,6 +12,7 @@ replaces the touched case rows and moves the tracking position.  ``facts`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, Final
 
 from eventsourcing.persistence import Tracking
@@ -461,17 +462,16 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             return [self._milestone(row) for row in curs.fetchall()]
 
     def select_home_areas(self, open_only: bool = False) -> list[tuple[str, str]]:
-        stage = SQL(" WHERE i.stage <> 'closed'") if open_only else SQL("")
-        # In clear, the server reads the one field; sealed, the facts are opened here.
+        # In clear, the server reads the one field; sealed, the facts are opened here. Every
+        # case: the referrals alone, entry 1, without a join to the index (half the query).
         facts = SQL("m.facts->>'home_area'") if self.opener is None else SQL("m.facts")
+        opened = SQL("JOIN {} i ON i.case_ref = m.case_ref AND i.stage <> 'closed' ")
+        query = SQL(
+            "SELECT m.case_ref, {} FROM {} m {}WHERE m.type = 'CaseReferred' AND m.seq = 1"
+        ).format(facts, self._milestones, opened.format(self._index) if open_only else SQL(""))
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT m.case_ref, {} FROM {} i JOIN {} m ON m.case_ref = i.case_ref "
-                    "AND m.seq = 1 AND m.type = 'CaseReferred'{} ORDER BY m.case_ref"
-                ).format(facts, self._index, self._milestones, stage)
-            )
-            rows = curs.fetchall()
+            curs.execute(query)
+            rows = sorted(curs.fetchall(), key=itemgetter(0))  # by reference (as above)
         if self.opener is None:
             return [(case, str(area or "")) for case, area in rows]
         return [(case, home_area(json_column(value, self.opener))) for case, value in rows]
@@ -523,11 +523,12 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
             curs.execute(
                 SQL(
                     "SELECT {}, k.last_position, k.rules, k.until, k.spans "
-                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
+                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{}"
                 ).format(columns, self._index, self._clocks, where),
                 params,
             )
-            return list(map(StatusRow._make, curs.fetchall()))
+            # by reference as in SQLite (the server's sort, in workers, was half the query)
+            return sorted(map(StatusRow._make, curs.fetchall()), key=itemgetter(0))
 
     def select_clock_facts(
         self, case: str | None, open_only: bool = False, regime: str | None = None
@@ -544,12 +545,13 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
                 SQL(
                     "SELECT i.case_ref, i.regime, i.last_position, i.last_recorded_at, "
                     "k.last_position, k.rules, k.until, k.spans, k.delays "
-                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{} ORDER BY i.case_ref"
+                    "FROM {} i LEFT JOIN {} k ON k.case_ref = i.case_ref{}"
                 ).format(self._index, self._clocks, where),
                 params,
             )
             opener = self.opener
-            return [StoredClocks.from_values(row, opener) for row in curs.fetchall()]
+            rows = sorted(curs.fetchall(), key=itemgetter(0))  # by reference (as above)
+            return [StoredClocks.from_values(row, opener) for row in rows]
 
     def load_clock_inputs(
         self, cases: Sequence[str] | None, types: Sequence[str]
