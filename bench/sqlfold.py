@@ -82,6 +82,11 @@ def _sqlite(ledger: Any) -> tuple[float, float | None, int, int]:
             "CREATE INDEX bench_fold_milestones_type ON bench_fold_milestones "
             "(type, occurred_day, case_ref, seq, occurred_at)"  # as the index's own
         )
+        c.execute(  # and its referrals' index, so the writes compare at equal indexes
+            "CREATE INDEX bench_fold_referral_areas ON bench_fold_milestones (case_ref, "
+            "CASE WHEN json_valid(facts) THEN json_extract(facts, '$.home_area') END) "
+            "WHERE type = 'CaseReferred' AND seq = 1"
+        )
         c.execute(f"CREATE TABLE bench_fold_cases ({_CASE_TABLE}) WITHOUT ROWID")
         c.execute(
             "CREATE TEMP TABLE IF NOT EXISTS bench_fold_fields (type TEXT, name TEXT, "
