@@ -6,7 +6,7 @@ overdue, the next deadline), as the CLI and the index show them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -202,31 +202,63 @@ class ClockState:
         without the properties' calls: it is neither justified nor past an expected date,
         and nothing explains it.  The keys in order and the values of its rule, regime and
         day come from a copy of :func:`_plain_template`; the rest are set."""
-        status, due, ended, on = self.status, self.due, self.ended, self.on
-        row = _plain_template(rule, self.regime, on).copy()
-        started, marks = self.started, self.marks
-        row["case"] = self.case
-        if started is not None:
-            row["started"] = started.isoformat()
-        if due is not None:
-            row["due"] = due.isoformat()
-            if status == "overdue":
-                row["days_over"] = (on - due).days
-            elif status == "late" and ended is not None:
-                row["days_over"] = (ended - due).days
-            elif status == "running":
-                row["days_left"] = (due - on).days
-        if ended is not None:
-            row["ended"] = ended.isoformat()
-        row["status"] = status
-        row["start_ref"] = self.start_ref
-        row["end_ref"] = self.end_ref
-        row["delay_refs"] = list(self.delay_refs)
-        row["flags"] = []
-        row["delays_recorded_late"] = []
-        row["marks"] = {m.label: m.day.isoformat() for m in marks} if marks else {}
-        row["mark_refs"] = {m.label: m.ref for m in marks} if marks else {}
-        return row
+        marks = [(m.label, m.day.isoformat(), m.ref) for m in self.marks]
+        return plain_row(
+            rule,
+            self.regime,
+            self.on,
+            self.case,
+            self.status,
+            self.started,
+            self.due,
+            self.ended,
+            self.start_ref,
+            self.end_ref,
+            self.delay_refs,
+            marks,
+        )
+
+
+def plain_row(
+    rule: ClockRule,
+    regime: str,
+    on: date,
+    case: str,
+    status: str,
+    started: date | None,
+    due: date | None,
+    ended: date | None,
+    start_ref: str | None,
+    end_ref: str | None,
+    delay_refs: Sequence[str],
+    marks: Sequence[Sequence[str]],
+) -> dict[str, Any]:
+    """:meth:`ClockState.as_dict` of a clock with no delay, flag or lead day, from its
+    values (``marks``: each mark's label, ISO day and entry), for the states and for the
+    rows made without them (:mod:`projections.index.clock_answers`) alike."""
+    row = _plain_template(rule, regime, on).copy()
+    row["case"] = case
+    if started is not None:
+        row["started"] = started.isoformat()
+    if due is not None:
+        row["due"] = due.isoformat()
+        if status == "overdue":
+            row["days_over"] = (on - due).days
+        elif status == "late" and ended is not None:
+            row["days_over"] = (ended - due).days
+        elif status == "running":
+            row["days_left"] = (due - on).days
+    if ended is not None:
+        row["ended"] = ended.isoformat()
+    row["status"] = status
+    row["start_ref"] = start_ref
+    row["end_ref"] = end_ref
+    row["delay_refs"] = list(delay_refs)
+    row["flags"] = []
+    row["delays_recorded_late"] = []
+    row["marks"] = {label: day for label, day, _ in marks} if marks else {}
+    row["mark_refs"] = {label: ref for label, _, ref in marks} if marks else {}
+    return row
 
 
 def _plain_template(rule: ClockRule, regime: str, on: date) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from datetime import date
 from typing import Any
 
-from projections.assess.clock_states import ClockState, _plain_template
+from projections.assess.clock_states import ClockState, plain_row
 from projections.assess.rules import REGIMES, RulePack, rule_pack
 from projections.index.clock_facts import (
     CaseClockFacts,
@@ -114,7 +114,7 @@ def rows_from_facts(
                 rows.append(state.as_dict())
             continue
         _, begun, start_ref, finished, end_ref, how, before, marks = span
-        rule, _started, due = by_start.get((name, begun)) or plan.started(name, begun)
+        rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
         if rule is None:  # not reached: the facts keep only clocks a rule judges
             continue
         if due is None or how or before or (delays is not None and rule.name in delays):
@@ -123,8 +123,7 @@ def rows_from_facts(
             if not wanted or row["status"] in wanted:
                 rows.append(row)
             continue
-        # A plain clock: what ClockState._plain_dict gives, from the span's own text (its
-        # days are ISO already: the facts were written from dates).
+        # A plain clock: what ClockState._plain_dict gives, without the state.
         if finished and finished <= today:
             ended = date.fromisoformat(finished)
             status = "met" if ended <= due else "late"
@@ -133,30 +132,19 @@ def rows_from_facts(
             status = "running" if on <= due else "overdue"
         if wanted and status not in wanted:
             continue
-        row = _plain_template(rule, regime, on).copy()
-        row["case"] = case
-        row["started"] = begun
-        row["due"] = due.isoformat()
-        if status == "overdue":
-            row["days_over"] = (on - due).days
-        elif status == "late" and ended is not None:
-            row["days_over"] = (ended - due).days
-        elif status == "running":
-            row["days_left"] = (due - on).days
-        if ended is not None:
-            row["ended"] = finished
-        row["status"] = status
-        row["start_ref"] = start_ref
-        row["end_ref"] = end_ref if ended is not None else None
-        row["delay_refs"] = []
-        row["flags"] = []
-        row["delays_recorded_late"] = []
-        if marks:
-            parts = [item.split("=", 2) for item in marks.split("|")]
-            row["marks"] = {label: day for label, day, _ in parts}
-            row["mark_refs"] = {label: ref for label, _, ref in parts}
-        else:
-            row["marks"] = {}
-            row["mark_refs"] = {}
+        row = plain_row(
+            rule,
+            regime,
+            on,
+            case,
+            status,
+            started,
+            due,
+            ended,
+            start_ref,
+            end_ref if ended is not None else None,
+            (),
+            [item.split("=", 2) for item in marks.split("|")] if marks else (),
+        )
         rows.append(row)
     return rows
