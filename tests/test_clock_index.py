@@ -33,7 +33,7 @@ from projections.index.clock_facts import (
     state_from_facts,
     summary_from_facts,
 )
-from tests.conftest import FixedClock, open_ledger
+from tests.conftest import FixedClock, enrol_decision_makers, open_ledger
 from tests.test_clocks import _random_cases, record
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
@@ -381,15 +381,23 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
     cases = sorted({e["case"] for e in events})
     errors: list[BaseException] = []
 
+    def delays(mine: list[str], round_: int) -> list[dict[str, Any]]:
+        return [
+            {"type": "DecisionDelayed", "case": case, "occurred_at": "2026-08-30",
+             "reason": f"Round {round_}.", "expected_by": "2026-09-30", "approved_by": "Chair"}
+            for case in mine
+        ]  # fmt: skip
+
+    # The approver enrolled for every regime first: two writers enrolling at once would
+    # each give "Chair" only its own cases' role, the later replacing the earlier.
+    admin = open_ledger(store_url, clock)
+    enrol_decision_makers(admin, delays(cases, 0))
+    admin.close()
+
     def writer(mine: list[str]) -> None:
         try:
             for round_ in range(4):
-                record(store_url, clock, [
-                    {"type": "DecisionDelayed", "case": case, "occurred_at": "2026-08-30",
-                     "reason": f"Round {round_}.", "expected_by": "2026-09-30",
-                     "approved_by": "Chair"}
-                    for case in mine
-                ])  # fmt: skip
+                record(store_url, clock, delays(mine, round_))
         except BaseException as exc:
             errors.append(exc)
 
