@@ -13,12 +13,12 @@ key for key and in order (the property test in ``tests/test_clock_index.py``).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import date
 from typing import Any
 
-from projections.assess.clock_states import ClockState, plain_row
-from projections.assess.rules import REGIMES, RulePack, rule_pack
+from projections.assess.clock_states import ClockState, ClockStatus, plain_row
+from projections.assess.rules import REGIMES, ClockRule, RulePack, rule_pack
 from projections.index.clock_facts import (
     CaseClockFacts,
     _clock_facts,
@@ -41,46 +41,27 @@ def states_from_facts(
     """Every clock of the case's regime on ``on``, in the order of its rule pack (``pack``,
     or the one in use), read from the stored form: the same answers as
     :func:`state_from_facts` of :attr:`clocks <CaseClockFacts.clocks>`."""
-    regime = facts.regime
-    if regime not in REGIMES:
+    if facts.regime not in REGIMES:
         return []
-    pack = pack if pack is not None else rule_pack(regime)
-    plan = _plan(pack)
-    by_start = plan.by_start
-    case = facts.case
-    today = on.isoformat()
-    spans = _spans(facts.spans)
-    delays = facts.delays
     states = []
-    for name in plan.names:
-        span = spans.get(name)
-        if span is None or span[1] > today:
-            if include_not_started:
-                states.append(ClockState(case, regime, plan.current[name], on, "not-started"))
+    chosen = pack if pack is not None else rule_pack(facts.regime)
+    for found in _clocks_on(facts, on, chosen, include_not_started):
+        if isinstance(found, ClockState):
+            states.append(found)
             continue
-        _, begun, start_ref, finished, end_ref, how, before, marks = span
-        rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
-        if rule is None:  # not reached: the facts keep only clocks a rule judges
-            continue
-        if due is None or how or before or (delays is not None and rule.name in delays):
-            one = _clock_facts(span, delays.get(name, ()) if delays is not None else ())
-            states.append(state_from_facts(case, regime, rule, one, on, pack.working_calendar()))
-            continue
-        ended = date.fromisoformat(finished) if finished and finished <= today else None
+        rule, status, started, due, ended, start_ref, end_ref, marks = found
         states.append(
             ClockState(
-                case,
-                regime,
+                facts.case,
+                facts.regime,
                 rule,
                 on,
-                ("met" if ended <= due else "late")
-                if ended is not None
-                else ("running" if on <= due else "overdue"),
+                status,
                 started,
                 start_ref,
                 due,
                 ended,
-                end_ref if ended is not None else None,
+                end_ref,
                 marks=_marks_of(marks) if marks else (),
             )
         )
@@ -98,6 +79,36 @@ def rows_from_facts(
     """The JSON of the case's clocks on ``on`` judged by ``pack`` (its regime's), in the
     pack's order: not-started ones only with ``include_not_started``, and only those with
     a status in ``wanted`` when it is given (as ``clocks --status`` asks)."""
+    rows: list[dict[str, Any]] = []
+    for found in _clocks_on(facts, on, pack, include_not_started):
+        if wanted and (found.status if isinstance(found, ClockState) else found[1]) not in wanted:
+            continue
+        if isinstance(found, ClockState):
+            rows.append(found.as_dict())
+            continue
+        rule, status, started, due, ended, start_ref, end_ref, marks = found
+        parts = [item.split("=", 2) for item in marks.split("|")] if marks else ()
+        rows.append(
+            plain_row(
+                rule, facts.regime, on, facts.case, status, started, due, ended, start_ref,
+                end_ref, (), parts,
+            )
+        )  # fmt: skip
+    return rows
+
+
+#: A plain clock (no delay to judge, no flag, no lead day) as :func:`_clocks_on` finds it:
+#: its rule, status, start, due and end days, start and end entries, and marks' text.
+_Plain = tuple[ClockRule, ClockStatus, date, date, "date | None", str, "str | None", str]
+
+
+def _clocks_on(
+    facts: CaseClockFacts, on: date, pack: RulePack, not_started: bool
+) -> Iterator[ClockState | _Plain]:
+    """Each clock of the case's regime on ``on``, in the pack's order: its state when it
+    needs its delays, flags or lead day judged, or has not started (only with
+    ``not_started``), else what a plain clock's state or row is made of (the one walk of
+    the spans both answers share)."""
     regime = facts.regime
     plan = _plan(pack)
     by_start = plan.by_start
@@ -105,13 +116,11 @@ def rows_from_facts(
     today = on.isoformat()
     spans = _spans(facts.spans)
     delays = facts.delays
-    rows: list[dict[str, Any]] = []
     for name in plan.names:
         span = spans.get(name)
         if span is None or span[1] > today:
-            if include_not_started and (not wanted or "not-started" in wanted):
-                state = ClockState(case, regime, plan.current[name], on, "not-started")
-                rows.append(state.as_dict())
+            if not_started:
+                yield ClockState(case, regime, plan.current[name], on, "not-started")
             continue
         _, begun, start_ref, finished, end_ref, how, before, marks = span
         rule, started, due = by_start.get((name, begun)) or plan.started(name, begun)
@@ -119,32 +128,13 @@ def rows_from_facts(
             continue
         if due is None or how or before or (delays is not None and rule.name in delays):
             one = _clock_facts(span, delays.get(name, ()) if delays is not None else ())
-            row = state_from_facts(case, regime, rule, one, on, pack.working_calendar()).as_dict()
-            if not wanted or row["status"] in wanted:
-                rows.append(row)
+            yield state_from_facts(case, regime, rule, one, on, pack.working_calendar())
             continue
-        # A plain clock: what ClockState._plain_dict gives, without the state.
-        if finished and finished <= today:
-            ended = date.fromisoformat(finished)
-            status = "met" if ended <= due else "late"
-        else:
-            ended = None
-            status = "running" if on <= due else "overdue"
-        if wanted and status not in wanted:
-            continue
-        row = plain_row(
-            rule,
-            regime,
-            on,
-            case,
-            status,
-            started,
-            due,
-            ended,
-            start_ref,
-            end_ref if ended is not None else None,
-            (),
-            [item.split("=", 2) for item in marks.split("|")] if marks else (),
+        ended = date.fromisoformat(finished) if finished and finished <= today else None
+        status: ClockStatus = (
+            ("met" if ended <= due else "late")
+            if ended is not None
+            else ("running" if on <= due else "overdue")
         )
-        rows.append(row)
-    return rows
+        ref = end_ref if ended is not None else None
+        yield rule, status, started, due, ended, start_ref, ref, marks
