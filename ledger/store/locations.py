@@ -72,6 +72,9 @@ class StoreLocation:
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            # one connection opened at start (the library's default opens five, in
+            # threads of this process); more are opened as a command needs them
+            "POSTGRES_POOL_SIZE": "1",
             "APPLICATION_RECORDER_TOPIC": get_topic(ReadableLedgerPostgresRecorder),
         }
 
