@@ -419,3 +419,37 @@ def test_tens_of_thousands_of_clocks_are_quick() -> None:
         EW.working_days_between(start, decided)
         EW.working_days_between(start, start + timedelta(days=400))
     assert time.perf_counter() - began < 10
+
+
+# --- the table generated from the package (issue 18: its import was most of a cold status)
+
+
+def test_the_shipped_table_is_what_the_installed_package_gives() -> None:
+    from projections.assess import bank_holidays
+
+    assert bank_holidays.installed_version() == holidays.__version__
+    assert bank_holidays.main(["--check"]) == 0, "run python -m projections.assess.bank_holidays"
+    for subdiv in bank_holidays.SUBDIVISIONS:
+        for year in range(bank_holidays.FIRST_YEAR, bank_holidays.LAST_YEAR + 1):
+            shipped = bank_holidays.shipped_year(subdiv, year)
+            assert shipped == bank_holidays.package_year(subdiv, year), (subdiv, year)
+    assert set(bank_holidays.SUBDIVISIONS) == set(NATIONS.values())
+
+
+def test_another_version_of_the_package_answers_for_itself() -> None:
+    from projections.assess import bank_holiday_table, bank_holidays
+
+    assert bank_holidays.table_for(bank_holiday_table.HOLIDAYS_VERSION) is not None
+    assert bank_holidays.table_for("0.0") is None
+    assert bank_holidays.table_for(None) is None
+
+
+@pytest.mark.parametrize("year", [1984, 2076, 2099])
+def test_a_year_outside_the_table_comes_from_the_package(year: int) -> None:
+    from projections.assess import bank_holidays
+
+    assert bank_holidays.shipped_year("ENG", year) is None
+    expected = dict(holidays.country_holidays("GB", subdiv="ENG", years=year))
+    assert dict(_year_holidays("ENG", year)) == {k: str(v) for k, v in expected.items()}
+    christmas = date(year, 12, 25)
+    assert EW.is_working_day(christmas) is False

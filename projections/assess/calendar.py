@@ -4,7 +4,10 @@ The clocks of ``shared/domain.md`` ("Timescales") count working days, calendar d
 calendar months from a start day, which is day 0.  Working days exclude Saturdays,
 Sundays and the bank holidays of the nation concerned, taken from the maintained
 ``holidays`` package (never a hand-typed list), cached per year because building a
-holiday table is slow and clocks are computed for tens of thousands of cases.
+holiday table is slow and clocks are computed for tens of thousands of cases, and read
+from a table generated from that package while it is the version installed
+(:mod:`projections.assess.bank_holidays`: the package's import is most of a cold
+``status``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
-import holidays
+from projections.assess.bank_holidays import package_year, shipped_year
 
 __all__ = [
     "NATIONS",
@@ -58,9 +61,10 @@ def _check_date(value: date, name: str) -> None:
 
 @lru_cache(maxsize=1024)
 def _year_holidays(subdiv: str, year: int) -> Mapping[date, str]:
-    """The bank holidays of one ``holidays`` GB subdivision in one year, built once."""
-    table = holidays.country_holidays("GB", subdiv=subdiv, years=year)
-    return MappingProxyType({day: str(name) for day, name in sorted(table.items())})
+    """The bank holidays of one ``holidays`` GB subdivision in one year, built once: from
+    the table generated from the installed package where it answers, else the package."""
+    days = shipped_year(subdiv, year) or package_year(subdiv, year)
+    return MappingProxyType(dict(days))
 
 
 @lru_cache(maxsize=1024)
