@@ -112,4 +112,11 @@ FAST_COMMANDS: tuple[FastCommand, ...] = (
         ParsedOption('full', '--full', True, None),
         ParsedOption('as_json', '--json', True, None),
     )),
+    FastCommand('timeline', 'case', (
+        ParsedOption('as_of', '--as-of', False, None),
+        ParsedOption('on', '--on', False, None),
+        ParsedOption('full', '--full', True, None),
+        ParsedOption('as_json', '--json', True, None),
+        ParsedOption('as_csv', '--csv', True, None),
+    )),
 )

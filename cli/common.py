@@ -7,11 +7,10 @@ error and the exit code of ``cli.md``, never a traceback.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -22,6 +21,7 @@ import typer.core
 # The consoles are cli.consoles' (re-exported: every command imports them from here).
 from cli.arguments import hoisted
 from cli.consoles import LazyConsole as LazyConsole
+from cli.consoles import emit_csv as emit_csv
 from cli.consoles import err as err
 from cli.consoles import escape as escape
 from cli.consoles import fitted_width as fitted_width
@@ -172,12 +172,6 @@ def disclose_rules(local: Any, *, to_stderr: bool) -> None:
     if local is None:
         return
     (err if to_stderr else out).print(escape(local.disclosure()))
-
-
-def emit_csv(rows: Iterable[Sequence[Any]]) -> None:
-    """Print CSV rows (the header first) for spreadsheets on standard output."""
-    csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
-    sys.stdout.flush()
 
 
 def fail_usage(reason: str, field: str | None = None) -> None:

@@ -8,6 +8,8 @@ these consoles without importing typer (issue 18).
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -74,3 +76,11 @@ def fitted_width() -> int | None:
     """The consoles' width from ``COLUMNS`` as it is now, or None to ask the terminal."""
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
+def emit_csv(rows: Iterable[Sequence[Any]]) -> None:
+    """Print CSV rows (the header first) for spreadsheets on standard output."""
+    import csv  # lazy: only a CSV answer needs it
+
+    csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
+    sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""A cold ``caseledger why`` without typer: its plain forms parsed from a generated table.
+"""A cold ``caseledger why`` or ``timeline`` without typer: their plain forms parsed from a
+generated table.
 
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
 its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
@@ -121,20 +122,23 @@ class _GiveUp(Exception):
 
 
 def answer(call: FastCall) -> None:
-    """Run ``why`` as :func:`cli.commands.queries.why` does; :class:`_GiveUp` on any of
-    the ledger's errors, before anything is printed."""
+    """Run the command as :mod:`cli.commands.queries` does (``why`` or ``timeline``);
+    :class:`_GiveUp` on any of the ledger's errors, before anything is printed."""
     # lazy: the store and the read side (~150 ms at start-up), once the arguments are plain
     from ledger.application.reading import open_reader
     from ledger.errors import LedgerError
     from projections import api
 
-    if call.command != "why":
-        raise _GiveUp(call.command)  # a command added to the table runs here only once written
     p = call.params
+    if call.command not in ("why", "timeline"):
+        raise _GiveUp(call.command)  # a command added to the table runs here only once written
+    if p.get("as_csv") and p["as_json"]:
+        raise _GiveUp("--json and --csv")  # typer's command refuses it, in its words
     led = None
     try:
         led = open_reader(p["store"])
-        report = api.why(
+        ask = api.why if call.command == "why" else api.timeline
+        report: Any = ask(
             cast("CaseLedger", led), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"]
         )
     except LedgerError as exc:
@@ -149,10 +153,18 @@ def answer(call: FastCall) -> None:
         sys.stdout.buffer.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
         return
-    # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
-    from cli.commands.case_views import show_why
+    if p.get("as_csv"):
+        from cli.consoles import emit_csv
 
-    show_why(report, report.as_of, report.on)
+        emit_csv(report.csv_rows())
+        return
+    # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
+    from cli.commands.case_views import show_timeline, show_why
+
+    if call.command == "why":
+        show_why(report, report.as_of, report.on)
+    else:
+        show_timeline(report)
 
 
 def run_fast(args: list[str]) -> bool:

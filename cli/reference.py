@@ -262,8 +262,9 @@ def command_index() -> str:
     )
 
 
-FAST_COMMANDS: tuple[str, ...] = ("why",)
-"""The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``)."""
+FAST_COMMANDS: tuple[str, ...] = ("why", "timeline")
+"""The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``,
+and a cold ``timeline``, which is as plain)."""
 
 
 def _parsed_option(param: Any) -> str:

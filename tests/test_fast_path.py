@@ -1,4 +1,5 @@
-"""The fast path of a cold ``why`` (:mod:`cli.fast_path`) answers as typer does.
+"""The fast path of a cold ``why`` or ``timeline`` (:mod:`cli.fast_path`) answers as typer
+does.
 
 Both paths run in this process over the same arguments and the same SQLite store (the
 shared scenario): :func:`cli.start.main` (the fast path where it applies) and
@@ -97,11 +98,12 @@ VALUES = st.sampled_from(["2026-03-01", "2026-05-01T10:00", "", "2026-13-40", "t
 
 
 @st.composite
-def plain_why(draw: st.DrawFn, store: str) -> tuple[list[str], str | None]:
-    """A plain ``why``: the argument and a subset of the options in any order and form,
-    ``--store`` before the command, after it, or from the environment."""
+def plain_call(draw: st.DrawFn, store: str, name: str = "why") -> tuple[list[str], str | None]:
+    """A plain ``why`` (or ``timeline``): the argument and a subset of the options in any
+    order and form, ``--store`` before the command, after it, or from the environment."""
+    command = next(c for c in FAST_COMMANDS if c.name == name)
     parts: list[list[str]] = [[draw(st.sampled_from(CASES))]]
-    for option in WHY.options:
+    for option in command.options:
         if draw(st.booleans()):
             if option.flag:
                 parts.append([option.opt])
@@ -113,15 +115,15 @@ def plain_why(draw: st.DrawFn, store: str) -> tuple[list[str], str | None]:
     where = draw(st.sampled_from(["front", "after", "env", "front="]))
     tail = [a for part in parts for a in part]
     if where == "front":
-        return ["--store", store, "why", *tail], None
+        return ["--store", store, name, *tail], None
     if where == "front=":
-        return [f"--store={store}", "why", *tail], None
+        return [f"--store={store}", name, *tail], None
     if where == "after":
         at = draw(st.integers(0, len(parts)))
         moved = [a for part in parts[:at] for a in part]
         rest = [a for part in parts[at:] for a in part]
-        return ["why", *moved, "--store", store, *rest], None
-    return ["why", *tail], store
+        return [name, *moved, "--store", store, *rest], None
+    return [name, *tail], store
 
 
 UNUSUAL = st.sampled_from(
@@ -141,10 +143,15 @@ UNUSUAL = st.sampled_from(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("name", [c.name for c in FAST_COMMANDS])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
-def test_both_paths_answer_a_why_alike(store: str, data: st.DataObject) -> None:
-    args, env_store = data.draw(plain_why(store))
+def test_both_paths_answer_alike(store: str, name: str, data: st.DataObject) -> None:
+    args, env_store = data.draw(plain_call(store, name))
     if data.draw(st.booleans()):
         extra = data.draw(UNUSUAL)
         at = data.draw(st.integers(1, len(args)))
@@ -174,6 +181,11 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
     assert fast_path.parse(["why", "X"], {"CASELEDGER_STORE": ""}).params["store"] is None  # type: ignore[union-attr]
     code, out, _ = _same_outcome(["--store", store, "why", "RR-2026-004", "--json"])
     assert code == 0 and b'"case": "RR-2026-004"' in out
+    timeline = fast_path.parse(["timeline", "RR-2026-004", "--csv", "--store", store], {})
+    assert timeline is not None and timeline.params["as_csv"] is True
+    for form in (["--csv"], ["--json"], [], ["--json", "--csv"]):
+        code, out, err = _same_outcome(["--store", store, "timeline", "RR-2026-004", *form])
+        assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
 
 
 @pytest.mark.parametrize(
@@ -193,6 +205,8 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
         ["why", "X", "--nosuch"],
         ["--json", "why", "X"],
         ["status", "X"],
+        ["timeline", "X", "--csv", "--csv"],
+        ["timeline", "X", "--full", "--help"],
         [],
     ],
 )

@@ -159,3 +159,43 @@ def show_why(report: Any, as_of: datetime | None, on: datetime | None) -> None:
 
 
 # --- reindex --------------------------------------------------------------------------
+
+
+#: The columns of a timeline: when and which entry whole; at a narrow terminal the time
+#: it was recorded goes first, then who recorded it, then its type (its words stay).
+TIMELINE_COLUMNS = (
+    Column("occurred", whole=True),
+    Column("ref", whole=True),
+    Column("type", drop=1, min_width=12),
+    Column("what", min_width=20),
+    Column("recorded (UTC)", drop=3, min_width=10),
+    Column("by", drop=2, min_width=8),
+)
+
+
+def show_timeline(answer: Any) -> None:
+    """Every entry of a case in a table for people (``caseledger timeline``)."""
+    cells = []
+    for entry, row in zip(answer.entries, answer.rows, strict=True):
+        what = escape(answer.what(entry))
+        if entry.corrected:
+            was = row["original_occurred_at"]
+            what += f" [magenta](corrected by {', '.join(entry.corrected_by)}"
+            what += f"; was dated {was})[/]" if was else ")[/]"
+        cells.append(
+            [
+                entry.occurred_at.replace("T", " ")[:16],
+                f"#{entry.seq}",
+                entry.type,
+                what,
+                entry.recorded_at[:16].replace("T", " "),
+                escape(entry.actor),
+            ]
+        )
+    print_people_table(
+        TIMELINE_COLUMNS,
+        cells,
+        console=out,
+        title=f"{escape(answer.case)} · {escape(answer.subject)} · "
+        f"{when_line(answer.as_of, answer.on)}",
+    )
