@@ -24,21 +24,27 @@ class IndexedCommand(NamedTuple):
 
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
-    one spelling, whether it is a flag (else it takes one value), and its variable."""
+    one spelling, whether it is a flag (else it takes one value), its variable, its
+    default (a value's: None or a text; a flag's: False), and whether typer makes its
+    value a path (``pathlib.Path``) rather than text."""
 
     name: str
     opt: str
     flag: bool
     envvar: str | None
+    default: str | None = None
+    path: bool = False
 
 
 class FastCommand(NamedTuple):
     """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
-    required argument's parameter name, and its options (each at most once)."""
+    argument's parameter name, its options (each at most once), and whether the
+    argument must be given (``status`` without a case lists every case)."""
 
     name: str
     argument: str
     options: tuple[ParsedOption, ...]
+    required: bool = True
 
 
 COMMANDS: tuple[IndexedCommand, ...] = (
@@ -102,21 +108,32 @@ COMMANDS: tuple[IndexedCommand, ...] = (
 )
 
 #: The root option the fast path parses (typer's others: the slow path).
-ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE'),)
+ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, False),)
 
 #: The read commands the fast path parses (anything else: typer).
 FAST_COMMANDS: tuple[FastCommand, ...] = (
     FastCommand('why', 'case', (
-        ParsedOption('as_of', '--as-of', False, None),
-        ParsedOption('on', '--on', False, None),
-        ParsedOption('full', '--full', True, None),
-        ParsedOption('as_json', '--json', True, None),
-    )),
+        ParsedOption('as_of', '--as-of', False, None, None, False),
+        ParsedOption('on', '--on', False, None, None, False),
+        ParsedOption('full', '--full', True, None, None, False),
+        ParsedOption('as_json', '--json', True, None, None, False),
+    ), True),
     FastCommand('timeline', 'case', (
-        ParsedOption('as_of', '--as-of', False, None),
-        ParsedOption('on', '--on', False, None),
-        ParsedOption('full', '--full', True, None),
-        ParsedOption('as_json', '--json', True, None),
-        ParsedOption('as_csv', '--csv', True, None),
-    )),
+        ParsedOption('as_of', '--as-of', False, None, None, False),
+        ParsedOption('on', '--on', False, None, None, False),
+        ParsedOption('full', '--full', True, None, None, False),
+        ParsedOption('as_json', '--json', True, None, None, False),
+        ParsedOption('as_csv', '--csv', True, None, None, False),
+    ), True),
+    FastCommand('status', 'case', (
+        ParsedOption('as_of', '--as-of', False, None, None, False),
+        ParsedOption('on', '--on', False, None, None, False),
+        ParsedOption('stage', '--stage', False, None, None, False),
+        ParsedOption('regime', '--regime', False, None, None, False),
+        ParsedOption('sort', '--sort', False, None, 'urgency', False),
+        ParsedOption('include_closed', '--all', True, None, None, False),
+        ParsedOption('as_json', '--json', True, None, None, False),
+        ParsedOption('as_csv', '--csv', True, None, None, False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, True),
+    ), False),
 )

@@ -21,6 +21,7 @@ import typer.core
 # The consoles are cli.consoles' (re-exported: every command imports them from here).
 from cli.arguments import hoisted
 from cli.consoles import LazyConsole as LazyConsole
+from cli.consoles import disclose_rules as disclose_rules
 from cli.consoles import emit_csv as emit_csv
 from cli.consoles import err as err
 from cli.consoles import escape as escape
@@ -162,16 +163,6 @@ RULES_HELP = (
     '"Rules that change").'
 )
 RULES_ENV = "CASELEDGER_RULES"
-
-
-def disclose_rules(local: Any, *, to_stderr: bool) -> None:
-    """Say that clocks were judged with local rules (``local``: a
-    :class:`projections.assess.rules.LocalRules`, or None for the shipped packs): on
-    standard output under a table, on standard error beside JSON arrays and CSV, whose
-    shape on standard output stays the contract's."""
-    if local is None:
-        return
-    (err if to_stderr else out).print(escape(local.disclosure()))
 
 
 def fail_usage(reason: str, field: str | None = None) -> None:

@@ -84,3 +84,13 @@ def emit_csv(rows: Iterable[Sequence[Any]]) -> None:
 
     csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
     sys.stdout.flush()
+
+
+def disclose_rules(local: Any, *, to_stderr: bool) -> None:
+    """Say that clocks were judged with local rules (``local``: a
+    :class:`projections.assess.rules.LocalRules`, or None for the shipped packs): on
+    standard output under a table, on standard error beside JSON arrays and CSV, whose
+    shape on standard output stays the contract's."""
+    if local is None:
+        return
+    (err if to_stderr else out).print(escape(local.disclosure()))

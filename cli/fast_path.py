@@ -1,5 +1,5 @@
-"""A cold ``caseledger why`` or ``timeline`` without typer: their plain forms parsed from a
-generated table.
+"""A cold ``caseledger why``, ``timeline`` or ``status`` without typer: their plain forms
+parsed from a generated table.
 
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
 its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from cli.arguments import hoisted
@@ -59,9 +60,12 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | 
     own = _parsed(rest[1:], {o.opt: o for o in command.options}, command)
     if root is None or own is None:
         return None
-    for option in ROOT_OPTIONS:
-        if root[option.name] is None and option.envvar is not None:
-            root[option.name] = env.get(option.envvar) or None  # click: empty is unset
+    for values, options in ((root, ROOT_OPTIONS), (own, command.options)):
+        for option in options:
+            if values[option.name] is None and option.envvar is not None:
+                values[option.name] = env.get(option.envvar) or None  # click: empty is unset
+            if option.path and values[option.name] is not None:
+                values[option.name] = Path(values[option.name])  # as typer gives it
     return FastCall(command.name, {**own, **root})
 
 
@@ -70,7 +74,7 @@ def _parsed(
 ) -> dict[str, Any] | None:
     """Each option's value (and, for a command, its argument's) from ``args``, or None
     if any of them is not in a form this parser takes exactly as typer does."""
-    values: dict[str, Any] = {o.name: (False if o.flag else None) for o in options.values()}
+    values: dict[str, Any] = {o.name: (False if o.flag else o.default) for o in options.values()}
     seen: set[str] = set()
     argument: str | None = None
     i = 0
@@ -101,7 +105,7 @@ def _parsed(
             argument = arg
         i += 1
     if command is not None:
-        if argument is None:
+        if argument is None and command.required:
             return None
         values[command.argument] = argument
     return values
@@ -122,30 +126,59 @@ class _GiveUp(Exception):
 
 
 def answer(call: FastCall) -> None:
-    """Run the command as :mod:`cli.commands.queries` does (``why`` or ``timeline``);
-    :class:`_GiveUp` on any of the ledger's errors, before anything is printed."""
+    """Run the command as :mod:`cli.commands.queries` does (``why``, ``timeline`` or
+    ``status``); :class:`_GiveUp` on any of the ledger's errors, before anything is
+    printed (but the transient bar of an index catching up, on standard error)."""
     # lazy: the store and the read side (~150 ms at start-up), once the arguments are plain
     from ledger.application.reading import open_reader
     from ledger.errors import LedgerError
     from projections import api
 
     p = call.params
-    if call.command not in ("why", "timeline"):
+    if call.command not in ("why", "timeline", "status"):
         raise _GiveUp(call.command)  # a command added to the table runs here only once written
     if p.get("as_csv") and p["as_json"]:
         raise _GiveUp("--json and --csv")  # typer's command refuses it, in its words
     led = None
     try:
         led = open_reader(p["store"])
-        ask = api.why if call.command == "why" else api.timeline
-        report: Any = ask(
-            cast("CaseLedger", led), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"]
-        )
+        ledger = cast("CaseLedger", led)
+        report: Any
+        if call.command == "status":
+            # lazy: rich's progress bar is imported only for a large backlog
+            from cli.commands.status_views import index_progress
+
+            with index_progress() as progress:
+                report = api.status(
+                    ledger,
+                    p["case"],
+                    as_of=p["as_of"],
+                    on=p["on"],
+                    stage=p["stage"],
+                    regime=p["regime"],
+                    sort=p["sort"],
+                    include_closed=p["include_closed"],
+                    progress=progress,
+                    rules=p["rules"],
+                )
+        else:
+            ask = api.why if call.command == "why" else api.timeline
+            report = ask(ledger, p["case"], as_of=p["as_of"], on=p["on"], full=p["full"])
     except LedgerError as exc:
         raise _GiveUp from exc
     finally:
         if led is not None:
             led.close()
+    _show(call, report)
+
+
+def _show(call: FastCall, report: Any) -> None:
+    """Print the answer as the typer command does."""
+    p = call.params
+    if call.command == "status" and not (p["as_json"] and p["case"] is not None):
+        from cli.consoles import disclose_rules
+
+        disclose_rules(report.local_rules, to_stderr=p["as_json"] or p["as_csv"])
     if p["as_json"]:
         # cli.common.emit_json's bytes; cli.common imports typer
         import orjson  # lazy: only the JSON answer needs it
@@ -160,11 +193,16 @@ def answer(call: FastCall) -> None:
         return
     # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
     from cli.commands.case_views import show_timeline, show_why
+    from cli.commands.status_views import show_status, show_statuses
 
     if call.command == "why":
         show_why(report, report.as_of, report.on)
-    else:
+    elif call.command == "timeline":
         show_timeline(report)
+    elif p["case"] is not None:
+        show_status(report.to_json(), report.as_of, report.on)
+    else:
+        show_statuses(report.to_json(), report.as_of, report.on)
 
 
 def run_fast(args: list[str]) -> bool:

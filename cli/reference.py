@@ -201,21 +201,27 @@ class IndexedCommand(NamedTuple):
 
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
-    one spelling, whether it is a flag (else it takes one value), and its variable."""
+    one spelling, whether it is a flag (else it takes one value), its variable, its
+    default (a value's: None or a text; a flag's: False), and whether typer makes its
+    value a path (``pathlib.Path``) rather than text."""
 
     name: str
     opt: str
     flag: bool
     envvar: str | None
+    default: str | None = None
+    path: bool = False
 
 
 class FastCommand(NamedTuple):
     """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
-    required argument's parameter name, and its options (each at most once)."""
+    argument's parameter name, its options (each at most once), and whether the
+    argument must be given (``status`` without a case lists every case)."""
 
     name: str
     argument: str
     options: tuple[ParsedOption, ...]
+    required: bool = True
 
 
 '''
@@ -262,9 +268,9 @@ def command_index() -> str:
     )
 
 
-FAST_COMMANDS: tuple[str, ...] = ("why", "timeline")
-"""The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``,
-and a cold ``timeline``, which is as plain)."""
+FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status")
+"""The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``;
+then ``timeline`` and ``status``, the business unit's daily reads)."""
 
 
 def _parsed_option(param: Any) -> str:
@@ -275,11 +281,15 @@ def _parsed_option(param: Any) -> str:
     assert param.param_type_name == "option" and len(param.opts) == 1, param.name
     assert not param.secondary_opts and not param.multiple and not param.count, param.name
     assert param.nargs == 1 and param.callback is None and not param.is_eager, param.name
-    assert param.default is (False if flag else None) and param.prompt is None, param.name
-    assert param.expose_value and not param.required, param.name
+    annotation = param.type_descriptor.annotation
+    assert annotation in ((bool,) if flag else (str, Path)), (param.name, annotation)
+    default = param.default
+    assert default is False if flag else default is None or annotation is str, param.name
+    assert default is False or default is None or isinstance(default, str), param.name
+    assert param.prompt is None and param.expose_value and not param.required, param.name
     envvar = param.envvar
     assert envvar is None or isinstance(envvar, str), param.name
-    row = (param.name, param.opts[0], flag, envvar)
+    row = (param.name, param.opts[0], flag, envvar, None if flag else default, annotation is Path)
     return f"ParsedOption{row!r}"
 
 
@@ -298,13 +308,15 @@ def fast_table(root: Any) -> str:
     for name in FAST_COMMANDS:
         command = root.commands[name]
         arguments = [p for p in command.params if p.param_type_name == "argument"]
-        assert len(arguments) == 1 and arguments[0].required and arguments[0].nargs == 1
+        assert len(arguments) == 1 and arguments[0].nargs == 1, name
+        assert arguments[0].required or arguments[0].default is None, name
+        assert arguments[0].type_descriptor.annotation is str, name
         assert command.allow_interspersed_args and not command.ignore_unknown_options
         assert arguments[0].callback is None, name
         options = [_parsed_option(p) for p in command.params if p.param_type_name == "option"]
         lines.append(f"    FastCommand({name!r}, {arguments[0].name!r}, (")
         lines.extend(f"        {option}," for option in options)
-        lines.append("    )),")
+        lines.append(f"    ), {bool(arguments[0].required)!r}),")
     lines.append(")")
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -96,19 +97,45 @@ def _same_outcome(args: list[str], env_store: str | None = None) -> tuple[int, b
 WHY = next(c for c in FAST_COMMANDS if c.name == "why")
 VALUES = st.sampled_from(["2026-03-01", "2026-05-01T10:00", "", "2026-13-40", "tomorrow"])
 
+#: A local rules file for ``status --rules`` (a longer notification clock from 2023).
+LOCAL_RULES = """
+[[clocks]]
+regime = "wt2023"
+name = "notification"
+title = "Serious incident notified to the national panel"
+label = "notification"
+start = { event = "CaseReferred", field = "aware_date" }
+end = { event = "IncidentNotified", where = { field = "recipients", contains = "national-panel" } }
+limit = 9
+unit = "working_days"
+source = "A local procedure (check)"
+effective_from = 2023-12-15
+"""
+RULES_FILE = Path(tempfile.mkdtemp(prefix="fast-rules-")) / "local.toml"
+RULES_FILE.write_text(LOCAL_RULES, encoding="utf-8")
+
+#: The values drawn for the options that are not times (``status``'s).
+OPTION_VALUES = {
+    "stage": st.sampled_from(["decided", "referred", "nosuch", ""]),
+    "regime": st.sampled_from(["wt2023", "wt2018", "nosuch"]),
+    "sort": st.sampled_from(["ref", "urgency", "nosuch"]),
+    "rules": st.sampled_from([str(RULES_FILE), str(RULES_FILE.with_name("none.toml")), ""]),
+}
+
 
 @st.composite
 def plain_call(draw: st.DrawFn, store: str, name: str = "why") -> tuple[list[str], str | None]:
     """A plain ``why`` (or ``timeline``): the argument and a subset of the options in any
     order and form, ``--store`` before the command, after it, or from the environment."""
     command = next(c for c in FAST_COMMANDS if c.name == name)
-    parts: list[list[str]] = [[draw(st.sampled_from(CASES))]]
+    given = command.required or draw(st.booleans())
+    parts: list[list[str]] = [[draw(st.sampled_from(CASES))]] if given else []
     for option in command.options:
         if draw(st.booleans()):
             if option.flag:
                 parts.append([option.opt])
             else:
-                value = draw(VALUES)
+                value = draw(OPTION_VALUES.get(option.name, VALUES))
                 eq = draw(st.booleans()) or value == ""
                 parts.append([f"{option.opt}={value}"] if eq else [option.opt, value])
     parts = draw(st.permutations(parts))
@@ -188,6 +215,30 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
         assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
 
 
+def test_status_takes_the_fast_path_with_its_defaults_and_variables(store: str) -> None:
+    """``status`` with no case, its ``--sort`` default and ``--rules`` from the variable
+    (a path, as typer makes it), and every form of its answer alike on both paths."""
+    call = fast_path.parse(["status", "--store", store], {"CASELEDGER_RULES": str(RULES_FILE)})
+    assert call is not None
+    assert call.params["case"] is None and call.params["sort"] == "urgency"
+    assert call.params["rules"] == RULES_FILE
+    assert fast_path.parse(["status"], {"CASELEDGER_RULES": ""}).params["rules"] is None  # type: ignore[union-attr]
+    saved = os.environ.get("CASELEDGER_RULES")
+    os.environ["CASELEDGER_RULES"] = str(RULES_FILE)
+    try:
+        for form in ([], ["--json"], ["--csv"], ["--all"], ["RR-2026-004"], ["--json", "--csv"]):
+            code, out, err = _same_outcome(
+                ["--store", store, "status", *form, "--on", "2026-06-01"]
+            )
+            assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
+            if code == 0 and form != ["RR-2026-004"]:
+                assert RULES_FILE.name in (out + err).decode(), "the local rules are disclosed"
+    finally:
+        os.environ.pop("CASELEDGER_RULES", None)
+        if saved is not None:
+            os.environ["CASELEDGER_RULES"] = saved
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -204,7 +255,10 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
         ["why", "X", "--full=1"],
         ["why", "X", "--nosuch"],
         ["--json", "why", "X"],
-        ["status", "X"],
+        ["status", "X", "Y"],
+        ["status", "--sort"],
+        ["status", "--all=1"],
+        ["status", "--stage", "decided", "--stage", "closed"],
         ["timeline", "X", "--csv", "--csv"],
         ["timeline", "X", "--full", "--help"],
         [],

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 from eventsourcing.persistence import PersistenceError
 
+from ledger.catalogue.terms import parse_ref
 from ledger.collection import without_cycle_collection
-from ledger.domain.invariants import parse_ref
 from ledger.errors import StoreUnavailable
 from ledger.store.acting import acting_user
 from projections.assess.clocks import clock_event_types
