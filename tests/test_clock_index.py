@@ -456,3 +456,15 @@ def test_a_due_date_in_working_days_by_jumps_equals_the_calendars(
     assert _working_days_after(start, days, nation) == Calendar(nation).add_working_days(
         start, days
     )
+
+
+def test_the_delay_fields_written_out_are_the_catalogues() -> None:
+    """Judging clocks reads which delay fields each entry type has without the models (a
+    cold ``status`` imports no pydantic model): exactly what the catalogue's models say."""
+    from ledger.catalogue import models
+    from projections.assess.clock_states import DELAY_FIELDS, DELAY_FIELDS_OF
+
+    for kind in models.EVENT_TYPES:
+        fields = models.MODELS_BY_TYPE[kind].model_fields
+        assert DELAY_FIELDS_OF.get(kind, ()) == tuple(n for n in DELAY_FIELDS if n in fields), kind
+    assert set(DELAY_FIELDS_OF) <= set(models.EVENT_TYPES)

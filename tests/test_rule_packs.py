@@ -355,3 +355,25 @@ def test_the_override_sample_in_the_docs_runs(tmp_path: Path, cli: Cli) -> None:
         shown = cli([*args, day])
         assert shown.exit_code == 0, shown.stderr
         assert {r["clock"]: r["limit"] for r in shown.json()}["notification"] == limit
+
+
+# --- the shipped packs' generated table (issue 18: parsing them was ~40 ms of a cold status)
+
+
+def test_the_shipped_packs_table_is_what_parsing_the_files_gives() -> None:
+    from projections.assess import rules, shipped_packs
+
+    assert shipped_packs.main(["--check"]) == 0, "run python -m projections.assess.shipped_packs"
+    for regime in rules.REGIMES:
+        text = rules._shipped_text(regime)
+        parsed = rules.loads_rule_pack(text, origin=f"{regime}.toml")
+        assert rules._compiled_pack(regime, text) == parsed == rules.shipped_rule_pack(regime)
+
+
+def test_a_pack_file_changed_where_installed_is_parsed_not_taken_from_the_table() -> None:
+    from projections.assess import rules
+
+    text = rules._shipped_text("wt2023")
+    assert rules._compiled_pack("wt2023", text) is not None
+    assert rules._compiled_pack("wt2023", text.replace("limit = 5", "limit = 6", 1)) is None
+    assert rules._compiled_pack("wt1999", text) is None

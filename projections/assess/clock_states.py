@@ -6,13 +6,14 @@ overdue, the next deadline), as the CLI and the index show them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
-from ledger.catalogue.models import LONDON
+from ledger.catalogue.terms import LONDON
 from projections.assess.rules import ClockRule
 
 ClockStatus = Literal["not-started", "running", "met", "overdue", "late", "withdrawn"]
@@ -337,6 +338,23 @@ def deadline_of(states: Iterable[ClockState]) -> dict[str, Any] | None:
 
 
 DELAY_FIELDS: Final = ("reason", "approved_by", "expected_by")
+
+#: Which of :data:`DELAY_FIELDS` each entry type has (a type not named has none): written
+#: out so that judging clocks imports no pydantic model (a cold ``status``);
+#: ``tests/test_clock_index.py`` checks it against the catalogue's models.
+DELAY_FIELDS_OF: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "InformationDeclined": ("reason",),
+        "NeighbourCheckRequested": ("reason",),
+        "DecisionDelayed": ("reason", "approved_by", "expected_by"),
+        "ScopeRevised": ("reason",),
+        "EntryCorrected": ("reason",),
+        "CaseClosed": ("reason",),
+        "PublicationDeferred": ("reason", "approved_by", "expected_by"),
+        "NotificationDeferred": ("reason", "approved_by"),
+        "ResponsibilityTransferred": ("reason",),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

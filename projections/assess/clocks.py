@@ -63,11 +63,11 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from ledger.catalogue.models import LONDON, MODELS_BY_TYPE, occurred_instant
+from ledger.catalogue.terms import LONDON, occurred_instant
 from projections.assess.calendar import Calendar, due_date
 from projections.assess.clock_states import (
     ACTIVE_STATUSES,
-    DELAY_FIELDS,
+    DELAY_FIELDS_OF,
     STATUSES,
     ClockMark,
     ClockState,
@@ -735,7 +735,6 @@ def _match_fields(rule: ClockRule) -> list[tuple[str, str]]:
     fields.extend(
         (kind, name)
         for kind in rule.justifiable_by
-        for name in DELAY_FIELDS
-        if name in MODELS_BY_TYPE[kind].model_fields  # NotificationDeferred has no expected_by
+        for name in DELAY_FIELDS_OF.get(kind, ())  # NotificationDeferred has no expected_by
     )
     return fields

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from ledger.catalogue.models import LONDON
+from ledger.catalogue.terms import LONDON
 from projections.assess.clocks import case_clocks
 from projections.assess.quality_config import (
     KeyAgency,

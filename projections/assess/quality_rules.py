@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
-from ledger.catalogue.models import CRITERIA, LONDON
+from ledger.catalogue.terms import CRITERIA, LONDON
 from ledger.domain.case import answered_request
 from projections.assess.clocks import ClockState, recorded_day
 from projections.assess.quality_config import TEXT_FIELDS, QualityConfig, normalise_text

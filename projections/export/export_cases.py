@@ -23,7 +23,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
-from ledger.catalogue.models import CRITERIA, occurred_instant
+from ledger.catalogue.terms import CRITERIA, occurred_instant
 from ledger.errors import UsageError
 from ledger.integrity.canonical import GENESIS_HASH, canonical_json, personal_commitments
 from projections.export.chart import build_chart

@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from ledger.catalogue.models import LONDON, occurred_instant
+from ledger.catalogue.terms import LONDON, occurred_instant
 from ledger.errors import LedgerError
 from projections.fold import when
 

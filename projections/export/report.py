@@ -30,8 +30,8 @@ from typing import Any, Final
 
 from markupsafe import Markup, escape
 
-from ledger.catalogue.models import LONDON
 from ledger.catalogue.registry import OUTCOME_LABELS, kind_named
+from ledger.catalogue.terms import LONDON
 from projections.assess.clocks import case_clocks, requests_on, summary_of
 from projections.assess.quality import QUESTIONS, answer_questions
 from projections.assess.rules import rule_pack

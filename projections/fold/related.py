@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.catalogue.models import occurred_instant
+from ledger.catalogue.terms import occurred_instant
 from projections.fold.case_view import Learning
 
 __all__ = ["Candidate", "RelatedCase", "rank_related", "referral_key"]

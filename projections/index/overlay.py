@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ledger.domain.invariants import parse_ref
+from ledger.catalogue.terms import parse_ref
 from projections.index.backend import IndexBackend
 from projections.index.rows import (
     ClockHead,

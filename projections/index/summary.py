@@ -20,9 +20,8 @@ from typing import Any, Final
 
 import orjson
 
-from ledger.catalogue.models import occurred_day, occurred_instant
+from ledger.catalogue.terms import occurred_day, occurred_instant, parse_ref
 from ledger.domain.case import answered_request
-from ledger.domain.invariants import parse_ref
 from projections.fold.case_view import corrected_occurred_at, stage_of
 from projections.index.rows import FACT_FIELDS, MILESTONE_TIMES, IndexRow, Milestone
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from ledger.catalogue.models import EVENT_TYPES
+from ledger.domain.policy import EVENT_TYPES
 from ledger.errors import UsageError
 from projections.assess.calendar import Calendar, calendar_days_between
 from projections.assess.clocks import _when, first_on, record_ref, timeline_of, view_records

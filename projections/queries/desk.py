@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ledger.catalogue.models import occurred_instant
+from ledger.catalogue.terms import occurred_instant
 from ledger.domain.case import answered_request
 from projections.assess.calendar import Calendar
 from projections.assess.clocks import ClockState, case_clocks

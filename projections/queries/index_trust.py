@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from ledger.domain.invariants import parse_ref
+from ledger.catalogue.terms import parse_ref
 from projections.assess.clocks import clock_event_types
 from projections.index.backend import IndexBackend
 from projections.index.case_index import index_recorder

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ledger.catalogue.models import occurred_instant
+from ledger.catalogue.terms import occurred_instant
 from projections.fold.case_view import THEME_TYPES, CaseView, fold, themes_of
 from projections.fold.related import Candidate, RelatedCase, rank_related, referral_key
 from projections.index.case_index import CaseIndex
