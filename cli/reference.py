@@ -321,13 +321,35 @@ def fast_table(root: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+ROOT = REFERENCE.parents[1]
+
+
+def generated_tables() -> dict[Path, str]:
+    """The read side's tables generated from their sources, by the file each is kept in:
+    the bank holidays from the ``holidays`` package and the shipped rule packs as parsed
+    (a cold command reads these instead of importing the package or pydantic)."""
+    # lazy: the holidays package and the rule packs' pydantic schema (~150 ms), only here
+    from projections.assess import bank_holidays, shipped_packs
+
+    return {
+        bank_holidays.TABLE_MODULE: bank_holidays.table_source(),
+        shipped_packs.TABLE_MODULE: shipped_packs.table_source(),
+    }
+
+
+def _stale(path: Path, text: str) -> bool:
+    return not path.exists() or path.read_text(encoding="utf-8") != text
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite ``docs/reference/`` (or, with ``--check``, only say whether it is stale)."""
+    """Rewrite ``docs/reference/``, ``cli/command_index.py`` and the generated tables (or,
+    with ``--check``, only say whether any is stale)."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
         sys.stdout.write(
             "usage: python -m cli.reference [--check]\n"
-            "Rewrite docs/reference/ from the code; --check exits 1 if stale.\n"
+            "Rewrite docs/reference/ and the generated tables from the code; --check exits 1\n"
+            "if any is stale.\n"
         )
         return 0
     if args == ["--check"]:
@@ -341,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         index_stale = not INDEX.exists() or INDEX.read_text(encoding="utf-8") != command_index()
         if index_stale:
             sys.stderr.write("cli/command_index.py is stale\n")
-        return 1 if stale or index_stale else 0
+        tables = [p for p, t in generated_tables().items() if _stale(p, t)]
+        for path in tables:
+            sys.stderr.write(f"{path.relative_to(ROOT)} is stale\n")
+        return 1 if stale or index_stale or tables else 0
     if args:
         sys.stderr.write(f"unknown arguments: {' '.join(args)} (try --help)\n")
         return 2
@@ -351,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"wrote docs/reference/{name}\n")
     INDEX.write_text(command_index(), encoding="utf-8")
     sys.stderr.write("wrote cli/command_index.py\n")
+    for path, text in generated_tables().items():
+        path.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"wrote {path.relative_to(ROOT)}\n")
     return 0
 
 

@@ -118,9 +118,10 @@ class LedgerStore(Application[uuid.UUID]):
 
             # before any recorder takes a connection: every one acts as the acting user
             install_role_switch(factory.datastore)  # type: ignore[attr-defined]
-            # the pool's first connection is made before the first statement waits for
-            # one (else that statement's wait makes the pool open a second, in parallel)
-            factory.datastore.pool_open_timeout = 5.0  # type: ignore[attr-defined]
+            # the pool's one connection is made before the first statement waits for it
+            # (else that wait makes the pool open a second, in parallel); opened here once,
+            # since the library's own open with a wait cannot be repeated on an open pool
+            factory.datastore.pool.open(wait=True, timeout=5.0)  # type: ignore[attr-defined]
         return factory
 
     def construct_snapshot_store(self) -> Any:

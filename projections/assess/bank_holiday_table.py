@@ -1,6 +1,6 @@
 """Bank holidays by GB subdivision and year, generated from the ``holidays`` package by
-``python -m projections.assess.bank_holidays`` (do not edit; ``--check`` compares it
-with the installed package).  Read by :mod:`projections.assess.bank_holidays`."""
+``python -m cli.reference`` (do not edit; its ``--check`` compares it with the
+installed package).  Read by :mod:`projections.assess.bank_holidays`."""
 
 HOLIDAYS_VERSION = '0.109'
 

@@ -2,18 +2,17 @@
 
 The package is the source (never a hand-typed list), but any use of its countries imports
 all of them, about 250 modules: 80 to 100 ms of every cold ``status``, ``due`` or
-``clocks`` (issue 18).  So ``python -m projections.assess.bank_holidays`` writes its
+``clocks`` (issue 18).  So ``python -m cli.reference`` writes its
 answers for the years clocks meet (:data:`FIRST_YEAR` to :data:`LAST_YEAR`) into
 :mod:`projections.assess.bank_holiday_table`, with the package's version, and the
 calendar reads the table only while that same version is the one installed: after an
 upgrade of the package (which may add a one-off holiday) or for a year outside the
-table, the package itself answers, as before.  ``--check`` (run by the tests) fails when
+table, the package itself answers, as before.  Its ``--check`` (run by CI) fails when
 the table is not what the installed package gives.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from datetime import date
@@ -66,6 +65,7 @@ Table = dict[str, dict[int, tuple[tuple[int, int, str], ...]]]
 
 def table_for(version: str | None) -> Table | None:
     """The generated table, if it was generated from this version of the package."""
+    # lazy: the table (~1 ms to load) only once a year's holidays are asked for
     from projections.assess import bank_holiday_table
 
     if version is None or version != bank_holiday_table.HOLIDAYS_VERSION:
@@ -101,8 +101,8 @@ def table_source() -> str:
 
     lines = [
         '"""Bank holidays by GB subdivision and year, generated from the ``holidays`` package by',
-        "``python -m projections.assess.bank_holidays`` (do not edit; ``--check`` compares it",
-        'with the installed package).  Read by :mod:`projections.assess.bank_holidays`."""',
+        "``python -m cli.reference`` (do not edit; its ``--check`` compares it with the",
+        'installed package).  Read by :mod:`projections.assess.bank_holidays`."""',
         "",
         f"HOLIDAYS_VERSION = {holidays.__version__!r}",  # type: ignore[attr-defined]
         "",
@@ -116,22 +116,3 @@ def table_source() -> str:
         lines.append("    },")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the table, or with ``--check`` say whether it is the installed package's."""
-    parser = argparse.ArgumentParser(prog="python -m projections.assess.bank_holidays")
-    parser.add_argument("--check", action="store_true", help="fail if the table is stale")
-    args = parser.parse_args(argv)
-    text = table_source()
-    if args.check:
-        if TABLE_MODULE.read_text(encoding="utf-8") != text:
-            print(f"{TABLE_MODULE} is stale: run python -m projections.assess.bank_holidays")
-            return 1
-        return 0
-    TABLE_MODULE.write_text(text, encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,5 @@
 """The shipped rule packs as parsed, generated from ``projections/rules/*.toml`` by
-``python -m projections.assess.shipped_packs`` (do not edit; ``--check`` compares it
+``python -m cli.reference`` (do not edit; its ``--check`` compares it
 with parsing the files).  Each pack is the ``repr`` of its RulePack, built again by
 :func:`projections.assess.rules.shipped_rule_pack` from the classes :data:`NAMES`."""
 

@@ -1,4 +1,4 @@
-"""``python -m projections.assess.shipped_packs``: the shipped rule packs as parsed, into a table.
+"""The shipped rule packs as parsed, into a table (written by ``python -m cli.reference``).
 
 Every command that judges clocks reads the shipped packs (``projections/rules/*.toml``),
 and parsing them validates each against the pydantic schema of
@@ -9,18 +9,17 @@ classes of :mod:`projections.assess.rules`) into :mod:`projections.assess.shippe
 with the SHA-256 of the text it was parsed from, and
 :func:`projections.assess.rules.shipped_rule_pack` takes a pack from the table only for that
 very text: a pack file edited where it is installed is parsed, and checked, as before.
-``--check`` (run by the tests) fails when the table is not what parsing the files gives.
+Its ``--check`` (run by CI) fails when the table is not what parsing the files gives.
 Nothing imports this module (it imports the rules; the rules import only the table).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from pathlib import Path
 
-__all__ = ["main", "table_source", "text_sha256"]
+__all__ = ["table_source", "text_sha256"]
 
 TABLE_MODULE = Path(__file__).with_name("shipped_pack_table.py")
 
@@ -32,6 +31,7 @@ def text_sha256(text: str) -> str:
 
 def table_source() -> str:
     """The text of :mod:`projections.assess.shipped_pack_table`, from parsing the files."""
+    # lazy: the rules import this module's table, not this module (no cycle; ~40 ms)
     from projections.assess import rules
 
     packs = {
@@ -42,7 +42,7 @@ def table_source() -> str:
     names = sorted({n for text in reprs.values() for n in re.findall(r"\b([A-Z]\w*)\(", text)})
     lines = [
         '"""The shipped rule packs as parsed, generated from ``projections/rules/*.toml`` by',
-        "``python -m projections.assess.shipped_packs`` (do not edit; ``--check`` compares it",
+        "``python -m cli.reference`` (do not edit; its ``--check`` compares it",
         "with parsing the files).  Each pack is the ``repr`` of its RulePack, built again by",
         ':func:`projections.assess.rules.shipped_rule_pack` from the classes :data:`NAMES`."""',
         "",
@@ -57,22 +57,3 @@ def table_source() -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the table, or with ``--check`` say whether it is what the files give."""
-    parser = argparse.ArgumentParser(prog="python -m projections.assess.shipped_packs")
-    parser.add_argument("--check", action="store_true", help="fail if the table is stale")
-    args = parser.parse_args(argv)
-    text = table_source()
-    if args.check:
-        if TABLE_MODULE.read_text(encoding="utf-8") != text:
-            print(f"{TABLE_MODULE} is stale: run python -m projections.assess.shipped_packs")
-            return 1
-        return 0
-    TABLE_MODULE.write_text(text, encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
