@@ -25,24 +25,24 @@ class IndexedCommand(NamedTuple):
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
     one spelling, whether it is a flag (else it takes one value), its variable, its
-    default (a value's: None or a text; a flag's: False), and whether typer makes its
-    value a path (``pathlib.Path``) rather than text."""
+    default (a value's: None or a text; a flag's: False), and what typer makes of its
+    value: ``text``, a ``path`` (``pathlib.Path``) or an ``int``."""
 
     name: str
     opt: str
     flag: bool
     envvar: str | None
     default: str | None = None
-    path: bool = False
+    kind: str = "text"
 
 
 class FastCommand(NamedTuple):
     """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
-    argument's parameter name, its options (each at most once), and whether the
-    argument must be given (``status`` without a case lists every case)."""
+    argument's parameter name (None: it takes none), its options (each at most once),
+    and whether the argument must be given (``status`` without a case lists every case)."""
 
     name: str
-    argument: str
+    argument: str | None
     options: tuple[ParsedOption, ...]
     required: bool = True
 
@@ -108,32 +108,42 @@ COMMANDS: tuple[IndexedCommand, ...] = (
 )
 
 #: The root option the fast path parses (typer's others: the slow path).
-ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, False),)
+ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, 'text'),)
 
 #: The read commands the fast path parses (anything else: typer).
 FAST_COMMANDS: tuple[FastCommand, ...] = (
     FastCommand('why', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, False),
-        ParsedOption('on', '--on', False, None, None, False),
-        ParsedOption('full', '--full', True, None, None, False),
-        ParsedOption('as_json', '--json', True, None, None, False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
+        ParsedOption('on', '--on', False, None, None, 'text'),
+        ParsedOption('full', '--full', True, None, None, 'text'),
+        ParsedOption('as_json', '--json', True, None, None, 'text'),
     ), True),
     FastCommand('timeline', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, False),
-        ParsedOption('on', '--on', False, None, None, False),
-        ParsedOption('full', '--full', True, None, None, False),
-        ParsedOption('as_json', '--json', True, None, None, False),
-        ParsedOption('as_csv', '--csv', True, None, None, False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
+        ParsedOption('on', '--on', False, None, None, 'text'),
+        ParsedOption('full', '--full', True, None, None, 'text'),
+        ParsedOption('as_json', '--json', True, None, None, 'text'),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
     ), True),
     FastCommand('status', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, False),
-        ParsedOption('on', '--on', False, None, None, False),
-        ParsedOption('stage', '--stage', False, None, None, False),
-        ParsedOption('regime', '--regime', False, None, None, False),
-        ParsedOption('sort', '--sort', False, None, 'urgency', False),
-        ParsedOption('include_closed', '--all', True, None, None, False),
-        ParsedOption('as_json', '--json', True, None, None, False),
-        ParsedOption('as_csv', '--csv', True, None, None, False),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, True),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
+        ParsedOption('on', '--on', False, None, None, 'text'),
+        ParsedOption('stage', '--stage', False, None, None, 'text'),
+        ParsedOption('regime', '--regime', False, None, None, 'text'),
+        ParsedOption('sort', '--sort', False, None, 'urgency', 'text'),
+        ParsedOption('include_closed', '--all', True, None, None, 'text'),
+        ParsedOption('as_json', '--json', True, None, None, 'text'),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path'),
+    ), False),
+    FastCommand('due', None, (
+        ParsedOption('within', '--within', False, None, None, 'int'),
+        ParsedOption('case', '--case', False, None, None, 'text'),
+        ParsedOption('kind', '--kind', False, None, None, 'text'),
+        ParsedOption('on', '--on', False, None, None, 'text'),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
+        ParsedOption('as_json', '--json', True, None, None, 'text'),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path'),
     ), False),
 )

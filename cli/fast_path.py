@@ -1,5 +1,5 @@
-"""A cold ``caseledger why``, ``timeline`` or ``status`` without typer: their plain forms
-parsed from a generated table.
+"""A cold ``caseledger why``, ``timeline``, ``status`` or ``due`` without typer: their plain
+forms parsed from a generated table.
 
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
 its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
@@ -64,8 +64,15 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | 
         for option in options:
             if values[option.name] is None and option.envvar is not None:
                 values[option.name] = env.get(option.envvar) or None  # click: empty is unset
-            if option.path and values[option.name] is not None:
-                values[option.name] = Path(values[option.name])  # as typer gives it
+            value = values[option.name]
+            if value is None or option.flag or option.kind == "text":
+                continue
+            if option.kind == "path":
+                values[option.name] = Path(value)  # as typer gives it
+            elif value.isascii() and value.isdigit():
+                values[option.name] = int(value)  # digits only: every other form is typer's
+            else:
+                return None
     return FastCall(command.name, {**own, **root})
 
 
@@ -99,12 +106,12 @@ def _parsed(
                 i += 1
             else:
                 return None
-        elif command is None or argument is not None:
-            return None  # the root takes no argument here; a command one
+        elif command is None or command.argument is None or argument is not None:
+            return None  # the root takes no argument here; a command one, or none
         else:
             argument = arg
         i += 1
-    if command is not None:
+    if command is not None and command.argument is not None:
         if argument is None and command.required:
             return None
         values[command.argument] = argument
@@ -135,22 +142,37 @@ def answer(call: FastCall) -> None:
     from projections import api
 
     p = call.params
-    if call.command not in ("why", "timeline", "status"):
+    if call.command not in ("why", "timeline", "status", "due"):
         raise _GiveUp(call.command)  # a command added to the table runs here only once written
     if p.get("as_csv") and p["as_json"]:
         raise _GiveUp("--json and --csv")  # typer's command refuses it, in its words
     led = None
+
+    def opened() -> CaseLedger:
+        nonlocal led
+        if led is None:
+            led = open_reader(p["store"])
+        return cast("CaseLedger", led)
+
     try:
-        led = open_reader(p["store"])
-        ledger = cast("CaseLedger", led)
         report: Any
-        if call.command == "status":
+        if call.command == "due":
+            report = api.due(
+                opened,  # opened once the options are found good, as the command does
+                within=p["within"],
+                case=p["case"],
+                kind=p["kind"],
+                on=p["on"],
+                as_of=p["as_of"],
+                rules=p["rules"],
+            )
+        elif call.command == "status":
             # lazy: rich's progress bar (~10 ms) is imported only for a large backlog
             from cli.commands.status_views import index_progress
 
             with index_progress() as progress:
                 report = api.status(
-                    ledger,
+                    opened(),
                     p["case"],
                     as_of=p["as_of"],
                     on=p["on"],
@@ -163,7 +185,7 @@ def answer(call: FastCall) -> None:
                 )
         else:
             ask = api.why if call.command == "why" else api.timeline
-            report = ask(ledger, p["case"], as_of=p["as_of"], on=p["on"], full=p["full"])
+            report = ask(opened(), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"])
     except LedgerError as exc:
         raise _GiveUp from exc
     finally:
@@ -175,7 +197,9 @@ def answer(call: FastCall) -> None:
 def _show(call: FastCall, report: Any) -> None:
     """Print the answer as the typer command does."""
     p = call.params
-    if call.command == "status" and not (p["as_json"] and p["case"] is not None):
+    if call.command == "due" or (
+        call.command == "status" and not (p["as_json"] and p["case"] is not None)
+    ):
         # lazy: the consoles (rich, ~40 ms once used) only for local rules' disclosure
         from cli.consoles import disclose_rules
 
@@ -195,9 +219,12 @@ def _show(call: FastCall, report: Any) -> None:
         return
     # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
     from cli.commands.case_views import show_timeline, show_why
+    from cli.commands.desk_views import show_due
     from cli.commands.status_views import show_status, show_statuses
 
-    if call.command == "why":
+    if call.command == "due":
+        show_due(report)
+    elif call.command == "why":
         show_why(report, report.as_of, report.on)
     elif call.command == "timeline":
         show_timeline(report)

@@ -202,24 +202,24 @@ class IndexedCommand(NamedTuple):
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
     one spelling, whether it is a flag (else it takes one value), its variable, its
-    default (a value's: None or a text; a flag's: False), and whether typer makes its
-    value a path (``pathlib.Path``) rather than text."""
+    default (a value's: None or a text; a flag's: False), and what typer makes of its
+    value: ``text``, a ``path`` (``pathlib.Path``) or an ``int``."""
 
     name: str
     opt: str
     flag: bool
     envvar: str | None
     default: str | None = None
-    path: bool = False
+    kind: str = "text"
 
 
 class FastCommand(NamedTuple):
     """A read command :mod:`cli.fast_path` may parse without typer: its name, its one
-    argument's parameter name, its options (each at most once), and whether the
-    argument must be given (``status`` without a case lists every case)."""
+    argument's parameter name (None: it takes none), its options (each at most once),
+    and whether the argument must be given (``status`` without a case lists every case)."""
 
     name: str
-    argument: str
+    argument: str | None
     options: tuple[ParsedOption, ...]
     required: bool = True
 
@@ -268,9 +268,9 @@ def command_index() -> str:
     )
 
 
-FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status")
+FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status", "due")
 """The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``;
-then ``timeline`` and ``status``, the business unit's daily reads)."""
+then ``timeline``, ``status`` and ``due``, the business unit's daily reads)."""
 
 
 def _parsed_option(param: Any) -> str:
@@ -282,14 +282,16 @@ def _parsed_option(param: Any) -> str:
     assert not param.secondary_opts and not param.multiple and not param.count, param.name
     assert param.nargs == 1 and param.callback is None and not param.is_eager, param.name
     annotation = param.type_descriptor.annotation
-    assert annotation in ((bool,) if flag else (str, Path)), (param.name, annotation)
+    kinds = {str: "text", Path: "path", int: "int"}
+    assert annotation is bool if flag else annotation in kinds, (param.name, annotation)
     default = param.default
     assert default is False if flag else default is None or annotation is str, param.name
     assert default is False or default is None or isinstance(default, str), param.name
     assert param.prompt is None and param.expose_value and not param.required, param.name
     envvar = param.envvar
     assert envvar is None or isinstance(envvar, str), param.name
-    row = (param.name, param.opts[0], flag, envvar, None if flag else default, annotation is Path)
+    kind = "text" if flag else kinds[annotation]
+    row = (param.name, param.opts[0], flag, envvar, None if flag else default, kind)
     return f"ParsedOption{row!r}"
 
 
@@ -308,15 +310,18 @@ def fast_table(root: Any) -> str:
     for name in FAST_COMMANDS:
         command = root.commands[name]
         arguments = [p for p in command.params if p.param_type_name == "argument"]
-        assert len(arguments) == 1 and arguments[0].nargs == 1, name
-        assert arguments[0].required or arguments[0].default is None, name
-        assert arguments[0].type_descriptor.annotation is str, name
+        assert len(arguments) <= 1, name
+        for argument in arguments:
+            assert argument.nargs == 1 and argument.callback is None, name
+            assert argument.required or argument.default is None, name
+            assert argument.type_descriptor.annotation is str, name
         assert command.allow_interspersed_args and not command.ignore_unknown_options
-        assert arguments[0].callback is None, name
         options = [_parsed_option(p) for p in command.params if p.param_type_name == "option"]
-        lines.append(f"    FastCommand({name!r}, {arguments[0].name!r}, (")
+        argument_name = arguments[0].name if arguments else None
+        required = bool(arguments and arguments[0].required)
+        lines.append(f"    FastCommand({name!r}, {argument_name!r}, (")
         lines.extend(f"        {option}," for option in options)
-        lines.append(f"    ), {bool(arguments[0].required)!r}),")
+        lines.append(f"    ), {required!r}),")
     lines.append(")")
     return "\n".join(lines) + "\n"
 

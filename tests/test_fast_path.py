@@ -120,6 +120,9 @@ OPTION_VALUES = {
     "regime": st.sampled_from(["wt2023", "wt2018", "nosuch"]),
     "sort": st.sampled_from(["ref", "urgency", "nosuch"]),
     "rules": st.sampled_from([str(RULES_FILE), str(RULES_FILE.with_name("none.toml")), ""]),
+    "within": st.sampled_from(["0", "5", "05", "31", "abc", "5.0", "", "\u0665"]),
+    "kind": st.sampled_from(["clock", "reply", "nosuch"]),
+    "case": st.sampled_from([*CASES, ""]),
 }
 
 
@@ -128,7 +131,7 @@ def plain_call(draw: st.DrawFn, store: str, name: str = "why") -> tuple[list[str
     """A plain ``why`` (or ``timeline``): the argument and a subset of the options in any
     order and form, ``--store`` before the command, after it, or from the environment."""
     command = next(c for c in FAST_COMMANDS if c.name == name)
-    given = command.required or draw(st.booleans())
+    given = command.argument is not None and (command.required or draw(st.booleans()))
     parts: list[list[str]] = [[draw(st.sampled_from(CASES))]] if given else []
     for option in command.options:
         if draw(st.booleans()):
@@ -213,6 +216,20 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
     for form in (["--csv"], ["--json"], [], ["--json", "--csv"]):
         code, out, err = _same_outcome(["--store", store, "timeline", "RR-2026-004", *form])
         assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
+
+
+def test_due_takes_the_fast_path_with_its_number_and_no_argument(store: str) -> None:
+    """``due`` takes no argument and a number of working days: digits are read as typer
+    reads them; any other spelling of a number is typer's to refuse, in its words."""
+    call = fast_path.parse(["due", "--within", "05", "--store", store], {})
+    assert call is not None and call.params["within"] == 5 and "case" in call.params
+    for odd in (["--within", "5.0"], ["--within", "\u0665"], ["--within="], ["RR-2026-004"]):
+        assert fast_path.parse(["due", *odd], {}) is None, odd
+    for form in ([], ["--json"], ["--csv"], ["--within", "3"], ["--kind", "reply"]):
+        code, out, err = _same_outcome(["--store", store, "due", "--on", "2026-03-02", *form])
+        assert code == 0 and out, (form, err)
+    code, out, err = _same_outcome(["--store", store, "due", "--within", "abc"])
+    assert code == 2 and not out and b"within" in err
 
 
 def test_status_takes_the_fast_path_with_its_defaults_and_variables(store: str) -> None:

@@ -17,6 +17,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from cli.commands.case_views import on_line
 from cli.common import (
     AS_OF_HELP,
     JSON_HELP,
@@ -38,7 +39,6 @@ from cli.completion import (
 )
 from cli.render import Column, print_people_table
 from ledger.errors import UsageError
-from projections.fold.when import LONDON
 
 if TYPE_CHECKING:
     from projections.api import DelayReport
@@ -58,13 +58,6 @@ STATUS_STYLE = {
 PEOPLE_ROWS = 200
 
 ANSWER_STYLE = {"yes": "bold green", "partly": "yellow", "no": "bold red", "not-applicable": "dim"}
-
-
-def _when(as_of: datetime | None, on: datetime) -> str:
-    text = f"on {on.astimezone(LONDON):%d %b %Y}"
-    if as_of is not None:
-        text += f", as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)"
-    return text
 
 
 # --- clocks ---------------------------------------------------------------------------
@@ -204,11 +197,11 @@ def _show_clocks(
         ]
         rows.append([*([escape(s.case)] if case is None else []), *row])
     if not shown:
-        out.print(f"No clocks to show {_when(as_of, on)}.")
+        out.print(f"No clocks to show {on_line(as_of, on)}.")
     else:
         columns = CLOCK_COLUMNS if case is None else CLOCK_COLUMNS[1:]
         print_people_table(
-            columns, rows, console=out, title=f"{title}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY
+            columns, rows, console=out, title=f"{title}, {on_line(as_of, on)}", box=box.SIMPLE_HEAVY
         )
     if hidden:
         out.print(
@@ -303,7 +296,7 @@ def _show_delays(answer: DelayReport) -> None:
     heading = f"{from_type} to {to_type}"
     if over is not None:
         heading += f", over {over} working days"
-    table = Table(title=f"{heading}, {_when(as_of, on)}", box=box.SIMPLE_HEAVY)
+    table = Table(title=f"{heading}, {on_line(as_of, on)}", box=box.SIMPLE_HEAVY)
     table.add_column("case", no_wrap=True)
     table.add_column("from", no_wrap=True)
     table.add_column("to", no_wrap=True)
@@ -332,7 +325,9 @@ def _show_delays(answer: DelayReport) -> None:
                 "for all.[/]"
             )
     else:
-        out.print(f"No case has a {escape(from_type)} entry to measure from ({_when(as_of, on)}).")
+        out.print(
+            f"No case has a {escape(from_type)} entry to measure from ({on_line(as_of, on)})."
+        )
         return
     s = answer.summary()
     if s.count:
@@ -403,7 +398,7 @@ def quality(
 
 def _show_quality(case: str, answers: list[Answer], as_of: datetime | None, on: datetime) -> None:
     table = Table(
-        title=f"QM2 decision making: {escape(case)}, {_when(as_of, on)}",
+        title=f"QM2 decision making: {escape(case)}, {on_line(as_of, on)}",
         box=box.SIMPLE_HEAVY,
         show_lines=True,
     )

@@ -30,6 +30,17 @@ def when_line(as_of: datetime | None, on: datetime | None) -> str:
     return "; ".join(parts) or "now"
 
 
+def on_line(as_of: datetime | None, on: datetime) -> str:
+    """``on 01 Dec 2026``, with the time the record stood at when one was given (London)."""
+    # lazy: the catalogue's time zone (its terms, ~5 ms)
+    from projections.fold.when import LONDON
+
+    text = f"on {on.astimezone(LONDON):%d %b %Y}"
+    if as_of is not None:
+        text += f", as the record stood at {as_of.astimezone(LONDON):%d %b %Y %H:%M} (London)"
+    return text
+
+
 WHY_ENTRY_COLUMNS = (
     Column("ref", whole=True),
     Column("occurred", whole=True),
