@@ -25,8 +25,9 @@ class IndexedCommand(NamedTuple):
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
     one spelling, whether it is a flag (else it takes one value), its variable, its
-    default (a value's: None or a text; a flag's: False), and what typer makes of its
-    value: ``text``, a ``path`` (``pathlib.Path``) or an ``int``."""
+    default (a value's: None or a text; a flag's: False), what typer makes of its value:
+    ``text``, a ``path`` (``pathlib.Path``) or an ``int``, and whether it may be repeated
+    (its values then a list in the order given, None when it is not given)."""
 
     name: str
     opt: str
@@ -34,6 +35,7 @@ class ParsedOption(NamedTuple):
     envvar: str | None
     default: str | None = None
     kind: str = "text"
+    multiple: bool = False
 
 
 class FastCommand(NamedTuple):
@@ -108,42 +110,51 @@ COMMANDS: tuple[IndexedCommand, ...] = (
 )
 
 #: The root option the fast path parses (typer's others: the slow path).
-ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, 'text'),)
+ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, 'text', False),)
 
 #: The read commands the fast path parses (anything else: typer).
 FAST_COMMANDS: tuple[FastCommand, ...] = (
     FastCommand('why', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
-        ParsedOption('on', '--on', False, None, None, 'text'),
-        ParsedOption('full', '--full', True, None, None, 'text'),
-        ParsedOption('as_json', '--json', True, None, None, 'text'),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
+        ParsedOption('on', '--on', False, None, None, 'text', False),
+        ParsedOption('full', '--full', True, None, None, 'text', False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False),
     ), True),
     FastCommand('timeline', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
-        ParsedOption('on', '--on', False, None, None, 'text'),
-        ParsedOption('full', '--full', True, None, None, 'text'),
-        ParsedOption('as_json', '--json', True, None, None, 'text'),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
+        ParsedOption('on', '--on', False, None, None, 'text', False),
+        ParsedOption('full', '--full', True, None, None, 'text', False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
     ), True),
     FastCommand('status', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
-        ParsedOption('on', '--on', False, None, None, 'text'),
-        ParsedOption('stage', '--stage', False, None, None, 'text'),
-        ParsedOption('regime', '--regime', False, None, None, 'text'),
-        ParsedOption('sort', '--sort', False, None, 'urgency', 'text'),
-        ParsedOption('include_closed', '--all', True, None, None, 'text'),
-        ParsedOption('as_json', '--json', True, None, None, 'text'),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path'),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
+        ParsedOption('on', '--on', False, None, None, 'text', False),
+        ParsedOption('stage', '--stage', False, None, None, 'text', False),
+        ParsedOption('regime', '--regime', False, None, None, 'text', False),
+        ParsedOption('sort', '--sort', False, None, 'urgency', 'text', False),
+        ParsedOption('include_closed', '--all', True, None, None, 'text', False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
     ), False),
     FastCommand('due', None, (
-        ParsedOption('within', '--within', False, None, None, 'int'),
-        ParsedOption('case', '--case', False, None, None, 'text'),
-        ParsedOption('kind', '--kind', False, None, None, 'text'),
-        ParsedOption('on', '--on', False, None, None, 'text'),
-        ParsedOption('as_of', '--as-of', False, None, None, 'text'),
-        ParsedOption('as_json', '--json', True, None, None, 'text'),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text'),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path'),
+        ParsedOption('within', '--within', False, None, None, 'int', False),
+        ParsedOption('case', '--case', False, None, None, 'text', False),
+        ParsedOption('kind', '--kind', False, None, None, 'text', False),
+        ParsedOption('on', '--on', False, None, None, 'text', False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
+    ), False),
+    FastCommand('clocks', 'case', (
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
+        ParsedOption('on', '--on', False, None, None, 'text', False),
+        ParsedOption('status', '--status', False, None, None, 'text', True),
+        ParsedOption('include_not_started', '--all', True, None, None, 'text', False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
     ), False),
 )

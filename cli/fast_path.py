@@ -1,13 +1,14 @@
-"""A cold ``caseledger why``, ``timeline``, ``status`` or ``due`` without typer: their plain
-forms parsed from a generated table.
+"""A cold ``caseledger why``, ``timeline``, ``status``, ``due`` or ``clocks`` without typer:
+their plain forms parsed from a generated table.
 
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
 its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
 ``python -c pass``).  The read commands of :data:`cli.command_index.FAST_COMMANDS` (a table
 ``python -m cli.reference`` generates from the real typer commands, and ``--check``
 checks) are parsed here when they are given in a plain form: the root's ``--store`` (or
-``CASELEDGER_STORE``), the command's one argument, and each of its options at most once,
-as ``--opt VALUE``, ``--opt=VALUE`` or a flag, in any order.  Anything else (a help, an
+``CASELEDGER_STORE``), the command's one argument, and each of its options at most once
+(one that typer lets be repeated, as often as given), as ``--opt VALUE``,
+``--opt=VALUE`` or a flag, in any order.  Anything else (a help, an
 unknown or repeated option, a value that starts with ``-``, ``--``, a missing or second
 argument, completion, text that is not UTF-8) is left to typer, and so is every error the
 command meets: :func:`answer` then gives up before printing anything, and typer runs the
@@ -65,7 +66,7 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | 
             if values[option.name] is None and option.envvar is not None:
                 values[option.name] = env.get(option.envvar) or None  # click: empty is unset
             value = values[option.name]
-            if value is None or option.flag or option.kind == "text":
+            if value is None or option.flag or option.multiple or option.kind == "text":
                 continue
             if option.kind == "path":
                 values[option.name] = Path(value)  # as typer gives it
@@ -92,18 +93,21 @@ def _parsed(
                 option, inline = _option_in(arg, options)
             except KeyError:
                 return None  # a help, --, an option typer knows and this table not
-            if option.name in seen:
+            if option.name in seen and not option.multiple:
                 return None
             seen.add(option.name)
             if option.flag:
                 if inline is not None:
                     return None
                 values[option.name] = True
-            elif inline is not None:
-                values[option.name] = inline
-            elif i + 1 < len(args) and not args[i + 1].startswith("-"):
-                values[option.name] = args[i + 1]
-                i += 1
+            elif inline is not None or (i + 1 < len(args) and not args[i + 1].startswith("-")):
+                if inline is None:
+                    inline = args[i + 1]
+                    i += 1
+                if option.multiple:
+                    values[option.name] = [*(values[option.name] or []), inline]
+                else:
+                    values[option.name] = inline
             else:
                 return None
         elif command is None or command.argument is None or argument is not None:
@@ -142,7 +146,7 @@ def answer(call: FastCall) -> None:
     from projections import api
 
     p = call.params
-    if call.command not in ("why", "timeline", "status", "due"):
+    if call.command not in ("why", "timeline", "status", "due", "clocks"):
         raise _GiveUp(call.command)  # a command added to the table runs here only once written
     if p.get("as_csv") and p["as_json"]:
         raise _GiveUp("--json and --csv")  # typer's command refuses it, in its words
@@ -156,7 +160,17 @@ def answer(call: FastCall) -> None:
 
     try:
         report: Any
-        if call.command == "due":
+        if call.command == "clocks":
+            report = api.clocks(
+                opened,  # opened once the options are found good, as the command does
+                p["case"],
+                as_of=p["as_of"],
+                on=p["on"],
+                status=p["status"],
+                include_not_started=p["include_not_started"],
+                rules=p["rules"],
+            )
+        elif call.command == "due":
             report = api.due(
                 opened,  # opened once the options are found good, as the command does
                 within=p["within"],
@@ -197,7 +211,7 @@ def answer(call: FastCall) -> None:
 def _show(call: FastCall, report: Any) -> None:
     """Print the answer as the typer command does."""
     p = call.params
-    if call.command == "due" or (
+    if call.command in ("due", "clocks") or (
         call.command == "status" and not (p["as_json"] and p["case"] is not None)
     ):
         # lazy: the consoles (rich, ~40 ms once used) only for local rules' disclosure
@@ -218,11 +232,15 @@ def _show(call: FastCall, report: Any) -> None:
         emit_csv(report.csv_rows())
         return
     # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
+    from cli.commands.assessment_views import show_clocks
     from cli.commands.case_views import show_timeline, show_why
     from cli.commands.desk_views import show_due
     from cli.commands.status_views import show_status, show_statuses
 
-    if call.command == "due":
+    if call.command == "clocks":
+        shown, states = list(report.shown), list(report.states)
+        show_clocks(shown, states, p["case"], report.as_of, report.on)
+    elif call.command == "due":
         show_due(report)
     elif call.command == "why":
         show_why(report, report.as_of, report.on)

@@ -202,8 +202,9 @@ class IndexedCommand(NamedTuple):
 class ParsedOption(NamedTuple):
     """An option :mod:`cli.fast_path` parses as typer would: its parameter's name, its
     one spelling, whether it is a flag (else it takes one value), its variable, its
-    default (a value's: None or a text; a flag's: False), and what typer makes of its
-    value: ``text``, a ``path`` (``pathlib.Path``) or an ``int``."""
+    default (a value's: None or a text; a flag's: False), what typer makes of its value:
+    ``text``, a ``path`` (``pathlib.Path``) or an ``int``, and whether it may be repeated
+    (its values then a list in the order given, None when it is not given)."""
 
     name: str
     opt: str
@@ -211,6 +212,7 @@ class ParsedOption(NamedTuple):
     envvar: str | None
     default: str | None = None
     kind: str = "text"
+    multiple: bool = False
 
 
 class FastCommand(NamedTuple):
@@ -268,9 +270,9 @@ def command_index() -> str:
     )
 
 
-FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status", "due")
+FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status", "due", "clocks")
 """The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``;
-then ``timeline``, ``status`` and ``due``, the business unit's daily reads)."""
+then ``timeline``, ``status``, ``due`` and ``clocks``, the business unit's daily reads)."""
 
 
 def _parsed_option(param: Any) -> str:
@@ -279,10 +281,14 @@ def _parsed_option(param: Any) -> str:
     not None or False, more than one value)."""
     flag = bool(param.is_flag)
     assert param.param_type_name == "option" and len(param.opts) == 1, param.name
-    assert not param.secondary_opts and not param.multiple and not param.count, param.name
+    assert not param.secondary_opts and not param.count, param.name
     assert param.nargs == 1 and param.callback is None and not param.is_eager, param.name
     annotation = param.type_descriptor.annotation
     kinds = {str: "text", Path: "path", int: "int"}
+    multiple = bool(param.multiple)
+    if multiple:  # a repeated text option (list[str]): its values as given, or None
+        assert annotation == list[str] and param.default is None and param.envvar is None
+        annotation = str
     assert annotation is bool if flag else annotation in kinds, (param.name, annotation)
     default = param.default
     assert default is False if flag else default is None or annotation is str, param.name
@@ -291,7 +297,7 @@ def _parsed_option(param: Any) -> str:
     envvar = param.envvar
     assert envvar is None or isinstance(envvar, str), param.name
     kind = "text" if flag else kinds[annotation]
-    row = (param.name, param.opts[0], flag, envvar, None if flag else default, kind)
+    row = (param.name, param.opts[0], flag, envvar, None if flag else default, kind, multiple)
     return f"ParsedOption{row!r}"
 
 

@@ -122,6 +122,7 @@ OPTION_VALUES = {
     "rules": st.sampled_from([str(RULES_FILE), str(RULES_FILE.with_name("none.toml")), ""]),
     "within": st.sampled_from(["0", "5", "05", "31", "abc", "5.0", "", "\u0665"]),
     "kind": st.sampled_from(["clock", "reply", "nosuch"]),
+    "status": st.sampled_from(["running", "met", "late", "overdue", "withdrawn", "nosuch"]),
     "case": st.sampled_from([*CASES, ""]),
 }
 
@@ -134,7 +135,9 @@ def plain_call(draw: st.DrawFn, store: str, name: str = "why") -> tuple[list[str
     given = command.argument is not None and (command.required or draw(st.booleans()))
     parts: list[list[str]] = [[draw(st.sampled_from(CASES))]] if given else []
     for option in command.options:
-        if draw(st.booleans()):
+        for _ in range(draw(st.integers(1, 2)) if option.multiple else 1):
+            if not draw(st.booleans()):
+                continue
             if option.flag:
                 parts.append([option.opt])
             else:
@@ -216,6 +219,17 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
     for form in (["--csv"], ["--json"], [], ["--json", "--csv"]):
         code, out, err = _same_outcome(["--store", store, "timeline", "RR-2026-004", *form])
         assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
+
+
+def test_clocks_takes_the_fast_path_with_a_repeated_status(store: str) -> None:
+    """``clocks --status`` may be repeated: its values in the order given, None unless
+    given, and every form of the answer alike on both paths."""
+    call = fast_path.parse(["clocks", "--status", "met", "--status=late", "--store", store], {})
+    assert call is not None and call.params["status"] == ["met", "late"]
+    assert fast_path.parse(["clocks"], {}).params["status"] is None  # type: ignore[union-attr]
+    for form in ([], ["--json"], ["--csv"], ["--all"], ["RR-2026-004"], ["--status", "late"]):
+        code, out, err = _same_outcome(["--store", store, "clocks", "--on", "2026-06-01", *form])
+        assert code == 0 and out, (form, err)
 
 
 def test_due_takes_the_fast_path_with_its_number_and_no_argument(store: str) -> None:
