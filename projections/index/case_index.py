@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
@@ -520,17 +520,13 @@ class CaseIndex:
     def _read_clock_facts(
         self, case: str | None, open_only: bool, regime: str | None, fingerprint: str
     ) -> dict[str, CaseClockFacts]:
-        """:meth:`clock_facts` read from the index (and derived again where stale)."""
-        derived = self.refresh_clock_facts(case, open_only=open_only)
+        """:meth:`clock_facts` read from the index, and derived again (and kept) where
+        stale: the rows say which (no separate query for the stale cases first)."""
         out: dict[str, CaseClockFacts] = {}
         stale: list[str] = []
         for row in self.reads.select_clock_facts(case, open_only, regime):
-            if row.case in derived:
-                out[row.case] = derived[row.case]
-            elif (
-                row.spans is None or row.facts_position != row.position or row.rules != fingerprint
-            ):
-                stale.append(row.case)  # the case moved on since the refresh
+            if row.spans is None or row.facts_position != row.position or row.rules != fingerprint:
+                stale.append(row.case)
             else:
                 out[row.case] = CaseClockFacts(
                     case=row.case,
@@ -553,9 +549,12 @@ class CaseIndex:
         or from other rule packs; return what was derived (nothing when every case was
         current)."""
         stale = self.reads.stale_clock_cases(rules_fingerprint(), case, open_only)
-        if not stale:
-            return {}
-        return self._derive_clock_facts(sorted(stale))
+        return self.derive_clock_facts(stale)
+
+    def derive_clock_facts(self, cases: Iterable[str]) -> dict[str, CaseClockFacts]:
+        """Derive and keep the clock facts of ``cases`` (whose rows showed them stale)."""
+        chosen = sorted(cases)
+        return self._derive_clock_facts(chosen) if chosen else {}
 
     def _derive_clock_facts(self, cases: Sequence[str] | None) -> dict[str, CaseClockFacts]:
         """Derive the clock facts of ``cases`` (None: every case) and keep them, a chunk

@@ -340,14 +340,23 @@ def indexed_statuses(
         raise ValueError(f"unknown stage {stage!r}")
     index.catch_up()
     covered = index_covers()
-    derived = index.refresh_clock_facts(open_only=open_only) if covered else {}
     fingerprint = rules_fingerprint()
+    rows = index.reads.select_status_rows(stage, regime, open_only)
+    # the clock facts the rows show stale (none kept, older than the case, other rules),
+    # derived again and kept: the rows say which, so no query asks it first
+    derived = (
+        index.derive_clock_facts(
+            r.case for r in rows if r.facts_position != r.last_position or r.rules != fingerprint
+        )
+        if covered
+        else {}
+    )
     day = on_day(on)
     moment = format_instant(on)
     answers: list[dict[str, Any] | None] = []
     opener = index.reads.opener
     left: dict[int, StatusRow] = {}
-    for row in index.reads.select_status_rows(stage, regime, open_only):
+    for row in rows:
         summary = None
         if not covered:
             left[len(answers)] = row
