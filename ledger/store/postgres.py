@@ -24,6 +24,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -34,7 +35,7 @@ from psycopg import Cursor
 from psycopg.errors import UndefinedFunction
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from ledger.domain.personal_screen import ScreenRow
 from ledger.errors import StoreUnavailable
@@ -42,6 +43,12 @@ from ledger.store.sealing import PersonalKey, PersonalRow
 
 if TYPE_CHECKING:
     from ledger.store.recorder import AuthorityRecorder
+
+# jsonb columns (the index's open requests, delays and milestone facts) decoded by orjson,
+# as the ledger decodes its own JSON, not the standard library's json: about 20 ms of a
+# status --all over 10,000 cases.  The values are the same: every one holds what orjson
+# wrote (the entries' canonical JSON, or the index's rows made from them), so what it reads.
+set_json_loads(orjson.loads)
 
 
 @cache
