@@ -124,3 +124,27 @@ def test_no_user_can_record_a_digest_to_keep_old_statements(pg_url: str) -> None
     ledger.close()
     digest = _recorded_digest(pg_url)
     assert digest is not None and digest != b"x"
+
+
+def test_an_index_of_an_earlier_layout_is_dropped_and_rebuilt(pg_url: str) -> None:
+    """An index made when ``case_index`` kept a ``state`` column is replaced at the next
+    open that reads it (its layout read from the catalogue, not information_schema)."""
+    from projections import api
+
+    _made_store(pg_url)
+    ledger = open_ledger(pg_url)
+    before = api.status(ledger, include_closed=True).to_json()
+    ledger.close()
+    schema = Identifier(_schema(pg_url))
+    with _connect(pg_url) as conn:
+        conn.execute(SQL("ALTER TABLE {}.case_index ADD COLUMN state text").format(schema))
+    ledger = open_ledger(pg_url)
+    assert api.status(ledger, include_closed=True).to_json() == before
+    ledger.close()
+    with _connect(pg_url) as conn:
+        column = conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'state' "
+            "AND NOT attisdropped",
+            (f'"{_schema(pg_url)}".case_index',),
+        ).fetchone()
+    assert column is None

@@ -170,11 +170,12 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         # create them under the index's lock (see _create_table).
         schema = self.datastore.schema
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            # the catalogue, not information_schema (a view that costs 5 to 7 ms a query)
             curs.execute(
                 "SELECT to_regclass(%s) IS NOT NULL AS ready, EXISTS (SELECT 1 FROM "
-                "information_schema.columns WHERE table_schema=%s AND table_name='case_index' "
-                "AND column_name='state') AS old",
-                (f'"{schema}".case_clocks', schema),
+                "pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'state' "
+                "AND NOT attisdropped) AS old",
+                (f'"{schema}".case_clocks', f'"{schema}".case_index'),
             )
             row = curs.fetchone()
         if row is not None and row["old"]:
