@@ -27,7 +27,8 @@ class ParsedOption(NamedTuple):
     one spelling, whether it is a flag (else it takes one value), its variable, its
     default (a value's: None or a text; a flag's: False), what typer makes of its value:
     ``text``, a ``path`` (``pathlib.Path``) or an ``int``, and whether it may be repeated
-    (its values then a list in the order given, None when it is not given)."""
+    (its values then a list in the order given, None when it is not given), and whether
+    it must be given (else typer says it is missing)."""
 
     name: str
     opt: str
@@ -36,6 +37,7 @@ class ParsedOption(NamedTuple):
     default: str | None = None
     kind: str = "text"
     multiple: bool = False
+    required: bool = False
 
 
 class FastCommand(NamedTuple):
@@ -110,51 +112,61 @@ COMMANDS: tuple[IndexedCommand, ...] = (
 )
 
 #: The root option the fast path parses (typer's others: the slow path).
-ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, 'text', False),)
+ROOT_OPTIONS: tuple[ParsedOption, ...] = (ParsedOption('store', '--store', False, 'CASELEDGER_STORE', None, 'text', False, False),)
 
 #: The read commands the fast path parses (anything else: typer).
 FAST_COMMANDS: tuple[FastCommand, ...] = (
     FastCommand('why', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
-        ParsedOption('on', '--on', False, None, None, 'text', False),
-        ParsedOption('full', '--full', True, None, None, 'text', False),
-        ParsedOption('as_json', '--json', True, None, None, 'text', False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('full', '--full', True, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
     ), True),
     FastCommand('timeline', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
-        ParsedOption('on', '--on', False, None, None, 'text', False),
-        ParsedOption('full', '--full', True, None, None, 'text', False),
-        ParsedOption('as_json', '--json', True, None, None, 'text', False),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('full', '--full', True, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False, False),
     ), True),
     FastCommand('status', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
-        ParsedOption('on', '--on', False, None, None, 'text', False),
-        ParsedOption('stage', '--stage', False, None, None, 'text', False),
-        ParsedOption('regime', '--regime', False, None, None, 'text', False),
-        ParsedOption('sort', '--sort', False, None, 'urgency', 'text', False),
-        ParsedOption('include_closed', '--all', True, None, None, 'text', False),
-        ParsedOption('as_json', '--json', True, None, None, 'text', False),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('stage', '--stage', False, None, None, 'text', False, False),
+        ParsedOption('regime', '--regime', False, None, None, 'text', False, False),
+        ParsedOption('sort', '--sort', False, None, 'urgency', 'text', False, False),
+        ParsedOption('include_closed', '--all', True, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False, False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False, False),
     ), False),
     FastCommand('due', None, (
-        ParsedOption('within', '--within', False, None, None, 'int', False),
-        ParsedOption('case', '--case', False, None, None, 'text', False),
-        ParsedOption('kind', '--kind', False, None, None, 'text', False),
-        ParsedOption('on', '--on', False, None, None, 'text', False),
-        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
-        ParsedOption('as_json', '--json', True, None, None, 'text', False),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
+        ParsedOption('within', '--within', False, None, None, 'int', False, False),
+        ParsedOption('case', '--case', False, None, None, 'text', False, False),
+        ParsedOption('kind', '--kind', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False, False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False, False),
     ), False),
     FastCommand('clocks', 'case', (
-        ParsedOption('as_of', '--as-of', False, None, None, 'text', False),
-        ParsedOption('on', '--on', False, None, None, 'text', False),
-        ParsedOption('status', '--status', False, None, None, 'text', True),
-        ParsedOption('include_not_started', '--all', True, None, None, 'text', False),
-        ParsedOption('as_json', '--json', True, None, None, 'text', False),
-        ParsedOption('as_csv', '--csv', True, None, None, 'text', False),
-        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('status', '--status', False, None, None, 'text', True, False),
+        ParsedOption('include_not_started', '--all', True, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False, False),
+        ParsedOption('rules', '--rules', False, 'CASELEDGER_RULES', None, 'path', False, False),
+    ), False),
+    FastCommand('delays', None, (
+        ParsedOption('from_type', '--from', False, None, None, 'text', False, True),
+        ParsedOption('to_type', '--to', False, None, None, 'text', False, True),
+        ParsedOption('case', '--case', False, None, None, 'text', False, False),
+        ParsedOption('over', '--over', False, None, None, 'int', False, False),
+        ParsedOption('as_of', '--as-of', False, None, None, 'text', False, False),
+        ParsedOption('on', '--on', False, None, None, 'text', False, False),
+        ParsedOption('as_json', '--json', True, None, None, 'text', False, False),
+        ParsedOption('as_csv', '--csv', True, None, None, 'text', False, False),
     ), False),
 )

@@ -1,5 +1,5 @@
-"""A cold ``caseledger why``, ``timeline``, ``status``, ``due`` or ``clocks`` without typer:
-their plain forms parsed from a generated table.
+"""A cold ``caseledger why``, ``timeline``, ``status``, ``due``, ``clocks`` or ``delays``
+without typer: their plain forms parsed from a generated table.
 
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``: importing typer and
 its adapters costs more than the whole of issue 18's budget for a cold ``why`` (6x a cold
@@ -66,6 +66,8 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> FastCall | 
             if values[option.name] is None and option.envvar is not None:
                 values[option.name] = env.get(option.envvar) or None  # click: empty is unset
             value = values[option.name]
+            if value is None and option.required:
+                return None  # typer says it is missing, in its words
             if value is None or option.flag or option.multiple or option.kind == "text":
                 continue
             if option.kind == "path":
@@ -146,7 +148,7 @@ def answer(call: FastCall) -> None:
     from projections import api
 
     p = call.params
-    if call.command not in ("why", "timeline", "status", "due", "clocks"):
+    if call.command not in ("why", "timeline", "status", "due", "clocks", "delays"):
         raise _GiveUp(call.command)  # a command added to the table runs here only once written
     if p.get("as_csv") and p["as_json"]:
         raise _GiveUp("--json and --csv")  # typer's command refuses it, in its words
@@ -160,7 +162,17 @@ def answer(call: FastCall) -> None:
 
     try:
         report: Any
-        if call.command == "clocks":
+        if call.command == "delays":
+            report = api.delays(
+                opened,  # opened once the options are found good, as the command does
+                from_type=p["from_type"],
+                to_type=p["to_type"],
+                case=p["case"],
+                over=p["over"],
+                as_of=p["as_of"],
+                on=p["on"],
+            )
+        elif call.command == "clocks":
             report = api.clocks(
                 opened,  # opened once the options are found good, as the command does
                 p["case"],
@@ -232,12 +244,14 @@ def _show(call: FastCall, report: Any) -> None:
         emit_csv(report.csv_rows())
         return
     # lazy: rich's panels and the CLI's consoles (~60 ms at start-up), for people only
-    from cli.commands.assessment_views import show_clocks
+    from cli.commands.assessment_views import show_clocks, show_delays
     from cli.commands.case_views import show_timeline, show_why
     from cli.commands.desk_views import show_due
     from cli.commands.status_views import show_status, show_statuses
 
-    if call.command == "clocks":
+    if call.command == "delays":
+        show_delays(report)
+    elif call.command == "clocks":
         shown, states = list(report.shown), list(report.states)
         show_clocks(shown, states, p["case"], report.as_of, report.on)
     elif call.command == "due":

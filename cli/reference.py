@@ -204,7 +204,8 @@ class ParsedOption(NamedTuple):
     one spelling, whether it is a flag (else it takes one value), its variable, its
     default (a value's: None or a text; a flag's: False), what typer makes of its value:
     ``text``, a ``path`` (``pathlib.Path``) or an ``int``, and whether it may be repeated
-    (its values then a list in the order given, None when it is not given)."""
+    (its values then a list in the order given, None when it is not given), and whether
+    it must be given (else typer says it is missing)."""
 
     name: str
     opt: str
@@ -213,6 +214,7 @@ class ParsedOption(NamedTuple):
     default: str | None = None
     kind: str = "text"
     multiple: bool = False
+    required: bool = False
 
 
 class FastCommand(NamedTuple):
@@ -270,9 +272,9 @@ def command_index() -> str:
     )
 
 
-FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status", "due", "clocks")
+FAST_COMMANDS: tuple[str, ...] = ("why", "timeline", "status", "due", "clocks", "delays")
 """The read commands :mod:`cli.fast_path` parses without typer (issue 18: a cold ``why``;
-then ``timeline``, ``status``, ``due`` and ``clocks``, the business unit's daily reads)."""
+then ``timeline``, ``status``, ``due``, ``clocks`` and ``delays``, the daily reads)."""
 
 
 def _parsed_option(param: Any) -> str:
@@ -293,11 +295,27 @@ def _parsed_option(param: Any) -> str:
     default = param.default
     assert default is False if flag else default is None or annotation is str, param.name
     assert default is False or default is None or isinstance(default, str), param.name
-    assert param.prompt is None and param.expose_value and not param.required, param.name
+    assert param.prompt is None and param.expose_value, param.name
+    required = bool(param.required)
+    assert not required or (annotation is str and default is None), param.name
+    info = param.type_descriptor.parameter_info
+    low, high = getattr(info, "min", None), getattr(info, "max", None)
+    # a number's digits are never below 0: a lower bound of 0 is what the parser gives
+    assert high is None and not getattr(info, "clamp", False), param.name
+    assert low is None or (annotation is int and low == 0), param.name
     envvar = param.envvar
     assert envvar is None or isinstance(envvar, str), param.name
     kind = "text" if flag else kinds[annotation]
-    row = (param.name, param.opts[0], flag, envvar, None if flag else default, kind, multiple)
+    row = (
+        param.name,
+        param.opts[0],
+        flag,
+        envvar,
+        None if flag else default,
+        kind,
+        multiple,
+        required,
+    )
     return f"ParsedOption{row!r}"
 
 

@@ -123,6 +123,9 @@ OPTION_VALUES = {
     "within": st.sampled_from(["0", "5", "05", "31", "abc", "5.0", "", "\u0665"]),
     "kind": st.sampled_from(["clock", "reply", "nosuch"]),
     "status": st.sampled_from(["running", "met", "late", "overdue", "withdrawn", "nosuch"]),
+    "from_type": st.sampled_from(["IncidentNotified", "CaseReferred", "Nosuch"]),
+    "to_type": st.sampled_from(["DecisionMade", "RapidReviewSent", ""]),
+    "over": st.sampled_from(["0", "3", "abc", "2.5"]),
     "case": st.sampled_from([*CASES, ""]),
 }
 
@@ -219,6 +222,20 @@ def test_the_plain_forms_take_the_fast_path(store: str) -> None:
     for form in (["--csv"], ["--json"], [], ["--json", "--csv"]):
         code, out, err = _same_outcome(["--store", store, "timeline", "RR-2026-004", *form])
         assert (code, bool(out)) == ((2, False) if len(form) == 2 else (0, True)), (form, err)
+
+
+def test_delays_takes_the_fast_path_with_its_required_options(store: str) -> None:
+    """``delays`` needs ``--from`` and ``--to``: without either it is typer's to say so."""
+    call = fast_path.parse(["delays", "--from", "A", "--to=B", "--over", "0"], {})
+    assert call is not None and (call.params["from_type"], call.params["over"]) == ("A", 0)
+    assert fast_path.parse(["delays", "--from", "A"], {}) is None
+    assert fast_path.parse(["delays", "--to", "B"], {}) is None
+    base = ["--store", store, "delays", "--from", "IncidentNotified", "--to", "DecisionMade"]
+    for form in ([], ["--json"], ["--csv"], ["--over", "3"], ["--case", "RR-2026-004"]):
+        code, out, err = _same_outcome([*base, "--on", "2026-06-01", *form])
+        assert code == 0 and out, (form, err)
+    code, out, err = _same_outcome(["--store", store, "delays", "--from", "IncidentNotified"])
+    assert code == 2 and not out and b"--to" in err
 
 
 def test_clocks_takes_the_fast_path_with_a_repeated_status(store: str) -> None:

@@ -47,6 +47,7 @@ BUDGET: dict[str, int] = {
     "timeline": 139,
     "due": 178,
     "clocks": 177,
+    "delays": 180,
     "decide --help": 289,
     "record": 340,
     "verify": 354,
@@ -58,7 +59,7 @@ path of issue 18 (neither imports typer or pydantic),
 from the ``holidays`` package, whose countries were about 300 of them), ``timeline`` 266,
 ``decide --help`` 280, ``record`` 330, ``verify`` 343; ``timeline`` 134 and ``status`` 157
 since they took the fast path too, ``status`` without pydantic since the shipped rule packs
-come from a generated table; ``due`` 172 and ``clocks`` 171 on the fast path): see
+come from a generated table; ``due`` 172, ``clocks`` 171, ``delays`` 174 on the fast path): see
 docs/performance.md, "CLI start-up"."""
 
 #: What typer's help formatter imports at its top but the app never uses (Markdown help,
@@ -150,6 +151,17 @@ NEVER: dict[str, tuple[str, ...]] = {
         "holidays",
         "ledger.application.recording",
     ),
+    "delays": (
+        "rich",
+        "typer",
+        "pydantic",
+        "ledger.catalogue.models",
+        "psycopg",
+        "openpyxl",
+        "jinja2",
+        "holidays",
+        "ledger.application.recording",
+    ),
     "decide --help": (
         "psycopg",
         "openpyxl",
@@ -221,6 +233,16 @@ def _args(name: str, store: str, tmp_path: Path) -> list[str]:
         "timeline": ["--store", store, "timeline", "RR-2026-004", "--json"],
         "due": ["--store", store, "due", "--json", "--on", "2026-06-01"],
         "clocks": ["--store", store, "clocks", "--json", "--on", "2026-06-01"],
+        "delays": [
+            "--store",
+            store,
+            "delays",
+            "--from",
+            "IncidentNotified",
+            "--to",
+            "DecisionMade",
+            "--json",
+        ],
         "decide --help": ["decide", "--help"],
         "verify": ["--store", store, "verify", "--json"],
     }[name]

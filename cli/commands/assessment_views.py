@@ -1,6 +1,7 @@
-"""How ``caseledger clocks`` is shown to people: the clocks in a table, the most urgent
-first when there are many.  Beside :mod:`cli.commands.assessments`, which parses and calls,
-so that the fast path (:mod:`cli.fast_path`) draws the same without importing typer."""
+"""How ``caseledger clocks`` and ``delays`` are shown to people: the clocks in a table, the
+most urgent first when there are many, and the intervals with their summary.  Beside
+:mod:`cli.commands.assessments`, which parses and calls, so that the fast path
+(:mod:`cli.fast_path`) draws the same without importing typer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cli.consoles import escape, out
 from cli.render import Column, print_people_table
 
 if TYPE_CHECKING:
+    from projections.api import DelayReport
     from projections.assess.clocks import ClockState
 
 
@@ -128,4 +130,77 @@ def show_clocks(
         out.print(
             f"{cases} case{'s' if cases != 1 else ''}: "
             + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        )
+
+
+def show_delays(answer: DelayReport) -> None:
+    """The intervals in a table for people (the longest :data:`PEOPLE_ROWS` of many), the
+    completed ones summed up, and those still waiting."""
+    # lazy: rich's tables (~10 ms), for people only
+    from rich import box
+    from rich.table import Table
+
+    intervals = list(answer.intervals)
+    from_type, to_type, over, as_of, on = (
+        answer.from_type,
+        answer.to_type,
+        answer.over,
+        answer.as_of,
+        answer.on,
+    )
+    heading = f"{from_type} to {to_type}"
+    if over is not None:
+        heading += f", over {over} working days"
+    table = Table(title=f"{heading}, {on_line(as_of, on)}", box=box.SIMPLE_HEAVY)
+    table.add_column("case", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("to", no_wrap=True)
+    table.add_column("calendar days", justify="right")
+    table.add_column("working days", justify="right")
+
+    def short(ref: str | None) -> str:
+        return "#" + ref.rsplit("#", 1)[-1] if ref else ""
+
+    listed = intervals
+    if len(intervals) > PEOPLE_ROWS:
+        listed = sorted(intervals, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
+    for i in listed:
+        table.add_row(
+            escape(i.case),
+            f"{i.start} [dim]{short(i.from_ref)}[/]",
+            f"{i.end} [dim]{short(i.to_ref)}[/]" if i.end else "[yellow]waiting[/]",
+            str(i.calendar_days),
+            str(i.working_days),
+        )
+    if intervals:
+        out.print(table)
+        if len(listed) < len(intervals):
+            out.print(
+                f"[dim]The {len(listed)} longest of {len(intervals)} shown; --json or --csv "
+                "for all.[/]"
+            )
+    else:
+        out.print(
+            f"No case has a {escape(from_type)} entry to measure from ({on_line(as_of, on)})."
+        )
+        return
+    s = answer.summary()
+    if s.count:
+        out.print(
+            f"[bold]{s.count}[/] completed: working days median {s.median_working_days:g}, "
+            f"90th percentile {s.p90_working_days}, maximum {s.max_working_days}; calendar "
+            f"days median {s.median_calendar_days:g}, 90th percentile {s.p90_calendar_days}, "
+            f"maximum {s.max_calendar_days}."
+        )
+    else:
+        out.print("None completed yet.")
+    waiting = [i for i in intervals if i.waiting]
+    if waiting:
+        out.print(
+            f"[yellow]{len(waiting)} still waiting[/] for {escape(to_type)}: "
+            + ", ".join(
+                f"{escape(i.case)} ({i.working_days} working days)"
+                for i in sorted(waiting, key=lambda i: -i.working_days)[:PEOPLE_ROWS]
+            )
+            + (f" and {len(waiting) - PEOPLE_ROWS} more" if len(waiting) > PEOPLE_ROWS else "")
         )

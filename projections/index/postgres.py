@@ -165,12 +165,11 @@ class IndexPostgresRecorder(PostgresTrackingRecorder):
         curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
 
     def create_table(self) -> None:
-        # Creating an index locks its table even when it exists, which can deadlock
-        # with a batch being written: skip when the tables are there, and otherwise
-        # create them under the index's lock (see _create_table).
+        # Creating an index locks its table even when it exists, which can deadlock with a
+        # batch being written: skip when the tables are there (asked of the catalogue, not
+        # information_schema: 5 to 7 ms), else create them under the index's lock.
         schema = self.datastore.schema
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            # the catalogue, not information_schema (a view that costs 5 to 7 ms a query)
             curs.execute(
                 "SELECT to_regclass(%s) IS NOT NULL AS ready, EXISTS (SELECT 1 FROM "
                 "pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'state' "
