@@ -134,6 +134,11 @@ def _plain_text(args: list[str]) -> bool:
     return True
 
 
+#: The parameters of a fast command that are the CLI's (where to read, how to print), not
+#: its facade's: every other one is passed to the facade function of the same name.
+_CLI_ONLY = frozenset({"store", "as_json", "as_csv"})
+
+
 class _GiveUp(Exception):
     """The fast path met an error: typer runs the command again and tells it."""
 
@@ -161,57 +166,18 @@ def answer(call: FastCall) -> None:
         return cast("CaseLedger", led)
 
     try:
+        # every parameter but the CLI's own is the facade's, by the same name
+        asked = {name: value for name, value in p.items() if name not in _CLI_ONLY}
+        ask = getattr(api, call.command)
         report: Any
-        if call.command == "delays":
-            report = api.delays(
-                opened,  # opened once the options are found good, as the command does
-                from_type=p["from_type"],
-                to_type=p["to_type"],
-                case=p["case"],
-                over=p["over"],
-                as_of=p["as_of"],
-                on=p["on"],
-            )
-        elif call.command == "clocks":
-            report = api.clocks(
-                opened,  # opened once the options are found good, as the command does
-                p["case"],
-                as_of=p["as_of"],
-                on=p["on"],
-                status=p["status"],
-                include_not_started=p["include_not_started"],
-                rules=p["rules"],
-            )
-        elif call.command == "due":
-            report = api.due(
-                opened,  # opened once the options are found good, as the command does
-                within=p["within"],
-                case=p["case"],
-                kind=p["kind"],
-                on=p["on"],
-                as_of=p["as_of"],
-                rules=p["rules"],
-            )
-        elif call.command == "status":
+        if call.command == "status":
             # lazy: rich's progress bar (~10 ms) is imported only for a large backlog
             from cli.commands.status_views import index_progress
 
             with index_progress() as progress:
-                report = api.status(
-                    opened(),
-                    p["case"],
-                    as_of=p["as_of"],
-                    on=p["on"],
-                    stage=p["stage"],
-                    regime=p["regime"],
-                    sort=p["sort"],
-                    include_closed=p["include_closed"],
-                    progress=progress,
-                    rules=p["rules"],
-                )
+                report = ask(opened, progress=progress, **asked)
         else:
-            ask = api.why if call.command == "why" else api.timeline
-            report = ask(opened(), p["case"], as_of=p["as_of"], on=p["on"], full=p["full"])
+            report = ask(opened, **asked)  # opened once the options are found good
     except LedgerError as exc:
         raise _GiveUp from exc
     finally:

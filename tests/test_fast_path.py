@@ -372,3 +372,16 @@ def test_a_cold_why_imports_no_pydantic_model() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_fast_commands_parameter_is_its_facades() -> None:
+    """The fast path passes each parameter but the CLI's own to the facade function of
+    the command's name, by the same name: every one must be that function's."""
+    import inspect
+
+    from projections import api
+
+    for command in FAST_COMMANDS:
+        accepted = set(inspect.signature(getattr(api, command.name)).parameters)
+        names = {o.name for o in command.options} | {command.argument} - {None}
+        assert names - fast_path._CLI_ONLY <= accepted, command.name
