@@ -69,7 +69,8 @@ TYPER_EXTRAS = ("rich.markdown", "rich.traceback", "rich.pretty", "markdown_it")
 #: The write side's application and what only it needs: a command's help needs none.
 APPLICATION = ("ledger.application", "eventsourcing", "cryptography", "sqlite3", "projections")
 
-#: What a cold daily read on the fast path (``due``, ``clocks``, ``delays`` with ``--json``)
+#: What a cold daily read on the fast path (``status``, ``due``, ``clocks``, ``delays`` with
+#: ``--json``)
 #: never imports: typer, pydantic and the models, the ``holidays`` package, rich, the writes.
 DAILY_READ = (
     "rich",
@@ -121,18 +122,7 @@ NEVER: dict[str, tuple[str, ...]] = {
         *TYPER_EXTRAS,
     ),
     "why --help": ("ledger.catalogue", "orjson", *APPLICATION, *TYPER_EXTRAS),
-    "status": (
-        "rich",
-        "typer",
-        "pydantic",
-        "ledger.catalogue.models",
-        "psycopg",
-        "openpyxl",
-        "jinja2",
-        "projections.export",
-        "holidays",
-        "ledger.application.recording",
-    ),
+    "status": (*DAILY_READ, "projections.export"),
     "timeline": (
         "rich",
         "typer",
