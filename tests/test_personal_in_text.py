@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from ledger.application import CaseLedger
 from ledger.catalogue import models as catalogue
 from ledger.domain.personal_screen import (
+    _AT_ROOT,
     MIN_SCREENED_CHARS,
     Screen,
+    _texts_of,
     date_forms,
     fold_words,
     hashed_strings,
@@ -255,6 +257,25 @@ def test_an_entry_is_refused_exactly_when_one_of_its_strings_is(
     value a refusal names."""
     screen = screen_of(values)
     assert screen.hit_body(body) == _hit_string_by_string(screen, body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.dictionaries(BODY_KEYS, BODIES, max_size=5))
+def test_the_quick_walk_finds_the_strings_the_named_walk_finds(body: dict[str, Any]) -> None:
+    """The screen's walk without fields takes every string the walk with fields does,
+    in its order: the structured dates and the personal values' commitments left out at
+    the same places (the top, ``changes``, and the empty key's children)."""
+    found: list[str] = []
+    _texts_of(body, _AT_ROOT, found)
+    assert found == [text for _, text in hashed_strings(body)]
+
+
+def test_a_name_split_across_two_strings_is_not_held_by_either() -> None:
+    """The whole entry's words hold the name across two fields; no one field does."""
+    screen = screen_of([("name", NAME)])
+    body = {"type": "DiscussionHeld", "summary": "met Kai", "attendees": ["Example team"]}
+    assert screen.hit_body(body) is None
+    assert _hit_string_by_string(screen, body) is None
 
 
 def test_an_entry_holding_the_name_deep_inside_is_refused_there() -> None:
