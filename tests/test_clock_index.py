@@ -446,16 +446,17 @@ def test_writers_and_readers_at_once_leave_every_kept_row_current(
     days=st.integers(1, 400),
     nation=st.sampled_from(["england-and-wales", "scotland", "northern-ireland"]),
 )
-def test_a_due_date_in_working_days_by_jumps_equals_the_calendars(
+def test_a_due_date_in_working_days_looked_up_or_by_jumps_equals_the_calendars(
     start: date, days: int, nation: str
 ) -> None:
-    # Every clock's due date is found by jumps over weekdays and the bank holidays they
-    # cross (projections.assess.clocks): the same day as counting one day at a time.
-    from projections.assess.clocks import _working_days_after
+    # Every clock's due date is looked up in a list of working days, or found by jumps
+    # over weekdays and the bank holidays they cross beyond it (projections.assess.clocks):
+    # the same day as counting one day at a time, either way.
+    from projections.assess.clocks import _working_days_after, _working_days_jumping
 
-    assert _working_days_after(start, days, nation) == Calendar(nation).add_working_days(
-        start, days
-    )
+    counted = Calendar(nation).add_working_days(start, days)
+    assert _working_days_after(start, days, nation) == counted
+    assert _working_days_jumping(start, days, nation) == counted
 
 
 def test_the_delay_fields_written_out_are_the_catalogues() -> None:

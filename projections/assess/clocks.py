@@ -188,10 +188,50 @@ def _due_cached(limit: int, unit: str, start: date, nation: str) -> date:
 
 
 def _working_days_after(start: date, n: int, nation: str) -> date:
+    """``Calendar(nation).add_working_days(start, n)`` for ``n`` > 0, looked up instead of
+    counted (every clock of every case asks for its due date, most in working days, and
+    ``clocks`` over a 10,000-case store asks for some 13,000 different ones): the ``n``-th
+    entry after ``start`` in the nation's working days, listed for the years asked about
+    (:func:`_working_days_of`); by jumps (:func:`_working_days_jumping`) beyond them."""
+    day = start.toordinal()
+    first, days = _working_days_of(nation, start.year, start.year + 1 + n // 200)
+    if day >= first:
+        at = bisect_right(days, day) + n - 1
+        if at < len(days):
+            return date.fromordinal(days[at])
+    return _working_days_jumping(start, n, nation)
+
+
+#: Per nation: the first ordinal listed, the first and last years, and every working day
+#: of those years by ordinal (a few thousand a decade), as :func:`_working_days_of` keeps.
+_WORKING_DAYS: dict[str, tuple[int, int, int, list[int]]] = {}
+
+
+def _working_days_of(nation: str, first_year: int, last_year: int) -> tuple[int, list[int]]:
+    """The first ordinal of a list of every working day (Monday to Friday, no bank
+    holiday of ``nation``) of at least ``first_year`` to ``last_year``, and the list:
+    the one kept, widened when a year outside it is asked about."""
+    kept = _WORKING_DAYS.get(nation)
+    if kept is not None and kept[1] <= first_year and last_year <= kept[2]:
+        return kept[0], kept[3]
+    if kept is not None:
+        first_year, last_year = min(first_year, kept[1]), max(last_year, kept[2])
+    first_year, last_year = max(first_year, date.min.year), min(last_year, date.max.year)
+    low, high = date(first_year, 1, 1).toordinal(), date(last_year, 12, 31).toordinal()
+    days_off: set[int] = set()
+    for year in range(first_year, last_year + 1):
+        days_off.update(_weekday_holidays(nation, year))
+    # ordinal 1 is a Monday: 6 and 0 (mod 7) are Saturday and Sunday
+    listed = [d for d in range(low, high + 1) if d % 7 not in (6, 0) and d not in days_off]
+    _WORKING_DAYS[nation] = (low, first_year, last_year, listed)
+    return low, listed
+
+
+def _working_days_jumping(start: date, n: int, nation: str) -> date:
     """``Calendar(nation).add_working_days(start, n)`` for ``n`` > 0 by jumps instead of
-    day by day (every clock of every case asks for its due date, most in working days):
-    the ``n``-th weekday after by arithmetic on ordinals (ordinal 1 is a Monday), then as
-    many weekdays more as bank holidays fell on weekdays in the jump, until none did."""
+    day by day: the ``n``-th weekday after by arithmetic on ordinals (ordinal 1 is a
+    Monday), then as many weekdays more as bank holidays fell on weekdays in the jump,
+    until none did."""
     day, remaining = start.toordinal(), n
     while remaining:
         weeks, rest = divmod(day, 7)
