@@ -71,7 +71,7 @@ def format_recorded_at(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """What ``record`` reports for each stored entry: its ref, hash and time, and for a
     summary of a large recording its entry type and the command that recorded it."""
