@@ -459,6 +459,21 @@ def test_a_due_date_in_working_days_looked_up_or_by_jumps_equals_the_calendars(
     assert _working_days_jumping(start, days, nation) == counted
 
 
+def test_a_due_date_far_from_the_years_listed_is_found_by_jumps() -> None:
+    # The list of working days covers at most _MOST_LISTED_YEARS years: a start a century
+    # before the years already listed is answered by jumps, the list kept as it was.
+    from projections.assess import clocks
+
+    nation = "scotland"
+    recent = clocks._working_days_after(date(2021, 12, 20), 15, nation)
+    kept = clocks._WORKING_DAYS[nation]
+    assert clocks._working_days_after(date(1901, 12, 20), 15, nation) == Calendar(
+        nation
+    ).add_working_days(date(1901, 12, 20), 15)
+    assert clocks._WORKING_DAYS[nation] is kept
+    assert recent == Calendar(nation).add_working_days(date(2021, 12, 20), 15)
+
+
 def test_the_delay_fields_written_out_are_the_catalogues() -> None:
     """Judging clocks reads which delay fields each entry type has without the models (a
     cold ``status`` imports no pydantic model): exactly what the catalogue's models say."""

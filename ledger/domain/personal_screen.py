@@ -305,7 +305,10 @@ def _texts_of(value: Any, at: int, out: list[str]) -> None:
             elif isinstance(item, (dict, list)):
                 inner = _ELSEWHERE
                 if at == _AT_ROOT:  # the path :func:`_walk` gives is the key itself
-                    inner = _AT_ROOT if key == "" else _IN_CHANGES if key == "changes" else 0
+                    if key == "":
+                        inner = _AT_ROOT
+                    elif key == "changes":
+                        inner = _IN_CHANGES
                 _texts_of(item, inner, out)
     elif isinstance(value, list):
         for item in value:

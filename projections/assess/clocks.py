@@ -194,11 +194,11 @@ def _working_days_after(start: date, n: int, nation: str) -> date:
     entry after ``start`` in the nation's working days, listed for the years asked about
     (:func:`_working_days_of`); by jumps (:func:`_working_days_jumping`) beyond them."""
     day = start.toordinal()
-    first, days = _working_days_of(nation, start.year, start.year + 1 + n // 200)
-    if day >= first:
-        at = bisect_right(days, day) + n - 1
-        if at < len(days):
-            return date.fromordinal(days[at])
+    listed = _working_days_of(nation, start.year, start.year + 1 + n // 200)
+    if listed is not None and day >= listed[0]:
+        at = bisect_right(listed[1], day) + n - 1
+        if at < len(listed[1]):
+            return date.fromordinal(listed[1][at])
     return _working_days_jumping(start, n, nation)
 
 
@@ -207,16 +207,24 @@ def _working_days_after(start: date, n: int, nation: str) -> date:
 _WORKING_DAYS: dict[str, tuple[int, int, int, list[int]]] = {}
 
 
-def _working_days_of(nation: str, first_year: int, last_year: int) -> tuple[int, list[int]]:
+#: The most years :func:`_working_days_of` lists (about 260 ordinals a year); a due date
+#: asked about beyond them is found by jumps.
+_MOST_LISTED_YEARS: Final = 60
+
+
+def _working_days_of(nation: str, first_year: int, last_year: int) -> tuple[int, list[int]] | None:
     """The first ordinal of a list of every working day (Monday to Friday, no bank
     holiday of ``nation``) of at least ``first_year`` to ``last_year``, and the list:
-    the one kept, widened when a year outside it is asked about."""
+    the one kept, widened when a year outside it is asked about (None when that would
+    list more than :data:`_MOST_LISTED_YEARS` years)."""
     kept = _WORKING_DAYS.get(nation)
     if kept is not None and kept[1] <= first_year and last_year <= kept[2]:
         return kept[0], kept[3]
     if kept is not None:
         first_year, last_year = min(first_year, kept[1]), max(last_year, kept[2])
     first_year, last_year = max(first_year, date.min.year), min(last_year, date.max.year)
+    if last_year - first_year >= _MOST_LISTED_YEARS:
+        return None
     low, high = date(first_year, 1, 1).toordinal(), date(last_year, 12, 31).toordinal()
     days_off: set[int] = set()
     for year in range(first_year, last_year + 1):
