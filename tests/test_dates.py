@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import FIXED_TODAY, TEST_TODAY, moved_today_instant
 
@@ -120,3 +122,47 @@ def test_test_today_takes_a_date_or_a_date_and_time() -> None:
     assert moved_today_instant("2026-11-30T23:30") == datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     moment = moved_today_instant("2027-03-31T09:00+01:00")
     assert moment.astimezone(UTC) == datetime(2027, 3, 31, 8, tzinfo=UTC)
+
+
+# --- occurred_at against the clock and the incident, parsed once ------------------------
+
+OFFSETS = st.sampled_from(["+00:00", "+01:00", "-05:00", "+14:00", "-12:00", "+05:30"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    day=st.dates(min_value=date(2019, 1, 1), max_value=date(2027, 12, 31)),
+    minutes=st.one_of(st.none(), st.integers(0, 24 * 60 - 1)),
+    offset=OFFSETS,
+    incident=st.dates(min_value=date(2019, 1, 1), max_value=date(2027, 12, 31)),
+    now=st.datetimes(
+        min_value=datetime(2019, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+)
+def test_occurred_at_is_refused_exactly_when_in_the_future_or_before_the_incident(
+    day: date, minutes: int | None, offset: str, incident: date, now: datetime
+) -> None:
+    """The check reads the stored ``occurred_at`` once: the same refusals as reading it
+    for the clock and again for its London day (``occurred_day``)."""
+    from datetime import timedelta
+
+    from ledger.catalogue.terms import LONDON, occurred_day
+    from ledger.domain.invariants import check_occurred_at
+    from ledger.errors import InputError
+
+    text = (
+        day.isoformat()
+        if minutes is None
+        else f"{day.isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}:00{offset}"
+    )
+    if len(text) == 10:
+        future = date.fromisoformat(text) > now.astimezone(LONDON).date()
+    else:
+        future = datetime.fromisoformat(text) > now + timedelta(minutes=5)
+    expected = "future" if future else "before" if occurred_day(text) < incident else None
+    try:
+        check_occurred_at(text, incident.isoformat(), now)
+        refused = None
+    except InputError as exc:
+        refused = "future" if "future" in str(exc) else "before"
+    assert refused == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -125,17 +126,30 @@ def check_entry(
 
 
 def check_occurred_at(occurred_at: str, incident_date: str, now: datetime) -> None:
-    """``occurred_at`` is not in the future (5 minutes' grace) nor before the incident."""
+    """``occurred_at`` is not in the future (5 minutes' grace) nor before the incident
+    (its London day, as :func:`occurred_day` gives it, from the one parse)."""
     if len(occurred_at) == 10:
-        if date.fromisoformat(occurred_at) > now.astimezone(LONDON).date():
+        day = date.fromisoformat(occurred_at)
+        if day > _london_day(now):
             raise InputError(f"{occurred_at} is in the future", field="occurred_at")
-    elif datetime.fromisoformat(occurred_at) > now + FUTURE_GRACE:
-        raise InputError(f"{occurred_at} is more than 5 minutes in the future", field="occurred_at")
-    if occurred_day(occurred_at) < date.fromisoformat(incident_date):
+    else:
+        moment = datetime.fromisoformat(occurred_at)
+        if moment > now + FUTURE_GRACE:
+            raise InputError(
+                f"{occurred_at} is more than 5 minutes in the future", field="occurred_at"
+            )
+        day = moment.astimezone(LONDON).date()
+    if day < date.fromisoformat(incident_date):
         raise InputError(
             f"{occurred_at} is before the case's incident_date {incident_date}",
             field="occurred_at",
         )
+
+
+@lru_cache(maxsize=16)
+def _london_day(now: datetime) -> date:
+    """The London day of the ledger's clock: one command asks it of every line."""
+    return now.astimezone(LONDON).date()
 
 
 def check_referral_dates(referral: CaseReferred, now: datetime, prefix: str = "") -> None:
