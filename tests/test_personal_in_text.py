@@ -10,6 +10,7 @@ it wrote before it says none is there, and refuses a store whose old entry holds
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import date
 from pathlib import Path
@@ -232,6 +233,14 @@ def _hit_string_by_string(screen: Screen, body: dict[str, Any]) -> tuple[str, st
         if found is not None:
             return where, found
     return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_folds_to_its_runs_of_letters_and_digits_lower_cased(text: str) -> None:
+    """The quick fold of ASCII gives the rule's words: the runs of letters and digits
+    (no ``_``), lower-cased, whatever separates them (controls, tabs, punctuation)."""
+    assert fold_words(text) == re.findall(r"[^\W_]+", text.lower())
 
 
 @settings(max_examples=300, deadline=None)
