@@ -259,3 +259,25 @@ def test_a_store_without_head_rows_opens_read_only_and_gains_them(sqlite_url: st
     assert head_row(Path(sqlite_url))[0] == 6
     assert at_head(ledger_at(sqlite_url)) == folded(writer_ledger)
     assert_chained(writer_ledger)
+
+
+def test_a_new_case_is_known_new_from_the_read_of_its_head(sqlite_url: str) -> None:
+    """On SQLite the read of a case's head also says when no entry of it is stored, so a
+    new case's referral is checked without reading its snapshots and entries; a case
+    whose entries are stored without a head row is loaded from its chain, never taken
+    for a new one (its next entry follows its last)."""
+    led = ledger_at(sqlite_url)
+    who = writer(led, sqlite_url)
+    led.record_lines(scenario_lines()[:5], who)
+    assert led._case_at_head("RR-2026-999") is False  # none of its entries is stored
+    assert at_head(led) == folded(led)
+    led.close()
+    with sqlite3.connect(sqlite_url) as conn:
+        conn.execute("DELETE FROM case_heads WHERE originator_id=?", (case_id(CASE).hex,))
+    again = ledger_at(sqlite_url)
+    assert again._case_at_head(CASE) is None
+    again.record_lines([note("Written after the head row went.")], who)
+    records = again.case_records(CASE)
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert head_row(Path(sqlite_url))[0] == 6
+    assert_chained(again)

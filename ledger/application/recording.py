@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sized
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 from eventsourcing.persistence import StoredEvent
@@ -83,15 +83,19 @@ class Recording(RegisterOperations):
         :meth:`LedgerReads._load_case` loads it (a snapshot and a replay)."""
         if not (narrowed and self.location.kind == "postgres"):
             case = self._case_at_head(ref)
+            if case is False:
+                return None  # no entry of it is stored: a new case
             if case is not None:
                 return case
         return super()._load_case(ref, narrowed=narrowed)
 
-    def _case_at_head(self, ref: str) -> Case | None:
+    def _case_at_head(self, ref: str) -> Case | Literal[False] | None:
         """The case from its head, if the stored chain agrees with the head; None
         otherwise (no head, or one the chain contradicts: the case is then loaded as
-        before).  First the state this process kept after its own last write to the
-        case, then (SQLite) the head row the last write of any process kept."""
+        before); False when (SQLite) the read of its head found no entry of the case
+        at all, so that a new case costs one read, not three.  First the state this
+        process kept after its own last write to the case, then (SQLite) the head row
+        the last write of any process kept."""
         aggregate_id = case_id(ref)
         case = self._kept_case(aggregate_id)
         if case is not None or self.location.kind == "postgres":
@@ -132,7 +136,7 @@ class Recording(RegisterOperations):
         }
         return _case_from(aggregate_id, version, fresh)
 
-    def _head_row_case(self, ref: str, aggregate_id: uuid.UUID) -> Case | None:
+    def _head_row_case(self, ref: str, aggregate_id: uuid.UUID) -> Case | Literal[False] | None:
         """The case from its SQLite head row, checked against the chain in the same
         read (the row is in the user's own file): its version is the chain's last
         ``seq``; its head hash and recorded time are that entry's; its reference, regime
@@ -143,8 +147,8 @@ class Recording(RegisterOperations):
         if not isinstance(recorder, LedgerSQLiteRecorder):
             return None
         found = recorder.select_case_head(aggregate_id)
-        if found is None:
-            return None
+        if found is None or found is False:
+            return found
         version, stored, facts = found
         decode = self.ledger_mapper.decode_state
         try:

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
@@ -272,11 +272,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def select_case_head(
         self, originator_id: UUID
-    ) -> tuple[int, bytes, list[tuple[int, str, bytes]]] | None:
+    ) -> tuple[int, bytes, list[tuple[int, str, bytes]]] | Literal[False] | None:
         """A case's head row ``(version, state)`` and, read in the same transaction, the
         chain facts it is checked against: ``(seq, type, state)`` of the referral, every
         correction and closing, and the chain's last entry.  None: no head row (or a
-        store made before head rows, which has no table for them yet)."""
+        store made before head rows, which has no table for them yet).  False: no head
+        row and no entry of the case either (a new case: nothing else need be read)."""
         with self.datastore.transaction(commit=False) as c:
             try:
                 c.execute(
@@ -287,7 +288,11 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 return None  # no such table: no write has kept a head row here yet
             head = c.fetchone()
             if head is None:
-                return None
+                c.execute(
+                    "SELECT 1 FROM stored_events WHERE originator_id=? LIMIT 1",
+                    (originator_id.hex,),
+                )
+                return None if c.fetchone() is not None else False
             c.execute(
                 "SELECT originator_version, topic, state FROM stored_events "
                 "WHERE originator_id=?1 AND (originator_version=1 "
