@@ -33,7 +33,7 @@ from eventsourcing.postgres import (
 )
 from psycopg import Cursor
 from psycopg.errors import UndefinedFunction
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb, set_json_loads
 
@@ -261,7 +261,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
         """``(position, state)`` of every entry of one case, in ``seq`` order."""
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL(
                     "SELECT notification_id, state FROM {t} WHERE originator_id=%s "
@@ -270,7 +270,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 (originator_id,),
                 binary=True,  # bytea as bytes, not hex text: half the transfer, no decoding
             )
-            return [(row["notification_id"], bytes(row["state"])) for row in curs.fetchall()]
+            # rows as tuples: a dict per row costs more than the rest of the read
+            return [(position, bytes(state)) for position, state in curs.fetchall()]
 
     def iter_states(
         self, after: int = 0, batch: int = 5000, upto: int | None = None
@@ -283,24 +284,35 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, state FROM {t} WHERE notification_id>%s "
             "AND notification_id<=%s ORDER BY notification_id LIMIT %s"
         ).format(t=self._events)
-        for rows in self._settled_pages(query, after, upto, batch, binary=True):
-            yield from ((row["notification_id"], bytes(row["state"])) for row in rows)
+        for rows in self._settled_pages(query, after, upto, batch, binary=True, tuples=True):
+            yield from ((position, bytes(state)) for position, state in rows)
 
     def _settled_pages(
-        self, query: Composed, after: int, upto: int | None, batch: int, *, binary: bool = False
-    ) -> Iterator[list[DictRow]]:
-        """Pages of ``query`` (its parameters: after, up to, limit) over positions after
-        ``after`` up to ``upto``, or the settled position read with the first page."""
+        self,
+        query: Composed,
+        after: int,
+        upto: int | None,
+        batch: int,
+        *,
+        binary: bool = False,
+        tuples: bool = False,
+    ) -> Iterator[list[Any]]:
+        """Pages of ``query`` (its parameters: after, up to, limit; its first column the
+        position) over positions after ``after`` up to ``upto``, or the settled position
+        read with the first page; rows as dicts, or as tuples (``tuples``)."""
         while True:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            with self.datastore.get_connection() as conn:
                 if upto is None:
-                    upto = self.settled_position(curs)
-                curs.execute(query, (after, upto, batch), binary=binary)
-                rows = curs.fetchall()
+                    with conn.cursor() as curs:
+                        upto = self.settled_position(curs)
+                factory: Any = tuple_row if tuples else dict_row
+                with conn.cursor(row_factory=factory) as curs:
+                    curs.execute(query, (after, upto, batch), binary=binary)
+                    rows = curs.fetchall()
             yield rows
             if len(rows) < batch:
                 return
-            after = rows[-1]["notification_id"]
+            after = rows[-1][0] if tuples else rows[-1]["notification_id"]
 
     def settled(self) -> int:
         """The log's settled position now (:meth:`settled_position`), for reading the
