@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -181,58 +181,61 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         register: Sequence[tuple[dict[str, Any], bytes]] = kwargs.get("register_rows") or ()
         keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
-        with (
-            self.datastore.get_connection() as conn,
-            conn.transaction(),
-            conn.cursor() as curs,
-        ):
-            if register:
-                self._call_register_append(curs, register, None)
-            if not stored_events:
-                return []
-            appended: list[int] = []
-            for chunk, chunk_rows, chunk_keys in _chunks(
-                stored_events, rows, keys, kwargs.get("personal_cases")
-            ):
-                envelopes = [
-                    meta[(UUID(str(e.originator_id)), e.originator_version)] for e in chunk
-                ]
-                curs.execute(
-                    self._append,
-                    (
-                        [
-                            self.construct_pg_stored_event(
-                                e.originator_id, e.originator_version, e.topic, e.state
-                            )
-                            for e in chunk
-                        ],
-                        Jsonb(envelopes),
-                        [r.case_ref for r in chunk_rows],
-                        [r.seq for r in chunk_rows],
-                        [r.field for r in chunk_rows],
-                        [r.value for r in chunk_rows],
-                        [r.salt for r in chunk_rows],
-                        [k.case_ref for k in chunk_keys],
-                        [k.seq for k in chunk_keys],
-                        [k.key for k in chunk_keys],
-                    ),
-                )
-                appended.extend(row["caseledger_append"] for row in curs.fetchall())
-            screen: Sequence[ScreenRow] = kwargs.get("screen_rows") or ()
-            if screen:
-                curs.execute(
-                    SQL("SELECT {}.caseledger_put_screen(%s, %s, %s, %s, %s)").format(
-                        Identifier(self.datastore.schema)
-                    ),
-                    (
-                        [r.case_ref for r in screen],
-                        [r.seq for r in screen],
-                        [r.salt for r in screen],
-                        [r.length for r in screen],
-                        [r.digest for r in screen],
-                    ),
-                )
-            return appended
+        screen: Sequence[ScreenRow] = kwargs.get("screen_rows") or ()
+        cases: dict[str, UUID] | None = kwargs.get("personal_cases")
+        # A command of one append call and nothing else (the usual single entry) is one
+        # statement, its own transaction on the pool's autocommit connection: atomic as
+        # the function is, without a BEGIN and a COMMIT of two more round trips.
+        one_statement = (
+            not register and not screen and (len(stored_events) <= APPEND_CHUNK or cases is None)
+        )
+        with self.datastore.get_connection() as conn:
+            alone = one_statement and conn.autocommit  # else a transaction would stay open
+            with nullcontext() if alone else conn.transaction(), conn.cursor() as curs:
+                if register:
+                    self._call_register_append(curs, register, None)
+                if not stored_events:
+                    return []
+                appended: list[int] = []
+                for chunk, chunk_rows, chunk_keys in _chunks(stored_events, rows, keys, cases):
+                    envelopes = [
+                        meta[(UUID(str(e.originator_id)), e.originator_version)] for e in chunk
+                    ]
+                    curs.execute(
+                        self._append,
+                        (
+                            [
+                                self.construct_pg_stored_event(
+                                    e.originator_id, e.originator_version, e.topic, e.state
+                                )
+                                for e in chunk
+                            ],
+                            Jsonb(envelopes),
+                            [r.case_ref for r in chunk_rows],
+                            [r.seq for r in chunk_rows],
+                            [r.field for r in chunk_rows],
+                            [r.value for r in chunk_rows],
+                            [r.salt for r in chunk_rows],
+                            [k.case_ref for k in chunk_keys],
+                            [k.seq for k in chunk_keys],
+                            [k.key for k in chunk_keys],
+                        ),
+                    )
+                    appended.extend(row["caseledger_append"] for row in curs.fetchall())
+                if screen:
+                    curs.execute(
+                        SQL("SELECT {}.caseledger_put_screen(%s, %s, %s, %s, %s)").format(
+                            Identifier(self.datastore.schema)
+                        ),
+                        (
+                            [r.case_ref for r in screen],
+                            [r.seq for r in screen],
+                            [r.salt for r in screen],
+                            [r.length for r in screen],
+                            [r.digest for r in screen],
+                        ),
+                    )
+                return appended
 
     def screen_personal(self, case_ref: str, texts: Sequence[str]) -> set[int]:
         """The (0-based) numbers of the folded texts that hold a personal value of the
