@@ -133,7 +133,9 @@ class PersonalData(LedgerReads):
         if self.location.kind == "postgres" and not self._may_read_personal():
             screen.ask_database = True
             return screen
-        for row in self.personal_data(ref):
+        stored_ref = self.personal_key(ref)
+        rows = self.ledger_recorder.select_personal_with_keys(stored_ref)  # one read
+        for row in self._opened(ref, stored_ref, rows):
             screen.add(row.field, orjson.loads(row.value))
         return screen
 
@@ -190,15 +192,21 @@ class PersonalData(LedgerReads):
         if not rows:
             return []
         stored = self.ledger_recorder.select_personal_keys(stored_ref)
+        return self._opened(ref, stored_ref, [(r, stored.get(r.seq)) for r in rows])
+
+    def _opened(
+        self, ref: str, stored_ref: str, rows: list[tuple[PersonalRow, bytes | None]]
+    ) -> list[PersonalRow]:
+        """Stored personal rows opened with their entries' keys (None: no key stored)."""
         opened = []
-        for r in rows:
-            if r.seq not in stored:
+        for r, wrapped in rows:
+            if wrapped is None:
                 raise StoreUnavailable(
                     f"the personal data of {ref}#{r.seq} has no key in this store: it was "
                     "erased, or this is a data backup restored without its key backup"
                 )
             try:
-                key = self._unwrap_key(stored_ref, r.seq, stored[r.seq])
+                key = self._unwrap_key(stored_ref, r.seq, wrapped)
                 value = unseal(key, r.value, associated_data(stored_ref, r.seq, r.field, "value"))
                 salt = unseal(key, r.salt, associated_data(stored_ref, r.seq, r.field, "salt"))
             except SealBroken as exc:

@@ -158,6 +158,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._personal = SQL("{schema}.{table}").format(
             schema=schema, table=Identifier(self.personal_table)
         )
+        self._personal_with_keys = SQL(
+            "SELECT p.case_ref, p.seq, p.field, p.value, p.salt, k.key FROM {personal} p "
+            "LEFT JOIN {schema}.caseledger_personal_keys_of(%s) k ON k.seq = p.seq "
+            "WHERE p.case_ref=%s ORDER BY p.seq, p.field"
+        ).format(personal=self._personal, schema=schema)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -515,6 +520,32 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 return {int(r["seq"]): bytes(r["key"]) for r in curs.fetchall()}
         except (InsufficientPrivilege, ProgrammingError) as exc:
             # the library wraps the driver's error; the refusal is the one to report
+            refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
+            if not isinstance(refusal, InsufficientPrivilege):
+                raise
+            raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+
+    def select_personal_with_keys(self, case_ref: str) -> list[tuple[PersonalRow, bytes | None]]:
+        """The personal values and salts kept for a case, each with its entry's key, in one
+        statement: for a session user the database gives keys (the function refuses
+        anyone else, exit 4 with its reason, as :meth:`select_personal_keys`)."""
+        from eventsourcing.persistence import ProgrammingError
+        from psycopg.errors import InsufficientPrivilege
+
+        try:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                curs.execute(self._personal_with_keys, (case_ref, case_ref), binary=True)
+                return [
+                    (
+                        PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])),
+                        None if r[5] is None else bytes(r[5]),
+                    )
+                    for r in curs.fetchall()
+                ]
+        except (InsufficientPrivilege, ProgrammingError) as exc:
             refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
             if not isinstance(refusal, InsufficientPrivilege):
                 raise

@@ -44,6 +44,12 @@ class LedgerRecorder(Protocol):
     def select_personal(self, case_ref: str) -> list[PersonalRow]:
         """The personal values and salts kept for a case."""
 
+    def select_personal_with_keys(self, case_ref: str) -> list[tuple[PersonalRow, bytes | None]]:
+        """The personal values and salts kept for a case, each with the stored key of its
+        entry (None: none stored), in one read; on PostgreSQL the database refuses the keys
+        of any value to a session user it does not give keys (a case without values has
+        none to refuse: an empty answer, as the two reads give)."""
+
     def select_case(self, originator_id: UUID) -> list[tuple[int, bytes]]:
         """``(position, state)`` of every entry of one case, in ``seq`` order."""
 

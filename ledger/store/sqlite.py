@@ -328,6 +328,23 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return [PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in c.fetchall()]
 
+    def select_personal_with_keys(self, case_ref: str) -> list[tuple[PersonalRow, bytes | None]]:
+        """The personal values and salts kept for a case, each with its entry's key."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT p.case_ref, p.seq, p.field, p.value, p.salt, k.key FROM personal_data p "
+                "LEFT JOIN personal_keys k ON k.case_ref = p.case_ref AND k.seq = p.seq "
+                "WHERE p.case_ref=? ORDER BY p.seq, p.field",
+                (case_ref,),
+            )
+            return [
+                (
+                    PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])),
+                    None if r[5] is None else bytes(r[5]),
+                )
+                for r in c.fetchall()
+            ]
+
     def count_events(self) -> int:
         """How many entries the store holds."""
         with self.datastore.transaction(commit=False) as c:
