@@ -140,8 +140,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         )
         self._add_personal_keys(schema, prefix)
         self.sql_create_statements.extend(authority_statements(self.datastore.schema))
+        # The entries' rows and the byte strings in binary (%b): psycopg's text form of a
+        # row array, escaped field by field in Python, cost a quarter of a large
+        # record's client time and its parsing the server's.
         self._append = SQL(
-            "SELECT * FROM {schema}.caseledger_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "SELECT * FROM {schema}.caseledger_append(%b, %s, %s, %s, %s, %b, %b, %s, %s, %b)"
         ).format(schema=schema)
         self._register_append = SQL(
             "SELECT {schema}.caseledger_register_append(%s, %s, %s)"
@@ -229,7 +232,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     appended.extend(row["caseledger_append"] for row in curs.fetchall())
                 if screen:
                     curs.execute(
-                        SQL("SELECT {}.caseledger_put_screen(%s, %s, %s, %s, %s)").format(
+                        SQL("SELECT {}.caseledger_put_screen(%s, %s, %b, %s, %b)").format(
                             Identifier(self.datastore.schema)
                         ),
                         (
@@ -802,7 +805,7 @@ class ReadablePostgresSnapshotRecorder(TolerantCreate, PostgresAggregateRecorder
         ]
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
-                SQL("SELECT {}.caseledger_put_snapshots(%s)").format(
+                SQL("SELECT {}.caseledger_put_snapshots(%b)").format(  # rows in binary
                     Identifier(self.datastore.schema)
                 ),
                 (snaps,),
