@@ -40,6 +40,7 @@ from ledger.domain.policy import APPROVABLE, check_approval, provenance_approval
 from ledger.errors import InputError
 from ledger.integrity.canonical import GENESIS_HASH, sealed_record
 from ledger.store.acting import acting_user
+from ledger.store.recorder import ENVELOPE_KEYS
 from ledger.store.sealing import PersonalKey, PersonalRow
 from ledger.store.sqlite import LedgerSQLiteRecorder
 
@@ -54,7 +55,7 @@ APPROVAL_TYPES: tuple[type[Envelope], ...] = (
 SNAPSHOT_INTERVAL = 50
 
 #: An entry's fields the database checks and keeps as its provenance on PostgreSQL.
-ENVELOPE_META = ("case", "seq", "type", "actor", "role", "prev_hash", "hash", "recorded_at")
+ENVELOPE_META = ENVELOPE_KEYS[:8]  # case, seq, type, actor, role, prev_hash, hash, recorded_at
 
 #: Fields that must be given but may be null: kept in the stored body even when null.
 REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {
@@ -284,7 +285,7 @@ class Recording(RegisterOperations):
         pending: dict[str, dict[int, bytes]] = {}
         rows: dict[str, list[StoredEvent]] = {}
         personal_rows: list[PersonalRow] = []
-        entry_meta: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
+        entry_meta: dict[tuple[uuid.UUID, int], tuple[Any, ...]] = {}  # ENVELOPE_KEYS
         personal_keys: list[PersonalKey] = []
         personal_cases: dict[str, uuid.UUID] = {}  # how the personal rows name each case
         screens: dict[str, Screen] = {}
@@ -382,13 +383,15 @@ class Recording(RegisterOperations):
                 )
             )
             if on_postgres:
-                entry_meta[(case.id, seq)] = {
-                    **{name: entry[name] for name in ENVELOPE_META},
-                    "case": self.provenance_case(ref),
-                    "regime": case.regime,
-                    "agency": entry.get("agency"),
-                    **provenance_approval(entry, case.type_of),
-                }
+                approval = provenance_approval(entry, case.type_of)
+                entry_meta[(case.id, seq)] = (
+                    self.provenance_case(ref),
+                    *(entry[name] for name in ENVELOPE_META[1:]),
+                    case.regime,
+                    entry.get("agency"),
+                    approval["approval"],
+                    approval["approved_by"],
+                )
             receipts.append(Receipt(f"{ref}#{seq}", digest, stamp, entry["type"], command_id))
             item.release()  # its row is built: the model goes (made again if retried)
         problems.raise_if_any()

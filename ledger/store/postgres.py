@@ -39,6 +39,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from ledger.domain.personal_screen import ScreenRow
 from ledger.errors import StoreUnavailable
+from ledger.store.recorder import ENVELOPE_KEYS
 from ledger.store.sealing import PersonalKey, PersonalRow
 
 if TYPE_CHECKING:
@@ -179,13 +180,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         builds one parameter for the whole command, and the database checks each call's
         chains against the rows the earlier calls inserted, as it would in one call.
 
-        ``entry_meta`` gives each entry's clear envelope, keyed by ``(case id, seq)``: the
+        ``entry_meta`` gives each entry's clear envelope, keyed by ``(case id, seq)``, as
+        the values of :data:`ENVELOPE_KEYS` in their order: the
         database checks it (against the stored entry itself when entries are not
         encrypted) and keeps it as the entry's provenance.  Personal rows go in the same
         call.  A lost race raises IntegrityError (retried by ``CaseLedger.record``); a
         refusal by the database raises ProgrammingError (exit code 4, nothing written).
         """
-        meta: dict[tuple[UUID, int], dict[str, Any]] = kwargs.get("entry_meta") or {}
+        meta: dict[tuple[UUID, int], tuple[Any, ...]] = kwargs.get("entry_meta") or {}
         rows: Sequence[PersonalRow] = kwargs.get("personal_rows") or ()
         register: Sequence[tuple[dict[str, Any], bytes]] = kwargs.get("register_rows") or ()
         keys: Sequence[PersonalKey] = kwargs.get("personal_keys") or ()
@@ -206,9 +208,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     return []
                 appended: list[int] = []
                 for chunk, chunk_rows, chunk_keys in _chunks(stored_events, rows, keys, cases):
-                    envelopes = [
-                        meta[(UUID(str(e.originator_id)), e.originator_version)] for e in chunk
-                    ]
+                    keyed = ((UUID(str(e.originator_id)), e.originator_version) for e in chunk)
+                    envelopes = [dict(zip(ENVELOPE_KEYS, meta[k], strict=True)) for k in keyed]
                     curs.execute(
                         self._append,
                         (

@@ -11,6 +11,24 @@ from uuid import UUID
 
 from ledger.store.sealing import PersonalRow
 
+#: The keys of an entry's clear envelope, in the order a PostgreSQL recorder's
+#: ``insert_events`` is given their values (a tuple per entry, not a dict: a large
+#: command holds one per entry until its insert, which makes the dicts a chunk at a time).
+ENVELOPE_KEYS = (
+    "case",
+    "seq",
+    "type",
+    "actor",
+    "role",
+    "prev_hash",
+    "hash",
+    "recorded_at",
+    "regime",
+    "agency",
+    "approval",
+    "approved_by",
+)
+
 
 class LedgerRecorder(Protocol):
     """The ledger's tables and read queries, on either store."""
