@@ -389,8 +389,8 @@ class Recording(RegisterOperations):
                     *(entry[name] for name in ENVELOPE_META[1:]),
                     case.regime,
                     entry.get("agency"),
-                    approval["approval"],
-                    approval["approved_by"],
+                    approval.get("approval"),
+                    approval.get("approved_by"),
                 )
             receipts.append(Receipt(f"{ref}#{seq}", digest, stamp, entry["type"], command_id))
             item.release()  # its row is built: the model goes (made again if retried)
