@@ -98,6 +98,23 @@ def _chunks(
         stray_rows, stray_keys = [], []
 
 
+@contextmanager
+def _keys_refused() -> Iterator[None]:
+    """The database's refusal of the personal-data keys (``caseledger_personal_keys_of``)
+    as the exit-4 StoreUnavailable it is, with its reason; the library wraps the driver's
+    error, and the refusal is the one to report."""
+    from eventsourcing.persistence import ProgrammingError
+    from psycopg.errors import InsufficientPrivilege
+
+    try:
+        yield
+    except (InsufficientPrivilege, ProgrammingError) as exc:
+        refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
+        if not isinstance(refusal, InsufficientPrivilege):
+            raise
+        raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+
+
 #: Above every position (bigint's largest): the bound of a read where every committed
 #: entry is settled.
 _NO_POSITION_ABOVE = 2**63 - 1
@@ -515,45 +532,27 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def select_personal_keys(self, case_ref: str) -> dict[int, bytes]:
         """The stored keys of a case's personal values, by entry ``seq``, through the
         database's own check of the session user; a refusal exits 4 with its reason."""
-        from eventsourcing.persistence import ProgrammingError
-        from psycopg.errors import InsufficientPrivilege
-
-        try:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(self._keys_of, (case_ref,), binary=True)
-                return {int(r["seq"]): bytes(r["key"]) for r in curs.fetchall()}
-        except (InsufficientPrivilege, ProgrammingError) as exc:
-            # the library wraps the driver's error; the refusal is the one to report
-            refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
-            if not isinstance(refusal, InsufficientPrivilege):
-                raise
-            raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+        with _keys_refused(), self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._keys_of, (case_ref,), binary=True)
+            return {int(r["seq"]): bytes(r["key"]) for r in curs.fetchall()}
 
     def select_personal_with_keys(self, case_ref: str) -> list[tuple[PersonalRow, bytes | None]]:
         """The personal values and salts kept for a case, each with its entry's key, in one
         statement: for a session user the database gives keys (the function refuses
         anyone else, exit 4 with its reason, as :meth:`select_personal_keys`)."""
-        from eventsourcing.persistence import ProgrammingError
-        from psycopg.errors import InsufficientPrivilege
-
-        try:
-            with (
-                self.datastore.get_connection() as conn,
-                conn.cursor(row_factory=tuple_row) as curs,
-            ):
-                curs.execute(self._personal_with_keys, (case_ref, case_ref), binary=True)
-                return [
-                    (
-                        PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])),
-                        None if r[5] is None else bytes(r[5]),
-                    )
-                    for r in curs.fetchall()
-                ]
-        except (InsufficientPrivilege, ProgrammingError) as exc:
-            refusal = exc if isinstance(exc, InsufficientPrivilege) else exc.__cause__
-            if not isinstance(refusal, InsufficientPrivilege):
-                raise
-            raise StoreUnavailable(str(refusal).splitlines()[0]) from None
+        with (
+            _keys_refused(),
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self._personal_with_keys, (case_ref, case_ref), binary=True)
+            return [
+                (
+                    PersonalRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])),
+                    None if r[5] is None else bytes(r[5]),
+                )
+                for r in curs.fetchall()
+            ]
 
     def check_personal_reader(self) -> None:
         """Ask the database, before anything is written, whether this session user may
