@@ -284,3 +284,28 @@ def test_an_entry_the_owner_inserts_directly_still_gains_its_scope(pg_url: str) 
         )
     found = _scope(pg_url, forged["seq"])
     assert found is not None and found[:3] == (CASE, forged["type"], "education")
+
+
+@pytest.mark.parametrize("position", [0, 1], ids=["first", "second"])
+def test_an_entry_without_a_role_is_refused_wherever_it_comes(
+    store: tuple[CaseLedger, Person], pg_url: str, position: int
+) -> None:
+    """A null role (in the entry and its envelope) is no role the writer is enrolled as,
+    and no policy is read for it: refused as the call's first entry and after another."""
+    import psycopg
+
+    led, writer = store
+    before = _count(led)
+    first = _entry(led.case_records(CASE)[-1], writer, "business-unit")
+    second = _entry(first, writer, "business-unit")
+    bodies = [first, second]
+    bodies[position]["role"] = None
+    bodies[position]["hash"] = event_hash(
+        {k: v for k, v in bodies[position].items() if k != "hash"}
+    )
+    if position == 0:
+        second["prev_hash"] = first["hash"]
+        second["hash"] = event_hash({k: v for k, v in second.items() if k != "hash"})
+    with pytest.raises(psycopg.Error, match="is not enrolled as"):
+        _append(writer, pg_url, bodies)
+    assert _count(led) == before

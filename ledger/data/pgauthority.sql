@@ -636,10 +636,10 @@ BEGIN
             PERFORM __S__.caseledger_refuse(format(
                 'an entry''s actor must be the session user %s, not %s', me, m ->> 'actor'));
         END IF;
-        IF NOT ((m ->> 'role') = ANY (my_roles)) THEN
+        IF (m ->> 'role') IS NULL OR NOT ((m ->> 'role') = ANY (my_roles)) THEN
             PERFORM __S__.caseledger_refuse(format('%s is not enrolled as %s', me, m ->> 'role'));
         END IF;
-        IF ref IS DISTINCT FROM carried_ref THEN
+        IF carried_ref IS NULL OR ref IS DISTINCT FROM carried_ref THEN
             SELECT p.originator_id, p.seq, p.hash, p.recorded_at, p.regime
                 INTO head_id, head_seq, head_hash, head_rec, head_regime
                 FROM __S__.caseledger_provenance p
@@ -685,7 +685,7 @@ BEGIN
             PERFORM __S__.caseledger_refuse(format(
                 '%s#%s: recorded_at %s is not the database''s time', ref, seq, m ->> 'recorded_at'));
         END IF;
-        IF pol_role IS DISTINCT FROM (m ->> 'role') THEN
+        IF pol_role IS NULL OR pol_role IS DISTINCT FROM (m ->> 'role') THEN
             SELECT * INTO pol FROM __S__.caseledger_policy WHERE role = (m ->> 'role');
             pol_found := FOUND;
             pol_role := m ->> 'role';
