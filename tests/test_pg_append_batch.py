@@ -309,3 +309,26 @@ def test_an_entry_without_a_role_is_refused_wherever_it_comes(
     with pytest.raises(psycopg.Error, match="is not enrolled as"):
         _append(writer, pg_url, bodies)
     assert _count(led) == before
+
+
+def test_the_carried_head_rests_on_the_provenance_tables_unique_keys(pg_url: str) -> None:
+    """Carrying a case's head through a call is safe only because no other transaction can
+    commit the case's next entry meanwhile: its provenance row would take the same
+    ``(case_ref, seq)`` or ``(originator_id, seq)``. This fails if either key goes."""
+    import psycopg
+
+    open_ledger(pg_url)
+    base, _, schema = pg_url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        keys = conn.execute(
+            "SELECT c.contype, array_agg(a.attname::text ORDER BY a.attname) "
+            "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY (c.conkey) "
+            "WHERE n.nspname = %s AND t.relname = 'caseledger_provenance' "
+            "AND c.contype IN ('p', 'u') GROUP BY c.oid, c.contype",
+            (schema,),
+        ).fetchall()
+    found = {(kind, tuple(columns)) for kind, columns in keys}
+    assert ("p", ("originator_id", "seq")) in found
+    assert ("u", ("case_ref", "seq")) in found

@@ -578,7 +578,9 @@ DECLARE
     -- commit a later entry of the case meanwhile (it would take this one's (case_ref, seq)).
     carried_ref text;
     -- The policy of the previous entry's role, read again only when the role changes (no
-    -- statement of this function changes the policy).
+    -- statement of this function changes the policy; a policy change another session
+    -- commits during the call is not seen by its later entries, as the caller's enrolment,
+    -- read once per call, never was: the call is judged as of its start).
     pol_role text;
     pol_found boolean;
 BEGIN
