@@ -332,3 +332,58 @@ def test_the_carried_head_rests_on_the_provenance_tables_unique_keys(pg_url: str
     found = {(kind, tuple(columns)) for kind, columns in keys}
     assert ("p", ("originator_id", "seq")) in found
     assert ("u", ("case_ref", "seq")) in found
+
+
+def _correction(prev: dict[str, Any], who: Person, corrects: str) -> dict[str, Any]:
+    fix = _entry(
+        prev,
+        who,
+        "business-unit",
+        type="EntryCorrected",
+        corrects=corrects,
+        changes={"summary": "corrected"},
+        reason="crafted",
+    )
+    for name in ("topic", "summary"):
+        fix.pop(name)
+    fix["hash"] = event_hash({k: v for k, v in fix.items() if k != "hash"})
+    return fix
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["other-case", "itself", "later", "a-correction", "prefix-of-ref", "zero", "no-number"],
+)
+def test_a_correction_must_name_an_earlier_entry_of_its_own_case(
+    store: tuple[CaseLedger, Person], pg_url: str, target: str
+) -> None:
+    """The read side applies a correction by its target's number alone: a correction that
+    names another case ("Y#3" written in case X would change X#3 while saying Y#3), itself,
+    a later entry or another correction is refused by the database, as by the client."""
+    import psycopg
+
+    led, writer = store
+    before = _count(led)
+    last = led.case_records(CASE)[-1]
+    first = _entry(last, writer, "business-unit")
+    ahead = [first]
+    seq = first["seq"] + 1
+    corrects = {
+        "other-case": f"RR-2026-077#{first['seq']}",
+        "itself": f"{CASE}#{seq}",
+        "later": f"{CASE}#{seq + 1}",
+        "prefix-of-ref": f"{CASE[:-1]}#{first['seq']}",
+        "zero": f"{CASE}#0",
+        "no-number": f"{CASE}#",
+    }.get(target)
+    if target == "a-correction":
+        earlier = _correction(first, writer, f"{CASE}#{first['seq']}")
+        ahead.append(earlier)
+        corrects = f"{CASE}#{earlier['seq']}"
+    assert corrects is not None
+    fix = _correction(ahead[-1], writer, corrects)
+    with pytest.raises(psycopg.Error, match="a correction must name an earlier entry"):
+        _append(writer, pg_url, [*ahead, fix])
+    assert _count(led) == before
+    fine = _correction(ahead[-1], writer, f"{CASE}#{first['seq']}")
+    assert len(_append(writer, pg_url, [*ahead, fine])) == len(ahead) + 1

@@ -28,6 +28,28 @@ class VerifyResult:
     register_entries: int = 0
 
 
+def _wrong_target(
+    record: dict[str, Any], ref: str, seq: int, corrections: set[tuple[str, int]]
+) -> str | None:
+    """Why a stored correction's target is not one the ledger could have accepted (an
+    earlier entry of its own case that is not itself a correction), or None.  The read
+    side applies a correction by its target's number alone, so a correction naming
+    another case, or a later entry, that a client with its own write access stored is
+    named here."""
+    corrects = record.get("corrects")
+    target = None
+    if isinstance(corrects, str):
+        case_ref, _, number = corrects.rpartition("#")
+        if case_ref == ref and number.isascii() and number.isdigit() and number[0] != "0":
+            target = int(number)
+    if target is None or target >= seq or (ref, target) in corrections:
+        return (
+            f"this correction names {corrects!r}: a correction must name an earlier entry "
+            f"of case {ref} that is not itself a correction"
+        )
+    return None
+
+
 class Verification(LedgerReads):
     """``caseledger verify``: the store's hashes, chains, provenance and snapshots."""
 
@@ -47,6 +69,7 @@ class Verification(LedgerReads):
         else:
             states, provenance = self.ledger_recorder.iter_states(0), None
         regimes: dict[str, Any] = {}  # each case's regime as its entries give it
+        corrections: set[tuple[str, int]] = set()  # the corrections read so far
         for position, state in states:
             count += 1
             if progress is not None and count % 10_000 == 0:
@@ -85,6 +108,11 @@ class Verification(LedgerReads):
                 return VerifyResult(
                     False, count, len(heads), label, "the stored entry does not match its hash"
                 )
+            if record.get("type") == "EntryCorrected":
+                wrong = _wrong_target(record, ref, seq, corrections)
+                if wrong:
+                    return VerifyResult(False, count, len(heads), label, wrong)
+                corrections.add((ref, seq))
             if provenance is not None:
                 row = next(provenance, None)
                 if row is not None and row["notification_id"] < position:

@@ -670,6 +670,23 @@ BEGIN
             regime_after := head_regime;
             IF kind = 'EntryCorrected' THEN
                 IF clear THEN
+                    -- the rule of check_correction: the target is an earlier entry of this
+                    -- case (CASE#n, n < seq) that is not itself a correction; the read
+                    -- side applies a correction by its target's number alone
+                    target_seq := CASE
+                        WHEN left(coalesce(body ->> 'corrects', ''), length(ref) + 1) = ref || '#'
+                             AND substr(body ->> 'corrects', length(ref) + 2) ~ '^[1-9][0-9]{0,17}$'
+                        THEN substr(body ->> 'corrects', length(ref) + 2)::bigint END;
+                    IF target_seq IS NULL OR target_seq >= seq OR NOT EXISTS (
+                        SELECT 1 FROM __S__.caseledger_provenance p
+                        WHERE p.originator_id = ev.originator_id AND p.seq = target_seq
+                          AND p.type <> 'EntryCorrected'
+                    ) THEN
+                        PERFORM __S__.caseledger_refuse(format(
+                            '%s#%s: a correction must name an earlier entry of case %s that is '
+                            'not itself a correction, not %s', ref, seq, ref,
+                            coalesce(body ->> 'corrects', 'nothing')));
+                    END IF;
                     -- the rule of Case.apply_entry: the entry number after the last '#'
                     IF regexp_replace(body ->> 'corrects', '^.*#', '') = '1'
                        AND (body -> 'changes') ? 'regime' THEN
