@@ -14,17 +14,11 @@ import orjson
 import pytest
 
 from ledger.errors import StoreUnavailable
-from tests.conftest import SCENARIO, open_ledger, person
-from tests.test_erasure import CASE, OTHER, other_referral
+from tests.conftest import open_ledger, person
+from tests.test_erasure import CASE, OTHER, _record_two_cases
 
 #: The fixed 2026 data is recorded through the real clock: pin "today" (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("fixed_today")
-
-
-def _record_two_cases(cli: Any, url: str) -> None:
-    assert cli(["--store", url, "record", str(SCENARIO)]).exit_code == 0
-    result = cli(["--store", url, "record", "-"], stdin=other_referral())
-    assert result.exit_code == 0, result.stderr
 
 
 def test_the_one_read_gives_each_row_with_its_key(store_url: str, cli: Any) -> None:
